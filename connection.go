@@ -1,0 +1,50 @@
+package linkflow
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ConnStatus is the health of a connection.
+type ConnStatus string
+
+// The statuses of a connection.
+const (
+	ConnHealthy      ConnStatus = "healthy"
+	ConnError        ConnStatus = "error"
+	ConnDisconnected ConnStatus = "disconnected"
+	ConnRevoked      ConnStatus = "revoked"
+)
+
+// Credentials are what a successful login leaves behind at the provider. They
+// are secret: sealed at rest and redacted in responses unless explicitly asked
+// for.
+type Credentials struct {
+	AccessToken  string    `json:"accessToken"`
+	RefreshToken string    `json:"refreshToken,omitempty"`
+	TokenType    string    `json:"tokenType,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
+}
+
+// Connection is the record a successful link leaves behind: one per
+// organization, integration and provider username.
+type Connection struct {
+	ID              string
+	OrgID           string
+	IntegrationID   string
+	Username        string
+	ExternalUserID  string
+	DisplayName     string
+	Status          ConnStatus
+	StatusMessage   string
+	Disabled        bool
+	Metadata        json.RawMessage
+	WebhookURL      string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	LastRefreshedAt time.Time
+	LinkIDs         []string
+	Credentials     *Credentials
+	Version         int64
+}

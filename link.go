@@ -1,0 +1,163 @@
+package linkflow
+
+import (
+	"encoding/json"
+	"net/url"
+	"time"
+)
+
+// Status is where a link is in its lifecycle:
+//
+//	pending -> claimed -> running (<-> awaiting_input) -> succeeded | failed
+//	pending -> expired
+//	pending | claimed -> canceled
+type Status string
+
+// The statuses of a link.
+const (
+	StatusPending       Status = "pending"
+	StatusClaimed       Status = "claimed"
+	StatusRunning       Status = "running"
+	StatusAwaitingInput Status = "awaiting_input"
+	StatusSucceeded     Status = "succeeded"
+	StatusFailed        Status = "failed"
+	StatusExpired       Status = "expired"
+	StatusCanceled      Status = "canceled"
+)
+
+// Terminal reports whether a link in this status has ended for good.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusSucceeded, StatusFailed, StatusExpired, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusClaimed, StatusRunning, StatusAwaitingInput,
+		StatusSucceeded, StatusFailed, StatusExpired, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Operation is one step of a link: an action on a resource of the link's
+// integration. Arguments are only present on the way in; they are never
+// returned by the API.
+type Operation struct {
+	Resource  string          `json:"resource"`
+	Action    string          `json:"action"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+}
+
+// LinkError is why a link failed. OperationIndex is set when the failure
+// happened in a specific operation.
+type LinkError struct {
+	Code           string `json:"code"`
+	Message        string `json:"message"`
+	OperationIndex *int   `json:"operationIndex,omitempty"`
+}
+
+// Challenge is a question the provider asked during login (an OTP, say) that
+// the end user must answer before the link can go on.
+type Challenge struct {
+	ID           string    `json:"id"`
+	Type         string    `json:"type"`
+	Message      string    `json:"message"`
+	ExpiresAt    time.Time `json:"-"`
+	AttemptsLeft int       `json:"attemptsLeft"`
+	// LastError is set when the previous answer was wrong.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Link is an account-connection intent: which integration, which operations,
+// and everything that has happened to it. Secret parts (operation arguments,
+// the end user's password) are not part of Link: they live sealed in the store.
+type Link struct {
+	ID               string
+	OrgID            string
+	IntegrationID    string
+	Operations       []Operation // without arguments
+	Status           Status
+	WebhookURL       string
+	ReturnURL        string // as given at creation, without linkId
+	ExternalUserID   string
+	Description      string
+	RequiredUsername string
+	Debug            bool
+	Verifier         string
+	ClaimCode        string // only filled while the link is open
+	// RequestedConnectionID names a connection this link renews.
+	RequestedConnectionID string
+	ConnectionID          string // the connection a successful link made or renewed
+	Username              string
+	CreatedAt             time.Time
+	ExpiresAt             time.Time
+	ClaimedAt             time.Time
+	StartedAt             time.Time
+	CompletedAt           time.Time
+	Result                json.RawMessage
+	Error                 *LinkError
+	Challenge             *Challenge
+	CancelRequested       bool
+	Attempts              int
+	Version               int64
+}
+
+// EffectiveStatus is the status a reader must see at now: a pending link past
+// its expiry is expired even before the sweeper has recorded it.
+func (l *Link) EffectiveStatus(now time.Time) Status {
+	if l.Status == StatusPending && !l.ExpiresAt.IsZero() && !now.Before(l.ExpiresAt) {
+		return StatusExpired
+	}
+	return l.Status
+}
+
+// Open reports whether the end user can still claim the link.
+func (l *Link) Open(now time.Time) bool { return l.EffectiveStatus(now) == StatusPending }
+
+// ReturnURLWith returns the link's return URL with query parameters added, or
+// "" when the link has none.
+func (l *Link) ReturnURLWith(params url.Values) string {
+	if l.ReturnURL == "" {
+		return ""
+	}
+	u, err := url.Parse(l.ReturnURL)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	for k, vs := range params {
+		for _, v := range vs {
+			q.Set(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// AppClipURL is the end user's entry point:
+// {publicURL}/link/{linkId}?code={claimCode}.
+func AppClipURL(publicURL, linkID, claimCode string) string {
+	return publicURL + "/link/" + url.PathEscape(linkID) + "?code=" + url.QueryEscape(claimCode)
+}
+
+// Millis converts t to epoch milliseconds, with nil for the zero time.
+func Millis(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+// FromMillis converts epoch milliseconds to a time, 0 to the zero time.
+func FromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}

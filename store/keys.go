@@ -1,0 +1,58 @@
+package store
+
+// Every Redis key linkflow uses is built here. Keys of one organization carry
+// the hash tag {orgId} so that a Lua script touching a link, its lease, the
+// organization's event stream and a connection stays in one cluster slot.
+
+const prefix = "lf:"
+
+func orgPrefix(org string) string { return prefix + "{" + org + "}:" }
+
+// Organizations and credentials for the API.
+func orgsKey() string                   { return prefix + "orgs" }
+func orgKey(org string) string          { return orgPrefix(org) + "org" }
+func orgAPIKeysKey(org string) string   { return orgPrefix(org) + "apikeys" }
+func apiKeyKey(hash string) string      { return prefix + "apikey:" + hash }
+func accessTokenKey(hash string) string { return prefix + "token:" + hash }
+func userKey(email string) string       { return prefix + "user:" + email }
+
+// Links.
+func linkOrgKey(linkID string) string            { return prefix + "linkorg:" + linkID }
+func linkKey(org, id string) string              { return orgPrefix(org) + "link:" + id }
+func linkCredKey(org, id string) string          { return orgPrefix(org) + "link:" + id + ":cred" }
+func linkInputKey(org, id string) string         { return orgPrefix(org) + "link:" + id + ":input" }
+func linkLeaseKey(org, id string) string         { return orgPrefix(org) + "link:" + id + ":lease" }
+func linkBadCodeKey(org, id string) string       { return orgPrefix(org) + "link:" + id + ":badcode" }
+func linkDeliveriesKey(org, id string) string    { return orgPrefix(org) + "link:" + id + ":deliveries" }
+func linksIndexKey(org string) string            { return orgPrefix(org) + "links" }
+func linksByIntegrationKey(org, i string) string { return orgPrefix(org) + "links:integration:" + i }
+func linksByUserKey(org, u string) string        { return orgPrefix(org) + "links:user:" + u }
+func expiringKey(org string) string              { return orgPrefix(org) + "expiring" }
+func idempotencyKey(org, hash string) string     { return orgPrefix(org) + "idem:" + hash }
+
+// Events: the organization's ordered event log and the outbox of messages
+// that must still reach JetStream.
+func eventsKey(org string) string { return orgPrefix(org) + "events" }
+func outboxKey(org string) string { return orgPrefix(org) + "outbox" }
+
+// Connections.
+func connKey(org, id string) string                        { return orgPrefix(org) + "conn:" + id }
+func connLinksKey(org, id string) string                   { return orgPrefix(org) + "conn:" + id + ":links" }
+func connReadsKey(org, id string) string                   { return orgPrefix(org) + "conn:" + id + ":reads" }
+func connLockKey(org, id string) string                    { return orgPrefix(org) + "conn:" + id + ":lock" }
+func connIndexKey(org string) string                       { return orgPrefix(org) + "conns" }
+func connByAccountKey(org string) string                   { return orgPrefix(org) + "conns:account" }
+func connAccountField(integration, username string) string { return integration + "\x00" + username }
+
+// Webhook delivery state.
+func deliveryKey(org, eventID string) string { return orgPrefix(org) + "wh:" + eventID }
+func failedDeliveriesKey(org string) string  { return orgPrefix(org) + "wh:failed" }
+func retryScheduleKey() string               { return prefix + "{wh}:retry" }
+
+// Coordination.
+func sweepLockKey(name string) string        { return prefix + "{sched}:lock:" + name }
+func rateLimitKey(name string) string        { return prefix + "rl:{" + name + "}" }
+func semaphoreKey(integration string) string { return prefix + "sem:{" + integration + "}" }
+func sandboxPrefix(integration, user string) string {
+	return prefix + "sandbox:{" + integration + ":" + user + "}:"
+}

@@ -1,0 +1,402 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow"
+)
+
+// NewLink is what a customer asks for when creating a link. Operations carry
+// their arguments, which are sealed and never returned again.
+type NewLink struct {
+	OrgID            string
+	IntegrationID    string
+	Operations       []linkflow.Operation
+	WebhookURL       string
+	ReturnURL        string
+	ExternalUserID   string
+	Description      string
+	RequiredUsername string
+	ConnectionID     string
+	Debug            bool
+	ExpiresIn        time.Duration
+	// IdempotencyKey and RequestHash make a retried create return the first
+	// response; the same key with another RequestHash is a conflict.
+	IdempotencyKey string
+	RequestHash    string
+	// Response renders the body to store for idempotent replays.
+	Response func(*linkflow.Link) ([]byte, error)
+}
+
+// Created is the outcome of CreateLink. Replayed is set when an earlier
+// request with the same Idempotency-Key created the link; Response is then the
+// first response, byte for byte.
+type Created struct {
+	Link     *linkflow.Link
+	Response []byte
+	Replayed bool
+}
+
+// CreateLink stores a new pending link with its index entries in one step.
+func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
+	now := s.now()
+	l := &linkflow.Link{
+		ID:                    NewLinkID(),
+		OrgID:                 in.OrgID,
+		IntegrationID:         in.IntegrationID,
+		Status:                linkflow.StatusPending,
+		WebhookURL:            in.WebhookURL,
+		ReturnURL:             in.ReturnURL,
+		ExternalUserID:        in.ExternalUserID,
+		Description:           in.Description,
+		RequiredUsername:      in.RequiredUsername,
+		RequestedConnectionID: in.ConnectionID,
+		Debug:                 in.Debug,
+		Verifier:              randomToken("", 16),
+		ClaimCode:             NewClaimCode(),
+		CreatedAt:             time.UnixMilli(now.UnixMilli()),
+		ExpiresAt:             time.UnixMilli(now.Add(in.ExpiresIn).UnixMilli()),
+	}
+	var args []json.RawMessage
+	hasArgs := false
+	for _, op := range in.Operations {
+		l.Operations = append(l.Operations, linkflow.Operation{Resource: op.Resource, Action: op.Action})
+		args = append(args, op.Arguments)
+		hasArgs = hasArgs || len(op.Arguments) > 0
+	}
+	opsJSON, err := json.Marshal(l.Operations)
+	if err != nil {
+		return nil, err
+	}
+	var resp []byte
+	if in.Response != nil {
+		if resp, err = in.Response(l); err != nil {
+			return nil, err
+		}
+	}
+	fields := []any{
+		fID, l.ID, fOrg, l.OrgID, fIntegration, l.IntegrationID, fOps, string(opsJSON),
+		fStatus, string(l.Status), fCreatedAt, ms(l.CreatedAt), fExpiresAt, ms(l.ExpiresAt),
+		fVerifier, l.Verifier, fClaimHash, hashHex(l.ClaimCode),
+		fClaimCode, s.keys.Seal([]byte(l.ClaimCode), claimCodeAAD(l.ID)),
+		fAttempts, 0, fVersion, 1,
+	}
+	if hasArgs {
+		argsJSON, err := json.Marshal(args)
+		if err != nil {
+			return nil, err
+		}
+		fields = append(fields, fArgs, s.keys.Seal(argsJSON, argsAAD(l.ID)))
+	}
+	for _, kv := range [][2]string{
+		{fWebhookURL, l.WebhookURL}, {fReturnURL, l.ReturnURL}, {fExternalUserID, l.ExternalUserID},
+		{fDescription, l.Description}, {fRequiredUsername, l.RequiredUsername}, {fReqConnection, l.RequestedConnectionID},
+	} {
+		if kv[1] != "" {
+			fields = append(fields, kv[0], kv[1])
+		}
+	}
+	if l.Debug {
+		fields = append(fields, fDebug, "1")
+	}
+	idem, reqHash := "", ""
+	if in.IdempotencyKey != "" {
+		idem, reqHash = idempotencyKey(in.OrgID, hashHex(in.IdempotencyKey)), in.RequestHash
+	} else {
+		idem = idempotencyKey(in.OrgID, "-")
+	}
+	userIdx, hasUser := linksByUserKey(in.OrgID, in.ExternalUserID), "0"
+	if in.ExternalUserID != "" {
+		hasUser = "1"
+	}
+	keys := []string{linkKey(in.OrgID, l.ID), linksIndexKey(in.OrgID), linksByIntegrationKey(in.OrgID, in.IntegrationID),
+		userIdx, expiringKey(in.OrgID), idem}
+	argv := append([]any{reqHash, string(resp), s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser}, fields...)
+
+	// The id -> organization index lives in another slot; it is written first
+	// so the end user's endpoints can find the link as soon as it exists.
+	pipe := s.rdb.Pipeline()
+	pipe.Set(ctx, linkOrgKey(l.ID), in.OrgID, in.ExpiresIn+s.cfg.MinSessionTime+s.cfg.Retention)
+	res := createLinkScript.Run(ctx, pipe, keys, argv...)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if isNoScript(err) {
+			if err := s.LoadScripts(ctx); err != nil {
+				return nil, err
+			}
+			return s.CreateLink(ctx, in)
+		}
+		return nil, fmt.Errorf("create link: %w", err)
+	}
+	out, err := replyStrings(res.Val())
+	if err != nil {
+		return nil, err
+	}
+	switch out[0] {
+	case "created":
+		return &Created{Link: l, Response: resp}, nil
+	case "replay":
+		return &Created{Response: []byte(out[1]), Replayed: true}, nil
+	case "conflict":
+		return nil, linkflow.Errorf(linkflow.EConflict, "Idempotency-Key was already used with a different request body.")
+	default:
+		return nil, fmt.Errorf("create link: unexpected reply %q", out[0])
+	}
+}
+
+// LinkOrg returns the organization a link belongs to.
+func (s *Store) LinkOrg(ctx context.Context, linkID string) (string, error) {
+	if !validID(linkID) {
+		return "", ErrNotFound
+	}
+	org, err := s.rdb.Get(ctx, linkOrgKey(linkID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	return org, err
+}
+
+// Link returns an organization's link, with its claim code opened while the
+// link is open.
+func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error) {
+	if !validID(id) || !validID(org) {
+		return nil, ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, linkKey(org, id)).Result()
+	if err != nil {
+		return nil, err
+	}
+	return s.linkFromHash(m)
+}
+
+func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
+	if len(m) == 0 || m[fID] == "" {
+		return nil, ErrNotFound
+	}
+	l, err := decodeLink(m)
+	if err != nil {
+		return nil, err
+	}
+	if sealed := m[fClaimCode]; sealed != "" && l.Status == linkflow.StatusPending {
+		code, err := s.keys.Open(sealed, claimCodeAAD(l.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open claim code of %s: %w", l.ID, err)
+		}
+		l.ClaimCode = string(code)
+	}
+	return l, nil
+}
+
+// LinkByCode returns a link for the end user, who proves access with the
+// claim code. A wrong code and an unknown link are the same ErrNotFound.
+func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.Link, error) {
+	org, err := s.LinkOrg(ctx, linkID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.rdb.HGetAll(ctx, linkKey(org, linkID)).Result()
+	if err != nil {
+		return nil, err
+	}
+	// The claim code's hash stays after the link finishes, so the end user's
+	// page can still show the outcome.
+	if len(m) == 0 || code == "" || subtle.ConstantTimeCompare([]byte(m[fClaimHash]), []byte(hashHex(code))) != 1 {
+		return nil, ErrNotFound
+	}
+	return s.linkFromHash(m)
+}
+
+// Claim is the outcome of a successful claim.
+type Claim struct {
+	OrgID         string
+	IntegrationID string
+	ExpiresAt     time.Time
+}
+
+// ClaimLink claims a pending link with the end user's credentials. The
+// password is sealed and kept only until the link's deadline.
+func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password string) (*Claim, error) {
+	org, err := s.LinkOrg(ctx, linkID)
+	if err != nil {
+		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
+	}
+	now := s.now()
+	keys := []string{linkKey(org, linkID), linkCredKey(org, linkID), outboxKey(org), expiringKey(org), linkBadCodeKey(org, linkID)}
+	res, err := claimLinkScript.Run(ctx, s.rdb, keys, hashHex(code), ms(now),
+		s.keys.Seal([]byte(password), passwordAAD(linkID)), username,
+		s.cfg.MinSessionTime.Milliseconds(), s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds(), linkID).Result()
+	if err != nil {
+		return nil, fmt.Errorf("claim link %s: %w", linkID, err)
+	}
+	out, err := replyStrings(res)
+	if err != nil {
+		return nil, err
+	}
+	switch out[0] {
+	case "claimed":
+		return &Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2]))}, nil
+	case "not_found":
+		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
+	case "locked":
+		e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many wrong claim codes for this link. Retry later.")
+		e.RetryAfter = int(atoi(out[1])/1000) + 1
+		return nil, e
+	case "expired":
+		return nil, linkflow.Errorf(linkflow.EConflict, "Link has expired.")
+	case "conflict":
+		return nil, linkflow.Errorf(linkflow.EConflict, "Link was already claimed (status %s).", out[1])
+	case "username_mismatch":
+		return nil, linkflow.Errorf(linkflow.EUnprocessable, "This link must be used with a different username.")
+	}
+	return nil, fmt.Errorf("claim link %s: unexpected reply %q", linkID, out[0])
+}
+
+// CancelResult says what a cancel did: Canceled when the link ended at once
+// (it was pending or claimed), Requested when a running link will stop before
+// its next operation.
+type CancelResult struct {
+	Link      *linkflow.Link
+	Canceled  bool
+	Requested bool
+}
+
+// CancelLink cancels a link. A pending or claimed link ends as canceled; a
+// running one is flagged and the worker fails it with CANCELED before its next
+// operation; a finished one is a conflict.
+func (s *Store) CancelLink(ctx context.Context, org, id string) (*CancelResult, error) {
+	for range 5 {
+		l, err := s.Link(ctx, org, id)
+		if err != nil {
+			return nil, err
+		}
+		now := s.now()
+		switch l.EffectiveStatus(now) {
+		case linkflow.StatusPending, linkflow.StatusClaimed:
+			l.Status = linkflow.StatusCanceled
+			l.CompletedAt = time.UnixMilli(now.UnixMilli())
+			l.ClaimCode = ""
+			_, err := s.finish(ctx, l, fence{version: l.Version}, nil)
+			if errors.Is(err, ErrFenced) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &CancelResult{Link: l, Canceled: true}, nil
+		case linkflow.StatusRunning, linkflow.StatusAwaitingInput:
+			if l.CancelRequested {
+				return &CancelResult{Link: l, Requested: true}, nil
+			}
+			err := s.updateLink(ctx, org, id, fence{version: l.Version}, linkUpdate{set: []any{fCancel, "1"}})
+			if errors.Is(err, ErrFenced) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			l.CancelRequested = true
+			return &CancelResult{Link: l, Requested: true}, nil
+		default:
+			return nil, linkflow.Errorf(linkflow.EConflict, "Link has already finished (status %s).", l.EffectiveStatus(now))
+		}
+	}
+	return nil, linkflow.Errorf(linkflow.EConflict, "Link changed while it was being canceled; retry.")
+}
+
+// SubmitInput stores the end user's answer to the link's current challenge,
+// sealed, for the worker to take. It checks the claim code and challenge id.
+func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
+	l, err := s.LinkByCode(ctx, linkID, code)
+	if err != nil {
+		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
+	}
+	if l.Status != linkflow.StatusAwaitingInput || l.Challenge == nil {
+		return nil, linkflow.Errorf(linkflow.EConflict, "Link is not waiting for input (status %s).", l.Status)
+	}
+	if l.Challenge.ID != challengeID {
+		return nil, linkflow.Errorf(linkflow.EConflict, "Challenge %q is not the current challenge.", challengeID)
+	}
+	ttl := time.Until(l.Challenge.ExpiresAt)
+	if !l.Challenge.ExpiresAt.IsZero() {
+		ttl = l.Challenge.ExpiresAt.Sub(s.now())
+	}
+	if ttl <= 0 {
+		ttl = time.Minute
+	}
+	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
+	if err := s.rdb.Set(ctx, linkInputKey(l.OrgID, linkID), sealed, ttl).Err(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// TakeInput takes (and deletes) the pending answer to a link's challenge. It
+// returns "" and no error when there is none.
+func (s *Store) TakeInput(ctx context.Context, org, linkID string) (challengeID, response string, err error) {
+	sealed, err := s.rdb.GetDel(ctx, linkInputKey(org, linkID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	pt, err := s.keys.Open(sealed, inputAAD(linkID))
+	if err != nil {
+		return "", "", err
+	}
+	id, resp, _ := cutNUL(string(pt))
+	return id, resp, nil
+}
+
+func cutNUL(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// ExpireDue ends an organization's pending links whose expiry has passed, with
+// a link.expired event each. It returns how many it expired.
+func (s *Store) ExpireDue(ctx context.Context, org string, limit int) (int, error) {
+	now := s.now()
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: expiringKey(org), Start: "-inf",
+		Stop: strconv.FormatInt(ms(now), 10), ByScore: true, Count: int64(limit)}).Result()
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		l, err := s.Link(ctx, org, id)
+		if errors.Is(err, ErrNotFound) {
+			s.rdb.ZRem(ctx, expiringKey(org), id)
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
+			s.rdb.ZRem(ctx, expiringKey(org), id)
+			continue
+		}
+		l.Status = linkflow.StatusExpired
+		l.CompletedAt = l.ExpiresAt
+		l.ClaimCode = ""
+		if _, err := s.finish(ctx, l, fence{version: l.Version}, nil); err != nil {
+			if errors.Is(err, ErrFenced) {
+				continue
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

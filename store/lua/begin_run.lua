@@ -1,0 +1,30 @@
+-- Starts a session attempt for a claimed link: takes the lease (unless another
+-- worker holds it), counts the attempt, marks the link running, and returns
+-- everything the worker needs in one round trip.
+-- KEYS: 1 link, 2 lease, 3 password, 4 outbox, 5 connections by account
+-- ARGV: 1 lease token, 2 lease ttl ms, 3 now ms, 4 link id
+-- Returns {verdict, ...}: 'gone' | 'done' status | 'not_claimed' |
+-- 'busy' pttl | 'ok' fields password existing-connection-id
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'gone'} end
+redis.call('ZREM', KEYS[4], 'claim:' .. ARGV[4])
+if st == 'succeeded' or st == 'failed' or st == 'expired' or st == 'canceled' then
+  return {'done', st}
+end
+if st == 'pending' then return {'not_claimed'} end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return {'busy', tostring(redis.call('PTTL', KEYS[2]))} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+if st == 'claimed' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[3])
+elseif st == 'awaiting_input' then
+  redis.call('HSET', KEYS[1], 'status', 'running')
+  redis.call('HDEL', KEYS[1], 'challenge')
+end
+local fields = redis.call('HGETALL', KEYS[1])
+local integ = redis.call('HGET', KEYS[1], 'integration') or ''
+local user = redis.call('HGET', KEYS[1], 'username') or ''
+local conn = redis.call('HGET', KEYS[5], integ .. '\0' .. user) or ''
+return {'ok', fields, redis.call('GET', KEYS[3]) or '', conn}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow"
+)
+
+// Verdicts of BeginRun.
+const (
+	// RunStart: the lease is taken; run the session.
+	RunStart = "ok"
+	// RunGone: the link does not exist (any more).
+	RunGone = "gone"
+	// RunDone: the link already finished; acknowledge and ignore.
+	RunDone = "done"
+	// RunNotClaimed: the link was never claimed; the message is bogus.
+	RunNotClaimed = "not_claimed"
+	// RunBusy: another worker holds the lease; try again after BusyFor.
+	RunBusy = "busy"
+)
+
+// Run is a session attempt a worker has begun: the link, its opened
+// arguments and password, and the lease token that fences its writes.
+type Run struct {
+	Verdict string
+	BusyFor time.Duration
+
+	Link      *linkflow.Link
+	Arguments []json.RawMessage
+	Password  string
+	// ConnectionID is the connection this link will renew: the one it names,
+	// or the existing one for the same integration and username.
+	ConnectionID string
+	Token        string
+}
+
+// BeginRun takes the lease of a claimed link for one session attempt and
+// returns what the session needs, in one round trip.
+func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*Run, error) {
+	keys := []string{linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), outboxKey(org), connByAccountKey(org)}
+	res, err := beginRunScript.Run(ctx, s.rdb, keys, token, leaseTTL.Milliseconds(), ms(s.now()), id).Result()
+	if err != nil {
+		return nil, fmt.Errorf("begin run %s: %w", id, err)
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) == 0 {
+		return nil, fmt.Errorf("begin run %s: unexpected reply %v", id, res)
+	}
+	r := &Run{Verdict: fmt.Sprint(arr[0]), Token: token}
+	switch r.Verdict {
+	case RunBusy:
+		r.BusyFor = time.Duration(atoi(fmt.Sprint(arr[1]))) * time.Millisecond
+		return r, nil
+	case RunStart:
+	default:
+		return r, nil
+	}
+	m := pairsToMap(arr[1])
+	if r.Link, err = decodeLink(m); err != nil {
+		return nil, fmt.Errorf("begin run %s: %w", id, err)
+	}
+	if sealed := m[fArgs]; sealed != "" {
+		pt, err := s.keys.Open(sealed, argsAAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("open arguments of %s: %w", id, err)
+		}
+		if err := json.Unmarshal(pt, &r.Arguments); err != nil {
+			return nil, err
+		}
+	}
+	if sealed, _ := arr[2].(string); sealed != "" {
+		pt, err := s.keys.Open(sealed, passwordAAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("open password of %s: %w", id, err)
+		}
+		r.Password = string(pt)
+	}
+	r.ConnectionID, _ = arr[3].(string)
+	if r.Link.RequestedConnectionID != "" {
+		r.ConnectionID = r.Link.RequestedConnectionID
+	}
+	return r, nil
+}
+
+// LeaseRef names a lease a worker holds.
+type LeaseRef struct {
+	OrgID, LinkID, Token string
+}
+
+// LeaseState is what renewing a lease found.
+type LeaseState struct {
+	Lost            bool
+	CancelRequested bool
+	InputReady      bool
+}
+
+// RenewLeases extends many leases in one pipeline and reports, for each, a
+// cancel request or a waiting challenge answer.
+func (s *Store) RenewLeases(ctx context.Context, refs []LeaseRef, ttl time.Duration) ([]LeaseState, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(refs))
+	for i, r := range refs {
+		cmds[i] = renewLeaseScript.EvalSha(ctx, pipe,
+			[]string{linkLeaseKey(r.OrgID, r.LinkID), linkKey(r.OrgID, r.LinkID), linkInputKey(r.OrgID, r.LinkID)},
+			r.Token, ttl.Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		if isNoScript(err) {
+			if err := s.LoadScripts(ctx); err != nil {
+				return nil, err
+			}
+			return s.RenewLeases(ctx, refs, ttl)
+		}
+		if !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+	}
+	out := make([]LeaseState, len(refs))
+	for i, c := range cmds {
+		v, err := replyStrings(c.Val())
+		if err != nil || len(v) == 0 {
+			continue
+		}
+		if v[0] == "lost" {
+			out[i].Lost = true
+			continue
+		}
+		out[i].CancelRequested = v[1] == "1"
+		out[i].InputReady = v[2] == "1"
+	}
+	return out, nil
+}
+
+// AwaitInput records that the link waits for the end user to answer c.
+func (s *Store) AwaitInput(ctx context.Context, org, id, token string, c *linkflow.Challenge) error {
+	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
+		set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
+	})
+}
+
+// ResumeRun records that the link runs again after its challenge was answered.
+func (s *Store) ResumeRun(ctx context.Context, org, id, token string) error {
+	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
+		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge},
+	})
+}
+
+// ReleaseRun gives the lease back so the link can be redelivered: after a
+// transient failure (lastError says which; the attempt counts) or at shutdown
+// (refund the attempt, which did not really happen).
+func (s *Store) ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error {
+	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge}}
+	if lastError != "" {
+		u.set = append(u.set, fLastError, lastError)
+	}
+	if refundAttempt {
+		u.attemptsDelta = -1
+	}
+	return s.updateLink(ctx, org, id, fence{token: token}, u)
+}
+
+// FinishRun ends a link the worker ran, fenced by its lease token. l carries
+// the final status, completion time and result or error; conn, for a
+// successful link, the connection it makes or renews.
+func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *ConnectionWrite) (*Finished, error) {
+	return s.finish(ctx, l, fence{token: token}, conn)
+}

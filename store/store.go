@@ -1,0 +1,174 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+func script(name string) *redis.Script {
+	src, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	sc := redis.NewScript(string(src))
+	allScripts = append(allScripts, sc)
+	return sc
+}
+
+// LoadScripts loads every Lua script into Redis's script cache, so pipelined
+// EVALSHA calls find them. Store methods call it again after a NOSCRIPT reply
+// (Redis restarted and lost its cache).
+func (s *Store) LoadScripts(ctx context.Context) error {
+	pipe := s.rdb.Pipeline()
+	for _, sc := range allScripts {
+		sc.Load(ctx, pipe)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+var (
+	allScripts []*redis.Script
+
+	createLinkScript  = script("create_link")
+	claimLinkScript   = script("claim_link")
+	beginRunScript    = script("begin_run")
+	updateLinkScript  = script("update_link")
+	renewLeaseScript  = script("renew_lease")
+	finishLinkScript  = script("finish_link")
+)
+
+// Config configures a Store. Zero fields take the documented defaults.
+type Config struct {
+	// Redis is the client; any of single node, Sentinel or Cluster. Required.
+	Redis redis.UniversalClient
+	// Keyring seals secrets. Required.
+	Keyring *Keyring
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Retention is how long a finished link is kept. Default 30 days.
+	Retention time.Duration
+	// EventRetention is how long events stay listable in GET /v1/events.
+	// Default 30 days.
+	EventRetention time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default 24h.
+	IdempotencyTTL time.Duration
+	// MinSessionTime is the least time a claimed link has to run: claiming a
+	// link that expires sooner extends its expiry to now + MinSessionTime.
+	// Default 10 minutes.
+	MinSessionTime time.Duration
+	// ClaimGuessLimit is how many wrong claim codes a link accepts within
+	// ClaimGuessWindow before it refuses every claim. Defaults 10 and 15m.
+	ClaimGuessLimit  int
+	ClaimGuessWindow time.Duration
+}
+
+// Store is linkflow's Redis state.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys *Keyring
+	now  func() time.Time
+	cfg  Config
+}
+
+// New returns a Store with cfg's defaults filled in.
+func New(cfg Config) (*Store, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("store: Redis client is required")
+	}
+	if cfg.Keyring == nil {
+		return nil, errors.New("store: Keyring is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Retention = cmp.Or(cfg.Retention, 30*24*time.Hour)
+	cfg.EventRetention = cmp.Or(cfg.EventRetention, 30*24*time.Hour)
+	cfg.IdempotencyTTL = cmp.Or(cfg.IdempotencyTTL, 24*time.Hour)
+	cfg.MinSessionTime = cmp.Or(cfg.MinSessionTime, 10*time.Minute)
+	cfg.ClaimGuessLimit = cmp.Or(cfg.ClaimGuessLimit, 10)
+	cfg.ClaimGuessWindow = cmp.Or(cfg.ClaimGuessWindow, 15*time.Minute)
+	return &Store{rdb: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}, nil
+}
+
+// Redis returns the underlying client.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Keyring returns the keyring secrets are sealed with.
+func (s *Store) Keyring() *Keyring { return s.keys }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// ErrNotFound is returned when a record does not exist (or belongs to another
+// organization, which callers must not be able to tell apart).
+var ErrNotFound = errors.New("not found")
+
+// ErrFenced is returned when a fenced write lost its fence: the lease token is
+// no longer current, or the record changed since it was read.
+var ErrFenced = errors.New("fenced: lease or version no longer current")
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// replyStrings flattens a script's array reply into strings.
+func replyStrings(v any) ([]string, error) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	out := make([]string, len(arr))
+	for i, e := range arr {
+		switch x := e.(type) {
+		case string:
+			out[i] = x
+		case int64:
+			out[i] = fmt.Sprint(x)
+		case nil:
+		default:
+			out[i] = fmt.Sprint(x)
+		}
+	}
+	return out, nil
+}
+
+// pairsToMap turns a flat [k1 v1 k2 v2 ...] reply into a map.
+func pairsToMap(v any) map[string]string {
+	arr, _ := v.([]any)
+	m := make(map[string]string, len(arr)/2)
+	for i := 0; i+1 < len(arr); i += 2 {
+		k, _ := arr[i].(string)
+		val, _ := arr[i+1].(string)
+		m[k] = val
+	}
+	return m
+}
+
+func validID(id string) bool {
+	return id != "" && len(id) <= 128 && !strings.ContainsAny(id, "{}: \x00")
+}

@@ -1,0 +1,37 @@
+package sandbox
+
+import (
+	"context"
+)
+
+// Account is what the sandbox knows of one account: its profile, its
+// payment methods as a read returns them, and every write made to it.
+type Account struct {
+	IntegrationID  string          `json:"integrationId"`
+	Username       string          `json:"username"`
+	Profile        Profile         `json:"profile"`
+	PaymentMethods []PaymentMethod `json:"paymentMethods"`
+	WriteLog       []WriteRecord   `json:"writeLog"`
+}
+
+// Account returns the state of the account username at integration, which
+// exists for every username. It returns ErrUnknownIntegration for an
+// integration the sandbox does not have.
+func (s *Sandbox) Account(ctx context.Context, integration, username string) (*Account, error) {
+	if !knownIntegration(integration) {
+		return nil, ErrUnknownIntegration
+	}
+	a := newAccount(integration, username)
+	cards, err := s.paymentMethods(ctx, a, s.now())
+	if err != nil {
+		return nil, err
+	}
+	log, err := s.store.SandboxWriteLog(ctx, integration, username)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = []WriteRecord{}
+	}
+	return &Account{IntegrationID: integration, Username: username, Profile: a.profile(), PaymentMethods: cards, WriteLog: log}, nil
+}

@@ -1,0 +1,93 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// AccountStore is the state the sandbox shares between processes: what writes
+// changed in each account, the session counts and the credentials logins
+// handed out. store.Store implements it on Redis.
+type AccountStore interface {
+	WriteStore
+	SessionCounter
+	GrantStore
+}
+
+// WriteStore keeps each account's writes.
+type WriteStore interface {
+	// ApplySandboxWrite records w in the account once per w.IdempotencyKey, in
+	// one atomic step: the first call adds w.Result to the account's written
+	// items of w.Resource and appends w to its write log; a later call with the
+	// same key changes nothing and returns the first record, with replayed set.
+	ApplySandboxWrite(ctx context.Context, integration, username string, w WriteRecord) (first WriteRecord, replayed bool, err error)
+	// SandboxItems returns the results written to resource in the account,
+	// newest first; none when nothing was written.
+	SandboxItems(ctx context.Context, integration, username, resource string) ([]json.RawMessage, error)
+	// SandboxWriteLog returns the account's write log, oldest first.
+	SandboxWriteLog(ctx context.Context, integration, username string) ([]WriteRecord, error)
+}
+
+// SessionCounter counts the live sessions of each integration across every
+// process, and remembers the most ever live at once. An entry expires at the
+// time it was last given, so a session whose process died stops counting.
+type SessionCounter interface {
+	// OpenSandboxSession counts session id as live until expiresAt, raises the
+	// recorded maximum when the live count passes it, and returns the count.
+	OpenSandboxSession(ctx context.Context, integration, id string, now, expiresAt time.Time) (int, error)
+	// RenewSandboxSession moves the expiry of a live session.
+	RenewSandboxSession(ctx context.Context, integration, id string, expiresAt time.Time) error
+	// CloseSandboxSession stops counting session id.
+	CloseSandboxSession(ctx context.Context, integration, id string) error
+	// SandboxSessions returns the live count at now and the recorded maximum.
+	SandboxSessions(ctx context.Context, integration string, now time.Time) (live, maximum int, err error)
+	// ResetSandboxSessions sets the recorded maximum to the live count at now.
+	ResetSandboxSessions(ctx context.Context, integration string, now time.Time) error
+}
+
+// GrantStore keeps the tokens logins hand out, so that any process can refresh
+// or revoke them. Only hashes of tokens are stored.
+type GrantStore interface {
+	// SaveSandboxGrant stores a new grant.
+	SaveSandboxGrant(ctx context.Context, g Grant) error
+	// SandboxGrant returns the grant with id; nil when there is none.
+	SandboxGrant(ctx context.Context, id string) (*Grant, error)
+	// RotateSandboxGrant replaces the tokens of an active grant whose current
+	// refresh token hashes to refreshHash, and reports whether it did.
+	RotateSandboxGrant(ctx context.Context, id, refreshHash, newAccessHash, newRefreshHash string) (bool, error)
+	// RevokeSandboxGrant marks the grant revoked when tokenHash is the hash of
+	// its current access or refresh token, and reports whether it did.
+	RevokeSandboxGrant(ctx context.Context, id, tokenHash string, at time.Time) (bool, error)
+}
+
+// WriteRecord is one entry of an account's write log: the write an operation
+// made, under the idempotency key that makes it happen once.
+type WriteRecord struct {
+	IdempotencyKey string          `json:"idempotencyKey"`
+	Resource       string          `json:"resource"`
+	Action         string          `json:"action"`
+	Result         json.RawMessage `json:"result"`
+	At             time.Time       `json:"at"`
+}
+
+// Grant statuses.
+const (
+	GrantActive  = "active"
+	GrantRevoked = "revoked"
+)
+
+// Grant is what one successful login handed out: an access and a refresh
+// token (stored as hashes), and whether they still work. Refreshing replaces
+// both tokens of the grant; revoking ends it.
+type Grant struct {
+	ID          string    `json:"id"`
+	Integration string    `json:"integration"`
+	Username    string    `json:"username"`
+	AccessHash  string    `json:"-"`
+	RefreshHash string    `json:"-"`
+	Status      string    `json:"status"`
+	Refreshes   int       `json:"refreshes"`
+	IssuedAt    time.Time `json:"issuedAt"`
+	RevokedAt   time.Time `json:"revokedAt,omitzero"`
+}

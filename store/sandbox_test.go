@@ -1,0 +1,190 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
+)
+
+func newSandboxStore(t *testing.T) *store.Store {
+	t.Helper()
+	rdb, _ := testenv.Redis(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.New(store.Config{Redis: rdb, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSandboxWriteOncePerKey(t *testing.T) {
+	t.Parallel()
+	s := newSandboxStore(t)
+	ctx := context.Background()
+
+	// Many writers race with one key; one wins and the rest see its record.
+	const writers = 16
+	var wg sync.WaitGroup
+	results := make([]sandbox.WriteRecord, writers)
+	replayed := make([]bool, writers)
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := sandbox.WriteRecord{
+				IdempotencyKey: "link_a:1", Resource: "paymentMethod", Action: "write",
+				Result: json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)), At: time.UnixMilli(1000).UTC(),
+			}
+			results[i], replayed[i], errs[i] = s.ApplySandboxWrite(ctx, "tmobile", "u1", w)
+		}()
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range writers {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !replayed[i] {
+			fresh++
+		}
+		if string(results[i].Result) != string(results[0].Result) {
+			t.Fatalf("writer %d got %s, writer 0 got %s", i, results[i].Result, results[0].Result)
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d writers applied the write, want 1", fresh)
+	}
+	log, err := s.SandboxWriteLog(ctx, "tmobile", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 1 || log[0].IdempotencyKey != "link_a:1" || string(log[0].Result) != string(results[0].Result) {
+		t.Fatalf("write log = %+v", log)
+	}
+
+	// Another key adds an item, newest first; other accounts are untouched.
+	if _, replay, err := s.ApplySandboxWrite(ctx, "tmobile", "u1", sandbox.WriteRecord{
+		IdempotencyKey: "link_b:0", Resource: "paymentMethod", Action: "write", Result: json.RawMessage(`{"n":2}`),
+	}); err != nil || replay {
+		t.Fatalf("second key: replayed %v, err %v", replay, err)
+	}
+	items, err := s.SandboxItems(ctx, "tmobile", "u1", "paymentMethod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || string(items[0]) != `{"n":2}` {
+		t.Fatalf("items = %s", items)
+	}
+	for _, acct := range [][2]string{{"tmobile", "u2"}, {"att", "u1"}} {
+		items, err := s.SandboxItems(ctx, acct[0], acct[1], "paymentMethod")
+		if err != nil || len(items) != 0 {
+			t.Fatalf("%v: items %s, err %v", acct, items, err)
+		}
+	}
+}
+
+func TestSandboxSessionCount(t *testing.T) {
+	t.Parallel()
+	s := newSandboxStore(t)
+	ctx := context.Background()
+	now := time.UnixMilli(1_000_000)
+	ttl := time.Minute
+
+	for i := range 3 {
+		n, err := s.OpenSandboxSession(ctx, "att", fmt.Sprint("s", i), now, now.Add(ttl))
+		if err != nil || n != i+1 {
+			t.Fatalf("open %d: live %d, err %v", i, n, err)
+		}
+	}
+	if err := s.CloseSandboxSession(ctx, "att", "s0"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(at time.Time, wantLive, wantMax int) {
+		t.Helper()
+		live, maximum, err := s.SandboxSessions(ctx, "att", at)
+		if err != nil || live != wantLive || maximum != wantMax {
+			t.Fatalf("at %v: live %d max %d err %v, want %d and %d", at, live, maximum, err, wantLive, wantMax)
+		}
+	}
+	check(now, 2, 3)
+
+	// A renewed session outlives one whose process died.
+	if err := s.RenewSandboxSession(ctx, "att", "s1", now.Add(3*ttl)); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * ttl)
+	check(later, 1, 3)
+	// Renewing a closed session does not bring it back.
+	if err := s.RenewSandboxSession(ctx, "att", "s0", later.Add(ttl)); err != nil {
+		t.Fatal(err)
+	}
+	check(later, 1, 3)
+
+	if err := s.ResetSandboxSessions(ctx, "att", later); err != nil {
+		t.Fatal(err)
+	}
+	check(later, 1, 1)
+	if n, err := s.OpenSandboxSession(ctx, "att", "s3", later, later.Add(ttl)); err != nil || n != 2 {
+		t.Fatalf("open after expiry: live %d, err %v", n, err)
+	}
+	check(later, 2, 2)
+	if live, maximum, err := s.SandboxSessions(ctx, "verizon", later); err != nil || live != 0 || maximum != 0 {
+		t.Fatalf("another integration: live %d max %d err %v", live, maximum, err)
+	}
+}
+
+func TestSandboxGrant(t *testing.T) {
+	t.Parallel()
+	s := newSandboxStore(t)
+	ctx := context.Background()
+	issued := time.UnixMilli(5000).UTC()
+
+	if g, err := s.SandboxGrant(ctx, "nope"); err != nil || g != nil {
+		t.Fatalf("unknown grant: %+v, %v", g, err)
+	}
+	if err := s.SaveSandboxGrant(ctx, sandbox.Grant{
+		ID: "g1", Integration: "verizon", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: issued,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.SandboxGrant(ctx, "g1")
+	if err != nil || g == nil || g.Status != sandbox.GrantActive || g.Integration != "verizon" || !g.IssuedAt.Equal(issued) {
+		t.Fatalf("grant = %+v, %v", g, err)
+	}
+
+	steps := []struct {
+		name string
+		op   func() (bool, error)
+		want bool
+	}{
+		{"rotate with a wrong token", func() (bool, error) { return s.RotateSandboxGrant(ctx, "g1", "r0", "a2", "r2") }, false},
+		{"rotate", func() (bool, error) { return s.RotateSandboxGrant(ctx, "g1", "r1", "a2", "r2") }, true},
+		{"rotate with the replaced token", func() (bool, error) { return s.RotateSandboxGrant(ctx, "g1", "r1", "a3", "r3") }, false},
+		{"revoke with the replaced token", func() (bool, error) { return s.RevokeSandboxGrant(ctx, "g1", "a1", issued) }, false},
+		{"revoke with the access token", func() (bool, error) { return s.RevokeSandboxGrant(ctx, "g1", "a2", issued) }, true},
+		{"revoke again", func() (bool, error) { return s.RevokeSandboxGrant(ctx, "g1", "r2", issued.Add(time.Hour)) }, true},
+		{"rotate a revoked grant", func() (bool, error) { return s.RotateSandboxGrant(ctx, "g1", "r2", "a4", "r4") }, false},
+		{"revoke an unknown grant", func() (bool, error) { return s.RevokeSandboxGrant(ctx, "g2", "a2", issued) }, false},
+	}
+	for _, st := range steps {
+		got, err := st.op()
+		if err != nil || got != st.want {
+			t.Fatalf("%s: %v, %v; want %v", st.name, got, err, st.want)
+		}
+	}
+	g, err = s.SandboxGrant(ctx, "g1")
+	if err != nil || g.Status != sandbox.GrantRevoked || g.Refreshes != 1 || !g.RevokedAt.Equal(issued) {
+		t.Fatalf("revoked grant = %+v, %v", g, err)
+	}
+}

@@ -41,10 +41,12 @@ func credentialsAAD(connID string) string { return "conn:" + connID + ":credenti
 
 // Finished is the outcome of ending a link.
 type Finished struct {
-	// EventID and StreamID name the completion event in the organization's
-	// event log.
-	EventID  string
-	StreamID string
+	OrgID string
+	// EventID, EventType and StreamID name the completion event in the
+	// organization's event log.
+	EventID   string
+	EventType string
+	StreamID  string
 	// ConnectionID is the connection the link made or renewed, if any.
 	ConnectionID string
 }
@@ -104,7 +106,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *Con
 		}
 		switch out[0] {
 		case "ok":
-			return &Finished{EventID: ev.ID, StreamID: out[1], ConnectionID: connID}, nil
+			return &Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: connID}, nil
 		case "fenced":
 			return nil, ErrFenced
 		case "connection_moved":

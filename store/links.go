@@ -265,6 +265,8 @@ type CancelResult struct {
 	Link      *linkflow.Link
 	Canceled  bool
 	Requested bool
+	// Finished names the link.canceled event when Canceled.
+	Finished *Finished
 }
 
 // CancelLink cancels a link. A pending or claimed link ends as canceled; a
@@ -282,14 +284,14 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*CancelResult, 
 			l.Status = linkflow.StatusCanceled
 			l.CompletedAt = time.UnixMilli(now.UnixMilli())
 			l.ClaimCode = ""
-			_, err := s.finish(ctx, l, fence{version: l.Version}, nil)
+			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 			if errors.Is(err, ErrFenced) {
 				continue
 			}
 			if err != nil {
 				return nil, err
 			}
-			return &CancelResult{Link: l, Canceled: true}, nil
+			return &CancelResult{Link: l, Canceled: true, Finished: fin}, nil
 		case linkflow.StatusRunning, linkflow.StatusAwaitingInput:
 			if l.CancelRequested {
 				return &CancelResult{Link: l, Requested: true}, nil
@@ -365,15 +367,15 @@ func cutNUL(s string) (string, string, bool) {
 }
 
 // ExpireDue ends an organization's pending links whose expiry has passed, with
-// a link.expired event each. It returns how many it expired.
-func (s *Store) ExpireDue(ctx context.Context, org string, limit int) (int, error) {
+// a link.expired event each, and returns those events.
+func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*Finished, error) {
 	now := s.now()
 	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: expiringKey(org), Start: "-inf",
 		Stop: strconv.FormatInt(ms(now), 10), ByScore: true, Count: int64(limit)}).Result()
 	if err != nil || len(ids) == 0 {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var n []*Finished
 	for _, id := range ids {
 		l, err := s.Link(ctx, org, id)
 		if errors.Is(err, ErrNotFound) {
@@ -390,13 +392,39 @@ func (s *Store) ExpireDue(ctx context.Context, org string, limit int) (int, erro
 		l.Status = linkflow.StatusExpired
 		l.CompletedAt = l.ExpiresAt
 		l.ClaimCode = ""
-		if _, err := s.finish(ctx, l, fence{version: l.Version}, nil); err != nil {
-			if errors.Is(err, ErrFenced) {
-				continue
-			}
+		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
+		if errors.Is(err, ErrFenced) {
+			continue
+		}
+		if err != nil {
 			return n, err
 		}
-		n++
+		n = append(n, fin)
 	}
 	return n, nil
+}
+
+// FailLink fails a link that is not running under a live lease any more (its
+// message was dead-lettered), unless it already finished. It returns nil
+// Finished when there was nothing to do.
+func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*Finished, error) {
+	for range 5 {
+		l, err := s.Link(ctx, org, id)
+		if err != nil {
+			return nil, err
+		}
+		if l.EffectiveStatus(s.now()).Terminal() {
+			return nil, nil
+		}
+		l.Status = linkflow.StatusFailed
+		l.CompletedAt = time.UnixMilli(s.now().UnixMilli())
+		l.Error = &le
+		l.ClaimCode = ""
+		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
+		if errors.Is(err, ErrFenced) {
+			continue
+		}
+		return fin, err
+	}
+	return nil, ErrFenced
 }

@@ -22,18 +22,25 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	sc := redis.NewScript(string(src))
-	allScripts = append(allScripts, sc)
-	return sc
+	allSources = append(allSources, string(src))
+	return redis.NewScript(string(src))
 }
 
 // LoadScripts loads every Lua script into Redis's script cache, so pipelined
 // EVALSHA calls find them. Store methods call it again after a NOSCRIPT reply
 // (Redis restarted and lost its cache).
 func (s *Store) LoadScripts(ctx context.Context) error {
-	pipe := s.rdb.Pipeline()
-	for _, sc := range allScripts {
-		sc.Load(ctx, pipe)
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return loadScripts(ctx, c) })
+	}
+	return loadScripts(ctx, s.rdb)
+}
+
+func loadScripts(ctx context.Context, c redis.Cmdable) error {
+	// Not redis.Script.Load: in a pipeline it would record an empty hash.
+	pipe := c.Pipeline()
+	for _, src := range allSources {
+		pipe.ScriptLoad(ctx, src)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
@@ -44,14 +51,14 @@ func isNoScript(err error) bool {
 }
 
 var (
-	allScripts []*redis.Script
+	allSources []string
 
-	createLinkScript  = script("create_link")
-	claimLinkScript   = script("claim_link")
-	beginRunScript    = script("begin_run")
-	updateLinkScript  = script("update_link")
-	renewLeaseScript  = script("renew_lease")
-	finishLinkScript  = script("finish_link")
+	createLinkScript = script("create_link")
+	claimLinkScript  = script("claim_link")
+	beginRunScript   = script("begin_run")
+	updateLinkScript = script("update_link")
+	renewLeaseScript = script("renew_lease")
+	finishLinkScript = script("finish_link")
 )
 
 // Config configures a Store. Zero fields take the documented defaults.

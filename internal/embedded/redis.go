@@ -1,0 +1,150 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MissingRedis explains what to do when redis-server is not installed.
+const MissingRedis = "redis-server not found on PATH. Install it (Debian: apt-get install -y redis-server), " +
+	"or run the README's commands, which install it when run as root"
+
+// RedisOptions configure a redis-server child.
+type RedisOptions struct {
+	// Dir holds the server's data and log. Required.
+	Dir string
+	// Port to listen on (loopback only). 0 picks a free port.
+	Port int
+	// AppendOnly turns on the append-only file (fsync every second), as dev
+	// does; tests leave persistence off for speed.
+	AppendOnly bool
+}
+
+// Redis is a running redis-server child process.
+type Redis struct {
+	Addr string
+	URL  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  string
+}
+
+// StartRedis starts redis-server and waits until it answers PING.
+func StartRedis(opts RedisOptions) (*Redis, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New(MissingRedis)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	tries := 1
+	if opts.Port == 0 {
+		tries = 5
+	}
+	var lastErr error
+	for range tries {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		r, err := startRedis(bin, opts, port)
+		if err == nil {
+			return r, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func startRedis(bin string, opts RedisOptions, port int) (*Redis, error) {
+	logFile := filepath.Join(opts.Dir, "redis-"+strconv.Itoa(port)+".log")
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", opts.Dir,
+		"--logfile", logFile, "--daemonize", "no", "--save", "", "--maxclients", "4000"}
+	if opts.AppendOnly {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	cmd := exec.Command(bin, args...)
+	// Its own process group: a Ctrl-C to linkflow must not kill Redis before
+	// linkflow has stopped using it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{}), log: logFile}
+	r.URL = "redis://" + r.Addr
+	go func() { _ = cmd.Wait(); close(r.done) }()
+
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return r, nil
+		}
+		select {
+		case <-r.done:
+			out, _ := os.ReadFile(logFile)
+			return nil, fmt.Errorf("redis-server exited at start: %s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.Stop()
+			return nil, fmt.Errorf("redis-server did not answer PING: %w", err)
+		}
+		select {
+		case <-r.done:
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Stop asks Redis to shut down (it flushes its append-only file) and waits;
+// after 10 s it kills it.
+func (r *Redis) Stop() {
+	if r == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+}
+
+// Kill kills Redis at once, as a crash would.
+func (r *Redis) Kill() {
+	if r == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,460 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow"
+)
+
+// Webhook delivery state. Each event has one delivery state hash on its
+// organization's slot (deliveryKey), the attempts of a link's event are logged
+// in a capped list next to the link (linkDeliveriesKey), deliveries that
+// exhausted their schedule are indexed by time (failedDeliveriesKey), and
+// every pending retry of every organization waits in one sorted set
+// (retryScheduleKey, member "org|eventId", score = due time in ms).
+//
+// The retry schedule lives on its own slot, so writing the state and the
+// schedule are two steps; the order makes a crash between them harmless: the
+// state changes first, and a schedule entry whose state says otherwise is
+// corrected by whoever claims it next.
+
+var (
+	deliveryCreateScript     = script("delivery_create")
+	deliveryRecordScript     = script("delivery_record")
+	deliveryResendScript     = script("delivery_resend")
+	deliveryClaimScript      = script("delivery_claim")
+	deliveryFailedPageScript = script("delivery_failed_page")
+)
+
+// Delivery statuses.
+const (
+	// DeliveryPending: attempts are scheduled.
+	DeliveryPending = "pending"
+	// DeliverySucceeded: a 2xx was received.
+	DeliverySucceeded = "succeeded"
+	// DeliveryFailed: the schedule was exhausted without a 2xx.
+	DeliveryFailed = "failed"
+	// DeliveryGone: the receiver answered 410 Gone; no more retries.
+	DeliveryGone = "gone"
+	// DeliveryNoTarget: the link had no webhook URL; nothing is sent.
+	DeliveryNoTarget = "no_target"
+)
+
+// Attempt triggers: why an attempt was made.
+const (
+	TriggerInitial = "initial"
+	TriggerRetry   = "retry"
+	TriggerManual  = "manual"
+	TriggerReplay  = "replay"
+)
+
+// ErrNoTarget is returned when a delivery is asked to send an event that has
+// no webhook URL.
+var ErrNoTarget = errors.New("the event has no webhook URL")
+
+// ErrNotFailed is returned when a replay of failed deliveries meets one that
+// is no longer failed.
+var ErrNotFailed = errors.New("the delivery is not failed")
+
+// Delivery is the webhook delivery state of one event.
+type Delivery struct {
+	OrgID     string
+	EventID   string
+	EventType string
+	LinkID    string
+	StreamID  string
+	URL       string
+	Status    string
+	// Attempts counts attempts sent, whatever their trigger.
+	Attempts int
+	// Step counts scheduled attempts (initial and retries): the position in
+	// the retry schedule.
+	Step int
+	// Version changes with every decision; a decision made from an older
+	// version is dropped.
+	Version int64
+	// Trigger is the trigger of the next attempt.
+	Trigger string
+	// Once is set when the next attempt is a single extra attempt of a
+	// finished delivery (manual or replay); OnceFrom is the status it returns
+	// to when that attempt fails.
+	Once     bool
+	OnceFrom string
+
+	NextAt         time.Time
+	CreatedAt      time.Time
+	LastAttemptAt  time.Time
+	LastStatusCode int
+	LastError      string
+	DeliveredAt    time.Time
+	FailedAt       time.Time
+}
+
+// Terminal reports whether no attempt is pending.
+func (d *Delivery) Terminal() bool { return d.Status != DeliveryPending }
+
+func parseDelivery(org, eventID string, m map[string]string) *Delivery {
+	return &Delivery{
+		OrgID: org, EventID: eventID, EventType: m["type"], LinkID: m["link"], StreamID: m["stream"],
+		URL: m["url"], Status: m["status"], Attempts: int(atoi(m["attempts"])), Step: int(atoi(m["step"])),
+		Version: atoi(m["version"]), Trigger: m["trigger"], Once: m["once"] == "1", OnceFrom: m["onceFrom"],
+		NextAt: linkflow.FromMillis(atoi(m["nextAt"])), CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])),
+		LastAttemptAt: linkflow.FromMillis(atoi(m["lastAt"])), LastStatusCode: int(atoi(m["lastCode"])),
+		LastError: m["lastError"], DeliveredAt: linkflow.FromMillis(atoi(m["deliveredAt"])),
+		FailedAt: linkflow.FromMillis(atoi(m["failedAt"])),
+	}
+}
+
+// NewDelivery describes the delivery state to create for an event.
+type NewDelivery struct {
+	OrgID     string
+	EventID   string
+	EventType string
+	LinkID    string
+	StreamID  string
+	// URL is the webhook target; empty makes a DeliveryNoTarget state.
+	URL string
+	// Now is the creation time; FirstAt when the first attempt is due.
+	Now     time.Time
+	FirstAt time.Time
+}
+
+// EnsureDelivery creates an event's delivery state unless it exists, and
+// returns it; created reports whether this call made it.
+func (s *Store) EnsureDelivery(ctx context.Context, d NewDelivery) (del *Delivery, created bool, err error) {
+	if !validID(d.OrgID) || !validID(d.EventID) {
+		return nil, false, fmt.Errorf("ensure delivery: invalid organization or event id")
+	}
+	status, first := DeliveryPending, ms(d.FirstAt)
+	if d.URL == "" {
+		status, first = DeliveryNoTarget, 0
+	}
+	res, err := deliveryCreateScript.Run(ctx, s.rdb, []string{deliveryKey(d.OrgID, d.EventID)},
+		ms(d.Now), s.deliveryTTL(0).Milliseconds(), status, first,
+		"type", d.EventType, "link", d.LinkID, "stream", d.StreamID, "url", d.URL).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("ensure delivery %s: %w", d.EventID, err)
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) != 2 {
+		return nil, false, fmt.Errorf("ensure delivery %s: unexpected reply %v", d.EventID, res)
+	}
+	return parseDelivery(d.OrgID, d.EventID, pairsToMap(arr[1])), arr[0] == "created", nil
+}
+
+// Delivery returns an event's delivery state, or ErrNotFound.
+func (s *Store) Delivery(ctx context.Context, org, eventID string) (*Delivery, error) {
+	if !validID(org) || !validID(eventID) {
+		return nil, ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, deliveryKey(org, eventID)).Result()
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, ErrNotFound
+	}
+	return parseDelivery(org, eventID, m), nil
+}
+
+// deliveryTTL is how long delivery state and attempt logs are kept after
+// their last change: the link retention, or longer when failed deliveries
+// must stay replayable longer.
+func (s *Store) deliveryTTL(failedRetention time.Duration) time.Duration {
+	return max(s.cfg.Retention, failedRetention)
+}
+
+// DeliveryRef names a delivery in the retry schedule.
+type DeliveryRef struct {
+	OrgID   string
+	EventID string
+}
+
+func (r DeliveryRef) member() string { return r.OrgID + "|" + r.EventID }
+
+func parseDeliveryRef(m string) (DeliveryRef, bool) {
+	i := strings.LastIndexByte(m, '|')
+	if i <= 0 || i == len(m)-1 {
+		return DeliveryRef{}, false
+	}
+	return DeliveryRef{OrgID: m[:i], EventID: m[i+1:]}, true
+}
+
+// AddDeliveryRetry puts a delivery in the retry schedule at at, unless it is
+// already there (in which case whoever put it there owns it). It reports
+// whether it was added.
+func (s *Store) AddDeliveryRetry(ctx context.Context, ref DeliveryRef, at time.Time) (bool, error) {
+	n, err := s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: ref.member()}).Result()
+	return n == 1, err
+}
+
+// SetDeliveryRetry moves a delivery's next attempt to at. With version set
+// (the state version the caller's decision produced), it then checks that no
+// redelivery changed the state in between and, if one did, brings the entry
+// back to the state's own due time.
+func (s *Store) SetDeliveryRetry(ctx context.Context, ref DeliveryRef, at time.Time, version int64) error {
+	if err := s.rdb.ZAdd(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: ref.member()}).Err(); err != nil {
+		return err
+	}
+	if version == 0 {
+		return nil
+	}
+	v, err := s.rdb.HMGet(ctx, deliveryKey(ref.OrgID, ref.EventID), "version", "nextAt", "status").Result()
+	if err != nil {
+		return err
+	}
+	cur, _ := v[0].(string)
+	next, _ := v[1].(string)
+	if st, _ := v[2].(string); st == DeliveryPending && cur != "" && cur != strconv.FormatInt(version, 10) {
+		return s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(atoi(next)), Member: ref.member()}).Err()
+	}
+	return nil
+}
+
+// RemoveDeliveryRetry takes a finished delivery out of the retry schedule.
+func (s *Store) RemoveDeliveryRetry(ctx context.Context, ref DeliveryRef) error {
+	return s.rdb.ZRem(ctx, retryScheduleKey(), ref.member()).Err()
+}
+
+// ClaimDueDeliveries claims up to limit deliveries due at now for the
+// caller, hiding them from other claimers for visibility: a caller that
+// dies holding them lets them come back then. It also returns when the
+// earliest remaining entry is due (zero when the schedule is empty).
+func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]DeliveryRef, time.Time, error) {
+	res, err := deliveryClaimScript.Run(ctx, s.rdb, []string{retryScheduleKey()},
+		ms(now), limit, ms(now.Add(visibility))).Result()
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("claim due deliveries: %w", err)
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) != 2 {
+		return nil, time.Time{}, fmt.Errorf("claim due deliveries: unexpected reply %v", res)
+	}
+	members, err := replyStrings(arr[0])
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	refs := make([]DeliveryRef, 0, len(members))
+	var bad []any
+	for _, m := range members {
+		if r, ok := parseDeliveryRef(m); ok {
+			refs = append(refs, r)
+		} else {
+			bad = append(bad, m)
+		}
+	}
+	if len(bad) > 0 {
+		_ = s.rdb.ZRem(ctx, retryScheduleKey(), bad...).Err()
+	}
+	var next time.Time
+	if str, _ := arr[1].(string); str != "" {
+		f, _ := strconv.ParseFloat(str, 64)
+		next = time.UnixMilli(int64(f))
+	}
+	return refs, next, nil
+}
+
+// DeliveryRetryCount is the size of the retry schedule (every organization).
+func (s *Store) DeliveryRetryCount(ctx context.Context) (int64, error) {
+	return s.rdb.ZCard(ctx, retryScheduleKey()).Result()
+}
+
+// AttemptRecord is one attempt and the decision it led to.
+type AttemptRecord struct {
+	OrgID   string
+	EventID string
+	LinkID  string
+	// Version is the state version the attempt was made from: the decision
+	// applies only if it is still current.
+	Version int64
+	At      time.Time
+	// Entry is the attempt as JSON; the store numbers it (it must begin with
+	// `{"attempt":0,`).
+	Entry []byte
+	// StatusCode is 0 when no response was received.
+	StatusCode int
+	Error      string
+	// Delivered is set when this attempt got a 2xx.
+	Delivered bool
+	// Status, Step, NextAt and Trigger are the state after the attempt.
+	Status  string
+	Step    int
+	NextAt  time.Time
+	Trigger string
+	// LogCap bounds the link's attempt log. Default 100.
+	LogCap int
+	// FailedRetention is how long failed deliveries stay listed.
+	FailedRetention time.Duration
+}
+
+// AttemptEntryPrefix is how an attempt's JSON must begin; the store replaces
+// the 0 with the attempt's number.
+const AttemptEntryPrefix = `{"attempt":0,`
+
+// RecordAttempt logs an attempt and applies its decision in one step. It
+// returns the attempt's number, and ErrFenced (with the number) when the
+// state changed since the attempt began, in which case the attempt is logged
+// as superseded and the decision dropped.
+func (s *Store) RecordAttempt(ctx context.Context, a AttemptRecord) (int, error) {
+	tail, ok := strings.CutPrefix(string(a.Entry), AttemptEntryPrefix)
+	if !ok {
+		return 0, fmt.Errorf("record attempt: entry must begin with %s", AttemptEntryPrefix)
+	}
+	if a.LogCap <= 0 {
+		a.LogCap = 100
+	}
+	writeLog, linkLog := "1", linkDeliveriesKey(a.OrgID, a.LinkID)
+	if a.LinkID == "" {
+		writeLog, linkLog = "0", deliveryKey(a.OrgID, a.EventID)+":log"
+	}
+	delivered := ""
+	if a.Delivered {
+		delivered = "ok"
+	}
+	keys := []string{deliveryKey(a.OrgID, a.EventID), linkLog, failedDeliveriesKey(a.OrgID)}
+	res, err := deliveryRecordScript.Run(ctx, s.rdb, keys,
+		a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
+		a.Status, a.Step, ms(a.NextAt), a.Trigger, delivered, a.StatusCode, a.Error, a.EventID,
+		ms(a.At.Add(-a.FailedRetention))).Result()
+	if err != nil {
+		return 0, fmt.Errorf("record attempt of %s: %w", a.EventID, err)
+	}
+	out, err := replyStrings(res)
+	if err != nil {
+		return 0, err
+	}
+	switch out[0] {
+	case "ok":
+		return int(atoi(out[1])), nil
+	case "fenced":
+		return int(atoi(out[1])), ErrFenced
+	case "missing":
+		return 0, ErrNotFound
+	}
+	return 0, fmt.Errorf("record attempt of %s: unexpected reply %q", a.EventID, out[0])
+}
+
+// ResendDelivery asks for one more attempt of a delivery at now (see
+// delivery_resend.lua) and puts it first in the retry schedule. With
+// onlyFailed, a delivery that is not failed is left alone (ErrNotFailed).
+// It returns ErrNotFound without state and ErrNoTarget without a URL.
+func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*Delivery, error) {
+	if !validID(org) || !validID(eventID) {
+		return nil, ErrNotFound
+	}
+	only := "0"
+	if onlyFailed {
+		only = "1"
+	}
+	res, err := deliveryResendScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), failedDeliveriesKey(org)},
+		trigger, ms(now), s.deliveryTTL(failedRetention).Milliseconds(), eventID, only).Result()
+	if err != nil {
+		return nil, fmt.Errorf("resend delivery %s: %w", eventID, err)
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) == 0 {
+		return nil, fmt.Errorf("resend delivery %s: unexpected reply %v", eventID, res)
+	}
+	switch arr[0] {
+	case "missing":
+		return nil, ErrNotFound
+	case "no_target":
+		return nil, ErrNoTarget
+	case "skipped":
+		return nil, ErrNotFailed
+	case "ok":
+	default:
+		return nil, fmt.Errorf("resend delivery %s: unexpected reply %v", eventID, arr[0])
+	}
+	d := parseDelivery(org, eventID, pairsToMap(arr[1]))
+	ref := DeliveryRef{OrgID: org, EventID: eventID}
+	if err := s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(now)), Member: ref.member()}).Err(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DeliveryAttempts returns the attempt log of a link's event, oldest first.
+func (s *Store) DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error) {
+	if !validID(org) || !validID(linkID) {
+		return nil, ErrNotFound
+	}
+	items, err := s.rdb.LRange(ctx, linkDeliveriesKey(org, linkID), 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		out[i] = json.RawMessage(it)
+	}
+	return out, nil
+}
+
+// FailedDeliveries returns a page of an organization's failed deliveries,
+// oldest first, failed at or after since, and the cursor of the next page
+// ("" at the end).
+func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*Delivery, string, error) {
+	if !validID(org) {
+		return nil, "", nil
+	}
+	curScore, curMember := "", ""
+	if cursor != "" {
+		sc, m, ok := strings.Cut(cursor, "|")
+		if _, err := strconv.ParseInt(sc, 10, 64); !ok || err != nil || !validID(m) {
+			return nil, "", fmt.Errorf("%w: bad failed-deliveries cursor", ErrBadCursor)
+		}
+		curScore, curMember = sc, m
+	}
+	res, err := deliveryFailedPageScript.Run(ctx, s.rdb, []string{failedDeliveriesKey(org)},
+		curScore, curMember, limit, ms(since)).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("failed deliveries: %w", err)
+	}
+	flat, err := replyStrings(res)
+	if err != nil {
+		return nil, "", err
+	}
+	type entry struct{ id, score string }
+	entries := make([]entry, 0, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f, _ := strconv.ParseFloat(flat[i+1], 64)
+		entries = append(entries, entry{flat[i], strconv.FormatInt(int64(f), 10)})
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(entries))
+	for i, e := range entries {
+		cmds[i] = pipe.HGetAll(ctx, deliveryKey(org, e.id))
+	}
+	if len(entries) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, "", err
+		}
+	}
+	out := make([]*Delivery, 0, len(entries))
+	var stale []any
+	for i, e := range entries {
+		m := cmds[i].Val()
+		if len(m) == 0 {
+			stale = append(stale, e.id)
+			continue
+		}
+		out = append(out, parseDelivery(org, e.id, m))
+	}
+	if len(stale) > 0 {
+		_ = s.rdb.ZRem(ctx, failedDeliveriesKey(org), stale...).Err()
+	}
+	next := ""
+	if len(entries) == limit && limit > 0 {
+		last := entries[len(entries)-1]
+		next = last.score + "|" + last.id
+	}
+	return out, next, nil
+}

@@ -1,0 +1,247 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
+)
+
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+
+type bundle struct {
+	st    *store.Store
+	clock *clock
+	org   string
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	rdb, _ := testenv.Redis(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.CreateOrg(context.Background(), "", "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{st: st, clock: c, org: org.ID}
+}
+
+func (b *bundle) create(t *testing.T, mod func(*store.NewLink)) *linkflow.Link {
+	t.Helper()
+	in := store.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
+		Operations: []linkflow.Operation{{Resource: "paymentMethod", Action: "read"},
+			{Resource: "paymentMethod", Action: "write", Arguments: json.RawMessage(`{"cardNumber":"4111111111111111"}`)}}}
+	if mod != nil {
+		mod(&in)
+	}
+	c, err := b.st.CreateLink(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Link
+}
+
+func TestCreateAndRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	got, err := b.st.Link(ctx, b.org, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != linkflow.StatusPending || got.ClaimCode != l.ClaimCode || len(got.Operations) != 2 {
+		t.Fatalf("read back %+v", got)
+	}
+	for _, op := range got.Operations {
+		if op.Arguments != nil {
+			t.Fatalf("arguments came back: %s", op.Arguments)
+		}
+	}
+	if _, err := b.st.Link(ctx, "org_other", l.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another organization read the link: %v", err)
+	}
+	raw, _ := b.st.Redis().HGetAll(ctx, "lf:{"+b.org+"}:link:"+l.ID).Result()
+	for k, v := range raw {
+		if json.Valid([]byte(v)) && (k == "args") {
+			t.Fatalf("arguments stored in clear: %s", v)
+		}
+		if contains(v, "4111111111111111") || contains(v, l.ClaimCode) {
+			t.Fatalf("field %s holds a secret in clear", k)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0)
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestIdempotentCreate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	mk := func(hash string) store.NewLink {
+		return store.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
+			Operations:     []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}},
+			IdempotencyKey: "key-1", RequestHash: hash,
+			Response: func(l *linkflow.Link) ([]byte, error) { return json.Marshal(map[string]string{"linkId": l.ID}) }}
+	}
+	// Concurrent duplicates: exactly one link, every response the same.
+	var wg sync.WaitGroup
+	responses := make([]string, 8)
+	for i := range responses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := b.st.CreateLink(ctx, mk("h1"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			responses[i] = string(c.Response)
+		}()
+	}
+	wg.Wait()
+	for _, r := range responses[1:] {
+		if r != responses[0] {
+			t.Fatalf("duplicates answered differently: %s vs %s", r, responses[0])
+		}
+	}
+	n, _ := b.st.Redis().ZCard(ctx, "lf:{"+b.org+"}:links").Result()
+	if n != 1 {
+		t.Fatalf("%d links created for one idempotency key", n)
+	}
+	_, err := b.st.CreateLink(ctx, mk("h2"))
+	if linkflow.ErrorCode(err) != linkflow.EConflict {
+		t.Fatalf("same key, other body: %v", err)
+	}
+}
+
+func TestClaimRules(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, "clm_wrong", "u", "p"); linkflow.ErrorCode(err) != linkflow.ENotFound {
+		t.Fatalf("wrong code: %v", err)
+	}
+	if _, err := b.st.ClaimLink(ctx, "link_nope", l.ClaimCode, "u", "p"); linkflow.ErrorCode(err) != linkflow.ENotFound {
+		t.Fatalf("unknown link: %v", err)
+	}
+	c, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good")
+	if err != nil || c.OrgID != b.org || c.IntegrationID != "tmobile" {
+		t.Fatalf("claim: %+v %v", c, err)
+	}
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); linkflow.ErrorCode(err) != linkflow.EConflict {
+		t.Fatalf("second claim: %v", err)
+	}
+
+	req := b.create(t, func(n *store.NewLink) { n.RequiredUsername = "alice" })
+	if _, err := b.st.ClaimLink(ctx, req.ID, req.ClaimCode, "bob", "p"); linkflow.ErrorCode(err) != linkflow.EUnprocessable {
+		t.Fatalf("username mismatch: %v", err)
+	}
+
+	exp := b.create(t, func(n *store.NewLink) { n.ExpiresIn = time.Minute })
+	b.clock.Add(2 * time.Minute)
+	_, err = b.st.ClaimLink(ctx, exp.ID, exp.ClaimCode, "u", "p")
+	if linkflow.ErrorCode(err) != linkflow.EConflict || !contains(linkflow.ErrorMessage(err), "expired") {
+		t.Fatalf("expired claim: %v", err)
+	}
+}
+
+func TestClaimGuessLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	for range 10 {
+		if _, err := b.st.ClaimLink(ctx, l.ID, "clm_guess", "u", "p"); linkflow.ErrorCode(err) != linkflow.ENotFound {
+			t.Fatalf("guess: %v", err)
+		}
+	}
+	_, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "u", "p")
+	var le *linkflow.Error
+	if !errors.As(err, &le) || le.Code != linkflow.ETooManyRequests || le.RetryAfter <= 0 {
+		t.Fatalf("after 10 wrong guesses even the right code must wait: %v", err)
+	}
+}
+
+func TestRunFencing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := b.st.BeginRun(ctx, b.org, l.ID, "tok1", 50*time.Millisecond)
+	if err != nil || r1.Verdict != store.RunStart || r1.Password != "pass_good" || len(r1.Arguments) != 2 {
+		t.Fatalf("begin: %+v %v", r1, err)
+	}
+	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok2", time.Minute); r.Verdict != store.RunBusy {
+		t.Fatalf("second worker while the lease is held: %s", r.Verdict)
+	}
+	// The first worker stalls past its lease; a second takes over.
+	testenv.Eventually(t, 5*time.Second, "lease expiry", func() bool {
+		r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok2", time.Minute)
+		return err == nil && r.Verdict == store.RunStart
+	})
+	r1.Link.Status = linkflow.StatusSucceeded
+	r1.Link.CompletedAt = b.clock.Now()
+	r1.Link.Result = json.RawMessage(`{"x":1}`)
+	if _, err := b.st.FinishRun(ctx, r1.Link, "tok1", nil); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale worker's commit: %v", err)
+	}
+	fin, err := b.st.FinishRun(ctx, r1.Link, "tok2", &store.ConnectionWrite{IntegrationID: "tmobile", Username: "user_good",
+		Credentials: &linkflow.Credentials{AccessToken: "at_secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.st.Link(ctx, b.org, l.ID)
+	if got.Status != linkflow.StatusSucceeded || got.ConnectionID != fin.ConnectionID || string(got.Result) != `{"x":1}` {
+		t.Fatalf("after commit: %+v", got)
+	}
+	ev, err := b.st.Event(ctx, b.org, fin.StreamID)
+	if err != nil || ev.Type != linkflow.EventLinkSucceeded || ev.ID != fin.EventID {
+		t.Fatalf("event: %+v %v", ev, err)
+	}
+	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok3", time.Minute); r.Verdict != store.RunDone {
+		t.Fatalf("redelivery after the end: %s", r.Verdict)
+	}
+	if n, _ := b.st.Redis().Exists(ctx, "lf:{"+b.org+"}:link:"+l.ID+":cred").Result(); n != 0 {
+		t.Fatal("the password outlived the link")
+	}
+}

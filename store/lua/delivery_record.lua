@@ -1,0 +1,37 @@
+-- Records one webhook attempt: appends it to the link's attempt log and, when
+-- the delivery state is still at the version the attempt was made from,
+-- applies the dispatcher's decision (retry later, succeeded, failed, gone).
+-- A stale attempt (a manual redelivery or another dispatcher changed the
+-- state meanwhile) is logged as superseded and changes nothing else.
+-- KEYS: 1 delivery state, 2 link's attempt log, 3 organization's failed set
+-- ARGV: 1 version, 2 now ms, 3 log entry without its leading '{"attempt":N,',
+--       4 log cap, 5 ttl ms, 6 '1' to write the log, 7 new status,
+--       8 new step, 9 next attempt at ms, 10 trigger of the next attempt,
+--       11 'ok' when this attempt delivered, 12 status code, 13 error,
+--       14 event id, 15 failed set MINSCORE ms
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local current = redis.call('HGET', KEYS[1], 'version') == ARGV[1]
+if ARGV[6] == '1' then
+  local head = '{"attempt":' .. n .. ','
+  if not current then head = head .. '"superseded":true,' end
+  redis.call('RPUSH', KEYS[2], head .. ARGV[3])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('HSET', KEYS[1], 'lastAt', ARGV[2], 'lastCode', ARGV[12], 'lastError', ARGV[13])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if not current then return {'fenced', n} end
+local status = ARGV[7]
+redis.call('HSET', KEYS[1], 'status', status, 'step', ARGV[8], 'nextAt', ARGV[9], 'trigger', ARGV[10],
+  'once', '', 'onceFrom', '')
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[11] == 'ok' then redis.call('HSET', KEYS[1], 'deliveredAt', ARGV[2]) end
+if status == 'failed' then
+  redis.call('HSET', KEYS[1], 'failedAt', ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[14])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[15])
+else
+  redis.call('ZREM', KEYS[3], ARGV[14])
+end
+return {'ok', n}

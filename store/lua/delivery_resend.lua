@@ -1,0 +1,19 @@
+-- Asks for one more attempt of a delivery now (a manual redelivery or a
+-- replay). A delivery still in its schedule just moves its next attempt to
+-- now, without using up a retry; a finished one makes a single extra attempt
+-- and, if that fails, returns to the status it had.
+-- KEYS: 1 delivery state, 2 organization's failed set
+-- ARGV: 1 trigger, 2 now ms, 3 ttl ms, 4 event id, 5 '1' to resend only a
+--       failed delivery (bulk replay)
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing'} end
+if st == 'no_target' then return {'no_target'} end
+if ARGV[5] == '1' and st ~= 'failed' then return {'skipped', st} end
+if st ~= 'pending' then
+  redis.call('HSET', KEYS[1], 'status', 'pending', 'once', '1', 'onceFrom', st)
+  redis.call('ZREM', KEYS[2], ARGV[4])
+end
+redis.call('HSET', KEYS[1], 'trigger', ARGV[1], 'nextAt', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {'ok', redis.call('HGETALL', KEYS[1])}

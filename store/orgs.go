@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow"
+)
+
+// Scopes an API key or access token can carry.
+const (
+	ScopeLinksRead          = "links:read"
+	ScopeLinksWrite         = "links:write"
+	ScopeConnectionsRead    = "connections:read"
+	ScopeConnectionsSecrets = "connections:secrets"
+)
+
+// AllScopes are the scopes of an API key created without a narrower list.
+var AllScopes = []string{ScopeLinksRead, ScopeLinksWrite, ScopeConnectionsRead, ScopeConnectionsSecrets}
+
+// Org is an organization: the tenant every link, connection and delivery
+// belongs to.
+type Org struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+	// WebhookSecrets sign webhooks: the current secret first, then a previous
+	// one still honoured during rotation.
+	WebhookSecrets []string
+	// PreviousSecretUntil is when the previous secret stops being used.
+	PreviousSecretUntil time.Time
+}
+
+// Principal is who makes an API request: an API key or an access token,
+// acting for one organization with some scopes.
+type Principal struct {
+	OrgID   string
+	KeyID   string // the API key (or the key a token was exchanged for)
+	Subject string // "key:<id>" or "user:<email>"
+	Scopes  []string
+}
+
+// Can reports whether p carries scope.
+func (p *Principal) Can(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+func webhookSecretAAD(org string) string { return "org:" + org + ":webhookSecret" }
+
+// NewWebhookSecret returns a new Standard Webhooks secret ("whsec_" + base64
+// of 24 random bytes).
+func NewWebhookSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// ValidWebhookSecret reports whether s is "whsec_" followed by base64.
+func ValidWebhookSecret(s string) bool {
+	rest, ok := strings.CutPrefix(s, "whsec_")
+	if !ok || rest == "" {
+		return false
+	}
+	_, err := base64.StdEncoding.DecodeString(rest)
+	return err == nil
+}
+
+// CreateOrg creates an organization with the given id (or a new one when id
+// is empty) and webhook secret (or a new one). Creating an existing id again
+// keeps it and updates nothing but its name: dev start-ups are idempotent.
+func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (*Org, error) {
+	if id == "" {
+		id = NewOrgID()
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("invalid organization id %q", id)
+	}
+	if webhookSecret == "" {
+		webhookSecret = NewWebhookSecret()
+	}
+	if !ValidWebhookSecret(webhookSecret) {
+		return nil, errors.New("webhook secret must be whsec_ followed by base64")
+	}
+	now := s.now()
+	pipe := s.rdb.TxPipeline()
+	pipe.HSetNX(ctx, orgKey(id), "id", id)
+	pipe.HSetNX(ctx, orgKey(id), "createdAt", ms(now))
+	pipe.HSetNX(ctx, orgKey(id), "webhookSecret", s.keys.Seal([]byte(webhookSecret), webhookSecretAAD(id)))
+	pipe.HSet(ctx, orgKey(id), "name", name)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.rdb.SAdd(ctx, orgsKey(), id).Err(); err != nil {
+		return nil, err
+	}
+	return s.Org(ctx, id)
+}
+
+// SetWebhookSecret replaces an organization's webhook secret outright (dev
+// start-up with LINKFLOW_DEV_WEBHOOK_SECRET), without a rotation period.
+func (s *Store) SetWebhookSecret(ctx context.Context, org, secret string) error {
+	if !ValidWebhookSecret(secret) {
+		return errors.New("webhook secret must be whsec_ followed by base64")
+	}
+	return s.rdb.HSet(ctx, orgKey(org), "webhookSecret", s.keys.Seal([]byte(secret), webhookSecretAAD(org))).Err()
+}
+
+// RotateWebhookSecret gives an organization a new webhook secret. The old one
+// keeps signing too (a second signature) for overlap, so receivers can switch
+// without missing a webhook.
+func (s *Store) RotateWebhookSecret(ctx context.Context, org string, overlap time.Duration) (string, error) {
+	o, err := s.Org(ctx, org)
+	if err != nil {
+		return "", err
+	}
+	secret := NewWebhookSecret()
+	err = s.rdb.HSet(ctx, orgKey(org),
+		"webhookSecret", s.keys.Seal([]byte(secret), webhookSecretAAD(org)),
+		"prevWebhookSecret", s.keys.Seal([]byte(o.WebhookSecrets[0]), webhookSecretAAD(org)),
+		"prevSecretUntil", ms(s.now().Add(overlap))).Err()
+	return secret, err
+}
+
+// Org returns an organization with its webhook secrets opened.
+func (s *Store) Org(ctx context.Context, id string) (*Org, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, orgKey(id)).Result()
+	if err != nil {
+		return nil, err
+	}
+	if m["id"] == "" {
+		return nil, ErrNotFound
+	}
+	o := &Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"]))}
+	cur, err := s.keys.Open(m["webhookSecret"], webhookSecretAAD(id))
+	if err != nil {
+		return nil, fmt.Errorf("open webhook secret of %s: %w", id, err)
+	}
+	o.WebhookSecrets = []string{string(cur)}
+	if until := linkflow.FromMillis(atoi(m["prevSecretUntil"])); m["prevWebhookSecret"] != "" && s.now().Before(until) {
+		prev, err := s.keys.Open(m["prevWebhookSecret"], webhookSecretAAD(id))
+		if err == nil {
+			o.WebhookSecrets = append(o.WebhookSecrets, string(prev))
+			o.PreviousSecretUntil = until
+		}
+	}
+	return o, nil
+}
+
+// Orgs returns the ids of every organization.
+func (s *Store) Orgs(ctx context.Context) ([]string, error) {
+	return s.rdb.SMembers(ctx, orgsKey()).Result()
+}
+
+// APIKey is an API key's record (never the key itself).
+type APIKey struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"orgId"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	Prefix    string    `json:"prefix"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// CreateAPIKey stores a new API key for org and returns it; the key itself is
+// shown only this once (only its hash is stored). key may be given (dev's
+// LINKFLOW_DEV_API_KEY); empty makes a new "lfk_..." key.
+func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes []string) (string, *APIKey, error) {
+	if key == "" {
+		key = NewAPIKey()
+	}
+	if len(scopes) == 0 {
+		scopes = AllScopes
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(AllScopes, sc) {
+			return "", nil, fmt.Errorf("unknown scope %q", sc)
+		}
+	}
+	if _, err := s.Org(ctx, org); err != nil {
+		return "", nil, fmt.Errorf("organization %s: %w", org, err)
+	}
+	h := hashHex(key)
+	rec := &APIKey{ID: "key_" + h[:16], OrgID: org, Name: name, Scopes: scopes, Prefix: key[:min(8, len(key))], CreatedAt: s.now()}
+	pipe := s.rdb.Pipeline()
+	pipe.HSet(ctx, apiKeyKey(h), "id", rec.ID, "org", org, "name", name, "scopes", strings.Join(scopes, " "),
+		"prefix", rec.Prefix, "createdAt", ms(rec.CreatedAt))
+	pipe.HSet(ctx, orgAPIKeysKey(org), rec.ID, h)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", nil, err
+	}
+	return key, rec, nil
+}
+
+// RevokeAPIKey deletes an API key by id; it stops working at once on every
+// API process (keys are looked up on every request, never cached).
+func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
+	h, err := s.rdb.HGet(ctx, orgAPIKeysKey(org), keyID).Result()
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.Del(ctx, apiKeyKey(h))
+	pipe.HDel(ctx, orgAPIKeysKey(org), keyID)
+	_, err = pipe.Exec(ctx)
+	return err
+}
+
+// FindAPIKeyOrg returns the organization of a key id, for the CLI's revoke.
+func (s *Store) FindAPIKeyOrg(ctx context.Context, keyID string) (string, error) {
+	orgs, err := s.Orgs(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, o := range orgs {
+		if ok, _ := s.rdb.HExists(ctx, orgAPIKeysKey(o), keyID).Result(); ok {
+			return o, nil
+		}
+	}
+	return "", ErrNotFound
+}
+
+// Authenticate returns the principal of an API key or access token, or
+// ErrNotFound when it is neither (or was revoked, or expired).
+func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+	if secret == "" {
+		return nil, ErrNotFound
+	}
+	h := hashHex(secret)
+	pipe := s.rdb.Pipeline()
+	key := pipe.HGetAll(ctx, apiKeyKey(h))
+	tok := pipe.HGetAll(ctx, accessTokenKey(h))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	if m := key.Val(); m["org"] != "" {
+		return &Principal{OrgID: m["org"], KeyID: m["id"], Subject: "key:" + m["id"], Scopes: strings.Fields(m["scopes"])}, nil
+	}
+	if m := tok.Val(); m["org"] != "" {
+		// A token exchanged for an API key dies with the key.
+		if m["keyHash"] != "" {
+			if n, _ := s.rdb.Exists(ctx, apiKeyKey(m["keyHash"])).Result(); n == 0 {
+				return nil, ErrNotFound
+			}
+		}
+		return &Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"])}, nil
+	}
+	return nil, ErrNotFound
+}
+
+// IssueToken creates a short-lived access token ("lft_...") for p, narrowed
+// to scopes (which must be a subset of p's), valid for ttl.
+func (s *Store) IssueToken(ctx context.Context, p *Principal, keySecret string, scopes []string, ttl time.Duration) (string, error) {
+	tok := randomToken("lft_", 24)
+	fields := []any{"org", p.OrgID, "subject", p.Subject, "scopes", strings.Join(scopes, " "), "keyId", p.KeyID}
+	if keySecret != "" {
+		fields = append(fields, "keyHash", hashHex(keySecret))
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, accessTokenKey(hashHex(tok)), fields...)
+	pipe.PExpire(ctx, accessTokenKey(hashHex(tok)), ttl)
+	_, err := pipe.Exec(ctx)
+	return tok, err
+}
+
+// User is a person who logs in with a password (the token endpoint's password
+// grant) and acts for the organizations they belong to.
+type User struct {
+	Email        string
+	PasswordHash string
+	OrgIDs       []string
+	Scopes       []string
+}
+
+// CreateUser stores a user; passwordHash is a bcrypt hash.
+func (s *Store) CreateUser(ctx context.Context, u User) error {
+	if len(u.Scopes) == 0 {
+		u.Scopes = AllScopes
+	}
+	return s.rdb.HSet(ctx, userKey(strings.ToLower(u.Email)), "email", strings.ToLower(u.Email),
+		"passwordHash", u.PasswordHash, "orgs", strings.Join(u.OrgIDs, " "), "scopes", strings.Join(u.Scopes, " ")).Err()
+}
+
+// UserByEmail returns a user, or ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	m, err := s.rdb.HGetAll(ctx, userKey(strings.ToLower(email))).Result()
+	if err != nil {
+		return nil, err
+	}
+	if m["email"] == "" {
+		return nil, ErrNotFound
+	}
+	return &User{Email: m["email"], PasswordHash: m["passwordHash"], OrgIDs: strings.Fields(m["orgs"]), Scopes: strings.Fields(m["scopes"])}, nil
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+var resealScript = script("reseal")
+
+// sealedPlace says where a sealed value lives and what it was sealed for.
+type sealedPlace struct {
+	key, field, aad string
+}
+
+// sealedPlaces returns the sealed values a key may hold, from its name (the
+// layout of keys.go).
+func sealedPlaces(key string) []sealedPlace {
+	_, rest, ok := strings.Cut(key, "}:")
+	if !ok || !strings.HasPrefix(key, prefix+"{") {
+		return nil
+	}
+	org := strings.TrimPrefix(key[:strings.Index(key, "}:")], prefix+"{")
+	parts := strings.Split(rest, ":")
+	switch {
+	case len(parts) == 1 && parts[0] == "org":
+		return []sealedPlace{{key, "webhookSecret", webhookSecretAAD(org)}, {key, "prevWebhookSecret", webhookSecretAAD(org)}}
+	case len(parts) == 2 && parts[0] == "link":
+		return []sealedPlace{{key, fArgs, argsAAD(parts[1])}, {key, fClaimCode, claimCodeAAD(parts[1])}}
+	case len(parts) == 3 && parts[0] == "link" && parts[2] == "cred":
+		return []sealedPlace{{key, "", passwordAAD(parts[1])}}
+	case len(parts) == 3 && parts[0] == "link" && parts[2] == "input":
+		return []sealedPlace{{key, "", inputAAD(parts[1])}}
+	case len(parts) == 2 && parts[0] == "conn":
+		return []sealedPlace{{key, cCredentials, credentialsAAD(parts[1])}}
+	}
+	return nil
+}
+
+// RotateData re-seals every secret that was not sealed with the primary key,
+// so old keys can be retired. It scans the keyspace in the background of a
+// running deployment: values that change meanwhile are left to their new
+// writer (which seals with the primary key anyway). It returns how many
+// values it re-sealed.
+func (s *Store) RotateData(ctx context.Context, log *zap.Logger) (int, error) {
+	n := 0
+	var errs []error
+	scan := func(c *redis.Client) error {
+		iter := c.Scan(ctx, 0, prefix+"{*", 1000).Iterator()
+		for iter.Next(ctx) {
+			for _, p := range sealedPlaces(iter.Val()) {
+				done, err := s.reseal(ctx, p)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if done {
+					n++
+				}
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(c) })
+	} else if c, ok := s.rdb.(*redis.Client); ok {
+		err = scan(c)
+	} else {
+		err = errors.New("rotate-data: unsupported Redis client")
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		log.Warn("some values could not be re-sealed", zap.Int("errors", len(errs)), zap.Error(errors.Join(errs...)))
+	}
+	return n, errors.Join(errs...)
+}
+
+func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
+	var old string
+	var err error
+	if p.field == "" {
+		old, err = s.rdb.Get(ctx, p.key).Result()
+	} else {
+		old, err = s.rdb.HGet(ctx, p.key, p.field).Result()
+	}
+	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	pt, err := s.keys.Open(old, p.aad)
+	if err != nil {
+		return false, fmt.Errorf("open %s %s: %w", p.key, p.field, err)
+	}
+	ok, err := resealScript.Run(ctx, s.rdb, []string{p.key}, p.field, old, s.keys.Seal(pt, p.aad)).Int()
+	return ok == 1, err
+}

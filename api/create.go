@@ -1,0 +1,281 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// createRequest is POST /v1/links after validation.
+type createRequest struct {
+	IntegrationID    string
+	Operations       []linkflow.Operation
+	WebhookURL       string
+	ReturnURL        string
+	ExternalUserID   string
+	Description      string
+	RequiredUsername string
+	ConnectionID     string
+	Debug            bool
+	ExpiresIn        time.Duration
+}
+
+// createFields are the fields POST /v1/links accepts; anything else is an
+// error, so a typo never silently does nothing.
+var createFields = map[string]bool{
+	"integrationId": true, "operations": true, "webhookUrl": true, "returnUrl": true,
+	"externalUserId": true, "debug": true, "expiresIn": true, "description": true,
+	"requiredUsername": true, "connectionId": true,
+}
+
+var opFields = map[string]bool{"resource": true, "action": true, "arguments": true}
+
+// schemeRE is RFC 3986's scheme syntax.
+var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// forbiddenSchemes can run code or smuggle content in a browser.
+var forbiddenSchemes = map[string]bool{"javascript": true, "data": true, "vbscript": true, "file": true, "blob": true, "about": true}
+
+// parseCreate validates a create body and returns every problem at once.
+func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*createRequest, []linkflow.Issue) {
+	var issues []linkflow.Issue
+	add := func(path, msg string, args ...any) {
+		issues = append(issues, linkflow.Issue{Path: path, Message: fmt.Sprintf(msg, args...)})
+	}
+	m, ok := decodeObject(body)
+	if !ok {
+		add("", "the body must be a JSON object")
+		return nil, issues
+	}
+	var unknown []string
+	for k := range m {
+		if !createFields[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		add(k, "is not a known field")
+	}
+	req := &createRequest{}
+	str := func(name string, required bool, maxLen int) string {
+		raw, present := m[name]
+		if !present || isNull(raw) {
+			if required {
+				add(name, "is required")
+			}
+			return ""
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			add(name, "must be a string")
+			return ""
+		}
+		if required && strings.TrimSpace(v) == "" {
+			add(name, "must not be empty")
+		}
+		if len(v) > maxLen {
+			add(name, "must be at most %d characters", maxLen)
+		}
+		return v
+	}
+	req.IntegrationID = str("integrationId", true, 100)
+	req.WebhookURL = str("webhookUrl", false, 2048)
+	req.ReturnURL = str("returnUrl", false, 2048)
+	req.ExternalUserID = str("externalUserId", false, 255)
+	req.Description = str("description", false, 1000)
+	req.RequiredUsername = str("requiredUsername", false, 255)
+	req.ConnectionID = str("connectionId", false, 128)
+
+	if req.WebhookURL != "" {
+		if u, err := url.Parse(req.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			add("webhookUrl", "must be a valid absolute http(s) URL")
+		}
+	}
+	if req.ReturnURL != "" {
+		if msg := s.checkReturnURL(req.ReturnURL); msg != "" {
+			add("returnUrl", "%s", msg)
+		}
+	}
+	if raw, ok := m["debug"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &req.Debug); err != nil {
+			add("debug", "must be a boolean")
+		}
+	}
+	req.ExpiresIn = s.cfg.DefaultExpiry
+	if raw, ok := m["expiresIn"]; ok && !isNull(raw) {
+		var n json.Number
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&n); err != nil {
+			add("expiresIn", "must be a positive integer of seconds")
+		} else if secs, err := n.Int64(); err != nil || secs <= 0 {
+			add("expiresIn", "must be a positive integer of seconds")
+		} else if time.Duration(secs)*time.Second > s.cfg.MaxExpiry {
+			add("expiresIn", "must be at most %d seconds (%s)", int64(s.cfg.MaxExpiry/time.Second), s.cfg.MaxExpiry)
+		} else {
+			req.ExpiresIn = time.Duration(secs) * time.Second
+		}
+	}
+	req.Operations = s.parseOperations(m["operations"], add)
+	if req.IntegrationID != "" && len(req.Operations) > 0 {
+		issues = append(issues, s.cfg.Registry.ValidateOperations(req.IntegrationID, req.Operations)...)
+	} else if req.IntegrationID != "" {
+		if _, ok := s.cfg.Registry.Integration(req.IntegrationID); !ok {
+			add("integrationId", "unknown integration %q", req.IntegrationID)
+		}
+	}
+	if req.ConnectionID != "" {
+		issues = append(issues, s.checkReconnect(ctx, org, req)...)
+	}
+	return req, issues
+}
+
+func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, ...any)) []linkflow.Operation {
+	if isNull(raw) {
+		add("operations", "is required")
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		add("operations", "must be an array")
+		return nil
+	}
+	if len(items) == 0 {
+		add("operations", "must not be empty")
+		return nil
+	}
+	if len(items) > s.cfg.MaxOperations {
+		add("operations", "must have at most %d operations", s.cfg.MaxOperations)
+		return nil
+	}
+	ops := make([]linkflow.Operation, len(items))
+	for i, item := range items {
+		base := fmt.Sprintf("operations[%d]", i)
+		om, ok := decodeObject(item)
+		if !ok {
+			add(base, "must be an object")
+			continue
+		}
+		var unknown []string
+		for k := range om {
+			if !opFields[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		for _, k := range unknown {
+			add(base+"."+k, "is not a known field")
+		}
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{"resource", &ops[i].Resource}, {"action", &ops[i].Action}} {
+			v, present := om[f.name]
+			if !present || isNull(v) {
+				continue // reported by the registry with the same path
+			}
+			if err := json.Unmarshal(v, f.dst); err != nil {
+				add(base+"."+f.name, "must be a string")
+			}
+		}
+		if a, ok := om["arguments"]; ok && !isNull(a) {
+			if _, ok := decodeObject(a); !ok {
+				add(base+".arguments", "must be an object")
+			} else {
+				ops[i].Arguments = a
+			}
+		}
+	}
+	return ops
+}
+
+// checkReturnURL allows https, and custom app schemes (myapp://callback);
+// http only in dev; never schemes that run code in a browser.
+func (s *Server) checkReturnURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || !schemeRE.MatchString(u.Scheme) {
+		return "must be a valid URL or app scheme (https://... or myapp://...)"
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch {
+	case forbiddenSchemes[scheme]:
+		return fmt.Sprintf("the %s: scheme is not allowed", scheme)
+	case scheme == "https":
+		if u.Host == "" {
+			return "must be a valid URL or app scheme (https://... or myapp://...)"
+		}
+	case scheme == "http":
+		if !s.cfg.Dev {
+			return "must use https (or a custom app scheme)"
+		}
+		if u.Host == "" {
+			return "must be a valid URL"
+		}
+	default:
+		if u.Host == "" && u.Opaque == "" && u.Path == "" {
+			return "must be a valid URL or app scheme (https://... or myapp://...)"
+		}
+	}
+	return ""
+}
+
+// checkReconnect checks a link that renews an existing connection: the
+// connection must be the organization's and of the same integration, and the
+// end user must log in as its username.
+func (s *Server) checkReconnect(ctx context.Context, org string, req *createRequest) []linkflow.Issue {
+	c, err := s.cfg.Store.Connection(ctx, org, req.ConnectionID)
+	if err != nil {
+		return []linkflow.Issue{{Path: "connectionId", Message: "no such connection"}}
+	}
+	var issues []linkflow.Issue
+	if c.IntegrationID != req.IntegrationID {
+		issues = append(issues, linkflow.Issue{Path: "connectionId", Message: fmt.Sprintf("is a %s connection, not %s", c.IntegrationID, req.IntegrationID)})
+	}
+	if req.RequiredUsername != "" && req.RequiredUsername != c.Username {
+		issues = append(issues, linkflow.Issue{Path: "requiredUsername", Message: "must match the connection's username"})
+	}
+	req.RequiredUsername = c.Username
+	return issues
+}
+
+// createdBody is the 201 body of POST /v1/links, field for field seed 001's.
+type createdBody struct {
+	LinkID        string               `json:"linkId"`
+	ClaimCode     string               `json:"claimCode"`
+	IntegrationID string               `json:"integrationId"`
+	Operations    []linkflow.Operation `json:"operations"`
+	Status        linkflow.Status      `json:"status"`
+	AppClipURL    string               `json:"appClipUrl"`
+	ReturnURL     string               `json:"returnUrl,omitempty"`
+	ExpiresAt     int64                `json:"expiresAt"`
+	CreatedAt     int64                `json:"createdAt"`
+}
+
+func (s *Server) createdResponse(l *linkflow.Link) ([]byte, error) {
+	return json.Marshal(createdBody{
+		LinkID: l.ID, ClaimCode: l.ClaimCode, IntegrationID: l.IntegrationID,
+		Operations: l.Operations, Status: l.Status,
+		AppClipURL: linkflow.AppClipURL(s.cfg.PublicURL, l.ID, l.ClaimCode),
+		ReturnURL:  l.ReturnURLWith(url.Values{"linkId": {l.ID}}),
+		ExpiresAt:  l.ExpiresAt.UnixMilli(), CreatedAt: l.CreatedAt.UnixMilli(),
+	})
+}
+
+func newStoreLink(org string, req *createRequest) store.NewLink {
+	return store.NewLink{
+		OrgID: org, IntegrationID: req.IntegrationID, Operations: req.Operations,
+		WebhookURL: req.WebhookURL, ReturnURL: req.ReturnURL, ExternalUserID: req.ExternalUserID,
+		Description: req.Description, RequiredUsername: req.RequiredUsername, ConnectionID: req.ConnectionID,
+		Debug: req.Debug, ExpiresIn: req.ExpiresIn,
+	}
+}

@@ -1,0 +1,175 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// createLink is POST /v1/links.
+func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	body, err := s.readJSONBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	idemKey := r.Header.Get("Idempotency-Key")
+	if len(idemKey) > 255 {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "Idempotency-Key must be at most 255 characters."))
+		return
+	}
+	req, issues := s.parseCreate(r.Context(), p.OrgID, body)
+	if len(issues) > 0 {
+		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
+		e.Issues = issues
+		s.writeError(w, r, e)
+		return
+	}
+	in := newStoreLink(p.OrgID, req)
+	in.Response = s.createdResponse
+	if idemKey != "" {
+		sum := sha256.Sum256(compactJSON(body))
+		in.IdempotencyKey, in.RequestHash = idemKey, hex.EncodeToString(sum[:])
+	}
+	created, err := s.cfg.Store.CreateLink(r.Context(), in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if created.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		reqLog(r).Info("link created", zap.String("link_id", created.Link.ID),
+			zap.String("integration", created.Link.IntegrationID), zap.Int("operations", len(created.Link.Operations)))
+	}
+	writeRawJSON(w, http.StatusCreated, created.Response)
+}
+
+// compactJSON drops insignificant whitespace, so a retried request that
+// only re-indents its body still matches its Idempotency-Key.
+func compactJSON(b []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// getLink is GET /v1/links/{linkId}.
+func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
+	l, err := s.cfg.Store.Link(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Link not found."))
+		return
+	}
+	writeJSON(w, http.StatusOK, l.View(s.cfg.PublicURL, s.now()))
+}
+
+// listLinks is GET /v1/links.
+func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.LinkFilter{
+		Status:         linkflow.Status(q.Get("status")),
+		IntegrationID:  q.Get("integrationId"),
+		ExternalUserID: q.Get("externalUserId"),
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		s.writeError(w, r, badParam("status", "is not a link status"))
+		return
+	}
+	limit, err := parseLimit(q.Get("limit"), 20, 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	links, next, err := s.cfg.Store.ListLinks(r.Context(), principal(r).OrgID, f, q.Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.now()
+	out := struct {
+		Data       []linkflow.LinkView `json:"data"`
+		NextCursor *string             `json:"nextCursor"`
+	}{Data: make([]linkflow.LinkView, len(links))}
+	for i, l := range links {
+		out.Data[i] = l.View(s.cfg.PublicURL, now)
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// cancelLink is POST /v1/links/{linkId}/cancel.
+func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	res, err := s.cfg.Store.CancelLink(r.Context(), p.OrgID, r.PathValue("linkId"))
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Link not found."))
+		return
+	}
+	status := http.StatusOK
+	if res.Finished != nil {
+		s.publishEvent(r.Context(), res.Finished)
+	}
+	if res.Requested {
+		status = http.StatusAccepted
+		s.notify(linkflow.SubjectCancel, p.OrgID, res.Link.ID)
+	}
+	writeJSON(w, status, res.Link.View(s.cfg.PublicURL, s.now()))
+}
+
+// publishEvent publishes a completion event; when JetStream does not take it,
+// the outbox sweeper will.
+func (s *Server) publishEvent(ctx context.Context, fin *store.Finished) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Publisher.PublishEvent(ctx, fin); err != nil {
+		s.log.Warn("publish event; the sweeper will retry", zap.String("event_id", fin.EventID), zap.Error(err))
+	}
+}
+
+// notify wakes the worker running a link (core NATS; the worker's heartbeat
+// reads the same fact from Redis if this is lost).
+func (s *Server) notify(subject, org, linkID string) {
+	b, _ := json.Marshal(linkflow.ControlMessage{LinkID: linkID, OrgID: org})
+	if err := s.cfg.NATS.Publish(subject, b); err != nil {
+		s.log.Warn("notify worker", zap.String("subject", subject), zap.Error(err))
+	}
+}
+
+func notFound(err error, msg string) error {
+	if err == store.ErrNotFound {
+		return linkflow.Errorf(linkflow.ENotFound, "%s", msg)
+	}
+	return err
+}
+
+func badParam(name, msg string) error {
+	e := linkflow.Errorf(linkflow.EBadRequest, "Invalid query parameter %s.", name)
+	e.Issues = []linkflow.Issue{{Path: name, Message: msg}}
+	return e
+}
+
+func parseLimit(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, badParam("limit", "must be an integer from 1 to "+strconv.Itoa(max))
+	}
+	return n, nil
+}

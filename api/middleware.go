@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+type ctxKey int
+
+const (
+	ctxRequestID ctxKey = iota
+	ctxLogger
+	ctxPrincipal
+)
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,128}$`)
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(ctxRequestID).(string)
+	return id
+}
+
+func reqLog(r *http.Request) *zap.Logger {
+	if l, ok := r.Context().Value(ctxLogger).(*zap.Logger); ok {
+		return l
+	}
+	return zap.NewNop()
+}
+
+func principal(r *http.Request) *store.Principal {
+	p, _ := r.Context().Value(ctxPrincipal).(*store.Principal)
+	return p
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// withRequest gives every request an id (the caller's X-Request-Id when it
+// looks sane, else a new one), echoed in X-Request-Id; a logger that carries
+// it; an access log line; and recovery from panics. The query string is not
+// logged: it may hold a claim code.
+func (s *Server) withRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = "req_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+		}
+		w.Header().Set("X-Request-Id", id)
+		log := s.log.With(zap.String("request_id", id))
+		ctx := context.WithValue(r.Context(), ctxRequestID, id)
+		ctx = context.WithValue(ctx, ctxLogger, log)
+		r = r.WithContext(ctx)
+		rec := &statusRecorder{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic", zap.Any("panic", p), zap.Stack("stack"))
+				if rec.status == 0 {
+					s.writeError(rec, r, linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred."))
+				}
+			}
+			log.Debug("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Int("status", rec.status), zap.Duration("took", time.Since(start)))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// authenticated requires a valid API key or access token carrying scope.
+func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		secret, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			secret, ok = strings.CutPrefix(auth, "bearer ")
+		}
+		secret = strings.TrimSpace(secret)
+		if !ok || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="linkflow"`)
+			s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "Authentication is required."))
+			return
+		}
+		p, err := s.cfg.Store.Authenticate(r.Context(), secret)
+		if err != nil {
+			if err == store.ErrNotFound {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="linkflow", error="invalid_token"`)
+				s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "The API key or token is not valid."))
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if scope != "" && !p.Can(scope) {
+			s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", scope))
+			return
+		}
+		ctx := context.WithValue(r.Context(), ctxPrincipal, p)
+		ctx = context.WithValue(ctx, ctxLogger, reqLog(r).With(zap.String("org_id", p.OrgID)))
+		h(w, r.WithContext(ctx))
+	}
+}

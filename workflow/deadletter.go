@@ -1,0 +1,106 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+)
+
+// Dead-letter message headers.
+const (
+	HeaderReason          = "Linkflow-Reason"
+	HeaderLinkID          = "Linkflow-Link-Id"
+	HeaderOriginalSubject = "Linkflow-Original-Subject"
+	HeaderDeliveries      = "Linkflow-Deliveries"
+)
+
+// SubjectDeadLetterLinks is where dead-lettered claimed messages go.
+const SubjectDeadLetterLinks = linkflow.SubjectDLQ + "links"
+
+// deadLetter copies a message the worker gives up on to the dead-letter
+// stream, with why, so an operator can inspect it (nats stream view
+// LINKFLOW_DLQ). The copy carries the original's data: ids only.
+func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) {
+	deliveries := ""
+	if md, err := msg.Metadata(); err == nil {
+		deliveries = strconv.FormatUint(md.NumDelivered, 10)
+	}
+	w.publishDeadLetter(msg.Subject(), msg.Data(), reason, linkID, deliveries)
+}
+
+func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, deliveries string) {
+	out := &nats.Msg{Subject: SubjectDeadLetterLinks, Data: data, Header: nats.Header{}}
+	out.Header.Set(HeaderReason, reason)
+	out.Header.Set(HeaderOriginalSubject, subject)
+	if linkID != "" {
+		out.Header.Set(HeaderLinkID, linkID)
+	}
+	if deliveries != "" {
+		out.Header.Set(HeaderDeliveries, deliveries)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := w.cfg.JetStream.PublishMsg(ctx, out); err != nil {
+		w.log.Error("dead-letter", zap.String("link_id", linkID), zap.String("reason", reason), zap.Error(err))
+		return
+	}
+	w.cfg.Metrics.deadLettered()
+	w.log.Warn("dead-lettered", zap.String("link_id", linkID), zap.String("reason", reason))
+}
+
+// maxDeliveriesAdvisory is the part of JetStream's advisory linkflow reads.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// onMaxDeliveries handles JetStream's advisory that a claimed message was
+// delivered MaxDeliver times without an ack: it copies the message to the
+// dead-letter stream, fails its link (unless it finished) and removes it.
+// One worker of the fleet gets each advisory (queue subscription).
+func (w *Worker) onMaxDeliveries(m *nats.Msg) {
+	var adv maxDeliveriesAdvisory
+	if err := json.Unmarshal(m.Data, &adv); err != nil {
+		w.log.Warn("bad max deliveries advisory", zap.Error(err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := w.cfg.JetStream.Stream(ctx, adv.Stream)
+	if err != nil {
+		w.log.Warn("max deliveries: stream", zap.Error(err))
+		return
+	}
+	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		w.log.Warn("max deliveries: get message", zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
+		return
+	}
+	var cm linkflow.ClaimedMessage
+	_ = json.Unmarshal(raw.Data, &cm)
+	w.publishDeadLetter(raw.Subject, raw.Data, fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries),
+		cm.LinkID, strconv.FormatUint(adv.Deliveries, 10))
+	if cm.LinkID != "" && cm.OrgID != "" {
+		fin, err := w.cfg.Store.FailLink(ctx, cm.OrgID, cm.LinkID, linkflow.LinkError{
+			Code: linkflow.EAttemptsExhausted, Message: "The link could not be processed: its message was delivered too many times.",
+		})
+		if err != nil {
+			w.log.Warn("max deliveries: fail link", zap.String("link_id", cm.LinkID), zap.Error(err))
+		} else if fin != nil {
+			_ = w.cfg.Publisher.PublishEvent(ctx, fin)
+		}
+	}
+	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err != nil {
+		w.log.Debug("max deliveries: delete message", zap.Error(err))
+	}
+}

@@ -1,0 +1,161 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// harness is a real Redis, a real JetStream, the sandbox and an organization;
+// tests start workers on it.
+type harness struct {
+	t   *testing.T
+	log *zap.Logger
+	rdb *redis.Client
+	st  *store.Store
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	reg *operations.Registry
+	sb  *sandbox.Sandbox
+	pub *workflow.Publisher
+	org string
+}
+
+func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	h.rdb, _ = testenv.Redis(t)
+	_, h.nc, h.js = testenv.NATS(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.st, err = store.New(store.Config{Redis: h.rdb, Keyring: kr}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := workflow.EnsureStreams(ctx, h.js, workflow.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := sandbox.Config{Store: h.st, SlowDelay: 200 * time.Millisecond}
+	if sbMod != nil {
+		sbMod(&cfg)
+	}
+	if h.sb, err = sandbox.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.reg = operations.NewRegistry(nil)
+	if err := sandbox.Register(h.reg, h.sb); err != nil {
+		t.Fatal(err)
+	}
+	h.pub = workflow.NewPublisher(h.js, h.st, h.log)
+	h.pub.Start()
+	t.Cleanup(h.pub.Stop)
+	org, err := h.st.CreateOrg(ctx, "", "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.org = org.ID
+	return h
+}
+
+func (h *harness) config(mod func(*workflow.Config)) workflow.Config {
+	cfg := workflow.Config{Store: h.st, Registry: h.reg, JetStream: h.js, NATS: h.nc, Publisher: h.pub,
+		Logger: h.log, Metrics: workflow.NewMetrics(prometheus.NewRegistry()),
+		RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ShutdownGrace: 5 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return cfg
+}
+
+func (h *harness) startWorker(mod func(*workflow.Config)) *workflow.Worker {
+	h.t.Helper()
+	w, err := workflow.NewWorker(h.config(mod))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(w.Stop)
+	return w
+}
+
+// run creates a link with ops and claims it as username/password.
+func (h *harness) run(integration, username, password string, ops ...linkflow.Operation) *linkflow.Link {
+	h.t.Helper()
+	ctx := context.Background()
+	c, err := h.st.CreateLink(ctx, store.NewLink{OrgID: h.org, IntegrationID: integration, Operations: ops,
+		ExpiresIn: time.Hour, WebhookURL: "https://example.com/hook"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cl, err := h.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, username, password)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.pub.PublishClaimed(ctx, cl.OrgID, c.Link.ID, integration); err != nil {
+		h.t.Fatal(err)
+	}
+	return c.Link
+}
+
+func (h *harness) link(id string) *linkflow.Link {
+	h.t.Helper()
+	l, err := h.st.Link(context.Background(), h.org, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return l
+}
+
+// wait waits until the link is in one of statuses and returns it.
+func (h *harness) wait(id string, timeout time.Duration, statuses ...linkflow.Status) *linkflow.Link {
+	h.t.Helper()
+	var l *linkflow.Link
+	testenv.Eventually(h.t, timeout, "link "+id+" to reach "+statusList(statuses), func() bool {
+		l = h.link(id)
+		for _, s := range statuses {
+			if l.Status == s {
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+func statusList(ss []linkflow.Status) string {
+	b, _ := json.Marshal(ss)
+	return string(b)
+}
+
+var (
+	readPM  = linkflow.Operation{Resource: "paymentMethod", Action: "read"}
+	readBil = linkflow.Operation{Resource: "mobileBillingStatement", Action: "read"}
+)
+
+func writePM(card string) linkflow.Operation {
+	return linkflow.Operation{Resource: "paymentMethod", Action: "write", Arguments: json.RawMessage(
+		`{"cardNumber":"` + card + `","expirationDate":"12/30","cvv":"123","nameOnCard":"Jane Doe","billingZip":"10001"}`)}
+}
+
+func storeLink(org string, ops ...linkflow.Operation) store.NewLink {
+	return store.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: ops, ExpiresIn: time.Hour}
+}

@@ -1,0 +1,87 @@
+package workflow
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linkflow/linkflow"
+)
+
+// Metrics are the worker's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	sessionsStarted prometheus.Counter
+	linksFinished   *prometheus.CounterVec
+	retries         prometheus.Counter
+	fencedCommits   prometheus.Counter
+	deadLetters     prometheus.Counter
+	sessionsActive  prometheus.Gauge
+	sessionSeconds  prometheus.Histogram
+}
+
+// NewMetrics registers the worker's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		sessionsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linkflow_worker_sessions_started_total", Help: "Session attempts begun."}),
+		linksFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkflow_worker_links_finished_total", Help: "Links the worker committed, by status and error code."},
+			[]string{"status", "code"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linkflow_worker_retries_total", Help: "Session attempts handed back for a retry after a transient error."}),
+		fencedCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linkflow_worker_fenced_total", Help: "Commits or updates rejected because the lease was no longer this worker's."}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linkflow_worker_dead_letters_total", Help: "Messages copied to the dead-letter stream."}),
+		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "linkflow_worker_sessions_in_flight", Help: "Sessions running in this process."}),
+		sessionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkflow_worker_session_seconds", Help: "Duration of committed session attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+	}
+	reg.MustRegister(m.sessionsStarted, m.linksFinished, m.retries, m.fencedCommits, m.deadLetters,
+		m.sessionsActive, m.sessionSeconds)
+	return m
+}
+
+func (m *Metrics) started() {
+	if m != nil {
+		m.sessionsStarted.Inc()
+	}
+}
+
+func (m *Metrics) finished(l *linkflow.Link, took time.Duration) {
+	if m == nil {
+		return
+	}
+	code := ""
+	if l.Error != nil {
+		code = l.Error.Code
+	}
+	m.linksFinished.WithLabelValues(string(l.Status), code).Inc()
+	m.sessionSeconds.Observe(took.Seconds())
+}
+
+func (m *Metrics) retried() {
+	if m != nil {
+		m.retries.Inc()
+	}
+}
+
+func (m *Metrics) fenced() {
+	if m != nil {
+		m.fencedCommits.Inc()
+	}
+}
+
+func (m *Metrics) deadLettered() {
+	if m != nil {
+		m.deadLetters.Inc()
+	}
+}
+
+func (m *Metrics) inFlight(d float64) {
+	if m != nil {
+		m.sessionsActive.Add(d)
+	}
+}

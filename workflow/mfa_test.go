@@ -1,0 +1,113 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// answer posts the end user's answer as the API does: stored in Redis, then
+// a NATS notification.
+func (h *harness) answer(l *linkflow.Link, code, response string) {
+	h.t.Helper()
+	cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	if _, err := h.st.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, response); err != nil {
+		h.t.Fatal(err)
+	}
+	b, _ := json.Marshal(linkflow.ControlMessage{LinkID: l.ID, OrgID: h.org})
+	if err := h.nc.Publish(linkflow.SubjectInput, b); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// runMFA creates and claims a user_mfa link, returning it with its claim code.
+func (h *harness) runMFA() (*linkflow.Link, string) {
+	h.t.Helper()
+	ctx := context.Background()
+	c, err := h.st.CreateLink(ctx, storeLink(h.org, readPM))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, sandbox.UserMFA, sandbox.PasswordGood); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.pub.PublishClaimed(ctx, h.org, c.Link.ID, "tmobile"); err != nil {
+		h.t.Fatal(err)
+	}
+	return c.Link, c.Link.ClaimCode
+}
+
+func TestMFARightAnswer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l, code := h.runMFA()
+	waiting := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	if waiting.Challenge == nil || waiting.Challenge.Type != "otp" || waiting.Challenge.AttemptsLeft != 3 {
+		t.Fatalf("challenge: %+v", waiting.Challenge)
+	}
+	h.answer(l, code, sandbox.OTPCode)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("after the right answer: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
+	}
+}
+
+func TestMFAWrongThenRight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l, code := h.runMFA()
+	h.answer(l, code, "000000")
+	var again *linkflow.Link
+	for again == nil {
+		cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+		if cur.Challenge.AttemptsLeft == 2 {
+			again = cur
+		}
+	}
+	if again.Challenge.LastError == "" {
+		t.Fatal("a wrong answer is not explained to the end user")
+	}
+	h.answer(l, code, sandbox.OTPCode)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("after wrong then right: %s %+v", got.Status, got.Error)
+	}
+}
+
+func TestMFAThreeWrongAnswersFail(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l, code := h.runMFA()
+	for left := 3; left >= 1; left-- {
+		for {
+			cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+			if cur.Challenge.AttemptsLeft == left {
+				break
+			}
+		}
+		h.answer(l, code, "999999")
+	}
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.EChallengeFailed {
+		t.Fatalf("after three wrong answers: %s %+v", got.Status, got.Error)
+	}
+}
+
+func TestMFATimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(func(c *workflow.Config) { c.ChallengeTimeout = 300 * time.Millisecond })
+	l, _ := h.runMFA()
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.EChallengeTimeout {
+		t.Fatalf("unanswered challenge: %s %+v", got.Status, got.Error)
+	}
+}

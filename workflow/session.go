@@ -1,0 +1,382 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/store"
+)
+
+// session is one attempt at running a link: one login, the operations in
+// order, one commit.
+type session struct {
+	w      *Worker
+	msg    jetstream.Msg
+	r      *store.Run
+	link   *linkflow.Link
+	integ  string
+	holder string // fleet slot holder, "" when the integration is unlimited
+	log    *zap.Logger
+	start  time.Time
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	canceled atomic.Bool
+	cancelCh chan struct{}
+	cancelMu sync.Once
+	inputCh  chan struct{}
+
+	lastProgress atomic.Int64 // unix nanos of the last ack-deadline extension
+}
+
+// errLeaseLost is the cause of a session's context being canceled because
+// its lease was taken over (or expired): another worker owns the link now.
+var errLeaseLost = errors.New("lease lost")
+
+func newSession(w *Worker, msg jetstream.Msg, run *store.Run, integ, holder string, log *zap.Logger) *session {
+	s := &session{
+		w: w, msg: msg, r: run, link: run.Link, integ: integ, holder: holder,
+		log: log, start: w.cfg.Now(),
+		cancelCh: make(chan struct{}), inputCh: make(chan struct{}, 1),
+	}
+	s.lastProgress.Store(time.Now().UnixNano())
+	var ctx context.Context = w.runCtx
+	if !s.link.ExpiresAt.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, s.link.ExpiresAt)
+		_ = cancel // released with s.cancel below
+		s.ctx, s.cancel = context.WithCancelCause(ctx)
+		prev := s.cancel
+		s.cancel = func(cause error) { prev(cause); cancel() }
+	} else {
+		s.ctx, s.cancel = context.WithCancelCause(ctx)
+	}
+	if s.link.CancelRequested {
+		s.requestCancel()
+	}
+	return s
+}
+
+func (s *session) requestCancel() {
+	s.cancelMu.Do(func() {
+		s.canceled.Store(true)
+		close(s.cancelCh)
+	})
+}
+
+func (s *session) inputReady() {
+	select {
+	case s.inputCh <- struct{}{}:
+	default:
+	}
+}
+
+// run executes the session attempt and settles the message.
+func (s *session) run() {
+	s.w.track(s)
+	defer s.w.untrack(s)
+	defer s.cancel(nil)
+	s.w.cfg.Metrics.started()
+
+	l := s.link
+	now := s.w.cfg.Now()
+	switch {
+	case l.Attempts > s.w.cfg.MaxAttempts:
+		s.w.deadLetter(s.msg, "attempts exhausted", l.ID)
+		s.failLink(linkflow.EAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts.", l.Attempts-1), nil)
+		return
+	case !l.ExpiresAt.IsZero() && !now.Before(l.ExpiresAt):
+		s.failLink(linkflow.ELinkExpired, "The link's deadline passed before it could finish.", nil)
+		return
+	case s.canceled.Load():
+		s.failLink(linkflow.ECanceled, "The link was canceled.", intPtr(0))
+		return
+	}
+	provider, ok := s.w.cfg.Registry.Provider(l.IntegrationID)
+	if !ok {
+		s.w.deadLetter(s.msg, "unknown integration "+l.IntegrationID, l.ID)
+		s.failLink(linkflow.EUnprocessableLink, fmt.Sprintf("Integration %q is not available.", l.IntegrationID), nil)
+		return
+	}
+	results, lr, opIndex, err := s.execute(provider)
+	if err != nil {
+		s.settleError(err, opIndex)
+		return
+	}
+	s.succeed(results, lr)
+}
+
+// execute logs in (answering challenges) and runs every operation in order.
+// It returns the index of the operation that failed, or nil when the failure
+// was not in an operation.
+func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations.LoginResult, *int, error) {
+	l := s.link
+	lr, err := p.Login(s.ctx, operations.LoginRequest{
+		Integration: l.IntegrationID, LinkID: l.ID, Attempt: l.Attempts,
+		Username: l.Username, Password: s.r.Password,
+	})
+	if lr != nil && lr.SessionID != "" {
+		sessionID := lr.SessionID
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+			defer cancel()
+			if err := p.Close(ctx, sessionID); err != nil {
+				s.log.Debug("close provider session", zap.Error(err))
+			}
+		}()
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if lr.Challenge != nil {
+		if lr, err = s.answerChallenges(p, lr); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	results := make([]json.RawMessage, len(l.Operations))
+	for i, op := range l.Operations {
+		if s.canceled.Load() {
+			return nil, nil, intPtr(i), linkflow.Errorf(linkflow.ECanceled, "The link was canceled before operation %d.", i)
+		}
+		var args json.RawMessage
+		if i < len(s.r.Arguments) {
+			args = s.r.Arguments[i]
+		}
+		data, err := p.Execute(s.ctx, operations.ExecuteRequest{
+			Integration: l.IntegrationID, SessionID: lr.SessionID,
+			Resource: op.Resource, Action: op.Action, Arguments: args,
+			IdempotencyKey: fmt.Sprintf("%s:%d", l.ID, i),
+		})
+		if err != nil {
+			return nil, nil, intPtr(i), err
+		}
+		results[i] = data
+	}
+	return results, lr, nil, nil
+}
+
+// answerChallenges waits for the end user's answers until the login
+// completes, a challenge fails too often, times out, or the link is
+// canceled. It holds no goroutine besides this session's own and frees the
+// process slot while it waits.
+func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginResult) (*operations.LoginResult, error) {
+	tries := s.w.cfg.ChallengeTries
+	lastErr := ""
+	for lr.Challenge != nil {
+		c := lr.Challenge
+		expires := s.w.cfg.Now().Add(s.w.cfg.ChallengeTimeout)
+		if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(expires) {
+			expires = c.ExpiresAt
+		}
+		ch := &linkflow.Challenge{ID: c.ID, Type: c.Type, Message: c.Message, ExpiresAt: expires,
+			AttemptsLeft: tries, LastError: lastErr}
+		if err := s.w.cfg.Store.AwaitInput(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
+			return nil, s.storeErr(err)
+		}
+		resp, err := s.waitInput(c.ID, expires)
+		if err != nil {
+			return nil, err
+		}
+		next, err := p.ContinueLogin(s.ctx, operations.ContinueRequest{
+			Integration: s.link.IntegrationID, SessionID: lr.SessionID, ChallengeID: c.ID, Response: resp,
+		})
+		if err != nil {
+			pe := operations.AsError(err)
+			if pe.Code == operations.CodeChallengeFailed && tries > 1 {
+				tries--
+				lastErr = "That code was not accepted. Try again."
+				continue
+			}
+			return nil, err
+		}
+		if next.SessionID == "" {
+			next.SessionID = lr.SessionID
+		}
+		lr = next
+		if err := s.w.cfg.Store.ResumeRun(s.ctx, s.link.OrgID, s.link.ID, s.r.Token); err != nil {
+			return nil, s.storeErr(err)
+		}
+	}
+	return lr, nil
+}
+
+// waitInput waits for the answer to challenge id.
+func (s *session) waitInput(id string, expires time.Time) (string, error) {
+	timer := time.NewTimer(time.Until(expires))
+	defer timer.Stop()
+	// The process slot is free while the end user types.
+	<-s.w.slots
+	defer func() { s.w.slots <- struct{}{} }()
+	for {
+		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.OrgID, s.link.ID)
+		if err != nil {
+			return "", s.storeErr(err)
+		}
+		if cid == id {
+			return resp, nil
+		}
+		select {
+		case <-s.inputCh:
+		case <-timer.C:
+			return "", linkflow.Errorf(linkflow.EChallengeTimeout, "The challenge was not answered in time.")
+		case <-s.cancelCh:
+			return "", linkflow.Errorf(linkflow.ECanceled, "The link was canceled while waiting for input.")
+		case <-s.ctx.Done():
+			return "", s.ctx.Err()
+		}
+	}
+}
+
+// storeErr turns a failed fenced write into the session's end.
+func (s *session) storeErr(err error) error {
+	if errors.Is(err, store.ErrFenced) {
+		s.cancel(errLeaseLost)
+	}
+	return err
+}
+
+// succeed commits the results, the connection and the completion event in
+// one fenced step, publishes the event and acknowledges the message.
+func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult) {
+	l := s.link
+	result, err := buildResult(s.w.cfg.Registry, l.IntegrationID, l.Operations, results)
+	if err != nil {
+		s.log.Error("build result", zap.Error(err))
+		s.failLink(linkflow.EInternalError, "The provider's result could not be recorded.", nil)
+		return
+	}
+	l.Status = linkflow.StatusSucceeded
+	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
+	l.Result = result
+	conn := &store.ConnectionWrite{
+		ID: s.r.ConnectionID, IntegrationID: l.IntegrationID, Username: l.Username,
+		ExternalUserID: l.ExternalUserID, DisplayName: lr.DisplayName, WebhookURL: l.WebhookURL,
+		Credentials: lr.Credentials,
+	}
+	s.commit(func(ctx context.Context) (*store.Finished, error) {
+		return s.w.cfg.Store.FinishRun(ctx, l, s.r.Token, conn)
+	})
+}
+
+// failLink commits the failure alone: status failed and {code, message,
+// operationIndex}, nothing else.
+func (s *session) failLink(code, message string, opIndex *int) {
+	l := s.link
+	l.Status = linkflow.StatusFailed
+	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
+	l.Result = nil
+	l.Error = &linkflow.LinkError{Code: code, Message: message, OperationIndex: opIndex}
+	s.commit(func(ctx context.Context) (*store.Finished, error) {
+		return s.w.cfg.Store.FinishRun(ctx, l, s.r.Token, nil)
+	})
+}
+
+// commit runs a finishing step, retrying while Redis is unreachable, then
+// publishes the event and acknowledges the message. A fenced commit means
+// another worker owns the link: this one stops without touching anything.
+func (s *session) commit(finish func(context.Context) (*store.Finished, error)) {
+	ctx := context.WithoutCancel(s.ctx)
+	var fin *store.Finished
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fin, err = finish(cctx)
+		cancel()
+		if err == nil || errors.Is(err, store.ErrFenced) {
+			break
+		}
+		s.log.Warn("commit", zap.Int("try", attempt), zap.Error(err))
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond) // backoff before retrying Redis
+	}
+	switch {
+	case errors.Is(err, store.ErrFenced):
+		s.w.cfg.Metrics.fenced()
+		s.log.Warn("commit fenced: another worker owns this link now")
+		return
+	case err != nil:
+		// Redis is gone for now: let JetStream redeliver; the next attempt
+		// runs again from login and idempotency keys keep writes single.
+		s.log.Error("commit failed; handing the link back", zap.Error(err))
+		_ = s.msg.NakWithDelay(s.w.backoff(1))
+		return
+	}
+	s.w.cfg.Metrics.finished(s.link, s.w.cfg.Now().Sub(s.start))
+	s.log.Info("link finished", zap.String("status", string(s.link.Status)),
+		zap.Int("attempt", s.link.Attempts), zap.Duration("took", s.w.cfg.Now().Sub(s.start)))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.w.cfg.Publisher.PublishEvent(pctx, fin); err != nil {
+		s.log.Warn("publish completion event; the sweeper will retry", zap.Error(err))
+	}
+	_ = s.msg.Ack()
+}
+
+// settleError decides the fate of a failed attempt from the error alone:
+// lease lost or shutdown hand the message back, transient errors retry the
+// whole session later, everything else fails the link.
+func (s *session) settleError(err error, opIndex *int) {
+	l := s.link
+	switch cause := context.Cause(s.ctx); {
+	case errors.Is(cause, errLeaseLost):
+		s.w.cfg.Metrics.fenced()
+		s.log.Warn("lease lost: another worker owns this link now")
+		return
+	case errors.Is(cause, errShutdown):
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, "", true); rerr != nil {
+			s.log.Warn("release at shutdown", zap.Error(rerr))
+		}
+		_ = s.msg.Nak()
+		return
+	case errors.Is(cause, context.DeadlineExceeded) || (cause == nil && errors.Is(err, context.DeadlineExceeded) && !s.link.ExpiresAt.After(s.w.cfg.Now())):
+		s.failLink(linkflow.ELinkExpired, "The link's deadline passed before it could finish.", opIndex)
+		return
+	}
+	var le *linkflow.Error
+	if errors.As(err, &le) {
+		s.failLink(le.Code, le.Message, opIndex)
+		return
+	}
+	pe := operations.AsError(err)
+	if !pe.Transient {
+		s.failLink(pe.Code, pe.Message, opIndex)
+		return
+	}
+	delay := max(s.w.backoff(l.Attempts), pe.RetryAfter)
+	if l.Attempts >= s.w.cfg.MaxAttempts {
+		s.w.deadLetter(s.msg, "attempts exhausted: "+pe.Code, l.ID)
+		s.failLink(linkflow.EAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts: %s", l.Attempts, pe.Message), opIndex)
+		return
+	}
+	if !l.ExpiresAt.IsZero() && s.w.cfg.Now().Add(delay).After(l.ExpiresAt) {
+		s.failLink(pe.Code, pe.Message+" (no time left to retry before the link's deadline)", opIndex)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, pe.Code+": "+pe.Message, false); rerr != nil {
+		if errors.Is(rerr, store.ErrFenced) {
+			s.w.cfg.Metrics.fenced()
+			return
+		}
+		s.log.Warn("release after transient failure", zap.Error(rerr))
+	}
+	s.w.cfg.Metrics.retried()
+	s.log.Info("transient failure: retrying later", zap.String("code", pe.Code),
+		zap.Int("attempt", l.Attempts), zap.Duration("delay", delay))
+	_ = s.msg.NakWithDelay(delay)
+}
+
+func intPtr(i int) *int { return &i }

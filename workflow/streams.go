@@ -1,0 +1,137 @@
+package workflow
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/linkflow/linkflow"
+)
+
+// StreamConfig is the JetStream topology's configuration. Zero fields take the
+// documented defaults.
+type StreamConfig struct {
+	// Replicas of each stream: 1 for a single server, 3 for a cluster.
+	// Default 1.
+	Replicas int
+	// DuplicateWindow is how long JetStream recognises a republished message
+	// by its id. Default 2 minutes. Redis stays the source of truth for what
+	// is done, so duplicates past the window are harmless.
+	DuplicateWindow time.Duration
+	// LinksMaxAge bounds how long an unconsumed claimed message is kept.
+	// Default 7 days.
+	LinksMaxAge time.Duration
+	// EventsMaxAge bounds how long an undispatched event is kept. Default 14
+	// days.
+	EventsMaxAge time.Duration
+	// DLQMaxAge is how long dead letters are kept for operators. Default 30
+	// days.
+	DLQMaxAge time.Duration
+	// Memory stores streams in memory instead of files (tests only).
+	Memory bool
+}
+
+func (c StreamConfig) withDefaults() StreamConfig {
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 2*time.Minute)
+	c.LinksMaxAge = cmp.Or(c.LinksMaxAge, 7*24*time.Hour)
+	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, 14*24*time.Hour)
+	c.DLQMaxAge = cmp.Or(c.DLQMaxAge, 30*24*time.Hour)
+	return c
+}
+
+// EnsureStreams creates or updates linkflow's streams. It is idempotent;
+// every process runs it at start.
+//
+//   - LINKFLOW_LINKS (work queue): linkflow.links.claimed.<integration>
+//   - LINKFLOW_EVENTS (work queue): linkflow.events.<type>
+//   - LINKFLOW_DLQ (limits): linkflow.dlq.>
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) error {
+	c = c.withDefaults()
+	storage := jetstream.FileStorage
+	if c.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	streams := []jetstream.StreamConfig{
+		{
+			Name: linkflow.StreamLinks, Subjects: []string{linkflow.SubjectClaimed + "*"},
+			Retention: jetstream.WorkQueuePolicy, MaxAge: c.LinksMaxAge,
+		},
+		{
+			Name: linkflow.StreamEvents, Subjects: []string{linkflow.SubjectEvents + ">"},
+			Retention: jetstream.WorkQueuePolicy, MaxAge: c.EventsMaxAge,
+		},
+		{
+			Name: linkflow.StreamDLQ, Subjects: []string{linkflow.SubjectDLQ + ">"},
+			Retention: jetstream.LimitsPolicy, MaxAge: c.DLQMaxAge,
+		},
+	}
+	for _, sc := range streams {
+		sc.Storage = storage
+		sc.Replicas = c.Replicas
+		sc.Duplicates = c.DuplicateWindow
+		sc.Discard = jetstream.DiscardOld
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// ConsumerConfig configures the workers' durable consumers.
+type ConsumerConfig struct {
+	// AckWait is how long JetStream waits for an ack before redelivering;
+	// workers keep long sessions alive with InProgress. Default 30s.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one message, a backstop behind the
+	// worker's own attempt limit (deliveries also count lease conflicts and
+	// shutdown hand-backs). Past it, the message goes to the dead-letter
+	// stream. Default 20.
+	MaxDeliver int
+	// MaxAckPending bounds messages in flight per integration across all
+	// workers. Default 20000.
+	MaxAckPending int
+}
+
+func (c ConsumerConfig) withDefaults() ConsumerConfig {
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.MaxDeliver = cmp.Or(c.MaxDeliver, 20)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, 20000)
+	return c
+}
+
+// ConsumerName is the durable consumer of an integration's claimed messages.
+func ConsumerName(integration string) string { return "worker-" + integration }
+
+// EnsureConsumer creates or updates the durable consumer of one integration.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, integration string, c ConsumerConfig) (jetstream.Consumer, error) {
+	c = c.withDefaults()
+	cons, err := js.CreateOrUpdateConsumer(ctx, linkflow.StreamLinks, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(integration),
+		FilterSubject: linkflow.SubjectClaimed + integration,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: c.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer for %s: %w", integration, err)
+	}
+	return cons, nil
+}
+
+// CheckStreams reports whether linkflow's streams exist (readiness).
+func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
+	var errs []error
+	for _, name := range []string{linkflow.StreamLinks, linkflow.StreamEvents, linkflow.StreamDLQ} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,397 @@
+package workflow
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/store"
+)
+
+// RunStore is what a worker needs from the store.
+type RunStore interface {
+	BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*store.Run, error)
+	RenewLeases(ctx context.Context, refs []store.LeaseRef, ttl time.Duration) ([]store.LeaseState, error)
+	AwaitInput(ctx context.Context, org, id, token string, c *linkflow.Challenge) error
+	ResumeRun(ctx context.Context, org, id, token string) error
+	ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error
+	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *store.ConnectionWrite) (*store.Finished, error)
+	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*store.Finished, error)
+	TakeInput(ctx context.Context, org, id string) (challengeID, response string, err error)
+	AcquireSlot(ctx context.Context, integration, holder string, limit int, ttl time.Duration) (bool, error)
+	ReleaseSlot(ctx context.Context, integration, holder string) error
+	RenewSlots(ctx context.Context, refs []store.SlotRef, ttl time.Duration) error
+}
+
+// Config configures a Worker. Zero fields take the documented defaults.
+type Config struct {
+	// Store, Registry, JetStream, NATS and Publisher are required.
+	Store     RunStore
+	Registry  *operations.Registry
+	JetStream jetstream.JetStream
+	NATS      *nats.Conn
+	Publisher *Publisher
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Metrics, when set, records the worker's counters.
+	Metrics *Metrics
+
+	// Integrations to consume. Default: every integration of the registry.
+	Integrations []string
+	// Concurrency is how many sessions one process runs at once. Provider
+	// calls are I/O, so this can be high. Default 256.
+	Concurrency int
+	// IntegrationLimits caps concurrent sessions per integration across the
+	// whole fleet (enforced in Redis); integrations not listed are unlimited.
+	IntegrationLimits map[string]int
+	// LeaseTTL is how long a session's lease lasts unless renewed. Default 30s.
+	LeaseTTL time.Duration
+	// Heartbeat is how often leases are renewed and in-progress acks sent.
+	// Default LeaseTTL/3.
+	Heartbeat time.Duration
+	// MaxAttempts bounds session attempts of one link (transient failures,
+	// crashes). Default 5.
+	MaxAttempts int
+	// RetryBase and RetryMax shape the exponential backoff between attempts
+	// after a transient failure. Defaults 1s and 1m.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// ChallengeTimeout is how long a session waits for the end user's answer
+	// to a challenge. Default 5 minutes.
+	ChallengeTimeout time.Duration
+	// ChallengeTries is how many answers a challenge accepts. Default 3.
+	ChallengeTries int
+	// ShutdownGrace is how long Stop lets in-flight sessions finish before
+	// handing them back for immediate redelivery. Default 20s.
+	ShutdownGrace time.Duration
+	// Consumer configures the durable consumers.
+	Consumer ConsumerConfig
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil || c.Registry == nil || c.JetStream == nil || c.NATS == nil || c.Publisher == nil {
+		return errors.New("workflow: Store, Registry, JetStream, NATS and Publisher are required")
+	}
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if len(c.Integrations) == 0 {
+		c.Integrations = c.Registry.IDs()
+	}
+	c.Concurrency = cmp.Or(c.Concurrency, 256)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, 30*time.Second)
+	c.Heartbeat = cmp.Or(c.Heartbeat, c.LeaseTTL/3)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, 5)
+	c.RetryBase = cmp.Or(c.RetryBase, time.Second)
+	c.RetryMax = cmp.Or(c.RetryMax, time.Minute)
+	c.ChallengeTimeout = cmp.Or(c.ChallengeTimeout, 5*time.Minute)
+	c.ChallengeTries = cmp.Or(c.ChallengeTries, 3)
+	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
+	c.Consumer = c.Consumer.withDefaults()
+	if c.Heartbeat >= c.LeaseTTL {
+		return fmt.Errorf("workflow: Heartbeat (%s) must be shorter than LeaseTTL (%s)", c.Heartbeat, c.LeaseTTL)
+	}
+	return nil
+}
+
+// Worker runs claimed links. Any number of worker processes share the
+// durable consumers; starting another process is how linkflow scales out.
+type Worker struct {
+	cfg Config
+	log *zap.Logger
+
+	slots chan struct{}
+
+	mu       sync.Mutex
+	sessions map[string]*session // by link id
+
+	stopping  atomic.Bool
+	fetchStop context.CancelFunc
+	hardStop  context.CancelCauseFunc
+	runCtx    context.Context
+	fetchWG   sync.WaitGroup
+	sessWG    sync.WaitGroup
+	bgWG      sync.WaitGroup
+	subs      []*nats.Subscription
+	iters     []jetstream.MessagesContext
+	itersMu   sync.Mutex
+	stopOnce  sync.Once
+	bgStop    chan struct{}
+}
+
+// errShutdown is the cause of a session's context being canceled because the
+// process is stopping and the grace period is over.
+var errShutdown = errors.New("worker shutting down")
+
+// NewWorker returns a worker; Start runs it.
+func NewWorker(cfg Config) (*Worker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Worker{
+		cfg:      cfg,
+		log:      cfg.Logger.Named("worker"),
+		slots:    make(chan struct{}, cfg.Concurrency),
+		sessions: map[string]*session{},
+		bgStop:   make(chan struct{}),
+	}, nil
+}
+
+// Start creates the consumers and begins fetching. It returns once fetching
+// has started; Stop ends it.
+func (w *Worker) Start(ctx context.Context) error {
+	runCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
+	w.runCtx, w.hardStop = runCtx, hardStop
+	fetchCtx, fetchStop := context.WithCancel(runCtx)
+	w.fetchStop = fetchStop
+
+	for _, subj := range []string{linkflow.SubjectCancel, linkflow.SubjectInput} {
+		sub, err := w.cfg.NATS.Subscribe(subj, w.onControl)
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		w.subs = append(w.subs, sub)
+	}
+	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + linkflow.StreamLinks + ".*"
+	sub, err := w.cfg.NATS.QueueSubscribe(advisory, "linkflow-deadletter", w.onMaxDeliveries)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", advisory, err)
+	}
+	w.subs = append(w.subs, sub)
+
+	for _, integ := range w.cfg.Integrations {
+		cons, err := EnsureConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
+		if err != nil {
+			return err
+		}
+		batch := w.cfg.Concurrency
+		if lim := w.cfg.IntegrationLimits[integ]; lim > 0 {
+			batch = min(batch, lim)
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(max(1, batch)))
+		if err != nil {
+			return fmt.Errorf("consume %s: %w", integ, err)
+		}
+		w.itersMu.Lock()
+		w.iters = append(w.iters, it)
+		w.itersMu.Unlock()
+		w.fetchWG.Add(1)
+		go w.fetch(fetchCtx, integ, it)
+	}
+	w.bgWG.Add(1)
+	go w.heartbeat()
+	w.log.Info("worker started", zap.Strings("integrations", w.cfg.Integrations),
+		zap.Int("concurrency", w.cfg.Concurrency))
+	return nil
+}
+
+// fetch takes messages of one integration as long as there are free slots.
+func (w *Worker) fetch(ctx context.Context, integ string, it jetstream.MessagesContext) {
+	defer w.fetchWG.Done()
+	limit := w.cfg.IntegrationLimits[integ]
+	for {
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		msg, err := it.Next()
+		if err != nil {
+			<-w.slots
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			w.log.Warn("fetch", zap.String("integration", integ), zap.Error(err))
+			continue
+		}
+		if w.stopping.Load() {
+			// Buffered before Stop: hand it back for immediate redelivery.
+			_ = msg.Nak()
+			<-w.slots
+			continue
+		}
+		holder := ""
+		if limit > 0 {
+			holder = store.NewLeaseToken()
+			if !w.waitFleetSlot(ctx, integ, holder, limit, msg) {
+				_ = msg.Nak()
+				<-w.slots
+				continue
+			}
+		}
+		w.sessWG.Add(1)
+		go func() {
+			defer w.sessWG.Done()
+			defer func() { <-w.slots }()
+			if holder != "" {
+				defer func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_ = w.cfg.Store.ReleaseSlot(ctx, integ, holder)
+				}()
+			}
+			w.handle(msg, integ, holder)
+		}()
+	}
+}
+
+// waitFleetSlot waits for one of the integration's fleet-wide slots, keeping
+// the message's ack deadline alive meanwhile. It reports false on shutdown.
+func (w *Worker) waitFleetSlot(ctx context.Context, integ, holder string, limit int, msg jetstream.Msg) bool {
+	wait := 20 * time.Millisecond
+	lastProgress := time.Now()
+	for {
+		ok, err := w.cfg.Store.AcquireSlot(ctx, integ, holder, limit, w.cfg.LeaseTTL)
+		if err == nil && ok {
+			return true
+		}
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("acquire integration slot", zap.String("integration", integ), zap.Error(err))
+		}
+		if time.Since(lastProgress) > w.cfg.Consumer.AckWait/3 {
+			_ = msg.InProgress()
+			lastProgress = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 500*time.Millisecond)
+	}
+}
+
+// handle begins a session attempt for one claimed message.
+func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
+	var m linkflow.ClaimedMessage
+	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.LinkID == "" || m.OrgID == "" {
+		w.deadLetter(msg, "unparseable message", "")
+		_ = msg.Term()
+		return
+	}
+	log := w.log.With(zap.String("link_id", m.LinkID), zap.String("org_id", m.OrgID))
+	ctx := w.runCtx
+	token := store.NewLeaseToken()
+	run, err := w.cfg.Store.BeginRun(ctx, m.OrgID, m.LinkID, token, w.cfg.LeaseTTL)
+	if err != nil {
+		log.Warn("begin run", zap.Error(err))
+		_ = msg.NakWithDelay(w.backoff(1))
+		return
+	}
+	switch run.Verdict {
+	case store.RunDone:
+		_ = msg.Ack()
+		return
+	case store.RunBusy:
+		_ = msg.NakWithDelay(max(run.BusyFor, 100*time.Millisecond))
+		return
+	case store.RunGone, store.RunNotClaimed:
+		log.Warn("claimed message for a link that cannot run", zap.String("verdict", run.Verdict))
+		w.deadLetter(msg, "link "+run.Verdict, m.LinkID)
+		_ = msg.Term()
+		return
+	}
+	s := newSession(w, msg, run, integ, holder, log)
+	s.run()
+}
+
+// onControl wakes the session a control message names.
+func (w *Worker) onControl(m *nats.Msg) {
+	var c linkflow.ControlMessage
+	if json.Unmarshal(m.Data, &c) != nil {
+		return
+	}
+	w.mu.Lock()
+	s := w.sessions[c.LinkID]
+	w.mu.Unlock()
+	if s == nil {
+		return
+	}
+	switch m.Subject {
+	case linkflow.SubjectCancel:
+		s.requestCancel()
+	case linkflow.SubjectInput:
+		s.inputReady()
+	}
+}
+
+func (w *Worker) track(s *session) {
+	w.mu.Lock()
+	w.sessions[s.link.ID] = s
+	w.mu.Unlock()
+	w.cfg.Metrics.inFlight(1)
+}
+
+func (w *Worker) untrack(s *session) {
+	w.mu.Lock()
+	if w.sessions[s.link.ID] == s {
+		delete(w.sessions, s.link.ID)
+	}
+	w.mu.Unlock()
+	w.cfg.Metrics.inFlight(-1)
+}
+
+// InFlight returns how many sessions this process runs now.
+func (w *Worker) InFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.sessions)
+}
+
+// Stop stops fetching, lets in-flight sessions finish for up to the grace
+// period, then hands the rest back to JetStream for immediate redelivery.
+// It is safe to call twice.
+func (w *Worker) Stop() {
+	w.stopOnce.Do(func() {
+		w.stopping.Store(true)
+		w.log.Info("worker stopping", zap.Int("in_flight", w.InFlight()))
+		w.itersMu.Lock()
+		for _, it := range w.iters {
+			it.Drain()
+		}
+		w.itersMu.Unlock()
+		w.fetchStop()
+		w.fetchWG.Wait()
+
+		done := make(chan struct{})
+		go func() { w.sessWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(w.cfg.ShutdownGrace):
+			w.log.Info("grace period over: handing sessions back", zap.Int("in_flight", w.InFlight()))
+			w.hardStop(errShutdown)
+			<-done
+		}
+		for _, sub := range w.subs {
+			_ = sub.Unsubscribe()
+		}
+		close(w.bgStop)
+		w.bgWG.Wait()
+		w.hardStop(errShutdown)
+		w.log.Info("worker stopped")
+	})
+}
+
+// backoff is the delay before attempt n+1 after a transient failure of
+// attempt n: exponential from RetryBase, capped at RetryMax, with jitter.
+func (w *Worker) backoff(attempt int) time.Duration {
+	d := w.cfg.RetryBase << min(attempt-1, 20)
+	if d <= 0 || d > w.cfg.RetryMax {
+		d = w.cfg.RetryMax
+	}
+	return jitter(d, 0.2)
+}

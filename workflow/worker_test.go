@@ -1,0 +1,201 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+func TestLinkSucceedsWithWrappedResultAndConnection(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l := h.run("tmobile", "user_good", "pass_good", readPM, writePM("4111111111111111"))
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("status %s, error %+v", got.Status, got.Error)
+	}
+	var res struct {
+		Operations []struct {
+			Resource, Action string
+			Data             map[string]json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(got.Result, &res); err != nil || len(res.Operations) != 2 {
+		t.Fatalf("result %s: %v", got.Result, err)
+	}
+	if res.Operations[0].Data["paymentMethods"] == nil || res.Operations[1].Data["paymentMethod"] == nil {
+		t.Fatalf("result keys: %s", got.Result)
+	}
+	if strings.Contains(string(got.Result), "4111111111111111") {
+		t.Fatal("the full card number is in the result")
+	}
+	if got.ConnectionID == "" || got.StartedAt.IsZero() || got.CompletedAt.IsZero() {
+		t.Fatalf("link after success: %+v", got)
+	}
+	c, err := h.st.Connection(context.Background(), h.org, got.ConnectionID)
+	if err != nil || c.Username != "user_good" || c.Status != linkflow.ConnHealthy {
+		t.Fatalf("connection: %+v %v", c, err)
+	}
+}
+
+func TestSingleOperationResultIsFlat(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l := h.run("tmobile", "user_good", "pass_good", readBil)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(got.Result, &res); err != nil || res["billing"] == nil || len(res) != 1 {
+		t.Fatalf("flat result: %s %v", got.Result, err)
+	}
+}
+
+func TestAllOrNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l := h.run("tmobile", "all_or_nothing", "pass_good", readPM, writePM("4111111111111111"), writePM(sandbox.CardDeclined), readBil)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.EDeclined {
+		t.Fatalf("want failed DECLINED, got %s %+v", got.Status, got.Error)
+	}
+	if got.Error.OperationIndex == nil || *got.Error.OperationIndex != 2 {
+		t.Fatalf("operationIndex %v, want 2", got.Error.OperationIndex)
+	}
+	if got.Result != nil || got.ConnectionID != "" {
+		t.Fatalf("a failed link kept a result or connection: %s %s", got.Result, got.ConnectionID)
+	}
+}
+
+func TestPermanentLoginErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	for _, tc := range []struct{ user, pass, code string }{
+		{"user_good", "wrong", linkflow.EInvalidCredentials},
+		{"user_locked", "pass_good", linkflow.EAccountLocked},
+	} {
+		l := h.run("att", tc.user, tc.pass, readPM)
+		got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+		if got.Error == nil || got.Error.Code != tc.code || got.Attempts != 1 {
+			t.Errorf("%s/%s: %s %+v after %d attempts", tc.user, tc.pass, got.Status, got.Error, got.Attempts)
+		}
+	}
+}
+
+func TestTransientErrorRetriesTheSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l := h.run("verizon", "user_flaky", "pass_good", readPM)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded || got.Attempts != 2 {
+		t.Fatalf("flaky user: %s after %d attempts (%+v)", got.Status, got.Attempts, got.Error)
+	}
+}
+
+func TestRedeliveryOfAFinishedLinkIsIgnored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	l := h.run("tmobile", "redeliver", "pass_good", writePM("4111111111111111"))
+	done := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded)
+	// Publish the claimed message again past the dedupe window's reach.
+	data, _ := json.Marshal(linkflow.ClaimedMessage{LinkID: l.ID, OrgID: h.org, Attempt: 1})
+	if _, err := h.js.Publish(context.Background(), linkflow.SubjectClaimed+"tmobile", data); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "the duplicate to be acknowledged", func() bool {
+		info, err := h.js.Stream(context.Background(), linkflow.StreamLinks)
+		return err == nil && info.CachedInfo().State.Msgs == 0 && streamMsgs(t, h) == 0
+	})
+	again := h.link(l.ID)
+	if again.Version != done.Version || again.Attempts != done.Attempts {
+		t.Fatalf("the finished link changed: %+v", again)
+	}
+	acct, err := h.sb.Account(context.Background(), "tmobile", "redeliver")
+	if err != nil || len(acct.WriteLog) != 1 {
+		t.Fatalf("write log after a redelivery: %+v %v", acct, err)
+	}
+}
+
+func streamMsgs(t *testing.T, h *harness) uint64 {
+	s, err := h.js.Stream(context.Background(), linkflow.StreamLinks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestCancelStopsBeforeTheNextOperation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })
+	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Second, 50 * time.Millisecond })
+	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM)
+	h.wait(l.ID, 10*time.Second, linkflow.StatusRunning)
+	res, err := h.st.CancelLink(context.Background(), h.org, l.ID)
+	if err != nil || !res.Requested {
+		t.Fatalf("cancel running: %+v %v", res, err)
+	}
+	// No NATS notification here: the worker's heartbeat must notice it.
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.ECanceled || got.Error.OperationIndex == nil || *got.Error.OperationIndex >= 4 {
+		t.Fatalf("canceled link: %s %+v", got.Status, got.Error)
+	}
+}
+
+func TestIntegrationLimitHoldsAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 50 * time.Millisecond })
+	limit := map[string]int{"att": 2}
+	h.startWorker(func(c *workflow.Config) { c.IntegrationLimits = limit })
+	h.startWorker(func(c *workflow.Config) { c.IntegrationLimits = limit })
+	var ids []string
+	for range 12 {
+		ids = append(ids, h.run("att", "user_slow", "pass_good", readPM).ID)
+	}
+	other := h.run("tmobile", "user_good", "pass_good", readPM)
+	h.wait(other.ID, 10*time.Second, linkflow.StatusSucceeded)
+	for _, id := range ids {
+		h.wait(id, 30*time.Second, linkflow.StatusSucceeded)
+	}
+	max, err := h.sb.MaxConcurrentSessions(context.Background(), "att")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max < 1 || max > 2 {
+		t.Fatalf("sandbox saw %d concurrent att sessions; the limit is 2", max)
+	}
+}
+
+func TestCancelNotificationStopsAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })
+	// The heartbeat is far off: only the NATS notification can stop it.
+	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Minute, 20 * time.Second })
+	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM, readPM, readPM)
+	h.wait(l.ID, 10*time.Second, linkflow.StatusRunning)
+	if _, err := h.st.CancelLink(context.Background(), h.org, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(linkflow.ControlMessage{LinkID: l.ID, OrgID: h.org})
+	if err := h.nc.Publish(linkflow.SubjectCancel, b); err != nil {
+		t.Fatal(err)
+	}
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.ECanceled {
+		t.Fatalf("canceled link: %s %+v", got.Status, got.Error)
+	}
+}

@@ -1,0 +1,26 @@
+-- A GCRA rate limiter (the generic cell rate algorithm, a leaky bucket that
+-- stores one number): the bucket's "theoretical arrival time" (TAT). A
+-- request of cost c is allowed when TAT + c*interval - burst*interval <= now,
+-- and then moves TAT forward by c*interval. Peek only asks the question.
+-- Times are integer microseconds, formatted explicitly: Redis would render a
+-- large Lua number with 14 significant digits.
+-- KEYS: 1 bucket
+-- ARGV: 1 now us, 2 interval us (1/rate), 3 burst, 4 cost, 5 '1' to peek
+-- Returns {allowed 0|1, remaining, retry after us, reset us}
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval * cost
+local allow_at = new_tat - interval * burst
+if now < allow_at then
+  return {0, 0, allow_at - now, tat - now}
+end
+if ARGV[5] == '1' then
+  return {1, math.floor((now - tat) / interval) + burst, 0, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
+  string.format('%.0f', math.ceil((new_tat - now) / 1000) + 1))
+return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}

@@ -1,0 +1,74 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow/store"
+)
+
+func TestRateLimitGCRA(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	take := func(name string, peek bool) store.RateLimitResult {
+		t.Helper()
+		res, err := b.st.RateLimit(ctx, store.RateLimitRequest{Name: name, Rate: 10, Burst: 3, Peek: peek})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	// A burst of 3 is allowed at once, counting down; the 4th is refused
+	// with the time until one request's worth (100 ms at 10/s) has leaked.
+	for i, want := range []int{2, 1, 0} {
+		r := take("a", false)
+		if !r.Allowed || r.Remaining != want || r.Limit != 3 {
+			t.Fatalf("request %d: %+v, want allowed with %d remaining", i, r, want)
+		}
+	}
+	r := take("a", false)
+	if r.Allowed || r.RetryAfter != 100*time.Millisecond || r.Reset != 300*time.Millisecond {
+		t.Fatalf("4th request: %+v, want refused, retry after 100ms, reset 300ms", r)
+	}
+	// Peeking never takes.
+	if r := take("a", true); r.Allowed {
+		t.Fatalf("peek on an empty bucket: %+v", r)
+	}
+	// Buckets are independent.
+	if r := take("b", true); !r.Allowed || r.Remaining != 3 {
+		t.Fatalf("peek on a fresh bucket: %+v", r)
+	}
+	if r := take("b", true); !r.Allowed || r.Remaining != 3 {
+		t.Fatalf("second peek on a fresh bucket: %+v", r)
+	}
+	// Time refills the bucket.
+	b.clock.Add(150 * time.Millisecond)
+	if r := take("a", false); !r.Allowed || r.Remaining != 0 {
+		t.Fatalf("after 150ms: %+v, want allowed with 0 remaining", r)
+	}
+	b.clock.Add(time.Second)
+	if r := take("a", true); !r.Allowed || r.Remaining != 3 {
+		t.Fatalf("after a second: %+v, want a full bucket", r)
+	}
+
+	// Several buckets in one call, in order; braces cannot break the key.
+	res, err := b.st.RateLimit(ctx,
+		store.RateLimitRequest{Name: "c{x}", Rate: 1, Burst: 1},
+		store.RateLimitRequest{Name: "c{x}", Rate: 1, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Allowed || res[1].Allowed || res[1].RetryAfter != time.Second {
+		t.Fatalf("two takes of a 1/s bucket: %+v", res)
+	}
+
+	// A flushed script cache is reloaded.
+	if err := b.st.Redis().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := take("d", false); !r.Allowed {
+		t.Fatalf("after SCRIPT FLUSH: %+v", r)
+	}
+}

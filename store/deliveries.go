@@ -220,8 +220,22 @@ func (s *Store) SetDeliveryRetry(ctx context.Context, ref DeliveryRef, at time.T
 }
 
 // RemoveDeliveryRetry takes a finished delivery out of the retry schedule.
+// A redelivery may have reopened it since the caller read it (its state
+// changes before it schedules), so the state is read after the removal, and
+// a pending delivery is put back at its due time.
 func (s *Store) RemoveDeliveryRetry(ctx context.Context, ref DeliveryRef) error {
-	return s.rdb.ZRem(ctx, retryScheduleKey(), ref.member()).Err()
+	if err := s.rdb.ZRem(ctx, retryScheduleKey(), ref.member()).Err(); err != nil {
+		return err
+	}
+	v, err := s.rdb.HMGet(ctx, deliveryKey(ref.OrgID, ref.EventID), "status", "nextAt").Result()
+	if err != nil {
+		return err
+	}
+	if st, _ := v[0].(string); st == DeliveryPending {
+		next, _ := v[1].(string)
+		return s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(atoi(next)), Member: ref.member()}).Err()
+	}
+	return nil
 }
 
 // ClaimDueDeliveries claims up to limit deliveries due at now for the

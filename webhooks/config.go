@@ -1,0 +1,190 @@
+package webhooks
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow/store"
+)
+
+// DispatchStore is what the dispatcher needs from the store.
+type DispatchStore interface {
+	Event(ctx context.Context, org, streamID string) (*store.StoredEvent, error)
+	Org(ctx context.Context, id string) (*store.Org, error)
+	EnsureDelivery(ctx context.Context, d store.NewDelivery) (*store.Delivery, bool, error)
+	Delivery(ctx context.Context, org, eventID string) (*store.Delivery, error)
+	AddDeliveryRetry(ctx context.Context, ref store.DeliveryRef, at time.Time) (bool, error)
+	SetDeliveryRetry(ctx context.Context, ref store.DeliveryRef, at time.Time, version int64) error
+	RemoveDeliveryRetry(ctx context.Context, ref store.DeliveryRef) error
+	ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]store.DeliveryRef, time.Time, error)
+	DeliveryRetryCount(ctx context.Context) (int64, error)
+	RecordAttempt(ctx context.Context, a store.AttemptRecord) (int, error)
+}
+
+var _ DispatchStore = (*store.Store)(nil)
+
+// Resolver resolves a host name to addresses. *net.Resolver implements it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// DefaultSchedule is the default retry schedule: the delay before each
+// attempt after the previous one, the first entry being the initial attempt.
+// It spans about three days.
+var DefaultSchedule = []time.Duration{
+	0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour,
+}
+
+// Config configures a Dispatcher. Zero fields take the documented defaults.
+type Config struct {
+	// Store holds delivery state and the retry schedule. Required.
+	Store DispatchStore
+	// JetStream delivers events (stream LINKFLOW_EVENTS, which
+	// workflow.EnsureStreams creates). Required. Its connection also carries
+	// the wake-ups a Service sends after a redelivery (SubjectWake).
+	JetStream jetstream.JetStream
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// Now is the clock that decides when attempts are due and stamps
+	// webhook-timestamp. Default time.Now.
+	Now func() time.Time
+	// Metrics, when set, receives the dispatcher's Prometheus metrics.
+	Metrics prometheus.Registerer
+
+	// Schedule is the delay before each attempt, counted from the previous
+	// one; the first entry delays the initial attempt, and its length is the
+	// number of attempts before a delivery fails. Default DefaultSchedule.
+	Schedule []time.Duration
+	// Jitter spreads each retry delay by +-Jitter (a fraction). Default 0.2;
+	// negative disables it.
+	Jitter float64
+	// RetryAfterMin and RetryAfterMax clamp a receiver's Retry-After (on
+	// 429, 502, 503 and 504), which replaces the schedule's next delay.
+	// Defaults 1s and 24h.
+	RetryAfterMin time.Duration
+	RetryAfterMax time.Duration
+	// FailedRetention is how long deliveries that exhausted their schedule
+	// stay listed and replayable. Default 14 days.
+	FailedRetention time.Duration
+
+	// Concurrency bounds the HTTP attempts in flight in this process.
+	// Default 256.
+	Concurrency int
+	// PerHostConcurrency bounds attempts in flight to one target host
+	// (host:port) in this process. Default 16.
+	PerHostConcurrency int
+	// BreakerThreshold is how many consecutive failures (timeouts,
+	// connection errors, 429 and 5xx) open a host's circuit breaker.
+	// Default 5.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker defers deliveries to its
+	// host before one probe is let through. Default 30s.
+	BreakerCooldown time.Duration
+	// HostRetryDelay is how soon a delivery deferred because its host was
+	// saturated is tried again. It is not counted as an attempt. Default 1s.
+	HostRetryDelay time.Duration
+
+	// Timeout bounds one attempt, from dialling to reading the response.
+	// Default 15s.
+	Timeout time.Duration
+	// ConnectTimeout bounds resolving and connecting (TLS included).
+	// Default 5s.
+	ConnectTimeout time.Duration
+	// AllowPrivate turns the SSRF guard off: targets may be loopback or
+	// private addresses. For dev only.
+	AllowPrivate bool
+	// Allowlist lets targets through the SSRF guard: CIDRs ("10.1.0.0/16"),
+	// addresses, host names ("hooks.internal") and wildcards
+	// ("*.corp.example").
+	Allowlist []string
+	// Resolver resolves target host names. Default net.DefaultResolver.
+	Resolver Resolver
+	// UserAgent of webhook requests. Default "linkflow-webhooks/1".
+	UserAgent string
+
+	// Visibility is how long a claimed retry stays hidden from other
+	// dispatchers; a dispatcher that dies holding it lets it come back then.
+	// Must exceed Timeout. Default 60s.
+	Visibility time.Duration
+	// PollInterval is the longest the retry poller sleeps; it wakes earlier
+	// for the earliest due retry. Default 1s.
+	PollInterval time.Duration
+	// ClaimBatch bounds the retries claimed at once. Default 100.
+	ClaimBatch int
+	// AttemptLogSize is how many attempts each link's log keeps. Default 100.
+	AttemptLogSize int
+	// ShutdownGrace is how long Stop lets in-flight attempts finish; those
+	// still running are then canceled and handed back to the schedule.
+	// Default 10s.
+	ShutdownGrace time.Duration
+	// AckWait and MaxAckPending configure the durable JetStream consumer.
+	// Defaults 30s and 1000.
+	AckWait       time.Duration
+	MaxAckPending int
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil || c.JetStream == nil {
+		return errors.New("webhooks: Store and JetStream are required")
+	}
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if len(c.Schedule) == 0 {
+		c.Schedule = DefaultSchedule
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 0.2
+	}
+	c.Jitter = min(c.Jitter, 0.9)
+	c.RetryAfterMin = cmp.Or(c.RetryAfterMin, time.Second)
+	c.RetryAfterMax = cmp.Or(c.RetryAfterMax, 24*time.Hour)
+	c.FailedRetention = cmp.Or(c.FailedRetention, 14*24*time.Hour)
+	c.Concurrency = cmp.Or(c.Concurrency, 256)
+	c.PerHostConcurrency = cmp.Or(c.PerHostConcurrency, 16)
+	c.BreakerThreshold = cmp.Or(c.BreakerThreshold, 5)
+	c.BreakerCooldown = cmp.Or(c.BreakerCooldown, 30*time.Second)
+	c.HostRetryDelay = cmp.Or(c.HostRetryDelay, time.Second)
+	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, 5*time.Second)
+	if c.Resolver == nil {
+		c.Resolver = net.DefaultResolver
+	}
+	c.UserAgent = cmp.Or(c.UserAgent, "linkflow-webhooks/1")
+	c.Visibility = cmp.Or(c.Visibility, 60*time.Second)
+	c.PollInterval = cmp.Or(c.PollInterval, time.Second)
+	c.ClaimBatch = cmp.Or(c.ClaimBatch, 100)
+	c.AttemptLogSize = cmp.Or(c.AttemptLogSize, 100)
+	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 10*time.Second)
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, 1000)
+	for i, d := range c.Schedule {
+		if d < 0 {
+			return fmt.Errorf("webhooks: Schedule[%d] is negative", i)
+		}
+	}
+	if c.RetryAfterMin > c.RetryAfterMax {
+		return errors.New("webhooks: RetryAfterMin exceeds RetryAfterMax")
+	}
+	if c.Visibility <= c.Timeout {
+		return fmt.Errorf("webhooks: Visibility (%s) must exceed Timeout (%s)", c.Visibility, c.Timeout)
+	}
+	if c.ConnectTimeout > c.Timeout {
+		c.ConnectTimeout = c.Timeout
+	}
+	if c.Concurrency < 1 || c.PerHostConcurrency < 1 || c.BreakerThreshold < 1 {
+		return errors.New("webhooks: Concurrency, PerHostConcurrency and BreakerThreshold must be positive")
+	}
+	return nil
+}

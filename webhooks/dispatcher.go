@@ -1,0 +1,373 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// ConsumerName is the durable JetStream consumer every dispatcher process
+// shares.
+const ConsumerName = "dispatcher"
+
+// SubjectWake is a core NATS subject (not persisted) on which a Service tells
+// dispatchers that a redelivery is due now, so they need not wait for their
+// next poll.
+const SubjectWake = "linkflow.control.webhooks"
+
+// Dispatcher delivers completion events to customers' webhook URLs. It
+// consumes LINKFLOW_EVENTS, keeps each event's delivery state and retries in
+// Redis (never only in memory), and sends signed requests with bounded
+// concurrency per target host. Any number of dispatcher processes can run.
+type Dispatcher struct {
+	cfg     Config
+	log     *zap.Logger
+	store   DispatchStore
+	client  *http.Client
+	signer  *signer
+	gate    *hostGate
+	metrics *metrics
+
+	slots    chan struct{} // global in-flight attempts
+	slotFree chan struct{}
+	wake     chan struct{}
+	nextPoll atomic.Int64 // unix ms the poller will next look
+
+	started    atomic.Bool
+	stopping   atomic.Bool
+	stopCh     chan struct{}
+	stopOnce   sync.Once
+	attemptCtx context.Context
+	cancel     context.CancelFunc
+	loops      sync.WaitGroup
+	attempts   sync.WaitGroup
+	iter       jetstream.MessagesContext
+	sub        *nats.Subscription
+	lastGauge  time.Time
+}
+
+// NewDispatcher returns a dispatcher with cfg's defaults filled in; Start
+// runs it.
+func NewDispatcher(cfg Config) (*Dispatcher, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	g, err := newGuard(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{
+		cfg:      cfg,
+		log:      cfg.Logger.Named("webhooks"),
+		store:    cfg.Store,
+		client:   newHTTPClient(&cfg, g),
+		signer:   newSigner(),
+		metrics:  newMetrics(cfg.Metrics),
+		slots:    make(chan struct{}, cfg.Concurrency),
+		slotFree: make(chan struct{}, 1),
+		wake:     make(chan struct{}, 1),
+		stopCh:   make(chan struct{}),
+	}
+	d.gate = newHostGate(&cfg, func(host string) {
+		d.metrics.breakerOpened()
+		d.log.Warn("circuit breaker opened", zap.String("host", host), zap.Duration("cooldown", cfg.BreakerCooldown))
+	})
+	d.attemptCtx, d.cancel = context.WithCancel(context.Background())
+	return d, nil
+}
+
+// Start creates the durable consumer and begins consuming events and
+// polling the retry schedule. It returns once both run; Stop ends them.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	if !d.started.CompareAndSwap(false, true) {
+		return errors.New("webhooks: dispatcher already started")
+	}
+	cons, err := d.cfg.JetStream.CreateOrUpdateConsumer(ctx, linkflow.StreamEvents, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		FilterSubject: linkflow.SubjectEvents + ">",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.cfg.AckWait,
+		MaxAckPending: d.cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: ensure consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(d.cfg.Concurrency, 256)))
+	if err != nil {
+		return fmt.Errorf("webhooks: consume: %w", err)
+	}
+	d.iter = it
+	if nc := d.cfg.JetStream.Conn(); nc != nil {
+		if d.sub, err = nc.Subscribe(SubjectWake, func(*nats.Msg) { d.kick() }); err != nil {
+			it.Stop()
+			return fmt.Errorf("webhooks: subscribe %s: %w", SubjectWake, err)
+		}
+	}
+	d.loops.Add(2)
+	go d.consume(it)
+	go d.poll()
+	d.log.Info("dispatcher started", zap.Int("concurrency", d.cfg.Concurrency),
+		zap.Int("per_host", d.cfg.PerHostConcurrency), zap.Int("attempts", len(d.cfg.Schedule)),
+		zap.Bool("allow_private", d.cfg.AllowPrivate))
+	return nil
+}
+
+// Stop stops consuming and polling, lets in-flight attempts finish for
+// ShutdownGrace, then cancels the rest and hands them back to the retry
+// schedule (a delivery this process could not hand back returns after the
+// visibility timeout). It is safe to call twice.
+func (d *Dispatcher) Stop() {
+	d.stopOnce.Do(func() {
+		d.stopping.Store(true)
+		close(d.stopCh)
+		if d.sub != nil {
+			_ = d.sub.Unsubscribe()
+		}
+		if d.iter != nil {
+			d.iter.Drain()
+		}
+		d.loops.Wait()
+		done := make(chan struct{})
+		go func() { d.attempts.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(d.cfg.ShutdownGrace):
+			d.cancel()
+			<-done
+		}
+		d.cancel()
+		d.client.CloseIdleConnections()
+		d.log.Info("dispatcher stopped")
+	})
+}
+
+// job is one delivery to attempt; del and ev are loaded when missing.
+type job struct {
+	ref store.DeliveryRef
+	del *store.Delivery
+	ev  *store.StoredEvent
+}
+
+// takeSlot waits for a global attempt slot; false when stopping.
+func (d *Dispatcher) takeSlot() bool {
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	case <-d.stopCh:
+		return false
+	}
+}
+
+func (d *Dispatcher) freeSlot() {
+	<-d.slots
+	select {
+	case d.slotFree <- struct{}{}:
+	default:
+	}
+}
+
+// launch runs a job in the background on a slot the caller took.
+func (d *Dispatcher) launch(j job) {
+	d.attempts.Add(1)
+	go func() {
+		defer d.attempts.Done()
+		defer d.freeSlot()
+		d.process(j)
+	}()
+}
+
+// consume takes events from JetStream. For each it creates the delivery
+// state (unless a redelivered message finds it), claims the first attempt in
+// the retry schedule and only then acks, so the event is never only in
+// memory; the attempt itself runs in the background.
+func (d *Dispatcher) consume(it jetstream.MessagesContext) {
+	defer d.loops.Done()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			d.log.Warn("fetch events", zap.Error(err))
+			continue
+		}
+		if d.stopping.Load() {
+			_ = msg.Nak() // buffered before Stop: another dispatcher takes it now
+			continue
+		}
+		if !d.takeSlot() {
+			_ = msg.Nak()
+			continue
+		}
+		j, ok := d.accept(msg)
+		if ok {
+			d.launch(j)
+		} else {
+			d.freeSlot()
+		}
+	}
+}
+
+// accept handles one event message; it reports a job when this process owns
+// the event's first attempt now.
+func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
+	var m linkflow.EventMessage
+	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.OrgID == "" || m.StreamID == "" {
+		d.log.Error("unparseable event message", zap.String("subject", msg.Subject()))
+		_ = msg.Term()
+		return job{}, false
+	}
+	log := d.log.With(zap.String("org_id", m.OrgID), zap.String("event_id", m.EventID))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, err := d.store.Event(ctx, m.OrgID, m.StreamID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Error("event message for an event not in the log", zap.String("stream_id", m.StreamID))
+		_ = msg.Term()
+		return job{}, false
+	}
+	if err != nil {
+		d.nakLater(msg, log, "read event", err)
+		return job{}, false
+	}
+	now := d.cfg.Now()
+	del, _, err := d.store.EnsureDelivery(ctx, store.NewDelivery{
+		OrgID: m.OrgID, EventID: ev.ID, EventType: ev.Type, LinkID: ev.LinkID, StreamID: ev.StreamID,
+		URL: ev.WebhookURL, Now: now, FirstAt: now.Add(d.cfg.Schedule[0]),
+	})
+	if err != nil {
+		d.nakLater(msg, log, "create delivery", err)
+		return job{}, false
+	}
+	if del.Terminal() {
+		_ = msg.Ack()
+		return job{}, false
+	}
+	ref := store.DeliveryRef{OrgID: m.OrgID, EventID: ev.ID}
+	if del.NextAt.After(now) {
+		if _, err := d.store.AddDeliveryRetry(ctx, ref, del.NextAt); err != nil {
+			d.nakLater(msg, log, "schedule delivery", err)
+			return job{}, false
+		}
+		_ = msg.Ack()
+		d.wakeAt(del.NextAt)
+		return job{}, false
+	}
+	// Claim the attempt for this process, hidden from pollers for the
+	// visibility timeout: from here the schedule holds it, so the message
+	// can go. Someone else holding it already (a redelivered message) owns
+	// it.
+	owned, err := d.store.AddDeliveryRetry(ctx, ref, now.Add(d.cfg.Visibility))
+	if err != nil {
+		d.nakLater(msg, log, "claim delivery", err)
+		return job{}, false
+	}
+	_ = msg.Ack()
+	if !owned {
+		return job{}, false
+	}
+	return job{ref: ref, del: del, ev: ev}, true
+}
+
+func (d *Dispatcher) nakLater(msg jetstream.Msg, log *zap.Logger, what string, err error) {
+	delay := time.Second
+	if md, mdErr := msg.Metadata(); mdErr == nil {
+		delay = min(time.Duration(md.NumDelivered)*time.Second, 30*time.Second)
+	}
+	log.Warn(what+"; the event comes back", zap.Error(err), zap.Duration("in", delay))
+	_ = msg.NakWithDelay(delay)
+}
+
+// kick wakes the poller now.
+func (d *Dispatcher) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wakeAt wakes the poller when something this process scheduled is due
+// before the poller would look anyway.
+func (d *Dispatcher) wakeAt(t time.Time) {
+	if t.UnixMilli() < d.nextPoll.Load() {
+		d.kick()
+	}
+}
+
+// poll claims due retries, as many as there are free slots, and attempts
+// them. It sleeps until the earliest due retry, PollInterval at most.
+func (d *Dispatcher) poll() {
+	defer d.loops.Done()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-d.stopCh:
+			return
+		case <-timer.C:
+		case <-d.wake:
+		}
+		wait := d.pollOnce()
+		d.nextPoll.Store(time.Now().Add(wait).UnixMilli())
+		timer.Reset(wait)
+	}
+}
+
+// pollOnce claims and launches one batch; it returns how long to sleep.
+func (d *Dispatcher) pollOnce() time.Duration {
+	free := cap(d.slots) - len(d.slots)
+	if free <= 0 {
+		select {
+		case <-d.slotFree:
+		case <-d.stopCh:
+		case <-time.After(d.cfg.PollInterval):
+		}
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := d.cfg.Now()
+	limit := min(free, d.cfg.ClaimBatch)
+	refs, next, err := d.store.ClaimDueDeliveries(ctx, now, limit, d.cfg.Visibility)
+	if err != nil {
+		d.log.Warn("claim due deliveries", zap.Error(err))
+		return d.cfg.PollInterval
+	}
+	for i, ref := range refs {
+		if !d.takeSlot() {
+			// Stopping: hand the rest back at once.
+			for _, r := range refs[i:] {
+				_ = d.store.SetDeliveryRetry(ctx, r, now, 0)
+			}
+			return d.cfg.PollInterval
+		}
+		d.launch(job{ref: ref})
+	}
+	if time.Since(d.lastGauge) > 5*time.Second && d.metrics != nil {
+		d.lastGauge = time.Now()
+		if n, err := d.store.DeliveryRetryCount(ctx); err == nil {
+			d.metrics.scheduleSize(n)
+		}
+	}
+	if len(refs) == limit {
+		return 0
+	}
+	wait := d.cfg.PollInterval
+	if !next.IsZero() {
+		wait = min(wait, next.Sub(d.cfg.Now()))
+	}
+	return max(wait, time.Millisecond)
+}

@@ -1,0 +1,324 @@
+package webhooks
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// ServiceStore is what the API's webhook queries need from the store.
+type ServiceStore interface {
+	Link(ctx context.Context, org, id string) (*linkflow.Link, error)
+	Delivery(ctx context.Context, org, eventID string) (*store.Delivery, error)
+	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
+	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*store.Delivery, error)
+	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*store.Delivery, string, error)
+	Events(ctx context.Context, org, after string, limit int) ([]store.StoredEvent, error)
+}
+
+var _ ServiceStore = (*store.Store)(nil)
+
+// ServiceConfig configures a Service. Zero fields take the documented
+// defaults.
+type ServiceConfig struct {
+	// Store is required.
+	Store ServiceStore
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// NATS, when set, wakes dispatchers at once after a redelivery or a
+	// replay; without it they notice within their PollInterval.
+	NATS *nats.Conn
+	// FailedRetention is how long failed deliveries stay listed; keep it
+	// equal to the dispatcher's. Default 14 days.
+	FailedRetention time.Duration
+}
+
+// Service answers the API's webhook questions: a link's deliveries, failed
+// deliveries, the event log; and asks for redeliveries. It sends nothing
+// itself: dispatchers do, with their SSRF guard and per-host limits.
+type Service struct {
+	cfg ServiceConfig
+	log *zap.Logger
+}
+
+// NewService returns a Service with cfg's defaults filled in. It panics
+// without a Store (a wiring mistake).
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.Store == nil {
+		panic("webhooks: ServiceConfig.Store is required")
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.FailedRetention = cmp.Or(cfg.FailedRetention, 14*24*time.Hour)
+	return &Service{cfg: cfg, log: cfg.Logger.Named("webhooks")}
+}
+
+// DeliveryView is an event's delivery state as the API shows it.
+type DeliveryView struct {
+	EventID   string `json:"eventId"`
+	WebhookID string `json:"webhookId"`
+	Type      string `json:"type"`
+	LinkID    string `json:"linkId,omitempty"`
+	URL       string `json:"url,omitempty"`
+	// Status is pending, succeeded, failed (schedule exhausted), gone (the
+	// receiver answered 410) or no_target (no webhook URL).
+	Status         string `json:"status"`
+	Attempts       int    `json:"attempts"`
+	NextAttemptAt  *int64 `json:"nextAttemptAt"`
+	CreatedAt      *int64 `json:"createdAt"`
+	LastAttemptAt  *int64 `json:"lastAttemptAt"`
+	LastStatusCode *int   `json:"lastStatusCode"`
+	LastError      string `json:"lastError,omitempty"`
+	DeliveredAt    *int64 `json:"deliveredAt"`
+	FailedAt       *int64 `json:"failedAt"`
+}
+
+func viewOf(d *store.Delivery) *DeliveryView {
+	v := &DeliveryView{
+		EventID: d.EventID, WebhookID: d.EventID, Type: d.EventType, LinkID: d.LinkID, URL: d.URL,
+		Status: d.Status, Attempts: d.Attempts, CreatedAt: linkflow.Millis(d.CreatedAt),
+		LastAttemptAt: linkflow.Millis(d.LastAttemptAt), LastError: d.LastError,
+		DeliveredAt: linkflow.Millis(d.DeliveredAt), FailedAt: linkflow.Millis(d.FailedAt),
+	}
+	if d.Status == store.DeliveryPending {
+		v.NextAttemptAt = linkflow.Millis(d.NextAt)
+	}
+	if d.LastStatusCode > 0 {
+		code := d.LastStatusCode
+		v.LastStatusCode = &code
+	}
+	return v
+}
+
+// LinkDeliveries is a link's webhook delivery and its attempts.
+type LinkDeliveries struct {
+	LinkID string `json:"linkId"`
+	// Delivery is null until the link has ended and its event reached a
+	// dispatcher.
+	Delivery *DeliveryView `json:"delivery"`
+	// Data lists the attempts, oldest first.
+	Data []Attempt `json:"data"`
+}
+
+// Deliveries returns a link's delivery and attempts; store.ErrNotFound when
+// the organization has no such link.
+func (s *Service) Deliveries(ctx context.Context, org, linkID string) (*LinkDeliveries, error) {
+	if _, err := s.cfg.Store.Link(ctx, org, linkID); err != nil {
+		return nil, err
+	}
+	out := &LinkDeliveries{LinkID: linkID, Data: []Attempt{}}
+	del, err := s.cfg.Store.Delivery(ctx, org, linkflow.LinkEventID(linkID))
+	switch {
+	case err == nil:
+		out.Delivery = viewOf(del)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	raw, err := s.cfg.Store.DeliveryAttempts(ctx, org, linkID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range raw {
+		var a Attempt
+		if err := json.Unmarshal(r, &a); err != nil {
+			s.log.Warn("unreadable attempt log entry", zap.String("link_id", linkID), zap.Error(err))
+			continue
+		}
+		out.Data = append(out.Data, a)
+	}
+	return out, nil
+}
+
+// Redeliver sends a link's event again now, with the same webhook-id. A
+// delivery still retrying moves its next attempt to now without using up a
+// retry; a finished one (succeeded, failed, gone) makes one extra attempt.
+func (s *Service) Redeliver(ctx context.Context, org, linkID string) (*DeliveryView, error) {
+	l, err := s.cfg.Store.Link(ctx, org, linkID)
+	if err != nil {
+		return nil, err
+	}
+	if !l.Status.Terminal() {
+		return nil, linkflow.Errorf(linkflow.EConflict, "The link has not ended (status %s): it has no event to deliver yet.", l.Status)
+	}
+	del, err := s.cfg.Store.ResendDelivery(ctx, org, linkflow.LinkEventID(linkID), store.TriggerManual, false,
+		s.cfg.Now(), s.cfg.FailedRetention)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, linkflow.Errorf(linkflow.EConflict, "The link's event has not reached the webhook dispatcher yet; it will be delivered shortly.")
+	case errors.Is(err, store.ErrNoTarget):
+		return nil, linkflow.Errorf(linkflow.EConflict, "The link has no webhookUrl, so its event is not delivered; it is listed by GET /v1/events.")
+	case err != nil:
+		return nil, err
+	}
+	s.wake()
+	return viewOf(del), nil
+}
+
+// Failed lists an organization's deliveries that exhausted their schedule
+// in the last FailedRetention, oldest first, with the cursor of the next
+// page ("" at the end).
+func (s *Service) Failed(ctx context.Context, org, cursor string, limit int) ([]*DeliveryView, string, error) {
+	dels, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, limit, s.cfg.Now().Add(-s.cfg.FailedRetention))
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*DeliveryView, len(dels))
+	for i, d := range dels {
+		out[i] = viewOf(d)
+	}
+	return out, next, nil
+}
+
+// ReplayFilter selects failed deliveries to replay.
+type ReplayFilter struct {
+	// EventIDs, when set, names the events to replay.
+	EventIDs []string
+	// Since and Until bound when the deliveries failed; zero is unbounded.
+	Since time.Time
+	Until time.Time
+	// Limit bounds how many one call replays. Default and maximum 1000.
+	Limit int
+}
+
+// ReplayResult is what a replay did.
+type ReplayResult struct {
+	// Replayed counts deliveries sent again.
+	Replayed int `json:"replayed"`
+	// More is set when the limit stopped the replay before the end.
+	More bool `json:"more"`
+}
+
+// ReplayFailed sends failed deliveries again now (one attempt each, same
+// webhook-id); those that fail again stay failed.
+func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) (*ReplayResult, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	now := s.cfg.Now()
+	res := &ReplayResult{}
+	replay := func(eventID string) error {
+		_, err := s.cfg.Store.ResendDelivery(ctx, org, eventID, store.TriggerReplay, true, now, s.cfg.FailedRetention)
+		switch {
+		case err == nil:
+			res.Replayed++
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotFailed), errors.Is(err, store.ErrNoTarget):
+		default:
+			return err
+		}
+		return nil
+	}
+	defer func() {
+		if res.Replayed > 0 {
+			s.wake()
+		}
+	}()
+	if len(f.EventIDs) > 0 {
+		for i, id := range f.EventIDs {
+			if i == limit {
+				res.More = true
+				break
+			}
+			if err := replay(id); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+	since := now.Add(-s.cfg.FailedRetention)
+	if f.Since.After(since) {
+		since = f.Since
+	}
+	cursor := ""
+	for {
+		page, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, min(200, limit-res.Replayed+1), since)
+		if err != nil {
+			return res, err
+		}
+		for _, d := range page {
+			if !f.Until.IsZero() && d.FailedAt.After(f.Until) {
+				return res, nil
+			}
+			if res.Replayed == limit {
+				res.More = true
+				return res, nil
+			}
+			if err := replay(d.EventID); err != nil {
+				return res, err
+			}
+		}
+		if next == "" {
+			return res, nil
+		}
+		cursor = next
+	}
+}
+
+// EventPage is a page of an organization's event log.
+type EventPage struct {
+	// Data holds the events, oldest first: each the webhook body, byte for
+	// byte, with its "id" (the webhook-id) added first.
+	Data []json.RawMessage `json:"data"`
+	// NextCursor resumes after the last event: pass it as ?after= (it is the
+	// cursor given when there is nothing new, null on an empty log).
+	NextCursor *string `json:"nextCursor"`
+	// HasMore is set when more events follow at once.
+	HasMore bool `json:"hasMore"`
+}
+
+// Events lists an organization's events after a cursor, for receivers that
+// catch up by polling.
+func (s *Service) Events(ctx context.Context, org, after string, limit int) (*EventPage, error) {
+	evs, err := s.cfg.Store.Events(ctx, org, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	page := &EventPage{Data: make([]json.RawMessage, 0, len(evs)), HasMore: len(evs) == limit}
+	for _, ev := range evs {
+		page.Data = append(page.Data, withID(ev.ID, ev.Body))
+	}
+	switch {
+	case len(evs) > 0:
+		page.NextCursor = &evs[len(evs)-1].StreamID
+	case after != "":
+		page.NextCursor = &after
+	}
+	return page, nil
+}
+
+// withID puts "id" first into a JSON object body without re-encoding it.
+func withID(id string, body []byte) json.RawMessage {
+	idJSON, _ := json.Marshal(id)
+	if len(body) < 2 || body[0] != '{' {
+		out, _ := json.Marshal(map[string]any{"id": id, "body": string(body)})
+		return out
+	}
+	out := make([]byte, 0, len(body)+len(idJSON)+7)
+	out = append(out, `{"id":`...)
+	out = append(out, idJSON...)
+	if rest := body[1:]; len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...)
+}
+
+func (s *Service) wake() {
+	if s.cfg.NATS == nil {
+		return
+	}
+	if err := s.cfg.NATS.Publish(SubjectWake, nil); err != nil {
+		s.log.Debug("wake dispatchers", zap.Error(err))
+	}
+}

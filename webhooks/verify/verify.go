@@ -1,0 +1,165 @@
+// Package verify checks linkflow webhook requests on the receiving side:
+// the Standard Webhooks signature (with the official library), a timestamp
+// within 5 minutes, and returns the parsed event. It depends on no other
+// linkflow package, so a receiver imports just this:
+//
+//	v, err := verify.New(os.Getenv("LINKFLOW_WEBHOOK_SECRET"))
+//	...
+//	http.HandleFunc("/webhooks/linkflow", func(w http.ResponseWriter, r *http.Request) {
+//		ev, err := v.Verify(r)
+//		if err != nil {
+//			http.Error(w, "invalid webhook", http.StatusBadRequest)
+//			return
+//		}
+//		// ev.ID is stable across retries: use it to ignore duplicates.
+//		w.WriteHeader(http.StatusNoContent)
+//	})
+package verify
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// Errors Verify returns; match them with errors.Is.
+var (
+	ErrMissingHeaders = errors.New("webhook-id, webhook-timestamp or webhook-signature header missing")
+	ErrTimestamp      = errors.New("webhook timestamp outside the tolerance")
+	ErrSignature      = errors.New("no valid webhook signature")
+	ErrBodyTooLarge   = errors.New("webhook body too large")
+	ErrPayload        = errors.New("webhook body is not a linkflow event")
+)
+
+// DefaultTolerance is how far a webhook's timestamp may be from now.
+const DefaultTolerance = 5 * time.Minute
+
+// DefaultMaxBody bounds the body Verify reads: linkflow bodies are at most
+// 256 KiB.
+const DefaultMaxBody = 1 << 20
+
+// Verifier verifies webhooks signed with one or more secrets. Its exported
+// fields may be changed before use.
+type Verifier struct {
+	// Tolerance is how far webhook-timestamp may be from Now. Default 5m.
+	Tolerance time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// MaxBody bounds the body read. Default 1 MiB.
+	MaxBody int64
+
+	hooks []*standardwebhooks.Webhook
+}
+
+// New returns a verifier for the organization's webhook secret ("whsec_..."),
+// and optionally more secrets accepted too (while you rotate yours).
+func New(secret string, more ...string) (*Verifier, error) {
+	v := &Verifier{Tolerance: DefaultTolerance, Now: time.Now, MaxBody: DefaultMaxBody}
+	for _, s := range append([]string{secret}, more...) {
+		if !strings.HasPrefix(s, "whsec_") {
+			return nil, errors.New("verify: a webhook secret starts with whsec_")
+		}
+		wh, err := standardwebhooks.NewWebhook(s)
+		if err != nil {
+			return nil, errors.New("verify: the webhook secret is not whsec_ followed by base64")
+		}
+		v.hooks = append(v.hooks, wh)
+	}
+	return v, nil
+}
+
+// Event is a verified linkflow webhook.
+type Event struct {
+	// ID is the webhook-id: the same for every retry and redelivery of one
+	// event, so receivers use it to drop duplicates.
+	ID string `json:"-"`
+	// Type is link.succeeded, link.failed, link.expired or link.canceled.
+	Type string `json:"type"`
+	// Timestamp is when the event happened (epoch milliseconds).
+	Timestamp int64 `json:"timestamp"`
+	// Data is the link as GET /v1/links/{linkId} returns it.
+	Data json.RawMessage `json:"data"`
+	// Body is the request body exactly as received.
+	Body []byte `json:"-"`
+}
+
+// Link is the data of a link.* event (the fields most receivers need).
+type Link struct {
+	LinkID         string          `json:"linkId"`
+	IntegrationID  string          `json:"integrationId"`
+	Status         string          `json:"status"`
+	ExternalUserID string          `json:"externalUserId,omitempty"`
+	ConnectionID   *string         `json:"connectionId"`
+	Username       *string         `json:"username"`
+	CompletedAt    *int64          `json:"completedAt"`
+	Result         json.RawMessage `json:"result,omitempty"`
+	// ResultOmitted is set when the result was too large for the webhook:
+	// fetch it with GET /v1/links/{linkId}.
+	ResultOmitted bool `json:"resultOmitted,omitempty"`
+	Error         *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error,omitempty"`
+}
+
+// Link decodes the event's data as a link.
+func (e *Event) Link() (*Link, error) {
+	var l Link
+	if err := json.Unmarshal(e.Data, &l); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPayload, err)
+	}
+	return &l, nil
+}
+
+// Verify reads r's body and checks the request. The body is consumed; the
+// event keeps it in Body.
+func (v *Verifier) Verify(r *http.Request) (*Event, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, v.MaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read webhook body: %w", err)
+	}
+	if int64(len(body)) > v.MaxBody {
+		return nil, ErrBodyTooLarge
+	}
+	return v.VerifyBody(body, r.Header)
+}
+
+// VerifyBody checks a body received with headers.
+func (v *Verifier) VerifyBody(body []byte, headers http.Header) (*Event, error) {
+	id, ts, sig := headers.Get("webhook-id"), headers.Get("webhook-timestamp"), headers.Get("webhook-signature")
+	if id == "" || ts == "" || sig == "" {
+		return nil, ErrMissingHeaders
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: unreadable webhook-timestamp", ErrTimestamp)
+	}
+	now := v.Now()
+	if d := now.Sub(time.Unix(sec, 0)); d > v.Tolerance || d < -v.Tolerance {
+		return nil, fmt.Errorf("%w: %s from now", ErrTimestamp, d.Round(time.Second))
+	}
+	// The timestamp was checked above on this verifier's clock; the library
+	// checks the signature over id, timestamp and body.
+	ok := false
+	for _, wh := range v.hooks {
+		if wh.VerifyIgnoringTimestamp(body, headers) == nil {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return nil, ErrSignature
+	}
+	ev := &Event{ID: id, Body: body}
+	if err := json.Unmarshal(body, ev); err != nil || ev.Type == "" {
+		return nil, ErrPayload
+	}
+	return ev, nil
+}

@@ -1,0 +1,409 @@
+package webhooks_test
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks"
+)
+
+// A receiver down for a while, then up, receives every event: each
+// webhook-id at least once. Extra deliveries are counted and reported.
+func TestReceiverDownThenUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+		400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond}
+	cfg.BreakerCooldown = 50 * time.Millisecond
+	b.dispatcher(cfg)
+	var up atomic.Bool
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) int {
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	const n = 25
+	ids := make([]string, n)
+	for i := range ids {
+		_, ids[i] = b.finish(rc.url())
+	}
+	testenv.Eventually(t, 20*time.Second, "every event tried while the receiver is down", func() bool {
+		for _, id := range ids {
+			if rc.count(id) < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	up.Store(true)
+	for _, id := range ids {
+		b.waitStatus(id, store.DeliverySucceeded, 30*time.Second)
+	}
+	delivered := map[string]int{}
+	refused := 0
+	for _, r := range rc.requests() {
+		if r.status == http.StatusOK {
+			delivered[r.id]++
+		} else {
+			refused++
+		}
+	}
+	extra := 0
+	for _, id := range ids {
+		if delivered[id] == 0 {
+			t.Errorf("event %s never delivered", id)
+		}
+		extra += max(delivered[id]-1, 0)
+	}
+	t.Logf("receiver down then up: %d events, %d requests answered 503 while down, %d webhook-ids delivered, %d extra deliveries",
+		n, refused, len(delivered), extra)
+}
+
+// A dispatcher stopped between attempts; a new one (same Redis and
+// JetStream) makes the retry, continuing the schedule.
+func TestRestartMidRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0, time.Second, time.Second}
+	cfg.UserAgent = "first"
+	first := b.dispatcher(cfg)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) int {
+		if n == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	linkID, eventID := b.finish(rc.url())
+	testenv.Eventually(t, 10*time.Second, "first attempt recorded", func() bool {
+		d := b.delivery(eventID)
+		return d != nil && d.Attempts == 1
+	})
+	first.Stop()
+	if !b.scheduled(eventID) {
+		t.Fatal("the retry is not in the schedule after the dispatcher stopped")
+	}
+
+	cfg.UserAgent = "second"
+	b.dispatcher(cfg)
+	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	reqs := rc.requests()
+	if len(reqs) != 2 || reqs[1].userAgent != "second" {
+		t.Fatalf("requests: %d, last by %q", len(reqs), reqs[len(reqs)-1].userAgent)
+	}
+	if att := b.attempts(linkID); len(att) != 2 || att[1].Trigger != "retry" || att[1].Attempt != 2 {
+		t.Errorf("attempt log = %s", mustJSON(t, att))
+	}
+}
+
+// A dispatcher stopped while an attempt hangs cancels it after its grace
+// period and hands it back; the next dispatcher delivers it.
+func TestStopMidAttemptHandsBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.ShutdownGrace = 50 * time.Millisecond
+	cfg.UserAgent = "first"
+	first := b.dispatcher(cfg)
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
+		if r.UserAgent() == "first" {
+			<-r.Context().Done()
+			return 0
+		}
+		return http.StatusOK
+	})
+	_, eventID := b.finish(rc.url())
+	testenv.Eventually(t, 10*time.Second, "the first attempt in flight", func() bool { return rc.count(eventID) == 1 })
+	first.Stop()
+	if d := b.delivery(eventID); d.Attempts != 0 || d.Status != store.DeliveryPending || !b.scheduled(eventID) {
+		t.Fatalf("after stop: %+v, scheduled %v", d, b.scheduled(eventID))
+	}
+	cfg.UserAgent = "second"
+	b.dispatcher(cfg)
+	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	if reqs := rc.requests(); reqs[len(reqs)-1].userAgent != "second" {
+		t.Errorf("delivered by %q", reqs[len(reqs)-1].userAgent)
+	}
+}
+
+// A dispatcher that claimed a retry and vanished without finishing it: the
+// retry comes back after the visibility timeout and another dispatcher
+// delivers it.
+func TestVanishedClaimComesBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0, 300 * time.Millisecond, 300 * time.Millisecond}
+	first := b.dispatcher(cfg)
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) int {
+		if n == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	_, eventID := b.finish(rc.url())
+	testenv.Eventually(t, 10*time.Second, "first attempt recorded", func() bool {
+		d := b.delivery(eventID)
+		return d != nil && d.Attempts == 1
+	})
+	first.Stop()
+
+	// The vanishing dispatcher: it claims the due retry and is never heard
+	// of again.
+	const visibility = 1500 * time.Millisecond
+	var claimedAt time.Time
+	testenv.Eventually(t, 10*time.Second, "the retry claimed", func() bool {
+		claimedAt = time.Now()
+		refs, _, err := b.store.ClaimDueDeliveries(b.ctx, claimedAt, 10, visibility)
+		return err == nil && len(refs) == 1 && refs[0].EventID == eventID
+	})
+	b.dispatcher(cfg)
+	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("receiver got %d requests, want 2", len(reqs))
+	}
+	if reqs[1].at.Before(claimedAt.Add(visibility - 10*time.Millisecond)) {
+		t.Errorf("retried %s after the claim, before its visibility timeout %s", reqs[1].at.Sub(claimedAt), visibility)
+	}
+}
+
+// One receiver hangs (never answers while the test runs); another's
+// deliveries all complete meanwhile. The hanging host holds its own slots
+// (PerHostConcurrency) and nobody else's.
+func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Concurrency = 6
+	cfg.PerHostConcurrency = 2
+	cfg.Timeout = time.Minute
+	cfg.Visibility = 2 * time.Minute
+	cfg.HostRetryDelay = 50 * time.Millisecond
+	cfg.ShutdownGrace = 5 * time.Second
+	b.dispatcher(cfg)
+
+	release := make(chan struct{})
+	var inFlight, peak atomic.Int32
+	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
+		cur := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if cur <= p || peak.CompareAndSwap(p, cur) {
+				break
+			}
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return http.StatusOK
+	})
+	t.Cleanup(func() { close(release) }) // before the receiver and the dispatcher stop
+	healthy := newReceiver(t, answer(http.StatusNoContent))
+
+	var stuck []string
+	for range 10 {
+		_, id := b.finish(hanging.url())
+		stuck = append(stuck, id)
+	}
+	testenv.Eventually(t, 10*time.Second, "the hanging receiver holding requests", func() bool { return inFlight.Load() == 2 })
+	var fine []string
+	for range 20 {
+		_, id := b.finish(healthy.url())
+		fine = append(fine, id)
+	}
+	for _, id := range fine {
+		b.waitStatus(id, store.DeliverySucceeded, 20*time.Second)
+	}
+	// Everything healthy went through while the hanging receiver still held
+	// its requests, and never more than its share.
+	if n := inFlight.Load(); n != 2 {
+		t.Errorf("hanging receiver holds %d requests now, want 2", n)
+	}
+	if p := peak.Load(); p > 2 {
+		t.Errorf("hanging receiver held up to %d requests, want at most PerHostConcurrency 2", p)
+	}
+	for _, id := range stuck {
+		if d := b.delivery(id); d.Status != store.DeliveryPending || d.Attempts != 0 {
+			t.Errorf("stuck delivery %s: %+v", id, d)
+		}
+	}
+	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred == 0 {
+		t.Error("no delivery was deferred for a busy host")
+	}
+}
+
+// The SSRF guard refuses targets that are not public, judged on the address
+// dialled: a public-looking name that resolves to 127.0.0.1 is refused too.
+func TestSSRFGuard(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rc := newReceiver(t, answer(http.StatusOK))
+	_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
+	cfg := b.config()
+	cfg.AllowPrivate = false
+	cfg.Schedule = []time.Duration{0}
+	cfg.Resolver = fakeResolver{
+		"rebind.example.com":      {netip.MustParseAddr("127.0.0.1")},
+		"mapped.example.com":      {netip.MustParseAddr("::ffff:127.0.0.1")},
+		"metadata.example.com":    {netip.MustParseAddr("169.254.169.254")},
+		"hooks.allowed.test":      {netip.MustParseAddr("127.0.0.1")},
+		"mixed.example.com":       {netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("192.168.1.1")},
+		"nat64-loop.example.com":  {netip.MustParseAddr("64:ff9b::7f00:1")},
+		"cgnat.example.com":       {netip.MustParseAddr("100.64.1.1")},
+		"unique-local.example.io": {netip.MustParseAddr("fd12::1")},
+	}
+	cfg.Allowlist = []string{"hooks.allowed.test"}
+	b.dispatcher(cfg)
+
+	tests := []struct{ url, reason string }{
+		{"http://127.0.0.1:" + port + "/hook", "loopback"},
+		{"http://rebind.example.com:" + port + "/hook", "loopback"},
+		{"http://mapped.example.com:" + port + "/hook", "loopback"},
+		{"http://[::1]:" + port + "/hook", "loopback"},
+		{"http://0.0.0.0:" + port + "/hook", "unspecified"},
+		{"http://metadata.example.com/latest/meta-data", "cloud metadata"},
+		{"http://169.254.169.254/latest/meta-data", "cloud metadata"},
+		{"http://[fd00:ec2::254]/latest/meta-data", "cloud metadata"},
+		{"http://mixed.example.com/hook", "private"},
+		{"http://nat64-loop.example.com:" + port + "/hook", "loopback"},
+		{"http://cgnat.example.com/hook", "carrier-grade NAT"},
+		{"http://unique-local.example.io/hook", "unique-local"},
+		{"http://[fe80::1]/hook", "link-local"},
+		{"http://224.0.0.1/hook", "multicast"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			t.Parallel()
+			linkID, eventID := b.finish(tt.url)
+			b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+			att := b.attempts(linkID)
+			if len(att) != 1 || !strings.Contains(att[0].Error, "refused to connect") ||
+				!strings.Contains(att[0].Error, tt.reason) {
+				t.Errorf("attempt = %s, want refused as %s", mustJSON(t, att), tt.reason)
+			}
+			if rc.count(eventID) != 0 {
+				t.Errorf("the refused target received the webhook")
+			}
+		})
+	}
+	t.Run("allowlisted host", func(t *testing.T) {
+		t.Parallel()
+		_, eventID := b.finish("http://hooks.allowed.test:" + port + "/hook")
+		b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+		if rc.count(eventID) != 1 {
+			t.Errorf("receiver got %d requests", rc.count(eventID))
+		}
+	})
+}
+
+func counterValue(t *testing.T, b *testBundle, name, label string) float64 {
+	t.Helper()
+	mfs, err := b.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabel(m, label) {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+func hasLabel(m *dto.Metric, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// A redelivery that lands while a dispatcher finishes the same delivery is
+// not lost: the dispatcher's late schedule changes respect it.
+func TestRedeliveryRacingTheDispatcher(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	linkID, eventID := b.finish("http://receiver.example.com/hook")
+	ev := b.storedEvent(linkID)
+	ref := store.DeliveryRef{OrgID: b.org, EventID: eventID}
+	now := time.Now()
+	del, created, err := b.store.EnsureDelivery(b.ctx, store.NewDelivery{OrgID: b.org, EventID: eventID,
+		EventType: ev.Type, LinkID: linkID, StreamID: ev.StreamID, URL: ev.WebhookURL, Now: now, FirstAt: now})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	if _, err := b.store.AddDeliveryRetry(b.ctx, ref, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	record := func(version int64, status string, next time.Time) {
+		t.Helper()
+		_, err := b.store.RecordAttempt(b.ctx, store.AttemptRecord{OrgID: b.org, EventID: eventID, LinkID: linkID,
+			Version: version, At: time.Now(), Entry: []byte(store.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
+			Status: status, Step: 1, NextAt: next, Trigger: store.TriggerRetry, FailedRetention: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	score := func() time.Time {
+		t.Helper()
+		s, err := b.rdb.ZScore(b.ctx, "lf:{wh}:retry", b.org+"|"+eventID).Result()
+		if err != nil {
+			t.Fatalf("not in the retry schedule: %v", err)
+		}
+		return time.UnixMilli(int64(s))
+	}
+
+	// The dispatcher decides "retry in an hour"; a redelivery comes in before
+	// it reschedules; its late reschedule must not push the redelivery back.
+	record(del.Version, store.DeliveryPending, now.Add(time.Hour))
+	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.SetDeliveryRetry(b.ctx, ref, now.Add(time.Hour), del.Version+1); err != nil {
+		t.Fatal(err)
+	}
+	if due := score(); due.After(time.Now()) {
+		t.Fatalf("redelivery pushed back to %s", due)
+	}
+
+	// The dispatcher decides "failed"; a replay comes in before it takes the
+	// delivery out of the schedule; the removal must not drop the replay.
+	cur := b.delivery(eventID)
+	record(cur.Version, store.DeliveryFailed, time.Time{})
+	if res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{}); err != nil || res.Replayed != 1 {
+		t.Fatalf("replay = %+v, %v", res, err)
+	}
+	if err := b.store.RemoveDeliveryRetry(b.ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if due := score(); due.After(time.Now()) {
+		t.Fatalf("replay scheduled at %s", due)
+	}
+	if d := b.delivery(eventID); d.Status != store.DeliveryPending || !d.Once || d.Trigger != store.TriggerReplay {
+		t.Errorf("state after replay: %+v", d)
+	}
+}

@@ -1,0 +1,245 @@
+package webhooks_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks"
+)
+
+// Redeliver sends a delivered event again, now, with the same webhook-id.
+func TestRedeliver(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.dispatcher(b.config())
+	rc := newReceiver(t, answer(http.StatusOK))
+	linkID, eventID := b.finish(rc.url())
+	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+
+	v, err := b.svc.Redeliver(b.ctx, b.org, linkID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != store.DeliveryPending || v.WebhookID != eventID {
+		t.Errorf("redeliver answered %+v", v)
+	}
+	testenv.Eventually(t, 10*time.Second, "the redelivery", func() bool { return rc.count(eventID) == 2 })
+	d := b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	reqs := rc.requests()
+	if reqs[0].id != reqs[1].id || !bytes.Equal(reqs[0].body, reqs[1].body) {
+		t.Errorf("redelivery differs: %s vs %s", reqs[0].id, reqs[1].id)
+	}
+	att := b.attempts(linkID)
+	if len(att) != 2 || att[1].Trigger != "manual" || att[1].Outcome != "succeeded" || d.Attempts != 2 {
+		t.Errorf("attempt log = %s", mustJSON(t, att))
+	}
+
+	// Another organization's link is not found; an open link has nothing to
+	// redeliver.
+	other, err := b.store.CreateOrg(b.ctx, "", "Other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Redeliver(b.ctx, other.ID, linkID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another organization's redeliver: %v", err)
+	}
+	if _, err := b.svc.Deliveries(b.ctx, other.ID, linkID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another organization's deliveries: %v", err)
+	}
+	open, err := b.store.CreateLink(b.ctx, store.NewLink{OrgID: b.org, IntegrationID: "sandbox", WebhookURL: rc.url(), ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Redeliver(b.ctx, b.org, open.Link.ID); linkflow.ErrorCode(err) != linkflow.EConflict {
+		t.Errorf("redeliver of an open link: %v", err)
+	}
+	if ld, err := b.svc.Deliveries(b.ctx, b.org, open.Link.ID); err != nil || ld.Delivery != nil || len(ld.Data) != 0 {
+		t.Errorf("deliveries of an open link: %+v, %v", ld, err)
+	}
+}
+
+// A redelivery of a delivery still in its schedule happens now and does not
+// use up a retry.
+func TestRedeliverWhileRetrying(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0, time.Hour, time.Hour}
+	b.dispatcher(cfg)
+	rc := newReceiver(t, answer(http.StatusInternalServerError))
+	linkID, eventID := b.finish(rc.url())
+	testenv.Eventually(t, 10*time.Second, "first attempt", func() bool {
+		d := b.delivery(eventID)
+		return d != nil && d.Attempts == 1
+	})
+	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the manual attempt recorded", func() bool {
+		d := b.delivery(eventID)
+		return d.Attempts == 2 && d.Trigger == store.TriggerRetry
+	})
+	d := b.delivery(eventID)
+	if d.Status != store.DeliveryPending || d.Step != 1 || d.NextAt.Before(time.Now().Add(30*time.Minute)) {
+		t.Errorf("after a failed manual attempt: %+v", d)
+	}
+}
+
+// Deliveries that exhausted the schedule are listed, page by page, and
+// replayed in bulk; the replay delivers them with their webhook-ids.
+func TestFailedListAndReplay(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0, 10 * time.Millisecond}
+	b.dispatcher(cfg)
+	var up atomic.Bool
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) int {
+		if up.Load() {
+			return http.StatusOK
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		return http.StatusInternalServerError
+	})
+	var ids []string
+	for range 3 {
+		_, id := b.finish(rc.url())
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		b.waitStatus(id, store.DeliveryFailed, 10*time.Second)
+	}
+	page1, next, err := b.svc.Failed(b.ctx, b.org, "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page2, end, err := b.svc.Failed(b.ctx, b.org, next, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page1) != 2 || next == "" || len(page2) != 1 || end != "" {
+		t.Fatalf("pages: %d (next %q), %d (next %q)", len(page1), next, len(page2), end)
+	}
+	seen := map[string]bool{}
+	for _, v := range append(page1, page2...) {
+		seen[v.EventID] = true
+		if v.Status != store.DeliveryFailed || v.Attempts != 2 || v.FailedAt == nil || *v.LastStatusCode != 500 {
+			t.Errorf("failed delivery = %+v", v)
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("listed %d distinct events", len(seen))
+	}
+	if _, _, err := b.svc.Failed(b.ctx, b.org, "garbage", 2); !errors.Is(err, store.ErrBadCursor) {
+		t.Errorf("bad cursor: %v", err)
+	}
+
+	up.Store(true)
+	res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replayed != 3 || res.More {
+		t.Errorf("replay = %+v", res)
+	}
+	for _, id := range ids {
+		b.waitStatus(id, store.DeliverySucceeded, 10*time.Second)
+	}
+	if left, _, _ := b.svc.Failed(b.ctx, b.org, "", 10); len(left) != 0 {
+		t.Errorf("%d still failed after the replay", len(left))
+	}
+	for _, r := range rc.requests()[6:] {
+		if r.status != http.StatusOK {
+			t.Errorf("replayed request answered %d", r.status)
+		}
+	}
+	// Nothing failed now: a second replay does nothing.
+	if res, _ := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: ids}); res.Replayed != 0 {
+		t.Errorf("second replay = %+v", res)
+	}
+}
+
+// A replay that fails again puts the delivery back among the failed ones.
+func TestReplayThatFailsStaysFailed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0}
+	b.dispatcher(cfg)
+	rc := newReceiver(t, answer(http.StatusServiceUnavailable))
+	linkID, eventID := b.finish(rc.url())
+	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: []string{eventID}})
+	if err != nil || res.Replayed != 1 {
+		t.Fatalf("replay = %+v, %v", res, err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the replay attempted", func() bool { return rc.count(eventID) == 2 })
+	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	if att := b.attempts(linkID); len(att) != 2 || att[1].Trigger != "replay" || att[1].Outcome != "failed" {
+		t.Errorf("attempt log = %s", mustJSON(t, att))
+	}
+	if list, _, _ := b.svc.Failed(b.ctx, b.org, "", 10); len(list) != 1 {
+		t.Errorf("failed list has %d entries", len(list))
+	}
+}
+
+// GET /v1/events: the organization's events in order, resumable by cursor,
+// each the webhook body byte for byte with its id.
+func TestEventsCatchUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var links []string
+	for range 3 {
+		l, _ := b.finish("")
+		links = append(links, l)
+	}
+	p1, err := b.svc.Events(b.ctx, b.org, "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Data) != 2 || !p1.HasMore || p1.NextCursor == nil {
+		t.Fatalf("page 1 = %+v", p1)
+	}
+	p2, err := b.svc.Events(b.ctx, b.org, *p1.NextCursor, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Data) != 1 || p2.HasMore {
+		t.Fatalf("page 2 = %+v", p2)
+	}
+	p3, err := b.svc.Events(b.ctx, b.org, *p2.NextCursor, 2)
+	if err != nil || len(p3.Data) != 0 || *p3.NextCursor != *p2.NextCursor {
+		t.Fatalf("page 3 = %+v, %v", p3, err)
+	}
+	for i, raw := range append(p1.Data, p2.Data...) {
+		var ev struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+			Data struct {
+				LinkID string `json:"linkId"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		stored := b.storedEvent(links[i])
+		if ev.ID != linkflow.LinkEventID(links[i]) || ev.Data.LinkID != links[i] || ev.Type != linkflow.EventLinkCanceled {
+			t.Errorf("event %d = %s", i, raw)
+		}
+		idPart := `{"id":"` + ev.ID + `",`
+		if !bytes.Equal(append([]byte("{"), raw[len(idPart):]...), stored.Body) {
+			t.Errorf("event %d body is not the stored body:\n%s\n%s", i, raw, stored.Body)
+		}
+	}
+	if _, err := b.svc.Events(b.ctx, b.org, "nope", 2); !errors.Is(err, store.ErrBadCursor) {
+		t.Errorf("bad cursor: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// GET /v1/sandbox/accounts/{integrationId}/{username}: a sandbox account's
 	// state and write log.
 	SandboxAccount func(ctx context.Context, integration, username string) (any, error)
+	// Webhooks, when set, serves the webhook delivery log, redelivery, failed
+	// deliveries and their replay, and the event log (GET /v1/events).
+	Webhooks *webhooks.Service
 	// DefaultExpiry of a link without expiresIn. Default 4 hours.
 	DefaultExpiry time.Duration
 	// MaxExpiry caps expiresIn. Default 30 days.
@@ -106,6 +110,9 @@ func (s *Server) registerRoutes() {
 
 	if s.cfg.SandboxAccount != nil {
 		s.handle("GET /v1/sandbox/accounts/{integrationId}/{username}", s.authenticated(store.ScopeLinksRead, s.sandboxAccount))
+	}
+	if s.cfg.Webhooks != nil {
+		s.registerWebhookRoutes()
 	}
 	s.mux.HandleFunc("/", s.notFound)
 }

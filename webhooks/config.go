@@ -83,8 +83,8 @@ type Config struct {
 	// PerHostConcurrency bounds attempts in flight to one target host
 	// (host:port) in this process. Default 16.
 	PerHostConcurrency int
-	// BreakerThreshold is how many consecutive failures (timeouts,
-	// connection errors, 429 and 5xx) open a host's circuit breaker.
+	// BreakerThreshold is how many consecutive host failures (timeouts,
+	// connection errors, 429, 502, 503, 504) open a host's circuit breaker.
 	// Default 5.
 	BreakerThreshold int
 	// BreakerCooldown is how long an open breaker defers deliveries to its

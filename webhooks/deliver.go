@@ -63,11 +63,18 @@ func (r *result) permanent() bool {
 }
 
 // hostFailure reports whether the result says the host is unhealthy, which
-// counts towards its circuit breaker.
+// counts towards its circuit breaker: it did not answer, or answered that it
+// is overloaded or unavailable. Other statuses (a 500 from one broken
+// endpoint of a host many customers share, a 4xx) say nothing about the host.
 func (r *result) hostFailure() bool {
 	switch r.class {
-	case resultTimeout, resultRefused, resultNetwork, result429, result5xx:
+	case resultTimeout, resultRefused, resultNetwork, result429:
 		return true
+	case result5xx:
+		switch r.statusCode {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
 	}
 	return false
 }

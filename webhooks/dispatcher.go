@@ -80,9 +80,13 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		wake:     make(chan struct{}, 1),
 		stopCh:   make(chan struct{}),
 	}
-	d.gate = newHostGate(&cfg, func(host string) {
+	d.gate = newHostGate(&cfg, func(host string, reopened bool) {
 		d.metrics.breakerOpened()
-		d.log.Warn("circuit breaker opened", zap.String("host", host), zap.Duration("cooldown", cfg.BreakerCooldown))
+		if reopened {
+			d.log.Debug("circuit breaker probe failed", zap.String("host", host))
+		} else {
+			d.log.Warn("circuit breaker opened", zap.String("host", host), zap.Duration("cooldown", cfg.BreakerCooldown))
+		}
 	})
 	d.attemptCtx, d.cancel = context.WithCancel(context.Background())
 	return d, nil

@@ -16,7 +16,7 @@ type hostGate struct {
 	cooldown  time.Duration
 	busyDelay time.Duration
 	now       func() time.Time
-	onOpen    func(host string)
+	onOpen    func(host string, reopened bool)
 
 	mu    sync.Mutex
 	hosts map[string]*hostState
@@ -29,7 +29,7 @@ type hostState struct {
 	probing   bool      // half-open: one probe is in flight
 }
 
-func newHostGate(c *Config, onOpen func(string)) *hostGate {
+func newHostGate(c *Config, onOpen func(host string, reopened bool)) *hostGate {
 	return &hostGate{perHost: c.PerHostConcurrency, threshold: c.BreakerThreshold, cooldown: c.BreakerCooldown,
 		busyDelay: c.HostRetryDelay, now: time.Now, onOpen: onOpen, hosts: map[string]*hostState{}}
 }
@@ -93,7 +93,7 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 		if wasProbe || (h.openUntil.IsZero() && h.failures >= g.threshold) {
 			h.openUntil = g.now().Add(g.cooldown)
 			if g.onOpen != nil {
-				g.onOpen(host)
+				g.onOpen(host, wasProbe)
 			}
 		}
 	case wasProbe:

@@ -119,7 +119,7 @@ func TestHostGate(t *testing.T) {
 	now := time.Unix(1000, 0)
 	opened := 0
 	g := newHostGate(&Config{PerHostConcurrency: 2, BreakerThreshold: 3, BreakerCooldown: 10 * time.Second,
-		HostRetryDelay: time.Second}, func(string) { opened++ })
+		HostRetryDelay: time.Second}, func(string, bool) { opened++ })
 	g.now = func() time.Time { return now }
 
 	// Per-host bound, other hosts unaffected.

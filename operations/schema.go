@@ -112,6 +112,10 @@ func collectIssues(ve *jsonschema.ValidationError, base string, out *[]linkflow.
 		for _, p := range k.Properties {
 			*out = append(*out, linkflow.Issue{Path: path + "." + p, Message: "is not allowed"})
 		}
+	case *kind.Pattern:
+		// The library's message quotes the value, which may be a secret (a
+		// security code); say what was expected instead.
+		*out = append(*out, linkflow.Issue{Path: path, Message: "does not match the pattern " + k.Want})
 	case *kind.Format:
 		msg := "is not valid"
 		if k.Err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +61,8 @@ type order struct {
 var (
 	last4RE    = regexp.MustCompile(`^[0-9]{4}$`)
 	expiryRE   = regexp.MustCompile(`^(0[1-9]|1[0-2])/[0-9]{2}$`)
-	longDigits = regexp.MustCompile(`[0-9]{13,}`)
+	// A JSON string of 13 to 19 digits looks like a card number.
+	cardNumberRE = regexp.MustCompile(`"[0-9]{13,19}"`)
 	brands     = map[string]bool{"visa": true, "mastercard": true, "amex": true, "discover": true, "unknown": true}
 )
 
@@ -106,8 +108,8 @@ func (s *suite) testCatalog(t *testing.T) {
 // checkResult checks the shape of a read's result by its result key.
 func (s *suite) checkResult(t *testing.T, resource string, out json.RawMessage) {
 	t.Helper()
-	if longDigits.Match(out) {
-		t.Fatalf("%s: the result holds a long digit run (a card number?): %s", resource, out)
+	if cardNumberRE.Match(out) {
+		t.Fatalf("%s: the result holds something like a card number: %s", resource, out)
 	}
 	act, _ := s.h.Registry.Action(s.id, resource, sandbox.ActionRead)
 	switch act.ResultKey {
@@ -292,7 +294,7 @@ func (s *suite) testWriteThenRead(t *testing.T) {
 		if pm.Brand != c.brand || pm.Last4 != c.number[len(c.number)-4:] || pm.ExpirationDate != s.futureExpiry() || !pm.IsDefault {
 			t.Fatalf("write result %+v", pm)
 		}
-		if longDigits.Match(out) || regexp.MustCompile(`"cvv"|"123"`).Match(out) {
+		if cardNumberRE.Match(out) || strings.Contains(string(out), c.number) || strings.Contains(string(out), `"123"`) || strings.Contains(string(out), "cvv") {
 			t.Fatalf("the write result holds the card number or the CVV: %s", out)
 		}
 	}

@@ -1,0 +1,271 @@
+package remote
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linkflow/linkflow/operations"
+)
+
+// Config configures a Client. Zero fields take the documented defaults.
+type Config struct {
+	// BaseURL is where the provider serves the protocol, such as
+	// "https://provider.example.com/linkflow". Required.
+	BaseURL string
+	// Integration is the provider's id of the integration this client
+	// speaks for; it replaces the Integration of every request. Default:
+	// each request's own.
+	Integration string
+	// Secret, when set, is sent as "Authorization: Bearer <Secret>".
+	Secret string
+	// HTTPClient makes the calls. Default: a client of its own, keeping up to
+	// 64 idle connections to the provider.
+	HTTPClient *http.Client
+	// Timeout bounds each call; a call that runs out reports a timeout.
+	// Default 30s.
+	Timeout time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.BaseURL == "" {
+		return errors.New("remote: Config.BaseURL is required")
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("remote: Config.BaseURL %q is not an http(s) URL", c.BaseURL)
+	}
+	if c.Timeout < 0 {
+		return errors.New("remote: Config.Timeout must not be negative")
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	c.Timeout = cmp.Or(c.Timeout, 30*time.Second)
+	if c.HTTPClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		c.HTTPClient = &http.Client{Transport: t}
+	}
+}
+
+// Client calls a remote provider. It implements operations.Provider,
+// operations.Refresher and operations.Revoker; network failures and 5xx
+// answers are transient errors, and a call that runs out of time is a
+// timeout. It is safe for concurrent use.
+type Client struct {
+	cfg Config
+	// sessions remembers each session's integration when the client serves
+	// more than one, because Close is given only the session id.
+	sessions sync.Map
+}
+
+var (
+	_ operations.Provider  = (*Client)(nil)
+	_ operations.Refresher = (*Client)(nil)
+	_ operations.Revoker   = (*Client)(nil)
+)
+
+// NewClient returns a Client with cfg's defaults filled in.
+func NewClient(cfg Config) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Client{cfg: cfg}, nil
+}
+
+func (c *Client) integration(req string) string { return cmp.Or(c.cfg.Integration, req) }
+
+// Catalog fetches what the provider offers.
+func (c *Client) Catalog(ctx context.Context) (*Catalog, error) {
+	var cat Catalog
+	if err := c.call(ctx, http.MethodGet, PathCatalog, nil, &cat); err != nil {
+		return nil, err
+	}
+	return &cat, nil
+}
+
+// Login starts a session at the provider.
+func (c *Client) Login(ctx context.Context, req operations.LoginRequest) (*operations.LoginResult, error) {
+	req.Integration = c.integration(req.Integration)
+	var res operations.LoginResult
+	if err := c.call(ctx, http.MethodPost, PathLogin, req, &res); err != nil {
+		return nil, err
+	}
+	if c.cfg.Integration == "" && res.SessionID != "" {
+		c.sessions.Store(res.SessionID, req.Integration)
+	}
+	return &res, nil
+}
+
+// ContinueLogin answers a challenge.
+func (c *Client) ContinueLogin(ctx context.Context, req operations.ContinueRequest) (*operations.LoginResult, error) {
+	req.Integration = c.integration(req.Integration)
+	var res operations.LoginResult
+	if err := c.call(ctx, http.MethodPost, PathContinueLogin, req, &res); err != nil {
+		return nil, err
+	}
+	res.SessionID = cmp.Or(res.SessionID, req.SessionID)
+	return &res, nil
+}
+
+// Execute runs one operation.
+func (c *Client) Execute(ctx context.Context, req operations.ExecuteRequest) (json.RawMessage, error) {
+	req.Integration = c.integration(req.Integration)
+	var res ExecuteResponse
+	if err := c.call(ctx, http.MethodPost, PathExecute, req, &res); err != nil {
+		return nil, err
+	}
+	return res.Result, nil
+}
+
+// Close ends a session.
+func (c *Client) Close(ctx context.Context, sessionID string) error {
+	integration := c.cfg.Integration
+	if integration == "" {
+		v, _ := c.sessions.LoadAndDelete(sessionID)
+		integration, _ = v.(string)
+	}
+	return c.call(ctx, http.MethodPost, PathClose, CloseRequest{Integration: integration, SessionID: sessionID}, nil)
+}
+
+// Refresh exchanges credentials for new ones. It needs Config.Integration.
+func (c *Client) Refresh(ctx context.Context, creds operations.Credentials) (*operations.Credentials, error) {
+	var res CredentialsResponse
+	if err := c.call(ctx, http.MethodPost, PathRefresh, CredentialsRequest{Integration: c.cfg.Integration, Credentials: creds}, &res); err != nil {
+		return nil, err
+	}
+	return &res.Credentials, nil
+}
+
+// Revoke ends credentials. It needs Config.Integration.
+func (c *Client) Revoke(ctx context.Context, creds operations.Credentials) error {
+	return c.call(ctx, http.MethodPost, PathRevoke, CredentialsRequest{Integration: c.cfg.Integration, Credentials: creds}, nil)
+}
+
+// Shutdown closes the client's idle connections. Registry.Close calls it.
+func (c *Client) Shutdown(context.Context) { c.cfg.HTTPClient.CloseIdleConnections() }
+
+// maxAnswer bounds an answer's size: a provider's result is a few kilobytes.
+const maxAnswer = 16 << 20
+
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("remote %s: %w", path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, body)
+	if err != nil {
+		return fmt.Errorf("remote %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set(HeaderProtocol, strconv.Itoa(ProtocolVersion))
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.cfg.Secret != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Secret)
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return c.transportError(ctx, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return c.transportError(ctx, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return answerError(resp.StatusCode, resp.Header, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return operations.ErrUnavailable(fmt.Sprintf("remote provider answered %s with invalid JSON", path))
+	}
+	return nil
+}
+
+// transportError types a failure to get an answer: a deadline is a timeout,
+// a caller's cancellation is returned as it is, anything else (a refused
+// connection, a reset) is a transient unavailability.
+func (c *Client) transportError(ctx context.Context, path string, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return operations.ErrTimeout(fmt.Sprintf("remote provider did not answer %s in time", path))
+	case ctx.Err() != nil:
+		return fmt.Errorf("remote %s: %w", path, ctx.Err())
+	}
+	return operations.ErrUnavailable(fmt.Sprintf("remote provider unreachable at %s: %v", path, err))
+}
+
+// answerError types a failed answer from its body when it has the
+// protocol's error body, else from its status.
+func answerError(status int, h http.Header, body []byte) error {
+	retry := retryAfter(h)
+	var env ErrorResponse
+	if json.Unmarshal(body, &env) == nil && env.Error.Code != "" {
+		e := env.Error
+		if e.RetryAfterMs > 0 {
+			retry = time.Duration(e.RetryAfterMs) * time.Millisecond
+		}
+		var pe *operations.Error
+		switch {
+		case knownCodes[e.Code]:
+			pe = operations.NewError(e.Code, e.Message)
+		case e.Transient:
+			pe = operations.ErrUnavailable(e.Code + ": " + e.Message)
+		default:
+			pe = operations.ErrRejected(e.Code + ": " + e.Message)
+		}
+		pe.RetryAfter = retry
+		return pe
+	}
+	msg := fmt.Sprintf("remote provider answered %d %s", status, http.StatusText(status))
+	switch {
+	case status == http.StatusTooManyRequests:
+		return operations.ErrRateLimited(msg, retry)
+	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
+		return operations.ErrTimeout(msg)
+	case status >= 500:
+		e := operations.ErrUnavailable(msg)
+		e.RetryAfter = retry
+		return e
+	}
+	return operations.ErrRejected(msg)
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}

@@ -1,0 +1,385 @@
+package remote_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/operations/conformance"
+	"github.com/linkflow/linkflow/operations/remote"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
+)
+
+const secret = "s3cret"
+
+type testBundle struct {
+	sb         *sandbox.Sandbox
+	providers  *operations.Registry // the remote side: the sandbox's own registry
+	server     *httptest.Server
+	registered *operations.Registry // linkflow's side, filled from the catalog
+}
+
+// setup serves a sandbox over the protocol, with a shared secret, and
+// registers its catalog in a fresh registry.
+func setup(t *testing.T, slow time.Duration) *testBundle {
+	t.Helper()
+	rdb, _ := testenv.Redis(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	b := &testBundle{providers: operations.NewRegistry(nil), registered: operations.NewRegistry(nil)}
+	if b.sb, err = sandbox.New(sandbox.Config{Store: st, SlowDelay: slow, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.Register(b.providers, b.sb); err != nil {
+		t.Fatal(err)
+	}
+	h, err := remote.NewHandler(remote.HandlerConfig{Registry: b.providers, Secret: secret, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.server = httptest.NewServer(h)
+	t.Cleanup(b.server.Close)
+	ids, err := remote.Register(context.Background(), b.registered, remote.RegisterConfig{
+		Config: remote.Config{BaseURL: b.server.URL, Secret: secret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.registered.Close(context.Background()) })
+	if want := sandbox.IntegrationIDs(); !reflect.DeepEqual(ids, want) {
+		t.Fatalf("registered %v, want %v", ids, want)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	b := setup(t, time.Second)
+	conformance.Run(t, conformance.Harness{Registry: b.registered, Sandbox: b.sb, SlowDelay: time.Second})
+}
+
+// The catalog linkflow registers from is the provider's: same actions, same
+// schemas, so validation on either side agrees.
+func TestCatalogRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0)
+	for _, id := range sandbox.IntegrationIDs() {
+		want, _ := b.providers.Integration(id)
+		got, _ := b.registered.Integration(id)
+		wj, _ := json.Marshal(want)
+		gj, _ := json.Marshal(got)
+		if string(wj) != string(gj) {
+			t.Fatalf("%s: registered\n%s\nserved\n%s", id, gj, wj)
+		}
+		if _, ok := got.Provider.(operations.Refresher); !ok {
+			t.Fatalf("%s: the remote provider lost its refresh capability", id)
+		}
+	}
+	ops := []linkflow.Operation{
+		{Resource: "mobileBillingStatement", Action: "read", Arguments: json.RawMessage(`{"months":30}`)},
+		{Resource: "paymentMethod", Action: "write", Arguments: json.RawMessage(`{"cardNumber":"4111111111111112"}`)},
+		{Resource: "orderHistory", Action: "read"},
+	}
+	if a, b := b.providers.ValidateOperations("att", ops), b.registered.ValidateOperations("att", ops); !reflect.DeepEqual(a, b) || len(a) == 0 {
+		t.Fatalf("validation differs:\nprovider %v\nlinkflow %v", a, b)
+	}
+}
+
+func TestRegisterMapsAndFilters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0)
+	reg := operations.NewRegistry(nil)
+	ids, err := remote.Register(context.Background(), reg, remote.RegisterConfig{
+		Config: remote.Config{BaseURL: b.server.URL + "/", Secret: secret},
+		IDs:    map[string]string{"tmobile": "tmobile_remote"},
+		Only:   []string{"tmobile"},
+	})
+	if err != nil || !reflect.DeepEqual(ids, []string{"tmobile_remote"}) || !reflect.DeepEqual(reg.IDs(), ids) {
+		t.Fatalf("registered %v (%v), registry has %v", ids, err, reg.IDs())
+	}
+	p, _ := reg.Provider("tmobile_remote")
+	ctx := context.Background()
+	res, err := p.Login(ctx, operations.LoginRequest{Integration: "tmobile_remote", Attempt: 1, Username: "mapped", Password: sandbox.PasswordGood})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx, res.SessionID)
+	if _, err := p.Execute(ctx, operations.ExecuteRequest{Integration: "tmobile_remote", SessionID: res.SessionID,
+		Resource: "accountProfile", Action: "read"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSharedSecret(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0)
+	ctx := context.Background()
+	if _, err := remote.Register(ctx, operations.NewRegistry(nil), remote.RegisterConfig{Config: remote.Config{BaseURL: b.server.URL}}); err == nil {
+		t.Fatal("registered without the secret")
+	}
+	c, err := remote.NewClient(remote.Config{BaseURL: b.server.URL, Secret: "wrong", Integration: "att"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Login(ctx, operations.LoginRequest{Attempt: 1, Username: sandbox.UserGood, Password: sandbox.PasswordGood})
+	if pe := operations.AsError(err); pe.Code != operations.CodeUnavailable || !pe.Transient || !strings.Contains(pe.Message, remote.CodeUnauthorized) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+// A client without Config.Integration serves every integration, and still
+// closes each session at the right one.
+func TestClientForManyIntegrations(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0)
+	ctx := context.Background()
+	c, err := remote.NewClient(remote.Config{BaseURL: b.server.URL, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(ctx)
+	for _, id := range []string{"att", "ubereats"} {
+		res, err := c.Login(ctx, operations.LoginRequest{Integration: id, Attempt: 1, Username: "many", Password: sandbox.PasswordGood})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := b.sb.LiveSessions(ctx, id); n != 1 {
+			t.Fatalf("%s: %d live sessions", id, n)
+		}
+		if err := c.Close(ctx, res.SessionID); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := b.sb.LiveSessions(ctx, id); n != 0 {
+			t.Fatalf("%s: %d live sessions after close", id, n)
+		}
+	}
+}
+
+// A provider without refresh or revoke is registered without them.
+func TestCapabilities(t *testing.T) {
+	t.Parallel()
+	providers := operations.NewRegistry(nil)
+	if err := providers.Register(operations.Integration{ID: "plain", DisplayName: "Plain", Provider: plainProvider{},
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	reg := operations.NewRegistry(nil)
+	if _, err := remote.Register(context.Background(), reg, remote.RegisterConfig{Config: remote.Config{BaseURL: srv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := reg.Provider("plain")
+	if _, ok := p.(operations.Refresher); ok {
+		t.Fatal("a provider without refresh was registered as a Refresher")
+	}
+	if _, ok := p.(operations.Revoker); ok {
+		t.Fatal("a provider without revoke was registered as a Revoker")
+	}
+	out, err := p.Execute(context.Background(), operations.ExecuteRequest{Integration: "plain", Resource: "thing", Action: "read"})
+	if err != nil || string(out) != `{"ok":true}` {
+		t.Fatalf("execute: %s, %v", out, err)
+	}
+	// Calling refresh directly answers NOT_SUPPORTED, a permanent error.
+	c, _ := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "plain"})
+	_, err = c.Refresh(context.Background(), operations.Credentials{RefreshToken: "x"})
+	if pe := operations.AsError(err); pe.Code != operations.CodeRejected || !strings.Contains(pe.Message, remote.CodeNotSupported) {
+		t.Fatalf("refresh: %v", err)
+	}
+}
+
+type plainProvider struct{}
+
+func (plainProvider) Login(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
+	return &operations.LoginResult{SessionID: "s"}, nil
+}
+
+func (plainProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
+	return nil, operations.ErrRejected("no challenge")
+}
+
+func (plainProvider) Execute(context.Context, operations.ExecuteRequest) (json.RawMessage, error) {
+	return json.RawMessage(`{"ok":true}`), nil
+}
+
+func (plainProvider) Close(context.Context, string) error { return nil }
+
+// How a client types each kind of failed answer.
+func TestClientErrors(t *testing.T) {
+	t.Parallel()
+	type answer struct {
+		status int
+		header map[string]string
+		body   string
+	}
+	tests := []struct {
+		name       string
+		answer     answer
+		code       string
+		transient  bool
+		retryAfter time.Duration
+	}{
+		{"declined", answer{402, nil, `{"error":{"code":"DECLINED","message":"no"}}`}, operations.CodeDeclined, false, 0},
+		{"locked", answer{423, nil, `{"error":{"code":"ACCOUNT_LOCKED","message":"locked"}}`}, operations.CodeAccountLocked, false, 0},
+		{"code decides, not status", answer{500, nil, `{"error":{"code":"INVALID_CREDENTIALS","message":"bad"}}`}, operations.CodeInvalidCredentials, false, 0},
+		{"rate limited body", answer{429, nil, `{"error":{"code":"RATE_LIMITED","message":"slow","transient":true,"retryAfterMs":1500}}`}, operations.CodeRateLimited, true, 1500 * time.Millisecond},
+		{"rate limited header", answer{429, map[string]string{"Retry-After": "2"}, ``}, operations.CodeRateLimited, true, 2 * time.Second},
+		{"unknown transient code", answer{503, nil, `{"error":{"code":"MAINTENANCE","message":"later","transient":true}}`}, operations.CodeUnavailable, true, 0},
+		{"unknown permanent code", answer{400, nil, `{"error":{"code":"BAD_THING","message":"no"}}`}, operations.CodeRejected, false, 0},
+		{"bare 503", answer{503, map[string]string{"Retry-After": "3"}, `oops`}, operations.CodeUnavailable, true, 3 * time.Second},
+		{"bare 502", answer{502, nil, ``}, operations.CodeUnavailable, true, 0},
+		{"bare 504", answer{504, nil, ``}, operations.CodeTimeout, true, 0},
+		{"bare 404", answer{404, nil, `not found`}, operations.CodeRejected, false, 0},
+		{"200 with bad JSON", answer{200, nil, `{"result":`}, operations.CodeUnavailable, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.answer.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tt.answer.status)
+				fmt.Fprint(w, tt.answer.body)
+			}))
+			defer srv.Close()
+			c, err := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Execute(context.Background(), operations.ExecuteRequest{SessionID: "s"})
+			var pe *operations.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("untyped error %v", err)
+			}
+			if pe.Code != tt.code || pe.Transient != tt.transient || pe.RetryAfter != tt.retryAfter {
+				t.Fatalf("got %s transient=%v retry=%v (%s), want %s transient=%v retry=%v",
+					pe.Code, pe.Transient, pe.RetryAfter, pe.Message, tt.code, tt.transient, tt.retryAfter)
+			}
+		})
+	}
+}
+
+func TestClientTransportFailures(t *testing.T) {
+	t.Parallel()
+	// A provider that never answers: the client's timeout ends the call.
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer stuck.Close()
+	defer close(release)
+	c, err := remote.NewClient(remote.Config{BaseURL: stuck.URL, Integration: "x", Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Login(context.Background(), operations.LoginRequest{})
+	if pe := operations.AsError(err); pe.Code != operations.CodeTimeout || !pe.Transient {
+		t.Fatalf("stuck provider: %v", err)
+	}
+	// The caller's cancellation is not the provider's fault.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err = c.Login(ctx, operations.LoginRequest{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	// Nobody listening: transient unavailability.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	url := gone.URL
+	gone.Close()
+	c, _ = remote.NewClient(remote.Config{BaseURL: url, Integration: "x"})
+	_, err = c.Login(context.Background(), operations.LoginRequest{})
+	if pe := operations.AsError(err); pe.Code != operations.CodeUnavailable || !pe.Transient {
+		t.Fatalf("unreachable provider: %v", err)
+	}
+}
+
+func TestHandlerAnswers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0)
+	post := func(path, body string, auth bool) (int, remote.ErrorResponse) {
+		req, _ := http.NewRequest(http.MethodPost, b.server.URL+path, strings.NewReader(body))
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e remote.ErrorResponse
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e
+	}
+	tests := []struct {
+		name, path, body string
+		auth             bool
+		status           int
+		code             string
+	}{
+		{"no secret", "/login", `{}`, false, 401, remote.CodeUnauthorized},
+		{"bad JSON", "/login", `{`, true, 422, operations.CodeRejected},
+		{"unknown integration", "/login", `{"integration":"nope"}`, true, 422, operations.CodeRejected},
+		{"bad password", "/login", `{"integration":"att","attempt":1,"username":"u","password":"x"}`, true, 401, operations.CodeInvalidCredentials},
+		{"locked", "/login", `{"integration":"att","attempt":1,"username":"user_locked","password":"pass_good"}`, true, 423, operations.CodeAccountLocked},
+		{"flaky", "/login", `{"integration":"att","attempt":1,"username":"user_flaky","password":"pass_good"}`, true, 503, operations.CodeUnavailable},
+		{"invalid arguments", "/execute", `{"integration":"att","sessionId":"s","resource":"mobileBillingStatement","action":"read","arguments":{"months":0}}`, true, 422, operations.CodeRejected},
+		{"unknown session", "/execute", `{"integration":"att","sessionId":"s","resource":"accountProfile","action":"read"}`, true, 503, operations.CodeUnavailable},
+		{"close unknown session", "/close", `{"integration":"att","sessionId":"s"}`, true, 200, ""},
+		{"refresh garbage", "/refresh", `{"integration":"att","credentials":{"refreshToken":"x"}}`, true, 401, operations.CodeInvalidCredentials},
+	}
+	for _, tt := range tests {
+		status, e := post(tt.path, tt.body, tt.auth)
+		if status != tt.status || e.Error.Code != tt.code {
+			t.Errorf("%s: %d %+v, want %d %s", tt.name, status, e.Error, tt.status, tt.code)
+		}
+		if tt.code != "" && e.Error.Transient != (tt.code == operations.CodeUnavailable || tt.code == remote.CodeUnauthorized) {
+			t.Errorf("%s: transient %v", tt.name, e.Error.Transient)
+		}
+	}
+	// The validation message names the argument, never its value.
+	_, e := post("/execute", `{"integration":"att","sessionId":"s","resource":"paymentMethod","action":"write","arguments":{"cardNumber":"4111111111111112","cvv":"12x"}}`, true)
+	if !strings.Contains(e.Error.Message, "arguments.cardNumber") || strings.Contains(e.Error.Message, "4111111111111112") || strings.Contains(e.Error.Message, "12x") {
+		t.Errorf("validation message %q", e.Error.Message)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []remote.Config{{}, {BaseURL: "ftp://x"}, {BaseURL: "http://"}, {BaseURL: "http://x", Timeout: -1}} {
+		if _, err := remote.NewClient(cfg); err == nil {
+			t.Errorf("%+v: no error", cfg)
+		}
+	}
+	if _, err := remote.NewHandler(remote.HandlerConfig{}); err == nil {
+		t.Error("handler without registry: no error")
+	}
+}

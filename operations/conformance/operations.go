@@ -59,11 +59,11 @@ type order struct {
 }
 
 var (
-	last4RE    = regexp.MustCompile(`^[0-9]{4}$`)
-	expiryRE   = regexp.MustCompile(`^(0[1-9]|1[0-2])/[0-9]{2}$`)
+	last4RE  = regexp.MustCompile(`^[0-9]{4}$`)
+	expiryRE = regexp.MustCompile(`^(0[1-9]|1[0-2])/[0-9]{2}$`)
 	// A JSON string of 13 to 19 digits looks like a card number.
 	cardNumberRE = regexp.MustCompile(`"[0-9]{13,19}"`)
-	brands     = map[string]bool{"visa": true, "mastercard": true, "amex": true, "discover": true, "unknown": true}
+	brands       = map[string]bool{"visa": true, "mastercard": true, "amex": true, "discover": true, "unknown": true}
 )
 
 func (s *suite) testCatalog(t *testing.T) {

@@ -107,7 +107,9 @@ func (p provider) Execute(ctx context.Context, req operations.ExecuteRequest) (j
 	return p.c.Execute(ctx, req)
 }
 
-func (p provider) Close(ctx context.Context, sessionID string) error { return p.c.Close(ctx, sessionID) }
+func (p provider) Close(ctx context.Context, sessionID string) error {
+	return p.c.Close(ctx, sessionID)
+}
 
 func (p provider) Shutdown(ctx context.Context) { p.c.Shutdown(ctx) }
 

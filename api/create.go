@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,6 +83,7 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 		}
 		if required && strings.TrimSpace(v) == "" {
 			add(name, "must not be empty")
+			return ""
 		}
 		if len(v) > maxLen {
 			add(name, "must be at most %d characters", maxLen)
@@ -116,19 +118,28 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 		var n json.Number
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
-		if err := dec.Decode(&n); err != nil {
+		// A json.Number also decodes from a JSON string ("60"): only a bare
+		// number is an integer here.
+		if err := dec.Decode(&n); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`"`)) {
 			add("expiresIn", "must be a positive integer of seconds")
 		} else if secs, err := n.Int64(); err != nil || secs <= 0 {
 			add("expiresIn", "must be a positive integer of seconds")
-		} else if time.Duration(secs)*time.Second > s.cfg.MaxExpiry {
+		} else if secs > int64(s.cfg.MaxExpiry/time.Second) { // compared in seconds: secs*time.Second can overflow
 			add("expiresIn", "must be at most %d seconds (%s)", int64(s.cfg.MaxExpiry/time.Second), s.cfg.MaxExpiry)
 		} else {
 			req.ExpiresIn = time.Duration(secs) * time.Second
 		}
 	}
-	req.Operations = s.parseOperations(m["operations"], add)
+	var malformed []string
+	req.Operations, malformed = s.parseOperations(m["operations"], add)
 	if req.IntegrationID != "" && len(req.Operations) > 0 {
-		issues = append(issues, s.cfg.Registry.ValidateOperations(req.IntegrationID, req.Operations)...)
+		// Parts already reported as malformed are not checked against the
+		// catalog again: one problem, one issue.
+		for _, is := range s.cfg.Registry.ValidateOperations(req.IntegrationID, req.Operations) {
+			if !slices.ContainsFunc(malformed, func(p string) bool { return is.Path == p || strings.HasPrefix(is.Path, p+".") }) {
+				issues = append(issues, is)
+			}
+		}
 	} else if req.IntegrationID != "" {
 		if _, ok := s.cfg.Registry.Integration(req.IntegrationID); !ok {
 			add("integrationId", "unknown integration %q", req.IntegrationID)
@@ -140,30 +151,34 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 	return req, issues
 }
 
-func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, ...any)) []linkflow.Operation {
+// parseOperations decodes the operations array. It returns the paths of
+// the parts it found malformed (an item that is not an object, arguments
+// that are not an object), which the catalog then does not check.
+func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, ...any)) (ops []linkflow.Operation, malformed []string) {
 	if isNull(raw) {
 		add("operations", "is required")
-		return nil
+		return nil, nil
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		add("operations", "must be an array")
-		return nil
+		return nil, nil
 	}
 	if len(items) == 0 {
 		add("operations", "must not be empty")
-		return nil
+		return nil, nil
 	}
 	if len(items) > s.cfg.MaxOperations {
 		add("operations", "must have at most %d operations", s.cfg.MaxOperations)
-		return nil
+		return nil, nil
 	}
-	ops := make([]linkflow.Operation, len(items))
+	ops = make([]linkflow.Operation, len(items))
 	for i, item := range items {
 		base := fmt.Sprintf("operations[%d]", i)
 		om, ok := decodeObject(item)
 		if !ok {
 			add(base, "must be an object")
+			malformed = append(malformed, base)
 			continue
 		}
 		var unknown []string
@@ -186,17 +201,19 @@ func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, .
 			}
 			if err := json.Unmarshal(v, f.dst); err != nil {
 				add(base+"."+f.name, "must be a string")
+				malformed = append(malformed, base+"."+f.name)
 			}
 		}
 		if a, ok := om["arguments"]; ok && !isNull(a) {
 			if _, ok := decodeObject(a); !ok {
 				add(base+".arguments", "must be an object")
+				malformed = append(malformed, base+".arguments")
 			} else {
 				ops[i].Arguments = a
 			}
 		}
 	}
-	return ops
+	return ops, malformed
 }
 
 // checkReturnURL allows https, and custom app schemes (myapp://callback);

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
 )
 
 // The end user's endpoints. They are authenticated by the link's claim code,
@@ -25,6 +26,11 @@ type claimBody struct {
 
 // claim is POST /v1/links/{linkId}/claim.
 func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
+	guess, lerr := s.claimLimits(w, r)
+	if lerr != nil {
+		s.writeError(w, r, lerr)
+		return
+	}
 	body, err := s.readJSONBody(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -51,12 +57,21 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e)
 		return
 	}
-	res, err := s.doClaim(r.Context(), r.PathValue("linkId"), b.ClaimCode, b.Credentials.Username, b.Credentials.Password)
+	res, err := s.doClaim(r, guess, r.PathValue("linkId"), b.ClaimCode, b.Credentials.Username, b.Credentials.Password)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, res)
+}
+
+// claimLimits applies the per-address limit to a claim attempt and checks,
+// without counting, the address's budget of wrong claim codes; doClaim
+// counts a wrong code against it.
+func (s *Server) claimLimits(w http.ResponseWriter, r *http.Request) (store.RateLimitRequest, *linkflow.Error) {
+	addr := s.clientAddr(r)
+	guess := s.cfg.ClaimGuessLimit.bucket(addrBucket("claim", addr), true)
+	return guess, s.checkLimits(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), guess)
 }
 
 type claimedBody struct {
@@ -67,10 +82,16 @@ type claimedBody struct {
 
 // doClaim claims a link and publishes its claimed message. When JetStream
 // does not take the message, the claim stands: it is in the outbox, and the
-// sweeper publishes it.
-func (s *Server) doClaim(ctx context.Context, linkID, code, username, password string) (*claimedBody, error) {
+// sweeper publishes it. A wrong code or unknown link counts against the
+// client address's guess budget. The JSON endpoint and the hosted page's
+// login form both claim through here.
+func (s *Server) doClaim(r *http.Request, guess store.RateLimitRequest, linkID, code, username, password string) (*claimedBody, error) {
+	ctx := r.Context()
 	c, err := s.cfg.Store.ClaimLink(ctx, linkID, code, username, password)
 	if err != nil {
+		if linkflow.ErrorCode(err) == linkflow.ENotFound {
+			s.countFailure(r, guess)
+		}
 		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -100,7 +100,8 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 	})
 }
 
-// authenticated requires a valid API key or access token carrying scope.
+// authenticated requires a valid API key or access token carrying scope, and
+// counts the request against the key's rate limit.
 func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
@@ -122,6 +123,9 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 				return
 			}
 			s.writeError(w, r, err)
+			return
+		}
+		if !s.limit(w, r, s.cfg.KeyLimit.bucket(principalBucket(p), false)) {
 			return
 		}
 		if scope != "" && !p.Can(scope) {

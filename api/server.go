@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,6 +55,35 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxOperations caps operations per link. Default 20.
 	MaxOperations int
+
+	// KeyLimit limits each API key on the customer API (tokens exchanged
+	// for a key share its bucket; a user's tokens share the user's).
+	// Default 100 requests/s, bursts of 200. NoLimit turns it off.
+	KeyLimit Limit
+	// ClientLimit limits each client address (IPv4 address, IPv6 /64) on the
+	// end user's endpoints, the hosted page and the token endpoint. Default
+	// 20 requests/s, bursts of 40. NoLimit turns it off.
+	ClientLimit Limit
+	// ClaimGuessLimit limits claims with a wrong code or an unknown link per
+	// client address (claim-code guessing), on top of the store's per-link
+	// counter. Only failures count, so many end users behind one NAT are
+	// not held back. Default 10 per minute, bursts of 10. NoLimit turns it
+	// off.
+	ClaimGuessLimit Limit
+	// LoginFailureLimit limits failed token-endpoint logins per client
+	// address and, for the password grant, per user. Default 5 per minute,
+	// bursts of 10. NoLimit turns it off.
+	LoginFailureLimit Limit
+	// TrustedProxies are CIDRs (or addresses) of the reverse proxies in
+	// front of linkflow. Only when the connection comes from one is
+	// X-Forwarded-For believed for the client address. Default none.
+	TrustedProxies []string
+	// TokenTTL is the lifetime of an access token from POST /v1/auth/token.
+	// Default 1 hour.
+	TokenTTL time.Duration
+	// RedirectDelay is how long the hosted page shows the outcome before it
+	// redirects to the link's return URL. Default 2 seconds.
+	RedirectDelay time.Duration
 }
 
 // Server is the HTTP ingress.
@@ -61,6 +93,8 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []string
+
+	trustedProxies []netip.Prefix
 }
 
 // New returns a server with cfg's defaults filled in.
@@ -77,7 +111,20 @@ func New(cfg Config) (*Server, error) {
 	cfg.MaxExpiry = cmp.Or(cfg.MaxExpiry, 30*24*time.Hour)
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
 	cfg.MaxOperations = cmp.Or(cfg.MaxOperations, 20)
-	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), mux: http.NewServeMux()}
+	cfg.KeyLimit = cfg.KeyLimit.orDefault(Limit{Rate: 100, Burst: 200})
+	cfg.ClientLimit = cfg.ClientLimit.orDefault(Limit{Rate: 20, Burst: 40})
+	cfg.ClaimGuessLimit = cfg.ClaimGuessLimit.orDefault(Limit{Rate: 10.0 / 60, Burst: 10})
+	cfg.LoginFailureLimit = cfg.LoginFailureLimit.orDefault(Limit{Rate: 5.0 / 60, Burst: 10})
+	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, time.Hour)
+	cfg.RedirectDelay = cmp.Or(cfg.RedirectDelay, 2*time.Second)
+	proxies, err := parseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("api: TrustedProxies: %w", err)
+	}
+	if _, err := url.Parse(cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("api: PublicURL: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), mux: http.NewServeMux(), trustedProxies: proxies}
 	s.registerRoutes()
 	s.handler = s.withRequest(s.mux)
 	return s, nil
@@ -97,6 +144,9 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 func (s *Server) registerRoutes() {
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /openapi.yaml", s.openAPI)
+
+	s.handle("POST /v1/auth/token", s.token)
 
 	s.handle("POST /v1/links", s.authenticated(store.ScopeLinksWrite, s.createLink))
 	s.handle("GET /v1/links", s.authenticated(store.ScopeLinksRead, s.listLinks))
@@ -104,9 +154,19 @@ func (s *Server) registerRoutes() {
 	s.handle("POST /v1/links/{linkId}/cancel", s.authenticated(store.ScopeLinksWrite, s.cancelLink))
 	s.handle("GET /v1/providers", s.authenticated("", s.providers))
 
-	s.handle("POST /v1/links/{linkId}/claim", s.claim)
-	s.handle("GET /v1/links/{linkId}/session", s.session)
-	s.handle("POST /v1/links/{linkId}/input", s.input)
+	// The end user's endpoints, authenticated by the claim code: CORS for
+	// browsers and app SDKs, and limits per client address.
+	s.handle("POST /v1/links/{linkId}/claim", cors(s.claim))
+	s.handle("GET /v1/links/{linkId}/session", cors(s.limitClient(s.session)))
+	s.handle("POST /v1/links/{linkId}/input", cors(s.limitClient(s.input)))
+	s.handle("OPTIONS /v1/links/{linkId}/claim", preflight)
+	s.handle("OPTIONS /v1/links/{linkId}/session", preflight)
+	s.handle("OPTIONS /v1/links/{linkId}/input", preflight)
+
+	// The hosted page.
+	s.handle("GET /link/{linkId}", s.hostedPage)
+	s.handle("POST /link/{linkId}/login", s.hostedLogin)
+	s.handle("POST /link/{linkId}/mfa", s.hostedMFA)
 
 	if s.cfg.SandboxAccount != nil {
 		s.handle("GET /v1/sandbox/accounts/{integrationId}/{username}", s.authenticated(store.ScopeLinksRead, s.sandboxAccount))
@@ -117,7 +177,23 @@ func (s *Server) registerRoutes() {
 	s.mux.HandleFunc("/", s.notFound)
 }
 
+// notFound answers what no route matched: 405 with Allow when the path
+// exists with other methods, 404 otherwise.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete, http.MethodOptions} {
+		if m == r.Method {
+			continue
+		}
+		if _, pattern := s.mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host}); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, linkflow.Errorf(linkflow.EMethodNotAllowed, "%s is not allowed on %s.", r.Method, r.URL.Path))
+		return
+	}
 	s.writeError(w, r, linkflow.Errorf(linkflow.ENotFound, "No such endpoint: %s %s.", r.Method, r.URL.Path))
 }
 

@@ -46,6 +46,9 @@ type Principal struct {
 	KeyID   string // the API key (or the key a token was exchanged for)
 	Subject string // "key:<id>" or "user:<email>"
 	Scopes  []string
+	// AccessToken is set when the secret was an access token, not an API
+	// key: only API keys may be exchanged for tokens.
+	AccessToken bool
 }
 
 // Can reports whether p carries scope.
@@ -254,7 +257,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 				return nil, ErrNotFound
 			}
 		}
-		return &Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"])}, nil
+		return &Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"]), AccessToken: true}, nil
 	}
 	return nil, ErrNotFound
 }

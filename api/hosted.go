@@ -1,0 +1,454 @@
+package api
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// The hosted page: GET /link/{linkId}?code=... is where an end user lands
+// from a link's appClipUrl. It shows what the link will do in plain words and
+// a login form; then progress, an MFA prompt when the provider asks one, and
+// the outcome, redirecting to the link's return URL when it has one. It works
+// with plain HTML forms (POST, then 303 back to the page) and a <meta
+// refresh>; a small inline script polls the session endpoint so the page
+// moves on as soon as the link does.
+//
+// The claim code in the URL and in the forms is the end user's capability.
+// The page is never cached, never framed, sends no referrer (its URL holds
+// the code), and runs only its own nonce'd script and style.
+
+//go:embed hosted/page.html
+var pageHTML string
+
+var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+
+// page is what the template renders.
+type page struct {
+	State  string // notfound, problem, login, working, mfa, succeeded, failed, canceled, expired
+	Title  string
+	Nonce  string
+	Code   string
+	Script pageScript
+
+	OrgName     string
+	Integration string
+	Operations  []string
+
+	LoginAction      string
+	MFAAction        string
+	RequiredUsername string
+	Username         string
+	FormError        string
+	ExpiresIn        string
+
+	Progress  string
+	Refresh   int // seconds, for a <meta refresh> without JavaScript
+	Challenge *challengeView
+	Checking  bool // an answer was sent and the worker has not taken it yet
+
+	OutcomeTitle  string
+	OutcomeDetail string
+	Final         string
+	Redirect      template.URL
+	RedirectWeb   bool
+	RedirectDelay int
+}
+
+// pageScript configures the inline script.
+type pageScript struct {
+	Poll            string `json:"poll,omitempty"`
+	Page            string `json:"page,omitempty"`
+	Fingerprint     string `json:"fingerprint,omitempty"`
+	Redirect        string `json:"redirect,omitempty"`
+	RedirectDelayMs int64  `json:"redirectDelayMs,omitempty"`
+}
+
+// hostedPage is GET /link/{linkId}?code=...
+func (s *Server) hostedPage(w http.ResponseWriter, r *http.Request) {
+	if lerr := s.checkLimits(w, r, s.clientBucket(r)); lerr != nil {
+		s.renderProblem(w, r, lerr)
+		return
+	}
+	q := r.URL.Query()
+	l, err := s.cfg.Store.LinkByCode(r.Context(), r.PathValue("linkId"), q.Get("code"))
+	if err != nil {
+		s.renderLinkError(w, r, err)
+		return
+	}
+	s.renderLink(w, r, http.StatusOK, l, q.Get("code"), pageForm{sent: q.Get("sent")})
+}
+
+// pageForm carries what the end user typed back into a re-rendered form.
+type pageForm struct {
+	err      string
+	username string
+	sent     string // "challengeId.attemptsLeft" of an answer just sent
+}
+
+// hostedLogin is POST /link/{linkId}/login: the login form. It claims the
+// link exactly as POST /v1/links/{linkId}/claim does, then sends the browser
+// back to the page (303), which shows the progress.
+func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.sameOriginForm(w, r) {
+		return
+	}
+	guess, lerr := s.claimLimits(w, r)
+	form, err := s.readForm(w, r)
+	if err != nil {
+		s.renderProblem(w, r, err)
+		return
+	}
+	linkID, code := r.PathValue("linkId"), form.Get("code")
+	username, password := strings.TrimSpace(form.Get("username")), form.Get("password")
+	if lerr == nil {
+		switch {
+		case username == "" || password == "":
+			err = linkflow.Errorf(linkflow.EBadRequest, "Enter your username and password.")
+		default:
+			_, err = s.doClaim(r, guess, linkID, code, username, password)
+		}
+	} else {
+		err = lerr
+	}
+	if err == nil {
+		http.Redirect(w, r, pagePath(linkID, code, ""), http.StatusSeeOther)
+		return
+	}
+	switch linkflow.ErrorCode(err) {
+	case linkflow.ENotFound:
+		s.renderLinkError(w, r, store.ErrNotFound)
+		return
+	case linkflow.EConflict:
+		// Claimed already (another tab), or expired: the page says which.
+		http.Redirect(w, r, pagePath(linkID, code, ""), http.StatusSeeOther)
+		return
+	case linkflow.EBadRequest, linkflow.EUnprocessable, linkflow.ETooManyRequests:
+	default:
+		s.renderProblem(w, r, err)
+		return
+	}
+	l, lerr2 := s.cfg.Store.LinkByCode(r.Context(), linkID, code)
+	if lerr2 != nil {
+		s.renderLinkError(w, r, lerr2)
+		return
+	}
+	var le *linkflow.Error
+	errors.As(err, &le)
+	msg := le.Message
+	switch le.Code {
+	case linkflow.EUnprocessable:
+		msg = "This link must be used with a different " + s.integrationName(l.IntegrationID) + " account."
+	case linkflow.ETooManyRequests:
+		msg = fmt.Sprintf("Too many attempts. Try again in %s.", seconds(le.RetryAfter))
+		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
+	}
+	s.renderLink(w, r, statusOf[le.Code], l, code, pageForm{err: msg, username: username})
+}
+
+// hostedMFA is POST /link/{linkId}/mfa: the answer to a challenge.
+func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
+	if !s.sameOriginForm(w, r) {
+		return
+	}
+	if lerr := s.checkLimits(w, r, s.clientBucket(r)); lerr != nil {
+		s.renderProblem(w, r, lerr)
+		return
+	}
+	form, err := s.readForm(w, r)
+	if err != nil {
+		s.renderProblem(w, r, err)
+		return
+	}
+	linkID, code := r.PathValue("linkId"), form.Get("code")
+	challengeID, answer := form.Get("challengeId"), strings.TrimSpace(form.Get("response"))
+	sent := ""
+	if answer != "" && challengeID != "" {
+		_, err = s.submitInput(r.Context(), linkID, code, challengeID, answer)
+		switch linkflow.ErrorCode(err) {
+		case linkflow.ENotFound:
+			s.renderLinkError(w, r, store.ErrNotFound)
+			return
+		case linkflow.EConflict:
+			// No longer waiting for this answer: the page shows why.
+		default:
+			if err != nil {
+				s.renderProblem(w, r, err)
+				return
+			}
+			sent = challengeID + "." + form.Get("attemptsLeft")
+		}
+	}
+	http.Redirect(w, r, pagePath(linkID, code, sent), http.StatusSeeOther)
+}
+
+// sameOriginForm refuses a form POST that a browser says came from another
+// site. The claim code in the form is the real capability; this is defence
+// in depth. Browsers send Sec-Fetch-Site; older ones an Origin, which is
+// "null" under Referrer-Policy no-referrer.
+func (s *Server) sameOriginForm(w http.ResponseWriter, r *http.Request) bool {
+	ok := true
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		ok = site == "same-origin"
+	} else if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		ok = o == s.publicOrigin()
+	}
+	if !ok {
+		s.renderProblem(w, r, linkflow.Errorf(linkflow.EForbidden, "This form can only be sent from its own page."))
+	}
+	return ok
+}
+
+func (s *Server) publicOrigin() string {
+	u, err := url.Parse(s.cfg.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// renderLink renders the page of link l in its current state.
+func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, l *linkflow.Link, code string, f pageForm) {
+	sv := s.sessionOf(l)
+	p := &page{
+		Code: code, Integration: s.integrationName(l.IntegrationID), Operations: s.describeOperations(l),
+		LoginAction: "/link/" + url.PathEscape(l.ID) + "/login", MFAAction: "/link/" + url.PathEscape(l.ID) + "/mfa",
+		RequiredUsername: l.RequiredUsername, Username: f.username, FormError: f.err,
+	}
+	if o, err := s.cfg.Store.Org(r.Context(), l.OrgID); err == nil {
+		p.OrgName = o.Name
+	}
+	self := pagePath(l.ID, code, "")
+	poll := "/v1/links/" + url.PathEscape(l.ID) + "/session?code=" + url.QueryEscape(code)
+	fingerprint := string(sv.Status) + "/"
+	if sv.Challenge != nil {
+		fingerprint += sv.Challenge.ID + "/" + strconv.Itoa(sv.Challenge.AttemptsLeft)
+	} else {
+		fingerprint += "/0"
+	}
+	switch sv.Status {
+	case linkflow.StatusPending:
+		p.State, p.Title = "login", "Log in to "+p.Integration
+		p.ExpiresIn = until(s.now(), l.ExpiresAt)
+	case linkflow.StatusClaimed, linkflow.StatusRunning:
+		p.State, p.Title = "working", "Connecting to "+p.Integration
+		p.Progress = "Logging in…"
+		if sv.Status == linkflow.StatusRunning {
+			p.Progress = "Logged in. Working on it…"
+		}
+		p.Refresh = 2
+		p.Script = pageScript{Poll: poll, Page: self, Fingerprint: fingerprint}
+	case linkflow.StatusAwaitingInput:
+		p.State, p.Title = "mfa", "Verify it's you"
+		p.Challenge = sv.Challenge
+		if p.Challenge == nil { // between the status and the challenge write
+			p.State, p.Progress, p.Refresh = "working", "Logging in…", 2
+		} else if f.sent != "" && f.sent == p.Challenge.ID+"."+strconv.Itoa(p.Challenge.AttemptsLeft) {
+			p.Checking, p.Refresh = true, 2
+		}
+		p.Script = pageScript{Poll: poll, Page: self, Fingerprint: fingerprint}
+	default:
+		p.State = string(sv.Status)
+		p.OutcomeTitle, p.OutcomeDetail, p.Final = s.outcome(l, sv)
+		p.Title = p.OutcomeTitle
+		if sv.Status == linkflow.StatusSucceeded {
+			p.Title = "Done"
+		}
+		if u, web, ok := safeRedirect(sv.RedirectURL); ok {
+			p.Redirect, p.RedirectWeb = template.URL(u), web
+			p.RedirectDelay = ceilSeconds(s.cfg.RedirectDelay)
+			p.Script = pageScript{Redirect: u, RedirectDelayMs: s.cfg.RedirectDelay.Milliseconds()}
+		}
+	}
+	s.writePage(w, r, status, p)
+}
+
+// outcome words a finished link for the end user: a title, what happened,
+// and what to do now. A failed link cannot be retried; the end user has to
+// start over from the customer's app, and is told so.
+func (s *Server) outcome(l *linkflow.Link, sv sessionView) (title, detail, final string) {
+	name := s.integrationName(l.IntegrationID)
+	again := "This link can't be used again. To try again, go back to where you started and begin a new request."
+	switch sv.Status {
+	case linkflow.StatusSucceeded:
+		return "Done", "", ""
+	case linkflow.StatusExpired:
+		return "This link has expired", "It was not used in time.", again
+	case linkflow.StatusCanceled:
+		return "This request was canceled", "Nothing was done with your account.", again
+	}
+	code := ""
+	if sv.Error != nil {
+		code = sv.Error.Code
+	}
+	switch code {
+	case linkflow.EInvalidCredentials:
+		return "Wrong username or password", name + " did not accept that username and password, so nothing was done.", again
+	case linkflow.EAccountLocked:
+		return "Your account is locked", name + " says your account is locked. Unlock it with " + name + " first.", again
+	case linkflow.EChallengeFailed:
+		return "Verification failed", "The verification code was not accepted.", again
+	case linkflow.EChallengeTimeout:
+		return "Verification timed out", "The verification code was not entered in time.", again
+	case linkflow.ECanceled:
+		return "This request was canceled", "It was stopped before it finished. Nothing was saved.", again
+	case linkflow.ELinkExpired:
+		return "This link has expired", "It ran out of time before it finished.", again
+	case linkflow.EDeclined, linkflow.ERejected:
+		return "The request was declined", name + " declined it, so nothing was saved.", again
+	case linkflow.EProviderUnavailable, linkflow.EProviderTimeout, linkflow.ERateLimited, linkflow.EAttemptsExhausted:
+		return name + " is not responding", name + " could not be reached just now. Nothing was saved.", again
+	}
+	return "Something went wrong", "The request could not be completed, so nothing was saved.", again
+}
+
+// describeOperations words each operation as its action's description from
+// the catalog: what the end user agrees to. The link's internal description
+// is never shown.
+func (s *Server) describeOperations(l *linkflow.Link) []string {
+	out := make([]string, 0, len(l.Operations))
+	for _, op := range l.Operations {
+		if a, ok := s.cfg.Registry.Action(l.IntegrationID, op.Resource, op.Action); ok && a.Description != "" {
+			out = append(out, a.Description)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %s", op.Resource, op.Action))
+	}
+	return out
+}
+
+func (s *Server) integrationName(id string) string {
+	if in, ok := s.cfg.Registry.Integration(id); ok && in.DisplayName != "" {
+		return in.DisplayName
+	}
+	return id
+}
+
+// renderLinkError renders a failed lookup: the same neutral "not found" for
+// an unknown link and a wrong code.
+func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
+		s.writePage(w, r, http.StatusNotFound, &page{State: "notfound", Title: "Link not found"})
+		return
+	}
+	s.renderProblem(w, r, err)
+}
+
+// renderProblem renders an error that is not about the link's state.
+func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error) {
+	var le *linkflow.Error
+	if !errors.As(err, &le) {
+		reqLog(r).Error("hosted page", zap.Error(err))
+		le = linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred.")
+	}
+	p := &page{State: "problem", OutcomeTitle: "Something went wrong", OutcomeDetail: "Try again in a moment."}
+	switch le.Code {
+	case linkflow.ETooManyRequests:
+		p.OutcomeTitle = "Too many requests"
+		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(le.RetryAfter))
+		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
+	case linkflow.EForbidden, linkflow.EBadRequest, linkflow.EPayloadTooLarge, linkflow.EUnsupportedMedia:
+		p.OutcomeTitle, p.OutcomeDetail = "This request was not accepted", le.Message
+	}
+	p.Title = p.OutcomeTitle
+	status, ok := statusOf[le.Code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	s.writePage(w, r, status, p)
+}
+
+// writePage renders p with the page's security headers.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, status int, p *page) {
+	p.Nonce = newNonce()
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, p); err != nil {
+		reqLog(r).Error("render hosted page", zap.Error(err))
+		http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+p.Nonce+"'; style-src 'nonce-"+p.Nonce+
+		"'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// pagePath is the hosted page of a link; sent marks an answer just sent.
+func pagePath(linkID, code, sent string) string {
+	p := "/link/" + url.PathEscape(linkID) + "?code=" + url.QueryEscape(code)
+	if sent != "" {
+		p += "&sent=" + url.QueryEscape(sent)
+	}
+	return p
+}
+
+// safeRedirect checks a redirect URL once more before it goes into the page
+// (creation already refused script-running schemes) and says whether it is a
+// web URL, which a <meta refresh> may follow; app schemes get the script and
+// a plain link.
+func safeRedirect(raw string) (u string, web, ok bool) {
+	if raw == "" {
+		return "", false, false
+	}
+	p, err := url.Parse(raw)
+	if err != nil || p.Scheme == "" || forbiddenSchemes[strings.ToLower(p.Scheme)] {
+		return "", false, false
+	}
+	scheme := strings.ToLower(p.Scheme)
+	return raw, scheme == "https" || scheme == "http", true
+}
+
+func newNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawStdEncoding.EncodeToString(b)
+}
+
+func seconds(n int) string {
+	if n >= 120 {
+		return plural((n+59)/60, "minute")
+	}
+	return plural(max(n, 1), "second")
+}
+
+// until words the time left before t, for people.
+func until(now, t time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d < time.Minute:
+		return "in less than a minute"
+	case d < 2*time.Hour:
+		return "in " + plural(int(d.Minutes()+0.5), "minute")
+	case d < 48*time.Hour:
+		return "in " + plural(int(d.Hours()+0.5), "hour")
+	}
+	return "in " + plural(int(d.Hours()/24+0.5), "day")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}

@@ -1,0 +1,235 @@
+package api
+
+import (
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// Limit is a rate limit: Rate requests per second on average, and bursts of
+// up to Burst at once. The zero Limit takes the default of the field it is
+// in; a negative Rate (NoLimit) turns the limit off. A positive Rate without
+// a Burst gets a burst of twice the rate (at least 1).
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// NoLimit turns a rate limit off.
+var NoLimit = Limit{Rate: -1}
+
+func (l Limit) orDefault(def Limit) Limit {
+	if l == (Limit{}) {
+		l = def
+	}
+	if l.Rate > 0 && l.Burst <= 0 {
+		l.Burst = max(int(math.Ceil(2*l.Rate)), 1)
+	}
+	return l
+}
+
+func (l Limit) on() bool { return l.Rate > 0 }
+
+// bucket is one rate limit to ask for: take (count this request) or peek
+// (only check; failures are taken afterwards).
+func (l Limit) bucket(name string, peek bool) store.RateLimitRequest {
+	return store.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Peek: peek}
+}
+
+// limit asks the buckets of reqs whose limit is on, in one round trip. It
+// sets the RateLimit-* headers of the tightest bucket this request was
+// counted in, and when a bucket refuses, writes 429 with Retry-After and
+// returns false. When Redis fails the request goes through: a rate limiter
+// must not turn a Redis hiccup into an outage of its own.
+func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...store.RateLimitRequest) bool {
+	if err := s.checkLimits(w, r, reqs...); err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
+// checkLimits is limit for handlers that answer in HTML: it sets the headers
+// and returns the 429 error instead of writing it.
+func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...store.RateLimitRequest) *linkflow.Error {
+	var asked []store.RateLimitRequest
+	for _, q := range reqs {
+		if q.Rate > 0 {
+			asked = append(asked, q)
+		}
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	res, err := s.cfg.Store.RateLimit(r.Context(), asked...)
+	if err != nil {
+		reqLog(r).Warn("rate limit unavailable; request let through", zap.Error(err))
+		return nil
+	}
+	tightest := -1
+	for i, rr := range res {
+		if !rr.Allowed {
+			setRateHeaders(w, rr)
+			e := linkflow.Errorf(linkflow.ETooManyRequests, "Rate limit exceeded. Retry later.")
+			if asked[i].Peek {
+				e.Message = "Too many failed attempts. Retry later."
+			}
+			e.RetryAfter = ceilSeconds(rr.RetryAfter)
+			return e
+		}
+		if !asked[i].Peek && (tightest < 0 || rr.Remaining < res[tightest].Remaining) {
+			tightest = i
+		}
+	}
+	if tightest >= 0 {
+		setRateHeaders(w, res[tightest])
+	}
+	return nil
+}
+
+// countFailure takes one from each bucket after a failed attempt (a wrong
+// claim code, a bad password), whose limits were peeked before.
+func (s *Server) countFailure(r *http.Request, reqs ...store.RateLimitRequest) {
+	var take []store.RateLimitRequest
+	for _, q := range reqs {
+		if q.Rate > 0 {
+			q.Peek = false
+			take = append(take, q)
+		}
+	}
+	if len(take) == 0 {
+		return
+	}
+	if _, err := s.cfg.Store.RateLimit(r.Context(), take...); err != nil {
+		reqLog(r).Warn("count failed attempt", zap.Error(err))
+	}
+}
+
+// setRateHeaders writes the IETF draft's RateLimit-Limit, -Remaining and
+// -Reset (seconds until the bucket is full again).
+func setRateHeaders(w http.ResponseWriter, rr store.RateLimitResult) {
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(rr.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(rr.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(rr.Reset)))
+}
+
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return max(int(math.Ceil(d.Seconds())), 1)
+}
+
+// principalBucket names the bucket of an API key; tokens exchanged for a key
+// share the key's bucket, users' tokens have one per user.
+func principalBucket(p *store.Principal) string {
+	if p.KeyID != "" {
+		return "key:" + p.KeyID
+	}
+	return "sub:" + hashShort(p.Subject)
+}
+
+// addrBucket names the bucket of a client address: one per IPv4 address and
+// per IPv6 /64 (what one subscriber usually gets).
+func addrBucket(kind string, a netip.Addr) string {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return kind + ":" + p.String()
+	}
+	return kind + ":" + a.String()
+}
+
+// clientAddr is the address of the client: the connection's peer, or when
+// that peer is a trusted proxy, the last address in X-Forwarded-For that is
+// not a trusted proxy itself.
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	peer := parseAddr(r.RemoteAddr)
+	if !s.trusted(peer) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a := parseAddr(strings.TrimSpace(hops[i]))
+		if !a.IsValid() {
+			break // a garbled hop: trust nothing before it
+		}
+		peer = a
+		if !s.trusted(a) {
+			break
+		}
+	}
+	return peer
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr parses "ip", "ip:port" or "[ipv6]:port"; 4in6 addresses are
+// unmapped. It returns the zero Addr when s is none of these.
+func parseAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// parseCIDRs parses trusted proxy CIDRs; a bare address is a /32 or /128.
+func parseCIDRs(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// limitClient wraps an end-user JSON handler (session, input) with the
+// per-address limit.
+func (s *Server) limitClient(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.limit(w, r, s.clientBucket(r)) {
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) clientBucket(r *http.Request) store.RateLimitRequest {
+	return s.cfg.ClientLimit.bucket(addrBucket("ip", s.clientAddr(r)), false)
+}

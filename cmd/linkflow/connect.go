@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/operations/remote"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// deps are the connections and shared parts every server role uses.
+type deps struct {
+	log     *zap.Logger
+	rdb     redis.UniversalClient
+	store   *store.Store
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	reg     *operations.Registry
+	sandbox *sandbox.Sandbox
+	pub     *workflow.Publisher
+	metrics *prometheus.Registry
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	cfg := zap.NewProductionConfig()
+	if format == "console" {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+// newRedis connects to Redis: one URL for a single node, or a
+// comma-separated list of host:port for a cluster.
+func newRedis(url string) (redis.UniversalClient, error) {
+	if strings.Contains(url, ",") {
+		var addrs []string
+		for _, a := range strings.Split(url, ",") {
+			a = strings.TrimPrefix(strings.TrimSpace(a), "redis://")
+			addrs = append(addrs, strings.TrimSuffix(a, "/"))
+		}
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 256}), nil
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	opt.PoolSize = max(opt.PoolSize, 256)
+	return redis.NewClient(opt), nil
+}
+
+// connect builds the shared parts from the common flags. keyring may be nil
+// (then --encryption-keys is required).
+func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring) (*deps, error) {
+	d := &deps{log: log, metrics: prometheus.NewRegistry()}
+	d.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if kr == nil {
+		if c.encryptionKeys == "" {
+			return nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required: generate one with `linkflow keys generate`")
+		}
+		if kr, err = store.ParseKeyring(c.encryptionKeys); err != nil {
+			return nil, err
+		}
+	}
+	if d.rdb, err = newRedis(c.redisURL); err != nil {
+		return nil, err
+	}
+	if d.store, err = store.New(store.Config{Redis: d.rdb, Keyring: kr}); err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.store.Ping(pingCtx); err != nil {
+		return nil, fmt.Errorf("redis at %s: %w", c.redisURL, err)
+	}
+	if err := d.store.LoadScripts(pingCtx); err != nil {
+		return nil, fmt.Errorf("load scripts: %w", err)
+	}
+	d.nc, err = nats.Connect(c.natsURL, nats.Name("linkflow"), nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
+	if err != nil {
+		return nil, fmt.Errorf("nats at %s: %w", c.natsURL, err)
+	}
+	if d.js, err = jetstream.New(d.nc); err != nil {
+		return nil, err
+	}
+	if err := workflow.EnsureStreams(pingCtx, d.js, workflow.StreamConfig{Replicas: c.streamReplicas}); err != nil {
+		return nil, err
+	}
+	if d.reg, d.sandbox, err = buildRegistry(ctx, c, d.store, log); err != nil {
+		return nil, err
+	}
+	d.pub = workflow.NewPublisher(d.js, d.store, log)
+	d.pub.Start()
+	return d, nil
+}
+
+func (d *deps) close() {
+	d.pub.Stop()
+	d.reg.Close(context.Background())
+	if d.nc != nil {
+		_ = d.nc.Drain()
+	}
+	_ = d.rdb.Close()
+	_ = d.log.Sync()
+}
+
+// buildRegistry registers the sandbox (unless disabled) and the remote
+// integrations.
+func buildRegistry(ctx context.Context, c *common, st *store.Store, log *zap.Logger) (*operations.Registry, *sandbox.Sandbox, error) {
+	reg := operations.NewRegistry(nil)
+	var sb *sandbox.Sandbox
+	if c.sandbox {
+		var err error
+		sb, err = sandbox.New(sandbox.Config{Store: st, Latency: c.sandboxLatency,
+			SlowDelay: time.Duration(c.sandboxSlowMS) * time.Millisecond, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := sandbox.Register(reg, sb); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, u := range strings.Split(c.remote, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if _, err := remote.Register(ctx, reg, remote.RegisterConfig{Config: remote.Config{BaseURL: u, Secret: c.remoteToken}}); err != nil {
+			return nil, nil, fmt.Errorf("remote provider %s: %w", u, err)
+		}
+	}
+	return reg, sb, nil
+}
+
+// serveMetrics serves /metrics and pprof on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) {
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", zap.Error(err))
+		}
+	}()
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "linkflow: "+format+"\n", args...)
+	os.Exit(1)
+}

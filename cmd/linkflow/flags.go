@@ -1,0 +1,74 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// envName is the environment variable of a flag: --redis-url is
+// LINKFLOW_REDIS_URL.
+func envName(flagName string) string {
+	return "LINKFLOW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its LINKFLOW_* environment variable. The command line wins.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: linkflow %s [flags]\n\nEvery flag can also be set with its environment variable, e.g. --redis-url as LINKFLOW_REDIS_URL.\n\n", fs.Name())
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+// common are the flags every server role shares.
+type common struct {
+	natsURL        string
+	redisURL       string
+	logLevel       string
+	logFormat      string
+	encryptionKeys string
+	metricsAddr    string
+	remote         string
+	remoteToken    string
+	sandbox        bool
+	sandboxLatency time.Duration
+	sandboxSlowMS  int
+	streamReplicas int
+}
+
+func (c *common) register(fs *flag.FlagSet, needsServers bool) {
+	if needsServers {
+		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
+		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, or a comma-separated list of cluster nodes)")
+	}
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")
+	fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,... (the first seals, all open)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address serving Prometheus /metrics and pprof (empty: off; the api serves /metrics on its own address)")
+	fs.StringVar(&c.remote, "remote-providers", "", "comma-separated base URLs of remote integrations (the HTTP provider protocol); their catalogs are registered")
+	fs.StringVar(&c.remoteToken, "remote-providers-token", "", "bearer token sent to remote providers")
+	fs.BoolVar(&c.sandbox, "sandbox", true, "register the built-in sandbox integrations (tmobile, att, verizon, ubereats)")
+	fs.DurationVar(&c.sandboxLatency, "sandbox-latency", 0, "sandbox latency per operation, to model real providers")
+	fs.IntVar(&c.sandboxSlowMS, "sandbox-slow-ms", 2000, "how long each operation of the sandbox user user_slow takes, in ms")
+	fs.IntVar(&c.streamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// linkflowBin is the linkflow binary the process tests run, built once.
+var linkflowBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "linkflow-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	linkflowBin = filepath.Join(dir, "linkflow")
+	if out, err := exec.Command("go", "build", "-o", linkflowBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build linkflow: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a linkflow child process; its output is kept for failure reports.
+type proc struct {
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	metrics string
+	mu      sync.Mutex
+	out     strings.Builder
+	done    chan struct{}
+	err     error
+}
+
+// startProc runs `linkflow args...` with env added.
+func startProc(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, done: make(chan struct{})}
+	port := freeTCPPort(t)
+	p.metrics = fmt.Sprintf("127.0.0.1:%d", port)
+	args = append(args, "--metrics-addr", p.metrics)
+	p.cmd = exec.Command(linkflowBin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGCONT)
+		p.kill()
+		if t.Failed() {
+			t.Logf("--- output of %s:\n%s", p.name, p.output())
+		}
+	})
+	testenv.Eventually(t, 30*time.Second, name+" to serve its metrics", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited at start: %v\n%s", name, p.err, p.output())
+		default:
+		}
+		_, err := p.metric("linkflow_worker_sessions_in_flight")
+		return err == nil
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// metric reads a counter or gauge (summed over labels) from the process's
+// /metrics.
+func (p *proc) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sum, found := 0.0, false
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+		found = true
+	}
+	if !found {
+		return 0, fmt.Errorf("metric %s not found", name)
+	}
+	return sum, nil
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// fleet is the shared Redis and JetStream worker processes connect to, and
+// the test's own view of them for creating and watching links.
+type fleet struct {
+	t       *testing.T
+	keys    string
+	natsURL string
+	redis   string
+	st      *store.Store
+	js      jetstream.JetStream
+	pub     *workflow.Publisher
+	org     string
+}
+
+func newFleet(t *testing.T) *fleet {
+	t.Helper()
+	rdb, rs := testenv.Redis(t)
+	natsURL, _, js := testenv.NATS(t)
+	f := &fleet{t: t, keys: store.GenerateKey("p1"), natsURL: natsURL, redis: rs.URL, js: js}
+	kr, err := store.ParseKeyring(f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.st, err = store.New(store.Config{Redis: rdb, Keyring: kr}); err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.EnsureStreams(context.Background(), js, workflow.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	f.pub = workflow.NewPublisher(js, f.st, zap.NewNop())
+	f.pub.Start()
+	t.Cleanup(f.pub.Stop)
+	org, err := f.st.CreateOrg(context.Background(), "", "fleet", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.org = org.ID
+	return f
+}
+
+// worker starts a worker process on the fleet.
+func (f *fleet) worker(name string, env []string, args ...string) *proc {
+	base := []string{"worker", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,
+		"--log-level", "warn"}
+	return startProc(f.t, name, env, append(base, args...)...)
+}
+
+// claimLinks creates and claims n links as username, with ops.
+func (f *fleet) claimLinks(n int, integration, username string, ops ...linkflow.Operation) []string {
+	f.t.Helper()
+	ctx := context.Background()
+	ids := make([]string, n)
+	for i := range n {
+		c, err := f.st.CreateLink(ctx, store.NewLink{OrgID: f.org, IntegrationID: integration, Operations: ops, ExpiresIn: time.Hour})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, username, "pass_good"); err != nil {
+			f.t.Fatal(err)
+		}
+		if err := f.pub.PublishClaimed(ctx, f.org, c.Link.ID, integration); err != nil {
+			f.t.Fatal(err)
+		}
+		ids[i] = c.Link.ID
+	}
+	return ids
+}
+
+// statuses counts the links by status.
+func (f *fleet) statuses(ids []string) map[linkflow.Status]int {
+	out := map[linkflow.Status]int{}
+	for _, id := range ids {
+		l, err := f.st.Link(context.Background(), f.org, id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out[l.Status]++
+	}
+	return out
+}
+
+func (f *fleet) waitTerminal(ids []string, timeout time.Duration) map[linkflow.Status]int {
+	f.t.Helper()
+	var st map[linkflow.Status]int
+	testenv.Eventually(f.t, timeout, fmt.Sprintf("%d links to finish", len(ids)), func() bool {
+		st = f.statuses(ids)
+		return st[linkflow.StatusSucceeded]+st[linkflow.StatusFailed] == len(ids)
+	})
+	return st
+}
+
+var (
+	readPM  = linkflow.Operation{Resource: "paymentMethod", Action: "read"}
+	writePM = linkflow.Operation{Resource: "paymentMethod", Action: "write", Arguments: json.RawMessage(
+		`{"cardNumber":"4242424242424242","expirationDate":"12/30","cvv":"123","nameOnCard":"Jane Doe","billingZip":"10001"}`)}
+)
+
+// writeLog returns the idempotency keys of the sandbox account's write log.
+func (f *fleet) writeLog(integration, username string) []string {
+	f.t.Helper()
+	sb, err := sandbox.New(sandbox.Config{Store: f.st})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	acct, err := sb.Account(context.Background(), integration, username)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	keys := make([]string, len(acct.WriteLog))
+	for i, r := range acct.WriteLog {
+		keys[i] = r.IdempotencyKey
+	}
+	return keys
+}

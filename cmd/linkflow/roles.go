@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/webhooks"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// apiFlags configure the HTTP API role.
+type apiFlags struct {
+	httpAddr  string
+	publicURL string
+}
+
+func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
+	fs.StringVar(&f.httpAddr, "http-addr", defaultAddr, "address the HTTP API listens on")
+	fs.StringVar(&f.publicURL, "public-url", "http://localhost:8080", "URL end users reach linkflow at (appClipUrl is built from it)")
+}
+
+// workerFlags configure the worker role.
+type workerFlags struct {
+	concurrency      int
+	maxAttempts      int
+	leaseTTL         time.Duration
+	shutdownGrace    time.Duration
+	challengeTimeout time.Duration
+	integrations     string
+	limits           string
+	ackWait          time.Duration
+}
+
+func (f *workerFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.concurrency, "concurrency", 256, "sessions one worker process runs at once")
+	fs.IntVar(&f.maxAttempts, "max-attempts", 5, "session attempts per link before it fails")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "lease of a running session, renewed every third of it")
+	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "JetStream ack wait of the workers' consumers")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "on SIGTERM, how long in-flight sessions may finish before they are handed back")
+	fs.DurationVar(&f.challengeTimeout, "challenge-timeout", 5*time.Minute, "how long a session waits for the answer to an MFA challenge")
+	fs.StringVar(&f.integrations, "integrations", "", "comma-separated integrations this worker consumes (default: all)")
+	fs.StringVar(&f.limits, "integration-limits", "", "fleet-wide concurrent sessions per integration, e.g. tmobile=10,att=5")
+}
+
+func (f *workerFlags) config(d *deps) (workflow.Config, error) {
+	limits, err := parseLimits(f.limits)
+	if err != nil {
+		return workflow.Config{}, err
+	}
+	var integs []string
+	for _, s := range strings.Split(f.integrations, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			integs = append(integs, s)
+		}
+	}
+	return workflow.Config{
+		Store: d.store, Registry: d.reg, JetStream: d.js, NATS: d.nc, Publisher: d.pub,
+		Logger: d.log, Metrics: workflow.NewMetrics(d.metrics),
+		Integrations: integs, Concurrency: f.concurrency, IntegrationLimits: limits,
+		LeaseTTL: f.leaseTTL, MaxAttempts: f.maxAttempts, ChallengeTimeout: f.challengeTimeout,
+		ShutdownGrace: f.shutdownGrace, Consumer: workflow.ConsumerConfig{AckWait: f.ackWait},
+	}, nil
+}
+
+func parseLimits(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 1 {
+			return nil, fmt.Errorf("integration limit %q: want integration=N", part)
+		}
+		out[k] = n
+	}
+	return out, nil
+}
+
+// dispatcherFlags configure the webhook dispatcher role.
+type dispatcherFlags struct {
+	schedule     string
+	allowlist    string
+	allowPrivate bool
+	concurrency  int
+	perHost      int
+}
+
+func (f *dispatcherFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.schedule, "webhook-schedule", "", "webhook retry schedule, comma-separated delays from the first attempt (default: 0,5s,5m,30m,2h,5h,10h,14h,20h,24h)")
+	fs.StringVar(&f.allowlist, "webhook-allowlist", "", "comma-separated CIDRs or host names webhook targets may resolve to despite the SSRF guard")
+	fs.BoolVar(&f.allowPrivate, "webhook-allow-private", false, "allow webhook targets on loopback and private networks (dev only)")
+	fs.IntVar(&f.concurrency, "webhook-concurrency", 256, "webhook deliveries in flight per dispatcher process")
+	fs.IntVar(&f.perHost, "webhook-per-host", 16, "webhook deliveries in flight per target host")
+}
+
+func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
+	var sched []time.Duration
+	for _, s := range strings.Split(f.schedule, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			return webhooks.Config{}, fmt.Errorf("webhook schedule: %w", err)
+		}
+		sched = append(sched, dur)
+	}
+	var allow []string
+	for _, s := range strings.Split(f.allowlist, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			allow = append(allow, s)
+		}
+	}
+	return webhooks.Config{
+		Store: d.store, JetStream: d.js, Logger: d.log, Metrics: d.metrics,
+		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost,
+		AllowPrivate: f.allowPrivate, Allowlist: allow,
+	}, nil
+}
+
+func runAPI(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	var c common
+	var af apiFlags
+	c.register(fs, true)
+	af.register(fs, ":8080")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	d, err := connect(ctx, &c, log, nil)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	srv, err := newAPIServer(d, af, false)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, af.httpAddr, apiHandler(srv, d), log)
+}
+
+func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
+	cfg := api.Config{
+		Store: d.store, Registry: d.reg, Publisher: d.pub, NATS: d.nc, JetStream: d.js,
+		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
+		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
+	}
+	if dev && d.sandbox != nil {
+		cfg.SandboxAccount = func(ctx context.Context, integration, username string) (any, error) {
+			return d.sandbox.Account(ctx, integration, username)
+		}
+	}
+	return api.New(cfg)
+}
+
+// apiHandler serves the API, with /metrics beside it.
+func apiHandler(srv *api.Server, d *deps) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
+	mux.Handle("/", srv)
+	return mux
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *zap.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var c common
+	var wf workerFlags
+	c.register(fs, true)
+	wf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	d, err := connect(ctx, &c, log, nil)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
+	stop, err := startWorker(ctx, d, wf)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+// startWorker starts a worker and the sweeper; the returned func stops both.
+func startWorker(ctx context.Context, d *deps, wf workerFlags) (func(), error) {
+	cfg, err := wf.config(d)
+	if err != nil {
+		return nil, err
+	}
+	w, err := workflow.NewWorker(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(ctx); err != nil {
+		return nil, err
+	}
+	sw.Start()
+	return func() { sw.Stop(); w.Stop() }, nil
+}
+
+func runDispatcher(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	var c common
+	var df dispatcherFlags
+	c.register(fs, true)
+	df.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	d, err := connect(ctx, &c, log, nil)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
+	stop, err := startDispatcher(ctx, d, df)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+func startDispatcher(ctx context.Context, d *deps, df dispatcherFlags) (func(), error) {
+	cfg, err := df.config(d)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := webhooks.NewDispatcher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := disp.Start(ctx); err != nil {
+		return nil, err
+	}
+	return disp.Stop, nil
+}

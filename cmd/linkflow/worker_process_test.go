@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+)
+
+// A worker killed with SIGKILL in the middle of 200 slow links that write:
+// every link still ends, and no write ran twice at the provider.
+func TestWorkerKilledMidFlight(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	args := []string{"--ack-wait", "2s", "--lease-ttl", "2s", "--sandbox-slow-ms", "300", "--concurrency", "50"}
+	victim := f.worker("worker-victim", nil, args...)
+	ids := f.claimLinks(200, "tmobile", "user_slow", writePM, readPM)
+	testenv.Eventually(t, 30*time.Second, "the victim to be mid-flight with some links done", func() bool {
+		done, _ := victim.metric("linkflow_worker_links_finished_total")
+		inFlight, _ := victim.metric("linkflow_worker_sessions_in_flight")
+		return done >= 40 && inFlight >= 20
+	})
+	victim.kill()
+	survivor := f.worker("worker-survivor", nil, args...)
+	st := f.waitTerminal(ids, 90*time.Second)
+	if st[linkflow.StatusSucceeded] != len(ids) {
+		t.Fatalf("after the kill: %v", st)
+	}
+	keys := f.writeLog("tmobile", "user_slow")
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			t.Fatalf("idempotency key %s executed twice", k)
+		}
+		seen[k] = true
+	}
+	for _, id := range ids {
+		if !seen[id+":0"] {
+			t.Fatalf("the write of %s is missing from the write log", id)
+		}
+	}
+	if n, _ := survivor.metric("linkflow_worker_links_finished_total"); n == 0 {
+		t.Fatal("the survivor finished nothing: the kill came too late to test anything")
+	}
+}
+
+// A worker stalled (SIGSTOP) past its lease while another takes over the
+// redelivered link: one outcome, and the stalled worker's late commit is
+// fenced off when it wakes.
+func TestStalledWorkerIsFenced(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	args := []string{"--ack-wait", "1s", "--lease-ttl", "1s", "--sandbox-slow-ms", "1500"}
+	stalled := f.worker("worker-stalled", nil, args...)
+	ids := f.claimLinks(1, "tmobile", "user_slow", writePM, readPM)
+	testenv.Eventually(t, 20*time.Second, "the first worker to run the link", func() bool {
+		n, _ := stalled.metric("linkflow_worker_sessions_in_flight")
+		return n == 1
+	})
+	stalled.signal(syscall.SIGSTOP)
+	other := f.worker("worker-other", nil, args...)
+	st := f.waitTerminal(ids, 30*time.Second)
+	if st[linkflow.StatusSucceeded] != 1 {
+		t.Fatalf("outcome: %v", st)
+	}
+	if n, _ := other.metric("linkflow_worker_links_finished_total"); n != 1 {
+		t.Fatalf("the second worker finished %v links, want 1", n)
+	}
+	done, _ := f.st.Link(t.Context(), f.org, ids[0])
+	stalled.signal(syscall.SIGCONT)
+	testenv.Eventually(t, 30*time.Second, "the woken worker's write to be fenced", func() bool {
+		n, _ := stalled.metric("linkflow_worker_fenced_total")
+		return n >= 1
+	})
+	after, _ := f.st.Link(t.Context(), f.org, ids[0])
+	if after.Version != done.Version || after.Status != linkflow.StatusSucceeded {
+		t.Fatalf("the stalled worker changed the finished link: %+v", after)
+	}
+	if keys := f.writeLog("tmobile", "user_slow"); len(keys) != 1 {
+		t.Fatalf("write log %v, want the one write", keys)
+	}
+}
+
+// SIGTERM hands in-flight sessions back at once: another worker finishes
+// them long before the ack deadline (60 s) would have redelivered them.
+func TestSIGTERMHandsSessionsBack(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	args := []string{"--ack-wait", "60s", "--lease-ttl", "60s", "--sandbox-slow-ms", "1000", "--shutdown-grace", "200ms"}
+	first := f.worker("worker-terminated", nil, args...)
+	ids := f.claimLinks(20, "att", "user_slow", readPM, readPM, readPM)
+	testenv.Eventually(t, 20*time.Second, "sessions in flight", func() bool {
+		n, _ := first.metric("linkflow_worker_sessions_in_flight")
+		return n == 20
+	})
+	first.signal(syscall.SIGTERM)
+	select {
+	case <-first.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not exit after SIGTERM")
+	}
+	if first.err != nil {
+		t.Fatalf("the worker exited with %v", first.err)
+	}
+	f.worker("worker-next", nil, args...)
+	// Well under the 60 s ack wait: the sessions were handed back, not left
+	// to time out. Redelivered attempts start again from login.
+	st := f.waitTerminal(ids, 30*time.Second)
+	if st[linkflow.StatusSucceeded] != len(ids) {
+		t.Fatalf("after SIGTERM: %v", st)
+	}
+}
+
+// Three worker processes share the load of 1,000 links, and a second process
+// raises throughput. Sessions are bound by provider latency, not CPU, so the
+// comparison holds on a busy machine.
+func TestWorkersShareTheLoad(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	args := []string{"--concurrency", "8", "--sandbox-latency", "25ms"}
+	rate := func(n int) float64 {
+		start := time.Now()
+		ids := f.claimLinks(n, "verizon", fmt.Sprintf("load%d", n), readPM, readBil)
+		f.waitTerminal(ids, 60*time.Second)
+		return float64(n) / time.Since(start).Seconds()
+	}
+	w1 := f.worker("worker-1", nil, args...)
+	one := rate(150)
+	w2 := f.worker("worker-2", nil, args...)
+	two := rate(151)
+	w3 := f.worker("worker-3", nil, args...)
+	rate(699)
+	t.Logf("links/s with one worker: %.0f, with two: %.0f", one, two)
+	if two < 1.3*one {
+		t.Errorf("a second worker did not raise throughput: %.0f -> %.0f links/s", one, two)
+	}
+	for _, w := range []*proc{w1, w2, w3} {
+		if n, err := w.metric("linkflow_worker_links_finished_total"); err != nil || n == 0 {
+			t.Errorf("%s finished no links (%v)", w.name, err)
+		}
+	}
+}
+
+var readBil = linkflow.Operation{Resource: "mobileBillingStatement", Action: "read"}

@@ -1,0 +1,250 @@
+package teststack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// StackOptions tune an in-process linkflow for a test. Every hook may be nil.
+type StackOptions struct {
+	// Logger receives every component's logs; default zaptest's.
+	Logger *zap.Logger
+	// NoWorker and NoDispatcher leave those roles out.
+	NoWorker     bool
+	NoDispatcher bool
+	// Sandbox tunes the sandbox before it is registered.
+	Sandbox func(*sandbox.Config)
+	// Registry adds integrations after the sandbox's.
+	Registry func(*operations.Registry)
+	// Store, Worker, Dispatcher and API tune each component's config.
+	Store      func(*store.Config)
+	Worker     func(*workflow.Config)
+	Dispatcher func(*webhooks.Config)
+	API        func(*api.Config)
+}
+
+// Stack is linkflow running in the test process against a real redis-server
+// and a real embedded JetStream: the API on an httptest server, a worker, the
+// sweeper and the webhook dispatcher, with an organization ready to use.
+type Stack struct {
+	URL         string
+	Redis       *redis.Client
+	RedisServer *embedded.Redis
+	NATSURL     string
+	NC          *nats.Conn
+	JS          jetstream.JetStream
+	Keyring     *store.Keyring
+	Store       *store.Store
+	Registry    *operations.Registry
+	Sandbox     *sandbox.Sandbox
+	Publisher   *workflow.Publisher
+	Worker      *workflow.Worker
+	Sweeper     *workflow.Sweeper
+	Dispatcher  *webhooks.Dispatcher
+	API         *api.Server
+	Metrics     *prometheus.Registry
+
+	OrgID         string
+	APIKey        string
+	WebhookSecret string
+}
+
+// NewStack starts linkflow for the test; everything stops when it ends.
+func NewStack(t testing.TB, opts StackOptions) *Stack {
+	t.Helper()
+	log := opts.Logger
+	if log == nil {
+		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	s := &Stack{Metrics: prometheus.NewRegistry()}
+	s.Redis, s.RedisServer = testenv.Redis(t)
+	s.NATSURL, s.NC, s.JS = testenv.NATS(t)
+	ctx := context.Background()
+
+	var err error
+	if s.Keyring, err = store.ParseKeyring(store.GenerateKey("test1")); err != nil {
+		t.Fatal(err)
+	}
+	scfg := store.Config{Redis: s.Redis, Keyring: s.Keyring}
+	if opts.Store != nil {
+		opts.Store(&scfg)
+	}
+	if s.Store, err = store.New(scfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.EnsureStreams(ctx, s.JS, workflow.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Registry = operations.NewRegistry(scfg.Now)
+	sbcfg := sandbox.Config{Store: s.Store, Logger: log, SlowDelay: 2 * time.Second}
+	if opts.Sandbox != nil {
+		opts.Sandbox(&sbcfg)
+	}
+	if s.Sandbox, err = sandbox.New(sbcfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.Register(s.Registry, s.Sandbox); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Registry != nil {
+		opts.Registry(s.Registry)
+	}
+	s.Publisher = workflow.NewPublisher(s.JS, s.Store, log)
+	s.Publisher.Start()
+	t.Cleanup(s.Publisher.Stop)
+
+	if !opts.NoWorker {
+		wcfg := workflow.Config{Store: s.Store, Registry: s.Registry, JetStream: s.JS, NATS: s.NC,
+			Publisher: s.Publisher, Logger: log, Metrics: workflow.NewMetrics(s.Metrics),
+			ShutdownGrace: 5 * time.Second}
+		if opts.Worker != nil {
+			opts.Worker(&wcfg)
+		}
+		if s.Worker, err = workflow.NewWorker(wcfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Worker.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Worker.Stop)
+		if s.Sweeper, err = workflow.NewSweeper(workflow.SweeperConfig{Store: s.Store, Publisher: s.Publisher,
+			Logger: log, Interval: 100 * time.Millisecond, OutboxAge: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		s.Sweeper.Start()
+		t.Cleanup(s.Sweeper.Stop)
+	}
+	if !opts.NoDispatcher {
+		dcfg := webhooks.Config{Store: s.Store, JetStream: s.JS, Logger: log, AllowPrivate: true,
+			Schedule: []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}}
+		if opts.Dispatcher != nil {
+			opts.Dispatcher(&dcfg)
+		}
+		if s.Dispatcher, err = webhooks.NewDispatcher(dcfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Dispatcher.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Dispatcher.Stop)
+	}
+	acfg := api.Config{Store: s.Store, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC,
+		JetStream: s.JS, Logger: log, Dev: true,
+		SandboxAccount: func(ctx context.Context, integration, username string) (any, error) {
+			return s.Sandbox.Account(ctx, integration, username)
+		},
+		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: s.Store, Logger: log, NATS: s.NC})}
+	if opts.API != nil {
+		opts.API(&acfg)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	if acfg.PublicURL == "" {
+		acfg.PublicURL = srv.URL
+	}
+	if s.API, err = api.New(acfg); err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s.API
+	s.OrgID, s.APIKey, s.WebhookSecret = s.NewOrg(t, "Test organization")
+	return s
+}
+
+// NewOrg creates another organization with an API key.
+func (s *Stack) NewOrg(t testing.TB, name string) (orgID, apiKey, webhookSecret string) {
+	t.Helper()
+	ctx := context.Background()
+	org, err := s.Store.CreateOrg(ctx, "", name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := s.Store.CreateAPIKey(ctx, org.ID, "test", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org.ID, key, org.WebhookSecrets[0]
+}
+
+// Response is an HTTP response with its body read.
+type Response struct {
+	*http.Response
+	Body []byte
+}
+
+// JSON decodes the body into v, failing the test when it cannot.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v (body %s)", r.Request.URL, err, r.Body)
+	}
+}
+
+// Do sends a request to the stack's API with key as bearer token ("" for
+// none); body is marshalled to JSON unless it is a string or []byte.
+func (s *Stack) Do(t testing.TB, method, path, key string, body any) *Response {
+	t.Helper()
+	return Do(t, method, s.URL+path, key, body)
+}
+
+// Do sends a request and reads the response.
+func Do(t testing.TB, method, url, key string, body any) *Response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	case []byte:
+		rd = bytes.NewBuffer(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewBuffer(buf)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Response{Response: resp, Body: b}
+}

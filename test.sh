@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every linkflow test against real redis-server, embedded JetStream and
+# headless Chromium, installing redis-server and chromium when missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+. deploy/deps.sh
+ensure_packages redis-server chromium
+echo "== go vet" >&2
+go vet ./...
+echo "== go test" >&2
+go test -count=1 -timeout 15m "$@" ./...
+echo "== benchmarks compile and run once" >&2
+go test -count=1 -run '^$' -bench . -benchtime 1x ./... >/dev/null
+echo "== all tests passed" >&2

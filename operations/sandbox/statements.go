@@ -68,6 +68,7 @@ var devices = []struct {
 type billing struct {
 	cycleDay int
 	autoPay  bool
+	taxRate  int64 // per mille of taxable charges
 	financed []int // each line's upgrade offset, in months
 }
 
@@ -75,7 +76,7 @@ const upgradeCycle = 30
 
 func (a account) billing() billing {
 	r := a.rng(saltBilling)
-	b := billing{cycleDay: 1 + r.IntN(28), autoPay: r.IntN(10) < 6}
+	b := billing{cycleDay: 1 + r.IntN(28), autoPay: r.IntN(10) < 6, taxRate: int64(70 + r.IntN(60))}
 	for range r.IntN(3) {
 		b.financed = append(b.financed, r.IntN(upgradeCycle))
 	}
@@ -137,7 +138,7 @@ func (a account) statement(p Profile, b billing, date, today time.Time) Statemen
 	}
 	items = append(items, LineItem{
 		Description: "Taxes, fees and surcharges", Category: "taxes",
-		Amount: taxable * int64(70+r.IntN(60)) / 1000,
+		Amount: taxable * b.taxRate / 1000,
 	})
 	var total int64
 	for _, it := range items {

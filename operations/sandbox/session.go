@@ -130,7 +130,7 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 			ID:        "sbx_chl_" + randomHex(8),
 			Type:      "otp",
 			Message:   fmt.Sprintf("Enter the 6-digit code we sent to the phone number ending in %s.", phone[len(phone)-4:]),
-			ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+			ExpiresAt: now.Add(s.cfg.ChallengeTTL).UTC().Truncate(time.Millisecond),
 		}
 		s.sessions.add(sess)
 		c := *sess.challenge

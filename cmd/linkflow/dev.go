@@ -109,6 +109,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.close()
+	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
 	if _, err := d.store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
 		return err
 	}

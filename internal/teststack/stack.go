@@ -1,11 +1,7 @@
 package teststack
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -190,61 +186,11 @@ func (s *Stack) NewOrg(t testing.TB, name string) (orgID, apiKey, webhookSecret 
 }
 
 // Response is an HTTP response with its body read.
-type Response struct {
-	*http.Response
-	Body []byte
-}
-
-// JSON decodes the body into v, failing the test when it cannot.
-func (r *Response) JSON(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("decode %s: %v (body %s)", r.Request.URL, err, r.Body)
-	}
-}
+type Response = testenv.Response
 
 // Do sends a request to the stack's API with key as bearer token ("" for
 // none); body is marshalled to JSON unless it is a string or []byte.
 func (s *Stack) Do(t testing.TB, method, path, key string, body any) *Response {
 	t.Helper()
-	return Do(t, method, s.URL+path, key, body)
-}
-
-// Do sends a request and reads the response.
-func Do(t testing.TB, method, url, key string, body any) *Response {
-	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	case []byte:
-		rd = bytes.NewBuffer(b)
-	default:
-		buf, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewBuffer(buf)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Response{Response: resp, Body: b}
+	return testenv.Do(t, method, s.URL+path, key, body)
 }

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/webhooks/verify"
+)
+
+// seed001 is seed 001's example request verbatim, only its URLs changed.
+const seed001 = `{
+"integrationId": "tmobile",
+"operations": [
+{ "resource": "paymentMethod", "action": "read" },
+{
+"resource": "paymentMethod",
+"action": "write",
+"arguments": {
+"cardNumber": "4111111111111111",
+"expirationDate": "12/28",
+"cvv": "123",
+"nameOnCard": "John Doe",
+"billingZip": "10001"
+}
+}
+],
+"webhookUrl": "%s",
+"returnUrl": "https://your-app.com/done"
+}`
+
+// The foundation's promise: `linkflow dev` (embedded JetStream, a
+// redis-server child) runs seed 001's example end to end over HTTP, and the
+// webhook arrives signed.
+func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
+	t.Parallel()
+	const apiKey = "any string works as the dev key"
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, r.ContentLength)
+		_, _ = r.Body.Read(b)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, b)
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	dataDir := t.TempDir()
+	port := freeTCPPort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	dev := startProc(t, "dev", []string{"LINKFLOW_DEV_API_KEY=" + apiKey, "LINKFLOW_DEV_WEBHOOK_SECRET=" + secret},
+		"dev", "--data-dir", dataDir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
+		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn")
+
+	testenv.Eventually(t, 30*time.Second, "dev to be ready", func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	created := testenv.Do(t, "POST", base+"/v1/links", apiKey, fmt.Sprintf(seed001, receiver.URL+"/webhook"))
+	if created.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", created.StatusCode, created.Body)
+	}
+	var link struct {
+		LinkID, ClaimCode, AppClipURL, ReturnURL, Status string
+		Operations                                        []map[string]any
+	}
+	created.JSON(t, &link)
+	if link.Status != "pending" || !strings.HasPrefix(link.AppClipURL, base+"/link/"+link.LinkID+"?code=") ||
+		link.ReturnURL != "https://your-app.com/done?linkId="+link.LinkID || len(link.Operations) != 2 {
+		t.Fatalf("201 body: %s", created.Body)
+	}
+	claim := testenv.Do(t, "POST", base+"/v1/links/"+link.LinkID+"/claim", "",
+		map[string]any{"claimCode": link.ClaimCode, "credentials": map[string]string{"username": "user_good", "password": "pass_good"}})
+	if claim.StatusCode != http.StatusAccepted {
+		t.Fatalf("claim: %d %s", claim.StatusCode, claim.Body)
+	}
+	var final struct {
+		Status string
+		Result struct {
+			Operations []struct {
+				Resource, Action string
+				Data             map[string]json.RawMessage
+			}
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, "the link to succeed", func() bool {
+		testenv.Do(t, "GET", base+"/v1/links/"+link.LinkID, apiKey, nil).JSON(t, &final)
+		return final.Status == "succeeded" || final.Status == "failed"
+	})
+	if final.Status != "succeeded" || len(final.Result.Operations) != 2 ||
+		final.Result.Operations[1].Data["paymentMethod"] == nil {
+		t.Fatalf("final link: %+v", final)
+	}
+	testenv.Eventually(t, 30*time.Second, "the webhook", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > 0
+	})
+	mu.Lock()
+	req, body := got[0], bodies[0]
+	mu.Unlock()
+	v, err := verify.New(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := v.VerifyBody(body, req.Header)
+	if err != nil {
+		t.Fatalf("webhook signature: %v", err)
+	}
+	official, _ := standardwebhooks.NewWebhook(secret)
+	if err := official.Verify(body, req.Header); err != nil {
+		t.Fatalf("official Standard Webhooks library: %v", err)
+	}
+	if ev.Type != "link.succeeded" || !strings.Contains(string(body), link.LinkID) {
+		t.Fatalf("webhook %s: %s", ev.Type, body)
+	}
+	if strings.Contains(dev.output(), "4111111111111111") || strings.Contains(string(body), "4111111111111111") {
+		t.Fatal("the card number leaked into logs or the webhook")
+	}
+
+	dev.signal(syscall.SIGTERM)
+	select {
+	case <-dev.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop on SIGTERM")
+	}
+	if dev.err != nil {
+		t.Fatalf("dev exited with %v\n%s", dev.err, dev.output())
+	}
+	// Redis wrote its append-only file and stopped with dev.
+	if _, err := os.Stat(filepath.Join(dataDir, "redis")); err != nil {
+		t.Fatal(err)
+	}
+}

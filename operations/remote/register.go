@@ -24,9 +24,9 @@ type RegisterConfig struct {
 
 // Register fetches the catalog at cfg.BaseURL and registers each of its
 // integrations in reg, with a Client as its provider. It returns the ids
-// registered. The provider's schemas are compiled by reg, so a catalog
-// linkflow cannot validate with is refused as a whole before anything is
-// registered.
+// registered. A catalog is refused as a whole, before anything is
+// registered, when one of its schemas does not compile or one of its ids is
+// in reg already.
 func Register(ctx context.Context, reg *operations.Registry, cfg RegisterConfig) ([]string, error) {
 	base := cfg.Config
 	base.Integration = ""
@@ -57,6 +57,11 @@ func Register(ctx context.Context, reg *operations.Registry, cfg RegisterConfig)
 		in.Provider = withCapabilities(client, ci.Capabilities)
 		if id, ok := cfg.IDs[ci.ID]; ok {
 			in.ID = id
+		}
+		// A remote integration must not silently take the place of one
+		// already there (the sandbox's tmobile, say).
+		if _, taken := reg.Integration(in.ID); taken {
+			return nil, fmt.Errorf("remote catalog at %s: integration %s is already registered; map it to another id", base.BaseURL, in.ID)
 		}
 		staged = append(staged, in)
 	}

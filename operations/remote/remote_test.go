@@ -118,6 +118,12 @@ func TestRegisterMapsAndFilters(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(ids, []string{"tmobile_remote"}) || !reflect.DeepEqual(reg.IDs(), ids) {
 		t.Fatalf("registered %v (%v), registry has %v", ids, err, reg.IDs())
 	}
+	// The same catalog again would replace what is there: refused.
+	if _, err := remote.Register(context.Background(), reg, remote.RegisterConfig{
+		Config: remote.Config{BaseURL: b.server.URL, Secret: secret}, IDs: map[string]string{"tmobile": "tmobile_remote"},
+	}); err == nil || !strings.Contains(err.Error(), "already registered") || !reflect.DeepEqual(reg.IDs(), ids) {
+		t.Fatalf("registering over an integration: %v; registry has %v", err, reg.IDs())
+	}
 	p, _ := reg.Provider("tmobile_remote")
 	ctx := context.Background()
 	res, err := p.Login(ctx, operations.LoginRequest{Integration: "tmobile_remote", Attempt: 1, Username: "mapped", Password: sandbox.PasswordGood})

@@ -62,31 +62,45 @@ func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL ti
 	default:
 		return r, nil
 	}
-	m := pairsToMap(arr[1])
-	if r.Link, err = decodeLink(m); err != nil {
+	if err := s.openRun(r, id, pairsToMap(arr[1]), arr[2], arr[3]); err != nil {
+		// The attempt cannot start (a record this process cannot read, such
+		// as a secret sealed with a key it lacks): give the lease and the
+		// attempt back so another delivery, perhaps to a better configured
+		// worker, can try.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.updateLink(rctx, org, id, fence{token: token}, linkUpdate{release: true, attemptsDelta: -1})
 		return nil, fmt.Errorf("begin run %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (s *Store) openRun(r *Run, id string, m map[string]string, password, conn any) error {
+	var err error
+	if r.Link, err = decodeLink(m); err != nil {
+		return err
 	}
 	if sealed := m[fArgs]; sealed != "" {
 		pt, err := s.keys.Open(sealed, argsAAD(id))
 		if err != nil {
-			return nil, fmt.Errorf("open arguments of %s: %w", id, err)
+			return fmt.Errorf("open arguments: %w", err)
 		}
 		if err := json.Unmarshal(pt, &r.Arguments); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if sealed, _ := arr[2].(string); sealed != "" {
+	if sealed, _ := password.(string); sealed != "" {
 		pt, err := s.keys.Open(sealed, passwordAAD(id))
 		if err != nil {
-			return nil, fmt.Errorf("open password of %s: %w", id, err)
+			return fmt.Errorf("open password: %w", err)
 		}
 		r.Password = string(pt)
 	}
-	r.ConnectionID, _ = arr[3].(string)
+	r.ConnectionID, _ = conn.(string)
 	if r.Link.RequestedConnectionID != "" {
 		r.ConnectionID = r.Link.RequestedConnectionID
 	}
-	return r, nil
+	return nil
 }
 
 // LeaseRef names a lease a worker holds.

@@ -1,0 +1,158 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// stubProvider is a provider whose login is a function, for failures the
+// sandbox has no magic user for.
+type stubProvider struct {
+	login func(ctx context.Context) error
+}
+
+func (p stubProvider) Login(ctx context.Context, _ operations.LoginRequest) (*operations.LoginResult, error) {
+	if err := p.login(ctx); err != nil {
+		return nil, err
+	}
+	return &operations.LoginResult{SessionID: "s"}, nil
+}
+func (stubProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
+	return nil, errors.New("no challenges")
+}
+func (stubProvider) Execute(context.Context, operations.ExecuteRequest) (json.RawMessage, error) {
+	return json.RawMessage(`{}`), nil
+}
+func (stubProvider) Close(context.Context, string) error { return nil }
+
+func (h *harness) registerStub(id string, login func(ctx context.Context) error) {
+	h.t.Helper()
+	err := h.reg.Register(operations.Integration{ID: id, DisplayName: id, Provider: stubProvider{login: login},
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// deadLetters returns the messages in the dead-letter stream.
+func (h *harness) deadLetters() []jetstream.RawStreamMsg {
+	h.t.Helper()
+	ctx := context.Background()
+	s, err := h.js.Stream(ctx, linkflow.StreamDLQ)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err == nil {
+			out = append(out, *m)
+		}
+	}
+	return out
+}
+
+func TestAttemptsExhaustedFailsAndDeadLetters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.registerStub("downprovider", func(context.Context) error { return operations.ErrUnavailable("down for maintenance") })
+	h.startWorker(func(c *workflow.Config) { c.MaxAttempts = 3 })
+	l := h.run("downprovider", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.EAttemptsExhausted || got.Attempts != 3 {
+		t.Fatalf("link: %s %+v after %d attempts", got.Status, got.Error, got.Attempts)
+	}
+	var dl []jetstream.RawStreamMsg
+	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool { dl = h.deadLetters(); return len(dl) == 1 })
+	if dl[0].Header.Get(workflow.HeaderLinkID) != l.ID || dl[0].Header.Get(workflow.HeaderReason) == "" {
+		t.Fatalf("dead letter headers: %v", dl[0].Header)
+	}
+}
+
+func TestUnparseableMessageIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	if _, err := h.js.Publish(context.Background(), linkflow.SubjectClaimed+"tmobile", []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	var dl []jetstream.RawStreamMsg
+	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool { dl = h.deadLetters(); return len(dl) == 1 })
+	if string(dl[0].Data) != "not json" || dl[0].Header.Get(workflow.HeaderOriginalSubject) != linkflow.SubjectClaimed+"tmobile" {
+		t.Fatalf("dead letter: %s %v", dl[0].Data, dl[0].Header)
+	}
+	testenv.Eventually(t, 5*time.Second, "the bad message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
+}
+
+// A message JetStream gave up on (MaxDeliver reached: here every delivery
+// meets a worker that lacks the key its link's secrets were sealed with) is
+// copied to the dead-letter stream from the advisory, and its link fails.
+func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	otherKeys, err := store.ParseKeyring(store.GenerateKey("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyless, err := store.New(store.Config{Redis: h.rdb, Keyring: otherKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(func(c *workflow.Config) {
+		c.Store = keyless
+		c.Consumer = workflow.ConsumerConfig{MaxDeliver: 3}
+	})
+	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.EAttemptsExhausted {
+		t.Fatalf("link: %s %+v", got.Status, got.Error)
+	}
+	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool {
+		for _, m := range h.deadLetters() {
+			if m.Header.Get(workflow.HeaderLinkID) == l.ID {
+				return true
+			}
+		}
+		return false
+	})
+	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
+}
+
+func TestEnsureStreamsIsIdempotent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	for _, cfg := range []workflow.StreamConfig{{}, {}, {DuplicateWindow: 5 * time.Minute}} {
+		if err := workflow.EnsureStreams(ctx, h.js, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := h.js.Stream(ctx, linkflow.StreamLinks)
+	info, _ := s.Info(ctx)
+	if info.Config.Duplicates != 5*time.Minute || info.Config.Retention != jetstream.WorkQueuePolicy {
+		t.Fatalf("updated config: %+v", info.Config)
+	}
+	for range 2 {
+		if _, err := workflow.EnsureConsumer(ctx, h.js, "tmobile", workflow.ConsumerConfig{AckWait: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := workflow.CheckStreams(ctx, h.js); err != nil {
+		t.Fatal(err)
+	}
+}

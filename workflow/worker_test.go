@@ -142,7 +142,7 @@ func streamMsgs(t *testing.T, h *harness) uint64 {
 func TestCancelStopsBeforeTheNextOperation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })
-	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Second, 50 * time.Millisecond })
+	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Second, 50*time.Millisecond })
 	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM)
 	h.wait(l.ID, 10*time.Second, linkflow.StatusRunning)
 	res, err := h.st.CancelLink(context.Background(), h.org, l.ID)
@@ -184,7 +184,7 @@ func TestCancelNotificationStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })
 	// The heartbeat is far off: only the NATS notification can stop it.
-	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Minute, 20 * time.Second })
+	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Minute, 20*time.Second })
 	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM, readPM, readPM)
 	h.wait(l.ID, 10*time.Second, linkflow.StatusRunning)
 	if _, err := h.st.CancelLink(context.Background(), h.org, l.ID); err != nil {

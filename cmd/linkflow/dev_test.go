@@ -81,7 +81,7 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 	}
 	var link struct {
 		LinkID, ClaimCode, AppClipURL, ReturnURL, Status string
-		Operations                                        []map[string]any
+		Operations                                       []map[string]any
 	}
 	created.JSON(t, &link)
 	if link.Status != "pending" || !strings.HasPrefix(link.AppClipURL, base+"/link/"+link.LinkID+"?code=") ||

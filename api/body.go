@@ -45,4 +45,6 @@ func decodeObject(b []byte) (map[string]json.RawMessage, bool) {
 	return m, true
 }
 
-func isNull(b json.RawMessage) bool { return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null")) }
+func isNull(b json.RawMessage) bool {
+	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
+}

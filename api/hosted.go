@@ -3,8 +3,8 @@ package api
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	_ "embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -422,7 +422,7 @@ func safeRedirect(raw string) (u string, web, ok bool) {
 func newNonce() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return base64.RawStdEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b) // no "+": html/template would escape it in the attribute
 }
 
 func seconds(n int) string {

@@ -530,7 +530,7 @@ func TestLinkExpiry(t *testing.T) {
 		t.Fatalf("expired link: %v", got)
 	}
 	e := wantError(t, claimLink(t, s, id, code, "user_good", "pass_good"), http.StatusConflict, "CONFLICT_ERROR")
-	if !strings.Contains(strings.ToLower(e.Error.Message), "expired") {
+	if e.Error.Message != "Link has expired." {
 		t.Fatalf("claim after expiry: %q does not say expired", e.Error.Message)
 	}
 	if v := fetchSession(t, s, id, code); v.Status != "expired" {

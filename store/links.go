@@ -251,6 +251,12 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	case "expired":
 		return nil, linkflow.Errorf(linkflow.EConflict, "Link has expired.")
 	case "conflict":
+		switch linkflow.Status(out[1]) {
+		case linkflow.StatusExpired:
+			return nil, linkflow.Errorf(linkflow.EConflict, "Link has expired.")
+		case linkflow.StatusCanceled:
+			return nil, linkflow.Errorf(linkflow.EConflict, "Link was canceled.")
+		}
 		return nil, linkflow.Errorf(linkflow.EConflict, "Link was already claimed (status %s).", out[1])
 	case "username_mismatch":
 		return nil, linkflow.Errorf(linkflow.EUnprocessable, "This link must be used with a different username.")

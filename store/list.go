@@ -83,7 +83,9 @@ func (s *Store) ListLinks(ctx context.Context, org string, f LinkFilter, cursor 
 			return links, "", nil
 		}
 	}
-	if next == "" && len(links) > 0 {
+	// The scan stopped at maxScan with a short (maybe empty) page: the
+	// cursor lets the caller go on from where it stopped.
+	if next == "" && max != "+" {
 		next = strings.TrimPrefix(max, "(")
 	}
 	return links, next, nil

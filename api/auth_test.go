@@ -1,0 +1,252 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/internal/teststack"
+	"github.com/linkflow/linkflow/store"
+)
+
+type tokenJSON struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+	Orgs        []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"orgs"`
+}
+
+// postToken posts a form to POST /v1/auth/token.
+func postToken(t *testing.T, s *teststack.Stack, form url.Values) *teststack.Response {
+	t.Helper()
+	resp, err := http.PostForm(s.URL+"/v1/auth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &teststack.Response{Response: resp, Body: b}
+}
+
+func mustToken(t *testing.T, s *teststack.Stack, form url.Values) tokenJSON {
+	t.Helper()
+	r := postToken(t, s, form)
+	wantStatus(t, r, http.StatusOK)
+	var tok tokenJSON
+	r.JSON(t, &tok)
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatal("a token response may be cached")
+	}
+	return tok
+}
+
+func TestTokenClientCredentials(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, func(c *api.Config) { c.TokenTTL = 30 * time.Minute })
+	tok := mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
+	if !strings.HasPrefix(tok.AccessToken, "lft_") || tok.TokenType != "bearer" || tok.ExpiresIn != 1800 ||
+		tok.Scope != "links:read links:write connections:read connections:secrets" ||
+		len(tok.Orgs) != 1 || tok.Orgs[0].ID != s.OrgID || tok.Orgs[0].Name != "Test organization" {
+		t.Fatalf("token %+v", tok)
+	}
+	// The token works like the key.
+	l := newLink(t, s, tok.AccessToken, nil)
+	fetchLink(t, s, s.APIKey, l.str("linkId"))
+
+	// Narrowed to links:read: reading works, writing is 403.
+	ro := mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}, "scope": {"links:read"}})
+	if ro.Scope != "links:read" {
+		t.Fatalf("scope %q", ro.Scope)
+	}
+	fetchLink(t, s, ro.AccessToken, l.str("linkId"))
+	e := wantError(t, s.Do(t, http.MethodPost, "/v1/links", ro.AccessToken, map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}}), http.StatusForbidden, "FORBIDDEN")
+	if !strings.Contains(e.Error.Message, "links:write") {
+		t.Fatalf("403 message %q does not name the scope", e.Error.Message)
+	}
+	wantError(t, s.Do(t, http.MethodPost, "/v1/links/"+l.str("linkId")+"/cancel", ro.AccessToken, nil), http.StatusForbidden, "FORBIDDEN")
+
+	// client_id may name the key or its organization; anything else is 401.
+	ctx := context.Background()
+	narrowKey, rec, err := s.Store.CreateAPIKey(ctx, s.OrgID, "reader", "", []string{store.ScopeLinksRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID := rec.ID
+	mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {narrowKey}, "client_id": {keyID}})
+	mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {narrowKey}, "client_id": {s.OrgID}})
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {narrowKey}, "client_id": {"key_other"}}), http.StatusUnauthorized, "UNAUTHORIZED")
+
+	// A key created with fewer scopes: its tokens cannot have more (403),
+	// and it cannot write itself.
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {narrowKey}, "scope": {"links:write"}}), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, s.Do(t, http.MethodPost, "/v1/links", narrowKey, map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}}), http.StatusForbidden, "FORBIDDEN")
+	if got := mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {narrowKey}}); got.Scope != "links:read" {
+		t.Fatalf("narrow key's token scope %q", got.Scope)
+	}
+
+	// HTTP Basic client authentication (RFC 6749 2.3.1) works too.
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/auth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(keyID, narrowKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Basic auth: %d", resp.StatusCode)
+	}
+
+	// Errors: seed 000's envelope.
+	for _, tc := range []struct {
+		form   url.Values
+		status int
+		code   string
+	}{
+		{url.Values{}, 400, "BAD_REQUEST"},
+		{url.Values{"grant_type": {"authorization_code"}}, 400, "BAD_REQUEST"},
+		{url.Values{"grant_type": {"client_credentials"}}, 400, "BAD_REQUEST"},
+		{url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}, "scope": {"links:admin"}}, 400, "BAD_REQUEST"},
+		{url.Values{"grant_type": {"client_credentials"}, "client_secret": {"lfk_wrong"}}, 401, "UNAUTHORIZED"},
+		// A token is not a client secret.
+		{url.Values{"grant_type": {"client_credentials"}, "client_secret": {tok.AccessToken}}, 401, "UNAUTHORIZED"},
+	} {
+		wantError(t, postToken(t, s, tc.form), tc.status, tc.code)
+	}
+	// JSON is not the token endpoint's format.
+	wantError(t, s.Do(t, http.MethodPost, "/v1/auth/token", "", map[string]any{"grant_type": "client_credentials"}), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+}
+
+func TestKeyRevocationIsImmediate(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, nil)
+	ctx := context.Background()
+	key, rec, err := s.Store.CreateAPIKey(ctx, s.OrgID, "temp", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {key}})
+	l := newLink(t, s, key, nil)
+	fetchLink(t, s, tok.AccessToken, l.str("linkId"))
+	// A second API process over the same Redis sees the revocation at once.
+	other, err := api.New(api.Config{Store: s.Store, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC, JetStream: s.JS,
+		KeyLimit: api.NoLimit, ClientLimit: api.NoLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaOther := func() int {
+		req := httptest.NewRequest(http.MethodGet, "/v1/links/"+l.str("linkId"), nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		other.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := viaOther(); code != http.StatusOK {
+		t.Fatalf("the other API process before the revocation: %d", code)
+	}
+	if err := s.Store.RevokeAPIKey(ctx, s.OrgID, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, s.Do(t, http.MethodGet, "/v1/links/"+l.str("linkId"), key, nil), http.StatusUnauthorized, "UNAUTHORIZED")
+	wantError(t, s.Do(t, http.MethodGet, "/v1/links/"+l.str("linkId"), tok.AccessToken, nil), http.StatusUnauthorized, "UNAUTHORIZED")
+	if code := viaOther(); code != http.StatusUnauthorized {
+		t.Fatalf("the other API process after the revocation: %d", code)
+	}
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {key}}), http.StatusUnauthorized, "UNAUTHORIZED")
+	// The organization's other key still works.
+	fetchLink(t, s, s.APIKey, l.str("linkId"))
+}
+
+func TestTokenPasswordGrant(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, nil)
+	ctx := context.Background()
+	org2, key2, _ := s.NewOrg(t, "Second org")
+	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.CreateUser(ctx, store.User{Email: "Ada@Example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID, org2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.CreateUser(ctx, store.User{Email: "reader@example.com", PasswordHash: string(hash), OrgIDs: []string{org2},
+		Scopes: []string{store.ScopeLinksRead}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without client_id: the user's first organization; orgs lists all.
+	tok := mustToken(t, s, url.Values{"grant_type": {"password"}, "username": {"ada@example.com"}, "password": {"correct horse"}})
+	if len(tok.Orgs) != 2 || tok.Orgs[0].ID != s.OrgID || tok.Orgs[1].ID != org2 || tok.Orgs[1].Name != "Second org" {
+		t.Fatalf("orgs %+v", tok.Orgs)
+	}
+	l := newLink(t, s, tok.AccessToken, nil)
+	fetchLink(t, s, s.APIKey, l.str("linkId"))
+
+	// client_id picks another of the user's organizations.
+	tok2 := mustToken(t, s, url.Values{"grant_type": {"password"}, "username": {"ada@example.com"}, "password": {"correct horse"}, "client_id": {org2}})
+	if tok2.Orgs[0].ID != org2 {
+		t.Fatalf("selected org first: %+v", tok2.Orgs)
+	}
+	wantError(t, s.Do(t, http.MethodGet, "/v1/links/"+l.str("linkId"), tok2.AccessToken, nil), http.StatusNotFound, "NOT_FOUND")
+	l2 := newLink(t, s, tok2.AccessToken, nil)
+	fetchLink(t, s, key2, l2.str("linkId"))
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"ada@example.com"}, "password": {"correct horse"}, "client_id": {"org_elsewhere"}}), http.StatusForbidden, "FORBIDDEN")
+
+	// A user's scopes bound the token's.
+	ro := mustToken(t, s, url.Values{"grant_type": {"password"}, "username": {"reader@example.com"}, "password": {"correct horse"}})
+	if ro.Scope != "links:read" {
+		t.Fatalf("reader scope %q", ro.Scope)
+	}
+	wantError(t, s.Do(t, http.MethodPost, "/v1/links", ro.AccessToken, map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}}), http.StatusForbidden, "FORBIDDEN")
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"reader@example.com"}, "password": {"correct horse"}, "scope": {"links:write"}}), http.StatusForbidden, "FORBIDDEN")
+
+	// Bad credentials: 401, the same for an unknown user.
+	bad := wantError(t, postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"ada@example.com"}, "password": {"wrong"}}), http.StatusUnauthorized, "UNAUTHORIZED")
+	unknown := wantError(t, postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"nobody@example.com"}, "password": {"wrong"}}), http.StatusUnauthorized, "UNAUTHORIZED")
+	if bad.Error.Message != unknown.Error.Message {
+		t.Fatalf("wrong password %q vs unknown user %q", bad.Error.Message, unknown.Error.Message)
+	}
+	e := wantError(t, postToken(t, s, url.Values{"grant_type": {"password"}}), http.StatusBadRequest, "BAD_REQUEST")
+	if len(e.Error.Issues) != 2 {
+		t.Fatalf("issues %v", e.Error.Issues)
+	}
+}
+
+func TestLoginFailuresAreLimited(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, func(c *api.Config) { c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 3} })
+	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
+	if err := s.Store.CreateUser(context.Background(), store.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {"guess"}}
+	// Successes do not count.
+	for range 5 {
+		mustToken(t, s, url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {"secret-pw"}})
+	}
+	for range 3 {
+		wantError(t, postToken(t, s, form), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	r := postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {"secret-pw"}})
+	wantError(t, r, http.StatusTooManyRequests, "TOO_MANY_REQUESTS")
+	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+	// The address's budget is spent for client credentials too.
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}}), http.StatusTooManyRequests, "TOO_MANY_REQUESTS")
+}

@@ -1,0 +1,187 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's chromium. A missing browser fails the test:
+// ./test.sh installs it, like redis-server.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium is not installed: the hosted page is tested in headless Chromium. Install Debian's chromium package (apt-get install chromium), or run ./test.sh, which does.")
+	return ""
+}
+
+// newBrowser starts one headless Chromium for the test; tabs are
+// chromedp.NewContext(browser).
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Headless, chromedp.DisableGPU, chromedp.NoSandbox, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// The first call starts the browser; it must not carry a timeout, which
+	// would stop the browser with it.
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browser
+}
+
+// newTab opens a tab that records script errors and CSP violations; its
+// context times out after 30 s.
+func newTab(t *testing.T, browser context.Context) (context.Context, func() []string) {
+	t.Helper()
+	tab, cancelTab := chromedp.NewContext(browser)
+	t.Cleanup(cancelTab)
+	var mu sync.Mutex
+	var problems []string
+	msgs := chromedp.Console(tab)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if (m.IsException() || m.Type == chromedp.ConsoleError) {
+				mu.Lock()
+				problems = append(problems, string(m.Type)+": "+m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), problems...)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, id string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
+	if err != nil {
+		t.Fatalf("text of #%s: %v", id, err)
+	}
+	return s
+}
+
+func TestHostedPageInChromium(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, nil)
+	browser := newBrowser(t)
+
+	t.Run("login then success and the return URL", func(t *testing.T) {
+		t.Parallel()
+		returned := make(chan url.Values, 1)
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/done" {
+				select {
+				case returned <- r.URL.Query():
+				default:
+				}
+			}
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<!doctype html><title>back in the app</title><h1 id=app>Back in the app</h1>"))
+		}))
+		t.Cleanup(app.Close)
+		l := newLink(t, s, s.APIKey, map[string]any{
+			"operations": []any{readOp(), map[string]any{"resource": "accountProfile", "action": "read"}},
+			"returnUrl":  app.URL + "/done", "description": "INTERNAL-NOTE",
+		})
+		ctx, problems := newTab(t, browser)
+		if err := chromedp.Do(ctx, chromedp.Navigate(l.str("appClipUrl")), chromedp.WaitVisible(chromedp.ID("login-form"))); err != nil {
+			t.Fatal(err)
+		}
+		ops, body := text(t, ctx, "operations"), text(t, ctx, "page")
+		if err := chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
+			chromedp.SendKeys(chromedp.ID("password"), "pass_good"),
+			chromedp.Click(chromedp.ID("login")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ops, "See the cards saved to your T-Mobile account") || !strings.Contains(ops, "plan on your T-Mobile account") {
+			t.Fatalf("operations as shown: %q", ops)
+		}
+		if strings.Contains(body, "INTERNAL-NOTE") {
+			t.Fatal("the page shows the link's internal description")
+		}
+		var q url.Values
+		select {
+		case q = <-returned:
+		case <-ctx.Done():
+			t.Fatalf("the browser never reached the return URL: %v", problems())
+		}
+		got := fetchLink(t, s, s.APIKey, l.str("linkId"))
+		if got.str("status") != "succeeded" || q.Get("linkId") != l.str("linkId") || q.Get("status") != "succeeded" || q.Get("verifier") != got.str("verifier") {
+			t.Fatalf("return URL query %v, link %v", q, got)
+		}
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("app"))); err != nil {
+			t.Fatal(err)
+		}
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(loc, app.URL+"/done?") {
+			t.Fatalf("browser at %s", loc)
+		}
+		if p := problems(); len(p) > 0 {
+			t.Fatalf("script errors or CSP violations: %v", p)
+		}
+	})
+
+	t.Run("login with a wrong password then failure", func(t *testing.T) {
+		t.Parallel()
+		l := newLink(t, s, s.APIKey, nil)
+		ctx, problems := newTab(t, browser)
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(l.str("appClipUrl")),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
+			chromedp.SendKeys(chromedp.ID("password"), "not-the-password"),
+			chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("outcome")),
+		)
+		if err != nil {
+			t.Fatalf("%v (problems: %v)", err, problems())
+		}
+		title, detail := text(t, ctx, "outcome"), text(t, ctx, "page")
+		if title != "Wrong username or password" || !strings.Contains(detail, "can't be used again") {
+			t.Fatalf("outcome %q: %q", title, detail)
+		}
+		if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "failed" {
+			t.Fatalf("link status %v", got["status"])
+		}
+		if p := problems(); len(p) > 0 {
+			t.Fatalf("script errors or CSP violations: %v", p)
+		}
+	})
+}

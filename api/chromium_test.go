@@ -67,7 +67,7 @@ func newTab(t *testing.T, browser context.Context) (context.Context, func() []st
 			if err != nil {
 				return
 			}
-			if (m.IsException() || m.Type == chromedp.ConsoleError) {
+			if m.IsException() || m.Type == chromedp.ConsoleError {
 				mu.Lock()
 				problems = append(problems, string(m.Type)+": "+m.Text)
 				mu.Unlock()

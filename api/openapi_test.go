@@ -1,0 +1,178 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/linkflow/linkflow/api"
+)
+
+// undocumented lists routes the server registers that the API reference
+// leaves out on purpose, each with the reason. Keep it short.
+var undocumented = map[string]string{}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// TestOpenAPIMatchesRoutes keeps api/openapi.yaml true: every route the
+// server registers is documented, and every documented route exists.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, nil) // with the webhook and dev sandbox routes
+
+	r := s.Do(t, http.MethodGet, "/openapi.yaml", "", nil)
+	wantStatus(t, r, http.StatusOK)
+	if ct := r.Header.Get("Content-Type"); ct != "application/yaml" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	if !bytes.Equal(r.Body, api.OpenAPI()) {
+		t.Fatal("GET /openapi.yaml is not the embedded document")
+	}
+
+	var doc map[string]any
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
+		t.Fatalf("openapi: %q, want 3.1.x", v)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	documented := map[string]bool{}
+	opIDs := map[string]string{}
+	for path, item := range paths {
+		ops, _ := item.(map[string]any)
+		for _, m := range httpMethods {
+			op, ok := ops[m].(map[string]any)
+			if !ok {
+				continue
+			}
+			route := strings.ToUpper(m) + " " + path
+			documented[route] = true
+			checkOperation(t, doc, route, path, ops, op, opIDs)
+		}
+	}
+
+	registered := map[string]bool{}
+	for _, route := range s.API.Routes() {
+		registered[route] = true
+		if reason, ok := undocumented[route]; ok {
+			if reason == "" {
+				t.Errorf("%s is left out of openapi.yaml without a reason", route)
+			}
+			continue
+		}
+		if !documented[route] {
+			t.Errorf("%s is registered but not in api/openapi.yaml", route)
+		}
+	}
+	for route := range documented {
+		if !registered[route] {
+			t.Errorf("%s is in api/openapi.yaml but the server does not register it", route)
+		}
+	}
+	for route := range undocumented {
+		if !registered[route] {
+			t.Errorf("undocumented lists %s, which the server does not register", route)
+		}
+	}
+
+	// Every $ref points at something.
+	walkRefs(doc, func(ref string) {
+		if _, err := resolve(doc, ref); err != nil {
+			t.Errorf("$ref %s: %v", ref, err)
+		}
+	})
+	if _, ok := doc["webhooks"].(map[string]any)["linkEvent"]; !ok {
+		t.Error("the webhook payload is not documented under webhooks")
+	}
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
+
+// checkOperation checks what a reader of one operation relies on: a unique
+// operationId, responses, and a declaration of each path parameter.
+func checkOperation(t *testing.T, doc map[string]any, route, path string, item, op map[string]any, ids map[string]string) {
+	t.Helper()
+	id, _ := op["operationId"].(string)
+	if id == "" {
+		t.Errorf("%s has no operationId", route)
+	} else if prev, dup := ids[id]; dup {
+		t.Errorf("%s and %s share operationId %s", route, prev, id)
+	}
+	ids[id] = route
+	if resp, _ := op["responses"].(map[string]any); len(resp) == 0 {
+		t.Errorf("%s documents no responses", route)
+	}
+	declared := map[string]bool{}
+	for _, params := range []any{item["parameters"], op["parameters"]} {
+		list, _ := params.([]any)
+		for _, p := range list {
+			pm, _ := p.(map[string]any)
+			if ref, ok := pm["$ref"].(string); ok {
+				v, err := resolve(doc, ref)
+				if err != nil {
+					continue // reported by the $ref walk
+				}
+				pm, _ = v.(map[string]any)
+			}
+			if pm["in"] == "path" {
+				declared[fmt.Sprint(pm["name"])] = true
+			}
+		}
+	}
+	var want []string
+	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+		want = append(want, m[1])
+		if !declared[m[1]] {
+			t.Errorf("%s does not declare its path parameter %s", route, m[1])
+		}
+	}
+	for name := range declared {
+		if !slices.Contains(want, name) {
+			t.Errorf("%s declares path parameter %s, which its path lacks", route, name)
+		}
+	}
+}
+
+func walkRefs(v any, f func(string)) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && k == "$ref" {
+				f(s)
+				continue
+			}
+			walkRefs(e, f)
+		}
+	case []any:
+		for _, e := range x {
+			walkRefs(e, f)
+		}
+	}
+}
+
+// resolve follows a local JSON pointer ("#/components/schemas/Link").
+func resolve(doc map[string]any, ref string) (any, error) {
+	rest, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return nil, fmt.Errorf("not a local reference")
+	}
+	var cur any = doc
+	for _, part := range strings.Split(rest, "/") {
+		part = strings.NewReplacer("~1", "/", "~0", "~").Replace(part)
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s is not an object", part)
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, fmt.Errorf("no %s", part)
+		}
+	}
+	return cur, nil
+}

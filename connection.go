@@ -46,5 +46,9 @@ type Connection struct {
 	LastRefreshedAt time.Time
 	LinkIDs         []string
 	Credentials     *Credentials
-	Version         int64
+	// RevokedAt is when the connection was deleted (status revoked), and
+	// RevokedAtProvider whether the provider confirmed the revocation.
+	RevokedAt         time.Time
+	RevokedAtProvider bool
+	Version           int64
 }

@@ -3,9 +3,42 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
+)
+
+// Connection hash fields kept by the connection scripts (the ones a link
+// writes are in connection_codec.go).
+const (
+	cRefreshes         = "refreshes" // refresh outcomes committed, the generation waiters watch
+	cLockFence         = "lockFence" // the last fencing token handed out
+	cRevokedAt         = "revokedAt"
+	cRevokedAtProvider = "revokedAtProvider"
+)
+
+// Limits on what a connection keeps.
+const (
+	// MaxConnectionMetadata bounds a connection's metadata (compact JSON).
+	MaxConnectionMetadata = 16 << 10
+	// ConnectionLinkIDs is how many link ids a connection lists: the most
+	// recent ones (finish_link.lua trims the list to as many).
+	ConnectionLinkIDs = 100
+	// SecretReadsKept is how many secret reads a connection remembers.
+	SecretReadsKept = 1000
+)
+
+var (
+	connLockScript    = script("conn_lock")
+	connUnlockScript  = script("conn_unlock")
+	connRefreshScript = script("conn_refresh")
+	connRevokeScript  = script("conn_revoke")
+	connUpdateScript  = script("conn_update")
 )
 
 // Connection returns an organization's connection, credentials not opened.
@@ -29,15 +62,67 @@ func (s *Store) ConnectionCredentials(ctx context.Context, org, id string) (*lin
 	if err != nil || sealed == "" {
 		return nil, ErrNotFound
 	}
+	return s.openCredentials(id, sealed)
+}
+
+func (s *Store) openCredentials(id, sealed string) (*linkflow.Credentials, error) {
 	pt, err := s.keys.Open(sealed, credentialsAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("open credentials of %s: %w", id, err)
 	}
 	var c linkflow.Credentials
 	if err := json.Unmarshal(pt, &c); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decode credentials of %s: %w", id, err)
 	}
 	return &c, nil
+}
+
+// connState is a connection as one read saw it, with what the refresh
+// protocol compares: the refresh generation and the last link.
+type connState struct {
+	conn      *linkflow.Connection
+	refreshes string
+	lastLink  string
+}
+
+// OpenConnection returns a connection with its recent link ids and its
+// credentials opened. The credentials are in memory only: the caller's view
+// decides whether they are shown.
+func (s *Store) OpenConnection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
+	st, err := s.connState(ctx, org, id)
+	if err != nil {
+		return nil, err
+	}
+	return st.conn, nil
+}
+
+func (s *Store) connState(ctx context.Context, org, id string) (*connState, error) {
+	if !validID(id) || !validID(org) {
+		return nil, ErrNotFound
+	}
+	pipe := s.rdb.Pipeline()
+	h := pipe.HGetAll(ctx, connKey(org, id))
+	links := pipe.LRange(ctx, connLinksKey(org, id), -ConnectionLinkIDs, -1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	return s.stateFromHash(id, h.Val(), links.Val())
+}
+
+func (s *Store) stateFromHash(id string, m map[string]string, links []string) (*connState, error) {
+	if m[cID] == "" {
+		return nil, ErrNotFound
+	}
+	c := decodeConnection(m)
+	c.LinkIDs = links
+	if sealed := m[cCredentials]; sealed != "" {
+		creds, err := s.openCredentials(id, sealed)
+		if err != nil {
+			return nil, err
+		}
+		c.Credentials = creds
+	}
+	return &connState{conn: c, refreshes: m[cRefreshes], lastLink: m[cLastLinkID]}, nil
 }
 
 func decodeConnection(m map[string]string) *linkflow.Connection {
@@ -46,13 +131,212 @@ func decodeConnection(m map[string]string) *linkflow.Connection {
 		ExternalUserID: m[cExternalUserID], DisplayName: m[cDisplayName],
 		Status: linkflow.ConnStatus(m[cStatus]), StatusMessage: m[cStatusMessage],
 		Disabled: m[cDisabled] == "1", WebhookURL: m[cWebhookURL],
-		CreatedAt:       linkflow.FromMillis(atoi(m[cCreatedAt])),
-		UpdatedAt:       linkflow.FromMillis(atoi(m[cUpdatedAt])),
-		LastRefreshedAt: linkflow.FromMillis(atoi(m[cLastRefreshedAt])),
-		Version:         atoi(m[cVersion]),
+		CreatedAt:         linkflow.FromMillis(atoi(m[cCreatedAt])),
+		UpdatedAt:         linkflow.FromMillis(atoi(m[cUpdatedAt])),
+		LastRefreshedAt:   linkflow.FromMillis(atoi(m[cLastRefreshedAt])),
+		RevokedAt:         linkflow.FromMillis(atoi(m[cRevokedAt])),
+		RevokedAtProvider: m[cRevokedAtProvider] == "1",
+		Version:           atoi(m[cVersion]),
 	}
 	if md := m[cMetadata]; md != "" {
 		c.Metadata = json.RawMessage(md)
 	}
 	return c
+}
+
+// ConnectionFilter narrows a connection listing. Empty fields match
+// everything.
+type ConnectionFilter struct {
+	ExternalUserID string
+	IntegrationID  string
+	Status         linkflow.ConnStatus
+}
+
+// ListConnections returns an organization's connections, newest first,
+// after cursor (the last connection id of the previous page; "" for the
+// first page). Ids sort by creation time, so pages stay stable while
+// connections are being made. Filters are applied while scanning the index;
+// a page that stopped after maxScan entries comes back short with a cursor
+// to go on. Credentials are opened for their non-secret parts (type, scope,
+// expiry); one that cannot be opened is left empty rather than failing the
+// page. next is "" when there is nothing more.
+func (s *Store) ListConnections(ctx context.Context, org string, f ConnectionFilter, cursor string, limit int) (conns []*linkflow.Connection, next string, err error) {
+	if cursor != "" && (!strings.HasPrefix(cursor, "conn_") || !validID(cursor)) {
+		return nil, "", ErrBadCursor
+	}
+	max := "+"
+	if cursor != "" {
+		max = "(" + cursor
+	}
+	scanned := 0
+	for len(conns) < limit && scanned < maxScan {
+		batch := int64(max2(limit-len(conns), 50))
+		ids, err := s.rdb.ZRevRangeByLex(ctx, connIndexKey(org), &redis.ZRangeBy{Min: "-", Max: max, Count: batch}).Result()
+		if err != nil {
+			return nil, "", err
+		}
+		if len(ids) == 0 {
+			return conns, "", nil
+		}
+		scanned += len(ids)
+		pipe := s.rdb.Pipeline()
+		hashes := make([]*redis.MapStringStringCmd, len(ids))
+		links := make([]*redis.StringSliceCmd, len(ids))
+		for i, id := range ids {
+			hashes[i] = pipe.HGetAll(ctx, connKey(org, id))
+			links[i] = pipe.LRange(ctx, connLinksKey(org, id), -ConnectionLinkIDs, -1)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, "", err
+		}
+		for i, id := range ids {
+			max = "(" + id
+			m := hashes[i].Val()
+			if m[cID] == "" {
+				continue
+			}
+			c := decodeConnection(m)
+			if (f.Status != "" && c.Status != f.Status) || (f.IntegrationID != "" && c.IntegrationID != f.IntegrationID) ||
+				(f.ExternalUserID != "" && c.ExternalUserID != f.ExternalUserID) {
+				continue
+			}
+			c.LinkIDs = links[i].Val()
+			if sealed := m[cCredentials]; sealed != "" {
+				c.Credentials = &linkflow.Credentials{}
+				if creds, err := s.openCredentials(id, sealed); err == nil {
+					c.Credentials = creds
+				}
+			}
+			conns = append(conns, c)
+			if len(conns) == limit {
+				next = id
+				break
+			}
+		}
+		if int64(len(ids)) < batch && len(conns) < limit {
+			return conns, "", nil
+		}
+	}
+	if next == "" && max != "+" {
+		next = strings.TrimPrefix(max, "(")
+	}
+	return conns, next, nil
+}
+
+// ConnectionPatch is a customer's change to a connection. Nil fields stay
+// as they are.
+type ConnectionPatch struct {
+	// Metadata replaces the metadata as a whole; it must be a JSON object of
+	// at most MaxConnectionMetadata bytes.
+	Metadata    json.RawMessage
+	DisplayName *string
+	Disabled    *bool
+}
+
+// ErrConnectionRevoked is returned for a change to a revoked connection.
+var ErrConnectionRevoked = errors.New("connection is revoked")
+
+// UpdateConnection applies p in one atomic step and returns the connection
+// after it, credentials opened. There is no read-modify-write: every field
+// of p replaces what was there, so concurrent patches need no version check.
+func (s *Store) UpdateConnection(ctx context.Context, org, id string, p ConnectionPatch) (*linkflow.Connection, error) {
+	if !validID(id) || !validID(org) {
+		return nil, ErrNotFound
+	}
+	argv := []any{ms(s.now())}
+	if p.Metadata != nil {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(p.Metadata, &obj); err != nil || obj == nil {
+			return nil, errors.New("update connection: metadata must be a JSON object")
+		}
+		if len(p.Metadata) > MaxConnectionMetadata {
+			return nil, fmt.Errorf("update connection: metadata over %d bytes", MaxConnectionMetadata)
+		}
+		argv = append(argv, cMetadata, string(p.Metadata))
+	}
+	if p.DisplayName != nil {
+		argv = append(argv, cDisplayName, *p.DisplayName)
+	}
+	if p.Disabled != nil {
+		d := "0"
+		if *p.Disabled {
+			d = "1"
+		}
+		argv = append(argv, cDisabled, d)
+	}
+	res, err := connUpdateScript.Run(ctx, s.rdb, []string{connKey(org, id)}, argv...).Text()
+	if err != nil {
+		return nil, fmt.Errorf("update connection %s: %w", id, err)
+	}
+	switch res {
+	case "ok":
+		return s.OpenConnection(ctx, org, id)
+	case "missing":
+		return nil, ErrNotFound
+	case "revoked":
+		return nil, ErrConnectionRevoked
+	}
+	return nil, fmt.Errorf("update connection %s: unexpected reply %q", id, res)
+}
+
+// SecretRead is one read of a connection's secrets: who, when, from where.
+type SecretRead struct {
+	At time.Time
+	// Subject is the principal ("key:<id>" or "user:<email>") and KeyID the
+	// API key it acted with.
+	Subject   string
+	KeyID     string
+	Address   string
+	RequestID string
+}
+
+type secretReadRecord struct {
+	At        int64  `json:"at"`
+	Subject   string `json:"subject"`
+	KeyID     string `json:"keyId,omitempty"`
+	Address   string `json:"address,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// RecordSecretRead appends r to the connection's secret reads (the newest
+// SecretReadsKept are kept). The API records a read before it sends the
+// secrets, so a read that could not be recorded is not served.
+func (s *Store) RecordSecretRead(ctx context.Context, org, id string, r SecretRead) error {
+	b, err := json.Marshal(secretReadRecord{At: ms(r.At), Subject: r.Subject, KeyID: r.KeyID, Address: r.Address, RequestID: r.RequestID})
+	if err != nil {
+		return err
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.LPush(ctx, connReadsKey(org, id), b)
+	pipe.LTrim(ctx, connReadsKey(org, id), 0, SecretReadsKept-1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("record secret read of %s: %w", id, err)
+	}
+	return nil
+}
+
+// SecretReads returns a connection's most recent secret reads, newest first.
+func (s *Store) SecretReads(ctx context.Context, org, id string, limit int) ([]SecretRead, error) {
+	if !validID(id) || !validID(org) {
+		return nil, ErrNotFound
+	}
+	pipe := s.rdb.Pipeline()
+	exists := pipe.Exists(ctx, connKey(org, id))
+	reads := pipe.LRange(ctx, connReadsKey(org, id), 0, int64(limit)-1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	if exists.Val() == 0 {
+		return nil, ErrNotFound
+	}
+	out := make([]SecretRead, 0, len(reads.Val()))
+	for _, raw := range reads.Val() {
+		var rec secretReadRecord
+		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+			continue
+		}
+		out = append(out, SecretRead{At: linkflow.FromMillis(rec.At), Subject: rec.Subject, KeyID: rec.KeyID,
+			Address: rec.Address, RequestID: rec.RequestID})
+	}
+	return out, nil
 }

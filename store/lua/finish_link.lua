@@ -37,6 +37,7 @@ if conn ~= '' then
   redis.call('HINCRBY', KEYS[9], 'version', 1)
   redis.call('HSET', KEYS[8], ARGV[12], conn)
   redis.call('RPUSH', KEYS[10], ARGV[4])
+  redis.call('LTRIM', KEYS[10], -100, -1) -- store.ConnectionLinkIDs
   redis.call('ZADD', KEYS[11], 0, conn)
 end
 local sid = redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[10], '*',

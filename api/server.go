@@ -153,6 +153,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /v1/links/{linkId}", s.authenticated(store.ScopeLinksRead, s.getLink))
 	s.handle("POST /v1/links/{linkId}/cancel", s.authenticated(store.ScopeLinksWrite, s.cancelLink))
 	s.handle("GET /v1/providers", s.authenticated("", s.providers))
+	s.registerConnectionRoutes()
 
 	// The end user's endpoints, authenticated by the claim code: CORS for
 	// browsers and app SDKs, and limits per client address.

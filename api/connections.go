@@ -1,0 +1,342 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/store"
+)
+
+// Scopes of the connection endpoints. Reads need connections:read, and
+// include_secrets=true connections:secrets on top. Changing a connection
+// (PATCH, DELETE) needs links:write, the scope that already lets a key make
+// and renew connections through links, and connections:read, since the
+// response shows the connection. There is no connections:write scope.
+func (s *Server) registerConnectionRoutes() {
+	s.handle("GET /v1/connections", s.authenticated(store.ScopeConnectionsRead, s.listConnections))
+	s.handle("GET /v1/connections/{connectionId}", s.authenticated(store.ScopeConnectionsRead, s.getConnection))
+	s.handle("PATCH /v1/connections/{connectionId}", s.authenticated(store.ScopeLinksWrite, s.patchConnection))
+	s.handle("DELETE /v1/connections/{connectionId}", s.authenticated(store.ScopeLinksWrite, s.deleteConnection))
+	s.handle("GET /v1/connections/{connectionId}/secret-reads", s.authenticated(store.ScopeConnectionsRead, s.connectionSecretReads))
+}
+
+// maxDisplayName bounds a connection's displayName set through PATCH.
+const maxDisplayName = 256
+
+// getConnection is GET /v1/connections/{connectionId}
+// ?include_secrets=true|false&refresh_policy=auto|force|none.
+func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	q := r.URL.Query()
+	withSecrets := false
+	if v := q.Get("include_secrets"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.writeError(w, r, badParam("include_secrets", "must be true or false"))
+			return
+		}
+		withSecrets = b
+	}
+	policy := store.RefreshPolicy(q.Get("refresh_policy"))
+	if policy == "" {
+		policy = store.RefreshAuto
+	}
+	if !policy.Valid() {
+		s.writeError(w, r, badParam("refresh_policy", "must be auto, force or none"))
+		return
+	}
+	// Asking for secrets without the scope is refused, not quietly answered
+	// without them: a caller must never mistake a redacted answer for one
+	// with secrets.
+	if withSecrets && !p.Can(store.ScopeConnectionsSecrets) {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "include_secrets=true needs the %s scope.", store.ScopeConnectionsSecrets))
+		return
+	}
+	id := r.PathValue("connectionId")
+	log := reqLog(r).With(zap.String("connection_id", id))
+	read, err := s.cfg.Store.ReadConnection(r.Context(), p.OrgID, id, store.ReadOptions{
+		Policy:    policy,
+		Refresher: s.refresherOf,
+		Revoker:   s.revokerOf,
+		OnWait:    func() { log.Debug("waiting for a refresh in flight") },
+	})
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Connection not found."))
+		return
+	}
+	s.publishConnectionEvent(r.Context(), read.Event)
+	c := read.Conn
+	switch {
+	case read.RefreshErr != nil:
+		log.Warn("connection refresh failed", zap.String("code", operations.AsError(read.RefreshErr).Code))
+	case read.Refreshed:
+		log.Info("connection refreshed")
+	}
+	if withSecrets {
+		if c.Status == linkflow.ConnRevoked {
+			s.writeError(w, r, linkflow.Errorf(linkflow.EConflict, "The connection was revoked; its credentials were deleted."))
+			return
+		}
+		if c.Credentials != nil {
+			err := s.cfg.Store.RecordSecretRead(r.Context(), p.OrgID, c.ID, store.SecretRead{
+				At: s.now(), Subject: p.Subject, KeyID: p.KeyID, Address: addrString(s, r), RequestID: requestID(r),
+			})
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			log.Info("connection secrets read", zap.String("subject", p.Subject))
+		}
+	}
+	writeJSON(w, http.StatusOK, c.View(withSecrets))
+}
+
+func addrString(s *Server, r *http.Request) string {
+	if a := s.clientAddr(r); a.IsValid() {
+		return a.String()
+	}
+	return ""
+}
+
+// refresherOf is the refresher of an integration's provider, nil when it
+// has none.
+func (s *Server) refresherOf(integration string) store.Refresher {
+	if p, ok := s.cfg.Registry.Provider(integration); ok {
+		if rf, ok := p.(operations.Refresher); ok {
+			return rf
+		}
+	}
+	return nil
+}
+
+// revokerOf is the revoker of an integration's provider, nil when it has
+// none.
+func (s *Server) revokerOf(integration string) store.Revoker {
+	if p, ok := s.cfg.Registry.Provider(integration); ok {
+		if rv, ok := p.(operations.Revoker); ok {
+			return rv
+		}
+	}
+	return nil
+}
+
+// publishConnectionEvent publishes a connection.* event recorded with a
+// status change; when JetStream does not take it, the outbox sweeper will.
+func (s *Server) publishConnectionEvent(ctx context.Context, ev *store.Finished) {
+	if ev == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Publisher.PublishEvent(ctx, ev); err != nil {
+		s.log.Warn("publish connection event; the sweeper will retry", zap.String("event_id", ev.EventID), zap.Error(err))
+	}
+}
+
+// listConnections is GET /v1/connections. It never shows secrets and never
+// refreshes: include_secrets and refresh_policy are refused here rather
+// than ignored.
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for _, name := range []string{"include_secrets", "refresh_policy"} {
+		if q.Has(name) {
+			s.writeError(w, r, badParam(name, "is only accepted by GET /v1/connections/{connectionId}"))
+			return
+		}
+	}
+	f := store.ConnectionFilter{
+		ExternalUserID: q.Get("externalUserId"),
+		IntegrationID:  q.Get("integrationId"),
+		Status:         linkflow.ConnStatus(q.Get("status")),
+	}
+	switch f.Status {
+	case "", linkflow.ConnHealthy, linkflow.ConnError, linkflow.ConnDisconnected, linkflow.ConnRevoked:
+	default:
+		s.writeError(w, r, badParam("status", "must be healthy, error, disconnected or revoked"))
+		return
+	}
+	limit, err := parseLimit(q.Get("limit"), 20, 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	conns, next, err := s.cfg.Store.ListConnections(r.Context(), principal(r).OrgID, f, q.Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Data       []linkflow.ConnectionView `json:"data"`
+		NextCursor *string                   `json:"nextCursor"`
+	}{Data: make([]linkflow.ConnectionView, len(conns))}
+	for i, c := range conns {
+		out.Data[i] = c.View(false)
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// patchConnection is PATCH /v1/connections/{connectionId}: metadata
+// (replaced as a whole; null clears it), displayName, disabled.
+func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if !p.Can(store.ScopeConnectionsRead) {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", store.ScopeConnectionsRead))
+		return
+	}
+	body, err := s.readJSONBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	patch, issues := parseConnectionPatch(body)
+	if len(issues) > 0 {
+		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
+		e.Issues = issues
+		s.writeError(w, r, e)
+		return
+	}
+	c, err := s.cfg.Store.UpdateConnection(r.Context(), p.OrgID, r.PathValue("connectionId"), patch)
+	if errors.Is(err, store.ErrConnectionRevoked) {
+		err = linkflow.Errorf(linkflow.EConflict, "The connection was revoked; it cannot be changed.")
+	}
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Connection not found."))
+		return
+	}
+	writeJSON(w, http.StatusOK, c.View(false))
+}
+
+var patchFields = map[string]bool{"metadata": true, "displayName": true, "disabled": true}
+
+func parseConnectionPatch(body []byte) (store.ConnectionPatch, []linkflow.Issue) {
+	var p store.ConnectionPatch
+	var issues []linkflow.Issue
+	add := func(path, msg string) { issues = append(issues, linkflow.Issue{Path: path, Message: msg}) }
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return p, []linkflow.Issue{{Path: "", Message: "must be a JSON object"}}
+	}
+	var unknown []string
+	for k := range m {
+		if !patchFields[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		add(k, "is not a field of a connection that can be changed (metadata, displayName, disabled)")
+	}
+	if raw, ok := m["metadata"]; ok {
+		var obj map[string]json.RawMessage
+		switch {
+		case bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
+			p.Metadata = json.RawMessage(`{}`)
+		case json.Unmarshal(raw, &obj) != nil || obj == nil:
+			add("metadata", "must be a JSON object or null")
+		default:
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, raw)
+			if buf.Len() > store.MaxConnectionMetadata {
+				add("metadata", "must be at most "+strconv.Itoa(store.MaxConnectionMetadata)+" bytes of JSON")
+			} else {
+				p.Metadata = buf.Bytes()
+			}
+		}
+	}
+	if raw, ok := m["displayName"]; ok {
+		var name *string
+		if err := json.Unmarshal(raw, &name); err != nil {
+			add("displayName", "must be a string or null")
+		} else {
+			v := ""
+			if name != nil {
+				v = *name
+			}
+			if utf8.RuneCountInString(v) > maxDisplayName {
+				add("displayName", "must be at most "+strconv.Itoa(maxDisplayName)+" characters")
+			}
+			p.DisplayName = &v
+		}
+	}
+	if raw, ok := m["disabled"]; ok {
+		var d bool
+		if err := json.Unmarshal(raw, &d); err != nil {
+			add("disabled", "must be true or false")
+		} else {
+			p.Disabled = &d
+		}
+	}
+	return p, issues
+}
+
+// deleteConnection is DELETE /v1/connections/{connectionId}: revoke at the
+// provider, delete the secrets, keep a tombstone. It answers 200 with the
+// tombstone, whose revokedAtProvider says whether the provider confirmed.
+func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if !p.Can(store.ScopeConnectionsRead) {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", store.ScopeConnectionsRead))
+		return
+	}
+	id := r.PathValue("connectionId")
+	rev, err := s.cfg.Store.DeleteConnection(r.Context(), p.OrgID, id, s.revokerOf)
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Connection not found."))
+		return
+	}
+	if !rev.Already {
+		fields := []zap.Field{zap.String("connection_id", id), zap.Bool("at_provider", rev.AtProvider)}
+		if rev.ProviderErr != nil {
+			fields = append(fields, zap.String("provider_code", operations.AsError(rev.ProviderErr).Code))
+		}
+		reqLog(r).Info("connection revoked", fields...)
+	}
+	writeJSON(w, http.StatusOK, rev.Conn.View(false))
+}
+
+// secretReadView is one entry of GET /v1/connections/{id}/secret-reads.
+type secretReadView struct {
+	At        int64  `json:"at"`
+	Subject   string `json:"subject"`
+	KeyID     string `json:"keyId,omitempty"`
+	Address   string `json:"address,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// connectionSecretReads is GET /v1/connections/{connectionId}/secret-reads:
+// who read the connection's secrets, newest first.
+func (s *Server) connectionSecretReads(w http.ResponseWriter, r *http.Request) {
+	limit, err := parseLimit(r.URL.Query().Get("limit"), 100, store.SecretReadsKept)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("connectionId")
+	reads, err := s.cfg.Store.SecretReads(r.Context(), principal(r).OrgID, id, limit)
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Connection not found."))
+		return
+	}
+	out := struct {
+		ConnectionID string           `json:"connectionId"`
+		Data         []secretReadView `json:"data"`
+	}{ConnectionID: id, Data: make([]secretReadView, len(reads))}
+	for i, rd := range reads {
+		out.Data[i] = secretReadView{At: rd.At.UnixMilli(), Subject: rd.Subject, KeyID: rd.KeyID, Address: rd.Address, RequestID: rd.RequestID}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -23,11 +23,37 @@ import (
 type apiFlags struct {
 	httpAddr  string
 	publicURL string
+
+	keyRate, clientRate      float64
+	keyBurst, clientBurst    int
+	claimGuesses, loginFails float64
+	claimBurst, loginBurst   int
+	trustedProxies           string
+	tokenTTL, redirectDelay  time.Duration
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.httpAddr, "http-addr", defaultAddr, "address the HTTP API listens on")
 	fs.StringVar(&f.publicURL, "public-url", "http://localhost:8080", "URL end users reach linkflow at (appClipUrl is built from it)")
+	fs.Float64Var(&f.keyRate, "rate-limit-key", 100, "requests per second per API key on the customer API (0: no limit)")
+	fs.IntVar(&f.keyBurst, "rate-limit-key-burst", 200, "burst of the per-key limit")
+	fs.Float64Var(&f.clientRate, "rate-limit-client", 20, "requests per second per client address on the end user's endpoints, the hosted page and the token endpoint (0: no limit)")
+	fs.IntVar(&f.clientBurst, "rate-limit-client-burst", 40, "burst of the per-address limit")
+	fs.Float64Var(&f.claimGuesses, "rate-limit-claim-guesses", 10, "claims with a wrong code per minute per client address (0: no limit)")
+	fs.IntVar(&f.claimBurst, "rate-limit-claim-guesses-burst", 10, "burst of the wrong-code limit")
+	fs.Float64Var(&f.loginFails, "rate-limit-login-failures", 5, "failed token-endpoint logins per minute per client address and per user (0: no limit)")
+	fs.IntVar(&f.loginBurst, "rate-limit-login-failures-burst", 10, "burst of the failed-login limit")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
+	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
+	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows the outcome before it redirects to the return URL")
+}
+
+// limit maps a flag's rate (0: off) onto an api.Limit.
+func limit(rate float64, burst int) api.Limit {
+	if rate <= 0 {
+		return api.NoLimit
+	}
+	return api.Limit{Rate: rate, Burst: max(burst, 1)}
 }
 
 // workerFlags configure the worker role.
@@ -160,7 +186,14 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 	cfg := api.Config{
 		Store: d.store, Registry: d.reg, Publisher: d.pub, NATS: d.nc, JetStream: d.js,
 		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
-		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
+		KeyLimit:          limit(af.keyRate, af.keyBurst),
+		ClientLimit:       limit(af.clientRate, af.clientBurst),
+		ClaimGuessLimit:   limit(af.claimGuesses/60, af.claimBurst),
+		LoginFailureLimit: limit(af.loginFails/60, af.loginBurst),
+		TrustedProxies:    splitList(af.trustedProxies),
+		TokenTTL:          af.tokenTTL,
+		RedirectDelay:     af.redirectDelay,
+		Webhooks:          webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
 	}
 	if dev && d.sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, integration, username string) (any, error) {
@@ -292,4 +325,15 @@ func startDispatcher(ctx context.Context, d *deps, df dispatcherFlags) (func(), 
 		return nil, err
 	}
 	return disp.Stop, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package linkflow
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
@@ -41,26 +42,48 @@ func LinkEventID(linkID string) string {
 
 // NewLinkEvent builds the event for a finished link. When the body would be
 // larger than MaxEventBody, the result is left out and resultOmitted set.
+//
+// The result, which can be large, is spliced in as it is rather than run
+// through encoding/json again (which would re-scan and compact it, the
+// worker's largest cost). It must be valid JSON, which the worker checks
+// once when it builds it.
 func NewLinkEvent(v LinkView, timestampMs int64) (Event, []byte, error) {
 	ev := Event{ID: LinkEventID(v.LinkID), Type: LinkEventType(v.Status), Timestamp: timestampMs}
-	data, err := json.Marshal(v)
+	result := v.Result
+	v.Result = nil
+	head, err := json.Marshal(v)
 	if err != nil {
 		return ev, nil, err
+	}
+	const envelope = len(`{"type":"","timestamp":,"data":}`) + 32
+	if len(result) > 0 && envelope+len(ev.Type)+len(head)+len(`,"result":`)+len(result) > MaxEventBody {
+		v.ResultOmitted = true
+		if head, err = json.Marshal(v); err != nil {
+			return ev, nil, err
+		}
+		result = nil
+	}
+	data := head
+	if len(result) > 0 {
+		data = make([]byte, 0, len(head)+len(`,"result":`)+len(result))
+		data = append(data, head[:len(head)-1]...)
+		data = append(data, `,"result":`...)
+		data = append(data, result...)
+		data = append(data, '}')
 	}
 	ev.Data = data
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return ev, nil, err
-	}
-	if len(body) > MaxEventBody && len(v.Result) > 0 {
-		v.Result = nil
-		v.ResultOmitted = true
-		if ev.Data, err = json.Marshal(v); err != nil {
-			return ev, nil, err
-		}
-		if body, err = json.Marshal(ev); err != nil {
-			return ev, nil, err
-		}
-	}
-	return ev, body, nil
+	return ev, ev.AppendJSON(make([]byte, 0, len(data)+envelope+len(ev.Type))), nil
+}
+
+// AppendJSON appends the event's webhook body, {"type", "timestamp",
+// "data"}, with Data as it is.
+func (e Event) AppendJSON(b []byte) []byte {
+	typ, _ := json.Marshal(e.Type)
+	b = append(b, `{"type":`...)
+	b = append(b, typ...)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, e.Timestamp, 10)
+	b = append(b, `,"data":`...)
+	b = append(b, e.Data...)
+	return append(b, '}')
 }

@@ -10,9 +10,17 @@ import (
 
 // buildResult shapes a link's result from its operations' data (seed 001):
 // one operation is flat, {resultKey: data}; several are wrapped,
-// {"operations": [{resource, action, data: {resultKey: data}}, ...]}.
+// {"operations": [{resource, action, data: {resultKey: data}}, ...]}. The
+// providers' data is checked once and then spliced in as it is.
 func buildResult(reg *operations.Registry, integration string, ops []linkflow.Operation, datas []json.RawMessage) (json.RawMessage, error) {
-	keyed := make([]json.RawMessage, len(ops))
+	size := 32
+	for _, d := range datas {
+		size += len(d) + 96
+	}
+	b := make([]byte, 0, size)
+	if len(ops) > 1 {
+		b = append(b, `{"operations":[`...)
+	}
 	for i, op := range ops {
 		act, ok := reg.Action(integration, op.Resource, op.Action)
 		if !ok {
@@ -22,25 +30,35 @@ func buildResult(reg *operations.Registry, integration string, ops []linkflow.Op
 		if len(data) == 0 {
 			data = json.RawMessage("null")
 		}
-		b, err := json.Marshal(map[string]json.RawMessage{act.ResultKey: data})
-		if err != nil {
-			return nil, err
+		if !json.Valid(data) {
+			return nil, fmt.Errorf("operation %d: the provider's data is not valid JSON", i)
 		}
-		keyed[i] = b
+		if len(ops) > 1 {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"resource":`...)
+			b = appendJSONString(b, op.Resource)
+			b = append(b, `,"action":`...)
+			b = appendJSONString(b, op.Action)
+			b = append(b, `,"data":`...)
+		}
+		b = append(b, '{')
+		b = appendJSONString(b, act.ResultKey)
+		b = append(b, ':')
+		b = append(b, data...)
+		b = append(b, '}')
+		if len(ops) > 1 {
+			b = append(b, '}')
+		}
 	}
-	if len(ops) == 1 {
-		return keyed[0], nil
+	if len(ops) > 1 {
+		b = append(b, "]}"...)
 	}
-	type wrapped struct {
-		Resource string          `json:"resource"`
-		Action   string          `json:"action"`
-		Data     json.RawMessage `json:"data"`
-	}
-	out := struct {
-		Operations []wrapped `json:"operations"`
-	}{Operations: make([]wrapped, len(ops))}
-	for i, op := range ops {
-		out.Operations[i] = wrapped{Resource: op.Resource, Action: op.Action, Data: keyed[i]}
-	}
-	return json.Marshal(out)
+	return b, nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }

@@ -24,9 +24,11 @@ Usage:
   linkflow orgs create --name NAME
   linkflow keys create --org ORG [--name N] [--scopes s1,s2]
   linkflow keys revoke --key-id KEY_ID
+  linkflow keys generate       print a new encryption key for LINKFLOW_ENCRYPTION_KEYS
   linkflow keys rotate-data    re-seal secrets with the first encryption key
   linkflow users create --email E --password-stdin --org ORG
   linkflow bench               load generator (see linkflow bench -h)
+  linkflow sandbox-provider    the sandbox served over the remote provider protocol
 
 Every flag has an environment variable: --redis-url is LINKFLOW_REDIS_URL.
 Run "linkflow <command> -h" for a command's flags.
@@ -66,6 +68,8 @@ func run(args []string) error {
 		return runUsers(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
+	case "sandbox-provider":
+		return runSandboxProvider(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
 		return nil

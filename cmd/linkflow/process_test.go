@@ -100,7 +100,7 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 			t.Fatalf("%s exited at start: %v\n%s", name, p.err, p.output())
 		default:
 		}
-		_, err := p.metric("linkflow_worker_sessions_in_flight")
+		_, err := p.metric("go_goroutines")
 		return err == nil
 	})
 	return p

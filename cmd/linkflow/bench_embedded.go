@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/linkflow/linkflow/store"
+)
+
+// devDeployment is `linkflow dev` started by bench as a child process.
+type devDeployment struct {
+	dir    string
+	dev    *child
+	url    string
+	apiKey string
+	secret string
+}
+
+// benchDevArgs turn off what would measure the limiter instead of linkflow:
+// the API's rate limits. Everything else is dev's defaults.
+var benchDevArgs = []string{"--key-rate-limit", "0", "--client-rate-limit", "0", "--claim-guess-limit", "0"}
+
+func startDevDeployment(ctx context.Context, f benchFlags) (*devDeployment, error) {
+	dir, err := os.MkdirTemp("", "linkflow-bench-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	d := &devDeployment{dir: dir, url: "http://" + addr, apiKey: store.NewAPIKey(), secret: store.NewWebhookSecret()}
+	args := []string{"dev", "--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--public-url", d.url,
+		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn", "--log-format", "json",
+		"--sandbox-latency", f.latency.String(), "--metrics-addr", metricsAddr}
+	args = append(args, benchDevArgs...)
+	if f.workerConc > 0 {
+		args = append(args, "--concurrency", strconv.Itoa(f.workerConc))
+	}
+	env := []string{"LINKFLOW_DEV_API_KEY=" + d.apiKey, "LINKFLOW_DEV_WEBHOOK_SECRET=" + d.secret}
+	fmt.Fprintf(os.Stderr, "bench: starting linkflow dev in %s\n", dir)
+	if d.dev, err = startChild(ctx, "dev", metricsAddr, env, args...); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *devDeployment) stop(keep bool) {
+	d.dev.stop()
+	if !keep {
+		_ = os.RemoveAll(d.dir)
+	}
+}

@@ -111,9 +111,9 @@ func (r *receiver) close() { _ = r.srv.Close() }
 
 // linkTimes are the moments of one link's life bench saw.
 type linkTimes struct {
-	id                        string
-	start, created, claimed   time.Time
-	err                       string
+	id                      string
+	start, created, claimed time.Time
+	err                     string
 }
 
 // operationsFor returns n read operations of the integration, cycling

@@ -12,22 +12,22 @@ import (
 
 // report is what a bench run measured. JSON field names are stable.
 type report struct {
-	Mode           string                `json:"mode"`
-	Links          int                   `json:"links"`
-	Completed      int                   `json:"completed"`
-	OpsPerLink     int                   `json:"opsPerLink"`
-	Integration    string                `json:"integration"`
-	ProviderLatency string               `json:"providerLatency,omitempty"`
-	Load           string                `json:"load"`
-	DurationSec    float64               `json:"durationSeconds"`
-	LinksPerSecond float64               `json:"linksPerSecond"`
-	DeliveriesPerSecond float64          `json:"deliveriesPerSecond,omitempty"`
-	Latency        map[string]percentiles `json:"latencyMs"`
-	Errors         map[string]int        `json:"errors"`
-	BadSignatures  int                   `json:"badSignatures"`
-	Processes      []procStat            `json:"processes,omitempty"`
-	PeakInFlight   int                   `json:"peakInFlight,omitempty"`
-	BytesPerSession float64              `json:"bytesPerInFlightSession,omitempty"`
+	Mode                string                 `json:"mode"`
+	Links               int                    `json:"links"`
+	Completed           int                    `json:"completed"`
+	OpsPerLink          int                    `json:"opsPerLink"`
+	Integration         string                 `json:"integration"`
+	ProviderLatency     string                 `json:"providerLatency,omitempty"`
+	Load                string                 `json:"load"`
+	DurationSec         float64                `json:"durationSeconds"`
+	LinksPerSecond      float64                `json:"linksPerSecond"`
+	DeliveriesPerSecond float64                `json:"deliveriesPerSecond,omitempty"`
+	Latency             map[string]percentiles `json:"latencyMs"`
+	Errors              map[string]int         `json:"errors"`
+	BadSignatures       int                    `json:"badSignatures"`
+	Processes           []procStat             `json:"processes,omitempty"`
+	PeakInFlight        int                    `json:"peakInFlight,omitempty"`
+	BytesPerSession     float64                `json:"bytesPerInFlightSession,omitempty"`
 }
 
 // percentiles of one measured span, in milliseconds.
@@ -40,8 +40,8 @@ type percentiles struct {
 }
 
 type procStat struct {
-	Name          string `json:"name"`
-	PeakRSSBytes  int64  `json:"peakRssBytes"`
+	Name         string `json:"name"`
+	PeakRSSBytes int64  `json:"peakRssBytes"`
 }
 
 func summarize(ds []time.Duration) percentiles {

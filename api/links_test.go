@@ -544,3 +544,42 @@ func TestLinkExpiry(t *testing.T) {
 		return len(out.Data) == 1 && out.Data[0].str("linkId") == id
 	})
 }
+
+// TestWithoutWorker covers states a worker and the sweeper move past at
+// once: a claimed link that is canceled, and a pending link whose expiry
+// passed before the sweeper recorded it.
+func TestWithoutWorker(t *testing.T) {
+	t.Parallel()
+	s := teststack.NewStack(t, teststack.StackOptions{NoWorker: true, API: func(c *api.Config) {
+		c.KeyLimit, c.ClientLimit, c.ClaimGuessLimit, c.LoginFailureLimit = api.NoLimit, api.NoLimit, api.NoLimit, api.NoLimit
+	}})
+
+	t.Run("cancel a claimed link", func(t *testing.T) {
+		t.Parallel()
+		l := newLink(t, s, s.APIKey, nil)
+		wantStatus(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), "user_good", "pass_good"), http.StatusAccepted)
+		if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "claimed" || got.str("username") != "user_good" || got["claimedAt"] == nil {
+			t.Fatalf("claimed link %v", got)
+		}
+		r := s.Do(t, http.MethodPost, "/v1/links/"+l.str("linkId")+"/cancel", s.APIKey, nil)
+		wantStatus(t, r, http.StatusOK)
+		var got linkJSON
+		r.JSON(t, &got)
+		if got.str("status") != "canceled" {
+			t.Fatalf("canceled claimed link %s", r.Body)
+		}
+	})
+
+	t.Run("expired before the sweeper", func(t *testing.T) {
+		t.Parallel()
+		l := newLink(t, s, s.APIKey, map[string]any{"expiresIn": 1})
+		testenv.Eventually(t, 5*time.Second, "the link to read expired", func() bool {
+			return fetchLink(t, s, s.APIKey, l.str("linkId")).str("status") == "expired"
+		})
+		e := wantError(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), "user_good", "pass_good"), http.StatusConflict, "CONFLICT_ERROR")
+		if e.Error.Message != "Link has expired." {
+			t.Fatalf("claim after expiry: %q", e.Error.Message)
+		}
+		wantError(t, s.Do(t, http.MethodPost, "/v1/links/"+l.str("linkId")+"/cancel", s.APIKey, nil), http.StatusConflict, "CONFLICT_ERROR")
+	})
+}

@@ -88,6 +88,9 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		start := time.Now()
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p) // the server's way to abort a response; not a bug
+				}
 				log.Error("panic", zap.Any("panic", p), zap.Stack("stack"))
 				if rec.status == 0 {
 					s.writeError(rec, r, linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred."))

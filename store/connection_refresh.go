@@ -447,7 +447,7 @@ func (s *Store) DeleteConnection(ctx context.Context, org, id string, revoker fu
 			atProvider = "1"
 		}
 		res, err := connRevokeScript.Run(ctx, s.rdb, []string{connKey(org, id), connLockKey(org, id)},
-			token, ms(s.now()), atProvider, msg).Text()
+			token, ms(s.now()), atProvider, msg, st.lastLink).Text()
 		if err != nil {
 			return nil, fmt.Errorf("revoke connection %s: %w", id, err)
 		}
@@ -455,9 +455,10 @@ func (s *Store) DeleteConnection(ctx context.Context, org, id string, revoker fu
 		case "ok":
 		case "missing":
 			return nil, ErrNotFound
-		case "fenced":
-			// The lock expired during a slow provider call: do it again
-			// under a new lock (revoking twice is harmless).
+		case "fenced", "superseded":
+			// The lock expired during a slow provider call, or a link
+			// renewed the connection meanwhile: do it again under a new
+			// lock (revoking twice is harmless).
 			fenced++
 			continue
 		default:

@@ -446,3 +446,35 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 		t.Fatalf("reads of an unknown connection: %v", err)
 	}
 }
+
+// A link that renews the connection while it is being deleted brought new
+// credentials: the delete revokes those too before it keeps the tombstone.
+func TestDeleteSupersededByReconnect(t *testing.T) {
+	t.Parallel()
+	b := newConnBundle(t)
+	ctx := context.Background()
+	id := b.connect(t, "tmobile", "gina", "", tokens(1, b.clock().Add(time.Hour)))
+	fp := &fakeProvider{}
+	var once sync.Once
+	rv := revokeHook{fp: fp, during: func() {
+		once.Do(func() { b.connect(t, "tmobile", "gina", "", tokens(2, b.clock().Add(time.Hour))) })
+	}}
+	rev, err := b.st.DeleteConnection(ctx, b.org, id, func(string) store.Revoker { return rv })
+	if err != nil || rev.Conn.Status != linkflow.ConnRevoked || rev.Conn.Credentials != nil || len(rev.Conn.LinkIDs) != 2 {
+		t.Fatalf("delete: %+v %v", rev, err)
+	}
+	if got := fp.revokedTokens(); len(got) != 2 || got[0] != "at_1" || got[1] != "at_2" {
+		t.Fatalf("revoked %v, want both links' tokens", got)
+	}
+}
+
+type revokeHook struct {
+	fp     *fakeProvider
+	during func()
+}
+
+func (r revokeHook) Revoke(ctx context.Context, c linkflow.Credentials) error {
+	err := r.fp.Revoke(ctx, c)
+	r.during()
+	return err
+}

@@ -107,7 +107,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.sameOriginForm(w, r) {
 		return
 	}
-	guess, lerr := s.claimLimits(w, r)
+	guess, limited := s.claimLimits(w, r)
 	form, err := s.readForm(w, r)
 	if err != nil {
 		s.renderProblem(w, r, err)
@@ -115,15 +115,13 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	linkID, code := r.PathValue("linkId"), form.Get("code")
 	username, password := strings.TrimSpace(form.Get("username")), form.Get("password")
-	if lerr == nil {
-		switch {
-		case username == "" || password == "":
-			err = linkflow.Errorf(linkflow.EBadRequest, "Enter your username and password.")
-		default:
-			_, err = s.doClaim(r, guess, linkID, code, username, password)
-		}
-	} else {
-		err = lerr
+	switch {
+	case limited != nil:
+		err = limited
+	case username == "" || password == "":
+		err = linkflow.Errorf(linkflow.EBadRequest, "Enter your username and password.")
+	default:
+		_, err = s.doClaim(r, guess, linkID, code, username, password)
 	}
 	if err == nil {
 		http.Redirect(w, r, pagePath(linkID, code, ""), http.StatusSeeOther)
@@ -142,9 +140,10 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderProblem(w, r, err)
 		return
 	}
-	l, lerr2 := s.cfg.Store.LinkByCode(r.Context(), linkID, code)
-	if lerr2 != nil {
-		s.renderLinkError(w, r, lerr2)
+	// Show the form again, saying what was wrong.
+	l, lerr := s.cfg.Store.LinkByCode(r.Context(), linkID, code)
+	if lerr != nil {
+		s.renderLinkError(w, r, lerr)
 		return
 	}
 	var le *linkflow.Error

@@ -68,7 +68,6 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 	read, err := s.cfg.Store.ReadConnection(r.Context(), p.OrgID, id, store.ReadOptions{
 		Policy:    policy,
 		Refresher: s.refresherOf,
-		Revoker:   s.revokerOf,
 		OnWait:    func() { log.Debug("waiting for a refresh in flight") },
 	})
 	if err != nil {

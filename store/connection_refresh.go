@@ -63,11 +63,6 @@ type ReadOptions struct {
 	// Refresher returns the refresher of an integration, nil when its
 	// provider cannot refresh. A nil func means none can.
 	Refresher func(integrationID string) Refresher
-	// Revoker returns the revoker of an integration (nil: none). It is used,
-	// best effort, on credentials a refresh obtained but could not keep (its
-	// lock expired, a link renewed the connection meanwhile, or it was
-	// revoked).
-	Revoker func(integrationID string) Revoker
 	// OnWait, when set, is called once when the read starts waiting for a
 	// refresh another request holds the lock for.
 	OnWait func()
@@ -348,10 +343,10 @@ func (s *Store) refreshLocked(ctx context.Context, org, id, token string, st *co
 	case "ok":
 	case "missing":
 		return nil, ErrNotFound
-	default: // fenced, superseded, revoked: keep what the connection has
-		if perr == nil {
-			s.discard(ctx, c.IntegrationID, *next, o)
-		}
+	default:
+		// fenced, superseded, revoked: the connection keeps what it has and
+		// what this refresh obtained is dropped, not revoked: providers that
+		// revoke a whole grant would take the kept credentials with it.
 		after, err := s.connState(ctx, org, id)
 		if err != nil {
 			return nil, err
@@ -367,17 +362,6 @@ func (s *Store) refreshLocked(ctx context.Context, org, id, token string, st *co
 		read.Event = &Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: id}
 	}
 	return read, nil
-}
-
-func (s *Store) discard(ctx context.Context, integration string, creds linkflow.Credentials, o *ReadOptions) {
-	if o.Revoker == nil {
-		return
-	}
-	if r := o.Revoker(integration); r != nil {
-		rctx, cancel := context.WithTimeout(ctx, o.ProviderTimeout)
-		defer cancel()
-		_ = r.Revoke(rctx, creds) // best effort: these credentials are dropped either way
-	}
 }
 
 // Revocation is the outcome of DeleteConnection.

@@ -463,6 +463,21 @@ func TestConnectionRefresh(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "a connection.healthy webhook", func() bool {
 		return hooks.find(linkflow.EventConnectionHealthy) != nil
 	})
+	// Both are in the organization's event log too.
+	var events struct {
+		Data []struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		} `json:"data"`
+	}
+	s.Do(t, http.MethodGet, "/v1/events", s.APIKey, nil).JSON(t, &events)
+	var types []string
+	for _, e := range events.Data {
+		types = append(types, e.Type)
+	}
+	if got := strings.Join(types, " "); got != "link.succeeded connection.error connection.healthy" || events.Data[1].ID != evErr.ID {
+		t.Fatalf("event log: %s", got)
+	}
 
 	// 20 concurrent forced reads: one provider call, one token for all.
 	// The provider holds the refresh until the other 19 are waiting for it.

@@ -192,10 +192,14 @@ func TestClaimGuessLimit(t *testing.T) {
 			t.Fatalf("guess: %v", err)
 		}
 	}
-	_, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "u", "p")
+	_, err := b.st.ClaimLink(ctx, l.ID, "clm_guess", "u", "p")
 	var le *linkflow.Error
 	if !errors.As(err, &le) || le.Code != linkflow.ETooManyRequests || le.RetryAfter <= 0 {
-		t.Fatalf("after 10 wrong guesses even the right code must wait: %v", err)
+		t.Fatalf("the 11th wrong guess must be refused with a retry time: %v", err)
+	}
+	// Guessing cannot lock the real end user out.
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "u", "p"); err != nil {
+		t.Fatalf("the right code after the guesses: %v", err)
 	}
 }
 

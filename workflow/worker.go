@@ -118,6 +118,9 @@ type Worker struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by link id
+	// earlyCancels remembers cancel notices for links whose session is not
+	// tracked yet (the notice raced BeginRun), so newSession still sees them.
+	earlyCancels map[string]time.Time
 
 	stopping  atomic.Bool
 	fetchStop context.CancelFunc
@@ -148,6 +151,8 @@ func NewWorker(cfg Config) (*Worker, error) {
 		slots:    make(chan struct{}, cfg.Concurrency),
 		sessions: map[string]*session{},
 		bgStop:   make(chan struct{}),
+
+		earlyCancels: map[string]time.Time{},
 	}, nil
 }
 
@@ -317,6 +322,15 @@ func (w *Worker) onControl(m *nats.Msg) {
 	}
 	w.mu.Lock()
 	s := w.sessions[c.LinkID]
+	if s == nil && m.Subject == linkflow.SubjectCancel {
+		now := time.Now()
+		for id, at := range w.earlyCancels {
+			if now.Sub(at) > time.Minute {
+				delete(w.earlyCancels, id)
+			}
+		}
+		w.earlyCancels[c.LinkID] = now
+	}
 	w.mu.Unlock()
 	if s == nil {
 		return
@@ -332,7 +346,12 @@ func (w *Worker) onControl(m *nats.Msg) {
 func (w *Worker) track(s *session) {
 	w.mu.Lock()
 	w.sessions[s.link.ID] = s
+	_, early := w.earlyCancels[s.link.ID]
+	delete(w.earlyCancels, s.link.ID)
 	w.mu.Unlock()
+	if early {
+		s.requestCancel()
+	}
 	w.cfg.Metrics.inFlight(1)
 }
 

@@ -7,9 +7,11 @@
 --       8 link id
 local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version')
 if not l[1] then return {'not_found'} end
-local bad = tonumber(redis.call('GET', KEYS[5]) or '0')
-if bad >= tonumber(ARGV[6]) then return {'locked', redis.call('PTTL', KEYS[5])} end
+-- Wrong guesses are limited per link; the right code always gets through, so
+-- someone who knows only the link id cannot lock its end user out.
 if l[1] ~= ARGV[1] then
+  local bad = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if bad >= tonumber(ARGV[6]) then return {'locked', redis.call('PTTL', KEYS[5])} end
   if redis.call('INCR', KEYS[5]) == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
   return {'not_found'}
 end

@@ -59,8 +59,11 @@ func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Conne
 // ConnectionCredentials opens a connection's credentials.
 func (s *Store) ConnectionCredentials(ctx context.Context, org, id string) (*linkflow.Credentials, error) {
 	sealed, err := s.rdb.HGet(ctx, connKey(org, id), cCredentials).Result()
-	if err != nil || sealed == "" {
+	if errors.Is(err, redis.Nil) || (err == nil && sealed == "") {
 		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
 	}
 	return s.openCredentials(id, sealed)
 }

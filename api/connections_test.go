@@ -596,7 +596,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	both, viaBoth := serve(newSpec + "," + oldSpec)
 	readsAll(both, viaBoth, "new key added")
-	n, err := both.RotateData(ctx, zaptest.NewLogger(t))
+	n, err := both.RotateData(ctx)
 	if err != nil || n < 4 { // credentials, claim code, arguments, webhook secret
 		t.Fatalf("rotate-data re-sealed %d: %v", n, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/linkflow/linkflow/store"
@@ -143,12 +142,11 @@ func runKeys(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("revoked %s\n", *keyID)
 	case "rotate-data":
-		log, _ := newLogger("info", "console")
-		n, err := st.RotateData(ctx, log)
+		n, err := st.RotateData(ctx)
+		fmt.Printf("re-sealed %d values with the first key\n", n)
 		if err != nil {
-			return err
+			return fmt.Errorf("some values could not be re-sealed (run it again after fixing the keys): %w", err)
 		}
-		log.Info("re-sealed records with the primary key", zap.Int("records", n))
 	}
 	return nil
 }

@@ -101,8 +101,12 @@ func (c *child) rss() int64 { return procStatus(c.cmd.Process.Pid, "VmRSS") }
 var metricsClient = &http.Client{Timeout: 2 * time.Second}
 
 // metric reads a metric (summed over its labels) from the child's /metrics.
-func (c *child) metric(name string) (float64, error) {
-	resp, err := metricsClient.Get("http://" + c.metrics + "/metrics")
+func (c *child) metric(name string) (float64, error) { return scrapeMetric(c.metrics, name) }
+
+// scrapeMetric reads a metric, summed over its labels, from the /metrics of
+// the process serving it at addr.
+func scrapeMetric(addr, name string) (float64, error) {
+	resp, err := metricsClient.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return 0, err
 	}

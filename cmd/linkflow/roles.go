@@ -236,11 +236,20 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *zap.Logger
 }
 
 func runWorker(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	var c common
 	var wf workerFlags
+	return runBackground(ctx, "worker", args, wf.register, func(ctx context.Context, d *deps) (func(), error) {
+		return startWorker(ctx, d, wf)
+	})
+}
+
+// runBackground runs a role without an API of its own (worker, dispatcher):
+// parse its flags, connect, serve metrics, start it, and stop it on SIGTERM.
+func runBackground(ctx context.Context, name string, args []string, register func(*flag.FlagSet),
+	start func(context.Context, *deps) (func(), error)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var c common
 	c.register(fs, true)
-	wf.register(fs)
+	register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -254,7 +263,7 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer d.close()
 	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
-	stop, err := startWorker(ctx, d, wf)
+	stop, err := start(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -285,31 +294,10 @@ func startWorker(ctx context.Context, d *deps, wf workerFlags) (func(), error) {
 }
 
 func runDispatcher(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
-	var c common
 	var df dispatcherFlags
-	c.register(fs, true)
-	df.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(c.logLevel, c.logFormat)
-	if err != nil {
-		return err
-	}
-	d, err := connect(ctx, &c, log, nil)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
-	stop, err := startDispatcher(ctx, d, df)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	stop()
-	return nil
+	return runBackground(ctx, "dispatcher", args, df.register, func(ctx context.Context, d *deps) (func(), error) {
+		return startDispatcher(ctx, d, df)
+	})
 }
 
 func startDispatcher(ctx context.Context, d *deps, df dispatcherFlags) (func(), error) {

@@ -42,8 +42,11 @@ type Attempt struct {
 }
 
 // process attempts one delivery the caller claimed (in the retry schedule,
-// hidden from others for the visibility timeout) and records the outcome.
-func (d *Dispatcher) process(j job) {
+// hidden from others for the visibility timeout) and records the outcome. It
+// runs on a global slot the caller took and reports whether it still holds
+// it at the end (it gives it up while it queues for a busy host).
+func (d *Dispatcher) process(j job) (holdsSlot bool) {
+	holdsSlot = true
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log := d.log.With(zap.String("org_id", j.ref.OrgID), zap.String("event_id", j.ref.EventID))
@@ -77,6 +80,20 @@ func (d *Dispatcher) process(j job) {
 	}
 	host := strings.ToLower(target.Host)
 	ok, wait, reason := d.gate.acquire(host)
+	if !ok && reason == deferHostBusy {
+		// A busy host: queue for its next slot without holding a global one,
+		// so other hosts' deliveries go on meanwhile.
+		d.freeSlot()
+		ok = d.gate.await(host, d.cfg.HostQueue, d.cfg.HostQueueWait, d.stopCh)
+		if holdsSlot = d.takeSlot(); !holdsSlot {
+			if ok {
+				d.gate.release(host, false, false)
+			}
+			d.reschedule(ctx, log, j.ref, now, del.Version)
+			return
+		}
+		now = d.cfg.Now()
+	}
 	if !ok {
 		d.metrics.deferral(reason)
 		d.reschedule(ctx, log, j.ref, now.Add(jitter(wait, 0.2)), del.Version)
@@ -114,6 +131,7 @@ func (d *Dispatcher) process(j job) {
 	}
 	d.metrics.attempt(&r)
 	d.record(ctx, log, j.ref, del, &r, now)
+	return
 }
 
 // record logs an attempt and applies its decision: reschedule, or take the

@@ -90,6 +90,14 @@ type Config struct {
 	// BreakerCooldown is how long an open breaker defers deliveries to its
 	// host before one probe is let through. Default 30s.
 	BreakerCooldown time.Duration
+	// HostQueue is how many deliveries may queue in this process for a busy
+	// host's next free slot; they hold no global slot while they wait.
+	// Default 1024.
+	HostQueue int
+	// HostQueueWait bounds that wait. A delivery that still has no slot (or
+	// found the queue full) goes back to the schedule for HostRetryDelay.
+	// Default 5s; it must be well under Visibility.
+	HostQueueWait time.Duration
 	// HostRetryDelay is how soon a delivery deferred because its host was
 	// saturated is tried again. It is not counted as an attempt. Default 1s.
 	HostRetryDelay time.Duration
@@ -156,6 +164,8 @@ func (c *Config) validate() error {
 	c.BreakerThreshold = cmp.Or(c.BreakerThreshold, 5)
 	c.BreakerCooldown = cmp.Or(c.BreakerCooldown, 30*time.Second)
 	c.HostRetryDelay = cmp.Or(c.HostRetryDelay, time.Second)
+	c.HostQueue = cmp.Or(c.HostQueue, 1024)
+	c.HostQueueWait = cmp.Or(c.HostQueueWait, 5*time.Second)
 	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)
 	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, 5*time.Second)
 	if c.Resolver == nil {

@@ -188,8 +188,9 @@ func (d *Dispatcher) launch(j job) {
 	d.attempts.Add(1)
 	go func() {
 		defer d.attempts.Done()
-		defer d.freeSlot()
-		d.process(j)
+		if d.process(j) {
+			d.freeSlot()
+		}
 	}()
 }
 
@@ -216,12 +217,19 @@ func (d *Dispatcher) consume(it jetstream.MessagesContext) {
 			_ = msg.Nak()
 			continue
 		}
-		j, ok := d.accept(msg)
-		if ok {
-			d.launch(j)
-		} else {
-			d.freeSlot()
-		}
+		// Accepting costs Redis round trips: it runs on the slot's own
+		// goroutine, so messages are accepted concurrently, not one by one.
+		d.attempts.Add(1)
+		go func() {
+			defer d.attempts.Done()
+			holds := true
+			if j, ok := d.accept(msg); ok {
+				holds = d.process(j)
+			}
+			if holds {
+				d.freeSlot()
+			}
+		}()
 	}
 }
 

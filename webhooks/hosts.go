@@ -7,8 +7,10 @@ import (
 
 // hostGate isolates target hosts from each other in this process: it bounds
 // the attempts in flight to each host and keeps a circuit breaker per host.
-// It never blocks: a delivery that cannot go now is told how long to wait,
-// and the caller puts it back in the schedule, so one slow or dead receiver
+// acquire never blocks: a delivery that cannot go now is told how long to
+// wait. A delivery for a busy but healthy host may queue for the host's next
+// free slot (await), holding no global slot meanwhile; past a bounded queue
+// or wait it goes back to the schedule. Either way one slow or dead receiver
 // holds at most its own slots.
 type hostGate struct {
 	perHost   int
@@ -27,6 +29,15 @@ type hostState struct {
 	failures  int       // consecutive
 	openUntil time.Time // zero: closed
 	probing   bool      // half-open: one probe is in flight
+	queue     []*hostWaiter
+}
+
+// hostWaiter is a delivery queued for a host's next free slot. A release
+// hands its slot straight to the first waiter (granted) instead of freeing
+// it; an opening breaker sends every waiter away.
+type hostWaiter struct {
+	done    chan struct{}
+	granted bool
 }
 
 func newHostGate(c *Config, onOpen func(host string, reopened bool)) *hostGate {
@@ -80,7 +91,6 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 	if h == nil {
 		return
 	}
-	h.inFlight--
 	wasProbe := h.probing && !h.openUntil.IsZero()
 	if wasProbe {
 		h.probing = false
@@ -99,9 +109,60 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 	case wasProbe:
 		// An inconclusive probe: let the next one decide.
 	}
-	if h.inFlight == 0 && h.failures == 0 && h.openUntil.IsZero() {
+	switch {
+	case len(h.queue) > 0 && h.openUntil.IsZero():
+		// The slot passes to the first waiter; inFlight stays.
+		w := h.queue[0]
+		h.queue = h.queue[1:]
+		w.granted = true
+		close(w.done)
+	default:
+		h.inFlight--
+		if !h.openUntil.IsZero() {
+			for _, w := range h.queue {
+				close(w.done)
+			}
+			h.queue = nil
+		}
+	}
+	if h.inFlight == 0 && h.failures == 0 && h.openUntil.IsZero() && len(h.queue) == 0 {
 		delete(g.hosts, host)
 	}
+}
+
+// await queues for host's next free slot, for at most maxWait, behind at
+// most maxQueue others. It reports whether it got one (then the caller must
+// release it); stop ends the wait early.
+func (g *hostGate) await(host string, maxQueue int, maxWait time.Duration, stop <-chan struct{}) bool {
+	g.mu.Lock()
+	h := g.hosts[host]
+	if h == nil || len(h.queue) >= maxQueue || !h.openUntil.IsZero() {
+		g.mu.Unlock()
+		return false
+	}
+	w := &hostWaiter{done: make(chan struct{})}
+	h.queue = append(h.queue, w)
+	g.mu.Unlock()
+
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	select {
+	case <-w.done:
+	case <-timer.C:
+	case <-stop:
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if w.granted {
+		return true
+	}
+	for i, q := range h.queue {
+		if q == w {
+			h.queue = append(h.queue[:i], h.queue[i+1:]...)
+			break
+		}
+	}
+	return false
 }
 
 // open reports whether host's breaker is open (tests, metrics).

@@ -194,6 +194,7 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 	cfg.Timeout = time.Minute
 	cfg.Visibility = 2 * time.Minute
 	cfg.HostRetryDelay = 50 * time.Millisecond
+	cfg.HostQueueWait = 100 * time.Millisecond // then the queued ones are deferred too
 	cfg.ShutdownGrace = 5 * time.Second
 	b.dispatcher(cfg)
 
@@ -244,8 +245,39 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 			t.Errorf("stuck delivery %s: %+v", id, d)
 		}
 	}
-	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred == 0 {
-		t.Error("no delivery was deferred for a busy host")
+	// The hanging host's queued deliveries give up their wait and go back to
+	// the schedule.
+	testenv.Eventually(t, 10*time.Second, "deliveries deferred for the busy host", func() bool {
+		return counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy") > 0
+	})
+}
+
+// A busy but healthy host: deliveries beyond its slots queue for the next
+// free one in order, instead of going back to the schedule for a second.
+func TestBusyHostQueuesInsteadOfDeferring(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.PerHostConcurrency = 2
+	cfg.HostRetryDelay = time.Minute // a deferral would fail the test's deadline
+	b.dispatcher(cfg)
+	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
+		select {
+		case <-time.After(20 * time.Millisecond): // a receiver that takes its time, not a wait for an event
+		case <-r.Context().Done():
+		}
+		return http.StatusNoContent
+	})
+	var ids []string
+	for range 20 {
+		_, id := b.finish(slow.url())
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		b.waitStatus(id, store.DeliverySucceeded, 20*time.Second)
+	}
+	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
+		t.Errorf("%v deliveries went back to the schedule although their host was only busy", deferred)
 	}
 }
 

@@ -28,6 +28,7 @@ type receiver struct {
 
 	mu       sync.Mutex
 	arrived  map[string]time.Time
+	stages   map[string][3]int64 // claimedAt, startedAt, completedAt (ms) from the event
 	waiters  map[string]chan struct{}
 	dupes    atomic.Int64
 	bad      atomic.Int64
@@ -43,7 +44,8 @@ func startReceiver(addr, publicURL, secret string) (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &receiver{verifier: v, arrived: map[string]time.Time{}, waiters: map[string]chan struct{}{}}
+	r := &receiver{verifier: v, arrived: map[string]time.Time{}, waiters: map[string]chan struct{}{},
+		stages: map[string][3]int64{}}
 	r.url = publicURL
 	if r.url == "" {
 		r.url = "http://" + ln.Addr().String()
@@ -64,7 +66,10 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.received.Add(1)
 	var data struct {
-		LinkID string `json:"linkId"`
+		LinkID      string `json:"linkId"`
+		ClaimedAt   int64  `json:"claimedAt"`
+		StartedAt   int64  `json:"startedAt"`
+		CompletedAt int64  `json:"completedAt"`
 	}
 	_ = json.Unmarshal(ev.Data, &data)
 	r.mu.Lock()
@@ -72,6 +77,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.dupes.Add(1)
 	} else {
 		r.arrived[data.LinkID] = now
+		r.stages[data.LinkID] = [3]int64{data.ClaimedAt, data.StartedAt, data.CompletedAt}
 		if ch := r.waiters[data.LinkID]; ch != nil {
 			close(ch)
 			delete(r.waiters, data.LinkID)
@@ -99,6 +105,13 @@ func (r *receiver) at(linkID string) (time.Time, bool) {
 	defer r.mu.Unlock()
 	t, ok := r.arrived[linkID]
 	return t, ok
+}
+
+func (r *receiver) stagesOf(linkID string) ([3]int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.stages[linkID]
+	return st, ok
 }
 
 func (r *receiver) count() int {
@@ -252,7 +265,7 @@ func benchEndToEnd(ctx context.Context, f benchFlags) (*report, error) {
 	}
 	close(stop)
 
-	var create, claimToHook, createToHook []time.Duration
+	var create, claimToHook, createToHook, queued, session, dispatch []time.Duration
 	last := begin
 	for _, lt := range times {
 		if lt.err != "" {
@@ -263,6 +276,12 @@ func benchEndToEnd(ctx context.Context, f benchFlags) (*report, error) {
 		if at, ok := rcv.at(lt.id); ok {
 			claimToHook = append(claimToHook, at.Sub(lt.claimed))
 			createToHook = append(createToHook, at.Sub(lt.start))
+			if st, ok := rcv.stagesOf(lt.id); ok {
+				ms := time.Millisecond
+				queued = append(queued, time.Duration(st[1]-st[0])*ms)
+				session = append(session, time.Duration(st[2]-st[1])*ms)
+				dispatch = append(dispatch, at.Sub(time.UnixMilli(st[2])))
+			}
 			if at.After(last) {
 				last = at
 			}
@@ -278,6 +297,12 @@ func benchEndToEnd(ctx context.Context, f benchFlags) (*report, error) {
 	rep.Latency["create"] = summarize(create)
 	rep.Latency["claim->webhook"] = summarize(claimToHook)
 	rep.Latency["create->webhook"] = summarize(createToHook)
+	// Server-side stages, from the timestamps in the webhook (ms precision):
+	// claimed -> started (waiting for a worker), started -> completed (the
+	// session and its commit), completed -> webhook received (dispatch).
+	rep.Latency["stage claimed->started"] = summarize(queued)
+	rep.Latency["stage started->completed"] = summarize(session)
+	rep.Latency["stage completed->webhook"] = summarize(dispatch)
 	rep.BadSignatures = int(rcv.bad.Load())
 	if d := rcv.dupes.Load(); d > 0 {
 		rep.Errors["DUPLICATE_WEBHOOK"] = int(d)
@@ -288,6 +313,8 @@ func benchEndToEnd(ctx context.Context, f benchFlags) (*report, error) {
 	rep.Processes = append(rep.Processes, procStat{Name: "bench", PeakRSSBytes: procStatus(os.Getpid(), "VmHWM")})
 	return rep, nil
 }
+
+var benchDebug = os.Getenv("LINKFLOW_BENCH_DEBUG") != ""
 
 // call sends one API request; it returns "" or an error code for the report.
 func call(ctx context.Context, c *http.Client, method, url, key string, body []byte, out any) string {
@@ -303,6 +330,9 @@ func call(ctx context.Context, c *http.Client, method, url, key string, body []b
 	if err != nil {
 		if ctx.Err() != nil {
 			return "TIMEOUT"
+		}
+		if benchDebug {
+			fmt.Fprintln(os.Stderr, "bench:", err)
 		}
 		return "NETWORK"
 	}

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/linkflow/linkflow/store"
 )
@@ -50,7 +52,24 @@ func startDevDeployment(ctx context.Context, f benchFlags) (*devDeployment, erro
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	return d, nil
+	// Metrics come up before the API listens: wait until it is ready.
+	for {
+		resp, err := metricsClient.Get(d.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return d, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			d.stop(false)
+			return nil, ctx.Err()
+		case <-d.dev.done:
+			return nil, fmt.Errorf("dev exited:\n%s", d.dev.tail.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (d *devDeployment) stop(keep bool) {

@@ -249,3 +249,22 @@ func TestRunFencing(t *testing.T) {
 		t.Fatal("the password outlived the link")
 	}
 }
+
+func TestListForgetsLinksPastRetention(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	kept, gone := b.create(t, nil), b.create(t, nil)
+	// Retention expired the second link's hash; its index entry remains.
+	if err := b.st.Redis().Del(ctx, "lf:{"+b.org+"}:link:"+gone.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	links, _, err := b.st.ListLinks(ctx, b.org, store.LinkFilter{}, "", 10)
+	if err != nil || len(links) != 1 || links[0].ID != kept.ID {
+		t.Fatalf("list: %v %v", links, err)
+	}
+	testenv.Eventually(t, 5*time.Second, "the index to forget the expired link", func() bool {
+		n, _ := b.st.Redis().ZCard(ctx, "lf:{"+b.org+"}:links").Result()
+		return n == 1
+	})
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,12 @@ func (s *Store) ListLinks(ctx context.Context, org string, f LinkFilter, cursor 
 		max = "(" + cursor
 	}
 	scanned := 0
+	var gone []string
+	defer func() {
+		if len(gone) > 0 {
+			s.rdb.ZRem(context.WithoutCancel(ctx), index, toAny(gone)...)
+		}
+	}()
 	for len(links) < limit && scanned < maxScan {
 		batch := int64(max2(limit-len(links), 50))
 		ids, err := s.rdb.ZRevRangeByLex(ctx, index, &redis.ZRangeBy{Min: "-", Max: max, Count: batch}).Result()
@@ -64,8 +71,13 @@ func (s *Store) ListLinks(ctx context.Context, org string, f LinkFilter, cursor 
 		for i, c := range cmds {
 			max = "(" + ids[i]
 			l, err := s.linkFromHash(c.Val())
+			if errors.Is(err, ErrNotFound) {
+				// Gone with its retention: the index forgets it too.
+				gone = append(gone, ids[i])
+				continue
+			}
 			if err != nil {
-				continue // expired from retention
+				continue
 			}
 			if f.Status != "" && l.EffectiveStatus(now) != f.Status {
 				continue
@@ -96,4 +108,12 @@ func max2(a, b int) int {
 		return a
 	}
 	return b
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

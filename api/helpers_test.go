@@ -20,8 +20,9 @@ import (
 func newAPIStack(t *testing.T, mod func(*api.Config)) *teststack.Stack {
 	t.Helper()
 	return teststack.NewStack(t, teststack.StackOptions{Worker: func(c *workflow.Config) {
-		// A cancel notice sent before the worker tracks the session is
-		// lost; the heartbeat reads it from Redis soon after.
+		// Cancel requests reach the worker over NATS at once; a short
+		// heartbeat also reads them from Redis soon, which keeps tests
+		// quick when a notice races the start of a session.
 		c.Heartbeat = 200 * time.Millisecond
 	}, API: func(c *api.Config) {
 		c.KeyLimit, c.ClientLimit, c.ClaimGuessLimit, c.LoginFailureLimit = api.NoLimit, api.NoLimit, api.NoLimit, api.NoLimit

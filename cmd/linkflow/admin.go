@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -59,23 +60,36 @@ func subcommand(args []string, what string, cmds ...string) (string, []string, e
 }
 
 func runOrgs(ctx context.Context, args []string) error {
-	_, rest, err := subcommand(args, "orgs", "create")
+	sub, rest, err := subcommand(args, "orgs", "create", "rotate-webhook-secret")
 	if err != nil {
 		return err
 	}
-	fs, c := adminFlags("orgs create")
-	name := fs.String("name", "", "organization name (required)")
+	fs, c := adminFlags("orgs " + sub)
+	name := fs.String("name", "", "organization name (create; required)")
+	orgID := fs.String("org", "", "organization id (rotate-webhook-secret; required)")
+	overlap := fs.Duration("overlap", 24*time.Hour, "rotate-webhook-secret: how long the old secret keeps signing too")
 	if err := parseFlags(fs, rest); err != nil {
 		return err
-	}
-	if *name == "" {
-		return errors.New("--name is required")
 	}
 	st, closeFn, err := adminStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	if sub == "rotate-webhook-secret" {
+		if *orgID == "" {
+			return errors.New("--org is required")
+		}
+		secret, err := st.RotateWebhookSecret(ctx, *orgID, *overlap)
+		if err != nil {
+			return fmt.Errorf("rotate the webhook secret of %s: %w", *orgID, err)
+		}
+		fmt.Printf("webhook secret %s\n\nWebhooks are signed with this secret and, for %s, also with the old one.\n", secret, *overlap)
+		return nil
+	}
+	if *name == "" {
+		return errors.New("--name is required")
+	}
 	org, err := st.CreateOrg(ctx, "", *name, "")
 	if err != nil {
 		return err

@@ -22,12 +22,13 @@ import (
 // (retryScheduleKey, member "org|eventId", score = due time in ms).
 //
 // The retry schedule lives on its own slot, so writing the state and the
-// schedule are two steps; the order makes a crash between them harmless: the
-// state changes first, and a schedule entry whose state says otherwise is
-// corrected by whoever claims it next.
+// schedule are two steps, which the dispatcher pipelines (delivery_dispatch.go)
+// and which must be safe in either order and when one of them fails: a
+// schedule entry whose state says otherwise is corrected by whoever claims it
+// next, and a dispatcher moves an entry only while it holds its claim, so a
+// redelivery's move is never undone.
 
 var (
-	deliveryCreateScript     = script("delivery_create")
 	deliveryRecordScript     = script("delivery_record")
 	deliveryResendScript     = script("delivery_resend")
 	deliveryClaimScript      = script("delivery_claim")
@@ -113,43 +114,6 @@ func parseDelivery(org, eventID string, m map[string]string) *Delivery {
 	}
 }
 
-// NewDelivery describes the delivery state to create for an event.
-type NewDelivery struct {
-	OrgID     string
-	EventID   string
-	EventType string
-	LinkID    string
-	StreamID  string
-	// URL is the webhook target; empty makes a DeliveryNoTarget state.
-	URL string
-	// Now is the creation time; FirstAt when the first attempt is due.
-	Now     time.Time
-	FirstAt time.Time
-}
-
-// EnsureDelivery creates an event's delivery state unless it exists, and
-// returns it; created reports whether this call made it.
-func (s *Store) EnsureDelivery(ctx context.Context, d NewDelivery) (del *Delivery, created bool, err error) {
-	if !validID(d.OrgID) || !validID(d.EventID) {
-		return nil, false, fmt.Errorf("ensure delivery: invalid organization or event id")
-	}
-	status, first := DeliveryPending, ms(d.FirstAt)
-	if d.URL == "" {
-		status, first = DeliveryNoTarget, 0
-	}
-	res, err := deliveryCreateScript.Run(ctx, s.rdb, []string{deliveryKey(d.OrgID, d.EventID)},
-		ms(d.Now), s.deliveryTTL(0).Milliseconds(), status, first,
-		"type", d.EventType, "link", d.LinkID, "stream", d.StreamID, "url", d.URL).Result()
-	if err != nil {
-		return nil, false, fmt.Errorf("ensure delivery %s: %w", d.EventID, err)
-	}
-	arr, ok := res.([]any)
-	if !ok || len(arr) != 2 {
-		return nil, false, fmt.Errorf("ensure delivery %s: unexpected reply %v", d.EventID, res)
-	}
-	return parseDelivery(d.OrgID, d.EventID, pairsToMap(arr[1])), arr[0] == "created", nil
-}
-
 // Delivery returns an event's delivery state, or ErrNotFound.
 func (s *Store) Delivery(ctx context.Context, org, eventID string) (*Delivery, error) {
 	if !validID(org) || !validID(eventID) {
@@ -186,56 +150,6 @@ func parseDeliveryRef(m string) (DeliveryRef, bool) {
 		return DeliveryRef{}, false
 	}
 	return DeliveryRef{OrgID: m[:i], EventID: m[i+1:]}, true
-}
-
-// AddDeliveryRetry puts a delivery in the retry schedule at at, unless it is
-// already there (in which case whoever put it there owns it). It reports
-// whether it was added.
-func (s *Store) AddDeliveryRetry(ctx context.Context, ref DeliveryRef, at time.Time) (bool, error) {
-	n, err := s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: ref.member()}).Result()
-	return n == 1, err
-}
-
-// SetDeliveryRetry moves a delivery's next attempt to at. With version set
-// (the state version the caller's decision produced), it then checks that no
-// redelivery changed the state in between and, if one did, brings the entry
-// back to the state's own due time.
-func (s *Store) SetDeliveryRetry(ctx context.Context, ref DeliveryRef, at time.Time, version int64) error {
-	if err := s.rdb.ZAdd(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: ref.member()}).Err(); err != nil {
-		return err
-	}
-	if version == 0 {
-		return nil
-	}
-	v, err := s.rdb.HMGet(ctx, deliveryKey(ref.OrgID, ref.EventID), "version", "nextAt", "status").Result()
-	if err != nil {
-		return err
-	}
-	cur, _ := v[0].(string)
-	next, _ := v[1].(string)
-	if st, _ := v[2].(string); st == DeliveryPending && cur != "" && cur != strconv.FormatInt(version, 10) {
-		return s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(atoi(next)), Member: ref.member()}).Err()
-	}
-	return nil
-}
-
-// RemoveDeliveryRetry takes a finished delivery out of the retry schedule.
-// A redelivery may have reopened it since the caller read it (its state
-// changes before it schedules), so the state is read after the removal, and
-// a pending delivery is put back at its due time.
-func (s *Store) RemoveDeliveryRetry(ctx context.Context, ref DeliveryRef) error {
-	if err := s.rdb.ZRem(ctx, retryScheduleKey(), ref.member()).Err(); err != nil {
-		return err
-	}
-	v, err := s.rdb.HMGet(ctx, deliveryKey(ref.OrgID, ref.EventID), "status", "nextAt").Result()
-	if err != nil {
-		return err
-	}
-	if st, _ := v[0].(string); st == DeliveryPending {
-		next, _ := v[1].(string)
-		return s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(atoi(next)), Member: ref.member()}).Err()
-	}
-	return nil
 }
 
 // ClaimDueDeliveries claims up to limit deliveries due at now for the
@@ -307,16 +221,24 @@ type AttemptRecord struct {
 	LogCap int
 	// FailedRetention is how long failed deliveries stay listed.
 	FailedRetention time.Duration
+	// Claim, when set, is when the caller's claim on the delivery's retry
+	// schedule entry expires (the score it claimed the entry at). The entry
+	// is then settled in the same round trip: moved to NextAt while the
+	// delivery stays pending, removed otherwise, if the claim still holds at
+	// Now (see SettleDeliveryRetry).
+	Claim time.Time
+	Now   time.Time
 }
 
 // AttemptEntryPrefix is how an attempt's JSON must begin; the store replaces
 // the 0 with the attempt's number.
 const AttemptEntryPrefix = `{"attempt":0,`
 
-// RecordAttempt logs an attempt and applies its decision in one step. It
-// returns the attempt's number, and ErrFenced (with the number) when the
-// state changed since the attempt began, in which case the attempt is logged
-// as superseded and the decision dropped.
+// RecordAttempt logs an attempt and applies its decision in one step, and
+// with a Claim settles the delivery's retry schedule entry in the same round
+// trip. It returns the attempt's number, and ErrFenced (with the number)
+// when the state changed since the attempt began, in which case the attempt
+// is logged as superseded and the decision dropped.
 func (s *Store) RecordAttempt(ctx context.Context, a AttemptRecord) (int, error) {
 	tail, ok := strings.CutPrefix(string(a.Entry), AttemptEntryPrefix)
 	if !ok {
@@ -334,10 +256,50 @@ func (s *Store) RecordAttempt(ctx context.Context, a AttemptRecord) (int, error)
 		delivered = "ok"
 	}
 	keys := []string{deliveryKey(a.OrgID, a.EventID), linkLog, failedDeliveriesKey(a.OrgID)}
-	res, err := deliveryRecordScript.Run(ctx, s.rdb, keys,
-		a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
+	args := []any{a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
 		a.Status, a.Step, ms(a.NextAt), a.Trigger, delivered, a.StatusCode, a.Error, a.EventID,
-		ms(a.At.Add(-a.FailedRetention))).Result()
+		ms(a.At.Add(-a.FailedRetention))}
+	if a.Claim.IsZero() {
+		return parseRecorded(a, deliveryRecordScript.Run(ctx, s.rdb, keys, args...))
+	}
+
+	ref := DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
+	next := a.NextAt
+	if a.Status != DeliveryPending {
+		next = time.Time{}
+	}
+	sargs := settleArgs(ref, a.Claim, a.Now, next)
+	pipe := s.rdb.Pipeline()
+	rec := deliveryRecordScript.EvalSha(ctx, pipe, keys, args...)
+	settle := deliverySettleScript.EvalSha(ctx, pipe, []string{retryScheduleKey()}, sargs...)
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	if isNoScript(rec.Err()) {
+		rec = deliveryRecordScript.Run(ctx, s.rdb, keys, args...)
+	}
+	if isNoScript(settle.Err()) {
+		settle = deliverySettleScript.Run(ctx, s.rdb, []string{retryScheduleKey()}, sargs...)
+	}
+	n, err := parseRecorded(a, rec)
+	settled, settleErr := settle.Int()
+	moved := settleErr != nil || settled == 1 // unknown counts as moved
+	ctx, cancel := repairContext(ctx)
+	defer cancel()
+	switch {
+	case errors.Is(err, ErrFenced) && moved:
+		// A redelivery changed the state during the attempt. It brings the
+		// entry forward itself, but may not have yet, or may have failed
+		// to: make sure the entry is there.
+		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Now)), Member: ref.member()}).Err()
+	case err != nil && !errors.Is(err, ErrFenced) && !errors.Is(err, ErrNotFound) && moved:
+		// The attempt may not be recorded: put the claim back, so that the
+		// delivery comes back when it expires.
+		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Claim)), Member: ref.member()}).Err()
+	}
+	return n, err
+}
+
+func parseRecorded(a AttemptRecord, cmd *redis.Cmd) (int, error) {
+	res, err := cmd.Result()
 	if err != nil {
 		return 0, fmt.Errorf("record attempt of %s: %w", a.EventID, err)
 	}

@@ -42,20 +42,20 @@ type Attempt struct {
 }
 
 // process attempts one delivery the caller claimed (in the retry schedule,
-// hidden from others for the visibility timeout) and records the outcome. It
-// runs on a global slot the caller took and reports whether it still holds
-// it at the end (it gives it up while it queues for a busy host).
+// hidden from others until j.claim) and records the outcome. It runs on a
+// global slot the caller took and reports whether it still holds it at the
+// end (it gives it up while it queues for a busy host).
 func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	holdsSlot = true
+	log := d.log.With(zap.String("org_id", j.ref.OrgID), zap.String("event_id", j.ref.EventID))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	log := d.log.With(zap.String("org_id", j.ref.OrgID), zap.String("event_id", j.ref.EventID))
-	del := j.del
+	del, ev := j.del, j.ev
 	if del == nil {
 		var err error
-		if del, err = d.store.Delivery(ctx, j.ref.OrgID, j.ref.EventID); errors.Is(err, store.ErrNotFound) {
+		if del, ev, err = d.store.LoadDelivery(ctx, j.ref.OrgID, j.ref.EventID); errors.Is(err, store.ErrNotFound) {
 			log.Warn("scheduled delivery without state; dropping it")
-			_ = d.store.RemoveDeliveryRetry(ctx, j.ref)
+			d.settle(log, j, time.Time{})
 			return
 		} else if err != nil {
 			log.Warn("read delivery; it comes back after the visibility timeout", zap.Error(err))
@@ -63,21 +63,32 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		}
 	}
 	if del.Terminal() {
-		_ = d.store.RemoveDeliveryRetry(ctx, j.ref)
+		d.settle(log, j, time.Time{})
 		return
 	}
 	now := d.cfg.Now()
 	if del.NextAt.After(now) {
 		// Claimed early (a crash between recording and rescheduling): put
 		// it back at its own time.
-		d.reschedule(ctx, log, j.ref, del.NextAt, del.Version)
+		d.settle(log, j, del.NextAt)
 		return
 	}
 	target, err := url.Parse(del.URL)
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		d.record(ctx, log, j.ref, del, &result{class: resultInvalid, err: "invalid webhook URL"}, now)
+		d.record(log, j, del, &result{class: resultInvalid, err: "invalid webhook URL"}, now)
 		return
 	}
+	if ev == nil {
+		d.record(log, j, del, &result{class: resultNoEvent, err: "the event is no longer in the event log"}, now)
+		return
+	}
+	secrets, err := d.secrets.secrets(ctx, j.ref.OrgID)
+	if err != nil {
+		log.Warn("read organization; retrying shortly", zap.Error(err))
+		d.settle(log, j, now.Add(d.cfg.HostRetryDelay))
+		return
+	}
+
 	host := strings.ToLower(target.Host)
 	ok, wait, reason := d.gate.acquire(host)
 	if !ok && reason == deferHostBusy {
@@ -89,55 +100,36 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 			if ok {
 				d.gate.release(host, false, false)
 			}
-			d.reschedule(ctx, log, j.ref, now, del.Version)
+			d.settle(log, j, now)
 			return
 		}
 		now = d.cfg.Now()
 	}
 	if !ok {
 		d.metrics.deferral(reason)
-		d.reschedule(ctx, log, j.ref, now.Add(jitter(wait, 0.2)), del.Version)
+		d.settle(log, j, now.Add(jitter(wait, 0.2)))
 		return
 	}
-	healthy, failed := false, false
-	defer func() { d.gate.release(host, healthy, failed) }()
-
-	ev := j.ev
-	if ev == nil {
-		if ev, err = d.store.Event(ctx, j.ref.OrgID, del.StreamID); errors.Is(err, store.ErrNotFound) {
-			d.record(ctx, log, j.ref, del, &result{class: resultNoEvent, err: "the event is no longer in the event log"}, now)
-			return
-		} else if err != nil {
-			log.Warn("read event; retrying shortly", zap.Error(err))
-			d.reschedule(ctx, log, j.ref, now.Add(d.cfg.HostRetryDelay), del.Version)
-			return
-		}
-	}
-	org, err := d.store.Org(ctx, j.ref.OrgID)
-	if err != nil {
-		log.Warn("read organization; retrying shortly", zap.Error(err))
-		d.reschedule(ctx, log, j.ref, now.Add(d.cfg.HostRetryDelay), del.Version)
-		return
-	}
-
-	r := d.send(d.attemptCtx, target, ev, org.WebhookSecrets, now)
-	healthy, failed = r.delivered() || (r.statusCode > 0 && !r.hostFailure()), r.hostFailure()
+	r := d.send(d.attemptCtx, target, ev, secrets, now)
+	// The host's part is over: its slot goes to the next delivery while this
+	// one is recorded.
+	d.gate.release(host, r.delivered() || (r.statusCode > 0 && !r.hostFailure()), r.hostFailure())
 	if r.class == resultCanceled {
 		// Stopping: hand it back for another dispatcher, unrecorded.
-		hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer hcancel()
-		d.reschedule(hctx, log, j.ref, now, del.Version)
+		d.settle(log, j, now)
 		return
 	}
 	d.metrics.attempt(&r)
-	d.record(ctx, log, j.ref, del, &r, now)
+	d.record(log, j, del, &r, now)
 	return
 }
 
-// record logs an attempt and applies its decision: reschedule, or take the
-// delivery out of the schedule when it is final.
-func (d *Dispatcher) record(ctx context.Context, log *zap.Logger, ref store.DeliveryRef, del *store.Delivery, r *result, at time.Time) {
-	dec := d.decide(del, r, d.cfg.Now())
+// record logs an attempt, applies its decision and settles the schedule
+// entry (reschedule, or out of the schedule when it is final) in one round
+// trip.
+func (d *Dispatcher) record(log *zap.Logger, j job, del *store.Delivery, r *result, at time.Time) {
+	now := d.cfg.Now()
+	dec := d.decide(del, r, now)
 	a := Attempt{
 		EventID: del.EventID, WebhookID: del.EventID, Trigger: cmpTrigger(del.Trigger),
 		Timestamp: at.UnixMilli(), DurationMs: r.duration.Milliseconds(), Error: r.err,
@@ -147,11 +139,15 @@ func (d *Dispatcher) record(ctx context.Context, log *zap.Logger, ref store.Deli
 		a.StatusCode = &r.statusCode
 	}
 	entry, _ := json.Marshal(a)
+	// A context of its own: the attempt may have used up the one before it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	_, err := d.store.RecordAttempt(ctx, store.AttemptRecord{
-		OrgID: ref.OrgID, EventID: del.EventID, LinkID: del.LinkID, Version: del.Version, At: at,
+		OrgID: j.ref.OrgID, EventID: del.EventID, LinkID: del.LinkID, Version: del.Version, At: at,
 		Entry: entry, StatusCode: r.statusCode, Error: r.err, Delivered: r.delivered(),
 		Status: dec.status, Step: dec.step, NextAt: dec.nextAt, Trigger: dec.trigger,
 		LogCap: d.cfg.AttemptLogSize, FailedRetention: d.cfg.FailedRetention,
+		Claim: j.claim, Now: now,
 	})
 	switch {
 	case errors.Is(err, store.ErrFenced):
@@ -160,7 +156,8 @@ func (d *Dispatcher) record(ctx context.Context, log *zap.Logger, ref store.Deli
 		log.Info("attempt superseded", zap.String("result", r.class))
 		return
 	case errors.Is(err, store.ErrNotFound):
-		_ = d.store.RemoveDeliveryRetry(ctx, ref)
+		// No state (expired): whatever is left in the schedule is dropped by
+		// whoever claims it.
 		return
 	case err != nil:
 		// The attempt stays claimed and comes back after the visibility
@@ -169,15 +166,12 @@ func (d *Dispatcher) record(ctx context.Context, log *zap.Logger, ref store.Deli
 		return
 	}
 	if dec.status == store.DeliveryPending {
-		d.reschedule(ctx, log, ref, dec.nextAt, del.Version+1)
+		d.wakeAt(dec.nextAt)
 		return
-	}
-	if err := d.store.RemoveDeliveryRetry(ctx, ref); err != nil {
-		log.Warn("unschedule delivery; the next claim drops it", zap.Error(err))
 	}
 	var latency time.Duration
 	if dec.status == store.DeliverySucceeded && !del.CreatedAt.IsZero() {
-		latency = d.cfg.Now().Sub(del.CreatedAt)
+		latency = now.Sub(del.CreatedAt)
 	}
 	d.metrics.finish(dec.status, latency)
 	if dec.status == store.DeliveryFailed {
@@ -185,12 +179,18 @@ func (d *Dispatcher) record(ctx context.Context, log *zap.Logger, ref store.Deli
 	}
 }
 
-func (d *Dispatcher) reschedule(ctx context.Context, log *zap.Logger, ref store.DeliveryRef, at time.Time, version int64) {
-	if err := d.store.SetDeliveryRetry(ctx, ref, at, version); err != nil {
+// settle moves this process's claimed schedule entry to next, or takes it
+// out of the schedule when next is zero, unless someone changed it since.
+func (d *Dispatcher) settle(log *zap.Logger, j job, next time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := d.store.SettleDeliveryRetry(ctx, j.ref, j.claim, d.cfg.Now(), next); err != nil {
 		log.Warn("reschedule delivery; it comes back after the visibility timeout", zap.Error(err))
 		return
 	}
-	d.wakeAt(at)
+	if !next.IsZero() {
+		d.wakeAt(next)
+	}
 }
 
 func cmpTrigger(t string) string {

@@ -18,13 +18,10 @@ import (
 
 // DispatchStore is what the dispatcher needs from the store.
 type DispatchStore interface {
-	Event(ctx context.Context, org, streamID string) (*store.StoredEvent, error)
+	AcceptEvent(ctx context.Context, a store.EventAccept) (*store.Accepted, error)
+	LoadDelivery(ctx context.Context, org, eventID string) (*store.Delivery, *store.StoredEvent, error)
 	Org(ctx context.Context, id string) (*store.Org, error)
-	EnsureDelivery(ctx context.Context, d store.NewDelivery) (*store.Delivery, bool, error)
-	Delivery(ctx context.Context, org, eventID string) (*store.Delivery, error)
-	AddDeliveryRetry(ctx context.Context, ref store.DeliveryRef, at time.Time) (bool, error)
-	SetDeliveryRetry(ctx context.Context, ref store.DeliveryRef, at time.Time, version int64) error
-	RemoveDeliveryRetry(ctx context.Context, ref store.DeliveryRef) error
+	SettleDeliveryRetry(ctx context.Context, ref store.DeliveryRef, claim, now, next time.Time) (bool, error)
 	ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]store.DeliveryRef, time.Time, error)
 	DeliveryRetryCount(ctx context.Context) (int64, error)
 	RecordAttempt(ctx context.Context, a store.AttemptRecord) (int, error)
@@ -115,6 +112,11 @@ type Config struct {
 	// addresses, host names ("hooks.internal") and wildcards
 	// ("*.corp.example").
 	Allowlist []string
+	// SecretCacheTTL is how long this process keeps an organization's
+	// webhook secrets instead of reading and decrypting them for every
+	// attempt: a rotated or new secret signs webhooks within that time.
+	// Default 5s; negative reads them for every attempt.
+	SecretCacheTTL time.Duration
 	// Resolver resolves target host names. Default net.DefaultResolver.
 	Resolver Resolver
 	// UserAgent of webhook requests. Default "linkflow-webhooks/1".
@@ -172,6 +174,7 @@ func (c *Config) validate() error {
 		c.Resolver = net.DefaultResolver
 	}
 	c.UserAgent = cmp.Or(c.UserAgent, "linkflow-webhooks/1")
+	c.SecretCacheTTL = cmp.Or(c.SecretCacheTTL, 5*time.Second)
 	c.Visibility = cmp.Or(c.Visibility, 60*time.Second)
 	c.PollInterval = cmp.Or(c.PollInterval, time.Second)
 	c.ClaimBatch = cmp.Or(c.ClaimBatch, 100)

@@ -37,6 +37,7 @@ type Dispatcher struct {
 	store   DispatchStore
 	client  *http.Client
 	signer  *signer
+	secrets *secretCache
 	gate    *hostGate
 	metrics *metrics
 
@@ -74,6 +75,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		store:    cfg.Store,
 		client:   newHTTPClient(&cfg, g),
 		signer:   newSigner(),
+		secrets:  newSecretCache(cfg.SecretCacheTTL, cfg.Now, cfg.Store.Org),
 		metrics:  newMetrics(cfg.Metrics),
 		slots:    make(chan struct{}, cfg.Concurrency),
 		slotFree: make(chan struct{}, 1),
@@ -158,11 +160,13 @@ func (d *Dispatcher) Stop() {
 	})
 }
 
-// job is one delivery to attempt; del and ev are loaded when missing.
+// job is one delivery to attempt, which this process claimed in the retry
+// schedule until claim; del and ev are loaded when missing.
 type job struct {
-	ref store.DeliveryRef
-	del *store.Delivery
-	ev  *store.StoredEvent
+	ref   store.DeliveryRef
+	claim time.Time
+	del   *store.Delivery
+	ev    *store.StoredEvent
 }
 
 // takeSlot waits for a global attempt slot; false when stopping.
@@ -217,7 +221,7 @@ func (d *Dispatcher) consume(it jetstream.MessagesContext) {
 			_ = msg.Nak()
 			continue
 		}
-		// Accepting costs Redis round trips: it runs on the slot's own
+		// Accepting costs a Redis round trip: it runs on the slot's own
 		// goroutine, so messages are accepted concurrently, not one by one.
 		d.attempts.Add(1)
 		go func() {
@@ -234,10 +238,11 @@ func (d *Dispatcher) consume(it jetstream.MessagesContext) {
 }
 
 // accept handles one event message; it reports a job when this process owns
-// the event's first attempt now.
+// the event's first attempt now. Reading the event, creating the delivery
+// state and claiming the attempt are one round trip (store.AcceptEvent).
 func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
 	var m linkflow.EventMessage
-	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.OrgID == "" || m.StreamID == "" {
+	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.OrgID == "" || m.StreamID == "" || m.EventID == "" {
 		d.log.Error("unparseable event message", zap.String("subject", msg.Subject()))
 		_ = msg.Term()
 		return job{}, false
@@ -245,53 +250,30 @@ func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
 	log := d.log.With(zap.String("org_id", m.OrgID), zap.String("event_id", m.EventID))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ev, err := d.store.Event(ctx, m.OrgID, m.StreamID)
+	now := d.cfg.Now()
+	claim := now.Add(d.cfg.Visibility)
+	acc, err := d.store.AcceptEvent(ctx, store.EventAccept{OrgID: m.OrgID, EventID: m.EventID, StreamID: m.StreamID,
+		Now: now, FirstAt: now.Add(d.cfg.Schedule[0]), ClaimUntil: claim})
 	if errors.Is(err, store.ErrNotFound) {
 		log.Error("event message for an event not in the log", zap.String("stream_id", m.StreamID))
 		_ = msg.Term()
 		return job{}, false
 	}
 	if err != nil {
-		d.nakLater(msg, log, "read event", err)
+		d.nakLater(msg, log, "accept event", err)
 		return job{}, false
 	}
-	now := d.cfg.Now()
-	del, _, err := d.store.EnsureDelivery(ctx, store.NewDelivery{
-		OrgID: m.OrgID, EventID: ev.ID, EventType: ev.Type, LinkID: ev.LinkID, StreamID: ev.StreamID,
-		URL: ev.WebhookURL, Now: now, FirstAt: now.Add(d.cfg.Schedule[0]),
-	})
-	if err != nil {
-		d.nakLater(msg, log, "create delivery", err)
-		return job{}, false
-	}
-	if del.Terminal() {
-		_ = msg.Ack()
-		return job{}, false
-	}
-	ref := store.DeliveryRef{OrgID: m.OrgID, EventID: ev.ID}
-	if del.NextAt.After(now) {
-		if _, err := d.store.AddDeliveryRetry(ctx, ref, del.NextAt); err != nil {
-			d.nakLater(msg, log, "schedule delivery", err)
-			return job{}, false
-		}
-		_ = msg.Ack()
-		d.wakeAt(del.NextAt)
-		return job{}, false
-	}
-	// Claim the attempt for this process, hidden from pollers for the
-	// visibility timeout: from here the schedule holds it, so the message
-	// can go. Someone else holding it already (a redelivered message) owns
-	// it.
-	owned, err := d.store.AddDeliveryRetry(ctx, ref, now.Add(d.cfg.Visibility))
-	if err != nil {
-		d.nakLater(msg, log, "claim delivery", err)
-		return job{}, false
-	}
+	// From here the schedule holds the delivery (or it is finished): the
+	// message can go. Someone else holding it already (a redelivered
+	// message) owns it.
 	_ = msg.Ack()
-	if !owned {
+	if !acc.Owned {
+		if del := acc.Delivery; !del.Terminal() && del.NextAt.After(now) {
+			d.wakeAt(del.NextAt)
+		}
 		return job{}, false
 	}
-	return job{ref: ref, del: del, ev: ev}, true
+	return job{ref: store.DeliveryRef{OrgID: m.OrgID, EventID: m.EventID}, claim: claim, del: acc.Delivery, ev: acc.Event}, true
 }
 
 func (d *Dispatcher) nakLater(msg jetstream.Msg, log *zap.Logger, what string, err error) {
@@ -358,15 +340,16 @@ func (d *Dispatcher) pollOnce() time.Duration {
 		d.log.Warn("claim due deliveries", zap.Error(err))
 		return d.cfg.PollInterval
 	}
+	claim := now.Add(d.cfg.Visibility)
 	for i, ref := range refs {
 		if !d.takeSlot() {
 			// Stopping: hand the rest back at once.
 			for _, r := range refs[i:] {
-				_ = d.store.SetDeliveryRetry(ctx, r, now, 0)
+				_, _ = d.store.SettleDeliveryRetry(ctx, r, claim, now, now)
 			}
 			return d.cfg.PollInterval
 		}
-		d.launch(job{ref: ref})
+		d.launch(job{ref: ref, claim: claim})
 	}
 	if time.Since(d.lastGauge) > 5*time.Second && d.metrics != nil {
 		d.lastGauge = time.Now()

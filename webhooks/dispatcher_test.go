@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,6 +140,50 @@ func TestRotatedSecretSignsTwice(t *testing.T) {
 		if err := wh.Verify(req.body, req.header); err != nil {
 			t.Errorf("secret %d: %v", len(s), err)
 		}
+	}
+}
+
+// The dispatcher keeps an organization's secrets for SecretCacheTTL: a
+// rotation signs webhooks once that has passed, not before.
+func TestRotationReachesSignaturesWithinTheCacheTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rc := newReceiver(t, answer(http.StatusNoContent))
+	var offset atomic.Int64
+	cfg := b.config()
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	cfg.SecretCacheTTL = time.Minute
+	b.dispatcher(cfg)
+	signedBy := func(eventID, secret string) bool {
+		t.Helper()
+		for _, r := range rc.requests() {
+			if r.id == eventID {
+				wh, _ := standardwebhooks.NewWebhook(secret)
+				return len(strings.Fields(r.signature)) == 1 && wh.Verify(r.body, r.header) == nil
+			}
+		}
+		t.Fatalf("no request for %s", eventID)
+		return false
+	}
+	deliver := func() string {
+		t.Helper()
+		_, eventID := b.finish(rc.url())
+		b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+		return eventID
+	}
+
+	old := b.secret
+	first := deliver()
+	next, err := b.store.RotateWebhookSecret(b.ctx, b.org, 0) // no overlap: one signature
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := deliver()
+	offset.Store(int64(2 * time.Minute))
+	rotated := deliver()
+	if !signedBy(first, old) || !signedBy(cached, old) || !signedBy(rotated, next) {
+		t.Errorf("signed by the old secret: before the rotation %v, within the TTL %v; by the new one after it %v",
+			signedBy(first, old), signedBy(cached, old), signedBy(rotated, next))
 	}
 }
 
@@ -315,6 +360,16 @@ func TestNoTarget(t *testing.T) {
 	b.dispatcher(b.config())
 	linkID, eventID := b.finish("")
 	b.waitStatus(eventID, store.DeliveryNoTarget, 10*time.Second)
+	// The claim made with the state (which cannot know there is no URL) is
+	// taken back before the message is acked.
+	stream, err := b.js.Stream(b.ctx, linkflow.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the event message acked", func() bool {
+		info, err := stream.Info(b.ctx)
+		return err == nil && info.State.Msgs == 0
+	})
 	if b.scheduled(eventID) || len(b.attempts(linkID)) != 0 {
 		t.Errorf("a no_target delivery was scheduled or attempted")
 	}

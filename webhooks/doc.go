@@ -5,10 +5,10 @@
 // in one Redis step, and the publisher puts an EventMessage on JetStream
 // (workflow). The Dispatcher consumes those messages with one durable pull
 // consumer shared by every dispatcher process. For each event it creates the
-// delivery state in Redis (unless a redelivered message finds it: the
-// schedule never restarts), claims the first attempt in the retry schedule,
-// and only then acks the message; from there on the delivery lives in
-// Redis, never only in memory:
+// delivery state in Redis from the event log (unless a redelivered message
+// finds it: the schedule never restarts), claims the first attempt in the
+// retry schedule, and only then acks the message; from there on the delivery
+// lives in Redis, never only in memory:
 //
 //   - the state hash lf:{org}:wh:<eventId> (status, attempts, next attempt,
 //     version), changed only by Lua scripts on the organization's slot;
@@ -18,6 +18,18 @@
 //     whose dispatcher died comes back by itself;
 //   - the attempt log next to the link, and the organization's failed set
 //     (deliveries that exhausted the schedule, replayable for 14 days).
+//
+// A delivered event costs two Redis round trips: accepting it (one pipeline:
+// the state script, which reads the event itself, and the claim) and
+// recording its attempt (one pipeline: the record script and the settling of
+// the schedule entry). The state and the schedule are on two slots, which a
+// Redis Cluster runs in parallel, so neither step relies on their order: a
+// claim stays hidden from pollers until it expires, a schedule entry is
+// moved only while its claim holds (a redelivery that moved it first keeps
+// it), and what a failed half leaves is put right at once or by the next
+// claimer (store/delivery_dispatch.go). The organization's webhook secrets
+// are kept in the process for a few seconds (Config.SecretCacheTTL) instead
+// of being read and decrypted for every attempt.
 //
 // One attempt signs the stored body byte for byte with the official Standard
 // Webhooks library (webhook-id is the event id, stable across retries;

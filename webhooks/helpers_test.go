@@ -29,7 +29,7 @@ import (
 // testBundle is one test's linkflow: real Redis, real JetStream, an
 // organization, the publisher that puts completion events on JetStream.
 type testBundle struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	rdb     *redis.Client
 	store   *store.Store
@@ -43,7 +43,7 @@ type testBundle struct {
 	secret  string
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	rdb, _ := testenv.Redis(t)
@@ -194,7 +194,7 @@ type receiver struct {
 	byID map[string]int
 }
 
-func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int) int) *receiver {
+func newReceiver(t testing.TB, respond func(w http.ResponseWriter, r *http.Request, n int) int) *receiver {
 	t.Helper()
 	rc := &receiver{respond: respond, byID: map[string]int{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))

@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -345,7 +346,7 @@ func TestSSRFGuard(t *testing.T) {
 	})
 }
 
-func counterValue(t *testing.T, b *testBundle, name, label string) float64 {
+func counterValue(t testing.TB, b *testBundle, name, label string) float64 {
 	t.Helper()
 	mfs, err := b.metrics.Gather()
 	if err != nil {
@@ -375,30 +376,27 @@ func hasLabel(m *dto.Metric, value string) bool {
 }
 
 // A redelivery that lands while a dispatcher finishes the same delivery is
-// not lost: the dispatcher's late schedule changes respect it.
+// not lost: the dispatcher's schedule changes, made with its recording,
+// respect it.
 func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	linkID, eventID := b.finish("http://receiver.example.com/hook")
 	ev := b.storedEvent(linkID)
-	ref := store.DeliveryRef{OrgID: b.org, EventID: eventID}
 	now := time.Now()
-	del, created, err := b.store.EnsureDelivery(b.ctx, store.NewDelivery{OrgID: b.org, EventID: eventID,
-		EventType: ev.Type, LinkID: linkID, StreamID: ev.StreamID, URL: ev.WebhookURL, Now: now, FirstAt: now})
-	if err != nil || !created {
-		t.Fatal(created, err)
+	claim := now.Add(time.Minute)
+	acc, err := b.store.AcceptEvent(b.ctx, store.EventAccept{OrgID: b.org, EventID: eventID, StreamID: ev.StreamID,
+		Now: now, FirstAt: now, ClaimUntil: claim})
+	if err != nil || !acc.Created || !acc.Owned {
+		t.Fatal(acc, err)
 	}
-	if _, err := b.store.AddDeliveryRetry(b.ctx, ref, now.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	record := func(version int64, status string, next time.Time) {
+	record := func(version int64, status string, next time.Time) error {
 		t.Helper()
 		_, err := b.store.RecordAttempt(b.ctx, store.AttemptRecord{OrgID: b.org, EventID: eventID, LinkID: linkID,
 			Version: version, At: time.Now(), Entry: []byte(store.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
-			Status: status, Step: 1, NextAt: next, Trigger: store.TriggerRetry, FailedRetention: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
+			Status: status, Step: 1, NextAt: next, Trigger: store.TriggerRetry, FailedRetention: time.Hour,
+			Claim: claim, Now: time.Now()})
+		return err
 	}
 	score := func() time.Time {
 		t.Helper()
@@ -409,28 +407,35 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 		return time.UnixMilli(int64(s))
 	}
 
-	// The dispatcher decides "retry in an hour"; a redelivery comes in before
-	// it reschedules; its late reschedule must not push the redelivery back.
-	record(del.Version, store.DeliveryPending, now.Add(time.Hour))
+	// The dispatcher decides "retry in an hour" while a redelivery comes in:
+	// its late recording must not push the redelivery back.
 	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.store.SetDeliveryRetry(b.ctx, ref, now.Add(time.Hour), del.Version+1); err != nil {
-		t.Fatal(err)
+	if err := record(acc.Delivery.Version, store.DeliveryPending, now.Add(time.Hour)); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("record = %v, want fenced", err)
 	}
 	if due := score(); due.After(time.Now()) {
 		t.Fatalf("redelivery pushed back to %s", due)
 	}
 
-	// The dispatcher decides "failed"; a replay comes in before it takes the
-	// delivery out of the schedule; the removal must not drop the replay.
+	// The dispatcher (claiming the redelivery) decides "failed" and takes
+	// the delivery out of the schedule; a replay right after must not be
+	// dropped.
+	refs, _, err := b.store.ClaimDueDeliveries(b.ctx, time.Now(), 10, time.Minute)
+	if err != nil || len(refs) != 1 {
+		t.Fatal(refs, err)
+	}
+	claim = time.UnixMilli(score().UnixMilli())
 	cur := b.delivery(eventID)
-	record(cur.Version, store.DeliveryFailed, time.Time{})
+	if err := record(cur.Version, store.DeliveryFailed, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if b.scheduled(eventID) {
+		t.Fatal("a failed delivery is still scheduled")
+	}
 	if res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{}); err != nil || res.Replayed != 1 {
 		t.Fatalf("replay = %+v, %v", res, err)
-	}
-	if err := b.store.RemoveDeliveryRetry(b.ctx, ref); err != nil {
-		t.Fatal(err)
 	}
 	if due := score(); due.After(time.Now()) {
 		t.Fatalf("replay scheduled at %s", due)

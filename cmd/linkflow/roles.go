@@ -122,6 +122,7 @@ type dispatcherFlags struct {
 	allowPrivate bool
 	concurrency  int
 	perHost      int
+	secretCache  time.Duration
 }
 
 func (f *dispatcherFlags) register(fs *flag.FlagSet) {
@@ -130,6 +131,7 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowPrivate, "webhook-allow-private", false, "allow webhook targets on loopback and private networks (dev only)")
 	fs.IntVar(&f.concurrency, "webhook-concurrency", 256, "webhook deliveries in flight per dispatcher process")
 	fs.IntVar(&f.perHost, "webhook-per-host", 16, "webhook deliveries in flight per target host")
+	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (negative: read them for every attempt)")
 }
 
 func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
@@ -152,7 +154,7 @@ func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
 	}
 	return webhooks.Config{
 		Store: d.store, JetStream: d.js, Logger: d.log, Metrics: d.metrics,
-		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost,
+		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost, SecretCacheTTL: f.secretCache,
 		AllowPrivate: f.allowPrivate, Allowlist: allow,
 	}, nil
 }

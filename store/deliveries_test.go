@@ -1,0 +1,328 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow/store"
+)
+
+// finished ends a new link whose webhook goes to url and returns its event.
+func (b *bundle) finished(t *testing.T, url string) *store.Finished {
+	t.Helper()
+	l := b.create(t, func(in *store.NewLink) { in.WebhookURL = url })
+	res, err := b.st.CancelLink(context.Background(), b.org, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Finished
+}
+
+func (b *bundle) accept(t *testing.T, fin *store.Finished, firstIn, claimFor time.Duration) *store.Accepted {
+	t.Helper()
+	now := b.clock.Now()
+	acc, err := b.st.AcceptEvent(context.Background(), store.EventAccept{OrgID: b.org, EventID: fin.EventID,
+		StreamID: fin.StreamID, Now: now, FirstAt: now.Add(firstIn), ClaimUntil: now.Add(claimFor)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+// due is when a delivery is due in the retry schedule; zero when it is not
+// there.
+func (b *bundle) due(t *testing.T, eventID string) time.Time {
+	t.Helper()
+	s, err := b.st.Redis().ZScore(context.Background(), "lf:{wh}:retry", b.org+"|"+eventID).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.UnixMilli(int64(s))
+}
+
+func (b *bundle) record(t *testing.T, fin *store.Finished, version int64, status string, next, claim time.Time) error {
+	t.Helper()
+	now := b.clock.Now()
+	_, err := b.st.RecordAttempt(context.Background(), store.AttemptRecord{OrgID: b.org, EventID: fin.EventID,
+		Version: version, At: now, Entry: []byte(store.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
+		Status: status, Step: 1, NextAt: next, Trigger: store.TriggerRetry, FailedRetention: time.Hour,
+		Claim: claim, Now: now})
+	return err
+}
+
+// Accepting an event creates its delivery and claims its first attempt; a
+// redelivered message changes nothing and owns nothing.
+func TestAcceptEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	fin := b.finished(t, "https://hooks.example.com/a")
+	now := b.clock.Now()
+	acc := b.accept(t, fin, 0, time.Minute)
+	if !acc.Created || !acc.Owned || acc.Delivery.Status != store.DeliveryPending || acc.Event == nil ||
+		acc.Event.ID != fin.EventID || acc.Event.WebhookURL != "https://hooks.example.com/a" || len(acc.Event.Body) == 0 ||
+		acc.Delivery.StreamID != fin.StreamID || !acc.Delivery.NextAt.Equal(now) {
+		t.Fatalf("accepted: %+v, delivery %+v", acc, acc.Delivery)
+	}
+	if due := b.due(t, fin.EventID); !due.Equal(now.Add(time.Minute)) {
+		t.Fatalf("claimed until %s, want %s", due, now.Add(time.Minute))
+	}
+
+	b.clock.Add(time.Second)
+	again := b.accept(t, fin, 0, time.Minute)
+	if again.Created || again.Owned || again.Delivery.Version != acc.Delivery.Version {
+		t.Fatalf("redelivered message: %+v", again)
+	}
+	if due := b.due(t, fin.EventID); !due.Equal(now.Add(time.Minute)) {
+		t.Fatalf("the redelivered message moved the claim to %s", due)
+	}
+
+	// Not in the log (another position, another id): nothing is created or
+	// scheduled.
+	other := b.finished(t, "https://hooks.example.com/b")
+	for _, a := range []store.EventAccept{
+		{OrgID: b.org, EventID: other.EventID, StreamID: fin.StreamID},
+		{OrgID: b.org, EventID: other.EventID, StreamID: "1-1"},
+		{OrgID: b.org, EventID: other.EventID, StreamID: "nonsense"},
+	} {
+		a.Now, a.FirstAt, a.ClaimUntil = now, now, now.Add(time.Minute)
+		if _, err := b.st.AcceptEvent(ctx, a); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("accept %+v: %v, want not found", a, err)
+		}
+	}
+	if _, err := b.st.Delivery(ctx, b.org, other.EventID); !errors.Is(err, store.ErrNotFound) || !b.due(t, other.EventID).IsZero() {
+		t.Errorf("a missing event left state (%v) or a schedule entry", err)
+	}
+
+	// No webhook URL: finished at once, never scheduled.
+	none := b.finished(t, "")
+	if acc := b.accept(t, none, 0, time.Minute); acc.Owned || acc.Delivery.Status != store.DeliveryNoTarget ||
+		acc.Event != nil || !b.due(t, none.EventID).IsZero() {
+		t.Errorf("no target: %+v", acc)
+	}
+
+	// A first attempt due later is scheduled then, owned by nobody.
+	later := b.finished(t, "https://hooks.example.com/c")
+	first := b.clock.Now().Add(5 * time.Second)
+	if acc := b.accept(t, later, 5*time.Second, time.Minute); acc.Owned || !acc.Created ||
+		!b.due(t, later.EventID).Equal(first) {
+		t.Errorf("first attempt later: %+v, due %s", acc, b.due(t, later.EventID))
+	}
+}
+
+// A redelivered message for a pending delivery whose schedule entry went
+// missing (a crash between two steps) puts it back at its own time; one for
+// a finished delivery leaves no entry.
+func TestAcceptEventRepairsTheSchedule(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	fin := b.finished(t, "https://hooks.example.com/a")
+	acc := b.accept(t, fin, 0, time.Minute)
+	next := b.clock.Now().Add(time.Hour)
+	if err := b.record(t, fin, acc.Delivery.Version, store.DeliveryPending, next, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.Redis().ZRem(ctx, "lf:{wh}:retry", b.org+"|"+fin.EventID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(time.Second)
+	if again := b.accept(t, fin, 0, time.Minute); again.Owned || again.Created {
+		t.Errorf("redelivered: %+v", again)
+	}
+	if due := b.due(t, fin.EventID); !due.Equal(next) {
+		t.Errorf("due %s, want %s", due, next)
+	}
+
+	done := b.finished(t, "https://hooks.example.com/b")
+	acc = b.accept(t, done, 0, time.Minute)
+	if err := b.record(t, done, acc.Delivery.Version, store.DeliverySucceeded, time.Time{}, acc.Delivery.NextAt.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if !b.due(t, done.EventID).IsZero() {
+		t.Fatal("a succeeded delivery is still scheduled")
+	}
+	if again := b.accept(t, done, 0, time.Minute); again.Owned || again.Delivery.Status != store.DeliverySucceeded {
+		t.Errorf("redelivered after success: %+v", again)
+	}
+	if !b.due(t, done.EventID).IsZero() {
+		t.Error("a redelivered message scheduled a finished delivery")
+	}
+}
+
+// Recording an attempt settles its schedule entry in the same round trip,
+// never undoing a redelivery that raced it, in any order.
+func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	type bench struct {
+		b     *bundle
+		fin   *store.Finished
+		del   *store.Delivery
+		claim time.Time
+	}
+	start := func(t *testing.T) bench {
+		b := setup(t)
+		fin := b.finished(t, "https://hooks.example.com/a")
+		acc := b.accept(t, fin, 0, time.Minute)
+		if !acc.Owned {
+			t.Fatal("not owned")
+		}
+		b.clock.Add(100 * time.Millisecond) // the attempt
+		return bench{b: b, fin: fin, del: acc.Delivery, claim: acc.Delivery.NextAt.Add(time.Minute)}
+	}
+	resend := func(t *testing.T, x bench, trigger string, onlyFailed bool) {
+		t.Helper()
+		if _, err := x.b.st.ResendDelivery(ctx, x.b.org, x.fin.EventID, trigger, onlyFailed, x.b.clock.Now(), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dueNow := func(t *testing.T, x bench) {
+		t.Helper()
+		due := x.b.due(t, x.fin.EventID)
+		if due.IsZero() || due.After(x.b.clock.Now()) {
+			t.Errorf("due %s, want by %s", due, x.b.clock.Now())
+		}
+	}
+
+	t.Run("retry", func(t *testing.T) {
+		t.Parallel()
+		x := start(t)
+		next := x.b.clock.Now().Add(time.Hour)
+		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryPending, next, x.claim); err != nil {
+			t.Fatal(err)
+		}
+		if due := x.b.due(t, x.fin.EventID); !due.Equal(next) {
+			t.Errorf("due %s, want %s", due, next)
+		}
+	})
+	t.Run("final", func(t *testing.T) {
+		t.Parallel()
+		x := start(t)
+		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim); err != nil {
+			t.Fatal(err)
+		}
+		if !x.b.due(t, x.fin.EventID).IsZero() {
+			t.Error("a failed delivery is still scheduled")
+		}
+	})
+	t.Run("redelivery during the attempt", func(t *testing.T) {
+		t.Parallel()
+		x := start(t)
+		resend(t, x, store.TriggerManual, false)
+		err := x.b.record(t, x.fin, x.del.Version, store.DeliveryPending, x.b.clock.Now().Add(time.Hour), x.claim)
+		if !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("record: %v, want fenced", err)
+		}
+		dueNow(t, x)
+	})
+	t.Run("redelivery after the attempt is recorded", func(t *testing.T) {
+		t.Parallel()
+		x := start(t)
+		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryPending, x.b.clock.Now().Add(time.Hour), x.claim); err != nil {
+			t.Fatal(err)
+		}
+		resend(t, x, store.TriggerManual, false)
+		dueNow(t, x)
+	})
+	t.Run("replay after the delivery failed", func(t *testing.T) {
+		t.Parallel()
+		x := start(t)
+		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim); err != nil {
+			t.Fatal(err)
+		}
+		resend(t, x, store.TriggerReplay, true)
+		dueNow(t, x)
+	})
+	t.Run("redelivery whose schedule write is late or lost", func(t *testing.T) {
+		t.Parallel()
+		// The state changed, the schedule not (yet): on Redis Cluster the
+		// settle may even run first. The entry must not disappear.
+		x := start(t)
+		resend(t, x, store.TriggerManual, false)
+		if err := x.b.st.Redis().ZAdd(ctx, "lf:{wh}:retry", redis.Z{Score: float64(x.claim.UnixMilli()),
+			Member: x.b.org + "|" + x.fin.EventID}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim)
+		if !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("record: %v, want fenced", err)
+		}
+		dueNow(t, x)
+	})
+	t.Run("expired claim", func(t *testing.T) {
+		t.Parallel()
+		// Past its claim the entry may be someone else's: it is left for the
+		// next claimer to correct.
+		x := start(t)
+		x.b.clock.Add(2 * time.Minute)
+		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim); err != nil {
+			t.Fatal(err)
+		}
+		if due := x.b.due(t, x.fin.EventID); !due.Equal(x.claim) {
+			t.Errorf("due %s, want the expired claim %s left alone", due, x.claim)
+		}
+	})
+}
+
+// Only the holder of a claim settles it.
+func TestSettleDeliveryRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	fin := b.finished(t, "https://hooks.example.com/a")
+	acc := b.accept(t, fin, 0, time.Minute)
+	ref := store.DeliveryRef{OrgID: b.org, EventID: fin.EventID}
+	now, claim := b.clock.Now(), acc.Delivery.NextAt.Add(time.Minute)
+	for _, tt := range []struct {
+		name       string
+		claim, now time.Time
+	}{
+		{"another claim", claim.Add(time.Millisecond), now},
+		{"expired", claim, claim},
+	} {
+		if ok, err := b.st.SettleDeliveryRetry(ctx, ref, tt.claim, tt.now, time.Time{}); ok || err != nil {
+			t.Errorf("%s: settled %v, %v", tt.name, ok, err)
+		}
+	}
+	next := now.Add(time.Hour)
+	if ok, err := b.st.SettleDeliveryRetry(ctx, ref, claim, now, next); !ok || err != nil {
+		t.Fatalf("holder: settled %v, %v", ok, err)
+	}
+	if due := b.due(t, fin.EventID); !due.Equal(next) {
+		t.Errorf("due %s, want %s", due, next)
+	}
+	// Moved, the claim is gone with it.
+	if ok, _ := b.st.SettleDeliveryRetry(ctx, ref, claim, now, time.Time{}); ok {
+		t.Error("settled twice")
+	}
+}
+
+// LoadDelivery reads a pending delivery with its event in one step.
+func TestLoadDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	fin := b.finished(t, "https://hooks.example.com/a")
+	b.accept(t, fin, 0, time.Minute)
+	del, ev, err := b.st.LoadDelivery(ctx, b.org, fin.EventID)
+	if err != nil || del.Status != store.DeliveryPending || ev == nil || ev.ID != fin.EventID || len(ev.Body) == 0 {
+		t.Fatalf("load: %+v %+v %v", del, ev, err)
+	}
+	if err := b.st.Redis().XDel(ctx, "lf:{"+b.org+"}:events", fin.StreamID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if del, ev, err := b.st.LoadDelivery(ctx, b.org, fin.EventID); err != nil || del == nil || ev != nil {
+		t.Errorf("event gone from the log: %+v %+v %v", del, ev, err)
+	}
+	if _, _, err := b.st.LoadDelivery(ctx, b.org, "evt_none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("no state: %v", err)
+	}
+}

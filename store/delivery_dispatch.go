@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The dispatcher's round trips. Accepting an event is one: the state script
+// on the organization's slot and the claim in the retry schedule go in one
+// pipeline. Recording an attempt is one: the record script and the settling
+// of the schedule entry go in one pipeline (RecordAttempt with a Claim).
+//
+// The two slots may be on two Redis Cluster nodes, where a pipeline runs
+// each node's part in parallel: neither step relies on the other having run
+// first. A claim is hidden from pollers until it expires, by which time the
+// state exists or the claim was taken back; a schedule entry is settled only
+// while the caller's claim on it holds, so a redelivery that moved it since
+// is never undone, and when the state step fails or loses its fence the
+// entry is put back.
+
+var (
+	deliveryAcceptScript = script("delivery_accept")
+	deliveryLoadScript   = script("delivery_load")
+	deliverySettleScript = script("delivery_settle")
+)
+
+// EventAccept asks for an event of an organization's log to be accepted for
+// webhook delivery.
+type EventAccept struct {
+	OrgID    string
+	EventID  string
+	StreamID string
+	// Now is when the event is accepted; FirstAt when its first attempt is
+	// due.
+	Now     time.Time
+	FirstAt time.Time
+	// ClaimUntil is how long an attempt due now is claimed for the caller:
+	// hidden from ClaimDueDeliveries until then. It must be after Now.
+	ClaimUntil time.Time
+}
+
+// Accepted is what accepting an event found or made.
+type Accepted struct {
+	Delivery *Delivery
+	// Event is the event, while the delivery is pending.
+	Event *StoredEvent
+	// Created is set when this call created the delivery state.
+	Created bool
+	// Owned is set when the delivery's attempt is due and this call claimed
+	// it until ClaimUntil: the caller attempts it, or hands it back with
+	// SettleDeliveryRetry. Otherwise the delivery is finished, or in the
+	// retry schedule under whoever put it there.
+	Owned bool
+}
+
+// AcceptEvent creates the delivery state of an event, read from the
+// organization's event log, unless it exists (a redelivered message never
+// restarts a schedule), and puts a pending delivery in the retry schedule
+// unless it is there already; when it returns without error the delivery
+// no longer depends on the caller's message. With the first attempt due at
+// once, all of it is one round trip. It returns ErrNotFound when the log
+// holds no event EventID at StreamID.
+func (s *Store) AcceptEvent(ctx context.Context, a EventAccept) (*Accepted, error) {
+	if !validID(a.OrgID) || !validID(a.EventID) || !validStreamID(a.StreamID) {
+		return nil, ErrNotFound
+	}
+	if !a.ClaimUntil.After(a.Now) {
+		return nil, fmt.Errorf("accept event %s: ClaimUntil must be after Now", a.EventID)
+	}
+	ref := DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
+	keys := []string{eventsKey(a.OrgID), deliveryKey(a.OrgID, a.EventID)}
+	args := []any{a.StreamID, a.EventID, ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt)}
+	claimAtOnce := !a.FirstAt.After(a.Now)
+	var res *redis.Cmd
+	var add *redis.IntCmd
+	if claimAtOnce {
+		pipe := s.rdb.Pipeline()
+		res = deliveryAcceptScript.EvalSha(ctx, pipe, keys, args...)
+		add = pipe.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: ref.member()})
+		_, _ = pipe.Exec(ctx) // each command's error is looked at below
+		if isNoScript(res.Err()) {
+			res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
+		}
+	} else {
+		res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
+	}
+	claimed := add != nil && add.Err() == nil && add.Val() == 1
+	acc, err := parseAccepted(a, res)
+	if err == nil && add != nil && add.Err() != nil {
+		err = fmt.Errorf("accept event %s: claim: %w", a.EventID, add.Err())
+	}
+	if err != nil {
+		if add != nil && (claimed || add.Err() != nil) {
+			// The state may not exist: take the claim back now rather than
+			// leave it to a poller once it expires.
+			rctx, cancel := repairContext(ctx)
+			_, _ = s.SettleDeliveryRetry(rctx, ref, a.ClaimUntil, a.Now, time.Time{})
+			cancel()
+		}
+		return nil, err
+	}
+	d := acc.Delivery
+	switch {
+	case claimAtOnce && claimed:
+		switch {
+		case d.Terminal():
+			// A redelivered message of a finished delivery.
+			_, _ = s.SettleDeliveryRetry(ctx, ref, a.ClaimUntil, a.Now, time.Time{})
+		case d.NextAt.After(a.Now):
+			// A redelivered message of a delivery whose entry went missing
+			// (a crash between its steps): back at its own time. Should this
+			// fail, the claim brings it back when it expires.
+			_, _ = s.SettleDeliveryRetry(ctx, ref, a.ClaimUntil, a.Now, d.NextAt)
+		default:
+			acc.Owned = true
+		}
+	case claimAtOnce:
+		// Someone put it in the schedule already, and owns it.
+	case !d.Terminal():
+		at, own := d.NextAt, false
+		if !at.After(a.Now) {
+			at, own = a.ClaimUntil, true
+		}
+		added, err := s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: ref.member()}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("accept event %s: schedule: %w", a.EventID, err)
+		}
+		acc.Owned = own && added == 1
+	}
+	return acc, nil
+}
+
+func parseAccepted(a EventAccept, res *redis.Cmd) (*Accepted, error) {
+	v, err := res.Result()
+	if err != nil {
+		return nil, fmt.Errorf("accept event %s: %w", a.EventID, err)
+	}
+	arr, ok := v.([]any)
+	if ok && len(arr) == 1 && arr[0] == "missing" {
+		return nil, ErrNotFound
+	}
+	if !ok || len(arr) < 2 {
+		return nil, fmt.Errorf("accept event %s: unexpected reply %v", a.EventID, v)
+	}
+	acc := &Accepted{Delivery: parseDelivery(a.OrgID, a.EventID, pairsToMap(arr[1])), Created: arr[0] == "created"}
+	if len(arr) > 2 {
+		acc.Event = parseEventFields(a.StreamID, arr[2])
+	}
+	return acc, nil
+}
+
+// parseEventFields reads an event from its stream entry's field pairs.
+func parseEventFields(streamID string, v any) *StoredEvent {
+	m := pairsToMap(v)
+	return &StoredEvent{StreamID: streamID, ID: m["id"], Type: m["type"], LinkID: m["link"],
+		WebhookURL: m["url"], Body: []byte(m["body"])}
+}
+
+// LoadDelivery returns an event's delivery state and, while it is pending,
+// the event (nil when it is no longer in the event log), in one round trip.
+// It returns ErrNotFound without state.
+func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*Delivery, *StoredEvent, error) {
+	if !validID(org) || !validID(eventID) {
+		return nil, nil, ErrNotFound
+	}
+	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), eventsKey(org)}).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load delivery %s: %w", eventID, err)
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("load delivery %s: unexpected reply %v", eventID, v)
+	}
+	if len(arr) == 0 {
+		return nil, nil, ErrNotFound
+	}
+	d := parseDelivery(org, eventID, pairsToMap(arr[0]))
+	var ev *StoredEvent
+	if len(arr) > 1 {
+		ev = parseEventFields(d.StreamID, arr[1])
+	}
+	return d, ev, nil
+}
+
+// SettleDeliveryRetry moves a delivery's entry in the retry schedule, which
+// the caller claimed until claim, to next, or removes it when next is zero;
+// only while the claim holds (the entry is still at claim, and claim is
+// after now). It reports whether it did: otherwise someone changed the
+// entry since (a redelivery brought it forward, or the claim expired and
+// another dispatcher owns it now) and the entry is theirs.
+func (s *Store) SettleDeliveryRetry(ctx context.Context, ref DeliveryRef, claim, now, next time.Time) (bool, error) {
+	n, err := deliverySettleScript.Run(ctx, s.rdb, []string{retryScheduleKey()}, settleArgs(ref, claim, now, next)...).Int()
+	if err != nil {
+		return false, fmt.Errorf("settle delivery %s: %w", ref.EventID, err)
+	}
+	return n == 1, nil
+}
+
+// repairContext is for a step that repairs what a failed one may have left:
+// it runs even when ctx has just expired.
+func repairContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+}
+
+func settleArgs(ref DeliveryRef, claim, now, next time.Time) []any {
+	to := ""
+	if !next.IsZero() {
+		to = fmt.Sprint(ms(next))
+	}
+	return []any{ref.member(), ms(claim), ms(now), to}
+}

@@ -121,8 +121,11 @@ func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
 		userIdx, expiringKey(in.OrgID), idem}
 	argv := append([]any{reqHash, string(resp), s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser}, fields...)
 
-	// The id -> organization index lives in another slot; it is written first
-	// so the end user's endpoints can find the link as soon as it exists.
+	// The id -> organization index lives in another slot, so it cannot be in
+	// the script; it goes in the same pipeline (on Cluster, to another node,
+	// in no particular order). Nobody knows the new link's id before both
+	// writes are done and the 201 goes out; an index entry whose script
+	// failed points at nothing, expires, and reads as "not found".
 	pipe := s.rdb.Pipeline()
 	pipe.Set(ctx, linkOrgKey(l.ID), in.OrgID, in.ExpiresIn+s.cfg.MinSessionTime+s.cfg.Retention)
 	res := createLinkScript.Run(ctx, pipe, keys, argv...)

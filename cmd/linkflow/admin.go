@@ -84,7 +84,7 @@ func runOrgs(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("rotate the webhook secret of %s: %w", *orgID, err)
 		}
-		fmt.Printf("webhook secret %s\n\nWebhooks are signed with this secret and, for %s, also with the old one.\n", secret, *overlap)
+		fmt.Printf("webhook secret %s\n\nWithin seconds webhooks are signed with this secret and, for %s, also with the old one.\n", secret, *overlap)
 		return nil
 	}
 	if *name == "" {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
+)
+
+// A dispatcher process killed (SIGKILL) in the middle of an event's retries:
+// a new dispatcher process goes on with the schedule kept in Redis, and the
+// webhook arrives once the receiver is back.
+func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	var up atomic.Bool
+	var requests, delivered atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		delivered.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+
+	ctx := context.Background()
+	c, err := f.st.CreateLink(ctx, store.NewLink{OrgID: f.org, IntegrationID: "tmobile", WebhookURL: receiver.URL,
+		Operations: []linkflow.Operation{readPM}, ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, err := f.st.FailLink(ctx, f.org, c.Link.ID, linkflow.LinkError{Code: linkflow.EDeclined, Message: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.pub.PublishEvent(ctx, fin); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"dispatcher", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,
+		"--log-level", "warn", "--webhook-allow-private", "--webhook-schedule", "0,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms"}
+	first := startProc(t, "dispatcher-killed", nil, args...)
+	testenv.Eventually(t, 20*time.Second, "a few failed attempts", func() bool { return requests.Load() >= 2 })
+	first.kill()
+	before := requests.Load()
+	d, err := f.st.Delivery(ctx, f.org, fin.EventID)
+	if err != nil || d.Status != store.DeliveryPending {
+		t.Fatalf("delivery after the kill: %+v %v", d, err)
+	}
+
+	up.Store(true)
+	startProc(t, "dispatcher-next", nil, args...)
+	testenv.Eventually(t, 30*time.Second, "the webhook after the restart", func() bool { return delivered.Load() >= 1 })
+	testenv.Eventually(t, 10*time.Second, "the delivery to be recorded", func() bool {
+		d, err := f.st.Delivery(ctx, f.org, fin.EventID)
+		return err == nil && d.Status == store.DeliverySucceeded
+	})
+	t.Logf("%d failed attempts before the kill, %d requests in all", before, requests.Load())
+}

@@ -29,7 +29,7 @@ var (
 // writing to one account for hours cannot grow it without bound.
 const (
 	sandboxRetention   = 30 * 24 * time.Hour
-	sandboxItemsKept   = 20
+	sandboxItemsKept   = sandbox.ItemsKept
 	sandboxWriteLogMax = 1000
 )
 
@@ -67,11 +67,15 @@ func (s *Store) SandboxItems(ctx context.Context, integration, username, resourc
 	if err != nil {
 		return nil, fmt.Errorf("sandbox items %s/%s: %w", integration, resource, err)
 	}
+	return rawItems(vals), nil
+}
+
+func rawItems(vals []string) []json.RawMessage {
 	out := make([]json.RawMessage, len(vals))
 	for i, v := range vals {
 		out[i] = json.RawMessage(v)
 	}
-	return out, nil
+	return out
 }
 
 // SandboxWriteLog returns the account's write log, oldest first.
@@ -89,14 +93,59 @@ func (s *Store) SandboxWriteLog(ctx context.Context, integration, username strin
 	return out, nil
 }
 
-// OpenSandboxSession counts a live sandbox session.
-func (s *Store) OpenSandboxSession(ctx context.Context, integration, id string, now, expiresAt time.Time) (int, error) {
-	keys := []string{sandboxSessionsKey(integration), sandboxMaxSessionsKey(integration)}
-	n, err := sandboxOpenSessionScript.Run(ctx, s.rdb, keys, ms(now), ms(expiresAt), id).Int()
-	if err != nil {
-		return 0, fmt.Errorf("open sandbox session %s: %w", integration, err)
+// StartSandboxSession does a sandbox login step's work in one pipeline: the
+// session count, the grant and the account's items are in three slots, so
+// neither one script nor one MULTI can hold them.
+func (s *Store) StartSandboxSession(ctx context.Context, st sandbox.SessionStart) (sandbox.SessionStarted, error) {
+	var count *redis.Cmd
+	loads := make([]*redis.StringSliceCmd, len(st.Load))
+	run := func() error {
+		pipe := s.rdb.Pipeline()
+		if c := st.Count; c != nil {
+			count = sandboxOpenSessionScript.EvalSha(ctx, pipe,
+				[]string{sandboxSessionsKey(st.Integration), sandboxMaxSessionsKey(st.Integration)},
+				ms(c.Now), ms(c.ExpiresAt), c.ID)
+		}
+		if g := st.Grant; g != nil {
+			key := sandboxGrantKey(g.ID)
+			pipe.HSet(ctx, key,
+				"integration", g.Integration, "username", g.Username,
+				"access", g.AccessHash, "refresh", g.RefreshHash,
+				"status", cmp.Or(g.Status, sandbox.GrantActive), "refreshes", g.Refreshes, "issuedAt", ms(g.IssuedAt))
+			pipe.PExpire(ctx, key, sandboxRetention)
+		}
+		for i, r := range st.Load {
+			loads[i] = pipe.LRange(ctx, sandboxItemsKey(st.Integration, st.Username, r), 0, -1)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
 	}
-	return n, nil
+	err := run()
+	if isNoScript(err) {
+		// Running it all again is safe: the script did nothing, and saving
+		// the same grant twice stores the same fields.
+		if err = s.LoadScripts(ctx); err == nil {
+			err = run()
+		}
+	}
+	if err != nil {
+		return sandbox.SessionStarted{}, fmt.Errorf("start sandbox session %s: %w", st.Integration, err)
+	}
+	var out sandbox.SessionStarted
+	if count != nil {
+		n, err := count.Int()
+		if err != nil {
+			return sandbox.SessionStarted{}, fmt.Errorf("start sandbox session %s: %w", st.Integration, err)
+		}
+		out.Live = n
+	}
+	if len(st.Load) > 0 {
+		out.Written = make(map[string][]json.RawMessage, len(st.Load))
+		for i, r := range st.Load {
+			out.Written[r] = rawItems(loads[i].Val())
+		}
+	}
+	return out, nil
 }
 
 // RenewSandboxSession moves a live session's expiry; a session that already
@@ -137,23 +186,6 @@ func (s *Store) ResetSandboxSessions(ctx context.Context, integration string, no
 	keys := []string{sandboxSessionsKey(integration), sandboxMaxSessionsKey(integration)}
 	if err := sandboxResetSessionsScript.Run(ctx, s.rdb, keys, ms(now)).Err(); err != nil {
 		return fmt.Errorf("reset sandbox sessions %s: %w", integration, err)
-	}
-	return nil
-}
-
-// SaveSandboxGrant stores a new grant.
-func (s *Store) SaveSandboxGrant(ctx context.Context, g sandbox.Grant) error {
-	key := sandboxGrantKey(g.ID)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key,
-			"integration", g.Integration, "username", g.Username,
-			"access", g.AccessHash, "refresh", g.RefreshHash,
-			"status", cmp.Or(g.Status, sandbox.GrantActive), "refreshes", g.Refreshes, "issuedAt", ms(g.IssuedAt))
-		p.PExpire(ctx, key, sandboxRetention)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("save sandbox grant %s: %w", g.ID, err)
 	}
 	return nil
 }

@@ -100,9 +100,15 @@ func TestSandboxSessionCount(t *testing.T) {
 	ctx := context.Background()
 	now := time.UnixMilli(1_000_000)
 	ttl := time.Minute
+	open := func(id string, now time.Time) (int, error) {
+		st, err := s.StartSandboxSession(ctx, sandbox.SessionStart{
+			Integration: "att", Username: "u", Count: &sandbox.SessionCount{ID: id, Now: now, ExpiresAt: now.Add(ttl)},
+		})
+		return st.Live, err
+	}
 
 	for i := range 3 {
-		n, err := s.OpenSandboxSession(ctx, "att", fmt.Sprint("s", i), now, now.Add(ttl))
+		n, err := open(fmt.Sprint("s", i), now)
 		if err != nil || n != i+1 {
 			t.Fatalf("open %d: live %d, err %v", i, n, err)
 		}
@@ -135,7 +141,7 @@ func TestSandboxSessionCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(later, 1, 1)
-	if n, err := s.OpenSandboxSession(ctx, "att", "s3", later, later.Add(ttl)); err != nil || n != 2 {
+	if n, err := open("s3", later); err != nil || n != 2 {
 		t.Fatalf("open after expiry: live %d, err %v", n, err)
 	}
 	check(later, 2, 2)
@@ -153,9 +159,9 @@ func TestSandboxGrant(t *testing.T) {
 	if g, err := s.SandboxGrant(ctx, "nope"); err != nil || g != nil {
 		t.Fatalf("unknown grant: %+v, %v", g, err)
 	}
-	if err := s.SaveSandboxGrant(ctx, sandbox.Grant{
+	if _, err := s.StartSandboxSession(ctx, sandbox.SessionStart{Integration: "verizon", Username: "u", Grant: &sandbox.Grant{
 		ID: "g1", Integration: "verizon", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: issued,
-	}); err != nil {
+	}}); err != nil {
 		t.Fatal(err)
 	}
 	g, err := s.SandboxGrant(ctx, "g1")
@@ -186,5 +192,52 @@ func TestSandboxGrant(t *testing.T) {
 	g, err = s.SandboxGrant(ctx, "g1")
 	if err != nil || g.Status != sandbox.GrantRevoked || g.Refreshes != 1 || !g.RevokedAt.Equal(issued) {
 		t.Fatalf("revoked grant = %+v, %v", g, err)
+	}
+}
+
+// A login's whole start is one pipeline: the count, the grant and the
+// account's written items, in three cluster slots. It survives Redis losing
+// its script cache.
+func TestStartSandboxSession(t *testing.T) {
+	t.Parallel()
+	s := newSandboxStore(t)
+	rdb := s.Redis()
+	ctx := context.Background()
+	now := time.UnixMilli(2_000_000)
+	for i, result := range []string{`{"n":1}`, `{"n":2}`} {
+		if _, _, err := s.ApplySandboxWrite(ctx, "att", "u", sandbox.WriteRecord{
+			IdempotencyKey: fmt.Sprint("link_a:", i), Resource: "paymentMethod", Action: "write", Result: json.RawMessage(result),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := sandbox.SessionStart{
+		Integration: "att", Username: "u",
+		Count: &sandbox.SessionCount{ID: "s1", Now: now, ExpiresAt: now.Add(time.Minute)},
+		Grant: &sandbox.Grant{ID: "g1", Integration: "att", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: now},
+		Load:  []string{"paymentMethod", "orderHistory"},
+	}
+	got, err := s.StartSandboxSession(ctx, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Live != 1 || len(got.Written["orderHistory"]) != 0 || fmt.Sprintf("%s", got.Written["paymentMethod"]) != `[{"n":2} {"n":1}]` {
+		t.Fatalf("started %+v", got)
+	}
+	if g, err := s.SandboxGrant(ctx, "g1"); err != nil || g == nil || g.Status != sandbox.GrantActive || g.AccessHash != "a1" {
+		t.Fatalf("grant %+v, %v", g, err)
+	}
+	if ttl, err := rdb.PTTL(ctx, "lf:sandbox:grant:{g1}").Result(); err != nil || ttl <= 0 {
+		t.Fatalf("grant ttl %v, %v", ttl, err)
+	}
+	if live, maximum, err := s.SandboxSessions(ctx, "att", now); err != nil || live != 1 || maximum != 1 {
+		t.Fatalf("live %d max %d err %v", live, maximum, err)
+	}
+	// Nothing asked, nothing done.
+	if got, err := s.StartSandboxSession(ctx, sandbox.SessionStart{Integration: "att", Username: "u"}); err != nil || got.Live != 0 || got.Written != nil {
+		t.Fatalf("empty start: %+v, %v", got, err)
 	}
 }

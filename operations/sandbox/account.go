@@ -22,10 +22,15 @@ func (s *Sandbox) Account(ctx context.Context, integration, username string) (*A
 		return nil, ErrUnknownIntegration
 	}
 	a := newAccount(integration, username)
-	cards, err := s.paymentMethods(ctx, a, s.now())
+	items, err := s.store.SandboxItems(ctx, integration, username, ResourcePaymentMethod)
 	if err != nil {
 		return nil, err
 	}
+	written, err := decodeCards(items)
+	if err != nil {
+		return nil, err
+	}
+	cards := paymentMethods(a, written, s.now())
 	log, err := s.store.SandboxWriteLog(ctx, integration, username)
 	if err != nil {
 		return nil, err

@@ -54,19 +54,16 @@ func (s *Sandbox) newTokens(grant, scope string) *operations.Credentials {
 	}
 }
 
-// issue hands out the credentials of a new grant.
-func (s *Sandbox) issue(ctx context.Context, integration, username string) (*operations.Credentials, error) {
+// newGrant makes the credentials of a new grant, and the grant to save with
+// them.
+func (s *Sandbox) newGrant(integration, username string) (*operations.Credentials, *Grant) {
 	id := randomHex(8)
 	creds := s.newTokens(id, scopes[integration])
-	g := Grant{
+	return creds, &Grant{
 		ID: id, Integration: integration, Username: username,
 		AccessHash: tokenHash(creds.AccessToken), RefreshHash: tokenHash(creds.RefreshToken),
 		Status: GrantActive, IssuedAt: s.now(),
 	}
-	if err := s.store.SaveSandboxGrant(ctx, g); err != nil {
-		return nil, fmt.Errorf("sandbox issue credentials: %w", err)
-	}
-	return creds, nil
 }
 
 func (s *Sandbox) refresh(ctx context.Context, creds operations.Credentials) (*operations.Credentials, error) {

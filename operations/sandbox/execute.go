@@ -40,13 +40,9 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 	a := newAccount(integration, sess.username)
 	switch req.Resource + "." + req.Action {
 	case ResourcePaymentMethod + "." + ActionRead:
-		cards, err := s.paymentMethods(ctx, a, now)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(cards)
+		return json.Marshal(paymentMethods(a, sess.writtenCards(), now))
 	case ResourcePaymentMethod + "." + ActionWrite:
-		return s.addCard(ctx, a, req, now)
+		return s.addCard(ctx, sess, a, req, now)
 	case ResourceBillingStatement + "." + ActionRead:
 		var args struct {
 			Months *int `json:"months"`
@@ -115,28 +111,33 @@ func decodeArgs(raw json.RawMessage, v any) error {
 	return nil
 }
 
-// paymentMethods returns the account's cards: those written, newest first
-// and the newest the default, then the ones it always had.
-func (s *Sandbox) paymentMethods(ctx context.Context, a account, now time.Time) ([]PaymentMethod, error) {
-	items, err := s.store.SandboxItems(ctx, a.integration, a.username, ResourcePaymentMethod)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox read payment methods: %w", err)
-	}
-	base := a.baseCards(now)
-	out := make([]PaymentMethod, 0, len(items)+len(base))
-	for _, it := range items {
-		var pm PaymentMethod
-		if err := json.Unmarshal(it, &pm); err != nil {
+// writtenResources are the resources writes change: a session loads their
+// written items when its login completes, and reads them from there.
+var writtenResources = []string{ResourcePaymentMethod}
+
+// decodeCards decodes the cards writes added, as the store keeps them.
+func decodeCards(items []json.RawMessage) ([]PaymentMethod, error) {
+	out := make([]PaymentMethod, len(items))
+	for i, it := range items {
+		if err := json.Unmarshal(it, &out[i]); err != nil {
 			return nil, fmt.Errorf("sandbox read payment methods: %w", err)
 		}
-		pm.IsDefault = len(out) == 0
-		out = append(out, pm)
-	}
-	for _, pm := range base {
-		pm.IsDefault = len(out) == 0
-		out = append(out, pm)
 	}
 	return out, nil
+}
+
+// paymentMethods returns the account's cards: those written, newest first
+// and the newest the default, then the ones it always had.
+func paymentMethods(a account, written []PaymentMethod, now time.Time) []PaymentMethod {
+	base := a.baseCards(now)
+	out := make([]PaymentMethod, 0, len(written)+len(base))
+	for _, cards := range [][]PaymentMethod{written, base} {
+		for _, pm := range cards {
+			pm.IsDefault = len(out) == 0
+			out = append(out, pm)
+		}
+	}
+	return out
 }
 
 // CardArguments are the arguments of a payment method write.
@@ -169,8 +170,9 @@ func (c CardArguments) check(now time.Time) error {
 	return nil
 }
 
-// addCard saves a card once per idempotency key and makes it the default.
-func (s *Sandbox) addCard(ctx context.Context, a account, req operations.ExecuteRequest, now time.Time) (json.RawMessage, error) {
+// addCard saves a card once per idempotency key and makes it the default,
+// also in the session's view of the account.
+func (s *Sandbox) addCard(ctx context.Context, sess *session, a account, req operations.ExecuteRequest, now time.Time) (json.RawMessage, error) {
 	if req.IdempotencyKey == "" {
 		return nil, operations.ErrRejected("a write needs an idempotency key")
 	}
@@ -197,12 +199,20 @@ func (s *Sandbox) addCard(ctx context.Context, a account, req operations.Execute
 	if err != nil {
 		return nil, err
 	}
-	first, _, err := s.store.ApplySandboxWrite(ctx, a.integration, a.username, WriteRecord{
+	first, replayed, err := s.store.ApplySandboxWrite(ctx, a.integration, a.username, WriteRecord{
 		IdempotencyKey: req.IdempotencyKey, Resource: req.Resource, Action: req.Action,
 		Result: result, At: pm.AddedAt,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox write payment method: %w", err)
 	}
+	if replayed {
+		// The first write's card, which another session may have made
+		// after this one's login.
+		if err := json.Unmarshal(first.Result, &pm); err != nil {
+			return nil, fmt.Errorf("sandbox write payment method: %w", err)
+		}
+	}
+	sess.remember(pm)
 	return first.Result, nil
 }

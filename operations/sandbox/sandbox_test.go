@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -311,4 +312,248 @@ func BenchmarkLink(b *testing.B) {
 			}
 		}
 	})
+}
+
+// countingStore counts the sandbox's calls to its store: each is one round
+// trip to Redis.
+type countingStore struct {
+	sandbox.AccountStore
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+func (c *countingStore) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.calls
+	c.calls = map[string]int{}
+	return m
+}
+
+func (c *countingStore) StartSandboxSession(ctx context.Context, s sandbox.SessionStart) (sandbox.SessionStarted, error) {
+	c.count("start")
+	return c.AccountStore.StartSandboxSession(ctx, s)
+}
+
+func (c *countingStore) ApplySandboxWrite(ctx context.Context, integration, username string, w sandbox.WriteRecord) (sandbox.WriteRecord, bool, error) {
+	c.count("write")
+	return c.AccountStore.ApplySandboxWrite(ctx, integration, username, w)
+}
+
+func (c *countingStore) SandboxItems(ctx context.Context, integration, username, resource string) ([]json.RawMessage, error) {
+	c.count("items")
+	return c.AccountStore.SandboxItems(ctx, integration, username, resource)
+}
+
+func (c *countingStore) CloseSandboxSession(ctx context.Context, integration, id string) error {
+	c.count("close")
+	return c.AccountStore.CloseSandboxSession(ctx, integration, id)
+}
+
+func (c *countingStore) RenewSandboxSession(ctx context.Context, integration, id string, expiresAt time.Time) error {
+	c.count("renew")
+	return c.AccountStore.RenewSandboxSession(ctx, integration, id, expiresAt)
+}
+
+// A session costs one round trip to log in, one per write and one to close;
+// reads cost none.
+func TestSessionRoundTrips(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &sandbox.Config{})
+	cs := &countingStore{AccountStore: b.store, calls: map[string]int{}}
+	sb, err := sandbox.New(sandbox.Config{Store: cs, Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := sb.Provider(sandbox.TMobile)
+	exec := func(sid, resource, action string, args []byte, key string) {
+		t.Helper()
+		if _, err := p.Execute(ctx, operations.ExecuteRequest{SessionID: sid, Resource: resource, Action: action, Arguments: args, IdempotencyKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(step string, want map[string]int) {
+		t.Helper()
+		if got := cs.take(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: store calls %v, want %v", step, got, want)
+		}
+	}
+
+	sid := login(t, p, "trips")
+	check("login", map[string]int{"start": 1})
+	for range 3 {
+		exec(sid, sandbox.ResourcePaymentMethod, sandbox.ActionRead, nil, "")
+		exec(sid, sandbox.ResourceBillingStatement, sandbox.ActionRead, nil, "")
+		exec(sid, sandbox.ResourceAccountProfile, sandbox.ActionRead, nil, "")
+	}
+	check("reads", map[string]int{})
+	exec(sid, sandbox.ResourcePaymentMethod, sandbox.ActionWrite, cardArgs(b.clock.Now(), "4242424242424242"), "link_t:0")
+	exec(sid, sandbox.ResourcePaymentMethod, sandbox.ActionRead, nil, "")
+	check("a write and a read", map[string]int{"write": 1})
+	if err := p.Close(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	check("close", map[string]int{"close": 1})
+
+	// A challenge: one round trip to count the session, one to complete the
+	// login.
+	res, err := p.Login(ctx, operations.LoginRequest{Attempt: 1, Username: sandbox.UserMFA, Password: sandbox.PasswordGood})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ContinueLogin(ctx, operations.ContinueRequest{SessionID: res.SessionID, ChallengeID: res.Challenge.ID, Response: sandbox.OTPCode}); err != nil {
+		t.Fatal(err)
+	}
+	exec(res.SessionID, sandbox.ResourcePaymentMethod, sandbox.ActionRead, nil, "")
+	check("mfa login", map[string]int{"start": 2})
+}
+
+func cardArgs(now time.Time, number string) []byte {
+	return []byte(fmt.Sprintf(`{"cardNumber":%q,"expirationDate":"12/%02d","cvv":"123","nameOnCard":"A B","billingZip":"10001"}`,
+		number, (now.Year()+2)%100))
+}
+
+// A session reads the account as it was when its login completed, plus its
+// own writes: another session's later write shows in a new session, not in
+// one already logged in.
+func TestSessionSnapshot(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	// A second process on the same Redis.
+	other, err := sandbox.New(sandbox.Config{Store: b.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, q := b.sb.Provider(sandbox.ATT), other.Provider(sandbox.ATT)
+	read := func(p operations.Provider, sid string) []sandbox.PaymentMethod {
+		t.Helper()
+		out, err := p.Execute(ctx, operations.ExecuteRequest{SessionID: sid, Resource: sandbox.ResourcePaymentMethod, Action: sandbox.ActionRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pms []sandbox.PaymentMethod
+		if err := json.Unmarshal(out, &pms); err != nil {
+			t.Fatal(err)
+		}
+		return pms
+	}
+	write := func(p operations.Provider, sid, number, key string) sandbox.PaymentMethod {
+		t.Helper()
+		out, err := p.Execute(ctx, operations.ExecuteRequest{SessionID: sid, Resource: sandbox.ResourcePaymentMethod, Action: sandbox.ActionWrite,
+			Arguments: cardArgs(time.Now(), number), IdempotencyKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pm sandbox.PaymentMethod
+		if err := json.Unmarshal(out, &pm); err != nil {
+			t.Fatal(err)
+		}
+		return pm
+	}
+	ids := func(pms []sandbox.PaymentMethod) []string {
+		var out []string
+		for _, pm := range pms {
+			out = append(out, pm.ID)
+		}
+		return out
+	}
+	const user = "snapshot"
+
+	s1 := login(t, p, user)
+	base := read(p, s1)
+	// Its own write shows in the session's next read, first and the
+	// default.
+	mine := write(p, s1, "5555555555554444", "link_s:0")
+	if got := read(p, s1); fmt.Sprint(ids(got)) != fmt.Sprint(append([]string{mine.ID}, ids(base)...)) || !got[0].IsDefault || got[1].IsDefault {
+		t.Fatalf("after its own write the session reads %+v", got)
+	}
+
+	// Another process's session writes; s1 keeps its view, a new session
+	// in either process sees both cards.
+	s2 := login(t, q, user)
+	theirs := write(q, s2, "378282246310005", "link_s:1")
+	if got := read(p, s1); got[0].ID != mine.ID || len(got) != len(base)+1 {
+		t.Fatalf("a session logged in before another's write reads %v", ids(got))
+	}
+	want := fmt.Sprint(append([]string{theirs.ID, mine.ID}, ids(base)...))
+	for _, np := range []operations.Provider{p, q} {
+		if got := read(np, login(t, np, user)); fmt.Sprint(ids(got)) != want {
+			t.Fatalf("a new session reads %v, want %s", ids(got), want)
+		}
+	}
+
+	// Replaying the other session's write hands s1 that card, which it then
+	// reads, once.
+	if again := write(p, s1, "4242424242424242", "link_s:1"); again.ID != theirs.ID {
+		t.Fatalf("a replayed write returned %+v, want %+v", again, theirs)
+	}
+	for range 2 {
+		if got := read(p, s1); fmt.Sprint(ids(got)) != want {
+			t.Fatalf("after a replay the session reads %v, want %s", ids(got), want)
+		}
+		write(p, s1, "4242424242424242", "link_s:0")
+	}
+
+	// A login that waited for a challenge sees the account as it was when
+	// the challenge was answered.
+	mfaLogin := func(p operations.Provider) *operations.LoginResult {
+		t.Helper()
+		res, err := p.Login(ctx, operations.LoginRequest{Attempt: 1, Username: sandbox.UserMFA, Password: sandbox.PasswordGood})
+		if err != nil || res.Challenge == nil {
+			t.Fatalf("mfa login: %+v, %v", res, err)
+		}
+		return res
+	}
+	answer := func(p operations.Provider, res *operations.LoginResult) string {
+		t.Helper()
+		if _, err := p.ContinueLogin(ctx, operations.ContinueRequest{SessionID: res.SessionID, ChallengeID: res.Challenge.ID, Response: sandbox.OTPCode}); err != nil {
+			t.Fatal(err)
+		}
+		return res.SessionID
+	}
+	waiting := mfaLogin(p)
+	writer := answer(q, mfaLogin(q))
+	card := write(q, writer, "6011111111111117", "link_m:0")
+	if got := read(p, answer(p, waiting)); got[0].ID != card.ID {
+		t.Fatalf("a login completed after a write reads %v, want %s first", ids(got), card.ID)
+	}
+}
+
+// lostReplyStore does a login's work but loses the reply, as when the
+// connection drops after Redis ran the pipeline.
+type lostReplyStore struct{ sandbox.AccountStore }
+
+func (l lostReplyStore) StartSandboxSession(ctx context.Context, s sandbox.SessionStart) (sandbox.SessionStarted, error) {
+	if _, err := l.AccountStore.StartSandboxSession(ctx, s); err != nil {
+		return sandbox.SessionStarted{}, err
+	}
+	return sandbox.SessionStarted{}, errors.New("connection reset")
+}
+
+// A login whose round trip failed part way leaves no session counted.
+func TestFailedLoginStopsCounting(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &sandbox.Config{})
+	sb, err := sandbox.New(sandbox.Config{Store: lostReplyStore{b.store}, Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, user := range []string{sandbox.UserGood, sandbox.UserMFA} {
+		res, err := sb.Provider(sandbox.Verizon).Login(ctx, operations.LoginRequest{Attempt: 1, Username: user, Password: sandbox.PasswordGood})
+		if err == nil || res != nil {
+			t.Fatalf("%s: login %+v, %v; want an error", user, res, err)
+		}
+	}
+	if n, err := sb.LiveSessions(ctx, sandbox.Verizon); err != nil || n != 0 {
+		t.Fatalf("live sessions after failed logins: %d, %v", n, err)
+	}
 }

@@ -18,6 +18,11 @@ import (
 // moment Login hands out its id (logged in, or waiting for a challenge's
 // answer) until Close, or until SessionTTL passes without a call, so that a
 // process that died stops counting.
+//
+// A session reads the account as it was when its login completed, plus its
+// own writes, the way a real provider's session holds its own view: the
+// login loads what writes changed in the account along with its other Redis
+// work, and reads cost no round trip.
 type session struct {
 	mu          sync.Mutex
 	id          string
@@ -28,6 +33,31 @@ type session struct {
 	creds       *operations.Credentials
 	expiresAt   time.Time
 	renewedAt   time.Time
+	// written are the cards writes added to the account, newest first. The
+	// slice is replaced, never changed in place, so a reader may keep the one
+	// it got after unlocking.
+	written []PaymentMethod
+}
+
+// writtenCards returns the session's view of the account's written cards.
+func (sess *session) writtenCards() []PaymentMethod {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.written
+}
+
+// remember makes a card the session wrote visible to its later reads, once:
+// a replayed write whose card the session already sees changes nothing.
+func (sess *session) remember(pm PaymentMethod) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	for _, c := range sess.written {
+		if c.ID == pm.ID {
+			return
+		}
+	}
+	kept := sess.written[:min(len(sess.written), ItemsKept-1)]
+	sess.written = append([]PaymentMethod{pm}, kept...)
 }
 
 type sessions struct {
@@ -120,8 +150,11 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 		expiresAt:   now.Add(s.cfg.SessionTTL),
 		renewedAt:   now,
 	}
-	if _, err := s.store.OpenSandboxSession(ctx, integration, sess.id, now, sess.expiresAt); err != nil {
-		return nil, fmt.Errorf("sandbox login: %w", err)
+	// One round trip counts the session and, unless a challenge comes
+	// first, saves the grant and loads the account.
+	start := SessionStart{
+		Integration: integration, Username: req.Username,
+		Count: &SessionCount{ID: sess.id, Now: now, ExpiresAt: sess.expiresAt},
 	}
 	res := &operations.LoginResult{SessionID: sess.id}
 	if req.Username == UserMFA {
@@ -132,25 +165,32 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 			Message:   fmt.Sprintf("Enter the 6-digit code we sent to the phone number ending in %s.", phone[len(phone)-4:]),
 			ExpiresAt: now.Add(s.cfg.ChallengeTTL).UTC().Truncate(time.Millisecond),
 		}
-		s.sessions.add(sess)
 		c := *sess.challenge
 		res.Challenge = &c
-		log.Debug("login: challenge", zap.String("session", sess.id))
-		return res, nil
+	} else {
+		sess.creds, start.Grant = s.newGrant(integration, req.Username)
+		start.Load = writtenResources
+		res.Credentials, res.DisplayName = sess.creds, sess.displayName
 	}
-	creds, err := s.issue(ctx, integration, req.Username)
+	started, err := s.store.StartSandboxSession(ctx, start)
+	if err == nil && start.Load != nil {
+		sess.written, err = decodeCards(started.Written[ResourcePaymentMethod])
+	}
 	if err != nil {
 		s.forget(ctx, sess)
-		return nil, err
+		return nil, fmt.Errorf("sandbox login: %w", err)
 	}
-	sess.creds = creds
 	s.sessions.add(sess)
-	res.Credentials, res.DisplayName = creds, sess.displayName
-	log.Debug("login: ok", zap.String("session", sess.id))
+	if res.Challenge != nil {
+		log.Debug("login: challenge", zap.String("session", sess.id))
+	} else {
+		log.Debug("login: ok", zap.String("session", sess.id))
+	}
 	return res, nil
 }
 
-// forget stops counting a session that Login could not finish.
+// forget stops counting a session that Login could not finish. The failed
+// round trip may or may not have counted it; removing it is safe either way.
 func (s *Sandbox) forget(ctx context.Context, sess *session) {
 	if err := s.store.CloseSandboxSession(context.WithoutCancel(ctx), sess.integration, sess.id); err != nil {
 		s.log.Warn("stop counting failed session", zap.String("session", sess.id), zap.Error(err))
@@ -177,11 +217,19 @@ func (s *Sandbox) continueLogin(ctx context.Context, integration string, req ope
 		s.touch(ctx, sess, now)
 		return nil, operations.ErrChallengeFailed("the code is not correct")
 	}
-	creds, err := s.issue(ctx, integration, sess.username)
-	if err != nil {
-		return nil, err
+	// The session reads the account as it is now that the login completes.
+	creds, grant := s.newGrant(integration, sess.username)
+	started, err := s.store.StartSandboxSession(ctx, SessionStart{
+		Integration: integration, Username: sess.username, Grant: grant, Load: writtenResources,
+	})
+	var written []PaymentMethod
+	if err == nil {
+		written, err = decodeCards(started.Written[ResourcePaymentMethod])
 	}
-	sess.challenge, sess.creds = nil, creds
+	if err != nil {
+		return nil, fmt.Errorf("sandbox issue credentials: %w", err)
+	}
+	sess.challenge, sess.creds, sess.written = nil, creds, written
 	s.touch(ctx, sess, now)
 	return &operations.LoginResult{SessionID: sess.id, Credentials: creds, DisplayName: sess.displayName}, nil
 }

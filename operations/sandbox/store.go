@@ -11,16 +11,22 @@ import (
 // handed out. store.Store implements it on Redis.
 type AccountStore interface {
 	WriteStore
+	SessionStarter
 	SessionCounter
 	GrantStore
 }
+
+// ItemsKept is how many written items of each resource an account keeps: the
+// newest. Older ones drop out of reads.
+const ItemsKept = 20
 
 // WriteStore keeps each account's writes.
 type WriteStore interface {
 	// ApplySandboxWrite records w in the account once per w.IdempotencyKey, in
 	// one atomic step: the first call adds w.Result to the account's written
-	// items of w.Resource and appends w to its write log; a later call with the
-	// same key changes nothing and returns the first record, with replayed set.
+	// items of w.Resource (keeping the newest ItemsKept) and appends w to its
+	// write log; a later call with the same key changes nothing and returns
+	// the first record, with replayed set.
 	ApplySandboxWrite(ctx context.Context, integration, username string, w WriteRecord) (first WriteRecord, replayed bool, err error)
 	// SandboxItems returns the results written to resource in the account,
 	// newest first; none when nothing was written.
@@ -29,13 +35,55 @@ type WriteStore interface {
 	SandboxWriteLog(ctx context.Context, integration, username string) ([]WriteRecord, error)
 }
 
+// SessionStarter does the shared-state work of a login step in one round
+// trip, since the sandbox's sessions are many and short.
+type SessionStarter interface {
+	// StartSandboxSession does what s asks: counts a new session, saves a
+	// grant, loads the account's written items. The parts are not atomic
+	// (their keys live in different cluster slots): after an error, any of
+	// them may have happened, so the caller stops counting a session it asked
+	// to count; a grant saved without its session is harmless, since nobody
+	// holds its tokens and it expires.
+	StartSandboxSession(ctx context.Context, s SessionStart) (SessionStarted, error)
+}
+
+// SessionStart is the shared-state work of one login step.
+type SessionStart struct {
+	Integration string
+	Username    string
+	// Count, when set, counts a new session of Integration as live (see
+	// SessionCounter).
+	Count *SessionCount
+	// Grant, when set, is stored as a new grant.
+	Grant *Grant
+	// Load lists the resources of the account whose written items to return.
+	Load []string
+}
+
+// SessionCount counts session ID as live until ExpiresAt; sessions that
+// expired by Now stop counting, and the recorded maximum rises when the live
+// count passes it.
+type SessionCount struct {
+	ID        string
+	Now       time.Time
+	ExpiresAt time.Time
+}
+
+// SessionStarted is what StartSandboxSession found.
+type SessionStarted struct {
+	// Live is how many sessions of the integration are live, the new one
+	// included; 0 when SessionStart.Count was nil.
+	Live int
+	// Written holds the results written to each resource of SessionStart.Load,
+	// newest first, as SandboxItems returns them.
+	Written map[string][]json.RawMessage
+}
+
 // SessionCounter counts the live sessions of each integration across every
 // process, and remembers the most ever live at once. An entry expires at the
 // time it was last given, so a session whose process died stops counting.
+// Sessions start counting through SessionStarter.
 type SessionCounter interface {
-	// OpenSandboxSession counts session id as live until expiresAt, raises the
-	// recorded maximum when the live count passes it, and returns the count.
-	OpenSandboxSession(ctx context.Context, integration, id string, now, expiresAt time.Time) (int, error)
 	// RenewSandboxSession moves the expiry of a live session.
 	RenewSandboxSession(ctx context.Context, integration, id string, expiresAt time.Time) error
 	// CloseSandboxSession stops counting session id.
@@ -47,10 +95,9 @@ type SessionCounter interface {
 }
 
 // GrantStore keeps the tokens logins hand out, so that any process can refresh
-// or revoke them. Only hashes of tokens are stored.
+// or revoke them. Only hashes of tokens are stored. Grants are saved through
+// SessionStarter.
 type GrantStore interface {
-	// SaveSandboxGrant stores a new grant.
-	SaveSandboxGrant(ctx context.Context, g Grant) error
 	// SandboxGrant returns the grant with id; nil when there is none.
 	SandboxGrant(ctx context.Context, id string) (*Grant, error)
 	// RotateSandboxGrant replaces the tokens of an active grant whose current

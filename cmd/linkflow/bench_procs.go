@@ -36,7 +36,7 @@ func startChild(ctx context.Context, name, metricsAddr string, env []string, arg
 	c.cmd = exec.Command(exe, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = io.Discard, c.tail
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -66,6 +66,8 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	args = append(args, "--metrics-addr", p.metrics)
 	p.cmd = exec.Command(linkflowBin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
+	// Dies with the test binary, whatever ends it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {

@@ -123,6 +123,8 @@ type dispatcherFlags struct {
 	concurrency  int
 	perHost      int
 	secretCache  time.Duration
+	timeout      time.Duration
+	visibility   time.Duration
 }
 
 func (f *dispatcherFlags) register(fs *flag.FlagSet) {
@@ -131,6 +133,8 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowPrivate, "webhook-allow-private", false, "allow webhook targets on loopback and private networks (dev only)")
 	fs.IntVar(&f.concurrency, "webhook-concurrency", 256, "webhook deliveries in flight per dispatcher process")
 	fs.IntVar(&f.perHost, "webhook-per-host", 16, "webhook deliveries in flight per target host")
+	fs.DurationVar(&f.timeout, "webhook-timeout", 15*time.Second, "one webhook attempt's time limit, connecting included")
+	fs.DurationVar(&f.visibility, "webhook-visibility", 60*time.Second, "how long a claimed attempt stays hidden from other dispatchers; a dispatcher that dies mid-attempt hands it back after this (must exceed --webhook-timeout)")
 	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (negative: read them for every attempt)")
 }
 
@@ -155,6 +159,7 @@ func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
 	return webhooks.Config{
 		Store: d.store, JetStream: d.js, Logger: d.log, Metrics: d.metrics,
 		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost, SecretCacheTTL: f.secretCache,
+		Timeout: f.timeout, ConnectTimeout: min(5*time.Second, f.timeout), Visibility: f.visibility,
 		AllowPrivate: f.allowPrivate, Allowlist: allow,
 	}, nil
 }

@@ -80,8 +80,9 @@ func startRedis(bin string, opts RedisOptions, port int) (*Redis, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	// Its own process group: a Ctrl-C to linkflow must not kill Redis before
-	// linkflow has stopped using it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// linkflow has stopped using it. But when linkflow (or a test binary)
+	// dies without stopping it, Redis goes too instead of lingering.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}

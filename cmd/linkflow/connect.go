@@ -129,7 +129,11 @@ func (d *deps) close() {
 	d.pub.Stop()
 	d.reg.Close(context.Background())
 	if d.nc != nil {
-		_ = d.nc.Drain()
+		// Acks and naks are fire-and-forget publishes: flush them before the
+		// process goes, or a hand-back at shutdown is lost and its message
+		// waits out the ack deadline. (Drain would return before flushing.)
+		_ = d.nc.FlushTimeout(5 * time.Second)
+		d.nc.Close()
 	}
 	_ = d.rdb.Close()
 	_ = d.log.Sync()

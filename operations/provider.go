@@ -20,9 +20,10 @@ type Provider interface {
 	Login(ctx context.Context, req LoginRequest) (*LoginResult, error)
 	// ContinueLogin answers the challenge of a login in progress.
 	ContinueLogin(ctx context.Context, req ContinueRequest) (*LoginResult, error)
-	// Execute runs one operation in an established session. Writes must honour
-	// req.IdempotencyKey: a repeated key returns the first result and changes
-	// nothing.
+	// Execute runs one operation in an established session and returns its
+	// data as valid JSON (it goes into the link's result as it is). Writes
+	// must honour req.IdempotencyKey: a repeated key returns the first result
+	// and changes nothing.
 	Execute(ctx context.Context, req ExecuteRequest) (json.RawMessage, error)
 	// Close ends the session. It is called once, also after failures.
 	Close(ctx context.Context, sessionID string) error

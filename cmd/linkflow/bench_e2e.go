@@ -221,9 +221,15 @@ func benchEndToEnd(ctx context.Context, f benchFlags) (*report, error) {
 	})
 	begin := time.Now()
 	var profiles = &sync.WaitGroup{}
+	var cpu cpuMeter
 	if dep != nil {
 		profiles = profileChildren(f.profileDir, f.profileSecs, dep.dev)
+		cpu.add("dev", dep.dev.cmd.Process.Pid)
+		for _, pid := range childPids(dep.dev.cmd.Process.Pid) {
+			cpu.add("redis", pid) // dev's only child process
+		}
 	}
+	cpu.add("bench", os.Getpid())
 	defer profiles.Wait()
 	var wg sync.WaitGroup
 	if f.rate > 0 {
@@ -290,6 +296,7 @@ func benchEndToEnd(ctx context.Context, f benchFlags) (*report, error) {
 			rep.Errors["NO_WEBHOOK"]++
 		}
 	}
+	rep.CPU = cpu.stop(rep.Completed)
 	rep.DurationSec = last.Sub(begin).Seconds()
 	if rep.DurationSec > 0 {
 		rep.LinksPerSecond = float64(rep.Completed) / rep.DurationSec

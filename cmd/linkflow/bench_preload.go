@@ -168,6 +168,12 @@ func benchWorkerOnly(ctx context.Context, f benchFlags) (*report, error) {
 		workers = append(workers, w)
 	}
 	baseline := workers[0].rss()
+	var cpu cpuMeter
+	cpu.add("redis", b.redis.Pid())
+	cpu.add("bench+nats", os.Getpid())
+	for _, w := range workers {
+		cpu.add(w.name, w.cmd.Process.Pid)
+	}
 	profiles := profileChildren(f.profileDir, f.profileSecs, workers...)
 	var done atomic.Int64
 	peakInFlight := 0
@@ -189,6 +195,7 @@ func benchWorkerOnly(ctx context.Context, f benchFlags) (*report, error) {
 	elapsed := time.Since(begin)
 	profiles.Wait()
 	rep.Completed = int(done.Load())
+	rep.CPU = cpu.stop(rep.Completed)
 	rep.DurationSec = elapsed.Seconds()
 	rep.LinksPerSecond = float64(rep.Completed) / rep.DurationSec
 	rep.PeakInFlight = peakInFlight
@@ -268,6 +275,10 @@ func benchDispatcherOnly(ctx context.Context, f benchFlags) (*report, error) {
 	defer disp.stop()
 	profiles := profileChildren(f.profileDir, f.profileSecs, disp)
 	defer profiles.Wait()
+	var cpu cpuMeter
+	cpu.add("redis", b.redis.Pid())
+	cpu.add("bench+nats+receiver", os.Getpid())
+	cpu.add("dispatcher", disp.cmd.Process.Pid)
 	stop := make(chan struct{})
 	go progress(stop, func() string { return fmt.Sprintf("bench: %d/%d delivered", rcv.count(), f.links) })
 	for rcv.count() < f.links && ctx.Err() == nil {
@@ -275,6 +286,7 @@ func benchDispatcherOnly(ctx context.Context, f benchFlags) (*report, error) {
 	}
 	close(stop)
 	rep.Completed = rcv.count()
+	rep.CPU = cpu.stop(rep.Completed)
 	rep.DurationSec = time.Since(begin).Seconds()
 	rep.DeliveriesPerSecond = float64(rep.Completed) / rep.DurationSec
 	rep.LinksPerSecond = rep.DeliveriesPerSecond

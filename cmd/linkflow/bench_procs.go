@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,66 @@ func procStatus(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuSeconds is the CPU time (user + system) process pid has used so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // clock ticks; 100 per second on Linux
+}
+
+// childPids lists the child processes of pid (Linux).
+func childPids(pid int) []int {
+	// Children hang off the thread that started them: look at every thread.
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// cpuMeter measures the CPU time processes spend during a measured span.
+type cpuMeter struct {
+	names []string
+	pids  []int
+	start []float64
+}
+
+func (m *cpuMeter) add(name string, pid int) {
+	m.names, m.pids = append(m.names, name), append(m.pids, pid)
+	m.start = append(m.start, cpuSeconds(pid))
+}
+
+// stop returns each process's CPU seconds since add, per completed unit.
+func (m *cpuMeter) stop(units int) []procCPU {
+	out := make([]procCPU, len(m.pids))
+	for i, pid := range m.pids {
+		sec := cpuSeconds(pid) - m.start[i]
+		out[i] = procCPU{Name: m.names[i], CPUSeconds: sec}
+		if units > 0 {
+			out[i].MicrosPerUnit = sec / float64(units) * 1e6
+		}
+	}
+	return out
 }
 
 // peakRSS is the most resident memory the child ever had (VmHWM).

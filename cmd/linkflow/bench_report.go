@@ -26,8 +26,11 @@ type report struct {
 	Errors              map[string]int         `json:"errors"`
 	BadSignatures       int                    `json:"badSignatures"`
 	Processes           []procStat             `json:"processes,omitempty"`
-	PeakInFlight        int                    `json:"peakInFlight,omitempty"`
-	BytesPerSession     float64                `json:"bytesPerInFlightSession,omitempty"`
+	// CPU is each process's CPU time during the measured span, and per link
+	// (or delivery): where the time goes.
+	CPU             []procCPU `json:"cpu,omitempty"`
+	PeakInFlight    int       `json:"peakInFlight,omitempty"`
+	BytesPerSession float64   `json:"bytesPerInFlightSession,omitempty"`
 }
 
 // percentiles of one measured span, in milliseconds.
@@ -37,6 +40,12 @@ type percentiles struct {
 	P95   float64 `json:"p95"`
 	P99   float64 `json:"p99"`
 	Max   float64 `json:"max"`
+}
+
+type procCPU struct {
+	Name          string  `json:"name"`
+	CPUSeconds    float64 `json:"cpuSeconds"`
+	MicrosPerUnit float64 `json:"cpuMicrosPerLink"`
 }
 
 type procStat struct {
@@ -95,6 +104,9 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "bad signatures  %d\n", r.BadSignatures)
 	for _, p := range r.Processes {
 		fmt.Fprintf(w, "peak memory     %-12s %.1f MiB\n", p.Name, float64(p.PeakRSSBytes)/(1<<20))
+	}
+	for _, c := range r.CPU {
+		fmt.Fprintf(w, "cpu             %-12s %6.2fs  %6.0f µs per link\n", c.Name, c.CPUSeconds, c.MicrosPerUnit)
 	}
 	if r.PeakInFlight > 0 {
 		fmt.Fprintf(w, "in flight       peak %d sessions, %.1f KiB per session\n", r.PeakInFlight, r.BytesPerSession/1024)

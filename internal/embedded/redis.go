@@ -117,6 +117,9 @@ func startRedis(bin string, opts RedisOptions, port int) (*Redis, error) {
 	}
 }
 
+// Pid is the redis-server's process id.
+func (r *Redis) Pid() int { return r.cmd.Process.Pid }
+
 // Stop asks Redis to shut down (it flushes its append-only file) and waits;
 // after 10 s it kills it.
 func (r *Redis) Stop() {

@@ -151,3 +151,28 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// dev with a relative --data-dir (its default is ./.linkflow): Redis and
+// JetStream must find their files after changing directories.
+func TestDevWithRelativeDataDir(t *testing.T) {
+	t.Parallel()
+	port := freeTCPPort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	dir := t.TempDir()
+	p := startProcIn(t, dir, "dev-relative", []string{"LINKFLOW_DEV_API_KEY=k"},
+		"dev", "--data-dir", "data", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
+		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn")
+	testenv.Eventually(t, 30*time.Second, "dev to be ready", func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	p.signal(syscall.SIGTERM)
+	<-p.done
+	if _, err := os.Stat(filepath.Join(dir, "data", "redis")); err != nil {
+		t.Fatalf("redis data not under the relative data dir: %v", err)
+	}
+}

@@ -60,11 +60,18 @@ type proc struct {
 // startProc runs `linkflow args...` with env added.
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startProcIn(t, "", name, env, args...)
+}
+
+// startProcIn runs `linkflow args...` in directory dir ("" for the test's).
+func startProcIn(t *testing.T, dir, name string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{})}
 	port := freeTCPPort(t)
 	p.metrics = fmt.Sprintf("127.0.0.1:%d", port)
 	args = append(args, "--metrics-addr", p.metrics)
 	p.cmd = exec.Command(linkflowBin, args...)
+	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
 	// Dies with the test binary, whatever ends it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,6 +20,9 @@ type NATSOptions struct {
 // StartNATS starts an in-process NATS server with JetStream and waits until
 // it accepts connections. Stop it with Shutdown and WaitForShutdown.
 func StartNATS(opts NATSOptions) (*server.Server, error) {
+	if dir, err := filepath.Abs(opts.Dir); err == nil {
+		opts.Dir = dir
+	}
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}

@@ -165,19 +165,8 @@ func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
 }
 
 func runAPI(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("api", flag.ContinueOnError)
-	var c common
 	var af apiFlags
-	c.register(fs, true)
-	af.register(fs, ":8080")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(c.logLevel, c.logFormat)
-	if err != nil {
-		return err
-	}
-	d, err := connect(ctx, &c, log, nil)
+	d, _, err := setupRole(ctx, "api", args, func(fs *flag.FlagSet) { af.register(fs, ":8080") })
 	if err != nil {
 		return err
 	}
@@ -186,7 +175,28 @@ func runAPI(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, af.httpAddr, apiHandler(srv, d), log)
+	return serveHTTP(ctx, af.httpAddr, apiHandler(srv, d), d.log)
+}
+
+// setupRole parses a server role's flags (the common ones and its own) and
+// connects to Redis and NATS. The caller closes the deps.
+func setupRole(ctx context.Context, name string, args []string, register func(*flag.FlagSet)) (*deps, *common, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c := &common{}
+	c.register(fs, true)
+	register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := connect(ctx, c, log, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, c, nil
 }
 
 func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
@@ -253,23 +263,12 @@ func runWorker(ctx context.Context, args []string) error {
 // parse its flags, connect, serve metrics, start it, and stop it on SIGTERM.
 func runBackground(ctx context.Context, name string, args []string, register func(*flag.FlagSet),
 	start func(context.Context, *deps) (func(), error)) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	var c common
-	c.register(fs, true)
-	register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(c.logLevel, c.logFormat)
-	if err != nil {
-		return err
-	}
-	d, err := connect(ctx, &c, log, nil)
+	d, c, err := setupRole(ctx, name, args, register)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
+	serveMetrics(ctx, c.metricsAddr, d.metrics, d.log)
 	stop, err := start(ctx, d)
 	if err != nil {
 		return err

@@ -168,12 +168,19 @@ func (h *Handler) execute(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, r, ExecuteResponse{Result: res}, nil)
 }
 
-func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
+// credentialsCall decodes a refresh or revoke request and finds its
+// provider; it has answered the caller already when it reports false.
+func (h *Handler) credentialsCall(w http.ResponseWriter, r *http.Request) (operations.Provider, CredentialsRequest, bool) {
 	var req CredentialsRequest
 	if !h.decode(w, r, &req) {
-		return
+		return nil, req, false
 	}
 	p, ok := h.provider(w, req.Integration)
+	return p, req, ok
+}
+
+func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
+	p, req, ok := h.credentialsCall(w, r)
 	if !ok {
 		return
 	}
@@ -191,11 +198,7 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
-	var req CredentialsRequest
-	if !h.decode(w, r, &req) {
-		return
-	}
-	p, ok := h.provider(w, req.Integration)
+	p, req, ok := h.credentialsCall(w, r)
 	if !ok {
 		return
 	}

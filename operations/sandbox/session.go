@@ -30,7 +30,6 @@ type session struct {
 	username    string
 	displayName string
 	challenge   *operations.Challenge // set while the login waits for an answer
-	creds       *operations.Credentials
 	expiresAt   time.Time
 	renewedAt   time.Time
 	// written are the cards writes added to the account, newest first. The
@@ -168,9 +167,9 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 		c := *sess.challenge
 		res.Challenge = &c
 	} else {
-		sess.creds, start.Grant = s.newGrant(integration, req.Username)
+		res.Credentials, start.Grant = s.newGrant(integration, req.Username)
 		start.Load = writtenResources
-		res.Credentials, res.DisplayName = sess.creds, sess.displayName
+		res.DisplayName = sess.displayName
 	}
 	started, err := s.store.StartSandboxSession(ctx, start)
 	if err == nil && start.Load != nil {
@@ -229,7 +228,7 @@ func (s *Sandbox) continueLogin(ctx context.Context, integration string, req ope
 	if err != nil {
 		return nil, fmt.Errorf("sandbox issue credentials: %w", err)
 	}
-	sess.challenge, sess.creds, sess.written = nil, creds, written
+	sess.challenge, sess.written = nil, written
 	s.touch(ctx, sess, now)
 	return &operations.LoginResult{SessionID: sess.id, Credentials: creds, DisplayName: sess.displayName}, nil
 }

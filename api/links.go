@@ -73,7 +73,19 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
-	writeJSON(w, http.StatusOK, l.View(s.cfg.PublicURL, s.now()))
+	writeJSON(w, http.StatusOK, s.linkView(r, l, s.now()))
+}
+
+// linkView is a link as the caller may see it. The claim code (and the
+// appClipUrl that carries it) lets whoever holds it claim the link with a
+// provider account of their choosing, so the link's writes run there: only
+// callers allowed to create links (links:write) see it, never links:read.
+func (s *Server) linkView(r *http.Request, l *linkflow.Link, now time.Time) linkflow.LinkView {
+	v := l.View(s.cfg.PublicURL, now)
+	if p := principal(r); p == nil || !p.Can(store.ScopeLinksWrite) {
+		v.ClaimCode, v.AppClipURL = "", ""
+	}
+	return v
 }
 
 // listLinks is GET /v1/links.
@@ -104,7 +116,7 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 		NextCursor *string             `json:"nextCursor"`
 	}{Data: make([]linkflow.LinkView, len(links))}
 	for i, l := range links {
-		out.Data[i] = l.View(s.cfg.PublicURL, now)
+		out.Data[i] = s.linkView(r, l, now)
 	}
 	if next != "" {
 		out.NextCursor = &next
@@ -128,7 +140,7 @@ func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 		s.notify(linkflow.SubjectCancel, p.OrgID, res.Link.ID)
 	}
-	writeJSON(w, status, res.Link.View(s.cfg.PublicURL, s.now()))
+	writeJSON(w, status, s.linkView(r, res.Link, s.now()))
 }
 
 // publishEvent publishes a completion event; when JetStream does not take it,

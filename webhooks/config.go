@@ -106,11 +106,14 @@ type Config struct {
 	// Default 5s.
 	ConnectTimeout time.Duration
 	// AllowPrivate turns the SSRF guard off: targets may be loopback or
-	// private addresses. For dev only.
+	// private addresses, and their responses are kept in the delivery log.
+	// For dev only.
 	AllowPrivate bool
-	// Allowlist lets targets through the SSRF guard: CIDRs ("10.1.0.0/16"),
-	// addresses, host names ("hooks.internal") and wildcards
-	// ("*.corp.example").
+	// Allowlist lets non-public addresses through the SSRF guard: CIDRs
+	// ("10.1.0.0/16") and addresses. Host names ("hooks.internal") and
+	// wildcards ("*.corp.example") never skip the address check: when
+	// present, they restrict the CIDR exemptions to targets of those names.
+	// Responses from non-public addresses are not kept in the delivery log.
 	Allowlist []string
 	// SecretCacheTTL is how long this process keeps an organization's
 	// webhook secrets instead of reading and decrypting them for every

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"syscall"
@@ -116,6 +117,11 @@ func (d *Dispatcher) send(ctx context.Context, target *url.URL, ev *store.Stored
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(HeaderSignature, sig)
 
+	// Where the request went decides whether its response may be kept.
+	var remote net.Addr
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { remote = i.Conn.RemoteAddr() },
+	}))
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -127,7 +133,13 @@ func (d *Dispatcher) send(ctx context.Context, target *url.URL, ev *store.Stored
 	// Read a little more so the connection can be reused, then let go.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	r := result{statusCode: resp.StatusCode, body: string(body), duration: time.Since(start)}
+	r := result{statusCode: resp.StatusCode, duration: time.Since(start)}
+	// The delivery log shows an organization the receiver's answer. An
+	// address the allowlist (or dev) let through may be an internal service
+	// that every organization can target: its answers are not kept.
+	if d.cfg.AllowPrivate || public(remote) {
+		r.body = string(body)
+	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		r.class = result2xx

@@ -287,7 +287,11 @@ func TestBusyHostQueuesInsteadOfDeferring(t *testing.T) {
 func TestSSRFGuard(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	rc := newReceiver(t, answer(http.StatusOK))
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) int {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("internal service answer"))
+		return http.StatusOK
+	})
 	_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
 	cfg := b.config()
 	cfg.AllowPrivate = false
@@ -297,12 +301,14 @@ func TestSSRFGuard(t *testing.T) {
 		"mapped.example.com":      {netip.MustParseAddr("::ffff:127.0.0.1")},
 		"metadata.example.com":    {netip.MustParseAddr("169.254.169.254")},
 		"hooks.allowed.test":      {netip.MustParseAddr("127.0.0.1")},
+		"hooks.named.test":        {netip.MustParseAddr("127.0.0.1")},
 		"mixed.example.com":       {netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("192.168.1.1")},
 		"nat64-loop.example.com":  {netip.MustParseAddr("64:ff9b::7f00:1")},
 		"cgnat.example.com":       {netip.MustParseAddr("100.64.1.1")},
 		"unique-local.example.io": {netip.MustParseAddr("fd12::1")},
 	}
-	cfg.Allowlist = []string{"hooks.allowed.test"}
+	// The loopback range is allowlisted, for hooks.allowed.test only.
+	cfg.Allowlist = []string{"hooks.allowed.test", "127.0.0.0/8"}
 	b.dispatcher(cfg)
 
 	tests := []struct{ url, reason string }{
@@ -320,6 +326,8 @@ func TestSSRFGuard(t *testing.T) {
 		{"http://unique-local.example.io/hook", "unique-local"},
 		{"http://[fe80::1]/hook", "link-local"},
 		{"http://224.0.0.1/hook", "multicast"},
+		// A name resolving into the allowlisted range, but not the listed one.
+		{"http://hooks.named.test:" + port + "/hook", "loopback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -338,12 +346,41 @@ func TestSSRFGuard(t *testing.T) {
 	}
 	t.Run("allowlisted host", func(t *testing.T) {
 		t.Parallel()
-		_, eventID := b.finish("http://hooks.allowed.test:" + port + "/hook")
+		linkID, eventID := b.finish("http://hooks.allowed.test:" + port + "/hook")
 		b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
 		if rc.count(eventID) != 1 {
 			t.Errorf("receiver got %d requests", rc.count(eventID))
 		}
+		// Any organization may target an allowlisted internal host: what it
+		// answers is not shown in the delivery log.
+		att := b.attempts(linkID)
+		if len(att) != 1 || att[0].StatusCode == nil || *att[0].StatusCode != http.StatusOK || att[0].ResponseBody != "" {
+			t.Errorf("attempt = %s, want 200 without the response body", mustJSON(t, att))
+		}
 	})
+}
+
+// An allowlisted host name alone does not let a webhook reach a non-public
+// address: no CIDR of the allowlist covers it.
+func TestSSRFGuardNameAlone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rc := newReceiver(t, answer(http.StatusOK))
+	_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
+	cfg := b.config()
+	cfg.AllowPrivate = false
+	cfg.Schedule = []time.Duration{0}
+	cfg.Resolver = fakeResolver{"hooks.allowed.test": {netip.MustParseAddr("127.0.0.1")}}
+	cfg.Allowlist = []string{"hooks.allowed.test"}
+	b.dispatcher(cfg)
+	linkID, eventID := b.finish("http://hooks.allowed.test:" + port + "/hook")
+	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	if att := b.attempts(linkID); len(att) != 1 || !strings.Contains(att[0].Error, "loopback") {
+		t.Errorf("attempt = %s, want refused as loopback", mustJSON(t, att))
+	}
+	if rc.count(eventID) != 0 {
+		t.Errorf("the refused target received the webhook")
+	}
 }
 
 func counterValue(t testing.TB, b *testBundle, name, label string) float64 {

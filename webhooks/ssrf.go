@@ -105,6 +105,14 @@ func blockedReason(ip netip.Addr) string {
 // public, checked on the address actually dialled (net.Dialer.Control), so a
 // name that resolves to a public address for a check and to a private one
 // for the connection (DNS rebinding) is still refused.
+//
+// The operator's allowlist lets non-public addresses through, and only
+// addresses: a CIDR or address entry exempts the addresses it covers. Host
+// name entries never skip the address check; they narrow the CIDR
+// exemptions instead: when the allowlist names hosts, only targets with one
+// of those names may reach an exempted address (any other name that
+// resolves there, or an address literal, is refused as usual). The
+// allowlist applies to every organization.
 type guard struct {
 	allowPrivate bool
 	nets         []netip.Prefix
@@ -156,27 +164,33 @@ func (g *guard) hostAllowed(host string) bool {
 	return false
 }
 
-// control runs after the socket is created and before it connects: address
-// is the IP and port being dialled.
-func (g *guard) control(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return fmt.Errorf("ssrf guard: %w", err)
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return fmt.Errorf("ssrf guard: dialled address %q is not an IP", host)
-	}
-	ip = ip.WithZone("").Unmap()
-	for _, p := range g.nets {
-		if p.Contains(ip) {
-			return nil
+// control returns the dialler's check for a target host: it runs after the
+// socket is created and before it connects, on the IP and port being
+// dialled.
+func (g *guard) control(host string) func(_, address string, _ syscall.RawConn) error {
+	exempt := len(g.nets) > 0 && (len(g.hosts)+len(g.suffixes) == 0 || g.hostAllowed(host))
+	return func(_, address string, _ syscall.RawConn) error {
+		h, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return fmt.Errorf("ssrf guard: %w", err)
 		}
+		ip, err := netip.ParseAddr(h)
+		if err != nil {
+			return fmt.Errorf("ssrf guard: dialled address %q is not an IP", h)
+		}
+		ip = ip.WithZone("").Unmap()
+		if exempt {
+			for _, p := range g.nets {
+				if p.Contains(ip) {
+					return nil
+				}
+			}
+		}
+		if reason := blockedReason(ip); reason != "" {
+			return &BlockedAddressError{Addr: ip, Reason: reason}
+		}
+		return nil
 	}
-	if reason := blockedReason(ip); reason != "" {
-		return &BlockedAddressError{Addr: ip, Reason: reason}
-	}
-	return nil
 }
 
 // dial resolves addr's host with the configured resolver and connects to
@@ -189,8 +203,8 @@ func (g *guard) dial(ctx context.Context, network, addr string) (net.Conn, error
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	d := &net.Dialer{}
-	if !g.allowPrivate && !g.hostAllowed(host) {
-		d.Control = g.control
+	if !g.allowPrivate {
+		d.Control = g.control(host)
 	}
 	var ips []netip.Addr
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -230,4 +244,14 @@ func (g *guard) dial(ctx context.Context, network, addr string) (net.Conn, error
 		}
 	}
 	return nil, first
+}
+
+// public reports whether addr, the remote address of a connection, is a
+// public address: the only ones whose responses the delivery log keeps.
+func public(addr net.Addr) bool {
+	if addr == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	return err == nil && blockedReason(ap.Addr()) == ""
 }

@@ -58,7 +58,9 @@ func TestBlockedReason(t *testing.T) {
 
 func TestGuardAllowlist(t *testing.T) {
 	t.Parallel()
-	g, err := newGuard(&Config{Allowlist: []string{"10.1.0.0/16", "192.168.7.7", "hooks.internal", "*.corp.example"}})
+	// Addresses only: a CIDR or address entry lets its addresses through for
+	// any target.
+	g, err := newGuard(&Config{Allowlist: []string{"10.1.0.0/16", "192.168.7.7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +68,37 @@ func TestGuardAllowlist(t *testing.T) {
 		"10.1.2.3:443": true, "10.2.0.1:443": false, "192.168.7.7:80": true, "192.168.7.8:80": false,
 		"[::ffff:10.1.0.9]:80": true, "127.0.0.1:80": false, "8.8.8.8:443": true,
 	} {
-		err := g.control("tcp", addr, nil)
+		err := g.control("any.example.com")("tcp", addr, nil)
 		if (err == nil) != allowed {
 			t.Errorf("control(%s) = %v, want allowed %v", addr, err, allowed)
 		}
 		if err != nil && !errors.Is(err, ErrBlockedAddress) {
 			t.Errorf("control(%s) error %v is not ErrBlockedAddress", addr, err)
+		}
+	}
+
+	// With names, the CIDR exemptions are theirs alone, and a name never
+	// skips the address check by itself.
+	g, err = newGuard(&Config{Allowlist: []string{"10.1.0.0/16", "hooks.internal", "*.corp.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		host, addr string
+		allowed    bool
+	}{
+		{"hooks.internal", "10.1.2.3:443", true},
+		{"HOOKS.internal.", "10.1.2.3:443", true},
+		{"a.b.corp.example", "10.1.2.3:443", true},
+		{"hooks.internal", "10.2.0.1:443", false}, // an allowlisted name, an address no CIDR covers
+		{"hooks.internal", "127.0.0.1:443", false},
+		{"evil.example.com", "10.1.2.3:443", false}, // another name resolving into the CIDR
+		{"10.1.2.3", "10.1.2.3:443", false},          // an address literal is not a listed name
+		{"evil.example.com", "8.8.8.8:443", true},    // public addresses are fine for anyone
+	} {
+		err := g.control(tt.host)("tcp", tt.addr, nil)
+		if (err == nil) != tt.allowed {
+			t.Errorf("control(%s -> %s) = %v, want allowed %v", tt.host, tt.addr, err, tt.allowed)
 		}
 	}
 	for host, allowed := range map[string]bool{
@@ -103,7 +130,7 @@ func TestGuardDialRefusesRebinding(t *testing.T) {
 		t.Fatalf("dial = %v, want a loopback refusal", err)
 	}
 	// The Control hook itself refuses too, whatever the caller checked.
-	if err := g.control("tcp", "127.0.0.1:80", nil); !errors.Is(err, ErrBlockedAddress) {
+	if err := g.control("public.example.com")("tcp", "127.0.0.1:80", nil); !errors.Is(err, ErrBlockedAddress) {
 		t.Fatalf("control = %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -46,10 +47,14 @@ func (s *Store) Event(ctx context.Context, org, streamID string) (*StoredEvent, 
 func (s *Store) Events(ctx context.Context, org, after string, limit int) ([]StoredEvent, error) {
 	start := "-"
 	if after != "" {
-		if !validStreamID(after) {
+		next, ok := nextStreamID(after)
+		if !ok {
 			return nil, fmt.Errorf("%w: bad cursor", ErrBadCursor)
 		}
-		start = "(" + after
+		if next == "" {
+			return nil, nil // the last position there can be: nothing follows
+		}
+		start = next
 	}
 	msgs, err := s.rdb.XRangeN(ctx, eventsKey(org), start, "+", int64(limit)).Result()
 	if err != nil {
@@ -66,13 +71,34 @@ func (s *Store) Events(ctx context.Context, org, after string, limit int) ([]Sto
 var ErrBadCursor = errors.New("bad cursor")
 
 func validStreamID(id string) bool {
-	a, b, ok := strings.Cut(id, "-")
-	if !ok {
-		return false
+	_, _, ok := parseStreamID(id)
+	return ok
+}
+
+func parseStreamID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
 	}
-	_, err1 := strconv.ParseUint(a, 10, 64)
-	_, err2 := strconv.ParseUint(b, 10, 64)
-	return err1 == nil && err2 == nil
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
+}
+
+// nextStreamID is the first stream id after id, "" when id is the last
+// there can be. Redis refuses an exclusive range start at the largest id,
+// so the range starts inclusively at the next one.
+func nextStreamID(id string) (string, bool) {
+	ms, seq, ok := parseStreamID(id)
+	switch {
+	case !ok:
+		return "", false
+	case seq < math.MaxUint64:
+		return strconv.FormatUint(ms, 10) + "-" + strconv.FormatUint(seq+1, 10), true
+	case ms < math.MaxUint64:
+		return strconv.FormatUint(ms+1, 10) + "-0", true
+	}
+	return "", true
 }
 
 // OutboxEntry is a message that was recorded in Redis but not yet confirmed

@@ -182,7 +182,7 @@ func (s *Server) passwordGrant(r *http.Request, email, password, clientID string
 	if err != nil {
 		return nil, err
 	}
-	p := &store.Principal{OrgID: org, Subject: "user:" + u.Email, Scopes: scopes}
+	p := &store.Principal{OrgID: org, Subject: "user:" + u.Email, Scopes: scopes, UserVersion: u.Version}
 	tok, err := s.cfg.Store.IssueToken(r.Context(), p, "", scopes, s.cfg.TokenTTL)
 	if err != nil {
 		return nil, err

@@ -49,6 +49,10 @@ type Principal struct {
 	// AccessToken is set when the secret was an access token, not an API
 	// key: only API keys may be exchanged for tokens.
 	AccessToken bool
+	// UserVersion is, for a user's token, the version of the user it was
+	// issued for: a change of the user's password or organizations, or
+	// RevokeUserTokens, moves the version on and the token stops working.
+	UserVersion int64
 }
 
 // Can reports whether p carries scope.
@@ -251,13 +255,29 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 		return &Principal{OrgID: m["org"], KeyID: m["id"], Subject: "key:" + m["id"], Scopes: strings.Fields(m["scopes"])}, nil
 	}
 	if m := tok.Val(); m["org"] != "" {
-		// A token exchanged for an API key dies with the key.
-		if m["keyHash"] != "" {
-			if n, _ := s.rdb.Exists(ctx, apiKeyKey(m["keyHash"])).Result(); n == 0 {
+		switch {
+		case m["keyHash"] != "":
+			// A token exchanged for an API key dies with the key.
+			n, err := s.rdb.Exists(ctx, apiKeyKey(m["keyHash"])).Result()
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
 				return nil, ErrNotFound
 			}
+		case strings.HasPrefix(m["subject"], "user:"):
+			// A user's token dies with a change of the user (password,
+			// organizations) or a revocation of the user's tokens.
+			v, err := s.rdb.HGet(ctx, userKey(strings.TrimPrefix(m["subject"], "user:")), "version").Result()
+			if errors.Is(err, redis.Nil) || (err == nil && v != m["userVersion"]) {
+				return nil, ErrNotFound
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
-		return &Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"]), AccessToken: true}, nil
+		return &Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"]),
+			AccessToken: true, UserVersion: atoi(m["userVersion"])}, nil
 	}
 	return nil, ErrNotFound
 }
@@ -269,6 +289,9 @@ func (s *Store) IssueToken(ctx context.Context, p *Principal, keySecret string, 
 	fields := []any{"org", p.OrgID, "subject", p.Subject, "scopes", strings.Join(scopes, " "), "keyId", p.KeyID}
 	if keySecret != "" {
 		fields = append(fields, "keyHash", hashHex(keySecret))
+	}
+	if strings.HasPrefix(p.Subject, "user:") {
+		fields = append(fields, "userVersion", p.UserVersion)
 	}
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, accessTokenKey(hashHex(tok)), fields...)
@@ -284,15 +307,39 @@ type User struct {
 	PasswordHash string
 	OrgIDs       []string
 	Scopes       []string
+	// Version moves on with every change of the user and every revocation
+	// of its tokens; a token carries the version it was issued for.
+	Version int64
 }
 
-// CreateUser stores a user; passwordHash is a bcrypt hash.
+// CreateUser stores a user, or replaces an existing one's password hash,
+// organizations and scopes; passwordHash is a bcrypt hash. Either way the
+// user's version moves on, so tokens issued before stop working.
 func (s *Store) CreateUser(ctx context.Context, u User) error {
 	if len(u.Scopes) == 0 {
 		u.Scopes = AllScopes
 	}
-	return s.rdb.HSet(ctx, userKey(strings.ToLower(u.Email)), "email", strings.ToLower(u.Email),
-		"passwordHash", u.PasswordHash, "orgs", strings.Join(u.OrgIDs, " "), "scopes", strings.Join(u.Scopes, " ")).Err()
+	k := userKey(strings.ToLower(u.Email))
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, k, "email", strings.ToLower(u.Email),
+		"passwordHash", u.PasswordHash, "orgs", strings.Join(u.OrgIDs, " "), "scopes", strings.Join(u.Scopes, " "))
+	pipe.HIncrBy(ctx, k, "version", 1)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// RevokeUserTokens makes every access token issued to the user so far stop
+// working. It returns ErrNotFound for an unknown user.
+func (s *Store) RevokeUserTokens(ctx context.Context, email string) error {
+	k := userKey(strings.ToLower(email))
+	n, err := s.rdb.Exists(ctx, k).Result()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return s.rdb.HIncrBy(ctx, k, "version", 1).Err()
 }
 
 // UserByEmail returns a user, or ErrNotFound.
@@ -304,5 +351,6 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 	if m["email"] == "" {
 		return nil, ErrNotFound
 	}
-	return &User{Email: m["email"], PasswordHash: m["passwordHash"], OrgIDs: strings.Fields(m["orgs"]), Scopes: strings.Fields(m["scopes"])}, nil
+	return &User{Email: m["email"], PasswordHash: m["passwordHash"], OrgIDs: strings.Fields(m["orgs"]),
+		Scopes: strings.Fields(m["scopes"]), Version: atoi(m["version"])}, nil
 }

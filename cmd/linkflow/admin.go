@@ -166,9 +166,12 @@ func runKeys(ctx context.Context, args []string) error {
 }
 
 func runUsers(ctx context.Context, args []string) error {
-	_, rest, err := subcommand(args, "users", "create")
+	sub, rest, err := subcommand(args, "users", "create", "revoke-tokens")
 	if err != nil {
 		return err
+	}
+	if sub == "revoke-tokens" {
+		return revokeUserTokens(ctx, rest)
 	}
 	fs, c := adminFlags("users create")
 	email := fs.String("email", "", "the user's email (required)")
@@ -201,5 +204,28 @@ func runUsers(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("user %s created\n", *email)
+	return nil
+}
+
+// revokeUserTokens is `linkflow users revoke-tokens --email E`: every access
+// token the user holds stops working at once.
+func revokeUserTokens(ctx context.Context, args []string) error {
+	fs, c := adminFlags("users revoke-tokens")
+	email := fs.String("email", "", "the user's email (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("--email is required")
+	}
+	st, closeFn, err := adminStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := st.RevokeUserTokens(ctx, *email); err != nil {
+		return fmt.Errorf("revoke the tokens of %s: %w", *email, err)
+	}
+	fmt.Printf("revoked every access token of %s\n", *email)
 	return nil
 }

@@ -15,9 +15,11 @@ func TestAdminCommands(t *testing.T) {
 	t.Parallel()
 	_, rs := testenv.Redis(t)
 	keys := store.GenerateKey("adm")
+	stdin := ""
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(linkflowBin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Env = append(cmd.Environ(), "LINKFLOW_REDIS_URL="+rs.URL, "LINKFLOW_ENCRYPTION_KEYS="+keys)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -45,6 +47,11 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("keys create:\n%s", out)
 	}
 	run("keys", "revoke", "--key-id", keyID)
+	stdin = "a long enough password\n"
+	run("users", "create", "--email", "ops@acme.test", "--org", org, "--password-stdin")
+	if out := run("users", "revoke-tokens", "--email", "ops@acme.test"); !strings.Contains(out, "revoked every access token of ops@acme.test") {
+		t.Fatalf("users revoke-tokens:\n%s", out)
+	}
 	out = run("orgs", "rotate-webhook-secret", "--org", org)
 	if next := field(out, "webhook secret"); !store.ValidWebhookSecret(next) || next == secret {
 		t.Fatalf("rotate-webhook-secret:\n%s", out)

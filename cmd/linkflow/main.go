@@ -27,7 +27,8 @@ Usage:
   linkflow keys revoke --key-id KEY_ID
   linkflow keys generate       print a new encryption key for LINKFLOW_ENCRYPTION_KEYS
   linkflow keys rotate-data    re-seal secrets with the first encryption key
-  linkflow users create --email E --password-stdin --org ORG
+  linkflow users create --email E --password-stdin --org ORG   (again: changes the user; its tokens stop working)
+  linkflow users revoke-tokens --email E
   linkflow bench               load generator (see linkflow bench -h)
   linkflow sandbox-provider    the sandbox served over the remote provider protocol
 

@@ -229,7 +229,10 @@ func TestTokenPasswordGrant(t *testing.T) {
 
 func TestLoginFailuresAreLimited(t *testing.T) {
 	t.Parallel()
-	s := newAPIStack(t, func(c *api.Config) { c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 3} })
+	s := newAPIStack(t, func(c *api.Config) {
+		c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 3}
+		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 4}
+	})
 	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
 	if err := s.Store.CreateUser(context.Background(), store.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
 		t.Fatal(err)
@@ -247,6 +250,8 @@ func TestLoginFailuresAreLimited(t *testing.T) {
 	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("Retry-After %q", ra)
 	}
-	// The address's budget is spent for client credentials too.
+	// This address may still try other users and keys: one more failure
+	// spends its own budget, and then client credentials wait too.
+	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {"lfk_wrong"}}), http.StatusUnauthorized, "UNAUTHORIZED")
 	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}}), http.StatusTooManyRequests, "TOO_MANY_REQUESTS")
 }

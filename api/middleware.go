@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -118,9 +119,27 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 			s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "Authentication is required."))
 			return
 		}
-		p, err := s.cfg.Store.Authenticate(r.Context(), secret)
+		// Wrong keys count per client address; past the limit the address
+		// is refused before its key is looked at, so guessing gets 429s,
+		// never an answer. The check shares the key lookup's round trip.
+		var gate *store.RateLimitRequest
+		if s.cfg.AuthFailureLimit.on() {
+			b := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
+			gate = &b
+		}
+		p, refused, err := s.cfg.Store.AuthenticateGated(r.Context(), secret, gate)
+		if refused != nil {
+			setRateHeaders(w, *refused)
+			e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many requests with an invalid API key or token. Retry later.")
+			e.RetryAfter = ceilSeconds(refused.RetryAfter)
+			s.writeError(w, r, e)
+			return
+		}
 		if err != nil {
-			if err == store.ErrNotFound {
+			if errors.Is(err, store.ErrNotFound) {
+				if gate != nil {
+					s.countFailure(r, *gate)
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="linkflow", error="invalid_token"`)
 				s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "The API key or token is not valid."))
 				return

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/internal/teststack"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -102,4 +107,81 @@ func TestUserTokensDieWithTheUser(t *testing.T) {
 	if !works(keyTok) {
 		t.Fatal("an API key's token does not work")
 	}
+}
+
+// Ten wrong passwords from ten addresses do not lock the user out for
+// everyone: failures count per user and address, under a much higher per-user
+// ceiling.
+func TestLoginFailuresPerUserAndAddress(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, func(c *api.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+		c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 3}
+		c.UserLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 14}
+		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 100}
+	})
+	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
+	if err := s.Store.CreateUser(context.Background(), store.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
+		t.Fatal(err)
+	}
+	login := func(from, pw string) *teststack.Response {
+		t.Helper()
+		return postFormFrom(t, s, "/v1/auth/token", from, url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {pw}})
+	}
+	for i := range 10 {
+		wantError(t, login(fmt.Sprintf("198.51.100.%d", i+1), "guess"), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	wantStatus(t, login("203.0.113.7", "secret-pw"), http.StatusOK)
+	// One address guessing one user is stopped after its own budget...
+	for range 3 {
+		wantError(t, login("192.0.2.1", "guess"), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	want429(t, login("192.0.2.1", "secret-pw"))
+	wantStatus(t, login("203.0.113.7", "secret-pw"), http.StatusOK)
+	// ...and all addresses together meet the user's ceiling of 14.
+	wantError(t, login("203.0.113.8", "guess"), http.StatusUnauthorized, "UNAUTHORIZED")
+	want429(t, login("203.0.113.9", "secret-pw"))
+}
+
+// Wrong bearer keys are limited per client address: 429 with Retry-After,
+// after which even a right key from that address waits; other addresses do
+// not.
+func TestWrongKeysAreLimited(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, func(c *api.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+		c.AuthFailureLimit = api.Limit{Rate: 0.01, Burst: 5}
+	})
+	for i := range 5 {
+		r := doFrom(t, s, http.MethodGet, "/v1/links", fmt.Sprintf("lfk_guess%d", i), "198.51.100.1")
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, r.StatusCode)
+		}
+	}
+	want429(t, doFrom(t, s, http.MethodGet, "/v1/links", "lfk_guess6", "198.51.100.1"))
+	want429(t, doFrom(t, s, http.MethodGet, "/v1/links", s.APIKey, "198.51.100.1"))
+	if r := doFrom(t, s, http.MethodGet, "/v1/links", s.APIKey, "198.51.100.2"); r.StatusCode != http.StatusOK {
+		t.Fatalf("another address with the right key: %d", r.StatusCode)
+	}
+	// Right keys do not count.
+	for range 10 {
+		if r := doFrom(t, s, http.MethodGet, "/v1/links", s.APIKey, "198.51.100.3"); r.StatusCode != http.StatusOK {
+			t.Fatalf("right key: %d", r.StatusCode)
+		}
+	}
+}
+
+// postFormFrom posts a form as if through a proxy for client addr.
+func postFormFrom(t *testing.T, s *teststack.Stack, path, xff string, form url.Values) *teststack.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", xff)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return &teststack.Response{Response: resp, Body: b}
 }

@@ -70,10 +70,26 @@ type Config struct {
 	// not held back. Default 10 per minute, bursts of 10. NoLimit turns it
 	// off.
 	ClaimGuessLimit Limit
-	// LoginFailureLimit limits failed token-endpoint logins per client
-	// address and, for the password grant, per user. Default 5 per minute,
+	// LoginFailureLimit limits failed password-grant logins per user and
+	// client address: one address guessing one user's password is stopped
+	// without locking the user out for everyone else. Default 5 per minute,
 	// bursts of 10. NoLimit turns it off.
 	LoginFailureLimit Limit
+	// UserLoginFailureLimit is the ceiling of failed password-grant logins
+	// per user across every address, much higher than LoginFailureLimit, so
+	// that many addresses together cannot guess at will. Default 100 per
+	// hour, bursts of 100. NoLimit turns it off.
+	UserLoginFailureLimit Limit
+	// AddressLoginFailureLimit limits failed token-endpoint logins per
+	// client address whatever the user or key, so one address cannot spray
+	// guesses over many users. Default 30 per minute, bursts of 30. NoLimit
+	// turns it off.
+	AddressLoginFailureLimit Limit
+	// AuthFailureLimit limits requests with an API key or token that is not
+	// valid, per client address, on the customer API. Past it, the address
+	// gets 429 with Retry-After before its key is even looked at. Default 10
+	// per minute, bursts of 20. NoLimit turns it off.
+	AuthFailureLimit Limit
 	// TrustedProxies are CIDRs (or addresses) of the reverse proxies in
 	// front of linkflow. Only when the connection comes from one is
 	// X-Forwarded-For believed for the client address. Default none.
@@ -115,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.ClientLimit = cfg.ClientLimit.orDefault(Limit{Rate: 20, Burst: 40})
 	cfg.ClaimGuessLimit = cfg.ClaimGuessLimit.orDefault(Limit{Rate: 10.0 / 60, Burst: 10})
 	cfg.LoginFailureLimit = cfg.LoginFailureLimit.orDefault(Limit{Rate: 5.0 / 60, Burst: 10})
+	cfg.UserLoginFailureLimit = cfg.UserLoginFailureLimit.orDefault(Limit{Rate: 100.0 / 3600, Burst: 100})
+	cfg.AddressLoginFailureLimit = cfg.AddressLoginFailureLimit.orDefault(Limit{Rate: 30.0 / 60, Burst: 30})
+	cfg.AuthFailureLimit = cfg.AuthFailureLimit.orDefault(Limit{Rate: 10.0 / 60, Burst: 20})
 	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, time.Hour)
 	cfg.RedirectDelay = cmp.Or(cfg.RedirectDelay, 2*time.Second)
 	proxies, err := parseCIDRs(cfg.TrustedProxies)

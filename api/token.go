@@ -50,7 +50,7 @@ type orgInfo struct {
 // token is POST /v1/auth/token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
-	addrFail := s.cfg.LoginFailureLimit.bucket(addrBucket("login", addr), true)
+	addrFail := s.cfg.AddressLoginFailureLimit.bucket(addrBucket("login", addr), true)
 	form, err := s.readForm(w, r)
 	if err != nil {
 		if s.limit(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false)) {
@@ -58,11 +58,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// Failures count per address; a password grant's also per user and
+	// address, and per user across addresses under a much higher ceiling,
+	// so that nobody locks a user out for everyone else.
 	limits := []store.RateLimitRequest{s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), addrFail}
 	user := strings.ToLower(strings.TrimSpace(form.Get("username")))
-	userFail := s.cfg.LoginFailureLimit.bucket("login:user:"+hashShort(user), true)
+	pairFail := s.cfg.LoginFailureLimit.bucket(addrBucket("login-user:"+hashShort(user), addr), true)
+	userFail := s.cfg.UserLoginFailureLimit.bucket("login-user:"+hashShort(user), true)
 	if form.Get("grant_type") == "password" && user != "" {
-		limits = append(limits, userFail)
+		limits = append(limits, pairFail, userFail)
 	}
 	if !s.limit(w, r, limits...) {
 		return
@@ -84,7 +88,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		resp, err = s.passwordGrant(r, user, form.Get("password"), form.Get("client_id"), requested)
 		if linkflow.ErrorCode(err) == linkflow.EUnauthorized {
-			s.countFailure(r, addrFail, userFail)
+			s.countFailure(r, addrFail, pairFail, userFail)
 		}
 	case "":
 		err = badField("grant_type", "is required (client_credentials or password)")

@@ -241,20 +241,59 @@ func (s *Store) FindAPIKeyOrg(ctx context.Context, keyID string) (string, error)
 // Authenticate returns the principal of an API key or access token, or
 // ErrNotFound when it is neither (or was revoked, or expired).
 func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, error) {
-	if secret == "" {
-		return nil, ErrNotFound
+	p, _, err := s.AuthenticateGated(ctx, secret, nil)
+	return p, err
+}
+
+// AuthenticateGated is Authenticate behind a rate limit gate, asked in the
+// same round trip: when gate (a peek, typically at failures from the
+// caller's address) refuses, it returns the gate's answer and no principal,
+// and the secret is not judged. A nil gate is Authenticate.
+func (s *Store) AuthenticateGated(ctx context.Context, secret string, gate *RateLimitRequest) (*Principal, *RateLimitResult, error) {
+	if secret == "" && gate == nil {
+		return nil, nil, ErrNotFound
 	}
 	h := hashHex(secret)
 	pipe := s.rdb.Pipeline()
+	var gated func() (*RateLimitResult, error)
+	if gate != nil {
+		var err error
+		if gated, err = s.rateLimitIn(ctx, pipe, *gate); err != nil {
+			return nil, nil, err
+		}
+	}
 	key := pipe.HGetAll(ctx, apiKeyKey(h))
 	tok := pipe.HGetAll(ctx, accessTokenKey(h))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		if isNoScript(err) {
+			if err := s.LoadScripts(ctx); err != nil {
+				return nil, nil, err
+			}
+			return s.AuthenticateGated(ctx, secret, gate)
+		}
+		return nil, nil, err
 	}
-	if m := key.Val(); m["org"] != "" {
+	if gated != nil {
+		res, err := gated()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !res.Allowed {
+			return nil, res, nil
+		}
+	}
+	if secret == "" {
+		return nil, nil, ErrNotFound
+	}
+	p, err := s.principal(ctx, key.Val(), tok.Val())
+	return p, nil, err
+}
+
+func (s *Store) principal(ctx context.Context, key, tok map[string]string) (*Principal, error) {
+	if m := key; m["org"] != "" {
 		return &Principal{OrgID: m["org"], KeyID: m["id"], Subject: "key:" + m["id"], Scopes: strings.Fields(m["scopes"])}, nil
 	}
-	if m := tok.Val(); m["org"] != "" {
+	if m := tok; m["org"] != "" {
 		switch {
 		case m["keyHash"] != "":
 			// A token exchanged for an API key dies with the key.

@@ -52,21 +52,14 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...RateLimitRequest) ([]Rate
 	if len(reqs) == 0 {
 		return nil, nil
 	}
-	nowUS := s.now().UnixMicro()
-	cmds := make([]*redis.Cmd, len(reqs))
+	results := make([]func() (*RateLimitResult, error), len(reqs))
 	run := func() error {
 		pipe := s.rdb.Pipeline()
 		for i, r := range reqs {
-			if r.Rate <= 0 {
-				return fmt.Errorf("rate limit %s: rate must be positive", r.Name)
+			var err error
+			if results[i], err = s.rateLimitIn(ctx, pipe, r); err != nil {
+				return err
 			}
-			interval := max(int64(math.Round(1e6/r.Rate)), 1)
-			peek := "0"
-			if r.Peek {
-				peek = "1"
-			}
-			cmds[i] = rateLimitScript.EvalSha(ctx, pipe, []string{rateLimitKey(bucketName(r.Name))},
-				nowUS, interval, max(r.Burst, 1), max(r.Cost, 1), peek)
 		}
 		_, err := pipe.Exec(ctx)
 		return err
@@ -82,20 +75,42 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...RateLimitRequest) ([]Rate
 		return nil, fmt.Errorf("rate limit: %w", err)
 	}
 	out := make([]RateLimitResult, len(reqs))
-	for i, c := range cmds {
+	for i, res := range results {
+		r, err := res()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = *r
+	}
+	return out, nil
+}
+
+// rateLimitIn queues one bucket's question in pipe; the returned func reads
+// the answer once the pipeline ran.
+func (s *Store) rateLimitIn(ctx context.Context, pipe redis.Pipeliner, r RateLimitRequest) (func() (*RateLimitResult, error), error) {
+	if r.Rate <= 0 {
+		return nil, fmt.Errorf("rate limit %s: rate must be positive", r.Name)
+	}
+	interval := max(int64(math.Round(1e6/r.Rate)), 1)
+	peek := "0"
+	if r.Peek {
+		peek = "1"
+	}
+	c := rateLimitScript.EvalSha(ctx, pipe, []string{rateLimitKey(bucketName(r.Name))},
+		s.now().UnixMicro(), interval, max(r.Burst, 1), max(r.Cost, 1), peek)
+	return func() (*RateLimitResult, error) {
 		v, err := c.Int64Slice()
 		if err != nil || len(v) != 4 {
-			return nil, errors.Join(fmt.Errorf("rate limit %s: unexpected reply %v", reqs[i].Name, c.Val()), err)
+			return nil, errors.Join(fmt.Errorf("rate limit %s: unexpected reply %v", r.Name, c.Val()), err)
 		}
-		out[i] = RateLimitResult{
+		return &RateLimitResult{
 			Allowed:    v[0] == 1,
-			Limit:      max(reqs[i].Burst, 1),
+			Limit:      max(r.Burst, 1),
 			Remaining:  int(max(v[1], 0)),
 			RetryAfter: time.Duration(v[2]) * time.Microsecond,
 			Reset:      time.Duration(v[3]) * time.Microsecond,
-		}
-	}
-	return out, nil
+		}, nil
+	}, nil
 }
 
 // bucketName keeps a caller's name from breaking the key's hash tag.

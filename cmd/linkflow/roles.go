@@ -28,6 +28,12 @@ type apiFlags struct {
 	keyBurst, clientBurst    int
 	claimGuesses, loginFails float64
 	claimBurst, loginBurst   int
+	userLoginFails           float64
+	userLoginBurst           int
+	addrLoginFails           float64
+	addrLoginBurst           int
+	authFails                float64
+	authBurst                int
 	trustedProxies           string
 	tokenTTL, redirectDelay  time.Duration
 }
@@ -41,8 +47,14 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.IntVar(&f.clientBurst, "client-rate-burst", 40, "burst of the per-address limit")
 	fs.Float64Var(&f.claimGuesses, "claim-guess-limit", 10, "claims with a wrong code per minute per client address (0: no limit)")
 	fs.IntVar(&f.claimBurst, "claim-guess-burst", 10, "burst of the wrong-code limit")
-	fs.Float64Var(&f.loginFails, "login-failure-limit", 5, "failed token-endpoint logins per minute per client address and per user (0: no limit)")
+	fs.Float64Var(&f.loginFails, "login-failure-limit", 5, "failed password-grant logins per minute per user and client address (0: no limit)")
 	fs.IntVar(&f.loginBurst, "login-failure-burst", 10, "burst of the failed-login limit")
+	fs.Float64Var(&f.userLoginFails, "user-login-failure-limit", 100, "failed password-grant logins per hour per user, from every address together (0: no limit)")
+	fs.IntVar(&f.userLoginBurst, "user-login-failure-burst", 100, "burst of the per-user failed-login ceiling")
+	fs.Float64Var(&f.addrLoginFails, "address-login-failure-limit", 30, "failed token-endpoint logins per minute per client address, whatever the user or key (0: no limit)")
+	fs.IntVar(&f.addrLoginBurst, "address-login-failure-burst", 30, "burst of the per-address failed-login limit")
+	fs.Float64Var(&f.authFails, "auth-failure-limit", 10, "requests with an invalid API key or token per minute per client address on the customer API (0: no limit)")
+	fs.IntVar(&f.authBurst, "auth-failure-burst", 20, "burst of the invalid-key limit")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
 	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows the outcome before it redirects to the return URL")
@@ -203,14 +215,17 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 	cfg := api.Config{
 		Store: d.store, Registry: d.reg, Publisher: d.pub, NATS: d.nc, JetStream: d.js,
 		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
-		KeyLimit:          limit(af.keyRate, af.keyBurst),
-		ClientLimit:       limit(af.clientRate, af.clientBurst),
-		ClaimGuessLimit:   limit(af.claimGuesses/60, af.claimBurst),
-		LoginFailureLimit: limit(af.loginFails/60, af.loginBurst),
-		TrustedProxies:    splitList(af.trustedProxies),
-		TokenTTL:          af.tokenTTL,
-		RedirectDelay:     af.redirectDelay,
-		Webhooks:          webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
+		KeyLimit:                 limit(af.keyRate, af.keyBurst),
+		ClientLimit:              limit(af.clientRate, af.clientBurst),
+		ClaimGuessLimit:          limit(af.claimGuesses/60, af.claimBurst),
+		LoginFailureLimit:        limit(af.loginFails/60, af.loginBurst),
+		UserLoginFailureLimit:    limit(af.userLoginFails/3600, af.userLoginBurst),
+		AddressLoginFailureLimit: limit(af.addrLoginFails/60, af.addrLoginBurst),
+		AuthFailureLimit:         limit(af.authFails/60, af.authBurst),
+		TrustedProxies:           splitList(af.trustedProxies),
+		TokenTTL:                 af.tokenTTL,
+		RedirectDelay:            af.redirectDelay,
+		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
 	}
 	if dev && d.sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, integration, username string) (any, error) {

@@ -13,14 +13,15 @@ func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
 }
 
 // sandboxAccount is GET /v1/sandbox/accounts/{integrationId}/{username}
-// (dev only): a sandbox account's state and write log.
+// (dev only): a sandbox account of the caller's organization, its state and
+// write log.
 func (s *Server) sandboxAccount(w http.ResponseWriter, r *http.Request) {
 	integ := r.PathValue("integrationId")
 	if _, ok := s.cfg.Registry.Integration(integ); !ok {
 		s.writeError(w, r, linkflow.Errorf(linkflow.ENotFound, "No such sandbox integration."))
 		return
 	}
-	acct, err := s.cfg.SandboxAccount(r.Context(), integ, r.PathValue("username"))
+	acct, err := s.cfg.SandboxAccount(r.Context(), principal(r).OrgID, integ, r.PathValue("username"))
 	if err != nil {
 		s.writeError(w, r, notFound(err, "No such sandbox account."))
 		return

@@ -43,7 +43,7 @@ type Config struct {
 	// SandboxAccount, when set (dev), serves
 	// GET /v1/sandbox/accounts/{integrationId}/{username}: a sandbox account's
 	// state and write log.
-	SandboxAccount func(ctx context.Context, integration, username string) (any, error)
+	SandboxAccount func(ctx context.Context, org, integration, username string) (any, error)
 	// Webhooks, when set, serves the webhook delivery log, redelivery, failed
 	// deliveries and their replay, and the event log (GET /v1/events).
 	Webhooks *webhooks.Service

@@ -40,9 +40,12 @@ type Revoker interface {
 }
 
 // LoginRequest carries the end user's credentials. LinkID and Attempt identify
-// the session attempt (Attempt counts from 1) for providers that care.
+// the session attempt (Attempt counts from 1) for providers that care; OrgID
+// is the organization the link belongs to, for providers that keep state per
+// customer (the sandbox keeps each organization's accounts apart).
 type LoginRequest struct {
 	Integration string `json:"integration"`
+	OrgID       string `json:"orgId,omitempty"`
 	LinkID      string `json:"linkId"`
 	Attempt     int    `json:"attempt"`
 	Username    string `json:"username"`

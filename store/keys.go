@@ -53,26 +53,3 @@ func retryScheduleKey() string               { return prefix + "{wh}:retry" }
 func sweepLockKey(name string) string        { return prefix + "{sched}:lock:" + name }
 func rateLimitKey(name string) string        { return prefix + "rl:{" + name + "}" }
 func semaphoreKey(integration string) string { return prefix + "sem:{" + integration + "}" }
-func sandboxPrefix(integration, user string) string {
-	return prefix + "sandbox:{" + integration + ":" + user + "}:"
-}
-
-// Sandbox provider. An account's keys share its hash tag (sandboxPrefix), so a
-// write's check-and-apply is one slot; session counting shares the
-// integration's tag; a grant is one key.
-func sandboxIdemKey(integration, user, key string) string {
-	return sandboxPrefix(integration, user) + "idem:" + key
-}
-func sandboxItemsKey(integration, user, resource string) string {
-	return sandboxPrefix(integration, user) + "items:" + resource
-}
-func sandboxWriteLogKey(integration, user string) string {
-	return sandboxPrefix(integration, user) + "writes"
-}
-func sandboxSessionsKey(integration string) string {
-	return prefix + "sandbox:sessions:{" + integration + "}"
-}
-func sandboxMaxSessionsKey(integration string) string {
-	return prefix + "sandbox:sessions:{" + integration + "}:max"
-}
-func sandboxGrantKey(id string) string { return prefix + "sandbox:grant:{" + id + "}" }

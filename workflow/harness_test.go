@@ -52,7 +52,7 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	if err := workflow.EnsureStreams(ctx, h.js, workflow.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := sandbox.Config{Store: h.st, SlowDelay: 200 * time.Millisecond}
+	cfg := sandbox.Config{Store: sandbox.NewRedisStore(h.rdb), SlowDelay: 200 * time.Millisecond}
 	if sbMod != nil {
 		sbMod(&cfg)
 	}

@@ -123,7 +123,7 @@ func (s *session) run() {
 func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations.LoginResult, *int, error) {
 	l := s.link
 	lr, err := p.Login(s.ctx, operations.LoginRequest{
-		Integration: l.IntegrationID, LinkID: l.ID, Attempt: l.Attempts,
+		Integration: l.IntegrationID, OrgID: l.OrgID, LinkID: l.ID, Attempt: l.Attempts,
 		Username: l.Username, Password: s.r.Password,
 	})
 	if lr != nil && lr.SessionID != "" {

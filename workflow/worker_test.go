@@ -121,7 +121,7 @@ func TestRedeliveryOfAFinishedLinkIsIgnored(t *testing.T) {
 	if again.Version != done.Version || again.Attempts != done.Attempts {
 		t.Fatalf("the finished link changed: %+v", again)
 	}
-	acct, err := h.sb.Account(context.Background(), "tmobile", "redeliver")
+	acct, err := h.sb.Account(context.Background(), h.org, "tmobile", "redeliver")
 	if err != nil || len(acct.WriteLog) != 1 {
 		t.Fatalf("write log after a redelivery: %+v %v", acct, err)
 	}

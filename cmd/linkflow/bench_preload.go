@@ -84,7 +84,7 @@ func (b *bareDeployment) stop(keep bool) {
 // serverArgs are the flags a linkflow process needs to join the deployment.
 func (b *bareDeployment) serverArgs(metricsAddr string) []string {
 	return []string{"--nats-url", b.natsURL, "--redis-url", b.redis.URL, "--encryption-keys", b.keys,
-		"--metrics-addr", metricsAddr, "--log-level", "warn"}
+		"--metrics-addr", metricsAddr, "--log-level", "warn", "--sandbox"}
 }
 
 // parallel runs fn(i) for i in [0, n) on a few goroutines.

@@ -146,7 +146,7 @@ func buildRegistry(ctx context.Context, c *common, st *store.Store, log *zap.Log
 	var sb *sandbox.Sandbox
 	if c.sandbox {
 		var err error
-		sb, err = sandbox.New(sandbox.Config{Store: st, Latency: c.sandboxLatency,
+		sb, err = sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(st.Redis()), Latency: c.sandboxLatency,
 			SlowDelay: time.Duration(c.sandboxSlowMS) * time.Millisecond, Logger: log})
 		if err != nil {
 			return nil, nil, err

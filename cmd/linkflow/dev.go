@@ -35,7 +35,7 @@ func runDev(ctx context.Context, args []string) error {
 	var af apiFlags
 	var wf workerFlags
 	var df dispatcherFlags
-	c.register(fs, false)
+	c.register(fs, false, true)
 	af.register(fs, "127.0.0.1:8080")
 	wf.register(fs)
 	df.register(fs)

@@ -56,7 +56,9 @@ type common struct {
 	streamReplicas int
 }
 
-func (c *common) register(fs *flag.FlagSet, needsServers bool) {
+// register adds the common flags. needsServers adds the Redis and NATS
+// URLs; dev gives the flags dev's defaults (the sandbox on).
+func (c *common) register(fs *flag.FlagSet, needsServers, dev bool) {
 	if needsServers {
 		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
 		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, or a comma-separated list of cluster nodes)")
@@ -67,7 +69,7 @@ func (c *common) register(fs *flag.FlagSet, needsServers bool) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address serving Prometheus /metrics and pprof (empty: off; the api serves /metrics on its own address)")
 	fs.StringVar(&c.remote, "remote-providers", "", "comma-separated base URLs of remote integrations (the HTTP provider protocol); their catalogs are registered")
 	fs.StringVar(&c.remoteToken, "remote-providers-token", "", "bearer token sent to remote providers")
-	fs.BoolVar(&c.sandbox, "sandbox", true, "register the built-in sandbox integrations (tmobile, att, verizon, ubereats)")
+	fs.BoolVar(&c.sandbox, "sandbox", dev, "register the built-in sandbox integrations (tmobile, att, verizon, ubereats); each organization has its own sandbox accounts")
 	fs.DurationVar(&c.sandboxLatency, "sandbox-latency", 0, "sandbox latency per operation, to model real providers")
 	fs.IntVar(&c.sandboxSlowMS, "sandbox-slow-ms", 2000, "how long each operation of the sandbox user user_slow takes, in ms")
 	fs.IntVar(&c.streamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")

@@ -185,7 +185,7 @@ func newFleet(t *testing.T) *fleet {
 
 // worker starts a worker process on the fleet.
 func (f *fleet) worker(name string, env []string, args ...string) *proc {
-	base := []string{"worker", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,
+	base := []string{"worker", "--sandbox", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,
 		"--log-level", "warn"}
 	return startProc(f.t, name, env, append(base, args...)...)
 }
@@ -243,11 +243,11 @@ var (
 // writeLog returns the idempotency keys of the sandbox account's write log.
 func (f *fleet) writeLog(integration, username string) []string {
 	f.t.Helper()
-	sb, err := sandbox.New(sandbox.Config{Store: f.st})
+	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(f.st.Redis())})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	acct, err := sb.Account(context.Background(), integration, username)
+	acct, err := sb.Account(context.Background(), f.org, integration, username)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func runAPI(ctx context.Context, args []string) error {
 func setupRole(ctx context.Context, name string, args []string, register func(*flag.FlagSet)) (*deps, *common, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &common{}
-	c.register(fs, true)
+	c.register(fs, true, false)
 	register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, nil, err
@@ -228,8 +228,8 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
 	}
 	if dev && d.sandbox != nil {
-		cfg.SandboxAccount = func(ctx context.Context, integration, username string) (any, error) {
-			return d.sandbox.Account(ctx, integration, username)
+		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
+			return d.sandbox.Account(ctx, org, integration, username)
 		}
 	}
 	return api.New(cfg)

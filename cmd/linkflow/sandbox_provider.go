@@ -12,7 +12,6 @@ import (
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
-	"github.com/linkflow/linkflow/store"
 )
 
 // runSandboxProvider serves the sandbox's integrations over the remote
@@ -39,19 +38,12 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rdb.Close()
-	// The sandbox keeps no secrets of linkflow's; the store's keyring is
-	// only there to satisfy it.
-	kr, _ := store.ParseKeyring(store.GenerateKey("sandbox"))
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
-	if err != nil {
-		return err
-	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := st.Ping(pctx); err != nil {
+	if err := rdb.Ping(pctx).Err(); err != nil {
 		return errors.New("sandbox-provider: redis is not reachable at " + *redisURL)
 	}
-	sb, err := sandbox.New(sandbox.Config{Store: st, Latency: *latency, SlowDelay: time.Duration(*slowMS) * time.Millisecond, Logger: log})
+	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(rdb), Latency: *latency, SlowDelay: time.Duration(*slowMS) * time.Millisecond, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		t.Fatal(err)
 	}
 	s.Registry = operations.NewRegistry(scfg.Now)
-	sbcfg := sandbox.Config{Store: s.Store, Logger: log, SlowDelay: 2 * time.Second}
+	sbcfg := sandbox.Config{Store: sandbox.NewRedisStore(s.Redis), Logger: log, SlowDelay: 2 * time.Second}
 	if opts.Sandbox != nil {
 		opts.Sandbox(&sbcfg)
 	}
@@ -148,8 +148,8 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	}
 	acfg := api.Config{Store: s.Store, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC,
 		JetStream: s.JS, Logger: log, Dev: true,
-		SandboxAccount: func(ctx context.Context, integration, username string) (any, error) {
-			return s.Sandbox.Account(ctx, integration, username)
+		SandboxAccount: func(ctx context.Context, org, integration, username string) (any, error) {
+			return s.Sandbox.Account(ctx, org, integration, username)
 		},
 		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: s.Store, Logger: log, NATS: s.NC})}
 	if opts.API != nil {

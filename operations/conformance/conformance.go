@@ -17,6 +17,9 @@ import (
 	"github.com/linkflow/linkflow/operations/sandbox"
 )
 
+// OrgID is the organization the suite's logins are made for.
+const OrgID = "org_conformance"
+
 // Harness is what Run tests.
 type Harness struct {
 	// Registry holds the integrations under test and their providers.
@@ -128,7 +131,7 @@ func uniqueUser(t *testing.T) string {
 func (s *suite) login(t *testing.T, username string) *operations.LoginResult {
 	t.Helper()
 	ctx := ctxFor(t)
-	res, err := s.p.Login(ctx, operations.LoginRequest{
+	res, err := s.p.Login(ctx, operations.LoginRequest{OrgID: OrgID, 
 		Integration: s.id, LinkID: "link_conformance", Attempt: 1, Username: username, Password: sandbox.PasswordGood,
 	})
 	if err != nil {
@@ -219,7 +222,7 @@ func (s *suite) writeLogKeys(t *testing.T, username string) ([]string, bool) {
 	if s.h.Sandbox == nil {
 		return nil, false
 	}
-	acct, err := s.h.Sandbox.Account(ctxFor(t), s.id, username)
+	acct, err := s.h.Sandbox.Account(ctxFor(t), OrgID, s.id, username)
 	if err != nil {
 		t.Fatalf("account: %v", err)
 	}

@@ -36,7 +36,7 @@ func checkCredentials(t *testing.T, res *operations.LoginResult, now time.Time) 
 
 func (s *suite) loginErr(t *testing.T, user, password string, attempt int) error {
 	t.Helper()
-	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{
+	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{OrgID: OrgID, 
 		Integration: s.id, LinkID: "link_conformance", Attempt: attempt, Username: user, Password: password,
 	})
 	if res != nil && res.SessionID != "" {
@@ -118,7 +118,7 @@ func (s *suite) testFlaky(t *testing.T) {
 	if pe.RetryAfter < 0 {
 		t.Fatalf("retry after %v", pe.RetryAfter)
 	}
-	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{
+	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{OrgID: OrgID, 
 		Integration: s.id, LinkID: "link_conformance", Attempt: 2, Username: sandbox.UserFlaky, Password: sandbox.PasswordGood,
 	})
 	if err != nil {
@@ -170,7 +170,7 @@ func (s *suite) testRefreshRevoke(t *testing.T) {
 
 func (s *suite) testClose(t *testing.T) {
 	ctx := ctxFor(t)
-	res, err := s.p.Login(ctx, operations.LoginRequest{
+	res, err := s.p.Login(ctx, operations.LoginRequest{OrgID: OrgID, 
 		Integration: s.id, LinkID: "link_conformance", Attempt: 1, Username: uniqueUser(t), Password: sandbox.PasswordGood,
 	})
 	if err != nil {

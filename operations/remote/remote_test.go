@@ -48,7 +48,7 @@ func setup(t *testing.T, slow time.Duration) *testBundle {
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	b := &testBundle{providers: operations.NewRegistry(nil), registered: operations.NewRegistry(nil)}
-	if b.sb, err = sandbox.New(sandbox.Config{Store: st, SlowDelay: slow, Logger: log}); err != nil {
+	if b.sb, err = sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(st.Redis()), SlowDelay: slow, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sandbox.Register(b.providers, b.sb); err != nil {

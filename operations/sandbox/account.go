@@ -14,15 +14,16 @@ type Account struct {
 	WriteLog       []WriteRecord   `json:"writeLog"`
 }
 
-// Account returns the state of the account username at integration, which
-// exists for every username. It returns ErrUnknownIntegration for an
-// integration the sandbox does not have.
-func (s *Sandbox) Account(ctx context.Context, integration, username string) (*Account, error) {
+// Account returns the state of organization org's account username at
+// integration, which exists for every username. It returns
+// ErrUnknownIntegration for an integration the sandbox does not have.
+func (s *Sandbox) Account(ctx context.Context, org, integration, username string) (*Account, error) {
 	if !knownIntegration(integration) {
 		return nil, ErrUnknownIntegration
 	}
+	ref := AccountRef{OrgID: org, Integration: integration, Username: username}
 	a := newAccount(integration, username)
-	items, err := s.store.SandboxItems(ctx, integration, username, ResourcePaymentMethod)
+	items, err := s.store.SandboxItems(ctx, ref, ResourcePaymentMethod)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +32,7 @@ func (s *Sandbox) Account(ctx context.Context, integration, username string) (*A
 		return nil, err
 	}
 	cards := paymentMethods(a, written, s.now())
-	log, err := s.store.SandboxWriteLog(ctx, integration, username)
+	log, err := s.store.SandboxWriteLog(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -56,11 +56,11 @@ func (s *Sandbox) newTokens(grant, scope string) *operations.Credentials {
 
 // newGrant makes the credentials of a new grant, and the grant to save with
 // them.
-func (s *Sandbox) newGrant(integration, username string) (*operations.Credentials, *Grant) {
+func (s *Sandbox) newGrant(a AccountRef) (*operations.Credentials, *Grant) {
 	id := randomHex(8)
-	creds := s.newTokens(id, scopes[integration])
+	creds := s.newTokens(id, scopes[a.Integration])
 	return creds, &Grant{
-		ID: id, Integration: integration, Username: username,
+		ID: id, OrgID: a.OrgID, Integration: a.Integration, Username: a.Username,
 		AccessHash: tokenHash(creds.AccessToken), RefreshHash: tokenHash(creds.RefreshToken),
 		Status: GrantActive, IssuedAt: s.now(),
 	}

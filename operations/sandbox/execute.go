@@ -187,7 +187,7 @@ func (s *Sandbox) addCard(ctx context.Context, sess *session, a account, req ope
 		return nil, operations.ErrDeclined("the card was declined by its issuer")
 	}
 	pm := PaymentMethod{
-		ID:             "pm_" + tokenHash(a.integration + "\x00" + a.username + "\x00" + req.IdempotencyKey)[:16],
+		ID:             "pm_" + tokenHash(sess.org + "\x00" + a.integration + "\x00" + a.username + "\x00" + req.IdempotencyKey)[:16],
 		Type:           "card",
 		Brand:          CardBrand(args.CardNumber),
 		Last4:          last4(args.CardNumber),
@@ -199,7 +199,7 @@ func (s *Sandbox) addCard(ctx context.Context, sess *session, a account, req ope
 	if err != nil {
 		return nil, err
 	}
-	first, replayed, err := s.store.ApplySandboxWrite(ctx, a.integration, a.username, WriteRecord{
+	first, replayed, err := s.store.ApplySandboxWrite(ctx, sess.account(), WriteRecord{
 		IdempotencyKey: req.IdempotencyKey, Resource: req.Resource, Action: req.Action,
 		Result: result, At: pm.AddedAt,
 	})

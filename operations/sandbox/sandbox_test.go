@@ -16,7 +16,6 @@ import (
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/conformance"
 	"github.com/linkflow/linkflow/operations/sandbox"
-	"github.com/linkflow/linkflow/store"
 )
 
 // clock is a test clock that moves only when told.
@@ -38,7 +37,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type testBundle struct {
-	store *store.Store
+	store sandbox.AccountStore
 	sb    *sandbox.Sandbox
 	reg   *operations.Registry
 	clock *clock
@@ -49,14 +48,7 @@ type testBundle struct {
 func setup(t testing.TB, cfg *sandbox.Config) *testBundle {
 	t.Helper()
 	rdb, _ := testenv.Redis(t)
-	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sandbox.NewRedisStore(rdb)
 	b := &testBundle{store: st}
 	if cfg == nil {
 		cfg = &sandbox.Config{}
@@ -65,6 +57,7 @@ func setup(t testing.TB, cfg *sandbox.Config) *testBundle {
 		cfg.Now = b.clock.Now
 	}
 	cfg.Store, cfg.Logger = st, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	var err error
 	if b.sb, err = sandbox.New(*cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -194,14 +187,14 @@ func TestConcurrentWritesFromTwoProcesses(t *testing.T) {
 			t.Fatalf("results differ: %s and %s", o, outs[0])
 		}
 	}
-	acct, err := other.Account(ctx, sandbox.Verizon, "racer")
+	acct, err := other.Account(ctx, "", sandbox.Verizon, "racer")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(acct.WriteLog) != 1 || acct.PaymentMethods[0].Last4 != "4242" || !acct.PaymentMethods[0].IsDefault {
 		t.Fatalf("account after racing writes: %+v", acct)
 	}
-	if _, err := b.sb.Account(ctx, "nope", "racer"); !errors.Is(err, sandbox.ErrUnknownIntegration) {
+	if _, err := b.sb.Account(ctx, "", "nope", "racer"); !errors.Is(err, sandbox.ErrUnknownIntegration) {
 		t.Fatalf("unknown integration: %v", err)
 	}
 }
@@ -267,7 +260,7 @@ func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]sandbox.Config{
 		"no store":         {},
-		"negative latency": {Store: &store.Store{}, Latency: -time.Second},
+		"negative latency": {Store: sandbox.NewRedisStore(nil), Latency: -time.Second},
 	} {
 		if _, err := sandbox.New(cfg); err == nil {
 			t.Errorf("%s: no error", name)
@@ -341,14 +334,14 @@ func (c *countingStore) StartSandboxSession(ctx context.Context, s sandbox.Sessi
 	return c.AccountStore.StartSandboxSession(ctx, s)
 }
 
-func (c *countingStore) ApplySandboxWrite(ctx context.Context, integration, username string, w sandbox.WriteRecord) (sandbox.WriteRecord, bool, error) {
+func (c *countingStore) ApplySandboxWrite(ctx context.Context, a sandbox.AccountRef, w sandbox.WriteRecord) (sandbox.WriteRecord, bool, error) {
 	c.count("write")
-	return c.AccountStore.ApplySandboxWrite(ctx, integration, username, w)
+	return c.AccountStore.ApplySandboxWrite(ctx, a, w)
 }
 
-func (c *countingStore) SandboxItems(ctx context.Context, integration, username, resource string) ([]json.RawMessage, error) {
+func (c *countingStore) SandboxItems(ctx context.Context, a sandbox.AccountRef, resource string) ([]json.RawMessage, error) {
 	c.count("items")
-	return c.AccountStore.SandboxItems(ctx, integration, username, resource)
+	return c.AccountStore.SandboxItems(ctx, a, resource)
 }
 
 func (c *countingStore) CloseSandboxSession(ctx context.Context, integration, id string) error {
@@ -555,5 +548,46 @@ func TestFailedLoginStopsCounting(t *testing.T) {
 	}
 	if n, err := sb.LiveSessions(ctx, sandbox.Verizon); err != nil || n != 0 {
 		t.Fatalf("live sessions after failed logins: %d, %v", n, err)
+	}
+}
+
+// Sandbox accounts belong to the organization whose link logged in: the same
+// username in two organizations is two accounts, and one's writes do not show
+// in the other.
+func TestAccountsPerOrganization(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	p := b.sb.Provider(sandbox.TMobile)
+	write := func(org string) {
+		t.Helper()
+		res, err := p.Login(ctx, operations.LoginRequest{OrgID: org, Attempt: 1, Username: "shared", Password: sandbox.PasswordGood})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close(ctx, res.SessionID)
+		args := fmt.Sprintf(`{"cardNumber":"4242424242424242","expirationDate":"12/%02d","cvv":"123","nameOnCard":"A B","billingZip":"10001"}`,
+			(time.Now().Year()+2)%100)
+		if _, err := p.Execute(ctx, operations.ExecuteRequest{SessionID: res.SessionID, Resource: sandbox.ResourcePaymentMethod,
+			Action: sandbox.ActionWrite, Arguments: json.RawMessage(args), IdempotencyKey: "link_same:1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("org_a")
+	a, err := b.sb.Account(ctx, "org_a", sandbox.TMobile, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.sb.Account(ctx, "org_b", sandbox.TMobile, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.WriteLog) != 1 || len(other.WriteLog) != 0 {
+		t.Fatalf("write logs: org_a %d, org_b %d; want 1 and 0", len(a.WriteLog), len(other.WriteLog))
+	}
+	// The same idempotency key in the other organization is its own write.
+	write("org_b")
+	if other, err = b.sb.Account(ctx, "org_b", sandbox.TMobile, "shared"); err != nil || len(other.WriteLog) != 1 {
+		t.Fatalf("org_b after its write: %+v, %v", other, err)
 	}
 }

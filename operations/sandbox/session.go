@@ -26,6 +26,7 @@ import (
 type session struct {
 	mu          sync.Mutex
 	id          string
+	org         string
 	integration string
 	username    string
 	displayName string
@@ -36,6 +37,11 @@ type session struct {
 	// slice is replaced, never changed in place, so a reader may keep the one
 	// it got after unlocking.
 	written []PaymentMethod
+}
+
+// account names the session's account.
+func (sess *session) account() AccountRef {
+	return AccountRef{OrgID: sess.org, Integration: sess.integration, Username: sess.username}
 }
 
 // writtenCards returns the session's view of the account's written cards.
@@ -143,6 +149,7 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 	a := newAccount(integration, req.Username)
 	sess := &session{
 		id:          "sbx_ses_" + randomHex(16),
+		org:         req.OrgID,
 		integration: integration,
 		username:    req.Username,
 		displayName: a.profile().Name,
@@ -152,8 +159,8 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 	// One round trip counts the session and, unless a challenge comes
 	// first, saves the grant and loads the account.
 	start := SessionStart{
-		Integration: integration, Username: req.Username,
-		Count: &SessionCount{ID: sess.id, Now: now, ExpiresAt: sess.expiresAt},
+		Account: sess.account(),
+		Count:   &SessionCount{ID: sess.id, Now: now, ExpiresAt: sess.expiresAt},
 	}
 	res := &operations.LoginResult{SessionID: sess.id}
 	if req.Username == UserMFA {
@@ -167,7 +174,7 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 		c := *sess.challenge
 		res.Challenge = &c
 	} else {
-		res.Credentials, start.Grant = s.newGrant(integration, req.Username)
+		res.Credentials, start.Grant = s.newGrant(sess.account())
 		start.Load = writtenResources
 		res.DisplayName = sess.displayName
 	}
@@ -217,10 +224,8 @@ func (s *Sandbox) continueLogin(ctx context.Context, integration string, req ope
 		return nil, operations.ErrChallengeFailed("the code is not correct")
 	}
 	// The session reads the account as it is now that the login completes.
-	creds, grant := s.newGrant(integration, sess.username)
-	started, err := s.store.StartSandboxSession(ctx, SessionStart{
-		Integration: integration, Username: sess.username, Grant: grant, Load: writtenResources,
-	})
+	creds, grant := s.newGrant(sess.account())
+	started, err := s.store.StartSandboxSession(ctx, SessionStart{Account: sess.account(), Grant: grant, Load: writtenResources})
 	var written []PaymentMethod
 	if err == nil {
 		written, err = decodeCards(started.Written[ResourcePaymentMethod])

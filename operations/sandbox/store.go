@@ -6,6 +6,15 @@ import (
 	"time"
 )
 
+// AccountRef names one sandbox account. Accounts belong to the organization
+// whose link logged in: two organizations using the same username see two
+// accounts, each with its own writes.
+type AccountRef struct {
+	OrgID       string
+	Integration string
+	Username    string
+}
+
 // AccountStore is the state the sandbox shares between processes: what writes
 // changed in each account, the session counts and the credentials logins
 // handed out. store.Store implements it on Redis.
@@ -27,12 +36,12 @@ type WriteStore interface {
 	// items of w.Resource (keeping the newest ItemsKept) and appends w to its
 	// write log; a later call with the same key changes nothing and returns
 	// the first record, with replayed set.
-	ApplySandboxWrite(ctx context.Context, integration, username string, w WriteRecord) (first WriteRecord, replayed bool, err error)
+	ApplySandboxWrite(ctx context.Context, acct AccountRef, w WriteRecord) (first WriteRecord, replayed bool, err error)
 	// SandboxItems returns the results written to resource in the account,
 	// newest first; none when nothing was written.
-	SandboxItems(ctx context.Context, integration, username, resource string) ([]json.RawMessage, error)
+	SandboxItems(ctx context.Context, acct AccountRef, resource string) ([]json.RawMessage, error)
 	// SandboxWriteLog returns the account's write log, oldest first.
-	SandboxWriteLog(ctx context.Context, integration, username string) ([]WriteRecord, error)
+	SandboxWriteLog(ctx context.Context, acct AccountRef) ([]WriteRecord, error)
 }
 
 // SessionStarter does the shared-state work of a login step in one round
@@ -49,10 +58,9 @@ type SessionStarter interface {
 
 // SessionStart is the shared-state work of one login step.
 type SessionStart struct {
-	Integration string
-	Username    string
-	// Count, when set, counts a new session of Integration as live (see
-	// SessionCounter).
+	Account AccountRef
+	// Count, when set, counts a new session of the account's integration as
+	// live (see SessionCounter).
 	Count *SessionCount
 	// Grant, when set, is stored as a new grant.
 	Grant *Grant
@@ -129,6 +137,7 @@ const (
 // both tokens of the grant; revoking ends it.
 type Grant struct {
 	ID          string    `json:"id"`
+	OrgID       string    `json:"orgId"`
 	Integration string    `json:"integration"`
 	Username    string    `json:"username"`
 	AccessHash  string    `json:"-"`

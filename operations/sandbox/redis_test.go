@@ -1,4 +1,4 @@
-package store_test
+package sandbox
 
 import (
 	"context"
@@ -9,22 +9,17 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow/internal/testenv"
-	"github.com/linkflow/linkflow/operations/sandbox"
-	"github.com/linkflow/linkflow/store"
 )
 
-func newSandboxStore(t *testing.T) *store.Store {
+func newSandboxStore(t *testing.T) *RedisStore {
 	t.Helper()
 	rdb, _ := testenv.Redis(t)
-	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.New(store.Config{Redis: rdb, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return NewRedisStore(rdb)
+}
+
+// ref names an account of organization org_a.
+func ref(integration, username string) AccountRef {
+	return AccountRef{OrgID: "org_a", Integration: integration, Username: username}
 }
 
 func TestSandboxWriteOncePerKey(t *testing.T) {
@@ -35,18 +30,18 @@ func TestSandboxWriteOncePerKey(t *testing.T) {
 	// Many writers race with one key; one wins and the rest see its record.
 	const writers = 16
 	var wg sync.WaitGroup
-	results := make([]sandbox.WriteRecord, writers)
+	results := make([]WriteRecord, writers)
 	replayed := make([]bool, writers)
 	errs := make([]error, writers)
 	for i := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := sandbox.WriteRecord{
+			w := WriteRecord{
 				IdempotencyKey: "link_a:1", Resource: "paymentMethod", Action: "write",
 				Result: json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)), At: time.UnixMilli(1000).UTC(),
 			}
-			results[i], replayed[i], errs[i] = s.ApplySandboxWrite(ctx, "tmobile", "u1", w)
+			results[i], replayed[i], errs[i] = s.ApplySandboxWrite(ctx, ref("tmobile", "u1"), w)
 		}()
 	}
 	wg.Wait()
@@ -65,7 +60,7 @@ func TestSandboxWriteOncePerKey(t *testing.T) {
 	if fresh != 1 {
 		t.Fatalf("%d writers applied the write, want 1", fresh)
 	}
-	log, err := s.SandboxWriteLog(ctx, "tmobile", "u1")
+	log, err := s.SandboxWriteLog(ctx, ref("tmobile", "u1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,20 +69,26 @@ func TestSandboxWriteOncePerKey(t *testing.T) {
 	}
 
 	// Another key adds an item, newest first; other accounts are untouched.
-	if _, replay, err := s.ApplySandboxWrite(ctx, "tmobile", "u1", sandbox.WriteRecord{
+	if _, replay, err := s.ApplySandboxWrite(ctx, ref("tmobile", "u1"), WriteRecord{
 		IdempotencyKey: "link_b:0", Resource: "paymentMethod", Action: "write", Result: json.RawMessage(`{"n":2}`),
 	}); err != nil || replay {
 		t.Fatalf("second key: replayed %v, err %v", replay, err)
 	}
-	items, err := s.SandboxItems(ctx, "tmobile", "u1", "paymentMethod")
+	items, err := s.SandboxItems(ctx, ref("tmobile", "u1"), "paymentMethod")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(items) != 2 || string(items[0]) != `{"n":2}` {
 		t.Fatalf("items = %s", items)
 	}
+	// Other accounts, and the same username of another organization, have
+	// their own items.
+	other := AccountRef{OrgID: "org_b", Integration: "tmobile", Username: "u1"}
+	if items, err := s.SandboxItems(ctx, other, "paymentMethod"); err != nil || len(items) != 0 {
+		t.Fatalf("another organization's account: items %s, err %v", items, err)
+	}
 	for _, acct := range [][2]string{{"tmobile", "u2"}, {"att", "u1"}} {
-		items, err := s.SandboxItems(ctx, acct[0], acct[1], "paymentMethod")
+		items, err := s.SandboxItems(ctx, ref(acct[0], acct[1]), "paymentMethod")
 		if err != nil || len(items) != 0 {
 			t.Fatalf("%v: items %s, err %v", acct, items, err)
 		}
@@ -101,8 +102,8 @@ func TestSandboxSessionCount(t *testing.T) {
 	now := time.UnixMilli(1_000_000)
 	ttl := time.Minute
 	open := func(id string, now time.Time) (int, error) {
-		st, err := s.StartSandboxSession(ctx, sandbox.SessionStart{
-			Integration: "att", Username: "u", Count: &sandbox.SessionCount{ID: id, Now: now, ExpiresAt: now.Add(ttl)},
+		st, err := s.StartSandboxSession(ctx, SessionStart{
+			Account: ref("att", "u"), Count: &SessionCount{ID: id, Now: now, ExpiresAt: now.Add(ttl)},
 		})
 		return st.Live, err
 	}
@@ -159,13 +160,13 @@ func TestSandboxGrant(t *testing.T) {
 	if g, err := s.SandboxGrant(ctx, "nope"); err != nil || g != nil {
 		t.Fatalf("unknown grant: %+v, %v", g, err)
 	}
-	if _, err := s.StartSandboxSession(ctx, sandbox.SessionStart{Integration: "verizon", Username: "u", Grant: &sandbox.Grant{
+	if _, err := s.StartSandboxSession(ctx, SessionStart{Account: ref("verizon", "u"), Grant: &Grant{
 		ID: "g1", Integration: "verizon", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: issued,
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	g, err := s.SandboxGrant(ctx, "g1")
-	if err != nil || g == nil || g.Status != sandbox.GrantActive || g.Integration != "verizon" || !g.IssuedAt.Equal(issued) {
+	if err != nil || g == nil || g.Status != GrantActive || g.Integration != "verizon" || !g.IssuedAt.Equal(issued) {
 		t.Fatalf("grant = %+v, %v", g, err)
 	}
 
@@ -190,7 +191,7 @@ func TestSandboxGrant(t *testing.T) {
 		}
 	}
 	g, err = s.SandboxGrant(ctx, "g1")
-	if err != nil || g.Status != sandbox.GrantRevoked || g.Refreshes != 1 || !g.RevokedAt.Equal(issued) {
+	if err != nil || g.Status != GrantRevoked || g.Refreshes != 1 || !g.RevokedAt.Equal(issued) {
 		t.Fatalf("revoked grant = %+v, %v", g, err)
 	}
 }
@@ -201,11 +202,11 @@ func TestSandboxGrant(t *testing.T) {
 func TestStartSandboxSession(t *testing.T) {
 	t.Parallel()
 	s := newSandboxStore(t)
-	rdb := s.Redis()
+	rdb := s.rdb
 	ctx := context.Background()
 	now := time.UnixMilli(2_000_000)
 	for i, result := range []string{`{"n":1}`, `{"n":2}`} {
-		if _, _, err := s.ApplySandboxWrite(ctx, "att", "u", sandbox.WriteRecord{
+		if _, _, err := s.ApplySandboxWrite(ctx, ref("att", "u"), WriteRecord{
 			IdempotencyKey: fmt.Sprint("link_a:", i), Resource: "paymentMethod", Action: "write", Result: json.RawMessage(result),
 		}); err != nil {
 			t.Fatal(err)
@@ -214,10 +215,10 @@ func TestStartSandboxSession(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	start := sandbox.SessionStart{
-		Integration: "att", Username: "u",
-		Count: &sandbox.SessionCount{ID: "s1", Now: now, ExpiresAt: now.Add(time.Minute)},
-		Grant: &sandbox.Grant{ID: "g1", Integration: "att", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: now},
+	start := SessionStart{
+		Account: ref("att", "u"),
+		Count: &SessionCount{ID: "s1", Now: now, ExpiresAt: now.Add(time.Minute)},
+		Grant: &Grant{ID: "g1", Integration: "att", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: now},
 		Load:  []string{"paymentMethod", "orderHistory"},
 	}
 	got, err := s.StartSandboxSession(ctx, start)
@@ -227,17 +228,17 @@ func TestStartSandboxSession(t *testing.T) {
 	if got.Live != 1 || len(got.Written["orderHistory"]) != 0 || fmt.Sprintf("%s", got.Written["paymentMethod"]) != `[{"n":2} {"n":1}]` {
 		t.Fatalf("started %+v", got)
 	}
-	if g, err := s.SandboxGrant(ctx, "g1"); err != nil || g == nil || g.Status != sandbox.GrantActive || g.AccessHash != "a1" {
+	if g, err := s.SandboxGrant(ctx, "g1"); err != nil || g == nil || g.Status != GrantActive || g.AccessHash != "a1" {
 		t.Fatalf("grant %+v, %v", g, err)
 	}
-	if ttl, err := rdb.PTTL(ctx, "lf:sandbox:grant:{g1}").Result(); err != nil || ttl <= 0 {
+	if ttl, err := rdb.PTTL(ctx, grantKey("g1")).Result(); err != nil || ttl <= 0 {
 		t.Fatalf("grant ttl %v, %v", ttl, err)
 	}
 	if live, maximum, err := s.SandboxSessions(ctx, "att", now); err != nil || live != 1 || maximum != 1 {
 		t.Fatalf("live %d max %d err %v", live, maximum, err)
 	}
 	// Nothing asked, nothing done.
-	if got, err := s.StartSandboxSession(ctx, sandbox.SessionStart{Integration: "att", Username: "u"}); err != nil || got.Live != 0 || got.Written != nil {
+	if got, err := s.StartSandboxSession(ctx, SessionStart{Account: ref("att", "u")}); err != nil || got.Live != 0 || got.Written != nil {
 		t.Fatalf("empty start: %+v, %v", got, err)
 	}
 }

@@ -43,8 +43,6 @@ var opFields = map[string]bool{"resource": true, "action": true, "arguments": tr
 // schemeRE is RFC 3986's scheme syntax.
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
-// forbiddenSchemes can run code or smuggle content in a browser.
-var forbiddenSchemes = map[string]bool{"javascript": true, "data": true, "vbscript": true, "file": true, "blob": true, "about": true}
 
 // parseCreate validates a create body and returns every problem at once.
 func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*createRequest, []linkflow.Issue) {
@@ -104,7 +102,14 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 		}
 	}
 	if req.ReturnURL != "" {
-		if msg := s.checkReturnURL(req.ReturnURL); msg != "" {
+		schemes := func() []string {
+			o, err := s.cfg.Store.Org(ctx, org)
+			if err != nil {
+				return nil
+			}
+			return o.AppSchemes
+		}
+		if msg := s.checkReturnURL(req.ReturnURL, schemes); msg != "" {
 			add("returnUrl", "%s", msg)
 		}
 	}
@@ -216,32 +221,33 @@ func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, .
 	return ops, malformed
 }
 
-// checkReturnURL allows https, and custom app schemes (myapp://callback);
-// http only in dev; never schemes that run code in a browser.
-func (s *Server) checkReturnURL(raw string) string {
+// checkReturnURL allows https, http only in dev, and the custom app schemes
+// the organization registered (appSchemes, read only when the URL uses
+// another scheme); nothing else.
+func (s *Server) checkReturnURL(raw string, appSchemes func() []string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || !schemeRE.MatchString(u.Scheme) {
 		return "must be a valid URL or app scheme (https://... or myapp://...)"
 	}
 	scheme := strings.ToLower(u.Scheme)
 	switch {
-	case forbiddenSchemes[scheme]:
-		return fmt.Sprintf("the %s: scheme is not allowed", scheme)
 	case scheme == "https":
 		if u.Host == "" {
 			return "must be a valid URL or app scheme (https://... or myapp://...)"
 		}
 	case scheme == "http":
 		if !s.cfg.Dev {
-			return "must use https (or a custom app scheme)"
+			return "must use https (or an app scheme registered for your organization)"
 		}
 		if u.Host == "" {
 			return "must be a valid URL"
 		}
-	default:
-		if u.Host == "" && u.Opaque == "" && u.Path == "" {
-			return "must be a valid URL or app scheme (https://... or myapp://...)"
-		}
+	case !linkflow.ValidAppScheme(scheme):
+		return fmt.Sprintf("the %s: scheme is not allowed: use https or an app scheme registered for your organization", scheme)
+	case !slices.Contains(appSchemes(), scheme):
+		return fmt.Sprintf("the %s: scheme is not registered for your organization (linkflow orgs set-app-schemes)", scheme)
+	case u.Host == "" && u.Opaque == "" && u.Path == "":
+		return "must be a valid URL or app scheme (https://... or myapp://...)"
 	}
 	return ""
 }

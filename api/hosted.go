@@ -403,19 +403,23 @@ func pagePath(linkID, code, sent string) string {
 }
 
 // safeRedirect checks a redirect URL once more before it goes into the page
-// (creation already refused script-running schemes) and says whether it is a
-// web URL, which a <meta refresh> may follow; app schemes get the script and
-// a plain link.
+// (creation already allowed only https, http in dev and registered app
+// schemes) and says whether it is a web URL, which a <meta refresh> may
+// follow; app schemes get the script and a plain link.
 func safeRedirect(raw string) (u string, web, ok bool) {
 	if raw == "" {
 		return "", false, false
 	}
 	p, err := url.Parse(raw)
-	if err != nil || p.Scheme == "" || forbiddenSchemes[strings.ToLower(p.Scheme)] {
+	if err != nil || p.Scheme == "" {
 		return "", false, false
 	}
 	scheme := strings.ToLower(p.Scheme)
-	return raw, scheme == "https" || scheme == "http", true
+	web = scheme == "https" || scheme == "http"
+	if !web && !linkflow.ValidAppScheme(scheme) {
+		return "", false, false
+	}
+	return raw, web, true
 }
 
 func newNonce() string {

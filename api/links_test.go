@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -56,6 +57,7 @@ func TestCreateLinkValidation(t *testing.T) {
 		{"returnUrl javascript", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "javascript:alert(1)"}, []string{"returnUrl"}},
 		{"returnUrl data", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "data:text/html,<b>x</b>"}, []string{"returnUrl"}},
 		{"returnUrl relative", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "/done"}, []string{"returnUrl"}},
+		{"returnUrl unregistered app scheme", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "otherapp://callback"}, []string{"returnUrl"}},
 		{"expiresIn zero", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "expiresIn": 0}, []string{"expiresIn"}},
 		{"expiresIn negative", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "expiresIn": -5}, []string{"expiresIn"}},
 		{"expiresIn fraction", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "expiresIn": 1.5}, []string{"expiresIn"}},
@@ -93,6 +95,9 @@ func TestCreateLinkValidation(t *testing.T) {
 
 	t.Run("accepted URLs and limits", func(t *testing.T) {
 		t.Parallel()
+		if err := s.Store.SetAppSchemes(context.Background(), s.OrgID, []string{"myapp", "com.example.app"}); err != nil {
+			t.Fatal(err)
+		}
 		for _, body := range []map[string]any{
 			{"returnUrl": "myapp://callback", "webhookUrl": "http://hooks.example.com/in"},
 			{"returnUrl": "https://app.example.com/done?x=1", "expiresIn": 30 * 24 * 3600},

@@ -185,3 +185,47 @@ func postFormFrom(t *testing.T, s *teststack.Stack, path, xff string, form url.V
 	b, _ := io.ReadAll(resp.Body)
 	return &teststack.Response{Response: resp, Body: b}
 }
+
+// A return URL is https (http in dev) or an app scheme the organization
+// registered; nothing else, whatever a browser would make of it.
+func TestReturnURLSchemes(t *testing.T) {
+	t.Parallel()
+	prod := newAPIStack(t, func(c *api.Config) { c.Dev = false })
+	dev := newAPIStack(t, nil)
+	create := func(s *teststack.Stack, returnURL string) *teststack.Response {
+		t.Helper()
+		return s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{
+			"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": returnURL})
+	}
+	for _, u := range []string{
+		"intent://scan/#Intent;scheme=zxing;package=com.example;end", "ms-msdt:/id PCWDiagnostic", "search-ms:query=x",
+		"view-source:https://example.com", "feed:javascript:alert(1)", "javascript:alert(1)", "jar:file:///x!/y",
+		"myapp://callback", "file:///etc/passwd", "http://app.example.com/done",
+	} {
+		e := wantError(t, create(prod, u), http.StatusBadRequest, "BAD_REQUEST")
+		if len(e.Error.Issues) != 1 || e.Error.Issues[0].Path != "returnUrl" {
+			t.Errorf("returnUrl %s: issues %+v", u, e.Error.Issues)
+		}
+	}
+	wantStatus(t, create(prod, "https://app.example.com/done"), http.StatusCreated)
+	wantStatus(t, create(dev, "http://localhost:3000/done"), http.StatusCreated)
+
+	// Registered, an app scheme works (seed 001's myapp://callback).
+	ctx := context.Background()
+	if err := prod.Store.SetAppSchemes(ctx, prod.OrgID, []string{"myapp"}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, create(prod, "myapp://callback"), http.StatusCreated)
+	wantStatus(t, create(prod, "MyApp://callback"), http.StatusCreated)
+	wantError(t, create(prod, "otherapp://callback"), http.StatusBadRequest, "BAD_REQUEST")
+	// Other organizations have their own list.
+	_, otherKey, _ := prod.NewOrg(t, "Other")
+	wantError(t, prod.Do(t, http.MethodPost, "/v1/links", otherKey, map[string]any{
+		"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "myapp://callback"}), http.StatusBadRequest, "BAD_REQUEST")
+	// Dangerous schemes cannot be registered.
+	for _, sc := range []string{"intent", "ms-msdt", "search-ms", "view-source", "feed", "javascript", "http", "https", "1x", "a b"} {
+		if err := prod.Store.SetAppSchemes(ctx, prod.OrgID, []string{sc}); err == nil {
+			t.Errorf("app scheme %q was accepted", sc)
+		}
+	}
+}

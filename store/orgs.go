@@ -37,6 +37,9 @@ type Org struct {
 	WebhookSecrets []string
 	// PreviousSecretUntil is when the previous secret stops being used.
 	PreviousSecretUntil time.Time
+	// AppSchemes are the custom URL schemes ("myapp") the organization's
+	// links may return to, besides https.
+	AppSchemes []string
 }
 
 // Principal is who makes an API request: an API key or an access token,
@@ -134,6 +137,23 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, org string, overlap tim
 	return secret, err
 }
 
+// SetAppSchemes replaces the custom URL schemes an organization's links may
+// return to (see linkflow.ValidAppScheme); none leaves https only.
+func (s *Store) SetAppSchemes(ctx context.Context, org string, schemes []string) error {
+	for _, sc := range schemes {
+		if !linkflow.ValidAppScheme(sc) {
+			return fmt.Errorf("app scheme %q: %s", sc, linkflow.AppSchemeRule)
+		}
+	}
+	if len(schemes) > linkflow.MaxAppSchemes {
+		return fmt.Errorf("at most %d app schemes", linkflow.MaxAppSchemes)
+	}
+	if _, err := s.Org(ctx, org); err != nil {
+		return err
+	}
+	return s.rdb.HSet(ctx, orgKey(org), "appSchemes", strings.ToLower(strings.Join(schemes, " "))).Err()
+}
+
 // Org returns an organization with its webhook secrets opened.
 func (s *Store) Org(ctx context.Context, id string) (*Org, error) {
 	if !validID(id) {
@@ -146,7 +166,7 @@ func (s *Store) Org(ctx context.Context, id string) (*Org, error) {
 	if m["id"] == "" {
 		return nil, ErrNotFound
 	}
-	o := &Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"]))}
+	o := &Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])), AppSchemes: strings.Fields(m["appSchemes"])}
 	cur, err := s.keys.Open(m["webhookSecret"], webhookSecretAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("open webhook secret of %s: %w", id, err)

@@ -60,14 +60,15 @@ func subcommand(args []string, what string, cmds ...string) (string, []string, e
 }
 
 func runOrgs(ctx context.Context, args []string) error {
-	sub, rest, err := subcommand(args, "orgs", "create", "rotate-webhook-secret")
+	sub, rest, err := subcommand(args, "orgs", "create", "update", "rotate-webhook-secret")
 	if err != nil {
 		return err
 	}
 	fs, c := adminFlags("orgs " + sub)
 	name := fs.String("name", "", "organization name (create; required)")
-	orgID := fs.String("org", "", "organization id (rotate-webhook-secret; required)")
+	orgID := fs.String("org", "", "organization id (update, rotate-webhook-secret; required)")
 	overlap := fs.Duration("overlap", 24*time.Hour, "rotate-webhook-secret: how long the old secret keeps signing too")
+	appSchemes := fs.String("app-schemes", "", "update: comma-separated custom URL schemes (myapp) the organization's return URLs may use besides https; empty clears")
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
@@ -76,6 +77,19 @@ func runOrgs(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeFn()
+	if sub == "update" {
+		if *orgID == "" {
+			return errors.New("--org is required")
+		}
+		if !flagGiven(fs, "app-schemes") {
+			return errors.New("nothing to update: give --app-schemes")
+		}
+		if err := st.SetAppSchemes(ctx, *orgID, splitList(*appSchemes)); err != nil {
+			return fmt.Errorf("update %s: %w", *orgID, err)
+		}
+		fmt.Printf("organization %s: app schemes %q\n", *orgID, splitList(*appSchemes))
+		return nil
+	}
 	if sub == "rotate-webhook-secret" {
 		if *orgID == "" {
 			return errors.New("--org is required")

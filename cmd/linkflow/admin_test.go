@@ -47,6 +47,9 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("keys create:\n%s", out)
 	}
 	run("keys", "revoke", "--key-id", keyID)
+	if out := run("orgs", "update", "--org", org, "--app-schemes", "myapp,com.acme.app"); !strings.Contains(out, `["myapp" "com.acme.app"]`) {
+		t.Fatalf("orgs update:\n%s", out)
+	}
 	stdin = "a long enough password\n"
 	run("users", "create", "--email", "ops@acme.test", "--org", org, "--password-stdin")
 	if out := run("users", "revoke-tokens", "--email", "ops@acme.test"); !strings.Contains(out, "revoked every access token of ops@acme.test") {

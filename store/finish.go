@@ -87,7 +87,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *Con
 		keys := []string{
 			linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), linkInputKey(org, id),
 			eventsKey(org), outboxKey(org), expiringKey(org), connByAccountKey(org),
-			connKey(org, connID), connLinksKey(org, connID), connIndexKey(org),
+			connKey(org, connID), connLinksKey(org, connID), connIndexKey(org), linksRetentionKey(org),
 		}
 		argv := []any{kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
 			ev.ID, ev.Type, l.WebhookURL, string(body), strconv.FormatInt(ms(now.Add(-s.cfg.EventRetention)), 10),

@@ -28,6 +28,13 @@ func linksIndexKey(org string) string            { return orgPrefix(org) + "link
 func linksByIntegrationKey(org, i string) string { return orgPrefix(org) + "links:integration:" + i }
 func linksByUserKey(org, u string) string        { return orgPrefix(org) + "links:user:" + u }
 func expiringKey(org string) string              { return orgPrefix(org) + "expiring" }
+func linksRetentionKey(org string) string        { return orgPrefix(org) + "links:retention" }
+
+// retentionMember names a link in its organization's retention schedule,
+// with what its index entries need to be found again once the link is gone.
+func retentionMember(id, integration, externalUserID string) string {
+	return id + "\x00" + integration + "\x00" + externalUserID
+}
 func idempotencyKey(org, hash string) string     { return orgPrefix(org) + "idem:" + hash }
 
 // Events: the organization's ordered event log and the outbox of messages

@@ -118,8 +118,12 @@ func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
 		hasUser = "1"
 	}
 	keys := []string{linkKey(in.OrgID, l.ID), linksIndexKey(in.OrgID), linksByIntegrationKey(in.OrgID, in.IntegrationID),
-		userIdx, expiringKey(in.OrgID), idem}
-	argv := append([]any{reqHash, string(resp), s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser}, fields...)
+		userIdx, expiringKey(in.OrgID), idem, linksRetentionKey(in.OrgID)}
+	// The latest the link can be gone: its expiry, the session a late claim
+	// still gets, and the retention after it finishes.
+	lifetime := in.ExpiresIn + s.cfg.MinSessionTime + s.cfg.Retention
+	argv := append([]any{reqHash, string(resp), s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser,
+		ms(now.Add(lifetime)), retentionMember(l.ID, l.IntegrationID, l.ExternalUserID), lifetime.Milliseconds()}, fields...)
 
 	// The id -> organization index lives in another slot, so it cannot be in
 	// the script; it goes in the same pipeline (on Cluster, to another node,
@@ -127,7 +131,7 @@ func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
 	// writes are done and the 201 goes out; an index entry whose script
 	// failed points at nothing, expires, and reads as "not found".
 	pipe := s.rdb.Pipeline()
-	pipe.Set(ctx, linkOrgKey(l.ID), in.OrgID, in.ExpiresIn+s.cfg.MinSessionTime+s.cfg.Retention)
+	pipe.Set(ctx, linkOrgKey(l.ID), in.OrgID, lifetime)
 	res := createLinkScript.Run(ctx, pipe, keys, argv...)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		if isNoScript(err) {

@@ -268,3 +268,51 @@ func TestListForgetsLinksPastRetention(t *testing.T) {
 		return n == 1
 	})
 }
+
+// A link's index entries go when its retention ends: a finished link's at
+// completion + retention, an open one's only past its latest possible end.
+func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	user := func(in *store.NewLink) { in.ExternalUserID = "u1" }
+	b.create(t, user) // stays open
+	done := b.create(t, user)
+	if _, err := b.st.CancelLink(ctx, b.org, done.ID); err != nil {
+		t.Fatal(err)
+	}
+	count := func(f store.LinkFilter) int {
+		t.Helper()
+		// The index as a listing sees it, without its own clean-up: the
+		// link hashes are still there.
+		links, _, err := b.st.ListLinks(ctx, b.org, f, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(links)
+	}
+	if n, err := b.st.PruneLinkIndexes(ctx, b.org, 100); err != nil || n != 0 {
+		t.Fatalf("prune before any retention ended: %d, %v", n, err)
+	}
+	b.clock.Add(30*24*time.Hour + time.Minute) // the default retention, from the cancel
+	if n, err := b.st.PruneLinkIndexes(ctx, b.org, 100); err != nil || n != 1 {
+		t.Fatalf("prune after the finished link's retention: %d, %v", n, err)
+	}
+	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 1 {
+		t.Fatalf("indexed links %d, want the open one", n)
+	}
+	for _, f := range []store.LinkFilter{{}, {IntegrationID: "tmobile"}, {ExternalUserID: "u1"}} {
+		if n := count(f); n != 1 {
+			t.Fatalf("%+v lists %d links, want the open one", f, n)
+		}
+	}
+	// The open link's entries stay until its latest possible end: expiry (an
+	// hour), a late claim's session and the retention.
+	b.clock.Add(time.Hour + 10*time.Minute)
+	if n, err := b.st.PruneLinkIndexes(ctx, b.org, 100); err != nil || n != 1 {
+		t.Fatalf("prune after the open link's latest end: %d, %v", n, err)
+	}
+	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 0 {
+		t.Fatalf("indexed links %d, want none", n)
+	}
+}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -116,4 +118,38 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// PruneLinkIndexes removes from an organization's link indexes (every link,
+// by integration, by user) the entries of links whose retention ended by
+// now, up to limit of them, and reports how many. The sweeper calls it, so
+// the indexes do not outgrow the links they list.
+func (s *Store) PruneLinkIndexes(ctx context.Context, org string, limit int) (int, error) {
+	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: linksRetentionKey(org), Start: "-inf",
+		Stop: strconv.FormatInt(ms(s.now()), 10), ByScore: true, Count: int64(limit)}).Result()
+	if err != nil || len(members) == 0 {
+		return 0, err
+	}
+	pipe := s.rdb.TxPipeline()
+	for _, m := range members {
+		parts := strings.SplitN(m, "\x00", 3)
+		if len(parts) == 3 {
+			pipe.ZRem(ctx, linksIndexKey(org), parts[0])
+			pipe.ZRem(ctx, linksByIntegrationKey(org, parts[1]), parts[0])
+			if parts[2] != "" {
+				pipe.ZRem(ctx, linksByUserKey(org, parts[2]), parts[0])
+			}
+		}
+		pipe.ZRem(ctx, linksRetentionKey(org), m)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("prune link indexes of %s: %w", org, err)
+	}
+	return len(members), nil
+}
+
+// IndexedLinks is how many links an organization's main index lists (links
+// still kept, and those whose retention ended but were not pruned yet).
+func (s *Store) IndexedLinks(ctx context.Context, org string) (int64, error) {
+	return s.rdb.ZCard(ctx, linksIndexKey(org)).Result()
 }

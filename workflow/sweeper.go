@@ -17,6 +17,7 @@ type SweepStore interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (bool, error)
 	Orgs(ctx context.Context) ([]string, error)
 	ExpireDue(ctx context.Context, org string, limit int) ([]*store.Finished, error)
+	PruneLinkIndexes(ctx context.Context, org string, limit int) (int, error)
 	DueOutbox(ctx context.Context, org string, age time.Duration, limit int) ([]store.OutboxEntry, error)
 	AckOutbox(ctx context.Context, entries ...store.OutboxEntry) error
 	LinkIntegration(ctx context.Context, org, id string) (string, error)
@@ -41,8 +42,9 @@ type SweeperConfig struct {
 }
 
 // Sweeper enforces link expiry on the server's clock (pending links past
-// their expiry become expired, with their webhook) and republishes outbox
-// entries JetStream never confirmed. Nothing relies on a client polling.
+// their expiry become expired, with their webhook), republishes outbox
+// entries JetStream never confirmed, and prunes the link indexes of links
+// whose retention ended. Nothing relies on a client polling.
 type Sweeper struct {
 	cfg  SweeperConfig
 	log  *zap.Logger
@@ -109,6 +111,8 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 		for _, fin := range fins {
 			errs = append(errs, s.cfg.Publisher.PublishEvent(ctx, fin))
 		}
+		_, err = s.cfg.Store.PruneLinkIndexes(ctx, org, s.cfg.Batch)
+		errs = append(errs, err)
 		entries, err := s.cfg.Store.DueOutbox(ctx, org, s.cfg.OutboxAge, s.cfg.Batch)
 		errs = append(errs, err)
 		for _, e := range entries {

@@ -2,9 +2,10 @@
 -- the organization's event log and the outbox, and for a successful link the
 -- connection it made or renewed. Secrets the link held are deleted. Fenced by
 -- the worker's lease token ('lease') or the version the caller read ('version').
+-- The link's index entries go when its retention ends (retention schedule).
 -- KEYS: 1 link, 2 lease, 3 password, 4 input, 5 events, 6 outbox,
 --       7 expiring set, 8 connections by account, 9 connection,
---       10 connection's links, 11 connections index
+--       10 connection's links, 11 connections index, 12 retention schedule
 -- ARGV: 1 fence kind, 2 fence value, 3 now ms, 4 link id, 5 retention ms,
 --       6 event id, 7 event type, 8 webhook url, 9 event body, 10 event MINID,
 --       11 connection id ('' for none), 12 connection account field,
@@ -30,6 +31,9 @@ redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local idx = redis.call('HMGET', KEYS[1], 'integration', 'externalUserId')
+redis.call('ZADD', KEYS[12], tonumber(ARGV[3]) + tonumber(ARGV[5]),
+  ARGV[4] .. '\0' .. (idx[1] or '') .. '\0' .. (idx[2] or ''))
 if conn ~= '' then
   if nc > 0 then redis.call('HSET', KEYS[9], unpack(ARGV, i, i + 2 * nc - 1)) end
   i = i + 2 * nc

@@ -4,15 +4,24 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/linkflow/linkflow"
 )
 
+// MaxJSONDepth bounds how deeply a request body's arrays and objects nest.
+const MaxJSONDepth = 32
+
 // readJSONBody reads a JSON request body of at most MaxBodyBytes: 413 when it
-// is larger, 415 when it says it is not JSON, 400 when it is not JSON.
+// is larger, 415 when it says it is not JSON, 400 when it is not JSON, nests
+// deeper than MaxJSONDepth or repeats a key within an object.
 func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -28,13 +37,82 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 		}
 		return nil, linkflow.Errorf(linkflow.EBadRequest, "The request body could not be read.")
 	}
-	if !json.Valid(body) {
-		return nil, linkflow.Errorf(linkflow.EBadRequest, "The request body is not valid JSON.")
+	if err := checkJSON(body); err != nil {
+		return nil, err
 	}
 	return body, nil
 }
 
 func isJSONSuffix(mt string) bool { return len(mt) > 5 && mt[len(mt)-5:] == "+json" }
+
+// checkJSON accepts one JSON value that nests at most MaxJSONDepth levels and
+// has no key twice in one object (a repeated key is ambiguous: parsers
+// disagree on which one wins).
+func checkJSON(b []byte) error {
+	if !json.Valid(b) {
+		return linkflow.Errorf(linkflow.EBadRequest, "The request body is not valid JSON.")
+	}
+	type frame struct {
+		object  bool
+		wantKey bool
+		keys    map[string]bool
+	}
+	var stack []frame
+	// value marks the end of a value in the enclosing object: a key comes
+	// next.
+	value := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return linkflow.Errorf(linkflow.EBadRequest, "The request body is not valid JSON.")
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if len(stack) == MaxJSONDepth {
+					return linkflow.Errorf(linkflow.EBadRequest, "The request body nests arrays and objects more than %d levels deep.", MaxJSONDepth)
+				}
+				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				value()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				f := &stack[n-1]
+				if f.keys == nil {
+					f.keys = map[string]bool{}
+				}
+				if f.keys[t] {
+					return linkflow.Errorf(linkflow.EBadRequest, "The request body has the key %s twice in one object.", quoteShort(t))
+				}
+				f.keys[t], f.wantKey = true, false
+				continue
+			}
+			value()
+		default:
+			value()
+		}
+	}
+}
+
+// quoteShort quotes s for a message, cut to a readable length.
+func quoteShort(s string) string {
+	if utf8.RuneCountInString(s) > 64 {
+		s = string([]rune(s)[:64]) + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
 
 // decodeObject decodes a JSON object into its members, keeping each raw.
 func decodeObject(b []byte) (map[string]json.RawMessage, bool) {
@@ -47,4 +125,46 @@ func decodeObject(b []byte) (map[string]json.RawMessage, bool) {
 
 func isNull(b json.RawMessage) bool {
 	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
+}
+
+// unknownFields returns an issue for each member of m that is not one of
+// known, sorted, each path under prefix ("" at the top): a typo never
+// silently does nothing.
+func unknownFields(m map[string]json.RawMessage, prefix string, known ...string) []linkflow.Issue {
+	var names []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	issues := make([]linkflow.Issue, 0, len(names))
+	for _, k := range names {
+		msg := "is not a known field; known: " + strings.Join(known, ", ")
+		issues = append(issues, linkflow.Issue{Path: prefix + quoteKey(k), Message: msg})
+	}
+	return issues
+}
+
+// quoteKey keeps a field name readable and bounded in an issue path.
+func quoteKey(k string) string {
+	if utf8.RuneCountInString(k) > 64 {
+		return string([]rune(k)[:64]) + "…"
+	}
+	return k
+}
+
+// validation returns the 400 of a request with issues, nil without any.
+func validation(issues []linkflow.Issue) error {
+	if len(issues) == 0 {
+		return nil
+	}
+	e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
+	e.Issues = issues
+	return e
+}
+
+// tooLong reports whether s has more than max characters (not bytes).
+func tooLong(s string, max int) bool {
+	return len(s) > max && utf8.RuneCountInString(s) > max
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -219,7 +218,7 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.View(false))
 }
 
-var patchFields = map[string]bool{"metadata": true, "displayName": true, "disabled": true}
+var patchFields = []string{"metadata", "displayName", "disabled"}
 
 func parseConnectionPatch(body []byte) (store.ConnectionPatch, []linkflow.Issue) {
 	var p store.ConnectionPatch
@@ -229,16 +228,7 @@ func parseConnectionPatch(body []byte) (store.ConnectionPatch, []linkflow.Issue)
 	if err := json.Unmarshal(body, &m); err != nil || m == nil {
 		return p, []linkflow.Issue{{Path: "", Message: "must be a JSON object"}}
 	}
-	var unknown []string
-	for k := range m {
-		if !patchFields[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	sort.Strings(unknown)
-	for _, k := range unknown {
-		add(k, "is not a field of a connection that can be changed (metadata, displayName, disabled)")
-	}
+	issues = append(issues, unknownFields(m, "", patchFields...)...)
 	if raw, ok := m["metadata"]; ok {
 		var obj map[string]json.RawMessage
 		switch {

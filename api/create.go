@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,13 +31,10 @@ type createRequest struct {
 
 // createFields are the fields POST /v1/links accepts; anything else is an
 // error, so a typo never silently does nothing.
-var createFields = map[string]bool{
-	"integrationId": true, "operations": true, "webhookUrl": true, "returnUrl": true,
-	"externalUserId": true, "debug": true, "expiresIn": true, "description": true,
-	"requiredUsername": true, "connectionId": true,
-}
+var createFields = []string{"integrationId", "operations", "webhookUrl", "returnUrl", "externalUserId",
+	"description", "requiredUsername", "connectionId", "debug", "expiresIn"}
 
-var opFields = map[string]bool{"resource": true, "action": true, "arguments": true}
+var opFields = []string{"resource", "action", "arguments"}
 
 // schemeRE is RFC 3986's scheme syntax.
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
@@ -55,16 +51,7 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 		add("", "the body must be a JSON object")
 		return nil, issues
 	}
-	var unknown []string
-	for k := range m {
-		if !createFields[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	sort.Strings(unknown)
-	for _, k := range unknown {
-		add(k, "is not a known field")
-	}
+	issues = append(issues, unknownFields(m, "", createFields...)...)
 	req := &createRequest{}
 	str := func(name string, required bool, maxLen int) string {
 		raw, present := m[name]
@@ -83,7 +70,7 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 			add(name, "must not be empty")
 			return ""
 		}
-		if len(v) > maxLen {
+		if tooLong(v, maxLen) {
 			add(name, "must be at most %d characters", maxLen)
 		}
 		return v
@@ -156,6 +143,10 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 	return req, issues
 }
 
+// maxNameLen bounds names that must match the catalog (resources, actions):
+// no catalog name is longer, and nothing longer is echoed in an error.
+const maxNameLen = 100
+
 // parseOperations decodes the operations array. It returns the paths of
 // the parts it found malformed (an item that is not an object, arguments
 // that are not an object), which the catalog then does not check.
@@ -186,15 +177,8 @@ func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, .
 			malformed = append(malformed, base)
 			continue
 		}
-		var unknown []string
-		for k := range om {
-			if !opFields[k] {
-				unknown = append(unknown, k)
-			}
-		}
-		sort.Strings(unknown)
-		for _, k := range unknown {
-			add(base+"."+k, "is not a known field")
+		for _, is := range unknownFields(om, base+".", opFields...) {
+			add(is.Path, "%s", is.Message)
 		}
 		for _, f := range []struct {
 			name string
@@ -207,6 +191,9 @@ func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, .
 			if err := json.Unmarshal(v, f.dst); err != nil {
 				add(base+"."+f.name, "must be a string")
 				malformed = append(malformed, base+"."+f.name)
+			} else if tooLong(*f.dst, maxNameLen) {
+				add(base+"."+f.name, "must be at most %d characters", maxNameLen)
+				malformed = append(malformed, base) // not looked up, nor echoed, in the catalog
 			}
 		}
 		if a, ok := om["arguments"]; ok && !isNull(a) {
@@ -245,7 +232,7 @@ func (s *Server) checkReturnURL(raw string, appSchemes func() []string) string {
 	case !linkflow.ValidAppScheme(scheme):
 		return fmt.Sprintf("the %s: scheme is not allowed: use https or an app scheme registered for your organization", scheme)
 	case !slices.Contains(appSchemes(), scheme):
-		return fmt.Sprintf("the %s: scheme is not registered for your organization (linkflow orgs set-app-schemes)", scheme)
+		return fmt.Sprintf("the %s: scheme is not registered for your organization (linkflow orgs update --app-schemes)", scheme)
 	case u.Host == "" && u.Opaque == "" && u.Path == "":
 		return "must be a valid URL or app scheme (https://... or myapp://...)"
 	}

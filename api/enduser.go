@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -16,12 +17,46 @@ import (
 // The end user's endpoints. They are authenticated by the link's claim code,
 // never by an API key; a wrong code and an unknown link look the same (404).
 
-type claimBody struct {
-	ClaimCode   string `json:"claimCode"`
-	Credentials struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	} `json:"credentials"`
+// Bounds of what an end user sends. A username is kept with the link and
+// sent in its webhook; none of these is ever longer in practice.
+const (
+	maxClaimCode   = 128
+	maxUsername    = 256
+	maxPassword    = 1024
+	maxChallengeID = 128
+	maxAnswer      = 256
+)
+
+// fieldSpec is one string field of an end user's JSON body.
+type fieldSpec struct {
+	name     string
+	dst      *string
+	required bool
+	max      int
+}
+
+// readFields reads string members of a JSON object body into specs: each a
+// string of at most max characters, required ones not empty. prefix is the
+// path of the object ("" at the top).
+func readFields(m map[string]json.RawMessage, prefix string, specs ...fieldSpec) []linkflow.Issue {
+	var issues []linkflow.Issue
+	for _, f := range specs {
+		raw, ok := m[f.name]
+		switch {
+		case !ok || isNull(raw):
+			if f.required {
+				issues = append(issues, linkflow.Issue{Path: prefix + f.name, Message: "is required"})
+			}
+		case json.Unmarshal(raw, f.dst) != nil:
+			issues = append(issues, linkflow.Issue{Path: prefix + f.name, Message: "must be a string"})
+		case f.required && *f.dst == "":
+			issues = append(issues, linkflow.Issue{Path: prefix + f.name, Message: "is required"})
+		case tooLong(*f.dst, f.max):
+			*f.dst = ""
+			issues = append(issues, linkflow.Issue{Path: prefix + f.name, Message: fmt.Sprintf("must be at most %d characters", f.max)})
+		}
+	}
+	return issues
 }
 
 // claim is POST /v1/links/{linkId}/claim.
@@ -36,28 +71,30 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var b claimBody
-	if err := json.Unmarshal(body, &b); err != nil {
+	var code, username, password string
+	m, ok := decodeObject(body)
+	if !ok {
 		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "The body must be {claimCode, credentials: {username, password}}."))
 		return
 	}
-	var issues []linkflow.Issue
-	if b.ClaimCode == "" {
-		issues = append(issues, linkflow.Issue{Path: "claimCode", Message: "is required"})
+	issues := unknownFields(m, "", "claimCode", "credentials")
+	issues = append(issues, readFields(m, "", fieldSpec{"claimCode", &code, true, maxClaimCode})...)
+	creds := map[string]json.RawMessage{}
+	if raw := m["credentials"]; !isNull(raw) {
+		if creds, ok = decodeObject(raw); !ok {
+			issues = append(issues, linkflow.Issue{Path: "credentials", Message: "must be an object {username, password}"})
+		}
 	}
-	if b.Credentials.Username == "" {
-		issues = append(issues, linkflow.Issue{Path: "credentials.username", Message: "is required"})
+	if creds != nil {
+		issues = append(issues, unknownFields(creds, "credentials.", "username", "password")...)
+		issues = append(issues, readFields(creds, "credentials.",
+			fieldSpec{"username", &username, true, maxUsername}, fieldSpec{"password", &password, true, maxPassword})...)
 	}
-	if b.Credentials.Password == "" {
-		issues = append(issues, linkflow.Issue{Path: "credentials.password", Message: "is required"})
-	}
-	if len(issues) > 0 {
-		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-		e.Issues = issues
-		s.writeError(w, r, e)
+	if err := validation(issues); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.doClaim(r, guess, r.PathValue("linkId"), b.ClaimCode, b.Credentials.Username, b.Credentials.Password)
+	res, err := s.doClaim(r, guess, r.PathValue("linkId"), code, username, password)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -158,12 +195,6 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.sessionOf(l))
 }
 
-type inputBody struct {
-	ClaimCode   string `json:"claimCode"`
-	ChallengeID string `json:"challengeId"`
-	Response    string `json:"response"`
-}
-
 // input is POST /v1/links/{linkId}/input: the answer to a challenge.
 func (s *Server) input(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readJSONBody(w, r)
@@ -171,12 +202,20 @@ func (s *Server) input(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var b inputBody
-	if err := json.Unmarshal(body, &b); err != nil || b.ClaimCode == "" || b.ChallengeID == "" || b.Response == "" {
+	var code, challengeID, answer string
+	m, ok := decodeObject(body)
+	if !ok {
 		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "The body must be {claimCode, challengeId, response}."))
 		return
 	}
-	l, err := s.submitInput(r.Context(), r.PathValue("linkId"), b.ClaimCode, b.ChallengeID, b.Response)
+	issues := unknownFields(m, "", "claimCode", "challengeId", "response")
+	issues = append(issues, readFields(m, "", fieldSpec{"claimCode", &code, true, maxClaimCode},
+		fieldSpec{"challengeId", &challengeID, true, maxChallengeID}, fieldSpec{"response", &answer, true, maxAnswer})...)
+	if err := validation(issues); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	l, err := s.submitInput(r.Context(), r.PathValue("linkId"), code, challengeID, answer)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -87,6 +88,9 @@ func TestClaim(t *testing.T) {
 func TestSessionAndInput(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, nil)
+	if err := s.Store.SetAppSchemes(context.Background(), s.OrgID, []string{"myapp"}); err != nil {
+		t.Fatal(err)
+	}
 	l := newLink(t, s, s.APIKey, map[string]any{"returnUrl": "myapp://done", "description": "internal only"})
 	id, code := l.str("linkId"), l.str("claimCode")
 

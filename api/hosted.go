@@ -120,6 +120,8 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		err = limited
 	case username == "" || password == "":
 		err = linkflow.Errorf(linkflow.EBadRequest, "Enter your username and password.")
+	case tooLong(username, maxUsername):
+		username, err = "", linkflow.Errorf(linkflow.EBadRequest, "That username is too long (at most %d characters).", maxUsername)
 	default:
 		_, err = s.doClaim(r, guess, linkID, code, username, password)
 	}

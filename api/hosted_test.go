@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -165,6 +166,9 @@ func TestHostedPageMFAAndFailures(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, nil)
 	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	if err := s.Store.SetAppSchemes(context.Background(), s.OrgID, []string{"myapp"}); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("mfa", func(t *testing.T) {
 		t.Parallel()

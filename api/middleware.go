@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -24,6 +25,9 @@ const (
 )
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,128}$`)
+
+// maxSecret bounds a bearer secret: keys and tokens are far shorter.
+const maxSecret = 256
 
 func requestID(r *http.Request) string {
 	id, _ := r.Context().Value(ctxRequestID).(string)
@@ -100,8 +104,42 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 			log.Debug("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
 				zap.Int("status", rec.status), zap.Duration("took", time.Since(start)))
 		}()
+		if err := checkQuery(r); err != nil {
+			s.writeError(rec, r, err)
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// Bounds of a query string: no parameter of the API takes a longer value.
+const (
+	maxQueryParams = 32
+	maxQueryValue  = 1024
+)
+
+// checkQuery refuses a query string with too many or too long parameters.
+func checkQuery(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return linkflow.Errorf(linkflow.EBadRequest, "The query string is not valid.")
+	}
+	n := 0
+	for k, vs := range q {
+		n += len(vs)
+		for _, v := range vs {
+			if tooLong(v, maxQueryValue) || tooLong(k, maxQueryValue) {
+				return linkflow.Errorf(linkflow.EBadRequest, "The query parameter %s is longer than %d characters.", quoteShort(k), maxQueryValue)
+			}
+		}
+	}
+	if n > maxQueryParams {
+		return linkflow.Errorf(linkflow.EBadRequest, "The query string has more than %d parameters.", maxQueryParams)
+	}
+	return nil
 }
 
 // authenticated requires a valid API key or access token carrying scope, and
@@ -114,7 +152,7 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 			secret, ok = strings.CutPrefix(auth, "bearer ")
 		}
 		secret = strings.TrimSpace(secret)
-		if !ok || secret == "" {
+		if !ok || secret == "" || len(secret) > maxSecret {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="linkflow"`)
 			s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "Authentication is required."))
 			return

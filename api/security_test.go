@@ -229,3 +229,71 @@ func TestReturnURLSchemes(t *testing.T) {
 		}
 	}
 }
+
+// Every string a customer or end user sends is bounded, every JSON body's
+// depth too, and a key repeated in one object is refused; lengths count
+// characters, not bytes.
+func TestUnboundedShapesRefused(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, nil)
+	l := newLink(t, s, s.APIKey, nil)
+	id, code := l.str("linkId"), l.str("claimCode")
+
+	// A 900,000-character username is not stored (nor sent in a webhook).
+	long := strings.Repeat("u", 900_000)
+	e := wantError(t, claimLink(t, s, id, code, long, "pass_good"), http.StatusBadRequest, "BAD_REQUEST")
+	if len(e.Error.Issues) != 1 || e.Error.Issues[0].Path != "credentials.username" {
+		t.Fatalf("issues %+v", e.Error.Issues)
+	}
+	if got := fetchLink(t, s, s.APIKey, id); got.str("status") != "pending" {
+		t.Fatalf("the link was claimed: %s", got.str("status"))
+	}
+	form := url.Values{"code": {code}, "username": {strings.Repeat("u", 300)}, "password": {"pass_good"}}
+	if p := postPage(t, s, "/link/"+id+"/login", form, map[string]string{"Sec-Fetch-Site": "same-origin"}); p.status != http.StatusBadRequest {
+		t.Fatalf("hosted login with a 300-character username: %d", p.status)
+	}
+	wantError(t, s.Do(t, http.MethodPost, "/v1/links/"+id+"/input", "",
+		map[string]any{"claimCode": code, "challengeId": "c", "response": strings.Repeat("1", 1000)}), http.StatusBadRequest, "BAD_REQUEST")
+
+	// Depth: 5,000 nested objects anywhere in a body.
+	deep := strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000)
+	_, connID := connect(t, s, nil, "user_good")
+	r := s.Do(t, http.MethodPatch, "/v1/connections/"+connID, s.APIKey, `{"metadata":`+deep+`}`)
+	if e := wantError(t, r, http.StatusBadRequest, "BAD_REQUEST"); !strings.Contains(e.Error.Message, "32 levels") {
+		t.Fatalf("message %q", e.Error.Message)
+	}
+	ok32 := strings.Repeat(`{"a":`, 31) + "1" + strings.Repeat("}", 31) // the body's own object makes 32
+	wantStatus(t, s.Do(t, http.MethodPatch, "/v1/connections/"+connID, s.APIKey, `{"metadata":`+ok32+`}`), http.StatusOK)
+
+	// Duplicate keys, at the top and nested.
+	for _, body := range []string{
+		`{"integrationId":"tmobile","integrationId":"att","operations":[{"resource":"paymentMethod","action":"read"}]}`,
+		`{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read","action":"write"}]}`,
+	} {
+		e := wantError(t, s.Do(t, http.MethodPost, "/v1/links", s.APIKey, body), http.StatusBadRequest, "BAD_REQUEST")
+		if !strings.Contains(e.Error.Message, "twice") {
+			t.Fatalf("message %q", e.Error.Message)
+		}
+	}
+	// The same key in two different objects is fine.
+	wantStatus(t, s.Do(t, http.MethodPost, "/v1/links", s.APIKey,
+		`{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read"},{"resource":"paymentMethod","action":"read"}]}`), http.StatusCreated)
+
+	// 1,000 characters of description fit, whatever their bytes; 1,001 do not.
+	newLink(t, s, s.APIKey, map[string]any{"description": strings.Repeat("é", 1000)})
+	e = wantError(t, s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{
+		"integrationId": "tmobile", "operations": []any{readOp()}, "description": strings.Repeat("é", 1001)}), http.StatusBadRequest, "BAD_REQUEST")
+	if len(e.Error.Issues) != 1 || e.Error.Issues[0].Path != "description" {
+		t.Fatalf("issues %+v", e.Error.Issues)
+	}
+	// A resource name of 10,000 characters is refused without being echoed.
+	r = s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{
+		"integrationId": "tmobile", "operations": []any{map[string]any{"resource": strings.Repeat("r", 10_000), "action": "read"}}})
+	wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
+	if len(r.Body) > 2000 {
+		t.Fatalf("the error echoes the long name: %d bytes", len(r.Body))
+	}
+	// Query strings too.
+	wantError(t, s.Do(t, http.MethodGet, "/v1/links?externalUserId="+strings.Repeat("x", 2000), s.APIKey, nil), http.StatusBadRequest, "BAD_REQUEST")
+	wantError(t, s.Do(t, http.MethodGet, "/v1/links/"+id+"/session?code="+strings.Repeat("x", 2000), "", nil), http.StatusBadRequest, "BAD_REQUEST")
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -33,6 +34,9 @@ import (
 // must be known (else 400) and held by the key or user (else 403).
 
 const maxFormBytes = 64 << 10
+
+// maxFormValue bounds each value of a form (the longest is a password).
+const maxFormValue = maxPassword
 
 type tokenResponse struct {
 	AccessToken string    `json:"access_token"`
@@ -149,6 +153,8 @@ func (s *Server) passwordGrant(r *http.Request, email, password, clientID string
 	var issues []linkflow.Issue
 	if email == "" {
 		issues = append(issues, linkflow.Issue{Path: "username", Message: "is required"})
+	} else if tooLong(email, maxUsername) {
+		issues = append(issues, linkflow.Issue{Path: "username", Message: fmt.Sprintf("must be at most %d characters", maxUsername)})
 	}
 	if password == "" {
 		issues = append(issues, linkflow.Issue{Path: "password", Message: "is required"})
@@ -221,6 +227,13 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 			return nil, linkflow.Errorf(linkflow.EPayloadTooLarge, "The request body is larger than %d bytes.", maxFormBytes)
 		}
 		return nil, linkflow.Errorf(linkflow.EBadRequest, "The request body is not a valid form.")
+	}
+	for k, vs := range r.PostForm {
+		for _, v := range vs {
+			if tooLong(v, maxFormValue) {
+				return nil, linkflow.Errorf(linkflow.EBadRequest, "The form field %s is longer than %d characters.", quoteShort(k), maxFormValue)
+			}
+		}
 	}
 	return r.PostForm, nil
 }

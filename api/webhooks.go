@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -99,6 +100,12 @@ func (s *Server) replayFailedWebhooks(w http.ResponseWriter, r *http.Request) {
 	var issues []linkflow.Issue
 	if len(req.EventIDs) > 1000 {
 		issues = append(issues, linkflow.Issue{Path: "eventIds", Message: "must hold at most 1000 ids"})
+	}
+	for i, id := range req.EventIDs {
+		if tooLong(id, 128) {
+			issues = append(issues, linkflow.Issue{Path: fmt.Sprintf("eventIds[%d]", i), Message: "must be at most 128 characters"})
+			break
+		}
 	}
 	if req.Since != nil && *req.Since < 0 {
 		issues = append(issues, linkflow.Issue{Path: "since", Message: "must be epoch milliseconds"})

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -61,7 +62,7 @@ func readFields(m map[string]json.RawMessage, prefix string, specs ...fieldSpec)
 
 // claim is POST /v1/links/{linkId}/claim.
 func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
-	guess, lerr := s.claimLimits(w, r)
+	guess, lerr := s.codeLimits(w, r)
 	if lerr != nil {
 		s.writeError(w, r, lerr)
 		return
@@ -102,10 +103,12 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, res)
 }
 
-// claimLimits applies the per-address limit to a claim attempt and checks,
-// without counting, the address's budget of wrong claim codes; doClaim
-// counts a wrong code against it.
-func (s *Server) claimLimits(w http.ResponseWriter, r *http.Request) (store.RateLimitRequest, *linkflow.Error) {
+// codeLimits applies the per-address limit to a request that carries a claim
+// code (a claim, a session read, an answer, the hosted page) and checks,
+// without counting, the address's budget of wrong claim codes, in one round
+// trip; a wrong code is then counted against it (wrongCode), whatever the
+// endpoint, so guesses cannot move to one that does not count.
+func (s *Server) codeLimits(w http.ResponseWriter, r *http.Request) (store.RateLimitRequest, *linkflow.Error) {
 	addr := s.clientAddr(r)
 	guess := s.cfg.ClaimGuessLimit.bucket(addrBucket("claim", addr), true)
 	return guess, s.checkLimits(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), guess)
@@ -126,9 +129,7 @@ func (s *Server) doClaim(r *http.Request, guess store.RateLimitRequest, linkID, 
 	ctx := r.Context()
 	c, err := s.cfg.Store.ClaimLink(ctx, linkID, code, username, password)
 	if err != nil {
-		if linkflow.ErrorCode(err) == linkflow.ENotFound {
-			s.countFailure(r, guess)
-		}
+		s.wrongCode(r, guess, err)
 		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -184,10 +185,24 @@ func redirectURL(l *linkflow.Link, st linkflow.Status) string {
 	return l.ReturnURLWith(url.Values{"linkId": {l.ID}, "status": {string(st)}, "verifier": {l.Verifier}})
 }
 
+// wrongCode counts a lookup that failed as not found (an unknown link or a
+// wrong code) against the address's guess budget.
+func (s *Server) wrongCode(r *http.Request, guess store.RateLimitRequest, err error) {
+	if errors.Is(err, store.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
+		s.countFailure(r, guess)
+	}
+}
+
 // session is GET /v1/links/{linkId}/session?code=...
 func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
+		s.writeError(w, r, lerr)
+		return
+	}
 	l, err := s.cfg.Store.LinkByCode(r.Context(), r.PathValue("linkId"), r.URL.Query().Get("code"))
 	if err != nil {
+		s.wrongCode(r, guess, err)
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
@@ -197,6 +212,11 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 
 // input is POST /v1/links/{linkId}/input: the answer to a challenge.
 func (s *Server) input(w http.ResponseWriter, r *http.Request) {
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
+		s.writeError(w, r, lerr)
+		return
+	}
 	body, err := s.readJSONBody(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -217,6 +237,7 @@ func (s *Server) input(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := s.submitInput(r.Context(), r.PathValue("linkId"), code, challengeID, answer)
 	if err != nil {
+		s.wrongCode(r, guess, err)
 		s.writeError(w, r, err)
 		return
 	}

@@ -80,13 +80,15 @@ type pageScript struct {
 
 // hostedPage is GET /link/{linkId}?code=...
 func (s *Server) hostedPage(w http.ResponseWriter, r *http.Request) {
-	if lerr := s.checkLimits(w, r, s.clientBucket(r)); lerr != nil {
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
 		s.renderProblem(w, r, lerr)
 		return
 	}
 	q := r.URL.Query()
 	l, err := s.cfg.Store.LinkByCode(r.Context(), r.PathValue("linkId"), q.Get("code"))
 	if err != nil {
+		s.wrongCode(r, guess, err)
 		s.renderLinkError(w, r, err)
 		return
 	}
@@ -107,7 +109,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.sameOriginForm(w, r) {
 		return
 	}
-	guess, limited := s.claimLimits(w, r)
+	guess, limited := s.codeLimits(w, r)
 	form, err := s.readForm(w, r)
 	if err != nil {
 		s.renderProblem(w, r, err)
@@ -145,6 +147,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 	// Show the form again, saying what was wrong.
 	l, lerr := s.cfg.Store.LinkByCode(r.Context(), linkID, code)
 	if lerr != nil {
+		s.wrongCode(r, guess, lerr)
 		s.renderLinkError(w, r, lerr)
 		return
 	}
@@ -166,7 +169,8 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 	if !s.sameOriginForm(w, r) {
 		return
 	}
-	if lerr := s.checkLimits(w, r, s.clientBucket(r)); lerr != nil {
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
 		s.renderProblem(w, r, lerr)
 		return
 	}
@@ -180,6 +184,7 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 	sent := ""
 	if answer != "" && challengeID != "" {
 		_, err = s.submitInput(r.Context(), linkID, code, challengeID, answer)
+		s.wrongCode(r, guess, err)
 		switch linkflow.ErrorCode(err) {
 		case linkflow.ENotFound:
 			s.renderLinkError(w, r, store.ErrNotFound)

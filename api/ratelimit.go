@@ -219,17 +219,6 @@ func parseCIDRs(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// limitClient wraps an end-user JSON handler (session, input) with the
-// per-address limit.
-func (s *Server) limitClient(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.limit(w, r, s.clientBucket(r)) {
-			return
-		}
-		h(w, r)
-	}
-}
-
 func (s *Server) clientBucket(r *http.Request) store.RateLimitRequest {
 	return s.cfg.ClientLimit.bucket(addrBucket("ip", s.clientAddr(r)), false)
 }

@@ -297,3 +297,56 @@ func TestUnboundedShapesRefused(t *testing.T) {
 	wantError(t, s.Do(t, http.MethodGet, "/v1/links?externalUserId="+strings.Repeat("x", 2000), s.APIKey, nil), http.StatusBadRequest, "BAD_REQUEST")
 	wantError(t, s.Do(t, http.MethodGet, "/v1/links/"+id+"/session?code="+strings.Repeat("x", 2000), "", nil), http.StatusBadRequest, "BAD_REQUEST")
 }
+
+// Wrong claim codes count against the guessing limits on every endpoint that
+// takes a code, not only the claim: the address's budget, and the link's.
+func TestWrongCodesCountEverywhere(t *testing.T) {
+	t.Parallel()
+	wrong := "clm_00000000000000000000000000000000"
+	get := func(s *teststack.Stack, path string) int {
+		t.Helper()
+		return s.Do(t, http.MethodGet, path, "", nil).StatusCode
+	}
+	input := func(s *teststack.Stack, id, code string) int {
+		t.Helper()
+		return s.Do(t, http.MethodPost, "/v1/links/"+id+"/input", "",
+			map[string]any{"claimCode": code, "challengeId": "c", "response": "1"}).StatusCode
+	}
+	// The address's budget: three wrong codes spread over the page, the
+	// session and the input spend it, and then even the right code waits.
+	s := newAPIStack(t, func(c *api.Config) { c.ClaimGuessLimit = api.Limit{Rate: 0.01, Burst: 3} })
+	l := newLink(t, s, s.APIKey, nil)
+	id, code := l.str("linkId"), l.str("claimCode")
+	for i, status := range []int{get(s, "/link/"+id+"?code="+wrong), get(s, "/v1/links/"+id+"/session?code="+wrong), input(s, id, wrong)} {
+		if status != http.StatusNotFound {
+			t.Fatalf("wrong code %d: %d, want 404", i, status)
+		}
+	}
+	if status := get(s, "/v1/links/"+id+"/session?code="+code); status != http.StatusTooManyRequests {
+		t.Fatalf("after three wrong codes from this address: %d, want 429", status)
+	}
+
+	// The link's own counter (10 in 15 minutes by default; 3 here), with the
+	// address limits off: wrong codes then get 429, the right code passes.
+	s2 := teststack.NewStack(t, teststack.StackOptions{
+		Store: func(c *store.Config) { c.ClaimGuessLimit = 3 },
+		API: func(c *api.Config) {
+			c.KeyLimit, c.ClientLimit, c.ClaimGuessLimit = api.NoLimit, api.NoLimit, api.NoLimit
+		},
+	})
+	l = newLink(t, s2, s2.APIKey, nil)
+	id, code = l.str("linkId"), l.str("claimCode")
+	for range 3 {
+		if status := get(s2, "/v1/links/"+id+"/session?code="+wrong); status != http.StatusNotFound {
+			t.Fatalf("wrong code: %d", status)
+		}
+	}
+	for _, status := range []int{get(s2, "/link/"+id+"?code="+wrong), input(s2, id, wrong), get(s2, "/v1/links/"+id+"/session?code="+wrong)} {
+		if status != http.StatusTooManyRequests {
+			t.Fatalf("a wrong code past the link's limit: %d, want 429", status)
+		}
+	}
+	if status := get(s2, "/v1/links/"+id+"/session?code="+code); status != http.StatusOK {
+		t.Fatalf("the right code: %d, want 200", status)
+	}
+}

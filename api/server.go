@@ -177,8 +177,8 @@ func (s *Server) registerRoutes() {
 	// The end user's endpoints, authenticated by the claim code: CORS for
 	// browsers and app SDKs, and limits per client address.
 	s.handle("POST /v1/links/{linkId}/claim", cors(s.claim))
-	s.handle("GET /v1/links/{linkId}/session", cors(s.limitClient(s.session)))
-	s.handle("POST /v1/links/{linkId}/input", cors(s.limitClient(s.input)))
+	s.handle("GET /v1/links/{linkId}/session", cors(s.session))
+	s.handle("POST /v1/links/{linkId}/input", cors(s.input))
 	s.handle("OPTIONS /v1/links/{linkId}/claim", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/session", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/input", preflight)

@@ -202,7 +202,10 @@ func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
 }
 
 // LinkByCode returns a link for the end user, who proves access with the
-// claim code. A wrong code and an unknown link are the same ErrNotFound.
+// claim code. A wrong code and an unknown link are the same ErrNotFound. A
+// wrong code counts against the link's guess limit, as on a claim: past it,
+// wrong codes answer TOO_MANY_REQUESTS for a while (the right one still
+// passes, so nobody can lock the end user out).
 func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.Link, error) {
 	org, err := s.LinkOrg(ctx, linkID)
 	if err != nil {
@@ -212,12 +215,37 @@ func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.
 	if err != nil {
 		return nil, err
 	}
-	// The claim code's hash stays after the link finishes, so the end user's
-	// page can still show the outcome.
-	if len(m) == 0 || code == "" || subtle.ConstantTimeCompare([]byte(m[fClaimHash]), []byte(hashHex(code))) != 1 {
+	if len(m) == 0 {
 		return nil, ErrNotFound
 	}
+	// The claim code's hash stays after the link finishes, so the end user's
+	// page can still show the outcome.
+	if code == "" || subtle.ConstantTimeCompare([]byte(m[fClaimHash]), []byte(hashHex(code))) != 1 {
+		return nil, s.countBadCode(ctx, org, linkID)
+	}
 	return s.linkFromHash(m)
+}
+
+// countBadCode counts a wrong code for a link and returns the error to
+// answer: ErrNotFound, or TOO_MANY_REQUESTS once the link refuses guesses.
+func (s *Store) countBadCode(ctx context.Context, org, linkID string) error {
+	out, err := badCodeScript.Run(ctx, s.rdb, []string{linkBadCodeKey(org, linkID)},
+		s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds()).StringSlice()
+	if err != nil {
+		return fmt.Errorf("count a wrong code for %s: %w", linkID, err)
+	}
+	if len(out) == 2 && out[0] == "locked" {
+		return errGuessesLocked(atoi(out[1]))
+	}
+	return ErrNotFound
+}
+
+// errGuessesLocked is what a wrong code gets while its link refuses guesses
+// for another pttl milliseconds.
+func errGuessesLocked(pttl int64) error {
+	e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many wrong claim codes for this link. Retry later.")
+	e.RetryAfter = int(pttl/1000) + 1
+	return e
 }
 
 // Claim is the outcome of a successful claim.
@@ -252,9 +280,7 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	case "not_found":
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
 	case "locked":
-		e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many wrong claim codes for this link. Retry later.")
-		e.RetryAfter = int(atoi(out[1])/1000) + 1
-		return nil, e
+		return nil, errGuessesLocked(atoi(out[1]))
 	case "expired":
 		return nil, linkflow.Errorf(linkflow.EConflict, "Link has expired.")
 	case "conflict":
@@ -329,8 +355,11 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*CancelResult, 
 // sealed, for the worker to take. It checks the claim code and challenge id.
 func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
 	l, err := s.LinkByCode(ctx, linkID, code)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
+	}
+	if err != nil {
+		return nil, err
 	}
 	if l.Status != linkflow.StatusAwaitingInput || l.Challenge == nil {
 		return nil, linkflow.Errorf(linkflow.EConflict, "Link is not waiting for input (status %s).", l.Status)

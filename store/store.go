@@ -59,6 +59,7 @@ var (
 	updateLinkScript = script("update_link")
 	renewLeaseScript = script("renew_lease")
 	finishLinkScript = script("finish_link")
+	badCodeScript    = script("bad_code")
 )
 
 // Config configures a Store. Zero fields take the documented defaults.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -166,10 +167,15 @@ func buildRegistry(ctx context.Context, c *common, st *store.Store, log *zap.Log
 	return reg, sb, nil
 }
 
-// serveMetrics serves /metrics and pprof on addr until ctx ends.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) {
+// serveMetrics serves /metrics and pprof on addr until ctx ends. A busy or
+// wrong address fails at once, naming the flag.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) error {
 	if addr == "" {
-		return
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics on %s (choose another address with --metrics-addr, or empty to turn them off): %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -177,16 +183,18 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server", zap.Error(err))
 		}
 	}()
+	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
+	return nil
 }
 
 func fatalf(format string, args ...any) {

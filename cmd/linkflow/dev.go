@@ -35,7 +35,7 @@ func runDev(ctx context.Context, args []string) error {
 	var af apiFlags
 	var wf workerFlags
 	var df dispatcherFlags
-	c.register(fs, false, true)
+	c.register(fs, "dev")
 	af.register(fs, "127.0.0.1:8080")
 	wf.register(fs)
 	df.register(fs)
@@ -109,7 +109,9 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.close()
-	serveMetrics(ctx, c.metricsAddr, d.metrics, log)
+	if err := serveMetrics(ctx, c.metricsAddr, d.metrics, log); err != nil {
+		return err
+	}
 	if _, err := d.store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
 		return err
 	}
@@ -135,7 +137,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	printDevBanner(af, state)
-	return serveHTTP(ctx, af.httpAddr, apiHandler(srv, d), log)
+	return serveHTTP(ctx, af.httpAddr, srv, log)
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

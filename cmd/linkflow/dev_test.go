@@ -75,6 +75,15 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	// Metrics and pprof are on the metrics address only, never on the API's.
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if r := testenv.Do(t, "GET", base+path, "", nil); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s on the API address: %d, want 404", path, r.StatusCode)
+		}
+		if r := testenv.Do(t, "GET", "http://"+dev.metrics+path, "", nil); r.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s on the metrics address: %d", path, r.StatusCode)
+		}
+	}
 	created := testenv.Do(t, "POST", base+"/v1/links", apiKey, fmt.Sprintf(seed001, receiver.URL+"/webhook"))
 	if created.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", created.StatusCode, created.Body)

@@ -56,17 +56,25 @@ type common struct {
 	streamReplicas int
 }
 
-// register adds the common flags. needsServers adds the Redis and NATS
-// URLs; dev gives the flags dev's defaults (the sandbox on).
-func (c *common) register(fs *flag.FlagSet, needsServers, dev bool) {
-	if needsServers {
+// metricsDefaults is where each role serves /metrics and pprof unless told
+// otherwise: loopback only, a port per role so that several roles share a
+// host.
+var metricsDefaults = map[string]string{
+	"api": "127.0.0.1:9090", "worker": "127.0.0.1:9091", "dispatcher": "127.0.0.1:9092", "dev": "127.0.0.1:9090",
+}
+
+// register adds the flags every server role shares, with role's defaults:
+// dev has no Redis and NATS URLs to require, and the sandbox on.
+func (c *common) register(fs *flag.FlagSet, role string) {
+	dev := role == "dev"
+	if !dev {
 		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
 		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, or a comma-separated list of cluster nodes)")
 	}
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,... (the first seals, all open)")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address serving Prometheus /metrics and pprof (empty: off; the api serves /metrics on its own address)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", metricsDefaults[role], "address serving Prometheus /metrics and pprof, never the API's own address; keep it off the public network (empty: off)")
 	fs.StringVar(&c.remote, "remote-providers", "", "comma-separated base URLs of remote integrations (the HTTP provider protocol); their catalogs are registered")
 	fs.StringVar(&c.remoteToken, "remote-providers-token", "", "bearer token sent to remote providers")
 	fs.BoolVar(&c.sandbox, "sandbox", dev, "register the built-in sandbox integrations (tmobile, att, verizon, ubereats); each organization has its own sandbox accounts")

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow/api"
@@ -178,16 +177,19 @@ func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
 
 func runAPI(ctx context.Context, args []string) error {
 	var af apiFlags
-	d, _, err := setupRole(ctx, "api", args, func(fs *flag.FlagSet) { af.register(fs, ":8080") })
+	d, c, err := setupRole(ctx, "api", args, func(fs *flag.FlagSet) { af.register(fs, ":8080") })
 	if err != nil {
 		return err
 	}
 	defer d.close()
+	if err := serveMetrics(ctx, c.metricsAddr, d.metrics, d.log); err != nil {
+		return err
+	}
 	srv, err := newAPIServer(d, af, false)
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, af.httpAddr, apiHandler(srv, d), d.log)
+	return serveHTTP(ctx, af.httpAddr, srv, d.log)
 }
 
 // setupRole parses a server role's flags (the common ones and its own) and
@@ -195,7 +197,7 @@ func runAPI(ctx context.Context, args []string) error {
 func setupRole(ctx context.Context, name string, args []string, register func(*flag.FlagSet)) (*deps, *common, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &common{}
-	c.register(fs, true, false)
+	c.register(fs, name)
 	register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, nil, err
@@ -233,14 +235,6 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 		}
 	}
 	return api.New(cfg)
-}
-
-// apiHandler serves the API, with /metrics beside it.
-func apiHandler(srv *api.Server, d *deps) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
-	mux.Handle("/", srv)
-	return mux
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
@@ -283,7 +277,9 @@ func runBackground(ctx context.Context, name string, args []string, register fun
 		return err
 	}
 	defer d.close()
-	serveMetrics(ctx, c.metricsAddr, d.metrics, d.log)
+	if err := serveMetrics(ctx, c.metricsAddr, d.metrics, d.log); err != nil {
+		return err
+	}
 	stop, err := start(ctx, d)
 	if err != nil {
 		return err

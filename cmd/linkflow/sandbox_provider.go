@@ -57,6 +57,8 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector())
-	serveMetrics(ctx, *metricsAddr, metrics, log)
+	if err := serveMetrics(ctx, *metricsAddr, metrics, log); err != nil {
+		return err
+	}
 	return serveHTTP(ctx, *addr, h, log)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -314,5 +315,49 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 	}
 	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 0 {
 		t.Fatalf("indexed links %d, want none", n)
+	}
+}
+
+// An API key is never kept in clear, not even in part; keys shorter than 16
+// characters are refused.
+func TestAPIKeysKeptHashed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, _, err := b.st.CreateAPIKey(ctx, b.org, "short", "devkey", nil); err == nil {
+		t.Fatal("a 6-character key was accepted")
+	}
+	const chosen = "a-chosen-dev-key-0123"
+	if _, _, err := b.st.CreateAPIKey(ctx, b.org, "chosen", chosen, nil); err != nil {
+		t.Fatal(err)
+	}
+	generated, rec, err := b.st.CreateAPIKey(ctx, b.org, "generated", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No key, and no 8-character piece of one, anywhere in Redis.
+	rdb := b.st.Redis()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		dump := k
+		if typ, _ := rdb.Type(ctx, k).Result(); typ == "hash" {
+			m, _ := rdb.HGetAll(ctx, k).Result()
+			for f, v := range m {
+				dump += " " + f + " " + v
+			}
+		}
+		for _, secret := range []string{chosen, generated} {
+			for i := 0; i+8 <= len(secret); i++ {
+				if strings.Contains(dump, secret[i:i+8]) {
+					t.Fatalf("Redis key %s holds %q of an API key", k, secret[i:i+8])
+				}
+			}
+		}
+	}
+	if p, err := b.st.Authenticate(ctx, generated); err != nil || p.KeyID != rec.ID {
+		t.Fatalf("authenticate: %+v, %v", p, err)
 	}
 }

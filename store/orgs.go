@@ -193,9 +193,12 @@ type APIKey struct {
 	OrgID     string    `json:"orgId"`
 	Name      string    `json:"name"`
 	Scopes    []string  `json:"scopes"`
-	Prefix    string    `json:"prefix"`
 	CreatedAt time.Time `json:"createdAt"`
 }
+
+// MinAPIKeyLength is the shortest API key linkflow accepts: a key of its own
+// making has 52 characters; a chosen one (dev's) must not be guessable.
+const MinAPIKeyLength = 16
 
 // CreateAPIKey stores a new API key for org and returns it; the key itself is
 // shown only this once (only its hash is stored). key may be given (dev's
@@ -216,10 +219,15 @@ func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes 
 		return "", nil, fmt.Errorf("organization %s: %w", org, err)
 	}
 	h := hashHex(key)
-	rec := &APIKey{ID: "key_" + h[:16], OrgID: org, Name: name, Scopes: scopes, Prefix: key[:min(8, len(key))], CreatedAt: s.now()}
+	if len(key) < MinAPIKeyLength {
+		return "", nil, fmt.Errorf("an API key must have at least %d characters", MinAPIKeyLength)
+	}
+	// Nothing of the key itself is kept: its SHA-256 names the record, and
+	// the id (a prefix of that hash) is what operators see.
+	rec := &APIKey{ID: "key_" + h[:16], OrgID: org, Name: name, Scopes: scopes, CreatedAt: s.now()}
 	pipe := s.rdb.Pipeline()
 	pipe.HSet(ctx, apiKeyKey(h), "id", rec.ID, "org", org, "name", name, "scopes", strings.Join(scopes, " "),
-		"prefix", rec.Prefix, "createdAt", ms(rec.CreatedAt))
+		"createdAt", ms(rec.CreatedAt))
 	pipe.HSet(ctx, orgAPIKeysKey(org), rec.ID, h)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", nil, err

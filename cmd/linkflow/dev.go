@@ -44,7 +44,7 @@ func runDev(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", ".linkflow", "where dev keeps JetStream and Redis data, and its generated keys")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server (-1: any free port)")
 	redisPort := fs.Int("redis-port", 6390, "port of the redis-server child (0: any free port)")
-	devKey := fs.String("dev-api-key", "", "API key of the development organization (any string; default: generated once and kept in the data dir)")
+	devKey := fs.String("dev-api-key", "", "API key of the development organization (at least 16 characters; default: generated once and kept in the data dir)")
 	devSecret := fs.String("dev-webhook-secret", "", "webhook signing secret of the development organization (whsec_...; default: generated once)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,6 +65,9 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	if *devKey != "" {
+		if len(*devKey) < store.MinAPIKeyLength {
+			return fmt.Errorf("LINKFLOW_DEV_API_KEY (--dev-api-key) must have at least %d characters, so it cannot be guessed", store.MinAPIKeyLength)
+		}
 		state.APIKey = *devKey
 	}
 	if *devSecret != "" {

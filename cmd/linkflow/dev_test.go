@@ -168,7 +168,7 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 	port := freeTCPPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	dir := t.TempDir()
-	p := startProcIn(t, dir, "dev-relative", []string{"LINKFLOW_DEV_API_KEY=k"},
+	p := startProcIn(t, dir, "dev-relative", []string{"LINKFLOW_DEV_API_KEY=a-long-enough-dev-key"},
 		"dev", "--data-dir", "data", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
 		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn")
 	testenv.Eventually(t, 30*time.Second, "dev to be ready", func() bool {

@@ -13,6 +13,9 @@ import (
 // sandbox over the remote provider protocol, and a `linkflow dev` without
 // its built-in sandbox registers it from its catalog URL and runs a link
 // through it.
+// devKey is the dev API key of the process tests.
+const devKey = "remote-test-dev-key"
+
 func TestRemoteProviderProcess(t *testing.T) {
 	t.Parallel()
 	_, rs := testenv.Redis(t)
@@ -22,7 +25,7 @@ func TestRemoteProviderProcess(t *testing.T) {
 
 	port := freeTCPPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	startProc(t, "dev", []string{"LINKFLOW_DEV_API_KEY=k", "LINKFLOW_REMOTE_PROVIDERS_TOKEN=s3cret"},
+	startProc(t, "dev", []string{"LINKFLOW_DEV_API_KEY=" + devKey, "LINKFLOW_REMOTE_PROVIDERS_TOKEN=s3cret"},
 		"dev", "--data-dir", t.TempDir(), "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
 		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn",
 		"--sandbox=false", "--remote-providers", "http://"+provAddr)
@@ -37,11 +40,11 @@ func TestRemoteProviderProcess(t *testing.T) {
 	var providers struct {
 		Data []struct{ ID string }
 	}
-	testenv.Do(t, "GET", base+"/v1/providers", "k", nil).JSON(t, &providers)
+	testenv.Do(t, "GET", base+"/v1/providers", devKey, nil).JSON(t, &providers)
 	if len(providers.Data) != 4 {
 		t.Fatalf("providers from the remote catalog: %+v", providers)
 	}
-	created := testenv.Do(t, "POST", base+"/v1/links", "k", map[string]any{"integrationId": "att",
+	created := testenv.Do(t, "POST", base+"/v1/links", devKey, map[string]any{"integrationId": "att",
 		"operations": []map[string]any{{"resource": "accountProfile", "action": "read"}}})
 	var link struct{ LinkID, ClaimCode string }
 	created.JSON(t, &link)
@@ -55,7 +58,7 @@ func TestRemoteProviderProcess(t *testing.T) {
 		Result map[string]any
 	}
 	testenv.Eventually(t, 30*time.Second, "the link to finish", func() bool {
-		testenv.Do(t, "GET", base+"/v1/links/"+link.LinkID, "k", nil).JSON(t, &got)
+		testenv.Do(t, "GET", base+"/v1/links/"+link.LinkID, devKey, nil).JSON(t, &got)
 		return got.Status == "succeeded" || got.Status == "failed"
 	})
 	if got.Status != "succeeded" || got.Result["profile"] == nil {

@@ -16,22 +16,18 @@ import (
 // statusOf maps an error code to its HTTP status. This is the only place
 // linkflow does that.
 var statusOf = map[string]int{
-	linkflow.EBadRequest:          http.StatusBadRequest,
-	linkflow.EUnauthorized:        http.StatusUnauthorized,
-	linkflow.EForbidden:           http.StatusForbidden,
-	linkflow.EPermission:          http.StatusForbidden,
-	linkflow.ENotFound:            http.StatusNotFound,
-	linkflow.EMethodNotAllowed:    http.StatusMethodNotAllowed,
-	linkflow.EConflict:            http.StatusConflict,
-	linkflow.EPayloadTooLarge:     http.StatusRequestEntityTooLarge,
-	linkflow.EUnsupportedMedia:    http.StatusUnsupportedMediaType,
-	linkflow.EUnprocessable:       http.StatusUnprocessableEntity,
-	linkflow.EUnprocessableContnt: http.StatusUnprocessableEntity,
-	linkflow.ETooManyRequests:     http.StatusTooManyRequests,
-	linkflow.EInternal:            http.StatusInternalServerError,
-	linkflow.EBadGateway:          http.StatusBadGateway,
-	linkflow.EServiceUnavailable:  http.StatusServiceUnavailable,
-	linkflow.EGatewayTimeout:      http.StatusGatewayTimeout,
+	linkflow.EBadRequest:         http.StatusBadRequest,
+	linkflow.EUnauthorized:       http.StatusUnauthorized,
+	linkflow.EForbidden:          http.StatusForbidden,
+	linkflow.ENotFound:           http.StatusNotFound,
+	linkflow.EMethodNotAllowed:   http.StatusMethodNotAllowed,
+	linkflow.EConflict:           http.StatusConflict,
+	linkflow.EPayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	linkflow.EUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	linkflow.EUnprocessable:      http.StatusUnprocessableEntity,
+	linkflow.ETooManyRequests:    http.StatusTooManyRequests,
+	linkflow.EInternal:           http.StatusInternalServerError,
+	linkflow.EServiceUnavailable: http.StatusServiceUnavailable,
 }
 
 type errorBody struct {

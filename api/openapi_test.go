@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/linkflow/linkflow/api"
@@ -38,6 +39,25 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
 		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Error("GET /openapi.yaml answers without X-Request-Id")
+	}
+	// The document describes its own response truly.
+	selfSchema, err := resolve(doc, "#/paths/~1openapi.yaml/get/responses/200/content/application~1yaml/schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("self.json", selfSchema); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("self.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("GET /openapi.yaml does not match the schema it declares: %v", err)
 	}
 	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
 		t.Fatalf("openapi: %q, want 3.1.x", v)
@@ -106,8 +126,34 @@ func checkOperation(t *testing.T, doc map[string]any, route, path string, item, 
 		t.Errorf("%s and %s share operationId %s", route, prev, id)
 	}
 	ids[id] = route
-	if resp, _ := op["responses"].(map[string]any); len(resp) == 0 {
+	resp, _ := op["responses"].(map[string]any)
+	if len(resp) == 0 {
 		t.Errorf("%s documents no responses", route)
+	}
+	// What every route can answer: 500, and X-Request-Id on every response;
+	// a route that reads a body also 413 and 415.
+	want := []string{"500"}
+	if _, ok := op["requestBody"]; ok {
+		want = append(want, "413", "415")
+	}
+	for _, code := range want {
+		if _, ok := resp[code]; !ok {
+			t.Errorf("%s does not document its %s response", route, code)
+		}
+	}
+	for code, r := range resp {
+		rm, _ := r.(map[string]any)
+		if ref, ok := rm["$ref"].(string); ok {
+			v, err := resolve(doc, ref)
+			if err != nil {
+				continue // reported by the $ref walk
+			}
+			rm, _ = v.(map[string]any)
+		}
+		headers, _ := rm["headers"].(map[string]any)
+		if _, ok := headers["X-Request-Id"]; !ok {
+			t.Errorf("%s %s does not document the X-Request-Id header", route, code)
+		}
 	}
 	declared := map[string]bool{}
 	for _, params := range []any{item["parameters"], op["parameters"]} {
@@ -126,15 +172,15 @@ func checkOperation(t *testing.T, doc map[string]any, route, path string, item, 
 			}
 		}
 	}
-	var want []string
+	var params []string
 	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
-		want = append(want, m[1])
+		params = append(params, m[1])
 		if !declared[m[1]] {
 			t.Errorf("%s does not declare its path parameter %s", route, m[1])
 		}
 	}
 	for name := range declared {
-		if !slices.Contains(want, name) {
+		if !slices.Contains(params, name) {
 			t.Errorf("%s declares path parameter %s, which its path lacks", route, name)
 		}
 	}

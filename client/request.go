@@ -159,6 +159,12 @@ func (c *Client) once(ctx context.Context, r *request, out any) (http.Header, er
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		// net/http names the whole URL; its query may hold a claim code,
+		// which must not end up in a log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = c.base + r.path
+		}
 		return nil, &transportError{err}
 	}
 	defer resp.Body.Close()

@@ -339,6 +339,23 @@ func TestErrorAnswers(t *testing.T) {
 	}
 }
 
+// Errors never carry the claim code of GetSession's query, nor the key.
+func TestErrorsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t, answer{hangUp: true}, answer{hangUp: true}, answer{hangUp: true},
+		answer{status: 404, body: `{"meta":{"request_id":"r"},"error":{"code":"NOT_FOUND","message":"Link not found."}}`})
+	c, _ := newClient(t, rec, client.Config{})
+	for range 2 {
+		_, err := c.GetSession(context.Background(), "link_1", "clm_secret")
+		if err == nil || strings.Contains(err.Error(), "clm_secret") || strings.Contains(err.Error(), "lfk_test") {
+			t.Errorf("error %q", err)
+		}
+	}
+	if got := rec.requests()[0].URL.Query().Get("code"); got != "clm_secret" {
+		t.Errorf("code sent as %q", got)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []client.Config{

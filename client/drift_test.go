@@ -18,15 +18,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The drift test keeps this package and api/openapi.yaml together. It fails
-// when an operation of the document is neither mapped to methods (in
-// drift_table_test.go: mapped, leftOut, allowed) nor
-// left out with a reason; when a mapped operation is gone or moved; when a
-// method sends another method, path, query parameter, body type or
-// authentication than its operation documents; and when the properties of a
-// request or 2xx answer schema differ from the json tags of the Go type
-// (following $ref, allOf, array items and nested objects, down to the
-// types left opaque: json.RawMessage, any, maps).
+// The drift test keeps this package and api/openapi.yaml together; its
+// tables (mapped, leftOut, allowed) are in drift_table_test.go. It fails
+// when an operation of the document is neither mapped to methods nor left
+// out with a reason; when a mapped operation is gone or moved; when a method
+// sends another method, path, query parameter, body type or authentication
+// than its operation documents; and when the properties of a request or 2xx
+// answer schema differ from the json tags of the Go type (following $ref,
+// allOf, array items and nested objects, down to the types left opaque:
+// json.RawMessage, any, maps).
 
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -59,7 +59,7 @@ func TestStackErrors(t *testing.T) {
 // Retry-After when retries are off.
 func TestStackRateLimit(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *api.Config) { c.KeyLimit = api.Limit{Rate: 1, Burst: 1} })
+	b := setup(t, func(c *api.Config) { c.KeyLimit = api.Limit{Rate: 0.5, Burst: 1} })
 	ctx := context.Background()
 	noRetry, err := client.New(client.Config{BaseURL: b.stack.URL, APIKey: b.stack.APIKey, MaxAttempts: 1})
 	if err != nil {
@@ -71,7 +71,7 @@ func TestStackRateLimit(t *testing.T) {
 	_, err = noRetry.ListProviders(ctx)
 	var e *client.Error
 	if !errors.As(err, &e) || e.Code != client.CodeTooManyRequests || e.RetryAfter < time.Second {
-		t.Fatalf("second request at 1/s: %#v", err)
+		t.Fatalf("second request at one per 2s: %#v", err)
 	}
 	if _, err := b.lf.ListProviders(ctx); err != nil {
 		t.Fatalf("with retries: %v", err)

@@ -75,7 +75,9 @@ func (c *Client) wrap(r *request, err error) error {
 
 // retryAfter says whether r is tried again after err, and after how long.
 func (c *Client) retryAfter(ctx context.Context, r *request, err error, attempt int) (time.Duration, bool) {
-	if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
+	// A context already done is not checked here: the wait returns its
+	// error at once, together with err.
+	if attempt >= c.cfg.MaxAttempts {
 		return 0, false
 	}
 	var apiErr *Error
@@ -115,6 +117,9 @@ func backoff(attempt int, max time.Duration) time.Duration {
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -269,16 +269,21 @@ func TestRetryWaitRespectsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waiting := make(chan time.Duration, 1)
+	client.SetSleep(c, func(ctx context.Context, d time.Duration) error {
+		waiting <- d
+		return client.SleepCtx(ctx, d) // the real wait
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := c.GetLink(ctx, "link_1"); done <- err }()
-	// Cancel once the first answer has come back.
-	for len(rec.requests()) == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("returned before the wait: %v", err)
-		case <-time.After(time.Millisecond): // a poll interval
+	select {
+	case d := <-waiting:
+		if d != 20*time.Second {
+			t.Errorf("waiting %s, want Retry-After's 20s", d)
 		}
+	case err := <-done:
+		t.Fatalf("returned without waiting: %v", err)
 	}
 	cancel()
 	select {
@@ -289,6 +294,12 @@ func TestRetryWaitRespectsContext(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the call kept waiting after its context was canceled")
+	}
+
+	// A context already done when the answer comes ends the call the same
+	// way, without a wait.
+	if err := client.SleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait on a canceled context: %v", err)
 	}
 
 	// A wait that would outlast the deadline is not started.

@@ -1,0 +1,119 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+)
+
+// The end user's endpoints are authenticated by the link's claim code, never
+// by an API key: an app or a web page calls them with a Client that has no
+// APIKey (one that has one does not send it here).
+
+// Credentials are the end user's login at the provider.
+type Credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// ClaimRequest is the body of POST /v1/links/{linkId}/claim.
+type ClaimRequest struct {
+	ClaimCode   string      `json:"claimCode"`
+	Credentials Credentials `json:"credentials"`
+}
+
+// Claimed is the 202 answer of ClaimLink.
+type Claimed struct {
+	LinkID    string `json:"linkId"`
+	Status    Status `json:"status"`
+	ExpiresAt int64  `json:"expiresAt"`
+}
+
+// Challenge is a question the provider asked at login, such as an OTP.
+type Challenge struct {
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	Message      string `json:"message"`
+	ExpiresAt    int64  `json:"expiresAt"`
+	AttemptsLeft int    `json:"attemptsLeft"`
+	// LastError is set when the previous answer was wrong.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Session is a link as the end user's client sees it.
+type Session struct {
+	LinkID        string      `json:"linkId"`
+	IntegrationID string      `json:"integrationId"`
+	Operations    []Operation `json:"operations"`
+	Status        Status      `json:"status"`
+	ExpiresAt     int64       `json:"expiresAt"`
+	// Challenge is set while the link awaits input: answer it with
+	// SubmitInput.
+	Challenge *Challenge `json:"challenge,omitempty"`
+	// Error is set when the link failed.
+	Error *LinkError `json:"error,omitempty"`
+	// RedirectURL is set once the link has finished and has a return URL:
+	// the return URL with linkId, status and verifier appended.
+	RedirectURL string `json:"redirectUrl,omitempty"`
+}
+
+// InputRequest is the body of POST /v1/links/{linkId}/input.
+type InputRequest struct {
+	ClaimCode   string `json:"claimCode"`
+	ChallengeID string `json:"challengeId"`
+	Response    string `json:"response"`
+}
+
+// ClaimLink claims a link with the end user's credentials, which starts
+// its session (POST /v1/links/{linkId}/claim). A wrong password is not an
+// error here: the link fails with INVALID_CREDENTIALS (see GetSession).
+func (c *Client) ClaimLink(ctx context.Context, linkID string, req ClaimRequest) (*Claimed, error) {
+	if linkID == "" {
+		return nil, errors.New("client: ClaimLink needs a link id")
+	}
+	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/claim", req)
+	if err != nil {
+		return nil, err
+	}
+	r.auth = false
+	var out Claimed
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetSession returns the link as the end user's client sees it (GET
+// /v1/links/{linkId}/session?code=).
+func (c *Client) GetSession(ctx context.Context, linkID, claimCode string) (*Session, error) {
+	if linkID == "" {
+		return nil, errors.New("client: GetSession needs a link id")
+	}
+	r := &request{method: http.MethodGet, path: "/v1/links/" + url.PathEscape(linkID) + "/session",
+		query: url.Values{"code": {claimCode}}, idempotent: true}
+	var out Session
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SubmitInput answers the session's current challenge (POST
+// /v1/links/{linkId}/input). A wrong answer brings the same challenge back
+// with one attempt fewer and LastError.
+func (c *Client) SubmitInput(ctx context.Context, linkID string, req InputRequest) (*Session, error) {
+	if linkID == "" {
+		return nil, errors.New("client: SubmitInput needs a link id")
+	}
+	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/input", req)
+	if err != nil {
+		return nil, err
+	}
+	r.auth = false
+	var out Session
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

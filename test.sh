@@ -14,6 +14,8 @@ if ! command -v gcc >/dev/null 2>&1; then
 fi
 echo "== go test $race" >&2
 go test $race -count=1 -timeout 15m "$@" ./...
+echo "== fuzz targets, briefly (./fuzz.sh runs them longer)" >&2
+./fuzz.sh 1s
 echo "== benchmarks compile and run once" >&2
 go test -count=1 -run '^$' -bench . -benchtime 1x ./... >/dev/null
 echo "== all tests passed" >&2

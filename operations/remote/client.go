@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linkflow/linkflow/operations"
 )
@@ -194,8 +195,14 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	if err != nil {
 		return c.transportError(ctx, path, err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return answerError(resp.StatusCode, resp.Header, data)
+	return decodeAnswer(path, resp.StatusCode, resp.Header, data, out)
+}
+
+// decodeAnswer reads a provider's answer to path into out: an error typed
+// from a failed answer, the decoded body of a good one.
+func decodeAnswer(path string, status int, h http.Header, data []byte, out any) error {
+	if status < 200 || status > 299 {
+		return answerError(status, h, data)
 	}
 	if out == nil {
 		return nil
@@ -204,6 +211,21 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return operations.ErrUnavailable(fmt.Sprintf("remote provider answered %s with invalid JSON", path))
 	}
 	return nil
+}
+
+// maxMessage bounds the message of a provider's error kept in linkflow (it
+// goes into a failed link's error and its webhook).
+const maxMessage = 500
+
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	s = s[:maxMessage]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 // transportError types a failure to get an answer: a deadline is a timeout,
@@ -226,6 +248,7 @@ func answerError(status int, h http.Header, body []byte) error {
 	var env ErrorResponse
 	if json.Unmarshal(body, &env) == nil && env.Error.Code != "" {
 		e := env.Error
+		e.Code, e.Message = clip(e.Code), clip(e.Message)
 		if e.RetryAfterMs > 0 {
 			retry = time.Duration(e.RetryAfterMs) * time.Millisecond
 		}

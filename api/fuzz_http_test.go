@@ -1,0 +1,175 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/internal/teststack"
+)
+
+// fuzzStack is linkflow for a fuzz target: the API with no rate limits, no
+// worker (nothing runs), on a real Redis and JetStream.
+func fuzzStack(f *testing.F) *teststack.Stack {
+	f.Helper()
+	return teststack.NewStack(f, teststack.StackOptions{NoWorker: true, NoDispatcher: true, API: func(c *api.Config) {
+		c.KeyLimit, c.ClientLimit, c.ClaimGuessLimit, c.LoginFailureLimit = api.NoLimit, api.NoLimit, api.NoLimit, api.NoLimit
+		c.UserLoginFailureLimit, c.AddressLoginFailureLimit, c.AuthFailureLimit = api.NoLimit, api.NoLimit, api.NoLimit
+	}})
+}
+
+// send makes one request and returns its status and body.
+func send(t *testing.T, method, u, key, contentType string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil // not a request a client could send
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// wantEnvelope checks an answer of the JSON API: never a 5xx, a 4xx in the
+// error envelope with a request id.
+func wantEnvelope(t *testing.T, status int, body []byte) {
+	t.Helper()
+	if status >= 500 {
+		t.Fatalf("%d: %s", status, body)
+	}
+	if status >= 400 {
+		var e apiError
+		if json.Unmarshal(body, &e) != nil || e.Error.Code == "" || e.Meta.RequestID == "" {
+			t.Fatalf("%d without the error envelope: %s", status, body)
+		}
+	}
+}
+
+const fuzzCard = "4111111111111111"
+
+// FuzzCreateLink posts arbitrary bodies to POST /v1/links (operations,
+// argument schemas, every field). Properties: never a 5xx; every refusal is
+// the error envelope; an operation's arguments (a card number here) never
+// come back, neither in the answer nor when the link is read.
+func FuzzCreateLink(f *testing.F) {
+	s := fuzzStack(f)
+	for _, b := range []string{
+		`{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read"}]}`,
+		`{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"write","arguments":{"cardNumber":"` + fuzzCard + `","expirationDate":"12/30","cvv":"123","nameOnCard":"A","billingZip":"10001"}}],"expiresIn":60}`,
+		`{"integrationId":"att","operations":[{"resource":"paymentMethod","action":"write","arguments":{"cardNumber":1}}],"returnUrl":"myapp://x","webhookUrl":"ftp://x"}`,
+		`{"integrationId":"tmobile","operations":[],"connectionId":"conn_x","description":"é","debug":"yes"}`,
+		`[]`, `{"operations":null}`, `{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read","arguments":[]}]}`,
+	} {
+		f.Add([]byte(b), "")
+	}
+	f.Add([]byte(`{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read"}]}`), "idem-1")
+	f.Fuzz(func(t *testing.T, body []byte, idem string) {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/links", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+s.APIKey)
+		if idem != "" && !strings.ContainsAny(idem, "\r\n\x00") {
+			req.Header.Set("Idempotency-Key", idem)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return // a header value net/http refuses to send
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantEnvelope(t, resp.StatusCode, out)
+		if resp.StatusCode != http.StatusCreated {
+			return
+		}
+		if bytes.Contains(out, []byte(fuzzCard)) || bytes.Contains(out, []byte(`"arguments"`)) {
+			t.Fatalf("the 201 shows arguments: %s", out)
+		}
+		var created struct{ LinkID string }
+		if err := json.Unmarshal(out, &created); err != nil || created.LinkID == "" {
+			t.Fatalf("201 body %s", out)
+		}
+		status, got := send(t, http.MethodGet, s.URL+"/v1/links/"+created.LinkID, s.APIKey, "", nil)
+		if status != http.StatusOK || bytes.Contains(got, []byte(fuzzCard)) || bytes.Contains(got, []byte(`"arguments"`)) {
+			t.Fatalf("read: %d %s", status, got)
+		}
+	})
+}
+
+// FuzzHostedForm posts arbitrary forms to the hosted page's login and MFA
+// forms of an open link. Properties: never a 5xx; the answer is HTML or a
+// redirect; the password typed never comes back in the page.
+func FuzzHostedForm(f *testing.F) {
+	s := fuzzStack(f)
+	var l struct{ LinkID, ClaimCode string }
+	s.Do(f, http.MethodPost, "/v1/links", s.APIKey, map[string]any{"integrationId": "tmobile",
+		"operations": []any{map[string]any{"resource": "paymentMethod", "action": "read"}}}).JSON(f, &l)
+	id, code := l.LinkID, l.ClaimCode
+	f.Add("username=user_good&password=pass_good&code=CODE", "login")
+	f.Add("username=&password=&code=", "login")
+	f.Add("code=CODE&challengeId=c&response=123456&attemptsLeft=3", "mfa")
+	f.Add("%zz=1", "login")
+	f.Add(strings.Repeat("a=1&", 100), "mfa")
+	f.Fuzz(func(t *testing.T, form, which string) {
+		form = strings.ReplaceAll(form, "CODE", url.QueryEscape(code))
+		path := "/link/" + id + "/login"
+		if which == "mfa" {
+			path = "/link/" + id + "/mfa"
+		}
+		req, _ := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %q: %d %s", path, form, resp.StatusCode, body)
+		}
+		if resp.StatusCode != http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s %q: %d %s", path, form, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if v, err := url.ParseQuery(form); err == nil {
+			if pw := v.Get("password"); len(pw) >= 6 && bytes.Contains(body, []byte(pw)) {
+				t.Fatalf("the page shows the password %q", pw)
+			}
+		}
+	})
+}
+
+// FuzzCursors pages every list with arbitrary cursors: links, connections,
+// failed deliveries, the event log. Properties: never a 5xx; a cursor
+// linkflow did not issue is a 400 in the error envelope, never a crash.
+func FuzzCursors(f *testing.F) {
+	s := fuzzStack(f)
+	for _, c := range []string{"", "link_01a2", "conn_x", "1700000000000|evt_1", "18446744073709551615-18446744073709551615",
+		"0-0", "|", "link_{x}", "\x00", "-1-0"} {
+		f.Add(c)
+	}
+	lists := []string{"/v1/links?cursor=", "/v1/connections?cursor=", "/v1/webhooks/failed?cursor=", "/v1/events?after="}
+	f.Fuzz(func(t *testing.T, cursor string) {
+		for _, l := range lists {
+			status, body := send(t, http.MethodGet, s.URL+l+url.QueryEscape(cursor), s.APIKey, "", nil)
+			wantEnvelope(t, status, body)
+			if status != http.StatusOK && status != http.StatusBadRequest {
+				t.Fatalf("%s%q: %d %s", l, cursor, status, body)
+			}
+		}
+	})
+}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 )
 
-// Error codes. API codes follow the stable SCREAMING_SNAKE list of the error
-// envelope (seed 000); link failure codes describe why a link failed.
+// API error codes: the stable SCREAMING_SNAKE codes of the error envelope
+// (seed 000) that the HTTP layer answers with. Why a link failed is another
+// vocabulary: FailureCode (failure.go).
 const (
-	// API error codes.
 	EBadRequest         = "BAD_REQUEST"
 	EUnauthorized       = "UNAUTHORIZED"
 	EForbidden          = "FORBIDDEN"
@@ -21,22 +21,6 @@ const (
 	EServiceUnavailable = "SERVICE_UNAVAILABLE"
 	EUnsupportedMedia   = "UNSUPPORTED_MEDIA_TYPE"
 	EMethodNotAllowed   = "METHOD_NOT_ALLOWED"
-
-	// Link failure codes, found in a failed link's error.code.
-	EInvalidCredentials  = "INVALID_CREDENTIALS"
-	EAccountLocked       = "ACCOUNT_LOCKED"
-	EChallengeFailed     = "CHALLENGE_FAILED"
-	EChallengeTimeout    = "CHALLENGE_TIMEOUT"
-	EDeclined            = "DECLINED"
-	ERejected            = "REJECTED"
-	EProviderUnavailable = "PROVIDER_UNAVAILABLE"
-	EProviderTimeout     = "PROVIDER_TIMEOUT"
-	ERateLimited         = "RATE_LIMITED"
-	EAttemptsExhausted   = "ATTEMPTS_EXHAUSTED"
-	ECanceled            = "CANCELED"
-	ELinkExpired         = "LINK_EXPIRED"
-	EUnprocessableLink   = "UNPROCESSABLE_LINK"
-	EInternalError       = "INTERNAL_ERROR"
 )
 
 // Error is linkflow's error type: a stable code, a human message and an

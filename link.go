@@ -54,12 +54,15 @@ type Operation struct {
 }
 
 // LinkError is why a link failed. OperationIndex is set when the failure
-// happened in a specific operation.
+// happened in a specific operation. It is an error, so that a session can
+// end with it.
 type LinkError struct {
-	Code           string `json:"code"`
-	Message        string `json:"message"`
-	OperationIndex *int   `json:"operationIndex,omitempty"`
+	Code           FailureCode `json:"code"`
+	Message        string      `json:"message"`
+	OperationIndex *int        `json:"operationIndex,omitempty"`
 }
+
+func (e *LinkError) Error() string { return string(e.Code) + ": " + e.Message }
 
 // Challenge is a question the provider asked during login (an OTP, say) that
 // the end user must answer before the link can go on.

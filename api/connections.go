@@ -77,7 +77,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 	c := read.Conn
 	switch {
 	case read.RefreshErr != nil:
-		log.Warn("connection refresh failed", zap.String("code", operations.AsError(read.RefreshErr).Code))
+		log.Warn("connection refresh failed", zap.String("code", string(operations.AsError(read.RefreshErr).Code)))
 	case read.Refreshed:
 		log.Info("connection refreshed")
 	}
@@ -290,7 +290,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 	if !rev.Already {
 		fields := []zap.Field{zap.String("connection_id", id), zap.Bool("at_provider", rev.AtProvider)}
 		if rev.ProviderErr != nil {
-			fields = append(fields, zap.String("provider_code", operations.AsError(rev.ProviderErr).Code))
+			fields = append(fields, zap.String("provider_code", string(operations.AsError(rev.ProviderErr).Code)))
 		}
 		reqLog(r).Info("connection revoked", fields...)
 	}

@@ -65,7 +65,7 @@ func (g *refreshGate) Refresh(ctx context.Context, c operations.Credentials) (*o
 		<-*h
 	}
 	if g.fail.Load() {
-		return nil, operations.ErrUnavailable("the provider is down for maintenance")
+		return nil, operations.Unavailable("the provider is down for maintenance")
 	}
 	return g.Provider.(operations.Refresher).Refresh(ctx, c)
 }
@@ -441,7 +441,7 @@ func TestConnectionRefresh(t *testing.T) {
 	// A failed refresh: status error, a connection.error webhook.
 	gate.fail.Store(true)
 	failed, raw := getConn(t, s, s.APIKey, id, "refresh_policy=force", http.StatusOK)
-	if failed.Status != linkflow.ConnError || !strings.Contains(failed.StatusMessage, operations.CodeUnavailable) || strings.Contains(string(raw.Body), "sbx_") {
+	if failed.Status != linkflow.ConnError || !strings.Contains(failed.StatusMessage, string(linkflow.FailureProviderUnavailable)) || strings.Contains(string(raw.Body), "sbx_") {
 		t.Fatalf("after a failed refresh: %s", raw.Body)
 	}
 	var evErr *verify.Event

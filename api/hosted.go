@@ -297,26 +297,26 @@ func (s *Server) outcome(l *linkflow.Link, sv sessionView) (title, detail, final
 	case linkflow.StatusCanceled:
 		return "This request was canceled", "Nothing was done with your account.", again
 	}
-	code := ""
+	var code linkflow.FailureCode
 	if sv.Error != nil {
 		code = sv.Error.Code
 	}
 	switch code {
-	case linkflow.EInvalidCredentials:
+	case linkflow.FailureInvalidCredentials:
 		return "Wrong username or password", name + " did not accept that username and password, so nothing was done.", again
-	case linkflow.EAccountLocked:
+	case linkflow.FailureAccountLocked:
 		return "Your account is locked", name + " says your account is locked. Unlock it with " + name + " first.", again
-	case linkflow.EChallengeFailed:
+	case linkflow.FailureChallengeFailed:
 		return "Verification failed", "The verification code was not accepted.", again
-	case linkflow.EChallengeTimeout:
+	case linkflow.FailureChallengeTimeout:
 		return "Verification timed out", "The verification code was not entered in time.", again
-	case linkflow.ECanceled:
+	case linkflow.FailureCanceled:
 		return "This request was canceled", "It was stopped before it finished. Nothing was saved.", again
-	case linkflow.ELinkExpired:
+	case linkflow.FailureLinkExpired:
 		return "This link has expired", "It ran out of time before it finished.", again
-	case linkflow.EDeclined, linkflow.ERejected:
+	case linkflow.FailureDeclined, linkflow.FailureRejected:
 		return "The request was declined", name + " declined it, so nothing was saved.", again
-	case linkflow.EProviderUnavailable, linkflow.EProviderTimeout, linkflow.ERateLimited, linkflow.EAttemptsExhausted:
+	case linkflow.FailureProviderUnavailable, linkflow.FailureProviderTimeout, linkflow.FailureRateLimited, linkflow.FailureAttemptsExhausted:
 		return name + " is not responding", name + " could not be reached just now. Nothing was saved.", again
 	}
 	return "Something went wrong", "The request could not be completed, so nothing was saved.", again

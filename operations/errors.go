@@ -5,28 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/linkflow/linkflow"
 )
 
-// Error codes a provider answers with. The first group is permanent: the link
-// fails at once. The second is transient: the worker retries the whole session
-// with backoff.
-const (
-	CodeInvalidCredentials = "INVALID_CREDENTIALS"
-	CodeAccountLocked      = "ACCOUNT_LOCKED"
-	CodeChallengeFailed    = "CHALLENGE_FAILED"
-	CodeDeclined           = "DECLINED"
-	CodeRejected           = "REJECTED"
-
-	CodeUnavailable = "PROVIDER_UNAVAILABLE"
-	CodeTimeout     = "PROVIDER_TIMEOUT"
-	CodeRateLimited = "RATE_LIMITED"
-)
-
-// Error is a provider's typed failure. Code is one of the Code constants;
-// Transient says whether trying the session again may succeed; RetryAfter is
-// the provider's hint for when (zero when it gave none).
+// Error is a provider's typed failure. Code is one of linkflow's failure
+// codes (linkflow.FailureCode): the first group of them is permanent and
+// fails the link at once; the transient ones make the worker run the session
+// again with backoff. RetryAfter is the provider's hint for when (zero when
+// it gave none).
 type Error struct {
-	Code       string
+	Code       linkflow.FailureCode
 	Message    string
 	Transient  bool
 	RetryAfter time.Duration
@@ -34,38 +23,36 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
-// transientCodes lists the codes that are transient by nature.
-var transientCodes = map[string]bool{CodeUnavailable: true, CodeTimeout: true, CodeRateLimited: true}
-
 // NewError returns an *Error for code, transient when the code is.
-func NewError(code, message string) *Error {
-	return &Error{Code: code, Message: message, Transient: transientCodes[code]}
+func NewError(code linkflow.FailureCode, message string) *Error {
+	return &Error{Code: code, Message: message, Transient: code.Transient()}
 }
 
-// ErrInvalidCredentials and the other constructors name the typed errors.
-func ErrInvalidCredentials(msg string) *Error { return NewError(CodeInvalidCredentials, msg) }
+// InvalidCredentials says the provider did not accept the username and
+// password.
+func InvalidCredentials(msg string) *Error { return NewError(linkflow.FailureInvalidCredentials, msg) }
 
-// ErrAccountLocked says the provider locked the account.
-func ErrAccountLocked(msg string) *Error { return NewError(CodeAccountLocked, msg) }
+// AccountLocked says the provider locked the account.
+func AccountLocked(msg string) *Error { return NewError(linkflow.FailureAccountLocked, msg) }
 
-// ErrChallengeFailed says the answer to a challenge was wrong.
-func ErrChallengeFailed(msg string) *Error { return NewError(CodeChallengeFailed, msg) }
+// ChallengeFailed says the answer to a challenge was wrong.
+func ChallengeFailed(msg string) *Error { return NewError(linkflow.FailureChallengeFailed, msg) }
 
-// ErrDeclined says the provider declined the operation (a card, say).
-func ErrDeclined(msg string) *Error { return NewError(CodeDeclined, msg) }
+// Declined says the provider declined the operation (a card, say).
+func Declined(msg string) *Error { return NewError(linkflow.FailureDeclined, msg) }
 
-// ErrRejected says the provider rejected the request as invalid.
-func ErrRejected(msg string) *Error { return NewError(CodeRejected, msg) }
+// Rejected says the provider rejected the request as invalid.
+func Rejected(msg string) *Error { return NewError(linkflow.FailureRejected, msg) }
 
-// ErrUnavailable says the provider is down for now.
-func ErrUnavailable(msg string) *Error { return NewError(CodeUnavailable, msg) }
+// Unavailable says the provider is down for now.
+func Unavailable(msg string) *Error { return NewError(linkflow.FailureProviderUnavailable, msg) }
 
-// ErrTimeout says the provider did not answer in time.
-func ErrTimeout(msg string) *Error { return NewError(CodeTimeout, msg) }
+// Timeout says the provider did not answer in time.
+func Timeout(msg string) *Error { return NewError(linkflow.FailureProviderTimeout, msg) }
 
-// ErrRateLimited says the provider asks to slow down, for retryAfter if known.
-func ErrRateLimited(msg string, retryAfter time.Duration) *Error {
-	e := NewError(CodeRateLimited, msg)
+// RateLimited says the provider asks to slow down, for retryAfter if known.
+func RateLimited(msg string, retryAfter time.Duration) *Error {
+	e := NewError(linkflow.FailureRateLimited, msg)
 	e.RetryAfter = retryAfter
 	return e
 }
@@ -83,7 +70,7 @@ func AsError(err error) *Error {
 		return e
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return ErrTimeout(err.Error())
+		return Timeout(err.Error())
 	}
-	return ErrUnavailable(err.Error())
+	return Unavailable(err.Error())
 }

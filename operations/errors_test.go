@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/linkflow/linkflow"
 	"testing"
 	"time"
 
@@ -14,20 +15,20 @@ func TestErrorKinds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		err       error
-		code      string
+		code      linkflow.FailureCode
 		transient bool
 	}{
-		{operations.ErrInvalidCredentials("x"), operations.CodeInvalidCredentials, false},
-		{operations.ErrAccountLocked("x"), operations.CodeAccountLocked, false},
-		{operations.ErrChallengeFailed("x"), operations.CodeChallengeFailed, false},
-		{operations.ErrDeclined("x"), operations.CodeDeclined, false},
-		{operations.ErrRejected("x"), operations.CodeRejected, false},
-		{operations.ErrUnavailable("x"), operations.CodeUnavailable, true},
-		{operations.ErrTimeout("x"), operations.CodeTimeout, true},
-		{operations.ErrRateLimited("x", time.Second), operations.CodeRateLimited, true},
-		{fmt.Errorf("wrapped: %w", operations.ErrDeclined("x")), operations.CodeDeclined, false},
-		{fmt.Errorf("call: %w", context.DeadlineExceeded), operations.CodeTimeout, true},
-		{errors.New("connection reset"), operations.CodeUnavailable, true},
+		{operations.InvalidCredentials("x"), linkflow.FailureInvalidCredentials, false},
+		{operations.AccountLocked("x"), linkflow.FailureAccountLocked, false},
+		{operations.ChallengeFailed("x"), linkflow.FailureChallengeFailed, false},
+		{operations.Declined("x"), linkflow.FailureDeclined, false},
+		{operations.Rejected("x"), linkflow.FailureRejected, false},
+		{operations.Unavailable("x"), linkflow.FailureProviderUnavailable, true},
+		{operations.Timeout("x"), linkflow.FailureProviderTimeout, true},
+		{operations.RateLimited("x", time.Second), linkflow.FailureRateLimited, true},
+		{fmt.Errorf("wrapped: %w", operations.Declined("x")), linkflow.FailureDeclined, false},
+		{fmt.Errorf("call: %w", context.DeadlineExceeded), linkflow.FailureProviderTimeout, true},
+		{errors.New("connection reset"), linkflow.FailureProviderUnavailable, true},
 	}
 	for _, tt := range tests {
 		pe := operations.AsError(tt.err)
@@ -38,7 +39,7 @@ func TestErrorKinds(t *testing.T) {
 	if operations.AsError(nil) != nil {
 		t.Error("AsError(nil) is not nil")
 	}
-	if got := operations.AsError(operations.ErrRateLimited("slow", 3*time.Second)).RetryAfter; got != 3*time.Second {
+	if got := operations.AsError(operations.RateLimited("slow", 3*time.Second)).RetryAfter; got != 3*time.Second {
 		t.Errorf("retry after %v", got)
 	}
 }

@@ -18,7 +18,7 @@ func (stubProvider) Login(context.Context, operations.LoginRequest) (*operations
 }
 
 func (stubProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
-	return nil, operations.ErrRejected("no challenge")
+	return nil, operations.Rejected("no challenge")
 }
 
 func (stubProvider) Execute(context.Context, operations.ExecuteRequest) (json.RawMessage, error) {

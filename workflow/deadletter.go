@@ -92,7 +92,7 @@ func (w *Worker) onMaxDeliveries(m *nats.Msg) {
 		cm.LinkID, strconv.FormatUint(adv.Deliveries, 10))
 	if cm.LinkID != "" && cm.OrgID != "" {
 		fin, err := w.cfg.Store.FailLink(ctx, cm.OrgID, cm.LinkID, linkflow.LinkError{
-			Code: linkflow.EAttemptsExhausted, Message: "The link could not be processed: its message was delivered too many times.",
+			Code: linkflow.FailureAttemptsExhausted, Message: "The link could not be processed: its message was delivered too many times.",
 		})
 		if err != nil {
 			w.log.Warn("max deliveries: fail link", zap.String("link_id", cm.LinkID), zap.Error(err))

@@ -70,11 +70,11 @@ func (h *harness) deadLetters() []jetstream.RawStreamMsg {
 func TestAttemptsExhaustedFailsAndDeadLetters(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.registerStub("downprovider", func(context.Context) error { return operations.ErrUnavailable("down for maintenance") })
+	h.registerStub("downprovider", func(context.Context) error { return operations.Unavailable("down for maintenance") })
 	h.startWorker(func(c *workflow.Config) { c.MaxAttempts = 3 })
 	l := h.run("downprovider", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.EAttemptsExhausted || got.Attempts != 3 {
+	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted || got.Attempts != 3 {
 		t.Fatalf("link: %s %+v after %d attempts", got.Status, got.Error, got.Attempts)
 	}
 	var dl []jetstream.RawStreamMsg
@@ -119,7 +119,7 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 	})
 	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.EAttemptsExhausted {
+	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
 		t.Fatalf("link: %s %+v", got.Status, got.Error)
 	}
 	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool {

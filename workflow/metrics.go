@@ -56,7 +56,7 @@ func (m *Metrics) finished(l *linkflow.Link, took time.Duration) {
 	}
 	code := ""
 	if l.Error != nil {
-		code = l.Error.Code
+		code = string(l.Error.Code)
 	}
 	m.linksFinished.WithLabelValues(string(l.Status), code).Inc()
 	m.sessionSeconds.Observe(took.Seconds())

@@ -96,7 +96,7 @@ func TestMFAThreeWrongAnswersFail(t *testing.T) {
 		h.answer(l, code, "999999")
 	}
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.EChallengeFailed {
+	if got.Error == nil || got.Error.Code != linkflow.FailureChallengeFailed {
 		t.Fatalf("after three wrong answers: %s %+v", got.Status, got.Error)
 	}
 }
@@ -107,7 +107,7 @@ func TestMFATimeout(t *testing.T) {
 	h.startWorker(func(c *workflow.Config) { c.ChallengeTimeout = 300 * time.Millisecond })
 	l, _ := h.runMFA()
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.EChallengeTimeout {
+	if got.Error == nil || got.Error.Code != linkflow.FailureChallengeTimeout {
 		t.Fatalf("unanswered challenge: %s %+v", got.Status, got.Error)
 	}
 }

@@ -94,19 +94,19 @@ func (s *session) run() {
 	switch {
 	case l.Attempts > s.w.cfg.MaxAttempts:
 		s.w.deadLetter(s.msg, "attempts exhausted", l.ID)
-		s.failLink(linkflow.EAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts.", l.Attempts-1), nil)
+		s.failLink(linkflow.FailureAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts.", l.Attempts-1), nil)
 		return
 	case !l.ExpiresAt.IsZero() && !now.Before(l.ExpiresAt):
-		s.failLink(linkflow.ELinkExpired, "The link's deadline passed before it could finish.", nil)
+		s.failLink(linkflow.FailureLinkExpired, "The link's deadline passed before it could finish.", nil)
 		return
 	case s.canceled.Load():
-		s.failLink(linkflow.ECanceled, "The link was canceled.", intPtr(0))
+		s.failLink(linkflow.FailureCanceled, "The link was canceled.", intPtr(0))
 		return
 	}
 	provider, ok := s.w.cfg.Registry.Provider(l.IntegrationID)
 	if !ok {
 		s.w.deadLetter(s.msg, "unknown integration "+l.IntegrationID, l.ID)
-		s.failLink(linkflow.EUnprocessableLink, fmt.Sprintf("Integration %q is not available.", l.IntegrationID), nil)
+		s.failLink(linkflow.FailureUnprocessableLink, fmt.Sprintf("Integration %q is not available.", l.IntegrationID), nil)
 		return
 	}
 	results, lr, opIndex, err := s.execute(provider)
@@ -147,7 +147,7 @@ func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations
 	results := make([]json.RawMessage, len(l.Operations))
 	for i, op := range l.Operations {
 		if s.canceled.Load() {
-			return nil, nil, intPtr(i), linkflow.Errorf(linkflow.ECanceled, "The link was canceled before operation %d.", i)
+			return nil, nil, intPtr(i), &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: fmt.Sprintf("The link was canceled before operation %d.", i)}
 		}
 		var args json.RawMessage
 		if i < len(s.r.Arguments) {
@@ -193,7 +193,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		})
 		if err != nil {
 			pe := operations.AsError(err)
-			if pe.Code == operations.CodeChallengeFailed && tries > 1 {
+			if pe.Code == linkflow.FailureChallengeFailed && tries > 1 {
 				tries--
 				lastErr = "That code was not accepted. Try again."
 				continue
@@ -229,9 +229,9 @@ func (s *session) waitInput(id string, expires time.Time) (string, error) {
 		select {
 		case <-s.inputCh:
 		case <-timer.C:
-			return "", linkflow.Errorf(linkflow.EChallengeTimeout, "The challenge was not answered in time.")
+			return "", &linkflow.LinkError{Code: linkflow.FailureChallengeTimeout, Message: "The challenge was not answered in time."}
 		case <-s.cancelCh:
-			return "", linkflow.Errorf(linkflow.ECanceled, "The link was canceled while waiting for input.")
+			return "", &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: "The link was canceled while waiting for input."}
 		case <-s.ctx.Done():
 			return "", s.ctx.Err()
 		}
@@ -253,7 +253,7 @@ func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult)
 	result, err := buildResult(s.w.cfg.Registry, l.IntegrationID, l.Operations, results)
 	if err != nil {
 		s.log.Error("build result", zap.Error(err))
-		s.failLink(linkflow.EInternalError, "The provider's result could not be recorded.", nil)
+		s.failLink(linkflow.FailureInternal, "The provider's result could not be recorded.", nil)
 		return
 	}
 	l.Status = linkflow.StatusSucceeded
@@ -271,7 +271,7 @@ func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult)
 
 // failLink commits the failure alone: status failed and {code, message,
 // operationIndex}, nothing else.
-func (s *session) failLink(code, message string, opIndex *int) {
+func (s *session) failLink(code linkflow.FailureCode, message string, opIndex *int) {
 	l := s.link
 	l.Status = linkflow.StatusFailed
 	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
@@ -341,10 +341,10 @@ func (s *session) settleError(err error, opIndex *int) {
 		_ = s.msg.Nak()
 		return
 	case errors.Is(cause, context.DeadlineExceeded) || (cause == nil && errors.Is(err, context.DeadlineExceeded) && !s.link.ExpiresAt.After(s.w.cfg.Now())):
-		s.failLink(linkflow.ELinkExpired, "The link's deadline passed before it could finish.", opIndex)
+		s.failLink(linkflow.FailureLinkExpired, "The link's deadline passed before it could finish.", opIndex)
 		return
 	}
-	var le *linkflow.Error
+	var le *linkflow.LinkError
 	if errors.As(err, &le) {
 		s.failLink(le.Code, le.Message, opIndex)
 		return
@@ -356,8 +356,8 @@ func (s *session) settleError(err error, opIndex *int) {
 	}
 	delay := max(s.w.backoff(l.Attempts), pe.RetryAfter)
 	if l.Attempts >= s.w.cfg.MaxAttempts {
-		s.w.deadLetter(s.msg, "attempts exhausted: "+pe.Code, l.ID)
-		s.failLink(linkflow.EAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts: %s", l.Attempts, pe.Message), opIndex)
+		s.w.deadLetter(s.msg, "attempts exhausted: "+string(pe.Code), l.ID)
+		s.failLink(linkflow.FailureAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts: %s", l.Attempts, pe.Message), opIndex)
 		return
 	}
 	if !l.ExpiresAt.IsZero() && s.w.cfg.Now().Add(delay).After(l.ExpiresAt) {
@@ -366,7 +366,7 @@ func (s *session) settleError(err error, opIndex *int) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
-	if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, pe.Code+": "+pe.Message, false); rerr != nil {
+	if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, string(pe.Code)+": "+pe.Message, false); rerr != nil {
 		if errors.Is(rerr, store.ErrFenced) {
 			s.w.cfg.Metrics.fenced()
 			return
@@ -374,7 +374,7 @@ func (s *session) settleError(err error, opIndex *int) {
 		s.log.Warn("release after transient failure", zap.Error(rerr))
 	}
 	s.w.cfg.Metrics.retried()
-	s.log.Info("transient failure: retrying later", zap.String("code", pe.Code),
+	s.log.Info("transient failure: retrying later", zap.String("code", string(pe.Code)),
 		zap.Int("attempt", l.Attempts), zap.Duration("delay", delay))
 	_ = s.msg.NakWithDelay(delay)
 }

@@ -64,7 +64,7 @@ func TestAllOrNothing(t *testing.T) {
 	h.startWorker(nil)
 	l := h.run("tmobile", "all_or_nothing", "pass_good", readPM, writePM("4111111111111111"), writePM(sandbox.CardDeclined), readBil)
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
-	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.EDeclined {
+	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.FailureDeclined {
 		t.Fatalf("want failed DECLINED, got %s %+v", got.Status, got.Error)
 	}
 	if got.Error.OperationIndex == nil || *got.Error.OperationIndex != 2 {
@@ -79,9 +79,12 @@ func TestPermanentLoginErrors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	h.startWorker(nil)
-	for _, tc := range []struct{ user, pass, code string }{
-		{"user_good", "wrong", linkflow.EInvalidCredentials},
-		{"user_locked", "pass_good", linkflow.EAccountLocked},
+	for _, tc := range []struct {
+		user, pass string
+		code       linkflow.FailureCode
+	}{
+		{"user_good", "wrong", linkflow.FailureInvalidCredentials},
+		{"user_locked", "pass_good", linkflow.FailureAccountLocked},
 	} {
 		l := h.run("att", tc.user, tc.pass, readPM)
 		got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
@@ -151,7 +154,7 @@ func TestCancelStopsBeforeTheNextOperation(t *testing.T) {
 	}
 	// No NATS notification here: the worker's heartbeat must notice it.
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.ECanceled || got.Error.OperationIndex == nil || *got.Error.OperationIndex >= 4 {
+	if got.Error == nil || got.Error.Code != linkflow.FailureCanceled || got.Error.OperationIndex == nil || *got.Error.OperationIndex >= 4 {
 		t.Fatalf("canceled link: %s %+v", got.Status, got.Error)
 	}
 }
@@ -195,7 +198,7 @@ func TestCancelNotificationStopsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.ECanceled {
+	if got.Error == nil || got.Error.Code != linkflow.FailureCanceled {
 		t.Fatalf("canceled link: %s %+v", got.Status, got.Error)
 	}
 }

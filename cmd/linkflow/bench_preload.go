@@ -253,7 +253,7 @@ func benchDispatcherOnly(ctx context.Context, f benchFlags) (*report, error) {
 		if err != nil {
 			return err
 		}
-		fin, err := b.st.FailLink(ctx, b.org.ID, c.Link.ID, linkflow.LinkError{Code: linkflow.EDeclined, Message: "bench"})
+		fin, err := b.st.FailLink(ctx, b.org.ID, c.Link.ID, linkflow.LinkError{Code: linkflow.FailureDeclined, Message: "bench"})
 		if err != nil {
 			return err
 		}

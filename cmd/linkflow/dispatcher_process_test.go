@@ -38,7 +38,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fin, err := f.st.FailLink(ctx, f.org, c.Link.ID, linkflow.LinkError{Code: linkflow.EDeclined, Message: "test"})
+	fin, err := f.st.FailLink(ctx, f.org, c.Link.ID, linkflow.LinkError{Code: linkflow.FailureDeclined, Message: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

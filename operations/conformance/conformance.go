@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/linkflow/linkflow"
 	"reflect"
 	"slices"
 	"testing"
@@ -131,7 +132,7 @@ func uniqueUser(t *testing.T) string {
 func (s *suite) login(t *testing.T, username string) *operations.LoginResult {
 	t.Helper()
 	ctx := ctxFor(t)
-	res, err := s.p.Login(ctx, operations.LoginRequest{OrgID: OrgID, 
+	res, err := s.p.Login(ctx, operations.LoginRequest{OrgID: OrgID,
 		Integration: s.id, LinkID: "link_conformance", Attempt: 1, Username: username, Password: sandbox.PasswordGood,
 	})
 	if err != nil {
@@ -176,7 +177,7 @@ func (s *suite) mustExec(t *testing.T, session, resource, action, args, key stri
 
 // wantError checks that err is a typed provider error with code, transient
 // as the code says.
-func wantError(t *testing.T, err error, code string) *operations.Error {
+func wantError(t *testing.T, err error, code linkflow.FailureCode) *operations.Error {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("got no error, want %s", code)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"github.com/linkflow/linkflow"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func checkCredentials(t *testing.T, res *operations.LoginResult, now time.Time) 
 
 func (s *suite) loginErr(t *testing.T, user, password string, attempt int) error {
 	t.Helper()
-	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{OrgID: OrgID, 
+	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{OrgID: OrgID,
 		Integration: s.id, LinkID: "link_conformance", Attempt: attempt, Username: user, Password: password,
 	})
 	if res != nil && res.SessionID != "" {
@@ -47,14 +48,14 @@ func (s *suite) loginErr(t *testing.T, user, password string, attempt int) error
 
 func (s *suite) testLoginBadPassword(t *testing.T) {
 	for _, user := range []string{sandbox.UserGood, sandbox.UserMFA, uniqueUser(t)} {
-		wantError(t, s.loginErr(t, user, "wrong", 1), operations.CodeInvalidCredentials)
+		wantError(t, s.loginErr(t, user, "wrong", 1), linkflow.FailureInvalidCredentials)
 	}
-	wantError(t, s.loginErr(t, "", sandbox.PasswordGood, 1), operations.CodeInvalidCredentials)
+	wantError(t, s.loginErr(t, "", sandbox.PasswordGood, 1), linkflow.FailureInvalidCredentials)
 }
 
 func (s *suite) testLoginLocked(t *testing.T) {
 	for _, pw := range []string{sandbox.PasswordGood, "wrong"} {
-		wantError(t, s.loginErr(t, sandbox.UserLocked, pw, 1), operations.CodeAccountLocked)
+		wantError(t, s.loginErr(t, sandbox.UserLocked, pw, 1), linkflow.FailureAccountLocked)
 	}
 }
 
@@ -103,7 +104,7 @@ func (s *suite) testChallengeWrongThenRight(t *testing.T) {
 	res := s.challenge(t)
 	for _, code := range []string{"000000", ""} {
 		_, err := s.answer(t, res, code)
-		wantError(t, err, operations.CodeChallengeFailed)
+		wantError(t, err, linkflow.FailureChallengeFailed)
 	}
 	done, err := s.answer(t, res, sandbox.OTPCode)
 	if err != nil {
@@ -114,11 +115,11 @@ func (s *suite) testChallengeWrongThenRight(t *testing.T) {
 
 func (s *suite) testFlaky(t *testing.T) {
 	err := s.loginErr(t, sandbox.UserFlaky, sandbox.PasswordGood, 1)
-	pe := wantError(t, err, operations.CodeUnavailable)
+	pe := wantError(t, err, linkflow.FailureProviderUnavailable)
 	if pe.RetryAfter < 0 {
 		t.Fatalf("retry after %v", pe.RetryAfter)
 	}
-	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{OrgID: OrgID, 
+	res, err := s.p.Login(ctxFor(t), operations.LoginRequest{OrgID: OrgID,
 		Integration: s.id, LinkID: "link_conformance", Attempt: 2, Username: sandbox.UserFlaky, Password: sandbox.PasswordGood,
 	})
 	if err != nil {
@@ -147,7 +148,7 @@ func (s *suite) testRefreshRevoke(t *testing.T) {
 		t.Fatalf("refresh did not replace the tokens: %+v", next)
 	}
 	_, err = refresher.Refresh(ctx, first)
-	wantError(t, err, operations.CodeInvalidCredentials)
+	wantError(t, err, linkflow.FailureInvalidCredentials)
 
 	if err := revoker.Revoke(ctx, *next); err != nil {
 		t.Fatalf("revoke: %v", err)
@@ -156,9 +157,9 @@ func (s *suite) testRefreshRevoke(t *testing.T) {
 		t.Fatalf("revoking twice: %v", err)
 	}
 	_, err = refresher.Refresh(ctx, *next)
-	wantError(t, err, operations.CodeInvalidCredentials)
+	wantError(t, err, linkflow.FailureInvalidCredentials)
 	_, err = refresher.Refresh(ctx, operations.Credentials{AccessToken: "x", RefreshToken: "not-a-token"})
-	wantError(t, err, operations.CodeInvalidCredentials)
+	wantError(t, err, linkflow.FailureInvalidCredentials)
 
 	if s.h.Sandbox != nil {
 		g, err := s.h.Sandbox.Grant(ctx, *next)
@@ -170,7 +171,7 @@ func (s *suite) testRefreshRevoke(t *testing.T) {
 
 func (s *suite) testClose(t *testing.T) {
 	ctx := ctxFor(t)
-	res, err := s.p.Login(ctx, operations.LoginRequest{OrgID: OrgID, 
+	res, err := s.p.Login(ctx, operations.LoginRequest{OrgID: OrgID,
 		Integration: s.id, LinkID: "link_conformance", Attempt: 1, Username: uniqueUser(t), Password: sandbox.PasswordGood,
 	})
 	if err != nil {
@@ -216,7 +217,7 @@ func (s *suite) testCancel(t *testing.T) {
 	if took >= s.h.SlowDelay/2 {
 		t.Fatalf("a cancelled operation returned after %v; the delay is %v", took, s.h.SlowDelay)
 	}
-	if code := operations.AsError(err).Code; code != operations.CodeTimeout {
+	if code := operations.AsError(err).Code; code != linkflow.FailureProviderTimeout {
 		t.Fatalf("a deadline reported as %s: %v", code, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"
 )
 
@@ -210,7 +209,7 @@ func (s *suite) testReads(t *testing.T) {
 		}
 	}
 	_, err := s.exec(ctxFor(t), res.SessionID, "noSuchResource", sandbox.ActionRead, "", "")
-	wantError(t, err, operations.CodeRejected)
+	wantError(t, err, linkflow.FailureRejected)
 }
 
 func (s *suite) testReadArguments(t *testing.T) {
@@ -227,7 +226,7 @@ func (s *suite) testReadArguments(t *testing.T) {
 			t.Fatal("a month's statement depends on how many months were asked for")
 		}
 		_, err := s.exec(ctxFor(t), res.SessionID, sandbox.ResourceBillingStatement, sandbox.ActionRead, `{"months":25}`, "")
-		wantError(t, err, operations.CodeRejected)
+		wantError(t, err, linkflow.FailureRejected)
 	}
 	if s.hasAction(sandbox.ResourceOrderHistory, sandbox.ActionRead) {
 		var all []order
@@ -352,7 +351,7 @@ func (s *suite) testIdempotentWrite(t *testing.T) {
 		t.Fatalf("write log keys %v, want [link_i:1]", keys)
 	}
 	_, err := s.exec(ctxFor(t), res.SessionID, sandbox.ResourcePaymentMethod, sandbox.ActionWrite, s.cardArgs("4242424242424242"), "")
-	wantError(t, err, operations.CodeRejected)
+	wantError(t, err, linkflow.FailureRejected)
 }
 
 func (s *suite) testConcurrentWrites(t *testing.T) {
@@ -389,7 +388,7 @@ func (s *suite) testDeclined(t *testing.T) {
 	user := uniqueUser(t)
 	res := s.login(t, user)
 	_, err := s.exec(ctxFor(t), res.SessionID, sandbox.ResourcePaymentMethod, sandbox.ActionWrite, s.cardArgs(sandbox.CardDeclined), "link_d:0")
-	wantError(t, err, operations.CodeDeclined)
+	wantError(t, err, linkflow.FailureDeclined)
 	var pms []paymentMethod
 	s.mustExec(t, res.SessionID, sandbox.ResourcePaymentMethod, sandbox.ActionRead, "", "", &pms)
 	for _, pm := range pms {
@@ -415,6 +414,6 @@ func (s *suite) testRejects(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: invalid arguments were accepted", name)
 		}
-		wantError(t, err, operations.CodeRejected)
+		wantError(t, err, linkflow.FailureRejected)
 	}
 }

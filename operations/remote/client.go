@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/linkflow/linkflow"
 	"io"
 	"net/http"
 	"net/url"
@@ -208,7 +209,7 @@ func decodeAnswer(path string, status int, h http.Header, data []byte, out any) 
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return operations.ErrUnavailable(fmt.Sprintf("remote provider answered %s with invalid JSON", path))
+		return operations.Unavailable(fmt.Sprintf("remote provider answered %s with invalid JSON", path))
 	}
 	return nil
 }
@@ -234,11 +235,11 @@ func clip(s string) string {
 func (c *Client) transportError(ctx context.Context, path string, err error) error {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return operations.ErrTimeout(fmt.Sprintf("remote provider did not answer %s in time", path))
+		return operations.Timeout(fmt.Sprintf("remote provider did not answer %s in time", path))
 	case ctx.Err() != nil:
 		return fmt.Errorf("remote %s: %w", path, ctx.Err())
 	}
-	return operations.ErrUnavailable(fmt.Sprintf("remote provider unreachable at %s: %v", path, err))
+	return operations.Unavailable(fmt.Sprintf("remote provider unreachable at %s: %v", path, err))
 }
 
 // answerError types a failed answer from its body when it has the
@@ -254,12 +255,12 @@ func answerError(status int, h http.Header, body []byte) error {
 		}
 		var pe *operations.Error
 		switch {
-		case knownCodes[e.Code]:
-			pe = operations.NewError(e.Code, e.Message)
+		case knownCodes[linkflow.FailureCode(e.Code)]:
+			pe = operations.NewError(linkflow.FailureCode(e.Code), e.Message)
 		case e.Transient:
-			pe = operations.ErrUnavailable(e.Code + ": " + e.Message)
+			pe = operations.Unavailable(e.Code + ": " + e.Message)
 		default:
-			pe = operations.ErrRejected(e.Code + ": " + e.Message)
+			pe = operations.Rejected(e.Code + ": " + e.Message)
 		}
 		pe.RetryAfter = retry
 		return pe
@@ -267,15 +268,15 @@ func answerError(status int, h http.Header, body []byte) error {
 	msg := fmt.Sprintf("remote provider answered %d %s", status, http.StatusText(status))
 	switch {
 	case status == http.StatusTooManyRequests:
-		return operations.ErrRateLimited(msg, retry)
+		return operations.RateLimited(msg, retry)
 	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
-		return operations.ErrTimeout(msg)
+		return operations.Timeout(msg)
 	case status >= 500:
-		e := operations.ErrUnavailable(msg)
+		e := operations.Unavailable(msg)
 		e.RetryAfter = retry
 		return e
 	}
-	return operations.ErrRejected(msg)
+	return operations.Rejected(msg)
 }
 
 // retryAfter reads a Retry-After header: seconds, or an HTTP date.

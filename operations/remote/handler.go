@@ -93,7 +93,7 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		writeError(w, &ErrorBody{Code: operations.CodeRejected, Message: "the request body is not the expected JSON"})
+		writeError(w, &ErrorBody{Code: string(linkflow.FailureRejected), Message: "the request body is not the expected JSON"})
 		return false
 	}
 	return true
@@ -104,7 +104,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (h *Handler) provider(w http.ResponseWriter, integration string) (operations.Provider, bool) {
 	p, ok := h.cfg.Registry.Provider(integration)
 	if !ok {
-		writeError(w, &ErrorBody{Code: operations.CodeRejected, Message: fmt.Sprintf("unknown integration %q", integration)})
+		writeError(w, &ErrorBody{Code: string(linkflow.FailureRejected), Message: fmt.Sprintf("unknown integration %q", integration)})
 	}
 	return p, ok
 }
@@ -157,7 +157,7 @@ func (h *Handler) execute(w http.ResponseWriter, r *http.Request) {
 		for i, is := range issues {
 			msgs[i] = strings.TrimPrefix(strings.TrimPrefix(is.Path, "operations[0]"), ".") + ": " + is.Message
 		}
-		writeError(w, &ErrorBody{Code: operations.CodeRejected, Message: "invalid operation: " + strings.Join(msgs, "; ")})
+		writeError(w, &ErrorBody{Code: string(linkflow.FailureRejected), Message: "invalid operation: " + strings.Join(msgs, "; ")})
 		return
 	}
 	res, err := p.Execute(r.Context(), req)
@@ -233,7 +233,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, v any, err erro
 		h.log.Warn("provider failed without a typed error", zap.String("path", r.URL.Path), zap.Error(err))
 	}
 	pe := operations.AsError(err)
-	body := &ErrorBody{Code: pe.Code, Message: pe.Message, Transient: pe.Transient}
+	body := &ErrorBody{Code: string(pe.Code), Message: pe.Message, Transient: pe.Transient}
 	if pe.RetryAfter > 0 {
 		body.RetryAfterMs = max(pe.RetryAfter.Milliseconds(), 1)
 	}
@@ -251,7 +251,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorResponse{Error: ErrorBody{Code: operations.CodeUnavailable, Message: "could not encode the answer", Transient: true}})
+		b, _ = json.Marshal(ErrorResponse{Error: ErrorBody{Code: string(linkflow.FailureProviderUnavailable), Message: "could not encode the answer", Transient: true}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"encoding/json"
+	"github.com/linkflow/linkflow"
 	"net/http"
 
 	"github.com/linkflow/linkflow/operations"
@@ -94,18 +95,18 @@ type ErrorBody struct {
 // Clients decide from the code, not the status; the status serves proxies,
 // logs and people reading them.
 func statusFor(code string) int {
-	switch code {
-	case operations.CodeInvalidCredentials, operations.CodeChallengeFailed, CodeUnauthorized:
+	switch linkflow.FailureCode(code) {
+	case linkflow.FailureInvalidCredentials, linkflow.FailureChallengeFailed, CodeUnauthorized:
 		return http.StatusUnauthorized
-	case operations.CodeAccountLocked:
+	case linkflow.FailureAccountLocked:
 		return http.StatusLocked
-	case operations.CodeDeclined:
+	case linkflow.FailureDeclined:
 		return http.StatusPaymentRequired
-	case operations.CodeRejected:
+	case linkflow.FailureRejected:
 		return http.StatusUnprocessableEntity
-	case operations.CodeRateLimited:
+	case linkflow.FailureRateLimited:
 		return http.StatusTooManyRequests
-	case operations.CodeTimeout:
+	case linkflow.FailureProviderTimeout:
 		return http.StatusGatewayTimeout
 	case CodeNotSupported:
 		return http.StatusNotImplemented
@@ -115,8 +116,8 @@ func statusFor(code string) int {
 }
 
 // knownCodes are the operations codes a client passes through as they are.
-var knownCodes = map[string]bool{
-	operations.CodeInvalidCredentials: true, operations.CodeAccountLocked: true,
-	operations.CodeChallengeFailed: true, operations.CodeDeclined: true, operations.CodeRejected: true,
-	operations.CodeUnavailable: true, operations.CodeTimeout: true, operations.CodeRateLimited: true,
+var knownCodes = map[linkflow.FailureCode]bool{
+	linkflow.FailureInvalidCredentials: true, linkflow.FailureAccountLocked: true,
+	linkflow.FailureChallengeFailed: true, linkflow.FailureDeclined: true, linkflow.FailureRejected: true,
+	linkflow.FailureProviderUnavailable: true, linkflow.FailureProviderTimeout: true, linkflow.FailureRateLimited: true,
 }

@@ -149,7 +149,7 @@ func TestSharedSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Login(ctx, operations.LoginRequest{Attempt: 1, Username: sandbox.UserGood, Password: sandbox.PasswordGood})
-	if pe := operations.AsError(err); pe.Code != operations.CodeUnavailable || !pe.Transient || !strings.Contains(pe.Message, remote.CodeUnauthorized) {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable || !pe.Transient || !strings.Contains(pe.Message, remote.CodeUnauthorized) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 }
@@ -214,7 +214,7 @@ func TestCapabilities(t *testing.T) {
 	// Calling refresh directly answers NOT_SUPPORTED, a permanent error.
 	c, _ := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "plain"})
 	_, err = c.Refresh(context.Background(), operations.Credentials{RefreshToken: "x"})
-	if pe := operations.AsError(err); pe.Code != operations.CodeRejected || !strings.Contains(pe.Message, remote.CodeNotSupported) {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureRejected || !strings.Contains(pe.Message, remote.CodeNotSupported) {
 		t.Fatalf("refresh: %v", err)
 	}
 }
@@ -226,7 +226,7 @@ func (plainProvider) Login(context.Context, operations.LoginRequest) (*operation
 }
 
 func (plainProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
-	return nil, operations.ErrRejected("no challenge")
+	return nil, operations.Rejected("no challenge")
 }
 
 func (plainProvider) Execute(context.Context, operations.ExecuteRequest) (json.RawMessage, error) {
@@ -246,22 +246,22 @@ func TestClientErrors(t *testing.T) {
 	tests := []struct {
 		name       string
 		answer     answer
-		code       string
+		code       linkflow.FailureCode
 		transient  bool
 		retryAfter time.Duration
 	}{
-		{"declined", answer{402, nil, `{"error":{"code":"DECLINED","message":"no"}}`}, operations.CodeDeclined, false, 0},
-		{"locked", answer{423, nil, `{"error":{"code":"ACCOUNT_LOCKED","message":"locked"}}`}, operations.CodeAccountLocked, false, 0},
-		{"code decides, not status", answer{500, nil, `{"error":{"code":"INVALID_CREDENTIALS","message":"bad"}}`}, operations.CodeInvalidCredentials, false, 0},
-		{"rate limited body", answer{429, nil, `{"error":{"code":"RATE_LIMITED","message":"slow","transient":true,"retryAfterMs":1500}}`}, operations.CodeRateLimited, true, 1500 * time.Millisecond},
-		{"rate limited header", answer{429, map[string]string{"Retry-After": "2"}, ``}, operations.CodeRateLimited, true, 2 * time.Second},
-		{"unknown transient code", answer{503, nil, `{"error":{"code":"MAINTENANCE","message":"later","transient":true}}`}, operations.CodeUnavailable, true, 0},
-		{"unknown permanent code", answer{400, nil, `{"error":{"code":"BAD_THING","message":"no"}}`}, operations.CodeRejected, false, 0},
-		{"bare 503", answer{503, map[string]string{"Retry-After": "3"}, `oops`}, operations.CodeUnavailable, true, 3 * time.Second},
-		{"bare 502", answer{502, nil, ``}, operations.CodeUnavailable, true, 0},
-		{"bare 504", answer{504, nil, ``}, operations.CodeTimeout, true, 0},
-		{"bare 404", answer{404, nil, `not found`}, operations.CodeRejected, false, 0},
-		{"200 with bad JSON", answer{200, nil, `{"result":`}, operations.CodeUnavailable, true, 0},
+		{"declined", answer{402, nil, `{"error":{"code":"DECLINED","message":"no"}}`}, linkflow.FailureDeclined, false, 0},
+		{"locked", answer{423, nil, `{"error":{"code":"ACCOUNT_LOCKED","message":"locked"}}`}, linkflow.FailureAccountLocked, false, 0},
+		{"code decides, not status", answer{500, nil, `{"error":{"code":"INVALID_CREDENTIALS","message":"bad"}}`}, linkflow.FailureInvalidCredentials, false, 0},
+		{"rate limited body", answer{429, nil, `{"error":{"code":"RATE_LIMITED","message":"slow","transient":true,"retryAfterMs":1500}}`}, linkflow.FailureRateLimited, true, 1500 * time.Millisecond},
+		{"rate limited header", answer{429, map[string]string{"Retry-After": "2"}, ``}, linkflow.FailureRateLimited, true, 2 * time.Second},
+		{"unknown transient code", answer{503, nil, `{"error":{"code":"MAINTENANCE","message":"later","transient":true}}`}, linkflow.FailureProviderUnavailable, true, 0},
+		{"unknown permanent code", answer{400, nil, `{"error":{"code":"BAD_THING","message":"no"}}`}, linkflow.FailureRejected, false, 0},
+		{"bare 503", answer{503, map[string]string{"Retry-After": "3"}, `oops`}, linkflow.FailureProviderUnavailable, true, 3 * time.Second},
+		{"bare 502", answer{502, nil, ``}, linkflow.FailureProviderUnavailable, true, 0},
+		{"bare 504", answer{504, nil, ``}, linkflow.FailureProviderTimeout, true, 0},
+		{"bare 404", answer{404, nil, `not found`}, linkflow.FailureRejected, false, 0},
+		{"200 with bad JSON", answer{200, nil, `{"result":`}, linkflow.FailureProviderUnavailable, true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,7 +308,7 @@ func TestClientTransportFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Login(context.Background(), operations.LoginRequest{})
-	if pe := operations.AsError(err); pe.Code != operations.CodeTimeout || !pe.Transient {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderTimeout || !pe.Transient {
 		t.Fatalf("stuck provider: %v", err)
 	}
 	// The caller's cancellation is not the provider's fault.
@@ -323,7 +323,7 @@ func TestClientTransportFailures(t *testing.T) {
 	gone.Close()
 	c, _ = remote.NewClient(remote.Config{BaseURL: url, Integration: "x"})
 	_, err = c.Login(context.Background(), operations.LoginRequest{})
-	if pe := operations.AsError(err); pe.Code != operations.CodeUnavailable || !pe.Transient {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable || !pe.Transient {
 		t.Fatalf("unreachable provider: %v", err)
 	}
 }
@@ -352,22 +352,22 @@ func TestHandlerAnswers(t *testing.T) {
 		code             string
 	}{
 		{"no secret", "/login", `{}`, false, 401, remote.CodeUnauthorized},
-		{"bad JSON", "/login", `{`, true, 422, operations.CodeRejected},
-		{"unknown integration", "/login", `{"integration":"nope"}`, true, 422, operations.CodeRejected},
-		{"bad password", "/login", `{"integration":"att","attempt":1,"username":"u","password":"x"}`, true, 401, operations.CodeInvalidCredentials},
-		{"locked", "/login", `{"integration":"att","attempt":1,"username":"user_locked","password":"pass_good"}`, true, 423, operations.CodeAccountLocked},
-		{"flaky", "/login", `{"integration":"att","attempt":1,"username":"user_flaky","password":"pass_good"}`, true, 503, operations.CodeUnavailable},
-		{"invalid arguments", "/execute", `{"integration":"att","sessionId":"s","resource":"mobileBillingStatement","action":"read","arguments":{"months":0}}`, true, 422, operations.CodeRejected},
-		{"unknown session", "/execute", `{"integration":"att","sessionId":"s","resource":"accountProfile","action":"read"}`, true, 503, operations.CodeUnavailable},
+		{"bad JSON", "/login", `{`, true, 422, string(linkflow.FailureRejected)},
+		{"unknown integration", "/login", `{"integration":"nope"}`, true, 422, string(linkflow.FailureRejected)},
+		{"bad password", "/login", `{"integration":"att","attempt":1,"username":"u","password":"x"}`, true, 401, string(linkflow.FailureInvalidCredentials)},
+		{"locked", "/login", `{"integration":"att","attempt":1,"username":"user_locked","password":"pass_good"}`, true, 423, string(linkflow.FailureAccountLocked)},
+		{"flaky", "/login", `{"integration":"att","attempt":1,"username":"user_flaky","password":"pass_good"}`, true, 503, string(linkflow.FailureProviderUnavailable)},
+		{"invalid arguments", "/execute", `{"integration":"att","sessionId":"s","resource":"mobileBillingStatement","action":"read","arguments":{"months":0}}`, true, 422, string(linkflow.FailureRejected)},
+		{"unknown session", "/execute", `{"integration":"att","sessionId":"s","resource":"accountProfile","action":"read"}`, true, 503, string(linkflow.FailureProviderUnavailable)},
 		{"close unknown session", "/close", `{"integration":"att","sessionId":"s"}`, true, 200, ""},
-		{"refresh garbage", "/refresh", `{"integration":"att","credentials":{"refreshToken":"x"}}`, true, 401, operations.CodeInvalidCredentials},
+		{"refresh garbage", "/refresh", `{"integration":"att","credentials":{"refreshToken":"x"}}`, true, 401, string(linkflow.FailureInvalidCredentials)},
 	}
 	for _, tt := range tests {
 		status, e := post(tt.path, tt.body, tt.auth)
 		if status != tt.status || e.Error.Code != tt.code {
 			t.Errorf("%s: %d %+v, want %d %s", tt.name, status, e.Error, tt.status, tt.code)
 		}
-		if tt.code != "" && e.Error.Transient != (tt.code == operations.CodeUnavailable || tt.code == remote.CodeUnauthorized) {
+		if tt.code != "" && e.Error.Transient != (tt.code == string(linkflow.FailureProviderUnavailable) || tt.code == remote.CodeUnauthorized) {
 			t.Errorf("%s: transient %v", tt.name, e.Error.Transient)
 		}
 	}

@@ -69,7 +69,7 @@ func (s *Sandbox) newGrant(a AccountRef) (*operations.Credentials, *Grant) {
 func (s *Sandbox) refresh(ctx context.Context, creds operations.Credentials) (*operations.Credentials, error) {
 	id := grantID(creds.RefreshToken, refreshPrefix)
 	if id == "" {
-		return nil, operations.ErrInvalidCredentials("not a sandbox refresh token")
+		return nil, operations.InvalidCredentials("not a sandbox refresh token")
 	}
 	next := s.newTokens(id, creds.Scope)
 	ok, err := s.store.RotateSandboxGrant(ctx, id, tokenHash(creds.RefreshToken), tokenHash(next.AccessToken), tokenHash(next.RefreshToken))
@@ -77,7 +77,7 @@ func (s *Sandbox) refresh(ctx context.Context, creds operations.Credentials) (*o
 		return nil, fmt.Errorf("sandbox refresh: %w", err)
 	}
 	if !ok {
-		return nil, operations.ErrInvalidCredentials("the refresh token was revoked, replaced or never issued")
+		return nil, operations.InvalidCredentials("the refresh token was revoked, replaced or never issued")
 	}
 	return next, nil
 }

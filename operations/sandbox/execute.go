@@ -16,7 +16,7 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 	now := s.now()
 	sess, ok := s.sessions.get(req.SessionID, now)
 	if !ok || sess.integration != integration {
-		return nil, operations.ErrUnavailable("the session expired or does not exist, start again")
+		return nil, operations.Unavailable("the session expired or does not exist, start again")
 	}
 	sess.mu.Lock()
 	pending := sess.challenge != nil
@@ -25,10 +25,10 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 	}
 	sess.mu.Unlock()
 	if pending {
-		return nil, operations.ErrRejected("the sign-in is waiting for a challenge's answer")
+		return nil, operations.Rejected("the sign-in is waiting for a challenge's answer")
 	}
 	if !supports(integration, req.Resource, req.Action) {
-		return nil, operations.ErrRejected(fmt.Sprintf("%s does not support %s %s", integration, req.Action, req.Resource))
+		return nil, operations.Rejected(fmt.Sprintf("%s does not support %s %s", integration, req.Action, req.Resource))
 	}
 	delay := s.cfg.Latency
 	if sess.username == UserSlow {
@@ -55,7 +55,7 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 			months = *args.Months
 		}
 		if months < 1 || months > 24 {
-			return nil, operations.ErrRejected("months must be between 1 and 24")
+			return nil, operations.Rejected("months must be between 1 and 24")
 		}
 		return json.Marshal(a.statements(now, months))
 	case ResourceAccountProfile + "." + ActionRead:
@@ -76,13 +76,13 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 			limit = *args.Limit
 		}
 		if limit < 1 || limit > 100 {
-			return nil, operations.ErrRejected("limit must be between 1 and 100")
+			return nil, operations.Rejected("limit must be between 1 and 100")
 		}
 		var since time.Time
 		if args.Since != "" {
 			t, err := time.Parse(time.DateOnly, args.Since)
 			if err != nil {
-				return nil, operations.ErrRejected("since must be a date, YYYY-MM-DD")
+				return nil, operations.Rejected("since must be a date, YYYY-MM-DD")
 			}
 			since = t
 		}
@@ -92,7 +92,7 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 		}
 		return json.Marshal(orders)
 	}
-	return nil, operations.ErrRejected(fmt.Sprintf("%s does not support %s %s", integration, req.Action, req.Resource))
+	return nil, operations.Rejected(fmt.Sprintf("%s does not support %s %s", integration, req.Action, req.Resource))
 }
 
 // decodeArgs reads an operation's arguments strictly. The API validated them
@@ -106,7 +106,7 @@ func decodeArgs(raw json.RawMessage, v any) error {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return operations.ErrRejected("the arguments do not match the action's schema")
+		return operations.Rejected("the arguments do not match the action's schema")
 	}
 	return nil
 }
@@ -157,15 +157,15 @@ var (
 func (c CardArguments) check(now time.Time) error {
 	switch {
 	case len(c.CardNumber) < 13 || len(c.CardNumber) > 19 || !operations.LuhnValid(c.CardNumber):
-		return operations.ErrRejected("cardNumber must be 13 to 19 digits and pass the Luhn check")
+		return operations.Rejected("cardNumber must be 13 to 19 digits and pass the Luhn check")
 	case operations.CheckCardExpiry(c.ExpirationDate, now) != nil:
-		return operations.ErrRejected("expirationDate must be MM/YY and not in the past")
+		return operations.Rejected("expirationDate must be MM/YY and not in the past")
 	case len(c.CVV) < 3 || len(c.CVV) > 4 || !digitsRE.MatchString(c.CVV):
-		return operations.ErrRejected("cvv must be 3 or 4 digits")
+		return operations.Rejected("cvv must be 3 or 4 digits")
 	case c.NameOnCard == "" || utf8.RuneCountInString(c.NameOnCard) > 100:
-		return operations.ErrRejected("nameOnCard must be 1 to 100 characters")
+		return operations.Rejected("nameOnCard must be 1 to 100 characters")
 	case !zipRE.MatchString(c.BillingZip):
-		return operations.ErrRejected("billingZip must be 5 digits or ZIP+4")
+		return operations.Rejected("billingZip must be 5 digits or ZIP+4")
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func (c CardArguments) check(now time.Time) error {
 // also in the session's view of the account.
 func (s *Sandbox) addCard(ctx context.Context, sess *session, a account, req operations.ExecuteRequest, now time.Time) (json.RawMessage, error) {
 	if req.IdempotencyKey == "" {
-		return nil, operations.ErrRejected("a write needs an idempotency key")
+		return nil, operations.Rejected("a write needs an idempotency key")
 	}
 	var args CardArguments
 	if err := decodeArgs(req.Arguments, &args); err != nil {
@@ -184,7 +184,7 @@ func (s *Sandbox) addCard(ctx context.Context, sess *session, a account, req ope
 		return nil, err
 	}
 	if args.CardNumber == CardDeclined {
-		return nil, operations.ErrDeclined("the card was declined by its issuer")
+		return nil, operations.Declined("the card was declined by its issuer")
 	}
 	pm := PaymentMethod{
 		ID:             "pm_" + tokenHash(sess.org + "\x00" + a.integration + "\x00" + a.username + "\x00" + req.IdempotencyKey)[:16],

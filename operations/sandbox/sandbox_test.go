@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/linkflow/linkflow"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestSessionsAreCountedAcrossProcesses(t *testing.T) {
 	b.clock.Add(2 * time.Minute)
 	counts(0, 1)
 	_, err = p2.Execute(ctx, operations.ExecuteRequest{SessionID: s2, Resource: sandbox.ResourceAccountProfile, Action: sandbox.ActionRead})
-	if pe := operations.AsError(err); pe.Code != operations.CodeUnavailable || !pe.Transient {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable || !pe.Transient {
 		t.Fatalf("an expired session: %v", err)
 	}
 	// Other integrations count apart.
@@ -247,11 +248,11 @@ func TestChallengeExpires(t *testing.T) {
 	}
 	b.clock.Add(2 * time.Minute)
 	_, err = p.ContinueLogin(ctx, operations.ContinueRequest{SessionID: res.SessionID, ChallengeID: res.Challenge.ID, Response: sandbox.OTPCode})
-	if pe := operations.AsError(err); pe.Code != operations.CodeChallengeFailed {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureChallengeFailed {
 		t.Fatalf("late answer: %v", err)
 	}
 	_, err = p.ContinueLogin(ctx, operations.ContinueRequest{SessionID: "nope", ChallengeID: res.Challenge.ID, Response: sandbox.OTPCode})
-	if pe := operations.AsError(err); pe.Code != operations.CodeUnavailable {
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable {
 		t.Fatalf("unknown session: %v", err)
 	}
 }

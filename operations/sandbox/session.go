@@ -130,19 +130,19 @@ func randomHex(n int) string {
 
 func (s *Sandbox) login(ctx context.Context, integration string, req operations.LoginRequest) (*operations.LoginResult, error) {
 	if !knownIntegration(integration) {
-		return nil, operations.ErrRejected(fmt.Sprintf("unknown integration %q", integration))
+		return nil, operations.Rejected(fmt.Sprintf("unknown integration %q", integration))
 	}
 	log := s.log.With(zap.String("integration", integration), zap.String("username", req.Username), zap.Int("attempt", req.Attempt))
 	switch {
 	case req.Username == UserLocked:
 		log.Debug("login: account locked")
-		return nil, operations.ErrAccountLocked("the account is locked: too many failed sign-in attempts")
+		return nil, operations.AccountLocked("the account is locked: too many failed sign-in attempts")
 	case req.Username == UserFlaky && req.Attempt <= 1:
 		log.Debug("login: flaky first attempt")
-		return nil, operations.ErrUnavailable("the provider is temporarily unavailable, try again")
+		return nil, operations.Unavailable("the provider is temporarily unavailable, try again")
 	case req.Username == "" || req.Password != PasswordGood:
 		log.Debug("login: invalid credentials")
-		return nil, operations.ErrInvalidCredentials("the username or password is not correct")
+		return nil, operations.InvalidCredentials("the username or password is not correct")
 	}
 	now := s.now()
 	s.sessions.sweep(now, s.cfg.SessionTTL)
@@ -207,21 +207,21 @@ func (s *Sandbox) continueLogin(ctx context.Context, integration string, req ope
 	now := s.now()
 	sess, ok := s.sessions.get(req.SessionID, now)
 	if !ok || sess.integration != integration {
-		return nil, operations.ErrUnavailable("the sign-in session expired, start again")
+		return nil, operations.Unavailable("the sign-in session expired, start again")
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	c := sess.challenge
 	switch {
 	case c == nil:
-		return nil, operations.ErrRejected("the sign-in has no challenge to answer")
+		return nil, operations.Rejected("the sign-in has no challenge to answer")
 	case req.ChallengeID != c.ID:
-		return nil, operations.ErrChallengeFailed("that challenge is not the one asked")
+		return nil, operations.ChallengeFailed("that challenge is not the one asked")
 	case !now.Before(c.ExpiresAt):
-		return nil, operations.ErrChallengeFailed("the code expired")
+		return nil, operations.ChallengeFailed("the code expired")
 	case req.Response != OTPCode:
 		s.touch(ctx, sess, now)
-		return nil, operations.ErrChallengeFailed("the code is not correct")
+		return nil, operations.ChallengeFailed("the code is not correct")
 	}
 	// The session reads the account as it is now that the login completes.
 	creds, grant := s.newGrant(sess.account())

@@ -2,6 +2,7 @@ package linkflow
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -51,4 +52,36 @@ type Connection struct {
 	RevokedAt         time.Time
 	RevokedAtProvider bool
 	Version           int64
+}
+
+// ConnectionFilter narrows a connection listing. Empty fields match
+// everything.
+type ConnectionFilter struct {
+	ExternalUserID string
+	IntegrationID  string
+	Status         ConnStatus
+}
+
+// ConnectionPatch is a customer's change to a connection. Nil fields stay
+// as they are.
+type ConnectionPatch struct {
+	// Metadata replaces the metadata as a whole; it must be a JSON object of
+	// at most MaxConnectionMetadata bytes.
+	Metadata    json.RawMessage
+	DisplayName *string
+	Disabled    *bool
+}
+
+// ErrConnectionRevoked is returned for a change to a revoked connection.
+var ErrConnectionRevoked = errors.New("connection is revoked")
+
+// SecretRead is one read of a connection's secrets: who, when, from where.
+type SecretRead struct {
+	At time.Time
+	// Subject is the principal ("key:<id>" or "user:<email>") and KeyID the
+	// API key it acted with.
+	Subject   string
+	KeyID     string
+	Address   string
+	RequestID string
 }

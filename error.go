@@ -71,3 +71,14 @@ func ErrorMessage(err error) string {
 	}
 	return "An unexpected error occurred."
 }
+
+// ErrBadCursor is returned for a pagination cursor linkflow did not issue.
+var ErrBadCursor = errors.New("bad cursor")
+
+// ErrNotFound is returned when a record does not exist (or belongs to another
+// organization, which callers must not be able to tell apart).
+var ErrNotFound = errors.New("not found")
+
+// ErrFenced is returned when a fenced write lost its fence: the lease token is
+// no longer current, or the record changed since it was read.
+var ErrFenced = errors.New("fenced: lease or version no longer current")

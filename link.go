@@ -164,3 +164,59 @@ func FromMillis(ms int64) time.Time {
 	}
 	return time.UnixMilli(ms)
 }
+
+// NewLink is what a customer asks for when creating a link. Operations carry
+// their arguments, which are sealed and never returned again.
+type NewLink struct {
+	OrgID            string
+	IntegrationID    string
+	Operations       []Operation
+	WebhookURL       string
+	ReturnURL        string
+	ExternalUserID   string
+	Description      string
+	RequiredUsername string
+	ConnectionID     string
+	Debug            bool
+	ExpiresIn        time.Duration
+	// IdempotencyKey and RequestHash make a retried create return the first
+	// response; the same key with another RequestHash is a conflict.
+	IdempotencyKey string
+	RequestHash    string
+	// Response renders the body to store for idempotent replays.
+	Response func(*Link) ([]byte, error)
+}
+
+// Created is the outcome of CreateLink. Replayed is set when an earlier
+// request with the same Idempotency-Key created the link; Response is then the
+// first response, byte for byte.
+type Created struct {
+	Link     *Link
+	Response []byte
+	Replayed bool
+}
+
+// Claim is the outcome of a successful claim.
+type Claim struct {
+	OrgID         string
+	IntegrationID string
+	ExpiresAt     time.Time
+}
+
+// CancelResult says what a cancel did: Canceled when the link ended at once
+// (it was pending or claimed), Requested when a running link will stop before
+// its next operation.
+type CancelResult struct {
+	Link      *Link
+	Canceled  bool
+	Requested bool
+	// Finished names the link.canceled event when Canceled.
+	Finished *Finished
+}
+
+// LinkFilter narrows a link listing. Empty fields match everything.
+type LinkFilter struct {
+	Status         Status
+	IntegrationID  string
+	ExternalUserID string
+}

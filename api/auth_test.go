@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/teststack"
-	"github.com/linkflow/linkflow/store"
 )
 
 type tokenJSON struct {
@@ -82,7 +82,7 @@ func TestTokenClientCredentials(t *testing.T) {
 
 	// client_id may name the key or its organization; anything else is 401.
 	ctx := context.Background()
-	narrowKey, rec, err := s.Store.CreateAPIKey(ctx, s.OrgID, "reader", "", []string{store.ScopeLinksRead})
+	narrowKey, rec, err := s.Store.CreateAPIKey(ctx, s.OrgID, "reader", "", []string{linkflow.ScopeLinksRead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,11 +181,11 @@ func TestTokenPasswordGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Store.CreateUser(ctx, store.User{Email: "Ada@Example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID, org2}}); err != nil {
+	if err := s.Store.CreateUser(ctx, linkflow.User{Email: "Ada@Example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID, org2}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Store.CreateUser(ctx, store.User{Email: "reader@example.com", PasswordHash: string(hash), OrgIDs: []string{org2},
-		Scopes: []string{store.ScopeLinksRead}}); err != nil {
+	if err := s.Store.CreateUser(ctx, linkflow.User{Email: "reader@example.com", PasswordHash: string(hash), OrgIDs: []string{org2},
+		Scopes: []string{linkflow.ScopeLinksRead}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -234,7 +234,7 @@ func TestLoginFailuresAreLimited(t *testing.T) {
 		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 4}
 	})
 	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
-	if err := s.Store.CreateUser(context.Background(), store.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
+	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
 		t.Fatal(err)
 	}
 	form := url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {"guess"}}

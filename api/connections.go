@@ -23,11 +23,11 @@ import (
 // and renew connections through links, and connections:read, since the
 // response shows the connection. There is no connections:write scope.
 func (s *Server) registerConnectionRoutes() {
-	s.handle("GET /v1/connections", s.authenticated(store.ScopeConnectionsRead, s.listConnections))
-	s.handle("GET /v1/connections/{connectionId}", s.authenticated(store.ScopeConnectionsRead, s.getConnection))
-	s.handle("PATCH /v1/connections/{connectionId}", s.authenticated(store.ScopeLinksWrite, s.patchConnection))
-	s.handle("DELETE /v1/connections/{connectionId}", s.authenticated(store.ScopeLinksWrite, s.deleteConnection))
-	s.handle("GET /v1/connections/{connectionId}/secret-reads", s.authenticated(store.ScopeConnectionsRead, s.connectionSecretReads))
+	s.handle("GET /v1/connections", s.authenticated(linkflow.ScopeConnectionsRead, s.listConnections))
+	s.handle("GET /v1/connections/{connectionId}", s.authenticated(linkflow.ScopeConnectionsRead, s.getConnection))
+	s.handle("PATCH /v1/connections/{connectionId}", s.authenticated(linkflow.ScopeLinksWrite, s.patchConnection))
+	s.handle("DELETE /v1/connections/{connectionId}", s.authenticated(linkflow.ScopeLinksWrite, s.deleteConnection))
+	s.handle("GET /v1/connections/{connectionId}/secret-reads", s.authenticated(linkflow.ScopeConnectionsRead, s.connectionSecretReads))
 }
 
 // maxDisplayName bounds a connection's displayName set through PATCH.
@@ -58,8 +58,8 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 	// Asking for secrets without the scope is refused, not quietly answered
 	// without them: a caller must never mistake a redacted answer for one
 	// with secrets.
-	if withSecrets && !p.Can(store.ScopeConnectionsSecrets) {
-		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "include_secrets=true needs the %s scope.", store.ScopeConnectionsSecrets))
+	if withSecrets && !p.Can(linkflow.ScopeConnectionsSecrets) {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "include_secrets=true needs the %s scope.", linkflow.ScopeConnectionsSecrets))
 		return
 	}
 	id := r.PathValue("connectionId")
@@ -87,7 +87,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if c.Credentials != nil {
-			err := s.cfg.Store.RecordSecretRead(r.Context(), p.OrgID, c.ID, store.SecretRead{
+			err := s.cfg.Store.RecordSecretRead(r.Context(), p.OrgID, c.ID, linkflow.SecretRead{
 				At: s.now(), Subject: p.Subject, KeyID: p.KeyID, Address: addrString(s, r), RequestID: requestID(r),
 			})
 			if err != nil {
@@ -131,7 +131,7 @@ func (s *Server) revokerOf(integration string) store.Revoker {
 
 // publishConnectionEvent publishes a connection.* event recorded with a
 // status change; when JetStream does not take it, the outbox sweeper will.
-func (s *Server) publishConnectionEvent(ctx context.Context, ev *store.Finished) {
+func (s *Server) publishConnectionEvent(ctx context.Context, ev *linkflow.Finished) {
 	if ev == nil {
 		return
 	}
@@ -153,7 +153,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f := store.ConnectionFilter{
+	f := linkflow.ConnectionFilter{
 		ExternalUserID: q.Get("externalUserId"),
 		IntegrationID:  q.Get("integrationId"),
 		Status:         linkflow.ConnStatus(q.Get("status")),
@@ -191,8 +191,8 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
 // (replaced as a whole; null clears it), displayName, disabled.
 func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
-	if !p.Can(store.ScopeConnectionsRead) {
-		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", store.ScopeConnectionsRead))
+	if !p.Can(linkflow.ScopeConnectionsRead) {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", linkflow.ScopeConnectionsRead))
 		return
 	}
 	body, err := s.readJSONBody(w, r)
@@ -208,7 +208,7 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := s.cfg.Store.UpdateConnection(r.Context(), p.OrgID, r.PathValue("connectionId"), patch)
-	if errors.Is(err, store.ErrConnectionRevoked) {
+	if errors.Is(err, linkflow.ErrConnectionRevoked) {
 		err = linkflow.Errorf(linkflow.EConflict, "The connection was revoked; it cannot be changed.")
 	}
 	if err != nil {
@@ -220,8 +220,8 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 
 var patchFields = []string{"metadata", "displayName", "disabled"}
 
-func parseConnectionPatch(body []byte) (store.ConnectionPatch, []linkflow.Issue) {
-	var p store.ConnectionPatch
+func parseConnectionPatch(body []byte) (linkflow.ConnectionPatch, []linkflow.Issue) {
+	var p linkflow.ConnectionPatch
 	var issues []linkflow.Issue
 	add := func(path, msg string) { issues = append(issues, linkflow.Issue{Path: path, Message: msg}) }
 	var m map[string]json.RawMessage
@@ -277,8 +277,8 @@ func parseConnectionPatch(body []byte) (store.ConnectionPatch, []linkflow.Issue)
 // tombstone, whose revokedAtProvider says whether the provider confirmed.
 func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
-	if !p.Can(store.ScopeConnectionsRead) {
-		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", store.ScopeConnectionsRead))
+	if !p.Can(linkflow.ScopeConnectionsRead) {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", linkflow.ScopeConnectionsRead))
 		return
 	}
 	id := r.PathValue("connectionId")

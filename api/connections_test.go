@@ -206,7 +206,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	}
 
 	// Scopes: include_secrets without connections:secrets is refused.
-	readOnly, _, err := s.Store.CreateAPIKey(ctx, s.OrgID, "read only", "", []string{store.ScopeConnectionsRead})
+	readOnly, _, err := s.Store.CreateAPIKey(ctx, s.OrgID, "read only", "", []string{linkflow.ScopeConnectionsRead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestConnectionLifecycle(t *testing.T) {
 	}
 	wantCode(t, s.Do(t, http.MethodPatch, "/v1/connections/"+id, readOnly, map[string]any{"disabled": true}), http.StatusForbidden, linkflow.EForbidden)
 	wantCode(t, s.Do(t, http.MethodDelete, "/v1/connections/"+id, readOnly, nil), http.StatusForbidden, linkflow.EForbidden)
-	linksOnly, _, _ := s.Store.CreateAPIKey(ctx, s.OrgID, "links", "", []string{store.ScopeLinksRead, store.ScopeLinksWrite})
+	linksOnly, _, _ := s.Store.CreateAPIKey(ctx, s.OrgID, "links", "", []string{linkflow.ScopeLinksRead, linkflow.ScopeLinksWrite})
 	wantCode(t, s.Do(t, http.MethodGet, "/v1/connections/"+id, linksOnly, nil), http.StatusForbidden, linkflow.EForbidden)
 	wantCode(t, s.Do(t, http.MethodDelete, "/v1/connections/"+id, linksOnly, nil), http.StatusForbidden, linkflow.EForbidden)
 	wantCode(t, s.Do(t, http.MethodGet, "/v1/connections/"+id+"?include_secrets=maybe", s.APIKey, nil), http.StatusBadRequest, linkflow.EBadRequest)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // createRequest is POST /v1/links after validation.
@@ -38,7 +37,6 @@ var opFields = []string{"resource", "action", "arguments"}
 
 // schemeRE is RFC 3986's scheme syntax.
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
-
 
 // parseCreate validates a create body and returns every problem at once.
 func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*createRequest, []linkflow.Issue) {
@@ -281,8 +279,8 @@ func (s *Server) createdResponse(l *linkflow.Link) ([]byte, error) {
 	})
 }
 
-func newStoreLink(org string, req *createRequest) store.NewLink {
-	return store.NewLink{
+func newStoreLink(org string, req *createRequest) linkflow.NewLink {
+	return linkflow.NewLink{
 		OrgID: org, IntegrationID: req.IntegrationID, Operations: req.Operations,
 		WebhookURL: req.WebhookURL, ReturnURL: req.ReturnURL, ExternalUserID: req.ExternalUserID,
 		Description: req.Description, RequiredUsername: req.RequiredUsername, ConnectionID: req.ConnectionID,

@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // The end user's endpoints. They are authenticated by the link's claim code,
@@ -108,7 +107,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 // without counting, the address's budget of wrong claim codes, in one round
 // trip; a wrong code is then counted against it (wrongCode), whatever the
 // endpoint, so guesses cannot move to one that does not count.
-func (s *Server) codeLimits(w http.ResponseWriter, r *http.Request) (store.RateLimitRequest, *linkflow.Error) {
+func (s *Server) codeLimits(w http.ResponseWriter, r *http.Request) (linkflow.RateLimitRequest, *linkflow.Error) {
 	addr := s.clientAddr(r)
 	guess := s.cfg.ClaimGuessLimit.bucket(addrBucket("claim", addr), true)
 	return guess, s.checkLimits(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), guess)
@@ -125,7 +124,7 @@ type claimedBody struct {
 // sweeper publishes it. A wrong code or unknown link counts against the
 // client address's guess budget. The JSON endpoint and the hosted page's
 // login form both claim through here.
-func (s *Server) doClaim(r *http.Request, guess store.RateLimitRequest, linkID, code, username, password string) (*claimedBody, error) {
+func (s *Server) doClaim(r *http.Request, guess linkflow.RateLimitRequest, linkID, code, username, password string) (*claimedBody, error) {
 	ctx := r.Context()
 	c, err := s.cfg.Store.ClaimLink(ctx, linkID, code, username, password)
 	if err != nil {
@@ -187,8 +186,8 @@ func redirectURL(l *linkflow.Link, st linkflow.Status) string {
 
 // wrongCode counts a lookup that failed as not found (an unknown link or a
 // wrong code) against the address's guess budget.
-func (s *Server) wrongCode(r *http.Request, guess store.RateLimitRequest, err error) {
-	if errors.Is(err, store.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
+func (s *Server) wrongCode(r *http.Request, guess linkflow.RateLimitRequest, err error) {
+	if errors.Is(err, linkflow.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
 		s.countFailure(r, guess)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // statusOf maps an error code to its HTTP status. This is the only place
@@ -52,9 +51,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var le *linkflow.Error
 	switch {
 	case errors.As(err, &le):
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, linkflow.ErrNotFound):
 		le = linkflow.Errorf(linkflow.ENotFound, "Not found.")
-	case errors.Is(err, store.ErrBadCursor):
+	case errors.Is(err, linkflow.ErrBadCursor):
 		le = linkflow.Errorf(linkflow.EBadRequest, "The cursor is not valid.")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		le = linkflow.Errorf(linkflow.EBadRequest, "The request was canceled.")

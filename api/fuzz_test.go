@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // FuzzCheckJSON feeds the JSON body check arbitrary bytes. Properties: no
@@ -141,7 +140,7 @@ func FuzzScopes(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, sc := range got {
-			if !slices.Contains(store.AllScopes, sc) || seen[sc] {
+			if !slices.Contains(linkflow.AllScopes, sc) || seen[sc] {
 				t.Fatalf("parseScopes(%q) = %v", s, got)
 			}
 			seen[sc] = true

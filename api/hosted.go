@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // The hosted page: GET /link/{linkId}?code=... is where an end user lands
@@ -133,7 +132,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	switch linkflow.ErrorCode(err) {
 	case linkflow.ENotFound:
-		s.renderLinkError(w, r, store.ErrNotFound)
+		s.renderLinkError(w, r, linkflow.ErrNotFound)
 		return
 	case linkflow.EConflict:
 		// Claimed already (another tab), or expired: the page says which.
@@ -187,7 +186,7 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 		s.wrongCode(r, guess, err)
 		switch linkflow.ErrorCode(err) {
 		case linkflow.ENotFound:
-			s.renderLinkError(w, r, store.ErrNotFound)
+			s.renderLinkError(w, r, linkflow.ErrNotFound)
 			return
 		case linkflow.EConflict:
 			// No longer waiting for this answer: the page shows why.
@@ -347,7 +346,7 @@ func (s *Server) integrationName(id string) string {
 // renderLinkError renders a failed lookup: the same neutral "not found" for
 // an unknown link and a wrong code.
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
+	if errors.Is(err, linkflow.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
 		s.writePage(w, r, http.StatusNotFound, &page{State: "notfound", Title: "Link not found"})
 		return
 	}

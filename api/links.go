@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // createLink is POST /v1/links.
@@ -82,7 +81,7 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 // callers allowed to create links (links:write) see it, never links:read.
 func (s *Server) linkView(r *http.Request, l *linkflow.Link, now time.Time) linkflow.LinkView {
 	v := l.View(s.cfg.PublicURL, now)
-	if p := principal(r); p == nil || !p.Can(store.ScopeLinksWrite) {
+	if p := principal(r); p == nil || !p.Can(linkflow.ScopeLinksWrite) {
 		v.ClaimCode, v.AppClipURL = "", ""
 	}
 	return v
@@ -91,7 +90,7 @@ func (s *Server) linkView(r *http.Request, l *linkflow.Link, now time.Time) link
 // listLinks is GET /v1/links.
 func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.LinkFilter{
+	f := linkflow.LinkFilter{
 		Status:         linkflow.Status(q.Get("status")),
 		IntegrationID:  q.Get("integrationId"),
 		ExternalUserID: q.Get("externalUserId"),
@@ -145,7 +144,7 @@ func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request) {
 
 // publishEvent publishes a completion event; when JetStream does not take it,
 // the outbox sweeper will.
-func (s *Server) publishEvent(ctx context.Context, fin *store.Finished) {
+func (s *Server) publishEvent(ctx context.Context, fin *linkflow.Finished) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := s.cfg.Publisher.PublishEvent(ctx, fin); err != nil {
@@ -163,7 +162,7 @@ func (s *Server) notify(subject, org, linkID string) {
 }
 
 func notFound(err error, msg string) error {
-	if err == store.ErrNotFound {
+	if err == linkflow.ErrNotFound {
 		return linkflow.Errorf(linkflow.ENotFound, "%s", msg)
 	}
 	return err

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 type ctxKey int
@@ -41,8 +40,8 @@ func reqLog(r *http.Request) *zap.Logger {
 	return zap.NewNop()
 }
 
-func principal(r *http.Request) *store.Principal {
-	p, _ := r.Context().Value(ctxPrincipal).(*store.Principal)
+func principal(r *http.Request) *linkflow.Principal {
+	p, _ := r.Context().Value(ctxPrincipal).(*linkflow.Principal)
 	return p
 }
 
@@ -160,7 +159,7 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 		// Wrong keys count per client address; past the limit the address
 		// is refused before its key is looked at, so guessing gets 429s,
 		// never an answer. The check shares the key lookup's round trip.
-		var gate *store.RateLimitRequest
+		var gate *linkflow.RateLimitRequest
 		if s.cfg.AuthFailureLimit.on() {
 			b := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
 			gate = &b
@@ -174,7 +173,7 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 			return
 		}
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, linkflow.ErrNotFound) {
 				if gate != nil {
 					s.countFailure(r, *gate)
 				}

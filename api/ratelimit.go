@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // Limit is a rate limit: Rate requests per second on average, and bursts of
@@ -40,8 +39,8 @@ func (l Limit) on() bool { return l.Rate > 0 }
 
 // bucket is one rate limit to ask for: take (count this request) or peek
 // (only check; failures are taken afterwards).
-func (l Limit) bucket(name string, peek bool) store.RateLimitRequest {
-	return store.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Peek: peek}
+func (l Limit) bucket(name string, peek bool) linkflow.RateLimitRequest {
+	return linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Peek: peek}
 }
 
 // limit asks the buckets of reqs whose limit is on, in one round trip. It
@@ -49,7 +48,7 @@ func (l Limit) bucket(name string, peek bool) store.RateLimitRequest {
 // counted in, and when a bucket refuses, writes 429 with Retry-After and
 // returns false. When Redis fails the request goes through: a rate limiter
 // must not turn a Redis hiccup into an outage of its own.
-func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...store.RateLimitRequest) bool {
+func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) bool {
 	if err := s.checkLimits(w, r, reqs...); err != nil {
 		s.writeError(w, r, err)
 		return false
@@ -59,8 +58,8 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...store.Rat
 
 // checkLimits is limit for handlers that answer in HTML: it sets the headers
 // and returns the 429 error instead of writing it.
-func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...store.RateLimitRequest) *linkflow.Error {
-	var asked []store.RateLimitRequest
+func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) *linkflow.Error {
+	var asked []linkflow.RateLimitRequest
 	for _, q := range reqs {
 		if q.Rate > 0 {
 			asked = append(asked, q)
@@ -97,8 +96,8 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...sto
 
 // countFailure takes one from each bucket after a failed attempt (a wrong
 // claim code, a bad password), whose limits were peeked before.
-func (s *Server) countFailure(r *http.Request, reqs ...store.RateLimitRequest) {
-	var take []store.RateLimitRequest
+func (s *Server) countFailure(r *http.Request, reqs ...linkflow.RateLimitRequest) {
+	var take []linkflow.RateLimitRequest
 	for _, q := range reqs {
 		if q.Rate > 0 {
 			q.Peek = false
@@ -115,7 +114,7 @@ func (s *Server) countFailure(r *http.Request, reqs ...store.RateLimitRequest) {
 
 // setRateHeaders writes the IETF draft's RateLimit-Limit, -Remaining and
 // -Reset (seconds until the bucket is full again).
-func setRateHeaders(w http.ResponseWriter, rr store.RateLimitResult) {
+func setRateHeaders(w http.ResponseWriter, rr linkflow.RateLimitResult) {
 	h := w.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(rr.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(rr.Remaining))
@@ -131,7 +130,7 @@ func ceilSeconds(d time.Duration) int {
 
 // principalBucket names the bucket of an API key; tokens exchanged for a key
 // share the key's bucket, users' tokens have one per user.
-func principalBucket(p *store.Principal) string {
+func principalBucket(p *linkflow.Principal) string {
 	if p.KeyID != "" {
 		return "key:" + p.KeyID
 	}
@@ -219,6 +218,6 @@ func parseCIDRs(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (s *Server) clientBucket(r *http.Request) store.RateLimitRequest {
+func (s *Server) clientBucket(r *http.Request) linkflow.RateLimitRequest {
 	return s.cfg.ClientLimit.bucket(addrBucket("ip", s.clientAddr(r)), false)
 }

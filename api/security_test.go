@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/teststack"
 	"github.com/linkflow/linkflow/store"
@@ -25,7 +26,7 @@ func TestClaimCodeOnlyForLinkWriters(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, nil)
 	ctx := context.Background()
-	reader, _, err := s.Store.CreateAPIKey(ctx, s.OrgID, "reader", "", []string{store.ScopeLinksRead})
+	reader, _, err := s.Store.CreateAPIKey(ctx, s.OrgID, "reader", "", []string{linkflow.ScopeLinksRead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestUserTokensDieWithTheUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Store.CreateUser(ctx, store.User{Email: "ada@example.com", PasswordHash: string(hash), OrgIDs: orgs}); err != nil {
+		if err := s.Store.CreateUser(ctx, linkflow.User{Email: "ada@example.com", PasswordHash: string(hash), OrgIDs: orgs}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +100,7 @@ func TestUserTokensDieWithTheUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantError(t, s.Do(t, http.MethodGet, "/v1/links", tok, nil), http.StatusUnauthorized, "UNAUTHORIZED")
-	if err := s.Store.RevokeUserTokens(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Store.RevokeUserTokens(ctx, "nobody@example.com"); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("revoke an unknown user: %v", err)
 	}
 	// Tokens exchanged for API keys are not users' and keep working.
@@ -121,7 +122,7 @@ func TestLoginFailuresPerUserAndAddress(t *testing.T) {
 		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 100}
 	})
 	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
-	if err := s.Store.CreateUser(context.Background(), store.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
+	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
 		t.Fatal(err)
 	}
 	login := func(from, pw string) *teststack.Response {

@@ -167,10 +167,10 @@ func (s *Server) registerRoutes() {
 
 	s.handle("POST /v1/auth/token", s.token)
 
-	s.handle("POST /v1/links", s.authenticated(store.ScopeLinksWrite, s.createLink))
-	s.handle("GET /v1/links", s.authenticated(store.ScopeLinksRead, s.listLinks))
-	s.handle("GET /v1/links/{linkId}", s.authenticated(store.ScopeLinksRead, s.getLink))
-	s.handle("POST /v1/links/{linkId}/cancel", s.authenticated(store.ScopeLinksWrite, s.cancelLink))
+	s.handle("POST /v1/links", s.authenticated(linkflow.ScopeLinksWrite, s.createLink))
+	s.handle("GET /v1/links", s.authenticated(linkflow.ScopeLinksRead, s.listLinks))
+	s.handle("GET /v1/links/{linkId}", s.authenticated(linkflow.ScopeLinksRead, s.getLink))
+	s.handle("POST /v1/links/{linkId}/cancel", s.authenticated(linkflow.ScopeLinksWrite, s.cancelLink))
 	s.handle("GET /v1/providers", s.authenticated("", s.providers))
 	s.registerConnectionRoutes()
 
@@ -189,7 +189,7 @@ func (s *Server) registerRoutes() {
 	s.handle("POST /link/{linkId}/mfa", s.hostedMFA)
 
 	if s.cfg.SandboxAccount != nil {
-		s.handle("GET /v1/sandbox/accounts/{integrationId}/{username}", s.authenticated(store.ScopeLinksRead, s.sandboxAccount))
+		s.handle("GET /v1/sandbox/accounts/{integrationId}/{username}", s.authenticated(linkflow.ScopeLinksRead, s.sandboxAccount))
 	}
 	if s.cfg.Webhooks != nil {
 		s.registerWebhookRoutes()

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // The token endpoint (seed 002's form fields, seed 000's error envelope).
@@ -65,7 +64,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	// Failures count per address; a password grant's also per user and
 	// address, and per user across addresses under a much higher ceiling,
 	// so that nobody locks a user out for everyone else.
-	limits := []store.RateLimitRequest{s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), addrFail}
+	limits := []linkflow.RateLimitRequest{s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), addrFail}
 	user := strings.ToLower(strings.TrimSpace(form.Get("username")))
 	pairFail := s.cfg.LoginFailureLimit.bucket(addrBucket("login-user:"+hashShort(user), addr), true)
 	userFail := s.cfg.UserLoginFailureLimit.bucket("login-user:"+hashShort(user), true)
@@ -124,7 +123,7 @@ func (s *Server) clientCredentials(r *http.Request, clientID, secret string, req
 		return nil, badField("client_secret", "is required: an API key")
 	}
 	p, err := s.cfg.Store.Authenticate(r.Context(), secret)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && p.AccessToken) {
+	if errors.Is(err, linkflow.ErrNotFound) || (err == nil && p.AccessToken) {
 		return nil, linkflow.Errorf(linkflow.EUnauthorized, "The client_secret is not a valid API key.")
 	}
 	if err != nil {
@@ -166,7 +165,7 @@ func (s *Server) passwordGrant(r *http.Request, email, password, clientID string
 	}
 	bad := linkflow.Errorf(linkflow.EUnauthorized, "Wrong username or password.")
 	u, err := s.cfg.Store.UserByEmail(r.Context(), email)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, linkflow.ErrNotFound) {
 		// Spend the time a real check takes, so timing does not tell
 		// which users exist.
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
@@ -192,7 +191,7 @@ func (s *Server) passwordGrant(r *http.Request, email, password, clientID string
 	if err != nil {
 		return nil, err
 	}
-	p := &store.Principal{OrgID: org, Subject: "user:" + u.Email, Scopes: scopes, UserVersion: u.Version}
+	p := &linkflow.Principal{OrgID: org, Subject: "user:" + u.Email, Scopes: scopes, UserVersion: u.Version}
 	tok, err := s.cfg.Store.IssueToken(r.Context(), p, "", scopes, s.cfg.TokenTTL)
 	if err != nil {
 		return nil, err
@@ -201,7 +200,7 @@ func (s *Server) passwordGrant(r *http.Request, email, password, clientID string
 	// The selected organization first, then the user's others.
 	for _, id := range append([]string{org}, slices.DeleteFunc(slices.Clone(u.OrgIDs), func(o string) bool { return o == org })...) {
 		o, err := s.cfg.Store.Org(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, linkflow.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -242,8 +241,8 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 func parseScopes(s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' }) {
-		if !slices.Contains(store.AllScopes, f) {
-			return nil, badField("scope", "unknown scope "+strconv.Quote(f)+"; known: "+strings.Join(store.AllScopes, " "))
+		if !slices.Contains(linkflow.AllScopes, f) {
+			return nil, badField("scope", "unknown scope "+strconv.Quote(f)+"; known: "+strings.Join(linkflow.AllScopes, " "))
 		}
 		if !slices.Contains(out, f) {
 			out = append(out, f)

@@ -8,16 +8,15 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
 func (s *Server) registerWebhookRoutes() {
-	s.handle("GET /v1/links/{linkId}/deliveries", s.authenticated(store.ScopeLinksRead, s.listDeliveries))
-	s.handle("POST /v1/links/{linkId}/deliveries/redeliver", s.authenticated(store.ScopeLinksWrite, s.redeliver))
-	s.handle("GET /v1/webhooks/failed", s.authenticated(store.ScopeLinksRead, s.listFailedWebhooks))
-	s.handle("POST /v1/webhooks/failed/replay", s.authenticated(store.ScopeLinksWrite, s.replayFailedWebhooks))
-	s.handle("GET /v1/events", s.authenticated(store.ScopeLinksRead, s.listEvents))
+	s.handle("GET /v1/links/{linkId}/deliveries", s.authenticated(linkflow.ScopeLinksRead, s.listDeliveries))
+	s.handle("POST /v1/links/{linkId}/deliveries/redeliver", s.authenticated(linkflow.ScopeLinksWrite, s.redeliver))
+	s.handle("GET /v1/webhooks/failed", s.authenticated(linkflow.ScopeLinksRead, s.listFailedWebhooks))
+	s.handle("POST /v1/webhooks/failed/replay", s.authenticated(linkflow.ScopeLinksWrite, s.replayFailedWebhooks))
+	s.handle("GET /v1/events", s.authenticated(linkflow.ScopeLinksRead, s.listEvents))
 }
 
 // listDeliveries is GET /v1/links/{linkId}/deliveries: the link's webhook

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
-	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -99,7 +99,7 @@ func TestLinkDeliveriesAndRedeliver(t *testing.T) {
 	var d deliveriesBody
 	testenv.Eventually(t, 10*time.Second, "the webhook delivered", func() bool {
 		d = deliveries(t, s, linkID)
-		return d.Delivery != nil && d.Delivery.Status == store.DeliverySucceeded
+		return d.Delivery != nil && d.Delivery.Status == linkflow.DeliverySucceeded
 	})
 	if d.LinkID != linkID || len(d.Data) != 1 || d.Data[0].Trigger != "initial" || *d.Data[0].StatusCode != 200 ||
 		d.Delivery.Type != "link.canceled" || d.Delivery.WebhookID != d.Data[0].WebhookID || d.Delivery.DeliveredAt == nil {
@@ -112,7 +112,7 @@ func TestLinkDeliveriesAndRedeliver(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "the redelivery logged", func() bool {
 		d = deliveries(t, s, linkID)
-		return len(d.Data) == 2 && d.Delivery.Status == store.DeliverySucceeded
+		return len(d.Data) == 2 && d.Delivery.Status == linkflow.DeliverySucceeded
 	})
 	if d.Data[1].Trigger != "manual" || d.Data[1].WebhookID != d.Data[0].WebhookID {
 		t.Errorf("redelivery attempt = %+v", d.Data[1])
@@ -132,7 +132,7 @@ func TestLinkDeliveriesAndRedeliver(t *testing.T) {
 			t.Errorf("%s %s by another organization: %d", r.method, r.path, resp.StatusCode)
 		}
 	}
-	readOnly, _, err := s.Store.CreateAPIKey(context.Background(), s.OrgID, "ro", "", []string{store.ScopeLinksRead})
+	readOnly, _, err := s.Store.CreateAPIKey(context.Background(), s.OrgID, "ro", "", []string{linkflow.ScopeLinksRead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestFailedWebhooksAndReplay(t *testing.T) {
 		resp.JSON(t, &f)
 		return len(f.Data) == 1
 	})
-	if f.Data[0].LinkID != linkID || f.Data[0].Status != store.DeliveryFailed || f.Data[0].Attempts != 4 || f.NextCursor != nil {
+	if f.Data[0].LinkID != linkID || f.Data[0].Status != linkflow.DeliveryFailed || f.Data[0].Attempts != 4 || f.NextCursor != nil {
 		t.Fatalf("failed = %+v", f)
 	}
 	for _, bad := range []string{`{"nope":1}`, `{"limit":0}`, `[]`} {
@@ -188,7 +188,7 @@ func TestFailedWebhooksAndReplay(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "the replay delivered", func() bool {
 		d := deliveries(t, s, linkID)
-		return d.Delivery.Status == store.DeliverySucceeded
+		return d.Delivery.Status == linkflow.DeliverySucceeded
 	})
 	if d := deliveries(t, s, linkID); d.Data[len(d.Data)-1].Trigger != "replay" {
 		t.Errorf("last attempt = %+v", d.Data[len(d.Data)-1])

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/client"
-	"github.com/linkflow/linkflow/store"
 )
 
 // A connection from a successful link: read with and without secrets,
@@ -57,7 +57,7 @@ func TestConnections(t *testing.T) {
 
 	// A key without connections:secrets is refused secrets, not answered
 	// without them.
-	key, _, err := b.stack.Store.CreateAPIKey(ctx, b.stack.OrgID, "reader", "", []string{store.ScopeConnectionsRead})
+	key, _, err := b.stack.Store.CreateAPIKey(ctx, b.stack.OrgID, "reader", "", []string{linkflow.ScopeConnectionsRead})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/client"
-	"github.com/linkflow/linkflow/store"
 )
 
 // Both grants of the token endpoint, and the tokens used as keys.
@@ -43,7 +43,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.stack.Store.CreateUser(ctx, store.User{Email: "ada@example.com", PasswordHash: string(hash), OrgIDs: []string{b.stack.OrgID, org2}}); err != nil {
+	if err := b.stack.Store.CreateUser(ctx, linkflow.User{Email: "ada@example.com", PasswordHash: string(hash), OrgIDs: []string{b.stack.OrgID, org2}}); err != nil {
 		t.Fatal(err)
 	}
 	tok, err = b.endUser.IssueToken(ctx, client.TokenRequest{GrantType: client.GrantPassword, Username: "ada@example.com", Password: "correct horse", ClientID: org2})

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/linkflow/linkflow"
 	"testing"
 	"time"
+
+	"github.com/linkflow/linkflow"
 
 	"github.com/linkflow/linkflow/operations"
 )

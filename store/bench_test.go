@@ -30,11 +30,11 @@ func benchStore(b *testing.B) (*store.Store, string) {
 var benchOps = []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}, {Resource: "mobileBillingStatement", Action: "read"}}
 
 // begun creates n claimed links and begins a run of each.
-func begun(b *testing.B, st *store.Store, org string, n int) []*store.Run {
+func begun(b *testing.B, st *store.Store, org string, n int) []*linkflow.Run {
 	ctx := context.Background()
-	runs := make([]*store.Run, n)
+	runs := make([]*linkflow.Run, n)
 	for i := range n {
-		c, err := st.CreateLink(ctx, store.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: benchOps,
+		c, err := st.CreateLink(ctx, linkflow.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: benchOps,
 			ExpiresIn: time.Hour, WebhookURL: "https://example.com/hook"})
 		if err != nil {
 			b.Fatal(err)
@@ -62,7 +62,7 @@ func BenchmarkFinishRun(b *testing.B) {
 		r := runs[i]
 		l := r.Link
 		l.Status, l.CompletedAt, l.Result = linkflow.StatusSucceeded, time.Now(), result
-		if _, err := st.FinishRun(ctx, l, r.Token, &store.ConnectionWrite{IntegrationID: "tmobile", Username: l.Username,
+		if _, err := st.FinishRun(ctx, l, r.Token, &linkflow.ConnectionWrite{IntegrationID: "tmobile", Username: l.Username,
 			Credentials: &linkflow.Credentials{AccessToken: "at", RefreshToken: "rt", ExpiresAt: time.Now().Add(time.Hour)}}); err != nil {
 			b.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func BenchmarkBeginRun(b *testing.B) {
 	ctx := context.Background()
 	ids := make([]string, b.N)
 	for i := range b.N {
-		c, err := st.CreateLink(ctx, store.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: benchOps, ExpiresIn: time.Hour})
+		c, err := st.CreateLink(ctx, linkflow.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: benchOps, ExpiresIn: time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func BenchmarkCreateLink(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := st.CreateLink(ctx, store.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: benchOps, ExpiresIn: time.Hour}); err != nil {
+		if _, err := st.CreateLink(ctx, linkflow.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: benchOps, ExpiresIn: time.Hour}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -101,7 +101,7 @@ type ConnectionRead struct {
 	RefreshErr error
 	// Event is the status change event this read recorded, to publish; nil
 	// when the status did not change between healthy and error.
-	Event *Finished
+	Event *linkflow.Finished
 }
 
 // ReadConnection returns a connection with its credentials opened,
@@ -255,7 +255,7 @@ func (s *Store) lockConnection(ctx context.Context, org, id string, ttl time.Dur
 	}
 	switch arr[0] {
 	case "missing":
-		return "", nil, ErrNotFound
+		return "", nil, linkflow.ErrNotFound
 	case "busy":
 		return "", nil, nil
 	case "ok":
@@ -342,7 +342,7 @@ func (s *Store) refreshLocked(ctx context.Context, org, id, token string, st *co
 	switch out[0] {
 	case "ok":
 	case "missing":
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	default:
 		// fenced, superseded, revoked: the connection keeps what it has and
 		// what this refresh obtained is dropped, not revoked: providers that
@@ -359,7 +359,7 @@ func (s *Store) refreshLocked(ctx context.Context, org, id, token string, st *co
 	}
 	read := &ConnectionRead{Conn: after.conn, Refreshed: true, RefreshErr: perr}
 	if out[1] != "" {
-		read.Event = &Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: id}
+		read.Event = &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: id}
 	}
 	return read, nil
 }
@@ -438,7 +438,7 @@ func (s *Store) DeleteConnection(ctx context.Context, org, id string, revoker fu
 		switch res {
 		case "ok":
 		case "missing":
-			return nil, ErrNotFound
+			return nil, linkflow.ErrNotFound
 		case "fenced", "superseded":
 			// The lock expired during a slow provider call, or a link
 			// renewed the connection meanwhile: do it again under a new

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -44,14 +43,14 @@ var (
 // Connection returns an organization's connection, credentials not opened.
 func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
 	if !validID(id) || !validID(org) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	m, err := s.rdb.HGetAll(ctx, connKey(org, id)).Result()
 	if err != nil {
 		return nil, err
 	}
 	if m[cID] == "" {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	return decodeConnection(m), nil
 }
@@ -60,7 +59,7 @@ func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Conne
 func (s *Store) ConnectionCredentials(ctx context.Context, org, id string) (*linkflow.Credentials, error) {
 	sealed, err := s.rdb.HGet(ctx, connKey(org, id), cCredentials).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && sealed == "") {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -101,7 +100,7 @@ func (s *Store) OpenConnection(ctx context.Context, org, id string) (*linkflow.C
 
 func (s *Store) connState(ctx context.Context, org, id string) (*connState, error) {
 	if !validID(id) || !validID(org) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	pipe := s.rdb.Pipeline()
 	h := pipe.HGetAll(ctx, connKey(org, id))
@@ -114,7 +113,7 @@ func (s *Store) connState(ctx context.Context, org, id string) (*connState, erro
 
 func (s *Store) stateFromHash(id string, m map[string]string, links []string) (*connState, error) {
 	if m[cID] == "" {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	c := decodeConnection(m)
 	c.LinkIDs = links
@@ -147,14 +146,6 @@ func decodeConnection(m map[string]string) *linkflow.Connection {
 	return c
 }
 
-// ConnectionFilter narrows a connection listing. Empty fields match
-// everything.
-type ConnectionFilter struct {
-	ExternalUserID string
-	IntegrationID  string
-	Status         linkflow.ConnStatus
-}
-
 // ListConnections returns an organization's connections, newest first,
 // after cursor (the last connection id of the previous page; "" for the
 // first page). Ids sort by creation time, so pages stay stable while
@@ -163,9 +154,9 @@ type ConnectionFilter struct {
 // to go on. Credentials are opened for their non-secret parts (type, scope,
 // expiry); one that cannot be opened is left empty rather than failing the
 // page. next is "" when there is nothing more.
-func (s *Store) ListConnections(ctx context.Context, org string, f ConnectionFilter, cursor string, limit int) (conns []*linkflow.Connection, next string, err error) {
+func (s *Store) ListConnections(ctx context.Context, org string, f linkflow.ConnectionFilter, cursor string, limit int) (conns []*linkflow.Connection, next string, err error) {
 	if cursor != "" && (!strings.HasPrefix(cursor, "conn_") || !validID(cursor)) {
-		return nil, "", ErrBadCursor
+		return nil, "", linkflow.ErrBadCursor
 	}
 	max := "+"
 	if cursor != "" {
@@ -226,25 +217,12 @@ func (s *Store) ListConnections(ctx context.Context, org string, f ConnectionFil
 	return conns, next, nil
 }
 
-// ConnectionPatch is a customer's change to a connection. Nil fields stay
-// as they are.
-type ConnectionPatch struct {
-	// Metadata replaces the metadata as a whole; it must be a JSON object of
-	// at most MaxConnectionMetadata bytes.
-	Metadata    json.RawMessage
-	DisplayName *string
-	Disabled    *bool
-}
-
-// ErrConnectionRevoked is returned for a change to a revoked connection.
-var ErrConnectionRevoked = errors.New("connection is revoked")
-
 // UpdateConnection applies p in one atomic step and returns the connection
 // after it, credentials opened. There is no read-modify-write: every field
 // of p replaces what was there, so concurrent patches need no version check.
-func (s *Store) UpdateConnection(ctx context.Context, org, id string, p ConnectionPatch) (*linkflow.Connection, error) {
+func (s *Store) UpdateConnection(ctx context.Context, org, id string, p linkflow.ConnectionPatch) (*linkflow.Connection, error) {
 	if !validID(id) || !validID(org) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	argv := []any{ms(s.now())}
 	if p.Metadata != nil {
@@ -275,22 +253,11 @@ func (s *Store) UpdateConnection(ctx context.Context, org, id string, p Connecti
 	case "ok":
 		return s.OpenConnection(ctx, org, id)
 	case "missing":
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	case "revoked":
-		return nil, ErrConnectionRevoked
+		return nil, linkflow.ErrConnectionRevoked
 	}
 	return nil, fmt.Errorf("update connection %s: unexpected reply %q", id, res)
-}
-
-// SecretRead is one read of a connection's secrets: who, when, from where.
-type SecretRead struct {
-	At time.Time
-	// Subject is the principal ("key:<id>" or "user:<email>") and KeyID the
-	// API key it acted with.
-	Subject   string
-	KeyID     string
-	Address   string
-	RequestID string
 }
 
 type secretReadRecord struct {
@@ -304,7 +271,7 @@ type secretReadRecord struct {
 // RecordSecretRead appends r to the connection's secret reads (the newest
 // SecretReadsKept are kept). The API records a read before it sends the
 // secrets, so a read that could not be recorded is not served.
-func (s *Store) RecordSecretRead(ctx context.Context, org, id string, r SecretRead) error {
+func (s *Store) RecordSecretRead(ctx context.Context, org, id string, r linkflow.SecretRead) error {
 	b, err := json.Marshal(secretReadRecord{At: ms(r.At), Subject: r.Subject, KeyID: r.KeyID, Address: r.Address, RequestID: r.RequestID})
 	if err != nil {
 		return err
@@ -319,9 +286,9 @@ func (s *Store) RecordSecretRead(ctx context.Context, org, id string, r SecretRe
 }
 
 // SecretReads returns a connection's most recent secret reads, newest first.
-func (s *Store) SecretReads(ctx context.Context, org, id string, limit int) ([]SecretRead, error) {
+func (s *Store) SecretReads(ctx context.Context, org, id string, limit int) ([]linkflow.SecretRead, error) {
 	if !validID(id) || !validID(org) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	pipe := s.rdb.Pipeline()
 	exists := pipe.Exists(ctx, connKey(org, id))
@@ -330,15 +297,15 @@ func (s *Store) SecretReads(ctx context.Context, org, id string, limit int) ([]S
 		return nil, err
 	}
 	if exists.Val() == 0 {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
-	out := make([]SecretRead, 0, len(reads.Val()))
+	out := make([]linkflow.SecretRead, 0, len(reads.Val()))
 	for _, raw := range reads.Val() {
 		var rec secretReadRecord
 		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
 			continue
 		}
-		out = append(out, SecretRead{At: linkflow.FromMillis(rec.At), Subject: rec.Subject, KeyID: rec.KeyID,
+		out = append(out, linkflow.SecretRead{At: linkflow.FromMillis(rec.At), Subject: rec.Subject, KeyID: rec.KeyID,
 			Address: rec.Address, RequestID: rec.RequestID})
 	}
 	return out, nil

@@ -52,7 +52,7 @@ func (b *connBundle) advance(d time.Duration) { b.now.Add(d.Milliseconds()) }
 func (b *connBundle) connect(t *testing.T, integration, username, externalUser string, creds *linkflow.Credentials) string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := b.st.CreateLink(ctx, store.NewLink{OrgID: b.org, IntegrationID: integration, ExpiresIn: time.Hour,
+	c, err := b.st.CreateLink(ctx, linkflow.NewLink{OrgID: b.org, IntegrationID: integration, ExpiresIn: time.Hour,
 		ExternalUserID: externalUser, Operations: []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -62,12 +62,12 @@ func (b *connBundle) connect(t *testing.T, integration, username, externalUser s
 	}
 	tok := fmt.Sprintf("tok%d", b.links.Add(1))
 	run, err := b.st.BeginRun(ctx, b.org, c.Link.ID, tok, time.Minute)
-	if err != nil || run.Verdict != store.RunStart {
+	if err != nil || run.Verdict != linkflow.RunStart {
 		t.Fatalf("begin run: %+v %v", run, err)
 	}
 	l := run.Link
 	l.Status, l.CompletedAt, l.Result = linkflow.StatusSucceeded, b.clock(), json.RawMessage(`{}`)
-	fin, err := b.st.FinishRun(ctx, l, tok, &store.ConnectionWrite{ID: run.ConnectionID, IntegrationID: integration,
+	fin, err := b.st.FinishRun(ctx, l, tok, &linkflow.ConnectionWrite{ID: run.ConnectionID, IntegrationID: integration,
 		Username: username, ExternalUserID: externalUser, WebhookURL: "https://hooks.example.com/x", Credentials: creds})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestRefreshPolicies(t *testing.T) {
 
 	// Disabled: reads, never refreshes; force is a conflict.
 	yes := true
-	if _, err := b.st.UpdateConnection(ctx, b.org, id, store.ConnectionPatch{Disabled: &yes}); err != nil {
+	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Disabled: &yes}); err != nil {
 		t.Fatal(err)
 	}
 	if r := read(store.RefreshAuto, nil); r.Refreshed || !r.Conn.Disabled {
@@ -183,7 +183,7 @@ func TestRefreshPolicies(t *testing.T) {
 	if _, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce)); linkflow.ErrorCode(err) != linkflow.EConflict {
 		t.Fatalf("force on a disabled connection: %v", err)
 	}
-	if _, err := b.st.ReadConnection(ctx, b.org, "conn_nope", fp.options(store.RefreshAuto)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.ReadConnection(ctx, b.org, "conn_nope", fp.options(store.RefreshAuto)); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("unknown connection: %v", err)
 	}
 }
@@ -361,7 +361,7 @@ func TestListConnections(t *testing.T) {
 	var all []string
 	cursor := ""
 	for {
-		page, next, err := b.st.ListConnections(ctx, b.org, store.ConnectionFilter{}, cursor, 2)
+		page, next, err := b.st.ListConnections(ctx, b.org, linkflow.ConnectionFilter{}, cursor, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,18 +379,18 @@ func TestListConnections(t *testing.T) {
 	if len(all) != 5 || all[0] != ids[4] || all[4] != ids[0] {
 		t.Fatalf("listed %v, want newest first of %v", all, ids)
 	}
-	att, _, err := b.st.ListConnections(ctx, b.org, store.ConnectionFilter{IntegrationID: "att", ExternalUserID: "ext1"}, "", 10)
+	att, _, err := b.st.ListConnections(ctx, b.org, linkflow.ConnectionFilter{IntegrationID: "att", ExternalUserID: "ext1"}, "", 10)
 	if err != nil || len(att) != 2 || att[0].ID != ids[3] || att[1].ID != ids[1] {
 		t.Fatalf("filtered: %v %v", att, err)
 	}
 	if _, err := b.st.DeleteConnection(ctx, b.org, ids[2], nil); err != nil {
 		t.Fatal(err)
 	}
-	revoked, _, err := b.st.ListConnections(ctx, b.org, store.ConnectionFilter{Status: linkflow.ConnRevoked}, "", 10)
+	revoked, _, err := b.st.ListConnections(ctx, b.org, linkflow.ConnectionFilter{Status: linkflow.ConnRevoked}, "", 10)
 	if err != nil || len(revoked) != 1 || revoked[0].ID != ids[2] || revoked[0].Credentials != nil {
 		t.Fatalf("revoked: %v %v", revoked, err)
 	}
-	if _, _, err := b.st.ListConnections(ctx, b.org, store.ConnectionFilter{}, "link_x", 10); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := b.st.ListConnections(ctx, b.org, linkflow.ConnectionFilter{}, "link_x", 10); !errors.Is(err, linkflow.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
@@ -402,11 +402,11 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 	id := b.connect(t, "tmobile", "frank", "", tokens(1, b.clock().Add(time.Hour)))
 	before, _ := b.st.Connection(ctx, b.org, id)
 	name := "Frank's phone"
-	c, err := b.st.UpdateConnection(ctx, b.org, id, store.ConnectionPatch{Metadata: json.RawMessage(`{"plan":"gold"}`), DisplayName: &name})
+	c, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Metadata: json.RawMessage(`{"plan":"gold"}`), DisplayName: &name})
 	if err != nil || string(c.Metadata) != `{"plan":"gold"}` || c.DisplayName != name || c.Version != before.Version+1 {
 		t.Fatalf("patched %+v %v", c, err)
 	}
-	if _, err := b.st.UpdateConnection(ctx, b.org, id, store.ConnectionPatch{Metadata: json.RawMessage(`[1]`)}); err == nil {
+	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Metadata: json.RawMessage(`[1]`)}); err == nil {
 		t.Fatal("metadata that is not an object was taken")
 	}
 	fp := &fakeProvider{}
@@ -417,14 +417,14 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 	if got := fp.revokedTokens(); len(got) != 1 || got[0] != "at_1" {
 		t.Fatalf("revoked at the provider: %v", got)
 	}
-	if _, err := b.st.ConnectionCredentials(ctx, b.org, id); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.ConnectionCredentials(ctx, b.org, id); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("credentials outlived the delete: %v", err)
 	}
 	again, err := b.st.DeleteConnection(ctx, b.org, id, func(string) store.Revoker { return fp })
 	if err != nil || !again.Already || len(fp.revokedTokens()) != 1 {
 		t.Fatalf("second delete: %+v %v", again, err)
 	}
-	if _, err := b.st.UpdateConnection(ctx, b.org, id, store.ConnectionPatch{DisplayName: &name}); !errors.Is(err, store.ErrConnectionRevoked) {
+	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{DisplayName: &name}); !errors.Is(err, linkflow.ErrConnectionRevoked) {
 		t.Fatalf("patching a tombstone: %v", err)
 	}
 	if _, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce)); linkflow.ErrorCode(err) != linkflow.EConflict {
@@ -433,7 +433,7 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 
 	// Secret reads: newest first, capped.
 	for i := range 3 {
-		if err := b.st.RecordSecretRead(ctx, b.org, id, store.SecretRead{At: b.clock(), Subject: fmt.Sprintf("key:%d", i)}); err != nil {
+		if err := b.st.RecordSecretRead(ctx, b.org, id, linkflow.SecretRead{At: b.clock(), Subject: fmt.Sprintf("key:%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -441,7 +441,7 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 	if err != nil || len(reads) != 2 || reads[0].Subject != "key:2" {
 		t.Fatalf("reads %+v %v", reads, err)
 	}
-	if _, err := b.st.SecretReads(ctx, b.org, "conn_nope", 2); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.SecretReads(ctx, b.org, "conn_nope", 2); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("reads of an unknown connection: %v", err)
 	}
 }

@@ -35,75 +35,8 @@ var (
 	deliveryFailedPageScript = script("delivery_failed_page")
 )
 
-// Delivery statuses.
-const (
-	// DeliveryPending: attempts are scheduled.
-	DeliveryPending = "pending"
-	// DeliverySucceeded: a 2xx was received.
-	DeliverySucceeded = "succeeded"
-	// DeliveryFailed: the schedule was exhausted without a 2xx.
-	DeliveryFailed = "failed"
-	// DeliveryGone: the receiver answered 410 Gone; no more retries.
-	DeliveryGone = "gone"
-	// DeliveryNoTarget: the link had no webhook URL; nothing is sent.
-	DeliveryNoTarget = "no_target"
-)
-
-// Attempt triggers: why an attempt was made.
-const (
-	TriggerInitial = "initial"
-	TriggerRetry   = "retry"
-	TriggerManual  = "manual"
-	TriggerReplay  = "replay"
-)
-
-// ErrNoTarget is returned when a delivery is asked to send an event that has
-// no webhook URL.
-var ErrNoTarget = errors.New("the event has no webhook URL")
-
-// ErrNotFailed is returned when a replay of failed deliveries meets one that
-// is no longer failed.
-var ErrNotFailed = errors.New("the delivery is not failed")
-
-// Delivery is the webhook delivery state of one event.
-type Delivery struct {
-	OrgID     string
-	EventID   string
-	EventType string
-	LinkID    string
-	StreamID  string
-	URL       string
-	Status    string
-	// Attempts counts attempts sent, whatever their trigger.
-	Attempts int
-	// Step counts scheduled attempts (initial and retries): the position in
-	// the retry schedule.
-	Step int
-	// Version changes with every decision; a decision made from an older
-	// version is dropped.
-	Version int64
-	// Trigger is the trigger of the next attempt.
-	Trigger string
-	// Once is set when the next attempt is a single extra attempt of a
-	// finished delivery (manual or replay); OnceFrom is the status it returns
-	// to when that attempt fails.
-	Once     bool
-	OnceFrom string
-
-	NextAt         time.Time
-	CreatedAt      time.Time
-	LastAttemptAt  time.Time
-	LastStatusCode int
-	LastError      string
-	DeliveredAt    time.Time
-	FailedAt       time.Time
-}
-
-// Terminal reports whether no attempt is pending.
-func (d *Delivery) Terminal() bool { return d.Status != DeliveryPending }
-
-func parseDelivery(org, eventID string, m map[string]string) *Delivery {
-	return &Delivery{
+func parseDelivery(org, eventID string, m map[string]string) *linkflow.Delivery {
+	return &linkflow.Delivery{
 		OrgID: org, EventID: eventID, EventType: m["type"], LinkID: m["link"], StreamID: m["stream"],
 		URL: m["url"], Status: m["status"], Attempts: int(atoi(m["attempts"])), Step: int(atoi(m["step"])),
 		Version: atoi(m["version"]), Trigger: m["trigger"], Once: m["once"] == "1", OnceFrom: m["onceFrom"],
@@ -114,17 +47,17 @@ func parseDelivery(org, eventID string, m map[string]string) *Delivery {
 	}
 }
 
-// Delivery returns an event's delivery state, or ErrNotFound.
-func (s *Store) Delivery(ctx context.Context, org, eventID string) (*Delivery, error) {
+// linkflow.Delivery returns an event's delivery state, or linkflow.ErrNotFound.
+func (s *Store) Delivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, error) {
 	if !validID(org) || !validID(eventID) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	m, err := s.rdb.HGetAll(ctx, deliveryKey(org, eventID)).Result()
 	if err != nil {
 		return nil, err
 	}
 	if len(m) == 0 {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	return parseDelivery(org, eventID, m), nil
 }
@@ -136,27 +69,19 @@ func (s *Store) deliveryTTL(failedRetention time.Duration) time.Duration {
 	return max(s.cfg.Retention, failedRetention)
 }
 
-// DeliveryRef names a delivery in the retry schedule.
-type DeliveryRef struct {
-	OrgID   string
-	EventID string
-}
-
-func (r DeliveryRef) member() string { return r.OrgID + "|" + r.EventID }
-
-func parseDeliveryRef(m string) (DeliveryRef, bool) {
+func parseDeliveryRef(m string) (linkflow.DeliveryRef, bool) {
 	i := strings.LastIndexByte(m, '|')
 	if i <= 0 || i == len(m)-1 {
-		return DeliveryRef{}, false
+		return linkflow.DeliveryRef{}, false
 	}
-	return DeliveryRef{OrgID: m[:i], EventID: m[i+1:]}, true
+	return linkflow.DeliveryRef{OrgID: m[:i], EventID: m[i+1:]}, true
 }
 
 // ClaimDueDeliveries claims up to limit deliveries due at now for the
 // caller, hiding them from other claimers for visibility: a caller that
 // dies holding them lets them come back then. It also returns when the
 // earliest remaining entry is due (zero when the schedule is empty).
-func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]DeliveryRef, time.Time, error) {
+func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]linkflow.DeliveryRef, time.Time, error) {
 	res, err := deliveryClaimScript.Run(ctx, s.rdb, []string{retryScheduleKey()},
 		ms(now), limit, ms(now.Add(visibility))).Result()
 	if err != nil {
@@ -170,7 +95,7 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	refs := make([]DeliveryRef, 0, len(members))
+	refs := make([]linkflow.DeliveryRef, 0, len(members))
 	var bad []any
 	for _, m := range members {
 		if r, ok := parseDeliveryRef(m); ok {
@@ -195,54 +120,15 @@ func (s *Store) DeliveryRetryCount(ctx context.Context) (int64, error) {
 	return s.rdb.ZCard(ctx, retryScheduleKey()).Result()
 }
 
-// AttemptRecord is one attempt and the decision it led to.
-type AttemptRecord struct {
-	OrgID   string
-	EventID string
-	LinkID  string
-	// Version is the state version the attempt was made from: the decision
-	// applies only if it is still current.
-	Version int64
-	At      time.Time
-	// Entry is the attempt as JSON; the store numbers it (it must begin with
-	// `{"attempt":0,`).
-	Entry []byte
-	// StatusCode is 0 when no response was received.
-	StatusCode int
-	Error      string
-	// Delivered is set when this attempt got a 2xx.
-	Delivered bool
-	// Status, Step, NextAt and Trigger are the state after the attempt.
-	Status  string
-	Step    int
-	NextAt  time.Time
-	Trigger string
-	// LogCap bounds the link's attempt log. Default 100.
-	LogCap int
-	// FailedRetention is how long failed deliveries stay listed.
-	FailedRetention time.Duration
-	// Claim, when set, is when the caller's claim on the delivery's retry
-	// schedule entry expires (the score it claimed the entry at). The entry
-	// is then settled in the same round trip: moved to NextAt while the
-	// delivery stays pending, removed otherwise, if the claim still holds at
-	// Now (see SettleDeliveryRetry).
-	Claim time.Time
-	Now   time.Time
-}
-
-// AttemptEntryPrefix is how an attempt's JSON must begin; the store replaces
-// the 0 with the attempt's number.
-const AttemptEntryPrefix = `{"attempt":0,`
-
 // RecordAttempt logs an attempt and applies its decision in one step, and
-// with a Claim settles the delivery's retry schedule entry in the same round
-// trip. It returns the attempt's number, and ErrFenced (with the number)
+// with a linkflow.Claim settles the delivery's retry schedule entry in the same round
+// trip. It returns the attempt's number, and linkflow.ErrFenced (with the number)
 // when the state changed since the attempt began, in which case the attempt
 // is logged as superseded and the decision dropped.
-func (s *Store) RecordAttempt(ctx context.Context, a AttemptRecord) (int, error) {
-	tail, ok := strings.CutPrefix(string(a.Entry), AttemptEntryPrefix)
+func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (int, error) {
+	tail, ok := strings.CutPrefix(string(a.Entry), linkflow.AttemptEntryPrefix)
 	if !ok {
-		return 0, fmt.Errorf("record attempt: entry must begin with %s", AttemptEntryPrefix)
+		return 0, fmt.Errorf("record attempt: entry must begin with %s", linkflow.AttemptEntryPrefix)
 	}
 	if a.LogCap <= 0 {
 		a.LogCap = 100
@@ -263,9 +149,9 @@ func (s *Store) RecordAttempt(ctx context.Context, a AttemptRecord) (int, error)
 		return parseRecorded(a, deliveryRecordScript.Run(ctx, s.rdb, keys, args...))
 	}
 
-	ref := DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
+	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
 	next := a.NextAt
-	if a.Status != DeliveryPending {
+	if a.Status != linkflow.DeliveryPending {
 		next = time.Time{}
 	}
 	sargs := settleArgs(ref, a.Claim, a.Now, next)
@@ -285,20 +171,20 @@ func (s *Store) RecordAttempt(ctx context.Context, a AttemptRecord) (int, error)
 	ctx, cancel := repairContext(ctx)
 	defer cancel()
 	switch {
-	case errors.Is(err, ErrFenced) && moved:
+	case errors.Is(err, linkflow.ErrFenced) && moved:
 		// A redelivery changed the state during the attempt. It brings the
 		// entry forward itself, but may not have yet, or may have failed
 		// to: make sure the entry is there.
-		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Now)), Member: ref.member()}).Err()
-	case err != nil && !errors.Is(err, ErrFenced) && !errors.Is(err, ErrNotFound) && moved:
+		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Now)), Member: refMember(ref)}).Err()
+	case err != nil && !errors.Is(err, linkflow.ErrFenced) && !errors.Is(err, linkflow.ErrNotFound) && moved:
 		// The attempt may not be recorded: put the claim back, so that the
 		// delivery comes back when it expires.
-		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Claim)), Member: ref.member()}).Err()
+		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Claim)), Member: refMember(ref)}).Err()
 	}
 	return n, err
 }
 
-func parseRecorded(a AttemptRecord, cmd *redis.Cmd) (int, error) {
+func parseRecorded(a linkflow.AttemptRecord, cmd *redis.Cmd) (int, error) {
 	res, err := cmd.Result()
 	if err != nil {
 		return 0, fmt.Errorf("record attempt of %s: %w", a.EventID, err)
@@ -311,20 +197,20 @@ func parseRecorded(a AttemptRecord, cmd *redis.Cmd) (int, error) {
 	case "ok":
 		return int(atoi(out[1])), nil
 	case "fenced":
-		return int(atoi(out[1])), ErrFenced
+		return int(atoi(out[1])), linkflow.ErrFenced
 	case "missing":
-		return 0, ErrNotFound
+		return 0, linkflow.ErrNotFound
 	}
 	return 0, fmt.Errorf("record attempt of %s: unexpected reply %q", a.EventID, out[0])
 }
 
 // ResendDelivery asks for one more attempt of a delivery at now (see
 // delivery_resend.lua) and puts it first in the retry schedule. With
-// onlyFailed, a delivery that is not failed is left alone (ErrNotFailed).
-// It returns ErrNotFound without state and ErrNoTarget without a URL.
-func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*Delivery, error) {
+// onlyFailed, a delivery that is not failed is left alone (linkflow.ErrNotFailed).
+// It returns linkflow.ErrNotFound without state and linkflow.ErrNoTarget without a URL.
+func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error) {
 	if !validID(org) || !validID(eventID) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	only := "0"
 	if onlyFailed {
@@ -341,18 +227,18 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 	}
 	switch arr[0] {
 	case "missing":
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	case "no_target":
-		return nil, ErrNoTarget
+		return nil, linkflow.ErrNoTarget
 	case "skipped":
-		return nil, ErrNotFailed
+		return nil, linkflow.ErrNotFailed
 	case "ok":
 	default:
 		return nil, fmt.Errorf("resend delivery %s: unexpected reply %v", eventID, arr[0])
 	}
 	d := parseDelivery(org, eventID, pairsToMap(arr[1]))
-	ref := DeliveryRef{OrgID: org, EventID: eventID}
-	if err := s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(now)), Member: ref.member()}).Err(); err != nil {
+	ref := linkflow.DeliveryRef{OrgID: org, EventID: eventID}
+	if err := s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(now)), Member: refMember(ref)}).Err(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -361,7 +247,7 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 // DeliveryAttempts returns the attempt log of a link's event, oldest first.
 func (s *Store) DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error) {
 	if !validID(org) || !validID(linkID) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	items, err := s.rdb.LRange(ctx, linkDeliveriesKey(org, linkID), 0, -1).Result()
 	if err != nil {
@@ -377,7 +263,7 @@ func (s *Store) DeliveryAttempts(ctx context.Context, org, linkID string) ([]jso
 // FailedDeliveries returns a page of an organization's failed deliveries,
 // oldest first, failed at or after since, and the cursor of the next page
 // ("" at the end).
-func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*Delivery, string, error) {
+func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error) {
 	if !validID(org) {
 		return nil, "", nil
 	}
@@ -385,7 +271,7 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 	if cursor != "" {
 		sc, m, ok := strings.Cut(cursor, "|")
 		if _, err := strconv.ParseInt(sc, 10, 64); !ok || err != nil || !validID(m) {
-			return nil, "", fmt.Errorf("%w: bad failed-deliveries cursor", ErrBadCursor)
+			return nil, "", fmt.Errorf("%w: bad failed-deliveries cursor", linkflow.ErrBadCursor)
 		}
 		curScore, curMember = sc, m
 	}
@@ -414,7 +300,7 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 			return nil, "", err
 		}
 	}
-	out := make([]*Delivery, 0, len(entries))
+	out := make([]*linkflow.Delivery, 0, len(entries))
 	var stale []any
 	for i, e := range entries {
 		m := cmds[i].Val()
@@ -434,3 +320,6 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 	}
 	return out, next, nil
 }
+
+// refMember is a delivery's member in the retry schedule.
+func refMember(r linkflow.DeliveryRef) string { return r.OrgID + "|" + r.EventID }

@@ -6,15 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/linkflow/linkflow"
 
-	"github.com/linkflow/linkflow/store"
+	"github.com/redis/go-redis/v9"
 )
 
 // finished ends a new link whose webhook goes to url and returns its event.
-func (b *bundle) finished(t *testing.T, url string) *store.Finished {
+func (b *bundle) finished(t *testing.T, url string) *linkflow.Finished {
 	t.Helper()
-	l := b.create(t, func(in *store.NewLink) { in.WebhookURL = url })
+	l := b.create(t, func(in *linkflow.NewLink) { in.WebhookURL = url })
 	res, err := b.st.CancelLink(context.Background(), b.org, l.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -22,10 +22,10 @@ func (b *bundle) finished(t *testing.T, url string) *store.Finished {
 	return res.Finished
 }
 
-func (b *bundle) accept(t *testing.T, fin *store.Finished, firstIn, claimFor time.Duration) *store.Accepted {
+func (b *bundle) accept(t *testing.T, fin *linkflow.Finished, firstIn, claimFor time.Duration) *linkflow.Accepted {
 	t.Helper()
 	now := b.clock.Now()
-	acc, err := b.st.AcceptEvent(context.Background(), store.EventAccept{OrgID: b.org, EventID: fin.EventID,
+	acc, err := b.st.AcceptEvent(context.Background(), linkflow.EventAccept{OrgID: b.org, EventID: fin.EventID,
 		StreamID: fin.StreamID, Now: now, FirstAt: now.Add(firstIn), ClaimUntil: now.Add(claimFor)})
 	if err != nil {
 		t.Fatal(err)
@@ -47,12 +47,12 @@ func (b *bundle) due(t *testing.T, eventID string) time.Time {
 	return time.UnixMilli(int64(s))
 }
 
-func (b *bundle) record(t *testing.T, fin *store.Finished, version int64, status string, next, claim time.Time) error {
+func (b *bundle) record(t *testing.T, fin *linkflow.Finished, version int64, status string, next, claim time.Time) error {
 	t.Helper()
 	now := b.clock.Now()
-	_, err := b.st.RecordAttempt(context.Background(), store.AttemptRecord{OrgID: b.org, EventID: fin.EventID,
-		Version: version, At: now, Entry: []byte(store.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
-		Status: status, Step: 1, NextAt: next, Trigger: store.TriggerRetry, FailedRetention: time.Hour,
+	_, err := b.st.RecordAttempt(context.Background(), linkflow.AttemptRecord{OrgID: b.org, EventID: fin.EventID,
+		Version: version, At: now, Entry: []byte(linkflow.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
+		Status: status, Step: 1, NextAt: next, Trigger: linkflow.TriggerRetry, FailedRetention: time.Hour,
 		Claim: claim, Now: now})
 	return err
 }
@@ -66,7 +66,7 @@ func TestAcceptEvent(t *testing.T) {
 	fin := b.finished(t, "https://hooks.example.com/a")
 	now := b.clock.Now()
 	acc := b.accept(t, fin, 0, time.Minute)
-	if !acc.Created || !acc.Owned || acc.Delivery.Status != store.DeliveryPending || acc.Event == nil ||
+	if !acc.Created || !acc.Owned || acc.Delivery.Status != linkflow.DeliveryPending || acc.Event == nil ||
 		acc.Event.ID != fin.EventID || acc.Event.WebhookURL != "https://hooks.example.com/a" || len(acc.Event.Body) == 0 ||
 		acc.Delivery.StreamID != fin.StreamID || !acc.Delivery.NextAt.Equal(now) {
 		t.Fatalf("accepted: %+v, delivery %+v", acc, acc.Delivery)
@@ -87,23 +87,23 @@ func TestAcceptEvent(t *testing.T) {
 	// Not in the log (another position, another id): nothing is created or
 	// scheduled.
 	other := b.finished(t, "https://hooks.example.com/b")
-	for _, a := range []store.EventAccept{
+	for _, a := range []linkflow.EventAccept{
 		{OrgID: b.org, EventID: other.EventID, StreamID: fin.StreamID},
 		{OrgID: b.org, EventID: other.EventID, StreamID: "1-1"},
 		{OrgID: b.org, EventID: other.EventID, StreamID: "nonsense"},
 	} {
 		a.Now, a.FirstAt, a.ClaimUntil = now, now, now.Add(time.Minute)
-		if _, err := b.st.AcceptEvent(ctx, a); !errors.Is(err, store.ErrNotFound) {
+		if _, err := b.st.AcceptEvent(ctx, a); !errors.Is(err, linkflow.ErrNotFound) {
 			t.Errorf("accept %+v: %v, want not found", a, err)
 		}
 	}
-	if _, err := b.st.Delivery(ctx, b.org, other.EventID); !errors.Is(err, store.ErrNotFound) || !b.due(t, other.EventID).IsZero() {
+	if _, err := b.st.Delivery(ctx, b.org, other.EventID); !errors.Is(err, linkflow.ErrNotFound) || !b.due(t, other.EventID).IsZero() {
 		t.Errorf("a missing event left state (%v) or a schedule entry", err)
 	}
 
 	// No webhook URL: finished at once, never scheduled.
 	none := b.finished(t, "")
-	if acc := b.accept(t, none, 0, time.Minute); acc.Owned || acc.Delivery.Status != store.DeliveryNoTarget ||
+	if acc := b.accept(t, none, 0, time.Minute); acc.Owned || acc.Delivery.Status != linkflow.DeliveryNoTarget ||
 		acc.Event != nil || !b.due(t, none.EventID).IsZero() {
 		t.Errorf("no target: %+v", acc)
 	}
@@ -127,7 +127,7 @@ func TestAcceptEventRepairsTheSchedule(t *testing.T) {
 	fin := b.finished(t, "https://hooks.example.com/a")
 	acc := b.accept(t, fin, 0, time.Minute)
 	next := b.clock.Now().Add(time.Hour)
-	if err := b.record(t, fin, acc.Delivery.Version, store.DeliveryPending, next, time.Time{}); err != nil {
+	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryPending, next, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.st.Redis().ZRem(ctx, "lf:{wh}:retry", b.org+"|"+fin.EventID).Err(); err != nil {
@@ -143,13 +143,13 @@ func TestAcceptEventRepairsTheSchedule(t *testing.T) {
 
 	done := b.finished(t, "https://hooks.example.com/b")
 	acc = b.accept(t, done, 0, time.Minute)
-	if err := b.record(t, done, acc.Delivery.Version, store.DeliverySucceeded, time.Time{}, acc.Delivery.NextAt.Add(time.Minute)); err != nil {
+	if err := b.record(t, done, acc.Delivery.Version, linkflow.DeliverySucceeded, time.Time{}, acc.Delivery.NextAt.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if !b.due(t, done.EventID).IsZero() {
 		t.Fatal("a succeeded delivery is still scheduled")
 	}
-	if again := b.accept(t, done, 0, time.Minute); again.Owned || again.Delivery.Status != store.DeliverySucceeded {
+	if again := b.accept(t, done, 0, time.Minute); again.Owned || again.Delivery.Status != linkflow.DeliverySucceeded {
 		t.Errorf("redelivered after success: %+v", again)
 	}
 	if !b.due(t, done.EventID).IsZero() {
@@ -164,8 +164,8 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 	ctx := context.Background()
 	type bench struct {
 		b     *bundle
-		fin   *store.Finished
-		del   *store.Delivery
+		fin   *linkflow.Finished
+		del   *linkflow.Delivery
 		claim time.Time
 	}
 	start := func(t *testing.T) bench {
@@ -196,7 +196,7 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 		t.Parallel()
 		x := start(t)
 		next := x.b.clock.Now().Add(time.Hour)
-		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryPending, next, x.claim); err != nil {
+		if err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryPending, next, x.claim); err != nil {
 			t.Fatal(err)
 		}
 		if due := x.b.due(t, x.fin.EventID); !due.Equal(next) {
@@ -206,7 +206,7 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 	t.Run("final", func(t *testing.T) {
 		t.Parallel()
 		x := start(t)
-		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim); err != nil {
+		if err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryFailed, time.Time{}, x.claim); err != nil {
 			t.Fatal(err)
 		}
 		if !x.b.due(t, x.fin.EventID).IsZero() {
@@ -216,9 +216,9 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 	t.Run("redelivery during the attempt", func(t *testing.T) {
 		t.Parallel()
 		x := start(t)
-		resend(t, x, store.TriggerManual, false)
-		err := x.b.record(t, x.fin, x.del.Version, store.DeliveryPending, x.b.clock.Now().Add(time.Hour), x.claim)
-		if !errors.Is(err, store.ErrFenced) {
+		resend(t, x, linkflow.TriggerManual, false)
+		err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryPending, x.b.clock.Now().Add(time.Hour), x.claim)
+		if !errors.Is(err, linkflow.ErrFenced) {
 			t.Fatalf("record: %v, want fenced", err)
 		}
 		dueNow(t, x)
@@ -226,19 +226,19 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 	t.Run("redelivery after the attempt is recorded", func(t *testing.T) {
 		t.Parallel()
 		x := start(t)
-		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryPending, x.b.clock.Now().Add(time.Hour), x.claim); err != nil {
+		if err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryPending, x.b.clock.Now().Add(time.Hour), x.claim); err != nil {
 			t.Fatal(err)
 		}
-		resend(t, x, store.TriggerManual, false)
+		resend(t, x, linkflow.TriggerManual, false)
 		dueNow(t, x)
 	})
 	t.Run("replay after the delivery failed", func(t *testing.T) {
 		t.Parallel()
 		x := start(t)
-		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim); err != nil {
+		if err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryFailed, time.Time{}, x.claim); err != nil {
 			t.Fatal(err)
 		}
-		resend(t, x, store.TriggerReplay, true)
+		resend(t, x, linkflow.TriggerReplay, true)
 		dueNow(t, x)
 	})
 	t.Run("redelivery whose schedule write is late or lost", func(t *testing.T) {
@@ -246,13 +246,13 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 		// The state changed, the schedule not (yet): on Redis Cluster the
 		// settle may even run first. The entry must not disappear.
 		x := start(t)
-		resend(t, x, store.TriggerManual, false)
+		resend(t, x, linkflow.TriggerManual, false)
 		if err := x.b.st.Redis().ZAdd(ctx, "lf:{wh}:retry", redis.Z{Score: float64(x.claim.UnixMilli()),
 			Member: x.b.org + "|" + x.fin.EventID}).Err(); err != nil {
 			t.Fatal(err)
 		}
-		err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim)
-		if !errors.Is(err, store.ErrFenced) {
+		err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryFailed, time.Time{}, x.claim)
+		if !errors.Is(err, linkflow.ErrFenced) {
 			t.Fatalf("record: %v, want fenced", err)
 		}
 		dueNow(t, x)
@@ -263,7 +263,7 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 		// next claimer to correct.
 		x := start(t)
 		x.b.clock.Add(2 * time.Minute)
-		if err := x.b.record(t, x.fin, x.del.Version, store.DeliveryFailed, time.Time{}, x.claim); err != nil {
+		if err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryFailed, time.Time{}, x.claim); err != nil {
 			t.Fatal(err)
 		}
 		if due := x.b.due(t, x.fin.EventID); !due.Equal(x.claim) {
@@ -279,7 +279,7 @@ func TestSettleDeliveryRetry(t *testing.T) {
 	ctx := context.Background()
 	fin := b.finished(t, "https://hooks.example.com/a")
 	acc := b.accept(t, fin, 0, time.Minute)
-	ref := store.DeliveryRef{OrgID: b.org, EventID: fin.EventID}
+	ref := linkflow.DeliveryRef{OrgID: b.org, EventID: fin.EventID}
 	now, claim := b.clock.Now(), acc.Delivery.NextAt.Add(time.Minute)
 	for _, tt := range []struct {
 		name       string
@@ -313,7 +313,7 @@ func TestLoadDelivery(t *testing.T) {
 	fin := b.finished(t, "https://hooks.example.com/a")
 	b.accept(t, fin, 0, time.Minute)
 	del, ev, err := b.st.LoadDelivery(ctx, b.org, fin.EventID)
-	if err != nil || del.Status != store.DeliveryPending || ev == nil || ev.ID != fin.EventID || len(ev.Body) == 0 {
+	if err != nil || del.Status != linkflow.DeliveryPending || ev == nil || ev.ID != fin.EventID || len(ev.Body) == 0 {
 		t.Fatalf("load: %+v %+v %v", del, ev, err)
 	}
 	if err := b.st.Redis().XDel(ctx, "lf:{"+b.org+"}:events", fin.StreamID).Err(); err != nil {
@@ -322,7 +322,7 @@ func TestLoadDelivery(t *testing.T) {
 	if del, ev, err := b.st.LoadDelivery(ctx, b.org, fin.EventID); err != nil || del == nil || ev != nil {
 		t.Errorf("event gone from the log: %+v %+v %v", del, ev, err)
 	}
-	if _, _, err := b.st.LoadDelivery(ctx, b.org, "evt_none"); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := b.st.LoadDelivery(ctx, b.org, "evt_none"); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Errorf("no state: %v", err)
 	}
 }

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linkflow/linkflow"
+
 	"github.com/redis/go-redis/v9"
 )
 
 // The dispatcher's round trips. Accepting an event is one: the state script
 // on the organization's slot and the claim in the retry schedule go in one
 // pipeline. Recording an attempt is one: the record script and the settling
-// of the schedule entry go in one pipeline (RecordAttempt with a Claim).
+// of the schedule entry go in one pipeline (RecordAttempt with a linkflow.Claim).
 //
 // The two slots may be on two Redis Cluster nodes, where a pipeline runs
 // each node's part in parallel: neither step relies on the other having run
@@ -27,50 +29,21 @@ var (
 	deliverySettleScript = script("delivery_settle")
 )
 
-// EventAccept asks for an event of an organization's log to be accepted for
-// webhook delivery.
-type EventAccept struct {
-	OrgID    string
-	EventID  string
-	StreamID string
-	// Now is when the event is accepted; FirstAt when its first attempt is
-	// due.
-	Now     time.Time
-	FirstAt time.Time
-	// ClaimUntil is how long an attempt due now is claimed for the caller:
-	// hidden from ClaimDueDeliveries until then. It must be after Now.
-	ClaimUntil time.Time
-}
-
-// Accepted is what accepting an event found or made.
-type Accepted struct {
-	Delivery *Delivery
-	// Event is the event, while the delivery is pending.
-	Event *StoredEvent
-	// Created is set when this call created the delivery state.
-	Created bool
-	// Owned is set when the delivery's attempt is due and this call claimed
-	// it until ClaimUntil: the caller attempts it, or hands it back with
-	// SettleDeliveryRetry. Otherwise the delivery is finished, or in the
-	// retry schedule under whoever put it there.
-	Owned bool
-}
-
 // AcceptEvent creates the delivery state of an event, read from the
 // organization's event log, unless it exists (a redelivered message never
 // restarts a schedule), and puts a pending delivery in the retry schedule
 // unless it is there already; when it returns without error the delivery
 // no longer depends on the caller's message. With the first attempt due at
-// once, all of it is one round trip. It returns ErrNotFound when the log
+// once, all of it is one round trip. It returns linkflow.ErrNotFound when the log
 // holds no event EventID at StreamID.
-func (s *Store) AcceptEvent(ctx context.Context, a EventAccept) (*Accepted, error) {
+func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkflow.Accepted, error) {
 	if !validID(a.OrgID) || !validID(a.EventID) || !validStreamID(a.StreamID) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	if !a.ClaimUntil.After(a.Now) {
 		return nil, fmt.Errorf("accept event %s: ClaimUntil must be after Now", a.EventID)
 	}
-	ref := DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
+	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
 	keys := []string{eventsKey(a.OrgID), deliveryKey(a.OrgID, a.EventID)}
 	args := []any{a.StreamID, a.EventID, ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt)}
 	claimAtOnce := !a.FirstAt.After(a.Now)
@@ -79,7 +52,7 @@ func (s *Store) AcceptEvent(ctx context.Context, a EventAccept) (*Accepted, erro
 	if claimAtOnce {
 		pipe := s.rdb.Pipeline()
 		res = deliveryAcceptScript.EvalSha(ctx, pipe, keys, args...)
-		add = pipe.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: ref.member()})
+		add = pipe.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: refMember(ref)})
 		_, _ = pipe.Exec(ctx) // each command's error is looked at below
 		if isNoScript(res.Err()) {
 			res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
@@ -124,7 +97,7 @@ func (s *Store) AcceptEvent(ctx context.Context, a EventAccept) (*Accepted, erro
 		if !at.After(a.Now) {
 			at, own = a.ClaimUntil, true
 		}
-		added, err := s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: ref.member()}).Result()
+		added, err := s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: refMember(ref)}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("accept event %s: schedule: %w", a.EventID, err)
 		}
@@ -133,19 +106,19 @@ func (s *Store) AcceptEvent(ctx context.Context, a EventAccept) (*Accepted, erro
 	return acc, nil
 }
 
-func parseAccepted(a EventAccept, res *redis.Cmd) (*Accepted, error) {
+func parseAccepted(a linkflow.EventAccept, res *redis.Cmd) (*linkflow.Accepted, error) {
 	v, err := res.Result()
 	if err != nil {
 		return nil, fmt.Errorf("accept event %s: %w", a.EventID, err)
 	}
 	arr, ok := v.([]any)
 	if ok && len(arr) == 1 && arr[0] == "missing" {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	if !ok || len(arr) < 2 {
 		return nil, fmt.Errorf("accept event %s: unexpected reply %v", a.EventID, v)
 	}
-	acc := &Accepted{Delivery: parseDelivery(a.OrgID, a.EventID, pairsToMap(arr[1])), Created: arr[0] == "created"}
+	acc := &linkflow.Accepted{Delivery: parseDelivery(a.OrgID, a.EventID, pairsToMap(arr[1])), Created: arr[0] == "created"}
 	if len(arr) > 2 {
 		acc.Event = parseEventFields(a.StreamID, arr[2])
 	}
@@ -153,18 +126,18 @@ func parseAccepted(a EventAccept, res *redis.Cmd) (*Accepted, error) {
 }
 
 // parseEventFields reads an event from its stream entry's field pairs.
-func parseEventFields(streamID string, v any) *StoredEvent {
+func parseEventFields(streamID string, v any) *linkflow.StoredEvent {
 	m := pairsToMap(v)
-	return &StoredEvent{StreamID: streamID, ID: m["id"], Type: m["type"], LinkID: m["link"],
+	return &linkflow.StoredEvent{StreamID: streamID, ID: m["id"], Type: m["type"], LinkID: m["link"],
 		WebhookURL: m["url"], Body: []byte(m["body"])}
 }
 
 // LoadDelivery returns an event's delivery state and, while it is pending,
 // the event (nil when it is no longer in the event log), in one round trip.
-// It returns ErrNotFound without state.
-func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*Delivery, *StoredEvent, error) {
+// It returns linkflow.ErrNotFound without state.
+func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, *linkflow.StoredEvent, error) {
 	if !validID(org) || !validID(eventID) {
-		return nil, nil, ErrNotFound
+		return nil, nil, linkflow.ErrNotFound
 	}
 	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), eventsKey(org)}).Result()
 	if err != nil {
@@ -175,10 +148,10 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*Deliver
 		return nil, nil, fmt.Errorf("load delivery %s: unexpected reply %v", eventID, v)
 	}
 	if len(arr) == 0 {
-		return nil, nil, ErrNotFound
+		return nil, nil, linkflow.ErrNotFound
 	}
 	d := parseDelivery(org, eventID, pairsToMap(arr[0]))
-	var ev *StoredEvent
+	var ev *linkflow.StoredEvent
 	if len(arr) > 1 {
 		ev = parseEventFields(d.StreamID, arr[1])
 	}
@@ -191,7 +164,7 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*Deliver
 // after now). It reports whether it did: otherwise someone changed the
 // entry since (a redelivery brought it forward, or the claim expired and
 // another dispatcher owns it now) and the entry is theirs.
-func (s *Store) SettleDeliveryRetry(ctx context.Context, ref DeliveryRef, claim, now, next time.Time) (bool, error) {
+func (s *Store) SettleDeliveryRetry(ctx context.Context, ref linkflow.DeliveryRef, claim, now, next time.Time) (bool, error) {
 	n, err := deliverySettleScript.Run(ctx, s.rdb, []string{retryScheduleKey()}, settleArgs(ref, claim, now, next)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("settle delivery %s: %w", ref.EventID, err)
@@ -205,10 +178,10 @@ func repairContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 }
 
-func settleArgs(ref DeliveryRef, claim, now, next time.Time) []any {
+func settleArgs(ref linkflow.DeliveryRef, claim, now, next time.Time) []any {
 	to := ""
 	if !next.IsZero() {
 		to = fmt.Sprint(ms(next))
 	}
-	return []any{ref.member(), ms(claim), ms(now), to}
+	return []any{refMember(ref), ms(claim), ms(now), to}
 }

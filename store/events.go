@@ -9,34 +9,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkflow/linkflow"
+
 	"github.com/redis/go-redis/v9"
 )
 
-// StoredEvent is an event as the organization's event log keeps it: the
-// webhook body exactly as it will be signed and sent.
-type StoredEvent struct {
-	StreamID   string
-	ID         string
-	Type       string
-	LinkID     string
-	WebhookURL string
-	Body       []byte
-}
-
-func parseEvent(m redis.XMessage) StoredEvent {
+func parseEvent(m redis.XMessage) linkflow.StoredEvent {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
-	return StoredEvent{StreamID: m.ID, ID: str("id"), Type: str("type"), LinkID: str("link"),
+	return linkflow.StoredEvent{StreamID: m.ID, ID: str("id"), Type: str("type"), LinkID: str("link"),
 		WebhookURL: str("url"), Body: []byte(str("body"))}
 }
 
 // Event returns one event of an organization by its position in the log.
-func (s *Store) Event(ctx context.Context, org, streamID string) (*StoredEvent, error) {
+func (s *Store) Event(ctx context.Context, org, streamID string) (*linkflow.StoredEvent, error) {
 	msgs, err := s.rdb.XRange(ctx, eventsKey(org), streamID, streamID).Result()
 	if err != nil {
 		return nil, err
 	}
 	if len(msgs) == 0 {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	ev := parseEvent(msgs[0])
 	return &ev, nil
@@ -44,12 +35,12 @@ func (s *Store) Event(ctx context.Context, org, streamID string) (*StoredEvent, 
 
 // Events lists an organization's events in order, after the cursor (a
 // position returned earlier; "" for the oldest kept).
-func (s *Store) Events(ctx context.Context, org, after string, limit int) ([]StoredEvent, error) {
+func (s *Store) Events(ctx context.Context, org, after string, limit int) ([]linkflow.StoredEvent, error) {
 	start := "-"
 	if after != "" {
 		next, ok := nextStreamID(after)
 		if !ok {
-			return nil, fmt.Errorf("%w: bad cursor", ErrBadCursor)
+			return nil, fmt.Errorf("%w: bad cursor", linkflow.ErrBadCursor)
 		}
 		if next == "" {
 			return nil, nil // the last position there can be: nothing follows
@@ -60,15 +51,12 @@ func (s *Store) Events(ctx context.Context, org, after string, limit int) ([]Sto
 	if err != nil {
 		return nil, err
 	}
-	out := make([]StoredEvent, len(msgs))
+	out := make([]linkflow.StoredEvent, len(msgs))
 	for i, m := range msgs {
 		out[i] = parseEvent(m)
 	}
 	return out, nil
 }
-
-// ErrBadCursor is returned for a pagination cursor linkflow did not issue.
-var ErrBadCursor = errors.New("bad cursor")
 
 func validStreamID(id string) bool {
 	_, _, ok := parseStreamID(id)
@@ -171,7 +159,7 @@ func (s *Store) AckOutbox(ctx context.Context, entries ...OutboxEntry) error {
 func (s *Store) LinkIntegration(ctx context.Context, org, id string) (string, error) {
 	v, err := s.rdb.HGet(ctx, linkKey(org, id), fIntegration).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", ErrNotFound
+		return "", linkflow.ErrNotFound
 	}
 	return v, err
 }

@@ -24,37 +24,12 @@ func (f fence) args() (string, string) {
 	return "version", strconv.FormatInt(f.version, 10)
 }
 
-// ConnectionWrite is the connection a successful link makes or renews.
-type ConnectionWrite struct {
-	// ID is the connection to write. Empty: the existing connection of the
-	// same integration and username, or a new one.
-	ID             string
-	IntegrationID  string
-	Username       string
-	ExternalUserID string
-	DisplayName    string
-	WebhookURL     string
-	Credentials    *linkflow.Credentials
-}
-
 func credentialsAAD(connID string) string { return "conn:" + connID + ":credentials" }
-
-// Finished is the outcome of ending a link.
-type Finished struct {
-	OrgID string
-	// EventID, EventType and StreamID name the completion event in the
-	// organization's event log.
-	EventID   string
-	EventType string
-	StreamID  string
-	// ConnectionID is the connection the link made or renewed, if any.
-	ConnectionID string
-}
 
 // finish ends link l (already carrying its final status, completion time and
 // result or error) in one atomic step, with its event and, when conn is
 // given, its connection.
-func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *ConnectionWrite) (*Finished, error) {
+func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error) {
 	org, id := l.OrgID, l.ID
 	connID := ""
 	if conn != nil {
@@ -106,9 +81,9 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *Con
 		}
 		switch out[0] {
 		case "ok":
-			return &Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: connID}, nil
+			return &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: connID}, nil
 		case "fenced":
-			return nil, ErrFenced
+			return nil, linkflow.ErrFenced
 		case "connection_moved":
 			connID = out[1]
 			continue
@@ -119,14 +94,14 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *Con
 	return nil, errors.New("finish link: connection kept moving")
 }
 
-func connIDIntegration(c *ConnectionWrite) string {
+func connIDIntegration(c *linkflow.ConnectionWrite) string {
 	if c == nil {
 		return ""
 	}
 	return c.IntegrationID
 }
 
-func connIDUsername(c *ConnectionWrite) string {
+func connIDUsername(c *linkflow.ConnectionWrite) string {
 	if c == nil {
 		return ""
 	}
@@ -135,7 +110,7 @@ func connIDUsername(c *ConnectionWrite) string {
 
 // connectionPairs are the connection hash fields a successful link sets
 // (pairs) and sets only when the connection is new (once).
-func (s *Store) connectionPairs(org, connID string, c *ConnectionWrite, now int64, linkID string) (pairs, once []any, err error) {
+func (s *Store) connectionPairs(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) (pairs, once []any, err error) {
 	pairs = []any{
 		cID, connID, cOrg, org, cIntegration, c.IntegrationID, cUsername, c.Username,
 		cStatus, string(linkflow.ConnHealthy), cStatusMessage, "", cUpdatedAt, now, cLastRefreshedAt, now,
@@ -185,7 +160,7 @@ func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkU
 		return fmt.Errorf("update link %s: %w", id, err)
 	}
 	if res != "ok" {
-		return ErrFenced
+		return linkflow.ErrFenced
 	}
 	return nil
 }

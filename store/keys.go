@@ -35,7 +35,7 @@ func linksRetentionKey(org string) string        { return orgPrefix(org) + "link
 func retentionMember(id, integration, externalUserID string) string {
 	return id + "\x00" + integration + "\x00" + externalUserID
 }
-func idempotencyKey(org, hash string) string     { return orgPrefix(org) + "idem:" + hash }
+func idempotencyKey(org, hash string) string { return orgPrefix(org) + "idem:" + hash }
 
 // Events: the organization's ordered event log and the outbox of messages
 // that must still reach JetStream.

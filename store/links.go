@@ -14,39 +14,8 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// NewLink is what a customer asks for when creating a link. Operations carry
-// their arguments, which are sealed and never returned again.
-type NewLink struct {
-	OrgID            string
-	IntegrationID    string
-	Operations       []linkflow.Operation
-	WebhookURL       string
-	ReturnURL        string
-	ExternalUserID   string
-	Description      string
-	RequiredUsername string
-	ConnectionID     string
-	Debug            bool
-	ExpiresIn        time.Duration
-	// IdempotencyKey and RequestHash make a retried create return the first
-	// response; the same key with another RequestHash is a conflict.
-	IdempotencyKey string
-	RequestHash    string
-	// Response renders the body to store for idempotent replays.
-	Response func(*linkflow.Link) ([]byte, error)
-}
-
-// Created is the outcome of CreateLink. Replayed is set when an earlier
-// request with the same Idempotency-Key created the link; Response is then the
-// first response, byte for byte.
-type Created struct {
-	Link     *linkflow.Link
-	Response []byte
-	Replayed bool
-}
-
 // CreateLink stores a new pending link with its index entries in one step.
-func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
+func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.Created, error) {
 	now := s.now()
 	l := &linkflow.Link{
 		ID:                    NewLinkID(),
@@ -148,9 +117,9 @@ func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
 	}
 	switch out[0] {
 	case "created":
-		return &Created{Link: l, Response: resp}, nil
+		return &linkflow.Created{Link: l, Response: resp}, nil
 	case "replay":
-		return &Created{Response: []byte(out[1]), Replayed: true}, nil
+		return &linkflow.Created{Response: []byte(out[1]), Replayed: true}, nil
 	case "conflict":
 		return nil, linkflow.Errorf(linkflow.EConflict, "Idempotency-Key was already used with a different request body.")
 	default:
@@ -161,11 +130,11 @@ func (s *Store) CreateLink(ctx context.Context, in NewLink) (*Created, error) {
 // LinkOrg returns the organization a link belongs to.
 func (s *Store) LinkOrg(ctx context.Context, linkID string) (string, error) {
 	if !validID(linkID) {
-		return "", ErrNotFound
+		return "", linkflow.ErrNotFound
 	}
 	org, err := s.rdb.Get(ctx, linkOrgKey(linkID)).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", ErrNotFound
+		return "", linkflow.ErrNotFound
 	}
 	return org, err
 }
@@ -174,7 +143,7 @@ func (s *Store) LinkOrg(ctx context.Context, linkID string) (string, error) {
 // link is open.
 func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error) {
 	if !validID(id) || !validID(org) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	m, err := s.rdb.HGetAll(ctx, linkKey(org, id)).Result()
 	if err != nil {
@@ -185,7 +154,7 @@ func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error
 
 func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
 	if len(m) == 0 || m[fID] == "" {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	l, err := decodeLink(m)
 	if err != nil {
@@ -202,7 +171,7 @@ func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
 }
 
 // LinkByCode returns a link for the end user, who proves access with the
-// claim code. A wrong code and an unknown link are the same ErrNotFound. A
+// claim code. A wrong code and an unknown link are the same linkflow.ErrNotFound. A
 // wrong code counts against the link's guess limit, as on a claim: past it,
 // wrong codes answer TOO_MANY_REQUESTS for a while (the right one still
 // passes, so nobody can lock the end user out).
@@ -216,7 +185,7 @@ func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.
 		return nil, err
 	}
 	if len(m) == 0 {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	// The claim code's hash stays after the link finishes, so the end user's
 	// page can still show the outcome.
@@ -227,7 +196,7 @@ func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.
 }
 
 // countBadCode counts a wrong code for a link and returns the error to
-// answer: ErrNotFound, or TOO_MANY_REQUESTS once the link refuses guesses.
+// answer: linkflow.ErrNotFound, or TOO_MANY_REQUESTS once the link refuses guesses.
 func (s *Store) countBadCode(ctx context.Context, org, linkID string) error {
 	out, err := badCodeScript.Run(ctx, s.rdb, []string{linkBadCodeKey(org, linkID)},
 		s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds()).StringSlice()
@@ -237,7 +206,7 @@ func (s *Store) countBadCode(ctx context.Context, org, linkID string) error {
 	if len(out) == 2 && out[0] == "locked" {
 		return errGuessesLocked(atoi(out[1]))
 	}
-	return ErrNotFound
+	return linkflow.ErrNotFound
 }
 
 // errGuessesLocked is what a wrong code gets while its link refuses guesses
@@ -248,16 +217,9 @@ func errGuessesLocked(pttl int64) error {
 	return e
 }
 
-// Claim is the outcome of a successful claim.
-type Claim struct {
-	OrgID         string
-	IntegrationID string
-	ExpiresAt     time.Time
-}
-
 // ClaimLink claims a pending link with the end user's credentials. The
 // password is sealed and kept only until the link's deadline.
-func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password string) (*Claim, error) {
+func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password string) (*linkflow.Claim, error) {
 	org, err := s.LinkOrg(ctx, linkID)
 	if err != nil {
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
@@ -276,7 +238,7 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	}
 	switch out[0] {
 	case "claimed":
-		return &Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2]))}, nil
+		return &linkflow.Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2]))}, nil
 	case "not_found":
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
 	case "locked":
@@ -297,21 +259,10 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	return nil, fmt.Errorf("claim link %s: unexpected reply %q", linkID, out[0])
 }
 
-// CancelResult says what a cancel did: Canceled when the link ended at once
-// (it was pending or claimed), Requested when a running link will stop before
-// its next operation.
-type CancelResult struct {
-	Link      *linkflow.Link
-	Canceled  bool
-	Requested bool
-	// Finished names the link.canceled event when Canceled.
-	Finished *Finished
-}
-
 // CancelLink cancels a link. A pending or claimed link ends as canceled; a
 // running one is flagged and the worker fails it with CANCELED before its next
 // operation; a finished one is a conflict.
-func (s *Store) CancelLink(ctx context.Context, org, id string) (*CancelResult, error) {
+func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.CancelResult, error) {
 	for range 5 {
 		l, err := s.Link(ctx, org, id)
 		if err != nil {
@@ -324,26 +275,26 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*CancelResult, 
 			l.CompletedAt = time.UnixMilli(now.UnixMilli())
 			l.ClaimCode = ""
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-			if errors.Is(err, ErrFenced) {
+			if errors.Is(err, linkflow.ErrFenced) {
 				continue
 			}
 			if err != nil {
 				return nil, err
 			}
-			return &CancelResult{Link: l, Canceled: true, Finished: fin}, nil
+			return &linkflow.CancelResult{Link: l, Canceled: true, Finished: fin}, nil
 		case linkflow.StatusRunning, linkflow.StatusAwaitingInput:
 			if l.CancelRequested {
-				return &CancelResult{Link: l, Requested: true}, nil
+				return &linkflow.CancelResult{Link: l, Requested: true}, nil
 			}
 			err := s.updateLink(ctx, org, id, fence{version: l.Version}, linkUpdate{set: []any{fCancel, "1"}})
-			if errors.Is(err, ErrFenced) {
+			if errors.Is(err, linkflow.ErrFenced) {
 				continue
 			}
 			if err != nil {
 				return nil, err
 			}
 			l.CancelRequested = true
-			return &CancelResult{Link: l, Requested: true}, nil
+			return &linkflow.CancelResult{Link: l, Requested: true}, nil
 		default:
 			return nil, linkflow.Errorf(linkflow.EConflict, "Link has already finished (status %s).", l.EffectiveStatus(now))
 		}
@@ -355,7 +306,7 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*CancelResult, 
 // sealed, for the worker to take. It checks the claim code and challenge id.
 func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
 	l, err := s.LinkByCode(ctx, linkID, code)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, linkflow.ErrNotFound) {
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
 	}
 	if err != nil {
@@ -410,17 +361,17 @@ func cutNUL(s string) (string, string, bool) {
 
 // ExpireDue ends an organization's pending links whose expiry has passed, with
 // a link.expired event each, and returns those events.
-func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*Finished, error) {
+func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*linkflow.Finished, error) {
 	now := s.now()
 	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: expiringKey(org), Start: "-inf",
 		Stop: strconv.FormatInt(ms(now), 10), ByScore: true, Count: int64(limit)}).Result()
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	var n []*Finished
+	var n []*linkflow.Finished
 	for _, id := range ids {
 		l, err := s.Link(ctx, org, id)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, linkflow.ErrNotFound) {
 			s.rdb.ZRem(ctx, expiringKey(org), id)
 			continue
 		}
@@ -435,7 +386,7 @@ func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*Finish
 		l.CompletedAt = l.ExpiresAt
 		l.ClaimCode = ""
 		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-		if errors.Is(err, ErrFenced) {
+		if errors.Is(err, linkflow.ErrFenced) {
 			continue
 		}
 		if err != nil {
@@ -448,8 +399,8 @@ func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*Finish
 
 // FailLink fails a link that is not running under a live lease any more (its
 // message was dead-lettered), unless it already finished. It returns nil
-// Finished when there was nothing to do.
-func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*Finished, error) {
+// linkflow.Finished when there was nothing to do.
+func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error) {
 	for range 5 {
 		l, err := s.Link(ctx, org, id)
 		if err != nil {
@@ -463,10 +414,10 @@ func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkEr
 		l.Error = &le
 		l.ClaimCode = ""
 		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-		if errors.Is(err, ErrFenced) {
+		if errors.Is(err, linkflow.ErrFenced) {
 			continue
 		}
 		return fin, err
 	}
-	return nil, ErrFenced
+	return nil, linkflow.ErrFenced
 }

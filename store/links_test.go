@@ -50,9 +50,9 @@ func setup(t *testing.T) *bundle {
 	return &bundle{st: st, clock: c, org: org.ID}
 }
 
-func (b *bundle) create(t *testing.T, mod func(*store.NewLink)) *linkflow.Link {
+func (b *bundle) create(t *testing.T, mod func(*linkflow.NewLink)) *linkflow.Link {
 	t.Helper()
-	in := store.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
+	in := linkflow.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
 		Operations: []linkflow.Operation{{Resource: "paymentMethod", Action: "read"},
 			{Resource: "paymentMethod", Action: "write", Arguments: json.RawMessage(`{"cardNumber":"4111111111111111"}`)}}}
 	if mod != nil {
@@ -82,7 +82,7 @@ func TestCreateAndRead(t *testing.T) {
 			t.Fatalf("arguments came back: %s", op.Arguments)
 		}
 	}
-	if _, err := b.st.Link(ctx, "org_other", l.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.Link(ctx, "org_other", l.ID); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("another organization read the link: %v", err)
 	}
 	raw, _ := b.st.Redis().HGetAll(ctx, "lf:{"+b.org+"}:link:"+l.ID).Result()
@@ -113,8 +113,8 @@ func TestIdempotentCreate(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	mk := func(hash string) store.NewLink {
-		return store.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
+	mk := func(hash string) linkflow.NewLink {
+		return linkflow.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
 			Operations:     []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}},
 			IdempotencyKey: "key-1", RequestHash: hash,
 			Response: func(l *linkflow.Link) ([]byte, error) { return json.Marshal(map[string]string{"linkId": l.ID}) }}
@@ -170,12 +170,12 @@ func TestClaimRules(t *testing.T) {
 		t.Fatalf("second claim: %v", err)
 	}
 
-	req := b.create(t, func(n *store.NewLink) { n.RequiredUsername = "alice" })
+	req := b.create(t, func(n *linkflow.NewLink) { n.RequiredUsername = "alice" })
 	if _, err := b.st.ClaimLink(ctx, req.ID, req.ClaimCode, "bob", "p"); linkflow.ErrorCode(err) != linkflow.EUnprocessable {
 		t.Fatalf("username mismatch: %v", err)
 	}
 
-	exp := b.create(t, func(n *store.NewLink) { n.ExpiresIn = time.Minute })
+	exp := b.create(t, func(n *linkflow.NewLink) { n.ExpiresIn = time.Minute })
 	b.clock.Add(2 * time.Minute)
 	_, err = b.st.ClaimLink(ctx, exp.ID, exp.ClaimCode, "u", "p")
 	if linkflow.ErrorCode(err) != linkflow.EConflict || !contains(linkflow.ErrorMessage(err), "expired") {
@@ -213,24 +213,24 @@ func TestRunFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r1, err := b.st.BeginRun(ctx, b.org, l.ID, "tok1", 50*time.Millisecond)
-	if err != nil || r1.Verdict != store.RunStart || r1.Password != "pass_good" || len(r1.Arguments) != 2 {
+	if err != nil || r1.Verdict != linkflow.RunStart || r1.Password != "pass_good" || len(r1.Arguments) != 2 {
 		t.Fatalf("begin: %+v %v", r1, err)
 	}
-	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok2", time.Minute); r.Verdict != store.RunBusy {
+	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok2", time.Minute); r.Verdict != linkflow.RunBusy {
 		t.Fatalf("second worker while the lease is held: %s", r.Verdict)
 	}
 	// The first worker stalls past its lease; a second takes over.
 	testenv.Eventually(t, 5*time.Second, "lease expiry", func() bool {
 		r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok2", time.Minute)
-		return err == nil && r.Verdict == store.RunStart
+		return err == nil && r.Verdict == linkflow.RunStart
 	})
 	r1.Link.Status = linkflow.StatusSucceeded
 	r1.Link.CompletedAt = b.clock.Now()
 	r1.Link.Result = json.RawMessage(`{"x":1}`)
-	if _, err := b.st.FinishRun(ctx, r1.Link, "tok1", nil); !errors.Is(err, store.ErrFenced) {
+	if _, err := b.st.FinishRun(ctx, r1.Link, "tok1", nil); !errors.Is(err, linkflow.ErrFenced) {
 		t.Fatalf("stale worker's commit: %v", err)
 	}
-	fin, err := b.st.FinishRun(ctx, r1.Link, "tok2", &store.ConnectionWrite{IntegrationID: "tmobile", Username: "user_good",
+	fin, err := b.st.FinishRun(ctx, r1.Link, "tok2", &linkflow.ConnectionWrite{IntegrationID: "tmobile", Username: "user_good",
 		Credentials: &linkflow.Credentials{AccessToken: "at_secret"}})
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestRunFencing(t *testing.T) {
 	if err != nil || ev.Type != linkflow.EventLinkSucceeded || ev.ID != fin.EventID {
 		t.Fatalf("event: %+v %v", ev, err)
 	}
-	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok3", time.Minute); r.Verdict != store.RunDone {
+	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok3", time.Minute); r.Verdict != linkflow.RunDone {
 		t.Fatalf("redelivery after the end: %s", r.Verdict)
 	}
 	if n, _ := b.st.Redis().Exists(ctx, "lf:{"+b.org+"}:link:"+l.ID+":cred").Result(); n != 0 {
@@ -260,7 +260,7 @@ func TestListForgetsLinksPastRetention(t *testing.T) {
 	if err := b.st.Redis().Del(ctx, "lf:{"+b.org+"}:link:"+gone.ID).Err(); err != nil {
 		t.Fatal(err)
 	}
-	links, _, err := b.st.ListLinks(ctx, b.org, store.LinkFilter{}, "", 10)
+	links, _, err := b.st.ListLinks(ctx, b.org, linkflow.LinkFilter{}, "", 10)
 	if err != nil || len(links) != 1 || links[0].ID != kept.ID {
 		t.Fatalf("list: %v %v", links, err)
 	}
@@ -276,13 +276,13 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	user := func(in *store.NewLink) { in.ExternalUserID = "u1" }
+	user := func(in *linkflow.NewLink) { in.ExternalUserID = "u1" }
 	b.create(t, user) // stays open
 	done := b.create(t, user)
 	if _, err := b.st.CancelLink(ctx, b.org, done.ID); err != nil {
 		t.Fatal(err)
 	}
-	count := func(f store.LinkFilter) int {
+	count := func(f linkflow.LinkFilter) int {
 		t.Helper()
 		// The index as a listing sees it, without its own clean-up: the
 		// link hashes are still there.
@@ -302,7 +302,7 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 1 {
 		t.Fatalf("indexed links %d, want the open one", n)
 	}
-	for _, f := range []store.LinkFilter{{}, {IntegrationID: "tmobile"}, {ExternalUserID: "u1"}} {
+	for _, f := range []linkflow.LinkFilter{{}, {IntegrationID: "tmobile"}, {ExternalUserID: "u1"}} {
 		if n := count(f); n != 1 {
 			t.Fatalf("%+v lists %d links, want the open one", f, n)
 		}

@@ -12,13 +12,6 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// LinkFilter narrows a link listing. Empty fields match everything.
-type LinkFilter struct {
-	Status         linkflow.Status
-	IntegrationID  string
-	ExternalUserID string
-}
-
 // maxScan bounds how many index entries one page may look at when filtering
 // by status, so a rare status cannot make one request scan everything; the
 // page then comes back short with a cursor to go on.
@@ -29,9 +22,9 @@ const maxScan = 2000
 // creation time, so pages stay stable while links are being created: new
 // links appear before the first page, never inside later ones. next is ""
 // when there is nothing more.
-func (s *Store) ListLinks(ctx context.Context, org string, f LinkFilter, cursor string, limit int) (links []*linkflow.Link, next string, err error) {
+func (s *Store) ListLinks(ctx context.Context, org string, f linkflow.LinkFilter, cursor string, limit int) (links []*linkflow.Link, next string, err error) {
 	if cursor != "" && (!strings.HasPrefix(cursor, "link_") || !validID(cursor)) {
-		return nil, "", ErrBadCursor
+		return nil, "", linkflow.ErrBadCursor
 	}
 	index := linksIndexKey(org)
 	switch {
@@ -73,7 +66,7 @@ func (s *Store) ListLinks(ctx context.Context, org string, f LinkFilter, cursor 
 		for i, c := range cmds {
 			max = "(" + ids[i]
 			l, err := s.linkFromHash(c.Val())
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, linkflow.ErrNotFound) {
 				// Gone with its retention: the index forgets it too.
 				gone = append(gone, ids[i])
 				continue

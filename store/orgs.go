@@ -15,52 +15,6 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// Scopes an API key or access token can carry.
-const (
-	ScopeLinksRead          = "links:read"
-	ScopeLinksWrite         = "links:write"
-	ScopeConnectionsRead    = "connections:read"
-	ScopeConnectionsSecrets = "connections:secrets"
-)
-
-// AllScopes are the scopes of an API key created without a narrower list.
-var AllScopes = []string{ScopeLinksRead, ScopeLinksWrite, ScopeConnectionsRead, ScopeConnectionsSecrets}
-
-// Org is an organization: the tenant every link, connection and delivery
-// belongs to.
-type Org struct {
-	ID        string
-	Name      string
-	CreatedAt time.Time
-	// WebhookSecrets sign webhooks: the current secret first, then a previous
-	// one still honoured during rotation.
-	WebhookSecrets []string
-	// PreviousSecretUntil is when the previous secret stops being used.
-	PreviousSecretUntil time.Time
-	// AppSchemes are the custom URL schemes ("myapp") the organization's
-	// links may return to, besides https.
-	AppSchemes []string
-}
-
-// Principal is who makes an API request: an API key or an access token,
-// acting for one organization with some scopes.
-type Principal struct {
-	OrgID   string
-	KeyID   string // the API key (or the key a token was exchanged for)
-	Subject string // "key:<id>" or "user:<email>"
-	Scopes  []string
-	// AccessToken is set when the secret was an access token, not an API
-	// key: only API keys may be exchanged for tokens.
-	AccessToken bool
-	// UserVersion is, for a user's token, the version of the user it was
-	// issued for: a change of the user's password or organizations, or
-	// RevokeUserTokens, moves the version on and the token stops working.
-	UserVersion int64
-}
-
-// Can reports whether p carries scope.
-func (p *Principal) Can(scope string) bool { return slices.Contains(p.Scopes, scope) }
-
 func webhookSecretAAD(org string) string { return "org:" + org + ":webhookSecret" }
 
 // NewWebhookSecret returns a new Standard Webhooks secret ("whsec_" + base64
@@ -84,7 +38,7 @@ func ValidWebhookSecret(s string) bool {
 // CreateOrg creates an organization with the given id (or a new one when id
 // is empty) and webhook secret (or a new one). Creating an existing id again
 // keeps it and updates nothing but its name: dev start-ups are idempotent.
-func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (*Org, error) {
+func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (*linkflow.Org, error) {
 	if id == "" {
 		id = NewOrgID()
 	}
@@ -154,19 +108,19 @@ func (s *Store) SetAppSchemes(ctx context.Context, org string, schemes []string)
 	return s.rdb.HSet(ctx, orgKey(org), "appSchemes", strings.ToLower(strings.Join(schemes, " "))).Err()
 }
 
-// Org returns an organization with its webhook secrets opened.
-func (s *Store) Org(ctx context.Context, id string) (*Org, error) {
+// linkflow.Org returns an organization with its webhook secrets opened.
+func (s *Store) Org(ctx context.Context, id string) (*linkflow.Org, error) {
 	if !validID(id) {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	m, err := s.rdb.HGetAll(ctx, orgKey(id)).Result()
 	if err != nil {
 		return nil, err
 	}
 	if m["id"] == "" {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
-	o := &Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])), AppSchemes: strings.Fields(m["appSchemes"])}
+	o := &linkflow.Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])), AppSchemes: strings.Fields(m["appSchemes"])}
 	cur, err := s.keys.Open(m["webhookSecret"], webhookSecretAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("open webhook secret of %s: %w", id, err)
@@ -208,10 +162,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes 
 		key = NewAPIKey()
 	}
 	if len(scopes) == 0 {
-		scopes = AllScopes
+		scopes = linkflow.AllScopes
 	}
 	for _, sc := range scopes {
-		if !slices.Contains(AllScopes, sc) {
+		if !slices.Contains(linkflow.AllScopes, sc) {
 			return "", nil, fmt.Errorf("unknown scope %q", sc)
 		}
 	}
@@ -240,7 +194,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes 
 func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 	h, err := s.rdb.HGet(ctx, orgAPIKeysKey(org), keyID).Result()
 	if errors.Is(err, redis.Nil) {
-		return ErrNotFound
+		return linkflow.ErrNotFound
 	}
 	if err != nil {
 		return err
@@ -263,12 +217,12 @@ func (s *Store) FindAPIKeyOrg(ctx context.Context, keyID string) (string, error)
 			return o, nil
 		}
 	}
-	return "", ErrNotFound
+	return "", linkflow.ErrNotFound
 }
 
 // Authenticate returns the principal of an API key or access token, or
-// ErrNotFound when it is neither (or was revoked, or expired).
-func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+// linkflow.ErrNotFound when it is neither (or was revoked, or expired).
+func (s *Store) Authenticate(ctx context.Context, secret string) (*linkflow.Principal, error) {
 	p, _, err := s.AuthenticateGated(ctx, secret, nil)
 	return p, err
 }
@@ -277,13 +231,13 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 // same round trip: when gate (a peek, typically at failures from the
 // caller's address) refuses, it returns the gate's answer and no principal,
 // and the secret is not judged. A nil gate is Authenticate.
-func (s *Store) AuthenticateGated(ctx context.Context, secret string, gate *RateLimitRequest) (*Principal, *RateLimitResult, error) {
+func (s *Store) AuthenticateGated(ctx context.Context, secret string, gate *linkflow.RateLimitRequest) (*linkflow.Principal, *linkflow.RateLimitResult, error) {
 	if secret == "" && gate == nil {
-		return nil, nil, ErrNotFound
+		return nil, nil, linkflow.ErrNotFound
 	}
 	h := hashHex(secret)
 	pipe := s.rdb.Pipeline()
-	var gated func() (*RateLimitResult, error)
+	var gated func() (*linkflow.RateLimitResult, error)
 	if gate != nil {
 		var err error
 		if gated, err = s.rateLimitIn(ctx, pipe, *gate); err != nil {
@@ -311,15 +265,15 @@ func (s *Store) AuthenticateGated(ctx context.Context, secret string, gate *Rate
 		}
 	}
 	if secret == "" {
-		return nil, nil, ErrNotFound
+		return nil, nil, linkflow.ErrNotFound
 	}
 	p, err := s.principal(ctx, key.Val(), tok.Val())
 	return p, nil, err
 }
 
-func (s *Store) principal(ctx context.Context, key, tok map[string]string) (*Principal, error) {
+func (s *Store) principal(ctx context.Context, key, tok map[string]string) (*linkflow.Principal, error) {
 	if m := key; m["org"] != "" {
-		return &Principal{OrgID: m["org"], KeyID: m["id"], Subject: "key:" + m["id"], Scopes: strings.Fields(m["scopes"])}, nil
+		return &linkflow.Principal{OrgID: m["org"], KeyID: m["id"], Subject: "key:" + m["id"], Scopes: strings.Fields(m["scopes"])}, nil
 	}
 	if m := tok; m["org"] != "" {
 		switch {
@@ -330,28 +284,28 @@ func (s *Store) principal(ctx context.Context, key, tok map[string]string) (*Pri
 				return nil, err
 			}
 			if n == 0 {
-				return nil, ErrNotFound
+				return nil, linkflow.ErrNotFound
 			}
 		case strings.HasPrefix(m["subject"], "user:"):
 			// A user's token dies with a change of the user (password,
 			// organizations) or a revocation of the user's tokens.
 			v, err := s.rdb.HGet(ctx, userKey(strings.TrimPrefix(m["subject"], "user:")), "version").Result()
 			if errors.Is(err, redis.Nil) || (err == nil && v != m["userVersion"]) {
-				return nil, ErrNotFound
+				return nil, linkflow.ErrNotFound
 			}
 			if err != nil {
 				return nil, err
 			}
 		}
-		return &Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"]),
+		return &linkflow.Principal{OrgID: m["org"], KeyID: m["keyId"], Subject: m["subject"], Scopes: strings.Fields(m["scopes"]),
 			AccessToken: true, UserVersion: atoi(m["userVersion"])}, nil
 	}
-	return nil, ErrNotFound
+	return nil, linkflow.ErrNotFound
 }
 
 // IssueToken creates a short-lived access token ("lft_...") for p, narrowed
 // to scopes (which must be a subset of p's), valid for ttl.
-func (s *Store) IssueToken(ctx context.Context, p *Principal, keySecret string, scopes []string, ttl time.Duration) (string, error) {
+func (s *Store) IssueToken(ctx context.Context, p *linkflow.Principal, keySecret string, scopes []string, ttl time.Duration) (string, error) {
 	tok := randomToken("lft_", 24)
 	fields := []any{"org", p.OrgID, "subject", p.Subject, "scopes", strings.Join(scopes, " "), "keyId", p.KeyID}
 	if keySecret != "" {
@@ -367,24 +321,12 @@ func (s *Store) IssueToken(ctx context.Context, p *Principal, keySecret string, 
 	return tok, err
 }
 
-// User is a person who logs in with a password (the token endpoint's password
-// grant) and acts for the organizations they belong to.
-type User struct {
-	Email        string
-	PasswordHash string
-	OrgIDs       []string
-	Scopes       []string
-	// Version moves on with every change of the user and every revocation
-	// of its tokens; a token carries the version it was issued for.
-	Version int64
-}
-
 // CreateUser stores a user, or replaces an existing one's password hash,
 // organizations and scopes; passwordHash is a bcrypt hash. Either way the
 // user's version moves on, so tokens issued before stop working.
-func (s *Store) CreateUser(ctx context.Context, u User) error {
+func (s *Store) CreateUser(ctx context.Context, u linkflow.User) error {
 	if len(u.Scopes) == 0 {
-		u.Scopes = AllScopes
+		u.Scopes = linkflow.AllScopes
 	}
 	k := userKey(strings.ToLower(u.Email))
 	pipe := s.rdb.TxPipeline()
@@ -396,7 +338,7 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 }
 
 // RevokeUserTokens makes every access token issued to the user so far stop
-// working. It returns ErrNotFound for an unknown user.
+// working. It returns linkflow.ErrNotFound for an unknown user.
 func (s *Store) RevokeUserTokens(ctx context.Context, email string) error {
 	k := userKey(strings.ToLower(email))
 	n, err := s.rdb.Exists(ctx, k).Result()
@@ -404,20 +346,20 @@ func (s *Store) RevokeUserTokens(ctx context.Context, email string) error {
 		return err
 	}
 	if n == 0 {
-		return ErrNotFound
+		return linkflow.ErrNotFound
 	}
 	return s.rdb.HIncrBy(ctx, k, "version", 1).Err()
 }
 
-// UserByEmail returns a user, or ErrNotFound.
-func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+// UserByEmail returns a user, or linkflow.ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*linkflow.User, error) {
 	m, err := s.rdb.HGetAll(ctx, userKey(strings.ToLower(email))).Result()
 	if err != nil {
 		return nil, err
 	}
 	if m["email"] == "" {
-		return nil, ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
-	return &User{Email: m["email"], PasswordHash: m["passwordHash"], OrgIDs: strings.Fields(m["orgs"]),
+	return &linkflow.User{Email: m["email"], PasswordHash: m["passwordHash"], OrgIDs: strings.Fields(m["orgs"]),
 		Scopes: strings.Fields(m["scopes"]), Version: atoi(m["version"])}, nil
 }

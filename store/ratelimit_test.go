@@ -5,16 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow"
 )
 
 func TestRateLimitGCRA(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	take := func(name string, peek bool) store.RateLimitResult {
+	take := func(name string, peek bool) linkflow.RateLimitResult {
 		t.Helper()
-		res, err := b.st.RateLimit(ctx, store.RateLimitRequest{Name: name, Rate: 10, Burst: 3, Peek: peek})
+		res, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 10, Burst: 3, Peek: peek})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,8 +55,8 @@ func TestRateLimitGCRA(t *testing.T) {
 
 	// Several buckets in one call, in order; braces cannot break the key.
 	res, err := b.st.RateLimit(ctx,
-		store.RateLimitRequest{Name: "c{x}", Rate: 1, Burst: 1},
-		store.RateLimitRequest{Name: "c{x}", Rate: 1, Burst: 1})
+		linkflow.RateLimitRequest{Name: "c{x}", Rate: 1, Burst: 1},
+		linkflow.RateLimitRequest{Name: "c{x}", Rate: 1, Burst: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

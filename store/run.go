@@ -12,38 +12,9 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// Verdicts of BeginRun.
-const (
-	// RunStart: the lease is taken; run the session.
-	RunStart = "ok"
-	// RunGone: the link does not exist (any more).
-	RunGone = "gone"
-	// RunDone: the link already finished; acknowledge and ignore.
-	RunDone = "done"
-	// RunNotClaimed: the link was never claimed; the message is bogus.
-	RunNotClaimed = "not_claimed"
-	// RunBusy: another worker holds the lease; try again after BusyFor.
-	RunBusy = "busy"
-)
-
-// Run is a session attempt a worker has begun: the link, its opened
-// arguments and password, and the lease token that fences its writes.
-type Run struct {
-	Verdict string
-	BusyFor time.Duration
-
-	Link      *linkflow.Link
-	Arguments []json.RawMessage
-	Password  string
-	// ConnectionID is the connection this link will renew: the one it names,
-	// or the existing one for the same integration and username.
-	ConnectionID string
-	Token        string
-}
-
 // BeginRun takes the lease of a claimed link for one session attempt and
 // returns what the session needs, in one round trip.
-func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*Run, error) {
+func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error) {
 	keys := []string{linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), outboxKey(org), connByAccountKey(org)}
 	res, err := beginRunScript.Run(ctx, s.rdb, keys, token, leaseTTL.Milliseconds(), ms(s.now()), id).Result()
 	if err != nil {
@@ -53,12 +24,12 @@ func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL ti
 	if !ok || len(arr) == 0 {
 		return nil, fmt.Errorf("begin run %s: unexpected reply %v", id, res)
 	}
-	r := &Run{Verdict: fmt.Sprint(arr[0]), Token: token}
+	r := &linkflow.Run{Verdict: linkflow.RunVerdict(fmt.Sprint(arr[0])), Token: token}
 	switch r.Verdict {
-	case RunBusy:
+	case linkflow.RunBusy:
 		r.BusyFor = time.Duration(atoi(fmt.Sprint(arr[1]))) * time.Millisecond
 		return r, nil
-	case RunStart:
+	case linkflow.RunStart:
 	default:
 		return r, nil
 	}
@@ -75,7 +46,7 @@ func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL ti
 	return r, nil
 }
 
-func (s *Store) openRun(r *Run, id string, m map[string]string, password, conn any) error {
+func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, password, conn any) error {
 	var err error
 	if r.Link, err = decodeLink(m); err != nil {
 		return err
@@ -103,21 +74,9 @@ func (s *Store) openRun(r *Run, id string, m map[string]string, password, conn a
 	return nil
 }
 
-// LeaseRef names a lease a worker holds.
-type LeaseRef struct {
-	OrgID, LinkID, Token string
-}
-
-// LeaseState is what renewing a lease found.
-type LeaseState struct {
-	Lost            bool
-	CancelRequested bool
-	InputReady      bool
-}
-
 // RenewLeases extends many leases in one pipeline and reports, for each, a
 // cancel request or a waiting challenge answer.
-func (s *Store) RenewLeases(ctx context.Context, refs []LeaseRef, ttl time.Duration) ([]LeaseState, error) {
+func (s *Store) RenewLeases(ctx context.Context, refs []linkflow.LeaseRef, ttl time.Duration) ([]linkflow.LeaseState, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -139,7 +98,7 @@ func (s *Store) RenewLeases(ctx context.Context, refs []LeaseRef, ttl time.Durat
 			return nil, err
 		}
 	}
-	out := make([]LeaseState, len(refs))
+	out := make([]linkflow.LeaseState, len(refs))
 	for i, c := range cmds {
 		v, err := replyStrings(c.Val())
 		if err != nil || len(v) == 0 {
@@ -186,6 +145,6 @@ func (s *Store) ReleaseRun(ctx context.Context, org, id, token, lastError string
 // FinishRun ends a link the worker ran, fenced by its lease token. l carries
 // the final status, completion time and result or error; conn, for a
 // successful link, the connection it makes or renews.
-func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *ConnectionWrite) (*Finished, error) {
+func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error) {
 	return s.finish(ctx, l, fence{token: token}, conn)
 }

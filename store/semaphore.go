@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/linkflow/linkflow"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,11 +25,8 @@ func (s *Store) ReleaseSlot(ctx context.Context, integration, holder string) err
 	return s.rdb.ZRem(ctx, semaphoreKey(integration), holder).Err()
 }
 
-// SlotRef names a held slot.
-type SlotRef struct{ Integration, Holder string }
-
 // RenewSlots extends held slots by ttl, in one pipeline.
-func (s *Store) RenewSlots(ctx context.Context, refs []SlotRef, ttl time.Duration) error {
+func (s *Store) RenewSlots(ctx context.Context, refs []linkflow.SlotRef, ttl time.Duration) error {
 	if len(refs) == 0 {
 		return nil
 	}

@@ -124,14 +124,6 @@ func (s *Store) Keyring() *Keyring { return s.keys }
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-// ErrNotFound is returned when a record does not exist (or belongs to another
-// organization, which callers must not be able to tell apart).
-var ErrNotFound = errors.New("not found")
-
-// ErrFenced is returned when a fenced write lost its fence: the lease token is
-// no longer current, or the record changed since it was read.
-var ErrFenced = errors.New("fenced: lease or version no longer current")
-
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // Attempt is one webhook attempt as GET /v1/links/{linkId}/deliveries lists
@@ -53,7 +52,7 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	del, ev := j.del, j.ev
 	if del == nil {
 		var err error
-		if del, ev, err = d.store.LoadDelivery(ctx, j.ref.OrgID, j.ref.EventID); errors.Is(err, store.ErrNotFound) {
+		if del, ev, err = d.store.LoadDelivery(ctx, j.ref.OrgID, j.ref.EventID); errors.Is(err, linkflow.ErrNotFound) {
 			log.Warn("scheduled delivery without state; dropping it")
 			d.settle(log, j, time.Time{})
 			return
@@ -127,7 +126,7 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 // record logs an attempt, applies its decision and settles the schedule
 // entry (reschedule, or out of the schedule when it is final) in one round
 // trip.
-func (d *Dispatcher) record(log *zap.Logger, j job, del *store.Delivery, r *result, at time.Time) {
+func (d *Dispatcher) record(log *zap.Logger, j job, del *linkflow.Delivery, r *result, at time.Time) {
 	now := d.cfg.Now()
 	dec := d.decide(del, r, now)
 	a := Attempt{
@@ -142,7 +141,7 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *store.Delivery, r *resu
 	// A context of its own: the attempt may have used up the one before it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := d.store.RecordAttempt(ctx, store.AttemptRecord{
+	_, err := d.store.RecordAttempt(ctx, linkflow.AttemptRecord{
 		OrgID: j.ref.OrgID, EventID: del.EventID, LinkID: del.LinkID, Version: del.Version, At: at,
 		Entry: entry, StatusCode: r.statusCode, Error: r.err, Delivered: r.delivered(),
 		Status: dec.status, Step: dec.step, NextAt: dec.nextAt, Trigger: dec.trigger,
@@ -150,12 +149,12 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *store.Delivery, r *resu
 		Claim: j.claim, Now: now,
 	})
 	switch {
-	case errors.Is(err, store.ErrFenced):
+	case errors.Is(err, linkflow.ErrFenced):
 		// A redelivery or another dispatcher changed the delivery meanwhile;
 		// the schedule entry is theirs.
 		log.Info("attempt superseded", zap.String("result", r.class))
 		return
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, linkflow.ErrNotFound):
 		// No state (expired): whatever is left in the schedule is dropped by
 		// whoever claims it.
 		return
@@ -165,16 +164,16 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *store.Delivery, r *resu
 		log.Warn("record attempt", zap.Error(err))
 		return
 	}
-	if dec.status == store.DeliveryPending {
+	if dec.status == linkflow.DeliveryPending {
 		d.wakeAt(dec.nextAt)
 		return
 	}
 	var latency time.Duration
-	if dec.status == store.DeliverySucceeded && !del.CreatedAt.IsZero() {
+	if dec.status == linkflow.DeliverySucceeded && !del.CreatedAt.IsZero() {
 		latency = now.Sub(del.CreatedAt)
 	}
 	d.metrics.finish(dec.status, latency)
-	if dec.status == store.DeliveryFailed {
+	if dec.status == linkflow.DeliveryFailed {
 		log.Warn("webhook delivery failed for good", zap.Int("attempts", del.Attempts+1), zap.String("last_error", r.err))
 	}
 }
@@ -195,13 +194,13 @@ func (d *Dispatcher) settle(log *zap.Logger, j job, next time.Time) {
 
 func cmpTrigger(t string) string {
 	if t == "" {
-		return store.TriggerInitial
+		return linkflow.TriggerInitial
 	}
 	return t
 }
 
 func outcomeOf(status string) string {
-	if status == store.DeliveryPending {
+	if status == linkflow.DeliveryPending {
 		return "retrying"
 	}
 	return status

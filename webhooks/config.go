@@ -13,18 +13,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/store"
 )
 
 // DispatchStore is what the dispatcher needs from the store.
 type DispatchStore interface {
-	AcceptEvent(ctx context.Context, a store.EventAccept) (*store.Accepted, error)
-	LoadDelivery(ctx context.Context, org, eventID string) (*store.Delivery, *store.StoredEvent, error)
-	Org(ctx context.Context, id string) (*store.Org, error)
-	SettleDeliveryRetry(ctx context.Context, ref store.DeliveryRef, claim, now, next time.Time) (bool, error)
-	ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]store.DeliveryRef, time.Time, error)
+	AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkflow.Accepted, error)
+	LoadDelivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, *linkflow.StoredEvent, error)
+	Org(ctx context.Context, id string) (*linkflow.Org, error)
+	SettleDeliveryRetry(ctx context.Context, ref linkflow.DeliveryRef, claim, now, next time.Time) (bool, error)
+	ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]linkflow.DeliveryRef, time.Time, error)
 	DeliveryRetryCount(ctx context.Context) (int64, error)
-	RecordAttempt(ctx context.Context, a store.AttemptRecord) (int, error)
+	RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (int, error)
 }
 
 var _ DispatchStore = (*store.Store)(nil)

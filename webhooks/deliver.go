@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow"
 )
 
 // Standard Webhooks headers.
@@ -102,7 +102,7 @@ func newHTTPClient(c *Config, g *guard) *http.Client {
 }
 
 // send makes one attempt: POST the event body, byte for byte, signed at now.
-func (d *Dispatcher) send(ctx context.Context, target *url.URL, ev *store.StoredEvent, secrets []string, now time.Time) result {
+func (d *Dispatcher) send(ctx context.Context, target *url.URL, ev *linkflow.StoredEvent, secrets []string, now time.Time) result {
 	sig, err := d.signer.sign(secrets, ev.ID, now, ev.Body)
 	if err != nil {
 		return result{class: resultSignError, err: err.Error()}

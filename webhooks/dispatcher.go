@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // ConsumerName is the durable JetStream consumer every dispatcher process
@@ -163,10 +162,10 @@ func (d *Dispatcher) Stop() {
 // job is one delivery to attempt, which this process claimed in the retry
 // schedule until claim; del and ev are loaded when missing.
 type job struct {
-	ref   store.DeliveryRef
+	ref   linkflow.DeliveryRef
 	claim time.Time
-	del   *store.Delivery
-	ev    *store.StoredEvent
+	del   *linkflow.Delivery
+	ev    *linkflow.StoredEvent
 }
 
 // takeSlot waits for a global attempt slot; false when stopping.
@@ -252,9 +251,9 @@ func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
 	defer cancel()
 	now := d.cfg.Now()
 	claim := now.Add(d.cfg.Visibility)
-	acc, err := d.store.AcceptEvent(ctx, store.EventAccept{OrgID: m.OrgID, EventID: m.EventID, StreamID: m.StreamID,
+	acc, err := d.store.AcceptEvent(ctx, linkflow.EventAccept{OrgID: m.OrgID, EventID: m.EventID, StreamID: m.StreamID,
 		Now: now, FirstAt: now.Add(d.cfg.Schedule[0]), ClaimUntil: claim})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, linkflow.ErrNotFound) {
 		log.Error("event message for an event not in the log", zap.String("stream_id", m.StreamID))
 		_ = msg.Term()
 		return job{}, false
@@ -273,7 +272,7 @@ func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
 		}
 		return job{}, false
 	}
-	return job{ref: store.DeliveryRef{OrgID: m.OrgID, EventID: m.EventID}, claim: claim, del: acc.Delivery, ev: acc.Event}, true
+	return job{ref: linkflow.DeliveryRef{OrgID: m.OrgID, EventID: m.EventID}, claim: claim, del: acc.Delivery, ev: acc.Event}, true
 }
 
 func (d *Dispatcher) nakLater(msg jetstream.Msg, log *zap.Logger, what string, err error) {

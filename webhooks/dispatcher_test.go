@@ -69,7 +69,7 @@ func TestDeliveryVerifiesWithOfficialLibrary(t *testing.T) {
 
 	before := time.Now()
 	linkID, eventID := b.finish(rc.url())
-	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 
 	reqs := rc.requests()
 	if len(reqs) != 1 {
@@ -130,7 +130,7 @@ func TestRotatedSecretSignsTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, eventID := b.finish(rc.url())
-	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 	req := rc.requests()[0]
 	if n := len(strings.Fields(req.signature)); n != 2 {
 		t.Fatalf("webhook-signature %q has %d signatures, want 2", req.signature, n)
@@ -168,7 +168,7 @@ func TestRotationReachesSignaturesWithinTheCacheTTL(t *testing.T) {
 	deliver := func() string {
 		t.Helper()
 		_, eventID := b.finish(rc.url())
-		b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+		b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 		return eventID
 	}
 
@@ -202,14 +202,14 @@ func TestStatusClasses(t *testing.T) {
 		attempts int
 		check    func(t *testing.T, att []webhooks.Attempt)
 	}{
-		{name: "2xx", respond: answer(http.StatusNoContent), status: store.DeliverySucceeded, attempts: 1},
+		{name: "2xx", respond: answer(http.StatusNoContent), status: linkflow.DeliverySucceeded, attempts: 1},
 		{
 			name: "3xx is a failure and is not followed",
 			respond: func(w http.ResponseWriter, r *http.Request, _ int) int {
 				http.Redirect(w, r, elsewhere.url(), http.StatusFound)
 				return http.StatusFound
 			},
-			status: store.DeliveryFailed, attempts: 3,
+			status: linkflow.DeliveryFailed, attempts: 3,
 			check: func(t *testing.T, att []webhooks.Attempt) {
 				if !strings.Contains(att[0].Error, "redirects are not followed") || *att[0].StatusCode != 302 {
 					t.Errorf("attempt = %s", mustJSON(t, att[0]))
@@ -226,7 +226,7 @@ func TestStatusClasses(t *testing.T) {
 				_, _ = w.Write([]byte(`{"error":"bad signature?"}` + strings.Repeat("x", 5000)))
 				return http.StatusBadRequest
 			},
-			status: store.DeliveryFailed, attempts: 3,
+			status: linkflow.DeliveryFailed, attempts: 3,
 			check: func(t *testing.T, att []webhooks.Attempt) {
 				if !strings.HasPrefix(att[0].ResponseBody, `{"error":"bad signature?"}`) || len(att[0].ResponseBody) != webhooks.MaxResponseBody {
 					t.Errorf("response body kept = %d bytes %.40q", len(att[0].ResponseBody), att[0].ResponseBody)
@@ -236,7 +236,7 @@ func TestStatusClasses(t *testing.T) {
 				}
 			},
 		},
-		{name: "410 stops retrying", respond: answer(http.StatusGone), status: store.DeliveryGone, attempts: 1},
+		{name: "410 stops retrying", respond: answer(http.StatusGone), status: linkflow.DeliveryGone, attempts: 1},
 		{
 			name: "429 with Retry-After seconds",
 			respond: func(w http.ResponseWriter, _ *http.Request, n int) int {
@@ -247,7 +247,7 @@ func TestStatusClasses(t *testing.T) {
 				}
 				return 200
 			},
-			status: store.DeliverySucceeded, attempts: 2,
+			status: linkflow.DeliverySucceeded, attempts: 2,
 			check: func(t *testing.T, att []webhooks.Attempt) {
 				// The schedule says 20ms; Retry-After says 1s.
 				if wait := *att[0].NextRetryAt - att[0].Timestamp; wait < 1000 || wait > 1200+att[0].DurationMs {
@@ -268,7 +268,7 @@ func TestStatusClasses(t *testing.T) {
 				}
 				return 200
 			},
-			status: store.DeliverySucceeded, attempts: 2,
+			status: linkflow.DeliverySucceeded, attempts: 2,
 			check: func(t *testing.T, att []webhooks.Attempt) {
 				if wait := *att[0].NextRetryAt - att[0].Timestamp; wait < 1000 || wait > 2200+att[0].DurationMs {
 					t.Errorf("next retry %dms after Retry-After two seconds ahead", wait)
@@ -277,7 +277,7 @@ func TestStatusClasses(t *testing.T) {
 		},
 		{
 			name: "5xx retries until the schedule is exhausted", respond: answer(http.StatusInternalServerError),
-			status: store.DeliveryFailed, attempts: 3,
+			status: linkflow.DeliveryFailed, attempts: 3,
 			check: func(t *testing.T, att []webhooks.Attempt) {
 				for i, a := range att {
 					if a.Attempt != i+1 || (i > 0 && a.Trigger != "retry") || *a.StatusCode != 500 {
@@ -288,7 +288,7 @@ func TestStatusClasses(t *testing.T) {
 		},
 		{
 			name: "connection refused", url: func(*receiver) string { return "http://" + closedPort(t) + "/hook" },
-			status: store.DeliveryFailed, attempts: 3,
+			status: linkflow.DeliveryFailed, attempts: 3,
 			check: func(t *testing.T, att []webhooks.Attempt) {
 				if att[0].StatusCode != nil || att[0].Error != "connection refused" {
 					t.Errorf("attempt = %s", mustJSON(t, att[0]))
@@ -341,7 +341,7 @@ func TestTimeout(t *testing.T) {
 		return 0
 	})
 	linkID, eventID := b.finish(rc.url())
-	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
 	att := b.attempts(linkID)
 	if len(att) != 2 {
 		t.Fatalf("attempts = %s", mustJSON(t, att))
@@ -359,7 +359,7 @@ func TestNoTarget(t *testing.T) {
 	b := setup(t)
 	b.dispatcher(b.config())
 	linkID, eventID := b.finish("")
-	b.waitStatus(eventID, store.DeliveryNoTarget, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliveryNoTarget, 10*time.Second)
 	// The claim made with the state (which cannot know there is no URL) is
 	// taken back before the message is acked.
 	stream, err := b.js.Stream(b.ctx, linkflow.StreamEvents)

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
@@ -104,7 +105,7 @@ func (b *testBundle) dispatcher(cfg webhooks.Config) *webhooks.Dispatcher {
 // publishes its completion event, as the API does.
 func (b *testBundle) finish(url string) (linkID, eventID string) {
 	b.t.Helper()
-	c, err := b.store.CreateLink(b.ctx, store.NewLink{OrgID: b.org, IntegrationID: "sandbox",
+	c, err := b.store.CreateLink(b.ctx, linkflow.NewLink{OrgID: b.org, IntegrationID: "sandbox",
 		WebhookURL: url, ExpiresIn: time.Hour})
 	if err != nil {
 		b.t.Fatal(err)
@@ -119,10 +120,10 @@ func (b *testBundle) finish(url string) (linkID, eventID string) {
 	return c.Link.ID, res.Finished.EventID
 }
 
-func (b *testBundle) delivery(eventID string) *store.Delivery {
+func (b *testBundle) delivery(eventID string) *linkflow.Delivery {
 	b.t.Helper()
 	d, err := b.store.Delivery(b.ctx, b.org, eventID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, linkflow.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -131,9 +132,9 @@ func (b *testBundle) delivery(eventID string) *store.Delivery {
 	return d
 }
 
-func (b *testBundle) waitStatus(eventID, status string, timeout time.Duration) *store.Delivery {
+func (b *testBundle) waitStatus(eventID, status string, timeout time.Duration) *linkflow.Delivery {
 	b.t.Helper()
-	var d *store.Delivery
+	var d *linkflow.Delivery
 	testenv.Eventually(b.t, timeout, "delivery "+eventID+" "+status, func() bool {
 		d = b.delivery(eventID)
 		return d != nil && d.Status == status
@@ -159,7 +160,7 @@ func (b *testBundle) scheduled(eventID string) bool {
 	return err == nil
 }
 
-func (b *testBundle) storedEvent(linkID string) *store.StoredEvent {
+func (b *testBundle) storedEvent(linkID string) *linkflow.StoredEvent {
 	b.t.Helper()
 	evs, err := b.store.Events(b.ctx, b.org, "", 1000)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
-	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -50,7 +50,7 @@ func TestReceiverDownThenUp(t *testing.T) {
 	})
 	up.Store(true)
 	for _, id := range ids {
-		b.waitStatus(id, store.DeliverySucceeded, 30*time.Second)
+		b.waitStatus(id, linkflow.DeliverySucceeded, 30*time.Second)
 	}
 	delivered := map[string]int{}
 	refused := 0
@@ -100,7 +100,7 @@ func TestRestartMidRetry(t *testing.T) {
 
 	cfg.UserAgent = "second"
 	b.dispatcher(cfg)
-	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 	reqs := rc.requests()
 	if len(reqs) != 2 || reqs[1].userAgent != "second" {
 		t.Fatalf("requests: %d, last by %q", len(reqs), reqs[len(reqs)-1].userAgent)
@@ -129,12 +129,12 @@ func TestStopMidAttemptHandsBack(t *testing.T) {
 	_, eventID := b.finish(rc.url())
 	testenv.Eventually(t, 10*time.Second, "the first attempt in flight", func() bool { return rc.count(eventID) == 1 })
 	first.Stop()
-	if d := b.delivery(eventID); d.Attempts != 0 || d.Status != store.DeliveryPending || !b.scheduled(eventID) {
+	if d := b.delivery(eventID); d.Attempts != 0 || d.Status != linkflow.DeliveryPending || !b.scheduled(eventID) {
 		t.Fatalf("after stop: %+v, scheduled %v", d, b.scheduled(eventID))
 	}
 	cfg.UserAgent = "second"
 	b.dispatcher(cfg)
-	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 	if reqs := rc.requests(); reqs[len(reqs)-1].userAgent != "second" {
 		t.Errorf("delivered by %q", reqs[len(reqs)-1].userAgent)
 	}
@@ -173,7 +173,7 @@ func TestVanishedClaimComesBack(t *testing.T) {
 		return err == nil && len(refs) == 1 && refs[0].EventID == eventID
 	})
 	b.dispatcher(cfg)
-	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 	reqs := rc.requests()
 	if len(reqs) != 2 {
 		t.Fatalf("receiver got %d requests, want 2", len(reqs))
@@ -231,7 +231,7 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 		fine = append(fine, id)
 	}
 	for _, id := range fine {
-		b.waitStatus(id, store.DeliverySucceeded, 20*time.Second)
+		b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
 	}
 	// Everything healthy went through while the hanging receiver still held
 	// its requests, and never more than its share.
@@ -242,7 +242,7 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 		t.Errorf("hanging receiver held up to %d requests, want at most PerHostConcurrency 2", p)
 	}
 	for _, id := range stuck {
-		if d := b.delivery(id); d.Status != store.DeliveryPending || d.Attempts != 0 {
+		if d := b.delivery(id); d.Status != linkflow.DeliveryPending || d.Attempts != 0 {
 			t.Errorf("stuck delivery %s: %+v", id, d)
 		}
 	}
@@ -275,7 +275,7 @@ func TestBusyHostQueuesInsteadOfDeferring(t *testing.T) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		b.waitStatus(id, store.DeliverySucceeded, 20*time.Second)
+		b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
 	}
 	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
 		t.Errorf("%v deliveries went back to the schedule although their host was only busy", deferred)
@@ -333,7 +333,7 @@ func TestSSRFGuard(t *testing.T) {
 		t.Run(tt.url, func(t *testing.T) {
 			t.Parallel()
 			linkID, eventID := b.finish(tt.url)
-			b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+			b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
 			att := b.attempts(linkID)
 			if len(att) != 1 || !strings.Contains(att[0].Error, "refused to connect") ||
 				!strings.Contains(att[0].Error, tt.reason) {
@@ -347,7 +347,7 @@ func TestSSRFGuard(t *testing.T) {
 	t.Run("allowlisted host", func(t *testing.T) {
 		t.Parallel()
 		linkID, eventID := b.finish("http://hooks.allowed.test:" + port + "/hook")
-		b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+		b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 		if rc.count(eventID) != 1 {
 			t.Errorf("receiver got %d requests", rc.count(eventID))
 		}
@@ -374,7 +374,7 @@ func TestSSRFGuardNameAlone(t *testing.T) {
 	cfg.Allowlist = []string{"hooks.allowed.test"}
 	b.dispatcher(cfg)
 	linkID, eventID := b.finish("http://hooks.allowed.test:" + port + "/hook")
-	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
 	if att := b.attempts(linkID); len(att) != 1 || !strings.Contains(att[0].Error, "loopback") {
 		t.Errorf("attempt = %s, want refused as loopback", mustJSON(t, att))
 	}
@@ -422,16 +422,16 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	ev := b.storedEvent(linkID)
 	now := time.Now()
 	claim := now.Add(time.Minute)
-	acc, err := b.store.AcceptEvent(b.ctx, store.EventAccept{OrgID: b.org, EventID: eventID, StreamID: ev.StreamID,
+	acc, err := b.store.AcceptEvent(b.ctx, linkflow.EventAccept{OrgID: b.org, EventID: eventID, StreamID: ev.StreamID,
 		Now: now, FirstAt: now, ClaimUntil: claim})
 	if err != nil || !acc.Created || !acc.Owned {
 		t.Fatal(acc, err)
 	}
 	record := func(version int64, status string, next time.Time) error {
 		t.Helper()
-		_, err := b.store.RecordAttempt(b.ctx, store.AttemptRecord{OrgID: b.org, EventID: eventID, LinkID: linkID,
-			Version: version, At: time.Now(), Entry: []byte(store.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
-			Status: status, Step: 1, NextAt: next, Trigger: store.TriggerRetry, FailedRetention: time.Hour,
+		_, err := b.store.RecordAttempt(b.ctx, linkflow.AttemptRecord{OrgID: b.org, EventID: eventID, LinkID: linkID,
+			Version: version, At: time.Now(), Entry: []byte(linkflow.AttemptEntryPrefix + `"x":1}`), StatusCode: 500,
+			Status: status, Step: 1, NextAt: next, Trigger: linkflow.TriggerRetry, FailedRetention: time.Hour,
 			Claim: claim, Now: time.Now()})
 		return err
 	}
@@ -449,7 +449,7 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); err != nil {
 		t.Fatal(err)
 	}
-	if err := record(acc.Delivery.Version, store.DeliveryPending, now.Add(time.Hour)); !errors.Is(err, store.ErrFenced) {
+	if err := record(acc.Delivery.Version, linkflow.DeliveryPending, now.Add(time.Hour)); !errors.Is(err, linkflow.ErrFenced) {
 		t.Fatalf("record = %v, want fenced", err)
 	}
 	if due := score(); due.After(time.Now()) {
@@ -465,7 +465,7 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	}
 	claim = time.UnixMilli(score().UnixMilli())
 	cur := b.delivery(eventID)
-	if err := record(cur.Version, store.DeliveryFailed, time.Time{}); err != nil {
+	if err := record(cur.Version, linkflow.DeliveryFailed, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if b.scheduled(eventID) {
@@ -477,7 +477,7 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	if due := score(); due.After(time.Now()) {
 		t.Fatalf("replay scheduled at %s", due)
 	}
-	if d := b.delivery(eventID); d.Status != store.DeliveryPending || !d.Once || d.Trigger != store.TriggerReplay {
+	if d := b.delivery(eventID); d.Status != linkflow.DeliveryPending || !d.Once || d.Trigger != linkflow.TriggerReplay {
 		t.Errorf("state after replay: %+v", d)
 	}
 }

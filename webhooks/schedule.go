@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow"
 )
 
 // decision is what an attempt leads to: the delivery's next state.
@@ -18,18 +18,18 @@ type decision struct {
 // scheduled reports whether an attempt made with trigger takes a step of the
 // schedule. Manual redeliveries and replays do not use up a retry.
 func scheduled(trigger string) bool {
-	return trigger == "" || trigger == store.TriggerInitial || trigger == store.TriggerRetry
+	return trigger == "" || trigger == linkflow.TriggerInitial || trigger == linkflow.TriggerRetry
 }
 
 // decide turns an attempt's result into the delivery's next state.
-func (d *Dispatcher) decide(del *store.Delivery, r *result, now time.Time) decision {
+func (d *Dispatcher) decide(del *linkflow.Delivery, r *result, now time.Time) decision {
 	switch {
 	case r.delivered():
-		return decision{status: store.DeliverySucceeded, step: del.Step}
+		return decision{status: linkflow.DeliverySucceeded, step: del.Step}
 	case r.class == resultGone:
-		return decision{status: store.DeliveryGone, step: del.Step}
+		return decision{status: linkflow.DeliveryGone, step: del.Step}
 	case r.permanent():
-		return decision{status: store.DeliveryFailed, step: del.Step}
+		return decision{status: linkflow.DeliveryFailed, step: del.Step}
 	case del.Once:
 		// A single extra attempt of a finished delivery: back to where it was.
 		return decision{status: cmpStatus(del.OnceFrom), step: del.Step}
@@ -39,22 +39,22 @@ func (d *Dispatcher) decide(del *store.Delivery, r *result, now time.Time) decis
 		step++
 	}
 	if step >= len(d.cfg.Schedule) {
-		return decision{status: store.DeliveryFailed, step: step}
+		return decision{status: linkflow.DeliveryFailed, step: step}
 	}
 	delay := jitter(d.cfg.Schedule[step], d.cfg.Jitter)
 	if r.retryAfter > 0 {
 		delay = r.retryAfter
 	}
-	trigger := store.TriggerRetry
+	trigger := linkflow.TriggerRetry
 	if step == 0 {
-		trigger = store.TriggerInitial
+		trigger = linkflow.TriggerInitial
 	}
-	return decision{status: store.DeliveryPending, step: step, nextAt: now.Add(delay), trigger: trigger}
+	return decision{status: linkflow.DeliveryPending, step: step, nextAt: now.Add(delay), trigger: trigger}
 }
 
 func cmpStatus(s string) string {
-	if s == "" || s == store.DeliveryPending {
-		return store.DeliveryFailed
+	if s == "" || s == linkflow.DeliveryPending {
+		return linkflow.DeliveryFailed
 	}
 	return s
 }

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow"
 )
 
 // secretCache keeps organizations' webhook secrets in this process for
@@ -17,7 +17,7 @@ import (
 type secretCache struct {
 	ttl  time.Duration // negative: no cache
 	now  func() time.Time
-	load func(ctx context.Context, org string) (*store.Org, error)
+	load func(ctx context.Context, org string) (*linkflow.Org, error)
 
 	mu   sync.Mutex
 	orgs map[string]*orgSecrets
@@ -33,7 +33,7 @@ type orgSecrets struct {
 // maxCachedOrgs bounds the cache; past it expired entries go, then any.
 const maxCachedOrgs = 10000
 
-func newSecretCache(ttl time.Duration, now func() time.Time, load func(context.Context, string) (*store.Org, error)) *secretCache {
+func newSecretCache(ttl time.Duration, now func() time.Time, load func(context.Context, string) (*linkflow.Org, error)) *secretCache {
 	return &secretCache{ttl: ttl, now: now, load: load, orgs: map[string]*orgSecrets{}}
 }
 

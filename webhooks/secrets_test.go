@@ -9,21 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
-	"github.com/linkflow/linkflow/store"
 )
 
 // fakeOrgs serves organizations' secrets and counts reads; a read blocks
 // while gate is set.
 type fakeOrgs struct {
 	mu    sync.Mutex
-	orgs  map[string]*store.Org
+	orgs  map[string]*linkflow.Org
 	err   error
 	reads atomic.Int32
 	gate  chan struct{}
 }
 
-func (f *fakeOrgs) load(ctx context.Context, id string) (*store.Org, error) {
+func (f *fakeOrgs) load(ctx context.Context, id string) (*linkflow.Org, error) {
 	f.reads.Add(1)
 	f.mu.Lock()
 	gate := f.gate
@@ -38,13 +38,13 @@ func (f *fakeOrgs) load(ctx context.Context, id string) (*store.Org, error) {
 	}
 	o, ok := f.orgs[id]
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	cp := *o
 	return &cp, nil
 }
 
-func (f *fakeOrgs) set(id string, o *store.Org) {
+func (f *fakeOrgs) set(id string, o *linkflow.Org) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.orgs[id] = o
@@ -56,7 +56,7 @@ func TestSecretCache(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	orgs := &fakeOrgs{orgs: map[string]*store.Org{"org_a": {ID: "org_a", WebhookSecrets: []string{"whsec_a1"}}}}
+	orgs := &fakeOrgs{orgs: map[string]*linkflow.Org{"org_a": {ID: "org_a", WebhookSecrets: []string{"whsec_a1"}}}}
 	c := newSecretCache(5*time.Second, clock, orgs.load)
 	ctx := context.Background()
 	get := func(org string) []string {
@@ -72,7 +72,7 @@ func TestSecretCache(t *testing.T) {
 		t.Fatalf("first: %v, %d reads", s, orgs.reads.Load())
 	}
 	// A rotation is not seen until the entry expires...
-	orgs.set("org_a", &store.Org{ID: "org_a", WebhookSecrets: []string{"whsec_a2", "whsec_a1"},
+	orgs.set("org_a", &linkflow.Org{ID: "org_a", WebhookSecrets: []string{"whsec_a2", "whsec_a1"},
 		PreviousSecretUntil: now.Add(time.Minute)})
 	advance(4 * time.Second)
 	if s := get("org_a"); !slices.Equal(s, []string{"whsec_a1"}) || orgs.reads.Load() != 1 {
@@ -84,7 +84,7 @@ func TestSecretCache(t *testing.T) {
 		t.Fatalf("after the TTL: %v, %d reads", s, orgs.reads.Load())
 	}
 	// The previous secret stops signing at its own time, cached or not.
-	orgs.set("org_a", &store.Org{ID: "org_a", WebhookSecrets: []string{"whsec_a2", "whsec_a1"},
+	orgs.set("org_a", &linkflow.Org{ID: "org_a", WebhookSecrets: []string{"whsec_a2", "whsec_a1"},
 		PreviousSecretUntil: now.Add(6 * time.Second)})
 	advance(5 * time.Second)
 	if s := get("org_a"); !slices.Equal(s, []string{"whsec_a2", "whsec_a1"}) || orgs.reads.Load() != 3 {
@@ -96,10 +96,10 @@ func TestSecretCache(t *testing.T) {
 	}
 
 	// Errors are not cached.
-	if _, err := c.secrets(ctx, "org_none"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := c.secrets(ctx, "org_none"); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("unknown organization: %v", err)
 	}
-	orgs.set("org_none", &store.Org{ID: "org_none", WebhookSecrets: []string{"whsec_n"}})
+	orgs.set("org_none", &linkflow.Org{ID: "org_none", WebhookSecrets: []string{"whsec_n"}})
 	if s := get("org_none"); !slices.Equal(s, []string{"whsec_n"}) {
 		t.Fatalf("after it was created: %v", s)
 	}
@@ -121,7 +121,7 @@ func TestSecretCache(t *testing.T) {
 func TestSecretCacheSharesReads(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	orgs := &fakeOrgs{orgs: map[string]*store.Org{"org_a": {ID: "org_a", WebhookSecrets: []string{"whsec_a1"}}}, gate: gate}
+	orgs := &fakeOrgs{orgs: map[string]*linkflow.Org{"org_a": {ID: "org_a", WebhookSecrets: []string{"whsec_a1"}}}, gate: gate}
 	c := newSecretCache(5*time.Second, time.Now, orgs.load)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)

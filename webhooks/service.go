@@ -17,11 +17,11 @@ import (
 // ServiceStore is what the API's webhook queries need from the store.
 type ServiceStore interface {
 	Link(ctx context.Context, org, id string) (*linkflow.Link, error)
-	Delivery(ctx context.Context, org, eventID string) (*store.Delivery, error)
+	Delivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, error)
 	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
-	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*store.Delivery, error)
-	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*store.Delivery, string, error)
-	Events(ctx context.Context, org, after string, limit int) ([]store.StoredEvent, error)
+	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error)
+	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
+	Events(ctx context.Context, org, after string, limit int) ([]linkflow.StoredEvent, error)
 }
 
 var _ ServiceStore = (*store.Store)(nil)
@@ -85,14 +85,14 @@ type DeliveryView struct {
 	FailedAt       *int64 `json:"failedAt"`
 }
 
-func viewOf(d *store.Delivery) *DeliveryView {
+func viewOf(d *linkflow.Delivery) *DeliveryView {
 	v := &DeliveryView{
 		EventID: d.EventID, WebhookID: d.EventID, Type: d.EventType, LinkID: d.LinkID, URL: d.URL,
 		Status: d.Status, Attempts: d.Attempts, CreatedAt: linkflow.Millis(d.CreatedAt),
 		LastAttemptAt: linkflow.Millis(d.LastAttemptAt), LastError: d.LastError,
 		DeliveredAt: linkflow.Millis(d.DeliveredAt), FailedAt: linkflow.Millis(d.FailedAt),
 	}
-	if d.Status == store.DeliveryPending {
+	if d.Status == linkflow.DeliveryPending {
 		v.NextAttemptAt = linkflow.Millis(d.NextAt)
 	}
 	if d.LastStatusCode > 0 {
@@ -112,7 +112,7 @@ type LinkDeliveries struct {
 	Data []Attempt `json:"data"`
 }
 
-// Deliveries returns a link's delivery and attempts; store.ErrNotFound when
+// Deliveries returns a link's delivery and attempts; linkflow.ErrNotFound when
 // the organization has no such link.
 func (s *Service) Deliveries(ctx context.Context, org, linkID string) (*LinkDeliveries, error) {
 	if _, err := s.cfg.Store.Link(ctx, org, linkID); err != nil {
@@ -123,7 +123,7 @@ func (s *Service) Deliveries(ctx context.Context, org, linkID string) (*LinkDeli
 	switch {
 	case err == nil:
 		out.Delivery = viewOf(del)
-	case !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, linkflow.ErrNotFound):
 		return nil, err
 	}
 	raw, err := s.cfg.Store.DeliveryAttempts(ctx, org, linkID)
@@ -152,12 +152,12 @@ func (s *Service) Redeliver(ctx context.Context, org, linkID string) (*DeliveryV
 	if !l.Status.Terminal() {
 		return nil, linkflow.Errorf(linkflow.EConflict, "The link has not ended (status %s): it has no event to deliver yet.", l.Status)
 	}
-	del, err := s.cfg.Store.ResendDelivery(ctx, org, linkflow.LinkEventID(linkID), store.TriggerManual, false,
+	del, err := s.cfg.Store.ResendDelivery(ctx, org, linkflow.LinkEventID(linkID), linkflow.TriggerManual, false,
 		s.cfg.Now(), s.cfg.FailedRetention)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, linkflow.ErrNotFound):
 		return nil, linkflow.Errorf(linkflow.EConflict, "The link's event has not reached the webhook dispatcher yet; it will be delivered shortly.")
-	case errors.Is(err, store.ErrNoTarget):
+	case errors.Is(err, linkflow.ErrNoTarget):
 		return nil, linkflow.Errorf(linkflow.EConflict, "The link has no webhookUrl, so its event is not delivered; it is listed by GET /v1/events.")
 	case err != nil:
 		return nil, err
@@ -210,11 +210,11 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 	now := s.cfg.Now()
 	res := &ReplayResult{}
 	replay := func(eventID string) error {
-		_, err := s.cfg.Store.ResendDelivery(ctx, org, eventID, store.TriggerReplay, true, now, s.cfg.FailedRetention)
+		_, err := s.cfg.Store.ResendDelivery(ctx, org, eventID, linkflow.TriggerReplay, true, now, s.cfg.FailedRetention)
 		switch {
 		case err == nil:
 			res.Replayed++
-		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotFailed), errors.Is(err, store.ErrNoTarget):
+		case errors.Is(err, linkflow.ErrNotFound), errors.Is(err, linkflow.ErrNotFailed), errors.Is(err, linkflow.ErrNoTarget):
 		default:
 			return err
 		}

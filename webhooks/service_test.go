@@ -11,7 +11,6 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
-	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -22,17 +21,17 @@ func TestRedeliver(t *testing.T) {
 	b.dispatcher(b.config())
 	rc := newReceiver(t, answer(http.StatusOK))
 	linkID, eventID := b.finish(rc.url())
-	b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 
 	v, err := b.svc.Redeliver(b.ctx, b.org, linkID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Status != store.DeliveryPending || v.WebhookID != eventID {
+	if v.Status != linkflow.DeliveryPending || v.WebhookID != eventID {
 		t.Errorf("redeliver answered %+v", v)
 	}
 	testenv.Eventually(t, 10*time.Second, "the redelivery", func() bool { return rc.count(eventID) == 2 })
-	d := b.waitStatus(eventID, store.DeliverySucceeded, 10*time.Second)
+	d := b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 	reqs := rc.requests()
 	if reqs[0].id != reqs[1].id || !bytes.Equal(reqs[0].body, reqs[1].body) {
 		t.Errorf("redelivery differs: %s vs %s", reqs[0].id, reqs[1].id)
@@ -48,13 +47,13 @@ func TestRedeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.svc.Redeliver(b.ctx, other.ID, linkID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.svc.Redeliver(b.ctx, other.ID, linkID); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Errorf("another organization's redeliver: %v", err)
 	}
-	if _, err := b.svc.Deliveries(b.ctx, other.ID, linkID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.svc.Deliveries(b.ctx, other.ID, linkID); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Errorf("another organization's deliveries: %v", err)
 	}
-	open, err := b.store.CreateLink(b.ctx, store.NewLink{OrgID: b.org, IntegrationID: "sandbox", WebhookURL: rc.url(), ExpiresIn: time.Hour})
+	open, err := b.store.CreateLink(b.ctx, linkflow.NewLink{OrgID: b.org, IntegrationID: "sandbox", WebhookURL: rc.url(), ExpiresIn: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +84,10 @@ func TestRedeliverWhileRetrying(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "the manual attempt recorded", func() bool {
 		d := b.delivery(eventID)
-		return d.Attempts == 2 && d.Trigger == store.TriggerRetry
+		return d.Attempts == 2 && d.Trigger == linkflow.TriggerRetry
 	})
 	d := b.delivery(eventID)
-	if d.Status != store.DeliveryPending || d.Step != 1 || d.NextAt.Before(time.Now().Add(30*time.Minute)) {
+	if d.Status != linkflow.DeliveryPending || d.Step != 1 || d.NextAt.Before(time.Now().Add(30*time.Minute)) {
 		t.Errorf("after a failed manual attempt: %+v", d)
 	}
 }
@@ -115,7 +114,7 @@ func TestFailedListAndReplay(t *testing.T) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		b.waitStatus(id, store.DeliveryFailed, 10*time.Second)
+		b.waitStatus(id, linkflow.DeliveryFailed, 10*time.Second)
 	}
 	page1, next, err := b.svc.Failed(b.ctx, b.org, "", 2)
 	if err != nil {
@@ -131,14 +130,14 @@ func TestFailedListAndReplay(t *testing.T) {
 	seen := map[string]bool{}
 	for _, v := range append(page1, page2...) {
 		seen[v.EventID] = true
-		if v.Status != store.DeliveryFailed || v.Attempts != 2 || v.FailedAt == nil || *v.LastStatusCode != 500 {
+		if v.Status != linkflow.DeliveryFailed || v.Attempts != 2 || v.FailedAt == nil || *v.LastStatusCode != 500 {
 			t.Errorf("failed delivery = %+v", v)
 		}
 	}
 	if len(seen) != 3 {
 		t.Errorf("listed %d distinct events", len(seen))
 	}
-	if _, _, err := b.svc.Failed(b.ctx, b.org, "garbage", 2); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := b.svc.Failed(b.ctx, b.org, "garbage", 2); !errors.Is(err, linkflow.ErrBadCursor) {
 		t.Errorf("bad cursor: %v", err)
 	}
 
@@ -151,7 +150,7 @@ func TestFailedListAndReplay(t *testing.T) {
 		t.Errorf("replay = %+v", res)
 	}
 	for _, id := range ids {
-		b.waitStatus(id, store.DeliverySucceeded, 10*time.Second)
+		b.waitStatus(id, linkflow.DeliverySucceeded, 10*time.Second)
 	}
 	if left, _, _ := b.svc.Failed(b.ctx, b.org, "", 10); len(left) != 0 {
 		t.Errorf("%d still failed after the replay", len(left))
@@ -176,13 +175,13 @@ func TestReplayThatFailsStaysFailed(t *testing.T) {
 	b.dispatcher(cfg)
 	rc := newReceiver(t, answer(http.StatusServiceUnavailable))
 	linkID, eventID := b.finish(rc.url())
-	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
 	res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: []string{eventID}})
 	if err != nil || res.Replayed != 1 {
 		t.Fatalf("replay = %+v, %v", res, err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the replay attempted", func() bool { return rc.count(eventID) == 2 })
-	b.waitStatus(eventID, store.DeliveryFailed, 10*time.Second)
+	b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
 	if att := b.attempts(linkID); len(att) != 2 || att[1].Trigger != "replay" || att[1].Outcome != "failed" {
 		t.Errorf("attempt log = %s", mustJSON(t, att))
 	}
@@ -239,7 +238,7 @@ func TestEventsCatchUp(t *testing.T) {
 			t.Errorf("event %d body is not the stored body:\n%s\n%s", i, raw, stored.Body)
 		}
 	}
-	if _, err := b.svc.Events(b.ctx, b.org, "nope", 2); !errors.Is(err, store.ErrBadCursor) {
+	if _, err := b.svc.Events(b.ctx, b.org, "nope", 2); !errors.Is(err, linkflow.ErrBadCursor) {
 		t.Errorf("bad cursor: %v", err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow"
 )
 
 func TestBlockedReason(t *testing.T) {
@@ -93,8 +93,8 @@ func TestGuardAllowlist(t *testing.T) {
 		{"hooks.internal", "10.2.0.1:443", false}, // an allowlisted name, an address no CIDR covers
 		{"hooks.internal", "127.0.0.1:443", false},
 		{"evil.example.com", "10.1.2.3:443", false}, // another name resolving into the CIDR
-		{"10.1.2.3", "10.1.2.3:443", false},          // an address literal is not a listed name
-		{"evil.example.com", "8.8.8.8:443", true},    // public addresses are fine for anyone
+		{"10.1.2.3", "10.1.2.3:443", false},         // an address literal is not a listed name
+		{"evil.example.com", "8.8.8.8:443", true},   // public addresses are fine for anyone
 	} {
 		err := g.control(tt.host)("tcp", tt.addr, nil)
 		if (err == nil) != tt.allowed {
@@ -235,26 +235,26 @@ func TestDecide(t *testing.T) {
 	fail := &result{class: result5xx, statusCode: 500}
 	tests := []struct {
 		name string
-		del  store.Delivery
+		del  linkflow.Delivery
 		r    *result
 		want decision
 	}{
-		{"2xx", store.Delivery{Step: 0, Trigger: "initial"}, &result{class: result2xx}, decision{status: "succeeded"}},
-		{"410", store.Delivery{Step: 1, Trigger: "retry"}, &result{class: resultGone}, decision{status: "gone", step: 1}},
-		{"first failure", store.Delivery{Step: 0, Trigger: "initial"}, fail,
+		{"2xx", linkflow.Delivery{Step: 0, Trigger: "initial"}, &result{class: result2xx}, decision{status: "succeeded"}},
+		{"410", linkflow.Delivery{Step: 1, Trigger: "retry"}, &result{class: resultGone}, decision{status: "gone", step: 1}},
+		{"first failure", linkflow.Delivery{Step: 0, Trigger: "initial"}, fail,
 			decision{status: "pending", step: 1, nextAt: now.Add(time.Minute), trigger: "retry"}},
-		{"second failure", store.Delivery{Step: 1, Trigger: "retry"}, fail,
+		{"second failure", linkflow.Delivery{Step: 1, Trigger: "retry"}, fail,
 			decision{status: "pending", step: 2, nextAt: now.Add(time.Hour), trigger: "retry"}},
-		{"exhausted", store.Delivery{Step: 2, Trigger: "retry"}, fail, decision{status: "failed", step: 3}},
-		{"retry-after wins", store.Delivery{Step: 0, Trigger: "initial"}, &result{class: result429, retryAfter: 7 * time.Second},
+		{"exhausted", linkflow.Delivery{Step: 2, Trigger: "retry"}, fail, decision{status: "failed", step: 3}},
+		{"retry-after wins", linkflow.Delivery{Step: 0, Trigger: "initial"}, &result{class: result429, retryAfter: 7 * time.Second},
 			decision{status: "pending", step: 1, nextAt: now.Add(7 * time.Second), trigger: "retry"}},
-		{"manual while retrying keeps its step", store.Delivery{Step: 1, Trigger: "manual"}, fail,
+		{"manual while retrying keeps its step", linkflow.Delivery{Step: 1, Trigger: "manual"}, fail,
 			decision{status: "pending", step: 1, nextAt: now.Add(time.Minute), trigger: "retry"}},
-		{"replay of a failed one fails again", store.Delivery{Step: 3, Trigger: "replay", Once: true, OnceFrom: "failed"}, fail,
+		{"replay of a failed one fails again", linkflow.Delivery{Step: 3, Trigger: "replay", Once: true, OnceFrom: "failed"}, fail,
 			decision{status: "failed", step: 3}},
-		{"redelivery of a delivered one fails", store.Delivery{Step: 1, Trigger: "manual", Once: true, OnceFrom: "succeeded"}, fail,
+		{"redelivery of a delivered one fails", linkflow.Delivery{Step: 1, Trigger: "manual", Once: true, OnceFrom: "succeeded"}, fail,
 			decision{status: "succeeded", step: 1}},
-		{"replay succeeds", store.Delivery{Step: 3, Trigger: "replay", Once: true, OnceFrom: "failed"}, &result{class: result2xx},
+		{"replay succeeds", linkflow.Delivery{Step: 3, Trigger: "replay", Once: true, OnceFrom: "failed"}, &result{class: result2xx},
 			decision{status: "succeeded", step: 3}},
 	}
 	for _, tt := range tests {

@@ -101,7 +101,7 @@ func (h *harness) startWorker(mod func(*workflow.Config)) *workflow.Worker {
 func (h *harness) run(integration, username, password string, ops ...linkflow.Operation) *linkflow.Link {
 	h.t.Helper()
 	ctx := context.Background()
-	c, err := h.st.CreateLink(ctx, store.NewLink{OrgID: h.org, IntegrationID: integration, Operations: ops,
+	c, err := h.st.CreateLink(ctx, linkflow.NewLink{OrgID: h.org, IntegrationID: integration, Operations: ops,
 		ExpiresIn: time.Hour, WebhookURL: "https://example.com/hook"})
 	if err != nil {
 		h.t.Fatal(err)
@@ -156,6 +156,6 @@ func writePM(card string) linkflow.Operation {
 		`{"cardNumber":"` + card + `","expirationDate":"12/30","cvv":"123","nameOnCard":"Jane Doe","billingZip":"10001"}`)}
 }
 
-func storeLink(org string, ops ...linkflow.Operation) store.NewLink {
-	return store.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: ops, ExpiresIn: time.Hour}
+func storeLink(org string, ops ...linkflow.Operation) linkflow.NewLink {
+	return linkflow.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: ops, ExpiresIn: time.Hour}
 }

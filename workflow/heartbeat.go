@@ -4,9 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"go.uber.org/zap"
-
-	"github.com/linkflow/linkflow/store"
 )
 
 // heartbeat is the one loop that keeps every session of the process alive:
@@ -41,12 +40,12 @@ func (w *Worker) beat() {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Heartbeat)
 	defer cancel()
 
-	refs := make([]store.LeaseRef, len(sessions))
-	var slots []store.SlotRef
+	refs := make([]linkflow.LeaseRef, len(sessions))
+	var slots []linkflow.SlotRef
 	for i, s := range sessions {
-		refs[i] = store.LeaseRef{OrgID: s.link.OrgID, LinkID: s.link.ID, Token: s.r.Token}
+		refs[i] = linkflow.LeaseRef{OrgID: s.link.OrgID, LinkID: s.link.ID, Token: s.r.Token}
 		if s.holder != "" {
-			slots = append(slots, store.SlotRef{Integration: s.integ, Holder: s.holder})
+			slots = append(slots, linkflow.SlotRef{Integration: s.integ, Holder: s.holder})
 		}
 	}
 	states, err := w.cfg.Store.RenewLeases(ctx, refs, w.cfg.LeaseTTL)

@@ -115,7 +115,7 @@ func (p *Publisher) PublishClaimed(ctx context.Context, org, linkID, integration
 
 // PublishEvent publishes a completion event message and waits for JetStream
 // to store it.
-func (p *Publisher) PublishEvent(ctx context.Context, fin *store.Finished) error {
+func (p *Publisher) PublishEvent(ctx context.Context, fin *linkflow.Finished) error {
 	data, _ := json.Marshal(linkflow.EventMessage{OrgID: fin.OrgID, EventID: fin.EventID, StreamID: fin.StreamID})
 	msg := &nats.Msg{Subject: linkflow.SubjectEvents + fin.EventType, Data: data}
 	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fin.EventID)); err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations"
-	"github.com/linkflow/linkflow/store"
 )
 
 // session is one attempt at running a link: one login, the operations in
@@ -22,7 +21,7 @@ import (
 type session struct {
 	w      *Worker
 	msg    jetstream.Msg
-	r      *store.Run
+	r      *linkflow.Run
 	link   *linkflow.Link
 	integ  string
 	holder string // fleet slot holder, "" when the integration is unlimited
@@ -44,7 +43,7 @@ type session struct {
 // its lease was taken over (or expired): another worker owns the link now.
 var errLeaseLost = errors.New("lease lost")
 
-func newSession(w *Worker, msg jetstream.Msg, run *store.Run, integ, holder string, log *zap.Logger) *session {
+func newSession(w *Worker, msg jetstream.Msg, run *linkflow.Run, integ, holder string, log *zap.Logger) *session {
 	s := &session{
 		w: w, msg: msg, r: run, link: run.Link, integ: integ, holder: holder,
 		log: log, start: w.cfg.Now(),
@@ -240,7 +239,7 @@ func (s *session) waitInput(id string, expires time.Time) (string, error) {
 
 // storeErr turns a failed fenced write into the session's end.
 func (s *session) storeErr(err error) error {
-	if errors.Is(err, store.ErrFenced) {
+	if errors.Is(err, linkflow.ErrFenced) {
 		s.cancel(errLeaseLost)
 	}
 	return err
@@ -259,12 +258,12 @@ func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult)
 	l.Status = linkflow.StatusSucceeded
 	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
 	l.Result = result
-	conn := &store.ConnectionWrite{
+	conn := &linkflow.ConnectionWrite{
 		ID: s.r.ConnectionID, IntegrationID: l.IntegrationID, Username: l.Username,
 		ExternalUserID: l.ExternalUserID, DisplayName: lr.DisplayName, WebhookURL: l.WebhookURL,
 		Credentials: lr.Credentials,
 	}
-	s.commit(func(ctx context.Context) (*store.Finished, error) {
+	s.commit(func(ctx context.Context) (*linkflow.Finished, error) {
 		return s.w.cfg.Store.FinishRun(ctx, l, s.r.Token, conn)
 	})
 }
@@ -277,7 +276,7 @@ func (s *session) failLink(code linkflow.FailureCode, message string, opIndex *i
 	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
 	l.Result = nil
 	l.Error = &linkflow.LinkError{Code: code, Message: message, OperationIndex: opIndex}
-	s.commit(func(ctx context.Context) (*store.Finished, error) {
+	s.commit(func(ctx context.Context) (*linkflow.Finished, error) {
 		return s.w.cfg.Store.FinishRun(ctx, l, s.r.Token, nil)
 	})
 }
@@ -285,22 +284,22 @@ func (s *session) failLink(code linkflow.FailureCode, message string, opIndex *i
 // commit runs a finishing step, retrying while Redis is unreachable, then
 // publishes the event and acknowledges the message. A fenced commit means
 // another worker owns the link: this one stops without touching anything.
-func (s *session) commit(finish func(context.Context) (*store.Finished, error)) {
+func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error)) {
 	ctx := context.WithoutCancel(s.ctx)
-	var fin *store.Finished
+	var fin *linkflow.Finished
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		fin, err = finish(cctx)
 		cancel()
-		if err == nil || errors.Is(err, store.ErrFenced) {
+		if err == nil || errors.Is(err, linkflow.ErrFenced) {
 			break
 		}
 		s.log.Warn("commit", zap.Int("try", attempt), zap.Error(err))
 		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond) // backoff before retrying Redis
 	}
 	switch {
-	case errors.Is(err, store.ErrFenced):
+	case errors.Is(err, linkflow.ErrFenced):
 		s.w.cfg.Metrics.fenced()
 		s.log.Warn("commit fenced: another worker owns this link now")
 		return
@@ -367,7 +366,7 @@ func (s *session) settleError(err error, opIndex *int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
 	if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, string(pe.Code)+": "+pe.Message, false); rerr != nil {
-		if errors.Is(rerr, store.ErrFenced) {
+		if errors.Is(rerr, linkflow.ErrFenced) {
 			s.w.cfg.Metrics.fenced()
 			return
 		}

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -16,12 +17,12 @@ import (
 type SweepStore interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (bool, error)
 	Orgs(ctx context.Context) ([]string, error)
-	ExpireDue(ctx context.Context, org string, limit int) ([]*store.Finished, error)
+	ExpireDue(ctx context.Context, org string, limit int) ([]*linkflow.Finished, error)
 	PruneLinkIndexes(ctx context.Context, org string, limit int) (int, error)
 	DueOutbox(ctx context.Context, org string, age time.Duration, limit int) ([]store.OutboxEntry, error)
 	AckOutbox(ctx context.Context, entries ...store.OutboxEntry) error
 	LinkIntegration(ctx context.Context, org, id string) (string, error)
-	Event(ctx context.Context, org, streamID string) (*store.StoredEvent, error)
+	Event(ctx context.Context, org, streamID string) (*linkflow.StoredEvent, error)
 }
 
 // SweeperConfig configures a Sweeper. Zero fields take the defaults.
@@ -126,7 +127,7 @@ func (s *Sweeper) republish(ctx context.Context, e store.OutboxEntry) error {
 	switch e.Kind {
 	case "claim":
 		integ, err := s.cfg.Store.LinkIntegration(ctx, e.OrgID, e.LinkID)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, linkflow.ErrNotFound) {
 			return s.cfg.Store.AckOutbox(ctx, e)
 		}
 		if err != nil {
@@ -136,14 +137,14 @@ func (s *Sweeper) republish(ctx context.Context, e store.OutboxEntry) error {
 		return s.cfg.Publisher.PublishClaimed(ctx, e.OrgID, e.LinkID, integ)
 	case "event":
 		ev, err := s.cfg.Store.Event(ctx, e.OrgID, e.StreamID)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, linkflow.ErrNotFound) {
 			return s.cfg.Store.AckOutbox(ctx, e)
 		}
 		if err != nil {
 			return err
 		}
 		s.log.Info("republishing event", zap.String("event_id", e.EventID))
-		return s.cfg.Publisher.PublishEvent(ctx, &store.Finished{OrgID: e.OrgID, EventID: e.EventID, EventType: ev.Type, StreamID: e.StreamID})
+		return s.cfg.Publisher.PublishEvent(ctx, &linkflow.Finished{OrgID: e.OrgID, EventID: e.EventID, EventType: ev.Type, StreamID: e.StreamID})
 	}
 	return s.cfg.Store.AckOutbox(ctx, e)
 }

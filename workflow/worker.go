@@ -21,17 +21,17 @@ import (
 
 // RunStore is what a worker needs from the store.
 type RunStore interface {
-	BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*store.Run, error)
-	RenewLeases(ctx context.Context, refs []store.LeaseRef, ttl time.Duration) ([]store.LeaseState, error)
+	BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error)
+	RenewLeases(ctx context.Context, refs []linkflow.LeaseRef, ttl time.Duration) ([]linkflow.LeaseState, error)
 	AwaitInput(ctx context.Context, org, id, token string, c *linkflow.Challenge) error
 	ResumeRun(ctx context.Context, org, id, token string) error
 	ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error
-	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *store.ConnectionWrite) (*store.Finished, error)
-	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*store.Finished, error)
+	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error)
+	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error)
 	TakeInput(ctx context.Context, org, id string) (challengeID, response string, err error)
 	AcquireSlot(ctx context.Context, integration, holder string, limit int, ttl time.Duration) (bool, error)
 	ReleaseSlot(ctx context.Context, integration, holder string) error
-	RenewSlots(ctx context.Context, refs []store.SlotRef, ttl time.Duration) error
+	RenewSlots(ctx context.Context, refs []linkflow.SlotRef, ttl time.Duration) error
 }
 
 // Config configures a Worker. Zero fields take the documented defaults.
@@ -298,15 +298,15 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 		return
 	}
 	switch run.Verdict {
-	case store.RunDone:
+	case linkflow.RunDone:
 		_ = msg.Ack()
 		return
-	case store.RunBusy:
+	case linkflow.RunBusy:
 		_ = msg.NakWithDelay(max(run.BusyFor, 100*time.Millisecond))
 		return
-	case store.RunGone, store.RunNotClaimed:
-		log.Warn("claimed message for a link that cannot run", zap.String("verdict", run.Verdict))
-		w.deadLetter(msg, "link "+run.Verdict, m.LinkID)
+	case linkflow.RunGone, linkflow.RunNotClaimed:
+		log.Warn("claimed message for a link that cannot run", zap.String("verdict", string(run.Verdict)))
+		w.deadLetter(msg, "link "+string(run.Verdict), m.LinkID)
 		_ = msg.Term()
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -214,7 +215,7 @@ func runUsers(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeFn()
-	if err := st.CreateUser(ctx, store.User{Email: *email, PasswordHash: string(hash), OrgIDs: strings.Split(*orgs, ",")}); err != nil {
+	if err := st.CreateUser(ctx, linkflow.User{Email: *email, PasswordHash: string(hash), OrgIDs: strings.Split(*orgs, ",")}); err != nil {
 		return err
 	}
 	fmt.Printf("user %s created\n", *email)

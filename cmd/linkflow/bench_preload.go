@@ -33,7 +33,7 @@ type bareDeployment struct {
 	st      *store.Store
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	org     *store.Org
+	org     *linkflow.Org
 }
 
 func startBareDeployment(ctx context.Context) (*bareDeployment, error) {
@@ -129,7 +129,7 @@ func benchWorkerOnly(ctx context.Context, f benchFlags) (*report, error) {
 	pub.Start()
 	defer pub.Stop()
 	if err := parallel(f.links, 32, func(i int) error {
-		c, err := b.st.CreateLink(ctx, store.NewLink{OrgID: b.org.ID, IntegrationID: f.integration, Operations: ops, ExpiresIn: time.Hour})
+		c, err := b.st.CreateLink(ctx, linkflow.NewLink{OrgID: b.org.ID, IntegrationID: f.integration, Operations: ops, ExpiresIn: time.Hour})
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func benchDispatcherOnly(ctx context.Context, f benchFlags) (*report, error) {
 	defer pub.Stop()
 	fmt.Fprintf(os.Stderr, "bench: preloading %d events\n", f.links)
 	if err := parallel(f.links, 32, func(i int) error {
-		c, err := b.st.CreateLink(ctx, store.NewLink{OrgID: b.org.ID, IntegrationID: f.integration, WebhookURL: rcv.url,
+		c, err := b.st.CreateLink(ctx, linkflow.NewLink{OrgID: b.org.ID, IntegrationID: f.integration, WebhookURL: rcv.url,
 			Operations: []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}}, ExpiresIn: time.Hour})
 		if err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
-	"github.com/linkflow/linkflow/store"
 )
 
 // A dispatcher process killed (SIGKILL) in the middle of an event's retries:
@@ -33,7 +32,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	defer receiver.Close()
 
 	ctx := context.Background()
-	c, err := f.st.CreateLink(ctx, store.NewLink{OrgID: f.org, IntegrationID: "tmobile", WebhookURL: receiver.URL,
+	c, err := f.st.CreateLink(ctx, linkflow.NewLink{OrgID: f.org, IntegrationID: "tmobile", WebhookURL: receiver.URL,
 		Operations: []linkflow.Operation{readPM}, ExpiresIn: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +54,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	first.kill()
 	before := requests.Load()
 	d, err := f.st.Delivery(ctx, f.org, fin.EventID)
-	if err != nil || d.Status != store.DeliveryPending {
+	if err != nil || d.Status != linkflow.DeliveryPending {
 		t.Fatalf("delivery after the kill: %+v %v", d, err)
 	}
 
@@ -64,7 +63,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the webhook after the restart", func() bool { return delivered.Load() >= 1 })
 	testenv.Eventually(t, 10*time.Second, "the delivery to be recorded", func() bool {
 		d, err := f.st.Delivery(ctx, f.org, fin.EventID)
-		return err == nil && d.Status == store.DeliverySucceeded
+		return err == nil && d.Status == linkflow.DeliverySucceeded
 	})
 	t.Logf("%d failed attempts before the kill, %d requests in all", before, requests.Load())
 }

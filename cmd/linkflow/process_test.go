@@ -196,7 +196,7 @@ func (f *fleet) claimLinks(n int, integration, username string, ops ...linkflow.
 	ctx := context.Background()
 	ids := make([]string, n)
 	for i := range n {
-		c, err := f.st.CreateLink(ctx, store.NewLink{OrgID: f.org, IntegrationID: integration, Operations: ops, ExpiresIn: time.Hour})
+		c, err := f.st.CreateLink(ctx, linkflow.NewLink{OrgID: f.org, IntegrationID: integration, Operations: ops, ExpiresIn: time.Hour})
 		if err != nil {
 			f.t.Fatal(err)
 		}

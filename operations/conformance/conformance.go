@@ -8,11 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/linkflow/linkflow"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/linkflow/linkflow"
 
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"

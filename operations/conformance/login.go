@@ -2,10 +2,11 @@ package conformance
 
 import (
 	"context"
-	"github.com/linkflow/linkflow"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkflow/linkflow"
 
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"

@@ -2,8 +2,9 @@ package remote
 
 import (
 	"encoding/json"
-	"github.com/linkflow/linkflow"
 	"net/http"
+
+	"github.com/linkflow/linkflow"
 
 	"github.com/linkflow/linkflow/operations"
 )

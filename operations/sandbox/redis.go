@@ -71,8 +71,10 @@ func idemKey(a AccountRef, key string) string       { return accountPrefix(a) + 
 func itemsKey(a AccountRef, resource string) string { return accountPrefix(a) + "items:" + resource }
 func writeLogKey(a AccountRef) string               { return accountPrefix(a) + "writes" }
 func sessionsKey(integration string) string         { return keyPrefix + "sessions:{" + integration + "}" }
-func maxSessionsKey(integration string) string      { return keyPrefix + "sessions:{" + integration + "}:max" }
-func grantKey(id string) string                     { return keyPrefix + "grant:{" + id + "}" }
+func maxSessionsKey(integration string) string {
+	return keyPrefix + "sessions:{" + integration + "}:max"
+}
+func grantKey(id string) string { return keyPrefix + "grant:{" + id + "}" }
 
 // ApplySandboxWrite records a sandbox write once per idempotency key.
 func (s *RedisStore) ApplySandboxWrite(ctx context.Context, a AccountRef, w WriteRecord) (WriteRecord, bool, error) {

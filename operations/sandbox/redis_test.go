@@ -217,9 +217,9 @@ func TestStartSandboxSession(t *testing.T) {
 	}
 	start := SessionStart{
 		Account: ref("att", "u"),
-		Count: &SessionCount{ID: "s1", Now: now, ExpiresAt: now.Add(time.Minute)},
-		Grant: &Grant{ID: "g1", Integration: "att", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: now},
-		Load:  []string{"paymentMethod", "orderHistory"},
+		Count:   &SessionCount{ID: "s1", Now: now, ExpiresAt: now.Add(time.Minute)},
+		Grant:   &Grant{ID: "g1", Integration: "att", Username: "u", AccessHash: "a1", RefreshHash: "r1", IssuedAt: now},
+		Load:    []string{"paymentMethod", "orderHistory"},
 	}
 	got, err := s.StartSandboxSession(ctx, start)
 	if err != nil {

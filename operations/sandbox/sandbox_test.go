@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/linkflow/linkflow"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkflow/linkflow"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"

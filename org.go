@@ -1,0 +1,31 @@
+package linkflow
+
+import "time"
+
+// Org is an organization: the tenant every link, connection and delivery
+// belongs to.
+type Org struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+	// WebhookSecrets sign webhooks: the current secret first, then a previous
+	// one still honoured during rotation.
+	WebhookSecrets []string
+	// PreviousSecretUntil is when the previous secret stops being used.
+	PreviousSecretUntil time.Time
+	// AppSchemes are the custom URL schemes ("myapp") the organization's
+	// links may return to, besides https.
+	AppSchemes []string
+}
+
+// User is a person who logs in with a password (the token endpoint's password
+// grant) and acts for the organizations they belong to.
+type User struct {
+	Email        string
+	PasswordHash string
+	OrgIDs       []string
+	Scopes       []string
+	// Version moves on with every change of the user and every revocation
+	// of its tokens; a token carries the version it was issued for.
+	Version int64
+}

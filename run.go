@@ -1,0 +1,78 @@
+package linkflow
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ConnectionWrite is the connection a successful link makes or renews.
+type ConnectionWrite struct {
+	// ID is the connection to write. Empty: the existing connection of the
+	// same integration and username, or a new one.
+	ID             string
+	IntegrationID  string
+	Username       string
+	ExternalUserID string
+	DisplayName    string
+	WebhookURL     string
+	Credentials    *Credentials
+}
+
+// Finished is the outcome of ending a link.
+type Finished struct {
+	OrgID string
+	// EventID, EventType and StreamID name the completion event in the
+	// organization's event log.
+	EventID   string
+	EventType string
+	StreamID  string
+	// ConnectionID is the connection the link made or renewed, if any.
+	ConnectionID string
+}
+
+// RunVerdict is what beginning a session attempt found.
+type RunVerdict string
+
+// Verdicts of beginning a session attempt.
+const (
+	// RunStart: the lease is taken; run the session.
+	RunStart RunVerdict = "ok"
+	// RunGone: the link does not exist (any more).
+	RunGone RunVerdict = "gone"
+	// RunDone: the link already finished; acknowledge and ignore.
+	RunDone RunVerdict = "done"
+	// RunNotClaimed: the link was never claimed; the message is bogus.
+	RunNotClaimed RunVerdict = "not_claimed"
+	// RunBusy: another worker holds the lease; try again after BusyFor.
+	RunBusy RunVerdict = "busy"
+)
+
+// Run is a session attempt a worker has begun: the link, its opened
+// arguments and password, and the lease token that fences its writes.
+type Run struct {
+	Verdict RunVerdict
+	BusyFor time.Duration
+
+	Link      *Link
+	Arguments []json.RawMessage
+	Password  string
+	// ConnectionID is the connection this link will renew: the one it names,
+	// or the existing one for the same integration and username.
+	ConnectionID string
+	Token        string
+}
+
+// LeaseRef names a lease a worker holds.
+type LeaseRef struct {
+	OrgID, LinkID, Token string
+}
+
+// LeaseState is what renewing a lease found.
+type LeaseState struct {
+	Lost            bool
+	CancelRequested bool
+	InputReady      bool
+}
+
+// SlotRef names a held slot.
+type SlotRef struct{ Integration, Holder string }

@@ -52,6 +52,61 @@ type Connection struct {
 	RevokedAt         time.Time
 	RevokedAtProvider bool
 	Version           int64
+	// Refreshes counts the refresh outcomes committed: the generation that
+	// reads waiting for another's refresh watch. LastLinkID is the link that
+	// last made or renewed the connection.
+	Refreshes  int64
+	LastLinkID string
+}
+
+// RefreshPolicy says when reading a connection refreshes its credentials.
+type RefreshPolicy string
+
+// The refresh policies of GET /v1/connections/{id}?refresh_policy=.
+const (
+	// RefreshAuto refreshes when the access token has expired or expires
+	// within a minute. The default.
+	RefreshAuto RefreshPolicy = "auto"
+	// RefreshForce refreshes whatever the expiry. A read that arrives while
+	// another refresh of the same connection is in flight shares that
+	// refresh's outcome instead of forcing one more.
+	RefreshForce RefreshPolicy = "force"
+	// RefreshNone never refreshes.
+	RefreshNone RefreshPolicy = "none"
+)
+
+// Valid reports whether p is a known policy.
+func (p RefreshPolicy) Valid() bool { return p == RefreshAuto || p == RefreshForce || p == RefreshNone }
+
+// RefreshCommit is the outcome of one refresh of a connection's credentials,
+// committed under the connection's lock.
+type RefreshCommit struct {
+	// Token is the lock's fencing token, LastLinkID the connection's last
+	// link as the lock found it: a link that renewed the connection since
+	// brought newer credentials, which the refresh must not overwrite.
+	Token      string
+	LastLinkID string
+	At         time.Time
+	// Credentials are the fresh credentials; nil when the refresh failed,
+	// and StatusMessage says why.
+	Credentials   *Credentials
+	StatusMessage string
+	// Event is the connection.* event recorded when the status changes
+	// between healthy and error (its body and its message).
+	EventID   string
+	EventType string
+	EventBody []byte
+	Message   Message
+}
+
+// RevokeCommit is the end of a connection, committed under its lock: its
+// credentials deleted, the record kept as a tombstone.
+type RevokeCommit struct {
+	Token         string
+	LastLinkID    string
+	At            time.Time
+	AtProvider    bool
+	StatusMessage string
 }
 
 // ConnectionFilter narrows a connection listing. Empty fields match

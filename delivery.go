@@ -120,9 +120,8 @@ const AttemptEntryPrefix = `{"attempt":0,`
 // EventAccept asks for an event of an organization's log to be accepted for
 // webhook delivery.
 type EventAccept struct {
-	OrgID    string
-	EventID  string
-	StreamID string
+	OrgID   string
+	EventID string
 	// Now is when the event is accepted; FirstAt when its first attempt is
 	// due.
 	Now     time.Time

@@ -87,3 +87,15 @@ func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, e.Data...)
 	return append(b, '}')
 }
+
+// Message is a message for NATS JetStream: its subject, the id JetStream
+// recognises a repeat by, and a payload that carries ids only (package
+// outbox builds them). Outbox names the outbox entry that keeps the message
+// in Redis until JetStream confirms it: the store's business, "" for a
+// message that was never recorded.
+type Message struct {
+	Subject string
+	ID      string
+	Data    []byte
+	Outbox  string
+}

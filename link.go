@@ -201,6 +201,8 @@ type Claim struct {
 	OrgID         string
 	IntegrationID string
 	ExpiresAt     time.Time
+	// Message is the claimed message, recorded in the outbox, to publish.
+	Message Message
 }
 
 // CancelResult says what a cancel did: Canceled when the link ended at once

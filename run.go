@@ -21,13 +21,13 @@ type ConnectionWrite struct {
 // Finished is the outcome of ending a link.
 type Finished struct {
 	OrgID string
-	// EventID, EventType and StreamID name the completion event in the
-	// organization's event log.
+	// EventID and EventType name the completion event.
 	EventID   string
 	EventType string
-	StreamID  string
 	// ConnectionID is the connection the link made or renewed, if any.
 	ConnectionID string
+	// Event is the event's message, recorded in the outbox, to publish.
+	Event Message
 }
 
 // RunVerdict is what beginning a session attempt found.

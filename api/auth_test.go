@@ -144,11 +144,7 @@ func TestKeyRevocationIsImmediate(t *testing.T) {
 	l := newLink(t, s, key, nil)
 	fetchLink(t, s, tok.AccessToken, l.str("linkId"))
 	// A second API process over the same Redis sees the revocation at once.
-	other, err := api.New(api.Config{Store: s.Store, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC, JetStream: s.JS,
-		KeyLimit: api.NoLimit, ClientLimit: api.NoLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := s.NewAPI(t, nil, func(c *api.Config) { c.KeyLimit, c.ClientLimit = api.NoLimit, api.NoLimit })
 	viaOther := func() int {
 		req := httptest.NewRequest(http.MethodGet, "/v1/links/"+l.str("linkId"), nil)
 		req.Header.Set("Authorization", "Bearer "+key)

@@ -2,17 +2,17 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
+	"strings"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/store"
 )
@@ -47,9 +47,9 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 		}
 		withSecrets = b
 	}
-	policy := store.RefreshPolicy(q.Get("refresh_policy"))
+	policy := linkflow.RefreshPolicy(q.Get("refresh_policy"))
 	if policy == "" {
-		policy = store.RefreshAuto
+		policy = linkflow.RefreshAuto
 	}
 	if !policy.Valid() {
 		s.writeError(w, r, badParam("refresh_policy", "must be auto, force or none"))
@@ -64,16 +64,14 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("connectionId")
 	log := reqLog(r).With(zap.String("connection_id", id))
-	read, err := s.cfg.Store.ReadConnection(r.Context(), p.OrgID, id, store.ReadOptions{
-		Policy:    policy,
-		Refresher: s.refresherOf,
-		OnWait:    func() { log.Debug("waiting for a refresh in flight") },
-	})
+	read, err := s.cfg.Connections.Read(r.Context(), p.OrgID, id, policy, func() { log.Debug("waiting for a refresh in flight") })
 	if err != nil {
-		s.writeError(w, r, notFound(err, "Connection not found."))
+		s.writeError(w, r, connectionError(err))
 		return
 	}
-	s.publishConnectionEvent(r.Context(), read.Event)
+	if read.Event != nil {
+		s.publish(r.Context(), *read.Event)
+	}
 	c := read.Conn
 	switch {
 	case read.RefreshErr != nil:
@@ -107,39 +105,20 @@ func addrString(s *Server, r *http.Request) string {
 	return ""
 }
 
-// refresherOf is the refresher of an integration's provider, nil when it
-// has none.
-func (s *Server) refresherOf(integration string) store.Refresher {
-	if p, ok := s.cfg.Registry.Provider(integration); ok {
-		if rf, ok := p.(operations.Refresher); ok {
-			return rf
-		}
+// connectionError words what the connections service answered.
+func connectionError(err error) error {
+	switch {
+	case errors.Is(err, connections.ErrBusy):
+		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The connection is busy with another refresh; try again.")
+		e.RetryAfter = 1
+		return e
+	case errors.Is(err, connections.ErrNoRefresh):
+		return linkflow.Errorf(linkflow.EUnprocessable, "This integration cannot refresh credentials.")
+	case errors.Is(err, connections.ErrCannotRefresh):
+		msg := err.Error() // "the connection cannot be refreshed: <why>"
+		return linkflow.Errorf(linkflow.EConflict, "%s%s.", strings.ToUpper(msg[:1]), msg[1:])
 	}
-	return nil
-}
-
-// revokerOf is the revoker of an integration's provider, nil when it has
-// none.
-func (s *Server) revokerOf(integration string) store.Revoker {
-	if p, ok := s.cfg.Registry.Provider(integration); ok {
-		if rv, ok := p.(operations.Revoker); ok {
-			return rv
-		}
-	}
-	return nil
-}
-
-// publishConnectionEvent publishes a connection.* event recorded with a
-// status change; when JetStream does not take it, the outbox sweeper will.
-func (s *Server) publishConnectionEvent(ctx context.Context, ev *linkflow.Finished) {
-	if ev == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := s.cfg.Publisher.PublishEvent(ctx, ev); err != nil {
-		s.log.Warn("publish connection event; the sweeper will retry", zap.String("event_id", ev.EventID), zap.Error(err))
-	}
+	return notFound(err, "Connection not found.")
 }
 
 // listConnections is GET /v1/connections. It never shows secrets and never
@@ -282,9 +261,9 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("connectionId")
-	rev, err := s.cfg.Store.DeleteConnection(r.Context(), p.OrgID, id, s.revokerOf)
+	rev, err := s.cfg.Connections.Delete(r.Context(), p.OrgID, id)
 	if err != nil {
-		s.writeError(w, r, notFound(err, "Connection not found."))
+		s.writeError(w, r, connectionError(err))
 		return
 	}
 	if !rev.Already {

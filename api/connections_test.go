@@ -566,11 +566,7 @@ func TestKeyRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := api.New(api.Config{Store: st, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC, JetStream: s.JS})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := httptest.NewServer(srv)
+		hs := httptest.NewServer(s.NewAPI(t, st, nil))
 		t.Cleanup(hs.Close)
 		view := *s
 		view.URL = hs.URL

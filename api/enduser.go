@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -131,11 +130,7 @@ func (s *Server) doClaim(r *http.Request, guess linkflow.RateLimitRequest, linkI
 		s.wrongCode(r, guess, err)
 		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := s.cfg.Publisher.PublishClaimed(pctx, c.OrgID, linkID, c.IntegrationID); err != nil {
-		s.log.Warn("publish claimed; the sweeper will retry", zap.String("link_id", linkID), zap.Error(err))
-	}
+	s.publish(ctx, c.Message)
 	s.log.Info("link claimed", zap.String("link_id", linkID), zap.String("org_id", c.OrgID))
 	return &claimedBody{LinkID: linkID, Status: linkflow.StatusClaimed, ExpiresAt: c.ExpiresAt.UnixMilli()}, nil
 }
@@ -248,6 +243,6 @@ func (s *Server) submitInput(ctx context.Context, linkID, code, challengeID, res
 	if err != nil {
 		return nil, err
 	}
-	s.notify(linkflow.SubjectInput, l.OrgID, l.ID)
+	s.cfg.Messages.Input(l.OrgID, l.ID)
 	return l, nil
 }

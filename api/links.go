@@ -133,31 +133,22 @@ func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	if res.Finished != nil {
-		s.publishEvent(r.Context(), res.Finished)
+		s.publish(r.Context(), res.Finished.Event)
 	}
 	if res.Requested {
 		status = http.StatusAccepted
-		s.notify(linkflow.SubjectCancel, p.OrgID, res.Link.ID)
+		s.cfg.Messages.Cancel(p.OrgID, res.Link.ID)
 	}
 	writeJSON(w, status, s.linkView(r, res.Link, s.now()))
 }
 
-// publishEvent publishes a completion event; when JetStream does not take it,
-// the outbox sweeper will.
-func (s *Server) publishEvent(ctx context.Context, fin *linkflow.Finished) {
+// publish publishes messages a state change recorded in the outbox; when
+// JetStream does not take them, the outbox relay will.
+func (s *Server) publish(ctx context.Context, msgs ...linkflow.Message) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Publisher.PublishEvent(ctx, fin); err != nil {
-		s.log.Warn("publish event; the sweeper will retry", zap.String("event_id", fin.EventID), zap.Error(err))
-	}
-}
-
-// notify wakes the worker running a link (core NATS; the worker's heartbeat
-// reads the same fact from Redis if this is lost).
-func (s *Server) notify(subject, org, linkID string) {
-	b, _ := json.Marshal(linkflow.ControlMessage{LinkID: linkID, OrgID: org})
-	if err := s.cfg.NATS.Publish(subject, b); err != nil {
-		s.log.Warn("notify worker", zap.String("subject", subject), zap.Error(err))
+	if err := s.cfg.Messages.Publish(ctx, msgs...); err != nil {
+		s.log.Warn("publish; the outbox relay will retry", zap.Error(err))
 	}
 }
 

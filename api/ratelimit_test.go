@@ -69,11 +69,7 @@ func TestKeyRateLimit(t *testing.T) {
 	// Every endpoint of the key shares the bucket; so does a second API
 	// process over the same Redis.
 	want429(t, s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{}))
-	other, err := api.New(api.Config{Store: s.Store, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC, JetStream: s.JS,
-		KeyLimit: slow(3)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := s.NewAPI(t, nil, func(c *api.Config) { c.KeyLimit = slow(3) })
 	req := httptest.NewRequest(http.MethodGet, "/v1/links", nil)
 	req.Header.Set("Authorization", "Bearer "+s.APIKey)
 	rec := httptest.NewRecorder()

@@ -19,6 +19,7 @@ import (
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 )
 
 // lockedBuffer is a log sink tests read while components write to it.
@@ -136,7 +137,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored []string
-	for _, name := range []string{linkflow.StreamLinks, linkflow.StreamEvents, linkflow.StreamDLQ} {
+	for _, name := range []string{outbox.StreamLinks, outbox.StreamEvents, outbox.StreamDLQ} {
 		st, err := s.JS.Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -181,8 +182,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	// The work-queue streams drop what was acknowledged, so the streams
 	// may hold little; the core subscription saw every publish.
-	if !strings.Contains(places["logs"], l.LinkID) || !strings.Contains(core, linkflow.SubjectClaimed) ||
-		!strings.Contains(core, linkflow.SubjectEvents+linkflow.EventLinkSucceeded) || len(hookBodies) < 1 {
+	if !strings.Contains(places["logs"], l.LinkID) || !strings.Contains(core, outbox.SubjectClaimed) ||
+		!strings.Contains(core, outbox.SubjectEvents+linkflow.EventLinkSucceeded) || len(hookBodies) < 1 {
 		t.Fatal("the capture saw nothing: the scan would prove nothing")
 	}
 	for where, text := range places {

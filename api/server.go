@@ -11,25 +11,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations"
-	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
-	"github.com/linkflow/linkflow/workflow"
 )
 
 // Config configures the API server. Zero fields take the documented defaults.
 type Config struct {
-	// Store, Registry, Publisher, NATS and JetStream are required.
-	Store     *store.Store
-	Registry  *operations.Registry
-	Publisher *workflow.Publisher
-	NATS      *nats.Conn
-	JetStream jetstream.JetStream
+	// Store, Registry, Messages and Connections are required.
+	Store       Store
+	Registry    *operations.Registry
+	Messages    Messenger
+	Connections Connections
+	// Ready are the checks of GET /readyz.
+	Ready []ReadyCheck
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -115,8 +112,8 @@ type Server struct {
 
 // New returns a server with cfg's defaults filled in.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Registry == nil || cfg.Publisher == nil || cfg.NATS == nil || cfg.JetStream == nil {
-		return nil, errors.New("api: Store, Registry, Publisher, NATS and JetStream are required")
+	if cfg.Store == nil || cfg.Registry == nil || cfg.Messages == nil || cfg.Connections == nil {
+		return nil, errors.New("api: Store, Registry, Messages and Connections are required")
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	if cfg.Now == nil {

@@ -10,18 +10,16 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
-// webhookStack is a stack whose webhook service wakes dispatchers at once.
+// webhookStack is a stack without a worker; its webhook service wakes
+// dispatchers at once.
 func webhookStack(t *testing.T) *teststack.Stack {
 	t.Helper()
-	return teststack.NewStack(t, teststack.StackOptions{NoWorker: true, API: func(c *api.Config) {
-		c.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: c.Store, NATS: c.NATS, Logger: c.Logger})
-	}})
+	return teststack.NewStack(t, teststack.StackOptions{NoWorker: true})
 }
 
 // hookReceiver records webhook-ids; it answers 500 until up is set.

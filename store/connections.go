@@ -12,15 +12,6 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// Connection hash fields kept by the connection scripts (the ones a link
-// writes are in connection_codec.go).
-const (
-	cRefreshes         = "refreshes" // refresh outcomes committed, the generation waiters watch
-	cLockFence         = "lockFence" // the last fencing token handed out
-	cRevokedAt         = "revokedAt"
-	cRevokedAtProvider = "revokedAtProvider"
-)
-
 // Limits on what a connection keeps.
 const (
 	// MaxConnectionMetadata bounds a connection's metadata (compact JSON).
@@ -32,13 +23,7 @@ const (
 	SecretReadsKept = 1000
 )
 
-var (
-	connLockScript    = script("conn_lock")
-	connUnlockScript  = script("conn_unlock")
-	connRefreshScript = script("conn_refresh")
-	connRevokeScript  = script("conn_revoke")
-	connUpdateScript  = script("conn_update")
-)
+var connUpdateScript = script("conn_update")
 
 // Connection returns an organization's connection, credentials not opened.
 func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
@@ -79,26 +64,10 @@ func (s *Store) openCredentials(id, sealed string) (*linkflow.Credentials, error
 	return &c, nil
 }
 
-// connState is a connection as one read saw it, with what the refresh
-// protocol compares: the refresh generation and the last link.
-type connState struct {
-	conn      *linkflow.Connection
-	refreshes string
-	lastLink  string
-}
-
 // OpenConnection returns a connection with its recent link ids and its
 // credentials opened. The credentials are in memory only: the caller's view
 // decides whether they are shown.
 func (s *Store) OpenConnection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
-	st, err := s.connState(ctx, org, id)
-	if err != nil {
-		return nil, err
-	}
-	return st.conn, nil
-}
-
-func (s *Store) connState(ctx context.Context, org, id string) (*connState, error) {
 	if !validID(id) || !validID(org) {
 		return nil, linkflow.ErrNotFound
 	}
@@ -108,10 +77,10 @@ func (s *Store) connState(ctx context.Context, org, id string) (*connState, erro
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	return s.stateFromHash(id, h.Val(), links.Val())
+	return s.connectionFromHash(id, h.Val(), links.Val())
 }
 
-func (s *Store) stateFromHash(id string, m map[string]string, links []string) (*connState, error) {
+func (s *Store) connectionFromHash(id string, m map[string]string, links []string) (*linkflow.Connection, error) {
 	if m[cID] == "" {
 		return nil, linkflow.ErrNotFound
 	}
@@ -124,7 +93,7 @@ func (s *Store) stateFromHash(id string, m map[string]string, links []string) (*
 		}
 		c.Credentials = creds
 	}
-	return &connState{conn: c, refreshes: m[cRefreshes], lastLink: m[cLastLinkID]}, nil
+	return c, nil
 }
 
 func decodeConnection(m map[string]string) *linkflow.Connection {
@@ -139,6 +108,8 @@ func decodeConnection(m map[string]string) *linkflow.Connection {
 		RevokedAt:         linkflow.FromMillis(atoi(m[cRevokedAt])),
 		RevokedAtProvider: m[cRevokedAtProvider] == "1",
 		Version:           atoi(m[cVersion]),
+		Refreshes:         atoi(m[cRefreshes]),
+		LastLinkID:        m[cLastLinkID],
 	}
 	if md := m[cMetadata]; md != "" {
 		c.Metadata = json.RawMessage(md)

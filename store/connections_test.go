@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,272 +79,6 @@ func tokens(n int, expires time.Time) *linkflow.Credentials {
 		TokenType: "bearer", ExpiresAt: expires}
 }
 
-// fakeProvider refreshes to at_<n>/rt_<n>, or fails while fail is set, and
-// remembers what it was asked to revoke.
-type fakeProvider struct {
-	base    int // tokens are at_<base+100+n>
-	calls   atomic.Int64
-	fail    atomic.Bool
-	during  func() // runs inside Refresh, before it answers
-	expires time.Time
-
-	mu      sync.Mutex
-	revoked []string
-}
-
-func (f *fakeProvider) Refresh(ctx context.Context, c linkflow.Credentials) (*linkflow.Credentials, error) {
-	n := f.calls.Add(1)
-	if f.during != nil {
-		f.during()
-	}
-	if f.fail.Load() {
-		return nil, errors.New("PROVIDER_UNAVAILABLE: down for maintenance")
-	}
-	return tokens(f.base+100+int(n), f.expires), nil
-}
-
-func (f *fakeProvider) Revoke(ctx context.Context, c linkflow.Credentials) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.revoked = append(f.revoked, c.AccessToken)
-	return nil
-}
-
-func (f *fakeProvider) revokedTokens() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.revoked...)
-}
-
-func (f *fakeProvider) options(policy store.RefreshPolicy) store.ReadOptions {
-	return store.ReadOptions{Policy: policy, Refresher: func(string) store.Refresher { return f }}
-}
-
-func TestRefreshPolicies(t *testing.T) {
-	t.Parallel()
-	b := newConnBundle(t)
-	ctx := context.Background()
-	id := b.connect(t, "tmobile", "alice", "", tokens(1, b.clock().Add(90*time.Second)))
-	fp := &fakeProvider{expires: b.clock().Add(time.Hour)}
-
-	read := func(policy store.RefreshPolicy, o *store.ReadOptions) *store.ConnectionRead {
-		t.Helper()
-		opts := fp.options(policy)
-		if o != nil {
-			opts = *o
-		}
-		r, err := b.st.ReadConnection(ctx, b.org, id, opts)
-		if err != nil {
-			t.Fatalf("%s: %v", policy, err)
-		}
-		return r
-	}
-	if r := read(store.RefreshAuto, nil); r.Refreshed || r.Conn.Credentials.AccessToken != "at_1" {
-		t.Fatalf("auto with 90s left refreshed: %+v", r)
-	}
-	b.advance(31 * time.Second) // 59s left: within the minute
-	if r := read(store.RefreshNone, nil); r.Refreshed {
-		t.Fatal("none refreshed")
-	}
-	r := read(store.RefreshAuto, nil)
-	if !r.Refreshed || r.Conn.Credentials.AccessToken != "at_101" || r.Conn.Status != linkflow.ConnHealthy || !r.Conn.LastRefreshedAt.Equal(b.clock()) {
-		t.Fatalf("auto within the minute: %+v %+v", r, r.Conn)
-	}
-	if r := read(store.RefreshAuto, nil); r.Refreshed {
-		t.Fatal("auto refreshed a token good for an hour")
-	}
-	if r := read(store.RefreshForce, nil); !r.Refreshed || r.Conn.Credentials.AccessToken != "at_102" {
-		t.Fatalf("force: %+v", r)
-	}
-	if got := fp.calls.Load(); got != 2 {
-		t.Fatalf("provider calls %d, want 2", got)
-	}
-
-	// A provider without Refresh: force is refused, auto reads.
-	b.advance(2 * time.Hour)
-	none := store.ReadOptions{Policy: store.RefreshForce, Refresher: func(string) store.Refresher { return nil }}
-	if _, err := b.st.ReadConnection(ctx, b.org, id, none); linkflow.ErrorCode(err) != linkflow.EUnprocessable {
-		t.Fatalf("force without a refresher: %v", err)
-	}
-	none.Policy = store.RefreshAuto
-	if r := read(store.RefreshAuto, &none); r.Refreshed {
-		t.Fatal("auto refreshed without a refresher")
-	}
-
-	// Disabled: reads, never refreshes; force is a conflict.
-	yes := true
-	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Disabled: &yes}); err != nil {
-		t.Fatal(err)
-	}
-	if r := read(store.RefreshAuto, nil); r.Refreshed || !r.Conn.Disabled {
-		t.Fatalf("auto on a disabled, expired connection: %+v", r)
-	}
-	if _, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce)); linkflow.ErrorCode(err) != linkflow.EConflict {
-		t.Fatalf("force on a disabled connection: %v", err)
-	}
-	if _, err := b.st.ReadConnection(ctx, b.org, "conn_nope", fp.options(store.RefreshAuto)); !errors.Is(err, linkflow.ErrNotFound) {
-		t.Fatalf("unknown connection: %v", err)
-	}
-}
-
-func TestRefreshStatusAndEvents(t *testing.T) {
-	t.Parallel()
-	b := newConnBundle(t)
-	ctx := context.Background()
-	id := b.connect(t, "tmobile", "bob", "", tokens(1, b.clock().Add(time.Hour)))
-	fp := &fakeProvider{expires: b.clock().Add(time.Hour)}
-	fp.fail.Store(true)
-
-	r, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.RefreshErr == nil || r.Conn.Status != linkflow.ConnError || r.Conn.StatusMessage == "" || r.Event == nil ||
-		r.Event.EventType != linkflow.EventConnectionError || r.Conn.Credentials.AccessToken != "at_1" {
-		t.Fatalf("failed refresh: %+v %+v", r, r.Conn)
-	}
-	ev, err := b.st.Event(ctx, b.org, r.Event.StreamID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body struct {
-		Type string                  `json:"type"`
-		Data linkflow.ConnectionView `json:"data"`
-	}
-	if err := json.Unmarshal(ev.Body, &body); err != nil || body.Type != linkflow.EventConnectionError ||
-		body.Data.ID != id || body.Data.Status != linkflow.ConnError || !body.Data.Credentials.Redacted ||
-		body.Data.Credentials.AccessToken != "" || ev.WebhookURL != "https://hooks.example.com/x" || ev.LinkID != "" {
-		t.Fatalf("error event %+v: %s", ev, ev.Body)
-	}
-	// Failing again changes nothing worth an event.
-	if r, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce)); err != nil || r.Event != nil || r.Conn.Status != linkflow.ConnError {
-		t.Fatalf("second failure: %+v %v", r, err)
-	}
-	fp.fail.Store(false)
-	r, err = b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce))
-	if err != nil || r.Conn.Status != linkflow.ConnHealthy || r.Conn.StatusMessage != "" || r.Event == nil ||
-		r.Event.EventType != linkflow.EventConnectionHealthy {
-		t.Fatalf("good refresh: %+v %v", r, err)
-	}
-	due, err := b.st.DueOutbox(ctx, b.org, -time.Hour, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events int
-	for _, e := range due {
-		if e.Kind == "event" && e.EventID != "" {
-			events++
-		}
-	}
-	if events != 3 { // link.succeeded, connection.error, connection.healthy
-		t.Fatalf("outbox has %d events: %+v", events, due)
-	}
-}
-
-// A refresher whose lock expired while it waited on the provider cannot
-// overwrite the refresh that took over; what it got is dropped, not revoked
-// (a provider revoking the whole grant would kill the kept credentials).
-func TestRefreshFencedAfterLockExpiry(t *testing.T) {
-	t.Parallel()
-	b := newConnBundle(t)
-	ctx := context.Background()
-	id := b.connect(t, "tmobile", "carol", "", tokens(1, b.clock().Add(time.Hour)))
-	lockKey := "lf:{" + b.org + "}:conn:" + id + ":lock"
-
-	second := &fakeProvider{base: 100, expires: b.clock().Add(time.Hour)}
-	first := &fakeProvider{expires: b.clock().Add(time.Hour)}
-	var secondRead *store.ConnectionRead
-	first.during = func() {
-		// The lock expires; another read takes it and commits.
-		if err := b.st.Redis().Del(ctx, lockKey).Err(); err != nil {
-			t.Error(err)
-		}
-		opts := second.options(store.RefreshForce)
-		var err error
-		if secondRead, err = b.st.ReadConnection(ctx, b.org, id, opts); err != nil {
-			t.Error(err)
-		}
-	}
-	r, err := b.st.ReadConnection(ctx, b.org, id, first.options(store.RefreshForce))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !secondRead.Refreshed || secondRead.Conn.Credentials.AccessToken != "at_201" {
-		t.Fatalf("the read that took over: %+v", secondRead)
-	}
-	if r.Refreshed || r.Conn.Credentials.AccessToken != "at_201" {
-		t.Fatalf("the fenced refresher overwrote or claimed a refresh: %+v %+v", r, r.Conn.Credentials)
-	}
-	if got := first.revokedTokens(); len(got) != 0 {
-		t.Fatalf("the fenced refresher revoked %v", got)
-	}
-	if n, _ := b.st.Redis().Exists(ctx, lockKey).Result(); n != 0 {
-		t.Fatal("lock left behind")
-	}
-}
-
-// A link that renews the connection while a refresh is in flight wins: its
-// credentials are newer than the refresh's.
-func TestRefreshSupersededByReconnect(t *testing.T) {
-	t.Parallel()
-	b := newConnBundle(t)
-	ctx := context.Background()
-	id := b.connect(t, "tmobile", "dave", "", tokens(1, b.clock().Add(time.Hour)))
-	fp := &fakeProvider{expires: b.clock().Add(time.Hour)}
-	fp.during = func() {
-		if again := b.connect(t, "tmobile", "dave", "", tokens(7, b.clock().Add(time.Hour))); again != id {
-			t.Errorf("reconnect made %s, want %s", again, id)
-		}
-	}
-	r, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Refreshed || r.Conn.Credentials.AccessToken != "at_7" || len(r.Conn.LinkIDs) != 2 {
-		t.Fatalf("after a reconnect during refresh: %+v %+v", r, r.Conn)
-	}
-	if got := fp.revokedTokens(); len(got) != 0 {
-		t.Fatalf("a refresh that lost to a link revoked %v", got)
-	}
-}
-
-// Concurrent forced reads share one provider call.
-func TestConcurrentRefreshOneProviderCall(t *testing.T) {
-	t.Parallel()
-	b := newConnBundle(t)
-	ctx := context.Background()
-	id := b.connect(t, "tmobile", "erin", "", tokens(1, b.clock().Add(time.Hour)))
-	release := make(chan struct{})
-	fp := &fakeProvider{expires: b.clock().Add(time.Hour), during: func() { <-release }}
-	const n = 10
-	var waiting atomic.Int64
-	var wg sync.WaitGroup
-	got := make([]string, n)
-	for i := range n {
-		wg.Go(func() {
-			o := fp.options(store.RefreshForce)
-			o.OnWait = func() { waiting.Add(1) }
-			r, err := b.st.ReadConnection(ctx, b.org, id, o)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			got[i] = r.Conn.Credentials.AccessToken
-		})
-	}
-	testenv.Eventually(t, 5*time.Second, "every other read to wait", func() bool { return waiting.Load() == n-1 })
-	close(release)
-	wg.Wait()
-	for i, tok := range got {
-		if tok != "at_101" {
-			t.Fatalf("read %d got %q", i, tok)
-		}
-	}
-	if c := fp.calls.Load(); c != 1 {
-		t.Fatalf("%d provider calls", c)
-	}
-}
-
 func TestListConnections(t *testing.T) {
 	t.Parallel()
 	b := newConnBundle(t)
@@ -383,9 +116,7 @@ func TestListConnections(t *testing.T) {
 	if err != nil || len(att) != 2 || att[0].ID != ids[3] || att[1].ID != ids[1] {
 		t.Fatalf("filtered: %v %v", att, err)
 	}
-	if _, err := b.st.DeleteConnection(ctx, b.org, ids[2], nil); err != nil {
-		t.Fatal(err)
-	}
+	b.revoke(t, ids[2])
 	revoked, _, err := b.st.ListConnections(ctx, b.org, linkflow.ConnectionFilter{Status: linkflow.ConnRevoked}, "", 10)
 	if err != nil || len(revoked) != 1 || revoked[0].ID != ids[2] || revoked[0].Credentials != nil {
 		t.Fatalf("revoked: %v %v", revoked, err)
@@ -409,28 +140,13 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Metadata: json.RawMessage(`[1]`)}); err == nil {
 		t.Fatal("metadata that is not an object was taken")
 	}
-	fp := &fakeProvider{}
-	rev, err := b.st.DeleteConnection(ctx, b.org, id, func(string) store.Revoker { return fp })
-	if err != nil || !rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked || rev.Conn.Credentials != nil || rev.Conn.RevokedAt.IsZero() {
-		t.Fatalf("delete: %+v %v", rev, err)
-	}
-	if got := fp.revokedTokens(); len(got) != 1 || got[0] != "at_1" {
-		t.Fatalf("revoked at the provider: %v", got)
-	}
+	b.revoke(t, id)
 	if _, err := b.st.ConnectionCredentials(ctx, b.org, id); !errors.Is(err, linkflow.ErrNotFound) {
-		t.Fatalf("credentials outlived the delete: %v", err)
-	}
-	again, err := b.st.DeleteConnection(ctx, b.org, id, func(string) store.Revoker { return fp })
-	if err != nil || !again.Already || len(fp.revokedTokens()) != 1 {
-		t.Fatalf("second delete: %+v %v", again, err)
+		t.Fatalf("credentials outlived the revocation: %v", err)
 	}
 	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{DisplayName: &name}); !errors.Is(err, linkflow.ErrConnectionRevoked) {
 		t.Fatalf("patching a tombstone: %v", err)
 	}
-	if _, err := b.st.ReadConnection(ctx, b.org, id, fp.options(store.RefreshForce)); linkflow.ErrorCode(err) != linkflow.EConflict {
-		t.Fatalf("forcing a tombstone: %v", err)
-	}
-
 	// Secret reads: newest first, capped.
 	for i := range 3 {
 		if err := b.st.RecordSecretRead(ctx, b.org, id, linkflow.SecretRead{At: b.clock(), Subject: fmt.Sprintf("key:%d", i)}); err != nil {
@@ -446,34 +162,18 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 	}
 }
 
-// A link that renews the connection while it is being deleted brought new
-// credentials: the delete revokes those too before it keeps the tombstone.
-func TestDeleteSupersededByReconnect(t *testing.T) {
-	t.Parallel()
-	b := newConnBundle(t)
+// revoke takes a connection's lock and commits its revocation.
+func (b *connBundle) revoke(t *testing.T, id string) {
+	t.Helper()
 	ctx := context.Background()
-	id := b.connect(t, "tmobile", "gina", "", tokens(1, b.clock().Add(time.Hour)))
-	fp := &fakeProvider{}
-	var once sync.Once
-	rv := revokeHook{fp: fp, during: func() {
-		once.Do(func() { b.connect(t, "tmobile", "gina", "", tokens(2, b.clock().Add(time.Hour))) })
-	}}
-	rev, err := b.st.DeleteConnection(ctx, b.org, id, func(string) store.Revoker { return rv })
-	if err != nil || rev.Conn.Status != linkflow.ConnRevoked || rev.Conn.Credentials != nil || len(rev.Conn.LinkIDs) != 2 {
-		t.Fatalf("delete: %+v %v", rev, err)
+	tok, c, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || tok == "" {
+		t.Fatalf("lock: %q %v", tok, err)
 	}
-	if got := fp.revokedTokens(); len(got) != 2 || got[0] != "at_1" || got[1] != "at_2" {
-		t.Fatalf("revoked %v, want both links' tokens", got)
+	if err := b.st.CommitRevoke(ctx, b.org, id, linkflow.RevokeCommit{Token: tok, LastLinkID: c.LastLinkID, At: b.clock()}); err != nil {
+		t.Fatal(err)
 	}
-}
-
-type revokeHook struct {
-	fp     *fakeProvider
-	during func()
-}
-
-func (r revokeHook) Revoke(ctx context.Context, c linkflow.Credentials) error {
-	err := r.fp.Revoke(ctx, c)
-	r.during()
-	return err
+	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{}); !errors.Is(err, linkflow.ErrConnectionRevoked) {
+		t.Fatalf("after the revocation: %v", err)
+	}
 }

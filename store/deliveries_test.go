@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,7 +27,7 @@ func (b *bundle) accept(t *testing.T, fin *linkflow.Finished, firstIn, claimFor 
 	t.Helper()
 	now := b.clock.Now()
 	acc, err := b.st.AcceptEvent(context.Background(), linkflow.EventAccept{OrgID: b.org, EventID: fin.EventID,
-		StreamID: fin.StreamID, Now: now, FirstAt: now.Add(firstIn), ClaimUntil: now.Add(claimFor)})
+		Now: now, FirstAt: now.Add(firstIn), ClaimUntil: now.Add(claimFor)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func (b *bundle) accept(t *testing.T, fin *linkflow.Finished, firstIn, claimFor 
 // there.
 func (b *bundle) due(t *testing.T, eventID string) time.Time {
 	t.Helper()
-	s, err := b.st.Redis().ZScore(context.Background(), "lf:{wh}:retry", b.org+"|"+eventID).Result()
+	s, err := b.st.Redis().ZScore(context.Background(), store.KeyRetrySchedule(), store.MemberOf(linkflow.DeliveryRef{OrgID: b.org, EventID: eventID})).Result()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}
 	}
@@ -68,7 +69,7 @@ func TestAcceptEvent(t *testing.T) {
 	acc := b.accept(t, fin, 0, time.Minute)
 	if !acc.Created || !acc.Owned || acc.Delivery.Status != linkflow.DeliveryPending || acc.Event == nil ||
 		acc.Event.ID != fin.EventID || acc.Event.WebhookURL != "https://hooks.example.com/a" || len(acc.Event.Body) == 0 ||
-		acc.Delivery.StreamID != fin.StreamID || !acc.Delivery.NextAt.Equal(now) {
+		acc.Delivery.StreamID == "" || !acc.Delivery.NextAt.Equal(now) {
 		t.Fatalf("accepted: %+v, delivery %+v", acc, acc.Delivery)
 	}
 	if due := b.due(t, fin.EventID); !due.Equal(now.Add(time.Minute)) {
@@ -84,13 +85,12 @@ func TestAcceptEvent(t *testing.T) {
 		t.Fatalf("the redelivered message moved the claim to %s", due)
 	}
 
-	// Not in the log (another position, another id): nothing is created or
-	// scheduled.
+	// No such event (another organization's, an unknown id): nothing is
+	// created or scheduled.
 	other := b.finished(t, "https://hooks.example.com/b")
 	for _, a := range []linkflow.EventAccept{
-		{OrgID: b.org, EventID: other.EventID, StreamID: fin.StreamID},
-		{OrgID: b.org, EventID: other.EventID, StreamID: "1-1"},
-		{OrgID: b.org, EventID: other.EventID, StreamID: "nonsense"},
+		{OrgID: "org_other", EventID: other.EventID},
+		{OrgID: b.org, EventID: "evt_nonsense"},
 	} {
 		a.Now, a.FirstAt, a.ClaimUntil = now, now, now.Add(time.Minute)
 		if _, err := b.st.AcceptEvent(ctx, a); !errors.Is(err, linkflow.ErrNotFound) {
@@ -130,7 +130,7 @@ func TestAcceptEventRepairsTheSchedule(t *testing.T) {
 	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryPending, next, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.st.Redis().ZRem(ctx, "lf:{wh}:retry", b.org+"|"+fin.EventID).Err(); err != nil {
+	if err := b.st.Redis().ZRem(ctx, store.KeyRetrySchedule(), store.MemberOf(linkflow.DeliveryRef{OrgID: b.org, EventID: fin.EventID})).Err(); err != nil {
 		t.Fatal(err)
 	}
 	b.clock.Add(time.Second)
@@ -247,8 +247,8 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 		// settle may even run first. The entry must not disappear.
 		x := start(t)
 		resend(t, x, linkflow.TriggerManual, false)
-		if err := x.b.st.Redis().ZAdd(ctx, "lf:{wh}:retry", redis.Z{Score: float64(x.claim.UnixMilli()),
-			Member: x.b.org + "|" + x.fin.EventID}).Err(); err != nil {
+		if err := x.b.st.Redis().ZAdd(ctx, store.KeyRetrySchedule(), redis.Z{Score: float64(x.claim.UnixMilli()),
+			Member: store.MemberOf(linkflow.DeliveryRef{OrgID: x.b.org, EventID: x.fin.EventID})}).Err(); err != nil {
 			t.Fatal(err)
 		}
 		err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryFailed, time.Time{}, x.claim)
@@ -316,7 +316,7 @@ func TestLoadDelivery(t *testing.T) {
 	if err != nil || del.Status != linkflow.DeliveryPending || ev == nil || ev.ID != fin.EventID || len(ev.Body) == 0 {
 		t.Fatalf("load: %+v %+v %v", del, ev, err)
 	}
-	if err := b.st.Redis().XDel(ctx, "lf:{"+b.org+"}:events", fin.StreamID).Err(); err != nil {
+	if err := b.st.Redis().Del(ctx, store.KeyEvent(b.org, fin.EventID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if del, ev, err := b.st.LoadDelivery(ctx, b.org, fin.EventID); err != nil || del == nil || ev != nil {

@@ -37,15 +37,15 @@ var (
 // once, all of it is one round trip. It returns linkflow.ErrNotFound when the log
 // holds no event EventID at StreamID.
 func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkflow.Accepted, error) {
-	if !validID(a.OrgID) || !validID(a.EventID) || !validStreamID(a.StreamID) {
+	if !validID(a.OrgID) || !validID(a.EventID) {
 		return nil, linkflow.ErrNotFound
 	}
 	if !a.ClaimUntil.After(a.Now) {
 		return nil, fmt.Errorf("accept event %s: ClaimUntil must be after Now", a.EventID)
 	}
 	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
-	keys := []string{eventsKey(a.OrgID), deliveryKey(a.OrgID, a.EventID)}
-	args := []any{a.StreamID, a.EventID, ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt)}
+	keys := []string{eventKey(a.OrgID, a.EventID), deliveryKey(a.OrgID, a.EventID)}
+	args := []any{ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt)}
 	claimAtOnce := !a.FirstAt.After(a.Now)
 	var res *redis.Cmd
 	var add *redis.IntCmd
@@ -120,15 +120,15 @@ func parseAccepted(a linkflow.EventAccept, res *redis.Cmd) (*linkflow.Accepted, 
 	}
 	acc := &linkflow.Accepted{Delivery: parseDelivery(a.OrgID, a.EventID, pairsToMap(arr[1])), Created: arr[0] == "created"}
 	if len(arr) > 2 {
-		acc.Event = parseEventFields(a.StreamID, arr[2])
+		acc.Event = parseEventRecord(a.EventID, arr[2])
 	}
 	return acc, nil
 }
 
-// parseEventFields reads an event from its stream entry's field pairs.
-func parseEventFields(streamID string, v any) *linkflow.StoredEvent {
+// parseEventRecord reads an event from its record's field pairs.
+func parseEventRecord(id string, v any) *linkflow.StoredEvent {
 	m := pairsToMap(v)
-	return &linkflow.StoredEvent{StreamID: streamID, ID: m["id"], Type: m["type"], LinkID: m["link"],
+	return &linkflow.StoredEvent{StreamID: m["stream"], ID: id, Type: m["type"], LinkID: m["link"],
 		WebhookURL: m["url"], Body: []byte(m["body"])}
 }
 
@@ -139,7 +139,7 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*linkflo
 	if !validID(org) || !validID(eventID) {
 		return nil, nil, linkflow.ErrNotFound
 	}
-	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), eventsKey(org)}).Result()
+	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), eventKey(org, eventID)}).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("load delivery %s: %w", eventID, err)
 	}
@@ -153,7 +153,7 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*linkflo
 	d := parseDelivery(org, eventID, pairsToMap(arr[0]))
 	var ev *linkflow.StoredEvent
 	if len(arr) > 1 {
-		ev = parseEventFields(d.StreamID, arr[1])
+		ev = parseEventRecord(eventID, arr[1])
 	}
 	return d, ev, nil
 }

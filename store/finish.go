@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/outbox"
 )
 
 // fence guards a write: by the worker's lease token, or else by the version
@@ -63,11 +64,14 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 			linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), linkInputKey(org, id),
 			eventsKey(org), outboxKey(org), expiringKey(org), connByAccountKey(org),
 			connKey(org, connID), connLinksKey(org, connID), connIndexKey(org), linksRetentionKey(org),
+			outboxMessagesKey(org), eventKey(org, ev.ID),
 		}
+		msg := outbox.EventMessage(org, ev.ID, ev.Type)
 		argv := []any{kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
 			ev.ID, ev.Type, l.WebhookURL, string(body), strconv.FormatInt(ms(now.Add(-s.cfg.EventRetention)), 10),
 			connID, connAccountField(connIDIntegration(conn), connIDUsername(conn)),
-			len(linkPairs) / 2, len(connPairs) / 2, len(connOnce) / 2}
+			len(linkPairs) / 2, len(connPairs) / 2, len(connOnce) / 2,
+			s.cfg.EventRetention.Milliseconds(), encodeMessage(msg)}
 		argv = append(argv, linkPairs...)
 		argv = append(argv, connPairs...)
 		argv = append(argv, connOnce...)
@@ -81,7 +85,8 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 		}
 		switch out[0] {
 		case "ok":
-			return &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, StreamID: out[1], ConnectionID: connID}, nil
+			msg.Outbox = org
+			return &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: connID, Event: msg}, nil
 		case "fenced":
 			return nil, linkflow.ErrFenced
 		case "connection_moved":

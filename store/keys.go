@@ -37,10 +37,13 @@ func retentionMember(id, integration, externalUserID string) string {
 }
 func idempotencyKey(org, hash string) string { return orgPrefix(org) + "idem:" + hash }
 
-// Events: the organization's ordered event log and the outbox of messages
-// that must still reach JetStream.
-func eventsKey(org string) string { return orgPrefix(org) + "events" }
-func outboxKey(org string) string { return orgPrefix(org) + "outbox" }
+// Events: the organization's ordered event log, each event's record (its
+// webhook body), and the outbox of messages that must still reach JetStream
+// (due times, and the messages by id).
+func eventsKey(org string) string         { return orgPrefix(org) + "events" }
+func eventKey(org, eventID string) string { return orgPrefix(org) + "evt:" + eventID }
+func outboxKey(org string) string         { return orgPrefix(org) + "outbox" }
+func outboxMessagesKey(org string) string { return orgPrefix(org) + "outbox:msgs" }
 
 // Connections.
 func connKey(org, id string) string                        { return orgPrefix(org) + "conn:" + id }

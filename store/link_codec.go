@@ -39,6 +39,7 @@ const (
 	fAttempts         = "attempts"
 	fVersion          = "version"
 	fLastError        = "lastError"
+	fClaimMessage     = "claimMessage"
 )
 
 func argsAAD(linkID string) string      { return "link:" + linkID + ":args" }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/outbox"
 )
 
 // CreateLink stores a new pending link with its index entries in one step.
@@ -56,6 +57,9 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 		fStatus, string(l.Status), fCreatedAt, ms(l.CreatedAt), fExpiresAt, ms(l.ExpiresAt),
 		fVerifier, l.Verifier, fClaimHash, hashHex(l.ClaimCode),
 		fClaimCode, s.keys.Seal([]byte(l.ClaimCode), claimCodeAAD(l.ID)),
+		// The message a claim will record in the outbox, built now that the
+		// integration is at hand; the claim's script copies it.
+		fClaimMessage, encodeMessage(outbox.ClaimedMessage(l.OrgID, l.ID, l.IntegrationID)),
 		fAttempts, 0, fVersion, 1,
 	}
 	if hasArgs {
@@ -225,10 +229,12 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
 	}
 	now := s.now()
-	keys := []string{linkKey(org, linkID), linkCredKey(org, linkID), outboxKey(org), expiringKey(org), linkBadCodeKey(org, linkID)}
+	keys := []string{linkKey(org, linkID), linkCredKey(org, linkID), outboxKey(org), outboxMessagesKey(org),
+		expiringKey(org), linkBadCodeKey(org, linkID)}
 	res, err := claimLinkScript.Run(ctx, s.rdb, keys, hashHex(code), ms(now),
 		s.keys.Seal([]byte(password), passwordAAD(linkID)), username,
-		s.cfg.MinSessionTime.Milliseconds(), s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds(), linkID).Result()
+		s.cfg.MinSessionTime.Milliseconds(), s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds(), linkID,
+		outbox.ClaimedID(linkID)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("claim link %s: %w", linkID, err)
 	}
@@ -238,7 +244,11 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	}
 	switch out[0] {
 	case "claimed":
-		return &linkflow.Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2]))}, nil
+		msg, ok := decodeMessage(org, outbox.ClaimedID(linkID), out[3])
+		if !ok {
+			return nil, fmt.Errorf("claim link %s: no claimed message", linkID)
+		}
+		return &linkflow.Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2])), Message: msg}, nil
 	case "not_found":
 		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
 	case "locked":

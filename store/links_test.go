@@ -85,7 +85,7 @@ func TestCreateAndRead(t *testing.T) {
 	if _, err := b.st.Link(ctx, "org_other", l.ID); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("another organization read the link: %v", err)
 	}
-	raw, _ := b.st.Redis().HGetAll(ctx, "lf:{"+b.org+"}:link:"+l.ID).Result()
+	raw, _ := b.st.Redis().HGetAll(ctx, store.KeyLink(b.org, l.ID)).Result()
 	for k, v := range raw {
 		if json.Valid([]byte(v)) && (k == "args") {
 			t.Fatalf("arguments stored in clear: %s", v)
@@ -140,7 +140,7 @@ func TestIdempotentCreate(t *testing.T) {
 			t.Fatalf("duplicates answered differently: %s vs %s", r, responses[0])
 		}
 	}
-	n, _ := b.st.Redis().ZCard(ctx, "lf:{"+b.org+"}:links").Result()
+	n, _ := b.st.Redis().ZCard(ctx, store.KeyLinksIndex(b.org)).Result()
 	if n != 1 {
 		t.Fatalf("%d links created for one idempotency key", n)
 	}
@@ -239,14 +239,15 @@ func TestRunFencing(t *testing.T) {
 	if got.Status != linkflow.StatusSucceeded || got.ConnectionID != fin.ConnectionID || string(got.Result) != `{"x":1}` {
 		t.Fatalf("after commit: %+v", got)
 	}
-	ev, err := b.st.Event(ctx, b.org, fin.StreamID)
-	if err != nil || ev.Type != linkflow.EventLinkSucceeded || ev.ID != fin.EventID {
-		t.Fatalf("event: %+v %v", ev, err)
+	evs, _, _, err := b.st.Events(ctx, b.org, "", 10)
+	if err != nil || len(evs) != 1 || evs[0].Type != linkflow.EventLinkSucceeded || evs[0].ID != fin.EventID ||
+		fin.Event.ID != fin.EventID || fin.Event.Outbox == "" {
+		t.Fatalf("event: %+v %+v %v", evs, fin, err)
 	}
 	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok3", time.Minute); r.Verdict != linkflow.RunDone {
 		t.Fatalf("redelivery after the end: %s", r.Verdict)
 	}
-	if n, _ := b.st.Redis().Exists(ctx, "lf:{"+b.org+"}:link:"+l.ID+":cred").Result(); n != 0 {
+	if n, _ := b.st.Redis().Exists(ctx, store.KeyLinkPassword(b.org, l.ID)).Result(); n != 0 {
 		t.Fatal("the password outlived the link")
 	}
 }
@@ -257,7 +258,7 @@ func TestListForgetsLinksPastRetention(t *testing.T) {
 	ctx := context.Background()
 	kept, gone := b.create(t, nil), b.create(t, nil)
 	// Retention expired the second link's hash; its index entry remains.
-	if err := b.st.Redis().Del(ctx, "lf:{"+b.org+"}:link:"+gone.ID).Err(); err != nil {
+	if err := b.st.Redis().Del(ctx, store.KeyLink(b.org, gone.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	links, _, err := b.st.ListLinks(ctx, b.org, linkflow.LinkFilter{}, "", 10)
@@ -265,7 +266,7 @@ func TestListForgetsLinksPastRetention(t *testing.T) {
 		t.Fatalf("list: %v %v", links, err)
 	}
 	testenv.Eventually(t, 5*time.Second, "the index to forget the expired link", func() bool {
-		n, _ := b.st.Redis().ZCard(ctx, "lf:{"+b.org+"}:links").Result()
+		n, _ := b.st.Redis().ZCard(ctx, store.KeyLinksIndex(b.org)).Result()
 		return n == 1
 	})
 }

@@ -48,30 +48,19 @@ func sealedPlaces(key string) []sealedPlace {
 func (s *Store) RotateData(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
-	scan := func(c *redis.Client) error {
-		iter := c.Scan(ctx, 0, prefix+"{*", 1000).Iterator()
-		for iter.Next(ctx) {
-			for _, p := range sealedPlaces(iter.Val()) {
-				done, err := s.reseal(ctx, p)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if done {
-					n++
-				}
+	err := s.eachKey(ctx, func(_ *redis.Client, key string) error {
+		for _, p := range sealedPlaces(key) {
+			done, err := s.reseal(ctx, p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if done {
+				n++
 			}
 		}
-		return iter.Err()
-	}
-	var err error
-	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(c) })
-	} else if c, ok := s.rdb.(*redis.Client); ok {
-		err = scan(c)
-	} else {
-		err = errors.New("rotate-data: unsupported Redis client")
-	}
+		return nil
+	})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -98,4 +87,51 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	}
 	ok, err := resealScript.Run(ctx, s.rdb, []string{p.key}, p.field, old, s.keys.Seal(pt, p.aad)).Int()
 	return ok == 1, err
+}
+
+// SealedBy counts the sealed values in Redis by the id of the key that
+// sealed them: a key that seals nothing any more can be retired.
+func (s *Store) SealedBy(ctx context.Context) (map[string]int, error) {
+	counts := map[string]int{}
+	err := s.eachKey(ctx, func(c *redis.Client, key string) error {
+		for _, p := range sealedPlaces(key) {
+			var v string
+			var err error
+			if p.field == "" {
+				v, err = c.Get(ctx, p.key).Result()
+			} else {
+				v, err = c.HGet(ctx, p.key, p.field).Result()
+			}
+			if errors.Is(err, redis.Nil) || v == "" {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			counts[SealedWith(v)]++
+		}
+		return nil
+	})
+	return counts, err
+}
+
+// eachKey calls fn for every key of linkflow's (with a hash tag), on every
+// master.
+func (s *Store) eachKey(ctx context.Context, fn func(c *redis.Client, key string) error) error {
+	scan := func(c *redis.Client) error {
+		iter := c.Scan(ctx, 0, prefix+"{*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := fn(c, iter.Val()); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(c) })
+	case *redis.Client:
+		return scan(c)
+	}
+	return errors.New("unsupported Redis client")
 }

@@ -10,13 +10,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/outbox"
 )
 
 // BeginRun takes the lease of a claimed link for one session attempt and
 // returns what the session needs, in one round trip.
 func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error) {
-	keys := []string{linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), outboxKey(org), connByAccountKey(org)}
-	res, err := beginRunScript.Run(ctx, s.rdb, keys, token, leaseTTL.Milliseconds(), ms(s.now()), id).Result()
+	keys := []string{linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), outboxKey(org), outboxMessagesKey(org),
+		connByAccountKey(org)}
+	res, err := beginRunScript.Run(ctx, s.rdb, keys, token, leaseTTL.Milliseconds(), ms(s.now()), outbox.ClaimedID(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("begin run %s: %w", id, err)
 	}

@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,16 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/outbox"
 )
-
-// ConsumerName is the durable JetStream consumer every dispatcher process
-// shares.
-const ConsumerName = "dispatcher"
-
-// SubjectWake is a core NATS subject (not persisted) on which a Service tells
-// dispatchers that a redelivery is due now, so they need not wait for their
-// next poll.
-const SubjectWake = "linkflow.control.webhooks"
 
 // Dispatcher delivers completion events to customers' webhook URLs. It
 // consumes LINKFLOW_EVENTS, keeps each event's delivery state and retries in
@@ -99,16 +90,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if !d.started.CompareAndSwap(false, true) {
 		return errors.New("webhooks: dispatcher already started")
 	}
-	cons, err := d.cfg.JetStream.CreateOrUpdateConsumer(ctx, linkflow.StreamEvents, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		FilterSubject: linkflow.SubjectEvents + ">",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.cfg.AckWait,
-		MaxAckPending: d.cfg.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
+		outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending})
 	if err != nil {
-		return fmt.Errorf("webhooks: ensure consumer: %w", err)
+		return fmt.Errorf("webhooks: %w", err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(min(d.cfg.Concurrency, 256)))
 	if err != nil {
@@ -116,9 +101,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.iter = it
 	if nc := d.cfg.JetStream.Conn(); nc != nil {
-		if d.sub, err = nc.Subscribe(SubjectWake, func(*nats.Msg) { d.kick() }); err != nil {
+		if d.sub, err = nc.Subscribe(outbox.SubjectWake, func(*nats.Msg) { d.kick() }); err != nil {
 			it.Stop()
-			return fmt.Errorf("webhooks: subscribe %s: %w", SubjectWake, err)
+			return fmt.Errorf("webhooks: subscribe %s: %w", outbox.SubjectWake, err)
 		}
 	}
 	d.loops.Add(2)
@@ -240,8 +225,8 @@ func (d *Dispatcher) consume(it jetstream.MessagesContext) {
 // the event's first attempt now. Reading the event, creating the delivery
 // state and claiming the attempt are one round trip (store.AcceptEvent).
 func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
-	var m linkflow.EventMessage
-	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.OrgID == "" || m.StreamID == "" || m.EventID == "" {
+	m, err := outbox.ParseEvent(msg.Data())
+	if err != nil {
 		d.log.Error("unparseable event message", zap.String("subject", msg.Subject()))
 		_ = msg.Term()
 		return job{}, false
@@ -251,10 +236,10 @@ func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
 	defer cancel()
 	now := d.cfg.Now()
 	claim := now.Add(d.cfg.Visibility)
-	acc, err := d.store.AcceptEvent(ctx, linkflow.EventAccept{OrgID: m.OrgID, EventID: m.EventID, StreamID: m.StreamID,
+	acc, err := d.store.AcceptEvent(ctx, linkflow.EventAccept{OrgID: m.OrgID, EventID: m.EventID,
 		Now: now, FirstAt: now.Add(d.cfg.Schedule[0]), ClaimUntil: claim})
 	if errors.Is(err, linkflow.ErrNotFound) {
-		log.Error("event message for an event not in the log", zap.String("stream_id", m.StreamID))
+		log.Error("event message for an event that is not recorded")
 		_ = msg.Term()
 		return job{}, false
 	}

@@ -2,7 +2,6 @@ package webhooks_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/webhooks/verify"
@@ -362,7 +362,7 @@ func TestNoTarget(t *testing.T) {
 	b.waitStatus(eventID, linkflow.DeliveryNoTarget, 10*time.Second)
 	// The claim made with the state (which cannot know there is no URL) is
 	// taken back before the message is acked.
-	stream, err := b.js.Stream(b.ctx, linkflow.StreamEvents)
+	stream, err := b.js.Stream(b.ctx, outbox.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,14 +394,13 @@ func TestRedeliveredMessageDoesNotRestartSchedule(t *testing.T) {
 	})
 	first := b.delivery(eventID)
 	ev := b.storedEvent(linkID)
-	data, _ := json.Marshal(linkflow.EventMessage{OrgID: b.org, EventID: eventID, StreamID: ev.StreamID})
+	m := outbox.EventMessage(b.org, eventID, ev.Type)
 	// A new message id: JetStream's duplicate window must not be what saves us.
-	ack, err := b.js.PublishMsg(b.ctx, &nats.Msg{Subject: linkflow.SubjectEvents + ev.Type, Data: data},
-		jetstream.WithMsgID(eventID+"-again"))
+	ack, err := b.js.PublishMsg(b.ctx, &nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(eventID+"-again"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := b.js.Stream(b.ctx, linkflow.StreamEvents)
+	stream, err := b.js.Stream(b.ctx, outbox.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}

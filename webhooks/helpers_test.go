@@ -22,9 +22,9 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
-	"github.com/linkflow/linkflow/workflow"
 )
 
 // testBundle is one test's linkflow: real Redis, real JetStream, an
@@ -36,7 +36,7 @@ type testBundle struct {
 	store   *store.Store
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	pub     *workflow.Publisher
+	pub     *outbox.Publisher
 	log     *zap.Logger
 	metrics *prometheus.Registry
 	svc     *webhooks.Service
@@ -58,19 +58,24 @@ func setup(t testing.TB) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := workflow.EnsureStreams(ctx, js, workflow.StreamConfig{Memory: true}); err != nil {
+	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{Memory: true}); err != nil {
 		t.Fatal(err)
 	}
 	org, err := st.CreateOrg(ctx, "", "Webhook tests", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := workflow.NewPublisher(js, st, log)
-	pub.Start()
+	pub, err := outbox.NewPublisher(outbox.PublisherConfig{JetStream: js, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(pub.Stop)
 	return &testBundle{t: t, ctx: ctx, rdb: rdb, store: st, nc: nc, js: js, pub: pub, log: log,
 		metrics: prometheus.NewRegistry(), org: org.ID, secret: org.WebhookSecrets[0],
-		svc: webhooks.NewService(webhooks.ServiceConfig{Store: st, Logger: log, NATS: nc})}
+		svc: webhooks.NewService(webhooks.ServiceConfig{Store: st, Logger: log, Notifier: outbox.NewNotifier(nc, log)})}
 }
 
 // config is a dispatcher configuration with a compressed schedule.
@@ -114,7 +119,7 @@ func (b *testBundle) finish(url string) (linkID, eventID string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if err := b.pub.PublishEvent(b.ctx, res.Finished); err != nil {
+	if err := b.pub.Publish(b.ctx, res.Finished.Event); err != nil {
 		b.t.Fatal(err)
 	}
 	return c.Link.ID, res.Finished.EventID
@@ -153,8 +158,8 @@ func (b *testBundle) attempts(linkID string) []webhooks.Attempt {
 
 // scheduled reports whether a delivery is in the retry schedule.
 func (b *testBundle) scheduled(eventID string) bool {
-	err := b.rdb.ZScore(b.ctx, "lf:{wh}:retry", b.org+"|"+eventID).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	_, err := b.store.ScheduledAt(b.ctx, linkflow.DeliveryRef{OrgID: b.org, EventID: eventID})
+	if err != nil && !errors.Is(err, linkflow.ErrNotFound) {
 		b.t.Fatal(err)
 	}
 	return err == nil
@@ -162,7 +167,7 @@ func (b *testBundle) scheduled(eventID string) bool {
 
 func (b *testBundle) storedEvent(linkID string) *linkflow.StoredEvent {
 	b.t.Helper()
-	evs, err := b.store.Events(b.ctx, b.org, "", 1000)
+	evs, _, _, err := b.store.Events(b.ctx, b.org, "", 1000)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -419,10 +419,9 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	linkID, eventID := b.finish("http://receiver.example.com/hook")
-	ev := b.storedEvent(linkID)
 	now := time.Now()
 	claim := now.Add(time.Minute)
-	acc, err := b.store.AcceptEvent(b.ctx, linkflow.EventAccept{OrgID: b.org, EventID: eventID, StreamID: ev.StreamID,
+	acc, err := b.store.AcceptEvent(b.ctx, linkflow.EventAccept{OrgID: b.org, EventID: eventID,
 		Now: now, FirstAt: now, ClaimUntil: claim})
 	if err != nil || !acc.Created || !acc.Owned {
 		t.Fatal(acc, err)
@@ -437,11 +436,11 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	}
 	score := func() time.Time {
 		t.Helper()
-		s, err := b.rdb.ZScore(b.ctx, "lf:{wh}:retry", b.org+"|"+eventID).Result()
+		at, err := b.store.ScheduledAt(b.ctx, linkflow.DeliveryRef{OrgID: b.org, EventID: eventID})
 		if err != nil {
 			t.Fatalf("not in the retry schedule: %v", err)
 		}
-		return time.UnixMilli(int64(s))
+		return at
 	}
 
 	// The dispatcher decides "retry in an hour" while a redelivery comes in:

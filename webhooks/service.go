@@ -7,7 +7,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
@@ -21,7 +20,7 @@ type ServiceStore interface {
 	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
 	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error)
 	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
-	Events(ctx context.Context, org, after string, limit int) ([]linkflow.StoredEvent, error)
+	Events(ctx context.Context, org, after string, limit int) (events []linkflow.StoredEvent, next string, more bool, err error)
 }
 
 var _ ServiceStore = (*store.Store)(nil)
@@ -35,9 +34,10 @@ type ServiceConfig struct {
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// NATS, when set, wakes dispatchers at once after a redelivery or a
-	// replay; without it they notice within their PollInterval.
-	NATS *nats.Conn
+	// Notifier, when set, wakes dispatchers at once after a redelivery or a
+	// replay (outbox.Notifier is one); without it they notice within their
+	// PollInterval.
+	Notifier interface{ Wake() }
 	// FailedRetention is how long failed deliveries stay listed; keep it
 	// equal to the dispatcher's. Default 14 days.
 	FailedRetention time.Duration
@@ -281,17 +281,17 @@ type EventPage struct {
 // Events lists an organization's events after a cursor, for receivers that
 // catch up by polling.
 func (s *Service) Events(ctx context.Context, org, after string, limit int) (*EventPage, error) {
-	evs, err := s.cfg.Store.Events(ctx, org, after, limit)
+	evs, next, more, err := s.cfg.Store.Events(ctx, org, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	page := &EventPage{Data: make([]json.RawMessage, 0, len(evs)), HasMore: len(evs) == limit}
+	page := &EventPage{Data: make([]json.RawMessage, 0, len(evs)), HasMore: more}
 	for _, ev := range evs {
 		page.Data = append(page.Data, withID(ev.ID, ev.Body))
 	}
 	switch {
-	case len(evs) > 0:
-		page.NextCursor = &evs[len(evs)-1].StreamID
+	case next != "":
+		page.NextCursor = &next
 	case after != "":
 		page.NextCursor = &after
 	}
@@ -315,10 +315,7 @@ func withID(id string, body []byte) json.RawMessage {
 }
 
 func (s *Service) wake() {
-	if s.cfg.NATS == nil {
-		return
-	}
-	if err := s.cfg.NATS.Publish(SubjectWake, nil); err != nil {
-		s.log.Debug("wake dispatchers", zap.Error(err))
+	if s.cfg.Notifier != nil {
+		s.cfg.Notifier.Wake()
 	}
 }

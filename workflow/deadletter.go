@@ -12,18 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/outbox"
 )
-
-// Dead-letter message headers.
-const (
-	HeaderReason          = "Linkflow-Reason"
-	HeaderLinkID          = "Linkflow-Link-Id"
-	HeaderOriginalSubject = "Linkflow-Original-Subject"
-	HeaderDeliveries      = "Linkflow-Deliveries"
-)
-
-// SubjectDeadLetterLinks is where dead-lettered claimed messages go.
-const SubjectDeadLetterLinks = linkflow.SubjectDLQ + "links"
 
 // deadLetter copies a message the worker gives up on to the dead-letter
 // stream, with why, so an operator can inspect it (nats stream view
@@ -37,14 +27,14 @@ func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) {
 }
 
 func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, deliveries string) {
-	out := &nats.Msg{Subject: SubjectDeadLetterLinks, Data: data, Header: nats.Header{}}
-	out.Header.Set(HeaderReason, reason)
-	out.Header.Set(HeaderOriginalSubject, subject)
+	out := &nats.Msg{Subject: outbox.SubjectDeadLetterLinks, Data: data, Header: nats.Header{}}
+	out.Header.Set(outbox.HeaderReason, reason)
+	out.Header.Set(outbox.HeaderOriginalSubject, subject)
 	if linkID != "" {
-		out.Header.Set(HeaderLinkID, linkID)
+		out.Header.Set(outbox.HeaderLinkID, linkID)
 	}
 	if deliveries != "" {
-		out.Header.Set(HeaderDeliveries, deliveries)
+		out.Header.Set(outbox.HeaderDeliveries, deliveries)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -86,8 +76,7 @@ func (w *Worker) onMaxDeliveries(m *nats.Msg) {
 		w.log.Warn("max deliveries: get message", zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
 		return
 	}
-	var cm linkflow.ClaimedMessage
-	_ = json.Unmarshal(raw.Data, &cm)
+	cm, _ := outbox.ParseClaimed(raw.Data)
 	w.publishDeadLetter(raw.Subject, raw.Data, fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries),
 		cm.LinkID, strconv.FormatUint(adv.Deliveries, 10))
 	if cm.LinkID != "" && cm.OrgID != "" {
@@ -97,7 +86,7 @@ func (w *Worker) onMaxDeliveries(m *nats.Msg) {
 		if err != nil {
 			w.log.Warn("max deliveries: fail link", zap.String("link_id", cm.LinkID), zap.Error(err))
 		} else if fin != nil {
-			_ = w.cfg.Publisher.PublishEvent(ctx, fin)
+			_ = w.cfg.Publisher.Publish(ctx, fin.Event)
 		}
 	}
 	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err != nil {

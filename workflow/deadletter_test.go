@@ -12,6 +12,7 @@ import (
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/workflow"
 )
@@ -49,7 +50,7 @@ func (h *harness) registerStub(id string, login func(ctx context.Context) error)
 func (h *harness) deadLetters() []jetstream.RawStreamMsg {
 	h.t.Helper()
 	ctx := context.Background()
-	s, err := h.js.Stream(ctx, linkflow.StreamDLQ)
+	s, err := h.js.Stream(ctx, outbox.StreamDLQ)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestAttemptsExhaustedFailsAndDeadLetters(t *testing.T) {
 	}
 	var dl []jetstream.RawStreamMsg
 	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool { dl = h.deadLetters(); return len(dl) == 1 })
-	if dl[0].Header.Get(workflow.HeaderLinkID) != l.ID || dl[0].Header.Get(workflow.HeaderReason) == "" {
+	if dl[0].Header.Get(outbox.HeaderLinkID) != l.ID || dl[0].Header.Get(outbox.HeaderReason) == "" {
 		t.Fatalf("dead letter headers: %v", dl[0].Header)
 	}
 }
@@ -88,12 +89,12 @@ func TestUnparseableMessageIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	h.startWorker(nil)
-	if _, err := h.js.Publish(context.Background(), linkflow.SubjectClaimed+"tmobile", []byte("not json")); err != nil {
+	if _, err := h.js.Publish(context.Background(), outbox.SubjectClaimed+"tmobile", []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	var dl []jetstream.RawStreamMsg
 	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool { dl = h.deadLetters(); return len(dl) == 1 })
-	if string(dl[0].Data) != "not json" || dl[0].Header.Get(workflow.HeaderOriginalSubject) != linkflow.SubjectClaimed+"tmobile" {
+	if string(dl[0].Data) != "not json" || dl[0].Header.Get(outbox.HeaderOriginalSubject) != outbox.SubjectClaimed+"tmobile" {
 		t.Fatalf("dead letter: %s %v", dl[0].Data, dl[0].Header)
 	}
 	testenv.Eventually(t, 5*time.Second, "the bad message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
@@ -115,7 +116,7 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 	}
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = keyless
-		c.Consumer = workflow.ConsumerConfig{MaxDeliver: 3}
+		c.Consumer = outbox.ConsumerConfig{MaxDeliver: 3}
 	})
 	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
@@ -124,7 +125,7 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "the dead letter", func() bool {
 		for _, m := range h.deadLetters() {
-			if m.Header.Get(workflow.HeaderLinkID) == l.ID {
+			if m.Header.Get(outbox.HeaderLinkID) == l.ID {
 				return true
 			}
 		}
@@ -137,22 +138,22 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	for _, cfg := range []workflow.StreamConfig{{}, {}, {DuplicateWindow: 5 * time.Minute}} {
-		if err := workflow.EnsureStreams(ctx, h.js, cfg); err != nil {
+	for _, cfg := range []outbox.StreamConfig{{}, {}, {DuplicateWindow: 5 * time.Minute}} {
+		if err := outbox.EnsureStreams(ctx, h.js, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, _ := h.js.Stream(ctx, linkflow.StreamLinks)
+	s, _ := h.js.Stream(ctx, outbox.StreamLinks)
 	info, _ := s.Info(ctx)
 	if info.Config.Duplicates != 5*time.Minute || info.Config.Retention != jetstream.WorkQueuePolicy {
 		t.Fatalf("updated config: %+v", info.Config)
 	}
 	for range 2 {
-		if _, err := workflow.EnsureConsumer(ctx, h.js, "tmobile", workflow.ConsumerConfig{AckWait: time.Minute}); err != nil {
+		if _, err := outbox.EnsureWorkerConsumer(ctx, h.js, "tmobile", outbox.ConsumerConfig{AckWait: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := workflow.CheckStreams(ctx, h.js); err != nil {
+	if err := outbox.CheckStreams(ctx, h.js); err != nil {
 		t.Fatal(err)
 	}
 }

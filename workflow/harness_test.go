@@ -17,6 +17,7 @@ import (
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/workflow"
 )
@@ -32,7 +33,7 @@ type harness struct {
 	js  jetstream.JetStream
 	reg *operations.Registry
 	sb  *sandbox.Sandbox
-	pub *workflow.Publisher
+	pub *outbox.Publisher
 	org string
 }
 
@@ -49,7 +50,7 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := workflow.EnsureStreams(ctx, h.js, workflow.StreamConfig{}); err != nil {
+	if err := outbox.EnsureStreams(ctx, h.js, outbox.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := sandbox.Config{Store: sandbox.NewRedisStore(h.rdb), SlowDelay: 200 * time.Millisecond}
@@ -63,9 +64,7 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	if err := sandbox.Register(h.reg, h.sb); err != nil {
 		t.Fatal(err)
 	}
-	h.pub = workflow.NewPublisher(h.js, h.st, h.log)
-	h.pub.Start()
-	t.Cleanup(h.pub.Stop)
+	h.pub = testenv.Publisher(t, h.js, h.st, h.log)
 	org, err := h.st.CreateOrg(ctx, "", "acme", "")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +109,7 @@ func (h *harness) run(integration, username, password string, ops ...linkflow.Op
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.pub.PublishClaimed(ctx, cl.OrgID, c.Link.ID, integration); err != nil {
+	if err := h.pub.Publish(ctx, cl.Message); err != nil {
 		h.t.Fatal(err)
 	}
 	return c.Link

@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/workflow"
 )
 
@@ -19,8 +20,8 @@ func (h *harness) answer(l *linkflow.Link, code, response string) {
 	if _, err := h.st.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, response); err != nil {
 		h.t.Fatal(err)
 	}
-	b, _ := json.Marshal(linkflow.ControlMessage{LinkID: l.ID, OrgID: h.org})
-	if err := h.nc.Publish(linkflow.SubjectInput, b); err != nil {
+	b, _ := json.Marshal(outbox.Control{LinkID: l.ID, OrgID: h.org})
+	if err := h.nc.Publish(outbox.SubjectInput, b); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -33,10 +34,11 @@ func (h *harness) runMFA() (*linkflow.Link, string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, sandbox.UserMFA, sandbox.PasswordGood); err != nil {
+	cl, err := h.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, sandbox.UserMFA, sandbox.PasswordGood)
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.pub.PublishClaimed(ctx, h.org, c.Link.ID, "tmobile"); err != nil {
+	if err := h.pub.Publish(ctx, cl.Message); err != nil {
 		h.t.Fatal(err)
 	}
 	return c.Link, c.Link.ClaimCode

@@ -16,8 +16,14 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 )
+
+// Publisher puts messages on JetStream (outbox.Publisher is one).
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...linkflow.Message) error
+}
 
 // RunStore is what a worker needs from the store.
 type RunStore interface {
@@ -41,7 +47,7 @@ type Config struct {
 	Registry  *operations.Registry
 	JetStream jetstream.JetStream
 	NATS      *nats.Conn
-	Publisher *Publisher
+	Publisher Publisher
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -78,7 +84,7 @@ type Config struct {
 	// handing them back for immediate redelivery. Default 20s.
 	ShutdownGrace time.Duration
 	// Consumer configures the durable consumers.
-	Consumer ConsumerConfig
+	Consumer outbox.ConsumerConfig
 }
 
 func (c *Config) validate() error {
@@ -101,7 +107,7 @@ func (c *Config) validate() error {
 	c.ChallengeTimeout = cmp.Or(c.ChallengeTimeout, 5*time.Minute)
 	c.ChallengeTries = cmp.Or(c.ChallengeTries, 3)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
-	c.Consumer = c.Consumer.withDefaults()
+	c.Consumer = c.Consumer.WithDefaults()
 	if c.Heartbeat >= c.LeaseTTL {
 		return fmt.Errorf("workflow: Heartbeat (%s) must be shorter than LeaseTTL (%s)", c.Heartbeat, c.LeaseTTL)
 	}
@@ -164,14 +170,14 @@ func (w *Worker) Start(ctx context.Context) error {
 	fetchCtx, fetchStop := context.WithCancel(runCtx)
 	w.fetchStop = fetchStop
 
-	for _, subj := range []string{linkflow.SubjectCancel, linkflow.SubjectInput} {
+	for _, subj := range []string{outbox.SubjectCancel, outbox.SubjectInput} {
 		sub, err := w.cfg.NATS.Subscribe(subj, w.onControl)
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", subj, err)
 		}
 		w.subs = append(w.subs, sub)
 	}
-	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + linkflow.StreamLinks + ".*"
+	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + outbox.StreamLinks + ".*"
 	sub, err := w.cfg.NATS.QueueSubscribe(advisory, "linkflow-deadletter", w.onMaxDeliveries)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", advisory, err)
@@ -179,7 +185,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.subs = append(w.subs, sub)
 
 	for _, integ := range w.cfg.Integrations {
-		cons, err := EnsureConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
+		cons, err := outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
 		if err != nil {
 			return err
 		}
@@ -282,8 +288,8 @@ func (w *Worker) waitFleetSlot(ctx context.Context, integ, holder string, limit 
 
 // handle begins a session attempt for one claimed message.
 func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
-	var m linkflow.ClaimedMessage
-	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.LinkID == "" || m.OrgID == "" {
+	m, err := outbox.ParseClaimed(msg.Data())
+	if err != nil {
 		w.deadLetter(msg, "unparseable message", "")
 		_ = msg.Term()
 		return
@@ -316,13 +322,13 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 
 // onControl wakes the session a control message names.
 func (w *Worker) onControl(m *nats.Msg) {
-	var c linkflow.ControlMessage
+	var c outbox.Control
 	if json.Unmarshal(m.Data, &c) != nil {
 		return
 	}
 	w.mu.Lock()
 	s := w.sessions[c.LinkID]
-	if s == nil && m.Subject == linkflow.SubjectCancel {
+	if s == nil && m.Subject == outbox.SubjectCancel {
 		now := time.Now()
 		for id, at := range w.earlyCancels {
 			if now.Sub(at) > time.Minute {
@@ -336,9 +342,9 @@ func (w *Worker) onControl(m *nats.Msg) {
 		return
 	}
 	switch m.Subject {
-	case linkflow.SubjectCancel:
+	case outbox.SubjectCancel:
 		s.requestCancel()
-	case linkflow.SubjectInput:
+	case outbox.SubjectInput:
 		s.inputReady()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/workflow"
 )
 
@@ -112,12 +113,12 @@ func TestRedeliveryOfAFinishedLinkIsIgnored(t *testing.T) {
 	l := h.run("tmobile", "redeliver", "pass_good", writePM("4111111111111111"))
 	done := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded)
 	// Publish the claimed message again past the dedupe window's reach.
-	data, _ := json.Marshal(linkflow.ClaimedMessage{LinkID: l.ID, OrgID: h.org, Attempt: 1})
-	if _, err := h.js.Publish(context.Background(), linkflow.SubjectClaimed+"tmobile", data); err != nil {
+	data, _ := json.Marshal(outbox.Claimed{LinkID: l.ID, OrgID: h.org, Attempt: 1})
+	if _, err := h.js.Publish(context.Background(), outbox.SubjectClaimed+"tmobile", data); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 5*time.Second, "the duplicate to be acknowledged", func() bool {
-		info, err := h.js.Stream(context.Background(), linkflow.StreamLinks)
+		info, err := h.js.Stream(context.Background(), outbox.StreamLinks)
 		return err == nil && info.CachedInfo().State.Msgs == 0 && streamMsgs(t, h) == 0
 	})
 	again := h.link(l.ID)
@@ -131,7 +132,7 @@ func TestRedeliveryOfAFinishedLinkIsIgnored(t *testing.T) {
 }
 
 func streamMsgs(t *testing.T, h *harness) uint64 {
-	s, err := h.js.Stream(context.Background(), linkflow.StreamLinks)
+	s, err := h.js.Stream(context.Background(), outbox.StreamLinks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +194,8 @@ func TestCancelNotificationStopsAtOnce(t *testing.T) {
 	if _, err := h.st.CancelLink(context.Background(), h.org, l.ID); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(linkflow.ControlMessage{LinkID: l.ID, OrgID: h.org})
-	if err := h.nc.Publish(linkflow.SubjectCancel, b); err != nil {
+	b, _ := json.Marshal(outbox.Control{LinkID: l.ID, OrgID: h.org})
+	if err := h.nc.Publish(outbox.SubjectCancel, b); err != nil {
 		t.Fatal(err)
 	}
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)

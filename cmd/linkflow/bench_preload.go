@@ -13,12 +13,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
-	"github.com/linkflow/linkflow/workflow"
 )
 
 // bareDeployment is Redis and JetStream without linkflow processes: bench
@@ -64,7 +63,7 @@ func startBareDeployment(ctx context.Context) (*bareDeployment, error) {
 	if b.js, err = jetstream.New(b.nc); err != nil {
 		return nil, err
 	}
-	if err := workflow.EnsureStreams(ctx, b.js, workflow.StreamConfig{}); err != nil {
+	if err := outbox.EnsureStreams(ctx, b.js, outbox.StreamConfig{}); err != nil {
 		return nil, err
 	}
 	b.org, err = b.st.CreateOrg(ctx, "", "bench", "")
@@ -125,18 +124,24 @@ func benchWorkerOnly(ctx context.Context, f benchFlags) (*report, error) {
 		ops = append(ops, linkflow.Operation{Resource: o["resource"], Action: o["action"]})
 	}
 	fmt.Fprintf(os.Stderr, "bench: preloading %d claimed links\n", f.links)
-	pub := workflow.NewPublisher(b.js, b.st, zap.NewNop())
-	pub.Start()
+	pub, err := outbox.NewPublisher(outbox.PublisherConfig{JetStream: b.js, Store: b.st})
+	if err != nil {
+		return nil, err
+	}
+	if err := pub.Start(ctx); err != nil {
+		return nil, err
+	}
 	defer pub.Stop()
 	if err := parallel(f.links, 32, func(i int) error {
 		c, err := b.st.CreateLink(ctx, linkflow.NewLink{OrgID: b.org.ID, IntegrationID: f.integration, Operations: ops, ExpiresIn: time.Hour})
 		if err != nil {
 			return err
 		}
-		if _, err := b.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, "bench", "pass_good"); err != nil {
+		claim, err := b.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, "bench", "pass_good")
+		if err != nil {
 			return err
 		}
-		return pub.PublishClaimed(ctx, b.org.ID, c.Link.ID, f.integration)
+		return pub.Publish(ctx, claim.Message)
 	}); err != nil {
 		return nil, fmt.Errorf("preload: %w", err)
 	}
@@ -243,8 +248,13 @@ func benchDispatcherOnly(ctx context.Context, f benchFlags) (*report, error) {
 		return nil, err
 	}
 	defer rcv.close()
-	pub := workflow.NewPublisher(b.js, b.st, zap.NewNop())
-	pub.Start()
+	pub, err := outbox.NewPublisher(outbox.PublisherConfig{JetStream: b.js, Store: b.st})
+	if err != nil {
+		return nil, err
+	}
+	if err := pub.Start(ctx); err != nil {
+		return nil, err
+	}
 	defer pub.Stop()
 	fmt.Fprintf(os.Stderr, "bench: preloading %d events\n", f.links)
 	if err := parallel(f.links, 32, func(i int) error {
@@ -257,7 +267,7 @@ func benchDispatcherOnly(ctx context.Context, f benchFlags) (*report, error) {
 		if err != nil {
 			return err
 		}
-		return pub.PublishEvent(ctx, fin)
+		return pub.Publish(ctx, fin.Event)
 	}); err != nil {
 		return nil, fmt.Errorf("preload: %w", err)
 	}

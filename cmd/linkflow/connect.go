@@ -20,11 +20,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
-	"github.com/linkflow/linkflow/workflow"
 )
 
 // deps are the connections and shared parts every server role uses.
@@ -36,7 +37,8 @@ type deps struct {
 	js      jetstream.JetStream
 	reg     *operations.Registry
 	sandbox *sandbox.Sandbox
-	pub     *workflow.Publisher
+	pub     *outbox.Publisher
+	notify  *outbox.Notifier
 	metrics *prometheus.Registry
 }
 
@@ -115,14 +117,19 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 	if d.js, err = jetstream.New(d.nc); err != nil {
 		return nil, err
 	}
-	if err := workflow.EnsureStreams(pingCtx, d.js, workflow.StreamConfig{Replicas: c.streamReplicas}); err != nil {
+	if err := outbox.EnsureStreams(pingCtx, d.js, outbox.StreamConfig{Replicas: c.streamReplicas}); err != nil {
 		return nil, err
 	}
 	if d.reg, d.sandbox, err = buildRegistry(ctx, c, d.store, log); err != nil {
 		return nil, err
 	}
-	d.pub = workflow.NewPublisher(d.js, d.store, log)
-	d.pub.Start()
+	if d.pub, err = outbox.NewPublisher(outbox.PublisherConfig{JetStream: d.js, Store: d.store, Logger: log}); err != nil {
+		return nil, err
+	}
+	if err := d.pub.Start(ctx); err != nil {
+		return nil, err
+	}
+	d.notify = outbox.NewNotifier(d.nc, log)
 	return d, nil
 }
 
@@ -200,4 +207,19 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "linkflow: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// readyChecks are what GET /readyz checks: Redis answers, NATS is
+// connected, linkflow's streams exist.
+func (d *deps) readyChecks() []api.ReadyCheck {
+	return []api.ReadyCheck{
+		{Name: "redis", Check: d.store.Ping},
+		{Name: "nats", Check: func(context.Context) error {
+			if st := d.nc.Status(); st != nats.CONNECTED {
+				return fmt.Errorf("not connected (%s)", st)
+			}
+			return nil
+		}},
+		{Name: "streams", Check: func(ctx context.Context) error { return outbox.CheckStreams(ctx, d.js) }},
+	}
 }

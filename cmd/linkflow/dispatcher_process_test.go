@@ -41,7 +41,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.pub.PublishEvent(ctx, fin); err != nil {
+	if err := f.pub.Publish(ctx, fin.Event); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"dispatcher", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,

@@ -22,8 +22,8 @@ import (
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
-	"github.com/linkflow/linkflow/workflow"
 )
 
 // linkflowBin is the linkflow binary the process tests run, built once.
@@ -96,7 +96,7 @@ func startProcIn(t *testing.T, dir, name string, env []string, args ...string) *
 	}()
 	t.Cleanup(func() {
 		p.signal(syscall.SIGCONT)
-		p.kill()
+		p.stop()
 		if t.Failed() {
 			t.Logf("--- output of %s:\n%s", p.name, p.output())
 		}
@@ -120,6 +120,23 @@ func (p *proc) output() string {
 }
 
 func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// stop ends the process gracefully (SIGTERM: it stops what it started, a
+// redis-server child included, before the test's directories go), or kills
+// it after 10 seconds.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.kill()
+	}
+}
 
 func (p *proc) kill() {
 	select {
@@ -153,7 +170,7 @@ type fleet struct {
 	redis   string
 	st      *store.Store
 	js      jetstream.JetStream
-	pub     *workflow.Publisher
+	pub     *outbox.Publisher
 	org     string
 }
 
@@ -169,12 +186,10 @@ func newFleet(t *testing.T) *fleet {
 	if f.st, err = store.New(store.Config{Redis: rdb, Keyring: kr}); err != nil {
 		t.Fatal(err)
 	}
-	if err := workflow.EnsureStreams(context.Background(), js, workflow.StreamConfig{}); err != nil {
+	if err := outbox.EnsureStreams(context.Background(), js, outbox.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	f.pub = workflow.NewPublisher(js, f.st, zap.NewNop())
-	f.pub.Start()
-	t.Cleanup(f.pub.Stop)
+	f.pub = testenv.Publisher(t, js, f.st, zap.NewNop())
 	org, err := f.st.CreateOrg(context.Background(), "", "fleet", "")
 	if err != nil {
 		t.Fatal(err)
@@ -200,10 +215,11 @@ func (f *fleet) claimLinks(n int, integration, username string, ops ...linkflow.
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if _, err := f.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, username, "pass_good"); err != nil {
+		cl, err := f.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, username, "pass_good")
+		if err != nil {
 			f.t.Fatal(err)
 		}
-		if err := f.pub.PublishClaimed(ctx, f.org, c.Link.ID, integration); err != nil {
+		if err := f.pub.Publish(ctx, cl.Message); err != nil {
 			f.t.Fatal(err)
 		}
 		ids[i] = c.Link.ID

@@ -14,6 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/internal/startstop"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
 )
@@ -106,7 +109,7 @@ func (f *workerFlags) config(d *deps) (workflow.Config, error) {
 		Logger: d.log, Metrics: workflow.NewMetrics(d.metrics),
 		Integrations: integs, Concurrency: f.concurrency, IntegrationLimits: limits,
 		LeaseTTL: f.leaseTTL, MaxAttempts: f.maxAttempts, ChallengeTimeout: f.challengeTimeout,
-		ShutdownGrace: f.shutdownGrace, Consumer: workflow.ConsumerConfig{AckWait: f.ackWait},
+		ShutdownGrace: f.shutdownGrace, Consumer: outbox.ConsumerConfig{AckWait: f.ackWait},
 	}, nil
 }
 
@@ -214,8 +217,13 @@ func setupRole(ctx context.Context, name string, args []string, register func(*f
 }
 
 func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
+	conns, err := connections.New(connections.Config{Store: d.store, Providers: d.reg, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
 	cfg := api.Config{
-		Store: d.store, Registry: d.reg, Publisher: d.pub, NATS: d.nc, JetStream: d.js,
+		Store: d.store, Registry: d.reg, Messages: outbox.Messenger{Publisher: d.pub, Notifier: d.notify},
+		Connections: conns, Ready: d.readyChecks(),
 		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
 		KeyLimit:                 limit(af.keyRate, af.keyBurst),
 		ClientLimit:              limit(af.clientRate, af.clientBurst),
@@ -227,7 +235,7 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 		TrustedProxies:           splitList(af.trustedProxies),
 		TokenTTL:                 af.tokenTTL,
 		RedirectDelay:            af.redirectDelay,
-		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, NATS: d.nc}),
+		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, Notifier: d.notify}),
 	}
 	if dev && d.sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
@@ -289,7 +297,8 @@ func runBackground(ctx context.Context, name string, args []string, register fun
 	return nil
 }
 
-// startWorker starts a worker and the sweeper; the returned func stops both.
+// startWorker starts a worker, the sweeper and the outbox relay, in that
+// order; the returned func stops them in the reverse order.
 func startWorker(ctx context.Context, d *deps, wf workerFlags) (func(), error) {
 	cfg, err := wf.config(d)
 	if err != nil {
@@ -303,11 +312,18 @@ func startWorker(ctx context.Context, d *deps, wf workerFlags) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Start(ctx); err != nil {
+	relay, err := outbox.NewRelay(outbox.RelayConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
+	if err != nil {
 		return nil, err
 	}
-	sw.Start()
-	return func() { sw.Stop(); w.Stop() }, nil
+	var g startstop.Group
+	g.Add("worker", w)
+	g.Add("sweeper", sw)
+	g.Add("outbox relay", relay)
+	if err := g.Start(ctx); err != nil {
+		return nil, err
+	}
+	return g.Stop, nil
 }
 
 func runDispatcher(ctx context.Context, args []string) error {

@@ -1,12 +1,15 @@
 package testenv
 
 import (
+	"context"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/outbox"
 )
 
 // NATS starts an embedded JetStream server for the test and returns its URL
@@ -32,4 +35,19 @@ func NATS(t testing.TB) (string, *nats.Conn, jetstream.JetStream) {
 		s.WaitForShutdown()
 	})
 	return s.ClientURL(), nc, js
+}
+
+// Publisher starts an outbox publisher for the test on js and st; it stops
+// when the test ends. log may be nil.
+func Publisher(t testing.TB, js jetstream.JetStream, st outbox.Store, log *zap.Logger) *outbox.Publisher {
+	t.Helper()
+	p, err := outbox.NewPublisher(outbox.PublisherConfig{JetStream: js, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
 }

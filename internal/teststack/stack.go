@@ -14,10 +14,13 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
@@ -55,7 +58,9 @@ type Stack struct {
 	Store       *store.Store
 	Registry    *operations.Registry
 	Sandbox     *sandbox.Sandbox
-	Publisher   *workflow.Publisher
+	Publisher   *outbox.Publisher
+	Notifier    *outbox.Notifier
+	Relay       *outbox.Relay
 	Worker      *workflow.Worker
 	Sweeper     *workflow.Sweeper
 	Dispatcher  *webhooks.Dispatcher
@@ -90,7 +95,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	if s.Store, err = store.New(scfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := workflow.EnsureStreams(ctx, s.JS, workflow.StreamConfig{}); err != nil {
+	if err := outbox.EnsureStreams(ctx, s.JS, outbox.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Registry = operations.NewRegistry(scfg.Now)
@@ -107,9 +112,11 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	if opts.Registry != nil {
 		opts.Registry(s.Registry)
 	}
-	s.Publisher = workflow.NewPublisher(s.JS, s.Store, log)
-	s.Publisher.Start()
-	t.Cleanup(s.Publisher.Stop)
+	if s.Publisher, err = outbox.NewPublisher(outbox.PublisherConfig{JetStream: s.JS, Store: s.Store, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	start(t, ctx, s.Publisher)
+	s.Notifier = outbox.NewNotifier(s.NC, log)
 
 	if !opts.NoWorker {
 		wcfg := workflow.Config{Store: s.Store, Registry: s.Registry, JetStream: s.JS, NATS: s.NC,
@@ -121,16 +128,17 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		if s.Worker, err = workflow.NewWorker(wcfg); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Worker.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Worker.Stop)
+		start(t, ctx, s.Worker)
 		if s.Sweeper, err = workflow.NewSweeper(workflow.SweeperConfig{Store: s.Store, Publisher: s.Publisher,
-			Logger: log, Interval: 100 * time.Millisecond, OutboxAge: time.Second}); err != nil {
+			Logger: log, Interval: 100 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
-		s.Sweeper.Start()
-		t.Cleanup(s.Sweeper.Stop)
+		start(t, ctx, s.Sweeper)
+		if s.Relay, err = outbox.NewRelay(outbox.RelayConfig{Store: s.Store, Publisher: s.Publisher, Logger: log,
+			Interval: 100 * time.Millisecond, Age: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		start(t, ctx, s.Relay)
 	}
 	if !opts.NoDispatcher {
 		dcfg := webhooks.Config{Store: s.Store, JetStream: s.JS, Logger: log, AllowPrivate: true,
@@ -141,17 +149,21 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		if s.Dispatcher, err = webhooks.NewDispatcher(dcfg); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Dispatcher.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Dispatcher.Stop)
+		start(t, ctx, s.Dispatcher)
 	}
-	acfg := api.Config{Store: s.Store, Registry: s.Registry, Publisher: s.Publisher, NATS: s.NC,
-		JetStream: s.JS, Logger: log, Dev: true,
+	conns, err := connections.New(connections.Config{Store: s.Store, Providers: s.Registry, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := api.Config{Store: s.Store, Registry: s.Registry, Logger: log, Dev: true,
+		Messages:    outbox.Messenger{Publisher: s.Publisher, Notifier: s.Notifier},
+		Connections: conns,
+		Ready: []api.ReadyCheck{{Name: "redis", Check: s.Store.Ping},
+			{Name: "streams", Check: func(ctx context.Context) error { return outbox.CheckStreams(ctx, s.JS) }}},
 		SandboxAccount: func(ctx context.Context, org, integration, username string) (any, error) {
 			return s.Sandbox.Account(ctx, org, integration, username)
 		},
-		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: s.Store, Logger: log, NATS: s.NC})}
+		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: s.Store, Logger: log, Notifier: s.Notifier})}
 	if opts.API != nil {
 		opts.API(&acfg)
 	}
@@ -168,6 +180,39 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	srv.Config.Handler = s.API
 	s.OrgID, s.APIKey, s.WebhookSecret = s.NewOrg(t, "Test organization")
 	return s
+}
+
+// NewAPI returns another API process of the stack on st (the stack's own
+// store when nil), as a second process sharing its Redis and JetStream;
+// mod tunes its config.
+func (s *Stack) NewAPI(t testing.TB, st *store.Store, mod func(*api.Config)) *api.Server {
+	t.Helper()
+	if st == nil {
+		st = s.Store
+	}
+	conns, err := connections.New(connections.Config{Store: st, Providers: s.Registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := api.Config{Store: st, Registry: s.Registry, Connections: conns,
+		Messages: outbox.Messenger{Publisher: s.Publisher, Notifier: s.Notifier}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// start starts a service for the test and stops it when the test ends.
+func start(t testing.TB, ctx context.Context, s startstop.Service) {
+	t.Helper()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
 }
 
 // NewOrg creates another organization with an API key.

@@ -1,13 +1,16 @@
 -- Starts a session attempt for a claimed link: takes the lease (unless another
 -- worker holds it), counts the attempt, marks the link running, and returns
 -- everything the worker needs in one round trip.
--- KEYS: 1 link, 2 lease, 3 password, 4 outbox, 5 connections by account
--- ARGV: 1 lease token, 2 lease ttl ms, 3 now ms, 4 link id
+-- A worker has the claimed message, so its outbox entry goes.
+-- KEYS: 1 link, 2 lease, 3 password, 4 outbox, 5 outbox messages,
+--       6 connections by account
+-- ARGV: 1 lease token, 2 lease ttl ms, 3 now ms, 4 claimed message id
 -- Returns {verdict, ...}: 'gone' | 'done' status | 'not_claimed' |
 -- 'busy' pttl | 'ok' fields password existing-connection-id
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'gone'} end
-redis.call('ZREM', KEYS[4], 'claim:' .. ARGV[4])
+redis.call('ZREM', KEYS[4], ARGV[4])
+redis.call('HDEL', KEYS[5], ARGV[4])
 if st == 'succeeded' or st == 'failed' or st == 'expired' or st == 'canceled' then
   return {'done', st}
 end
@@ -26,5 +29,5 @@ end
 local fields = redis.call('HGETALL', KEYS[1])
 local integ = redis.call('HGET', KEYS[1], 'integration') or ''
 local user = redis.call('HGET', KEYS[1], 'username') or ''
-local conn = redis.call('HGET', KEYS[5], integ .. '\0' .. user) or ''
+local conn = redis.call('HGET', KEYS[6], integ .. '\0' .. user) or ''
 return {'ok', fields, redis.call('GET', KEYS[3]) or '', conn}

@@ -1,18 +1,21 @@
 -- Claims a pending link for the end user: checks the claim code (counting
 -- wrong guesses), status, expiry and required username; stores the sealed
--- password until the link's deadline; queues the claimed event in the outbox.
--- KEYS: 1 link, 2 password, 3 outbox, 4 expiring set, 5 wrong-code counter
+-- password until the link's deadline; records the claimed message (kept in
+-- the link since its creation) in the outbox.
+-- KEYS: 1 link, 2 password, 3 outbox, 4 outbox messages, 5 expiring set,
+--       6 wrong-code counter
 -- ARGV: 1 claim code hash, 2 now ms, 3 sealed password, 4 username,
 --       5 minimum session time ms, 6 wrong-code limit, 7 wrong-code window ms,
---       8 link id
-local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version')
+--       8 link id, 9 claimed message id
+-- Returns {'claimed', integration, expiresAt, claimed message} or a refusal.
+local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version', 'claimMessage')
 if not l[1] then return {'not_found'} end
 -- Wrong guesses are limited per link; the right code always gets through, so
 -- someone who knows only the link id cannot lock its end user out.
 if l[1] ~= ARGV[1] then
-  local bad = tonumber(redis.call('GET', KEYS[5]) or '0')
-  if bad >= tonumber(ARGV[6]) then return {'locked', redis.call('PTTL', KEYS[5])} end
-  if redis.call('INCR', KEYS[5]) == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
+  local bad = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if bad >= tonumber(ARGV[6]) then return {'locked', tostring(redis.call('PTTL', KEYS[6]))} end
+  if redis.call('INCR', KEYS[6]) == 1 then redis.call('PEXPIRE', KEYS[6], ARGV[7]) end
   return {'not_found'}
 end
 local now = tonumber(ARGV[2])
@@ -24,6 +27,7 @@ if exp - now < tonumber(ARGV[5]) then exp = now + tonumber(ARGV[5]) end
 redis.call('HSET', KEYS[1], 'status', 'claimed', 'claimedAt', now, 'username', ARGV[4],
   'expiresAt', exp, 'version', tonumber(l[6]) + 1)
 redis.call('SET', KEYS[2], ARGV[3], 'PX', exp - now)
-redis.call('ZADD', KEYS[3], now, 'claim:' .. ARGV[8])
-redis.call('ZREM', KEYS[4], ARGV[8])
-return {'claimed', l[5], tostring(exp)}
+redis.call('ZADD', KEYS[3], now, ARGV[9])
+redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')
+redis.call('ZREM', KEYS[5], ARGV[8])
+return {'claimed', l[5], tostring(exp), l[7] or ''}

@@ -4,10 +4,12 @@
 -- or revoked meanwhile keeps what it has. A change between healthy and error
 -- writes its event to the organization's event log and outbox in the same
 -- step.
--- KEYS: 1 connection, 2 lock, 3 events, 4 outbox
+-- KEYS: 1 connection, 2 lock, 3 events, 4 outbox, 5 outbox messages,
+--       6 event record
 -- ARGV: 1 fencing token, 2 lastLinkId seen under the lock, 3 outcome ('ok' or
 --       'error'), 4 now ms, 5 sealed credentials ('ok') or status message
---       ('error'), 6 event id, 7 event type, 8 event body, 9 event MINID
+--       ('error'), 6 event id, 7 event type, 8 event body, 9 event MINID,
+--       10 event record ttl ms, 11 the event's message
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'fenced'} end
 redis.call('DEL', KEYS[2])
 local c = redis.call('HMGET', KEYS[1], 'id', 'status', 'lastLinkId', 'webhookUrl')
@@ -26,8 +28,10 @@ redis.call('HINCRBY', KEYS[1], 'refreshes', 1)
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 local sid = ''
 if prev ~= next and (prev == 'error' or next == 'error') then
-  sid = redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[9], '*',
-    'id', ARGV[6], 'type', ARGV[7], 'link', '', 'url', c[4] or '', 'body', ARGV[8])
-  redis.call('ZADD', KEYS[4], ARGV[4], 'event:' .. ARGV[6] .. ':' .. sid)
+  sid = redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[9], '*', 'id', ARGV[6])
+  redis.call('HSET', KEYS[6], 'type', ARGV[7], 'link', '', 'url', c[4] or '', 'body', ARGV[8], 'stream', sid)
+  redis.call('PEXPIRE', KEYS[6], ARGV[10])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[6])
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[11])
 end
 return {'ok', sid}

@@ -1,16 +1,19 @@
--- Ends a link in one atomic step: its final fields, the completion event in
--- the organization's event log and the outbox, and for a successful link the
--- connection it made or renewed. Secrets the link held are deleted. Fenced by
--- the worker's lease token ('lease') or the version the caller read ('version').
--- The link's index entries go when its retention ends (retention schedule).
+-- Ends a link in one atomic step: its final fields, the completion event
+-- (its record, its place in the organization's event log, its message in the
+-- outbox), and for a successful link the connection it made or renewed.
+-- Secrets the link held are deleted. Fenced by the worker's lease token
+-- ('lease') or the version the caller read ('version'). The link's index
+-- entries go when its retention ends (retention schedule).
 -- KEYS: 1 link, 2 lease, 3 password, 4 input, 5 events, 6 outbox,
 --       7 expiring set, 8 connections by account, 9 connection,
---       10 connection's links, 11 connections index, 12 retention schedule
+--       10 connection's links, 11 connections index, 12 retention schedule,
+--       13 outbox messages, 14 event record
 -- ARGV: 1 fence kind, 2 fence value, 3 now ms, 4 link id, 5 retention ms,
 --       6 event id, 7 event type, 8 webhook url, 9 event body, 10 event MINID,
 --       11 connection id ('' for none), 12 connection account field,
 --       13 n link pairs, 14 n connection pairs, 15 n connection set-once pairs,
---       16.. the pairs in that order
+--       16 event record ttl ms, 17 the event's message, 18.. the pairs in
+--       that order
 if ARGV[1] == 'lease' then
   if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {'fenced'} end
 else
@@ -23,7 +26,7 @@ if conn ~= '' then
   if existing and existing ~= conn then return {'connection_moved', existing} end
 end
 local nl, nc, nco = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
-local i = 16
+local i = 18
 redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * nl - 1))
 i = i + 2 * nl
 redis.call('HINCRBY', KEYS[1], 'version', 1)
@@ -44,7 +47,9 @@ if conn ~= '' then
   redis.call('LTRIM', KEYS[10], -100, -1) -- store.ConnectionLinkIDs
   redis.call('ZADD', KEYS[11], 0, conn)
 end
-local sid = redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[10], '*',
-  'id', ARGV[6], 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9])
-redis.call('ZADD', KEYS[6], ARGV[3], 'event:' .. ARGV[6] .. ':' .. sid)
+local sid = redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[10], '*', 'id', ARGV[6])
+redis.call('HSET', KEYS[14], 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9], 'stream', sid)
+redis.call('PEXPIRE', KEYS[14], ARGV[16])
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[6])
+redis.call('HSET', KEYS[13], ARGV[6], ARGV[17])
 return {'ok', sid}

@@ -1,4 +1,4 @@
-package workflow
+package outbox
 
 import (
 	"cmp"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/linkflow/linkflow"
 )
 
 // StreamConfig is the JetStream topology's configuration. Zero fields take the
@@ -58,15 +57,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 	}
 	streams := []jetstream.StreamConfig{
 		{
-			Name: linkflow.StreamLinks, Subjects: []string{linkflow.SubjectClaimed + "*"},
+			Name: StreamLinks, Subjects: []string{SubjectClaimed + "*"},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: c.LinksMaxAge,
 		},
 		{
-			Name: linkflow.StreamEvents, Subjects: []string{linkflow.SubjectEvents + ">"},
+			Name: StreamEvents, Subjects: []string{SubjectEvents + ">"},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: c.EventsMaxAge,
 		},
 		{
-			Name: linkflow.StreamDLQ, Subjects: []string{linkflow.SubjectDLQ + ">"},
+			Name: StreamDLQ, Subjects: []string{"linkflow.dlq.>"},
 			Retention: jetstream.LimitsPolicy, MaxAge: c.DLQMaxAge,
 		},
 	}
@@ -97,22 +96,21 @@ type ConsumerConfig struct {
 	MaxAckPending int
 }
 
-func (c ConsumerConfig) withDefaults() ConsumerConfig {
+// WithDefaults returns c with its zero fields set to the documented defaults.
+func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxDeliver = cmp.Or(c.MaxDeliver, 20)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 20000)
 	return c
 }
 
-// ConsumerName is the durable consumer of an integration's claimed messages.
-func ConsumerName(integration string) string { return "worker-" + integration }
-
-// EnsureConsumer creates or updates the durable consumer of one integration.
-func EnsureConsumer(ctx context.Context, js jetstream.JetStream, integration string, c ConsumerConfig) (jetstream.Consumer, error) {
-	c = c.withDefaults()
-	cons, err := js.CreateOrUpdateConsumer(ctx, linkflow.StreamLinks, jetstream.ConsumerConfig{
-		Durable:       ConsumerName(integration),
-		FilterSubject: linkflow.SubjectClaimed + integration,
+// EnsureWorkerConsumer creates or updates the durable consumer of one
+// integration's claimed messages.
+func EnsureWorkerConsumer(ctx context.Context, js jetstream.JetStream, integration string, c ConsumerConfig) (jetstream.Consumer, error) {
+	c = c.WithDefaults()
+	cons, err := js.CreateOrUpdateConsumer(ctx, StreamLinks, jetstream.ConsumerConfig{
+		Durable:       WorkerConsumer(integration),
+		FilterSubject: SubjectClaimed + integration,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
 		MaxDeliver:    c.MaxDeliver,
@@ -125,10 +123,37 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, integration str
 	return cons, nil
 }
 
+// DispatcherConsumerConfig configures the dispatchers' durable consumer.
+type DispatcherConsumerConfig struct {
+	// AckWait is how long JetStream waits for a dispatcher to accept an
+	// event. Default 30s.
+	AckWait time.Duration
+	// MaxAckPending bounds events being accepted across all dispatchers.
+	// Default 1000.
+	MaxAckPending int
+}
+
+// EnsureDispatcherConsumer creates or updates the durable consumer of events
+// every dispatcher shares.
+func EnsureDispatcherConsumer(ctx context.Context, js jetstream.JetStream, c DispatcherConsumerConfig) (jetstream.Consumer, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, StreamEvents, jetstream.ConsumerConfig{
+		Durable:       DispatcherConsumer,
+		FilterSubject: SubjectEvents + ">",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cmp.Or(c.AckWait, 30*time.Second),
+		MaxAckPending: cmp.Or(c.MaxAckPending, 1000),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure dispatcher consumer: %w", err)
+	}
+	return cons, nil
+}
+
 // CheckStreams reports whether linkflow's streams exist (readiness).
 func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 	var errs []error
-	for _, name := range []string{linkflow.StreamLinks, linkflow.StreamEvents, linkflow.StreamDLQ} {
+	for _, name := range []string{StreamLinks, StreamEvents, StreamDLQ} {
 		if _, err := js.Stream(ctx, name); err != nil {
 			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
 		}

@@ -1,0 +1,390 @@
+package connections
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/outbox"
+)
+
+// Store is what the service needs from the store.
+type Store interface {
+	OpenConnection(ctx context.Context, org, id string) (*linkflow.Connection, error)
+	LockConnection(ctx context.Context, org, id string, ttl time.Duration) (token string, c *linkflow.Connection, err error)
+	UnlockConnection(ctx context.Context, org, id, token string) error
+	ConnectionLockState(ctx context.Context, org, id string) (refreshes int64, locked bool, err error)
+	CommitRefresh(ctx context.Context, org, id string, c linkflow.RefreshCommit) (*linkflow.Message, error)
+	CommitRevoke(ctx context.Context, org, id string, c linkflow.RevokeCommit) error
+}
+
+// Providers finds an integration's provider.
+type Providers interface {
+	Provider(integration string) (operations.Provider, bool)
+}
+
+// Config configures a Service. Zero fields take the documented defaults.
+type Config struct {
+	// Store and Providers are required.
+	Store     Store
+	Providers Providers
+	// Clock is the clock of expiries and of waiting. Default the real one.
+	Clock clockwork.Clock
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// ProviderTimeout bounds a provider call; the lock lives
+	// ProviderTimeout + 10s. Default 15s.
+	ProviderTimeout time.Duration
+	// Wait bounds how long a read waits for another request's refresh
+	// before it gives up with ErrBusy. Default: the lock's lifetime plus 5s,
+	// so a read outlives a holder that died.
+	Wait time.Duration
+	// AutoRefreshWindow is how close to its expiry an access token is
+	// refreshed by the auto policy. Default 1 minute.
+	AutoRefreshWindow time.Duration
+}
+
+// lockMargin is how much longer the lock lives than the provider call it
+// covers, so the holder commits before the lock can expire.
+const lockMargin = 10 * time.Second
+
+// maxStatusMessage bounds the provider error kept as a status message.
+const maxStatusMessage = 500
+
+// Service refreshes and revokes connections. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// New returns a service with cfg's defaults filled in.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Providers == nil {
+		return nil, errors.New("connections: Store and Providers are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
+	cfg.ProviderTimeout = cmp.Or(cfg.ProviderTimeout, 15*time.Second)
+	cfg.Wait = cmp.Or(cfg.Wait, cfg.ProviderTimeout+lockMargin+5*time.Second)
+	cfg.AutoRefreshWindow = cmp.Or(cfg.AutoRefreshWindow, time.Minute)
+	return &Service{cfg: cfg, log: cfg.Logger.Named("connections")}, nil
+}
+
+// Errors the service answers with; the API turns them into codes.
+var (
+	// ErrBusy: the connection is busy with another refresh for longer than
+	// a read waits.
+	ErrBusy = errors.New("the connection is busy with another refresh")
+	// ErrCannotRefresh: a forced refresh of a connection that cannot be
+	// refreshed now (revoked, disabled, without credentials).
+	ErrCannotRefresh = errors.New("the connection cannot be refreshed")
+	// ErrNoRefresh: a forced refresh of a provider that cannot refresh.
+	ErrNoRefresh = errors.New("the provider cannot refresh credentials")
+)
+
+// Read is the outcome of Service.Read.
+type Read struct {
+	// Conn is the connection after any refresh, credentials opened.
+	Conn *linkflow.Connection
+	// Refreshed says this read called the provider; Shared that it took the
+	// outcome of a refresh another read made while it waited.
+	Refreshed bool
+	Shared    bool
+	// RefreshErr is the provider's error when this read's refresh failed
+	// (the connection is then in status error).
+	RefreshErr error
+	// Event is the status change event this read recorded, to publish; nil
+	// when the status did not change between healthy and error.
+	Event *linkflow.Message
+}
+
+// Read returns a connection with its credentials opened, refreshing them
+// first when policy says so (RefreshAuto when empty). onWait, when not nil,
+// is called once when the read starts waiting for another's refresh.
+//
+// A forced refresh of a revoked, disabled or credential-less connection is
+// ErrCannotRefresh; of a provider that cannot refresh, ErrNoRefresh; the
+// auto policy leaves those alone.
+func (s *Service) Read(ctx context.Context, org, id string, policy linkflow.RefreshPolicy, onWait func()) (*Read, error) {
+	policy = cmp.Or(policy, linkflow.RefreshAuto)
+	c, err := s.cfg.Store.OpenConnection(ctx, org, id)
+	if err != nil {
+		return nil, err
+	}
+	need, err := s.needsRefresh(c, policy)
+	if err != nil || !need {
+		return &Read{Conn: c}, err
+	}
+	return s.refresh(ctx, org, id, c.Refreshes, policy, onWait)
+}
+
+func (s *Service) refresher(integration string) operations.Refresher {
+	p, ok := s.cfg.Providers.Provider(integration)
+	if !ok {
+		return nil
+	}
+	rf, _ := p.(operations.Refresher)
+	return rf
+}
+
+func (s *Service) needsRefresh(c *linkflow.Connection, policy linkflow.RefreshPolicy) (bool, error) {
+	if policy == linkflow.RefreshNone {
+		return false, nil
+	}
+	force := policy == linkflow.RefreshForce
+	var why error
+	switch {
+	case c.Status == linkflow.ConnRevoked:
+		why = fmt.Errorf("%w: it was revoked and has no credentials", ErrCannotRefresh)
+	case c.Disabled:
+		why = fmt.Errorf("%w: it is disabled; enable it to refresh its credentials", ErrCannotRefresh)
+	case s.refresher(c.IntegrationID) == nil:
+		why = fmt.Errorf("%w (%s)", ErrNoRefresh, c.IntegrationID)
+	case c.Credentials == nil:
+		why = fmt.Errorf("%w: it has no credentials", ErrCannotRefresh)
+	}
+	if why != nil {
+		if force {
+			return false, why
+		}
+		return false, nil
+	}
+	if force {
+		return true, nil
+	}
+	exp := c.Credentials.ExpiresAt
+	return !exp.IsZero() && exp.Sub(s.cfg.Clock.Now()) <= s.cfg.AutoRefreshWindow, nil
+}
+
+// refresh takes the lock, or waits for its holder and shares the outcome.
+// seen is the refresh generation the read started from: any refresh
+// committed after it is the one this read asked for.
+func (s *Service) refresh(ctx context.Context, org, id string, seen int64, policy linkflow.RefreshPolicy, onWait func()) (*Read, error) {
+	deadline := s.cfg.Clock.Now().Add(s.cfg.Wait)
+	waited := false
+	for {
+		token, c, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
+		if err != nil {
+			return nil, err
+		}
+		if token != "" {
+			if c.Refreshes != seen {
+				s.unlock(ctx, org, id, token)
+				return &Read{Conn: c, Shared: true}, nil
+			}
+			need, err := s.needsRefresh(c, policy)
+			if err != nil || !need {
+				s.unlock(ctx, org, id, token)
+				return &Read{Conn: c}, err
+			}
+			return s.refreshLocked(ctx, org, id, token, c)
+		}
+		if !waited && onWait != nil {
+			onWait()
+		}
+		waited = true
+		moved, err := s.waitUnlocked(ctx, org, id, &seen, deadline)
+		if err != nil {
+			return nil, err
+		}
+		if moved {
+			c, err := s.cfg.Store.OpenConnection(ctx, org, id)
+			if err != nil {
+				return nil, err
+			}
+			return &Read{Conn: c, Shared: true}, nil
+		}
+		// The holder let go without committing (it failed or died): try to
+		// take the lock again.
+	}
+}
+
+// waitUnlocked polls, with a growing pause, until the lock is free or, when
+// seen is given, the connection's refresh generation moves past *seen
+// (moved).
+func (s *Service) waitUnlocked(ctx context.Context, org, id string, seen *int64, deadline time.Time) (moved bool, err error) {
+	pause := 5 * time.Millisecond
+	for {
+		if s.cfg.Clock.Now().After(deadline) {
+			return false, ErrBusy
+		}
+		t := s.cfg.Clock.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.Chan():
+		}
+		pause = min(pause*2, 100*time.Millisecond)
+		gen, held, err := s.cfg.Store.ConnectionLockState(ctx, org, id)
+		if err != nil {
+			return false, err
+		}
+		if seen != nil && gen != *seen {
+			return true, nil
+		}
+		if !held {
+			return false, nil
+		}
+	}
+}
+
+func (s *Service) unlock(ctx context.Context, org, id, token string) {
+	// Best effort: a lock not released expires with its TTL.
+	if err := s.cfg.Store.UnlockConnection(context.WithoutCancel(ctx), org, id, token); err != nil {
+		s.log.Debug("unlock connection", zap.String("connection_id", id), zap.Error(err))
+	}
+}
+
+// refreshLocked calls the provider while holding the lock and commits the
+// outcome. The provider call and the commit do not stop when the caller
+// goes away: a refresh token the provider already rotated must be kept.
+func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *linkflow.Connection) (*Read, error) {
+	ctx = context.WithoutCancel(ctx)
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
+	next, perr := s.refresher(c.IntegrationID).Refresh(pctx, *c.Credentials)
+	cancel()
+	if perr == nil && (next == nil || next.AccessToken == "") {
+		perr = errors.New("the provider returned no credentials")
+	}
+	now := s.cfg.Clock.Now()
+	commit := linkflow.RefreshCommit{Token: token, LastLinkID: c.LastLinkID, At: now}
+	after := *c
+	after.UpdatedAt = now
+	if perr == nil {
+		if next.RefreshToken == "" {
+			// Providers that do not rotate refresh tokens keep the old one.
+			next.RefreshToken = c.Credentials.RefreshToken
+		}
+		commit.Credentials = next
+		after.Credentials, after.Status, after.StatusMessage, after.LastRefreshedAt = next, linkflow.ConnHealthy, "", now
+	} else {
+		commit.StatusMessage = clip("Refreshing the credentials failed: "+perr.Error(), maxStatusMessage)
+		after.Status, after.StatusMessage = linkflow.ConnError, commit.StatusMessage
+	}
+	ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventID(), &after, now)
+	if err != nil {
+		s.unlock(ctx, org, id, token)
+		return nil, err
+	}
+	commit.EventID, commit.EventType, commit.EventBody = ev.ID, ev.Type, body
+	commit.Message = outbox.EventMessage(org, ev.ID, ev.Type)
+	msg, err := s.cfg.Store.CommitRefresh(ctx, org, id, commit)
+	switch {
+	case errors.Is(err, linkflow.ErrFenced):
+		// The lock expired, a link renewed the connection or it was revoked
+		// meanwhile: the connection keeps what it has, and what this refresh
+		// obtained is dropped, not revoked: providers that revoke a whole
+		// grant would take the kept credentials with it.
+		kept, err := s.cfg.Store.OpenConnection(ctx, org, id)
+		if err != nil {
+			return nil, err
+		}
+		return &Read{Conn: kept}, nil
+	case err != nil:
+		// The outcome is unknown; the lock expires on its own.
+		return nil, err
+	}
+	fresh, err := s.cfg.Store.OpenConnection(ctx, org, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Read{Conn: fresh, Refreshed: true, RefreshErr: perr, Event: msg}, nil
+}
+
+// Revocation is the outcome of Delete.
+type Revocation struct {
+	// Conn is the tombstone: status revoked, no credentials.
+	Conn *linkflow.Connection
+	// AtProvider says the provider confirmed the revocation.
+	AtProvider bool
+	// ProviderErr is why the provider did not confirm, when it was asked.
+	ProviderErr error
+	// Already says the connection was revoked before this call.
+	Already bool
+}
+
+// Delete revokes a connection's credentials at the provider (when it can
+// revoke) and then, whatever the provider answered, deletes the sealed
+// credentials and keeps the record as a tombstone with status revoked. It
+// takes the refresh lock first, so a refresh in flight finishes before and
+// none runs during. Deleting a revoked connection again changes nothing.
+func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, error) {
+	deadline := s.cfg.Clock.Now().Add(s.cfg.Wait)
+	ctx = context.WithoutCancel(ctx)
+	for fenced := 0; fenced < 3; {
+		token, c, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
+		if err != nil {
+			return nil, err
+		}
+		if token == "" {
+			if _, err := s.waitUnlocked(ctx, org, id, nil, deadline); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if c.Status == linkflow.ConnRevoked {
+			s.unlock(ctx, org, id, token)
+			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: true}, nil
+		}
+		rev := &Revocation{}
+		msg := "Deleted through the API."
+		var rv operations.Revoker
+		if p, ok := s.cfg.Providers.Provider(c.IntegrationID); ok {
+			rv, _ = p.(operations.Revoker)
+		}
+		switch {
+		case c.Credentials == nil:
+			msg = "Deleted through the API; it held no credentials to revoke."
+		case rv == nil:
+			msg = "Deleted through the API; the provider offers no revocation, so the credentials were only deleted here."
+		default:
+			rctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
+			rev.ProviderErr = rv.Revoke(rctx, *c.Credentials)
+			cancel()
+			rev.AtProvider = rev.ProviderErr == nil
+			if rev.ProviderErr != nil {
+				msg = clip("Deleted through the API; the provider did not confirm the revocation: "+rev.ProviderErr.Error(), maxStatusMessage)
+			}
+		}
+		err = s.cfg.Store.CommitRevoke(ctx, org, id, linkflow.RevokeCommit{Token: token, LastLinkID: c.LastLinkID,
+			At: s.cfg.Clock.Now(), AtProvider: rev.AtProvider, StatusMessage: msg})
+		if errors.Is(err, linkflow.ErrFenced) {
+			// The lock expired during a slow provider call, or a link renewed
+			// the connection meanwhile: do it again under a new lock (revoking
+			// twice is harmless).
+			fenced++
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rev.Conn, err = s.cfg.Store.OpenConnection(ctx, org, id); err != nil {
+			return nil, err
+		}
+		return rev, nil
+	}
+	return nil, ErrBusy
+}
+
+// clip cuts s to at most n bytes without breaking a character.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

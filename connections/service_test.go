@@ -1,0 +1,447 @@
+package connections_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/store"
+)
+
+// bundle is a store on real Redis, a connections service on it, and a clock
+// the test moves.
+type bundle struct {
+	st    *store.Store
+	clock *clockwork.FakeClock
+	org   string
+	links atomic.Int64
+	// provider is what every integration's provider is, for the service.
+	provider operations.Provider
+	locks    *lockSpy
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	rdb, _ := testenv.Redis(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
+	if b.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Now: b.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	org, err := b.st.CreateOrg(context.Background(), "", "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.org = org.ID
+	b.locks = &lockSpy{Store: b.st}
+	return b
+}
+
+func (b *bundle) Provider(string) (operations.Provider, bool) { return b.provider, b.provider != nil }
+
+// service returns a service whose providers are p; clock nil is the real one.
+func (b *bundle) service(t *testing.T, p operations.Provider, clock clockwork.Clock) *connections.Service {
+	t.Helper()
+	b.provider = p
+	if clock == nil {
+		clock = b.clock
+	}
+	s, err := connections.New(connections.Config{Store: b.locks, Providers: b, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// lockSpy is the store, remembering the fencing token of each lock taken.
+type lockSpy struct {
+	*store.Store
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (l *lockSpy) LockConnection(ctx context.Context, org, id string, ttl time.Duration) (string, *linkflow.Connection, error) {
+	tok, c, err := l.Store.LockConnection(ctx, org, id, ttl)
+	if tok != "" {
+		l.mu.Lock()
+		l.tokens = append(l.tokens, tok)
+		l.mu.Unlock()
+	}
+	return tok, c, err
+}
+
+func (l *lockSpy) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tokens[len(l.tokens)-1]
+}
+
+// connect runs a link for username to success through the store's own
+// steps (create, claim, begin, finish) and returns the connection id.
+func (b *bundle) connect(t *testing.T, username string, creds *linkflow.Credentials) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := b.st.CreateLink(ctx, linkflow.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
+		Operations: []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, username, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	tok := fmt.Sprintf("tok%d", b.links.Add(1))
+	run, err := b.st.BeginRun(ctx, b.org, c.Link.ID, tok, time.Minute)
+	if err != nil || run.Verdict != linkflow.RunStart {
+		t.Fatalf("begin run: %+v %v", run, err)
+	}
+	l := run.Link
+	l.Status, l.CompletedAt, l.Result = linkflow.StatusSucceeded, b.clock.Now(), json.RawMessage(`{}`)
+	fin, err := b.st.FinishRun(ctx, l, tok, &linkflow.ConnectionWrite{ID: run.ConnectionID, IntegrationID: "tmobile",
+		Username: username, WebhookURL: "https://hooks.example.com/x", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fin.ConnectionID
+}
+
+func tokens(n int, expires time.Time) *linkflow.Credentials {
+	return &linkflow.Credentials{AccessToken: fmt.Sprintf("at_%d", n), RefreshToken: fmt.Sprintf("rt_%d", n),
+		TokenType: "bearer", ExpiresAt: expires}
+}
+
+// fakeProvider refreshes to at_<n>/rt_<n>, or fails while fail is set, and
+// remembers what it was asked to revoke. It is a Refresher and a Revoker.
+type fakeProvider struct {
+	operations.Provider // never called
+	base                int // tokens are at_<base+100+n>
+	calls               atomic.Int64
+	fail                atomic.Bool
+	during              func() // runs inside Refresh and Revoke, before they answer
+	expires             time.Time
+
+	mu      sync.Mutex
+	revoked []string
+}
+
+func (f *fakeProvider) Refresh(ctx context.Context, c linkflow.Credentials) (*linkflow.Credentials, error) {
+	n := f.calls.Add(1)
+	if f.during != nil {
+		f.during()
+	}
+	if f.fail.Load() {
+		return nil, errors.New("PROVIDER_UNAVAILABLE: down for maintenance")
+	}
+	return tokens(f.base+100+int(n), f.expires), nil
+}
+
+func (f *fakeProvider) Revoke(ctx context.Context, c linkflow.Credentials) error {
+	f.mu.Lock()
+	f.revoked = append(f.revoked, c.AccessToken)
+	f.mu.Unlock()
+	if f.during != nil {
+		f.during()
+	}
+	return nil
+}
+
+func (f *fakeProvider) revokedTokens() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.revoked...)
+}
+
+// plainProvider can neither refresh nor revoke.
+type plainProvider struct{ operations.Provider }
+
+func TestRefreshPolicies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "alice", tokens(1, b.clock.Now().Add(90*time.Second)))
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
+	svc := b.service(t, fp, nil)
+
+	read := func(policy linkflow.RefreshPolicy) *connections.Read {
+		t.Helper()
+		r, err := svc.Read(ctx, b.org, id, policy, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", policy, err)
+		}
+		return r
+	}
+	if r := read(linkflow.RefreshAuto); r.Refreshed || r.Conn.Credentials.AccessToken != "at_1" {
+		t.Fatalf("auto with 90s left refreshed: %+v", r)
+	}
+	b.clock.Advance(31 * time.Second) // 59s left: within the minute
+	if r := read(linkflow.RefreshNone); r.Refreshed {
+		t.Fatal("none refreshed")
+	}
+	r := read(linkflow.RefreshAuto)
+	if !r.Refreshed || r.Conn.Credentials.AccessToken != "at_101" || r.Conn.Status != linkflow.ConnHealthy || !r.Conn.LastRefreshedAt.Equal(b.clock.Now()) {
+		t.Fatalf("auto within the minute: %+v %+v", r, r.Conn)
+	}
+	if r := read(linkflow.RefreshAuto); r.Refreshed {
+		t.Fatal("auto refreshed a token good for an hour")
+	}
+	if r := read(linkflow.RefreshForce); !r.Refreshed || r.Conn.Credentials.AccessToken != "at_102" {
+		t.Fatalf("force: %+v", r)
+	}
+	if got := fp.calls.Load(); got != 2 {
+		t.Fatalf("provider calls %d, want 2", got)
+	}
+
+	// A provider without Refresh: force is refused, auto reads.
+	b.clock.Advance(2 * time.Hour)
+	plain := b.service(t, plainProvider{}, nil)
+	if _, err := plain.Read(ctx, b.org, id, linkflow.RefreshForce, nil); !errors.Is(err, connections.ErrNoRefresh) {
+		t.Fatalf("force without a refresher: %v", err)
+	}
+	if r, err := plain.Read(ctx, b.org, id, linkflow.RefreshAuto, nil); err != nil || r.Refreshed {
+		t.Fatalf("auto without a refresher: %+v %v", r, err)
+	}
+
+	// Disabled: reads, never refreshes; force is refused.
+	svc = b.service(t, fp, nil)
+	yes := true
+	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if r := read(linkflow.RefreshAuto); r.Refreshed || !r.Conn.Disabled {
+		t.Fatalf("auto on a disabled, expired connection: %+v", r)
+	}
+	if _, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil); !errors.Is(err, connections.ErrCannotRefresh) {
+		t.Fatalf("force on a disabled connection: %v", err)
+	}
+	if _, err := svc.Read(ctx, b.org, "conn_nope", linkflow.RefreshAuto, nil); !errors.Is(err, linkflow.ErrNotFound) {
+		t.Fatalf("unknown connection: %v", err)
+	}
+}
+
+func TestRefreshStatusAndEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "bob", tokens(1, b.clock.Now().Add(time.Hour)))
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
+	fp.fail.Store(true)
+	svc := b.service(t, fp, nil)
+
+	r, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RefreshErr == nil || r.Conn.Status != linkflow.ConnError || r.Conn.StatusMessage == "" || r.Event == nil ||
+		r.Conn.Credentials.AccessToken != "at_1" {
+		t.Fatalf("failed refresh: %+v %+v", r, r.Conn)
+	}
+	evs, _, _, err := b.st.Events(ctx, b.org, "", 10)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events %+v %v, want the link's and the connection's", evs, err)
+	}
+	ev := evs[1]
+	var body struct {
+		Type string                  `json:"type"`
+		Data linkflow.ConnectionView `json:"data"`
+	}
+	if err := json.Unmarshal(ev.Body, &body); err != nil || body.Type != linkflow.EventConnectionError ||
+		ev.ID != r.Event.ID || body.Data.ID != id || body.Data.Status != linkflow.ConnError || !body.Data.Credentials.Redacted ||
+		body.Data.Credentials.AccessToken != "" || ev.WebhookURL != "https://hooks.example.com/x" || ev.LinkID != "" {
+		t.Fatalf("error event %+v: %s", ev, ev.Body)
+	}
+	// Failing again changes nothing worth an event.
+	if r, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil); err != nil || r.Event != nil || r.Conn.Status != linkflow.ConnError {
+		t.Fatalf("second failure: %+v %v", r, err)
+	}
+	fp.fail.Store(false)
+	r, err = svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+	if err != nil || r.Conn.Status != linkflow.ConnHealthy || r.Conn.StatusMessage != "" || r.Event == nil {
+		t.Fatalf("good refresh: %+v %v", r, err)
+	}
+	// Each event's message waits in the outbox until published.
+	due, err := b.st.DueOutbox(ctx, -time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := 0
+	for _, m := range due {
+		if m.Subject == "linkflow.events."+linkflow.EventConnectionError || m.Subject == "linkflow.events."+linkflow.EventConnectionHealthy ||
+			m.Subject == "linkflow.events.link.succeeded" {
+			events++
+		}
+	}
+	if events != 3 { // link.succeeded, connection.error, connection.healthy
+		t.Fatalf("outbox has %d events: %+v", events, due)
+	}
+}
+
+// A refresher whose lock expired while it waited on the provider cannot
+// overwrite the refresh that took over; what it got is dropped, not revoked
+// (a provider revoking the whole grant would kill the kept credentials).
+func TestRefreshFencedAfterLockExpiry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "carol", tokens(1, b.clock.Now().Add(time.Hour)))
+	second := &fakeProvider{base: 100, expires: b.clock.Now().Add(time.Hour)}
+	first := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
+	svc := b.service(t, first, nil)
+	var secondRead *connections.Read
+	first.during = func() {
+		// The lock expires (as if the provider call outlived it); another
+		// read takes it and commits.
+		if err := b.st.UnlockConnection(ctx, b.org, id, b.locks.last()); err != nil {
+			t.Error(err)
+		}
+		other, err := connections.New(connections.Config{Store: b.st, Providers: fixed{second}, Clock: b.clock})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if secondRead, err = other.Read(ctx, b.org, id, linkflow.RefreshForce, nil); err != nil {
+			t.Error(err)
+		}
+	}
+	r, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !secondRead.Refreshed || secondRead.Conn.Credentials.AccessToken != "at_201" {
+		t.Fatalf("the read that took over: %+v", secondRead)
+	}
+	if r.Refreshed || r.Conn.Credentials.AccessToken != "at_201" {
+		t.Fatalf("the fenced refresher overwrote or claimed a refresh: %+v %+v", r, r.Conn.Credentials)
+	}
+	if got := first.revokedTokens(); len(got) != 0 {
+		t.Fatalf("the fenced refresher revoked %v", got)
+	}
+	if _, locked, err := b.st.ConnectionLockState(ctx, b.org, id); err != nil || locked {
+		t.Fatalf("lock left behind: %v %v", locked, err)
+	}
+}
+
+type fixed struct{ p operations.Provider }
+
+func (f fixed) Provider(string) (operations.Provider, bool) { return f.p, true }
+
+// A link that renews the connection while a refresh is in flight wins: its
+// credentials are newer than the refresh's.
+func TestRefreshSupersededByReconnect(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "dave", tokens(1, b.clock.Now().Add(time.Hour)))
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
+	fp.during = func() {
+		if again := b.connect(t, "dave", tokens(7, b.clock.Now().Add(time.Hour))); again != id {
+			t.Errorf("reconnect made %s, want %s", again, id)
+		}
+	}
+	r, err := b.service(t, fp, nil).Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Refreshed || r.Conn.Credentials.AccessToken != "at_7" || len(r.Conn.LinkIDs) != 2 {
+		t.Fatalf("after a reconnect during refresh: %+v %+v", r, r.Conn)
+	}
+	if got := fp.revokedTokens(); len(got) != 0 {
+		t.Fatalf("a refresh that lost to a link revoked %v", got)
+	}
+}
+
+// Concurrent forced reads share one provider call.
+func TestConcurrentRefreshOneProviderCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "erin", tokens(1, b.clock.Now().Add(time.Hour)))
+	release := make(chan struct{})
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour), during: func() { <-release }}
+	svc := b.service(t, fp, clockwork.NewRealClock()) // the waiting reads poll on real timers
+	const n = 10
+	var waiting atomic.Int64
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	for i := range n {
+		wg.Go(func() {
+			r, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, func() { waiting.Add(1) })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = r.Conn.Credentials.AccessToken
+		})
+	}
+	testenv.Eventually(t, 5*time.Second, "every other read to wait", func() bool { return waiting.Load() == n-1 })
+	close(release)
+	wg.Wait()
+	for i, tok := range got {
+		if tok != "at_101" {
+			t.Fatalf("read %d got %q", i, tok)
+		}
+	}
+	if c := fp.calls.Load(); c != 1 {
+		t.Fatalf("%d provider calls", c)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "frank", tokens(1, b.clock.Now().Add(time.Hour)))
+	fp := &fakeProvider{}
+	svc := b.service(t, fp, nil)
+	rev, err := svc.Delete(ctx, b.org, id)
+	if err != nil || !rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked || rev.Conn.Credentials != nil || rev.Conn.RevokedAt.IsZero() {
+		t.Fatalf("delete: %+v %v", rev, err)
+	}
+	if got := fp.revokedTokens(); len(got) != 1 || got[0] != "at_1" {
+		t.Fatalf("revoked at the provider: %v", got)
+	}
+	again, err := svc.Delete(ctx, b.org, id)
+	if err != nil || !again.Already || len(fp.revokedTokens()) != 1 {
+		t.Fatalf("second delete: %+v %v", again, err)
+	}
+	if _, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil); !errors.Is(err, connections.ErrCannotRefresh) {
+		t.Fatalf("forcing a tombstone: %v", err)
+	}
+	// A provider that cannot revoke: the credentials are deleted here only.
+	other := b.connect(t, "frida", tokens(2, b.clock.Now().Add(time.Hour)))
+	if rev, err := b.service(t, plainProvider{}, nil).Delete(ctx, b.org, other); err != nil || rev.AtProvider ||
+		rev.Conn.Status != linkflow.ConnRevoked {
+		t.Fatalf("delete without a revoker: %+v %v", rev, err)
+	}
+}
+
+// A link that renews the connection while it is being deleted brought new
+// credentials: the delete revokes those too before it keeps the tombstone.
+func TestDeleteSupersededByReconnect(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "gina", tokens(1, b.clock.Now().Add(time.Hour)))
+	var once sync.Once
+	fp := &fakeProvider{}
+	fp.during = func() { once.Do(func() { b.connect(t, "gina", tokens(2, b.clock.Now().Add(time.Hour))) }) }
+	rev, err := b.service(t, fp, nil).Delete(ctx, b.org, id)
+	if err != nil || rev.Conn.Status != linkflow.ConnRevoked || rev.Conn.Credentials != nil || len(rev.Conn.LinkIDs) != 2 {
+		t.Fatalf("delete: %+v %v", rev, err)
+	}
+	if got := fp.revokedTokens(); len(got) != 2 || got[0] != "at_1" || got[1] != "at_2" {
+		t.Fatalf("revoked %v, want both links' tokens", got)
+	}
+}

@@ -1,0 +1,81 @@
+package startstop
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+type fake struct {
+	name string
+	log  *[]string
+	fail bool
+}
+
+func (f *fake) Start(context.Context) error {
+	if f.fail {
+		return errors.New("no")
+	}
+	*f.log = append(*f.log, "start "+f.name)
+	return nil
+}
+
+func (f *fake) Stop() { *f.log = append(*f.log, "stop "+f.name) }
+
+func TestGroupOrder(t *testing.T) {
+	t.Parallel()
+	var log []string
+	var g Group
+	g.Add("a", &fake{name: "a", log: &log})
+	g.Add("b", &fake{name: "b", log: &log})
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.Stop()
+	g.Stop()
+	if want := []string{"start a", "start b", "stop b", "stop a"}; !reflect.DeepEqual(log, want) {
+		t.Fatalf("log %v, want %v", log, want)
+	}
+}
+
+func TestGroupFailedStartStopsTheStarted(t *testing.T) {
+	t.Parallel()
+	var log []string
+	var g Group
+	g.Add("a", &fake{name: "a", log: &log})
+	g.Add("b", &fake{name: "b", log: &log, fail: true})
+	g.Add("c", &fake{name: "c", log: &log})
+	if err := g.Start(context.Background()); err == nil || err.Error() != "start b: no" {
+		t.Fatalf("start: %v", err)
+	}
+	g.Stop()
+	if want := []string{"start a", "stop a"}; !reflect.DeepEqual(log, want) {
+		t.Fatalf("log %v, want %v", log, want)
+	}
+}
+
+func TestOnce(t *testing.T) {
+	t.Parallel()
+	var o Once
+	o.Stop() // before Start: nothing to stop
+	stops := 0
+	if err := o.Start(func() (func(), error) { return func() { stops++ }, nil }); err == nil {
+		t.Fatal("a stopped service started")
+	}
+	var p Once
+	if err := p.Start(func() (func(), error) { return nil, errors.New("fail") }); err == nil {
+		t.Fatal("no error")
+	}
+	if err := p.Start(func() (func(), error) { return func() { stops++ }, nil }); err != nil {
+		t.Fatalf("a start after a failed one: %v", err)
+	}
+	if err := p.Start(func() (func(), error) { return func() {}, nil }); !errors.Is(err, ErrStarted) {
+		t.Fatalf("second start: %v", err)
+	}
+	p.Stop()
+	p.Stop()
+	if stops != 1 {
+		t.Fatalf("stopped %d times", stops)
+	}
+}

@@ -1,0 +1,47 @@
+package outbox
+
+// JetStream streams and subjects.
+const (
+	// StreamLinks holds the claimed messages of links, one subject per
+	// integration (SubjectClaimed + integration id), consumed by workers.
+	StreamLinks    = "LINKFLOW_LINKS"
+	SubjectClaimed = "linkflow.links.claimed."
+
+	// StreamEvents holds completion events (SubjectEvents + event type),
+	// consumed by webhook dispatchers.
+	StreamEvents  = "LINKFLOW_EVENTS"
+	SubjectEvents = "linkflow.events."
+
+	// StreamDLQ keeps messages that could not be processed, for operators.
+	StreamDLQ = "LINKFLOW_DLQ"
+	// SubjectDeadLetterLinks is where dead-lettered claimed messages go.
+	SubjectDeadLetterLinks = "linkflow.dlq.links"
+)
+
+// Core NATS subjects (not persisted) that wake a process at once; each
+// notice has a slower path through Redis in case it is lost.
+const (
+	// SubjectCancel and SubjectInput wake the worker running a link: a
+	// cancel request, a challenge's answer (ControlMessage).
+	SubjectCancel = "linkflow.control.cancel"
+	SubjectInput  = "linkflow.control.input"
+	// SubjectWake tells dispatchers that a redelivery is due now, so they
+	// need not wait for their next poll.
+	SubjectWake = "linkflow.control.webhooks"
+)
+
+// Dead-letter message headers.
+const (
+	HeaderReason          = "Linkflow-Reason"
+	HeaderLinkID          = "Linkflow-Link-Id"
+	HeaderOriginalSubject = "Linkflow-Original-Subject"
+	HeaderDeliveries      = "Linkflow-Deliveries"
+)
+
+// WorkerConsumer is the durable consumer of an integration's claimed
+// messages, shared by every worker process.
+func WorkerConsumer(integration string) string { return "worker-" + integration }
+
+// DispatcherConsumer is the durable consumer of events every dispatcher
+// process shares.
+const DispatcherConsumer = "dispatcher"

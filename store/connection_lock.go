@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow"
+)
+
+// The primitives connection refresh and revocation are made of (package
+// connections calls the provider between them): a lock per connection whose
+// fencing token guards the commit, a way to watch it, and the commits.
+
+// Connection hash fields kept by the lock and commit scripts.
+const (
+	cRefreshes         = "refreshes" // refresh outcomes committed, the generation waiters watch
+	cLockFence         = "lockFence" // the last fencing token handed out
+	cRevokedAt         = "revokedAt"
+	cRevokedAtProvider = "revokedAtProvider"
+)
+
+var (
+	connLockScript    = script("conn_lock")
+	connUnlockScript  = script("conn_unlock")
+	connRefreshScript = script("conn_refresh")
+	connRevokeScript  = script("conn_revoke")
+)
+
+// LockConnection takes a connection's lock for ttl when nobody holds it and
+// returns its fencing token and the connection under the lock, credentials
+// opened; the token is "" when another holds the lock.
+func (s *Store) LockConnection(ctx context.Context, org, id string, ttl time.Duration) (string, *linkflow.Connection, error) {
+	if !validID(id) || !validID(org) {
+		return "", nil, linkflow.ErrNotFound
+	}
+	res, err := connLockScript.Run(ctx, s.rdb, []string{connKey(org, id), connLockKey(org, id), connLinksKey(org, id)},
+		ttl.Milliseconds(), ConnectionLinkIDs).Result()
+	if err != nil {
+		return "", nil, fmt.Errorf("lock connection %s: %w", id, err)
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) == 0 {
+		return "", nil, fmt.Errorf("lock connection %s: unexpected reply %v", id, res)
+	}
+	switch arr[0] {
+	case "missing":
+		return "", nil, linkflow.ErrNotFound
+	case "busy":
+		return "", nil, nil
+	case "ok":
+	default:
+		return "", nil, fmt.Errorf("lock connection %s: unexpected reply %v", id, arr[0])
+	}
+	token, _ := arr[1].(string)
+	links, _ := replyStrings(arr[3])
+	c, err := s.connectionFromHash(id, pairsToMap(arr[2]), links)
+	if err != nil {
+		_ = s.UnlockConnection(ctx, org, id, token)
+		return "", nil, err
+	}
+	return token, c, nil
+}
+
+// UnlockConnection releases a connection's lock if token still holds it.
+func (s *Store) UnlockConnection(ctx context.Context, org, id, token string) error {
+	return connUnlockScript.Run(ctx, s.rdb, []string{connLockKey(org, id)}, token).Err()
+}
+
+// ConnectionLockState returns how many refreshes a connection committed and
+// whether its lock is held, for a read waiting on another's refresh.
+func (s *Store) ConnectionLockState(ctx context.Context, org, id string) (refreshes int64, locked bool, err error) {
+	pipe := s.rdb.Pipeline()
+	gen := pipe.HGet(ctx, connKey(org, id), cRefreshes)
+	held := pipe.Exists(ctx, connLockKey(org, id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, false, err
+	}
+	return atoi(gen.Val()), held.Val() == 1, nil
+}
+
+// CommitRefresh commits a refresh's outcome and releases the lock, fenced by
+// its token, in one step: fresh credentials put the connection back to
+// healthy, a failure puts it in error, and a change between the two records
+// its event (and its message in the outbox). It returns the event's message
+// when one was recorded; linkflow.ErrFenced when the lock expired, a link
+// renewed the connection meanwhile or it was revoked (the connection keeps
+// what it has); ErrNotFound when it is gone.
+func (s *Store) CommitRefresh(ctx context.Context, org, id string, c linkflow.RefreshCommit) (*linkflow.Message, error) {
+	outcome, value := "error", c.StatusMessage
+	if c.Credentials != nil {
+		b, err := json.Marshal(c.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		outcome, value = "ok", s.keys.Seal(b, credentialsAAD(id))
+	}
+	res, err := connRefreshScript.Run(ctx, s.rdb,
+		[]string{connKey(org, id), connLockKey(org, id), eventsKey(org), outboxKey(org), outboxMessagesKey(org), eventKey(org, c.EventID)},
+		c.Token, c.LastLinkID, outcome, ms(c.At), value, c.EventID, c.EventType, string(c.EventBody),
+		strconv.FormatInt(ms(c.At.Add(-s.cfg.EventRetention)), 10), s.cfg.EventRetention.Milliseconds(),
+		encodeMessage(c.Message)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("commit refresh of %s: %w", id, err)
+	}
+	out, err := replyStrings(res)
+	if err != nil {
+		return nil, err
+	}
+	switch out[0] {
+	case "ok":
+		if out[1] == "" {
+			return nil, nil
+		}
+		m := c.Message
+		m.Outbox = org
+		return &m, nil
+	case "missing":
+		return nil, linkflow.ErrNotFound
+	case "fenced", "superseded", "revoked":
+		return nil, linkflow.ErrFenced
+	}
+	return nil, fmt.Errorf("commit refresh of %s: unexpected reply %q", id, out[0])
+}
+
+// CommitRevoke turns a connection into a tombstone and releases the lock,
+// fenced by its token: its credentials go, the record stays, revoked. It
+// returns linkflow.ErrFenced when the lock expired or a link renewed the
+// connection meanwhile (its new credentials were not revoked: start over),
+// ErrNotFound when it is gone.
+func (s *Store) CommitRevoke(ctx context.Context, org, id string, c linkflow.RevokeCommit) error {
+	atProvider := "0"
+	if c.AtProvider {
+		atProvider = "1"
+	}
+	res, err := connRevokeScript.Run(ctx, s.rdb, []string{connKey(org, id), connLockKey(org, id)},
+		c.Token, ms(c.At), atProvider, c.StatusMessage, c.LastLinkID).Text()
+	if err != nil {
+		return fmt.Errorf("revoke connection %s: %w", id, err)
+	}
+	switch res {
+	case "ok":
+		return nil
+	case "missing":
+		return linkflow.ErrNotFound
+	case "fenced", "superseded":
+		return linkflow.ErrFenced
+	}
+	return fmt.Errorf("revoke connection %s: unexpected reply %q", id, res)
+}

@@ -78,6 +78,16 @@ const (
 // Valid reports whether p is a known policy.
 func (p RefreshPolicy) Valid() bool { return p == RefreshAuto || p == RefreshForce || p == RefreshNone }
 
+// ConnectionLock is what asking for a connection's lock found: Token (the
+// fencing token) and the connection when the caller got it; Token "" when
+// another holds it. Refreshes is how many refreshes the connection
+// committed either way.
+type ConnectionLock struct {
+	Token     string
+	Refreshes int64
+	Conn      *Connection
+}
+
 // RefreshCommit is the outcome of one refresh of a connection's credentials,
 // committed under the connection's lock.
 type RefreshCommit struct {

@@ -3,6 +3,7 @@ package linkflow
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // API error codes: the stable SCREAMING_SNAKE codes of the error envelope
@@ -52,26 +53,6 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of err when it is (or wraps) an *Error, and
-// EInternal otherwise.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return EInternal
-}
-
-// ErrorMessage returns the message of err when it is an *Error, and a generic
-// message otherwise, so internal details never reach a client.
-func ErrorMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return "An unexpected error occurred."
-}
-
 // ErrBadCursor is returned for a pagination cursor linkflow did not issue.
 var ErrBadCursor = errors.New("bad cursor")
 
@@ -82,3 +63,46 @@ var ErrNotFound = errors.New("not found")
 // ErrFenced is returned when a fenced write lost its fence: the lease token is
 // no longer current, or the record changed since it was read.
 var ErrFenced = errors.New("fenced: lease or version no longer current")
+
+// ErrIdempotencyConflict is returned when an Idempotency-Key was already used
+// with a different request.
+var ErrIdempotencyConflict = errors.New("idempotency key already used with a different request")
+
+// ErrUsernameMismatch is returned when a link that must be used with one
+// username is claimed with another.
+var ErrUsernameMismatch = errors.New("the link must be used with a different username")
+
+// ErrWrongChallenge is returned for an answer to a challenge that is not the
+// link's current one.
+var ErrWrongChallenge = errors.New("not the link's current challenge")
+
+// Actions on a link that its status may refuse (StateError.Action).
+const (
+	ActionClaim  = "claim"
+	ActionCancel = "cancel"
+	ActionInput  = "input"
+	// ActionRedeliver: sending a link's event again.
+	ActionRedeliver = "redeliver"
+)
+
+// StateError is returned when a link's status does not allow an action: a
+// claim of a link that is not pending, a cancel of a finished one, input to
+// one that is not waiting for any.
+type StateError struct {
+	Action string
+	Status Status
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("cannot %s a link that is %s", e.Action, e.Status)
+}
+
+// LockedError is returned while a link refuses code guesses after too many
+// wrong ones; RetryAfter says for how much longer.
+type LockedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("too many wrong codes for this link; retry in %s", e.RetryAfter)
+}

@@ -18,6 +18,16 @@ type Org struct {
 	AppSchemes []string
 }
 
+// OrgUpdate is a change to an organization's settings; fields left zero
+// (nil) stay as they are.
+type OrgUpdate struct {
+	// WebhookSecret replaces the webhook secret outright, without a rotation
+	// period (dev start-up with a chosen secret).
+	WebhookSecret string
+	// AppSchemes replaces the custom URL schemes its links may return to.
+	AppSchemes *[]string
+}
+
 // User is a person who logs in with a password (the token endpoint's password
 // grant) and acts for the organizations they belong to.
 type User struct {

@@ -10,8 +10,7 @@ import (
 
 // Store is what the API needs from the store.
 type Store interface {
-	AuthenticateGated(ctx context.Context, secret string, gate *linkflow.RateLimitRequest) (*linkflow.Principal, *linkflow.RateLimitResult, error)
-	Authenticate(ctx context.Context, secret string) (*linkflow.Principal, error)
+	Authenticate(ctx context.Context, secret string, gate *linkflow.RateLimitRequest) (*linkflow.Principal, *linkflow.RateLimitResult, error)
 	IssueToken(ctx context.Context, p *linkflow.Principal, keySecret string, scopes []string, ttl time.Duration) (string, error)
 	UserByEmail(ctx context.Context, email string) (*linkflow.User, error)
 	Org(ctx context.Context, id string) (*linkflow.Org, error)

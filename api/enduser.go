@@ -182,7 +182,7 @@ func redirectURL(l *linkflow.Link, st linkflow.Status) string {
 // wrongCode counts a lookup that failed as not found (an unknown link or a
 // wrong code) against the address's guess budget.
 func (s *Server) wrongCode(r *http.Request, guess linkflow.RateLimitRequest, err error) {
-	if errors.Is(err, linkflow.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
+	if errors.Is(err, linkflow.ErrNotFound) || codeOf(err) == linkflow.ENotFound {
 		s.countFailure(r, guess)
 	}
 }

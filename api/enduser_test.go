@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
 )
@@ -88,7 +89,7 @@ func TestClaim(t *testing.T) {
 func TestSessionAndInput(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, nil)
-	if err := s.Store.SetAppSchemes(context.Background(), s.OrgID, []string{"myapp"}); err != nil {
+	if err := s.Store.UpdateOrg(context.Background(), s.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{"myapp"}}); err != nil {
 		t.Fatal(err)
 	}
 	l := newLink(t, s, s.APIKey, map[string]any{"returnUrl": "myapp://done", "description": "internal only"})

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/webhooks"
 )
 
 // statusOf maps an error code to its HTTP status. This is the only place
@@ -45,16 +48,79 @@ type meta struct {
 	RequestID string `json:"request_id"`
 }
 
-// writeError writes err in the error envelope. Errors that are not
-// *linkflow.Error are internal: logged with the request id, never shown.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var le *linkflow.Error
+// apiError turns what the layers below answered into a code and words:
+// the only place that does. It returns nil for an error it does not know,
+// which is internal.
+func apiError(err error) *linkflow.Error {
+	var (
+		le     *linkflow.Error
+		state  *linkflow.StateError
+		locked *linkflow.LockedError
+	)
 	switch {
 	case errors.As(err, &le):
+		return le
 	case errors.Is(err, linkflow.ErrNotFound):
-		le = linkflow.Errorf(linkflow.ENotFound, "Not found.")
+		return linkflow.Errorf(linkflow.ENotFound, "Not found.")
 	case errors.Is(err, linkflow.ErrBadCursor):
-		le = linkflow.Errorf(linkflow.EBadRequest, "The cursor is not valid.")
+		return linkflow.Errorf(linkflow.EBadRequest, "The cursor is not valid.")
+	case errors.As(err, &state):
+		return linkflow.Errorf(linkflow.EConflict, "%s", stateMessage(state))
+	case errors.As(err, &locked):
+		e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many wrong claim codes for this link. Retry later.")
+		e.RetryAfter = int(locked.RetryAfter/time.Second) + 1
+		return e
+	case errors.Is(err, linkflow.ErrIdempotencyConflict):
+		return linkflow.Errorf(linkflow.EConflict, "Idempotency-Key was already used with a different request body.")
+	case errors.Is(err, linkflow.ErrUsernameMismatch):
+		return linkflow.Errorf(linkflow.EUnprocessable, "This link must be used with a different username.")
+	case errors.Is(err, linkflow.ErrWrongChallenge):
+		return linkflow.Errorf(linkflow.EConflict, "This is not the current challenge.")
+	case errors.Is(err, linkflow.ErrFenced):
+		return linkflow.Errorf(linkflow.EConflict, "The record changed while it was being updated; retry.")
+	case errors.Is(err, linkflow.ErrNoTarget):
+		return linkflow.Errorf(linkflow.EConflict, "The link has no webhookUrl, so its event is not delivered; it is listed by GET /v1/events.")
+	case errors.Is(err, webhooks.ErrNotDispatched):
+		return linkflow.Errorf(linkflow.EConflict, "The link's event has not reached the webhook dispatcher yet; it will be delivered shortly.")
+	}
+	return nil
+}
+
+// stateMessage words a link status that refused an action.
+func stateMessage(e *linkflow.StateError) string {
+	switch e.Action {
+	case linkflow.ActionClaim:
+		switch e.Status {
+		case linkflow.StatusExpired:
+			return "Link has expired."
+		case linkflow.StatusCanceled:
+			return "Link was canceled."
+		}
+		return fmt.Sprintf("Link was already claimed (status %s).", e.Status)
+	case linkflow.ActionCancel:
+		return fmt.Sprintf("Link has already finished (status %s).", e.Status)
+	case linkflow.ActionInput:
+		return fmt.Sprintf("Link is not waiting for input (status %s).", e.Status)
+	case linkflow.ActionRedeliver:
+		return fmt.Sprintf("The link has not ended (status %s): it has no event to deliver yet.", e.Status)
+	}
+	return fmt.Sprintf("Link is %s.", e.Status)
+}
+
+// codeOf is the code apiError gives err; EInternal for an unknown error.
+func codeOf(err error) string {
+	if le := apiError(err); le != nil {
+		return le.Code
+	}
+	return linkflow.EInternal
+}
+
+// writeError writes err in the error envelope. Errors apiError does not
+// know are internal: logged with the request id, never shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	le := apiError(err)
+	switch {
+	case le != nil:
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		le = linkflow.Errorf(linkflow.EBadRequest, "The request was canceled.")
 	default:

@@ -24,7 +24,7 @@ func FuzzCheckJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := checkJSON(b)
 		if err != nil {
-			if linkflow.ErrorCode(err) != linkflow.EBadRequest {
+			if codeOf(err) != linkflow.EBadRequest {
 				t.Fatalf("refused with %v, want BAD_REQUEST", err)
 			}
 			return
@@ -133,7 +133,7 @@ func FuzzScopes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := parseScopes(s)
 		if err != nil {
-			if linkflow.ErrorCode(err) != linkflow.EBadRequest {
+			if codeOf(err) != linkflow.EBadRequest {
 				t.Fatalf("refused with %v", err)
 			}
 			return

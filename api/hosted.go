@@ -130,7 +130,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, pagePath(linkID, code, ""), http.StatusSeeOther)
 		return
 	}
-	switch linkflow.ErrorCode(err) {
+	switch codeOf(err) {
 	case linkflow.ENotFound:
 		s.renderLinkError(w, r, linkflow.ErrNotFound)
 		return
@@ -150,8 +150,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLinkError(w, r, lerr)
 		return
 	}
-	var le *linkflow.Error
-	errors.As(err, &le)
+	le := apiError(err)
 	msg := le.Message
 	switch le.Code {
 	case linkflow.EUnprocessable:
@@ -184,7 +183,7 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 	if answer != "" && challengeID != "" {
 		_, err = s.submitInput(r.Context(), linkID, code, challengeID, answer)
 		s.wrongCode(r, guess, err)
-		switch linkflow.ErrorCode(err) {
+		switch codeOf(err) {
 		case linkflow.ENotFound:
 			s.renderLinkError(w, r, linkflow.ErrNotFound)
 			return
@@ -346,7 +345,7 @@ func (s *Server) integrationName(id string) string {
 // renderLinkError renders a failed lookup: the same neutral "not found" for
 // an unknown link and a wrong code.
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, linkflow.ErrNotFound) || linkflow.ErrorCode(err) == linkflow.ENotFound {
+	if errors.Is(err, linkflow.ErrNotFound) || codeOf(err) == linkflow.ENotFound {
 		s.writePage(w, r, http.StatusNotFound, &page{State: "notfound", Title: "Link not found"})
 		return
 	}
@@ -355,8 +354,8 @@ func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err err
 
 // renderProblem renders an error that is not about the link's state.
 func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error) {
-	var le *linkflow.Error
-	if !errors.As(err, &le) {
+	le := apiError(err)
+	if le == nil {
 		reqLog(r).Error("hosted page", zap.Error(err))
 		le = linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred.")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
 )
@@ -166,7 +167,7 @@ func TestHostedPageMFAAndFailures(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, nil)
 	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
-	if err := s.Store.SetAppSchemes(context.Background(), s.OrgID, []string{"myapp"}); err != nil {
+	if err := s.Store.UpdateOrg(context.Background(), s.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{"myapp"}}); err != nil {
 		t.Fatal(err)
 	}
 

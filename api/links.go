@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -153,7 +154,7 @@ func (s *Server) publish(ctx context.Context, msgs ...linkflow.Message) {
 }
 
 func notFound(err error, msg string) error {
-	if err == linkflow.ErrNotFound {
+	if errors.Is(err, linkflow.ErrNotFound) {
 		return linkflow.Errorf(linkflow.ENotFound, "%s", msg)
 	}
 	return err

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
@@ -95,7 +96,7 @@ func TestCreateLinkValidation(t *testing.T) {
 
 	t.Run("accepted URLs and limits", func(t *testing.T) {
 		t.Parallel()
-		if err := s.Store.SetAppSchemes(context.Background(), s.OrgID, []string{"myapp", "com.example.app"}); err != nil {
+		if err := s.Store.UpdateOrg(context.Background(), s.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{"myapp", "com.example.app"}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, body := range []map[string]any{

@@ -164,7 +164,7 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 			b := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
 			gate = &b
 		}
-		p, refused, err := s.cfg.Store.AuthenticateGated(r.Context(), secret, gate)
+		p, refused, err := s.cfg.Store.Authenticate(r.Context(), secret, gate)
 		if refused != nil {
 			setRateHeaders(w, *refused)
 			e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many requests with an invalid API key or token. Retry later.")

@@ -213,7 +213,7 @@ func TestReturnURLSchemes(t *testing.T) {
 
 	// Registered, an app scheme works (seed 001's myapp://callback).
 	ctx := context.Background()
-	if err := prod.Store.SetAppSchemes(ctx, prod.OrgID, []string{"myapp"}); err != nil {
+	if err := prod.Store.UpdateOrg(ctx, prod.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{"myapp"}}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, create(prod, "myapp://callback"), http.StatusCreated)
@@ -225,7 +225,7 @@ func TestReturnURLSchemes(t *testing.T) {
 		"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "myapp://callback"}), http.StatusBadRequest, "BAD_REQUEST")
 	// Dangerous schemes cannot be registered.
 	for _, sc := range []string{"intent", "ms-msdt", "search-ms", "view-source", "feed", "javascript", "http", "https", "1x", "a b"} {
-		if err := prod.Store.SetAppSchemes(ctx, prod.OrgID, []string{sc}); err == nil {
+		if err := prod.Store.UpdateOrg(ctx, prod.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{sc}}); err == nil {
 			t.Errorf("app scheme %q was accepted", sc)
 		}
 	}

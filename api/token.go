@@ -85,12 +85,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	switch gt := form.Get("grant_type"); gt {
 	case "client_credentials":
 		resp, err = s.clientCredentials(r, form.Get("client_id"), form.Get("client_secret"), requested)
-		if linkflow.ErrorCode(err) == linkflow.EUnauthorized {
+		if codeOf(err) == linkflow.EUnauthorized {
 			s.countFailure(r, addrFail)
 		}
 	case "password":
 		resp, err = s.passwordGrant(r, user, form.Get("password"), form.Get("client_id"), requested)
-		if linkflow.ErrorCode(err) == linkflow.EUnauthorized {
+		if codeOf(err) == linkflow.EUnauthorized {
 			s.countFailure(r, addrFail, pairFail, userFail)
 		}
 	case "":
@@ -101,7 +101,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		err = e
 	}
 	if err != nil {
-		if linkflow.ErrorCode(err) == linkflow.EUnauthorized {
+		if codeOf(err) == linkflow.EUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="linkflow"`)
 		}
 		s.writeError(w, r, err)
@@ -122,7 +122,7 @@ func (s *Server) clientCredentials(r *http.Request, clientID, secret string, req
 	if secret == "" {
 		return nil, badField("client_secret", "is required: an API key")
 	}
-	p, err := s.cfg.Store.Authenticate(r.Context(), secret)
+	p, _, err := s.cfg.Store.Authenticate(r.Context(), secret, nil)
 	if errors.Is(err, linkflow.ErrNotFound) || (err == nil && p.AccessToken) {
 		return nil, linkflow.Errorf(linkflow.EUnauthorized, "The client_secret is not a valid API key.")
 	}

@@ -18,10 +18,9 @@ import (
 
 // Store is what the service needs from the store.
 type Store interface {
-	OpenConnection(ctx context.Context, org, id string) (*linkflow.Connection, error)
-	LockConnection(ctx context.Context, org, id string, ttl time.Duration) (token string, c *linkflow.Connection, err error)
+	Connection(ctx context.Context, org, id string) (*linkflow.Connection, error)
+	LockConnection(ctx context.Context, org, id string, ttl time.Duration) (*linkflow.ConnectionLock, error)
 	UnlockConnection(ctx context.Context, org, id, token string) error
-	ConnectionLockState(ctx context.Context, org, id string) (refreshes int64, locked bool, err error)
 	CommitRefresh(ctx context.Context, org, id string, c linkflow.RefreshCommit) (*linkflow.Message, error)
 	CommitRevoke(ctx context.Context, org, id string, c linkflow.RevokeCommit) error
 }
@@ -117,7 +116,7 @@ type Read struct {
 // auto policy leaves those alone.
 func (s *Service) Read(ctx context.Context, org, id string, policy linkflow.RefreshPolicy, onWait func()) (*Read, error) {
 	policy = cmp.Or(policy, linkflow.RefreshAuto)
-	c, err := s.cfg.Store.OpenConnection(ctx, org, id)
+	c, err := s.cfg.Store.Connection(ctx, org, id)
 	if err != nil {
 		return nil, err
 	}
@@ -170,73 +169,69 @@ func (s *Service) needsRefresh(c *linkflow.Connection, policy linkflow.RefreshPo
 // seen is the refresh generation the read started from: any refresh
 // committed after it is the one this read asked for.
 func (s *Service) refresh(ctx context.Context, org, id string, seen int64, policy linkflow.RefreshPolicy, onWait func()) (*Read, error) {
-	deadline := s.cfg.Clock.Now().Add(s.cfg.Wait)
-	waited := false
+	w := s.newWait()
 	for {
-		token, c, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
+		lock, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
 		if err != nil {
 			return nil, err
 		}
-		if token != "" {
-			if c.Refreshes != seen {
-				s.unlock(ctx, org, id, token)
-				return &Read{Conn: c, Shared: true}, nil
-			}
-			need, err := s.needsRefresh(c, policy)
+		switch {
+		case lock.Token != "" && lock.Refreshes != seen:
+			s.unlock(ctx, org, id, lock.Token)
+			return &Read{Conn: lock.Conn, Shared: true}, nil
+		case lock.Token != "":
+			need, err := s.needsRefresh(lock.Conn, policy)
 			if err != nil || !need {
-				s.unlock(ctx, org, id, token)
-				return &Read{Conn: c}, err
+				s.unlock(ctx, org, id, lock.Token)
+				return &Read{Conn: lock.Conn}, err
 			}
-			return s.refreshLocked(ctx, org, id, token, c)
-		}
-		if !waited && onWait != nil {
-			onWait()
-		}
-		waited = true
-		moved, err := s.waitUnlocked(ctx, org, id, &seen, deadline)
-		if err != nil {
-			return nil, err
-		}
-		if moved {
-			c, err := s.cfg.Store.OpenConnection(ctx, org, id)
+			return s.refreshLocked(ctx, org, id, lock.Token, lock.Conn)
+		case lock.Refreshes != seen:
+			// The holder committed a refresh while this read waited.
+			c, err := s.cfg.Store.Connection(ctx, org, id)
 			if err != nil {
 				return nil, err
 			}
 			return &Read{Conn: c, Shared: true}, nil
 		}
-		// The holder let go without committing (it failed or died): try to
-		// take the lock again.
+		if w.pauses == 0 && onWait != nil {
+			onWait()
+		}
+		// Another holds the lock: wait, then ask again; a holder that lets
+		// go without committing (it failed or died) leaves the lock to take.
+		if err := w.pause(ctx); err != nil {
+			return nil, err
+		}
 	}
 }
 
-// waitUnlocked polls, with a growing pause, until the lock is free or, when
-// seen is given, the connection's refresh generation moves past *seen
-// (moved).
-func (s *Service) waitUnlocked(ctx context.Context, org, id string, seen *int64, deadline time.Time) (moved bool, err error) {
-	pause := 5 * time.Millisecond
-	for {
-		if s.cfg.Clock.Now().After(deadline) {
-			return false, ErrBusy
-		}
-		t := s.cfg.Clock.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, ctx.Err()
-		case <-t.Chan():
-		}
-		pause = min(pause*2, 100*time.Millisecond)
-		gen, held, err := s.cfg.Store.ConnectionLockState(ctx, org, id)
-		if err != nil {
-			return false, err
-		}
-		if seen != nil && gen != *seen {
-			return true, nil
-		}
-		if !held {
-			return false, nil
-		}
+// wait paces the polling of a busy lock: a growing pause, up to Wait in all.
+type wait struct {
+	clock    clockwork.Clock
+	deadline time.Time
+	next     time.Duration
+	pauses   int
+}
+
+func (s *Service) newWait() *wait {
+	return &wait{clock: s.cfg.Clock, deadline: s.cfg.Clock.Now().Add(s.cfg.Wait), next: 5 * time.Millisecond}
+}
+
+// pause waits before the next try, or answers ErrBusy when the wait is over.
+func (w *wait) pause(ctx context.Context) error {
+	if w.clock.Now().After(w.deadline) {
+		return ErrBusy
 	}
+	t := w.clock.NewTimer(w.next)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.Chan():
+	}
+	w.next = min(w.next*2, 100*time.Millisecond)
+	w.pauses++
+	return nil
 }
 
 func (s *Service) unlock(ctx context.Context, org, id, token string) {
@@ -286,7 +281,7 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *l
 		// meanwhile: the connection keeps what it has, and what this refresh
 		// obtained is dropped, not revoked: providers that revoke a whole
 		// grant would take the kept credentials with it.
-		kept, err := s.cfg.Store.OpenConnection(ctx, org, id)
+		kept, err := s.cfg.Store.Connection(ctx, org, id)
 		if err != nil {
 			return nil, err
 		}
@@ -295,7 +290,7 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *l
 		// The outcome is unknown; the lock expires on its own.
 		return nil, err
 	}
-	fresh, err := s.cfg.Store.OpenConnection(ctx, org, id)
+	fresh, err := s.cfg.Store.Connection(ctx, org, id)
 	if err != nil {
 		return nil, err
 	}
@@ -320,19 +315,20 @@ type Revocation struct {
 // takes the refresh lock first, so a refresh in flight finishes before and
 // none runs during. Deleting a revoked connection again changes nothing.
 func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, error) {
-	deadline := s.cfg.Clock.Now().Add(s.cfg.Wait)
+	w := s.newWait()
 	ctx = context.WithoutCancel(ctx)
 	for fenced := 0; fenced < 3; {
-		token, c, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
+		lock, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
 		if err != nil {
 			return nil, err
 		}
-		if token == "" {
-			if _, err := s.waitUnlocked(ctx, org, id, nil, deadline); err != nil {
+		if lock.Token == "" {
+			if err := w.pause(ctx); err != nil {
 				return nil, err
 			}
 			continue
 		}
+		token, c := lock.Token, lock.Conn
 		if c.Status == linkflow.ConnRevoked {
 			s.unlock(ctx, org, id, token)
 			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: true}, nil
@@ -369,7 +365,7 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		if err != nil {
 			return nil, err
 		}
-		if rev.Conn, err = s.cfg.Store.OpenConnection(ctx, org, id); err != nil {
+		if rev.Conn, err = s.cfg.Store.Connection(ctx, org, id); err != nil {
 			return nil, err
 		}
 		return rev, nil

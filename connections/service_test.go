@@ -74,14 +74,14 @@ type lockSpy struct {
 	tokens []string
 }
 
-func (l *lockSpy) LockConnection(ctx context.Context, org, id string, ttl time.Duration) (string, *linkflow.Connection, error) {
-	tok, c, err := l.Store.LockConnection(ctx, org, id, ttl)
-	if tok != "" {
+func (l *lockSpy) LockConnection(ctx context.Context, org, id string, ttl time.Duration) (*linkflow.ConnectionLock, error) {
+	lock, err := l.Store.LockConnection(ctx, org, id, ttl)
+	if err == nil && lock.Token != "" {
 		l.mu.Lock()
-		l.tokens = append(l.tokens, tok)
+		l.tokens = append(l.tokens, lock.Token)
 		l.mu.Unlock()
 	}
-	return tok, c, err
+	return lock, err
 }
 
 func (l *lockSpy) last() string {
@@ -328,8 +328,9 @@ func TestRefreshFencedAfterLockExpiry(t *testing.T) {
 	if got := first.revokedTokens(); len(got) != 0 {
 		t.Fatalf("the fenced refresher revoked %v", got)
 	}
-	if _, locked, err := b.st.ConnectionLockState(ctx, b.org, id); err != nil || locked {
-		t.Fatalf("lock left behind: %v %v", locked, err)
+	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || lock.Token == "" {
+		t.Fatalf("lock left behind: %+v %v", lock, err)
 	}
 }
 

@@ -3,12 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
 )
@@ -34,54 +31,44 @@ var (
 
 // LockConnection takes a connection's lock for ttl when nobody holds it and
 // returns its fencing token and the connection under the lock, credentials
-// opened; the token is "" when another holds the lock.
-func (s *Store) LockConnection(ctx context.Context, org, id string, ttl time.Duration) (string, *linkflow.Connection, error) {
+// opened; when another holds it, the lock has no token, only how many
+// refreshes the connection committed.
+func (s *Store) LockConnection(ctx context.Context, org, id string, ttl time.Duration) (*linkflow.ConnectionLock, error) {
 	if !validID(id) || !validID(org) {
-		return "", nil, linkflow.ErrNotFound
+		return nil, linkflow.ErrNotFound
 	}
 	res, err := connLockScript.Run(ctx, s.rdb, []string{connKey(org, id), connLockKey(org, id), connLinksKey(org, id)},
 		ttl.Milliseconds(), ConnectionLinkIDs).Result()
 	if err != nil {
-		return "", nil, fmt.Errorf("lock connection %s: %w", id, err)
+		return nil, fmt.Errorf("lock connection %s: %w", id, err)
 	}
 	arr, ok := res.([]any)
 	if !ok || len(arr) == 0 {
-		return "", nil, fmt.Errorf("lock connection %s: unexpected reply %v", id, res)
+		return nil, fmt.Errorf("lock connection %s: unexpected reply %v", id, res)
 	}
 	switch arr[0] {
 	case "missing":
-		return "", nil, linkflow.ErrNotFound
+		return nil, linkflow.ErrNotFound
 	case "busy":
-		return "", nil, nil
+		gen, _ := arr[1].(string)
+		return &linkflow.ConnectionLock{Refreshes: atoi(gen)}, nil
 	case "ok":
 	default:
-		return "", nil, fmt.Errorf("lock connection %s: unexpected reply %v", id, arr[0])
+		return nil, fmt.Errorf("lock connection %s: unexpected reply %v", id, arr[0])
 	}
 	token, _ := arr[1].(string)
 	links, _ := replyStrings(arr[3])
 	c, err := s.connectionFromHash(id, pairsToMap(arr[2]), links)
 	if err != nil {
 		_ = s.UnlockConnection(ctx, org, id, token)
-		return "", nil, err
+		return nil, err
 	}
-	return token, c, nil
+	return &linkflow.ConnectionLock{Token: token, Refreshes: c.Refreshes, Conn: c}, nil
 }
 
 // UnlockConnection releases a connection's lock if token still holds it.
 func (s *Store) UnlockConnection(ctx context.Context, org, id, token string) error {
 	return connUnlockScript.Run(ctx, s.rdb, []string{connLockKey(org, id)}, token).Err()
-}
-
-// ConnectionLockState returns how many refreshes a connection committed and
-// whether its lock is held, for a read waiting on another's refresh.
-func (s *Store) ConnectionLockState(ctx context.Context, org, id string) (refreshes int64, locked bool, err error) {
-	pipe := s.rdb.Pipeline()
-	gen := pipe.HGet(ctx, connKey(org, id), cRefreshes)
-	held := pipe.Exists(ctx, connLockKey(org, id))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, false, err
-	}
-	return atoi(gen.Val()), held.Val() == 1, nil
 }
 
 // CommitRefresh commits a refresh's outcome and releases the lock, fenced by

@@ -25,32 +25,6 @@ const (
 
 var connUpdateScript = script("conn_update")
 
-// Connection returns an organization's connection, credentials not opened.
-func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
-	if !validID(id) || !validID(org) {
-		return nil, linkflow.ErrNotFound
-	}
-	m, err := s.rdb.HGetAll(ctx, connKey(org, id)).Result()
-	if err != nil {
-		return nil, err
-	}
-	if m[cID] == "" {
-		return nil, linkflow.ErrNotFound
-	}
-	return decodeConnection(m), nil
-}
-
-// ConnectionCredentials opens a connection's credentials.
-func (s *Store) ConnectionCredentials(ctx context.Context, org, id string) (*linkflow.Credentials, error) {
-	sealed, err := s.rdb.HGet(ctx, connKey(org, id), cCredentials).Result()
-	if errors.Is(err, redis.Nil) || (err == nil && sealed == "") {
-		return nil, linkflow.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.openCredentials(id, sealed)
-}
 
 func (s *Store) openCredentials(id, sealed string) (*linkflow.Credentials, error) {
 	pt, err := s.keys.Open(sealed, credentialsAAD(id))
@@ -64,10 +38,10 @@ func (s *Store) openCredentials(id, sealed string) (*linkflow.Credentials, error
 	return &c, nil
 }
 
-// OpenConnection returns a connection with its recent link ids and its
-// credentials opened. The credentials are in memory only: the caller's view
-// decides whether they are shown.
-func (s *Store) OpenConnection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
+// Connection returns an organization's connection with its recent link ids
+// and its credentials opened. The credentials are in memory only: the
+// caller's view decides whether they are shown.
+func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Connection, error) {
 	if !validID(id) || !validID(org) {
 		return nil, linkflow.ErrNotFound
 	}
@@ -222,7 +196,7 @@ func (s *Store) UpdateConnection(ctx context.Context, org, id string, p linkflow
 	}
 	switch res {
 	case "ok":
-		return s.OpenConnection(ctx, org, id)
+		return s.Connection(ctx, org, id)
 	case "missing":
 		return nil, linkflow.ErrNotFound
 	case "revoked":

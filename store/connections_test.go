@@ -141,7 +141,7 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 		t.Fatal("metadata that is not an object was taken")
 	}
 	b.revoke(t, id)
-	if _, err := b.st.ConnectionCredentials(ctx, b.org, id); !errors.Is(err, linkflow.ErrNotFound) {
+	if c, err := b.st.Connection(ctx, b.org, id); err != nil || c.Credentials != nil {
 		t.Fatalf("credentials outlived the revocation: %v", err)
 	}
 	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{DisplayName: &name}); !errors.Is(err, linkflow.ErrConnectionRevoked) {
@@ -166,11 +166,11 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 func (b *connBundle) revoke(t *testing.T, id string) {
 	t.Helper()
 	ctx := context.Background()
-	tok, c, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
-	if err != nil || tok == "" {
-		t.Fatalf("lock: %q %v", tok, err)
+	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || lock.Token == "" {
+		t.Fatalf("lock: %+v %v", lock, err)
 	}
-	if err := b.st.CommitRevoke(ctx, b.org, id, linkflow.RevokeCommit{Token: tok, LastLinkID: c.LastLinkID, At: b.clock()}); err != nil {
+	if err := b.st.CommitRevoke(ctx, b.org, id, linkflow.RevokeCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID, At: b.clock()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{}); !errors.Is(err, linkflow.ErrConnectionRevoked) {

@@ -47,20 +47,6 @@ func parseDelivery(org, eventID string, m map[string]string) *linkflow.Delivery 
 	}
 }
 
-// linkflow.Delivery returns an event's delivery state, or linkflow.ErrNotFound.
-func (s *Store) Delivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, error) {
-	if !validID(org) || !validID(eventID) {
-		return nil, linkflow.ErrNotFound
-	}
-	m, err := s.rdb.HGetAll(ctx, deliveryKey(org, eventID)).Result()
-	if err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		return nil, linkflow.ErrNotFound
-	}
-	return parseDelivery(org, eventID, m), nil
-}
 
 // deliveryTTL is how long delivery state and attempt logs are kept after
 // their last change: the link retention, or longer when failed deliveries
@@ -325,7 +311,7 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 func refMember(r linkflow.DeliveryRef) string { return r.OrgID + "|" + r.EventID }
 
 // ScheduledAt returns when a delivery is due in the retry schedule, or
-// linkflow.ErrNotFound when it is not there.
+// ErrNotFound when it is not there.
 func (s *Store) ScheduledAt(ctx context.Context, ref linkflow.DeliveryRef) (time.Time, error) {
 	f, err := s.rdb.ZScore(ctx, retryScheduleKey(), refMember(ref)).Result()
 	if errors.Is(err, redis.Nil) {

@@ -97,7 +97,7 @@ func TestAcceptEvent(t *testing.T) {
 			t.Errorf("accept %+v: %v, want not found", a, err)
 		}
 	}
-	if _, err := b.st.Delivery(ctx, b.org, other.EventID); !errors.Is(err, linkflow.ErrNotFound) || !b.due(t, other.EventID).IsZero() {
+	if _, _, err := b.st.LoadDelivery(ctx, b.org, other.EventID); !errors.Is(err, linkflow.ErrNotFound) || !b.due(t, other.EventID).IsZero() {
 		t.Errorf("a missing event left state (%v) or a schedule entry", err)
 	}
 

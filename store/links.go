@@ -108,7 +108,7 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	res := createLinkScript.Run(ctx, pipe, keys, argv...)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		if isNoScript(err) {
-			if err := s.LoadScripts(ctx); err != nil {
+			if err := s.loadScripts(ctx); err != nil {
 				return nil, err
 			}
 			return s.CreateLink(ctx, in)
@@ -125,14 +125,14 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	case "replay":
 		return &linkflow.Created{Response: []byte(out[1]), Replayed: true}, nil
 	case "conflict":
-		return nil, linkflow.Errorf(linkflow.EConflict, "Idempotency-Key was already used with a different request body.")
+		return nil, linkflow.ErrIdempotencyConflict
 	default:
 		return nil, fmt.Errorf("create link: unexpected reply %q", out[0])
 	}
 }
 
-// LinkOrg returns the organization a link belongs to.
-func (s *Store) LinkOrg(ctx context.Context, linkID string) (string, error) {
+// linkOrg returns the organization a link belongs to.
+func (s *Store) linkOrg(ctx context.Context, linkID string) (string, error) {
 	if !validID(linkID) {
 		return "", linkflow.ErrNotFound
 	}
@@ -180,7 +180,7 @@ func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
 // wrong codes answer TOO_MANY_REQUESTS for a while (the right one still
 // passes, so nobody can lock the end user out).
 func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.Link, error) {
-	org, err := s.LinkOrg(ctx, linkID)
+	org, err := s.linkOrg(ctx, linkID)
 	if err != nil {
 		return nil, err
 	}
@@ -216,17 +216,15 @@ func (s *Store) countBadCode(ctx context.Context, org, linkID string) error {
 // errGuessesLocked is what a wrong code gets while its link refuses guesses
 // for another pttl milliseconds.
 func errGuessesLocked(pttl int64) error {
-	e := linkflow.Errorf(linkflow.ETooManyRequests, "Too many wrong claim codes for this link. Retry later.")
-	e.RetryAfter = int(pttl/1000) + 1
-	return e
+	return &linkflow.LockedError{RetryAfter: time.Duration(pttl) * time.Millisecond}
 }
 
 // ClaimLink claims a pending link with the end user's credentials. The
 // password is sealed and kept only until the link's deadline.
 func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password string) (*linkflow.Claim, error) {
-	org, err := s.LinkOrg(ctx, linkID)
+	org, err := s.linkOrg(ctx, linkID)
 	if err != nil {
-		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
+		return nil, err
 	}
 	now := s.now()
 	keys := []string{linkKey(org, linkID), linkCredKey(org, linkID), outboxKey(org), outboxMessagesKey(org),
@@ -250,21 +248,15 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 		}
 		return &linkflow.Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2])), Message: msg}, nil
 	case "not_found":
-		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
+		return nil, linkflow.ErrNotFound
 	case "locked":
 		return nil, errGuessesLocked(atoi(out[1]))
 	case "expired":
-		return nil, linkflow.Errorf(linkflow.EConflict, "Link has expired.")
+		return nil, &linkflow.StateError{Action: linkflow.ActionClaim, Status: linkflow.StatusExpired}
 	case "conflict":
-		switch linkflow.Status(out[1]) {
-		case linkflow.StatusExpired:
-			return nil, linkflow.Errorf(linkflow.EConflict, "Link has expired.")
-		case linkflow.StatusCanceled:
-			return nil, linkflow.Errorf(linkflow.EConflict, "Link was canceled.")
-		}
-		return nil, linkflow.Errorf(linkflow.EConflict, "Link was already claimed (status %s).", out[1])
+		return nil, &linkflow.StateError{Action: linkflow.ActionClaim, Status: linkflow.Status(out[1])}
 	case "username_mismatch":
-		return nil, linkflow.Errorf(linkflow.EUnprocessable, "This link must be used with a different username.")
+		return nil, linkflow.ErrUsernameMismatch
 	}
 	return nil, fmt.Errorf("claim link %s: unexpected reply %q", linkID, out[0])
 }
@@ -306,29 +298,26 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.Cance
 			l.CancelRequested = true
 			return &linkflow.CancelResult{Link: l, Requested: true}, nil
 		default:
-			return nil, linkflow.Errorf(linkflow.EConflict, "Link has already finished (status %s).", l.EffectiveStatus(now))
+			return nil, &linkflow.StateError{Action: linkflow.ActionCancel, Status: l.EffectiveStatus(now)}
 		}
 	}
-	return nil, linkflow.Errorf(linkflow.EConflict, "Link changed while it was being canceled; retry.")
+	return nil, fmt.Errorf("cancel link %s: %w", id, linkflow.ErrFenced)
 }
 
 // SubmitInput stores the end user's answer to the link's current challenge,
 // sealed, for the worker to take. It checks the claim code and challenge id.
 func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
 	l, err := s.LinkByCode(ctx, linkID, code)
-	if errors.Is(err, linkflow.ErrNotFound) {
-		return nil, linkflow.Errorf(linkflow.ENotFound, "Link not found.")
-	}
 	if err != nil {
 		return nil, err
 	}
 	if l.Status != linkflow.StatusAwaitingInput || l.Challenge == nil {
-		return nil, linkflow.Errorf(linkflow.EConflict, "Link is not waiting for input (status %s).", l.Status)
+		return nil, &linkflow.StateError{Action: linkflow.ActionInput, Status: l.Status}
 	}
 	if l.Challenge.ID != challengeID {
-		return nil, linkflow.Errorf(linkflow.EConflict, "Challenge %q is not the current challenge.", challengeID)
+		return nil, linkflow.ErrWrongChallenge
 	}
-	ttl := time.Until(l.Challenge.ExpiresAt)
+	var ttl time.Duration
 	if !l.Challenge.ExpiresAt.IsZero() {
 		ttl = l.Challenge.ExpiresAt.Sub(s.now())
 	}
@@ -409,7 +398,7 @@ func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*linkfl
 
 // FailLink fails a link that is not running under a live lease any more (its
 // message was dead-lettered), unless it already finished. It returns nil
-// linkflow.Finished when there was nothing to do.
+// Finished when there was nothing to do.
 func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error) {
 	for range 5 {
 		l, err := s.Link(ctx, org, id)

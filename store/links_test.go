@@ -145,7 +145,7 @@ func TestIdempotentCreate(t *testing.T) {
 		t.Fatalf("%d links created for one idempotency key", n)
 	}
 	_, err := b.st.CreateLink(ctx, mk("h2"))
-	if linkflow.ErrorCode(err) != linkflow.EConflict {
+	if !errors.Is(err, linkflow.ErrIdempotencyConflict) {
 		t.Fatalf("same key, other body: %v", err)
 	}
 }
@@ -156,29 +156,29 @@ func TestClaimRules(t *testing.T) {
 	ctx := context.Background()
 
 	l := b.create(t, nil)
-	if _, err := b.st.ClaimLink(ctx, l.ID, "clm_wrong", "u", "p"); linkflow.ErrorCode(err) != linkflow.ENotFound {
+	if _, err := b.st.ClaimLink(ctx, l.ID, "clm_wrong", "u", "p"); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if _, err := b.st.ClaimLink(ctx, "link_nope", l.ClaimCode, "u", "p"); linkflow.ErrorCode(err) != linkflow.ENotFound {
+	if _, err := b.st.ClaimLink(ctx, "link_nope", l.ClaimCode, "u", "p"); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("unknown link: %v", err)
 	}
 	c, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good")
 	if err != nil || c.OrgID != b.org || c.IntegrationID != "tmobile" {
 		t.Fatalf("claim: %+v %v", c, err)
 	}
-	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); linkflow.ErrorCode(err) != linkflow.EConflict {
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); !isState(err, linkflow.StatusClaimed) {
 		t.Fatalf("second claim: %v", err)
 	}
 
 	req := b.create(t, func(n *linkflow.NewLink) { n.RequiredUsername = "alice" })
-	if _, err := b.st.ClaimLink(ctx, req.ID, req.ClaimCode, "bob", "p"); linkflow.ErrorCode(err) != linkflow.EUnprocessable {
+	if _, err := b.st.ClaimLink(ctx, req.ID, req.ClaimCode, "bob", "p"); !errors.Is(err, linkflow.ErrUsernameMismatch) {
 		t.Fatalf("username mismatch: %v", err)
 	}
 
 	exp := b.create(t, func(n *linkflow.NewLink) { n.ExpiresIn = time.Minute })
 	b.clock.Add(2 * time.Minute)
 	_, err = b.st.ClaimLink(ctx, exp.ID, exp.ClaimCode, "u", "p")
-	if linkflow.ErrorCode(err) != linkflow.EConflict || !contains(linkflow.ErrorMessage(err), "expired") {
+	if !isState(err, linkflow.StatusExpired) {
 		t.Fatalf("expired claim: %v", err)
 	}
 }
@@ -189,13 +189,13 @@ func TestClaimGuessLimit(t *testing.T) {
 	ctx := context.Background()
 	l := b.create(t, nil)
 	for range 10 {
-		if _, err := b.st.ClaimLink(ctx, l.ID, "clm_guess", "u", "p"); linkflow.ErrorCode(err) != linkflow.ENotFound {
+		if _, err := b.st.ClaimLink(ctx, l.ID, "clm_guess", "u", "p"); !errors.Is(err, linkflow.ErrNotFound) {
 			t.Fatalf("guess: %v", err)
 		}
 	}
 	_, err := b.st.ClaimLink(ctx, l.ID, "clm_guess", "u", "p")
-	var le *linkflow.Error
-	if !errors.As(err, &le) || le.Code != linkflow.ETooManyRequests || le.RetryAfter <= 0 {
+	var le *linkflow.LockedError
+	if !errors.As(err, &le) || le.RetryAfter <= 0 {
 		t.Fatalf("the 11th wrong guess must be refused with a retry time: %v", err)
 	}
 	// Guessing cannot lock the real end user out.
@@ -358,7 +358,13 @@ func TestAPIKeysKeptHashed(t *testing.T) {
 			}
 		}
 	}
-	if p, err := b.st.Authenticate(ctx, generated); err != nil || p.KeyID != rec.ID {
+	if p, _, err := b.st.Authenticate(ctx, generated, nil); err != nil || p.KeyID != rec.ID {
 		t.Fatalf("authenticate: %+v, %v", p, err)
 	}
+}
+
+// isState reports whether err is a link status refusing an action.
+func isState(err error, want linkflow.Status) bool {
+	var se *linkflow.StateError
+	return errors.As(err, &se) && se.Status == want
 }

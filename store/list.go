@@ -140,9 +140,3 @@ func (s *Store) PruneLinkIndexes(ctx context.Context, org string, limit int) (in
 	}
 	return len(members), nil
 }
-
-// IndexedLinks is how many links an organization's main index lists (links
-// still kept, and those whose retention ended but were not pruned yet).
-func (s *Store) IndexedLinks(ctx context.Context, org string) (int64, error) {
-	return s.rdb.ZCard(ctx, linksIndexKey(org)).Result()
-}

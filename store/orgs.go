@@ -66,15 +66,6 @@ func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (
 	return s.Org(ctx, id)
 }
 
-// SetWebhookSecret replaces an organization's webhook secret outright (dev
-// start-up with LINKFLOW_DEV_WEBHOOK_SECRET), without a rotation period.
-func (s *Store) SetWebhookSecret(ctx context.Context, org, secret string) error {
-	if !ValidWebhookSecret(secret) {
-		return errors.New("webhook secret must be whsec_ followed by base64")
-	}
-	return s.rdb.HSet(ctx, orgKey(org), "webhookSecret", s.keys.Seal([]byte(secret), webhookSecretAAD(org))).Err()
-}
-
 // RotateWebhookSecret gives an organization a new webhook secret. The old one
 // keeps signing too (a second signature) for overlap, so receivers can switch
 // without missing a webhook.
@@ -91,24 +82,38 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, org string, overlap tim
 	return secret, err
 }
 
-// SetAppSchemes replaces the custom URL schemes an organization's links may
-// return to (see linkflow.ValidAppScheme); none leaves https only.
-func (s *Store) SetAppSchemes(ctx context.Context, org string, schemes []string) error {
-	for _, sc := range schemes {
-		if !linkflow.ValidAppScheme(sc) {
-			return fmt.Errorf("app scheme %q: %s", sc, linkflow.AppSchemeRule)
+// UpdateOrg changes an organization's settings: each field of u that is set
+// replaces what was there.
+func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate) error {
+	var fields []any
+	if u.WebhookSecret != "" {
+		if !ValidWebhookSecret(u.WebhookSecret) {
+			return errors.New("webhook secret must be whsec_ followed by base64")
 		}
+		fields = append(fields, "webhookSecret", s.keys.Seal([]byte(u.WebhookSecret), webhookSecretAAD(org)))
 	}
-	if len(schemes) > linkflow.MaxAppSchemes {
-		return fmt.Errorf("at most %d app schemes", linkflow.MaxAppSchemes)
+	if u.AppSchemes != nil {
+		schemes := *u.AppSchemes
+		for _, sc := range schemes {
+			if !linkflow.ValidAppScheme(sc) {
+				return fmt.Errorf("app scheme %q: %s", sc, linkflow.AppSchemeRule)
+			}
+		}
+		if len(schemes) > linkflow.MaxAppSchemes {
+			return fmt.Errorf("at most %d app schemes", linkflow.MaxAppSchemes)
+		}
+		fields = append(fields, "appSchemes", strings.ToLower(strings.Join(schemes, " ")))
+	}
+	if len(fields) == 0 {
+		return nil
 	}
 	if _, err := s.Org(ctx, org); err != nil {
 		return err
 	}
-	return s.rdb.HSet(ctx, orgKey(org), "appSchemes", strings.ToLower(strings.Join(schemes, " "))).Err()
+	return s.rdb.HSet(ctx, orgKey(org), fields...).Err()
 }
 
-// linkflow.Org returns an organization with its webhook secrets opened.
+// Org returns an organization with its webhook secrets opened.
 func (s *Store) Org(ctx context.Context, id string) (*linkflow.Org, error) {
 	if !validID(id) {
 		return nil, linkflow.ErrNotFound
@@ -190,8 +195,27 @@ func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes 
 }
 
 // RevokeAPIKey deletes an API key by id; it stops working at once on every
-// API process (keys are looked up on every request, never cached).
+// API process (keys are looked up on every request, never cached). org may
+// be "" when the caller does not know it (the CLI): the key's organization is
+// looked for then.
 func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
+	if org == "" {
+		orgs, err := s.Orgs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range orgs {
+			if ok, err := s.rdb.HExists(ctx, orgAPIKeysKey(o), keyID).Result(); err != nil {
+				return err
+			} else if ok {
+				org = o
+				break
+			}
+		}
+		if org == "" {
+			return linkflow.ErrNotFound
+		}
+	}
 	h, err := s.rdb.HGet(ctx, orgAPIKeysKey(org), keyID).Result()
 	if errors.Is(err, redis.Nil) {
 		return linkflow.ErrNotFound
@@ -206,32 +230,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 	return err
 }
 
-// FindAPIKeyOrg returns the organization of a key id, for the CLI's revoke.
-func (s *Store) FindAPIKeyOrg(ctx context.Context, keyID string) (string, error) {
-	orgs, err := s.Orgs(ctx)
-	if err != nil {
-		return "", err
-	}
-	for _, o := range orgs {
-		if ok, _ := s.rdb.HExists(ctx, orgAPIKeysKey(o), keyID).Result(); ok {
-			return o, nil
-		}
-	}
-	return "", linkflow.ErrNotFound
-}
-
 // Authenticate returns the principal of an API key or access token, or
-// linkflow.ErrNotFound when it is neither (or was revoked, or expired).
-func (s *Store) Authenticate(ctx context.Context, secret string) (*linkflow.Principal, error) {
-	p, _, err := s.AuthenticateGated(ctx, secret, nil)
-	return p, err
-}
-
-// AuthenticateGated is Authenticate behind a rate limit gate, asked in the
-// same round trip: when gate (a peek, typically at failures from the
-// caller's address) refuses, it returns the gate's answer and no principal,
-// and the secret is not judged. A nil gate is Authenticate.
-func (s *Store) AuthenticateGated(ctx context.Context, secret string, gate *linkflow.RateLimitRequest) (*linkflow.Principal, *linkflow.RateLimitResult, error) {
+// ErrNotFound when it is neither (or was revoked, or expired). A gate (a
+// rate limit peek, typically at failures from the caller's address) is
+// asked in the same round trip: when it refuses, Authenticate returns its
+// answer and no principal, and the secret is not judged.
+func (s *Store) Authenticate(ctx context.Context, secret string, gate *linkflow.RateLimitRequest) (*linkflow.Principal, *linkflow.RateLimitResult, error) {
 	if secret == "" && gate == nil {
 		return nil, nil, linkflow.ErrNotFound
 	}
@@ -248,10 +252,10 @@ func (s *Store) AuthenticateGated(ctx context.Context, secret string, gate *link
 	tok := pipe.HGetAll(ctx, accessTokenKey(h))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		if isNoScript(err) {
-			if err := s.LoadScripts(ctx); err != nil {
+			if err := s.loadScripts(ctx); err != nil {
 				return nil, nil, err
 			}
-			return s.AuthenticateGated(ctx, secret, gate)
+			return s.Authenticate(ctx, secret, gate)
 		}
 		return nil, nil, err
 	}

@@ -36,7 +36,7 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest
 	}
 	err := run()
 	if isNoScript(err) {
-		if err := s.LoadScripts(ctx); err != nil {
+		if err := s.loadScripts(ctx); err != nil {
 			return nil, err
 		}
 		err = run()

@@ -76,31 +76,38 @@ func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, passwor
 	return nil
 }
 
-// RenewLeases extends many leases in one pipeline and reports, for each, a
-// cancel request or a waiting challenge answer.
-func (s *Store) RenewLeases(ctx context.Context, refs []linkflow.LeaseRef, ttl time.Duration) ([]linkflow.LeaseState, error) {
-	if len(refs) == 0 {
+// Heartbeat extends, in one pipeline, a process's leases and the fleet-wide
+// slots it holds, and reports for each lease whether it was lost, and a
+// cancel request or a challenge's answer waiting for it.
+func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots []linkflow.SlotRef, ttl time.Duration) ([]linkflow.LeaseState, error) {
+	if len(leases) == 0 && len(slots) == 0 {
 		return nil, nil
 	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(refs))
-	for i, r := range refs {
-		cmds[i] = renewLeaseScript.EvalSha(ctx, pipe,
-			[]string{linkLeaseKey(r.OrgID, r.LinkID), linkKey(r.OrgID, r.LinkID), linkInputKey(r.OrgID, r.LinkID)},
-			r.Token, ttl.Milliseconds())
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		if isNoScript(err) {
-			if err := s.LoadScripts(ctx); err != nil {
-				return nil, err
-			}
-			return s.RenewLeases(ctx, refs, ttl)
+	cmds := make([]*redis.Cmd, len(leases))
+	run := func() error {
+		pipe := s.rdb.Pipeline()
+		for i, r := range leases {
+			cmds[i] = renewLeaseScript.EvalSha(ctx, pipe,
+				[]string{linkLeaseKey(r.OrgID, r.LinkID), linkKey(r.OrgID, r.LinkID), linkInputKey(r.OrgID, r.LinkID)},
+				r.Token, ttl.Milliseconds())
 		}
-		if !errors.Is(err, redis.Nil) {
-			return nil, err
+		exp := float64(ms(s.now().Add(ttl)))
+		for _, r := range slots {
+			pipe.ZAddXX(ctx, semaphoreKey(r.Integration), redis.Z{Score: exp, Member: r.Holder})
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := run()
+	if isNoScript(err) {
+		if err = s.loadScripts(ctx); err == nil {
+			err = run()
 		}
 	}
-	out := make([]linkflow.LeaseState, len(refs))
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	out := make([]linkflow.LeaseState, len(leases))
 	for i, c := range cmds {
 		v, err := replyStrings(c.Val())
 		if err != nil || len(v) == 0 {

@@ -26,17 +26,17 @@ func script(name string) *redis.Script {
 	return redis.NewScript(string(src))
 }
 
-// LoadScripts loads every Lua script into Redis's script cache, so pipelined
+// loadScripts loads every Lua script into Redis's script cache, so pipelined
 // EVALSHA calls find them. Store methods call it again after a NOSCRIPT reply
 // (Redis restarted and lost its cache).
-func (s *Store) LoadScripts(ctx context.Context) error {
+func (s *Store) loadScripts(ctx context.Context) error {
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		return cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return loadScripts(ctx, c) })
+		return cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return loadScriptsOn(ctx, c) })
 	}
-	return loadScripts(ctx, s.rdb)
+	return loadScriptsOn(ctx, s.rdb)
 }
 
-func loadScripts(ctx context.Context, c redis.Cmdable) error {
+func loadScriptsOn(ctx context.Context, c redis.Cmdable) error {
 	// Not redis.Script.Load: in a pipeline it would record an empty hash.
 	pipe := c.Pipeline()
 	for _, src := range allSources {
@@ -114,12 +114,6 @@ func New(cfg Config) (*Store, error) {
 	cfg.ClaimGuessWindow = cmp.Or(cfg.ClaimGuessWindow, 15*time.Minute)
 	return &Store{rdb: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}, nil
 }
-
-// Redis returns the underlying client.
-func (s *Store) Redis() redis.UniversalClient { return s.rdb }
-
-// Keyring returns the keyring secrets are sealed with.
-func (s *Store) Keyring() *Keyring { return s.keys }
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

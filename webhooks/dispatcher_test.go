@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -373,8 +374,8 @@ func TestNoTarget(t *testing.T) {
 	if b.scheduled(eventID) || len(b.attempts(linkID)) != 0 {
 		t.Errorf("a no_target delivery was scheduled or attempted")
 	}
-	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); linkflow.ErrorCode(err) != linkflow.EConflict {
-		t.Errorf("redeliver without a URL: %v, want a conflict", err)
+	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); !errors.Is(err, linkflow.ErrNoTarget) {
+		t.Errorf("redeliver without a URL: %v, want ErrNoTarget", err)
 	}
 }
 

@@ -127,7 +127,7 @@ func (b *testBundle) finish(url string) (linkID, eventID string) {
 
 func (b *testBundle) delivery(eventID string) *linkflow.Delivery {
 	b.t.Helper()
-	d, err := b.store.Delivery(b.ctx, b.org, eventID)
+	d, _, err := b.store.LoadDelivery(b.ctx, b.org, eventID)
 	if errors.Is(err, linkflow.ErrNotFound) {
 		return nil
 	}

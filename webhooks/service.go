@@ -16,7 +16,7 @@ import (
 // ServiceStore is what the API's webhook queries need from the store.
 type ServiceStore interface {
 	Link(ctx context.Context, org, id string) (*linkflow.Link, error)
-	Delivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, error)
+	LoadDelivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, *linkflow.StoredEvent, error)
 	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
 	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error)
 	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
@@ -119,7 +119,7 @@ func (s *Service) Deliveries(ctx context.Context, org, linkID string) (*LinkDeli
 		return nil, err
 	}
 	out := &LinkDeliveries{LinkID: linkID, Data: []Attempt{}}
-	del, err := s.cfg.Store.Delivery(ctx, org, linkflow.LinkEventID(linkID))
+	del, _, err := s.cfg.Store.LoadDelivery(ctx, org, linkflow.LinkEventID(linkID))
 	switch {
 	case err == nil:
 		out.Delivery = viewOf(del)
@@ -141,24 +141,28 @@ func (s *Service) Deliveries(ctx context.Context, org, linkID string) (*LinkDeli
 	return out, nil
 }
 
+// ErrNotDispatched is Redeliver's answer for an ended link whose event the
+// dispatcher has not taken yet.
+var ErrNotDispatched = errors.New("the link's event has not reached the dispatcher yet")
+
 // Redeliver sends a link's event again now, with the same webhook-id. A
 // delivery still retrying moves its next attempt to now without using up a
 // retry; a finished one (succeeded, failed, gone) makes one extra attempt.
+// A link that has not ended is a *linkflow.StateError; one without a webhook
+// URL linkflow.ErrNoTarget.
 func (s *Service) Redeliver(ctx context.Context, org, linkID string) (*DeliveryView, error) {
 	l, err := s.cfg.Store.Link(ctx, org, linkID)
 	if err != nil {
 		return nil, err
 	}
 	if !l.Status.Terminal() {
-		return nil, linkflow.Errorf(linkflow.EConflict, "The link has not ended (status %s): it has no event to deliver yet.", l.Status)
+		return nil, &linkflow.StateError{Action: linkflow.ActionRedeliver, Status: l.Status}
 	}
 	del, err := s.cfg.Store.ResendDelivery(ctx, org, linkflow.LinkEventID(linkID), linkflow.TriggerManual, false,
 		s.cfg.Now(), s.cfg.FailedRetention)
 	switch {
 	case errors.Is(err, linkflow.ErrNotFound):
-		return nil, linkflow.Errorf(linkflow.EConflict, "The link's event has not reached the webhook dispatcher yet; it will be delivered shortly.")
-	case errors.Is(err, linkflow.ErrNoTarget):
-		return nil, linkflow.Errorf(linkflow.EConflict, "The link has no webhookUrl, so its event is not delivered; it is listed by GET /v1/events.")
+		return nil, ErrNotDispatched
 	case err != nil:
 		return nil, err
 	}

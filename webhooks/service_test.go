@@ -57,7 +57,7 @@ func TestRedeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.svc.Redeliver(b.ctx, b.org, open.Link.ID); linkflow.ErrorCode(err) != linkflow.EConflict {
+	if _, err := b.svc.Redeliver(b.ctx, b.org, open.Link.ID); !errors.As(err, new(*linkflow.StateError)) {
 		t.Errorf("redeliver of an open link: %v", err)
 	}
 	if ld, err := b.svc.Deliveries(b.ctx, b.org, open.Link.ID); err != nil || ld.Delivery != nil || len(ld.Data) != 0 {

@@ -48,12 +48,9 @@ func (w *Worker) beat() {
 			slots = append(slots, linkflow.SlotRef{Integration: s.integ, Holder: s.holder})
 		}
 	}
-	states, err := w.cfg.Store.RenewLeases(ctx, refs, w.cfg.LeaseTTL)
+	states, err := w.cfg.Store.Heartbeat(ctx, refs, slots, w.cfg.LeaseTTL)
 	if err != nil {
-		w.log.Warn("renew leases", zap.Int("sessions", len(refs)), zap.Error(err))
-	}
-	if err := w.cfg.Store.RenewSlots(ctx, slots, w.cfg.LeaseTTL); err != nil {
-		w.log.Warn("renew integration slots", zap.Error(err))
+		w.log.Warn("renew leases and slots", zap.Int("sessions", len(refs)), zap.Error(err))
 	}
 	progressEvery := (w.cfg.Consumer.AckWait / 3).Nanoseconds()
 	now := time.Now().UnixNano()

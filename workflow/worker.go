@@ -28,7 +28,7 @@ type Publisher interface {
 // RunStore is what a worker needs from the store.
 type RunStore interface {
 	BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error)
-	RenewLeases(ctx context.Context, refs []linkflow.LeaseRef, ttl time.Duration) ([]linkflow.LeaseState, error)
+	Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots []linkflow.SlotRef, ttl time.Duration) ([]linkflow.LeaseState, error)
 	AwaitInput(ctx context.Context, org, id, token string, c *linkflow.Challenge) error
 	ResumeRun(ctx context.Context, org, id, token string) error
 	ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error
@@ -37,7 +37,6 @@ type RunStore interface {
 	TakeInput(ctx context.Context, org, id string) (challengeID, response string, err error)
 	AcquireSlot(ctx context.Context, integration, holder string, limit int, ttl time.Duration) (bool, error)
 	ReleaseSlot(ctx context.Context, integration, holder string) error
-	RenewSlots(ctx context.Context, refs []linkflow.SlotRef, ttl time.Duration) error
 }
 
 // Config configures a Worker. Zero fields take the documented defaults.

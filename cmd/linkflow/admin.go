@@ -85,7 +85,8 @@ func runOrgs(ctx context.Context, args []string) error {
 		if !flagGiven(fs, "app-schemes") {
 			return errors.New("nothing to update: give --app-schemes")
 		}
-		if err := st.SetAppSchemes(ctx, *orgID, splitList(*appSchemes)); err != nil {
+		schemes := splitList(*appSchemes)
+		if err := st.UpdateOrg(ctx, *orgID, linkflow.OrgUpdate{AppSchemes: &schemes}); err != nil {
 			return fmt.Errorf("update %s: %w", *orgID, err)
 		}
 		fmt.Printf("organization %s: app schemes %q\n", *orgID, splitList(*appSchemes))
@@ -160,13 +161,7 @@ func runKeys(ctx context.Context, args []string) error {
 		if *keyID == "" {
 			return errors.New("--key-id is required")
 		}
-		o := *org
-		if o == "" {
-			if o, err = st.FindAPIKeyOrg(ctx, *keyID); err != nil {
-				return fmt.Errorf("key %s: %w", *keyID, err)
-			}
-		}
-		if err := st.RevokeAPIKey(ctx, o, *keyID); err != nil {
+		if err := st.RevokeAPIKey(ctx, *org, *keyID); err != nil {
 			return fmt.Errorf("revoke %s: %w", *keyID, err)
 		}
 		fmt.Printf("revoked %s\n", *keyID)

@@ -54,9 +54,6 @@ func startBareDeployment(ctx context.Context) (*bareDeployment, error) {
 	if b.st, err = store.New(store.Config{Redis: b.rdb, Keyring: kr}); err != nil {
 		return nil, err
 	}
-	if err := b.st.LoadScripts(ctx); err != nil {
-		return nil, err
-	}
 	if b.nc, err = nats.Connect(b.natsURL); err != nil {
 		return nil, err
 	}

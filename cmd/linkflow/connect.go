@@ -101,9 +101,6 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 	if err := d.store.Ping(pingCtx); err != nil {
 		return nil, fmt.Errorf("redis at %s: %w", c.redisURL, err)
 	}
-	if err := d.store.LoadScripts(pingCtx); err != nil {
-		return nil, fmt.Errorf("load scripts: %w", err)
-	}
 	d.nc, err = nats.Connect(c.natsURL, nats.Name("linkflow"), nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -120,7 +117,7 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 	if err := outbox.EnsureStreams(pingCtx, d.js, outbox.StreamConfig{Replicas: c.streamReplicas}); err != nil {
 		return nil, err
 	}
-	if d.reg, d.sandbox, err = buildRegistry(ctx, c, d.store, log); err != nil {
+	if d.reg, d.sandbox, err = buildRegistry(ctx, c, d.rdb, log); err != nil {
 		return nil, err
 	}
 	if d.pub, err = outbox.NewPublisher(outbox.PublisherConfig{JetStream: d.js, Store: d.store, Logger: log}); err != nil {
@@ -149,12 +146,12 @@ func (d *deps) close() {
 
 // buildRegistry registers the sandbox (unless disabled) and the remote
 // integrations.
-func buildRegistry(ctx context.Context, c *common, st *store.Store, log *zap.Logger) (*operations.Registry, *sandbox.Sandbox, error) {
+func buildRegistry(ctx context.Context, c *common, rdb redis.UniversalClient, log *zap.Logger) (*operations.Registry, *sandbox.Sandbox, error) {
 	reg := operations.NewRegistry(nil)
 	var sb *sandbox.Sandbox
 	if c.sandbox {
 		var err error
-		sb, err = sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(st.Redis()), Latency: c.sandboxLatency,
+		sb, err = sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(rdb), Latency: c.sandboxLatency,
 			SlowDelay: time.Duration(c.sandboxSlowMS) * time.Millisecond, Logger: log})
 		if err != nil {
 			return nil, nil, err

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/store"
 )
@@ -118,7 +119,7 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := d.store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
 		return err
 	}
-	if err := d.store.SetWebhookSecret(ctx, devOrgID, state.WebhookSecret); err != nil {
+	if err := d.store.UpdateOrg(ctx, devOrgID, linkflow.OrgUpdate{WebhookSecret: state.WebhookSecret}); err != nil {
 		return err
 	}
 	if _, _, err := d.store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil); err != nil {

@@ -53,7 +53,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "a few failed attempts", func() bool { return requests.Load() >= 2 })
 	first.kill()
 	before := requests.Load()
-	d, err := f.st.Delivery(ctx, f.org, fin.EventID)
+	d, _, err := f.st.LoadDelivery(ctx, f.org, fin.EventID)
 	if err != nil || d.Status != linkflow.DeliveryPending {
 		t.Fatalf("delivery after the kill: %+v %v", d, err)
 	}
@@ -62,7 +62,7 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	startProc(t, "dispatcher-next", nil, args...)
 	testenv.Eventually(t, 30*time.Second, "the webhook after the restart", func() bool { return delivered.Load() >= 1 })
 	testenv.Eventually(t, 10*time.Second, "the delivery to be recorded", func() bool {
-		d, err := f.st.Delivery(ctx, f.org, fin.EventID)
+		d, _, err := f.st.LoadDelivery(ctx, f.org, fin.EventID)
 		return err == nil && d.Status == linkflow.DeliverySucceeded
 	})
 	t.Logf("%d failed attempts before the kill, %d requests in all", before, requests.Load())

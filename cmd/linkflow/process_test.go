@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
@@ -169,6 +170,7 @@ type fleet struct {
 	natsURL string
 	redis   string
 	st      *store.Store
+	rdb     redis.UniversalClient
 	js      jetstream.JetStream
 	pub     *outbox.Publisher
 	org     string
@@ -178,7 +180,7 @@ func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	rdb, rs := testenv.Redis(t)
 	natsURL, _, js := testenv.NATS(t)
-	f := &fleet{t: t, keys: store.GenerateKey("p1"), natsURL: natsURL, redis: rs.URL, js: js}
+	f := &fleet{t: t, keys: store.GenerateKey("p1"), natsURL: natsURL, redis: rs.URL, rdb: rdb, js: js}
 	kr, err := store.ParseKeyring(f.keys)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +261,7 @@ var (
 // writeLog returns the idempotency keys of the sandbox account's write log.
 func (f *fleet) writeLog(integration, username string) []string {
 	f.t.Helper()
-	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(f.st.Redis())})
+	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(f.rdb)})
 	if err != nil {
 		f.t.Fatal(err)
 	}

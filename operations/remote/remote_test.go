@@ -21,7 +21,6 @@ import (
 	"github.com/linkflow/linkflow/operations/conformance"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
-	"github.com/linkflow/linkflow/store"
 )
 
 const secret = "s3cret"
@@ -38,17 +37,10 @@ type testBundle struct {
 func setup(t *testing.T, slow time.Duration) *testBundle {
 	t.Helper()
 	rdb, _ := testenv.Redis(t)
-	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	b := &testBundle{providers: operations.NewRegistry(nil), registered: operations.NewRegistry(nil)}
-	if b.sb, err = sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(st.Redis()), SlowDelay: slow, Logger: log}); err != nil {
+	var err error
+	if b.sb, err = sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(rdb), SlowDelay: slow, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sandbox.Register(b.providers, b.sb); err != nil {

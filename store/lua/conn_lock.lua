@@ -1,11 +1,12 @@
 -- Takes a connection's lock (refresh or revoke) when nobody holds it, with a
 -- fencing token from the connection's own counter, and returns the
--- connection as it is under the lock.
+-- connection as it is under the lock; when another holds it, how many
+-- refreshes the connection committed (what a waiting reader watches).
 -- KEYS: 1 connection, 2 lock, 3 connection's links
 -- ARGV: 1 lock ttl ms, 2 how many link ids to return
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local pttl = redis.call('PTTL', KEYS[2])
-if pttl ~= -2 then return {'busy', pttl} end
+if pttl ~= -2 then return {'busy', redis.call('HGET', KEYS[1], 'refreshes') or '0'} end
 local token = redis.call('HINCRBY', KEYS[1], 'lockFence', 1)
 redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
 return {'ok', tostring(token), redis.call('HGETALL', KEYS[1]),

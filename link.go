@@ -205,6 +205,14 @@ type Claim struct {
 	Message Message
 }
 
+// Sweep is what one round of a store's link upkeep did: the links that
+// expired (their events to publish) and how many index entries of links past
+// their retention it removed.
+type Sweep struct {
+	Expired []*Finished
+	Pruned  int
+}
+
 // CancelResult says what a cancel did: Canceled when the link ended at once
 // (it was pending or claimed), Requested when a running link will stop before
 // its next operation.

@@ -87,15 +87,11 @@ func (s *Store) CommitRefresh(ctx context.Context, org, id string, c linkflow.Re
 		}
 		outcome, value = "ok", s.keys.Seal(b, credentialsAAD(id))
 	}
-	res, err := connRefreshScript.Run(ctx, s.rdb,
+	out, err := s.runStrings(ctx, connRefreshScript, "commit refresh of "+id,
 		[]string{connKey(org, id), connLockKey(org, id), eventsKey(org), outboxKey(org), outboxMessagesKey(org), eventKey(org, c.EventID)},
 		c.Token, c.LastLinkID, outcome, ms(c.At), value, c.EventID, c.EventType, string(c.EventBody),
 		strconv.FormatInt(ms(c.At.Add(-s.cfg.EventRetention)), 10), s.cfg.EventRetention.Milliseconds(),
-		encodeMessage(c.Message)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("commit refresh of %s: %w", id, err)
-	}
-	out, err := replyStrings(res)
+		encodeMessage(c.Message))
 	if err != nil {
 		return nil, err
 	}

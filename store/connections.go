@@ -25,7 +25,6 @@ const (
 
 var connUpdateScript = script("conn_update")
 
-
 func (s *Store) openCredentials(id, sealed string) (*linkflow.Credentials, error) {
 	pt, err := s.keys.Open(sealed, credentialsAAD(id))
 	if err != nil {

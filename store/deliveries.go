@@ -47,7 +47,6 @@ func parseDelivery(org, eventID string, m map[string]string) *linkflow.Delivery 
 	}
 }
 
-
 // deliveryTTL is how long delivery state and attempt logs are kept after
 // their last change: the link retention, or longer when failed deliveries
 // must stay replayable longer.
@@ -141,16 +140,10 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 		next = time.Time{}
 	}
 	sargs := settleArgs(ref, a.Claim, a.Now, next)
-	pipe := s.rdb.Pipeline()
-	rec := deliveryRecordScript.EvalSha(ctx, pipe, keys, args...)
-	settle := deliverySettleScript.EvalSha(ctx, pipe, []string{retryScheduleKey()}, sargs...)
-	_, _ = pipe.Exec(ctx) // each command's error is looked at below
-	if isNoScript(rec.Err()) {
-		rec = deliveryRecordScript.Run(ctx, s.rdb, keys, args...)
-	}
-	if isNoScript(settle.Err()) {
-		settle = deliverySettleScript.Run(ctx, s.rdb, []string{retryScheduleKey()}, sargs...)
-	}
+	pipe := s.pipeline()
+	rec := pipe.Script(ctx, deliveryRecordScript, keys, args...)
+	settle := pipe.Script(ctx, deliverySettleScript, []string{retryScheduleKey()}, sargs...)
+	_ = pipe.Exec(ctx) // each command's error is looked at below
 	n, err := parseRecorded(a, rec)
 	settled, settleErr := settle.Int()
 	moved := settleErr != nil || settled == 1 // unknown counts as moved
@@ -261,12 +254,8 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 		}
 		curScore, curMember = sc, m
 	}
-	res, err := deliveryFailedPageScript.Run(ctx, s.rdb, []string{failedDeliveriesKey(org)},
-		curScore, curMember, limit, ms(since)).Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("failed deliveries: %w", err)
-	}
-	flat, err := replyStrings(res)
+	flat, err := s.runStrings(ctx, deliveryFailedPageScript, "failed deliveries", []string{failedDeliveriesKey(org)},
+		curScore, curMember, limit, ms(since))
 	if err != nil {
 		return nil, "", err
 	}

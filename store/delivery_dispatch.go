@@ -50,13 +50,10 @@ func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkf
 	var res *redis.Cmd
 	var add *redis.IntCmd
 	if claimAtOnce {
-		pipe := s.rdb.Pipeline()
-		res = deliveryAcceptScript.EvalSha(ctx, pipe, keys, args...)
+		pipe := s.pipeline()
+		res = pipe.Script(ctx, deliveryAcceptScript, keys, args...)
 		add = pipe.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: refMember(ref)})
-		_, _ = pipe.Exec(ctx) // each command's error is looked at below
-		if isNoScript(res.Err()) {
-			res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
-		}
+		_ = pipe.Exec(ctx) // each command's error is looked at below
 	} else {
 		res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
 	}

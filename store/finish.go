@@ -75,11 +75,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 		argv = append(argv, linkPairs...)
 		argv = append(argv, connPairs...)
 		argv = append(argv, connOnce...)
-		res, err := finishLinkScript.Run(ctx, s.rdb, keys, argv...).Result()
-		if err != nil {
-			return nil, fmt.Errorf("finish link %s: %w", id, err)
-		}
-		out, err := replyStrings(res)
+		out, err := s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...)
 		if err != nil {
 			return nil, err
 		}

@@ -103,16 +103,10 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	// in no particular order). Nobody knows the new link's id before both
 	// writes are done and the 201 goes out; an index entry whose script
 	// failed points at nothing, expires, and reads as "not found".
-	pipe := s.rdb.Pipeline()
+	pipe := s.pipeline()
 	pipe.Set(ctx, linkOrgKey(l.ID), in.OrgID, lifetime)
-	res := createLinkScript.Run(ctx, pipe, keys, argv...)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		if isNoScript(err) {
-			if err := s.loadScripts(ctx); err != nil {
-				return nil, err
-			}
-			return s.CreateLink(ctx, in)
-		}
+	res := pipe.Script(ctx, createLinkScript, keys, argv...)
+	if err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create link: %w", err)
 	}
 	out, err := replyStrings(res.Val())
@@ -229,14 +223,10 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	now := s.now()
 	keys := []string{linkKey(org, linkID), linkCredKey(org, linkID), outboxKey(org), outboxMessagesKey(org),
 		expiringKey(org), linkBadCodeKey(org, linkID)}
-	res, err := claimLinkScript.Run(ctx, s.rdb, keys, hashHex(code), ms(now),
+	out, err := s.runStrings(ctx, claimLinkScript, "claim link "+linkID, keys, hashHex(code), ms(now),
 		s.keys.Seal([]byte(password), passwordAAD(linkID)), username,
 		s.cfg.MinSessionTime.Milliseconds(), s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds(), linkID,
-		outbox.ClaimedID(linkID)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("claim link %s: %w", linkID, err)
-	}
-	out, err := replyStrings(res)
+		outbox.ClaimedID(linkID))
 	if err != nil {
 		return nil, err
 	}
@@ -358,9 +348,21 @@ func cutNUL(s string) (string, string, bool) {
 	return s, "", false
 }
 
-// ExpireDue ends an organization's pending links whose expiry has passed, with
-// a link.expired event each, and returns those events.
-func (s *Store) ExpireDue(ctx context.Context, org string, limit int) ([]*linkflow.Finished, error) {
+// SweepLinks does one round of an organization's link upkeep, up to limit
+// links of each kind: pending links whose expiry passed end as expired, with
+// a link.expired event each (returned, to publish), and the link indexes
+// lose the entries of links whose retention ended.
+func (s *Store) SweepLinks(ctx context.Context, org string, limit int) (*linkflow.Sweep, error) {
+	expired, err := s.expireDue(ctx, org, limit)
+	if err != nil {
+		return &linkflow.Sweep{Expired: expired}, err
+	}
+	pruned, err := s.pruneLinkIndexes(ctx, org, limit)
+	return &linkflow.Sweep{Expired: expired, Pruned: pruned}, err
+}
+
+// expireDue ends an organization's pending links whose expiry has passed.
+func (s *Store) expireDue(ctx context.Context, org string, limit int) ([]*linkflow.Finished, error) {
 	now := s.now()
 	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: expiringKey(org), Start: "-inf",
 		Stop: strconv.FormatInt(ms(now), 10), ByScore: true, Count: int64(limit)}).Result()

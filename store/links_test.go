@@ -293,12 +293,12 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 		}
 		return len(links)
 	}
-	if n, err := b.st.PruneLinkIndexes(ctx, b.org, 100); err != nil || n != 0 {
-		t.Fatalf("prune before any retention ended: %d, %v", n, err)
+	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 0 {
+		t.Fatalf("prune before any retention ended: %+v, %v", sw, err)
 	}
 	b.clock.Add(30*24*time.Hour + time.Minute) // the default retention, from the cancel
-	if n, err := b.st.PruneLinkIndexes(ctx, b.org, 100); err != nil || n != 1 {
-		t.Fatalf("prune after the finished link's retention: %d, %v", n, err)
+	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 1 || len(sw.Expired) != 1 {
+		t.Fatalf("prune after the finished link's retention (and expire the open one): %+v, %v", sw, err)
 	}
 	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 1 {
 		t.Fatalf("indexed links %d, want the open one", n)
@@ -308,11 +308,15 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 			t.Fatalf("%+v lists %d links, want the open one", f, n)
 		}
 	}
-	// The open link's entries stay until its latest possible end: expiry (an
-	// hour), a late claim's session and the retention.
-	b.clock.Add(time.Hour + 10*time.Minute)
-	if n, err := b.st.PruneLinkIndexes(ctx, b.org, 100); err != nil || n != 1 {
-		t.Fatalf("prune after the open link's latest end: %d, %v", n, err)
+	// The open link's entries stay for the retention after it ended (that
+	// sweep expired it).
+	b.clock.Add(30*24*time.Hour - time.Minute)
+	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 0 {
+		t.Fatalf("prune before the expired link's retention ended: %+v, %v", sw, err)
+	}
+	b.clock.Add(2 * time.Minute)
+	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 1 {
+		t.Fatalf("prune after the open link's latest end: %+v, %v", sw, err)
 	}
 	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 0 {
 		t.Fatalf("indexed links %d, want none", n)
@@ -367,4 +371,34 @@ func TestAPIKeysKeptHashed(t *testing.T) {
 func isState(err error, want linkflow.Status) bool {
 	var se *linkflow.StateError
 	return errors.As(err, &se) && se.Status == want
+}
+
+// A Redis that lost its script cache (a restart, a failover) still runs the
+// scripts queued in pipelines: creation, heartbeats, rate limits.
+func TestPipelinedScriptsAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil) // the scripts are cached now
+	if err := b.st.Redis().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	again := b.create(t, nil)
+	if again.ID == l.ID {
+		t.Fatal("the same link twice")
+	}
+	got, err := b.st.Link(ctx, b.org, again.ID)
+	if err != nil || got.Status != linkflow.StatusPending {
+		t.Fatalf("link created after SCRIPT FLUSH: %+v %v", got, err)
+	}
+	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 2 {
+		t.Fatalf("indexed links %d, want 2", n)
+	}
+	if err := b.st.Redis().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	states, err := b.st.Heartbeat(ctx, []linkflow.LeaseRef{{OrgID: b.org, LinkID: l.ID, Token: "nobody"}}, nil, time.Minute)
+	if err != nil || len(states) != 1 || !states[0].Lost {
+		t.Fatalf("heartbeat after SCRIPT FLUSH: %+v %v", states, err)
+	}
 }

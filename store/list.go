@@ -113,11 +113,11 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// PruneLinkIndexes removes from an organization's link indexes (every link,
+// pruneLinkIndexes removes from an organization's link indexes (every link,
 // by integration, by user) the entries of links whose retention ended by
-// now, up to limit of them, and reports how many. The sweeper calls it, so
-// the indexes do not outgrow the links they list.
-func (s *Store) PruneLinkIndexes(ctx context.Context, org string, limit int) (int, error) {
+// now, up to limit of them, and reports how many, so the indexes do not
+// outgrow the links they list.
+func (s *Store) pruneLinkIndexes(ctx context.Context, org string, limit int) (int, error) {
 	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: linksRetentionKey(org), Start: "-inf",
 		Stop: strconv.FormatInt(ms(s.now()), 10), ByScore: true, Count: int64(limit)}).Result()
 	if err != nil || len(members) == 0 {

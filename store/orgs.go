@@ -240,7 +240,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string, gate *linkflow.
 		return nil, nil, linkflow.ErrNotFound
 	}
 	h := hashHex(secret)
-	pipe := s.rdb.Pipeline()
+	pipe := s.pipeline()
 	var gated func() (*linkflow.RateLimitResult, error)
 	if gate != nil {
 		var err error
@@ -250,13 +250,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string, gate *linkflow.
 	}
 	key := pipe.HGetAll(ctx, apiKeyKey(h))
 	tok := pipe.HGetAll(ctx, accessTokenKey(h))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		if isNoScript(err) {
-			if err := s.loadScripts(ctx); err != nil {
-				return nil, nil, err
-			}
-			return s.Authenticate(ctx, secret, gate)
-		}
+	if err := pipe.Exec(ctx); err != nil {
 		return nil, nil, err
 	}
 	if gated != nil {

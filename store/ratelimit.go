@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
-
-	"github.com/redis/go-redis/v9"
 )
 
 var rateLimitScript = script("rate_limit")
@@ -23,25 +21,14 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest
 		return nil, nil
 	}
 	results := make([]func() (*linkflow.RateLimitResult, error), len(reqs))
-	run := func() error {
-		pipe := s.rdb.Pipeline()
-		for i, r := range reqs {
-			var err error
-			if results[i], err = s.rateLimitIn(ctx, pipe, r); err != nil {
-				return err
-			}
-		}
-		_, err := pipe.Exec(ctx)
-		return err
-	}
-	err := run()
-	if isNoScript(err) {
-		if err := s.loadScripts(ctx); err != nil {
+	pipe := s.pipeline()
+	for i, r := range reqs {
+		var err error
+		if results[i], err = s.rateLimitIn(ctx, pipe, r); err != nil {
 			return nil, err
 		}
-		err = run()
 	}
-	if err != nil {
+	if err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("rate limit: %w", err)
 	}
 	out := make([]linkflow.RateLimitResult, len(reqs))
@@ -57,7 +44,7 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest
 
 // rateLimitIn queues one bucket's question in pipe; the returned func reads
 // the answer once the pipeline ran.
-func (s *Store) rateLimitIn(ctx context.Context, pipe redis.Pipeliner, r linkflow.RateLimitRequest) (func() (*linkflow.RateLimitResult, error), error) {
+func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.RateLimitRequest) (func() (*linkflow.RateLimitResult, error), error) {
 	if r.Rate <= 0 {
 		return nil, fmt.Errorf("rate limit %s: rate must be positive", r.Name)
 	}
@@ -66,7 +53,7 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe redis.Pipeliner, r linkflo
 	if r.Peek {
 		peek = "1"
 	}
-	c := rateLimitScript.EvalSha(ctx, pipe, []string{rateLimitKey(bucketName(r.Name))},
+	c := pipe.Script(ctx, rateLimitScript, []string{rateLimitKey(bucketName(r.Name))},
 		s.now().UnixMicro(), interval, max(r.Burst, 1), max(r.Cost, 1), peek)
 	return func() (*linkflow.RateLimitResult, error) {
 		v, err := c.Int64Slice()

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -84,27 +83,17 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 		return nil, nil
 	}
 	cmds := make([]*redis.Cmd, len(leases))
-	run := func() error {
-		pipe := s.rdb.Pipeline()
-		for i, r := range leases {
-			cmds[i] = renewLeaseScript.EvalSha(ctx, pipe,
-				[]string{linkLeaseKey(r.OrgID, r.LinkID), linkKey(r.OrgID, r.LinkID), linkInputKey(r.OrgID, r.LinkID)},
-				r.Token, ttl.Milliseconds())
-		}
-		exp := float64(ms(s.now().Add(ttl)))
-		for _, r := range slots {
-			pipe.ZAddXX(ctx, semaphoreKey(r.Integration), redis.Z{Score: exp, Member: r.Holder})
-		}
-		_, err := pipe.Exec(ctx)
-		return err
+	pipe := s.pipeline()
+	for i, r := range leases {
+		cmds[i] = pipe.Script(ctx, renewLeaseScript,
+			[]string{linkLeaseKey(r.OrgID, r.LinkID), linkKey(r.OrgID, r.LinkID), linkInputKey(r.OrgID, r.LinkID)},
+			r.Token, ttl.Milliseconds())
 	}
-	err := run()
-	if isNoScript(err) {
-		if err = s.loadScripts(ctx); err == nil {
-			err = run()
-		}
+	exp := float64(ms(s.now().Add(ttl)))
+	for _, r := range slots {
+		pipe.ZAddXX(ctx, semaphoreKey(r.Integration), redis.Z{Score: exp, Member: r.Holder})
 	}
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
 	out := make([]linkflow.LeaseState, len(leases))
@@ -123,15 +112,15 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 	return out, nil
 }
 
-// AwaitInput records that the link waits for the end user to answer c.
-func (s *Store) AwaitInput(ctx context.Context, org, id, token string, c *linkflow.Challenge) error {
-	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
-		set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
-	})
-}
-
-// ResumeRun records that the link runs again after its challenge was answered.
-func (s *Store) ResumeRun(ctx context.Context, org, id, token string) error {
+// SetChallenge records, under the run's lease, that the link waits for the
+// end user to answer c, or with c nil that it runs again after its
+// challenge was answered.
+func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge) error {
+	if c != nil {
+		return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
+			set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
+		})
+	}
 	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
 		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge},
 	})

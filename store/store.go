@@ -4,62 +4,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
-
-//go:embed lua/*.lua
-var luaFS embed.FS
-
-func script(name string) *redis.Script {
-	src, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	allSources = append(allSources, string(src))
-	return redis.NewScript(string(src))
-}
-
-// loadScripts loads every Lua script into Redis's script cache, so pipelined
-// EVALSHA calls find them. Store methods call it again after a NOSCRIPT reply
-// (Redis restarted and lost its cache).
-func (s *Store) loadScripts(ctx context.Context) error {
-	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		return cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return loadScriptsOn(ctx, c) })
-	}
-	return loadScriptsOn(ctx, s.rdb)
-}
-
-func loadScriptsOn(ctx context.Context, c redis.Cmdable) error {
-	// Not redis.Script.Load: in a pipeline it would record an empty hash.
-	pipe := c.Pipeline()
-	for _, src := range allSources {
-		pipe.ScriptLoad(ctx, src)
-	}
-	_, err := pipe.Exec(ctx)
-	return err
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
-}
-
-var (
-	allSources []string
-
-	createLinkScript = script("create_link")
-	claimLinkScript  = script("claim_link")
-	beginRunScript   = script("begin_run")
-	updateLinkScript = script("update_link")
-	renewLeaseScript = script("renew_lease")
-	finishLinkScript = script("finish_link")
-	badCodeScript    = script("bad_code")
 )
 
 // Config configures a Store. Zero fields take the documented defaults.
@@ -128,27 +78,6 @@ func ms(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixMilli()
-}
-
-// replyStrings flattens a script's array reply into strings.
-func replyStrings(v any) ([]string, error) {
-	arr, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("unexpected script reply %T", v)
-	}
-	out := make([]string, len(arr))
-	for i, e := range arr {
-		switch x := e.(type) {
-		case string:
-			out[i] = x
-		case int64:
-			out[i] = fmt.Sprint(x)
-		case nil:
-		default:
-			out[i] = fmt.Sprint(x)
-		}
-	}
-	return out, nil
 }
 
 // pairsToMap turns a flat [k1 v1 k2 v2 ...] reply into a map.

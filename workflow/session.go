@@ -180,7 +180,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		}
 		ch := &linkflow.Challenge{ID: c.ID, Type: c.Type, Message: c.Message, ExpiresAt: expires,
 			AttemptsLeft: tries, LastError: lastErr}
-		if err := s.w.cfg.Store.AwaitInput(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
+		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
 			return nil, s.storeErr(err)
 		}
 		resp, err := s.waitInput(c.ID, expires)
@@ -203,7 +203,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 			next.SessionID = lr.SessionID
 		}
 		lr = next
-		if err := s.w.cfg.Store.ResumeRun(s.ctx, s.link.OrgID, s.link.ID, s.r.Token); err != nil {
+		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil); err != nil {
 			return nil, s.storeErr(err)
 		}
 	}

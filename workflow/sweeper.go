@@ -16,8 +16,7 @@ import (
 type SweepStore interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (bool, error)
 	Orgs(ctx context.Context) ([]string, error)
-	ExpireDue(ctx context.Context, org string, limit int) ([]*linkflow.Finished, error)
-	PruneLinkIndexes(ctx context.Context, org string, limit int) (int, error)
+	SweepLinks(ctx context.Context, org string, limit int) (*linkflow.Sweep, error)
 }
 
 // SweeperConfig configures a Sweeper. Zero fields take the defaults.
@@ -98,13 +97,11 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 	}
 	var errs []error
 	for _, org := range orgs {
-		fins, err := s.cfg.Store.ExpireDue(ctx, org, s.cfg.Batch)
+		sw, err := s.cfg.Store.SweepLinks(ctx, org, s.cfg.Batch)
 		errs = append(errs, err)
-		for _, fin := range fins {
+		for _, fin := range sw.Expired {
 			errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 		}
-		_, err = s.cfg.Store.PruneLinkIndexes(ctx, org, s.cfg.Batch)
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

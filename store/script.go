@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Every atomic step is a Lua script in lua/, run by its SHA (EVALSHA). A
+// script run alone goes through redis.Script.Run, which sends the source
+// when Redis does not know the SHA (its script cache is empty after a
+// restart or a failover). Scripts queued in a pipeline go through
+// scriptPipe, which does the same for each call Redis answered NOSCRIPT.
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+func script(name string) *redis.Script {
+	src, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(src))
+}
+
+var (
+	createLinkScript = script("create_link")
+	claimLinkScript  = script("claim_link")
+	beginRunScript   = script("begin_run")
+	updateLinkScript = script("update_link")
+	renewLeaseScript = script("renew_lease")
+	finishLinkScript = script("finish_link")
+	badCodeScript    = script("bad_code")
+)
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// runStrings runs a script alone and flattens its array reply into strings;
+// what names the step in errors.
+func (s *Store) runStrings(ctx context.Context, sc *redis.Script, what string, keys []string, args ...any) ([]string, error) {
+	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := replyStrings(res)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// replyStrings flattens a script's array reply into strings.
+func replyStrings(v any) ([]string, error) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	out := make([]string, len(arr))
+	for i, e := range arr {
+		switch x := e.(type) {
+		case string:
+			out[i] = x
+		case nil:
+		default:
+			out[i] = fmt.Sprint(x)
+		}
+	}
+	return out, nil
+}
+
+// scriptPipe is a pipeline that runs scripts too. Exec sends everything in
+// one round trip; a script call Redis answered NOSCRIPT then runs again
+// alone with its source. Only those calls run again: every other command
+// already took effect, so running the whole pipeline again could do some
+// twice (on Cluster, one node may have lost its cache and not the others).
+type scriptPipe struct {
+	redis.Pipeliner
+	rdb   redis.UniversalClient
+	calls []scriptCall
+}
+
+type scriptCall struct {
+	script *redis.Script
+	cmd    *redis.Cmd
+	keys   []string
+	args   []any
+}
+
+func (s *Store) pipeline() *scriptPipe {
+	return &scriptPipe{Pipeliner: s.rdb.Pipeline(), rdb: s.rdb}
+}
+
+// Script queues a script call; its reply is in the returned command after
+// Exec.
+func (p *scriptPipe) Script(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := sc.EvalSha(ctx, p.Pipeliner, keys, args...)
+	p.calls = append(p.calls, scriptCall{script: sc, cmd: cmd, keys: keys, args: args})
+	return cmd
+}
+
+// Exec runs the pipeline, then each script call that found no script again
+// alone. It returns the first command's error other than redis.Nil; each
+// command keeps its own.
+func (p *scriptPipe) Exec(ctx context.Context) error {
+	cmds, _ := p.Pipeliner.Exec(ctx)
+	for _, c := range p.calls {
+		if isNoScript(c.cmd.Err()) {
+			again := c.script.Run(ctx, p.rdb, c.keys, c.args...)
+			c.cmd.SetVal(again.Val())
+			c.cmd.SetErr(again.Err())
+		}
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}

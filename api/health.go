@@ -38,3 +38,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
+
+// Health serves GET /healthz and GET /readyz alone, with the API's answers,
+// for a process that serves no API (a worker, a dispatcher) to be probed on
+// its metrics address.
+func Health(checks []ReadyCheck) http.Handler {
+	s := &Server{cfg: Config{Ready: checks}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return mux
+}

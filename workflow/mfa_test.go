@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/outbox"
@@ -103,11 +104,20 @@ func TestMFAThreeWrongAnswersFail(t *testing.T) {
 	}
 }
 
+// The challenge's timeout runs on the worker's clock: moving the clock past
+// it fails the link, with no real wait.
 func TestMFATimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.startWorker(func(c *workflow.Config) { c.ChallengeTimeout = 300 * time.Millisecond })
+	clock := clockwork.NewFakeClock()
+	h.startWorker(func(c *workflow.Config) { c.Clock = clock })
 	l, _ := h.runMFA()
+	h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	clock.Advance(4 * time.Minute)
+	if got, err := h.st.Link(context.Background(), h.org, l.ID); err != nil || got.Status != linkflow.StatusAwaitingInput {
+		t.Fatalf("before the timeout: %+v %v", got, err)
+	}
+	clock.Advance(time.Minute) // the default timeout: 5 minutes
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
 	if got.Error == nil || got.Error.Code != linkflow.FailureChallengeTimeout {
 		t.Fatalf("unanswered challenge: %s %+v", got.Status, got.Error)

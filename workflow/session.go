@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -46,14 +47,14 @@ var errLeaseLost = errors.New("lease lost")
 func newSession(w *Worker, msg jetstream.Msg, run *linkflow.Run, integ, holder string, log *zap.Logger) *session {
 	s := &session{
 		w: w, msg: msg, r: run, link: run.Link, integ: integ, holder: holder,
-		log: log, start: w.cfg.Now(),
+		log: log, start: w.cfg.Clock.Now(),
 		cancelCh: make(chan struct{}), inputCh: make(chan struct{}, 1),
 	}
 	s.lastProgress.Store(time.Now().UnixNano())
 	var ctx context.Context = w.runCtx
 	if !s.link.ExpiresAt.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, s.link.ExpiresAt)
+		ctx, cancel = clockwork.WithDeadline(ctx, w.cfg.Clock, s.link.ExpiresAt)
 		_ = cancel // released with s.cancel below
 		s.ctx, s.cancel = context.WithCancelCause(ctx)
 		prev := s.cancel
@@ -89,7 +90,7 @@ func (s *session) run() {
 	s.w.cfg.Metrics.started()
 
 	l := s.link
-	now := s.w.cfg.Now()
+	now := s.w.cfg.Clock.Now()
 	switch {
 	case l.Attempts > s.w.cfg.MaxAttempts:
 		s.w.deadLetter(s.msg, "attempts exhausted", l.ID)
@@ -174,7 +175,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 	lastErr := ""
 	for lr.Challenge != nil {
 		c := lr.Challenge
-		expires := s.w.cfg.Now().Add(s.w.cfg.ChallengeTimeout)
+		expires := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
 		if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(expires) {
 			expires = c.ExpiresAt
 		}
@@ -212,7 +213,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 
 // waitInput waits for the answer to challenge id.
 func (s *session) waitInput(id string, expires time.Time) (string, error) {
-	timer := time.NewTimer(time.Until(expires))
+	timer := s.w.cfg.Clock.NewTimer(expires.Sub(s.w.cfg.Clock.Now()))
 	defer timer.Stop()
 	// The process slot is free while the end user types.
 	<-s.w.slots
@@ -227,7 +228,7 @@ func (s *session) waitInput(id string, expires time.Time) (string, error) {
 		}
 		select {
 		case <-s.inputCh:
-		case <-timer.C:
+		case <-timer.Chan():
 			return "", &linkflow.LinkError{Code: linkflow.FailureChallengeTimeout, Message: "The challenge was not answered in time."}
 		case <-s.cancelCh:
 			return "", &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: "The link was canceled while waiting for input."}
@@ -256,7 +257,7 @@ func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult)
 		return
 	}
 	l.Status = linkflow.StatusSucceeded
-	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
+	l.CompletedAt = time.UnixMilli(s.w.cfg.Clock.Now().UnixMilli())
 	l.Result = result
 	conn := &linkflow.ConnectionWrite{
 		ID: s.r.ConnectionID, IntegrationID: l.IntegrationID, Username: l.Username,
@@ -273,7 +274,7 @@ func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult)
 func (s *session) failLink(code linkflow.FailureCode, message string, opIndex *int) {
 	l := s.link
 	l.Status = linkflow.StatusFailed
-	l.CompletedAt = time.UnixMilli(s.w.cfg.Now().UnixMilli())
+	l.CompletedAt = time.UnixMilli(s.w.cfg.Clock.Now().UnixMilli())
 	l.Result = nil
 	l.Error = &linkflow.LinkError{Code: code, Message: message, OperationIndex: opIndex}
 	s.commit(func(ctx context.Context) (*linkflow.Finished, error) {
@@ -296,7 +297,8 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 			break
 		}
 		s.log.Warn("commit", zap.Int("try", attempt), zap.Error(err))
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond) // backoff before retrying Redis
+		// Back off before retrying Redis; a hard stop cuts the pauses short.
+		s.w.pause(s.w.runCtx, time.Duration(attempt)*100*time.Millisecond)
 	}
 	switch {
 	case errors.Is(err, linkflow.ErrFenced):
@@ -310,9 +312,9 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 		_ = s.msg.NakWithDelay(s.w.backoff(1))
 		return
 	}
-	s.w.cfg.Metrics.finished(s.link, s.w.cfg.Now().Sub(s.start))
+	s.w.cfg.Metrics.finished(s.link, s.w.cfg.Clock.Now().Sub(s.start))
 	s.log.Info("link finished", zap.String("status", string(s.link.Status)),
-		zap.Int("attempt", s.link.Attempts), zap.Duration("took", s.w.cfg.Now().Sub(s.start)))
+		zap.Int("attempt", s.link.Attempts), zap.Duration("took", s.w.cfg.Clock.Now().Sub(s.start)))
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.w.cfg.Publisher.Publish(pctx, fin.Event); err != nil {
@@ -339,7 +341,7 @@ func (s *session) settleError(err error, opIndex *int) {
 		}
 		_ = s.msg.Nak()
 		return
-	case errors.Is(cause, context.DeadlineExceeded) || (cause == nil && errors.Is(err, context.DeadlineExceeded) && !s.link.ExpiresAt.After(s.w.cfg.Now())):
+	case errors.Is(cause, context.DeadlineExceeded) || (cause == nil && errors.Is(err, context.DeadlineExceeded) && !s.link.ExpiresAt.After(s.w.cfg.Clock.Now())):
 		s.failLink(linkflow.FailureLinkExpired, "The link's deadline passed before it could finish.", opIndex)
 		return
 	}
@@ -359,7 +361,7 @@ func (s *session) settleError(err error, opIndex *int) {
 		s.failLink(linkflow.FailureAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts: %s", l.Attempts, pe.Message), opIndex)
 		return
 	}
-	if !l.ExpiresAt.IsZero() && s.w.cfg.Now().Add(delay).After(l.ExpiresAt) {
+	if !l.ExpiresAt.IsZero() && s.w.cfg.Clock.Now().Add(delay).After(l.ExpiresAt) {
 		s.failLink(pe.Code, pe.Message+" (no time left to retry before the link's deadline)", opIndex)
 		return
 	}

@@ -10,11 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
@@ -48,8 +50,12 @@ type Config struct {
 	Publisher Publisher
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock is the clock of the link's own times: its deadline, a
+	// challenge's timeout, the pauses between retries, the shutdown grace.
+	// Leases and ack deadlines run on Redis's and JetStream's clocks, so
+	// the heartbeat that renews them runs on the real one. Default the real
+	// clock.
+	Clock clockwork.Clock
 	// Metrics, when set, records the worker's counters.
 	Metrics *Metrics
 
@@ -90,8 +96,8 @@ func (c *Config) validate() error {
 		return errors.New("workflow: Store, Registry, JetStream, NATS and Publisher are required")
 	}
 	c.Logger = cmp.Or(c.Logger, zap.NewNop())
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	if len(c.Integrations) == 0 {
 		c.Integrations = c.Registry.IDs()
@@ -136,6 +142,7 @@ type Worker struct {
 	subs      []*nats.Subscription
 	iters     []jetstream.MessagesContext
 	itersMu   sync.Mutex
+	started   atomic.Bool
 	stopOnce  sync.Once
 	bgStop    chan struct{}
 }
@@ -161,8 +168,20 @@ func NewWorker(cfg Config) (*Worker, error) {
 }
 
 // Start creates the consumers and begins fetching. It returns once fetching
-// has started; Stop ends it.
+// has started; Stop ends it. When a step fails, what started before it
+// (subscriptions, fetch loops) is stopped before Start returns the error.
 func (w *Worker) Start(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return startstop.ErrStarted
+	}
+	if err := w.start(ctx); err != nil {
+		w.Stop()
+		return err
+	}
+	return nil
+}
+
+func (w *Worker) start(ctx context.Context) error {
 	runCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
 	w.runCtx, w.hardStop = runCtx, hardStop
 	fetchCtx, fetchStop := context.WithCancel(runCtx)
@@ -275,10 +294,8 @@ func (w *Worker) waitFleetSlot(ctx context.Context, integ, holder string, limit 
 			_ = msg.InProgress()
 			lastProgress = time.Now()
 		}
-		select {
-		case <-ctx.Done():
+		if !w.pause(ctx, wait) {
 			return false
-		case <-time.After(wait):
 		}
 		wait = min(wait*2, 500*time.Millisecond)
 	}
@@ -327,7 +344,7 @@ func (w *Worker) onControl(m *nats.Msg) {
 	w.mu.Lock()
 	s := w.sessions[c.LinkID]
 	if s == nil && m.Subject == outbox.SubjectCancel {
-		now := time.Now()
+		now := w.cfg.Clock.Now()
 		for id, at := range w.earlyCancels {
 			if now.Sub(at) > time.Minute {
 				delete(w.earlyCancels, id)
@@ -394,7 +411,7 @@ func (w *Worker) Stop() {
 		go func() { w.sessWG.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(w.cfg.ShutdownGrace):
+		case <-w.cfg.Clock.After(w.cfg.ShutdownGrace):
 			w.log.Info("grace period over: handing sessions back", zap.Int("in_flight", w.InFlight()))
 			w.hardStop(errShutdown)
 			<-done
@@ -407,6 +424,18 @@ func (w *Worker) Stop() {
 		w.hardStop(errShutdown)
 		w.log.Info("worker stopped")
 	})
+}
+
+// pause waits d on the clock; false when ctx ended first.
+func (w *Worker) pause(ctx context.Context, d time.Duration) bool {
+	t := w.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.Chan():
+		return true
+	}
 }
 
 // backoff is the delay before attempt n+1 after a transient failure of

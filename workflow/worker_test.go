@@ -203,3 +203,28 @@ func TestCancelNotificationStopsAtOnce(t *testing.T) {
 		t.Fatalf("canceled link: %s %+v", got.Status, got.Error)
 	}
 }
+
+// A start that fails half way leaves nothing running: the subscriptions and
+// fetch loops of the steps before it are stopped.
+func TestFailedStartCleansUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	before := h.nc.NumSubscriptions()
+	w, err := workflow.NewWorker(h.config(func(c *workflow.Config) {
+		c.Integrations = []string{sandbox.TMobile, "no.dots.in.consumer.names"}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err == nil {
+		t.Fatal("a consumer JetStream refuses must fail the start")
+	}
+	if after := h.nc.NumSubscriptions(); after != before {
+		t.Fatalf("subscriptions: %d before, %d after the failed start", before, after)
+	}
+	if err := w.Start(context.Background()); err == nil {
+		t.Fatal("a worker starts once")
+	}
+	w.Stop()
+	w.Stop()
+}

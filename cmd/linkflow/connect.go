@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -15,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -77,11 +73,16 @@ func newRedis(url string) (redis.UniversalClient, error) {
 }
 
 // connect builds the shared parts from the common flags. keyring may be nil
-// (then --encryption-keys is required).
-func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring) (*deps, error) {
+// (then --encryption-keys is required). When it fails, what it opened is
+// closed.
+func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring) (_ *deps, err error) {
 	d := &deps{log: log, metrics: prometheus.NewRegistry()}
 	d.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var err error
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
 	if kr == nil {
 		if c.encryptionKeys == "" {
 			return nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required: generate one with `linkflow keys generate`")
@@ -123,16 +124,14 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 	if d.pub, err = outbox.NewPublisher(outbox.PublisherConfig{JetStream: d.js, Store: d.store, Logger: log}); err != nil {
 		return nil, err
 	}
-	if err := d.pub.Start(ctx); err != nil {
-		return nil, err
-	}
 	d.notify = outbox.NewNotifier(d.nc, log)
 	return d, nil
 }
 
 func (d *deps) close() {
-	d.pub.Stop()
-	d.reg.Close(context.Background())
+	if d.reg != nil {
+		d.reg.Close(context.Background())
+	}
 	if d.nc != nil {
 		// Acks and naks are fire-and-forget publishes: flush them before the
 		// process goes, or a hand-back at shutdown is lost and its message
@@ -140,7 +139,9 @@ func (d *deps) close() {
 		_ = d.nc.FlushTimeout(5 * time.Second)
 		d.nc.Close()
 	}
-	_ = d.rdb.Close()
+	if d.rdb != nil {
+		_ = d.rdb.Close()
+	}
 	_ = d.log.Sync()
 }
 
@@ -169,36 +170,6 @@ func buildRegistry(ctx context.Context, c *common, rdb redis.UniversalClient, lo
 		}
 	}
 	return reg, sb, nil
-}
-
-// serveMetrics serves /metrics and pprof on addr until ctx ends. A busy or
-// wrong address fails at once, naming the flag.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) error {
-	if addr == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics on %s (choose another address with --metrics-addr, or empty to turn them off): %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", zap.Error(err))
-		}
-	}()
-	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
-	return nil
 }
 
 func fatalf(format string, args ...any) {

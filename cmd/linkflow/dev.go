@@ -113,9 +113,6 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.close()
-	if err := serveMetrics(ctx, c.metricsAddr, d.metrics, log); err != nil {
-		return err
-	}
 	if _, err := d.store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
 		return err
 	}
@@ -125,23 +122,11 @@ func runDev(ctx context.Context, args []string) error {
 	if _, _, err := d.store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil); err != nil {
 		return err
 	}
-
-	stopWorker, err := startWorker(ctx, d, wf)
+	ss, err := assemble(d, &c, role{api: &af, worker: &wf, dispatcher: &df, dev: true})
 	if err != nil {
 		return err
 	}
-	defer stopWorker()
-	stopDispatcher, err := startDispatcher(ctx, d, df)
-	if err != nil {
-		return err
-	}
-	defer stopDispatcher()
-	srv, err := newAPIServer(d, af, true)
-	if err != nil {
-		return err
-	}
-	printDevBanner(af, state)
-	return serveHTTP(ctx, af.httpAddr, srv, log)
+	return ss.run(ctx, func() { printDevBanner(af, state) })
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,16 +103,34 @@ func startProcIn(t *testing.T, dir, name string, env []string, args ...string) *
 			t.Logf("--- output of %s:\n%s", p.name, p.output())
 		}
 	})
-	testenv.Eventually(t, 30*time.Second, name+" to serve its metrics", func() bool {
+	// Every role answers its probes on the metrics address: ready once
+	// Redis, NATS and the streams are.
+	testenv.Eventually(t, 30*time.Second, name+" to be ready on its metrics address", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("%s exited at start: %v\n%s", name, p.err, p.output())
 		default:
 		}
-		_, err := p.metric("go_goroutines")
-		return err == nil
+		return p.probe("/readyz") == http.StatusOK
 	})
+	if code := p.probe("/healthz"); code != http.StatusOK {
+		t.Fatalf("%s: GET /healthz on the metrics address: %d", name, code)
+	}
+	if _, err := p.metric("go_goroutines"); err != nil {
+		t.Fatalf("%s: metrics: %v", name, err)
+	}
 	return p
+}
+
+// probe GETs path on the process's metrics address and returns the status
+// (0 when nothing answers).
+func (p *proc) probe(path string) int {
+	resp, err := http.Get("http://" + p.metrics + path)
+	if err != nil {
+		return 0
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (p *proc) output() string {

@@ -2,20 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
-	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
@@ -98,16 +92,10 @@ func (f *workerFlags) config(d *deps) (workflow.Config, error) {
 	if err != nil {
 		return workflow.Config{}, err
 	}
-	var integs []string
-	for _, s := range strings.Split(f.integrations, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			integs = append(integs, s)
-		}
-	}
 	return workflow.Config{
 		Store: d.store, Registry: d.reg, JetStream: d.js, NATS: d.nc, Publisher: d.pub,
 		Logger: d.log, Metrics: workflow.NewMetrics(d.metrics),
-		Integrations: integs, Concurrency: f.concurrency, IntegrationLimits: limits,
+		Integrations: splitList(f.integrations), Concurrency: f.concurrency, IntegrationLimits: limits,
 		LeaseTTL: f.leaseTTL, MaxAttempts: f.maxAttempts, ChallengeTimeout: f.challengeTimeout,
 		ShutdownGrace: f.shutdownGrace, Consumer: outbox.ConsumerConfig{AckWait: f.ackWait},
 	}, nil
@@ -154,66 +142,122 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 
 func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
 	var sched []time.Duration
-	for _, s := range strings.Split(f.schedule, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
+	for _, s := range splitList(f.schedule) {
 		dur, err := time.ParseDuration(s)
 		if err != nil {
 			return webhooks.Config{}, fmt.Errorf("webhook schedule: %w", err)
 		}
 		sched = append(sched, dur)
 	}
-	var allow []string
-	for _, s := range strings.Split(f.allowlist, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			allow = append(allow, s)
-		}
-	}
 	return webhooks.Config{
 		Store: d.store, JetStream: d.js, Logger: d.log, Metrics: d.metrics,
 		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost, SecretCacheTTL: f.secretCache,
 		Timeout: f.timeout, ConnectTimeout: min(5*time.Second, f.timeout), Visibility: f.visibility,
-		AllowPrivate: f.allowPrivate, Allowlist: allow,
+		AllowPrivate: f.allowPrivate, Allowlist: splitList(f.allowlist),
 	}, nil
+}
+
+// role says which parts a process runs; nil flags leave a part out.
+type role struct {
+	api        *apiFlags        // the HTTP API
+	worker     *workerFlags     // a worker, the sweeper and the outbox relay
+	dispatcher *dispatcherFlags // the webhook dispatcher
+	dev        bool
+}
+
+// assemble builds a process's services in their one order: the metrics
+// server first (probes answer while the rest starts), the outbox publisher
+// before anything that publishes, the worker with its sweeper and relay, the
+// dispatcher, and the HTTP API last, so that it takes requests only once
+// everything behind it runs, and stops taking them first.
+func assemble(d *deps, c *common, r role) (*services, error) {
+	ss := &services{}
+	ss.add("metrics server", opsService(c.metricsAddr, d.metrics, d.readyChecks(), d.log))
+	if r.api != nil || r.worker != nil {
+		ss.add("outbox publisher", d.pub)
+	}
+	if wf := r.worker; wf != nil {
+		cfg, err := wf.config(d)
+		if err != nil {
+			return nil, err
+		}
+		w, err := workflow.NewWorker(cfg)
+		if err != nil {
+			return nil, err
+		}
+		sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
+		if err != nil {
+			return nil, err
+		}
+		relay, err := outbox.NewRelay(outbox.RelayConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
+		if err != nil {
+			return nil, err
+		}
+		ss.add("worker", w)
+		ss.add("sweeper", sw)
+		ss.add("outbox relay", relay)
+	}
+	if df := r.dispatcher; df != nil {
+		cfg, err := df.config(d)
+		if err != nil {
+			return nil, err
+		}
+		disp, err := webhooks.NewDispatcher(cfg)
+		if err != nil {
+			return nil, err
+		}
+		ss.add("dispatcher", disp)
+	}
+	if af := r.api; af != nil {
+		srv, err := newAPIServer(d, *af, r.dev)
+		if err != nil {
+			return nil, err
+		}
+		ss.add("http api", newHTTPService("http api", af.httpAddr, "choose another address with --http-addr", srv, d.log))
+	}
+	return ss, nil
 }
 
 func runAPI(ctx context.Context, args []string) error {
 	var af apiFlags
-	d, c, err := setupRole(ctx, "api", args, func(fs *flag.FlagSet) { af.register(fs, ":8080") })
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	if err := serveMetrics(ctx, c.metricsAddr, d.metrics, d.log); err != nil {
-		return err
-	}
-	srv, err := newAPIServer(d, af, false)
-	if err != nil {
-		return err
-	}
-	return serveHTTP(ctx, af.httpAddr, srv, d.log)
+	return runRole(ctx, "api", args, func(fs *flag.FlagSet) { af.register(fs, ":8080") }, role{api: &af})
 }
 
-// setupRole parses a server role's flags (the common ones and its own) and
-// connects to Redis and NATS. The caller closes the deps.
-func setupRole(ctx context.Context, name string, args []string, register func(*flag.FlagSet)) (*deps, *common, error) {
+func runWorker(ctx context.Context, args []string) error {
+	var wf workerFlags
+	return runRole(ctx, "worker", args, wf.register, role{worker: &wf})
+}
+
+func runDispatcher(ctx context.Context, args []string) error {
+	var df dispatcherFlags
+	return runRole(ctx, "dispatcher", args, df.register, role{dispatcher: &df})
+}
+
+// runRole runs a server role: parse its flags (the common ones and its
+// own), connect to Redis and NATS, start its services, and stop them on
+// SIGTERM.
+func runRole(ctx context.Context, name string, args []string, register func(*flag.FlagSet), r role) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &common{}
 	c.register(fs, name)
 	register(fs)
 	if err := parseFlags(fs, args); err != nil {
-		return nil, nil, err
+		return err
 	}
 	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	d, err := connect(ctx, c, log, nil)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return d, c, nil
+	defer d.close()
+	ss, err := assemble(d, c, r)
+	if err != nil {
+		return err
+	}
+	return ss.run(ctx, nil)
 }
 
 func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
@@ -243,109 +287,6 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 		}
 	}
 	return api.New(cfg)
-}
-
-// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *zap.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("http listening", zap.String("addr", ln.Addr().String()))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func runWorker(ctx context.Context, args []string) error {
-	var wf workerFlags
-	return runBackground(ctx, "worker", args, wf.register, func(ctx context.Context, d *deps) (func(), error) {
-		return startWorker(ctx, d, wf)
-	})
-}
-
-// runBackground runs a role without an API of its own (worker, dispatcher):
-// parse its flags, connect, serve metrics, start it, and stop it on SIGTERM.
-func runBackground(ctx context.Context, name string, args []string, register func(*flag.FlagSet),
-	start func(context.Context, *deps) (func(), error)) error {
-	d, c, err := setupRole(ctx, name, args, register)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	if err := serveMetrics(ctx, c.metricsAddr, d.metrics, d.log); err != nil {
-		return err
-	}
-	stop, err := start(ctx, d)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	stop()
-	return nil
-}
-
-// startWorker starts a worker, the sweeper and the outbox relay, in that
-// order; the returned func stops them in the reverse order.
-func startWorker(ctx context.Context, d *deps, wf workerFlags) (func(), error) {
-	cfg, err := wf.config(d)
-	if err != nil {
-		return nil, err
-	}
-	w, err := workflow.NewWorker(cfg)
-	if err != nil {
-		return nil, err
-	}
-	sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
-	if err != nil {
-		return nil, err
-	}
-	relay, err := outbox.NewRelay(outbox.RelayConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
-	if err != nil {
-		return nil, err
-	}
-	var g startstop.Group
-	g.Add("worker", w)
-	g.Add("sweeper", sw)
-	g.Add("outbox relay", relay)
-	if err := g.Start(ctx); err != nil {
-		return nil, err
-	}
-	return g.Stop, nil
-}
-
-func runDispatcher(ctx context.Context, args []string) error {
-	var df dispatcherFlags
-	return runBackground(ctx, "dispatcher", args, df.register, func(ctx context.Context, d *deps) (func(), error) {
-		return startDispatcher(ctx, d, df)
-	})
-}
-
-func startDispatcher(ctx context.Context, d *deps, df dispatcherFlags) (func(), error) {
-	cfg, err := df.config(d)
-	if err != nil {
-		return nil, err
-	}
-	disp, err := webhooks.NewDispatcher(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := disp.Start(ctx); err != nil {
-		return nil, err
-	}
-	return disp.Stop, nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

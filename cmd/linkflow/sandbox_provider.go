@@ -57,8 +57,8 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector())
-	if err := serveMetrics(ctx, *metricsAddr, metrics, log); err != nil {
-		return err
-	}
-	return serveHTTP(ctx, *addr, h, log)
+	ss := &services{}
+	ss.add("metrics server", opsService(*metricsAddr, metrics, nil, log))
+	ss.add("provider protocol", newHTTPService("provider protocol", *addr, "choose another address with --http-addr", h, log))
+	return ss.run(ctx, nil)
 }

@@ -137,6 +137,14 @@ type ConnectionPatch struct {
 	Disabled    *bool
 }
 
+// Limits on what a connection keeps.
+const (
+	// MaxConnectionMetadata bounds a connection's metadata (compact JSON).
+	MaxConnectionMetadata = 16 << 10
+	// SecretReadsKept is how many secret reads a connection remembers.
+	SecretReadsKept = 1000
+)
+
 // ErrConnectionRevoked is returned for a change to a revoked connection.
 var ErrConnectionRevoked = errors.New("connection is revoked")
 

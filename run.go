@@ -1,6 +1,8 @@
 package linkflow
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -76,3 +78,11 @@ type LeaseState struct {
 
 // SlotRef names a held slot.
 type SlotRef struct{ Integration, Holder string }
+
+// NewLeaseToken returns a new lease token: 96 random bits in hex, unique to
+// one holder of a link's lease or a fleet slot.
+func NewLeaseToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -14,7 +14,6 @@ import (
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/operations"
-	"github.com/linkflow/linkflow/store"
 )
 
 // Scopes of the connection endpoints. Reads need connections:read, and
@@ -218,8 +217,8 @@ func parseConnectionPatch(body []byte) (linkflow.ConnectionPatch, []linkflow.Iss
 		default:
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, raw)
-			if buf.Len() > store.MaxConnectionMetadata {
-				add("metadata", "must be at most "+strconv.Itoa(store.MaxConnectionMetadata)+" bytes of JSON")
+			if buf.Len() > linkflow.MaxConnectionMetadata {
+				add("metadata", "must be at most "+strconv.Itoa(linkflow.MaxConnectionMetadata)+" bytes of JSON")
 			} else {
 				p.Metadata = buf.Bytes()
 			}
@@ -288,7 +287,7 @@ type secretReadView struct {
 // connectionSecretReads is GET /v1/connections/{connectionId}/secret-reads:
 // who read the connection's secrets, newest first.
 func (s *Server) connectionSecretReads(w http.ResponseWriter, r *http.Request) {
-	limit, err := parseLimit(r.URL.Query().Get("limit"), 100, store.SecretReadsKept)
+	limit, err := parseLimit(r.URL.Query().Get("limit"), 100, linkflow.SecretReadsKept)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -325,7 +325,7 @@ func TestConnectionLifecycle(t *testing.T) {
 		t.Fatalf("unknown field not named: %s", r.Body)
 	}
 	wantCode(t, s.Do(t, http.MethodPatch, "/v1/connections/"+id, s.APIKey, map[string]any{"metadata": []int{1}}), http.StatusBadRequest, linkflow.EBadRequest)
-	wantCode(t, s.Do(t, http.MethodPatch, "/v1/connections/"+id, s.APIKey, map[string]any{"metadata": map[string]string{"x": strings.Repeat("a", store.MaxConnectionMetadata)}}), http.StatusBadRequest, linkflow.EBadRequest)
+	wantCode(t, s.Do(t, http.MethodPatch, "/v1/connections/"+id, s.APIKey, map[string]any{"metadata": map[string]string{"x": strings.Repeat("a", linkflow.MaxConnectionMetadata)}}), http.StatusBadRequest, linkflow.EBadRequest)
 	r = s.Do(t, http.MethodPatch, "/v1/connections/"+id, s.APIKey, map[string]any{"metadata": nil, "disabled": false})
 	r.JSON(t, &patched)
 	if r.StatusCode != http.StatusOK || string(patched.Metadata) != "{}" || patched.Disabled || patched.DisplayName != "Work phone" {

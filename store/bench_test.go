@@ -42,7 +42,7 @@ func begun(b *testing.B, st *store.Store, org string, n int) []*linkflow.Run {
 		if _, err := st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, fmt.Sprintf("user%d", i%50), "pass_good"); err != nil {
 			b.Fatal(err)
 		}
-		if runs[i], err = st.BeginRun(ctx, org, c.Link.ID, store.NewLeaseToken(), time.Minute); err != nil {
+		if runs[i], err = st.BeginRun(ctx, org, c.Link.ID, linkflow.NewLeaseToken(), time.Minute); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,12 +15,12 @@ import (
 // Limits on what a connection keeps.
 const (
 	// MaxConnectionMetadata bounds a connection's metadata (compact JSON).
-	MaxConnectionMetadata = 16 << 10
+	MaxConnectionMetadata = linkflow.MaxConnectionMetadata
 	// ConnectionLinkIDs is how many link ids a connection lists: the most
 	// recent ones (finish_link.lua trims the list to as many).
 	ConnectionLinkIDs = 100
 	// SecretReadsKept is how many secret reads a connection remembers.
-	SecretReadsKept = 1000
+	SecretReadsKept = linkflow.SecretReadsKept
 )
 
 var connUpdateScript = script("conn_update")

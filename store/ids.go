@@ -39,6 +39,3 @@ func NewClaimCode() string { return randomToken("clm_", 16) }
 
 // NewAPIKey returns a new API key ("lfk_...", 192 random bits).
 func NewAPIKey() string { return randomToken("lfk_", 24) }
-
-// NewLeaseToken returns a new lease token.
-func NewLeaseToken() string { return randomToken("", 12) }

@@ -11,10 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/outbox"
 )
-
-var _ outbox.Store = (*Store)(nil)
 
 // The outbox of an organization is two keys on its slot: a sorted set of
 // message ids by the time they are due for publishing (again), and a hash of

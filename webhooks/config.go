@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // DispatchStore is what the dispatcher needs from the store.
@@ -27,8 +26,6 @@ type DispatchStore interface {
 	DeliveryRetryCount(ctx context.Context) (int64, error)
 	RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (int, error)
 }
-
-var _ DispatchStore = (*store.Store)(nil)
 
 // Resolver resolves a host name to addresses. *net.Resolver implements it.
 type Resolver interface {

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
-	"github.com/linkflow/linkflow/store"
 )
 
 // ServiceStore is what the API's webhook queries need from the store.
@@ -22,8 +21,6 @@ type ServiceStore interface {
 	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
 	Events(ctx context.Context, org, after string, limit int) (events []linkflow.StoredEvent, next string, more bool, err error)
 }
-
-var _ ServiceStore = (*store.Store)(nil)
 
 // ServiceConfig configures a Service. Zero fields take the documented
 // defaults.

@@ -19,7 +19,6 @@ import (
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/outbox"
-	"github.com/linkflow/linkflow/store"
 )
 
 // Publisher puts messages on JetStream (outbox.Publisher is one).
@@ -254,7 +253,7 @@ func (w *Worker) fetch(ctx context.Context, integ string, it jetstream.MessagesC
 		}
 		holder := ""
 		if limit > 0 {
-			holder = store.NewLeaseToken()
+			holder = linkflow.NewLeaseToken()
 			if !w.waitFleetSlot(ctx, integ, holder, limit, msg) {
 				_ = msg.Nak()
 				<-w.slots
@@ -311,7 +310,7 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 	}
 	log := w.log.With(zap.String("link_id", m.LinkID), zap.String("org_id", m.OrgID))
 	ctx := w.runCtx
-	token := store.NewLeaseToken()
+	token := linkflow.NewLeaseToken()
 	run, err := w.cfg.Store.BeginRun(ctx, m.OrgID, m.LinkID, token, w.cfg.LeaseTTL)
 	if err != nil {
 		log.Warn("begin run", zap.Error(err))

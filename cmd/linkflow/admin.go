@@ -125,7 +125,7 @@ func runKeys(ctx context.Context, args []string) error {
 		return err
 	}
 	if sub == "generate" {
-		fmt.Println(store.GenerateKey("k" + strings.ReplaceAll(store.NewLeaseToken()[:6], "-", "")))
+		fmt.Println(store.GenerateKey("k" + strings.ReplaceAll(linkflow.NewLeaseToken()[:6], "-", "")))
 		return nil
 	}
 	fs, c := adminFlags("keys " + sub)

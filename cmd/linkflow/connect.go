@@ -17,11 +17,14 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks"
+	"github.com/linkflow/linkflow/workflow"
 )
 
 // deps are the connections and shared parts every server role uses.
@@ -191,3 +194,16 @@ func (d *deps) readyChecks() []api.ReadyCheck {
 		{Name: "streams", Check: func(ctx context.Context) error { return outbox.CheckStreams(ctx, d.js) }},
 	}
 }
+
+// Each package that keeps state declares the small interface it needs, in
+// the root package's vocabulary, and does not import store; the store
+// implements them all, as checked here, where they are wired together.
+var (
+	_ api.Store              = (*store.Store)(nil)
+	_ connections.Store      = (*store.Store)(nil)
+	_ outbox.Store           = (*store.Store)(nil)
+	_ workflow.RunStore      = (*store.Store)(nil)
+	_ workflow.SweepStore    = (*store.Store)(nil)
+	_ webhooks.DispatchStore = (*store.Store)(nil)
+	_ webhooks.ServiceStore  = (*store.Store)(nil)
+)

@@ -155,6 +155,11 @@ func quoteKey(k string) string {
 }
 
 // validation returns the 400 of a request with issues, nil without any.
+// badField is a validation error with one problem.
+func badField(path, msg string) error {
+	return validation([]linkflow.Issue{{Path: path, Message: msg}})
+}
+
 func validation(issues []linkflow.Issue) error {
 	if len(issues) == 0 {
 		return nil

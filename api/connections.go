@@ -180,9 +180,7 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 	}
 	patch, issues := parseConnectionPatch(body)
 	if len(issues) > 0 {
-		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-		e.Issues = issues
-		s.writeError(w, r, e)
+		s.writeError(w, r, validation(issues))
 		return
 	}
 	c, err := s.cfg.Store.UpdateConnection(r.Context(), p.OrgID, r.PathValue("connectionId"), patch)

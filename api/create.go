@@ -14,20 +14,6 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// createRequest is POST /v1/links after validation.
-type createRequest struct {
-	IntegrationID    string
-	Operations       []linkflow.Operation
-	WebhookURL       string
-	ReturnURL        string
-	ExternalUserID   string
-	Description      string
-	RequiredUsername string
-	ConnectionID     string
-	Debug            bool
-	ExpiresIn        time.Duration
-}
-
 // createFields are the fields POST /v1/links accepts; anything else is an
 // error, so a typo never silently does nothing.
 var createFields = []string{"integrationId", "operations", "webhookUrl", "returnUrl", "externalUserId",
@@ -38,8 +24,9 @@ var opFields = []string{"resource", "action", "arguments"}
 // schemeRE is RFC 3986's scheme syntax.
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
-// parseCreate validates a create body and returns every problem at once.
-func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*createRequest, []linkflow.Issue) {
+// parseCreate validates a create body straight into the store's input and
+// returns every problem at once.
+func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*linkflow.NewLink, []linkflow.Issue) {
 	var issues []linkflow.Issue
 	add := func(path, msg string, args ...any) {
 		issues = append(issues, linkflow.Issue{Path: path, Message: fmt.Sprintf(msg, args...)})
@@ -50,7 +37,7 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*cre
 		return nil, issues
 	}
 	issues = append(issues, unknownFields(m, "", createFields...)...)
-	req := &createRequest{}
+	req := &linkflow.NewLink{OrgID: org}
 	str := func(name string, required bool, maxLen int) string {
 		raw, present := m[name]
 		if !present || isNull(raw) {
@@ -240,7 +227,7 @@ func (s *Server) checkReturnURL(raw string, appSchemes func() []string) string {
 // checkReconnect checks a link that renews an existing connection: the
 // connection must be the organization's and of the same integration, and the
 // end user must log in as its username.
-func (s *Server) checkReconnect(ctx context.Context, org string, req *createRequest) []linkflow.Issue {
+func (s *Server) checkReconnect(ctx context.Context, org string, req *linkflow.NewLink) []linkflow.Issue {
 	c, err := s.cfg.Store.Connection(ctx, org, req.ConnectionID)
 	if err != nil {
 		return []linkflow.Issue{{Path: "connectionId", Message: "no such connection"}}
@@ -277,13 +264,4 @@ func (s *Server) createdResponse(l *linkflow.Link) ([]byte, error) {
 		ReturnURL:  l.ReturnURLWith(url.Values{"linkId": {l.ID}}),
 		ExpiresAt:  l.ExpiresAt.UnixMilli(), CreatedAt: l.CreatedAt.UnixMilli(),
 	})
-}
-
-func newStoreLink(org string, req *createRequest) linkflow.NewLink {
-	return linkflow.NewLink{
-		OrgID: org, IntegrationID: req.IntegrationID, Operations: req.Operations,
-		WebhookURL: req.WebhookURL, ReturnURL: req.ReturnURL, ExternalUserID: req.ExternalUserID,
-		Description: req.Description, RequiredUsername: req.RequiredUsername, ConnectionID: req.ConnectionID,
-		Debug: req.Debug, ExpiresIn: req.ExpiresIn,
-	}
 }

@@ -29,20 +29,17 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "Idempotency-Key must be at most 255 characters."))
 		return
 	}
-	req, issues := s.parseCreate(r.Context(), p.OrgID, body)
+	in, issues := s.parseCreate(r.Context(), p.OrgID, body)
 	if len(issues) > 0 {
-		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-		e.Issues = issues
-		s.writeError(w, r, e)
+		s.writeError(w, r, validation(issues))
 		return
 	}
-	in := newStoreLink(p.OrgID, req)
 	in.Response = s.createdResponse
 	if idemKey != "" {
 		sum := sha256.Sum256(compactJSON(body))
 		in.IdempotencyKey, in.RequestHash = idemKey, hex.EncodeToString(sum[:])
 	}
-	created, err := s.cfg.Store.CreateLink(r.Context(), in)
+	created, err := s.cfg.Store.CreateLink(r.Context(), *in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -159,9 +159,7 @@ func (s *Server) passwordGrant(r *http.Request, email, password, clientID string
 		issues = append(issues, linkflow.Issue{Path: "password", Message: "is required"})
 	}
 	if len(issues) > 0 {
-		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-		e.Issues = issues
-		return nil, e
+		return nil, validation(issues)
 	}
 	bad := linkflow.Errorf(linkflow.EUnauthorized, "Wrong username or password.")
 	u, err := s.cfg.Store.UserByEmail(r.Context(), email)
@@ -263,12 +261,6 @@ func narrowScopes(held, requested []string, who string) ([]string, error) {
 		}
 	}
 	return requested, nil
-}
-
-func badField(path, msg string) error {
-	e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-	e.Issues = []linkflow.Issue{{Path: path, Message: msg}}
-	return e
 }
 
 var dummyHash = sync.OnceValue(func() []byte {

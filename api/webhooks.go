@@ -90,9 +90,7 @@ func (s *Server) replayFailedWebhooks(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-			e.Issues = []linkflow.Issue{{Path: "", Message: "must be an object with eventIds, since, until and limit only"}}
-			s.writeError(w, r, e)
+			s.writeError(w, r, badField("", "must be an object with eventIds, since, until and limit only"))
 			return
 		}
 	}
@@ -116,9 +114,7 @@ func (s *Server) replayFailedWebhooks(w http.ResponseWriter, r *http.Request) {
 		issues = append(issues, linkflow.Issue{Path: "limit", Message: "must be an integer from 1 to 1000"})
 	}
 	if len(issues) > 0 {
-		e := linkflow.Errorf(linkflow.EBadRequest, "Validation failed.")
-		e.Issues = issues
-		s.writeError(w, r, e)
+		s.writeError(w, r, validation(issues))
 		return
 	}
 	f := webhooks.ReplayFilter{EventIDs: req.EventIDs}

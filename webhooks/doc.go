@@ -1,11 +1,12 @@
 // Package webhooks delivers completion events to customers' webhook URLs and
 // answers the API's questions about those deliveries.
 //
-// A link's end records its event in the organization's event log and outbox
-// in one Redis step, and the publisher puts an EventMessage on JetStream
-// (workflow). The Dispatcher consumes those messages with one durable pull
-// consumer shared by every dispatcher process. For each event it creates the
-// delivery state in Redis from the event log (unless a redelivered message
+// A link's end records its event (a record by id, the organization's event
+// log, the outbox) in one Redis step, and the outbox publisher puts an event
+// message on JetStream (package outbox). The Dispatcher consumes those
+// messages with one durable pull consumer shared by every dispatcher
+// process. For each event it creates the delivery state in Redis from the
+// event's record (unless a redelivered message
 // finds it: the schedule never restarts), claims the first attempt in the
 // retry schedule, and only then acks the message; from there on the delivery
 // lives in Redis, never only in memory:

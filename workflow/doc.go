@@ -1,11 +1,18 @@
-// Package workflow runs claimed links. Workers consume link claimed messages
-// from JetStream (one durable pull consumer per integration, shared by every
-// worker process), take a lease on the link in Redis, log in to the provider
-// once, run every operation in order in that session, and commit the outcome
-// in one atomic, fenced Redis step together with the completion event.
+// Package workflow runs claimed links.
 //
-// The package also owns the JetStream topology (streams.go), the publisher of
-// claimed and completion messages (publisher.go), the sweeper that expires
-// links and republishes the outbox (sweeper.go), and the dead-letter stream
-// (deadletter.go).
+// A Worker consumes the claimed messages outbox puts on JetStream (one
+// durable pull consumer per integration, shared by every worker process),
+// takes a lease on the link in Redis (store.BeginRun), logs in to the
+// provider once (package operations), runs every operation in order in that
+// session, and commits the outcome in one atomic step fenced by the lease
+// (store.FinishRun): status, result, connection and the completion event
+// with its message in the outbox, which the worker then publishes. A
+// failure anywhere fails the whole link and stores no partial result.
+//
+// One heartbeat loop per process renews every lease and fleet slot in one
+// pipeline and keeps JetStream's ack deadlines alive (heartbeat.go). MFA
+// challenges wait for the end user's answer with the process slot freed
+// (session.go). A message that cannot be processed goes to the dead-letter
+// stream with why (deadletter.go). The Sweeper ends links whose expiry
+// passed and prunes the link indexes (sweeper.go).
 package workflow

@@ -126,7 +126,7 @@ func tokens(n int, expires time.Time) *linkflow.Credentials {
 // fakeProvider refreshes to at_<n>/rt_<n>, or fails while fail is set, and
 // remembers what it was asked to revoke. It is a Refresher and a Revoker.
 type fakeProvider struct {
-	operations.Provider // never called
+	operations.Provider     // never called
 	base                int // tokens are at_<base+100+n>
 	calls               atomic.Int64
 	fail                atomic.Bool

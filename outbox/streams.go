@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
 )
 
 // StreamConfig is the JetStream topology's configuration. Zero fields take the

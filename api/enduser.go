@@ -58,6 +58,29 @@ func readFields(m map[string]json.RawMessage, prefix string, specs ...fieldSpec)
 	return issues
 }
 
+// checkFields checks an object's members: the specs' strings, and no member
+// other than theirs and others (members read otherwise).
+func checkFields(m map[string]json.RawMessage, prefix string, others []string, specs ...fieldSpec) []linkflow.Issue {
+	known := append([]string(nil), others...)
+	for _, f := range specs {
+		known = append(known, f.name)
+	}
+	return append(unknownFields(m, prefix, known...), readFields(m, prefix, specs...)...)
+}
+
+// readObject reads a JSON object body; shape words what it must look like.
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request, shape string) (map[string]json.RawMessage, error) {
+	body, err := s.readJSONBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := decodeObject(body)
+	if !ok {
+		return nil, linkflow.Errorf(linkflow.EBadRequest, "The body must be %s.", shape)
+	}
+	return m, nil
+}
+
 // claim is POST /v1/links/{linkId}/claim.
 func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 	guess, lerr := s.codeLimits(w, r)
@@ -65,28 +88,22 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, lerr)
 		return
 	}
-	body, err := s.readJSONBody(w, r)
+	m, err := s.readObject(w, r, "{claimCode, credentials: {username, password}}")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	var code, username, password string
-	m, ok := decodeObject(body)
-	if !ok {
-		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "The body must be {claimCode, credentials: {username, password}}."))
-		return
-	}
-	issues := unknownFields(m, "", "claimCode", "credentials")
-	issues = append(issues, readFields(m, "", fieldSpec{"claimCode", &code, true, maxClaimCode})...)
+	issues := checkFields(m, "", []string{"credentials"}, fieldSpec{"claimCode", &code, true, maxClaimCode})
 	creds := map[string]json.RawMessage{}
 	if raw := m["credentials"]; !isNull(raw) {
+		var ok bool
 		if creds, ok = decodeObject(raw); !ok {
 			issues = append(issues, linkflow.Issue{Path: "credentials", Message: "must be an object {username, password}"})
 		}
 	}
 	if creds != nil {
-		issues = append(issues, unknownFields(creds, "credentials.", "username", "password")...)
-		issues = append(issues, readFields(creds, "credentials.",
+		issues = append(issues, checkFields(creds, "credentials.", nil,
 			fieldSpec{"username", &username, true, maxUsername}, fieldSpec{"password", &password, true, maxPassword})...)
 	}
 	if err := validation(issues); err != nil {
@@ -211,20 +228,14 @@ func (s *Server) input(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, lerr)
 		return
 	}
-	body, err := s.readJSONBody(w, r)
+	m, err := s.readObject(w, r, "{claimCode, challengeId, response}")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	var code, challengeID, answer string
-	m, ok := decodeObject(body)
-	if !ok {
-		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "The body must be {claimCode, challengeId, response}."))
-		return
-	}
-	issues := unknownFields(m, "", "claimCode", "challengeId", "response")
-	issues = append(issues, readFields(m, "", fieldSpec{"claimCode", &code, true, maxClaimCode},
-		fieldSpec{"challengeId", &challengeID, true, maxChallengeID}, fieldSpec{"response", &answer, true, maxAnswer})...)
+	issues := checkFields(m, "", nil, fieldSpec{"claimCode", &code, true, maxClaimCode},
+		fieldSpec{"challengeId", &challengeID, true, maxChallengeID}, fieldSpec{"response", &answer, true, maxAnswer})
 	if err := validation(issues); err != nil {
 		s.writeError(w, r, err)
 		return

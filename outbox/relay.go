@@ -54,25 +54,11 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 // Start runs the relay's rounds in the background.
 func (r *Relay) Start(ctx context.Context) error {
 	return r.once.Start(func() (func(), error) {
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(r.cfg.Interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					ctx, cancel := context.WithTimeout(context.Background(), 10*r.cfg.Interval)
-					if _, err := r.Round(ctx); err != nil {
-						r.log.Warn("relay round", zap.Error(err))
-					}
-					cancel()
-				}
+		return startstop.Every(r.cfg.Interval, 10*r.cfg.Interval, func(ctx context.Context) {
+			if _, err := r.Round(ctx); err != nil {
+				r.log.Warn("relay round", zap.Error(err))
 			}
-		}()
-		return func() { close(stop); <-done }, nil
+		}), nil
 	})
 }
 

@@ -57,25 +57,11 @@ func NewSweeper(cfg SweeperConfig) (*Sweeper, error) {
 // Start runs the sweep loop in the background.
 func (s *Sweeper) Start(ctx context.Context) error {
 	return s.once.Start(func() (func(), error) {
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(s.cfg.Interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					ctx, cancel := context.WithTimeout(context.Background(), 10*s.cfg.Interval)
-					if err := s.Sweep(ctx, true); err != nil {
-						s.log.Warn("sweep", zap.Error(err))
-					}
-					cancel()
-				}
+		return startstop.Every(s.cfg.Interval, 10*s.cfg.Interval, func(ctx context.Context) {
+			if err := s.Sweep(ctx, true); err != nil {
+				s.log.Warn("sweep", zap.Error(err))
 			}
-		}()
-		return func() { close(stop); <-done }, nil
+		}), nil
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Service is a background service.
@@ -99,4 +100,32 @@ func (g *Group) stopFrom(i int) {
 	for ; i >= 0; i-- {
 		g.services[i].Stop()
 	}
+}
+
+// Every calls round every interval in the background, each call bounded by
+// timeout, until the returned stop is called; stop waits for a call in
+// progress to end. A background service's Start hands it to Once.Start.
+func Every(interval, timeout time.Duration, round func(ctx context.Context)) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				select {
+				case <-quit: // both were ready: stopping wins
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				round(ctx)
+				cancel()
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type fake struct {
@@ -77,5 +79,37 @@ func TestOnce(t *testing.T) {
 	p.Stop()
 	if stops != 1 {
 		t.Fatalf("stopped %d times", stops)
+	}
+}
+
+func TestEvery(t *testing.T) {
+	t.Parallel()
+	inRound, release := make(chan struct{}), make(chan struct{})
+	var rounds atomic.Int32
+	stop := Every(time.Millisecond, time.Second, func(ctx context.Context) {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("a round without a deadline")
+		}
+		if rounds.Add(1) == 3 {
+			close(inRound)
+			<-release
+		}
+	})
+	select {
+	case <-inRound:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fewer than three rounds")
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("stop returned while a round was in progress")
+	default:
+	}
+	close(release)
+	<-stopped
+	if n := rounds.Load(); n != 3 {
+		t.Fatalf("%d rounds, want 3: a round ran after stop was called", n)
 	}
 }

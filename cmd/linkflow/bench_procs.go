@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/linkflow/linkflow/internal/promtext"
 )
 
 // child is a linkflow process bench started.
@@ -162,35 +164,7 @@ func (c *child) rss() int64 { return procStatus(c.cmd.Process.Pid, "VmRSS") }
 var metricsClient = &http.Client{Timeout: 2 * time.Second}
 
 // metric reads a metric (summed over its labels) from the child's /metrics.
-func (c *child) metric(name string) (float64, error) { return scrapeMetric(c.metrics, name) }
-
-// scrapeMetric reads a metric, summed over its labels, from the /metrics of
-// the process serving it at addr.
-func scrapeMetric(addr, name string) (float64, error) {
-	resp, err := metricsClient.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	sum, found := 0.0, false
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err == nil {
-			sum, found = sum+v, true
-		}
-	}
-	if !found {
-		return 0, fmt.Errorf("no metric %s", name)
-	}
-	return sum, nil
-}
+func (c *child) metric(name string) (float64, error) { return promtext.Scrape(c.metrics, name) }
 
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/promtext"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/outbox"
@@ -170,7 +171,7 @@ func (p *proc) kill() {
 
 // metric reads a counter or gauge (summed over labels) from the process's
 // /metrics.
-func (p *proc) metric(name string) (float64, error) { return scrapeMetric(p.metrics, name) }
+func (p *proc) metric(name string) (float64, error) { return promtext.Scrape(p.metrics, name) }
 
 func freeTCPPort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

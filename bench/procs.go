@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/linkflow/linkflow/internal/promtext"
 )
 
 // child is a linkflow process bench started.
@@ -26,15 +28,11 @@ type child struct {
 	tail    *tailBuffer
 }
 
-// startChild runs this same linkflow binary with args and waits until its
+// startChild runs the linkflow binary with args and waits until its
 // /metrics answers (metricsAddr is where the child serves it).
-func startChild(ctx context.Context, name, metricsAddr string, env []string, args ...string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+func startChild(ctx context.Context, binary, name, metricsAddr string, env []string, args ...string) (*child, error) {
 	c := &child{name: name, metrics: metricsAddr, done: make(chan struct{}), tail: &tailBuffer{max: 64 << 10}}
-	c.cmd = exec.Command(exe, args...)
+	c.cmd = exec.Command(binary, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = io.Discard, c.tail
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -74,6 +72,52 @@ func (c *child) stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// pid is the child's process id.
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// peakRSS is the most resident memory the child ever had (VmHWM).
+func (c *child) peakRSS() int64 { return procStatus(c.pid(), "VmHWM") }
+
+// rss is the child's resident memory now.
+func (c *child) rss() int64 { return procStatus(c.pid(), "VmRSS") }
+
+// metric reads a metric (summed over its labels) from the child's /metrics.
+func (c *child) metric(name string) (float64, error) { return promtext.Scrape(c.metrics, name) }
+
+// profileChildren captures a CPU profile of each child now (for secs) and
+// an allocation profile after it, into dir. It returns at once; wait on the
+// WaitGroup for the profiles.
+func profileChildren(progress io.Writer, dir string, secs int, children ...*child) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	if dir == "" {
+		return &wg
+	}
+	_ = os.MkdirAll(dir, 0o755)
+	hc := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
+	for _, c := range children {
+		save := func(path, file string) {
+			resp, err := hc.Get("http://" + c.metrics + path)
+			if err != nil {
+				fmt.Fprintf(progress, "bench: profile %s: %v\n", c.name, err)
+				return
+			}
+			defer resp.Body.Close()
+			out, err := os.Create(filepath.Join(dir, file))
+			if err != nil {
+				fmt.Fprintf(progress, "bench: profile %s: %v\n", c.name, err)
+				return
+			}
+			defer out.Close()
+			_, _ = io.Copy(out, resp.Body)
+		}
+		wg.Go(func() {
+			save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), c.name+".cpu.pprof")
+			save("/debug/pprof/allocs", c.name+".allocs.pprof")
+		})
+	}
+	return &wg
 }
 
 // procStatus reads a "VmXXX:   N kB" line of /proc/<pid>/status, in bytes.
@@ -141,55 +185,16 @@ func (m *cpuMeter) add(name string, pid int) {
 }
 
 // stop returns each process's CPU seconds since add, per completed unit.
-func (m *cpuMeter) stop(units int) []procCPU {
-	out := make([]procCPU, len(m.pids))
+func (m *cpuMeter) stop(units int) []ProcessCPU {
+	out := make([]ProcessCPU, len(m.pids))
 	for i, pid := range m.pids {
 		sec := cpuSeconds(pid) - m.start[i]
-		out[i] = procCPU{Name: m.names[i], CPUSeconds: sec}
+		out[i] = ProcessCPU{Name: m.names[i], CPUSeconds: sec}
 		if units > 0 {
 			out[i].MicrosPerUnit = sec / float64(units) * 1e6
 		}
 	}
 	return out
-}
-
-// peakRSS is the most resident memory the child ever had (VmHWM).
-func (c *child) peakRSS() int64 { return procStatus(c.cmd.Process.Pid, "VmHWM") }
-
-// rss is the child's resident memory now.
-func (c *child) rss() int64 { return procStatus(c.cmd.Process.Pid, "VmRSS") }
-
-var metricsClient = &http.Client{Timeout: 2 * time.Second}
-
-// metric reads a metric (summed over its labels) from the child's /metrics.
-func (c *child) metric(name string) (float64, error) { return scrapeMetric(c.metrics, name) }
-
-// scrapeMetric reads a metric, summed over its labels, from the /metrics of
-// the process serving it at addr.
-func scrapeMetric(addr, name string) (float64, error) {
-	resp, err := metricsClient.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	sum, found := 0.0, false
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err == nil {
-			sum, found = sum+v, true
-		}
-	}
-	if !found {
-		return 0, fmt.Errorf("no metric %s", name)
-	}
-	return sum, nil
 }
 
 func freeAddr() (string, error) {

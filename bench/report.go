@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -10,31 +10,43 @@ import (
 	"time"
 )
 
-// report is what a bench run measured. JSON field names are stable.
-type report struct {
-	Mode                string                 `json:"mode"`
-	Links               int                    `json:"links"`
-	Completed           int                    `json:"completed"`
-	OpsPerLink          int                    `json:"opsPerLink"`
-	Integration         string                 `json:"integration"`
-	ProviderLatency     string                 `json:"providerLatency,omitempty"`
-	Load                string                 `json:"load"`
-	DurationSec         float64                `json:"durationSeconds"`
-	LinksPerSecond      float64                `json:"linksPerSecond"`
-	DeliveriesPerSecond float64                `json:"deliveriesPerSecond,omitempty"`
-	Latency             map[string]percentiles `json:"latencyMs"`
-	Errors              map[string]int         `json:"errors"`
-	BadSignatures       int                    `json:"badSignatures"`
-	Processes           []procStat             `json:"processes,omitempty"`
+// Report is what a bench run measured. Its JSON field names are stable:
+// scripts compare runs by them.
+type Report struct {
+	Mode            string `json:"mode"`
+	Links           int    `json:"links"`
+	Completed       int    `json:"completed"`
+	OpsPerLink      int    `json:"opsPerLink"`
+	Integration     string `json:"integration"`
+	ProviderLatency string `json:"providerLatency,omitempty"`
+	// Load describes the load: open or closed loop, or the processes
+	// started.
+	Load string `json:"load"`
+	// DurationSec is the measured span: from the first create (or the
+	// start of the measured processes) to the last completion.
+	DurationSec         float64 `json:"durationSeconds"`
+	LinksPerSecond      float64 `json:"linksPerSecond"`
+	DeliveriesPerSecond float64 `json:"deliveriesPerSecond,omitempty"`
+	// Latency has percentiles of each measured span, by its name
+	// ("create", "claim->webhook", ...).
+	Latency map[string]Percentiles `json:"latencyMs"`
+	// Errors counts failures by code: the API's error codes, TIMEOUT,
+	// NETWORK, NO_WEBHOOK, DUPLICATE_WEBHOOK, LINK_FAILED.
+	Errors        map[string]int  `json:"errors"`
+	BadSignatures int             `json:"badSignatures"`
+	Processes     []ProcessMemory `json:"processes,omitempty"`
 	// CPU is each process's CPU time during the measured span, and per link
 	// (or delivery): where the time goes.
-	CPU             []procCPU `json:"cpu,omitempty"`
-	PeakInFlight    int       `json:"peakInFlight,omitempty"`
-	BytesPerSession float64   `json:"bytesPerInFlightSession,omitempty"`
+	CPU []ProcessCPU `json:"cpu,omitempty"`
+	// PeakInFlight is the most sessions the first worker process ran at
+	// once (worker only), and BytesPerSession its memory growth per
+	// session at that peak.
+	PeakInFlight    int     `json:"peakInFlight,omitempty"`
+	BytesPerSession float64 `json:"bytesPerInFlightSession,omitempty"`
 }
 
-// percentiles of one measured span, in milliseconds.
-type percentiles struct {
+// Percentiles of one measured span, in milliseconds.
+type Percentiles struct {
 	Count int     `json:"count"`
 	P50   float64 `json:"p50"`
 	P95   float64 `json:"p95"`
@@ -42,32 +54,41 @@ type percentiles struct {
 	Max   float64 `json:"max"`
 }
 
-type procCPU struct {
+// ProcessCPU is the CPU time (user + system) one process spent during the
+// measured span, in all and per completed link.
+type ProcessCPU struct {
 	Name          string  `json:"name"`
 	CPUSeconds    float64 `json:"cpuSeconds"`
 	MicrosPerUnit float64 `json:"cpuMicrosPerLink"`
 }
 
-type procStat struct {
+// ProcessMemory is the peak resident memory of one process.
+type ProcessMemory struct {
 	Name         string `json:"name"`
 	PeakRSSBytes int64  `json:"peakRssBytes"`
 }
 
-func summarize(ds []time.Duration) percentiles {
+func newReport(mode string, cfg Config) *Report {
+	return &Report{Mode: mode, Links: cfg.Links, OpsPerLink: cfg.OpsPerLink, Integration: cfg.Integration,
+		Errors: map[string]int{}, Latency: map[string]Percentiles{}}
+}
+
+func summarize(ds []time.Duration) Percentiles {
 	if len(ds) == 0 {
-		return percentiles{}
+		return Percentiles{}
 	}
 	s := slices.Clone(ds)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	slices.Sort(s)
 	at := func(q float64) float64 {
 		i := int(math.Ceil(q*float64(len(s)))) - 1
 		i = max(0, min(i, len(s)-1))
 		return float64(s[i].Microseconds()) / 1000
 	}
-	return percentiles{Count: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: at(1)}
+	return Percentiles{Count: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: at(1)}
 }
 
-func (r *report) print(w io.Writer) {
+// Print writes the report for people.
+func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "mode            %s\n", r.Mode)
 	fmt.Fprintf(w, "load            %s, %d links x %d operations (%s", r.Load, r.Links, r.OpsPerLink, r.Integration)
 	if r.ProviderLatency != "" {

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
+)
+
+// bareDeployment is Redis and JetStream without linkflow processes: bench
+// preloads work into them through the store and the outbox publisher, then
+// starts the one kind of process it measures.
+type bareDeployment struct {
+	dir   string
+	keys  string
+	redis *embedded.Redis
+	ns    *server.Server
+	rdb   *redis.Client
+	st    *store.Store
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	pub   *outbox.Publisher
+	org   *linkflow.Org
+}
+
+// startBareDeployment starts Redis and JetStream in a new directory, with
+// linkflow's streams, an organization and a started publisher. On error it
+// stops what it started.
+func startBareDeployment(ctx context.Context, keep bool) (b *bareDeployment, err error) {
+	dir, err := os.MkdirTemp("", "linkflow-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b = &bareDeployment{dir: dir, keys: store.GenerateKey("bench")}
+	defer func() {
+		if err != nil {
+			b.stop(keep)
+		}
+	}()
+	if b.redis, err = embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(dir, "redis"), AppendOnly: true}); err != nil {
+		return nil, err
+	}
+	if b.ns, err = embedded.StartNATS(embedded.NATSOptions{Dir: filepath.Join(dir, "jetstream")}); err != nil {
+		return nil, err
+	}
+	b.rdb = redis.NewClient(&redis.Options{Addr: b.redis.Addr, PoolSize: 128})
+	kr, err := store.ParseKeyring(b.keys)
+	if err != nil {
+		return nil, err
+	}
+	if b.st, err = store.New(store.Config{Redis: b.rdb, Keyring: kr}); err != nil {
+		return nil, err
+	}
+	if b.nc, err = nats.Connect(b.ns.ClientURL()); err != nil {
+		return nil, err
+	}
+	if b.js, err = jetstream.New(b.nc); err != nil {
+		return nil, err
+	}
+	if err := outbox.EnsureStreams(ctx, b.js, outbox.StreamConfig{}); err != nil {
+		return nil, err
+	}
+	if b.pub, err = outbox.NewPublisher(outbox.PublisherConfig{JetStream: b.js, Store: b.st}); err != nil {
+		return nil, err
+	}
+	if err := b.pub.Start(ctx); err != nil {
+		b.pub = nil
+		return nil, err
+	}
+	if b.org, err = b.st.CreateOrg(ctx, "", "bench", ""); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// stop stops what startBareDeployment started and, unless keep, removes
+// its directory.
+func (b *bareDeployment) stop(keep bool) {
+	if b.pub != nil {
+		b.pub.Stop()
+	}
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
+	if b.rdb != nil {
+		_ = b.rdb.Close()
+	}
+	if b.redis != nil {
+		b.redis.Stop()
+	}
+	if !keep {
+		_ = os.RemoveAll(b.dir)
+	}
+}
+
+// serverArgs are the flags a linkflow process needs to join the deployment.
+func (b *bareDeployment) serverArgs(metricsAddr string) []string {
+	return []string{"--nats-url", b.ns.ClientURL(), "--redis-url", b.redis.URL, "--encryption-keys", b.keys,
+		"--metrics-addr", metricsAddr, "--log-level", "warn", "--sandbox"}
+}
+
+// preload runs fn for i in [0, n) on 32 goroutines and publishes the
+// messages each returns, as linkflow's processes would after a commit.
+func (b *bareDeployment) preload(ctx context.Context, n int, fn func(i int) (linkflow.Message, error)) error {
+	return parallel(n, 32, func(i int) error {
+		m, err := fn(i)
+		if err != nil {
+			return err
+		}
+		return b.pub.Publish(ctx, m)
+	})
+}
+
+// finished counts the links that have finished: each publishes exactly one
+// completion event (link.succeeded or link.failed) on the events stream,
+// which nothing consumes while bench measures workers alone.
+func (b *bareDeployment) finished(ctx context.Context) (done, failed int, err error) {
+	stream, err := b.js.Stream(ctx, outbox.StreamEvents)
+	if err != nil {
+		return 0, 0, err
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(outbox.SubjectEvents+">"))
+	if err != nil {
+		return 0, 0, err
+	}
+	succeeded := int(info.State.Subjects[outbox.SubjectEvents+linkflow.EventLinkSucceeded])
+	failed = int(info.State.Subjects[outbox.SubjectEvents+linkflow.EventLinkFailed])
+	return succeeded + failed, failed, nil
+}

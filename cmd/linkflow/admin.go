@@ -26,7 +26,7 @@ func adminStore(ctx context.Context, c *common) (*store.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb, err := newRedis(c.redisURL)
+	rdb, err := store.DialRedis(c.redisURL, c.redisCluster)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -44,6 +44,7 @@ func adminFlags(name string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &common{}
 	fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (its seed nodes)")
 	fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,...")
 	return fs, c
 }

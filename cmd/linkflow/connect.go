@@ -56,25 +56,6 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
-// newRedis connects to Redis: one URL for a single node, or a
-// comma-separated list of host:port for a cluster.
-func newRedis(url string) (redis.UniversalClient, error) {
-	if strings.Contains(url, ",") {
-		var addrs []string
-		for _, a := range strings.Split(url, ",") {
-			a = strings.TrimPrefix(strings.TrimSpace(a), "redis://")
-			addrs = append(addrs, strings.TrimSuffix(a, "/"))
-		}
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 256}), nil
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
-	}
-	opt.PoolSize = max(opt.PoolSize, 256)
-	return redis.NewClient(opt), nil
-}
-
 // connect builds the shared parts from the common flags. keyring may be nil
 // (then --encryption-keys is required). When it fails, what it opened is
 // closed.
@@ -94,7 +75,7 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 			return nil, err
 		}
 	}
-	if d.rdb, err = newRedis(c.redisURL); err != nil {
+	if d.rdb, err = store.DialRedis(c.redisURL, c.redisCluster); err != nil {
 		return nil, err
 	}
 	if d.store, err = store.New(store.Config{Redis: d.rdb, Keyring: kr}); err != nil {

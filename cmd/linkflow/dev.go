@@ -126,7 +126,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return ss.run(ctx, func() { printDevBanner(af, state) })
+	return ss.Run(ctx, func() { printDevBanner(af, state) })
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

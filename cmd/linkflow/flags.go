@@ -44,6 +44,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 type common struct {
 	natsURL        string
 	redisURL       string
+	redisCluster   bool
 	logLevel       string
 	logFormat      string
 	encryptionKeys string
@@ -69,7 +70,8 @@ func (c *common) register(fs *flag.FlagSet, role string) {
 	dev := role == "dev"
 	if !dev {
 		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
-		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, or a comma-separated list of cluster nodes)")
+		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS; a Redis Cluster's seed nodes with --redis-cluster (more seeds comma-separated or as addr= options)")
+		fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (a URL with a comma always does)")
 	}
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
@@ -170,11 +171,11 @@ type role struct {
 // before anything that publishes, the worker with its sweeper and relay, the
 // dispatcher, and the HTTP API last, so that it takes requests only once
 // everything behind it runs, and stops taking them first.
-func assemble(d *deps, c *common, r role) (*services, error) {
-	ss := &services{}
-	ss.add("metrics server", opsService(c.metricsAddr, d.metrics, d.readyChecks(), d.log))
+func assemble(d *deps, c *common, r role) (*startstop.Group, error) {
+	ss := &startstop.Group{}
+	addOps(ss, c.metricsAddr, d.metrics, d.readyChecks(), d.log)
 	if r.api != nil || r.worker != nil {
-		ss.add("outbox publisher", d.pub)
+		ss.Add("outbox publisher", d.pub)
 	}
 	if wf := r.worker; wf != nil {
 		cfg, err := wf.config(d)
@@ -193,9 +194,9 @@ func assemble(d *deps, c *common, r role) (*services, error) {
 		if err != nil {
 			return nil, err
 		}
-		ss.add("worker", w)
-		ss.add("sweeper", sw)
-		ss.add("outbox relay", relay)
+		ss.Add("worker", w)
+		ss.Add("sweeper", sw)
+		ss.Add("outbox relay", relay)
 	}
 	if df := r.dispatcher; df != nil {
 		cfg, err := df.config(d)
@@ -206,14 +207,14 @@ func assemble(d *deps, c *common, r role) (*services, error) {
 		if err != nil {
 			return nil, err
 		}
-		ss.add("dispatcher", disp)
+		ss.Add("dispatcher", disp)
 	}
 	if af := r.api; af != nil {
 		srv, err := newAPIServer(d, *af, r.dev)
 		if err != nil {
 			return nil, err
 		}
-		ss.add("http api", newHTTPService("http api", af.httpAddr, "choose another address with --http-addr", srv, d.log))
+		ss.Add("http api", startstop.NewHTTPServer("http api", af.httpAddr, "choose another address with --http-addr", srv, d.log))
 	}
 	return ss, nil
 }
@@ -257,7 +258,7 @@ func runRole(ctx context.Context, name string, args []string, register func(*fla
 	if err != nil {
 		return err
 	}
-	return ss.run(ctx, nil)
+	return ss.Run(ctx, nil)
 }
 
 func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {

@@ -9,9 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/store"
 )
 
 // runSandboxProvider serves the sandbox's integrations over the remote
@@ -33,7 +35,7 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := newRedis(*redisURL)
+	rdb, err := store.DialRedis(*redisURL, false)
 	if err != nil {
 		return err
 	}
@@ -57,8 +59,8 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector())
-	ss := &services{}
-	ss.add("metrics server", opsService(*metricsAddr, metrics, nil, log))
-	ss.add("provider protocol", newHTTPService("provider protocol", *addr, "choose another address with --http-addr", h, log))
-	return ss.run(ctx, nil)
+	var g startstop.Group
+	addOps(&g, *metricsAddr, metrics, nil, log)
+	g.Add("provider protocol", startstop.NewHTTPServer("provider protocol", *addr, "choose another address with --http-addr", h, log))
+	return g.Run(ctx, nil)
 }

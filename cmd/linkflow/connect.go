@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -154,11 +153,6 @@ func buildRegistry(ctx context.Context, c *common, rdb redis.UniversalClient, lo
 		}
 	}
 	return reg, sb, nil
-}
-
-func fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "linkflow: "+format+"\n", args...)
-	os.Exit(1)
 }
 
 // readyChecks are what GET /readyz checks: Redis answers, NATS is

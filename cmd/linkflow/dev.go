@@ -1,13 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"go.uber.org/zap"
@@ -19,13 +18,6 @@ import (
 
 // devOrgID is the organization dev creates for the laptop.
 const devOrgID = "org_dev"
-
-// devState is what dev keeps in its data directory between runs.
-type devState struct {
-	EncryptionKey string `json:"encryptionKey"`
-	APIKey        string `json:"apiKey"`
-	WebhookSecret string `json:"webhookSecret"`
-}
 
 // runDev runs everything in one process: an embedded NATS server with
 // JetStream (unless --nats-url is given), a redis-server child (unless
@@ -58,10 +50,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return err
-	}
-	state, err := loadDevState(*dataDir)
+	state, err := embedded.LoadDevState(*dataDir)
 	if err != nil {
 		return err
 	}
@@ -77,36 +66,21 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		state.WebhookSecret = *devSecret
 	}
-	if err := saveDevState(*dataDir, state); err != nil {
-		return err
-	}
-	keys := c.encryptionKeys
-	if keys == "" {
-		keys = state.EncryptionKey
-	}
-	kr, err := store.ParseKeyring(keys)
+	kr, err := store.ParseKeyring(cmp.Or(c.encryptionKeys, state.EncryptionKey))
 	if err != nil {
 		return err
 	}
-
-	if c.natsURL == "" {
-		ns, err := embedded.StartNATS(embedded.NATSOptions{Dir: filepath.Join(*dataDir, "jetstream"), Port: *natsPort})
-		if err != nil {
-			return fmt.Errorf("embedded NATS (port %d; choose another with --nats-port): %w", *natsPort, err)
-		}
-		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		c.natsURL = ns.ClientURL()
-		log.Info("embedded NATS with JetStream", zap.String("url", c.natsURL))
+	servers, err := embedded.StartDevServers(*dataDir, c.natsURL, c.redisURL, *natsPort, *redisPort)
+	if err != nil {
+		return err
 	}
-	if c.redisURL == "" {
-		rs, err := embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(*dataDir, "redis"), Port: *redisPort, AppendOnly: true})
-		if err != nil {
-			return fmt.Errorf("redis-server child (port %d; choose another with --redis-port): %w", *redisPort, err)
-		}
-		defer rs.Stop()
-		c.redisURL = rs.URL
-		log.Info("redis-server child", zap.String("url", c.redisURL))
+	defer servers.Stop()
+	c.natsURL, c.redisURL = servers.NATSURL, servers.RedisURL
+	state.NATSURL, state.RedisURL = c.natsURL, c.redisURL
+	if err := state.Save(*dataDir); err != nil {
+		return err
 	}
+	log.Info("dev servers", zap.String("nats", c.natsURL), zap.String("redis", c.redisURL))
 
 	d, err := connect(ctx, &c, log, kr)
 	if err != nil {
@@ -135,35 +109,7 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
-func loadDevState(dir string) (*devState, error) {
-	st := &devState{}
-	b, err := os.ReadFile(filepath.Join(dir, "dev.json"))
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(b, st); err != nil {
-			return nil, fmt.Errorf("%s/dev.json: %w", dir, err)
-		}
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, err
-	}
-	if st.EncryptionKey == "" {
-		st.EncryptionKey = store.GenerateKey("dev1")
-	}
-	if st.APIKey == "" {
-		st.APIKey = store.NewAPIKey()
-	}
-	if st.WebhookSecret == "" {
-		st.WebhookSecret = store.NewWebhookSecret()
-	}
-	return st, nil
-}
-
-func saveDevState(dir string, st *devState) error {
-	b, _ := json.MarshalIndent(st, "", "  ")
-	return os.WriteFile(filepath.Join(dir, "dev.json"), b, 0o600)
-}
-
-func printDevBanner(af apiFlags, st *devState) {
+func printDevBanner(af apiFlags, st *embedded.DevState) {
 	base := strings.TrimRight(af.publicURL, "/")
 	fmt.Printf(`
 linkflow dev is running

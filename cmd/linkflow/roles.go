@@ -18,51 +18,47 @@ import (
 
 // apiFlags configure the HTTP API role.
 type apiFlags struct {
-	httpAddr  string
-	publicURL string
-
-	keyRate, clientRate      float64
-	keyBurst, clientBurst    int
-	claimGuesses, loginFails float64
-	claimBurst, loginBurst   int
-	userLoginFails           float64
-	userLoginBurst           int
-	addrLoginFails           float64
-	addrLoginBurst           int
-	authFails                float64
-	authBurst                int
-	trustedProxies           string
-	tokenTTL, redirectDelay  time.Duration
+	httpAddr, publicURL, trustedProxies string
+	tokenTTL, redirectDelay             time.Duration
+	// The rate limits.
+	key, client, claimGuess, loginFail, userLoginFail, addrLoginFail, authFail limitFlag
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.httpAddr, "http-addr", defaultAddr, "address the HTTP API listens on")
 	fs.StringVar(&f.publicURL, "public-url", "http://localhost:8080", "URL end users reach linkflow at (appClipUrl is built from it)")
-	fs.Float64Var(&f.keyRate, "key-rate-limit", 100, "requests per second per API key on the customer API (0: no limit)")
-	fs.IntVar(&f.keyBurst, "key-rate-burst", 200, "burst of the per-key limit")
-	fs.Float64Var(&f.clientRate, "client-rate-limit", 20, "requests per second per client address on the end user's endpoints, the hosted page and the token endpoint (0: no limit)")
-	fs.IntVar(&f.clientBurst, "client-rate-burst", 40, "burst of the per-address limit")
-	fs.Float64Var(&f.claimGuesses, "claim-guess-limit", 10, "claims with a wrong code per minute per client address (0: no limit)")
-	fs.IntVar(&f.claimBurst, "claim-guess-burst", 10, "burst of the wrong-code limit")
-	fs.Float64Var(&f.loginFails, "login-failure-limit", 5, "failed password-grant logins per minute per user and client address (0: no limit)")
-	fs.IntVar(&f.loginBurst, "login-failure-burst", 10, "burst of the failed-login limit")
-	fs.Float64Var(&f.userLoginFails, "user-login-failure-limit", 100, "failed password-grant logins per hour per user, from every address together (0: no limit)")
-	fs.IntVar(&f.userLoginBurst, "user-login-failure-burst", 100, "burst of the per-user failed-login ceiling")
-	fs.Float64Var(&f.addrLoginFails, "address-login-failure-limit", 30, "failed token-endpoint logins per minute per client address, whatever the user or key (0: no limit)")
-	fs.IntVar(&f.addrLoginBurst, "address-login-failure-burst", 30, "burst of the per-address failed-login limit")
-	fs.Float64Var(&f.authFails, "auth-failure-limit", 10, "requests with an invalid API key or token per minute per client address on the customer API (0: no limit)")
-	fs.IntVar(&f.authBurst, "auth-failure-burst", 20, "burst of the invalid-key limit")
+	f.key.register(fs, "key-rate", 100, 200, time.Second, "requests per second per API key on the customer API")
+	f.client.register(fs, "client-rate", 20, 40, time.Second, "requests per second per client address on the end user's endpoints, the hosted page and the token endpoint")
+	f.claimGuess.register(fs, "claim-guess", 10, 10, time.Minute, "claims with a wrong code per minute per client address")
+	f.loginFail.register(fs, "login-failure", 5, 10, time.Minute, "failed password-grant logins per minute per user and client address")
+	f.userLoginFail.register(fs, "user-login-failure", 100, 100, time.Hour, "failed password-grant logins per hour per user, from every address together")
+	f.addrLoginFail.register(fs, "address-login-failure", 30, 30, time.Minute, "failed token-endpoint logins per minute per client address, whatever the user or key")
+	f.authFail.register(fs, "auth-failure", 10, 20, time.Minute, "requests with an invalid API key or token per minute per client address on the customer API")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
 	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows the outcome before it redirects to the return URL")
 }
 
-// limit maps a flag's rate (0: off) onto an api.Limit.
-func limit(rate float64, burst int) api.Limit {
-	if rate <= 0 {
+// limitFlag is one rate limit: --<name>-limit per unit (0: no limit) and
+// --<name>-burst.
+type limitFlag struct {
+	rate  float64
+	burst int
+	per   time.Duration
+}
+
+func (l *limitFlag) register(fs *flag.FlagSet, name string, rate float64, burst int, per time.Duration, what string) {
+	l.per = per
+	fs.Float64Var(&l.rate, name+"-limit", rate, what+" (0: no limit)")
+	fs.IntVar(&l.burst, name+"-burst", burst, "burst of --"+name+"-limit")
+}
+
+// limit is the api.Limit of the flags.
+func (l limitFlag) limit() api.Limit {
+	if l.rate <= 0 {
 		return api.NoLimit
 	}
-	return api.Limit{Rate: rate, Burst: max(burst, 1)}
+	return api.Limit{Rate: l.rate / l.per.Seconds(), Burst: max(l.burst, 1)}
 }
 
 // workerFlags configure the worker role.
@@ -270,13 +266,13 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 		Store: d.store, Registry: d.reg, Messages: outbox.Messenger{Publisher: d.pub, Notifier: d.notify},
 		Connections: conns, Ready: d.readyChecks(),
 		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
-		KeyLimit:                 limit(af.keyRate, af.keyBurst),
-		ClientLimit:              limit(af.clientRate, af.clientBurst),
-		ClaimGuessLimit:          limit(af.claimGuesses/60, af.claimBurst),
-		LoginFailureLimit:        limit(af.loginFails/60, af.loginBurst),
-		UserLoginFailureLimit:    limit(af.userLoginFails/3600, af.userLoginBurst),
-		AddressLoginFailureLimit: limit(af.addrLoginFails/60, af.addrLoginBurst),
-		AuthFailureLimit:         limit(af.authFails/60, af.authBurst),
+		KeyLimit:                 af.key.limit(),
+		ClientLimit:              af.client.limit(),
+		ClaimGuessLimit:          af.claimGuess.limit(),
+		LoginFailureLimit:        af.loginFail.limit(),
+		UserLoginFailureLimit:    af.userLoginFail.limit(),
+		AddressLoginFailureLimit: af.addrLoginFail.limit(),
+		AuthFailureLimit:         af.authFail.limit(),
 		TrustedProxies:           splitList(af.trustedProxies),
 		TokenTTL:                 af.tokenTTL,
 		RedirectDelay:            af.redirectDelay,

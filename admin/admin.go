@@ -1,0 +1,130 @@
+// Package admin is what an operator does to a linkflow deployment besides
+// running it: organizations and their API keys, users, the encryption keys
+// that seal secrets at rest. cmd/linkflow parses the flags; each method here
+// does the work and writes what the operator needs to see to Out, secrets
+// once.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// Admin administers the deployment whose state Store holds.
+type Admin struct {
+	Store *store.Store
+	Out   io.Writer
+}
+
+// MinPasswordLength is the least a user's password may have.
+const MinPasswordLength = 8
+
+// CreateOrg creates an organization with a first API key (all scopes) and
+// a webhook secret, and shows both.
+func (a *Admin) CreateOrg(ctx context.Context, name string) error {
+	if name == "" {
+		return errors.New("an organization needs a name")
+	}
+	org, err := a.Store.CreateOrg(ctx, "", name, "")
+	if err != nil {
+		return err
+	}
+	key, rec, err := a.Store.CreateAPIKey(ctx, org.ID, "default", "", nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Out, "organization  %s\napi key id    %s\napi key       %s\nwebhook secret %s\n\nThe API key and webhook secret are shown once; store them now.\n",
+		org.ID, rec.ID, key, org.WebhookSecrets[0])
+	return nil
+}
+
+// SetAppSchemes sets the custom URL schemes an organization's return URLs
+// may use besides https (none clears them).
+func (a *Admin) SetAppSchemes(ctx context.Context, org string, schemes []string) error {
+	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AppSchemes: &schemes}); err != nil {
+		return fmt.Errorf("update %s: %w", org, err)
+	}
+	fmt.Fprintf(a.Out, "organization %s: app schemes %q\n", org, schemes)
+	return nil
+}
+
+// RotateWebhookSecret gives an organization a new webhook secret; the old
+// one keeps signing too for overlap.
+func (a *Admin) RotateWebhookSecret(ctx context.Context, org string, overlap time.Duration) error {
+	secret, err := a.Store.RotateWebhookSecret(ctx, org, overlap)
+	if err != nil {
+		return fmt.Errorf("rotate the webhook secret of %s: %w", org, err)
+	}
+	fmt.Fprintf(a.Out, "webhook secret %s\n\nWithin seconds webhooks are signed with this secret and, for %s, also with the old one.\n", secret, overlap)
+	return nil
+}
+
+// CreateAPIKey creates an API key of org with scopes (none: all) and shows
+// it once.
+func (a *Admin) CreateAPIKey(ctx context.Context, org, name string, scopes []string) error {
+	key, rec, err := a.Store.CreateAPIKey(ctx, org, name, "", scopes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Out, "api key id  %s\napi key     %s\nscopes      %s\n\nThe key is shown once; store it now.\n", rec.ID, key, strings.Join(rec.Scopes, " "))
+	return nil
+}
+
+// RevokeAPIKey revokes an API key by id; org may be empty.
+func (a *Admin) RevokeAPIKey(ctx context.Context, org, keyID string) error {
+	if err := a.Store.RevokeAPIKey(ctx, org, keyID); err != nil {
+		return fmt.Errorf("revoke %s: %w", keyID, err)
+	}
+	fmt.Fprintf(a.Out, "revoked %s\n", keyID)
+	return nil
+}
+
+// RotateData re-seals every secret with the first encryption key.
+func (a *Admin) RotateData(ctx context.Context) error {
+	n, err := a.Store.RotateData(ctx)
+	fmt.Fprintf(a.Out, "re-sealed %d values with the first key\n", n)
+	if err != nil {
+		return fmt.Errorf("some values could not be re-sealed (run it again after fixing the keys): %w", err)
+	}
+	return nil
+}
+
+// CreateUser creates a user who acts for orgs with password, or changes an
+// existing one (its access tokens stop working).
+func (a *Admin) CreateUser(ctx context.Context, email string, orgs []string, password string) error {
+	if len(password) < MinPasswordLength {
+		return fmt.Errorf("the password must have at least %d characters", MinPasswordLength)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.CreateUser(ctx, linkflow.User{Email: email, PasswordHash: string(hash), OrgIDs: orgs}); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Out, "user %s created\n", email)
+	return nil
+}
+
+// RevokeUserTokens makes every access token the user holds stop working.
+func (a *Admin) RevokeUserTokens(ctx context.Context, email string) error {
+	if err := a.Store.RevokeUserTokens(ctx, email); err != nil {
+		return fmt.Errorf("revoke the tokens of %s: %w", email, err)
+	}
+	fmt.Fprintf(a.Out, "revoked every access token of %s\n", email)
+	return nil
+}
+
+// GenerateKey shows a new encryption key for LINKFLOW_ENCRYPTION_KEYS.
+func (a *Admin) GenerateKey() {
+	fmt.Fprintln(a.Out, store.GenerateKey("k"+linkflow.NewLeaseToken()[:6]))
+}

@@ -1,0 +1,102 @@
+package embedded
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/linkflow/linkflow/store"
+)
+
+// DevState is what `linkflow dev` keeps in its data directory (dev.json)
+// between runs: the secrets it generated once, and where the servers it
+// runs listen, so that admin commands pointed at the data directory reach
+// them.
+type DevState struct {
+	EncryptionKey string `json:"encryptionKey"`
+	APIKey        string `json:"apiKey"`
+	WebhookSecret string `json:"webhookSecret"`
+	RedisURL      string `json:"redisUrl,omitempty"`
+	NATSURL       string `json:"natsUrl,omitempty"`
+}
+
+// LoadDevState reads dir's dev.json, generating the secrets it lacks (all of
+// them on the first run).
+func LoadDevState(dir string) (*DevState, error) {
+	st := &DevState{}
+	b, err := os.ReadFile(filepath.Join(dir, "dev.json"))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, st); err != nil {
+			return nil, fmt.Errorf("%s/dev.json: %w", dir, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	if st.EncryptionKey == "" {
+		st.EncryptionKey = store.GenerateKey("dev1")
+	}
+	if st.APIKey == "" {
+		st.APIKey = store.NewAPIKey()
+	}
+	if st.WebhookSecret == "" {
+		st.WebhookSecret = store.NewWebhookSecret()
+	}
+	return st, nil
+}
+
+// Save writes the state to dir's dev.json, readable by its owner only.
+func (st *DevState) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	return os.WriteFile(filepath.Join(dir, "dev.json"), b, 0o600)
+}
+
+// DevServers are the servers dev runs beside itself: an in-process NATS
+// server with JetStream and a redis-server child, each only when no URL of
+// an outside one is given.
+type DevServers struct {
+	NATSURL, RedisURL string
+	nats              *server.Server
+	redis             *Redis
+}
+
+// StartDevServers starts what is missing, keeping its data under dir: NATS
+// on natsPort when natsURL is empty, redis-server on redisPort when redisURL
+// is empty.
+func StartDevServers(dir, natsURL, redisURL string, natsPort, redisPort int) (*DevServers, error) {
+	d := &DevServers{NATSURL: natsURL, RedisURL: redisURL}
+	if natsURL == "" {
+		ns, err := StartNATS(NATSOptions{Dir: filepath.Join(dir, "jetstream"), Port: natsPort})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS (port %d; choose another with --nats-port): %w", natsPort, err)
+		}
+		d.nats, d.NATSURL = ns, ns.ClientURL()
+	}
+	if redisURL == "" {
+		rs, err := StartRedis(RedisOptions{Dir: filepath.Join(dir, "redis"), Port: redisPort, AppendOnly: true})
+		if err != nil {
+			d.Stop()
+			return nil, fmt.Errorf("redis-server child (port %d; choose another with --redis-port): %w", redisPort, err)
+		}
+		d.redis, d.RedisURL = rs, rs.URL
+	}
+	return d, nil
+}
+
+// Stop stops the servers dev started.
+func (d *DevServers) Stop() {
+	if d.nats != nil {
+		d.nats.Shutdown()
+		d.nats.WaitForShutdown()
+	}
+	if d.redis != nil {
+		d.redis.Stop()
+	}
+}

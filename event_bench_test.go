@@ -81,14 +81,3 @@ func BenchmarkDecodeLinkEvent(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkClaimedMessage(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		data, _ := json.Marshal(linkflow.ClaimedMessage{LinkID: "link_0194f3c2a1b27c3e9d0f1a2b3c4d5e6f", OrgID: "org_x", Attempt: 1})
-		var m linkflow.ClaimedMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -32,7 +32,7 @@ import (
 type testBundle struct {
 	t       testing.TB
 	ctx     context.Context
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	store   *store.Store
 	nc      *nats.Conn
 	js      jetstream.JetStream

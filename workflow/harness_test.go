@@ -27,7 +27,7 @@ import (
 type harness struct {
 	t   *testing.T
 	log *zap.Logger
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	st  *store.Store
 	nc  *nats.Conn
 	js  jetstream.JetStream

@@ -15,7 +15,6 @@ import (
 
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
-	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations"
@@ -48,24 +47,24 @@ type StackOptions struct {
 // and a real embedded JetStream: the API on an httptest server, a worker, the
 // sweeper and the webhook dispatcher, with an organization ready to use.
 type Stack struct {
-	URL         string
-	Redis       *redis.Client
-	RedisServer *embedded.Redis
-	NATSURL     string
-	NC          *nats.Conn
-	JS          jetstream.JetStream
-	Keyring     *store.Keyring
-	Store       *store.Store
-	Registry    *operations.Registry
-	Sandbox     *sandbox.Sandbox
-	Publisher   *outbox.Publisher
-	Notifier    *outbox.Notifier
-	Relay       *outbox.Relay
-	Worker      *workflow.Worker
-	Sweeper     *workflow.Sweeper
-	Dispatcher  *webhooks.Dispatcher
-	API         *api.Server
-	Metrics     *prometheus.Registry
+	URL        string
+	Redis      redis.UniversalClient
+	RedisEnv   *testenv.RedisEnv
+	NATSURL    string
+	NC         *nats.Conn
+	JS         jetstream.JetStream
+	Keyring    *store.Keyring
+	Store      *store.Store
+	Registry   *operations.Registry
+	Sandbox    *sandbox.Sandbox
+	Publisher  *outbox.Publisher
+	Notifier   *outbox.Notifier
+	Relay      *outbox.Relay
+	Worker     *workflow.Worker
+	Sweeper    *workflow.Sweeper
+	Dispatcher *webhooks.Dispatcher
+	API        *api.Server
+	Metrics    *prometheus.Registry
 
 	OrgID         string
 	APIKey        string
@@ -80,7 +79,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
 	s := &Stack{Metrics: prometheus.NewRegistry()}
-	s.Redis, s.RedisServer = testenv.Redis(t)
+	s.Redis, s.RedisEnv = testenv.Redis(t)
 	s.NATSURL, s.NC, s.JS = testenv.NATS(t)
 	ctx := context.Background()
 

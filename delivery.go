@@ -41,7 +41,6 @@ type Delivery struct {
 	EventID   string
 	EventType string
 	LinkID    string
-	StreamID  string
 	URL       string
 	Status    string
 	// Attempts counts attempts sent, whatever their trigger.
@@ -148,8 +147,11 @@ type Accepted struct {
 // StoredEvent is an event as the organization's event log keeps it: the
 // webhook body exactly as it will be signed and sent.
 type StoredEvent struct {
-	StreamID   string
-	ID         string
+	ID string
+	// Seq is the events stream's sequence JetStream first stored the
+	// event's message at (0 until the publisher recorded it): a copy at
+	// another sequence is a duplicate.
+	Seq        uint64
 	Type       string
 	LinkID     string
 	WebhookURL string

@@ -98,4 +98,7 @@ type Message struct {
 	ID      string
 	Data    []byte
 	Outbox  string
+	// Seq is the stream sequence JetStream stored the message at, set by
+	// the publisher once JetStream confirmed it.
+	Seq uint64
 }

@@ -180,10 +180,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"webhook bodies":    strings.Join(hookBodies, "\n"),
 		"API responses":     strings.Join(responses, "\n"),
 	}
-	// The work-queue streams drop what was acknowledged, so the streams
+	// The links stream drops what was acknowledged, so the streams
 	// may hold little; the core subscription saw every publish.
 	if !strings.Contains(places["logs"], l.LinkID) || !strings.Contains(core, outbox.SubjectClaimed) ||
-		!strings.Contains(core, outbox.SubjectEvents+linkflow.EventLinkSucceeded) || len(hookBodies) < 1 {
+		!strings.Contains(core, outbox.EventSubject(s.OrgID, linkflow.EventLinkSucceeded)) || len(hookBodies) < 1 {
 		t.Fatal("the capture saw nothing: the scan would prove nothing")
 	}
 	for where, text := range places {

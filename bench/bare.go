@@ -132,11 +132,11 @@ func (b *bareDeployment) finished(ctx context.Context) (done, failed int, err er
 	if err != nil {
 		return 0, 0, err
 	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(outbox.SubjectEvents+">"))
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(outbox.EventsOf(b.org.ID)))
 	if err != nil {
 		return 0, 0, err
 	}
-	succeeded := int(info.State.Subjects[outbox.SubjectEvents+linkflow.EventLinkSucceeded])
-	failed = int(info.State.Subjects[outbox.SubjectEvents+linkflow.EventLinkFailed])
+	succeeded := int(info.State.Subjects[outbox.EventSubject(b.org.ID, linkflow.EventLinkSucceeded)])
+	failed = int(info.State.Subjects[outbox.EventSubject(b.org.ID, linkflow.EventLinkFailed)])
 	return succeeded + failed, failed, nil
 }

@@ -267,7 +267,7 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *l
 		commit.StatusMessage = clip("Refreshing the credentials failed: "+perr.Error(), maxStatusMessage)
 		after.Status, after.StatusMessage = linkflow.ConnError, commit.StatusMessage
 	}
-	ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventID(), &after, now)
+	ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventIDFor(id), &after, now)
 	if err != nil {
 		s.unlock(ctx, org, id, token)
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -33,13 +34,13 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	rdb, _ := testenv.Redis(t)
+	rdb, renv := testenv.Redis(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &bundle{clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
-	if b.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Now: b.clock.Now}); err != nil {
+	if b.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Now: b.clock.Now, Prefix: renv.Prefix}); err != nil {
 		t.Fatal(err)
 	}
 	org, err := b.st.CreateOrg(context.Background(), "", "acme", "")
@@ -248,11 +249,11 @@ func TestRefreshStatusAndEvents(t *testing.T) {
 		r.Conn.Credentials.AccessToken != "at_1" {
 		t.Fatalf("failed refresh: %+v %+v", r, r.Conn)
 	}
-	evs, _, _, err := b.st.Events(ctx, b.org, "", 10)
-	if err != nil || len(evs) != 2 {
-		t.Fatalf("events %+v %v, want the link's and the connection's", evs, err)
+	evs, err := b.st.EventRecords(ctx, []string{r.Event.ID})
+	ev, ok := evs[r.Event.ID]
+	if err != nil || !ok {
+		t.Fatalf("events %+v %v, want the connection's", evs, err)
 	}
-	ev := evs[1]
 	var body struct {
 		Type string                  `json:"type"`
 		Data linkflow.ConnectionView `json:"data"`
@@ -278,8 +279,8 @@ func TestRefreshStatusAndEvents(t *testing.T) {
 	}
 	events := 0
 	for _, m := range due {
-		if m.Subject == "linkflow.events."+linkflow.EventConnectionError || m.Subject == "linkflow.events."+linkflow.EventConnectionHealthy ||
-			m.Subject == "linkflow.events.link.succeeded" {
+		if m.Subject == outbox.EventSubject(b.org, linkflow.EventConnectionError) || m.Subject == outbox.EventSubject(b.org, linkflow.EventConnectionHealthy) ||
+			m.Subject == outbox.EventSubject(b.org, linkflow.EventLinkSucceeded) {
 			events++
 		}
 	}

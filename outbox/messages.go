@@ -44,7 +44,7 @@ func ClaimedMessage(org, linkID, integration string) linkflow.Message {
 // to an organization, for the dispatchers. Its id is the event's.
 func EventMessage(org, eventID, eventType string) linkflow.Message {
 	data, _ := json.Marshal(Event{OrgID: org, EventID: eventID})
-	return linkflow.Message{Subject: SubjectEvents + eventType, ID: eventID, Data: data}
+	return linkflow.Message{Subject: EventSubject(org, eventType), ID: eventID, Data: data}
 }
 
 // ErrUnparseable is a message that is not one of linkflow's.
@@ -76,4 +76,15 @@ func NewEventID() string {
 		u = uuid.New()
 	}
 	return "evt_" + strings.ReplaceAll(u.String(), "-", "")
+}
+
+// NewEventIDFor returns a new event id about the record id names (a
+// connection): it ends as id does, so the store keeps the event's record
+// in the same shard as the record, and commits both in one step.
+func NewEventIDFor(id string) string {
+	e := NewEventID()
+	if len(id) < 2 {
+		return e
+	}
+	return e[:len(e)-2] + id[len(id)-2:]
 }

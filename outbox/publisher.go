@@ -135,15 +135,21 @@ func (p *Publisher) confirmed(m linkflow.Message) {
 
 // Publish puts each message on JetStream and waits for JetStream to store
 // it. It tries every message and returns the errors of those that failed;
-// they stay in the outbox for the relay.
+// they stay in the outbox for the relay. A message without an id is
+// skipped: one the store says must wait (linkflow.Finished).
 func (p *Publisher) Publish(ctx context.Context, msgs ...linkflow.Message) error {
 	var errs []error
 	for _, m := range msgs {
+		if m.ID == "" {
+			continue // not to be published now (the relay will)
+		}
 		nm := &nats.Msg{Subject: m.Subject, Data: m.Data}
-		if _, err := p.cfg.JetStream.PublishMsg(ctx, nm, jetstream.WithMsgID(m.ID)); err != nil {
+		ack, err := p.cfg.JetStream.PublishMsg(ctx, nm, jetstream.WithMsgID(m.ID))
+		if err != nil {
 			errs = append(errs, fmt.Errorf("publish %s: %w", m.ID, err))
 			continue
 		}
+		m.Seq = ack.Sequence
 		p.confirmed(m)
 	}
 	return errors.Join(errs...)

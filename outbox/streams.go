@@ -23,8 +23,9 @@ type StreamConfig struct {
 	// LinksMaxAge bounds how long an unconsumed claimed message is kept.
 	// Default 7 days.
 	LinksMaxAge time.Duration
-	// EventsMaxAge bounds how long an undispatched event is kept. Default 14
-	// days.
+	// EventsMaxAge is how long events are kept: GET /v1/events lists them
+	// for as long (and the dispatchers must have taken them by then).
+	// Default 30 days, the event retention.
 	EventsMaxAge time.Duration
 	// DLQMaxAge is how long dead letters are kept for operators. Default 30
 	// days.
@@ -37,7 +38,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	c.Replicas = cmp.Or(c.Replicas, 1)
 	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 2*time.Minute)
 	c.LinksMaxAge = cmp.Or(c.LinksMaxAge, 7*24*time.Hour)
-	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, 14*24*time.Hour)
+	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, 30*24*time.Hour)
 	c.DLQMaxAge = cmp.Or(c.DLQMaxAge, 30*24*time.Hour)
 	return c
 }
@@ -46,7 +47,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 // every process runs it at start.
 //
 //   - LINKFLOW_LINKS (work queue): linkflow.links.claimed.<integration>
-//   - LINKFLOW_EVENTS (work queue): linkflow.events.<type>
+//   - LINKFLOW_EVENTS (limits, EventsMaxAge): linkflow.events.<org>.<type>
 //   - LINKFLOW_DLQ (limits): linkflow.dlq.>
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) error {
 	c = c.withDefaults()
@@ -61,7 +62,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		},
 		{
 			Name: StreamEvents, Subjects: []string{SubjectEvents + ">"},
-			Retention: jetstream.WorkQueuePolicy, MaxAge: c.EventsMaxAge,
+			Retention: jetstream.LimitsPolicy, MaxAge: c.EventsMaxAge,
 		},
 		{
 			Name: StreamDLQ, Subjects: []string{"linkflow.dlq.>"},

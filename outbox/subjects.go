@@ -7,8 +7,9 @@ const (
 	StreamLinks    = "LINKFLOW_LINKS"
 	SubjectClaimed = "linkflow.links.claimed."
 
-	// StreamEvents holds completion events (SubjectEvents + event type),
-	// consumed by webhook dispatchers.
+	// StreamEvents holds every event (EventSubject: SubjectEvents +
+	// organization + "." + event type) for the event retention: consumed by
+	// webhook dispatchers, and read by GET /v1/events (Feed).
 	StreamEvents  = "LINKFLOW_EVENTS"
 	SubjectEvents = "linkflow.events."
 
@@ -45,3 +46,13 @@ func WorkerConsumer(integration string) string { return "worker-" + integration 
 // DispatcherConsumer is the durable consumer of events every dispatcher
 // process shares.
 const DispatcherConsumer = "dispatcher"
+
+// EventSubject is the subject of an organization's events of one type.
+func EventSubject(org, eventType string) string { return SubjectEvents + org + "." + eventType }
+
+// EventsOf is the subject filter of every event of an organization.
+func EventsOf(org string) string { return SubjectEvents + org + ".>" }
+
+// EventsOfType is the subject filter of every organization's events of one
+// type.
+func EventsOfType(eventType string) string { return SubjectEvents + "*." + eventType }

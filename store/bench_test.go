@@ -14,9 +14,9 @@ import (
 
 func benchStore(b *testing.B) (*store.Store, string) {
 	b.Helper()
-	rdb, _ := testenv.Redis(b)
+	rdb, renv := testenv.Redis(b)
 	kr, _ := store.ParseKeyring(store.GenerateKey("b"))
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
 	if err != nil {
 		b.Fatal(err)
 	}

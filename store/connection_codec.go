@@ -18,5 +18,6 @@ const (
 	cLastRefreshedAt = "lastRefreshedAt"
 	cCredentials     = "credentials"
 	cLastLinkID      = "lastLinkId"
+	cLastFinishedAt  = "lastFinishedAt" // when the last link finished, which orders links' writes
 	cVersion         = "version"
 )

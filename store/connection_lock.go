@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/linkflow/linkflow"
@@ -24,6 +23,7 @@ const (
 
 var (
 	connLockScript    = script("conn_lock")
+	connApplyScript   = script("conn_apply")
 	connUnlockScript  = script("conn_unlock")
 	connRefreshScript = script("conn_refresh")
 	connRevokeScript  = script("conn_revoke")
@@ -37,8 +37,8 @@ func (s *Store) LockConnection(ctx context.Context, org, id string, ttl time.Dur
 	if !validID(id) || !validID(org) {
 		return nil, linkflow.ErrNotFound
 	}
-	res, err := connLockScript.Run(ctx, s.rdb, []string{connKey(org, id), connLockKey(org, id), connLinksKey(org, id)},
-		ttl.Milliseconds(), ConnectionLinkIDs).Result()
+	res, err := connLockScript.Run(ctx, s.rdb, []string{s.k.conn(id), s.k.connLock(id), s.k.connLinks(id)},
+		ttl.Milliseconds(), ConnectionLinkIDs, org).Result()
 	if err != nil {
 		return nil, fmt.Errorf("lock connection %s: %w", id, err)
 	}
@@ -68,7 +68,7 @@ func (s *Store) LockConnection(ctx context.Context, org, id string, ttl time.Dur
 
 // UnlockConnection releases a connection's lock if token still holds it.
 func (s *Store) UnlockConnection(ctx context.Context, org, id, token string) error {
-	return connUnlockScript.Run(ctx, s.rdb, []string{connLockKey(org, id)}, token).Err()
+	return connUnlockScript.Run(ctx, s.rdb, []string{s.k.connLock(id)}, token).Err()
 }
 
 // CommitRefresh commits a refresh's outcome and releases the lock, fenced by
@@ -87,21 +87,24 @@ func (s *Store) CommitRefresh(ctx context.Context, org, id string, c linkflow.Re
 		}
 		outcome, value = "ok", s.keys.Seal(b, credentialsAAD(id))
 	}
+	if shardOf(c.EventID) != shardOf(id) {
+		return nil, fmt.Errorf("commit refresh of %s: event %s is not in the connection's shard", id, c.EventID)
+	}
+	shard := shardOf(id)
 	out, err := s.runStrings(ctx, connRefreshScript, "commit refresh of "+id,
-		[]string{connKey(org, id), connLockKey(org, id), eventsKey(org), outboxKey(org), outboxMessagesKey(org), eventKey(org, c.EventID)},
+		[]string{s.k.conn(id), s.k.connLock(id), s.k.outbox(shard), s.k.outboxMessages(shard), s.k.event(c.EventID)},
 		c.Token, c.LastLinkID, outcome, ms(c.At), value, c.EventID, c.EventType, string(c.EventBody),
-		strconv.FormatInt(ms(c.At.Add(-s.cfg.EventRetention)), 10), s.cfg.EventRetention.Milliseconds(),
-		encodeMessage(c.Message))
+		s.cfg.EventRetention.Milliseconds(), encodeMessage(c.Message))
 	if err != nil {
 		return nil, err
 	}
 	switch out[0] {
 	case "ok":
-		if out[1] == "" {
+		if out[1] != "1" {
 			return nil, nil
 		}
 		m := c.Message
-		m.Outbox = org
+		m.Outbox = outboxName(shard)
 		return &m, nil
 	case "missing":
 		return nil, linkflow.ErrNotFound
@@ -121,7 +124,7 @@ func (s *Store) CommitRevoke(ctx context.Context, org, id string, c linkflow.Rev
 	if c.AtProvider {
 		atProvider = "1"
 	}
-	res, err := connRevokeScript.Run(ctx, s.rdb, []string{connKey(org, id), connLockKey(org, id)},
+	res, err := connRevokeScript.Run(ctx, s.rdb, []string{s.k.conn(id), s.k.connLock(id)},
 		c.Token, ms(c.At), atProvider, c.StatusMessage, c.LastLinkID).Text()
 	if err != nil {
 		return fmt.Errorf("revoke connection %s: %w", id, err)

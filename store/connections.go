@@ -45,10 +45,13 @@ func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Conne
 		return nil, linkflow.ErrNotFound
 	}
 	pipe := s.rdb.Pipeline()
-	h := pipe.HGetAll(ctx, connKey(org, id))
-	links := pipe.LRange(ctx, connLinksKey(org, id), -ConnectionLinkIDs, -1)
+	h := pipe.HGetAll(ctx, s.k.conn(id))
+	links := pipe.LRange(ctx, s.k.connLinks(id), -ConnectionLinkIDs, -1)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
+	}
+	if h.Val()[cOrg] != org {
+		return nil, linkflow.ErrNotFound
 	}
 	return s.connectionFromHash(id, h.Val(), links.Val())
 }
@@ -91,46 +94,46 @@ func decodeConnection(m map[string]string) *linkflow.Connection {
 }
 
 // ListConnections returns an organization's connections, newest first,
-// after cursor (the last connection id of the previous page; "" for the
-// first page). Ids sort by creation time, so pages stay stable while
-// connections are being made. Filters are applied while scanning the index;
-// a page that stopped after maxScan entries comes back short with a cursor
-// to go on. Credentials are opened for their non-secret parts (type, scope,
-// expiry); one that cannot be opened is left empty rather than failing the
-// page. next is "" when there is nothing more.
+// after cursor ("" for the first page; otherwise the nextCursor of the
+// previous page). The organization's index has one part per shard, whose
+// members sort by creation time ("<id of the link that made it>:<id>": link
+// ids sort by time), so pages stay stable while connections are being made. Filters are applied while
+// scanning the index; a page that stopped after maxScan entries comes back
+// short with a cursor to go on. Credentials are opened for their non-secret
+// parts (type, scope, expiry); one that cannot be opened is left empty
+// rather than failing the page. next is "" when there is nothing more.
 func (s *Store) ListConnections(ctx context.Context, org string, f linkflow.ConnectionFilter, cursor string, limit int) (conns []*linkflow.Connection, next string, err error) {
-	if cursor != "" && (!strings.HasPrefix(cursor, "conn_") || !validID(cursor)) {
+	if cursor != "" && !validConnCursor(cursor) {
 		return nil, "", linkflow.ErrBadCursor
 	}
-	max := "+"
-	if cursor != "" {
-		max = "(" + cursor
-	}
+	index := func(sh int) string { return s.k.connIndex(sh, org) }
+	after := cursor
 	scanned := 0
 	for len(conns) < limit && scanned < maxScan {
-		batch := int64(max2(limit-len(conns), 50))
-		ids, err := s.rdb.ZRevRangeByLex(ctx, connIndexKey(org), &redis.ZRangeBy{Min: "-", Max: max, Count: batch}).Result()
+		batch := max(limit-len(conns), 50)
+		members, more, err := s.mergeNewest(ctx, index, after, batch)
 		if err != nil {
 			return nil, "", err
 		}
-		if len(ids) == 0 {
+		if len(members) == 0 {
 			return conns, "", nil
 		}
-		scanned += len(ids)
+		scanned += len(members)
 		pipe := s.rdb.Pipeline()
-		hashes := make([]*redis.MapStringStringCmd, len(ids))
-		links := make([]*redis.StringSliceCmd, len(ids))
-		for i, id := range ids {
-			hashes[i] = pipe.HGetAll(ctx, connKey(org, id))
-			links[i] = pipe.LRange(ctx, connLinksKey(org, id), -ConnectionLinkIDs, -1)
+		hashes := make([]*redis.MapStringStringCmd, len(members))
+		links := make([]*redis.StringSliceCmd, len(members))
+		for i, m := range members {
+			id := connOfMember(m)
+			hashes[i] = pipe.HGetAll(ctx, s.k.conn(id))
+			links[i] = pipe.LRange(ctx, s.k.connLinks(id), -ConnectionLinkIDs, -1)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, "", err
 		}
-		for i, id := range ids {
-			max = "(" + id
+		for i, member := range members {
+			after = member
 			m := hashes[i].Val()
-			if m[cID] == "" {
+			if m[cID] == "" || m[cOrg] != org {
 				continue
 			}
 			c := decodeConnection(m)
@@ -141,24 +144,35 @@ func (s *Store) ListConnections(ctx context.Context, org string, f linkflow.Conn
 			c.LinkIDs = links[i].Val()
 			if sealed := m[cCredentials]; sealed != "" {
 				c.Credentials = &linkflow.Credentials{}
-				if creds, err := s.openCredentials(id, sealed); err == nil {
+				if creds, err := s.openCredentials(c.ID, sealed); err == nil {
 					c.Credentials = creds
 				}
 			}
 			conns = append(conns, c)
 			if len(conns) == limit {
-				next = id
-				break
+				if i < len(members)-1 || more {
+					next = member
+				}
+				return conns, next, nil
 			}
 		}
-		if int64(len(ids)) < batch && len(conns) < limit {
+		if !more {
 			return conns, "", nil
 		}
 	}
-	if next == "" && max != "+" {
-		next = strings.TrimPrefix(max, "(")
-	}
-	return conns, next, nil
+	return conns, after, nil
+}
+
+// connOfMember is the connection id of a connections index member.
+func connOfMember(m string) string {
+	_, id, _ := strings.Cut(m, ":")
+	return id
+}
+
+// validConnCursor accepts a connections index member.
+func validConnCursor(c string) bool {
+	link, id, ok := strings.Cut(c, ":")
+	return ok && strings.HasPrefix(link, "link_") && validID(link) && strings.HasPrefix(id, "conn_") && validID(id)
 }
 
 // UpdateConnection applies p in one atomic step and returns the connection
@@ -168,7 +182,7 @@ func (s *Store) UpdateConnection(ctx context.Context, org, id string, p linkflow
 	if !validID(id) || !validID(org) {
 		return nil, linkflow.ErrNotFound
 	}
-	argv := []any{ms(s.now())}
+	argv := []any{ms(s.now()), org}
 	if p.Metadata != nil {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(p.Metadata, &obj); err != nil || obj == nil {
@@ -189,7 +203,7 @@ func (s *Store) UpdateConnection(ctx context.Context, org, id string, p linkflow
 		}
 		argv = append(argv, cDisabled, d)
 	}
-	res, err := connUpdateScript.Run(ctx, s.rdb, []string{connKey(org, id)}, argv...).Text()
+	res, err := connUpdateScript.Run(ctx, s.rdb, []string{s.k.conn(id)}, argv...).Text()
 	if err != nil {
 		return nil, fmt.Errorf("update connection %s: %w", id, err)
 	}
@@ -221,8 +235,8 @@ func (s *Store) RecordSecretRead(ctx context.Context, org, id string, r linkflow
 		return err
 	}
 	pipe := s.rdb.TxPipeline()
-	pipe.LPush(ctx, connReadsKey(org, id), b)
-	pipe.LTrim(ctx, connReadsKey(org, id), 0, SecretReadsKept-1)
+	pipe.LPush(ctx, s.k.connReads(id), b)
+	pipe.LTrim(ctx, s.k.connReads(id), 0, SecretReadsKept-1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("record secret read of %s: %w", id, err)
 	}
@@ -235,12 +249,12 @@ func (s *Store) SecretReads(ctx context.Context, org, id string, limit int) ([]l
 		return nil, linkflow.ErrNotFound
 	}
 	pipe := s.rdb.Pipeline()
-	exists := pipe.Exists(ctx, connKey(org, id))
-	reads := pipe.LRange(ctx, connReadsKey(org, id), 0, int64(limit)-1)
+	owner := pipe.HGet(ctx, s.k.conn(id), cOrg)
+	reads := pipe.LRange(ctx, s.k.connReads(id), 0, int64(limit)-1)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	if exists.Val() == 0 {
+	if owner.Val() != org {
 		return nil, linkflow.ErrNotFound
 	}
 	out := make([]linkflow.SecretRead, 0, len(reads.Val()))

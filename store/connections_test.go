@@ -24,14 +24,14 @@ type connBundle struct {
 
 func newConnBundle(t *testing.T) *connBundle {
 	t.Helper()
-	rdb, _ := testenv.Redis(t)
+	rdb, renv := testenv.Redis(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &connBundle{}
 	b.now.Store(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).UnixMilli())
-	if b.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Now: b.clock}); err != nil {
+	if b.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Now: b.clock, Prefix: renv.Prefix}); err != nil {
 		t.Fatal(err)
 	}
 	org, err := b.st.CreateOrg(context.Background(), "", "acme", "")

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,19 +16,19 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// Webhook delivery state. Each event has one delivery state hash on its
-// organization's slot (deliveryKey), the attempts of a link's event are logged
-// in a capped list next to the link (linkDeliveriesKey), deliveries that
-// exhausted their schedule are indexed by time (failedDeliveriesKey), and
-// every pending retry of every organization waits in one sorted set
-// (retryScheduleKey, member "org|eventId", score = due time in ms).
+// Webhook delivery state. Each event has one delivery state hash in its
+// shard (keyspace.delivery), the attempts of a link's event are logged in a
+// capped list next to the link (keyspace.linkDeliveries), deliveries that
+// exhausted their schedule are indexed by time per organization and shard
+// (keyspace.failedDeliveries), and every pending retry waits in its event's
+// shard's retry schedule (keyspace.retrySchedule, member "org|eventId",
+// score = due time in ms).
 //
-// The retry schedule lives on its own slot, so writing the state and the
-// schedule are two steps, which the dispatcher pipelines (delivery_dispatch.go)
-// and which must be safe in either order and when one of them fails: a
-// schedule entry whose state says otherwise is corrected by whoever claims it
-// next, and a dispatcher moves an entry only while it holds its claim, so a
-// redelivery's move is never undone.
+// Writing the state and the schedule are two steps, which the dispatcher
+// pipelines (delivery_dispatch.go) and which must be safe in either order
+// and when one of them fails: a schedule entry whose state says otherwise is
+// corrected by whoever claims it next, and a dispatcher moves an entry only
+// while it holds its claim, so a redelivery's move is never undone.
 
 var (
 	deliveryRecordScript     = script("delivery_record")
@@ -37,7 +39,7 @@ var (
 
 func parseDelivery(org, eventID string, m map[string]string) *linkflow.Delivery {
 	return &linkflow.Delivery{
-		OrgID: org, EventID: eventID, EventType: m["type"], LinkID: m["link"], StreamID: m["stream"],
+		OrgID: org, EventID: eventID, EventType: m["type"], LinkID: m["link"],
 		URL: m["url"], Status: m["status"], Attempts: int(atoi(m["attempts"])), Step: int(atoi(m["step"])),
 		Version: atoi(m["version"]), Trigger: m["trigger"], Once: m["once"] == "1", OnceFrom: m["onceFrom"],
 		NextAt: linkflow.FromMillis(atoi(m["nextAt"])), CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])),
@@ -66,43 +68,95 @@ func parseDeliveryRef(m string) (linkflow.DeliveryRef, bool) {
 // caller, hiding them from other claimers for visibility: a caller that
 // dies holding them lets them come back then. It also returns when the
 // earliest remaining entry is due (zero when the schedule is empty).
+//
+// The schedule has one part per shard: one pipeline counts what is due in
+// each, and a second claims, from the parts that have some, up to limit in
+// all, starting from a random part so that none waits behind the others.
 func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]linkflow.DeliveryRef, time.Time, error) {
-	res, err := deliveryClaimScript.Run(ctx, s.rdb, []string{retryScheduleKey()},
-		ms(now), limit, ms(now.Add(visibility))).Result()
-	if err != nil {
+	nowMs := strconv.FormatInt(ms(now), 10)
+	pipe := s.rdb.Pipeline()
+	counts := make([]*redis.IntCmd, Shards)
+	firsts := make([]*redis.ZSliceCmd, Shards)
+	for sh := range Shards {
+		counts[sh] = pipe.ZCount(ctx, s.k.retrySchedule(sh), "-inf", nowMs)
+		firsts[sh] = pipe.ZRangeWithScores(ctx, s.k.retrySchedule(sh), 0, 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, time.Time{}, fmt.Errorf("claim due deliveries: %w", err)
 	}
-	arr, ok := res.([]any)
-	if !ok || len(arr) != 2 {
-		return nil, time.Time{}, fmt.Errorf("claim due deliveries: unexpected reply %v", res)
-	}
-	members, err := replyStrings(arr[0])
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	refs := make([]linkflow.DeliveryRef, 0, len(members))
-	var bad []any
-	for _, m := range members {
-		if r, ok := parseDeliveryRef(m); ok {
-			refs = append(refs, r)
-		} else {
-			bad = append(bad, m)
+	var next time.Time
+	consider := func(score float64) {
+		if t := time.UnixMilli(int64(score)); next.IsZero() || t.Before(next) {
+			next = t
 		}
 	}
-	if len(bad) > 0 {
-		_ = s.rdb.ZRem(ctx, retryScheduleKey(), bad...).Err()
+	claims := s.pipeline()
+	var cmds []*redis.Cmd
+	var claimed []int
+	left := limit
+	start := randomShard()
+	for i := range Shards {
+		sh := (start + i) % Shards
+		n := int(counts[sh].Val())
+		if n == 0 || left == 0 {
+			if f := firsts[sh].Val(); len(f) > 0 {
+				consider(f[0].Score)
+			}
+			continue
+		}
+		take := min(n, left)
+		left -= take
+		cmds = append(cmds, claims.Script(ctx, deliveryClaimScript, []string{s.k.retrySchedule(sh)},
+			ms(now), take, ms(now.Add(visibility))))
+		claimed = append(claimed, sh)
 	}
-	var next time.Time
-	if str, _ := arr[1].(string); str != "" {
-		f, _ := strconv.ParseFloat(str, 64)
-		next = time.UnixMilli(int64(f))
+	if len(cmds) == 0 {
+		return nil, next, nil
+	}
+	if err := claims.Exec(ctx); err != nil {
+		return nil, time.Time{}, fmt.Errorf("claim due deliveries: %w", err)
+	}
+	var refs []linkflow.DeliveryRef
+	for i, c := range cmds {
+		arr, ok := c.Val().([]any)
+		if !ok || len(arr) != 2 {
+			continue
+		}
+		members, _ := replyStrings(arr[0])
+		var bad []any
+		for _, m := range members {
+			if r, ok := parseDeliveryRef(m); ok {
+				refs = append(refs, r)
+			} else {
+				bad = append(bad, m)
+			}
+		}
+		if len(bad) > 0 {
+			_ = s.rdb.ZRem(ctx, s.k.retrySchedule(claimed[i]), bad...).Err()
+		}
+		if str, _ := arr[1].(string); str != "" {
+			f, _ := strconv.ParseFloat(str, 64)
+			consider(f)
+		}
 	}
 	return refs, next, nil
 }
 
-// DeliveryRetryCount is the size of the retry schedule (every organization).
+// DeliveryRetryCount is the size of the retry schedule (every shard).
 func (s *Store) DeliveryRetryCount(ctx context.Context) (int64, error) {
-	return s.rdb.ZCard(ctx, retryScheduleKey()).Result()
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, Shards)
+	for sh := range Shards {
+		cmds[sh] = pipe.ZCard(ctx, s.k.retrySchedule(sh))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
 }
 
 // RecordAttempt logs an attempt and applies its decision in one step, and
@@ -118,15 +172,15 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 	if a.LogCap <= 0 {
 		a.LogCap = 100
 	}
-	writeLog, linkLog := "1", linkDeliveriesKey(a.OrgID, a.LinkID)
+	writeLog, linkLog := "1", s.k.linkDeliveries(a.LinkID)
 	if a.LinkID == "" {
-		writeLog, linkLog = "0", deliveryKey(a.OrgID, a.EventID)+":log"
+		writeLog, linkLog = "0", s.k.delivery(a.EventID)+":log"
 	}
 	delivered := ""
 	if a.Delivered {
 		delivered = "ok"
 	}
-	keys := []string{deliveryKey(a.OrgID, a.EventID), linkLog, failedDeliveriesKey(a.OrgID)}
+	keys := []string{s.k.delivery(a.EventID), linkLog, s.k.failedDeliveries(shardOf(a.EventID), a.OrgID)}
 	args := []any{a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
 		a.Status, a.Step, ms(a.NextAt), a.Trigger, delivered, a.StatusCode, a.Error, a.EventID,
 		ms(a.At.Add(-a.FailedRetention))}
@@ -142,7 +196,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 	sargs := settleArgs(ref, a.Claim, a.Now, next)
 	pipe := s.pipeline()
 	rec := pipe.Script(ctx, deliveryRecordScript, keys, args...)
-	settle := pipe.Script(ctx, deliverySettleScript, []string{retryScheduleKey()}, sargs...)
+	settle := pipe.Script(ctx, deliverySettleScript, []string{s.k.retrySchedule(shardOf(a.EventID))}, sargs...)
 	_ = pipe.Exec(ctx) // each command's error is looked at below
 	n, err := parseRecorded(a, rec)
 	settled, settleErr := settle.Int()
@@ -154,11 +208,11 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 		// A redelivery changed the state during the attempt. It brings the
 		// entry forward itself, but may not have yet, or may have failed
 		// to: make sure the entry is there.
-		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Now)), Member: refMember(ref)}).Err()
+		_ = s.rdb.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(a.Now)), Member: refMember(ref)}).Err()
 	case err != nil && !errors.Is(err, linkflow.ErrFenced) && !errors.Is(err, linkflow.ErrNotFound) && moved:
 		// The attempt may not be recorded: put the claim back, so that the
 		// delivery comes back when it expires.
-		_ = s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.Claim)), Member: refMember(ref)}).Err()
+		_ = s.rdb.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(a.Claim)), Member: refMember(ref)}).Err()
 	}
 	return n, err
 }
@@ -195,8 +249,8 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 	if onlyFailed {
 		only = "1"
 	}
-	res, err := deliveryResendScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), failedDeliveriesKey(org)},
-		trigger, ms(now), s.deliveryTTL(failedRetention).Milliseconds(), eventID, only).Result()
+	res, err := deliveryResendScript.Run(ctx, s.rdb, []string{s.k.delivery(eventID), s.k.failedDeliveries(shardOf(eventID), org)},
+		trigger, ms(now), s.deliveryTTL(failedRetention).Milliseconds(), eventID, only, org).Result()
 	if err != nil {
 		return nil, fmt.Errorf("resend delivery %s: %w", eventID, err)
 	}
@@ -217,7 +271,7 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 	}
 	d := parseDelivery(org, eventID, pairsToMap(arr[1]))
 	ref := linkflow.DeliveryRef{OrgID: org, EventID: eventID}
-	if err := s.rdb.ZAddLT(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(now)), Member: refMember(ref)}).Err(); err != nil {
+	if err := s.rdb.ZAddLT(ctx, s.k.retrySchedule(shardOf(eventID)), redis.Z{Score: float64(ms(now)), Member: refMember(ref)}).Err(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -228,10 +282,16 @@ func (s *Store) DeliveryAttempts(ctx context.Context, org, linkID string) ([]jso
 	if !validID(org) || !validID(linkID) {
 		return nil, linkflow.ErrNotFound
 	}
-	items, err := s.rdb.LRange(ctx, linkDeliveriesKey(org, linkID), 0, -1).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	owner := pipe.HGet(ctx, s.k.link(linkID), fOrg)
+	log := pipe.LRange(ctx, s.k.linkDeliveries(linkID), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
+	if owner.Val() != org {
+		return nil, linkflow.ErrNotFound
+	}
+	items := log.Val()
 	out := make([]json.RawMessage, len(items))
 	for i, it := range items {
 		out[i] = json.RawMessage(it)
@@ -241,7 +301,9 @@ func (s *Store) DeliveryAttempts(ctx context.Context, org, linkID string) ([]jso
 
 // FailedDeliveries returns a page of an organization's failed deliveries,
 // oldest first, failed at or after since, and the cursor of the next page
-// ("" at the end).
+// ("" at the end). The failed set has one part per shard: each part gives
+// its page after the cursor (delivery_failed_page.lua), and the pages merge
+// by (failed at, event id).
 func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error) {
 	if !validID(org) {
 		return nil, "", nil
@@ -254,44 +316,58 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 		}
 		curScore, curMember = sc, m
 	}
-	flat, err := s.runStrings(ctx, deliveryFailedPageScript, "failed deliveries", []string{failedDeliveriesKey(org)},
-		curScore, curMember, limit, ms(since))
-	if err != nil {
-		return nil, "", err
+	pipe := s.pipeline()
+	pages := make([]*redis.Cmd, Shards)
+	for sh := range Shards {
+		pages[sh] = pipe.Script(ctx, deliveryFailedPageScript, []string{s.k.failedDeliveries(sh, org)},
+			curScore, curMember, limit, ms(since))
 	}
-	type entry struct{ id, score string }
-	entries := make([]entry, 0, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		f, _ := strconv.ParseFloat(flat[i+1], 64)
-		entries = append(entries, entry{flat[i], strconv.FormatInt(int64(f), 10)})
+	if err := pipe.Exec(ctx); err != nil {
+		return nil, "", fmt.Errorf("failed deliveries: %w", err)
 	}
-	pipe := s.rdb.Pipeline()
+	type entry struct {
+		id    string
+		score int64
+	}
+	var entries []entry
+	for _, p := range pages {
+		flat, _ := replyStrings(p.Val())
+		for i := 0; i+1 < len(flat); i += 2 {
+			f, _ := strconv.ParseFloat(flat[i+1], 64)
+			entries = append(entries, entry{flat[i], int64(f)})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		if c := cmp.Compare(a.score, b.score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	more := len(entries) > limit
+	entries = entries[:min(len(entries), limit)]
+	rp := s.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(entries))
 	for i, e := range entries {
-		cmds[i] = pipe.HGetAll(ctx, deliveryKey(org, e.id))
+		cmds[i] = rp.HGetAll(ctx, s.k.delivery(e.id))
 	}
 	if len(entries) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if _, err := rp.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, "", err
 		}
 	}
 	out := make([]*linkflow.Delivery, 0, len(entries))
-	var stale []any
 	for i, e := range entries {
 		m := cmds[i].Val()
 		if len(m) == 0 {
-			stale = append(stale, e.id)
+			_ = s.rdb.ZRem(ctx, s.k.failedDeliveries(shardOf(e.id), org), e.id).Err()
 			continue
 		}
 		out = append(out, parseDelivery(org, e.id, m))
 	}
-	if len(stale) > 0 {
-		_ = s.rdb.ZRem(ctx, failedDeliveriesKey(org), stale...).Err()
-	}
 	next := ""
-	if len(entries) == limit && limit > 0 {
+	if more || (len(entries) == limit && limit > 0) {
 		last := entries[len(entries)-1]
-		next = last.score + "|" + last.id
+		next = strconv.FormatInt(last.score, 10) + "|" + last.id
 	}
 	return out, next, nil
 }
@@ -302,7 +378,7 @@ func refMember(r linkflow.DeliveryRef) string { return r.OrgID + "|" + r.EventID
 // ScheduledAt returns when a delivery is due in the retry schedule, or
 // ErrNotFound when it is not there.
 func (s *Store) ScheduledAt(ctx context.Context, ref linkflow.DeliveryRef) (time.Time, error) {
-	f, err := s.rdb.ZScore(ctx, retryScheduleKey(), refMember(ref)).Result()
+	f, err := s.rdb.ZScore(ctx, s.k.retrySchedule(shardOf(ref.EventID)), refMember(ref)).Result()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}, linkflow.ErrNotFound
 	}

@@ -38,7 +38,7 @@ func (b *bundle) accept(t *testing.T, fin *linkflow.Finished, firstIn, claimFor 
 // there.
 func (b *bundle) due(t *testing.T, eventID string) time.Time {
 	t.Helper()
-	s, err := b.st.Redis().ZScore(context.Background(), store.KeyRetrySchedule(), store.MemberOf(linkflow.DeliveryRef{OrgID: b.org, EventID: eventID})).Result()
+	s, err := b.st.Redis().ZScore(context.Background(), b.st.KeyRetrySchedule(eventID), store.MemberOf(linkflow.DeliveryRef{OrgID: b.org, EventID: eventID})).Result()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}
 	}
@@ -69,7 +69,7 @@ func TestAcceptEvent(t *testing.T) {
 	acc := b.accept(t, fin, 0, time.Minute)
 	if !acc.Created || !acc.Owned || acc.Delivery.Status != linkflow.DeliveryPending || acc.Event == nil ||
 		acc.Event.ID != fin.EventID || acc.Event.WebhookURL != "https://hooks.example.com/a" || len(acc.Event.Body) == 0 ||
-		acc.Delivery.StreamID == "" || !acc.Delivery.NextAt.Equal(now) {
+		!acc.Delivery.NextAt.Equal(now) {
 		t.Fatalf("accepted: %+v, delivery %+v", acc, acc.Delivery)
 	}
 	if due := b.due(t, fin.EventID); !due.Equal(now.Add(time.Minute)) {
@@ -130,7 +130,7 @@ func TestAcceptEventRepairsTheSchedule(t *testing.T) {
 	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryPending, next, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.st.Redis().ZRem(ctx, store.KeyRetrySchedule(), store.MemberOf(linkflow.DeliveryRef{OrgID: b.org, EventID: fin.EventID})).Err(); err != nil {
+	if err := b.st.Redis().ZRem(ctx, b.st.KeyRetrySchedule(fin.EventID), store.MemberOf(linkflow.DeliveryRef{OrgID: b.org, EventID: fin.EventID})).Err(); err != nil {
 		t.Fatal(err)
 	}
 	b.clock.Add(time.Second)
@@ -247,7 +247,7 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 		// settle may even run first. The entry must not disappear.
 		x := start(t)
 		resend(t, x, linkflow.TriggerManual, false)
-		if err := x.b.st.Redis().ZAdd(ctx, store.KeyRetrySchedule(), redis.Z{Score: float64(x.claim.UnixMilli()),
+		if err := x.b.st.Redis().ZAdd(ctx, x.b.st.KeyRetrySchedule(x.fin.EventID), redis.Z{Score: float64(x.claim.UnixMilli()),
 			Member: store.MemberOf(linkflow.DeliveryRef{OrgID: x.b.org, EventID: x.fin.EventID})}).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +316,7 @@ func TestLoadDelivery(t *testing.T) {
 	if err != nil || del.Status != linkflow.DeliveryPending || ev == nil || ev.ID != fin.EventID || len(ev.Body) == 0 {
 		t.Fatalf("load: %+v %+v %v", del, ev, err)
 	}
-	if err := b.st.Redis().Del(ctx, store.KeyEvent(b.org, fin.EventID)).Err(); err != nil {
+	if err := b.st.Redis().Del(ctx, b.st.KeyEvent(fin.EventID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if del, ev, err := b.st.LoadDelivery(ctx, b.org, fin.EventID); err != nil || del == nil || ev != nil {

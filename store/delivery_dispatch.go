@@ -44,15 +44,15 @@ func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkf
 		return nil, fmt.Errorf("accept event %s: ClaimUntil must be after Now", a.EventID)
 	}
 	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
-	keys := []string{eventKey(a.OrgID, a.EventID), deliveryKey(a.OrgID, a.EventID)}
-	args := []any{ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt)}
+	keys := []string{s.k.event(a.EventID), s.k.delivery(a.EventID)}
+	args := []any{ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt), a.OrgID}
 	claimAtOnce := !a.FirstAt.After(a.Now)
 	var res *redis.Cmd
 	var add *redis.IntCmd
 	if claimAtOnce {
 		pipe := s.pipeline()
 		res = pipe.Script(ctx, deliveryAcceptScript, keys, args...)
-		add = pipe.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: refMember(ref)})
+		add = pipe.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: refMember(ref)})
 		_ = pipe.Exec(ctx) // each command's error is looked at below
 	} else {
 		res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
@@ -94,7 +94,7 @@ func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkf
 		if !at.After(a.Now) {
 			at, own = a.ClaimUntil, true
 		}
-		added, err := s.rdb.ZAddNX(ctx, retryScheduleKey(), redis.Z{Score: float64(ms(at)), Member: refMember(ref)}).Result()
+		added, err := s.rdb.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(at)), Member: refMember(ref)}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("accept event %s: schedule: %w", a.EventID, err)
 		}
@@ -124,9 +124,8 @@ func parseAccepted(a linkflow.EventAccept, res *redis.Cmd) (*linkflow.Accepted, 
 
 // parseEventRecord reads an event from its record's field pairs.
 func parseEventRecord(id string, v any) *linkflow.StoredEvent {
-	m := pairsToMap(v)
-	return &linkflow.StoredEvent{StreamID: m["stream"], ID: id, Type: m["type"], LinkID: m["link"],
-		WebhookURL: m["url"], Body: []byte(m["body"])}
+	ev := storedEvent(id, pairsToMap(v))
+	return &ev
 }
 
 // LoadDelivery returns an event's delivery state and, while it is pending,
@@ -136,7 +135,7 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*linkflo
 	if !validID(org) || !validID(eventID) {
 		return nil, nil, linkflow.ErrNotFound
 	}
-	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{deliveryKey(org, eventID), eventKey(org, eventID)}).Result()
+	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{s.k.delivery(eventID), s.k.event(eventID)}, org).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("load delivery %s: %w", eventID, err)
 	}
@@ -162,7 +161,7 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*linkflo
 // entry since (a redelivery brought it forward, or the claim expired and
 // another dispatcher owns it now) and the entry is theirs.
 func (s *Store) SettleDeliveryRetry(ctx context.Context, ref linkflow.DeliveryRef, claim, now, next time.Time) (bool, error) {
-	n, err := deliverySettleScript.Run(ctx, s.rdb, []string{retryScheduleKey()}, settleArgs(ref, claim, now, next)...).Int()
+	n, err := deliverySettleScript.Run(ctx, s.rdb, []string{s.k.retrySchedule(shardOf(ref.EventID))}, settleArgs(ref, claim, now, next)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("settle delivery %s: %w", ref.EventID, err)
 	}

@@ -8,19 +8,34 @@ import (
 
 // The store's own key functions, for its external tests: they never spell a
 // Redis key by hand.
-var (
-	KeyLink          = linkKey
-	KeyLinkPassword  = linkCredKey
-	KeyLinksIndex    = linksIndexKey
-	KeyEvent         = eventKey
-	KeyRetrySchedule = retryScheduleKey
-	MemberOf         = refMember
-)
+func (s *Store) KeyLink(id string) string         { return s.k.link(id) }
+func (s *Store) KeyLinkPassword(id string) string { return s.k.linkCred(id) }
+func (s *Store) KeyEvent(id string) string        { return s.k.event(id) }
 
-// IndexedLinks is how many links an organization's main index lists.
+// KeyRetrySchedule is the part of the retry schedule an event's delivery
+// waits in.
+func (s *Store) KeyRetrySchedule(eventID string) string { return s.k.retrySchedule(shardOf(eventID)) }
+
+var MemberOf = refMember
+
+// IndexedLinks is how many links an organization's main index lists (every
+// shard's part).
 func (s *Store) IndexedLinks(ctx context.Context, org string) (int64, error) {
-	return s.rdb.ZCard(ctx, linksIndexKey(org)).Result()
+	var n int64
+	for sh := range Shards {
+		c, err := s.rdb.ZCard(ctx, s.k.linksIndex(sh, org)).Result()
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return n, nil
 }
 
 // Redis returns the store's client, for tests that look under the hood.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// DeferConnectionWrites makes finished links leave their connection writes
+// to DueOutbox (on), as a process that stopped between the two steps does,
+// or write them again (off).
+func (s *Store) DeferConnectionWrites(on bool) { s.deferApply = on }

@@ -28,85 +28,113 @@ func (f fence) args() (string, string) {
 func credentialsAAD(connID string) string { return "conn:" + connID + ":credentials" }
 
 // finish ends link l (already carrying its final status, completion time and
-// result or error) in one atomic step, with its event and, when conn is
-// given, its connection.
+// result or error) in one atomic step in the link's shard, with its event
+// and, when conn is given, the write of its connection, which lives in its
+// account's shard: the step records that write in the link (connIntent),
+// and applyConnection makes it (applyIntent) before the event may go out.
+// Until then, readers see the link still running.
 func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error) {
 	org, id := l.OrgID, l.ID
-	connID := ""
+	shard := shardOf(id)
+	now := s.now()
+	intent := ""
 	if conn != nil {
-		connID = conn.ID
+		connID := conn.ID
 		if connID == "" {
-			existing, err := s.rdb.HGet(ctx, connByAccountKey(org), connAccountField(conn.IntegrationID, conn.Username)).Result()
-			if err == nil {
-				connID = existing
-			} else {
-				connID = NewConnectionID()
-			}
+			connID = connectionID(org, conn.IntegrationID, conn.Username)
 		}
-	}
-	for range 3 {
 		l.ConnectionID = connID
-		now := s.now()
-		ev, body, err := linkflow.NewLinkEvent(l.View("", now), ms(now))
+		b, err := s.connectionIntent(org, connID, conn, now.UnixMilli(), id)
 		if err != nil {
 			return nil, err
 		}
-		linkPairs := finalFields(l)
-		var connPairs, connOnce []any
-		if conn != nil {
-			connPairs, connOnce, err = s.connectionPairs(org, connID, conn, now.UnixMilli(), id)
-			if err != nil {
-				return nil, err
-			}
-		}
-		kind, val := f.args()
-		keys := []string{
-			linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), linkInputKey(org, id),
-			eventsKey(org), outboxKey(org), expiringKey(org), connByAccountKey(org),
-			connKey(org, connID), connLinksKey(org, connID), connIndexKey(org), linksRetentionKey(org),
-			outboxMessagesKey(org), eventKey(org, ev.ID),
-		}
-		msg := outbox.EventMessage(org, ev.ID, ev.Type)
-		argv := []any{kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
-			ev.ID, ev.Type, l.WebhookURL, string(body), strconv.FormatInt(ms(now.Add(-s.cfg.EventRetention)), 10),
-			connID, connAccountField(connIDIntegration(conn), connIDUsername(conn)),
-			len(linkPairs) / 2, len(connPairs) / 2, len(connOnce) / 2,
-			s.cfg.EventRetention.Milliseconds(), encodeMessage(msg)}
-		argv = append(argv, linkPairs...)
-		argv = append(argv, connPairs...)
-		argv = append(argv, connOnce...)
-		out, err := s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...)
-		if err != nil {
-			return nil, err
-		}
-		switch out[0] {
-		case "ok":
-			msg.Outbox = org
-			return &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: connID, Event: msg}, nil
-		case "fenced":
+		intent = string(b)
+	}
+	ev, body, err := linkflow.NewLinkEvent(l.View("", now), ms(now))
+	if err != nil {
+		return nil, err
+	}
+	linkPairs := finalFields(l)
+	kind, val := f.args()
+	keys := []string{
+		s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id),
+		s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard),
+		s.k.event(ev.ID),
+	}
+	msg := outbox.EventMessage(org, ev.ID, ev.Type)
+	argv := []any{kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
+		ev.ID, ev.Type, l.WebhookURL, string(body), s.cfg.EventRetention.Milliseconds(),
+		encodeMessage(msg), intent}
+	argv = append(argv, linkPairs...)
+	out, err := s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...)
+	if err != nil {
+		return nil, err
+	}
+	switch out[0] {
+	case "ok":
+	case "fenced":
+		return nil, linkflow.ErrFenced
+	case "done":
+		if f.token != "" {
 			return nil, linkflow.ErrFenced
-		case "connection_moved":
-			connID = out[1]
-			continue
-		default:
-			return nil, fmt.Errorf("finish link %s: unexpected reply %q", id, out[0])
+		}
+		return nil, &linkflow.StateError{Status: linkflow.Status(out[1])}
+	default:
+		return nil, fmt.Errorf("finish link %s: unexpected reply %q", id, out[0])
+	}
+	msg.Outbox = outboxName(shard)
+	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
+	if intent != "" {
+		if err := s.applyIntent(ctx, id, intent); err != nil || s.deferApply {
+			// The link ended; its connection is written, and its event
+			// published, by the relay (DueOutbox).
+			fin.Event = linkflow.Message{}
 		}
 	}
-	return nil, errors.New("finish link: connection kept moving")
+	return fin, nil
 }
 
-func connIDIntegration(c *linkflow.ConnectionWrite) string {
-	if c == nil {
-		return ""
-	}
-	return c.IntegrationID
+// intent is a finished link's connection write, kept in the link until it
+// is applied to the connection.
+type intent struct {
+	ConnectionID string `json:"c"`
+	OrgID        string `json:"o"`
+	At           int64  `json:"t"`
+	Pairs        []any  `json:"p"`
+	Once         []any  `json:"n"`
 }
 
-func connIDUsername(c *linkflow.ConnectionWrite) string {
-	if c == nil {
-		return ""
+func (s *Store) connectionIntent(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) ([]byte, error) {
+	pairs, once, err := s.connectionPairs(org, connID, c, now, linkID)
+	if err != nil {
+		return nil, err
 	}
-	return c.Username
+	return json.Marshal(intent{ConnectionID: connID, OrgID: org, At: now, Pairs: pairs, Once: once})
+}
+
+// applyIntent writes a finished link's connection (conn_apply.lua, in the
+// connection's shard; applying twice changes nothing, and a link older than
+// the connection's last one changes nothing), then forgets the intent, which
+// shows the link as ended.
+func (s *Store) applyIntent(ctx context.Context, linkID, raw string) error {
+	if s.deferApply {
+		return errors.New("connection writes deferred (a test)")
+	}
+	var in intent
+	if err := json.Unmarshal([]byte(raw), &in); err != nil {
+		return fmt.Errorf("connection intent of %s: %w", linkID, err)
+	}
+	argv := []any{linkID, in.At, len(in.Pairs) / 2, len(in.Once) / 2, ConnectionLinkIDs}
+	argv = append(argv, in.Pairs...)
+	argv = append(argv, in.Once...)
+	keys := []string{s.k.conn(in.ConnectionID), s.k.connLinks(in.ConnectionID), s.k.connIndex(shardOf(in.ConnectionID), in.OrgID)}
+	if err := connApplyScript.Run(ctx, s.rdb, keys, argv...).Err(); err != nil {
+		return fmt.Errorf("apply the connection of %s: %w", linkID, err)
+	}
+	if err := s.rdb.HDel(ctx, s.k.link(linkID), fConnIntent).Err(); err != nil {
+		return fmt.Errorf("settle %s: %w", linkID, err)
+	}
+	return nil
 }
 
 // connectionPairs are the connection hash fields a successful link sets
@@ -115,7 +143,7 @@ func (s *Store) connectionPairs(org, connID string, c *linkflow.ConnectionWrite,
 	pairs = []any{
 		cID, connID, cOrg, org, cIntegration, c.IntegrationID, cUsername, c.Username,
 		cStatus, string(linkflow.ConnHealthy), cStatusMessage, "", cUpdatedAt, now, cLastRefreshedAt, now,
-		cLastLinkID, linkID,
+		cLastLinkID, linkID, cLastFinishedAt, now,
 	}
 	if c.DisplayName != "" {
 		pairs = append(pairs, cDisplayName, c.DisplayName)
@@ -156,7 +184,7 @@ func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkU
 	for _, d := range u.del {
 		argv = append(argv, d)
 	}
-	res, err := updateLinkScript.Run(ctx, s.rdb, []string{linkKey(org, id), linkLeaseKey(org, id)}, argv...).Result()
+	res, err := updateLinkScript.Run(ctx, s.rdb, []string{s.k.link(id), s.k.linkLease(id)}, argv...).Result()
 	if err != nil {
 		return fmt.Errorf("update link %s: %w", id, err)
 	}

@@ -77,27 +77,3 @@ func FuzzDecodeConnection(f *testing.F) {
 		_ = c.View(false) // builds the API's view without panicking
 	})
 }
-
-// FuzzEventCursor parses arbitrary GET /v1/events cursors. Properties: no
-// panic; a cursor is accepted only when it is a stream id, and the position
-// after it is a valid id after it (or none at the very end).
-func FuzzEventCursor(f *testing.F) {
-	f.Add("0-0")
-	f.Add("18446744073709551615-18446744073709551615")
-	f.Add("1-")
-	f.Add("-1-0")
-	f.Fuzz(func(t *testing.T, cursor string) {
-		next, ok := nextStreamID(cursor)
-		if ok != validStreamID(cursor) {
-			t.Fatalf("%q: next ok %v, valid %v", cursor, ok, validStreamID(cursor))
-		}
-		if !ok || next == "" {
-			return
-		}
-		ams, aseq, _ := parseStreamID(cursor)
-		bms, bseq, vok := parseStreamID(next)
-		if !vok || bms < ams || (bms == ams && bseq <= aseq) {
-			t.Fatalf("%q: next %q is not after it", cursor, next)
-		}
-	})
-}

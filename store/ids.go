@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 
@@ -25,11 +26,17 @@ func randomToken(prefix string, n int) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// NewLinkID returns a new link id ("link_...").
-func NewLinkID() string { return timeOrderedID("link_") }
+// newLinkID returns a new link id ("link_..."), time-ordered, in shard.
+func newLinkID(shard int) string { return withShard(timeOrderedID("link_"), shard) }
 
-// NewConnectionID returns a new connection id ("conn_...").
-func NewConnectionID() string { return timeOrderedID("conn_") }
+// connectionID is the id of the connection of an account (an
+// organization's user at an integration): the same account always has the
+// same connection, so a link can name its connection without reading it.
+// It ends in the account's shard.
+func connectionID(org, integration, username string) string {
+	sum := sha256.Sum256([]byte(org + "\x00" + integration + "\x00" + username))
+	return withShard("conn_"+hex.EncodeToString(sum[:16]), shardFor(org, integration, username))
+}
 
 // NewOrgID returns a new organization id ("org_...").
 func NewOrgID() string { return timeOrderedID("org_") }

@@ -1,65 +1,90 @@
 package store
 
-// Every Redis key linkflow uses is built here. Keys of one organization carry
-// the hash tag {orgId} so that a Lua script touching a link, its lease, the
-// organization's event stream and a connection stays in one cluster slot.
+import "strconv"
 
-const prefix = "lf:"
+// Every Redis key linkflow uses is built here, and the layout is described
+// in doc.go. A keyspace is a Store's keys under its prefix ("lf:" unless
+// Config.Prefix says otherwise).
+type keyspace struct{ p string }
 
-func orgPrefix(org string) string { return prefix + "{" + org + "}:" }
+// shard is the part every key of one shard starts with: the prefix and the
+// shard's hash tag, so that one atomic step (a Lua script) touches keys of
+// one slot.
+func (k keyspace) shard(s int) string { return k.p + "{" + shardTags[s] + "}:" }
 
-// Organizations and credentials for the API.
-func orgsKey() string                   { return prefix + "orgs" }
-func orgKey(org string) string          { return orgPrefix(org) + "org" }
-func orgAPIKeysKey(org string) string   { return orgPrefix(org) + "apikeys" }
-func apiKeyKey(hash string) string      { return prefix + "apikey:" + hash }
-func accessTokenKey(hash string) string { return prefix + "token:" + hash }
-func userKey(email string) string       { return prefix + "user:" + email }
+// orgIn is an organization's part of a shard.
+func (k keyspace) orgIn(s int, org string) string { return k.shard(s) + "o:" + org + ":" }
 
-// Links.
-func linkOrgKey(linkID string) string            { return prefix + "linkorg:" + linkID }
-func linkKey(org, id string) string              { return orgPrefix(org) + "link:" + id }
-func linkCredKey(org, id string) string          { return orgPrefix(org) + "link:" + id + ":cred" }
-func linkInputKey(org, id string) string         { return orgPrefix(org) + "link:" + id + ":input" }
-func linkLeaseKey(org, id string) string         { return orgPrefix(org) + "link:" + id + ":lease" }
-func linkBadCodeKey(org, id string) string       { return orgPrefix(org) + "link:" + id + ":badcode" }
-func linkDeliveriesKey(org, id string) string    { return orgPrefix(org) + "link:" + id + ":deliveries" }
-func linksIndexKey(org string) string            { return orgPrefix(org) + "links" }
-func linksByIntegrationKey(org, i string) string { return orgPrefix(org) + "links:integration:" + i }
-func linksByUserKey(org, u string) string        { return orgPrefix(org) + "links:user:" + u }
-func expiringKey(org string) string              { return orgPrefix(org) + "expiring" }
-func linksRetentionKey(org string) string        { return orgPrefix(org) + "links:retention" }
-
-// retentionMember names a link in its organization's retention schedule,
-// with what its index entries need to be found again once the link is gone.
-func retentionMember(id, integration, externalUserID string) string {
-	return id + "\x00" + integration + "\x00" + externalUserID
+// Organizations, credentials for the API, coordination: small, each key on
+// a slot of its own name.
+func (k keyspace) orgs() string                 { return k.p + "orgs" }
+func (k keyspace) org(org string) string        { return k.p + "{" + org + "}:org" }
+func (k keyspace) orgAPIKeys(org string) string { return k.p + "{" + org + "}:apikeys" }
+func (k keyspace) apiKey(hash string) string    { return k.p + "apikey:" + hash }
+func (k keyspace) accessToken(h string) string  { return k.p + "token:" + h }
+func (k keyspace) user(email string) string     { return k.p + "user:" + email }
+func (k keyspace) sweepLock(name string) string { return k.p + "{sched}:lock:" + name }
+func (k keyspace) rateLimit(name string) string { return k.p + "rl:{" + name + "}" }
+func (k keyspace) semaphore(integ string) string {
+	return k.p + "sem:{" + integ + "}"
 }
-func idempotencyKey(org, hash string) string { return orgPrefix(org) + "idem:" + hash }
 
-// Events: the organization's ordered event log, each event's record (its
-// webhook body), and the outbox of messages that must still reach JetStream
-// (due times, and the messages by id).
-func eventsKey(org string) string         { return orgPrefix(org) + "events" }
-func eventKey(org, eventID string) string { return orgPrefix(org) + "evt:" + eventID }
-func outboxKey(org string) string         { return orgPrefix(org) + "outbox" }
-func outboxMessagesKey(org string) string { return orgPrefix(org) + "outbox:msgs" }
+// A link and what hangs off it, in the shard its id names.
+func (k keyspace) link(id string) string           { return k.shard(shardOf(id)) + "link:" + id }
+func (k keyspace) linkCred(id string) string       { return k.link(id) + ":cred" }
+func (k keyspace) linkInput(id string) string      { return k.link(id) + ":input" }
+func (k keyspace) linkLease(id string) string      { return k.link(id) + ":lease" }
+func (k keyspace) linkBadCode(id string) string    { return k.link(id) + ":badcode" }
+func (k keyspace) linkDeliveries(id string) string { return k.link(id) + ":deliveries" }
 
-// Connections.
-func connKey(org, id string) string                        { return orgPrefix(org) + "conn:" + id }
-func connLinksKey(org, id string) string                   { return orgPrefix(org) + "conn:" + id + ":links" }
-func connReadsKey(org, id string) string                   { return orgPrefix(org) + "conn:" + id + ":reads" }
-func connLockKey(org, id string) string                    { return orgPrefix(org) + "conn:" + id + ":lock" }
-func connIndexKey(org string) string                       { return orgPrefix(org) + "conns" }
-func connByAccountKey(org string) string                   { return orgPrefix(org) + "conns:account" }
-func connAccountField(integration, username string) string { return integration + "\x00" + username }
+// An organization's link indexes, one part per shard, each holding the
+// links of its shard: every link, by integration, by external user.
+func (k keyspace) linksIndex(s int, org string) string { return k.orgIn(s, org) + "links" }
+func (k keyspace) linksByIntegration(s int, org, i string) string {
+	return k.orgIn(s, org) + "links:integration:" + i
+}
+func (k keyspace) linksByUser(s int, org, u string) string {
+	return k.orgIn(s, org) + "links:user:" + u
+}
 
-// Webhook delivery state.
-func deliveryKey(org, eventID string) string { return orgPrefix(org) + "wh:" + eventID }
-func failedDeliveriesKey(org string) string  { return orgPrefix(org) + "wh:failed" }
-func retryScheduleKey() string               { return prefix + "{wh}:retry" }
+// A shard's schedules: pending links by expiry, finished links by the end
+// of their retention (with what their index entries need, retentionMember).
+func (k keyspace) expiring(s int) string  { return k.shard(s) + "expiring" }
+func (k keyspace) retention(s int) string { return k.shard(s) + "retention" }
 
-// Coordination.
-func sweepLockKey(name string) string        { return prefix + "{sched}:lock:" + name }
-func rateLimitKey(name string) string        { return prefix + "rl:{" + name + "}" }
-func semaphoreKey(integration string) string { return prefix + "sem:{" + integration + "}" }
+// retentionMember names a link in its shard's retention schedule, with what
+// its index entries need to be found again once the link is gone.
+func retentionMember(org, id, integration, externalUserID string) string {
+	return id + "\x00" + org + "\x00" + integration + "\x00" + externalUserID
+}
+
+// An Idempotency-Key's record, in the shard its key hashes to: the link it
+// created is made in the same shard (CreateLink).
+func (k keyspace) idempotency(s int, org, hash string) string {
+	return k.orgIn(s, org) + "idem:" + hash
+}
+
+// An event's record (its webhook body), in the shard of the record it is
+// about (its id ends as that record's does), and a shard's outbox: due
+// times, and the messages by id.
+func (k keyspace) event(id string) string      { return k.shard(shardOf(id)) + "evt:" + id }
+func (k keyspace) outbox(s int) string         { return k.shard(s) + "outbox" }
+func (k keyspace) outboxMessages(s int) string { return k.shard(s) + "outbox:msgs" }
+func outboxName(s int) string                  { return strconv.Itoa(s) }
+func outboxShard(name string) (int, bool) {
+	n, err := strconv.Atoi(name)
+	return n, err == nil && n >= 0 && n < Shards
+}
+func (k keyspace) conn(id string) string              { return k.shard(shardOf(id)) + "conn:" + id }
+func (k keyspace) connLinks(id string) string         { return k.conn(id) + ":links" }
+func (k keyspace) connReads(id string) string         { return k.conn(id) + ":reads" }
+func (k keyspace) connLock(id string) string          { return k.conn(id) + ":lock" }
+func (k keyspace) connIndex(s int, org string) string { return k.orgIn(s, org) + "conns" }
+
+// Webhook delivery state, in its event's shard; an organization's failed
+// deliveries and the retry schedule, per shard.
+func (k keyspace) delivery(eventID string) string { return k.shard(shardOf(eventID)) + "wh:" + eventID }
+func (k keyspace) failedDeliveries(s int, org string) string {
+	return k.orgIn(s, org) + "wh:failed"
+}
+func (k keyspace) retrySchedule(s int) string { return k.shard(s) + "wh:retry" }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/linkflow/linkflow"
 )
@@ -40,6 +41,9 @@ const (
 	fVersion          = "version"
 	fLastError        = "lastError"
 	fClaimMessage     = "claimMessage"
+	// fConnIntent holds a succeeded link's connection write until it is
+	// applied (finish.go); the link reads as running meanwhile.
+	fConnIntent = "connIntent"
 )
 
 func argsAAD(linkID string) string      { return "link:" + linkID + ":args" }
@@ -93,6 +97,12 @@ func decodeLink(m map[string]string) (*linkflow.Link, error) {
 		if err := json.Unmarshal([]byte(ops), &l.Operations); err != nil {
 			return nil, err
 		}
+	}
+	if m[fConnIntent] != "" {
+		// Ended, but its connection is not written yet: it reads as still
+		// running, so nobody sees a connection id before the connection.
+		l.Status, l.ConnectionID, l.CompletedAt = linkflow.StatusRunning, "", time.Time{}
+		return l, nil
 	}
 	if r := m[fResult]; r != "" {
 		l.Result = json.RawMessage(r)

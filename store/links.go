@@ -18,8 +18,15 @@ import (
 // CreateLink stores a new pending link with its index entries in one step.
 func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.Created, error) {
 	now := s.now()
+	// A link lives in a shard of its own, at random; one created with an
+	// Idempotency-Key lives in the shard of its key's record, so that the
+	// record and the link are made in one step.
+	shard := randomShard()
+	if in.IdempotencyKey != "" {
+		shard = shardFor(in.OrgID, in.IdempotencyKey)
+	}
 	l := &linkflow.Link{
-		ID:                    NewLinkID(),
+		ID:                    newLinkID(shard),
 		OrgID:                 in.OrgID,
 		IntegrationID:         in.IntegrationID,
 		Status:                linkflow.StatusPending,
@@ -80,36 +87,22 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	if l.Debug {
 		fields = append(fields, fDebug, "1")
 	}
-	idem, reqHash := "", ""
+	idem, reqHash := s.k.idempotency(shard, in.OrgID, "-"), ""
 	if in.IdempotencyKey != "" {
-		idem, reqHash = idempotencyKey(in.OrgID, hashHex(in.IdempotencyKey)), in.RequestHash
-	} else {
-		idem = idempotencyKey(in.OrgID, "-")
+		idem, reqHash = s.k.idempotency(shard, in.OrgID, hashHex(in.IdempotencyKey)), in.RequestHash
 	}
-	userIdx, hasUser := linksByUserKey(in.OrgID, in.ExternalUserID), "0"
+	userIdx, hasUser := s.k.linksByUser(shard, in.OrgID, in.ExternalUserID), "0"
 	if in.ExternalUserID != "" {
 		hasUser = "1"
 	}
-	keys := []string{linkKey(in.OrgID, l.ID), linksIndexKey(in.OrgID), linksByIntegrationKey(in.OrgID, in.IntegrationID),
-		userIdx, expiringKey(in.OrgID), idem, linksRetentionKey(in.OrgID)}
+	keys := []string{s.k.link(l.ID), s.k.linksIndex(shard, in.OrgID), s.k.linksByIntegration(shard, in.OrgID, in.IntegrationID),
+		userIdx, s.k.expiring(shard), idem, s.k.retention(shard)}
 	// The latest the link can be gone: its expiry, the session a late claim
 	// still gets, and the retention after it finishes.
 	lifetime := in.ExpiresIn + s.cfg.MinSessionTime + s.cfg.Retention
 	argv := append([]any{reqHash, string(resp), s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser,
-		ms(now.Add(lifetime)), retentionMember(l.ID, l.IntegrationID, l.ExternalUserID), lifetime.Milliseconds()}, fields...)
-
-	// The id -> organization index lives in another slot, so it cannot be in
-	// the script; it goes in the same pipeline (on Cluster, to another node,
-	// in no particular order). Nobody knows the new link's id before both
-	// writes are done and the 201 goes out; an index entry whose script
-	// failed points at nothing, expires, and reads as "not found".
-	pipe := s.pipeline()
-	pipe.Set(ctx, linkOrgKey(l.ID), in.OrgID, lifetime)
-	res := pipe.Script(ctx, createLinkScript, keys, argv...)
-	if err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("create link: %w", err)
-	}
-	out, err := replyStrings(res.Val())
+		ms(now.Add(lifetime)), retentionMember(l.OrgID, l.ID, l.IntegrationID, l.ExternalUserID), lifetime.Milliseconds()}, fields...)
+	out, err := s.runStrings(ctx, createLinkScript, "create link", keys, argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,25 +118,28 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	}
 }
 
-// linkOrg returns the organization a link belongs to.
-func (s *Store) linkOrg(ctx context.Context, linkID string) (string, error) {
-	if !validID(linkID) {
-		return "", linkflow.ErrNotFound
-	}
-	org, err := s.rdb.Get(ctx, linkOrgKey(linkID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", linkflow.ErrNotFound
-	}
-	return org, err
-}
-
 // Link returns an organization's link, with its claim code opened while the
-// link is open.
+// link is open. Another organization's link is linkflow.ErrNotFound.
 func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error) {
-	if !validID(id) || !validID(org) {
+	if !validID(org) {
 		return nil, linkflow.ErrNotFound
 	}
-	m, err := s.rdb.HGetAll(ctx, linkKey(org, id)).Result()
+	l, err := s.loadLink(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if l.OrgID != org {
+		return nil, linkflow.ErrNotFound
+	}
+	return l, nil
+}
+
+// loadLink reads a link, whatever its organization.
+func (s *Store) loadLink(ctx context.Context, id string) (*linkflow.Link, error) {
+	if !validID(id) {
+		return nil, linkflow.ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +170,10 @@ func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
 // wrong codes answer TOO_MANY_REQUESTS for a while (the right one still
 // passes, so nobody can lock the end user out).
 func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.Link, error) {
-	org, err := s.linkOrg(ctx, linkID)
-	if err != nil {
-		return nil, err
+	if !validID(linkID) {
+		return nil, linkflow.ErrNotFound
 	}
-	m, err := s.rdb.HGetAll(ctx, linkKey(org, linkID)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.link(linkID)).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -188,15 +183,15 @@ func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.
 	// The claim code's hash stays after the link finishes, so the end user's
 	// page can still show the outcome.
 	if code == "" || subtle.ConstantTimeCompare([]byte(m[fClaimHash]), []byte(hashHex(code))) != 1 {
-		return nil, s.countBadCode(ctx, org, linkID)
+		return nil, s.countBadCode(ctx, linkID)
 	}
 	return s.linkFromHash(m)
 }
 
 // countBadCode counts a wrong code for a link and returns the error to
 // answer: linkflow.ErrNotFound, or TOO_MANY_REQUESTS once the link refuses guesses.
-func (s *Store) countBadCode(ctx context.Context, org, linkID string) error {
-	out, err := badCodeScript.Run(ctx, s.rdb, []string{linkBadCodeKey(org, linkID)},
+func (s *Store) countBadCode(ctx context.Context, linkID string) error {
+	out, err := badCodeScript.Run(ctx, s.rdb, []string{s.k.linkBadCode(linkID)},
 		s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("count a wrong code for %s: %w", linkID, err)
@@ -216,13 +211,13 @@ func errGuessesLocked(pttl int64) error {
 // ClaimLink claims a pending link with the end user's credentials. The
 // password is sealed and kept only until the link's deadline.
 func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password string) (*linkflow.Claim, error) {
-	org, err := s.linkOrg(ctx, linkID)
-	if err != nil {
-		return nil, err
+	if !validID(linkID) {
+		return nil, linkflow.ErrNotFound
 	}
 	now := s.now()
-	keys := []string{linkKey(org, linkID), linkCredKey(org, linkID), outboxKey(org), outboxMessagesKey(org),
-		expiringKey(org), linkBadCodeKey(org, linkID)}
+	shard := shardOf(linkID)
+	keys := []string{s.k.link(linkID), s.k.linkCred(linkID), s.k.outbox(shard), s.k.outboxMessages(shard),
+		s.k.expiring(shard), s.k.linkBadCode(linkID)}
 	out, err := s.runStrings(ctx, claimLinkScript, "claim link "+linkID, keys, hashHex(code), ms(now),
 		s.keys.Seal([]byte(password), passwordAAD(linkID)), username,
 		s.cfg.MinSessionTime.Milliseconds(), s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds(), linkID,
@@ -232,11 +227,11 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	}
 	switch out[0] {
 	case "claimed":
-		msg, ok := decodeMessage(org, outbox.ClaimedID(linkID), out[3])
+		msg, ok := decodeMessage(shard, outbox.ClaimedID(linkID), out[3])
 		if !ok {
 			return nil, fmt.Errorf("claim link %s: no claimed message", linkID)
 		}
-		return &linkflow.Claim{OrgID: org, IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2])), Message: msg}, nil
+		return &linkflow.Claim{OrgID: out[4], IntegrationID: out[1], ExpiresAt: linkflow.FromMillis(atoi(out[2])), Message: msg}, nil
 	case "not_found":
 		return nil, linkflow.ErrNotFound
 	case "locked":
@@ -267,10 +262,14 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.Cance
 			l.CompletedAt = time.UnixMilli(now.UnixMilli())
 			l.ClaimCode = ""
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-			if errors.Is(err, linkflow.ErrFenced) {
+			var ended *linkflow.StateError
+			switch {
+			case errors.Is(err, linkflow.ErrFenced):
 				continue
-			}
-			if err != nil {
+			case errors.As(err, &ended):
+				ended.Action = linkflow.ActionCancel
+				return nil, ended
+			case err != nil:
 				return nil, err
 			}
 			return &linkflow.CancelResult{Link: l, Canceled: true, Finished: fin}, nil
@@ -315,7 +314,7 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 		ttl = time.Minute
 	}
 	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
-	if err := s.rdb.Set(ctx, linkInputKey(l.OrgID, linkID), sealed, ttl).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.k.linkInput(linkID), sealed, ttl).Err(); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -323,8 +322,8 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 
 // TakeInput takes (and deletes) the pending answer to a link's challenge. It
 // returns "" and no error when there is none.
-func (s *Store) TakeInput(ctx context.Context, org, linkID string) (challengeID, response string, err error) {
-	sealed, err := s.rdb.GetDel(ctx, linkInputKey(org, linkID)).Result()
+func (s *Store) TakeInput(ctx context.Context, linkID string) (challengeID, response string, err error) {
+	sealed, err := s.rdb.GetDel(ctx, s.k.linkInput(linkID)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", "", nil
 	}
@@ -348,52 +347,72 @@ func cutNUL(s string) (string, string, bool) {
 	return s, "", false
 }
 
-// SweepLinks does one round of an organization's link upkeep, up to limit
-// links of each kind: pending links whose expiry passed end as expired, with
-// a link.expired event each (returned, to publish), and the link indexes
-// lose the entries of links whose retention ended.
-func (s *Store) SweepLinks(ctx context.Context, org string, limit int) (*linkflow.Sweep, error) {
-	expired, err := s.expireDue(ctx, org, limit)
+// SweepLinks does one round of link upkeep in every shard, up to limit
+// links of each kind per shard: pending links whose expiry passed end as
+// expired, with a link.expired event each (returned, to publish), and the
+// link indexes lose the entries of links whose retention ended.
+func (s *Store) SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, error) {
+	expired, err := s.expireDue(ctx, limit)
 	if err != nil {
 		return &linkflow.Sweep{Expired: expired}, err
 	}
-	pruned, err := s.pruneLinkIndexes(ctx, org, limit)
+	pruned, err := s.pruneLinkIndexes(ctx, limit)
 	return &linkflow.Sweep{Expired: expired, Pruned: pruned}, err
 }
 
-// expireDue ends an organization's pending links whose expiry has passed.
-func (s *Store) expireDue(ctx context.Context, org string, limit int) ([]*linkflow.Finished, error) {
+// dueIn reads, from one sorted set per shard, up to limit members each whose
+// score is at most max, in one pipeline.
+func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.Time, limit int) ([][]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, Shards)
+	for sh := range Shards {
+		cmds[sh] = pipe.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key(sh), Start: "-inf",
+			Stop: strconv.FormatInt(ms(max), 10), ByScore: true, Count: int64(limit)})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([][]string, Shards)
+	for sh, c := range cmds {
+		out[sh] = c.Val()
+	}
+	return out, nil
+}
+
+// expireDue ends the pending links whose expiry has passed.
+func (s *Store) expireDue(ctx context.Context, limit int) ([]*linkflow.Finished, error) {
 	now := s.now()
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: expiringKey(org), Start: "-inf",
-		Stop: strconv.FormatInt(ms(now), 10), ByScore: true, Count: int64(limit)}).Result()
-	if err != nil || len(ids) == 0 {
+	due, err := s.dueIn(ctx, s.k.expiring, now, limit)
+	if err != nil {
 		return nil, err
 	}
 	var n []*linkflow.Finished
-	for _, id := range ids {
-		l, err := s.Link(ctx, org, id)
-		if errors.Is(err, linkflow.ErrNotFound) {
-			s.rdb.ZRem(ctx, expiringKey(org), id)
-			continue
+	for sh, ids := range due {
+		for _, id := range ids {
+			l, err := s.loadLink(ctx, id)
+			if errors.Is(err, linkflow.ErrNotFound) {
+				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
+				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			if l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
+				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
+				continue
+			}
+			l.Status = linkflow.StatusExpired
+			l.CompletedAt = l.ExpiresAt
+			l.ClaimCode = ""
+			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
+			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
+				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			n = append(n, fin)
 		}
-		if err != nil {
-			return n, err
-		}
-		if l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
-			s.rdb.ZRem(ctx, expiringKey(org), id)
-			continue
-		}
-		l.Status = linkflow.StatusExpired
-		l.CompletedAt = l.ExpiresAt
-		l.ClaimCode = ""
-		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-		if errors.Is(err, linkflow.ErrFenced) {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		n = append(n, fin)
 	}
 	return n, nil
 }
@@ -415,8 +434,11 @@ func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkEr
 		l.Error = &le
 		l.ClaimCode = ""
 		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-		if errors.Is(err, linkflow.ErrFenced) {
+		switch {
+		case errors.Is(err, linkflow.ErrFenced):
 			continue
+		case errors.As(err, new(*linkflow.StateError)):
+			return nil, nil // it ended meanwhile
 		}
 		return fin, err
 	}

@@ -33,13 +33,13 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	rdb, _ := testenv.Redis(t)
+	rdb, renv := testenv.Redis(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := newClock()
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Now: c.Now})
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Now: c.Now, Prefix: renv.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestCreateAndRead(t *testing.T) {
 	if _, err := b.st.Link(ctx, "org_other", l.ID); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("another organization read the link: %v", err)
 	}
-	raw, _ := b.st.Redis().HGetAll(ctx, store.KeyLink(b.org, l.ID)).Result()
+	raw, _ := b.st.Redis().HGetAll(ctx, b.st.KeyLink(l.ID)).Result()
 	for k, v := range raw {
 		if json.Valid([]byte(v)) && (k == "args") {
 			t.Fatalf("arguments stored in clear: %s", v)
@@ -140,7 +140,7 @@ func TestIdempotentCreate(t *testing.T) {
 			t.Fatalf("duplicates answered differently: %s vs %s", r, responses[0])
 		}
 	}
-	n, _ := b.st.Redis().ZCard(ctx, store.KeyLinksIndex(b.org)).Result()
+	n, _ := b.st.IndexedLinks(ctx, b.org)
 	if n != 1 {
 		t.Fatalf("%d links created for one idempotency key", n)
 	}
@@ -239,15 +239,19 @@ func TestRunFencing(t *testing.T) {
 	if got.Status != linkflow.StatusSucceeded || got.ConnectionID != fin.ConnectionID || string(got.Result) != `{"x":1}` {
 		t.Fatalf("after commit: %+v", got)
 	}
-	evs, _, _, err := b.st.Events(ctx, b.org, "", 10)
-	if err != nil || len(evs) != 1 || evs[0].Type != linkflow.EventLinkSucceeded || evs[0].ID != fin.EventID ||
+	evs, err := b.st.EventRecords(ctx, []string{fin.EventID})
+	if ev := evs[fin.EventID]; err != nil || ev.Type != linkflow.EventLinkSucceeded || ev.LinkID != l.ID ||
 		fin.Event.ID != fin.EventID || fin.Event.Outbox == "" {
 		t.Fatalf("event: %+v %+v %v", evs, fin, err)
+	}
+	conn, err := b.st.Connection(ctx, b.org, fin.ConnectionID)
+	if err != nil || conn.Credentials.AccessToken != "at_secret" || conn.LastLinkID != l.ID {
+		t.Fatalf("connection after the commit: %+v %v", conn, err)
 	}
 	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok3", time.Minute); r.Verdict != linkflow.RunDone {
 		t.Fatalf("redelivery after the end: %s", r.Verdict)
 	}
-	if n, _ := b.st.Redis().Exists(ctx, store.KeyLinkPassword(b.org, l.ID)).Result(); n != 0 {
+	if n, _ := b.st.Redis().Exists(ctx, b.st.KeyLinkPassword(l.ID)).Result(); n != 0 {
 		t.Fatal("the password outlived the link")
 	}
 }
@@ -258,7 +262,7 @@ func TestListForgetsLinksPastRetention(t *testing.T) {
 	ctx := context.Background()
 	kept, gone := b.create(t, nil), b.create(t, nil)
 	// Retention expired the second link's hash; its index entry remains.
-	if err := b.st.Redis().Del(ctx, store.KeyLink(b.org, gone.ID)).Err(); err != nil {
+	if err := b.st.Redis().Del(ctx, b.st.KeyLink(gone.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	links, _, err := b.st.ListLinks(ctx, b.org, linkflow.LinkFilter{}, "", 10)
@@ -266,7 +270,7 @@ func TestListForgetsLinksPastRetention(t *testing.T) {
 		t.Fatalf("list: %v %v", links, err)
 	}
 	testenv.Eventually(t, 5*time.Second, "the index to forget the expired link", func() bool {
-		n, _ := b.st.Redis().ZCard(ctx, store.KeyLinksIndex(b.org)).Result()
+		n, _ := b.st.IndexedLinks(ctx, b.org)
 		return n == 1
 	})
 }
@@ -293,11 +297,11 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 		}
 		return len(links)
 	}
-	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 0 {
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || sw.Pruned != 0 {
 		t.Fatalf("prune before any retention ended: %+v, %v", sw, err)
 	}
 	b.clock.Add(30*24*time.Hour + time.Minute) // the default retention, from the cancel
-	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 1 || len(sw.Expired) != 1 {
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || sw.Pruned != 1 || len(sw.Expired) != 1 {
 		t.Fatalf("prune after the finished link's retention (and expire the open one): %+v, %v", sw, err)
 	}
 	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 1 {
@@ -311,11 +315,11 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 	// The open link's entries stay for the retention after it ended (that
 	// sweep expired it).
 	b.clock.Add(30*24*time.Hour - time.Minute)
-	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 0 {
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || sw.Pruned != 0 {
 		t.Fatalf("prune before the expired link's retention ended: %+v, %v", sw, err)
 	}
 	b.clock.Add(2 * time.Minute)
-	if sw, err := b.st.SweepLinks(ctx, b.org, 100); err != nil || sw.Pruned != 1 {
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || sw.Pruned != 1 {
 		t.Fatalf("prune after the open link's latest end: %+v, %v", sw, err)
 	}
 	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 0 {

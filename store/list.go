@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -22,32 +22,26 @@ const maxScan = 2000
 // creation time, so pages stay stable while links are being created: new
 // links appear before the first page, never inside later ones. next is ""
 // when there is nothing more.
+//
+// The organization's index has one part per shard; a page takes the newest
+// ids of every part and merges them (mergeNewest).
 func (s *Store) ListLinks(ctx context.Context, org string, f linkflow.LinkFilter, cursor string, limit int) (links []*linkflow.Link, next string, err error) {
 	if cursor != "" && (!strings.HasPrefix(cursor, "link_") || !validID(cursor)) {
 		return nil, "", linkflow.ErrBadCursor
 	}
-	index := linksIndexKey(org)
+	index := func(sh int) string { return s.k.linksIndex(sh, org) }
 	switch {
 	case f.ExternalUserID != "":
-		index = linksByUserKey(org, f.ExternalUserID)
+		index = func(sh int) string { return s.k.linksByUser(sh, org, f.ExternalUserID) }
 	case f.IntegrationID != "":
-		index = linksByIntegrationKey(org, f.IntegrationID)
+		index = func(sh int) string { return s.k.linksByIntegration(sh, org, f.IntegrationID) }
 	}
 	now := s.now()
-	max := "+"
-	if cursor != "" {
-		max = "(" + cursor
-	}
+	after := cursor
 	scanned := 0
-	var gone []string
-	defer func() {
-		if len(gone) > 0 {
-			s.rdb.ZRem(context.WithoutCancel(ctx), index, toAny(gone)...)
-		}
-	}()
 	for len(links) < limit && scanned < maxScan {
-		batch := int64(max2(limit-len(links), 50))
-		ids, err := s.rdb.ZRevRangeByLex(ctx, index, &redis.ZRangeBy{Min: "-", Max: max, Count: batch}).Result()
+		batch := max(limit-len(links), 50)
+		ids, more, err := s.mergeNewest(ctx, index, after, batch)
 		if err != nil {
 			return nil, "", err
 		}
@@ -58,20 +52,20 @@ func (s *Store) ListLinks(ctx context.Context, org string, f linkflow.LinkFilter
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.MapStringStringCmd, len(ids))
 		for i, id := range ids {
-			cmds[i] = pipe.HGetAll(ctx, linkKey(org, id))
+			cmds[i] = pipe.HGetAll(ctx, s.k.link(id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 			return nil, "", err
 		}
 		for i, c := range cmds {
-			max = "(" + ids[i]
+			after = ids[i]
 			l, err := s.linkFromHash(c.Val())
 			if errors.Is(err, linkflow.ErrNotFound) {
 				// Gone with its retention: the index forgets it too.
-				gone = append(gone, ids[i])
+				s.rdb.ZRem(context.WithoutCancel(ctx), index(shardOf(ids[i])), ids[i])
 				continue
 			}
-			if err != nil {
+			if err != nil || l.OrgID != org {
 				continue
 			}
 			if f.Status != "" && l.EffectiveStatus(now) != f.Status {
@@ -82,20 +76,47 @@ func (s *Store) ListLinks(ctx context.Context, org string, f linkflow.LinkFilter
 			}
 			links = append(links, l)
 			if len(links) == limit {
-				next = ids[i]
-				break
+				if i < len(ids)-1 || more {
+					next = ids[i]
+				}
+				return links, next, nil
 			}
 		}
-		if int64(len(ids)) < batch && len(links) < limit {
+		if !more {
 			return links, "", nil
 		}
 	}
 	// The scan stopped at maxScan with a short (maybe empty) page: the
 	// cursor lets the caller go on from where it stopped.
-	if next == "" && max != "+" {
-		next = strings.TrimPrefix(max, "(")
+	return links, after, nil
+}
+
+// mergeNewest returns the n greatest members below after ("" for no bound)
+// of the lexically sorted sets index(0) ... index(Shards-1) taken together,
+// greatest first, and whether more follow. Each part gives at most n
+// members, in one pipeline.
+func (s *Store) mergeNewest(ctx context.Context, index func(shard int) string, after string, n int) ([]string, bool, error) {
+	hi := "+"
+	if after != "" {
+		hi = "(" + after
 	}
-	return links, next, nil
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, Shards)
+	for sh := range Shards {
+		cmds[sh] = pipe.ZRevRangeByLex(ctx, index(sh), &redis.ZRangeBy{Min: "-", Max: hi, Count: int64(n + 1)})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, false, err
+	}
+	var all []string
+	for _, c := range cmds {
+		all = append(all, c.Val()...)
+	}
+	slices.SortFunc(all, func(a, b string) int { return strings.Compare(b, a) })
+	if len(all) > n {
+		return all[:n], true, nil
+	}
+	return all, false, nil
 }
 
 func max2(a, b int) int {
@@ -113,30 +134,36 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// pruneLinkIndexes removes from an organization's link indexes (every link,
-// by integration, by user) the entries of links whose retention ended by
-// now, up to limit of them, and reports how many, so the indexes do not
-// outgrow the links they list.
-func (s *Store) pruneLinkIndexes(ctx context.Context, org string, limit int) (int, error) {
-	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: linksRetentionKey(org), Start: "-inf",
-		Stop: strconv.FormatInt(ms(s.now()), 10), ByScore: true, Count: int64(limit)}).Result()
-	if err != nil || len(members) == 0 {
+// pruneLinkIndexes removes from the organizations' link indexes (every
+// link, by integration, by user) the entries of links whose retention ended
+// by now, up to limit of them per shard, and reports how many, so the
+// indexes do not outgrow the links they list.
+func (s *Store) pruneLinkIndexes(ctx context.Context, limit int) (int, error) {
+	due, err := s.dueIn(ctx, s.k.retention, s.now(), limit)
+	if err != nil {
 		return 0, err
 	}
-	pipe := s.rdb.TxPipeline()
-	for _, m := range members {
-		parts := strings.SplitN(m, "\x00", 3)
-		if len(parts) == 3 {
-			pipe.ZRem(ctx, linksIndexKey(org), parts[0])
-			pipe.ZRem(ctx, linksByIntegrationKey(org, parts[1]), parts[0])
-			if parts[2] != "" {
-				pipe.ZRem(ctx, linksByUserKey(org, parts[2]), parts[0])
+	pipe := s.rdb.Pipeline()
+	n := 0
+	for sh, members := range due {
+		for _, m := range members {
+			if p := strings.SplitN(m, "\x00", 4); len(p) == 4 {
+				id, org, integ, user := p[0], p[1], p[2], p[3]
+				pipe.ZRem(ctx, s.k.linksIndex(sh, org), id)
+				pipe.ZRem(ctx, s.k.linksByIntegration(sh, org, integ), id)
+				if user != "" {
+					pipe.ZRem(ctx, s.k.linksByUser(sh, org, user), id)
+				}
 			}
+			pipe.ZRem(ctx, s.k.retention(sh), m)
+			n++
 		}
-		pipe.ZRem(ctx, linksRetentionKey(org), m)
+	}
+	if n == 0 {
+		return 0, nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("prune link indexes of %s: %w", org, err)
+		return 0, fmt.Errorf("prune link indexes: %w", err)
 	}
-	return len(members), nil
+	return n, nil
 }

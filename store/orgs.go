@@ -53,14 +53,14 @@ func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (
 	}
 	now := s.now()
 	pipe := s.rdb.TxPipeline()
-	pipe.HSetNX(ctx, orgKey(id), "id", id)
-	pipe.HSetNX(ctx, orgKey(id), "createdAt", ms(now))
-	pipe.HSetNX(ctx, orgKey(id), "webhookSecret", s.keys.Seal([]byte(webhookSecret), webhookSecretAAD(id)))
-	pipe.HSet(ctx, orgKey(id), "name", name)
+	pipe.HSetNX(ctx, s.k.org(id), "id", id)
+	pipe.HSetNX(ctx, s.k.org(id), "createdAt", ms(now))
+	pipe.HSetNX(ctx, s.k.org(id), "webhookSecret", s.keys.Seal([]byte(webhookSecret), webhookSecretAAD(id)))
+	pipe.HSet(ctx, s.k.org(id), "name", name)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.rdb.SAdd(ctx, orgsKey(), id).Err(); err != nil {
+	if err := s.rdb.SAdd(ctx, s.k.orgs(), id).Err(); err != nil {
 		return nil, err
 	}
 	return s.Org(ctx, id)
@@ -75,7 +75,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, org string, overlap tim
 		return "", err
 	}
 	secret := NewWebhookSecret()
-	err = s.rdb.HSet(ctx, orgKey(org),
+	err = s.rdb.HSet(ctx, s.k.org(org),
 		"webhookSecret", s.keys.Seal([]byte(secret), webhookSecretAAD(org)),
 		"prevWebhookSecret", s.keys.Seal([]byte(o.WebhookSecrets[0]), webhookSecretAAD(org)),
 		"prevSecretUntil", ms(s.now().Add(overlap))).Err()
@@ -110,7 +110,7 @@ func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate)
 	if _, err := s.Org(ctx, org); err != nil {
 		return err
 	}
-	return s.rdb.HSet(ctx, orgKey(org), fields...).Err()
+	return s.rdb.HSet(ctx, s.k.org(org), fields...).Err()
 }
 
 // Org returns an organization with its webhook secrets opened.
@@ -118,7 +118,7 @@ func (s *Store) Org(ctx context.Context, id string) (*linkflow.Org, error) {
 	if !validID(id) {
 		return nil, linkflow.ErrNotFound
 	}
-	m, err := s.rdb.HGetAll(ctx, orgKey(id)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.org(id)).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (s *Store) Org(ctx context.Context, id string) (*linkflow.Org, error) {
 
 // Orgs returns the ids of every organization.
 func (s *Store) Orgs(ctx context.Context) ([]string, error) {
-	return s.rdb.SMembers(ctx, orgsKey()).Result()
+	return s.rdb.SMembers(ctx, s.k.orgs()).Result()
 }
 
 // APIKey is an API key's record (never the key itself).
@@ -185,9 +185,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes 
 	// the id (a prefix of that hash) is what operators see.
 	rec := &APIKey{ID: "key_" + h[:16], OrgID: org, Name: name, Scopes: scopes, CreatedAt: s.now()}
 	pipe := s.rdb.Pipeline()
-	pipe.HSet(ctx, apiKeyKey(h), "id", rec.ID, "org", org, "name", name, "scopes", strings.Join(scopes, " "),
+	pipe.HSet(ctx, s.k.apiKey(h), "id", rec.ID, "org", org, "name", name, "scopes", strings.Join(scopes, " "),
 		"createdAt", ms(rec.CreatedAt))
-	pipe.HSet(ctx, orgAPIKeysKey(org), rec.ID, h)
+	pipe.HSet(ctx, s.k.orgAPIKeys(org), rec.ID, h)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", nil, err
 	}
@@ -205,7 +205,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 			return err
 		}
 		for _, o := range orgs {
-			if ok, err := s.rdb.HExists(ctx, orgAPIKeysKey(o), keyID).Result(); err != nil {
+			if ok, err := s.rdb.HExists(ctx, s.k.orgAPIKeys(o), keyID).Result(); err != nil {
 				return err
 			} else if ok {
 				org = o
@@ -216,7 +216,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 			return linkflow.ErrNotFound
 		}
 	}
-	h, err := s.rdb.HGet(ctx, orgAPIKeysKey(org), keyID).Result()
+	h, err := s.rdb.HGet(ctx, s.k.orgAPIKeys(org), keyID).Result()
 	if errors.Is(err, redis.Nil) {
 		return linkflow.ErrNotFound
 	}
@@ -224,8 +224,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 		return err
 	}
 	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, apiKeyKey(h))
-	pipe.HDel(ctx, orgAPIKeysKey(org), keyID)
+	pipe.Del(ctx, s.k.apiKey(h))
+	pipe.HDel(ctx, s.k.orgAPIKeys(org), keyID)
 	_, err = pipe.Exec(ctx)
 	return err
 }
@@ -248,8 +248,8 @@ func (s *Store) Authenticate(ctx context.Context, secret string, gate *linkflow.
 			return nil, nil, err
 		}
 	}
-	key := pipe.HGetAll(ctx, apiKeyKey(h))
-	tok := pipe.HGetAll(ctx, accessTokenKey(h))
+	key := pipe.HGetAll(ctx, s.k.apiKey(h))
+	tok := pipe.HGetAll(ctx, s.k.accessToken(h))
 	if err := pipe.Exec(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -277,7 +277,7 @@ func (s *Store) principal(ctx context.Context, key, tok map[string]string) (*lin
 		switch {
 		case m["keyHash"] != "":
 			// A token exchanged for an API key dies with the key.
-			n, err := s.rdb.Exists(ctx, apiKeyKey(m["keyHash"])).Result()
+			n, err := s.rdb.Exists(ctx, s.k.apiKey(m["keyHash"])).Result()
 			if err != nil {
 				return nil, err
 			}
@@ -287,7 +287,7 @@ func (s *Store) principal(ctx context.Context, key, tok map[string]string) (*lin
 		case strings.HasPrefix(m["subject"], "user:"):
 			// A user's token dies with a change of the user (password,
 			// organizations) or a revocation of the user's tokens.
-			v, err := s.rdb.HGet(ctx, userKey(strings.TrimPrefix(m["subject"], "user:")), "version").Result()
+			v, err := s.rdb.HGet(ctx, s.k.user(strings.TrimPrefix(m["subject"], "user:")), "version").Result()
 			if errors.Is(err, redis.Nil) || (err == nil && v != m["userVersion"]) {
 				return nil, linkflow.ErrNotFound
 			}
@@ -313,8 +313,8 @@ func (s *Store) IssueToken(ctx context.Context, p *linkflow.Principal, keySecret
 		fields = append(fields, "userVersion", p.UserVersion)
 	}
 	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, accessTokenKey(hashHex(tok)), fields...)
-	pipe.PExpire(ctx, accessTokenKey(hashHex(tok)), ttl)
+	pipe.HSet(ctx, s.k.accessToken(hashHex(tok)), fields...)
+	pipe.PExpire(ctx, s.k.accessToken(hashHex(tok)), ttl)
 	_, err := pipe.Exec(ctx)
 	return tok, err
 }
@@ -326,7 +326,7 @@ func (s *Store) CreateUser(ctx context.Context, u linkflow.User) error {
 	if len(u.Scopes) == 0 {
 		u.Scopes = linkflow.AllScopes
 	}
-	k := userKey(strings.ToLower(u.Email))
+	k := s.k.user(strings.ToLower(u.Email))
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, k, "email", strings.ToLower(u.Email),
 		"passwordHash", u.PasswordHash, "orgs", strings.Join(u.OrgIDs, " "), "scopes", strings.Join(u.Scopes, " "))
@@ -338,7 +338,7 @@ func (s *Store) CreateUser(ctx context.Context, u linkflow.User) error {
 // RevokeUserTokens makes every access token issued to the user so far stop
 // working. It returns linkflow.ErrNotFound for an unknown user.
 func (s *Store) RevokeUserTokens(ctx context.Context, email string) error {
-	k := userKey(strings.ToLower(email))
+	k := s.k.user(strings.ToLower(email))
 	n, err := s.rdb.Exists(ctx, k).Result()
 	if err != nil {
 		return err
@@ -351,7 +351,7 @@ func (s *Store) RevokeUserTokens(ctx context.Context, email string) error {
 
 // UserByEmail returns a user, or linkflow.ErrNotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*linkflow.User, error) {
-	m, err := s.rdb.HGetAll(ctx, userKey(strings.ToLower(email))).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.user(strings.ToLower(email))).Result()
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,100 +12,138 @@ import (
 	"github.com/linkflow/linkflow"
 )
 
-// The outbox of an organization is two keys on its slot: a sorted set of
-// message ids by the time they are due for publishing (again), and a hash of
-// the messages by id. A script that changes state records its message in
-// both, in the same step; the message itself is built in Go (package
-// outbox) and handed to the script encoded (encodeMessage).
+// The outbox of a shard is two keys in it: a sorted set of message ids by
+// the time they are due for publishing (again), and a hash of the messages
+// by id. A script that changes state records its message in both, in the
+// same step; the message itself is built in Go (package outbox) and handed
+// to the script encoded (encodeMessage). A message's Outbox names its shard.
 
 // encodeMessage is a message as the outbox keeps it: the subject, a newline
 // (which a subject cannot contain), the payload.
 func encodeMessage(m linkflow.Message) string { return m.Subject + "\n" + string(m.Data) }
 
-func decodeMessage(org, id, v string) (linkflow.Message, bool) {
+func decodeMessage(shard int, id, v string) (linkflow.Message, bool) {
 	subject, data, ok := strings.Cut(v, "\n")
 	if !ok || subject == "" {
 		return linkflow.Message{}, false
 	}
-	return linkflow.Message{Subject: subject, ID: id, Data: []byte(data), Outbox: org}, true
+	return linkflow.Message{Subject: subject, ID: id, Data: []byte(data), Outbox: outboxName(shard)}, true
 }
 
 // DueOutbox returns messages recorded at least age ago and not confirmed, of
-// every organization, up to limit, and pushes them back by age, so that
-// concurrent relays do not all publish the same ones.
+// every shard, up to limit, and pushes them back by age, so that concurrent
+// relays do not all publish the same ones. The event of a link whose
+// connection is not written yet (the process that ended it stopped
+// between the two steps) has its connection written first; one that cannot
+// be written yet stays for the next round.
 func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]linkflow.Message, error) {
-	orgs, err := s.Orgs(ctx)
+	now := s.now()
+	due, err := s.dueIn(ctx, s.k.outbox, now.Add(-age), limit)
 	if err != nil {
 		return nil, err
 	}
-	var out []linkflow.Message
-	var errs []error
-	for _, org := range orgs {
-		if len(out) >= limit {
-			break
-		}
-		msgs, err := s.dueOutbox(ctx, org, age, limit-len(out))
-		errs = append(errs, err)
-		out = append(out, msgs...)
-	}
-	return out, errors.Join(errs...)
-}
-
-func (s *Store) dueOutbox(ctx context.Context, org string, age time.Duration, limit int) ([]linkflow.Message, error) {
-	now := s.now()
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: outboxKey(org), Start: "-inf",
-		Stop: strconv.FormatInt(ms(now.Add(-age)), 10), ByScore: true, Count: int64(limit)}).Result()
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
 	pipe := s.rdb.Pipeline()
-	zs := make([]redis.Z, len(ids))
-	for i, id := range ids {
-		zs[i] = redis.Z{Score: float64(ms(now)), Member: id}
+	type batch struct {
+		shard int
+		ids   []string
+		vals  *redis.SliceCmd
 	}
-	pipe.ZAddXX(ctx, outboxKey(org), zs...)
-	vals := pipe.HMGet(ctx, outboxMessagesKey(org), ids...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("due outbox of %s: %w", org, err)
-	}
-	out := make([]linkflow.Message, 0, len(ids))
-	var orphans []string
-	for i, v := range vals.Val() {
-		str, _ := v.(string)
-		m, ok := decodeMessage(org, ids[i], str)
-		if !ok {
-			orphans = append(orphans, ids[i]) // nothing to publish: forget it
+	var batches []batch
+	taken := 0
+	for sh, ids := range due {
+		if len(ids) == 0 || taken >= limit {
 			continue
 		}
-		out = append(out, m)
+		ids = ids[:min(len(ids), limit-taken)]
+		taken += len(ids)
+		zs := make([]redis.Z, len(ids))
+		for i, id := range ids {
+			zs[i] = redis.Z{Score: float64(ms(now)), Member: id}
+		}
+		pipe.ZAddXX(ctx, s.k.outbox(sh), zs...)
+		batches = append(batches, batch{shard: sh, ids: ids, vals: pipe.HMGet(ctx, s.k.outboxMessages(sh), ids...)})
+	}
+	if len(batches) == 0 {
+		return nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("due outbox: %w", err)
+	}
+	var out []linkflow.Message
+	var orphans []linkflow.Message
+	for _, b := range batches {
+		for i, v := range b.vals.Val() {
+			str, _ := v.(string)
+			m, ok := decodeMessage(b.shard, b.ids[i], str)
+			if !ok {
+				orphans = append(orphans, linkflow.Message{ID: b.ids[i], Outbox: outboxName(b.shard)})
+				continue
+			}
+			out = append(out, m)
+		}
 	}
 	if len(orphans) > 0 {
-		_ = s.AckOutbox(ctx, messagesOf(org, orphans)...)
+		_ = s.AckOutbox(ctx, orphans...)
 	}
-	return out, nil
+	return s.settleIntents(ctx, out), nil
 }
 
-func messagesOf(org string, ids []string) []linkflow.Message {
-	out := make([]linkflow.Message, len(ids))
-	for i, id := range ids {
-		out[i] = linkflow.Message{ID: id, Outbox: org}
+// settleIntents writes the pending connections of the links whose events
+// are in msgs, and leaves out the events whose connection cannot be written
+// now.
+func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) []linkflow.Message {
+	pipe := s.rdb.Pipeline()
+	intents := make([]*redis.StringCmd, len(msgs))
+	for i, m := range msgs {
+		if link, ok := linkOfEvent(m.ID); ok {
+			intents[i] = pipe.HGet(ctx, s.k.link(link), fConnIntent)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil
+	}
+	out := msgs[:0]
+	for i, m := range msgs {
+		if c := intents[i]; c != nil && c.Val() != "" {
+			link, _ := linkOfEvent(m.ID)
+			if err := s.applyIntent(ctx, link, c.Val()); err != nil {
+				continue
+			}
+		}
+		out = append(out, m)
 	}
 	return out
 }
 
-// AckOutbox forgets messages JetStream confirmed, in one round trip.
+// linkOfEvent is the link a link event's id names (LinkEventID).
+func linkOfEvent(eventID string) (string, bool) {
+	rest, ok := strings.CutPrefix(eventID, "evt_")
+	if !ok {
+		return "", false
+	}
+	return "link_" + rest, true
+}
+
+var recordSeqScript = script("record_seq")
+
+// AckOutbox forgets messages JetStream confirmed, in one round trip, and
+// records in each event's record the sequence it was stored at, which the
+// event feed uses to leave out a duplicate stored later.
 func (s *Store) AckOutbox(ctx context.Context, msgs ...linkflow.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	pipe := s.rdb.Pipeline()
+	pipe := s.pipeline()
 	for _, m := range msgs {
-		if m.Outbox == "" {
+		sh, ok := outboxShard(m.Outbox)
+		if !ok {
 			continue
 		}
-		pipe.ZRem(ctx, outboxKey(m.Outbox), m.ID)
-		pipe.HDel(ctx, outboxMessagesKey(m.Outbox), m.ID)
+		pipe.ZRem(ctx, s.k.outbox(sh), m.ID)
+		pipe.HDel(ctx, s.k.outboxMessages(sh), m.ID)
+		if m.Seq > 0 && strings.HasPrefix(m.ID, "evt_") {
+			pipe.Script(ctx, recordSeqScript, []string{s.k.event(m.ID)}, m.Seq)
+		}
 	}
-	_, err := pipe.Exec(ctx)
-	return err
+	return pipe.Exec(ctx)
 }

@@ -53,7 +53,7 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 	if r.Peek {
 		peek = "1"
 	}
-	c := pipe.Script(ctx, rateLimitScript, []string{rateLimitKey(bucketName(r.Name))},
+	c := pipe.Script(ctx, rateLimitScript, []string{s.k.rateLimit(bucketName(r.Name))},
 		s.now().UnixMicro(), interval, max(r.Burst, 1), max(r.Cost, 1), peek)
 	return func() (*linkflow.RateLimitResult, error) {
 		v, err := c.Int64Slice()

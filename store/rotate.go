@@ -18,12 +18,12 @@ type sealedPlace struct {
 
 // sealedPlaces returns the sealed values a key may hold, from its name (the
 // layout of keys.go).
-func sealedPlaces(key string) []sealedPlace {
+func (k keyspace) sealedPlaces(key string) []sealedPlace {
 	_, rest, ok := strings.Cut(key, "}:")
-	if !ok || !strings.HasPrefix(key, prefix+"{") {
+	if !ok || !strings.HasPrefix(key, k.p+"{") {
 		return nil
 	}
-	org := strings.TrimPrefix(key[:strings.Index(key, "}:")], prefix+"{")
+	org := strings.TrimPrefix(key[:strings.Index(key, "}:")], k.p+"{")
 	parts := strings.Split(rest, ":")
 	switch {
 	case len(parts) == 1 && parts[0] == "org":
@@ -49,7 +49,7 @@ func (s *Store) RotateData(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	err := s.eachKey(ctx, func(_ *redis.Client, key string) error {
-		for _, p := range sealedPlaces(key) {
+		for _, p := range s.k.sealedPlaces(key) {
 			done, err := s.reseal(ctx, p)
 			if err != nil {
 				errs = append(errs, err)
@@ -94,7 +94,7 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 func (s *Store) SealedBy(ctx context.Context) (map[string]int, error) {
 	counts := map[string]int{}
 	err := s.eachKey(ctx, func(c *redis.Client, key string) error {
-		for _, p := range sealedPlaces(key) {
+		for _, p := range s.k.sealedPlaces(key) {
 			var v string
 			var err error
 			if p.field == "" {
@@ -119,7 +119,7 @@ func (s *Store) SealedBy(ctx context.Context) (map[string]int, error) {
 // master.
 func (s *Store) eachKey(ctx context.Context, fn func(c *redis.Client, key string) error) error {
 	scan := func(c *redis.Client) error {
-		iter := c.Scan(ctx, 0, prefix+"{*", 1000).Iterator()
+		iter := c.Scan(ctx, 0, s.k.p+"{*", 1000).Iterator()
 		for iter.Next(ctx) {
 			if err := fn(c, iter.Val()); err != nil {
 				return err

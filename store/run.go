@@ -15,8 +15,8 @@ import (
 // BeginRun takes the lease of a claimed link for one session attempt and
 // returns what the session needs, in one round trip.
 func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error) {
-	keys := []string{linkKey(org, id), linkLeaseKey(org, id), linkCredKey(org, id), outboxKey(org), outboxMessagesKey(org),
-		connByAccountKey(org)}
+	shard := shardOf(id)
+	keys := []string{s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.outbox(shard), s.k.outboxMessages(shard)}
 	res, err := beginRunScript.Run(ctx, s.rdb, keys, token, leaseTTL.Milliseconds(), ms(s.now()), outbox.ClaimedID(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("begin run %s: %w", id, err)
@@ -34,7 +34,7 @@ func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL ti
 	default:
 		return r, nil
 	}
-	if err := s.openRun(r, id, pairsToMap(arr[1]), arr[2], arr[3]); err != nil {
+	if err := s.openRun(r, id, pairsToMap(arr[1]), arr[2]); err != nil {
 		// The attempt cannot start (a record this process cannot read, such
 		// as a secret sealed with a key it lacks): give the lease and the
 		// attempt back so another delivery, perhaps to a better configured
@@ -47,7 +47,7 @@ func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL ti
 	return r, nil
 }
 
-func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, password, conn any) error {
+func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, password any) error {
 	var err error
 	if r.Link, err = decodeLink(m); err != nil {
 		return err
@@ -68,9 +68,9 @@ func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, passwor
 		}
 		r.Password = string(pt)
 	}
-	r.ConnectionID, _ = conn.(string)
-	if r.Link.RequestedConnectionID != "" {
-		r.ConnectionID = r.Link.RequestedConnectionID
+	r.ConnectionID = r.Link.RequestedConnectionID
+	if r.ConnectionID == "" {
+		r.ConnectionID = connectionID(r.Link.OrgID, r.Link.IntegrationID, r.Link.Username)
 	}
 	return nil
 }
@@ -86,12 +86,12 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 	pipe := s.pipeline()
 	for i, r := range leases {
 		cmds[i] = pipe.Script(ctx, renewLeaseScript,
-			[]string{linkLeaseKey(r.OrgID, r.LinkID), linkKey(r.OrgID, r.LinkID), linkInputKey(r.OrgID, r.LinkID)},
+			[]string{s.k.linkLease(r.LinkID), s.k.link(r.LinkID), s.k.linkInput(r.LinkID)},
 			r.Token, ttl.Milliseconds())
 	}
 	exp := float64(ms(s.now().Add(ttl)))
 	for _, r := range slots {
-		pipe.ZAddXX(ctx, semaphoreKey(r.Integration), redis.Z{Score: exp, Member: r.Holder})
+		pipe.ZAddXX(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder})
 	}
 	if err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)

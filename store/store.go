@@ -35,14 +35,21 @@ type Config struct {
 	// ClaimGuessWindow before it refuses every claim. Defaults 10 and 15m.
 	ClaimGuessLimit  int
 	ClaimGuessWindow time.Duration
+	// Prefix starts every key, so that several deployments (or tests) can
+	// share one Redis. It may not hold braces. Default "lf:".
+	Prefix string
 }
 
 // Store is linkflow's Redis state.
 type Store struct {
+	k    keyspace
 	rdb  redis.UniversalClient
 	keys *Keyring
 	now  func() time.Time
 	cfg  Config
+	// deferApply leaves links' connection writes to the relay, as a process
+	// that stops between the two steps does (tests).
+	deferApply bool
 }
 
 // New returns a Store with cfg's defaults filled in.
@@ -62,7 +69,11 @@ func New(cfg Config) (*Store, error) {
 	cfg.MinSessionTime = cmp.Or(cfg.MinSessionTime, 10*time.Minute)
 	cfg.ClaimGuessLimit = cmp.Or(cfg.ClaimGuessLimit, 10)
 	cfg.ClaimGuessWindow = cmp.Or(cfg.ClaimGuessWindow, 15*time.Minute)
-	return &Store{rdb: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}, nil
+	cfg.Prefix = cmp.Or(cfg.Prefix, "lf:")
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, errors.New("store: Prefix may not hold braces")
+	}
+	return &Store{k: keyspace{p: cfg.Prefix}, rdb: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}, nil
 }
 
 // Ping checks that Redis answers.

@@ -363,14 +363,7 @@ func TestNoTarget(t *testing.T) {
 	b.waitStatus(eventID, linkflow.DeliveryNoTarget, 10*time.Second)
 	// The claim made with the state (which cannot know there is no URL) is
 	// taken back before the message is acked.
-	stream, err := b.js.Stream(b.ctx, outbox.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 10*time.Second, "the event message acked", func() bool {
-		info, err := stream.Info(b.ctx)
-		return err == nil && info.State.Msgs == 0
-	})
+	b.waitAcked(b.lastEventSeq())
 	if b.scheduled(eventID) || len(b.attempts(linkID)) != 0 {
 		t.Errorf("a no_target delivery was scheduled or attempted")
 	}
@@ -401,14 +394,7 @@ func TestRedeliveredMessageDoesNotRestartSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := b.js.Stream(b.ctx, outbox.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 10*time.Second, "the duplicate message consumed", func() bool {
-		info, err := stream.Info(b.ctx)
-		return err == nil && info.State.FirstSeq > ack.Sequence
-	})
+	b.waitAcked(ack.Sequence)
 	again := b.delivery(eventID)
 	if again.Attempts != 1 || again.Step != 1 || !again.NextAt.Equal(first.NextAt) || rc.count(eventID) != 1 {
 		t.Errorf("schedule restarted: before %+v, after %+v, receiver %d", first, again, rc.count(eventID))

@@ -47,14 +47,14 @@ type testBundle struct {
 func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	rdb, _ := testenv.Redis(t)
+	rdb, renv := testenv.Redis(t)
 	_, nc, js := testenv.NATS(t)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	kr, err := store.ParseKeyring(store.GenerateKey("test1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func setup(t testing.TB) *testBundle {
 	t.Cleanup(pub.Stop)
 	return &testBundle{t: t, ctx: ctx, rdb: rdb, store: st, nc: nc, js: js, pub: pub, log: log,
 		metrics: prometheus.NewRegistry(), org: org.ID, secret: org.WebhookSecrets[0],
-		svc: webhooks.NewService(webhooks.ServiceConfig{Store: st, Logger: log, Notifier: outbox.NewNotifier(nc, log)})}
+		svc: webhooks.NewService(webhooks.ServiceConfig{Store: st, Feed: outbox.NewFeed(js), Logger: log, Notifier: outbox.NewNotifier(nc, log)})}
 }
 
 // config is a dispatcher configuration with a compressed schedule.
@@ -167,17 +167,16 @@ func (b *testBundle) scheduled(eventID string) bool {
 
 func (b *testBundle) storedEvent(linkID string) *linkflow.StoredEvent {
 	b.t.Helper()
-	evs, _, _, err := b.store.Events(b.ctx, b.org, "", 1000)
+	id := linkflow.LinkEventID(linkID)
+	evs, err := b.store.EventRecords(b.ctx, []string{id})
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	for i := range evs {
-		if evs[i].LinkID == linkID {
-			return &evs[i]
-		}
+	ev, ok := evs[id]
+	if !ok {
+		b.t.Fatalf("no event for link %s", linkID)
 	}
-	b.t.Fatalf("no event for link %s", linkID)
-	return nil
+	return &ev
 }
 
 // received is one request a receiver got.
@@ -273,4 +272,32 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// lastEventSeq is the sequence of the newest message on the events stream.
+func (b *testBundle) lastEventSeq() uint64 {
+	b.t.Helper()
+	stream, err := b.js.Stream(b.ctx, outbox.StreamEvents)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	info, err := stream.Info(b.ctx)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// waitAcked waits until the dispatchers' consumer acked every event message
+// up to seq (the stream keeps them for the event feed).
+func (b *testBundle) waitAcked(seq uint64) {
+	b.t.Helper()
+	testenv.Eventually(b.t, 10*time.Second, "the event messages acked", func() bool {
+		c, err := b.js.Consumer(b.ctx, outbox.StreamEvents, outbox.DispatcherConsumer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(b.ctx)
+		return err == nil && info.AckFloor.Stream >= seq
+	})
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/outbox"
 )
 
 // ServiceStore is what the API's webhook queries need from the store.
@@ -19,7 +21,13 @@ type ServiceStore interface {
 	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
 	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error)
 	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
-	Events(ctx context.Context, org, after string, limit int) (events []linkflow.StoredEvent, next string, more bool, err error)
+	EventRecords(ctx context.Context, ids []string) (map[string]linkflow.StoredEvent, error)
+}
+
+// Feed is where an organization's events are in order (outbox.Feed reads
+// the events stream).
+type Feed interface {
+	Read(ctx context.Context, org string, after uint64, limit int) ([]outbox.FeedEntry, bool, error)
 }
 
 // ServiceConfig configures a Service. Zero fields take the documented
@@ -27,6 +35,9 @@ type ServiceStore interface {
 type ServiceConfig struct {
 	// Store is required.
 	Store ServiceStore
+	// Feed lists events in order for GET /v1/events; without it, Events
+	// answers with an error.
+	Feed Feed
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -279,19 +290,43 @@ type EventPage struct {
 	HasMore bool `json:"hasMore"`
 }
 
-// Events lists an organization's events after a cursor, for receivers that
-// catch up by polling.
+// Events lists an organization's events after a cursor (a stream
+// sequence), for receivers that catch up by polling. Bodies come from the
+// events' records; an event whose record is gone (past its retention) is
+// left out, and so is a copy of an event at another sequence than the one
+// its record names (a message published again after JetStream's duplicate
+// window), so each event is listed once.
 func (s *Service) Events(ctx context.Context, org, after string, limit int) (*EventPage, error) {
-	evs, next, more, err := s.cfg.Store.Events(ctx, org, after, limit)
+	if s.cfg.Feed == nil {
+		return nil, errors.New("webhooks: no event feed")
+	}
+	from, err := outbox.ParseCursor(after)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", linkflow.ErrBadCursor, err)
+	}
+	entries, more, err := s.cfg.Feed.Read(ctx, org, from, limit)
 	if err != nil {
 		return nil, err
 	}
-	page := &EventPage{Data: make([]json.RawMessage, 0, len(evs)), HasMore: more}
-	for _, ev := range evs {
-		page.Data = append(page.Data, withID(ev.ID, ev.Body))
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.EventID
+	}
+	recs, err := s.cfg.Store.EventRecords(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	page := &EventPage{Data: make([]json.RawMessage, 0, len(entries)), HasMore: more}
+	for _, e := range entries {
+		rec, ok := recs[e.EventID]
+		if !ok || (rec.Seq != 0 && rec.Seq != e.Seq) {
+			continue
+		}
+		page.Data = append(page.Data, withID(e.EventID, rec.Body))
 	}
 	switch {
-	case next != "":
+	case len(entries) > 0:
+		next := outbox.FormatCursor(entries[len(entries)-1].Seq)
 		page.NextCursor = &next
 	case after != "":
 		page.NextCursor = &after

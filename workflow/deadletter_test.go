@@ -110,7 +110,7 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyless, err := store.New(store.Config{Redis: h.rdb, Keyring: otherKeys})
+	keyless, err := store.New(store.Config{Redis: h.rdb, Keyring: otherKeys, Prefix: h.prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

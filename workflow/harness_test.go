@@ -25,28 +25,31 @@ import (
 // harness is a real Redis, a real JetStream, the sandbox and an organization;
 // tests start workers on it.
 type harness struct {
-	t   *testing.T
-	log *zap.Logger
-	rdb redis.UniversalClient
-	st  *store.Store
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	reg *operations.Registry
-	sb  *sandbox.Sandbox
-	pub *outbox.Publisher
-	org string
+	t      *testing.T
+	log    *zap.Logger
+	rdb    redis.UniversalClient
+	prefix string
+	st     *store.Store
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	reg    *operations.Registry
+	sb     *sandbox.Sandbox
+	pub    *outbox.Publisher
+	org    string
 }
 
 func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
-	h.rdb, _ = testenv.Redis(t)
+	var renv *testenv.RedisEnv
+	h.rdb, renv = testenv.Redis(t)
+	h.prefix = renv.Prefix
 	_, h.nc, h.js = testenv.NATS(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.st, err = store.New(store.Config{Redis: h.rdb, Keyring: kr}); err != nil {
+	if h.st, err = store.New(store.Config{Redis: h.rdb, Keyring: kr, Prefix: h.prefix}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

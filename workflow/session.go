@@ -219,7 +219,7 @@ func (s *session) waitInput(id string, expires time.Time) (string, error) {
 	<-s.w.slots
 	defer func() { s.w.slots <- struct{}{} }()
 	for {
-		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.OrgID, s.link.ID)
+		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID)
 		if err != nil {
 			return "", s.storeErr(err)
 		}

@@ -15,8 +15,7 @@ import (
 // SweepStore is what the sweeper needs from the store.
 type SweepStore interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (bool, error)
-	Orgs(ctx context.Context) ([]string, error)
-	SweepLinks(ctx context.Context, org string, limit int) (*linkflow.Sweep, error)
+	SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, error)
 }
 
 // SweeperConfig configures a Sweeper. Zero fields take the defaults.
@@ -77,17 +76,10 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 			return err
 		}
 	}
-	orgs, err := s.cfg.Store.Orgs(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, org := range orgs {
-		sw, err := s.cfg.Store.SweepLinks(ctx, org, s.cfg.Batch)
-		errs = append(errs, err)
-		for _, fin := range sw.Expired {
-			errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
-		}
+	sw, err := s.cfg.Store.SweepLinks(ctx, s.cfg.Batch)
+	errs := []error{err}
+	for _, fin := range sw.Expired {
+		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 	}
 	return errors.Join(errs...)
 }

@@ -23,6 +23,7 @@ func adminCommand(ctx context.Context, name string, args []string, register func
 	c := &common{}
 	fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
 	fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (its seed nodes)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "lf:", "prefix of every Redis key")
 	fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,...")
 	register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -40,7 +41,7 @@ func adminCommand(ctx context.Context, name string, args []string, register func
 		return err
 	}
 	defer rdb.Close()
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: c.redisPrefix})
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 	if d.rdb, err = store.DialRedis(c.redisURL, c.redisCluster); err != nil {
 		return nil, err
 	}
-	if d.store, err = store.New(store.Config{Redis: d.rdb, Keyring: kr}); err != nil {
+	if d.store, err = store.New(store.Config{Redis: d.rdb, Keyring: kr, Prefix: c.redisPrefix}); err != nil {
 		return nil, err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -45,6 +45,7 @@ type common struct {
 	natsURL        string
 	redisURL       string
 	redisCluster   bool
+	redisPrefix    string
 	logLevel       string
 	logFormat      string
 	encryptionKeys string
@@ -72,6 +73,7 @@ func (c *common) register(fs *flag.FlagSet, role string) {
 		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
 		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS; a Redis Cluster's seed nodes with --redis-cluster (more seeds comma-separated or as addr= options)")
 		fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (a URL with a comma always does)")
+		fs.StringVar(&c.redisPrefix, "redis-prefix", "lf:", "prefix of every Redis key, to share one Redis between deployments")
 	}
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")

@@ -276,7 +276,7 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 		TrustedProxies:           splitList(af.trustedProxies),
 		TokenTTL:                 af.tokenTTL,
 		RedirectDelay:            af.redirectDelay,
-		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Logger: d.log, Notifier: d.notify}),
+		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Feed: outbox.NewFeed(d.js), Logger: d.log, Notifier: d.notify}),
 	}
 	if dev && d.sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {

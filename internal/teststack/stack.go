@@ -87,7 +87,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	if s.Keyring, err = store.ParseKeyring(store.GenerateKey("test1")); err != nil {
 		t.Fatal(err)
 	}
-	scfg := store.Config{Redis: s.Redis, Keyring: s.Keyring}
+	scfg := store.Config{Redis: s.Redis, Keyring: s.Keyring, Prefix: s.RedisEnv.Prefix}
 	if opts.Store != nil {
 		opts.Store(&scfg)
 	}
@@ -162,7 +162,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		SandboxAccount: func(ctx context.Context, org, integration, username string) (any, error) {
 			return s.Sandbox.Account(ctx, org, integration, username)
 		},
-		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: s.Store, Logger: log, Notifier: s.Notifier})}
+		Webhooks: webhooks.NewService(webhooks.ServiceConfig{Store: s.Store, Feed: outbox.NewFeed(s.JS), Logger: log, Notifier: s.Notifier})}
 	if opts.API != nil {
 		opts.API(&acfg)
 	}

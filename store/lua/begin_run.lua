@@ -2,11 +2,10 @@
 -- worker holds it), counts the attempt, marks the link running, and returns
 -- everything the worker needs in one round trip.
 -- A worker has the claimed message, so its outbox entry goes.
--- KEYS: 1 link, 2 lease, 3 password, 4 outbox, 5 outbox messages,
---       6 connections by account
+-- KEYS: 1 link, 2 lease, 3 password, 4 outbox, 5 outbox messages
 -- ARGV: 1 lease token, 2 lease ttl ms, 3 now ms, 4 claimed message id
 -- Returns {verdict, ...}: 'gone' | 'done' status | 'not_claimed' |
--- 'busy' pttl | 'ok' fields password existing-connection-id
+-- 'busy' pttl | 'ok' fields password
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'gone'} end
 redis.call('ZREM', KEYS[4], ARGV[4])
@@ -27,7 +26,4 @@ elseif st == 'awaiting_input' then
   redis.call('HDEL', KEYS[1], 'challenge')
 end
 local fields = redis.call('HGETALL', KEYS[1])
-local integ = redis.call('HGET', KEYS[1], 'integration') or ''
-local user = redis.call('HGET', KEYS[1], 'username') or ''
-local conn = redis.call('HGET', KEYS[6], integ .. '\0' .. user) or ''
-return {'ok', fields, redis.call('GET', KEYS[3]) or '', conn}
+return {'ok', fields, redis.call('GET', KEYS[3]) or ''}

@@ -7,8 +7,9 @@
 -- ARGV: 1 claim code hash, 2 now ms, 3 sealed password, 4 username,
 --       5 minimum session time ms, 6 wrong-code limit, 7 wrong-code window ms,
 --       8 link id, 9 claimed message id
--- Returns {'claimed', integration, expiresAt, claimed message} or a refusal.
-local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version', 'claimMessage')
+-- Returns {'claimed', integration, expiresAt, claimed message, organization}
+-- or a refusal.
+local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version', 'claimMessage', 'org')
 if not l[1] then return {'not_found'} end
 -- Wrong guesses are limited per link; the right code always gets through, so
 -- someone who knows only the link id cannot lock its end user out.
@@ -30,4 +31,4 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', exp - now)
 redis.call('ZADD', KEYS[3], now, ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')
 redis.call('ZREM', KEYS[5], ARGV[8])
-return {'claimed', l[5], tostring(exp), l[7] or ''}
+return {'claimed', l[5], tostring(exp), l[7] or '', l[8] or ''}

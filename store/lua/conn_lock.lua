@@ -3,8 +3,8 @@
 -- connection as it is under the lock; when another holds it, how many
 -- refreshes the connection committed (what a waiting reader watches).
 -- KEYS: 1 connection, 2 lock, 3 connection's links
--- ARGV: 1 lock ttl ms, 2 how many link ids to return
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+-- ARGV: 1 lock ttl ms, 2 how many link ids to return, 3 organization
+if redis.call('HGET', KEYS[1], 'org') ~= ARGV[3] then return {'missing'} end
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl ~= -2 then return {'busy', redis.call('HGET', KEYS[1], 'refreshes') or '0'} end
 local token = redis.call('HINCRBY', KEYS[1], 'lockFence', 1)

@@ -5,11 +5,12 @@
 -- {'created' or 'exists', state pairs, event field pairs}; the event only
 -- while the delivery is pending.
 -- KEYS: 1 event record, 2 delivery state
--- ARGV: 1 now ms, 2 ttl ms, 3 first attempt at ms
+-- ARGV: 1 now ms, 2 ttl ms, 3 first attempt at ms, 4 organization
 local ev = redis.call('HGETALL', KEYS[1])
 if #ev == 0 then return {'missing'} end
 local f = {}
 for i = 1, #ev, 2 do f[ev[i]] = ev[i + 1] end
+if f['org'] ~= ARGV[4] then return {'missing'} end
 local outcome = 'exists'
 if redis.call('EXISTS', KEYS[2]) == 0 then
   outcome = 'created'
@@ -17,8 +18,8 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   local status, first = 'pending', ARGV[3]
   if url == '' then status, first = 'no_target', 0 end
   redis.call('HSET', KEYS[2], 'status', status, 'attempts', 0, 'step', 0, 'version', 1,
-    'trigger', 'initial', 'nextAt', first, 'createdAt', ARGV[1],
-    'type', f['type'] or '', 'link', f['link'] or '', 'stream', f['stream'] or '', 'url', url)
+    'trigger', 'initial', 'nextAt', first, 'createdAt', ARGV[1], 'org', ARGV[4],
+    'type', f['type'] or '', 'link', f['link'] or '', 'url', url)
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
 local state = redis.call('HGETALL', KEYS[2])

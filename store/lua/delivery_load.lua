@@ -2,12 +2,15 @@
 -- Returns {} without state, else {state pairs} or {state pairs, event field
 -- pairs}.
 -- KEYS: 1 delivery state, 2 event record
+-- ARGV: 1 organization
 local state = redis.call('HGETALL', KEYS[1])
 if #state == 0 then return {} end
-local status = ''
+local status, org = '', ''
 for i = 1, #state, 2 do
   if state[i] == 'status' then status = state[i + 1] end
+  if state[i] == 'org' then org = state[i + 1] end
 end
+if org ~= ARGV[1] then return {} end
 if status ~= 'pending' then return {state} end
 local ev = redis.call('HGETALL', KEYS[2])
 if #ev == 0 then return {state} end

@@ -4,9 +4,10 @@
 -- and, if that fails, returns to the status it had.
 -- KEYS: 1 delivery state, 2 organization's failed set
 -- ARGV: 1 trigger, 2 now ms, 3 ttl ms, 4 event id, 5 '1' to resend only a
---       failed delivery (bulk replay)
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return {'missing'} end
+--       failed delivery (bulk replay), 6 organization
+local cur = redis.call('HMGET', KEYS[1], 'status', 'org')
+local st = cur[1]
+if not st or cur[2] ~= ARGV[6] then return {'missing'} end
 if st == 'no_target' then return {'no_target'} end
 if ARGV[5] == '1' and st ~= 'failed' then return {'skipped', st} end
 if st ~= 'pending' then

@@ -1,0 +1,120 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+)
+
+// runToSuccess creates, claims and begins a link for username and returns
+// the run, ready to finish.
+func (b *bundle) runToSuccess(t *testing.T, username string) *linkflow.Run {
+	t.Helper()
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, username, "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok-"+l.ID, time.Minute)
+	if err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin: %+v %v", r, err)
+	}
+	r.Link.Status = linkflow.StatusSucceeded
+	r.Link.CompletedAt = b.clock.Now()
+	r.Link.Result = json.RawMessage(`{"ok":true}`)
+	return r
+}
+
+func (b *bundle) finishRun(t *testing.T, r *linkflow.Run, token string) *linkflow.Finished {
+	t.Helper()
+	fin, err := b.st.FinishRun(context.Background(), r.Link, r.Token, &linkflow.ConnectionWrite{
+		ID: r.ConnectionID, IntegrationID: r.Link.IntegrationID, Username: r.Link.Username,
+		Credentials: &linkflow.Credentials{AccessToken: token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fin
+}
+
+// A link's commit and its connection's write are two steps in two shards.
+// A process that stops between them leaves the link reading as running,
+// its event unpublished; the relay writes the connection, then hands the
+// event out, and the link reads as succeeded.
+func TestConnectionWriteLeftToTheRelay(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r := b.runToSuccess(t, "alice")
+	b.st.DeferConnectionWrites(true)
+	fin := b.finishRun(t, r, "at_1")
+	if fin.Event.ID != "" {
+		t.Fatalf("an event to publish before its connection exists: %+v", fin.Event)
+	}
+	got, err := b.st.Link(ctx, b.org, r.Link.ID)
+	if err != nil || got.Status != linkflow.StatusRunning || got.ConnectionID != "" || got.Result != nil {
+		t.Fatalf("before the connection is written the link reads %+v %v, want running", got, err)
+	}
+	if _, err := b.st.Connection(ctx, b.org, fin.ConnectionID); err == nil {
+		t.Fatal("the connection exists before its write")
+	}
+	due, err := b.st.DueOutbox(ctx, -time.Hour, 100)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("the event went out while its connection could not be written: %+v %v", due, err)
+	}
+
+	b.st.DeferConnectionWrites(false)
+	due, err = b.st.DueOutbox(ctx, -time.Hour, 100)
+	if err != nil || len(due) != 1 || due[0].ID != fin.EventID {
+		t.Fatalf("relay round: %+v %v", due, err)
+	}
+	got, err = b.st.Link(ctx, b.org, r.Link.ID)
+	if err != nil || got.Status != linkflow.StatusSucceeded || got.ConnectionID != fin.ConnectionID {
+		t.Fatalf("after the relay: %+v %v", got, err)
+	}
+	c, err := b.st.Connection(ctx, b.org, fin.ConnectionID)
+	if err != nil || c.Credentials.AccessToken != "at_1" || c.LastLinkID != r.Link.ID {
+		t.Fatalf("connection after the relay: %+v %v", c, err)
+	}
+	// A second round (another relay) writes nothing twice.
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := b.st.Connection(ctx, b.org, fin.ConnectionID); len(c.LinkIDs) != 1 {
+		t.Fatalf("links of the connection %v, want one", c.LinkIDs)
+	}
+}
+
+// The same account always has the same connection; a link that finished
+// earlier but whose write comes late does not overwrite a later link's.
+func TestLateConnectionWriteLosesToNewer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	early := b.runToSuccess(t, "bob")
+	b.clock.Add(time.Second)
+	late := b.runToSuccess(t, "bob")
+	if early.ConnectionID != late.ConnectionID || !strings.HasPrefix(early.ConnectionID, "conn_") {
+		t.Fatalf("one account, connections %s and %s", early.ConnectionID, late.ConnectionID)
+	}
+	b.st.DeferConnectionWrites(true)
+	b.finishRun(t, early, "at_early") // finished at t, written late
+	b.st.DeferConnectionWrites(false)
+	early.Link.CompletedAt = b.clock.Now()
+	b.clock.Add(time.Second)
+	late.Link.CompletedAt = b.clock.Now()
+	b.finishRun(t, late, "at_late")
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.st.Connection(ctx, b.org, late.ConnectionID)
+	if err != nil || c.Credentials.AccessToken != "at_late" || c.LastLinkID != late.Link.ID {
+		t.Fatalf("connection %+v %v, want the later link's credentials", c, err)
+	}
+	if got, _ := b.st.Link(ctx, b.org, early.Link.ID); got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("the early link reads %s once its (stale) write was settled", got.Status)
+	}
+}

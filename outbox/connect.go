@@ -43,13 +43,14 @@ type ConnectConfig struct {
 	Logger *zap.Logger
 	// Waiting, when not nil, is told each time a try fails, with what
 	// Connect waits for ("nats": a server to connect to, "streams":
-	// JetStream to take the streams) and why; a readiness probe can say it
-	// while Connect waits.
+	// JetStream to take the streams) and why, and with a nil why once it is
+	// done with it; a readiness probe can say it while Connect waits.
 	Waiting func(check string, why error)
-	// AttemptTimeout bounds one try at ensuring the streams. Default 5s:
-	// on a fresh cluster, a stream several processes create at once can
-	// leave some of their requests unanswered although it was created (seen
-	// with nats-server 2.15), and the next try finds it.
+	// AttemptTimeout bounds a try at ensuring the streams. Default 10s.
+	// The first try gets 2s, and each next twice as long up to it: on a
+	// fresh cluster, a stream several processes create at once can leave
+	// some of their requests unanswered although it was created (seen with
+	// nats-server 2.15, nats-server #3677), and the next try finds it.
 	AttemptTimeout time.Duration
 	// MaxBackoff caps the pause between tries, which doubles from 100ms.
 	// Default 5s.
@@ -62,7 +63,7 @@ type ConnectConfig struct {
 func (c ConnectConfig) withDefaults() ConnectConfig {
 	c.Name = cmp.Or(c.Name, "linkflow")
 	c.Logger = cmp.Or(c.Logger, zap.NewNop())
-	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, 5*time.Second)
+	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, 10*time.Second)
 	c.MaxBackoff = cmp.Or(c.MaxBackoff, 5*time.Second)
 	c.LogEvery = cmp.Or(c.LogEvery, 5*time.Second)
 	return c
@@ -152,14 +153,15 @@ func Connect(ctx context.Context, cfg ConnectConfig) (_ *nats.Conn, _ jetstream.
 		select {
 		case <-connected:
 		case <-closed:
-			return nil, nil, fmt.Errorf("nats at %s: %w", cfg.URL, cfg.classify(cmp.Or(nc.LastError(), why)))
+			return nil, nil, cfg.classify(cmp.Or(nc.LastError(), why))
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("nats at %s: gave up waiting (%v): %w", cfg.URL, why, ctx.Err())
+			return nil, nil, fmt.Errorf("gave up waiting for NATS: %v (%w)", why, ctx.Err())
 		case <-tick.C:
 			w.wait("nats", "waiting for NATS", why)
 		}
 	}
 	log.Info("nats connected", zap.String("server", nc.ConnectedUrlRedacted()))
+	w.done("nats")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, nil, err
@@ -167,6 +169,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (_ *nats.Conn, _ jetstream.
 	if err := ensureStreams(ctx, js, cfg, w); err != nil {
 		return nil, nil, err
 	}
+	w.done("streams")
 	return nc, js, nil
 }
 
@@ -174,16 +177,20 @@ func Connect(ctx context.Context, cfg ConnectConfig) (_ *nats.Conn, _ jetstream.
 // comes, or ctx ends.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg ConnectConfig, w *waiter) error {
 	backoff := 100 * time.Millisecond
+	timeout := min(2*time.Second, cfg.AttemptTimeout)
+	var last error
 	for {
-		actx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		err := EnsureStreams(actx, js, cfg.Streams)
 		cancel()
+		timeout = min(2*timeout, cfg.AttemptTimeout)
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("gave up waiting for JetStream (%v): %w", err, ctx.Err())
+			return fmt.Errorf("gave up waiting for JetStream: %v (%w)", cmp.Or(last, err), ctx.Err())
 		}
+		last = err
 		if derr := definitiveStreamError(err); derr != nil {
 			return derr
 		}
@@ -193,7 +200,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg ConnectConfi
 		backoff = min(2*backoff, cfg.MaxBackoff)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("gave up waiting for JetStream (%v): %w", err, ctx.Err())
+			return fmt.Errorf("gave up waiting for JetStream: %v (%w)", err, ctx.Err())
 		case <-time.After(pause):
 		}
 	}
@@ -343,6 +350,12 @@ type waiter struct {
 	waiting func(string, error)
 	last    time.Time
 	since   time.Time
+}
+
+func (w *waiter) done(check string) {
+	if w.waiting != nil {
+		w.waiting(check, nil)
+	}
 }
 
 func (w *waiter) wait(check, msg string, why error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,7 +128,18 @@ func sharedCluster() (*embedded.RedisCluster, error) {
 			shared.err = err
 			return
 		}
-		if shared.rc, shared.err = embedded.StartRedisCluster(embedded.RedisClusterOptions{Dir: dir}); shared.err != nil {
+		// Pdeathsig fires when the thread that started a child ends, not the
+		// process: the servers start on a thread that lives as long as the
+		// test binary.
+		started := make(chan struct{})
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread never ends
+			shared.rc, shared.err = embedded.StartRedisCluster(embedded.RedisClusterOptions{Dir: dir})
+			close(started)
+			select {}
+		}()
+		<-started
+		if shared.err != nil {
 			_ = os.RemoveAll(dir)
 		}
 	})

@@ -3,6 +3,9 @@ package testenv_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
@@ -150,4 +154,22 @@ func streamInfo(ctx context.Context, t *testing.T, js jetstream.JetStream) *jets
 		t.Fatal(err)
 	}
 	return info
+}
+
+// Without redis-cli a cluster cannot be formed: the error says what to
+// install.
+func TestRedisClusterWithoutRedisCLI(t *testing.T) {
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(embedded.MissingRedis)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(server, filepath.Join(bin, "redis-server")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	_, err = embedded.StartRedisCluster(embedded.RedisClusterOptions{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "apt-get install -y redis-tools") {
+		t.Fatalf("without redis-cli: %v", err)
+	}
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every linkflow test against real redis-server, embedded JetStream and
-# headless Chromium, installing redis-server and chromium when missing.
+# headless Chromium, installing redis-server, redis-tools (redis-cli forms
+# the test Redis Cluster) and chromium when missing; then the Redis-facing
+# packages and the cluster process tests again on a 3-master Redis Cluster.
 set -euo pipefail
 cd "$(dirname "$0")"
 . deploy/deps.sh
-ensure_packages redis-server chromium
+ensure_packages redis-server redis-cli:redis-tools chromium
 echo "== go vet" >&2
 go vet ./...
 race=-race
@@ -18,4 +20,9 @@ echo "== fuzz targets, briefly (./fuzz.sh runs them longer)" >&2
 ./fuzz.sh 1s
 echo "== benchmarks compile and run once" >&2
 go test -count=1 -run '^$' -bench . -benchtime 1x ./... >/dev/null
+# The same tests on a Redis Cluster: every test binary shares one 3-master
+# cluster (internal/testenv), each test under a key prefix of its own.
+echo "== go test $race on a Redis Cluster (LINKFLOW_TEST_REDIS=cluster)" >&2
+LINKFLOW_TEST_REDIS=cluster go test $race -count=1 -timeout 10m "$@" ./store/... ./workflow/... ./webhooks/...
+LINKFLOW_TEST_REDIS=cluster go test $race -count=1 -timeout 10m -run 'Cluster' "$@" ./cmd/linkflow/
 echo "== all tests passed" >&2

@@ -1,11 +1,14 @@
 # shellcheck shell=bash
 # Installs the Debian packages linkflow's commands need when they are missing:
 # with apt-get when running as root, otherwise it says what to install.
-# Usage: ensure_packages redis-server [chromium ...]   (command name = package name)
+# Usage: ensure_packages redis-server redis-cli:redis-tools [chromium ...]
+# Each argument is a command, or command:package when the package that
+# provides the command has another name.
 ensure_packages() {
   local missing=()
   for p in "$@"; do
-    command -v "$p" >/dev/null 2>&1 || missing+=("$p")
+    local cmd=${p%%:*} pkg=${p#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

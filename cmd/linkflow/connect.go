@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
@@ -38,6 +41,10 @@ type deps struct {
 	pub     *outbox.Publisher
 	notify  *outbox.Notifier
 	metrics *prometheus.Registry
+	// ops serves the metrics address from the start of connect (nil when
+	// off); startup is what its /readyz says until connect is done.
+	ops     *startstop.HTTPServer
+	startup *startup
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -58,8 +65,15 @@ func newLogger(level, format string) (*zap.Logger, error) {
 // connect builds the shared parts from the common flags. keyring may be nil
 // (then --encryption-keys is required). When it fails, what it opened is
 // closed.
+//
+// It waits, up to --startup-timeout, for Redis and NATS to answer and for
+// JetStream to take the streams, both at once: a fleet may start before
+// its servers, or with them. Meanwhile the metrics address already serves
+// /healthz, and /readyz names what the process waits for. A configuration
+// no wait heals (a malformed URL, a refused password, a missing TLS file)
+// fails at once, naming the flag to fix.
 func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring) (_ *deps, err error) {
-	d := &deps{log: log, metrics: prometheus.NewRegistry()}
+	d := &deps{log: log, metrics: prometheus.NewRegistry(), startup: newStartup()}
 	d.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
@@ -75,30 +89,42 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 		}
 	}
 	if d.rdb, err = store.DialRedis(c.redisURL, c.redisCluster); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: fix %s", err, flagRef("redis-url"))
 	}
 	if d.store, err = store.New(store.Config{Redis: d.rdb, Keyring: kr, Prefix: c.redisPrefix}); err != nil {
 		return nil, err
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if c.metricsAddr != "" {
+		// The probes answer while the process waits. The server joins no
+		// group: assemble must not start a second one on the same address,
+		// and close stops it last.
+		d.ops = newOpsServer(c.metricsAddr, d.metrics, d.startup.readyChecks(), log)
+		if err := d.ops.Start(ctx); err != nil {
+			return nil, err
+		}
+		c.metricsAddr = ""
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, c.startupTimeout)
 	defer cancel()
-	if err := d.store.Ping(pingCtx); err != nil {
-		return nil, fmt.Errorf("redis at %s: %w", c.redisURL, err)
-	}
-	d.nc, err = nats.Connect(c.natsURL, nats.Name("linkflow"), nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", zap.Error(err))
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
-	if err != nil {
-		return nil, fmt.Errorf("nats at %s: %w", c.natsURL, err)
-	}
-	if d.js, err = jetstream.New(d.nc); err != nil {
-		return nil, err
-	}
-	if err := outbox.EnsureStreams(pingCtx, d.js, outbox.StreamConfig{Replicas: c.streamReplicas}); err != nil {
+	var wg sync.WaitGroup
+	var redisErr, natsErr error
+	wg.Go(func() {
+		if redisErr = waitRedis(wctx, d.rdb, log, d.startup.waiting); redisErr != nil {
+			cancel()
+		}
+	})
+	wg.Go(func() {
+		d.nc, d.js, natsErr = outbox.Connect(wctx, outbox.ConnectConfig{
+			URL: c.natsURL, CredsFile: c.natsCreds, CAFile: c.natsCA, CertFile: c.natsCert, KeyFile: c.natsKey,
+			Streams: outbox.StreamConfig{Replicas: c.streamReplicas}, Logger: log, Waiting: d.startup.waiting,
+		})
+		if natsErr != nil {
+			cancel()
+		}
+	})
+	wg.Wait()
+	if err := startupError(ctx, c, redisErr, natsErr); err != nil {
 		return nil, err
 	}
 	if d.reg, d.sandbox, err = buildRegistry(ctx, c, d.rdb, log); err != nil {
@@ -108,7 +134,76 @@ func connect(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring)
 		return nil, err
 	}
 	d.notify = outbox.NewNotifier(d.nc, log)
+	d.startup.ready(d.readyChecks())
 	return d, nil
+}
+
+// startupError words what stopped connect's wait: the error that is not
+// the other wait's cancellation, with the flag to fix or the time waited.
+func startupError(ctx context.Context, c *common, redisErr, natsErr error) error {
+	if redisErr == nil && natsErr == nil {
+		return nil
+	}
+	// The wait that failed first cancelled the other.
+	if redisErr != nil && errors.Is(redisErr, context.Canceled) && natsErr != nil && ctx.Err() == nil {
+		redisErr = nil
+	}
+	if natsErr != nil && errors.Is(natsErr, context.Canceled) && redisErr != nil && ctx.Err() == nil {
+		natsErr = nil
+	}
+	var errs []error
+	if redisErr != nil {
+		errs = append(errs, fmt.Errorf("redis at %s: %w", redactURLs(c.redisURL), redisErr))
+	}
+	if natsErr != nil {
+		var ce *outbox.ConfigError
+		if errors.As(natsErr, &ce) {
+			natsErr = fmt.Errorf("%w: fix %s", ce.Err, flagRef(natsFlags[ce.Field]))
+		}
+		errs = append(errs, fmt.Errorf("nats at %s: %w", redactURLs(c.natsURL), natsErr))
+	}
+	err := errors.Join(errs...)
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("gave up after --startup-timeout %s: %w", c.startupTimeout, err)
+	}
+	return err
+}
+
+// natsFlags are the flags of outbox.ConnectConfig's fields.
+var natsFlags = map[string]string{
+	"URL": "nats-url", "CredsFile": "nats-creds", "CAFile": "nats-ca", "CertFile": "nats-cert", "KeyFile": "nats-key",
+	"Streams.Replicas": "stream-replicas",
+}
+
+// flagRef names a flag and its environment variable.
+func flagRef(name string) string {
+	if name == "" {
+		return "the NATS flags"
+	}
+	return "--" + name + " (" + envName(name) + ")"
+}
+
+// redactURLs hides the passwords of a comma-separated list of URLs.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		raw, scheme := p, strings.Contains(p, "://")
+		if !scheme {
+			raw = "x://" + p
+		}
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(a URL that does not parse)"
+		case err == nil && u.User != nil:
+			parts[i] = u.Redacted()
+			if !scheme {
+				parts[i] = strings.TrimPrefix(parts[i], "x://")
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func (d *deps) close() {
@@ -124,6 +219,9 @@ func (d *deps) close() {
 	}
 	if d.rdb != nil {
 		_ = d.rdb.Close()
+	}
+	if d.ops != nil {
+		d.ops.Stop()
 	}
 	_ = d.log.Sync()
 }

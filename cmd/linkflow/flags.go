@@ -43,6 +43,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // common are the flags every server role shares.
 type common struct {
 	natsURL        string
+	natsCreds      string
+	natsCA         string
+	natsCert       string
+	natsKey        string
 	redisURL       string
 	redisCluster   bool
 	redisPrefix    string
@@ -56,6 +60,7 @@ type common struct {
 	sandboxLatency time.Duration
 	sandboxSlowMS  int
 	streamReplicas int
+	startupTimeout time.Duration
 }
 
 // metricsDefaults is where each role serves /metrics and pprof unless told
@@ -70,11 +75,16 @@ var metricsDefaults = map[string]string{
 func (c *common) register(fs *flag.FlagSet, role string) {
 	dev := role == "dev"
 	if !dev {
-		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
+		fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URLs, comma-separated (a cluster's servers): nats://[user:password@]host:port, tls:// for TLS; JetStream enabled")
 		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS; a Redis Cluster's seed nodes with --redis-cluster (more seeds comma-separated or as addr= options)")
 		fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (a URL with a comma always does)")
 		fs.StringVar(&c.redisPrefix, "redis-prefix", "lf:", "prefix of every Redis key, to share one Redis between deployments")
 	}
+	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (user JWT and NKey seed)")
+	fs.StringVar(&c.natsCA, "nats-ca", "", "PEM file of the certificates that verify the NATS servers' (default: the system's)")
+	fs.StringVar(&c.natsCert, "nats-cert", "", "client certificate (PEM) for mutual TLS with NATS; with --nats-key")
+	fs.StringVar(&c.natsKey, "nats-key", "", "key of --nats-cert (PEM)")
+	fs.DurationVar(&c.startupTimeout, "startup-timeout", 2*time.Minute, "how long a process waits at start for Redis and NATS (and JetStream's streams) before it gives up; a wrong configuration fails at once")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,... (the first seals, all open)")

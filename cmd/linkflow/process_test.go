@@ -66,8 +66,22 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	return startProcIn(t, "", name, env, args...)
 }
 
-// startProcIn runs `linkflow args...` in directory dir ("" for the test's).
+// startProcIn runs `linkflow args...` in directory dir ("" for the test's)
+// and waits until it is ready.
 func startProcIn(t *testing.T, dir, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := launchProcIn(t, dir, name, env, args...)
+	p.waitReady(30 * time.Second)
+	return p
+}
+
+// launchProc runs `linkflow args...` with env added, without waiting for it.
+func launchProc(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	return launchProcIn(t, "", name, env, args...)
+}
+
+func launchProcIn(t *testing.T, dir, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{})}
 	port := freeTCPPort(t)
@@ -104,23 +118,29 @@ func startProcIn(t *testing.T, dir, name string, env []string, args ...string) *
 			t.Logf("--- output of %s:\n%s", p.name, p.output())
 		}
 	})
-	// Every role answers its probes on the metrics address: ready once
-	// Redis, NATS and the streams are.
-	testenv.Eventually(t, 30*time.Second, name+" to be ready on its metrics address", func() bool {
+	return p
+}
+
+// waitReady waits until the process answers its probes on the metrics
+// address: ready once Redis, NATS and the streams are. It fails the test
+// when the process exits first.
+func (p *proc) waitReady(timeout time.Duration) {
+	t := p.t
+	t.Helper()
+	testenv.Eventually(t, timeout, p.name+" to be ready on its metrics address", func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("%s exited at start: %v\n%s", name, p.err, p.output())
+			t.Fatalf("%s exited at start: %v\n%s", p.name, p.err, p.output())
 		default:
 		}
 		return p.probe("/readyz") == http.StatusOK
 	})
 	if code := p.probe("/healthz"); code != http.StatusOK {
-		t.Fatalf("%s: GET /healthz on the metrics address: %d", name, code)
+		t.Fatalf("%s: GET /healthz on the metrics address: %d", p.name, code)
 	}
 	if _, err := p.metric("go_goroutines"); err != nil {
-		t.Fatalf("%s: metrics: %v", name, err)
+		t.Fatalf("%s: metrics: %v", p.name, err)
 	}
-	return p
 }
 
 // probe GETs path on the process's metrics address and returns the status
@@ -294,4 +314,16 @@ func (f *fleet) writeLog(integration, username string) []string {
 		keys[i] = r.IdempotencyKey
 	}
 	return keys
+}
+
+// get GETs path on the process's metrics address and returns the status
+// and body (0 when nothing answers).
+func (p *proc) get(path string) (int, string) {
+	resp, err := http.Get("http://" + p.metrics + path)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -43,7 +43,7 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		return errors.New("sandbox-provider: redis is not reachable at " + *redisURL)
+		return errors.New("sandbox-provider: redis is not reachable at " + redactURLs(*redisURL))
 	}
 	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(rdb), Latency: *latency, SlowDelay: time.Duration(*slowMS) * time.Millisecond, Logger: log})
 	if err != nil {

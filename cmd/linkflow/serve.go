@@ -34,6 +34,11 @@ func addOps(g *startstop.Group, addr string, reg *prometheus.Registry, ready []a
 	if addr == "" {
 		return
 	}
-	g.Add("metrics server", startstop.NewHTTPServer("metrics", addr,
-		"choose another address with --metrics-addr, or empty to turn them off", opsHandler(reg, ready), log))
+	g.Add("metrics server", newOpsServer(addr, reg, ready, log))
+}
+
+// newOpsServer is the server of opsHandler on addr.
+func newOpsServer(addr string, reg *prometheus.Registry, ready []api.ReadyCheck, log *zap.Logger) *startstop.HTTPServer {
+	return startstop.NewHTTPServer("metrics", addr,
+		"choose another address with --metrics-addr, or empty to turn them off", opsHandler(reg, ready), log)
 }

@@ -28,6 +28,13 @@ type RedisOptions struct {
 	// AppendOnly turns on the append-only file (fsync every second), as dev
 	// does; tests leave persistence off for speed.
 	AppendOnly bool
+	// Cluster starts the server as a Redis Cluster node (cluster-enabled,
+	// its node table in Dir). It serves no keys until a cluster is formed:
+	// StartRedisCluster does that.
+	Cluster bool
+	// ClusterPort is a cluster node's bus port. 0 picks a free port (not
+	// Port+10000, which may be taken or past 65535).
+	ClusterPort int
 }
 
 // Redis is a running redis-server child process.
@@ -84,6 +91,17 @@ func startRedis(bin string, opts RedisOptions, port int) (*Redis, error) {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	if opts.Cluster {
+		bus := opts.ClusterPort
+		if bus == 0 {
+			var err error
+			if bus, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		args = append(args, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
+			"--cluster-config-file", filepath.Join(opts.Dir, "nodes-"+strconv.Itoa(port)+".conf"))
 	}
 	cmd := exec.Command(bin, args...)
 	// Its own process group: a Ctrl-C to linkflow must not kill Redis before

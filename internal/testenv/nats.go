@@ -51,3 +51,29 @@ func Publisher(t testing.TB, js jetstream.JetStream, st outbox.Store, log *zap.L
 	t.Cleanup(p.Stop)
 	return p
 }
+
+// NATSCluster starts a 3-server JetStream cluster of the test's own
+// (embedded servers routed on loopback, cluster "linkflow-test") and
+// returns it with a JetStream client connected to every server; all is
+// closed when the test ends. Streams on it take 3 replicas.
+func NATSCluster(t testing.TB) (*embedded.NATSCluster, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	c, err := embedded.StartNATSCluster(embedded.NATSClusterOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(c.URL, nats.MaxReconnects(-1))
+	if err != nil {
+		c.Shutdown()
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nc.Close()
+		c.Shutdown()
+	})
+	return c, nc, js
+}

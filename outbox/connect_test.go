@@ -1,0 +1,208 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/outbox"
+)
+
+// Issue 13: a fleet started at once on a fresh JetStream cluster came up
+// with "ensure stream LINKFLOW_LINKS: context deadline exceeded". Four
+// processes' connections start before any server does, and all of them
+// wait, then create the 3-replica streams together.
+func TestConnectWaitsForAClusterStartedLater(t *testing.T) {
+	t.Parallel()
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	var urls []string
+	for _, p := range ports {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	var waitedMu sync.Mutex
+	waited := map[string]bool{}
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			nc, _, err := outbox.Connect(ctx, outbox.ConnectConfig{
+				URL: strings.Join(urls, ","), Name: fmt.Sprintf("fleet-%d", i),
+				Streams: outbox.StreamConfig{Replicas: 3}, Logger: zaptest.NewLogger(t),
+				Waiting: func(check string, _ error) {
+					waitedMu.Lock()
+					waited[check] = true
+					waitedMu.Unlock()
+				},
+			})
+			if err == nil {
+				nc.Close()
+			}
+			errs[i] = err
+		})
+	}
+	// The connections wait for a server before the cluster starts.
+	testenv.Eventually(t, 10*time.Second, "Connect to say it waits for NATS", func() bool {
+		waitedMu.Lock()
+		defer waitedMu.Unlock()
+		return waited["nats"]
+	})
+	start := time.Now()
+	c, err := embedded.StartNATSCluster(embedded.NATSClusterOptions{Dir: t.TempDir(), Ports: ports})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	wg.Wait()
+	t.Logf("4 connections ensured 3-replica streams %s after the cluster started", time.Since(start).Round(time.Millisecond))
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	nc, err := nats.Connect(c.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.CheckStreams(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{outbox.StreamLinks, outbox.StreamEvents, outbox.StreamDLQ} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Fatalf("%s: %d replicas", name, r)
+		}
+	}
+}
+
+// What no wait heals fails at once, naming the field to fix.
+func TestConnectConfigErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("not a credentials file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		cfg   outbox.ConnectConfig
+		field string
+	}{
+		{"empty URL", outbox.ConnectConfig{}, "URL"},
+		{"space in host", outbox.ConnectConfig{URL: "nats://exa mple:4222"}, "URL"},
+		{"http scheme", outbox.ConnectConfig{URL: "http://127.0.0.1:4222"}, "URL"},
+		{"bad port", outbox.ConnectConfig{URL: "nats://127.0.0.1:4222,127.0.0.1:99999"}, "URL"},
+		{"no host", outbox.ConnectConfig{URL: "nats://:4222"}, "URL"},
+		{"missing creds", outbox.ConnectConfig{URL: "127.0.0.1:1", CredsFile: filepath.Join(dir, "none.creds")}, "CredsFile"},
+		{"garbage creds", outbox.ConnectConfig{URL: "127.0.0.1:1", CredsFile: garbage}, "CredsFile"},
+		{"missing CA", outbox.ConnectConfig{URL: "127.0.0.1:1", CAFile: filepath.Join(dir, "none.pem")}, "CAFile"},
+		{"garbage CA", outbox.ConnectConfig{URL: "127.0.0.1:1", CAFile: garbage}, "CAFile"},
+		{"cert without key", outbox.ConnectConfig{URL: "127.0.0.1:1", CertFile: garbage}, "CertFile"},
+		{"garbage cert", outbox.ConnectConfig{URL: "127.0.0.1:1", CertFile: garbage, KeyFile: garbage}, "CertFile"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Nothing listens at 127.0.0.1:1: only the check can end Connect
+			// before the deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _, err := outbox.Connect(ctx, tt.cfg)
+			var ce *outbox.ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("got %v, want a ConfigError of %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// A password the server refuses is a configuration error, not something to
+// wait for.
+func TestConnectAuthorizationViolation(t *testing.T) {
+	t.Parallel()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		Username: "linkflow", Password: "right", NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	addr := s.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, _, err = outbox.Connect(ctx, outbox.ConnectConfig{URL: "nats://linkflow:wrong@" + addr})
+	var ce *outbox.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "URL" || !strings.Contains(err.Error(), "uthorization") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a refused password took %s to fail", d)
+	}
+	nc, _, err := outbox.Connect(ctx, outbox.ConnectConfig{URL: "nats://linkflow:right@" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+}
+
+// Three replicas on a server that is not in a cluster cannot be: that is
+// --stream-replicas to fix, not a wait.
+func TestConnectReplicasOnSingleServer(t *testing.T) {
+	t.Parallel()
+	url, _, _ := testenv.NATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _, err := outbox.Connect(ctx, outbox.ConnectConfig{URL: url, Streams: outbox.StreamConfig{Replicas: 3}})
+	var ce *outbox.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Streams.Replicas" {
+		t.Fatalf("3 replicas on one server: %v", err)
+	}
+}
+
+// With nothing to connect to, Connect waits until its context ends.
+func TestConnectGivesUpWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, _, err := outbox.Connect(ctx, outbox.ConnectConfig{URL: fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*outbox.ConfigError)) {
+		t.Fatalf("got %v, want a deadline", err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -55,4 +56,28 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 		opt.PoolSize = max(opt.PoolSize, 256)
 	}
 	return redis.NewClusterClient(opt), nil
+}
+
+// RedactURLs hides the passwords of a URL or a comma-separated list of
+// URLs (Redis's, NATS's), for errors and logs.
+func RedactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		raw, scheme := p, strings.Contains(p, "://")
+		if !scheme {
+			raw = "x://" + p
+		}
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(a URL that does not parse)"
+		case err == nil && u.User != nil:
+			parts[i] = u.Redacted()
+			if !scheme {
+				parts[i] = strings.TrimPrefix(parts[i], "x://")
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }

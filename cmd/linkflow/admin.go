@@ -46,7 +46,7 @@ func adminCommand(ctx context.Context, name string, args []string, register func
 		return err
 	}
 	if err := st.Ping(ctx); err != nil {
-		return fmt.Errorf("redis at %s: %w", redactURLs(c.redisURL), err)
+		return fmt.Errorf("redis at %s: %w", store.RedactURLs(c.redisURL), err)
 	}
 	return run(&admin.Admin{Store: st, Out: os.Stdout}, fs)
 }

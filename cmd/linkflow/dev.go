@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/app"
 	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/store"
 )
@@ -82,25 +83,17 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	log.Info("dev servers", zap.String("nats", c.natsURL), zap.String("redis", c.redisURL))
 
-	d, err := connect(ctx, &c, log, kr)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	if _, err := d.store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
-		return err
-	}
-	if err := d.store.UpdateOrg(ctx, devOrgID, linkflow.OrgUpdate{WebhookSecret: state.WebhookSecret}); err != nil {
-		return err
-	}
-	if _, _, err := d.store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil); err != nil {
-		return err
-	}
-	ss, err := assemble(d, &c, role{api: &af, worker: &wf, dispatcher: &df, dev: true})
-	if err != nil {
-		return err
-	}
-	return ss.Run(ctx, func() { printDevBanner(af, state) })
+	return runProcess(ctx, &c, log, kr, role{api: &af, worker: &wf, dispatcher: &df, dev: true},
+		func(ctx context.Context, p *app.Process) error {
+			if _, err := p.Store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
+				return err
+			}
+			if err := p.Store.UpdateOrg(ctx, devOrgID, linkflow.OrgUpdate{WebhookSecret: state.WebhookSecret}); err != nil {
+				return err
+			}
+			_, _, err := p.Store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil)
+			return err
+		}, func() { printDevBanner(af, state) })
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

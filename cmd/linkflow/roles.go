@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow/api"
-	"github.com/linkflow/linkflow/connections"
-	"github.com/linkflow/linkflow/internal/startstop"
+	"github.com/linkflow/linkflow/internal/app"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
+	"go.uber.org/zap"
 )
 
 // apiFlags configure the HTTP API role.
@@ -84,14 +85,13 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.limits, "integration-limits", "", "fleet-wide concurrent sessions per integration, e.g. tmobile=10,att=5")
 }
 
-func (f *workerFlags) config(d *deps) (workflow.Config, error) {
+// config is the worker's settings (app fills in its dependencies).
+func (f *workerFlags) config() (*workflow.Config, error) {
 	limits, err := parseLimits(f.limits)
 	if err != nil {
-		return workflow.Config{}, err
+		return nil, err
 	}
-	return workflow.Config{
-		Store: d.store, Registry: d.reg, JetStream: d.js, NATS: d.nc, Publisher: d.pub,
-		Logger: d.log, Metrics: workflow.NewMetrics(d.metrics),
+	return &workflow.Config{
 		Integrations: splitList(f.integrations), Concurrency: f.concurrency, IntegrationLimits: limits,
 		LeaseTTL: f.leaseTTL, MaxAttempts: f.maxAttempts, ChallengeTimeout: f.challengeTimeout,
 		ShutdownGrace: f.shutdownGrace, Consumer: outbox.ConsumerConfig{AckWait: f.ackWait},
@@ -137,17 +137,17 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (negative: read them for every attempt)")
 }
 
-func (f *dispatcherFlags) config(d *deps) (webhooks.Config, error) {
+// config is the dispatcher's settings (app fills in its dependencies).
+func (f *dispatcherFlags) config() (*webhooks.Config, error) {
 	var sched []time.Duration
 	for _, s := range splitList(f.schedule) {
 		dur, err := time.ParseDuration(s)
 		if err != nil {
-			return webhooks.Config{}, fmt.Errorf("webhook schedule: %w", err)
+			return nil, fmt.Errorf("webhook schedule: %w", err)
 		}
 		sched = append(sched, dur)
 	}
-	return webhooks.Config{
-		Store: d.store, JetStream: d.js, Logger: d.log, Metrics: d.metrics,
+	return &webhooks.Config{
 		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost, SecretCacheTTL: f.secretCache,
 		Timeout: f.timeout, ConnectTimeout: min(5*time.Second, f.timeout), Visibility: f.visibility,
 		AllowPrivate: f.allowPrivate, Allowlist: splitList(f.allowlist),
@@ -162,57 +162,30 @@ type role struct {
 	dev        bool
 }
 
-// assemble builds a process's services in their one order: the metrics
-// server first (probes answer while the rest starts), the outbox publisher
-// before anything that publishes, the worker with its sweeper and relay, the
-// dispatcher, and the HTTP API last, so that it takes requests only once
-// everything behind it runs, and stops taking them first.
-func assemble(d *deps, c *common, r role) (*startstop.Group, error) {
-	ss := &startstop.Group{}
-	addOps(ss, c.metricsAddr, d.metrics, d.readyChecks(), d.log)
-	if r.api != nil || r.worker != nil {
-		ss.Add("outbox publisher", d.pub)
+// parts are the role's parts with their settings from the flags.
+func (r role) parts() (app.Parts, error) {
+	var p app.Parts
+	var err error
+	if r.worker != nil {
+		if p.Worker, err = r.worker.config(); err != nil {
+			return p, err
+		}
 	}
-	if wf := r.worker; wf != nil {
-		cfg, err := wf.config(d)
-		if err != nil {
-			return nil, err
+	if r.dispatcher != nil {
+		if p.Dispatcher, err = r.dispatcher.config(); err != nil {
+			return p, err
 		}
-		w, err := workflow.NewWorker(cfg)
-		if err != nil {
-			return nil, err
-		}
-		sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
-		if err != nil {
-			return nil, err
-		}
-		relay, err := outbox.NewRelay(outbox.RelayConfig{Store: d.store, Publisher: d.pub, Logger: d.log})
-		if err != nil {
-			return nil, err
-		}
-		ss.Add("worker", w)
-		ss.Add("sweeper", sw)
-		ss.Add("outbox relay", relay)
-	}
-	if df := r.dispatcher; df != nil {
-		cfg, err := df.config(d)
-		if err != nil {
-			return nil, err
-		}
-		disp, err := webhooks.NewDispatcher(cfg)
-		if err != nil {
-			return nil, err
-		}
-		ss.Add("dispatcher", disp)
 	}
 	if af := r.api; af != nil {
-		srv, err := newAPIServer(d, *af, r.dev)
-		if err != nil {
-			return nil, err
-		}
-		ss.Add("http api", startstop.NewHTTPServer("http api", af.httpAddr, "choose another address with --http-addr", srv, d.log))
+		p.API, p.APIAddr = &api.Config{
+			PublicURL: af.publicURL, Dev: r.dev,
+			KeyLimit: af.key.limit(), ClientLimit: af.client.limit(), ClaimGuessLimit: af.claimGuess.limit(),
+			LoginFailureLimit: af.loginFail.limit(), UserLoginFailureLimit: af.userLoginFail.limit(),
+			AddressLoginFailureLimit: af.addrLoginFail.limit(), AuthFailureLimit: af.authFail.limit(),
+			TrustedProxies: splitList(af.trustedProxies), TokenTTL: af.tokenTTL, RedirectDelay: af.redirectDelay,
+		}, af.httpAddr
 	}
-	return ss, nil
+	return p, nil
 }
 
 func runAPI(ctx context.Context, args []string) error {
@@ -245,54 +218,35 @@ func runRole(ctx context.Context, name string, args []string, register func(*fla
 	if err != nil {
 		return err
 	}
-	d, err := connect(ctx, c, log, nil)
+	return runProcess(ctx, c, log, nil, r, nil, nil)
+}
+
+// runProcess connects a process, lets prepare use it (may be nil), starts
+// the role's services, calls started (may be nil), and stops them on
+// SIGTERM.
+func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyring, r role,
+	prepare func(context.Context, *app.Process) error, started func()) error {
+	parts, err := r.parts()
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	ss, err := assemble(d, c, r)
+	cfg, err := c.appConfig(log, kr)
 	if err != nil {
 		return err
 	}
-	return ss.Run(ctx, nil)
-}
-
-func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
-	conns, err := connections.New(connections.Config{Store: d.store, Providers: d.reg, Logger: d.log})
+	p, err := app.Connect(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cfg := api.Config{
-		Store: d.store, Registry: d.reg, Messages: outbox.Messenger{Publisher: d.pub, Notifier: d.notify},
-		Connections: conns, Ready: d.readyChecks(),
-		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
-		KeyLimit:                 af.key.limit(),
-		ClientLimit:              af.client.limit(),
-		ClaimGuessLimit:          af.claimGuess.limit(),
-		LoginFailureLimit:        af.loginFail.limit(),
-		UserLoginFailureLimit:    af.userLoginFail.limit(),
-		AddressLoginFailureLimit: af.addrLoginFail.limit(),
-		AuthFailureLimit:         af.authFail.limit(),
-		TrustedProxies:           splitList(af.trustedProxies),
-		TokenTTL:                 af.tokenTTL,
-		RedirectDelay:            af.redirectDelay,
-		Webhooks:                 webhooks.NewService(webhooks.ServiceConfig{Store: d.store, Feed: outbox.NewFeed(d.js), Logger: d.log, Notifier: d.notify}),
-	}
-	if dev && d.sandbox != nil {
-		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
-			return d.sandbox.Account(ctx, org, integration, username)
+	defer p.Close()
+	if prepare != nil {
+		if err := prepare(ctx, p); err != nil {
+			return err
 		}
 	}
-	return api.New(cfg)
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+	g, err := p.Assemble(parts)
+	if err != nil {
+		return err
 	}
-	return out
+	return g.Run(ctx, started)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/linkflow/linkflow/internal/app"
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
@@ -43,7 +44,7 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		return errors.New("sandbox-provider: redis is not reachable at " + redactURLs(*redisURL))
+		return errors.New("sandbox-provider: redis is not reachable at " + store.RedactURLs(*redisURL))
 	}
 	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(rdb), Latency: *latency, SlowDelay: time.Duration(*slowMS) * time.Millisecond, Logger: log})
 	if err != nil {
@@ -60,7 +61,9 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector())
 	var g startstop.Group
-	addOps(&g, *metricsAddr, metrics, nil, log)
+	if *metricsAddr != "" {
+		g.Add("metrics server", app.OpsServer(*metricsAddr, metrics, nil, log))
+	}
 	g.Add("provider protocol", startstop.NewHTTPServer("provider protocol", *addr, "choose another address with --http-addr", h, log))
 	return g.Run(ctx, nil)
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 // waits, what it waits for and why; then the process's own checks.
 func TestReadyzNamesTheFailingCheck(t *testing.T) {
 	t.Parallel()
-	st := newStartup()
-	h := opsHandler(prometheus.NewRegistry(), st.readyChecks())
+	st := api.NewReadiness("redis", "nats", "streams")
+	h := opsHandler(prometheus.NewRegistry(), st.Checks())
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -42,23 +42,23 @@ func TestReadyzNamesTheFailingCheck(t *testing.T) {
 		}
 	}
 
-	st.waiting("redis", errors.New("dial tcp 127.0.0.1:6379: connect: connection refused"))
-	st.waiting("nats", errors.New("nats: no servers available for connection"))
+	st.Waiting("redis", errors.New("dial tcp 127.0.0.1:6379: connect: connection refused"))
+	st.Waiting("nats", errors.New("nats: no servers available for connection"))
 	expect(http.StatusServiceUnavailable, []string{`redis: waiting: dial tcp 127.0.0.1:6379: connect: connection refused`,
 		`nats: waiting: nats: no servers available`, `streams: not checked yet`}, nil)
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz while waiting: %d", code)
 	}
-	st.waiting("redis", nil)
-	st.waiting("nats", nil)
-	st.waiting("streams", errors.New("ensure stream LINKFLOW_LINKS: context deadline exceeded"))
+	st.Waiting("redis", nil)
+	st.Waiting("nats", nil)
+	st.Waiting("streams", errors.New("ensure stream LINKFLOW_LINKS: context deadline exceeded"))
 	expect(http.StatusServiceUnavailable, []string{`streams: waiting: ensure stream LINKFLOW_LINKS`}, []string{"redis:", "nats:"})
 
 	ok := func(context.Context) error { return nil }
-	st.ready([]api.ReadyCheck{{Name: "redis", Check: ok},
+	st.Ready([]api.ReadyCheck{{Name: "redis", Check: ok},
 		{Name: "nats", Check: func(context.Context) error { return errors.New("not connected (RECONNECTING)") }},
 		{Name: "streams", Check: ok}})
 	expect(http.StatusServiceUnavailable, []string{`nats: not connected (RECONNECTING)`}, []string{"redis:", "streams:"})
-	st.ready([]api.ReadyCheck{{Name: "redis", Check: ok}, {Name: "nats", Check: ok}, {Name: "streams", Check: ok}})
+	st.Ready([]api.ReadyCheck{{Name: "redis", Check: ok}, {Name: "nats", Check: ok}, {Name: "streams", Check: ok}})
 	expect(http.StatusOK, []string{`"redis":"ok"`, `"nats":"ok"`, `"streams":"ok"`}, nil)
 }

@@ -1,4 +1,4 @@
-package main
+package store
 
 import (
 	"cmp"
@@ -9,83 +9,24 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-
-	"github.com/linkflow/linkflow/api"
 )
 
-// startup is what /readyz says while connect waits: for each check, why it
-// is not ready yet; once connect is done, the process's own checks.
-type startup struct {
-	mu     sync.Mutex
-	why    map[string]error
-	checks []api.ReadyCheck
-}
-
-// startupChecks are the checks /readyz names, in its order.
-var startupChecks = []string{"redis", "nats", "streams"}
-
-var errNotYet = errors.New("not checked yet")
-
-func newStartup() *startup {
-	s := &startup{why: map[string]error{}}
-	for _, name := range startupChecks {
-		s.why[name] = errNotYet
-	}
-	return s
-}
-
-// waiting records why check is not ready; a nil why: it is.
-func (s *startup) waiting(check string, why error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.why[check] = why
-}
-
-// ready hands /readyz over to the process's own checks.
-func (s *startup) ready(checks []api.ReadyCheck) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.checks = checks
-}
-
-// readyChecks are /readyz's checks: what connect waits for until it is
-// done, then the process's own checks of the same names.
-func (s *startup) readyChecks() []api.ReadyCheck {
-	out := make([]api.ReadyCheck, len(startupChecks))
-	for i, name := range startupChecks {
-		out[i] = api.ReadyCheck{Name: name, Check: func(ctx context.Context) error {
-			s.mu.Lock()
-			checks, why := s.checks, s.why[name]
-			s.mu.Unlock()
-			for _, c := range checks {
-				if c.Name == name {
-					return c.Check(ctx)
-				}
-			}
-			if checks != nil || why == nil {
-				return nil
-			}
-			if why == errNotYet {
-				return why
-			}
-			return fmt.Errorf("waiting: %w", why)
-		}}
-	}
-	return out
-}
-
-// waitRedis waits until Redis answers (on a cluster: every master says
+// WaitRedis waits until Redis answers (on a cluster: every master says
 // cluster_state:ok), retrying with capped, jittered backoff and logging
 // what it waits for, until ctx ends. What no wait heals (a refused
 // password, a TLS mismatch, a cluster node given as a single server) fails
 // at once.
-func waitRedis(ctx context.Context, rdb redis.UniversalClient, log *zap.Logger, waiting func(string, error)) error {
+// waiting, when not nil, hears why Redis is not ready yet (nil once it is).
+// The error of a configuration no wait heals wraps ErrRedisConfig.
+func WaitRedis(ctx context.Context, rdb redis.UniversalClient, log *zap.Logger, waiting func(why error)) error {
+	if waiting == nil {
+		waiting = func(error) {}
+	}
 	const maxBackoff, logEvery = 5 * time.Second, 5 * time.Second
 	backoff := 100 * time.Millisecond
 	start := time.Now()
@@ -96,20 +37,20 @@ func waitRedis(ctx context.Context, rdb redis.UniversalClient, log *zap.Logger, 
 		err := redisReady(actx, rdb)
 		cancel()
 		if err == nil {
-			waiting("redis", nil)
+			waiting(nil)
 			if !logged.IsZero() {
 				log.Info("redis answers", zap.Duration("waited", time.Since(start).Round(time.Millisecond)))
 			}
 			return nil
 		}
 		if definitiveRedisError(err) {
-			return fmt.Errorf("%w: fix %s", err, flagRef("redis-url"))
+			return fmt.Errorf("%w: %w", ErrRedisConfig, err)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("gave up waiting: %v (%w)", cmp.Or(last, err), ctx.Err())
 		}
 		last = err
-		waiting("redis", err)
+		waiting(err)
 		if time.Since(logged) >= logEvery {
 			logged = time.Now()
 			log.Warn("waiting for Redis", zap.String("why", err.Error()),
@@ -125,8 +66,11 @@ func waitRedis(ctx context.Context, rdb redis.UniversalClient, log *zap.Logger, 
 	}
 }
 
+// ErrRedisConfig marks a Redis configuration no wait heals.
+var ErrRedisConfig = errors.New("wrong Redis configuration")
+
 // errClusterNode is a cluster node given as a single server.
-var errClusterNode = errors.New("this Redis is a Redis Cluster node: give --redis-cluster, or every node comma-separated")
+var errClusterNode = errors.New("this Redis is a Redis Cluster node: connect to it as a cluster (--redis-cluster, or every node comma-separated)")
 
 // redisReady checks once that Redis serves keys.
 func redisReady(ctx context.Context, rdb redis.UniversalClient) error {

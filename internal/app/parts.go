@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/internal/startstop"
+	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/webhooks"
+	"github.com/linkflow/linkflow/workflow"
+)
+
+// Parts says which parts a process runs; nil leaves a part out.
+type Parts struct {
+	// API serves the HTTP API on APIAddr with API's settings (its
+	// dependencies are filled here).
+	API     *api.Config
+	APIAddr string
+	// Worker runs a worker, the sweeper and the outbox relay, with Worker's
+	// settings (its dependencies are filled here).
+	Worker *workflow.Config
+	// Dispatcher runs the webhook dispatcher, with its settings (its
+	// dependencies are filled here).
+	Dispatcher *webhooks.Config
+}
+
+// Assemble builds a process's services in their one order: the outbox
+// publisher before anything that publishes, the worker with its sweeper
+// and relay, the dispatcher, and the HTTP API last, so that it takes
+// requests only once everything behind it runs, and stops taking them
+// first. (The metrics server already runs, from Connect.)
+func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
+	ss := &startstop.Group{}
+	if p.API != nil || p.Worker != nil {
+		ss.Add("outbox publisher", d.Publisher)
+	}
+	if p.Worker != nil {
+		cfg := *p.Worker
+		cfg.Store, cfg.Registry, cfg.JetStream, cfg.NATS, cfg.Publisher = d.Store, d.Registry, d.JS, d.NC, d.Publisher
+		cfg.Logger, cfg.Metrics = d.Log, workflow.NewMetrics(d.Metrics)
+		w, err := workflow.NewWorker(cfg)
+		if err != nil {
+			return nil, err
+		}
+		sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.Store, Publisher: d.Publisher, Logger: d.Log})
+		if err != nil {
+			return nil, err
+		}
+		relay, err := outbox.NewRelay(outbox.RelayConfig{Store: d.Store, Publisher: d.Publisher, Logger: d.Log})
+		if err != nil {
+			return nil, err
+		}
+		ss.Add("worker", w)
+		ss.Add("sweeper", sw)
+		ss.Add("outbox relay", relay)
+	}
+	if p.Dispatcher != nil {
+		cfg := *p.Dispatcher
+		cfg.Store, cfg.JetStream, cfg.Logger, cfg.Metrics = d.Store, d.JS, d.Log, d.Metrics
+		disp, err := webhooks.NewDispatcher(cfg)
+		if err != nil {
+			return nil, err
+		}
+		ss.Add("dispatcher", disp)
+	}
+	if p.API != nil {
+		srv, err := d.apiServer(*p.API)
+		if err != nil {
+			return nil, err
+		}
+		ss.Add("http api", startstop.NewHTTPServer("http api", p.APIAddr, "choose another address with --http-addr", srv, d.Log))
+	}
+	return ss, nil
+}
+
+func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
+	conns, err := connections.New(connections.Config{Store: d.Store, Providers: d.Registry, Logger: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Store, cfg.Registry, cfg.Connections, cfg.Logger = d.Store, d.Registry, conns, d.Log
+	cfg.Messages = outbox.Messenger{Publisher: d.Publisher, Notifier: d.Notifier}
+	cfg.Ready = d.readyChecks()
+	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: d.Store, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
+	if cfg.Dev && d.Sandbox != nil {
+		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
+			return d.Sandbox.Account(ctx, org, integration, username)
+		}
+	}
+	return api.New(cfg)
+}
+
+// opsHandler is what a process serves on its metrics address, never on the
+// API's: Prometheus /metrics, pprof, and the probes /healthz and /readyz
+// (for roles without an API of their own; the API serves them too).
+func opsHandler(reg *prometheus.Registry, ready []api.ReadyCheck) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	health := api.Health(ready)
+	mux.Handle("GET /healthz", health)
+	mux.Handle("GET /readyz", health)
+	return mux
+}
+
+// OpsServer is the server of opsHandler on addr, for a process that does not
+// Connect (the sandbox provider).
+func OpsServer(addr string, reg *prometheus.Registry, ready []api.ReadyCheck, log *zap.Logger) *startstop.HTTPServer {
+	return startstop.NewHTTPServer("metrics", addr, "choose another address with --metrics-addr, or empty to turn them off",
+		opsHandler(reg, ready), log)
+}

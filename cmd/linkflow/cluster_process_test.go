@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +18,10 @@ import (
 
 	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks/verify"
 )
 
 // Issue 13: an api, two workers and a dispatcher launched together before
@@ -221,5 +226,179 @@ func TestStartupConfigErrorsExitAtOnce(t *testing.T) {
 				t.Fatalf("the message names no %s:\n%s", tt.flag, out)
 			}
 		})
+	}
+}
+
+// Issue 13: on a 3-node JetStream cluster (streams at 3 replicas), an api,
+// two workers and a dispatcher started at the same moment run 1,000 links
+// that write to the provider, while the server leading the links stream is
+// stopped mid-run: every link succeeds, every webhook verifies, and no
+// provider write runs twice.
+func TestClusterFleetSurvivesStreamLeaderLoss(t *testing.T) {
+	t.Parallel()
+	natsCluster, _, js := testenv.NATSCluster(t)
+	rdb, renv := testenv.Redis(t)
+	keys := store.GenerateKey("ll1")
+	kr, err := store.ParseKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	org, err := st.CreateOrg(ctx, "", "fleet", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiKey := store.NewAPIKey()
+	if _, _, err := st.CreateAPIKey(ctx, org.ID, "fleet", apiKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.New(org.WebhookSecrets[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	hookIDs := map[string]map[string]bool{} // link id -> webhook-ids
+	bad := 0
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev, err := v.Verify(r)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			bad++
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var data struct{ LinkID string }
+		_ = json.Unmarshal(ev.Data, &data)
+		if hookIDs[data.LinkID] == nil {
+			hookIDs[data.LinkID] = map[string]bool{}
+		}
+		hookIDs[data.LinkID][ev.ID] = true
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+
+	common := append([]string{"--nats-url", natsCluster.URL, "--encryption-keys", keys, "--stream-replicas", "3",
+		"--sandbox", "--log-level", "warn"}, redisArgs(renv)...)
+	httpPort := freeTCPPort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	procs := []*proc{
+		launchProc(t, "api", nil, append([]string{"api", "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+			"--public-url", base, "--key-rate-limit", "0", "--client-rate-limit", "0"}, common...)...),
+		launchProc(t, "worker-1", nil, append([]string{"worker"}, common...)...),
+		launchProc(t, "worker-2", nil, append([]string{"worker"}, common...)...),
+		launchProc(t, "dispatcher", nil, append([]string{"dispatcher", "--webhook-allow-private",
+			"--webhook-schedule", "0,200ms,500ms,1s,2s,5s,10s"}, common...)...),
+	}
+	for _, p := range procs {
+		p.waitReady(90 * time.Second)
+	}
+
+	const n, accounts = 1000, 50
+	card := map[string]string{"cardNumber": "4242424242424242", "expirationDate": "12/30", "cvv": "123",
+		"nameOnCard": "Jane Doe", "billingZip": "10001"}
+	ids := make([]string, n)
+	var claimed atomic.Int32
+	var wg sync.WaitGroup
+	var next atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				created := testenv.Do(t, "POST", base+"/v1/links", apiKey, map[string]any{"integrationId": "tmobile",
+					"operations": []map[string]any{{"resource": "paymentMethod", "action": "write", "arguments": card}},
+					"webhookUrl": receiver.URL})
+				if created.StatusCode != http.StatusCreated {
+					t.Errorf("create %d: %d %s", i, created.StatusCode, created.Body)
+					return
+				}
+				var link struct{ LinkID, ClaimCode string }
+				created.JSON(t, &link)
+				ids[i] = link.LinkID
+				c := testenv.Do(t, "POST", base+"/v1/links/"+link.LinkID+"/claim", "", map[string]any{"claimCode": link.ClaimCode,
+					"credentials": map[string]string{"username": fmt.Sprintf("acct%d", i%accounts), "password": "pass_good"}})
+				if c.StatusCode != http.StatusAccepted {
+					t.Errorf("claim %d: %d %s", i, c.StatusCode, c.Body)
+					return
+				}
+				claimed.Add(1)
+			}
+		})
+	}
+	// A third of the way in, the server leading the links stream stops.
+	testenv.Eventually(t, 60*time.Second, "a third of the links claimed", func() bool { return claimed.Load() >= n/3 })
+	stream, err := js.Stream(ctx, outbox.StreamLinks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
+		t.Fatalf("links stream leader: %+v %v", info, err)
+	}
+	if err := natsCluster.StopServer(info.Cluster.Leader); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped %s, the links stream's leader, after %d claims", info.Cluster.Leader, claimed.Load())
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	status := map[string]int{}
+	testenv.Eventually(t, 120*time.Second, "every link to end", func() bool {
+		status = map[string]int{}
+		for _, id := range ids {
+			l, err := st.Link(ctx, org.ID, id)
+			if err != nil {
+				return false
+			}
+			status[string(l.Status)]++
+		}
+		return status["succeeded"]+status["failed"] == n
+	})
+	if status["succeeded"] != n {
+		t.Fatalf("links: %v", status)
+	}
+	testenv.Eventually(t, 120*time.Second, "every link's webhook", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(hookIDs) == n
+	})
+	mu.Lock()
+	for id, wids := range hookIDs {
+		if len(wids) != 1 {
+			t.Errorf("link %s: webhooks with %d webhook-ids", id, len(wids))
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d webhooks did not verify", bad)
+	}
+	mu.Unlock()
+	// Each link wrote once: every account's write log holds distinct
+	// idempotency keys, n in all.
+	sb, err := sandbox.New(sandbox.Config{Store: sandbox.NewRedisStore(rdb)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	for a := range accounts {
+		acct, err := sb.Account(ctx, org.ID, "tmobile", fmt.Sprintf("acct%d", a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, w := range acct.WriteLog {
+			if seen[w.IdempotencyKey] {
+				t.Errorf("acct%d: write %s ran twice", a, w.IdempotencyKey)
+			}
+			seen[w.IdempotencyKey] = true
+			writes++
+		}
+	}
+	if writes != n {
+		t.Errorf("%d provider writes for %d links", writes, n)
 	}
 }

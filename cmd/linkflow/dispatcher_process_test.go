@@ -44,11 +44,12 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	if err := f.pub.Publish(ctx, fin.Event); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"dispatcher", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,
+	args := append([]string{"dispatcher", "--nats-url", f.natsURL, "--encryption-keys", f.keys}, redisArgs(f.renv)...)
+	args = append(args,
 		"--log-level", "warn", "--webhook-allow-private", "--webhook-schedule", "0,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms",
 		// A kill can land while an attempt is claimed: the claim comes back
 		// after the visibility timeout, kept short here.
-		"--webhook-timeout", "1s", "--webhook-visibility", "2s"}
+		"--webhook-timeout", "1s", "--webhook-visibility", "2s")
 	first := startProc(t, "dispatcher-killed", nil, args...)
 	testenv.Eventually(t, 20*time.Second, "a few failed attempts", func() bool { return requests.Load() >= 2 })
 	first.kill()

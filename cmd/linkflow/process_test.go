@@ -214,18 +214,32 @@ type fleet struct {
 	js      jetstream.JetStream
 	pub     *outbox.Publisher
 	org     string
+	renv    *testenv.RedisEnv
+}
+
+// redisArgs are the flags that put a process on the test's Redis: its URL,
+// and on a shared cluster the cluster and the test's key prefix.
+func redisArgs(renv *testenv.RedisEnv) []string {
+	args := []string{"--redis-url", renv.URL}
+	if renv.Cluster {
+		args = append(args, "--redis-cluster")
+	}
+	if renv.Prefix != "" {
+		args = append(args, "--redis-prefix", renv.Prefix)
+	}
+	return args
 }
 
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
-	rdb, rs := testenv.Redis(t)
+	rdb, renv := testenv.Redis(t)
 	natsURL, _, js := testenv.NATS(t)
-	f := &fleet{t: t, keys: store.GenerateKey("p1"), natsURL: natsURL, redis: rs.URL, rdb: rdb, js: js}
+	f := &fleet{t: t, keys: store.GenerateKey("p1"), natsURL: natsURL, redis: renv.URL, rdb: rdb, js: js, renv: renv}
 	kr, err := store.ParseKeyring(f.keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.st, err = store.New(store.Config{Redis: rdb, Keyring: kr}); err != nil {
+	if f.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix}); err != nil {
 		t.Fatal(err)
 	}
 	if err := outbox.EnsureStreams(context.Background(), js, outbox.StreamConfig{}); err != nil {
@@ -242,8 +256,8 @@ func newFleet(t *testing.T) *fleet {
 
 // worker starts a worker process on the fleet.
 func (f *fleet) worker(name string, env []string, args ...string) *proc {
-	base := []string{"worker", "--sandbox", "--nats-url", f.natsURL, "--redis-url", f.redis, "--encryption-keys", f.keys,
-		"--log-level", "warn"}
+	base := append([]string{"worker", "--sandbox", "--nats-url", f.natsURL, "--encryption-keys", f.keys,
+		"--log-level", "warn"}, redisArgs(f.renv)...)
 	return startProc(f.t, name, env, append(base, args...)...)
 }
 

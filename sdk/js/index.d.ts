@@ -94,7 +94,6 @@ export interface LinkflowStatic {
 export declare const Linkflow: LinkflowStatic;
 export default Linkflow;
 
-declare global {
-  /** Set by the script tag build (`<script src=".../sdk/v1/link.js">`). */
-  var Linkflow: LinkflowStatic;
-}
+// With the script tag (which sets window.Linkflow) instead of an import,
+// declare the global in your code:
+//   declare const Linkflow: import("@linkflow/link").LinkflowStatic;

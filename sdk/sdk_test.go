@@ -13,7 +13,7 @@ import (
 	"github.com/linkflow/linkflow/sdk"
 )
 
-var update = flag.Bool("update", false, "rewrite js/link.mjs, js/INTEGRITY and the integrity hashes in the docs from js/link.js")
+var update = flag.Bool("update", false, "rewrite js/link.mjs, js/index.d.mts, js/INTEGRITY and the integrity hashes in the docs from js/link.js and js/index.d.ts")
 
 // docs name the drop-in's integrity hash and version; they must say the
 // embedded file's.
@@ -49,9 +49,14 @@ func TestGeneratedFiles(t *testing.T) {
 	if sdk.Integrity() != want {
 		t.Fatalf("Integrity() = %s, want %s", sdk.Integrity(), want)
 	}
+	dts, err := os.ReadFile("js/index.d.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := map[string]string{
-		"js/link.mjs":  esm(t, src),
-		"js/INTEGRITY": want + "  link.js " + sdk.Version + "\n",
+		"js/link.mjs":    esm(t, src),
+		"js/index.d.mts": "// Made from index.d.ts by `go test ./sdk -update`: the same types, for import.\n" + string(dts),
+		"js/INTEGRITY":   want + "  link.js " + sdk.Version + "\n",
 	}
 	hashRE := regexp.MustCompile(`sha384-[A-Za-z0-9+/]{64}`)
 	pinnedRE := regexp.MustCompile(`/sdk/v[0-9]+\.[0-9]+\.[0-9]+/link\.js`)

@@ -2,6 +2,7 @@ package linkflow_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/linkflow/linkflow"
@@ -65,4 +66,32 @@ func TestParseOrigins(t *testing.T) {
 	if _, err := linkflow.ParseOrigins(many[:linkflow.MaxAllowedOrigins]); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzParseOrigin: what ParseOrigin accepts is canonical (parsing it again
+// gives it back), an http origin only on the local machine, and nothing in
+// it can end a CSP directive or add a source to it.
+func FuzzParseOrigin(f *testing.F) {
+	for _, s := range []string{"https://app.example.com", "HTTPS://A.example:443", "http://localhost:3000", "http://[::1]:80",
+		"https://[2001:db8::1]", "https://a.example/", "https://*.a.example", "https://a.example;x", "https://a.example:08"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := linkflow.ParseOrigin(s)
+		if err != nil {
+			if !errors.Is(err, linkflow.ErrInvalidOrigin) {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		if again, err := linkflow.ParseOrigin(o); err != nil || again != o {
+			t.Fatalf("%q -> %q -> %q, %v", s, o, again, err)
+		}
+		if strings.ContainsAny(o, " ;,'\"*\r\n\t\\") || strings.Count(o, "/") != 2 {
+			t.Fatalf("%q -> %q", s, o)
+		}
+		if linkflow.DevOrigin(o) && !strings.HasPrefix(o, "http://localhost") && !strings.HasPrefix(o, "http://127.0.0.1") && !strings.HasPrefix(o, "http://[::1]") {
+			t.Fatalf("%q -> %q: http off the local machine", s, o)
+		}
+	})
 }

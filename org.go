@@ -16,6 +16,10 @@ type Org struct {
 	// AppSchemes are the custom URL schemes ("myapp") the organization's
 	// links may return to, besides https.
 	AppSchemes []string
+	// AllowedOrigins are the web pages ("https://app.example.com") that may
+	// embed the organization's hosted pages with the web drop-in and hear
+	// from them (origin.go), as ParseOrigin normalised them.
+	AllowedOrigins []string
 }
 
 // OrgUpdate is a change to an organization's settings; fields left zero
@@ -26,6 +30,9 @@ type OrgUpdate struct {
 	WebhookSecret string
 	// AppSchemes replaces the custom URL schemes its links may return to.
 	AppSchemes *[]string
+	// AllowedOrigins replaces the origins that may embed its hosted pages
+	// (ParseOrigins checks them); an empty list allows none.
+	AllowedOrigins *[]string
 }
 
 // User is a person who logs in with a password (the token endpoint's password

@@ -57,6 +57,26 @@ func (a *Admin) SetAppSchemes(ctx context.Context, org string, schemes []string)
 	return nil
 }
 
+// SetAllowedOrigins sets the web origins ("https://app.example.com") that
+// may embed an organization's hosted pages with the web drop-in and receive
+// its messages (none clears them: the pages cannot be framed).
+func (a *Admin) SetAllowedOrigins(ctx context.Context, org string, origins []string) error {
+	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AllowedOrigins: &origins}); err != nil {
+		return fmt.Errorf("update %s: %w", org, err)
+	}
+	o, err := a.Store.Org(ctx, org)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Out, "organization %s: allowed origins %q\n", org, o.AllowedOrigins)
+	for _, origin := range o.AllowedOrigins {
+		if linkflow.DevOrigin(origin) {
+			fmt.Fprintf(a.Out, "note: %s is honoured only by an API running in dev mode\n", origin)
+		}
+	}
+	return nil
+}
+
 // RotateWebhookSecret gives an organization a new webhook secret; the old
 // one keeps signing too for overlap.
 func (a *Admin) RotateWebhookSecret(ctx context.Context, org string, overlap time.Duration) error {

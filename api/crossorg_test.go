@@ -24,6 +24,7 @@ var notOrgScoped = map[string]string{
 	"POST /link/{linkId}/login":                           "the hosted page: authenticated by the claim code",
 	"POST /link/{linkId}/mfa":                             "the hosted page: authenticated by the claim code",
 	"GET /v1/sandbox/accounts/{integrationId}/{username}": "dev only: sandbox accounts belong to no organization",
+	"GET /sdk/{version}/link.js":                          "the web drop-in's public script: no credentials, no data",
 }
 
 // crossOrgBodies are request bodies for routes that validate a body before

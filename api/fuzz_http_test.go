@@ -123,6 +123,8 @@ func FuzzHostedForm(f *testing.F) {
 	f.Add("code=CODE&challengeId=c&response=123456&attemptsLeft=3", "mfa")
 	f.Add("%zz=1", "login")
 	f.Add(strings.Repeat("a=1&", 100), "mfa")
+	f.Add("username=user_good&password=pass_good&code=CODE&origin=https%3A%2F%2Fa.example%0D%0ASet-Cookie%3A+x%3D1", "login")
+	f.Add("code=CODE&challengeId=c&response=1&origin=%22%3E%3Cscript%3E", "mfa")
 	f.Fuzz(func(t *testing.T, form, which string) {
 		form = strings.ReplaceAll(form, "CODE", url.QueryEscape(code))
 		path := "/link/" + id + "/login"
@@ -144,6 +146,13 @@ func FuzzHostedForm(f *testing.F) {
 		}
 		if resp.StatusCode != http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("%s %q: %d %s", path, form, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		// The page's own URL, whatever origin the form carries.
+		if loc := resp.Header.Get("Location"); resp.StatusCode == http.StatusSeeOther && !strings.HasPrefix(loc, "/link/"+id+"?code=") {
+			t.Fatalf("%s %q: Location %q", path, form, loc)
+		}
+		if len(resp.Header.Values("Set-Cookie")) > 0 {
+			t.Fatalf("%s %q: sets a cookie", path, form)
 		}
 		if v, err := url.ParseQuery(form); err == nil {
 			if pw := v.Get("password"); len(pw) >= 6 && bytes.Contains(body, []byte(pw)) {

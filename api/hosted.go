@@ -24,8 +24,9 @@ import (
 // moves on as soon as the link does.
 //
 // The claim code in the URL and in the forms is the end user's capability.
-// The page is never cached, never framed, sends no referrer (its URL holds
-// the code), and runs only its own nonce'd script and style.
+// The page is never cached, sends no referrer (its URL holds the code), and
+// runs only its own nonce'd script and style. It is never framed, except by
+// the organization's allowed origins (the web drop-in, embed.go).
 
 //go:embed hosted/page.html
 var pageHTML string
@@ -46,7 +47,7 @@ func (s *Server) hostedPage(w http.ResponseWriter, r *http.Request) {
 		s.renderLinkError(w, r, err)
 		return
 	}
-	s.renderLink(w, r, http.StatusOK, l, q.Get("code"), pageForm{sent: q.Get("sent")})
+	s.renderLink(w, r, http.StatusOK, l, q.Get("code"), pageForm{sent: q.Get("sent"), origin: q.Get("origin")})
 }
 
 // pageForm carries what the end user typed back into a re-rendered form.
@@ -54,6 +55,7 @@ type pageForm struct {
 	err      string
 	username string
 	sent     string // "challengeId.attemptsLeft" of an answer just sent
+	origin   string // the embedding page's origin, as the drop-in said it (not yet checked)
 }
 
 // hostedLogin is POST /link/{linkId}/login: the login form. It claims the
@@ -69,7 +71,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderProblem(w, r, err)
 		return
 	}
-	linkID, code := r.PathValue("linkId"), form.Get("code")
+	linkID, code, origin := r.PathValue("linkId"), form.Get("code"), form.Get("origin")
 	username, password := strings.TrimSpace(form.Get("username")), form.Get("password")
 	switch {
 	case limited != nil:
@@ -82,7 +84,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		_, err = s.doClaim(r, guess, linkID, code, username, password)
 	}
 	if err == nil {
-		http.Redirect(w, r, pagePath(linkID, code, ""), http.StatusSeeOther)
+		http.Redirect(w, r, pagePath(linkID, code, origin, ""), http.StatusSeeOther)
 		return
 	}
 	switch codeOf(err) {
@@ -91,7 +93,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	case linkflow.EConflict:
 		// Claimed already (another tab), or expired: the page says which.
-		http.Redirect(w, r, pagePath(linkID, code, ""), http.StatusSeeOther)
+		http.Redirect(w, r, pagePath(linkID, code, origin, ""), http.StatusSeeOther)
 		return
 	case linkflow.EBadRequest, linkflow.EUnprocessable, linkflow.ETooManyRequests:
 	default:
@@ -114,7 +116,7 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		msg = fmt.Sprintf("Too many attempts. Try again in %s.", seconds(le.RetryAfter))
 		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
 	}
-	s.renderLink(w, r, statusOf[le.Code], l, code, pageForm{err: msg, username: username})
+	s.renderLink(w, r, statusOf[le.Code], l, code, pageForm{err: msg, username: username, origin: origin})
 }
 
 // hostedMFA is POST /link/{linkId}/mfa: the answer to a challenge.
@@ -152,7 +154,7 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 			sent = challengeID + "." + form.Get("attemptsLeft")
 		}
 	}
-	http.Redirect(w, r, pagePath(linkID, code, sent), http.StatusSeeOther)
+	http.Redirect(w, r, pagePath(linkID, code, form.Get("origin"), sent), http.StatusSeeOther)
 }
 
 // sameOriginForm refuses a form POST that a browser says came from another
@@ -180,9 +182,13 @@ func (s *Server) publicOrigin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-// pagePath is the hosted page of a link; sent marks an answer just sent.
-func pagePath(linkID, code, sent string) string {
+// pagePath is the hosted page of a link; origin is the embedding page's
+// (the web drop-in's), sent marks an answer just sent.
+func pagePath(linkID, code, origin, sent string) string {
 	p := "/link/" + url.PathEscape(linkID) + "?code=" + url.QueryEscape(code)
+	if origin != "" {
+		p += "&origin=" + url.QueryEscape(origin)
+	}
 	if sent != "" {
 		p += "&sent=" + url.QueryEscape(sent)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/linkflow/linkflow"
 	"go.uber.org/zap"
@@ -23,6 +24,11 @@ type page struct {
 	Nonce  string
 	Code   string
 	Script pageScript
+
+	// Embed is the web drop-in's origin when the page is embedded there
+	// (embed.go); FrameAncestors are the origins that may frame the page.
+	Embed          string
+	FrameAncestors []string
 
 	OrgName     string
 	Integration string
@@ -50,6 +56,13 @@ type page struct {
 
 // pageScript configures the inline script.
 type pageScript struct {
+	// Embed is the origin to post messages to, with what they say: the
+	// link, its status and the stage.
+	Embed  string `json:"embed,omitempty"`
+	LinkID string `json:"linkId,omitempty"`
+	Status string `json:"status,omitempty"`
+	Stage  string `json:"stage,omitempty"`
+
 	Poll            string `json:"poll,omitempty"`
 	Page            string `json:"page,omitempty"`
 	Fingerprint     string `json:"fingerprint,omitempty"`
@@ -67,8 +80,10 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	if o, err := s.cfg.Store.Org(r.Context(), l.OrgID); err == nil {
 		p.OrgName = o.Name
+		p.FrameAncestors = s.frameAncestors(o)
+		p.Embed = embedOrigin(p.FrameAncestors, f.origin)
 	}
-	self := pagePath(l.ID, code, "")
+	self := pagePath(l.ID, code, p.Embed, "")
 	poll := "/v1/links/" + url.PathEscape(l.ID) + "/session?code=" + url.QueryEscape(code)
 	fingerprint := string(sv.Status) + "/"
 	if sv.Challenge != nil {
@@ -104,11 +119,14 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 		if sv.Status == linkflow.StatusSucceeded {
 			p.Title = "Done"
 		}
-		if u, web, ok := safeRedirect(sv.RedirectURL); ok {
+		if u, web, ok := safeRedirect(sv.RedirectURL); ok && p.Embed == "" {
 			p.Redirect, p.RedirectWeb = template.URL(u), web
 			p.RedirectDelay = ceilSeconds(s.cfg.RedirectDelay)
 			p.Script = pageScript{Redirect: u, RedirectDelayMs: s.cfg.RedirectDelay.Milliseconds()}
 		}
+	}
+	if p.Embed != "" {
+		p.Script.Embed, p.Script.LinkID, p.Script.Status, p.Script.Stage = p.Embed, l.ID, string(sv.Status), stageOf(p.State)
 	}
 	s.writePage(w, r, status, p)
 }
@@ -218,13 +236,20 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, status int, p
 		return
 	}
 	h := w.Header()
+	ancestors := "'none'"
+	if len(p.FrameAncestors) > 0 {
+		// Each is a bare origin (linkflow.ParseOrigin): nothing in it can
+		// end the directive or add a source.
+		ancestors = strings.Join(p.FrameAncestors, " ")
+	} else {
+		h.Set("X-Frame-Options", "DENY") // for browsers without frame-ancestors
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+p.Nonce+"'; style-src 'nonce-"+p.Nonce+
-		"'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		"'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors "+ancestors+"; base-uri 'none'")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

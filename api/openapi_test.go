@@ -17,7 +17,10 @@ import (
 
 // undocumented lists routes the server registers that the API reference
 // leaves out on purpose, each with the reason. Keep it short.
-var undocumented = map[string]string{}
+var undocumented = map[string]string{
+	"GET /sdk/link.js":           "the web drop-in's JavaScript for customers' pages, not the JSON API (docs/sdk.md)",
+	"GET /sdk/{version}/link.js": "the web drop-in's JavaScript for customers' pages, not the JSON API (docs/sdk.md)",
+}
 
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -185,6 +185,10 @@ func (s *Server) registerRoutes() {
 	s.handle("POST /link/{linkId}/login", s.hostedLogin)
 	s.handle("POST /link/{linkId}/mfa", s.hostedMFA)
 
+	// The web drop-in's script.
+	s.handle("GET /sdk/link.js", s.sdkScript)
+	s.handle("GET /sdk/{version}/link.js", s.sdkScript)
+
 	if s.cfg.SandboxAccount != nil {
 		s.handle("GET /v1/sandbox/accounts/{integrationId}/{username}", s.authenticated(linkflow.ScopeLinksRead, s.sandboxAccount))
 	}

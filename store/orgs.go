@@ -104,6 +104,13 @@ func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate)
 		}
 		fields = append(fields, "appSchemes", strings.ToLower(strings.Join(schemes, " ")))
 	}
+	if u.AllowedOrigins != nil {
+		origins, err := linkflow.ParseOrigins(*u.AllowedOrigins)
+		if err != nil {
+			return fmt.Errorf("%w (%s)", err, linkflow.AllowedOriginRule)
+		}
+		fields = append(fields, "allowedOrigins", strings.Join(origins, " "))
+	}
 	if len(fields) == 0 {
 		return nil
 	}
@@ -125,7 +132,8 @@ func (s *Store) Org(ctx context.Context, id string) (*linkflow.Org, error) {
 	if m["id"] == "" {
 		return nil, linkflow.ErrNotFound
 	}
-	o := &linkflow.Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])), AppSchemes: strings.Fields(m["appSchemes"])}
+	o := &linkflow.Org{ID: id, Name: m["name"], CreatedAt: linkflow.FromMillis(atoi(m["createdAt"])),
+		AppSchemes: strings.Fields(m["appSchemes"]), AllowedOrigins: strings.Fields(m["allowedOrigins"])}
 	cur, err := s.keys.Open(m["webhookSecret"], webhookSecretAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("open webhook secret of %s: %w", id, err)

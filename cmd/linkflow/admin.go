@@ -78,23 +78,32 @@ func runOrgs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var name, org, schemes string
+	var name, org, schemes, origins string
 	var overlap time.Duration
 	return adminCommand(ctx, "orgs "+sub, rest, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "organization name (create; required)")
 		fs.StringVar(&org, "org", "", "organization id (update, rotate-webhook-secret; required)")
 		fs.DurationVar(&overlap, "overlap", 24*time.Hour, "rotate-webhook-secret: how long the old secret keeps signing too")
 		fs.StringVar(&schemes, "app-schemes", "", "update: comma-separated custom URL schemes (myapp) the organization's return URLs may use besides https; empty clears")
+		fs.StringVar(&origins, "allowed-origins", "", "update: comma-separated origins (https://app.example.com) whose pages may embed the hosted page with the web drop-in; empty clears")
 	}, func(a *admin.Admin, fs *flag.FlagSet) error {
 		switch sub {
 		case "update":
 			if err := required(fs, "org"); err != nil {
 				return err
 			}
-			if !flagGiven(fs, "app-schemes") {
-				return errors.New("nothing to update: give --app-schemes")
+			if !flagGiven(fs, "app-schemes") && !flagGiven(fs, "allowed-origins") {
+				return errors.New("nothing to update: give --app-schemes or --allowed-origins")
 			}
-			return a.SetAppSchemes(ctx, org, splitList(schemes))
+			if flagGiven(fs, "app-schemes") {
+				if err := a.SetAppSchemes(ctx, org, splitList(schemes)); err != nil {
+					return err
+				}
+			}
+			if flagGiven(fs, "allowed-origins") {
+				return a.SetAllowedOrigins(ctx, org, splitList(origins))
+			}
+			return nil
 		case "rotate-webhook-secret":
 			if err := required(fs, "org"); err != nil {
 				return err

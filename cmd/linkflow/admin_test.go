@@ -16,16 +16,20 @@ func TestAdminCommands(t *testing.T) {
 	_, rs := testenv.Redis(t)
 	keys := store.GenerateKey("adm")
 	stdin := ""
-	run := func(args ...string) string {
-		t.Helper()
+	runErr := func(args ...string) (string, error) {
 		cmd := exec.Command(linkflowBin, args...)
 		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Env = append(cmd.Environ(), "LINKFLOW_REDIS_URL="+rs.URL, "LINKFLOW_ENCRYPTION_KEYS="+keys)
 		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := runErr(args...)
 		if err != nil {
 			t.Fatalf("linkflow %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return string(out)
+		return out
 	}
 	field := func(out, name string) string {
 		for _, line := range strings.Split(out, "\n") {
@@ -49,6 +53,13 @@ func TestAdminCommands(t *testing.T) {
 	run("keys", "revoke", "--key-id", keyID)
 	if out := run("orgs", "update", "--org", org, "--app-schemes", "myapp,com.acme.app"); !strings.Contains(out, `["myapp" "com.acme.app"]`) {
 		t.Fatalf("orgs update:\n%s", out)
+	}
+	if out := run("orgs", "update", "--org", org, "--allowed-origins", "https://App.Acme.test,https://acme.test:8443,http://localhost:3000"); !strings.Contains(out, `["https://app.acme.test" "https://acme.test:8443" "http://localhost:3000"]`) ||
+		!strings.Contains(out, "http://localhost:3000 is honoured only by an API running in dev mode") {
+		t.Fatalf("orgs update --allowed-origins:\n%s", out)
+	}
+	if out, err := runErr("orgs", "update", "--org", org, "--allowed-origins", "https://acme.test/app"); err == nil || !strings.Contains(out, "path") {
+		t.Fatalf("orgs update with an origin that has a path: %v\n%s", err, out)
 	}
 	stdin = "a long enough password\n"
 	run("users", "create", "--email", "ops@acme.test", "--org", org, "--password-stdin")

@@ -40,6 +40,7 @@ func runDev(ctx context.Context, args []string) error {
 	redisPort := fs.Int("redis-port", 6390, "port of the redis-server child (0: any free port)")
 	devKey := fs.String("dev-api-key", "", "API key of the development organization (at least 16 characters; default: generated once and kept in the data dir)")
 	devSecret := fs.String("dev-webhook-secret", "", "webhook signing secret of the development organization (whsec_...; default: generated once)")
+	devOrigins := fs.String("dev-allowed-origins", "", "comma-separated origins (http://localhost:3000) whose pages may embed the development organization's hosted pages with the web drop-in")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -67,6 +68,14 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		state.WebhookSecret = *devSecret
 	}
+	var origins *[]string // kept as they are unless given
+	if flagGiven(fs, "dev-allowed-origins") || *devOrigins != "" {
+		list, err := linkflow.ParseOrigins(splitList(*devOrigins))
+		if err != nil {
+			return fmt.Errorf("LINKFLOW_DEV_ALLOWED_ORIGINS (--dev-allowed-origins): %w", err)
+		}
+		origins = &list
+	}
 	kr, err := store.ParseKeyring(cmp.Or(c.encryptionKeys, state.EncryptionKey))
 	if err != nil {
 		return err
@@ -88,7 +97,7 @@ func runDev(ctx context.Context, args []string) error {
 			if _, err := p.Store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
 				return err
 			}
-			if err := p.Store.UpdateOrg(ctx, devOrgID, linkflow.OrgUpdate{WebhookSecret: state.WebhookSecret}); err != nil {
+			if err := p.Store.UpdateOrg(ctx, devOrgID, linkflow.OrgUpdate{WebhookSecret: state.WebhookSecret, AllowedOrigins: origins}); err != nil {
 				return err
 			}
 			_, _, err := p.Store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil)

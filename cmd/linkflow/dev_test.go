@@ -63,7 +63,8 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	port := freeTCPPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	dev := startProc(t, "dev", []string{"LINKFLOW_DEV_API_KEY=" + apiKey, "LINKFLOW_DEV_WEBHOOK_SECRET=" + secret},
+	dev := startProc(t, "dev", []string{"LINKFLOW_DEV_API_KEY=" + apiKey, "LINKFLOW_DEV_WEBHOOK_SECRET=" + secret,
+		"LINKFLOW_DEV_ALLOWED_ORIGINS=http://localhost:3000"},
 		"dev", "--data-dir", dataDir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
 		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn")
 
@@ -96,6 +97,11 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 	if link.Status != "pending" || !strings.HasPrefix(link.AppClipURL, base+"/link/"+link.LinkID+"?code=") ||
 		link.ReturnURL != "https://your-app.com/done?linkId="+link.LinkID || len(link.Operations) != 2 {
 		t.Fatalf("201 body: %s", created.Body)
+	}
+	// The web drop-in may embed the page on the allowed origin.
+	page := testenv.Do(t, "GET", link.AppClipURL, "", nil)
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors http://localhost:3000;") {
+		t.Fatalf("hosted page CSP %q", csp)
 	}
 	claim := testenv.Do(t, "POST", base+"/v1/links/"+link.LinkID+"/claim", "",
 		map[string]any{"claimCode": link.ClaimCode, "credentials": map[string]string{"username": "user_good", "password": "pass_good"}})

@@ -22,7 +22,7 @@ Usage:
   linkflow worker              a worker: runs claimed links
   linkflow dispatcher          the webhook dispatcher
   linkflow orgs create --name NAME
-  linkflow orgs update --org ORG --app-schemes myapp,other
+  linkflow orgs update --org ORG [--app-schemes myapp,other] [--allowed-origins https://app.example.com,...]
   linkflow orgs rotate-webhook-secret --org ORG [--overlap 24h]
   linkflow keys create --org ORG [--name N] [--scopes s1,s2]
   linkflow keys revoke --key-id KEY_ID

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -22,51 +23,70 @@ import (
 type bareDeployment struct {
 	dir   string
 	keys  string
-	redis *embedded.Redis
-	ns    *server.Server
-	rdb   *redis.Client
-	st    *store.Store
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	pub   *outbox.Publisher
-	org   *linkflow.Org
+	redis *embedded.Redis        // when bench started a single server
+	rc    *embedded.RedisCluster // when bench started a cluster
+	ns    *server.Server         // when bench started NATS
+	// redisURL, cluster, prefix and natsURL are what processes join.
+	redisURL, prefix, natsURL string
+	cluster                   bool
+	replicas                  int
+	rdb                       redis.UniversalClient
+	st                        *store.Store
+	nc                        *nats.Conn
+	js                        jetstream.JetStream
+	pub                       *outbox.Publisher
+	org                       *linkflow.Org
 }
 
 // startBareDeployment starts Redis and JetStream in a new directory, with
 // linkflow's streams, an organization and a started publisher. On error it
 // stops what it started.
-func startBareDeployment(ctx context.Context, keep bool) (b *bareDeployment, err error) {
+func startBareDeployment(ctx context.Context, cfg Config) (b *bareDeployment, err error) {
 	dir, err := os.MkdirTemp("", "linkflow-bench-")
 	if err != nil {
 		return nil, err
 	}
-	b = &bareDeployment{dir: dir, keys: store.GenerateKey("bench")}
+	b = &bareDeployment{dir: dir, keys: store.GenerateKey("bench"), redisURL: cfg.RedisURL, cluster: cfg.RedisCluster,
+		natsURL: cfg.NATSURL, replicas: max(cfg.StreamReplicas, 1)}
 	defer func() {
 		if err != nil {
-			b.stop(keep)
+			b.stop(cfg.Keep)
 		}
 	}()
-	if b.redis, err = embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(dir, "redis"), AppendOnly: true}); err != nil {
+	switch {
+	case b.redisURL != "":
+		// Someone else's Redis: bench's keys under a prefix of their own.
+		b.prefix = "bench" + store.NewAPIKey()[4:12] + ":"
+	case cfg.RedisMasters > 1:
+		if b.rc, err = embedded.StartRedisCluster(embedded.RedisClusterOptions{Dir: filepath.Join(dir, "redis"),
+			Masters: cfg.RedisMasters, AppendOnly: true}); err != nil {
+			return nil, err
+		}
+		b.redisURL, b.cluster = b.rc.URL, true
+	default:
+		if b.redis, err = embedded.StartRedis(embedded.RedisOptions{Dir: filepath.Join(dir, "redis"), AppendOnly: true}); err != nil {
+			return nil, err
+		}
+		b.redisURL = b.redis.URL
+	}
+	if b.natsURL == "" {
+		if b.ns, err = embedded.StartNATS(embedded.NATSOptions{Dir: filepath.Join(dir, "jetstream")}); err != nil {
+			return nil, err
+		}
+		b.natsURL = b.ns.ClientURL()
+	}
+	if b.rdb, err = store.DialRedis(b.redisURL, b.cluster); err != nil {
 		return nil, err
 	}
-	if b.ns, err = embedded.StartNATS(embedded.NATSOptions{Dir: filepath.Join(dir, "jetstream")}); err != nil {
-		return nil, err
-	}
-	b.rdb = redis.NewClient(&redis.Options{Addr: b.redis.Addr, PoolSize: 128})
 	kr, err := store.ParseKeyring(b.keys)
 	if err != nil {
 		return nil, err
 	}
-	if b.st, err = store.New(store.Config{Redis: b.rdb, Keyring: kr}); err != nil {
+	if b.st, err = store.New(store.Config{Redis: b.rdb, Keyring: kr, Prefix: b.prefix}); err != nil {
 		return nil, err
 	}
-	if b.nc, err = nats.Connect(b.ns.ClientURL()); err != nil {
-		return nil, err
-	}
-	if b.js, err = jetstream.New(b.nc); err != nil {
-		return nil, err
-	}
-	if err := outbox.EnsureStreams(ctx, b.js, outbox.StreamConfig{}); err != nil {
+	if b.nc, b.js, err = outbox.Connect(ctx, outbox.ConnectConfig{URL: b.natsURL,
+		Streams: outbox.StreamConfig{Replicas: b.replicas}}); err != nil {
 		return nil, err
 	}
 	if b.pub, err = outbox.NewPublisher(outbox.PublisherConfig{JetStream: b.js, Store: b.st}); err != nil {
@@ -101,6 +121,9 @@ func (b *bareDeployment) stop(keep bool) {
 	if b.redis != nil {
 		b.redis.Stop()
 	}
+	if b.rc != nil {
+		b.rc.Stop()
+	}
 	if !keep {
 		_ = os.RemoveAll(b.dir)
 	}
@@ -108,8 +131,30 @@ func (b *bareDeployment) stop(keep bool) {
 
 // serverArgs are the flags a linkflow process needs to join the deployment.
 func (b *bareDeployment) serverArgs(metricsAddr string) []string {
-	return []string{"--nats-url", b.ns.ClientURL(), "--redis-url", b.redis.URL, "--encryption-keys", b.keys,
-		"--metrics-addr", metricsAddr, "--log-level", "warn", "--sandbox"}
+	args := []string{"--nats-url", b.natsURL, "--redis-url", b.redisURL, "--encryption-keys", b.keys,
+		"--metrics-addr", metricsAddr, "--log-level", "warn", "--sandbox", "--stream-replicas", strconv.Itoa(b.replicas)}
+	if b.cluster {
+		args = append(args, "--redis-cluster")
+	}
+	if b.prefix != "" {
+		args = append(args, "--redis-prefix", b.prefix)
+	}
+	return args
+}
+
+// redisPids are the Redis servers bench started, for the CPU figures.
+func (b *bareDeployment) redisPids() []int {
+	switch {
+	case b.redis != nil:
+		return []int{b.redis.Pid()}
+	case b.rc != nil:
+		var out []int
+		for _, n := range b.rc.Nodes {
+			out = append(out, n.Pid())
+		}
+		return out
+	}
+	return nil
 }
 
 // preload runs fn for i in [0, n) on 32 goroutines and publishes the

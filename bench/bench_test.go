@@ -68,6 +68,25 @@ func TestWorkerOnly(t *testing.T) {
 	}
 }
 
+// Worker only on a Redis Cluster bench starts (one run can put 1 and 3
+// masters side by side), and on a Redis and NATS someone else runs (bench's
+// keys under a prefix of their own).
+func TestWorkerOnlyOnClusters(t *testing.T) {
+	cfg := config(20)
+	cfg.WorkerOnly, cfg.RedisMasters = true, 3
+	rep := run(t, cfg)
+	if rep.Completed != 20 || len(rep.Errors) != 0 || len(rep.CPU) != 5 {
+		t.Fatalf("on 3 masters: completed %d of 20, errors %v, cpu %+v", rep.Completed, rep.Errors, rep.CPU)
+	}
+	_, renv := testenv.Redis(t)
+	natsURL, _, _ := testenv.NATS(t)
+	cfg = config(20)
+	cfg.WorkerOnly, cfg.RedisURL, cfg.RedisCluster, cfg.NATSURL = true, renv.URL, renv.Cluster, natsURL
+	if rep := run(t, cfg); rep.Completed != 20 || len(rep.Errors) != 0 {
+		t.Fatalf("on given servers: completed %d of 20, errors %v", rep.Completed, rep.Errors)
+	}
+}
+
 func TestDispatcherOnly(t *testing.T) {
 	cfg := config(10)
 	cfg.DispatcherOnly = true
@@ -125,7 +144,7 @@ func TestEndToEndCountsNetworkErrors(t *testing.T) {
 // failed links, whose link.failed events wait there (nothing consumes them).
 func TestFinishedCountsEventsByType(t *testing.T) {
 	ctx := context.Background()
-	b, err := startBareDeployment(ctx, false)
+	b, err := startBareDeployment(ctx, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,22 @@ type Config struct {
 	// worker's own default.
 	WorkerConcurrency int
 
+	// RedisURL and NATSURL, for WorkerOnly and DispatcherOnly, are an
+	// existing Redis (with RedisCluster: a Redis Cluster's seed nodes) and
+	// NATS JetStream (a cluster's servers, comma-separated) to preload and
+	// run against, instead of the servers bench starts. Bench keeps its
+	// keys under a prefix of its own. Default: bench starts them.
+	RedisURL     string
+	RedisCluster bool
+	NATSURL      string
+	// RedisMasters, without RedisURL, makes bench start a Redis Cluster of
+	// that many masters instead of a single server (0 or 1: a single
+	// server), so one run can set 1 and 3 masters side by side.
+	RedisMasters int
+	// StreamReplicas is the JetStream streams' replicas (3 on a cluster).
+	// Default 1.
+	StreamReplicas int
+
 	// Timeout bounds the whole run; Run gives up after it. Default 10
 	// minutes.
 	Timeout time.Duration

@@ -16,7 +16,7 @@ import (
 func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 	rep := newReport("worker only", cfg)
 	rep.ProviderLatency = cfg.ProviderLatency.String()
-	b, err := startBareDeployment(ctx, cfg.Keep)
+	b, err := startBareDeployment(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,9 @@ func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	baseline := workers[0].rss()
 	var cpu cpuMeter
-	cpu.add("redis", b.redis.Pid())
+	for i, pid := range b.redisPids() {
+		cpu.add(fmt.Sprintf("redis-%d", i+1), pid)
+	}
 	cpu.add("bench+nats", os.Getpid())
 	for _, w := range workers {
 		cpu.add(w.name, w.pid())
@@ -110,7 +112,7 @@ func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 func runDispatcherOnly(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Mode: "dispatcher only", Links: cfg.Links, Errors: map[string]int{}, Latency: map[string]Percentiles{},
 		Load: "one dispatcher process"}
-	b, err := startBareDeployment(ctx, cfg.Keep)
+	b, err := startBareDeployment(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,9 @@ func runDispatcherOnly(ctx context.Context, cfg Config) (*Report, error) {
 	profiles := profileChildren(cfg.Progress, cfg.ProfileDir, cfg.ProfileSeconds, disp)
 	defer profiles.Wait()
 	var cpu cpuMeter
-	cpu.add("redis", b.redis.Pid())
+	for i, pid := range b.redisPids() {
+		cpu.add(fmt.Sprintf("redis-%d", i+1), pid)
+	}
 	cpu.add("bench+nats+receiver", os.Getpid())
 	cpu.add("dispatcher", disp.pid())
 	stopProgress := progress(cfg.Progress, func() string { return fmt.Sprintf("bench: %d/%d delivered", rcv.count(), cfg.Links) })

@@ -37,6 +37,11 @@ func runBench(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the embedded deployment's data directory")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every process bench started into this directory")
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 5, "length of the CPU profiles")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "with --worker-only or --dispatcher-only: an existing Redis to run against (default: bench starts one)")
+	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (a list of nodes always does)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "with --worker-only or --dispatcher-only: an existing NATS JetStream, servers comma-separated (default: bench starts one)")
+	fs.IntVar(&cfg.RedisMasters, "redis-masters", 0, "without --redis-url: start a Redis Cluster of this many masters (at least 3) instead of one server")
+	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type RedisClusterOptions struct {
 	Ports []int
 	// Timeout bounds the whole start, forming included. Default 30s.
 	Timeout time.Duration
+	// AppendOnly turns on each master's append-only file, fsynced every
+	// second, as in production (benchmarks); default off, as in tests.
+	AppendOnly bool
 }
 
 // RedisCluster is a running Redis Cluster of redis-server children, masters
@@ -78,7 +81,7 @@ func StartRedisCluster(opts RedisClusterOptions) (_ *RedisCluster, err error) {
 	var wg sync.WaitGroup
 	errs := make([]error, opts.Masters)
 	for i := range opts.Masters {
-		o := RedisOptions{Dir: filepath.Join(opts.Dir, "node-"+strconv.Itoa(i+1)), Cluster: true}
+		o := RedisOptions{Dir: filepath.Join(opts.Dir, "node-"+strconv.Itoa(i+1)), Cluster: true, AppendOnly: opts.AppendOnly}
 		if opts.Ports != nil {
 			o.Port = opts.Ports[i]
 		}

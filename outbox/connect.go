@@ -212,6 +212,9 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg ConnectConfi
 // meta leader, not enough peers yet, a stream being created by another
 // process) is worth waiting for.
 func definitiveStreamError(err error) error {
+	if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+		return ce
+	}
 	var api *jetstream.APIError
 	if !errors.As(err, &api) {
 		return nil

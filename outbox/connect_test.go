@@ -206,3 +206,21 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// A stream an older linkflow made with another retention (the events
+// stream was a work queue) cannot be changed in place: ensuring the streams
+// says so at once, pointing at the upgrade note, instead of retrying.
+func TestEnsureStreamsRefusesAnOldEventsStream(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.NATS(t)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: outbox.StreamEvents,
+		Subjects: []string{outbox.SubjectEvents + ">"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{})
+	var ce *outbox.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "older linkflow") {
+		t.Fatalf("ensure over an old events stream: %v", err)
+	}
+}

@@ -23,11 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations/sandbox"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
-	"github.com/linkflow/linkflow/webhooks"
-	"github.com/linkflow/linkflow/workflow"
 )
 
 // The deploy tests keep deploy/ true to the binary: every role, flag and
@@ -967,7 +965,7 @@ func TestDeployKEDA(t *testing.T) {
 		var wantConsumers []string
 		switch d.proc.role {
 		case "worker":
-			wantStream = linkflow.StreamLinks
+			wantStream = outbox.StreamLinks
 			integrations := splitList(d.proc.value(t, "integrations"))
 			if len(integrations) == 0 { // every integration the worker registers
 				if d.proc.value(t, "sandbox") == "true" {
@@ -978,10 +976,10 @@ func TestDeployKEDA(t *testing.T) {
 				}
 			}
 			for _, i := range integrations {
-				wantConsumers = append(wantConsumers, workflow.ConsumerName(i))
+				wantConsumers = append(wantConsumers, outbox.WorkerConsumer(i))
 			}
 		case "dispatcher":
-			wantStream, wantConsumers = linkflow.StreamEvents, []string{webhooks.ConsumerName}
+			wantStream, wantConsumers = outbox.StreamEvents, []string{outbox.DispatcherConsumer}
 		default:
 			t.Errorf("%s: scales linkflow %s, which consumes nothing", where, d.proc.role)
 			continue

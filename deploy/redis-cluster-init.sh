@@ -1,0 +1,32 @@
+#!/bin/sh
+# Forms a Redis Cluster of REDIS_NODES (space-separated host:port, every one a
+# master: no replicas), once; then waits until every node reports
+# cluster_state:ok. Run by compose.yaml's redis-init service with the redis
+# image's redis-cli. Safe to run again: a formed cluster is left as it is.
+set -eu
+: "${REDIS_NODES:?REDIS_NODES: space-separated host:port of the cluster nodes}"
+
+for n in $REDIS_NODES; do
+  until redis-cli -h "${n%:*}" -p "${n##*:}" ping 2>/dev/null | grep -q PONG; do
+    echo "waiting for $n"; sleep 1
+  done
+done
+
+first=${REDIS_NODES%% *}
+if redis-cli -h "${first%:*}" -p "${first##*:}" cluster info | grep -q '^cluster_known_nodes:1\b'; then
+  # CLUSTER MEET wants addresses, not host names.
+  addrs=""
+  for n in $REDIS_NODES; do
+    set -- $(getent ahostsv4 "${n%:*}")
+    addrs="$addrs $1:${n##*:}"
+  done
+  # shellcheck disable=SC2086
+  redis-cli --cluster create $addrs --cluster-replicas 0 --cluster-yes
+fi
+
+for n in $REDIS_NODES; do
+  until redis-cli -h "${n%:*}" -p "${n##*:}" cluster info | grep -q '^cluster_state:ok'; do
+    echo "waiting for $n to see cluster_state:ok"; sleep 1
+  done
+done
+echo "redis cluster ready: $REDIS_NODES"

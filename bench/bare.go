@@ -30,6 +30,7 @@ type bareDeployment struct {
 	redisURL, prefix, natsURL string
 	cluster                   bool
 	replicas                  int
+	sandboxInRedis            bool
 	rdb                       redis.UniversalClient
 	st                        *store.Store
 	nc                        *nats.Conn
@@ -47,7 +48,7 @@ func startBareDeployment(ctx context.Context, cfg Config) (b *bareDeployment, er
 		return nil, err
 	}
 	b = &bareDeployment{dir: dir, keys: store.GenerateKey("bench"), redisURL: cfg.RedisURL, cluster: cfg.RedisCluster,
-		natsURL: cfg.NATSURL, replicas: max(cfg.StreamReplicas, 1)}
+		natsURL: cfg.NATSURL, replicas: max(cfg.StreamReplicas, 1), sandboxInRedis: cfg.SandboxInRedis}
 	defer func() {
 		if err != nil {
 			b.stop(cfg.Keep)
@@ -138,6 +139,9 @@ func (b *bareDeployment) serverArgs(metricsAddr string) []string {
 	}
 	if b.prefix != "" {
 		args = append(args, "--redis-prefix", b.prefix)
+	}
+	if !b.sandboxInRedis {
+		args = append(args, "--sandbox-memory")
 	}
 	return args
 }

@@ -83,6 +83,10 @@ type Config struct {
 	// StreamReplicas is the JetStream streams' replicas (3 on a cluster).
 	// Default 1.
 	StreamReplicas int
+	// SandboxInRedis keeps the sandbox's accounts in Redis, as a deployment
+	// does. Default: in the processes bench starts (--sandbox-memory), so
+	// that the figures measure linkflow, not the sandbox's own Redis work.
+	SandboxInRedis bool
 
 	// Timeout bounds the whole run; Run gives up after it. Default 10
 	// minutes.

@@ -44,6 +44,9 @@ func startDevDeployment(ctx context.Context, cfg Config) (*devDeployment, error)
 		"--sandbox-latency", cfg.ProviderLatency.String(), "--metrics-addr", metricsAddr,
 		"--concurrency", strconv.Itoa(cfg.WorkerConcurrency)}
 	args = append(args, devArgs...)
+	if !cfg.SandboxInRedis {
+		args = append(args, "--sandbox-memory")
+	}
 	env := []string{"LINKFLOW_DEV_API_KEY=" + d.apiKey, "LINKFLOW_DEV_WEBHOOK_SECRET=" + d.secret}
 	fmt.Fprintf(cfg.Progress, "bench: starting linkflow dev in %s\n", dir)
 	if d.dev, err = startChild(ctx, cfg.Binary, "dev", metricsAddr, env, args...); err != nil {

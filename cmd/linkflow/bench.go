@@ -42,6 +42,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "with --worker-only or --dispatcher-only: an existing NATS JetStream, servers comma-separated (default: bench starts one)")
 	fs.IntVar(&cfg.RedisMasters, "redis-masters", 0, "without --redis-url: start a Redis Cluster of this many masters (at least 3) instead of one server")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
+	fs.BoolVar(&cfg.SandboxInRedis, "sandbox-in-redis", false, "keep the sandbox's accounts in Redis as a deployment does (default: in the processes, so the figures measure linkflow alone)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -52,6 +52,9 @@ func (c *common) appConfig(log *zap.Logger, kr *store.Keyring) (app.Config, erro
 	}
 	if c.sandbox {
 		cfg.Sandbox = &sandbox.Config{Latency: c.sandboxLatency, SlowDelay: time.Duration(c.sandboxSlowMS) * time.Millisecond}
+		if c.sandboxMemory {
+			cfg.Sandbox.Store = sandbox.NewMemoryStore()
+		}
 	}
 	return cfg, nil
 }

@@ -59,6 +59,7 @@ type common struct {
 	sandbox        bool
 	sandboxLatency time.Duration
 	sandboxSlowMS  int
+	sandboxMemory  bool
 	streamReplicas int
 	startupTimeout time.Duration
 }
@@ -94,5 +95,6 @@ func (c *common) register(fs *flag.FlagSet, role string) {
 	fs.BoolVar(&c.sandbox, "sandbox", dev, "register the built-in sandbox integrations (tmobile, att, verizon, ubereats); each organization has its own sandbox accounts")
 	fs.DurationVar(&c.sandboxLatency, "sandbox-latency", 0, "sandbox latency per operation, to model real providers")
 	fs.IntVar(&c.sandboxSlowMS, "sandbox-slow-ms", 2000, "how long each operation of the sandbox user user_slow takes, in ms")
+	fs.BoolVar(&c.sandboxMemory, "sandbox-memory", false, "keep the sandbox's accounts in this process, not in Redis: for benchmarks of linkflow alone (not shared between processes)")
 	fs.IntVar(&c.streamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
 }

@@ -51,8 +51,8 @@ type Config struct {
 	// MetricsAddr serves /metrics, pprof, /healthz and /readyz from the
 	// start of Connect; empty: off.
 	MetricsAddr string
-	// Sandbox, when not nil, registers the sandbox integrations (its Store
-	// and Logger are filled here).
+	// Sandbox, when not nil, registers the sandbox integrations (its Logger
+	// is filled here, and its Store unless set: the Redis store).
 	Sandbox *sandbox.Config
 	// RemoteProviders are base URLs of remote integrations, RemoteToken the
 	// bearer token sent to them.
@@ -219,7 +219,10 @@ func buildRegistry(ctx context.Context, c Config, rdb redis.UniversalClient) (*o
 	if c.Sandbox != nil {
 		var err error
 		sc := *c.Sandbox
-		sc.Store, sc.Logger = sandbox.NewRedisStore(rdb), c.Logger
+		sc.Logger = c.Logger
+		if sc.Store == nil {
+			sc.Store = sandbox.NewRedisStore(rdb)
+		}
 		sb, err = sandbox.New(sc)
 		if err != nil {
 			return nil, nil, err

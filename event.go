@@ -101,4 +101,7 @@ type Message struct {
 	// Seq is the stream sequence JetStream stored the message at, set by
 	// the publisher once JetStream confirmed it.
 	Seq uint64
+	// Relayed marks a message the relay publishes again (it was recorded a
+	// while ago and not confirmed): JetStream may hold it twice.
+	Relayed bool
 }

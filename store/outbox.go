@@ -79,6 +79,7 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 				orphans = append(orphans, linkflow.Message{ID: b.ids[i], Outbox: outboxName(b.shard)})
 				continue
 			}
+			m.Relayed = true
 			out = append(out, m)
 		}
 	}
@@ -126,9 +127,11 @@ func linkOfEvent(eventID string) (string, bool) {
 
 var recordSeqScript = script("record_seq")
 
-// AckOutbox forgets messages JetStream confirmed, in one round trip, and
-// records in each event's record the sequence it was stored at, which the
-// event feed uses to leave out a duplicate stored later.
+// AckOutbox forgets messages JetStream confirmed, in one round trip. For an
+// event the relay published again, it records in the event's record the
+// sequence JetStream has it at (its first, within the duplicate window), so
+// the event feed leaves out any other copy; a message published once needs
+// no record.
 func (s *Store) AckOutbox(ctx context.Context, msgs ...linkflow.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -141,7 +144,7 @@ func (s *Store) AckOutbox(ctx context.Context, msgs ...linkflow.Message) error {
 		}
 		pipe.ZRem(ctx, s.k.outbox(sh), m.ID)
 		pipe.HDel(ctx, s.k.outboxMessages(sh), m.ID)
-		if m.Seq > 0 && strings.HasPrefix(m.ID, "evt_") {
+		if m.Relayed && m.Seq > 0 && strings.HasPrefix(m.ID, "evt_") {
 			pipe.Script(ctx, recordSeqScript, []string{s.k.event(m.ID)}, m.Seq)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -26,7 +27,7 @@ type apiFlags struct {
 
 func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.httpAddr, "http-addr", defaultAddr, "address the HTTP API listens on")
-	fs.StringVar(&f.publicURL, "public-url", "http://localhost:8080", "URL end users reach linkflow at (appClipUrl is built from it)")
+	fs.StringVar(&f.publicURL, "public-url", "", "URL end users reach linkflow at (appClipUrl is built from it; default: http:// and --http-addr, localhost when it listens on every interface)")
 	f.key.register(fs, "key-rate", 100, 200, time.Second, "requests per second per API key on the customer API")
 	f.client.register(fs, "client-rate", 20, 40, time.Second, "requests per second per client address on the end user's endpoints, the hosted page and the token endpoint")
 	f.claimGuess.register(fs, "claim-guess", 10, 10, time.Minute, "claims with a wrong code per minute per client address")
@@ -265,7 +266,7 @@ func newAPIServer(d *deps, af apiFlags, dev bool) (*api.Server, error) {
 	cfg := api.Config{
 		Store: d.store, Registry: d.reg, Messages: outbox.Messenger{Publisher: d.pub, Notifier: d.notify},
 		Connections: conns, Ready: d.readyChecks(),
-		Logger: d.log, PublicURL: af.publicURL, Dev: dev,
+		Logger: d.log, PublicURL: cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr)), Dev: dev,
 		KeyLimit:                 af.key.limit(),
 		ClientLimit:              af.client.limit(),
 		ClaimGuessLimit:          af.claimGuess.limit(),

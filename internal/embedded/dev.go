@@ -72,6 +72,19 @@ type DevServers struct {
 // is empty.
 func StartDevServers(dir, natsURL, redisURL string, natsPort, redisPort int) (*DevServers, error) {
 	d := &DevServers{NATSURL: natsURL, RedisURL: redisURL}
+	// A taken port fails at once, naming the flag to change: neither server
+	// would say so clearly, and a Redis child that cannot bind would leave
+	// another Redis answering on its port.
+	if natsURL == "" && natsPort > 0 {
+		if err := CheckFree(fmt.Sprintf("127.0.0.1:%d", natsPort), "NATS", "--nats-port"); err != nil {
+			return nil, err
+		}
+	}
+	if redisURL == "" && redisPort > 0 {
+		if err := CheckFree(fmt.Sprintf("127.0.0.1:%d", redisPort), "Redis", "--redis-port"); err != nil {
+			return nil, err
+		}
+	}
 	if natsURL == "" {
 		ns, err := StartNATS(NATSOptions{Dir: filepath.Join(dir, "jetstream"), Port: natsPort})
 		if err != nil {

@@ -84,7 +84,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	defer servers.Stop()
 	c.natsURL, c.redisURL = servers.NATSURL, servers.RedisURL
-	state.NATSURL, state.RedisURL = c.natsURL, c.redisURL
+	state.NATSURL, state.RedisURL, state.APIURL = c.natsURL, c.redisURL, af.publicURL
 	if err := state.Save(*dataDir); err != nil {
 		return err
 	}

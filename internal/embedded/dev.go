@@ -22,6 +22,7 @@ type DevState struct {
 	WebhookSecret string `json:"webhookSecret"`
 	RedisURL      string `json:"redisUrl,omitempty"`
 	NATSURL       string `json:"natsUrl,omitempty"`
+	APIURL        string `json:"apiUrl,omitempty"`
 }
 
 // LoadDevState reads dir's dev.json, generating the secrets it lacks (all of
@@ -45,6 +46,26 @@ func LoadDevState(dir string) (*DevState, error) {
 	}
 	if st.WebhookSecret == "" {
 		st.WebhookSecret = store.NewWebhookSecret()
+	}
+	return st, nil
+}
+
+// ReadDevState reads the state of the dev that ran with data directory dir,
+// for commands pointed at it (admin commands, linkflow listen).
+func ReadDevState(dir string) (*DevState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "dev.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no dev.json: is it the --data-dir of a linkflow dev that ran?", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := &DevState{}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("%s/dev.json: %w", dir, err)
+	}
+	if st.RedisURL == "" || st.APIURL == "" {
+		return nil, fmt.Errorf("%s/dev.json: the dev of this data directory has not started yet", dir)
 	}
 	return st, nil
 }

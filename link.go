@@ -3,6 +3,7 @@ package linkflow
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -34,15 +35,12 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// Statuses are the statuses of a link, in lifecycle order.
+var Statuses = []Status{StatusPending, StatusClaimed, StatusRunning, StatusAwaitingInput,
+	StatusSucceeded, StatusFailed, StatusExpired, StatusCanceled}
+
 // Valid reports whether s is one of the known statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusPending, StatusClaimed, StatusRunning, StatusAwaitingInput,
-		StatusSucceeded, StatusFailed, StatusExpired, StatusCanceled:
-		return true
-	}
-	return false
-}
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // Operation is one step of a link: an action on a resource of the link's
 // integration. Arguments are only present on the way in; they are never

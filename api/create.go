@@ -119,7 +119,7 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 		}
 	} else if req.IntegrationID != "" {
 		if _, ok := s.cfg.Registry.Integration(req.IntegrationID); !ok {
-			add("integrationId", "unknown integration %q", req.IntegrationID)
+			issues = append(issues, s.cfg.Registry.UnknownIntegration(req.IntegrationID))
 		}
 	}
 	if req.ConnectionID != "" {

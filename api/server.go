@@ -155,7 +155,14 @@ func (s *Server) Routes() []string { return s.routes }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, h)
+	s.mux.HandleFunc(pattern, checkParams(pattern, h, s))
+}
+
+// handleCORS registers an end user's endpoint: CORS on every answer, the
+// refusal of an unknown query parameter included.
+func (s *Server) handleCORS(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, cors(checkParams(pattern, h, s)))
 }
 
 func (s *Server) registerRoutes() {
@@ -174,9 +181,9 @@ func (s *Server) registerRoutes() {
 
 	// The end user's endpoints, authenticated by the claim code: CORS for
 	// browsers and app SDKs, and limits per client address.
-	s.handle("POST /v1/links/{linkId}/claim", cors(s.claim))
-	s.handle("GET /v1/links/{linkId}/session", cors(s.session))
-	s.handle("POST /v1/links/{linkId}/input", cors(s.input))
+	s.handleCORS("POST /v1/links/{linkId}/claim", s.claim)
+	s.handleCORS("GET /v1/links/{linkId}/session", s.session)
+	s.handleCORS("POST /v1/links/{linkId}/input", s.input)
 	s.handle("OPTIONS /v1/links/{linkId}/claim", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/session", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/input", preflight)

@@ -69,7 +69,8 @@ var mapped = map[string]mapping{
 	}, typeOf[CreateLinkRequest](), map[string]reflect.Type{"201": typeOf[CreatedLink]()}},
 
 	"listLinks": {"GET", "/v1/links", []string{"ListLinks", "Links"}, func(ctx context.Context, c *Client) error {
-		p := ListLinksParams{Status: StatusPending, IntegrationID: "tmobile", ExternalUserID: "e", Limit: 5, Cursor: "c"}
+		p := ListLinksParams{Status: StatusPending, IntegrationID: "tmobile", ExternalUserID: "e", Limit: 5, Cursor: "c",
+			Expand: []Expand{ExpandIntegration}}
 		if err := ok(c.ListLinks(ctx, p)); err != nil {
 			return err
 		}
@@ -77,7 +78,7 @@ var mapped = map[string]mapping{
 	}, nil, map[string]reflect.Type{"200": typeOf[Page[Link]]()}},
 
 	"getLink": {"GET", "/v1/links/{linkId}", []string{"GetLink"}, func(ctx context.Context, c *Client) error {
-		return ok(c.GetLink(ctx, "link_1"))
+		return ok(c.GetLink(ctx, "link_1", ExpandIntegration))
 	}, nil, map[string]reflect.Type{"200": typeOf[Link]()}},
 
 	"cancelLink": {"POST", "/v1/links/{linkId}/cancel", []string{"CancelLink"}, func(ctx context.Context, c *Client) error {
@@ -129,7 +130,8 @@ var mapped = map[string]mapping{
 	}, nil, map[string]reflect.Type{"200": typeOf[EventPage]()}},
 
 	"listConnections": {"GET", "/v1/connections", []string{"ListConnections", "Connections"}, func(ctx context.Context, c *Client) error {
-		p := ListConnectionsParams{ExternalUserID: "e", IntegrationID: "tmobile", Status: ConnectionHealthy, Limit: 5, Cursor: "c"}
+		p := ListConnectionsParams{ExternalUserID: "e", IntegrationID: "tmobile", Status: ConnectionHealthy, Limit: 5, Cursor: "c",
+			Expand: []Expand{ExpandIntegration}}
 		if err := ok(c.ListConnections(ctx, p)); err != nil {
 			return err
 		}
@@ -137,7 +139,7 @@ var mapped = map[string]mapping{
 	}, nil, map[string]reflect.Type{"200": typeOf[Page[Connection]]()}},
 
 	"getConnection": {"GET", "/v1/connections/{connectionId}", []string{"GetConnection"}, func(ctx context.Context, c *Client) error {
-		return ok(c.GetConnection(ctx, "conn_1", GetConnectionParams{IncludeSecrets: true, RefreshPolicy: RefreshForce}))
+		return ok(c.GetConnection(ctx, "conn_1", GetConnectionParams{IncludeSecrets: true, RefreshPolicy: RefreshForce, Expand: []Expand{ExpandIntegration}}))
 	}, nil, map[string]reflect.Type{"200": typeOf[Connection]()}},
 
 	"updateConnection": {"PATCH", "/v1/connections/{connectionId}", []string{"UpdateConnection"}, func(ctx context.Context, c *Client) error {

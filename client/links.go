@@ -159,6 +159,9 @@ type Link struct {
 	// link.
 	ResultOmitted bool       `json:"resultOmitted,omitempty"`
 	Error         *LinkError `json:"error,omitempty"`
+	// Integration is the integration's catalog entry, when asked for with
+	// ExpandIntegration.
+	Integration *Integration `json:"integration,omitempty"`
 }
 
 // OperationResult is the result of one operation of a succeeded link.
@@ -213,12 +216,12 @@ func (c *Client) CreateLink(ctx context.Context, req CreateLinkRequest) (*Create
 }
 
 // GetLink returns a link (GET /v1/links/{linkId}).
-func (c *Client) GetLink(ctx context.Context, linkID string) (*Link, error) {
+func (c *Client) GetLink(ctx context.Context, linkID string, expand ...Expand) (*Link, error) {
 	if linkID == "" {
 		return nil, errors.New("client: GetLink needs a link id")
 	}
 	var out Link
-	if _, err := c.do(ctx, c.get("/v1/links/"+url.PathEscape(linkID), nil), &out); err != nil {
+	if _, err := c.do(ctx, c.get("/v1/links/"+url.PathEscape(linkID), url.Values(query{}.expand(expand))), &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -233,11 +236,13 @@ type ListLinksParams struct {
 	Limit int
 	// Cursor is the NextCursor of the previous page.
 	Cursor string
+	// Expand adds to each link what it names.
+	Expand []Expand
 }
 
 func (p ListLinksParams) query() url.Values {
 	q := query{}.str("status", string(p.Status)).str("integrationId", p.IntegrationID).
-		str("externalUserId", p.ExternalUserID).int("limit", p.Limit).str("cursor", p.Cursor)
+		str("externalUserId", p.ExternalUserID).int("limit", p.Limit).str("cursor", p.Cursor).expand(p.Expand)
 	return url.Values(q)
 }
 

@@ -89,8 +89,13 @@ type Link struct {
 	Description      string
 	RequiredUsername string
 	Debug            bool
-	Verifier         string
-	ClaimCode        string // only filled while the link is open
+	// OwnerUserID and OwnerEmail name the user who created the link with an
+	// access token of theirs (the password grant); empty when an API key did
+	// (seed 000's owner).
+	OwnerUserID string
+	OwnerEmail  string
+	Verifier    string
+	ClaimCode   string // only filled while the link is open
 	// RequestedConnectionID names a connection this link renews.
 	RequestedConnectionID string
 	ConnectionID          string // the connection a successful link made or renewed
@@ -176,7 +181,11 @@ type NewLink struct {
 	RequiredUsername string
 	ConnectionID     string
 	Debug            bool
-	ExpiresIn        time.Duration
+	// OwnerUserID and OwnerEmail name the user creating the link, if a user
+	// is (Link.OwnerUserID).
+	OwnerUserID string
+	OwnerEmail  string
+	ExpiresIn   time.Duration
 	// IdempotencyKey and RequestHash make a retried create return the first
 	// response; the same key with another RequestHash is a conflict.
 	IdempotencyKey string

@@ -35,6 +35,9 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, validation(issues))
 		return
 	}
+	if email := p.UserEmail(); email != "" {
+		in.OwnerUserID, in.OwnerEmail = linkflow.UserID(email), email
+	}
 	in.Response = s.createdResponse
 	if idemKey != "" {
 		sum := sha256.Sum256(compactJSON(body))

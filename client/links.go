@@ -140,8 +140,12 @@ type Link struct {
 	Description      string `json:"description,omitempty"`
 	RequiredUsername string `json:"requiredUsername,omitempty"`
 	Debug            bool   `json:"debug"`
-	CreatedAt        int64  `json:"createdAt"`
-	ExpiresAt        int64  `json:"expiresAt"`
+	// OwnerUserID and OwnerEmail name the user who created the link with
+	// an access token of theirs (the password grant); empty for an API key.
+	OwnerUserID string `json:"ownerUserId,omitempty"`
+	OwnerEmail  string `json:"ownerEmail,omitempty"`
+	CreatedAt   int64  `json:"createdAt"`
+	ExpiresAt   int64  `json:"expiresAt"`
 	// ClaimedAt, StartedAt and CompletedAt are nil until they happen.
 	ClaimedAt   *int64 `json:"claimedAt"`
 	StartedAt   *int64 `json:"startedAt"`

@@ -21,6 +21,8 @@ const (
 	fDescription      = "description"
 	fRequiredUsername = "requiredUsername"
 	fDebug            = "debug"
+	fOwnerUserID      = "ownerUserId"
+	fOwnerEmail       = "ownerEmail"
 	fVerifier         = "verifier"
 	fClaimHash        = "claimHash"
 	fClaimCode        = "claimCode"
@@ -80,6 +82,8 @@ func decodeLink(m map[string]string) (*linkflow.Link, error) {
 		Description:           m[fDescription],
 		RequiredUsername:      m[fRequiredUsername],
 		Debug:                 m[fDebug] == "1",
+		OwnerUserID:           m[fOwnerUserID],
+		OwnerEmail:            m[fOwnerEmail],
 		Verifier:              m[fVerifier],
 		RequestedConnectionID: m[fReqConnection],
 		Username:              m[fUsername],

@@ -37,6 +37,8 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 		RequiredUsername:      in.RequiredUsername,
 		RequestedConnectionID: in.ConnectionID,
 		Debug:                 in.Debug,
+		OwnerUserID:           in.OwnerUserID,
+		OwnerEmail:            in.OwnerEmail,
 		Verifier:              randomToken("", 16),
 		ClaimCode:             NewClaimCode(),
 		CreatedAt:             time.UnixMilli(now.UnixMilli()),
@@ -79,6 +81,7 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	for _, kv := range [][2]string{
 		{fWebhookURL, l.WebhookURL}, {fReturnURL, l.ReturnURL}, {fExternalUserID, l.ExternalUserID},
 		{fDescription, l.Description}, {fRequiredUsername, l.RequiredUsername}, {fReqConnection, l.RequestedConnectionID},
+		{fOwnerUserID, l.OwnerUserID}, {fOwnerEmail, l.OwnerEmail},
 	} {
 		if kv[1] != "" {
 			fields = append(fields, kv[0], kv[1])

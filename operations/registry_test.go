@@ -124,3 +124,30 @@ func TestRegisterRefuses(t *testing.T) {
 		t.Fatalf("a refused integration was registered: %v", reg.IDs())
 	}
 }
+
+// Consent names the card an operation adds, by brand and last four digits
+// only, for any argument in the luhn format.
+func TestConsent(t *testing.T) {
+	t.Parallel()
+	reg := operations.NewRegistry(nil)
+	pay := operations.Action{Name: "add", ResultKey: "card", Description: "Add a card",
+		Arguments: json.RawMessage(`{"type":"object","properties":{"pan":{"type":"string","format":"luhn"},"memo":{"type":"string"}}}`)}
+	if err := reg.Register(bank(readTransfers, pay)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ args, want string }{
+		{`{"pan":"4111111111111111","memo":"secret memo"}`, "Visa ending in 1111"},
+		{`{"pan":"5555555555554444"}`, "Mastercard ending in 4444"},
+		{`{"pan":"378282246310005"}`, "American Express ending in 0005"},
+		{`{"pan":"6011111111111117"}`, "Discover ending in 1117"},
+		{`{"pan":"4111111111111112"}`, ""}, // not a card number
+		{`{"memo":"x"}`, ""},
+	} {
+		if got := reg.Consent("bank", linkflow.Operation{Resource: "transfer", Action: "add", Arguments: json.RawMessage(tt.args)}); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	if got := reg.Consent("bank", linkflow.Operation{Resource: "transfer", Action: "read"}); got != "" {
+		t.Errorf("an action without arguments: %q", got)
+	}
+}

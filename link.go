@@ -62,6 +62,11 @@ type LinkError struct {
 
 func (e *LinkError) Error() string { return string(e.Code) + ": " + e.Message }
 
+// ChallengeCredentials is the type of the challenge that asks the end user
+// for the password again after the provider refused it; its answer is the
+// password. Other types are the provider's own (otp, ...).
+const ChallengeCredentials = "credentials"
+
 // Challenge is a question the provider asked during login (an OTP, say) that
 // the end user must answer before the link can go on.
 type Challenge struct {
@@ -94,8 +99,12 @@ type Link struct {
 	// (seed 000's owner).
 	OwnerUserID string
 	OwnerEmail  string
-	Verifier    string
-	ClaimCode   string // only filled while the link is open
+	// Consent words, per operation, what its arguments commit the end user
+	// to beyond the action's description ("Visa ending in 1111"; "" for
+	// nothing); the hosted page shows it. Never a secret.
+	Consent   []string
+	Verifier  string
+	ClaimCode string // only filled while the link is open
 	// RequestedConnectionID names a connection this link renews.
 	RequestedConnectionID string
 	ConnectionID          string // the connection a successful link made or renewed
@@ -185,7 +194,9 @@ type NewLink struct {
 	// is (Link.OwnerUserID).
 	OwnerUserID string
 	OwnerEmail  string
-	ExpiresIn   time.Duration
+	// Consent is Link.Consent, from the operations' arguments.
+	Consent   []string
+	ExpiresIn time.Duration
 	// IdempotencyKey and RequestHash make a retried create return the first
 	// response; the same key with another RequestHash is a conflict.
 	IdempotencyKey string

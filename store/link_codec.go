@@ -23,6 +23,7 @@ const (
 	fDebug            = "debug"
 	fOwnerUserID      = "ownerUserId"
 	fOwnerEmail       = "ownerEmail"
+	fConsent          = "consent"
 	fVerifier         = "verifier"
 	fClaimHash        = "claimHash"
 	fClaimCode        = "claimCode"
@@ -96,6 +97,11 @@ func decodeLink(m map[string]string) (*linkflow.Link, error) {
 		CancelRequested:       m[fCancel] == "1",
 		Attempts:              int(atoi(m[fAttempts])),
 		Version:               atoi(m[fVersion]),
+	}
+	if c := m[fConsent]; c != "" {
+		if err := json.Unmarshal([]byte(c), &l.Consent); err != nil {
+			return nil, err
+		}
 	}
 	if ops := m[fOps]; ops != "" {
 		if err := json.Unmarshal([]byte(ops), &l.Operations); err != nil {

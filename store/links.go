@@ -39,6 +39,7 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 		Debug:                 in.Debug,
 		OwnerUserID:           in.OwnerUserID,
 		OwnerEmail:            in.OwnerEmail,
+		Consent:               in.Consent,
 		Verifier:              randomToken("", 16),
 		ClaimCode:             NewClaimCode(),
 		CreatedAt:             time.UnixMilli(now.UnixMilli()),
@@ -89,6 +90,13 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	}
 	if l.Debug {
 		fields = append(fields, fDebug, "1")
+	}
+	if len(l.Consent) > 0 {
+		b, err := json.Marshal(l.Consent)
+		if err != nil {
+			return nil, err
+		}
+		fields = append(fields, fConsent, string(b))
 	}
 	idem, reqHash := s.k.idempotency(shard, in.OrgID, "-"), ""
 	if in.IdempotencyKey != "" {

@@ -199,3 +199,26 @@ func statusNames[S ~string](ss []S) []string {
 	}
 	return out
 }
+
+// traceBody is the answer of GET /v1/links/{linkId}/trace.
+type traceBody struct {
+	LinkID string                `json:"linkId"`
+	Status linkflow.Status       `json:"status"`
+	Data   []linkflow.TraceEntry `json:"data"`
+}
+
+// linkTrace is GET /v1/links/{linkId}/trace: the steps of a debug link's
+// session, oldest first, while the link is retained.
+func (s *Server) linkTrace(w http.ResponseWriter, r *http.Request) {
+	l, entries, err := s.cfg.Store.Trace(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Link not found."))
+		return
+	}
+	if !l.Debug {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EConflict,
+			`This link was created without "debug": true, so its session is not traced. Create links with "debug": true to trace them.`))
+		return
+	}
+	writeJSON(w, http.StatusOK, traceBody{LinkID: l.ID, Status: l.EffectiveStatus(s.now()), Data: entries})
+}

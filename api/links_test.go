@@ -339,10 +339,10 @@ func TestGetLinkThroughItsLife(t *testing.T) {
 
 	// Failed: the error with its code; no result.
 	l = newLink(t, s, s.APIKey, nil)
-	wantStatus(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), "user_good", "wrong"), http.StatusAccepted)
+	wantStatus(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), "user_locked", "pass_good"), http.StatusAccepted)
 	got = waitLink(t, s, s.APIKey, l.str("linkId"), "failed")
 	e, _ := got["error"].(map[string]any)
-	if e["code"] != "INVALID_CREDENTIALS" || e["message"] == "" {
+	if e["code"] != "ACCOUNT_LOCKED" || e["message"] == "" {
 		t.Fatalf("failed link error %v", got["error"])
 	}
 	if _, ok := got["result"]; ok {

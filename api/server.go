@@ -176,6 +176,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /v1/links", s.authenticated(linkflow.ScopeLinksRead, s.listLinks))
 	s.handle("GET /v1/links/{linkId}", s.authenticated(linkflow.ScopeLinksRead, s.getLink))
 	s.handle("POST /v1/links/{linkId}/cancel", s.authenticated(linkflow.ScopeLinksWrite, s.cancelLink))
+	s.handle("GET /v1/links/{linkId}/trace", s.authenticated(linkflow.ScopeLinksRead, s.linkTrace))
 	s.handle("GET /v1/providers", s.authenticated("", s.providers))
 	s.registerConnectionRoutes()
 
@@ -184,14 +185,17 @@ func (s *Server) registerRoutes() {
 	s.handleCORS("POST /v1/links/{linkId}/claim", s.claim)
 	s.handleCORS("GET /v1/links/{linkId}/session", s.session)
 	s.handleCORS("POST /v1/links/{linkId}/input", s.input)
+	s.handleCORS("POST /v1/links/{linkId}/decline", s.declineLink)
 	s.handle("OPTIONS /v1/links/{linkId}/claim", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/session", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/input", preflight)
+	s.handle("OPTIONS /v1/links/{linkId}/decline", preflight)
 
 	// The hosted page.
 	s.handle("GET /link/{linkId}", s.hostedPage)
 	s.handle("POST /link/{linkId}/login", s.hostedLogin)
 	s.handle("POST /link/{linkId}/mfa", s.hostedMFA)
+	s.handle("POST /link/{linkId}/decline", s.hostedDecline)
 
 	if s.cfg.SandboxAccount != nil {
 		s.handle("GET /v1/sandbox/accounts/{integrationId}/{username}", s.authenticated(linkflow.ScopeLinksRead, s.sandboxAccount))

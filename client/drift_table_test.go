@@ -17,6 +17,8 @@ var leftOut = map[string]string{
 	"hostedPage":           "linkflow's HTML page for the end user (the appClipUrl), opened in a browser",
 	"hostedLogin":          "the hosted page's HTML form post; apps claim with ClaimLink",
 	"hostedMFA":            "the hosted page's HTML form post; apps answer with SubmitInput",
+	"hostedDecline":        "the hosted page's HTML form post; apps decline with DeclineLink",
+	"declineLinkPreflight": "a CORS preflight: browsers send it on their own before declineLink",
 	"getSandboxAccount":    "served only by a development server (linkflow dev), to inspect the sandbox",
 }
 
@@ -100,6 +102,14 @@ var mapped = map[string]mapping{
 	"submitInput": {"POST", "/v1/links/{linkId}/input", []string{"SubmitInput"}, func(ctx context.Context, c *Client) error {
 		return ok(c.SubmitInput(ctx, "link_1", InputRequest{ClaimCode: "clm_1", ChallengeID: "ch", Response: "123456"}))
 	}, typeOf[InputRequest](), map[string]reflect.Type{"202": typeOf[Session]()}},
+
+	"declineLink": {"POST", "/v1/links/{linkId}/decline", []string{"DeclineLink"}, func(ctx context.Context, c *Client) error {
+		return ok(c.DeclineLink(ctx, "link_1", DeclineRequest{ClaimCode: "clm_1"}))
+	}, typeOf[DeclineRequest](), map[string]reflect.Type{"200": typeOf[Session]()}},
+
+	"getLinkTrace": {"GET", "/v1/links/{linkId}/trace", []string{"GetLinkTrace"}, func(ctx context.Context, c *Client) error {
+		return ok(c.GetLinkTrace(ctx, "link_1"))
+	}, nil, map[string]reflect.Type{"200": typeOf[LinkTrace]()}},
 
 	"listLinkDeliveries": {"GET", "/v1/links/{linkId}/deliveries", []string{"ListLinkDeliveries"}, func(ctx context.Context, c *Client) error {
 		return ok(c.ListLinkDeliveries(ctx, "link_1"))

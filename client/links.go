@@ -287,3 +287,41 @@ func (c *Client) CancelLink(ctx context.Context, linkID string) (*Link, error) {
 func (c *Client) get(path string, q url.Values) *request {
 	return &request{method: http.MethodGet, path: path, query: q, auth: true, idempotent: true}
 }
+
+// TraceEntry is one step of a debug link's session: when it began, how long
+// it took, the session attempt, what came of it, the failure code and the
+// provider's request ids. It holds no secret, answer or argument.
+type TraceEntry struct {
+	At                 int64    `json:"at"`
+	Step               string   `json:"step"`
+	Attempt            int      `json:"attempt"`
+	DurationMs         int64    `json:"durationMs"`
+	Outcome            string   `json:"outcome"`
+	Code               string   `json:"code,omitempty"`
+	OperationIndex     *int     `json:"operationIndex,omitempty"`
+	Resource           string   `json:"resource,omitempty"`
+	Action             string   `json:"action,omitempty"`
+	ChallengeType      string   `json:"challengeType,omitempty"`
+	ProviderRequestIDs []string `json:"providerRequestIds,omitempty"`
+	RetryInMs          int64    `json:"retryInMs,omitempty"`
+}
+
+// LinkTrace is the trace of a debug link's session, oldest step first.
+type LinkTrace struct {
+	LinkID string       `json:"linkId"`
+	Status Status       `json:"status"`
+	Data   []TraceEntry `json:"data"`
+}
+
+// GetLinkTrace returns the trace of a link created with Debug (GET
+// /v1/links/{linkId}/trace); a link without Debug is a 409 Error.
+func (c *Client) GetLinkTrace(ctx context.Context, linkID string) (*LinkTrace, error) {
+	if linkID == "" {
+		return nil, errors.New("client: GetLinkTrace needs a link id")
+	}
+	var out LinkTrace
+	if _, err := c.do(ctx, c.get("/v1/links/"+url.PathEscape(linkID)+"/trace", nil), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -16,9 +16,11 @@ import (
 )
 
 // The hosted page: GET /link/{linkId}?code=... is where an end user lands
-// from a link's appClipUrl. It shows what the link will do in plain words and
-// a login form; then progress, an MFA prompt when the provider asks one, and
-// the outcome, redirecting to the link's return URL when it has one. It works
+// from a link's appClipUrl. It shows what the link will do in plain words, a
+// login form and Cancel; then progress, the login form again after a wrong
+// password, an MFA prompt when the provider asks one, and the outcome: a
+// success redirects to the link's return URL, a failure waits for the end
+// user's Continue. It works
 // with plain HTML forms (POST, then 303 back to the page) and a <meta
 // refresh>; a small inline script polls the session endpoint so the page
 // moves on as soon as the link does.

@@ -95,8 +95,9 @@ type Config struct {
 	// TokenTTL is the lifetime of an access token from POST /v1/auth/token.
 	// Default 1 hour.
 	TokenTTL time.Duration
-	// RedirectDelay is how long the hosted page shows the outcome before it
-	// redirects to the link's return URL. Default 2 seconds.
+	// RedirectDelay is how long the hosted page shows a success before it
+	// redirects to the link's return URL; a failure stays until the end
+	// user chooses Continue. Default 2 seconds.
 	RedirectDelay time.Duration
 }
 

@@ -37,7 +37,7 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	f.authFail.register(fs, "auth-failure", 10, 20, time.Minute, "requests with an invalid API key or token per minute per client address on the customer API")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
-	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows the outcome before it redirects to the return URL")
+	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows a success before it redirects to the return URL (a failure waits for the end user's Continue)")
 }
 
 // limitFlag is one rate limit: --<name>-limit per unit (0: no limit) and

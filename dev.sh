@@ -11,7 +11,7 @@ start=$SECONDS
 if [ -x bin/linkflow ]; then
   echo "linkflow: building bin/linkflow (seconds, unless the code or Go changed)" >&2
 else
-  echo "linkflow: building bin/linkflow for the first time: Go downloads and compiles every dependency, which takes one to several minutes; later builds take seconds" >&2
+  echo "linkflow: building bin/linkflow for the first time: Go downloads and compiles every dependency, which can take one to several minutes; later builds take seconds" >&2
 fi
 # A sign of life while the compiler works.
 ( while sleep 15; do echo "linkflow: still building ($((SECONDS - start)) s)..." >&2; done ) &

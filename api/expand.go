@@ -8,8 +8,8 @@ import (
 	"github.com/linkflow/linkflow/operations"
 )
 
-// expandable are the values of the expand query parameter (seed 003's
-// expand): integration puts the integration's catalog entry, as GET
+// expandIntegration is the value of the expand query parameter (seed
+// 003's expand) that puts the integration's catalog entry, as GET
 // /v1/providers shows it, inline in each link or connection.
 const expandIntegration = "integration"
 

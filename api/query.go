@@ -37,7 +37,7 @@ func QueryParams() map[string][]string { return queryParams }
 
 // checkParams wraps the handler of route pattern: a query parameter the
 // route does not take is refused with 400, naming those it does take.
-func checkParams(pattern string, h http.HandlerFunc, s *Server) http.HandlerFunc {
+func (s *Server) checkParams(pattern string, h http.HandlerFunc) http.HandlerFunc {
 	// A CORS preflight carries the query of the request it asks for.
 	if lenientQuery[pattern] || strings.HasPrefix(pattern, http.MethodOptions+" ") {
 		return h

@@ -156,14 +156,14 @@ func (s *Server) Routes() []string { return s.routes }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, checkParams(pattern, h, s))
+	s.mux.HandleFunc(pattern, s.checkParams(pattern, h))
 }
 
 // handleCORS registers an end user's endpoint: CORS on every answer, the
 // refusal of an unknown query parameter included.
 func (s *Server) handleCORS(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, cors(checkParams(pattern, h, s)))
+	s.mux.HandleFunc(pattern, cors(s.checkParams(pattern, h)))
 }
 
 func (s *Server) registerRoutes() {

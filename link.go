@@ -3,6 +3,7 @@ package linkflow
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -34,15 +35,12 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// Statuses are the statuses of a link, in lifecycle order.
+var Statuses = []Status{StatusPending, StatusClaimed, StatusRunning, StatusAwaitingInput,
+	StatusSucceeded, StatusFailed, StatusExpired, StatusCanceled}
+
 // Valid reports whether s is one of the known statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusPending, StatusClaimed, StatusRunning, StatusAwaitingInput,
-		StatusSucceeded, StatusFailed, StatusExpired, StatusCanceled:
-		return true
-	}
-	return false
-}
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // Operation is one step of a link: an action on a resource of the link's
 // integration. Arguments are only present on the way in; they are never
@@ -63,6 +61,11 @@ type LinkError struct {
 }
 
 func (e *LinkError) Error() string { return string(e.Code) + ": " + e.Message }
+
+// ChallengeCredentials is the type of the challenge that asks the end user
+// for the password again after the provider refused it; its answer is the
+// password. Other types are the provider's own (otp, ...).
+const ChallengeCredentials = "credentials"
 
 // Challenge is a question the provider asked during login (an OTP, say) that
 // the end user must answer before the link can go on.
@@ -91,8 +94,17 @@ type Link struct {
 	Description      string
 	RequiredUsername string
 	Debug            bool
-	Verifier         string
-	ClaimCode        string // only filled while the link is open
+	// OwnerUserID and OwnerEmail name the user who created the link with an
+	// access token of theirs (the password grant); empty when an API key did
+	// (seed 000's owner).
+	OwnerUserID string
+	OwnerEmail  string
+	// Consent words, per operation, what its arguments commit the end user
+	// to beyond the action's description ("Visa ending in 1111"; "" for
+	// nothing); the hosted page shows it. Never a secret.
+	Consent   []string
+	Verifier  string
+	ClaimCode string // only filled while the link is open
 	// RequestedConnectionID names a connection this link renews.
 	RequestedConnectionID string
 	ConnectionID          string // the connection a successful link made or renewed
@@ -178,7 +190,13 @@ type NewLink struct {
 	RequiredUsername string
 	ConnectionID     string
 	Debug            bool
-	ExpiresIn        time.Duration
+	// OwnerUserID and OwnerEmail name the user creating the link, if a user
+	// is (Link.OwnerUserID).
+	OwnerUserID string
+	OwnerEmail  string
+	// Consent is Link.Consent, from the operations' arguments.
+	Consent   []string
+	ExpiresIn time.Duration
 	// IdempotencyKey and RequestHash make a retried create return the first
 	// response; the same key with another RequestHash is a conflict.
 	IdempotencyKey string

@@ -1,6 +1,11 @@
 package linkflow
 
-import "slices"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+)
 
 // Scopes an API key or access token can carry.
 const (
@@ -31,3 +36,21 @@ type Principal struct {
 
 // Can reports whether p carries scope.
 func (p *Principal) Can(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// UserEmail is the email of the user p acts as (an access token from the
+// password grant), or "" for an API key and its tokens.
+func (p *Principal) UserEmail() string {
+	email, _ := strings.CutPrefix(p.Subject, "user:")
+	if email == p.Subject {
+		return ""
+	}
+	return email
+}
+
+// UserID is the id of the user with email: "usr_" and 24 hex digits derived
+// from the email, so it stays the same when the user is changed (linkflow
+// users create again) and needs no record of its own.
+func UserID(email string) string {
+	sum := sha256.Sum256([]byte("linkflow user\x00" + strings.ToLower(email)))
+	return "usr_" + hex.EncodeToString(sum[:12])
+}

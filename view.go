@@ -22,6 +22,8 @@ type LinkView struct {
 	Description      string          `json:"description,omitempty"`
 	RequiredUsername string          `json:"requiredUsername,omitempty"`
 	Debug            bool            `json:"debug"`
+	OwnerUserID      string          `json:"ownerUserId,omitempty"`
+	OwnerEmail       string          `json:"ownerEmail,omitempty"`
 	CreatedAt        *int64          `json:"createdAt"`
 	ExpiresAt        *int64          `json:"expiresAt"`
 	ClaimedAt        *int64          `json:"claimedAt"`
@@ -49,6 +51,8 @@ func (l *Link) View(publicURL string, now time.Time) LinkView {
 		Description:      l.Description,
 		RequiredUsername: l.RequiredUsername,
 		Debug:            l.Debug,
+		OwnerUserID:      l.OwnerUserID,
+		OwnerEmail:       l.OwnerEmail,
 		CreatedAt:        Millis(l.CreatedAt),
 		ExpiresAt:        Millis(l.ExpiresAt),
 		ClaimedAt:        Millis(l.ClaimedAt),

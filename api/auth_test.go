@@ -64,9 +64,11 @@ func TestTokenClientCredentials(t *testing.T) {
 		len(tok.Orgs) != 1 || tok.Orgs[0].ID != s.OrgID || tok.Orgs[0].Name != "Test organization" {
 		t.Fatalf("token %+v", tok)
 	}
-	// The token works like the key.
+	// The token works like the key, and like the key it names no owner.
 	l := newLink(t, s, tok.AccessToken, nil)
-	fetchLink(t, s, s.APIKey, l.str("linkId"))
+	if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got["ownerUserId"] != nil || got["ownerEmail"] != nil {
+		t.Fatalf("a link a key's token created has an owner: %v", got)
+	}
 
 	// Narrowed to links:read: reading works, writing is 403.
 	ro := mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}, "scope": {"links:read"}})
@@ -191,7 +193,16 @@ func TestTokenPasswordGrant(t *testing.T) {
 		t.Fatalf("orgs %+v", tok.Orgs)
 	}
 	l := newLink(t, s, tok.AccessToken, nil)
-	fetchLink(t, s, s.APIKey, l.str("linkId"))
+	// A link created with a user's token records the user as its owner
+	// (seed 000's owner); with an API key there is none.
+	got := fetchLink(t, s, s.APIKey, l.str("linkId"))
+	if got.str("ownerEmail") != "ada@example.com" || got.str("ownerUserId") != linkflow.UserID("ada@example.com") ||
+		!strings.HasPrefix(got.str("ownerUserId"), "usr_") {
+		t.Fatalf("owner of a link a user created: %v", got)
+	}
+	if byKey := fetchLink(t, s, s.APIKey, newLink(t, s, s.APIKey, nil).str("linkId")); byKey["ownerUserId"] != nil || byKey["ownerEmail"] != nil {
+		t.Fatalf("a link an API key created has an owner: %v", byKey)
+	}
 
 	// client_id picks another of the user's organizations.
 	tok2 := mustToken(t, s, url.Values{"grant_type": {"password"}, "username": {"ada@example.com"}, "password": {"correct horse"}, "client_id": {org2}})

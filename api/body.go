@@ -140,7 +140,10 @@ func unknownFields(m map[string]json.RawMessage, prefix string, known ...string)
 	sort.Strings(names)
 	issues := make([]linkflow.Issue, 0, len(names))
 	for _, k := range names {
-		msg := "is not a known field; known: " + strings.Join(known, ", ")
+		msg := "is not a known field; the fields are " + strings.Join(known, ", ")
+		if len(known) == 0 {
+			msg = "is not a known field; this takes none"
+		}
 		issues = append(issues, linkflow.Issue{Path: prefix + quoteKey(k), Message: msg})
 	}
 	return issues
@@ -172,4 +175,27 @@ func validation(issues []linkflow.Issue) error {
 // tooLong reports whether s has more than max characters (not bytes).
 func tooLong(s string, max int) bool {
 	return len(s) > max && utf8.RuneCountInString(s) > max
+}
+
+// noBody checks the body of an endpoint that takes none: nothing, or an
+// empty JSON object. Fields are refused like unknown fields anywhere, so
+// that a client that thinks it passes something learns it does not.
+func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	m, ok := decodeObject(body)
+	if !ok {
+		return linkflow.Errorf(linkflow.EBadRequest, "This endpoint takes no request body.")
+	}
+	if issues := unknownFields(m, ""); len(issues) > 0 {
+		e := linkflow.Errorf(linkflow.EBadRequest, "This endpoint takes no request body fields.")
+		e.Issues = issues
+		return e
+	}
+	return nil
 }

@@ -160,19 +160,67 @@ func TestHostedPageInChromium(t *testing.T) {
 		}
 	})
 
-	t.Run("login with a wrong password then failure", func(t *testing.T) {
+	t.Run("a wrong password, the form again, then the right one", func(t *testing.T) {
 		t.Parallel()
-		l := newLink(t, s, s.APIKey, nil)
+		returned := make(chan url.Values, 1)
+		app := appServer(t, returned)
+		l := newLink(t, s, s.APIKey, map[string]any{"operations": []any{writeOp(goodCard())}, "returnUrl": app.URL + "/done"})
 		ctx, problems := newTab(t, browser)
 		err := chromedp.Do(ctx,
 			chromedp.Navigate(l.str("appClipUrl")),
 			chromedp.WaitVisible(chromedp.ID("login-form")),
-			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
-			chromedp.SendKeys(chromedp.ID("password"), "not-the-password"),
-			chromedp.Click(chromedp.ID("login")),
-			chromedp.WaitVisible(chromedp.ID("outcome")),
 		)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if ops := text(t, ctx, "operations"); !strings.Contains(ops, "Visa ending in 1111") {
+			t.Fatalf("the card to add is not named: %q", ops)
+		}
+		err = chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
+			chromedp.SendKeys(chromedp.ID("password"), "pass_typo"),
+			chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("tries-left")),
+		)
+		if err != nil {
+			t.Fatalf("%v (problems: %v)", err, problems())
+		}
+		if msg, left := text(t, ctx, "form-error"), text(t, ctx, "tries-left"); msg != "Wrong username or password." || left != "2 tries left." {
+			t.Fatalf("after a wrong password: %q, %q", msg, left)
+		}
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("password"), "pass_good"), chromedp.Click(chromedp.ID("login"))); err != nil {
+			t.Fatal(err)
+		}
+		var q url.Values
+		select {
+		case q = <-returned:
+		case <-ctx.Done():
+			t.Fatalf("the browser never reached the return URL: %v", problems())
+		}
+		if q.Get("status") != "succeeded" {
+			t.Fatalf("return URL query %v", q)
+		}
+		if p := problems(); len(p) > 0 {
+			t.Fatalf("script errors or CSP violations: %v", p)
+		}
+	})
+
+	t.Run("three wrong passwords: the failure stays until Continue", func(t *testing.T) {
+		t.Parallel()
+		returned := make(chan url.Values, 1)
+		app := appServer(t, returned)
+		l := newLink(t, s, s.APIKey, map[string]any{"returnUrl": app.URL + "/done"})
+		ctx, problems := newTab(t, browser)
+		steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(l.str("appClipUrl")), chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("username"), "user_good")}
+		for i := range 3 {
+			steps = append(steps, chromedp.SendKeys(chromedp.ID("password"), "not-the-password"), chromedp.Click(chromedp.ID("login")))
+			if i < 2 {
+				steps = append(steps, chromedp.WaitVisible(chromedp.ID("tries-left")))
+			}
+		}
+		steps = append(steps, chromedp.WaitVisible(chromedp.ID("outcome")))
+		if err := chromedp.Do(ctx, steps...); err != nil {
 			t.Fatalf("%v (problems: %v)", err, problems())
 		}
 		title, detail := text(t, ctx, "outcome"), text(t, ctx, "page")
@@ -182,8 +230,91 @@ func TestHostedPageInChromium(t *testing.T) {
 		if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "failed" {
 			t.Fatalf("link status %v", got["status"])
 		}
+		// Longer than the redirect delay: the page stays on the error.
+		select {
+		case q := <-returned:
+			t.Fatalf("the failure page went back by itself: %v", q)
+		case <-time.After(time.Second): // ten times the test stack's redirect delay
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("return"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case q := <-returned:
+			if q.Get("status") != "failed" {
+				t.Fatalf("Continue: %v", q)
+			}
+		case <-ctx.Done():
+			t.Fatal("Continue did not go back")
+		}
 		if p := problems(); len(p) > 0 {
 			t.Fatalf("script errors or CSP violations: %v", p)
 		}
 	})
+
+	t.Run("Cancel goes back with status canceled", func(t *testing.T) {
+		t.Parallel()
+		returned := make(chan url.Values, 1)
+		app := appServer(t, returned)
+		l := newLink(t, s, s.APIKey, map[string]any{"returnUrl": app.URL + "/done"})
+		ctx, problems := newTab(t, browser)
+		if err := chromedp.Do(ctx, chromedp.Navigate(l.str("appClipUrl")), chromedp.WaitVisible(chromedp.ID("decline")),
+			chromedp.Click(chromedp.ID("decline"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case q := <-returned:
+			if q.Get("status") != "canceled" || q.Get("linkId") != l.str("linkId") {
+				t.Fatalf("return URL query %v", q)
+			}
+		case <-ctx.Done():
+			t.Fatalf("Cancel did not go back: %v", problems())
+		}
+		if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "canceled" {
+			t.Fatalf("link status %v", got["status"])
+		}
+	})
+
+	t.Run("one message per stage while it works", func(t *testing.T) {
+		t.Parallel()
+		l := newLink(t, s, s.APIKey, nil)
+		ctx, problems := newTab(t, browser)
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(l.str("appClipUrl")),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("username"), "user_slow"),
+			chromedp.SendKeys(chromedp.ID("password"), "pass_good"),
+			chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("progress")),
+		)
+		if err != nil {
+			t.Fatalf("%v (problems: %v)", err, problems())
+		}
+		msg := text(t, ctx, "page")
+		connecting, working := strings.Contains(msg, "Connecting to T-Mobile…"), strings.Contains(msg, "Logging in to T-Mobile and doing what you allowed…")
+		if connecting == working || strings.Contains(msg, "Logged in") {
+			t.Fatalf("the working page says: %q", msg)
+		}
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("outcome"))); err != nil {
+			t.Fatalf("%v (problems: %v)", err, problems())
+		}
+	})
+}
+
+// appServer is the customer's app the hosted page returns to; each visit
+// of /done sends its query to returned.
+func appServer(t *testing.T, returned chan<- url.Values) *httptest.Server {
+	t.Helper()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/done" {
+			select {
+			case returned <- r.URL.Query():
+			default:
+			}
+		}
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<!doctype html><title>back in the app</title><h1 id=app>Back in the app</h1>"))
+	}))
+	t.Cleanup(app.Close)
+	return app
 }

@@ -46,6 +46,11 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 		}
 		withSecrets = b
 	}
+	x, err := parseExpand(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	policy := linkflow.RefreshPolicy(q.Get("refresh_policy"))
 	if policy == "" {
 		policy = linkflow.RefreshAuto
@@ -94,7 +99,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 			log.Info("connection secrets read", zap.String("subject", p.Subject))
 		}
 	}
-	writeJSON(w, http.StatusOK, c.View(withSecrets))
+	writeJSON(w, http.StatusOK, expandedConnection{c.View(withSecrets), x.of(s.cfg.Registry, c.IntegrationID)})
 }
 
 func addrString(s *Server, r *http.Request) string {
@@ -147,17 +152,22 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	x, err := parseExpand(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	conns, next, err := s.cfg.Store.ListConnections(r.Context(), principal(r).OrgID, f, q.Get("cursor"), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	out := struct {
-		Data       []linkflow.ConnectionView `json:"data"`
-		NextCursor *string                   `json:"nextCursor"`
-	}{Data: make([]linkflow.ConnectionView, len(conns))}
+		Data       []expandedConnection `json:"data"`
+		NextCursor *string              `json:"nextCursor"`
+	}{Data: make([]expandedConnection, len(conns))}
 	for i, c := range conns {
-		out.Data[i] = c.View(false)
+		out.Data[i] = expandedConnection{c.View(false), x.of(s.cfg.Registry, c.IntegrationID)}
 	}
 	if next != "" {
 		out.NextCursor = &next

@@ -119,13 +119,31 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 		}
 	} else if req.IntegrationID != "" {
 		if _, ok := s.cfg.Registry.Integration(req.IntegrationID); !ok {
-			add("integrationId", "unknown integration %q", req.IntegrationID)
+			issues = append(issues, s.cfg.Registry.UnknownIntegration(req.IntegrationID))
 		}
 	}
 	if req.ConnectionID != "" {
 		issues = append(issues, s.checkReconnect(ctx, org, req)...)
 	}
+	if len(issues) == 0 {
+		req.Consent = s.consent(req.IntegrationID, req.Operations)
+	}
 	return req, issues
+}
+
+// consent words what each operation's arguments commit the end user to
+// (operations.Registry.Consent), for the hosted page; nil when nothing does.
+func (s *Server) consent(integration string, ops []linkflow.Operation) []string {
+	out := make([]string, len(ops))
+	any := false
+	for i, op := range ops {
+		out[i] = s.cfg.Registry.Consent(integration, op)
+		any = any || out[i] != ""
+	}
+	if !any {
+		return nil
+	}
+	return out
 }
 
 // maxNameLen bounds names that must match the catalog (resources, actions):

@@ -23,6 +23,9 @@ var notOrgScoped = map[string]string{
 	"GET /link/{linkId}":                                  "the hosted page: authenticated by the claim code",
 	"POST /link/{linkId}/login":                           "the hosted page: authenticated by the claim code",
 	"POST /link/{linkId}/mfa":                             "the hosted page: authenticated by the claim code",
+	"POST /link/{linkId}/decline":                         "the hosted page: authenticated by the claim code",
+	"POST /v1/links/{linkId}/decline":                     "authenticated by the claim code, not by an organization's key",
+	"OPTIONS /v1/links/{linkId}/decline":                  "CORS preflight: no credentials, no data",
 	"GET /v1/sandbox/accounts/{integrationId}/{username}": "dev only: sandbox accounts belong to no organization",
 	"GET /sdk/{version}/link.js":                          "the web drop-in's public script: no credentials, no data",
 }
@@ -43,7 +46,7 @@ func TestCrossOrganization(t *testing.T) {
 	// Org A's records: a link that succeeded (so it has a connection, an
 	// event and a webhook delivery).
 	hooks := make(chan string, 4)
-	l := newLink(t, s, s.APIKey, map[string]any{"webhookUrl": newEventSink(t, hooks), "externalUserId": "shared-user"})
+	l := newLink(t, s, s.APIKey, map[string]any{"webhookUrl": newEventSink(t, hooks), "externalUserId": "shared-user", "debug": true})
 	linkID := l.str("linkId")
 	wantStatus(t, claimLink(t, s, linkID, l.str("claimCode"), "user_good", "pass_good"), http.StatusAccepted)
 	done := waitLink(t, s, s.APIKey, linkID, "succeeded")

@@ -23,6 +23,7 @@ type Store interface {
 	LinkByCode(ctx context.Context, linkID, code string) (*linkflow.Link, error)
 	ClaimLink(ctx context.Context, linkID, code, username, password string) (*linkflow.Claim, error)
 	SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error)
+	Trace(ctx context.Context, org, id string) (*linkflow.Link, []linkflow.TraceEntry, error)
 
 	Connection(ctx context.Context, org, id string) (*linkflow.Connection, error)
 	ListConnections(ctx context.Context, org string, f linkflow.ConnectionFilter, cursor string, limit int) ([]*linkflow.Connection, string, error)

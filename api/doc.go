@@ -1,7 +1,7 @@
 // Package api is linkflow's HTTP ingress: the customer's API (links,
-// providers, connections, deliveries, events; authenticated by API key or
-// access token), the end user's endpoints (claim, session, input; authenticated
-// by the claim code) and the hosted link page.
+// providers, connections, deliveries, events, debug traces; authenticated by
+// API key or access token), the end user's endpoints (claim, session, input,
+// decline; authenticated by the claim code) and the hosted link page.
 //
 // It is the only package that maps errors to HTTP statuses and the error
 // envelope {"meta": {"request_id"}, "error": {"code", "message", "detail"}}.

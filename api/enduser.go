@@ -23,7 +23,9 @@ const (
 	maxUsername    = 256
 	maxPassword    = 1024
 	maxChallengeID = 128
-	maxAnswer      = 256
+	// maxAnswer bounds an answer: a code, or a password again (a
+	// credentials challenge).
+	maxAnswer = maxPassword
 )
 
 // fieldSpec is one string field of an end user's JSON body.
@@ -256,4 +258,55 @@ func (s *Server) submitInput(ctx context.Context, linkID, code, challengeID, res
 	}
 	s.cfg.Messages.Input(l.OrgID, l.ID)
 	return l, nil
+}
+
+// declineLink is POST /v1/links/{linkId}/decline: the end user does not want
+// the link to go on. A pending or claimed link ends canceled (link.canceled
+// goes to the customer); a running one, or one waiting for the end user, is
+// stopped before its next step and fails CANCELED. It answers the session.
+func (s *Server) declineLink(w http.ResponseWriter, r *http.Request) {
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
+		s.writeError(w, r, lerr)
+		return
+	}
+	m, err := s.readObject(w, r, "{claimCode}")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var code string
+	if err := validation(checkFields(m, "", nil, fieldSpec{"claimCode", &code, true, maxClaimCode})); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	l, err := s.decline(r, guess, r.PathValue("linkId"), code)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessionOf(l))
+}
+
+// decline cancels the link the claim code opens, for its end user; the JSON
+// endpoint and the hosted page's Cancel both decline through here.
+func (s *Server) decline(r *http.Request, guess linkflow.RateLimitRequest, linkID, code string) (*linkflow.Link, error) {
+	ctx := r.Context()
+	l, err := s.cfg.Store.LinkByCode(ctx, linkID, code)
+	if err != nil {
+		s.wrongCode(r, guess, err)
+		return nil, notFound(err, "Link not found.")
+	}
+	res, err := s.cfg.Store.CancelLink(ctx, l.OrgID, l.ID)
+	if err != nil {
+		return nil, err
+	}
+	if res.Finished != nil {
+		s.publish(ctx, res.Finished.Event)
+	}
+	if res.Requested {
+		s.cfg.Messages.Cancel(l.OrgID, l.ID)
+	}
+	s.log.Info("link declined by its end user", zap.String("link_id", l.ID), zap.String("org_id", l.OrgID))
+	return res.Link, nil
 }

@@ -16,9 +16,11 @@ import (
 )
 
 // The hosted page: GET /link/{linkId}?code=... is where an end user lands
-// from a link's appClipUrl. It shows what the link will do in plain words and
-// a login form; then progress, an MFA prompt when the provider asks one, and
-// the outcome, redirecting to the link's return URL when it has one. It works
+// from a link's appClipUrl. It shows what the link will do in plain words, a
+// login form and Cancel; then progress, the login form again after a wrong
+// password, an MFA prompt when the provider asks one, and the outcome: a
+// success redirects to the link's return URL, a failure waits for the end
+// user's Continue. It works
 // with plain HTML forms (POST, then 303 back to the page) and a <meta
 // refresh>; a small inline script polls the session endpoint so the page
 // moves on as soon as the link does.
@@ -136,6 +138,9 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	linkID, code := r.PathValue("linkId"), form.Get("code")
 	challengeID, answer := form.Get("challengeId"), strings.TrimSpace(form.Get("response"))
+	if form.Has("password") {
+		answer = form.Get("password") // a credentials challenge: the password again, as typed
+	}
 	sent := ""
 	if answer != "" && challengeID != "" {
 		_, err = s.submitInput(r.Context(), linkID, code, challengeID, answer)
@@ -155,6 +160,48 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Redirect(w, r, pagePath(linkID, code, form.Get("origin"), sent), http.StatusSeeOther)
+}
+
+// hostedDecline is POST /link/{linkId}/decline: the end user's "Cancel".
+// Before the login the link ends canceled (the customer gets link.canceled);
+// while a session runs it stops and fails CANCELED, as the API's cancel
+// does. The end user then goes back to the return URL with the status,
+// at once: they chose to leave.
+func (s *Server) hostedDecline(w http.ResponseWriter, r *http.Request) {
+	if !s.sameOriginForm(w, r) {
+		return
+	}
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
+		s.renderProblem(w, r, lerr)
+		return
+	}
+	form, err := s.readForm(w, r)
+	if err != nil {
+		s.renderProblem(w, r, err)
+		return
+	}
+	linkID, code := r.PathValue("linkId"), form.Get("code")
+	l, err := s.decline(r, guess, linkID, code)
+	switch codeOf(err) {
+	case linkflow.ENotFound:
+		s.renderLinkError(w, r, linkflow.ErrNotFound)
+		return
+	case linkflow.EConflict: // it ended meanwhile: the page says how
+	default:
+		if err != nil {
+			s.renderProblem(w, r, err)
+			return
+		}
+		if l.Status == linkflow.StatusCanceled {
+			// The page sends the end user on at once. (A redirect from here
+			// would be a form's, which the page's CSP form-action 'self'
+			// keeps on linkflow's origin.)
+			http.Redirect(w, r, pagePath(linkID, code, form.Get("origin"), sentDeclined), http.StatusSeeOther)
+			return
+		}
+	}
+	http.Redirect(w, r, pagePath(linkID, code, form.Get("origin"), ""), http.StatusSeeOther)
 }
 
 // sameOriginForm refuses a form POST that a browser says came from another
@@ -182,8 +229,13 @@ func (s *Server) publicOrigin() string {
 	return u.Scheme + "://" + u.Host
 }
 
+// sentDeclined marks the page the end user lands on after Cancel: it goes
+// on to the return URL at once.
+const sentDeclined = "declined"
+
 // pagePath is the hosted page of a link; origin is the embedding page's
-// (the web drop-in's), sent marks an answer just sent.
+// (the web drop-in's), sent marks an answer just sent, or the end user's
+// Cancel (sentDeclined).
 func pagePath(linkID, code, origin, sent string) string {
 	p := "/link/" + url.PathEscape(linkID) + "?code=" + url.QueryEscape(code)
 	if origin != "" {

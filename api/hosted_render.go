@@ -32,14 +32,18 @@ type page struct {
 
 	OrgName     string
 	Integration string
-	Operations  []string
+	Operations  []pageOperation
 
 	LoginAction      string
 	MFAAction        string
+	DeclineAction    string
 	RequiredUsername string
 	Username         string
 	FormError        string
 	ExpiresIn        string
+	// Retry is the credentials challenge asking for the password again
+	// after a wrong one; the login form comes back, posting to MFAAction.
+	Retry *challengeView
 
 	Progress  string
 	Refresh   int // seconds, for a <meta refresh> without JavaScript
@@ -50,8 +54,16 @@ type page struct {
 	OutcomeDetail string
 	Final         string
 	Redirect      template.URL
-	RedirectWeb   bool
+	RedirectWeb   bool // a <meta refresh> may follow it
+	AutoRedirect  bool // the page goes on to Redirect by itself
 	RedirectDelay int
+}
+
+// pageOperation is one operation as the end user agrees to it: the
+// action's description and what its arguments add (the card, by brand and
+// last four digits).
+type pageOperation struct {
+	Text, Detail string
 }
 
 // pageScript configures the inline script.
@@ -63,11 +75,21 @@ type pageScript struct {
 	Status string `json:"status,omitempty"`
 	Stage  string `json:"stage,omitempty"`
 
-	Poll            string `json:"poll,omitempty"`
-	Page            string `json:"page,omitempty"`
-	Fingerprint     string `json:"fingerprint,omitempty"`
-	Redirect        string `json:"redirect,omitempty"`
-	RedirectDelayMs int64  `json:"redirectDelayMs,omitempty"`
+	Poll            string            `json:"poll,omitempty"`
+	Page            string            `json:"page,omitempty"`
+	Fingerprint     string            `json:"fingerprint,omitempty"`
+	Redirect        string            `json:"redirect,omitempty"`
+	RedirectDelayMs int64             `json:"redirectDelayMs,omitempty"`
+	Progress        map[string]string `json:"progress,omitempty"`
+}
+
+// progress is the one message of each stage of a link at work: truthful
+// with what linkflow knows (it does not know when the login is done).
+func progress(integration string) map[string]string {
+	return map[string]string{
+		string(linkflow.StatusClaimed): "Connecting to " + integration + "…",
+		string(linkflow.StatusRunning): "Logging in to " + integration + " and doing what you allowed…",
+	}
 }
 
 // renderLink renders the page of link l in its current state.
@@ -76,6 +98,7 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 	p := &page{
 		Code: code, Integration: s.integrationName(l.IntegrationID), Operations: s.describeOperations(l),
 		LoginAction: "/link/" + url.PathEscape(l.ID) + "/login", MFAAction: "/link/" + url.PathEscape(l.ID) + "/mfa",
+		DeclineAction:    "/link/" + url.PathEscape(l.ID) + "/decline",
 		RequiredUsername: l.RequiredUsername, Username: f.username, FormError: f.err,
 	}
 	if o, err := s.cfg.Store.Org(r.Context(), l.OrgID); err == nil {
@@ -96,19 +119,23 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 		p.State, p.Title = "login", "Log in to "+p.Integration
 		p.ExpiresIn = until(s.now(), l.ExpiresAt)
 	case linkflow.StatusClaimed, linkflow.StatusRunning:
-		p.State, p.Title = "working", "Connecting to "+p.Integration
-		p.Progress = "Logging in…"
-		if sv.Status == linkflow.StatusRunning {
-			p.Progress = "Logged in. Working on it…"
-		}
-		p.Refresh = 2
-		p.Script = pageScript{Poll: poll, Page: self, Fingerprint: fingerprint}
+		p.State, p.Title = "working", p.Integration
+		p.Progress, p.Refresh = progress(p.Integration)[string(sv.Status)], 2
+		p.Script = pageScript{Poll: poll, Page: self, Fingerprint: fingerprint, Progress: progress(p.Integration)}
 	case linkflow.StatusAwaitingInput:
 		p.State, p.Title = "mfa", "Verify it's you"
 		p.Challenge = sv.Challenge
-		if p.Challenge == nil { // between the status and the challenge write
-			p.State, p.Progress, p.Refresh = "working", "Logging in…", 2
-		} else if f.sent != "" && f.sent == p.Challenge.ID+"."+strconv.Itoa(p.Challenge.AttemptsLeft) {
+		checking := p.Challenge != nil && f.sent != "" && f.sent == p.Challenge.ID+"."+strconv.Itoa(p.Challenge.AttemptsLeft)
+		switch {
+		case p.Challenge == nil: // between the status and the challenge write
+			p.State, p.Progress, p.Refresh = "working", progress(p.Integration)[string(linkflow.StatusRunning)], 2
+		case p.Challenge.Type == linkflow.ChallengeCredentials && checking:
+			p.State, p.Title, p.Progress, p.Refresh = "working", p.Integration, "Checking your password…", 2
+		case p.Challenge.Type == linkflow.ChallengeCredentials:
+			// The password was wrong: the login form again, saying so.
+			p.State, p.Title, p.Retry, p.Challenge = "login", "Log in to "+p.Integration, p.Challenge, nil
+			p.Username, p.FormError = l.Username, p.Retry.LastError
+		case checking:
 			p.Checking, p.Refresh = true, 2
 		}
 		p.Script = pageScript{Poll: poll, Page: self, Fingerprint: fingerprint}
@@ -120,9 +147,19 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 			p.Title = "Done"
 		}
 		if u, web, ok := safeRedirect(sv.RedirectURL); ok && p.Embed == "" {
-			p.Redirect, p.RedirectWeb = template.URL(u), web
-			p.RedirectDelay = ceilSeconds(s.cfg.RedirectDelay)
-			p.Script = pageScript{Redirect: u, RedirectDelayMs: s.cfg.RedirectDelay.Milliseconds()}
+			p.Redirect = template.URL(u)
+			// Only success moves on by itself: an end user who has to read
+			// what went wrong leaves when they choose to (Continue).
+			switch {
+			case sv.Status == linkflow.StatusSucceeded:
+				p.RedirectWeb, p.AutoRedirect = web, true
+				p.RedirectDelay = ceilSeconds(s.cfg.RedirectDelay)
+				p.Script = pageScript{Redirect: u, RedirectDelayMs: s.cfg.RedirectDelay.Milliseconds()}
+			case sv.Status == linkflow.StatusCanceled && f.sent == sentDeclined:
+				// The end user chose Cancel: back at once, nothing to read.
+				p.RedirectWeb, p.AutoRedirect = web, true
+				p.Script = pageScript{Redirect: u}
+			}
 		}
 	}
 	if p.Embed != "" {
@@ -173,14 +210,17 @@ func (s *Server) outcome(l *linkflow.Link, sv sessionView) (title, detail, final
 // describeOperations words each operation as its action's description from
 // the catalog: what the end user agrees to. The link's internal description
 // is never shown.
-func (s *Server) describeOperations(l *linkflow.Link) []string {
-	out := make([]string, 0, len(l.Operations))
-	for _, op := range l.Operations {
+func (s *Server) describeOperations(l *linkflow.Link) []pageOperation {
+	out := make([]pageOperation, 0, len(l.Operations))
+	for i, op := range l.Operations {
+		o := pageOperation{Text: fmt.Sprintf("%s: %s", op.Resource, op.Action)}
 		if a, ok := s.cfg.Registry.Action(l.IntegrationID, op.Resource, op.Action); ok && a.Description != "" {
-			out = append(out, a.Description)
-			continue
+			o.Text = a.Description
 		}
-		out = append(out, fmt.Sprintf("%s: %s", op.Resource, op.Action))
+		if i < len(l.Consent) {
+			o.Detail = l.Consent[i]
+		}
+		out = append(out, o)
 	}
 	return out
 }

@@ -215,18 +215,80 @@ func TestHostedPageMFAAndFailures(t *testing.T) {
 		}
 	})
 
-	t.Run("wrong password", func(t *testing.T) {
+	t.Run("wrong passwords", func(t *testing.T) {
 		t.Parallel()
-		l := newLink(t, s, s.APIKey, nil)
+		l := newLink(t, s, s.APIKey, map[string]any{"returnUrl": "https://app.example.com/done"})
 		id, code := l.str("linkId"), l.str("claimCode")
+		path := "/link/" + id + "?code=" + url.QueryEscape(code)
 		postPage(t, s, "/link/"+id+"/login", url.Values{"code": {code}, "username": {"user_good"}, "password": {"nope"}}, same)
+		// One typo does not end the link: the login form comes back, saying
+		// so, twice; the third wrong password fails the link.
+		for _, left := range []string{"2 tries left", "Last try"} {
+			var p pageResp
+			testenv.Eventually(t, 10*time.Second, "the login form again ("+left+")", func() bool {
+				p = getPage(t, s, path)
+				return pageState(p) == "login" && strings.Contains(p.body, left)
+			})
+			chID := regexp.MustCompile(`name="challengeId" value="([^"]+)"`).FindStringSubmatch(p.body)
+			attempts := regexp.MustCompile(`name="attemptsLeft" value="([^"]+)"`).FindStringSubmatch(p.body)
+			if chID == nil || attempts == nil || !strings.Contains(p.body, "Wrong username or password") ||
+				!strings.Contains(p.body, `value="user_good" readonly`) || !strings.Contains(p.body, `action="/link/`+id+`/mfa"`) ||
+				!strings.Contains(p.body, `id="decline"`) {
+				t.Fatalf("the login form after a wrong password:\n%s", p.body)
+			}
+			r := postPage(t, s, "/link/"+id+"/mfa", url.Values{"code": {code}, "challengeId": {chID[1]}, "attemptsLeft": {attempts[1]}, "password": {" still wrong "}}, same)
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("password again: %d", r.status)
+			}
+			if p := getPage(t, s, r.header.Get("Location")); pageState(p) == "working" && !strings.Contains(p.body, "Checking your password") {
+				t.Fatalf("right after sending the password:\n%s", p.body)
+			}
+		}
 		var p pageResp
 		testenv.Eventually(t, 10*time.Second, "the failure", func() bool {
-			p = getPage(t, s, "/link/"+id+"?code="+code)
+			p = getPage(t, s, path)
 			return pageState(p) == "failed"
 		})
 		if !strings.Contains(p.body, "Wrong username or password") || !strings.Contains(p.body, "can&#39;t be used again") || strings.Contains(p.body, "<form") {
 			t.Fatalf("failure page:\n%s", p.body)
+		}
+		// An error is not left behind by itself: the end user reads it, then
+		// goes back with Continue.
+		if strings.Contains(p.body, `http-equiv="refresh"`) || strings.Contains(p.body, `"redirect":`) ||
+			!strings.Contains(p.body, `id="return" href="https://app.example.com/done?linkId=`+id+`&amp;status=failed`) {
+			t.Fatalf("the failure page redirects by itself, or has no Continue:\n%s", p.body)
+		}
+		if got := fetchLink(t, s, s.APIKey, id); got["error"].(map[string]any)["code"] != "INVALID_CREDENTIALS" {
+			t.Fatalf("link %v", got)
+		}
+	})
+
+	t.Run("consent names the card; Cancel declines", func(t *testing.T) {
+		t.Parallel()
+		l := newLink(t, s, s.APIKey, map[string]any{"operations": []any{readOp(), writeOp(goodCard())}, "returnUrl": "https://app.example.com/done"})
+		id, code := l.str("linkId"), l.str("claimCode")
+		p := getPage(t, s, "/link/"+id+"?code="+url.QueryEscape(code))
+		if !strings.Contains(p.body, "Add a new card") || !strings.Contains(p.body, "Visa ending in 1111") || strings.Contains(p.body, "4111111111111111") {
+			t.Fatalf("consent:\n%s", p.body)
+		}
+		if !strings.Contains(p.body, `action="/link/`+id+`/decline"`) {
+			t.Fatalf("no Cancel:\n%s", p.body)
+		}
+		r := postPage(t, s, "/link/"+id+"/decline", url.Values{"code": {code}}, same)
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/link/"+id+"?") {
+			t.Fatalf("Cancel: %d to %q, want 303 to the page", r.status, r.header.Get("Location"))
+		}
+		// The page then sends the end user back at once, with the status.
+		verifier := fetchLink(t, s, s.APIKey, id).str("verifier")
+		back := getPage(t, s, r.header.Get("Location"))
+		if want := `content="0;url=https://app.example.com/done?linkId=` + id + `&amp;status=canceled&amp;verifier=` + verifier; pageState(back) != "canceled" || !strings.Contains(back.body, want) {
+			t.Fatalf("after Cancel, want %s:\n%s", want, back.body)
+		}
+		if got := fetchLink(t, s, s.APIKey, id); got.str("status") != "canceled" {
+			t.Fatalf("declined link %v", got)
+		}
+		if r := postPage(t, s, "/link/"+id+"/decline", url.Values{"code": {code}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); r.status != http.StatusForbidden {
+			t.Fatalf("a cross-site Cancel: %d", r.status)
 		}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,6 +34,9 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 	if len(issues) > 0 {
 		s.writeError(w, r, validation(issues))
 		return
+	}
+	if email := p.UserEmail(); email != "" {
+		in.OwnerUserID, in.OwnerEmail = linkflow.UserID(email), email
 	}
 	in.Response = s.createdResponse
 	if idemKey != "" {
@@ -65,12 +69,17 @@ func compactJSON(b []byte) []byte {
 
 // getLink is GET /v1/links/{linkId}.
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
+	x, err := parseExpand(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	l, err := s.cfg.Store.Link(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
 	if err != nil {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.linkView(r, l, s.now()))
+	writeJSON(w, http.StatusOK, expandedLink{s.linkView(r, l, s.now()), x.of(s.cfg.Registry, l.IntegrationID)})
 }
 
 // linkView is a link as the caller may see it. The claim code (and the
@@ -94,10 +103,15 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 		ExternalUserID: q.Get("externalUserId"),
 	}
 	if f.Status != "" && !f.Status.Valid() {
-		s.writeError(w, r, badParam("status", "is not a link status"))
+		s.writeError(w, r, badParam("status", "is not a link status; the statuses are "+strings.Join(statusNames(linkflow.Statuses), ", ")))
 		return
 	}
 	limit, err := parseLimit(q.Get("limit"), 20, 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	x, err := parseExpand(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -109,11 +123,11 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	out := struct {
-		Data       []linkflow.LinkView `json:"data"`
-		NextCursor *string             `json:"nextCursor"`
-	}{Data: make([]linkflow.LinkView, len(links))}
+		Data       []expandedLink `json:"data"`
+		NextCursor *string        `json:"nextCursor"`
+	}{Data: make([]expandedLink, len(links))}
 	for i, l := range links {
-		out.Data[i] = s.linkView(r, l, now)
+		out.Data[i] = expandedLink{s.linkView(r, l, now), x.of(s.cfg.Registry, l.IntegrationID)}
 	}
 	if next != "" {
 		out.NextCursor = &next
@@ -124,6 +138,10 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 // cancelLink is POST /v1/links/{linkId}/cancel.
 func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
+	if err := s.noBody(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	res, err := s.cfg.Store.CancelLink(r.Context(), p.OrgID, r.PathValue("linkId"))
 	if err != nil {
 		s.writeError(w, r, notFound(err, "Link not found."))
@@ -172,4 +190,35 @@ func parseLimit(s string, def, max int) (int, error) {
 		return 0, badParam("limit", "must be an integer from 1 to "+strconv.Itoa(max))
 	}
 	return n, nil
+}
+
+func statusNames[S ~string](ss []S) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// traceBody is the answer of GET /v1/links/{linkId}/trace.
+type traceBody struct {
+	LinkID string                `json:"linkId"`
+	Status linkflow.Status       `json:"status"`
+	Data   []linkflow.TraceEntry `json:"data"`
+}
+
+// linkTrace is GET /v1/links/{linkId}/trace: the steps of a debug link's
+// session, oldest first, while the link is retained.
+func (s *Server) linkTrace(w http.ResponseWriter, r *http.Request) {
+	l, entries, err := s.cfg.Store.Trace(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
+	if err != nil {
+		s.writeError(w, r, notFound(err, "Link not found."))
+		return
+	}
+	if !l.Debug {
+		s.writeError(w, r, linkflow.Errorf(linkflow.EConflict,
+			`This link was created without "debug": true, so its session is not traced. Create links with "debug": true to trace them.`))
+		return
+	}
+	writeJSON(w, http.StatusOK, traceBody{LinkID: l.ID, Status: l.EffectiveStatus(s.now()), Data: entries})
 }

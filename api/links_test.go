@@ -46,8 +46,8 @@ func TestCreateLinkValidation(t *testing.T) {
 		{"empty operations", map[string]any{"integrationId": "tmobile", "operations": []any{}}, []string{"operations"}},
 		{"operations not an array", map[string]any{"integrationId": "tmobile", "operations": "read"}, []string{"operations"}},
 		{"unknown integration", map[string]any{"integrationId": "nokia", "operations": []any{readOp()}}, []string{"integrationId"}},
-		{"unknown resource", map[string]any{"integrationId": "tmobile", "operations": []any{map[string]any{"resource": "orderHistory", "action": "read"}}}, []string{"operations[0]"}},
-		{"unknown action", map[string]any{"integrationId": "tmobile", "operations": []any{map[string]any{"resource": "paymentMethod", "action": "delete"}}}, []string{"operations[0]"}},
+		{"unknown resource", map[string]any{"integrationId": "tmobile", "operations": []any{map[string]any{"resource": "orderHistory", "action": "read"}}}, []string{"operations[0].resource"}},
+		{"unknown action", map[string]any{"integrationId": "tmobile", "operations": []any{map[string]any{"resource": "paymentMethod", "action": "delete"}}}, []string{"operations[0].action"}},
 		{"missing resource and action", map[string]any{"integrationId": "tmobile", "operations": []any{map[string]any{}}}, []string{"operations[0].resource", "operations[0].action"}},
 		{"unknown operation field", map[string]any{"integrationId": "tmobile", "operations": []any{map[string]any{"resource": "paymentMethod", "action": "read", "args": map[string]any{}}}}, []string{"operations[0].args"}},
 		{"arguments against the schema", map[string]any{"integrationId": "tmobile", "operations": []any{readOp(), writeOp(badCard)}}, []string{"operations[1].arguments.cardNumber", "operations[1].arguments.cvv"}},
@@ -339,10 +339,10 @@ func TestGetLinkThroughItsLife(t *testing.T) {
 
 	// Failed: the error with its code; no result.
 	l = newLink(t, s, s.APIKey, nil)
-	wantStatus(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), "user_good", "wrong"), http.StatusAccepted)
+	wantStatus(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), "user_locked", "pass_good"), http.StatusAccepted)
 	got = waitLink(t, s, s.APIKey, l.str("linkId"), "failed")
 	e, _ := got["error"].(map[string]any)
-	if e["code"] != "INVALID_CREDENTIALS" || e["message"] == "" {
+	if e["code"] != "ACCOUNT_LOCKED" || e["message"] == "" {
 		t.Fatalf("failed link error %v", got["error"])
 	}
 	if _, ok := got["result"]; ok {

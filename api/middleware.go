@@ -153,7 +153,7 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 		secret = strings.TrimSpace(secret)
 		if !ok || secret == "" || len(secret) > maxSecret {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="linkflow"`)
-			s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "Authentication is required."))
+			s.writeError(w, r, authMissing(auth, ok))
 			return
 		}
 		// Wrong keys count per client address; past the limit the address
@@ -195,4 +195,21 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 		ctx = context.WithValue(ctx, ctxLogger, reqLog(r).With(zap.String("org_id", p.OrgID)))
 		h(w, r.WithContext(ctx))
 	}
+}
+
+// authMissing words a request without a usable bearer secret, saying how to
+// send one: the usual mistakes are no header, and a key without "Bearer ".
+func authMissing(auth string, bearer bool) error {
+	const how = "send your API key (or access token) as the header Authorization: Bearer <key>"
+	auth = strings.TrimSpace(auth)
+	scheme, _, _ := strings.Cut(auth, " ")
+	switch {
+	case auth == "":
+		return linkflow.Errorf(linkflow.EUnauthorized, "Authentication is required: %s.", how)
+	case bearer:
+		return linkflow.Errorf(linkflow.EUnauthorized, "The bearer key or token is empty or too long: %s.", how)
+	case !strings.Contains(auth, " "):
+		return linkflow.Errorf(linkflow.EUnauthorized, "The Authorization header has no \"Bearer \" before the key: %s.", how)
+	}
+	return linkflow.Errorf(linkflow.EUnauthorized, "The Authorization header uses the %s scheme; linkflow takes only Bearer: %s.", quoteShort(scheme), how)
 }

@@ -225,3 +225,48 @@ func resolve(doc map[string]any, ref string) (any, error) {
 	}
 	return cur, nil
 }
+
+// TestOpenAPIQueryParameters keeps the server's list of query parameters
+// per route (anything else is refused) and the document's in step.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	t.Parallel()
+	var doc map[string]any
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string][]string{}
+	paths, _ := doc["paths"].(map[string]any)
+	for path, item := range paths {
+		ops, _ := item.(map[string]any)
+		for _, m := range httpMethods {
+			op, ok := ops[m].(map[string]any)
+			if !ok || m == "options" {
+				continue
+			}
+			list, _ := op["parameters"].([]any)
+			for _, p := range list {
+				pm, _ := p.(map[string]any)
+				if ref, ok := pm["$ref"].(string); ok {
+					v, _ := resolve(doc, ref)
+					pm, _ = v.(map[string]any)
+				}
+				if pm["in"] == "query" {
+					route := strings.ToUpper(m) + " " + path
+					documented[route] = append(documented[route], fmt.Sprint(pm["name"]))
+				}
+			}
+		}
+	}
+	served := api.QueryParams()
+	for route, names := range documented {
+		got := slices.Sorted(slices.Values(served[route]))
+		if want := slices.Sorted(slices.Values(names)); !slices.Equal(got, want) {
+			t.Errorf("%s: the server takes %v, openapi.yaml documents %v", route, got, want)
+		}
+	}
+	for route := range served {
+		if _, ok := documented[route]; !ok {
+			t.Errorf("%s takes query parameters openapi.yaml does not document", route)
+		}
+	}
+}

@@ -38,6 +38,7 @@ func TestSandboxMagicCredentialsOverHTTP(t *testing.T) {
 		opIndex          float64
 	}{
 		{"good", sandbox.UserGood, sandbox.PasswordGood, []any{readOp(), writeCard("4111111111111111")}, "succeeded", "", -1},
+		// Asked again twice (TestPasswordTries), wrong each time.
 		{"wrong password", sandbox.UserGood, "nope", []any{readOp()}, "failed", "INVALID_CREDENTIALS", -1},
 		{"locked", sandbox.UserLocked, sandbox.PasswordGood, []any{readOp()}, "failed", "ACCOUNT_LOCKED", -1},
 		{"flaky: a transient error, then success", sandbox.UserFlaky, sandbox.PasswordGood, []any{readOp()}, "succeeded", "", -1},
@@ -48,6 +49,14 @@ func TestSandboxMagicCredentialsOverHTTP(t *testing.T) {
 			t.Parallel()
 			l := newLink(t, s, s.APIKey, map[string]any{"operations": tc.ops})
 			wantStatus(t, claimLink(t, s, l.str("linkId"), l.str("claimCode"), tc.user, tc.pass), http.StatusAccepted)
+			for after := ""; tc.pass != sandbox.PasswordGood; {
+				v := waitSession(t, s, l, after)
+				if v.Challenge == nil || v.Challenge.Type != "credentials" {
+					break
+				}
+				answer(t, s, l, v.Challenge.ID, tc.pass)
+				after = v.Challenge.ID
+			}
 			got := waitLink(t, s, s.APIKey, l.str("linkId"), "succeeded", "failed")
 			if got.str("status") != tc.status {
 				t.Fatalf("status %s (%v), want %s", got.str("status"), got["error"], tc.status)

@@ -254,7 +254,7 @@ func TestUnboundedShapesRefused(t *testing.T) {
 		t.Fatalf("hosted login with a 300-character username: %d", p.status)
 	}
 	wantError(t, s.Do(t, http.MethodPost, "/v1/links/"+id+"/input", "",
-		map[string]any{"claimCode": code, "challengeId": "c", "response": strings.Repeat("1", 1000)}), http.StatusBadRequest, "BAD_REQUEST")
+		map[string]any{"claimCode": code, "challengeId": "c", "response": strings.Repeat("1", 1025)}), http.StatusBadRequest, "BAD_REQUEST")
 
 	// Depth: 5,000 nested objects anywhere in a body.
 	deep := strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -94,8 +95,9 @@ type Config struct {
 	// TokenTTL is the lifetime of an access token from POST /v1/auth/token.
 	// Default 1 hour.
 	TokenTTL time.Duration
-	// RedirectDelay is how long the hosted page shows the outcome before it
-	// redirects to the link's return URL. Default 2 seconds.
+	// RedirectDelay is how long the hosted page shows a success before it
+	// redirects to the link's return URL; a failure stays until the end
+	// user chooses Continue. Default 2 seconds.
 	RedirectDelay time.Duration
 }
 
@@ -154,7 +156,14 @@ func (s *Server) Routes() []string { return s.routes }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, h)
+	s.mux.HandleFunc(pattern, s.checkParams(pattern, h))
+}
+
+// handleCORS registers an end user's endpoint: CORS on every answer, the
+// refusal of an unknown query parameter included.
+func (s *Server) handleCORS(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, cors(s.checkParams(pattern, h)))
 }
 
 func (s *Server) registerRoutes() {
@@ -168,22 +177,26 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /v1/links", s.authenticated(linkflow.ScopeLinksRead, s.listLinks))
 	s.handle("GET /v1/links/{linkId}", s.authenticated(linkflow.ScopeLinksRead, s.getLink))
 	s.handle("POST /v1/links/{linkId}/cancel", s.authenticated(linkflow.ScopeLinksWrite, s.cancelLink))
+	s.handle("GET /v1/links/{linkId}/trace", s.authenticated(linkflow.ScopeLinksRead, s.linkTrace))
 	s.handle("GET /v1/providers", s.authenticated("", s.providers))
 	s.registerConnectionRoutes()
 
 	// The end user's endpoints, authenticated by the claim code: CORS for
 	// browsers and app SDKs, and limits per client address.
-	s.handle("POST /v1/links/{linkId}/claim", cors(s.claim))
-	s.handle("GET /v1/links/{linkId}/session", cors(s.session))
-	s.handle("POST /v1/links/{linkId}/input", cors(s.input))
+	s.handleCORS("POST /v1/links/{linkId}/claim", s.claim)
+	s.handleCORS("GET /v1/links/{linkId}/session", s.session)
+	s.handleCORS("POST /v1/links/{linkId}/input", s.input)
+	s.handleCORS("POST /v1/links/{linkId}/decline", s.declineLink)
 	s.handle("OPTIONS /v1/links/{linkId}/claim", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/session", preflight)
 	s.handle("OPTIONS /v1/links/{linkId}/input", preflight)
+	s.handle("OPTIONS /v1/links/{linkId}/decline", preflight)
 
 	// The hosted page.
 	s.handle("GET /link/{linkId}", s.hostedPage)
 	s.handle("POST /link/{linkId}/login", s.hostedLogin)
 	s.handle("POST /link/{linkId}/mfa", s.hostedMFA)
+	s.handle("POST /link/{linkId}/decline", s.hostedDecline)
 
 	// The web drop-in's script.
 	s.handle("GET /sdk/link.js", s.sdkScript)
@@ -219,3 +232,17 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// PublicURLOf is the URL end users reach a server listening on addr at when
+// no public URL is configured: the listen address itself, with localhost
+// for an address that listens on every interface.
+func PublicURLOf(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return (&url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}).String()
+}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -34,6 +33,10 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 // event again now, with the same webhook-id. 202: a dispatcher sends it; the
 // attempt appears in the delivery log.
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
+	if err := s.noBody(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	v, err := s.cfg.Webhooks.Redeliver(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
 	if err != nil {
 		s.writeError(w, r, notFound(err, "Link not found."))
@@ -87,10 +90,17 @@ func (s *Server) replayFailedWebhooks(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			s.writeError(w, r, badField("", "must be an object with eventIds, since, until and limit only"))
+		m, ok := decodeObject(body)
+		if !ok {
+			s.writeError(w, r, badField("", "must be an object with eventIds, since, until or limit"))
+			return
+		}
+		if issues := unknownFields(m, "", "eventIds", "since", "until", "limit"); len(issues) > 0 {
+			s.writeError(w, r, validation(issues))
+			return
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			s.writeError(w, r, badField("", "eventIds must be an array of strings; since, until and limit integers"))
 			return
 		}
 	}

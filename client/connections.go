@@ -66,6 +66,9 @@ type Connection struct {
 	// last 100).
 	LinkIDs     []string              `json:"linkIds"`
 	Credentials ConnectionCredentials `json:"credentials"`
+	// Integration is the integration's catalog entry, when asked for with
+	// ExpandIntegration.
+	Integration *Integration `json:"integration,omitempty"`
 }
 
 // ConnectionCredentials are a connection's credentials. AccessToken and
@@ -90,6 +93,8 @@ type GetConnectionParams struct {
 	IncludeSecrets bool
 	// RefreshPolicy: default (empty) linkflow's, auto.
 	RefreshPolicy RefreshPolicy
+	// Expand adds to the connection what it names.
+	Expand []Expand
 }
 
 // GetConnection returns a connection, refreshing its credentials as
@@ -99,7 +104,7 @@ func (c *Client) GetConnection(ctx context.Context, connectionID string, p GetCo
 	if connectionID == "" {
 		return nil, errors.New("client: GetConnection needs a connection id")
 	}
-	q := query{}.str("refresh_policy", string(p.RefreshPolicy))
+	q := query{}.str("refresh_policy", string(p.RefreshPolicy)).expand(p.Expand)
 	if p.IncludeSecrets {
 		q = q.str("include_secrets", strconv.FormatBool(true))
 	}
@@ -120,11 +125,13 @@ type ListConnectionsParams struct {
 	Limit int
 	// Cursor is the NextCursor of the previous page.
 	Cursor string
+	// Expand adds to each connection what it names.
+	Expand []Expand
 }
 
 func (p ListConnectionsParams) query() url.Values {
 	return url.Values(query{}.str("externalUserId", p.ExternalUserID).str("integrationId", p.IntegrationID).
-		str("status", string(p.Status)).int("limit", p.Limit).str("cursor", p.Cursor))
+		str("status", string(p.Status)).int("limit", p.Limit).str("cursor", p.Cursor).expand(p.Expand))
 }
 
 // ListConnections returns one page of connections, newest first,

@@ -17,6 +17,8 @@ var leftOut = map[string]string{
 	"hostedPage":           "linkflow's HTML page for the end user (the appClipUrl), opened in a browser",
 	"hostedLogin":          "the hosted page's HTML form post; apps claim with ClaimLink",
 	"hostedMFA":            "the hosted page's HTML form post; apps answer with SubmitInput",
+	"hostedDecline":        "the hosted page's HTML form post; apps decline with DeclineLink",
+	"declineLinkPreflight": "a CORS preflight: browsers send it on their own before declineLink",
 	"getSandboxAccount":    "served only by a development server (linkflow dev), to inspect the sandbox",
 }
 
@@ -69,7 +71,8 @@ var mapped = map[string]mapping{
 	}, typeOf[CreateLinkRequest](), map[string]reflect.Type{"201": typeOf[CreatedLink]()}},
 
 	"listLinks": {"GET", "/v1/links", []string{"ListLinks", "Links"}, func(ctx context.Context, c *Client) error {
-		p := ListLinksParams{Status: StatusPending, IntegrationID: "tmobile", ExternalUserID: "e", Limit: 5, Cursor: "c"}
+		p := ListLinksParams{Status: StatusPending, IntegrationID: "tmobile", ExternalUserID: "e", Limit: 5, Cursor: "c",
+			Expand: []Expand{ExpandIntegration}}
 		if err := ok(c.ListLinks(ctx, p)); err != nil {
 			return err
 		}
@@ -77,7 +80,7 @@ var mapped = map[string]mapping{
 	}, nil, map[string]reflect.Type{"200": typeOf[Page[Link]]()}},
 
 	"getLink": {"GET", "/v1/links/{linkId}", []string{"GetLink"}, func(ctx context.Context, c *Client) error {
-		return ok(c.GetLink(ctx, "link_1"))
+		return ok(c.GetLink(ctx, "link_1", ExpandIntegration))
 	}, nil, map[string]reflect.Type{"200": typeOf[Link]()}},
 
 	"cancelLink": {"POST", "/v1/links/{linkId}/cancel", []string{"CancelLink"}, func(ctx context.Context, c *Client) error {
@@ -99,6 +102,14 @@ var mapped = map[string]mapping{
 	"submitInput": {"POST", "/v1/links/{linkId}/input", []string{"SubmitInput"}, func(ctx context.Context, c *Client) error {
 		return ok(c.SubmitInput(ctx, "link_1", InputRequest{ClaimCode: "clm_1", ChallengeID: "ch", Response: "123456"}))
 	}, typeOf[InputRequest](), map[string]reflect.Type{"202": typeOf[Session]()}},
+
+	"declineLink": {"POST", "/v1/links/{linkId}/decline", []string{"DeclineLink"}, func(ctx context.Context, c *Client) error {
+		return ok(c.DeclineLink(ctx, "link_1", DeclineRequest{ClaimCode: "clm_1"}))
+	}, typeOf[DeclineRequest](), map[string]reflect.Type{"200": typeOf[Session]()}},
+
+	"getLinkTrace": {"GET", "/v1/links/{linkId}/trace", []string{"GetLinkTrace"}, func(ctx context.Context, c *Client) error {
+		return ok(c.GetLinkTrace(ctx, "link_1"))
+	}, nil, map[string]reflect.Type{"200": typeOf[LinkTrace]()}},
 
 	"listLinkDeliveries": {"GET", "/v1/links/{linkId}/deliveries", []string{"ListLinkDeliveries"}, func(ctx context.Context, c *Client) error {
 		return ok(c.ListLinkDeliveries(ctx, "link_1"))
@@ -129,7 +140,8 @@ var mapped = map[string]mapping{
 	}, nil, map[string]reflect.Type{"200": typeOf[EventPage]()}},
 
 	"listConnections": {"GET", "/v1/connections", []string{"ListConnections", "Connections"}, func(ctx context.Context, c *Client) error {
-		p := ListConnectionsParams{ExternalUserID: "e", IntegrationID: "tmobile", Status: ConnectionHealthy, Limit: 5, Cursor: "c"}
+		p := ListConnectionsParams{ExternalUserID: "e", IntegrationID: "tmobile", Status: ConnectionHealthy, Limit: 5, Cursor: "c",
+			Expand: []Expand{ExpandIntegration}}
 		if err := ok(c.ListConnections(ctx, p)); err != nil {
 			return err
 		}
@@ -137,7 +149,7 @@ var mapped = map[string]mapping{
 	}, nil, map[string]reflect.Type{"200": typeOf[Page[Connection]]()}},
 
 	"getConnection": {"GET", "/v1/connections/{connectionId}", []string{"GetConnection"}, func(ctx context.Context, c *Client) error {
-		return ok(c.GetConnection(ctx, "conn_1", GetConnectionParams{IncludeSecrets: true, RefreshPolicy: RefreshForce}))
+		return ok(c.GetConnection(ctx, "conn_1", GetConnectionParams{IncludeSecrets: true, RefreshPolicy: RefreshForce, Expand: []Expand{ExpandIntegration}}))
 	}, nil, map[string]reflect.Type{"200": typeOf[Connection]()}},
 
 	"updateConnection": {"PATCH", "/v1/connections/{connectionId}", []string{"UpdateConnection"}, func(ctx context.Context, c *Client) error {

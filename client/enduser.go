@@ -30,7 +30,13 @@ type Claimed struct {
 	ExpiresAt int64  `json:"expiresAt"`
 }
 
-// Challenge is a question the provider asked at login, such as an OTP.
+// ChallengeCredentials is the Type of the challenge that asks for the
+// password again after the provider refused it: answer it with the
+// password.
+const ChallengeCredentials = "credentials"
+
+// Challenge is a question the provider asked at login, such as an OTP, or
+// the password again (ChallengeCredentials).
 type Challenge struct {
 	ID           string `json:"id"`
 	Type         string `json:"type"`
@@ -65,9 +71,16 @@ type InputRequest struct {
 	Response    string `json:"response"`
 }
 
+// DeclineRequest is the body of POST /v1/links/{linkId}/decline.
+type DeclineRequest struct {
+	ClaimCode string `json:"claimCode"`
+}
+
 // ClaimLink claims a link with the end user's credentials, which starts
 // its session (POST /v1/links/{linkId}/claim). A wrong password is not an
-// error here: the link fails with INVALID_CREDENTIALS (see GetSession).
+// error here: the session asks for it again (a ChallengeCredentials
+// challenge), and after three the link fails with INVALID_CREDENTIALS (see
+// GetSession).
 func (c *Client) ClaimLink(ctx context.Context, linkID string, req ClaimRequest) (*Claimed, error) {
 	if linkID == "" {
 		return nil, errors.New("client: ClaimLink needs a link id")
@@ -107,6 +120,24 @@ func (c *Client) SubmitInput(ctx context.Context, linkID string, req InputReques
 		return nil, errors.New("client: SubmitInput needs a link id")
 	}
 	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/input", req)
+	if err != nil {
+		return nil, err
+	}
+	r.auth = false
+	var out Session
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeclineLink is the end user's Cancel (POST /v1/links/{linkId}/decline): a
+// pending or claimed link ends canceled, a running one fails CANCELED.
+func (c *Client) DeclineLink(ctx context.Context, linkID string, req DeclineRequest) (*Session, error) {
+	if linkID == "" {
+		return nil, errors.New("client: DeclineLink needs a link id")
+	}
+	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/decline", req)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"net/url"
+	"time"
 )
 
 // Event types.
@@ -131,6 +132,31 @@ func (f *EventFeed) All(ctx context.Context) iter.Seq2[*Event, error] {
 			moved := next != f.cursor
 			f.cursor = next
 			if !p.HasMore || len(p.Data) == 0 || !moved {
+				return
+			}
+		}
+	}
+}
+
+// Follow yields the events after Cursor as they come, like tail -f: it reads
+// what the log has, then asks again every interval (default 1s) until ctx
+// ends, when it ends without an error. An error (linkflow restarting, say)
+// is yielded and Follow goes on at the next interval; break to stop.
+func (f *EventFeed) Follow(ctx context.Context, every time.Duration) iter.Seq2[*Event, error] {
+	if every <= 0 {
+		every = time.Second
+	}
+	return func(yield func(*Event, error) bool) {
+		for {
+			for ev, err := range f.All(ctx) {
+				if ctx.Err() != nil {
+					return
+				}
+				if !yield(ev, err) {
+					return
+				}
+			}
+			if f.c.sleep(ctx, every) != nil {
 				return
 			}
 		}

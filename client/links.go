@@ -140,8 +140,12 @@ type Link struct {
 	Description      string `json:"description,omitempty"`
 	RequiredUsername string `json:"requiredUsername,omitempty"`
 	Debug            bool   `json:"debug"`
-	CreatedAt        int64  `json:"createdAt"`
-	ExpiresAt        int64  `json:"expiresAt"`
+	// OwnerUserID and OwnerEmail name the user who created the link with
+	// an access token of theirs (the password grant); empty for an API key.
+	OwnerUserID string `json:"ownerUserId,omitempty"`
+	OwnerEmail  string `json:"ownerEmail,omitempty"`
+	CreatedAt   int64  `json:"createdAt"`
+	ExpiresAt   int64  `json:"expiresAt"`
 	// ClaimedAt, StartedAt and CompletedAt are nil until they happen.
 	ClaimedAt   *int64 `json:"claimedAt"`
 	StartedAt   *int64 `json:"startedAt"`
@@ -159,6 +163,9 @@ type Link struct {
 	// link.
 	ResultOmitted bool       `json:"resultOmitted,omitempty"`
 	Error         *LinkError `json:"error,omitempty"`
+	// Integration is the integration's catalog entry, when asked for with
+	// ExpandIntegration.
+	Integration *Integration `json:"integration,omitempty"`
 }
 
 // OperationResult is the result of one operation of a succeeded link.
@@ -213,12 +220,12 @@ func (c *Client) CreateLink(ctx context.Context, req CreateLinkRequest) (*Create
 }
 
 // GetLink returns a link (GET /v1/links/{linkId}).
-func (c *Client) GetLink(ctx context.Context, linkID string) (*Link, error) {
+func (c *Client) GetLink(ctx context.Context, linkID string, expand ...Expand) (*Link, error) {
 	if linkID == "" {
 		return nil, errors.New("client: GetLink needs a link id")
 	}
 	var out Link
-	if _, err := c.do(ctx, c.get("/v1/links/"+url.PathEscape(linkID), nil), &out); err != nil {
+	if _, err := c.do(ctx, c.get("/v1/links/"+url.PathEscape(linkID), url.Values(query{}.expand(expand))), &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -233,11 +240,13 @@ type ListLinksParams struct {
 	Limit int
 	// Cursor is the NextCursor of the previous page.
 	Cursor string
+	// Expand adds to each link what it names.
+	Expand []Expand
 }
 
 func (p ListLinksParams) query() url.Values {
 	q := query{}.str("status", string(p.Status)).str("integrationId", p.IntegrationID).
-		str("externalUserId", p.ExternalUserID).int("limit", p.Limit).str("cursor", p.Cursor)
+		str("externalUserId", p.ExternalUserID).int("limit", p.Limit).str("cursor", p.Cursor).expand(p.Expand)
 	return url.Values(q)
 }
 
@@ -277,4 +286,42 @@ func (c *Client) CancelLink(ctx context.Context, linkID string) (*Link, error) {
 // get is an authenticated GET.
 func (c *Client) get(path string, q url.Values) *request {
 	return &request{method: http.MethodGet, path: path, query: q, auth: true, idempotent: true}
+}
+
+// TraceEntry is one step of a debug link's session: when it began, how long
+// it took, the session attempt, what came of it, the failure code and the
+// provider's request ids. It holds no secret, answer or argument.
+type TraceEntry struct {
+	At                 int64    `json:"at"`
+	Step               string   `json:"step"`
+	Attempt            int      `json:"attempt"`
+	DurationMs         int64    `json:"durationMs"`
+	Outcome            string   `json:"outcome"`
+	Code               string   `json:"code,omitempty"`
+	OperationIndex     *int     `json:"operationIndex,omitempty"`
+	Resource           string   `json:"resource,omitempty"`
+	Action             string   `json:"action,omitempty"`
+	ChallengeType      string   `json:"challengeType,omitempty"`
+	ProviderRequestIDs []string `json:"providerRequestIds,omitempty"`
+	RetryInMs          int64    `json:"retryInMs,omitempty"`
+}
+
+// LinkTrace is the trace of a debug link's session, oldest step first.
+type LinkTrace struct {
+	LinkID string       `json:"linkId"`
+	Status Status       `json:"status"`
+	Data   []TraceEntry `json:"data"`
+}
+
+// GetLinkTrace returns the trace of a link created with Debug (GET
+// /v1/links/{linkId}/trace); a link without Debug is a 409 Error.
+func (c *Client) GetLinkTrace(ctx context.Context, linkID string) (*LinkTrace, error) {
+	if linkID == "" {
+		return nil, errors.New("client: GetLinkTrace needs a link id")
+	}
+	var out LinkTrace
+	if _, err := c.do(ctx, c.get("/v1/links/"+url.PathEscape(linkID)+"/trace", nil), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -53,6 +53,13 @@ func (q query) str(name, v string) query {
 	return q
 }
 
+func (q query) expand(x []Expand) query {
+	for _, v := range x {
+		url.Values(q).Add("expand", string(v))
+	}
+	return q
+}
+
 func (q query) int(name string, v int) query {
 	if v != 0 {
 		url.Values(q).Set(name, strconv.Itoa(v))

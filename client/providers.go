@@ -5,6 +5,13 @@ import (
 	"encoding/json"
 )
 
+// Expand names what a read adds inline (the expand query parameter).
+type Expand string
+
+// ExpandIntegration adds the integration's catalog entry to each link or
+// connection read (its Integration field).
+const ExpandIntegration Expand = "integration"
+
 // Integration is a provider in the catalog, with its resources.
 type Integration struct {
 	ID          string     `json:"id"`

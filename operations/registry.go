@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,7 +171,7 @@ func (r *Registry) ValidateOperations(integration string, ops []linkflow.Operati
 	var issues []linkflow.Issue
 	in, ok := r.Integration(integration)
 	if !ok {
-		return []linkflow.Issue{{Path: "integrationId", Message: fmt.Sprintf("unknown integration %q", integration)}}
+		return []linkflow.Issue{r.UnknownIntegration(integration)}
 	}
 	for i, op := range ops {
 		base := fmt.Sprintf("operations[%d]", i)
@@ -185,10 +186,45 @@ func (r *Registry) ValidateOperations(integration string, ops []linkflow.Operati
 		}
 		act, ok := r.Action(in.ID, op.Resource, op.Action)
 		if !ok {
-			issues = append(issues, linkflow.Issue{Path: base, Message: fmt.Sprintf("%s does not support %s %s", in.ID, op.Action, op.Resource)})
+			issues = append(issues, unknownOperation(in, base, op))
 			continue
 		}
 		issues = append(issues, r.validateArguments(act, base+".arguments", op.Arguments)...)
 	}
 	return issues
+}
+
+// UnknownIntegration is the issue of an integrationId the catalog lacks: it
+// names the integrations there are.
+func (r *Registry) UnknownIntegration(id string) linkflow.Issue {
+	return linkflow.Issue{Path: "integrationId", Message: fmt.Sprintf("unknown integration %q; the integrations are %s (GET /v1/providers lists them with their operations)",
+		id, nameList(r.IDs()))}
+}
+
+// unknownOperation is the issue of an operation the integration lacks: it
+// names the resources there are, or the resource's actions.
+func unknownOperation(in *Integration, path string, op linkflow.Operation) linkflow.Issue {
+	var resources []string
+	for _, res := range in.Resources {
+		resources = append(resources, res.Name)
+		if res.Name != op.Resource {
+			continue
+		}
+		var actions []string
+		for _, a := range res.Actions {
+			actions = append(actions, a.Name)
+		}
+		return linkflow.Issue{Path: path + ".action", Message: fmt.Sprintf("%s cannot %s %s; its actions on %s are %s",
+			in.ID, op.Action, op.Resource, op.Resource, nameList(actions))}
+	}
+	return linkflow.Issue{Path: path + ".resource", Message: fmt.Sprintf("%s has no resource %q; its resources are %s (GET /v1/providers lists their actions)",
+		in.ID, op.Resource, nameList(resources))}
+}
+
+// nameList lists names for a message, at most 20 of them.
+func nameList(names []string) string {
+	if len(names) > 20 {
+		names = append(names[:20:20], "…")
+	}
+	return strings.Join(names, ", ")
 }

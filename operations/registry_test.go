@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestRegistryAddAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	send := []linkflow.Operation{{Resource: "transfer", Action: "send", Arguments: json.RawMessage(`{"amount":500}`)}}
-	if issues := reg.ValidateOperations("bank", send); len(issues) != 1 || issues[0].Path != "operations[0]" {
+	if issues := reg.ValidateOperations("bank", send); len(issues) != 1 || issues[0].Path != "operations[0].action" || !strings.Contains(issues[0].Message, "read") {
 		t.Fatalf("an unknown action: %v", issues)
 	}
 
@@ -61,7 +62,7 @@ func TestRegistryAddAction(t *testing.T) {
 	}
 	bad := []linkflow.Operation{send[0], {Resource: "transfer", Action: "send", Arguments: json.RawMessage(`{"amount":0,"memo":"x"}`)}}
 	want := []linkflow.Issue{
-		{Path: "operations[1].arguments.amount", Message: "minimum: got 0, want 1"},
+		{Path: "operations[1].arguments.amount", Message: "must be at least 1"},
 		{Path: "operations[1].arguments.memo", Message: "is not allowed"},
 	}
 	if got := reg.ValidateOperations("bank", bad); !reflect.DeepEqual(got, want) {
@@ -121,5 +122,32 @@ func TestRegisterRefuses(t *testing.T) {
 	}
 	if len(reg.IDs()) != 0 {
 		t.Fatalf("a refused integration was registered: %v", reg.IDs())
+	}
+}
+
+// Consent names the card an operation adds, by brand and last four digits
+// only, for any argument in the luhn format.
+func TestConsent(t *testing.T) {
+	t.Parallel()
+	reg := operations.NewRegistry(nil)
+	pay := operations.Action{Name: "add", ResultKey: "card", Description: "Add a card",
+		Arguments: json.RawMessage(`{"type":"object","properties":{"pan":{"type":"string","format":"luhn"},"memo":{"type":"string"}}}`)}
+	if err := reg.Register(bank(readTransfers, pay)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ args, want string }{
+		{`{"pan":"4111111111111111","memo":"secret memo"}`, "Visa ending in 1111"},
+		{`{"pan":"5555555555554444"}`, "Mastercard ending in 4444"},
+		{`{"pan":"378282246310005"}`, "American Express ending in 0005"},
+		{`{"pan":"6011111111111117"}`, "Discover ending in 1117"},
+		{`{"pan":"4111111111111112"}`, ""}, // not a card number
+		{`{"memo":"x"}`, ""},
+	} {
+		if got := reg.Consent("bank", linkflow.Operation{Resource: "transfer", Action: "add", Arguments: json.RawMessage(tt.args)}); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	if got := reg.Consent("bank", linkflow.Operation{Resource: "transfer", Action: "read"}); got != "" {
+		t.Errorf("an action without arguments: %q", got)
 	}
 }

@@ -112,19 +112,88 @@ func collectIssues(ve *jsonschema.ValidationError, base string, out *[]linkflow.
 		for _, p := range k.Properties {
 			*out = append(*out, linkflow.Issue{Path: path + "." + p, Message: "is not allowed"})
 		}
-	case *kind.Pattern:
-		// The library's message quotes the value, which may be a secret (a
-		// security code); say what was expected instead.
-		*out = append(*out, linkflow.Issue{Path: path, Message: "does not match the pattern " + k.Want})
-	case *kind.Format:
-		msg := "is not valid"
-		if k.Err != nil {
-			msg = k.Err.Error()
-		}
-		*out = append(*out, linkflow.Issue{Path: path, Message: msg})
 	default:
-		*out = append(*out, linkflow.Issue{Path: path, Message: ve.ErrorKind.LocalizedString(printer)})
+		*out = append(*out, linkflow.Issue{Path: path, Message: plainWords(ve.ErrorKind)})
 	}
+}
+
+// plainWords says what is wrong with a value in words, not in JSON Schema's
+// keywords ("must not be empty", not "minLength: got 0, want 1"). It never
+// repeats the value itself, which may be a secret (a security code).
+func plainWords(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Type:
+		return "must be " + orList(article(k.Want)) + ", not " + article([]string{k.Got})[0]
+	case *kind.MinLength:
+		if k.Want == 1 {
+			return "must not be empty"
+		}
+		return printer.Sprintf("must have at least %d characters", k.Want)
+	case *kind.MaxLength:
+		return printer.Sprintf("must have at most %d characters", k.Want)
+	case *kind.Minimum:
+		return "must be at least " + k.Want.RatString()
+	case *kind.Maximum:
+		return "must be at most " + k.Want.RatString()
+	case *kind.ExclusiveMinimum:
+		return "must be more than " + k.Want.RatString()
+	case *kind.ExclusiveMaximum:
+		return "must be less than " + k.Want.RatString()
+	case *kind.MultipleOf:
+		return "must be a multiple of " + k.Want.RatString()
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			b, _ := json.Marshal(w)
+			want[i] = string(b)
+		}
+		return "must be one of " + orList(want)
+	case *kind.Const:
+		b, _ := json.Marshal(k.Want)
+		return "must be " + string(b)
+	case *kind.MinItems:
+		return printer.Sprintf("must have at least %d items", k.Want)
+	case *kind.MaxItems:
+		return printer.Sprintf("must have at most %d items", k.Want)
+	case *kind.UniqueItems:
+		return "must not hold the same item twice"
+	case *kind.MinProperties:
+		return printer.Sprintf("must have at least %d fields", k.Want)
+	case *kind.MaxProperties:
+		return printer.Sprintf("must have at most %d fields", k.Want)
+	case *kind.Pattern:
+		return "is not in the expected format (the pattern " + k.Want + ")"
+	case *kind.Format:
+		if k.Err != nil {
+			return k.Err.Error()
+		}
+		return "must be a valid " + k.Want
+	}
+	return k.LocalizedString(printer)
+}
+
+// article names JSON types for people: "a string", "an integer", "null".
+func article(types []string) []string {
+	out := make([]string, len(types))
+	for i, t := range types {
+		switch t {
+		case "null":
+			out[i] = "null"
+		case "integer", "object", "array":
+			out[i] = "an " + t
+		default:
+			out[i] = "a " + t
+		}
+	}
+	return out
+}
+
+// orList joins "a", "b" and "c" as "a, b or c".
+func orList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func instancePath(loc []string) string {

@@ -17,12 +17,13 @@
 // What lives where, and why:
 //
 //   - A link and what hangs off it (its password, a challenge's answer, its
-//     lease, its wrong-code counter, its webhook attempt log) live in the
-//     shard its id names: ids linkflow makes end in two hex digits that
-//     name their shard. Every step of a link (create, claim, begin, commit)
-//     is one script in that shard. A link created with an Idempotency-Key
-//     lives in the shard the key hashes to, where the key's record is, so
-//     the record and the link are still made in one step.
+//     lease, its wrong-code counter, its webhook attempt log, a debug
+//     link's trace) live in the shard its id names: ids linkflow makes end
+//     in two hex digits that name their shard. Every step of a link
+//     (create, claim, begin, commit) is one script in that shard. A link
+//     created with an Idempotency-Key lives in the shard the key hashes to,
+//     where the key's record is, so the record and the link are still made
+//     in one step.
 //   - An event's record (its webhook body, by id) and its delivery state
 //     live in the shard of the record it is about: a link event's id is
 //     derived from the link's, a connection event's ends as the

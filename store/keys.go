@@ -36,6 +36,7 @@ func (k keyspace) linkInput(id string) string      { return k.link(id) + ":input
 func (k keyspace) linkLease(id string) string      { return k.link(id) + ":lease" }
 func (k keyspace) linkBadCode(id string) string    { return k.link(id) + ":badcode" }
 func (k keyspace) linkDeliveries(id string) string { return k.link(id) + ":deliveries" }
+func (k keyspace) linkTrace(id string) string      { return k.link(id) + ":trace" }
 
 // An organization's link indexes, one part per shard, each holding the
 // links of its shard: every link, by integration, by external user.

@@ -21,6 +21,9 @@ const (
 	fDescription      = "description"
 	fRequiredUsername = "requiredUsername"
 	fDebug            = "debug"
+	fOwnerUserID      = "ownerUserId"
+	fOwnerEmail       = "ownerEmail"
+	fConsent          = "consent"
 	fVerifier         = "verifier"
 	fClaimHash        = "claimHash"
 	fClaimCode        = "claimCode"
@@ -80,6 +83,8 @@ func decodeLink(m map[string]string) (*linkflow.Link, error) {
 		Description:           m[fDescription],
 		RequiredUsername:      m[fRequiredUsername],
 		Debug:                 m[fDebug] == "1",
+		OwnerUserID:           m[fOwnerUserID],
+		OwnerEmail:            m[fOwnerEmail],
 		Verifier:              m[fVerifier],
 		RequestedConnectionID: m[fReqConnection],
 		Username:              m[fUsername],
@@ -92,6 +97,11 @@ func decodeLink(m map[string]string) (*linkflow.Link, error) {
 		CancelRequested:       m[fCancel] == "1",
 		Attempts:              int(atoi(m[fAttempts])),
 		Version:               atoi(m[fVersion]),
+	}
+	if c := m[fConsent]; c != "" {
+		if err := json.Unmarshal([]byte(c), &l.Consent); err != nil {
+			return nil, err
+		}
 	}
 	if ops := m[fOps]; ops != "" {
 		if err := json.Unmarshal([]byte(ops), &l.Operations); err != nil {

@@ -37,6 +37,9 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 		RequiredUsername:      in.RequiredUsername,
 		RequestedConnectionID: in.ConnectionID,
 		Debug:                 in.Debug,
+		OwnerUserID:           in.OwnerUserID,
+		OwnerEmail:            in.OwnerEmail,
+		Consent:               in.Consent,
 		Verifier:              randomToken("", 16),
 		ClaimCode:             NewClaimCode(),
 		CreatedAt:             time.UnixMilli(now.UnixMilli()),
@@ -79,6 +82,7 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	for _, kv := range [][2]string{
 		{fWebhookURL, l.WebhookURL}, {fReturnURL, l.ReturnURL}, {fExternalUserID, l.ExternalUserID},
 		{fDescription, l.Description}, {fRequiredUsername, l.RequiredUsername}, {fReqConnection, l.RequestedConnectionID},
+		{fOwnerUserID, l.OwnerUserID}, {fOwnerEmail, l.OwnerEmail},
 	} {
 		if kv[1] != "" {
 			fields = append(fields, kv[0], kv[1])
@@ -86,6 +90,13 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	}
 	if l.Debug {
 		fields = append(fields, fDebug, "1")
+	}
+	if len(l.Consent) > 0 {
+		b, err := json.Marshal(l.Consent)
+		if err != nil {
+			return nil, err
+		}
+		fields = append(fields, fConsent, string(b))
 	}
 	idem, reqHash := s.k.idempotency(shard, in.OrgID, "-"), ""
 	if in.IdempotencyKey != "" {

@@ -146,3 +146,21 @@ func (s *Store) ReleaseRun(ctx context.Context, org, id, token, lastError string
 func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error) {
 	return s.finish(ctx, l, fence{token: token}, conn)
 }
+
+// ReplacePassword keeps password, sealed, as the link's password instead of
+// the one it was claimed with, under the run's lease: the end user entered
+// it again after a wrong one and the provider took it, so a later session
+// attempt (after a transient failure) logs in with it.
+func (s *Store) ReplacePassword(ctx context.Context, id, token, password string) error {
+	out, err := replacePwdScript.Run(ctx, s.rdb, []string{s.k.linkLease(id), s.k.linkCred(id)},
+		token, s.keys.Seal([]byte(password), passwordAAD(id))).Text()
+	switch {
+	case err != nil:
+		return fmt.Errorf("replace the password of %s: %w", id, err)
+	case out == "fenced":
+		return linkflow.ErrFenced
+	case out == "gone":
+		return fmt.Errorf("replace the password of %s: the link holds no password any more", id)
+	}
+	return nil
+}

@@ -28,13 +28,15 @@ func script(name string) *redis.Script {
 }
 
 var (
-	createLinkScript = script("create_link")
-	claimLinkScript  = script("claim_link")
-	beginRunScript   = script("begin_run")
-	updateLinkScript = script("update_link")
-	renewLeaseScript = script("renew_lease")
-	finishLinkScript = script("finish_link")
-	badCodeScript    = script("bad_code")
+	createLinkScript  = script("create_link")
+	claimLinkScript   = script("claim_link")
+	beginRunScript    = script("begin_run")
+	updateLinkScript  = script("update_link")
+	renewLeaseScript  = script("renew_lease")
+	finishLinkScript  = script("finish_link")
+	badCodeScript     = script("bad_code")
+	traceAppendScript = script("trace_append")
+	replacePwdScript  = script("replace_password")
 )
 
 func isNoScript(err error) bool {

@@ -103,6 +103,8 @@ func (s *session) run() {
 		s.failLink(linkflow.FailureCanceled, "The link was canceled.", intPtr(0))
 		return
 	}
+	s.trace(linkflow.TraceEntry{At: now.UnixMilli(), Step: linkflow.TraceSession, Outcome: "started",
+		DurationMs: max(now.Sub(l.ClaimedAt).Milliseconds(), 0)})
 	provider, ok := s.w.cfg.Registry.Provider(l.IntegrationID)
 	if !ok {
 		s.w.deadLetter(s.msg, "unknown integration "+l.IntegrationID, l.ID)
@@ -122,19 +124,9 @@ func (s *session) run() {
 // was not in an operation.
 func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations.LoginResult, *int, error) {
 	l := s.link
-	lr, err := p.Login(s.ctx, operations.LoginRequest{
-		Integration: l.IntegrationID, OrgID: l.OrgID, LinkID: l.ID, Attempt: l.Attempts,
-		Username: l.Username, Password: s.r.Password,
-	})
+	lr, err := s.login(p)
 	if lr != nil && lr.SessionID != "" {
-		sessionID := lr.SessionID
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
-			defer cancel()
-			if err := p.Close(ctx, sessionID); err != nil {
-				s.log.Debug("close provider session", zap.Error(err))
-			}
-		}()
+		defer s.closeSession(p, lr.SessionID)
 	}
 	if err != nil {
 		return nil, nil, nil, err
@@ -153,17 +145,93 @@ func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations
 		if i < len(s.r.Arguments) {
 			args = s.r.Arguments[i]
 		}
-		data, err := p.Execute(s.ctx, operations.ExecuteRequest{
+		start := s.w.cfg.Clock.Now()
+		ctx, ids := operations.WithRequestIDs(s.ctx)
+		data, err := p.Execute(ctx, operations.ExecuteRequest{
 			Integration: l.IntegrationID, SessionID: lr.SessionID,
 			Resource: op.Resource, Action: op.Action, Arguments: args,
 			IdempotencyKey: fmt.Sprintf("%s:%d", l.ID, i),
 		})
+		e := s.step(linkflow.TraceOperation, start, ids, err)
+		e.OperationIndex, e.Resource, e.Action = intPtr(i), op.Resource, op.Action
+		s.trace(e)
 		if err != nil {
 			return nil, nil, intPtr(i), err
 		}
 		results[i] = data
 	}
 	return results, lr, nil, nil
+}
+
+// login logs in with the end user's password. When the provider refuses it
+// (INVALID_CREDENTIALS), the session asks the end user for the password
+// again (a credentials challenge), up to PasswordTries passwords in all, the
+// claim's included, and keeps the one that worked for later attempts. No
+// operation runs before a login succeeded.
+func (s *session) login(p operations.Provider) (*operations.LoginResult, error) {
+	l := s.link
+	password, retried := s.r.Password, false
+	for try := 1; ; try++ {
+		start := s.w.cfg.Clock.Now()
+		ctx, ids := operations.WithRequestIDs(s.ctx)
+		lr, err := p.Login(ctx, operations.LoginRequest{
+			Integration: l.IntegrationID, OrgID: l.OrgID, LinkID: l.ID, Attempt: l.Attempts,
+			Username: l.Username, Password: password,
+		})
+		e := s.step(linkflow.TraceLogin, start, ids, err)
+		if err == nil && lr.Challenge != nil {
+			e.Outcome = "challenge"
+		}
+		s.trace(e)
+		if err == nil {
+			if retried {
+				if err := s.w.cfg.Store.ReplacePassword(s.ctx, l.ID, s.r.Token, password); err != nil {
+					return lr, s.storeErr(err)
+				}
+				if err := s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil); err != nil {
+					return lr, s.storeErr(err)
+				}
+			}
+			return lr, nil
+		}
+		if operations.AsError(err).Code != linkflow.FailureInvalidCredentials || try >= s.w.cfg.PasswordTries {
+			return lr, err
+		}
+		if lr != nil && lr.SessionID != "" {
+			s.closeSession(p, lr.SessionID)
+		}
+		if password, err = s.askPassword(s.w.cfg.PasswordTries - try); err != nil {
+			return nil, err
+		}
+		retried = true
+	}
+}
+
+// askPassword asks the end user for the password again after the provider
+// refused one; left passwords may still be tried.
+func (s *session) askPassword(left int) (string, error) {
+	expires := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
+	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
+		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: left,
+		LastError: "Wrong username or password."}
+	if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
+		return "", s.storeErr(err)
+	}
+	password, err := s.waitInput(ch, expires)
+	var le *linkflow.LinkError
+	if errors.As(err, &le) && le.Code == linkflow.FailureChallengeTimeout {
+		return "", &linkflow.LinkError{Code: linkflow.FailureInvalidCredentials,
+			Message: "The password was refused and not entered again in time."}
+	}
+	return password, err
+}
+
+func (s *session) closeSession(p operations.Provider, sessionID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx, sessionID); err != nil {
+		s.log.Debug("close provider session", zap.Error(err))
+	}
 }
 
 // answerChallenges waits for the end user's answers until the login
@@ -184,22 +252,33 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
 			return nil, s.storeErr(err)
 		}
-		resp, err := s.waitInput(c.ID, expires)
+		resp, err := s.waitInput(ch, expires)
 		if err != nil {
 			return nil, err
 		}
-		next, err := p.ContinueLogin(s.ctx, operations.ContinueRequest{
+		start := s.w.cfg.Clock.Now()
+		ctx, ids := operations.WithRequestIDs(s.ctx)
+		next, err := p.ContinueLogin(ctx, operations.ContinueRequest{
 			Integration: s.link.IntegrationID, SessionID: lr.SessionID, ChallengeID: c.ID, Response: resp,
 		})
+		e := s.step(linkflow.TraceAnswer, start, ids, err)
+		e.ChallengeType = c.Type
 		if err != nil {
 			pe := operations.AsError(err)
 			if pe.Code == linkflow.FailureChallengeFailed && tries > 1 {
+				e.Outcome = "wrong"
+				s.trace(e)
 				tries--
 				lastErr = "That code was not accepted. Try again."
 				continue
 			}
+			s.trace(e)
 			return nil, err
 		}
+		if next.Challenge != nil {
+			e.Outcome = "challenge"
+		}
+		s.trace(e)
 		if next.SessionID == "" {
 			next.SessionID = lr.SessionID
 		}
@@ -211,8 +290,17 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 	return lr, nil
 }
 
-// waitInput waits for the answer to challenge id.
-func (s *session) waitInput(id string, expires time.Time) (string, error) {
+// waitInput waits for the answer to challenge ch.
+func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp string, err error) {
+	start := s.w.cfg.Clock.Now()
+	defer func() {
+		e := s.step(linkflow.TraceChallenge, start, nil, err)
+		e.ChallengeType = ch.Type
+		if err == nil {
+			e.Outcome = "answered"
+		}
+		s.trace(e)
+	}()
 	timer := s.w.cfg.Clock.NewTimer(expires.Sub(s.w.cfg.Clock.Now()))
 	defer timer.Stop()
 	// The process slot is free while the end user types.
@@ -223,7 +311,7 @@ func (s *session) waitInput(id string, expires time.Time) (string, error) {
 		if err != nil {
 			return "", s.storeErr(err)
 		}
-		if cid == id {
+		if cid == ch.ID {
 			return resp, nil
 		}
 		select {
@@ -235,6 +323,40 @@ func (s *session) waitInput(id string, expires time.Time) (string, error) {
 		case <-s.ctx.Done():
 			return "", s.ctx.Err()
 		}
+	}
+}
+
+// step is the trace entry of a step that began at start and ended now with
+// err; ids are the provider's request ids of the step, if collected.
+func (s *session) step(name string, start time.Time, ids *operations.RequestIDs, err error) linkflow.TraceEntry {
+	e := linkflow.TraceEntry{At: start.UnixMilli(), Step: name, Outcome: "ok",
+		DurationMs: s.w.cfg.Clock.Now().Sub(start).Milliseconds()}
+	if ids != nil {
+		e.ProviderRequestIDs = ids.Take()
+	}
+	if err != nil {
+		var le *linkflow.LinkError
+		if errors.As(err, &le) {
+			e.Outcome, e.Code = "failed", le.Code
+		} else {
+			e.Outcome, e.Code = "failed", operations.AsError(err).Code
+		}
+	}
+	return e
+}
+
+// trace records a step of a debug link's session. Only names, times,
+// counts and codes go in, never a secret, an argument or an answer; a trace
+// that cannot be written does not fail the session.
+func (s *session) trace(e linkflow.TraceEntry) {
+	if !s.link.Debug {
+		return
+	}
+	e.Attempt = s.link.Attempts
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 2*time.Second)
+	defer cancel()
+	if err := s.w.cfg.Store.AppendTrace(ctx, s.link.ID, s.link.ExpiresAt, e); err != nil {
+		s.log.Warn("debug trace", zap.Error(err))
 	}
 }
 
@@ -304,6 +426,7 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 	case errors.Is(err, linkflow.ErrFenced):
 		s.w.cfg.Metrics.fenced()
 		s.log.Warn("commit fenced: another worker owns this link now")
+		s.trace(linkflow.TraceEntry{At: s.w.cfg.Clock.Now().UnixMilli(), Step: linkflow.TraceHandBack, Outcome: "lease_lost"})
 		return
 	case err != nil:
 		// Redis is gone for now: let JetStream redeliver; the next attempt
@@ -312,6 +435,12 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 		_ = s.msg.NakWithDelay(s.w.backoff(1))
 		return
 	}
+	fe := linkflow.TraceEntry{At: s.w.cfg.Clock.Now().UnixMilli(), Step: linkflow.TraceFinish, Outcome: string(s.link.Status),
+		DurationMs: s.w.cfg.Clock.Now().Sub(s.start).Milliseconds()}
+	if s.link.Error != nil {
+		fe.Code, fe.OperationIndex = s.link.Error.Code, s.link.Error.OperationIndex
+	}
+	s.trace(fe)
 	s.w.cfg.Metrics.finished(s.link, s.w.cfg.Clock.Now().Sub(s.start))
 	s.log.Info("link finished", zap.String("status", string(s.link.Status)),
 		zap.Int("attempt", s.link.Attempts), zap.Duration("took", s.w.cfg.Clock.Now().Sub(s.start)))
@@ -332,8 +461,10 @@ func (s *session) settleError(err error, opIndex *int) {
 	case errors.Is(cause, errLeaseLost):
 		s.w.cfg.Metrics.fenced()
 		s.log.Warn("lease lost: another worker owns this link now")
+		s.trace(linkflow.TraceEntry{At: s.w.cfg.Clock.Now().UnixMilli(), Step: linkflow.TraceHandBack, Outcome: "lease_lost"})
 		return
 	case errors.Is(cause, errShutdown):
+		s.trace(linkflow.TraceEntry{At: s.w.cfg.Clock.Now().UnixMilli(), Step: linkflow.TraceHandBack, Outcome: "shutdown"})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, "", true); rerr != nil {
@@ -375,6 +506,8 @@ func (s *session) settleError(err error, opIndex *int) {
 		s.log.Warn("release after transient failure", zap.Error(rerr))
 	}
 	s.w.cfg.Metrics.retried()
+	s.trace(linkflow.TraceEntry{At: s.w.cfg.Clock.Now().UnixMilli(), Step: linkflow.TraceRetry, Outcome: "retry",
+		Code: pe.Code, OperationIndex: opIndex, RetryInMs: delay.Milliseconds()})
 	s.log.Info("transient failure: retrying later", zap.String("code", string(pe.Code)),
 		zap.Int("attempt", l.Attempts), zap.Duration("delay", delay))
 	_ = s.msg.NakWithDelay(delay)

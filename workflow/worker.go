@@ -35,6 +35,8 @@ type RunStore interface {
 	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error)
 	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error)
 	TakeInput(ctx context.Context, id string) (challengeID, response string, err error)
+	ReplacePassword(ctx context.Context, id, token, password string) error
+	AppendTrace(ctx context.Context, id string, expiresAt time.Time, entries ...linkflow.TraceEntry) error
 	AcquireSlot(ctx context.Context, integration, holder string, limit int, ttl time.Duration) (bool, error)
 	ReleaseSlot(ctx context.Context, integration, holder string) error
 }
@@ -83,6 +85,11 @@ type Config struct {
 	ChallengeTimeout time.Duration
 	// ChallengeTries is how many answers a challenge accepts. Default 3.
 	ChallengeTries int
+	// PasswordTries is how many passwords the end user may try on one
+	// session attempt, the claim's included: a password the provider refuses
+	// (INVALID_CREDENTIALS) is asked for again until then, and only then
+	// fails the link. Default 3.
+	PasswordTries int
 	// ShutdownGrace is how long Stop lets in-flight sessions finish before
 	// handing them back for immediate redelivery. Default 20s.
 	ShutdownGrace time.Duration
@@ -109,6 +116,7 @@ func (c *Config) validate() error {
 	c.RetryMax = cmp.Or(c.RetryMax, time.Minute)
 	c.ChallengeTimeout = cmp.Or(c.ChallengeTimeout, 5*time.Minute)
 	c.ChallengeTries = cmp.Or(c.ChallengeTries, 3)
+	c.PasswordTries = cmp.Or(c.PasswordTries, 3)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	c.Consumer = c.Consumer.WithDefaults()
 	if c.Heartbeat >= c.LeaseTTL {

@@ -79,7 +79,9 @@ func TestAllOrNothing(t *testing.T) {
 func TestPermanentLoginErrors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.startWorker(nil)
+	// One password only: a wrong one fails the link at once (with more
+	// tries it is asked for again; the API's TestPasswordTries).
+	h.startWorker(func(c *workflow.Config) { c.PasswordTries = 1 })
 	for _, tc := range []struct {
 		user, pass string
 		code       linkflow.FailureCode

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,25 +13,163 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow/admin"
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/store"
 )
 
-// adminCommand parses an admin command's flags (Redis and keys, plus its
-// own), connects to Redis only (administration needs no NATS) and runs it.
-func adminCommand(ctx context.Context, name string, args []string, register func(*flag.FlagSet),
-	run func(*admin.Admin, *flag.FlagSet) error) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c := &common{}
-	fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
-	fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (its seed nodes)")
-	fs.StringVar(&c.redisPrefix, "redis-prefix", "lf:", "prefix of every Redis key")
-	fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,...")
-	register(fs)
-	if err := parseFlags(fs, args); err != nil {
+// adminCmd is one admin command: what it does, its own flags, and what it
+// runs with them. Every one but "keys generate" also takes the Redis and
+// encryption key flags (adminCommand).
+type adminCmd struct {
+	name, help string
+	required   string // comma-separated flags that must be given
+	flags      func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error
+	offline    bool // needs no Redis
+}
+
+var adminCmds = []adminCmd{
+	{name: "orgs create", required: "name", help: "create an organization; prints its id, an API key and a webhook secret (once)",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			name := fs.String("name", "", "organization name (required)")
+			return func(ctx context.Context, a *admin.Admin) error { return a.CreateOrg(ctx, *name) }
+		}},
+	{name: "orgs update", required: "org", help: "change an organization: the URL schemes its return URLs may use, the origins that may embed its hosted page",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			org := fs.String("org", "", "organization id (required)")
+			schemes := fs.String("app-schemes", "", "comma-separated custom URL schemes (myapp) the organization's return URLs may use besides https; empty clears")
+			origins := fs.String("allowed-origins", "", "comma-separated origins (https://app.example.com) whose pages may embed the hosted page with the web drop-in; empty clears")
+			return func(ctx context.Context, a *admin.Admin) error {
+				if !explicit(fs, "app-schemes") && !explicit(fs, "allowed-origins") {
+					return errors.New("nothing to update: give --app-schemes or --allowed-origins")
+				}
+				if explicit(fs, "app-schemes") {
+					if err := a.SetAppSchemes(ctx, *org, splitList(*schemes)); err != nil {
+						return err
+					}
+				}
+				if explicit(fs, "allowed-origins") {
+					return a.SetAllowedOrigins(ctx, *org, splitList(*origins))
+				}
+				return nil
+			}
+		}},
+	{name: "orgs rotate-webhook-secret", required: "org", help: "give an organization a new webhook secret; the old one signs too for --overlap",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			org := fs.String("org", "", "organization id (required)")
+			overlap := fs.Duration("overlap", 24*time.Hour, "how long the old secret keeps signing too")
+			return func(ctx context.Context, a *admin.Admin) error {
+				return a.RotateWebhookSecret(ctx, *org, *overlap)
+			}
+		}},
+	{name: "keys create", required: "org", help: "create an API key of an organization; prints it (once)",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			org := fs.String("org", "", "organization id (required)")
+			name := fs.String("name", "", "a name for the key")
+			scopes := fs.String("scopes", "", "comma-separated scopes (default: all): links:read,links:write,connections:read,connections:secrets")
+			return func(ctx context.Context, a *admin.Admin) error {
+				return a.CreateAPIKey(ctx, *org, *name, splitList(*scopes))
+			}
+		}},
+	{name: "keys revoke", required: "key-id", help: "revoke an API key (and the access tokens exchanged for it)",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			id := fs.String("key-id", "", "the id of the key to revoke, key_... (required)")
+			return func(ctx context.Context, a *admin.Admin) error { return a.RevokeAPIKey(ctx, "", *id) }
+		}},
+	{name: "keys generate", offline: true, help: "print a new encryption key for LINKFLOW_ENCRYPTION_KEYS (no Redis needed)",
+		flags: func(*flag.FlagSet) func(context.Context, *admin.Admin) error {
+			return func(_ context.Context, a *admin.Admin) error { a.GenerateKey(); return nil }
+		}},
+	{name: "keys rotate-data", help: "re-seal every secret with the first of --encryption-keys",
+		flags: func(*flag.FlagSet) func(context.Context, *admin.Admin) error {
+			return func(ctx context.Context, a *admin.Admin) error { return a.RotateData(ctx) }
+		}},
+	{name: "users create", required: "email,org,password-stdin", help: "create a user of organizations, or change one (its tokens stop working); the password comes on stdin",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			email := fs.String("email", "", "the user's email (required)")
+			orgs := fs.String("org", "", "comma-separated organization ids the user acts for (required)")
+			fs.Bool("password-stdin", false, "read the password from standard input, its first line (required)")
+			return func(ctx context.Context, a *admin.Admin) error {
+				line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				return a.CreateUser(ctx, *email, splitList(*orgs), strings.TrimRight(line, "\r\n"))
+			}
+		}},
+	{name: "users revoke-tokens", required: "email", help: "make every access token of a user stop working",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
+			email := fs.String("email", "", "the user's email (required)")
+			return func(ctx context.Context, a *admin.Admin) error { return a.RevokeUserTokens(ctx, *email) }
+		}},
+}
+
+// runAdmin runs "linkflow <group> <command> [flags]": the command's own
+// flags, the Redis and encryption key flags (or dev's --data-dir), Redis
+// only (administration needs no NATS).
+func runAdmin(ctx context.Context, group string, args []string) error {
+	var cmd *adminCmd
+	for i := range adminCmds {
+		if len(args) > 0 && adminCmds[i].name == group+" "+args[0] {
+			cmd = &adminCmds[i]
+		}
+	}
+	if cmd == nil {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Usage: linkflow %s <command> [flags]\n\n", group)
+		for _, c := range adminCmds {
+			if name, ok := strings.CutPrefix(c.name, group+" "); ok {
+				fmt.Fprintf(&b, "  %-22s %s\n", name, c.help)
+			}
+		}
+		fmt.Fprintf(&b, "\nRun \"linkflow %s <command> -h\" for a command's flags.\n", group)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Print(b.String())
+			return flag.ErrHelp
+		}
+		fmt.Fprint(os.Stderr, b.String())
+		if len(args) == 0 {
+			return fmt.Errorf("linkflow %s: which command?", group)
+		}
+		return fmt.Errorf("linkflow %s: unknown command %q", group, args[0])
+	}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	var c common
+	dataDir := ""
+	if !cmd.offline {
+		fs.StringVar(&dataDir, "data-dir", "", "a linkflow dev data directory: use that dev's Redis and encryption key (unless given)")
+		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+		fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (its seed nodes)")
+		fs.StringVar(&c.redisPrefix, "redis-prefix", "lf:", "prefix of every Redis key")
+		fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,... (required, unless --data-dir)")
+	}
+	run := cmd.flags(fs)
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("linkflow %s: unexpected argument %q (flags start with --)", cmd.name, fs.Arg(0))
+	}
+	for _, n := range splitList(cmd.required) {
+		if !explicit(fs, n) {
+			return fmt.Errorf("--%s is required (see linkflow %s -h)", n, cmd.name)
+		}
+	}
+	a := &admin.Admin{Out: os.Stdout}
+	if cmd.offline {
+		return run(ctx, a)
+	}
+	if dataDir != "" {
+		st, err := embedded.ReadDevState(dataDir)
+		if err != nil {
+			return err
+		}
+		if !explicit(fs, "redis-url") {
+			c.redisURL = st.RedisURL
+		}
+		c.encryptionKeys = cmp.Or(c.encryptionKeys, st.EncryptionKey)
+	}
 	if c.encryptionKeys == "" {
-		return errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required")
+		return errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required; against linkflow dev, give its --data-dir (LINKFLOW_DATA_DIR) instead")
 	}
 	kr, err := store.ParseKeyring(c.encryptionKeys)
 	if err != nil {
@@ -41,141 +180,18 @@ func adminCommand(ctx context.Context, name string, args []string, register func
 		return err
 	}
 	defer rdb.Close()
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: c.redisPrefix})
-	if err != nil {
+	if a.Store, err = store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: c.redisPrefix}); err != nil {
 		return err
 	}
-	if err := st.Ping(ctx); err != nil {
+	if err := a.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("redis at %s: %w", store.RedactURLs(c.redisURL), err)
 	}
-	return run(&admin.Admin{Store: st, Out: os.Stdout}, fs)
+	return run(ctx, a)
 }
 
-func subcommand(args []string, what string, cmds ...string) (string, []string, error) {
-	if len(args) == 0 {
-		return "", nil, fmt.Errorf("linkflow %s: want one of %s", what, strings.Join(cmds, ", "))
-	}
-	for _, c := range cmds {
-		if args[0] == c {
-			return c, args[1:], nil
-		}
-	}
-	return "", nil, fmt.Errorf("linkflow %s %s: unknown; want one of %s", what, args[0], strings.Join(cmds, ", "))
-}
-
-// required fails naming the first flag of names that fs was not given.
-func required(fs *flag.FlagSet, names ...string) error {
-	for _, n := range names {
-		if f := fs.Lookup(n); f == nil || f.Value.String() == "" || f.Value.String() == "false" {
-			return fmt.Errorf("--%s is required", n)
-		}
-	}
-	return nil
-}
-
-func runOrgs(ctx context.Context, args []string) error {
-	sub, rest, err := subcommand(args, "orgs", "create", "update", "rotate-webhook-secret")
-	if err != nil {
-		return err
-	}
-	var name, org, schemes, origins string
-	var overlap time.Duration
-	return adminCommand(ctx, "orgs "+sub, rest, func(fs *flag.FlagSet) {
-		fs.StringVar(&name, "name", "", "organization name (create; required)")
-		fs.StringVar(&org, "org", "", "organization id (update, rotate-webhook-secret; required)")
-		fs.DurationVar(&overlap, "overlap", 24*time.Hour, "rotate-webhook-secret: how long the old secret keeps signing too")
-		fs.StringVar(&schemes, "app-schemes", "", "update: comma-separated custom URL schemes (myapp) the organization's return URLs may use besides https; empty clears")
-		fs.StringVar(&origins, "allowed-origins", "", "update: comma-separated origins (https://app.example.com) whose pages may embed the hosted page with the web drop-in; empty clears")
-	}, func(a *admin.Admin, fs *flag.FlagSet) error {
-		switch sub {
-		case "update":
-			if err := required(fs, "org"); err != nil {
-				return err
-			}
-			if !flagGiven(fs, "app-schemes") && !flagGiven(fs, "allowed-origins") {
-				return errors.New("nothing to update: give --app-schemes or --allowed-origins")
-			}
-			if flagGiven(fs, "app-schemes") {
-				if err := a.SetAppSchemes(ctx, org, splitList(schemes)); err != nil {
-					return err
-				}
-			}
-			if flagGiven(fs, "allowed-origins") {
-				return a.SetAllowedOrigins(ctx, org, splitList(origins))
-			}
-			return nil
-		case "rotate-webhook-secret":
-			if err := required(fs, "org"); err != nil {
-				return err
-			}
-			return a.RotateWebhookSecret(ctx, org, overlap)
-		}
-		if err := required(fs, "name"); err != nil {
-			return err
-		}
-		return a.CreateOrg(ctx, name)
-	})
-}
-
-func runKeys(ctx context.Context, args []string) error {
-	sub, rest, err := subcommand(args, "keys", "create", "revoke", "rotate-data", "generate")
-	if err != nil {
-		return err
-	}
-	if sub == "generate" {
-		(&admin.Admin{Out: os.Stdout}).GenerateKey()
-		return nil
-	}
-	var org, name, scopes, keyID string
-	return adminCommand(ctx, "keys "+sub, rest, func(fs *flag.FlagSet) {
-		fs.StringVar(&org, "org", "", "organization id")
-		fs.StringVar(&name, "name", "", "a name for the key")
-		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (default: all): links:read,links:write,connections:read,connections:secrets")
-		fs.StringVar(&keyID, "key-id", "", "the id of the key to revoke (key_...)")
-	}, func(a *admin.Admin, fs *flag.FlagSet) error {
-		switch sub {
-		case "create":
-			if err := required(fs, "org"); err != nil {
-				return err
-			}
-			return a.CreateAPIKey(ctx, org, name, splitList(scopes))
-		case "revoke":
-			if err := required(fs, "key-id"); err != nil {
-				return err
-			}
-			return a.RevokeAPIKey(ctx, org, keyID)
-		}
-		return a.RotateData(ctx)
-	})
-}
-
-func runUsers(ctx context.Context, args []string) error {
-	sub, rest, err := subcommand(args, "users", "create", "revoke-tokens")
-	if err != nil {
-		return err
-	}
-	var email, orgs string
-	var fromStdin bool
-	return adminCommand(ctx, "users "+sub, rest, func(fs *flag.FlagSet) {
-		fs.StringVar(&email, "email", "", "the user's email (required)")
-		if sub == "create" {
-			fs.StringVar(&orgs, "org", "", "comma-separated organization ids the user acts for (required)")
-			fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input (first line)")
-		}
-	}, func(a *admin.Admin, fs *flag.FlagSet) error {
-		if sub == "revoke-tokens" {
-			if err := required(fs, "email"); err != nil {
-				return err
-			}
-			return a.RevokeUserTokens(ctx, email)
-		}
-		if err := required(fs, "email", "org", "password-stdin"); err != nil {
-			return err
-		}
-		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		return a.CreateUser(ctx, email, splitList(orgs), strings.TrimRight(line, "\r\n"))
-	})
+// explicit reports whether flag name was set, on the command line or by its
+// environment variable.
+func explicit(fs *flag.FlagSet, name string) bool {
+	_, env := os.LookupEnv(envName(name))
+	return env || flagGiven(fs, name)
 }

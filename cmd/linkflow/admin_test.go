@@ -1,10 +1,12 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/store"
 )
@@ -69,5 +71,98 @@ func TestAdminCommands(t *testing.T) {
 	out = run("orgs", "rotate-webhook-secret", "--org", org)
 	if next := field(out, "webhook secret"); !store.ValidWebhookSecret(next) || next == secret {
 		t.Fatalf("rotate-webhook-secret:\n%s", out)
+	}
+}
+
+// Admin commands against linkflow dev need only its data directory: dev's
+// Redis URL and encryption key come from its dev.json.
+func TestAdminWithDevDataDir(t *testing.T) {
+	t.Parallel()
+	_, rs := testenv.Redis(t)
+	dir := t.TempDir()
+	st := &embedded.DevState{EncryptionKey: store.GenerateKey("dev1"), APIKey: "unused-dev-api-key", WebhookSecret: store.NewWebhookSecret(),
+		RedisURL: rs.URL, NATSURL: "nats://unused", APIURL: "http://unused"}
+	if err := st.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(linkflowBin, "orgs", "create", "--name", "Acme")
+	cmd.Env = append(cleanEnv(), "LINKFLOW_DATA_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "organization  org_") {
+		t.Fatalf("orgs create with LINKFLOW_DATA_DIR: %v\n%s", err, out)
+	}
+	// Without it, the error says what to give.
+	cmd = exec.Command(linkflowBin, "orgs", "create", "--name", "Acme")
+	cmd.Env = cleanEnv()
+	out, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(out), "--data-dir") {
+		t.Fatalf("orgs create without keys:\n%s", out)
+	}
+}
+
+// cleanEnv is the test's environment without LINKFLOW_* variables, which
+// would set flags.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LINKFLOW_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Every command has its own flags and help: -h shows them and exits 0, and
+// the defaults it shows are the ones the command uses.
+func TestCommandHelp(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"-h"}, []string{"linkflow listen", "linkflow orgs"}, nil},
+		{[]string{"orgs", "-h"}, []string{"create", "update", "rotate-webhook-secret"}, []string{"unknown"}},
+		{[]string{"keys", "-h"}, []string{"create", "revoke", "generate", "rotate-data"}, []string{"unknown"}},
+		{[]string{"users", "--help"}, []string{"create", "revoke-tokens"}, []string{"unknown"}},
+		{[]string{"orgs", "create", "-h"}, []string{"-name", "-data-dir", "-redis-url"}, []string{"-org ", "-overlap", "-app-schemes"}},
+		{[]string{"orgs", "rotate-webhook-secret", "-h"}, []string{"-org", "-overlap"}, []string{"-name", "-app-schemes"}},
+		{[]string{"keys", "revoke", "-h"}, []string{"-key-id"}, []string{"-scopes", "-name"}},
+		{[]string{"keys", "create", "-h"}, []string{"-org", "-scopes", "-name"}, []string{"-key-id"}},
+		{[]string{"keys", "generate", "-h"}, []string{"Usage: linkflow keys generate"}, []string{"="}},
+		{[]string{"users", "create", "-h"}, []string{"-email", "-org", "-password-stdin"}, nil},
+		{[]string{"users", "revoke-tokens", "-h"}, []string{"-email"}, []string{"-password-stdin"}},
+		{[]string{"listen", "-h"}, []string{"-api-url", "-api-key", "-all"}, nil},
+		{[]string{"dev", "-h"}, []string{`log format: json or console (default "console")`, "(dev only) (default true)",
+			`address the HTTP API listens on (default "127.0.0.1:8080")`}, nil},
+		{[]string{"api", "-h"}, []string{`log format: json or console (default "json")`}, []string{"webhook-allow-private"}},
+		{[]string{"dispatcher", "-h"}, []string{"(dev only)\n"}, []string{"(dev only) (default true)"}},
+	} {
+		cmd := exec.Command(linkflowBin, tt.args...)
+		cmd.Env = cleanEnv()
+		b, err := cmd.CombinedOutput()
+		out := string(b)
+		if err != nil {
+			t.Errorf("linkflow %s: %v (want exit 0)\n%s", strings.Join(tt.args, " "), err, out)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("linkflow %s lacks %q:\n%s", strings.Join(tt.args, " "), w, out)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(out, n) {
+				t.Errorf("linkflow %s shows %q:\n%s", strings.Join(tt.args, " "), n, out)
+			}
+		}
+	}
+	// Mistakes exit 1 and say what to do.
+	for _, args := range [][]string{{"orgs"}, {"orgs", "nope"}, {"orgs", "create"}, {"keys", "revoke"}} {
+		cmd := exec.Command(linkflowBin, args...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err == nil || (!strings.Contains(string(out), "Usage:") && !strings.Contains(string(out), "is required")) {
+			t.Errorf("linkflow %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

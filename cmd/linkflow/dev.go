@@ -7,11 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/app"
 	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/store"
@@ -33,9 +34,12 @@ func runDev(ctx context.Context, args []string) error {
 	af.register(fs, "127.0.0.1:8080")
 	wf.register(fs)
 	df.register(fs)
+	// What dev does differently, as the defaults its help shows.
+	setDefault(fs, "log-format", "console")
+	setDefault(fs, "webhook-allow-private", "true")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server URL; empty runs an embedded NATS server with JetStream")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis URL; empty starts a redis-server child process")
-	dataDir := fs.String("data-dir", ".linkflow", "where dev keeps JetStream and Redis data, and its generated keys")
+	dataDir := fs.String("data-dir", ".linkflow", "where dev keeps JetStream and Redis data, and its generated keys (admin commands take it too)")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server (-1: any free port)")
 	redisPort := fs.Int("redis-port", 6390, "port of the redis-server child (0: any free port)")
 	devKey := fs.String("dev-api-key", "", "API key of the development organization (at least 16 characters; default: generated once and kept in the data dir)")
@@ -44,10 +48,14 @@ func runDev(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if c.logFormat == "json" && os.Getenv(envName("log-format")) == "" && !flagGiven(fs, "log-format") {
-		c.logFormat = "console"
+	af.publicURL = cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr))
+	for _, a := range [][3]string{{af.httpAddr, "the API", "--http-addr"}, {c.metricsAddr, "metrics", "--metrics-addr"}} {
+		if a[0] != "" {
+			if err := embedded.CheckFree(a[0], a[1], a[2]); err != nil {
+				return err
+			}
+		}
 	}
-	df.allowPrivate = true
 	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		return err
@@ -86,12 +94,13 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	defer servers.Stop()
 	c.natsURL, c.redisURL = servers.NATSURL, servers.RedisURL
-	state.NATSURL, state.RedisURL = c.natsURL, c.redisURL
+	state.NATSURL, state.RedisURL, state.APIURL = c.natsURL, c.redisURL, af.publicURL
 	if err := state.Save(*dataDir); err != nil {
 		return err
 	}
 	log.Info("dev servers", zap.String("nats", c.natsURL), zap.String("redis", c.redisURL))
 
+	abs, _ := filepath.Abs(*dataDir)
 	return runProcess(ctx, &c, log, kr, role{api: &af, worker: &wf, dispatcher: &df, dev: true},
 		func(ctx context.Context, p *app.Process) error {
 			if _, err := p.Store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
@@ -102,27 +111,21 @@ func runDev(ctx context.Context, args []string) error {
 			}
 			_, _, err := p.Store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil)
 			return err
-		}, func() { printDevBanner(af, state) })
+		}, func() {
+			embedded.Banner{API: af.publicURL, Metrics: c.metricsAddr, NATS: c.natsURL, Redis: c.redisURL,
+				DataDir: abs, Org: devOrgID, State: state, Command: embedded.Command()}.Print(os.Stdout)
+		})
+}
+
+// setDefault changes a registered flag's default, for its help too.
+func setDefault(fs *flag.FlagSet, name, v string) {
+	f := fs.Lookup(name)
+	_ = f.Value.Set(v)
+	f.DefValue = v
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
 	return given
-}
-
-func printDevBanner(af apiFlags, st *embedded.DevState) {
-	base := strings.TrimRight(af.publicURL, "/")
-	fmt.Printf(`
-linkflow dev is running
-  API             %s
-  organization    %s
-  API key         %s
-  webhook secret  %s
-
-Try it:
-  curl -s %s/v1/links -H "Authorization: Bearer %s" -H "Content-Type: application/json" \
-    -d '{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read"}]}'
-
-`, base, devOrgID, st.APIKey, st.WebhookSecret, base, st.APIKey)
 }

@@ -21,27 +21,21 @@ Usage:
   linkflow api                 the HTTP API
   linkflow worker              a worker: runs claimed links
   linkflow dispatcher          the webhook dispatcher
-  linkflow orgs create --name NAME
-  linkflow orgs update --org ORG [--app-schemes myapp,other] [--allowed-origins https://app.example.com,...]
-  linkflow orgs rotate-webhook-secret --org ORG [--overlap 24h]
-  linkflow keys create --org ORG [--name N] [--scopes s1,s2]
-  linkflow keys revoke --key-id KEY_ID
-  linkflow keys generate       print a new encryption key for LINKFLOW_ENCRYPTION_KEYS
-  linkflow keys rotate-data    re-seal secrets with the first encryption key
-  linkflow users create --email E --password-stdin --org ORG   (again: changes the user; its tokens stop working)
-  linkflow users revoke-tokens --email E
-  linkflow bench               load generator (see linkflow bench -h)
+  linkflow listen              print a deployment's events as they happen (dev's, unless told)
+  linkflow orgs <command>      create, update, rotate-webhook-secret
+  linkflow keys <command>      create, revoke, generate (an encryption key), rotate-data
+  linkflow users <command>     create, revoke-tokens
+  linkflow bench               load generator
   linkflow sandbox-provider    the sandbox served over the remote provider protocol
 
 Every flag has an environment variable: --redis-url is LINKFLOW_REDIS_URL.
+Against linkflow dev, admin commands take its --data-dir (LINKFLOW_DATA_DIR) for its Redis and keys.
 Run "linkflow <command> -h" for a command's flags.
 `
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "linkflow:", err)
-		}
+	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "linkflow:", err)
 		os.Exit(1)
 	}
 }
@@ -63,12 +57,10 @@ func run(args []string) error {
 		return runWorker(ctx, rest)
 	case "dispatcher":
 		return runDispatcher(ctx, rest)
-	case "orgs":
-		return runOrgs(ctx, rest)
-	case "keys":
-		return runKeys(ctx, rest)
-	case "users":
-		return runUsers(ctx, rest)
+	case "orgs", "keys", "users":
+		return runAdmin(ctx, cmd, rest)
+	case "listen":
+		return runListen(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
 	case "sandbox-provider":

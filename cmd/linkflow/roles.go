@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -27,7 +28,7 @@ type apiFlags struct {
 
 func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.httpAddr, "http-addr", defaultAddr, "address the HTTP API listens on")
-	fs.StringVar(&f.publicURL, "public-url", "http://localhost:8080", "URL end users reach linkflow at (appClipUrl is built from it)")
+	fs.StringVar(&f.publicURL, "public-url", "", "URL end users reach linkflow at (appClipUrl is built from it; default: http:// and --http-addr, localhost when it listens on every interface)")
 	f.key.register(fs, "key-rate", 100, 200, time.Second, "requests per second per API key on the customer API")
 	f.client.register(fs, "client-rate", 20, 40, time.Second, "requests per second per client address on the end user's endpoints, the hosted page and the token endpoint")
 	f.claimGuess.register(fs, "claim-guess", 10, 10, time.Minute, "claims with a wrong code per minute per client address")
@@ -37,7 +38,7 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	f.authFail.register(fs, "auth-failure", 10, 20, time.Minute, "requests with an invalid API key or token per minute per client address on the customer API")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
-	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows the outcome before it redirects to the return URL")
+	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows a success before it redirects to the return URL (a failure waits for the end user's Continue)")
 }
 
 // limitFlag is one rate limit: --<name>-limit per unit (0: no limit) and
@@ -178,7 +179,7 @@ func (r role) parts() (app.Parts, error) {
 	}
 	if af := r.api; af != nil {
 		p.API, p.APIAddr = &api.Config{
-			PublicURL: af.publicURL, Dev: r.dev,
+			PublicURL: cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr)), Dev: r.dev,
 			KeyLimit: af.key.limit(), ClientLimit: af.client.limit(), ClaimGuessLimit: af.claimGuess.limit(),
 			LoginFailureLimit: af.loginFail.limit(), UserLoginFailureLimit: af.userLoginFail.limit(),
 			AddressLoginFailureLimit: af.addrLoginFail.limit(), AuthFailureLimit: af.authFail.limit(),

@@ -22,6 +22,7 @@ type DevState struct {
 	WebhookSecret string `json:"webhookSecret"`
 	RedisURL      string `json:"redisUrl,omitempty"`
 	NATSURL       string `json:"natsUrl,omitempty"`
+	APIURL        string `json:"apiUrl,omitempty"`
 }
 
 // LoadDevState reads dir's dev.json, generating the secrets it lacks (all of
@@ -49,6 +50,26 @@ func LoadDevState(dir string) (*DevState, error) {
 	return st, nil
 }
 
+// ReadDevState reads the state of the dev that ran with data directory dir,
+// for commands pointed at it (admin commands, linkflow listen).
+func ReadDevState(dir string) (*DevState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "dev.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no dev.json: is it the --data-dir of a linkflow dev that ran?", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := &DevState{}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("%s/dev.json: %w", dir, err)
+	}
+	if st.RedisURL == "" || st.APIURL == "" {
+		return nil, fmt.Errorf("%s/dev.json: the dev of this data directory has not started yet", dir)
+	}
+	return st, nil
+}
+
 // Save writes the state to dir's dev.json, readable by its owner only.
 func (st *DevState) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -72,6 +93,19 @@ type DevServers struct {
 // is empty.
 func StartDevServers(dir, natsURL, redisURL string, natsPort, redisPort int) (*DevServers, error) {
 	d := &DevServers{NATSURL: natsURL, RedisURL: redisURL}
+	// A taken port fails at once, naming the flag to change: neither server
+	// would say so clearly, and a Redis child that cannot bind would leave
+	// another Redis answering on its port.
+	if natsURL == "" && natsPort > 0 {
+		if err := CheckFree(fmt.Sprintf("127.0.0.1:%d", natsPort), "NATS", "--nats-port"); err != nil {
+			return nil, err
+		}
+	}
+	if redisURL == "" && redisPort > 0 {
+		if err := CheckFree(fmt.Sprintf("127.0.0.1:%d", redisPort), "Redis", "--redis-port"); err != nil {
+			return nil, err
+		}
+	}
 	if natsURL == "" {
 		ns, err := StartNATS(NATSOptions{Dir: filepath.Join(dir, "jetstream"), Port: natsPort})
 		if err != nil {

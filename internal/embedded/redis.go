@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -123,6 +124,13 @@ func startRedis(bin string, opts RedisOptions, port int) (*Redis, error) {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
+			// Whatever answered must be the server just started: when the port
+			// was taken, the child failed to bind and another Redis (another
+			// dev's, with other keys) answers instead.
+			if err := r.checkOwn(c); err != nil {
+				r.Stop()
+				return nil, err
+			}
 			return r, nil
 		}
 		select {
@@ -140,6 +148,23 @@ func startRedis(bin string, opts RedisOptions, port int) (*Redis, error) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// checkOwn checks that the Redis answering on r.Addr is the child process,
+// by the process id Redis reports.
+func (r *Redis) checkOwn(c *redis.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return fmt.Errorf("redis-server on %s: %w", r.Addr, err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok && v == strconv.Itoa(r.Pid()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("another Redis already answers on %s, not the redis-server linkflow started", r.Addr)
 }
 
 // Pid is the redis-server's process id.

@@ -193,6 +193,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return c.transportError(ctx, path, err)
 	}
 	defer resp.Body.Close()
+	operations.ReportRequestID(ctx, resp.Header.Get("X-Request-Id"))
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return c.transportError(ctx, path, err)

@@ -3,7 +3,9 @@ package remote
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +75,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set(HeaderProtocol, strconv.Itoa(ProtocolVersion))
+	// Every answer names itself, so a caller's trace can point at it.
+	w.Header().Set("X-Request-Id", newRequestID())
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -256,4 +260,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "prq_" + hex.EncodeToString(b)
 }

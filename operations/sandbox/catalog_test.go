@@ -74,6 +74,9 @@ func TestCatalogValidation(t *testing.T) {
 		var paths []string
 		for _, is := range issues {
 			paths = append(paths, strings.TrimPrefix(strings.TrimPrefix(is.Path, "operations[0]"), "."))
+			if is.Path == "operations[0].resource" || is.Path == "operations[0].action" {
+				paths[len(paths)-1] = "" // an operation the integration lacks
+			}
 			for _, secret := range []string{"12345", "4111", "3782"} {
 				if strings.Contains(is.Message, secret) {
 					t.Errorf("%s: issue %q echoes a value", tt.name, is.Message)

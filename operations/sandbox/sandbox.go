@@ -3,6 +3,8 @@ package sandbox
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,17 +125,28 @@ func (s *Sandbox) Provider(integration string) *Provider {
 
 // Login starts a session.
 func (p *Provider) Login(ctx context.Context, req operations.LoginRequest) (*operations.LoginResult, error) {
+	reportRequestID(ctx)
 	return p.sb.login(ctx, p.integration, req)
 }
 
 // ContinueLogin answers the OTP challenge of UserMFA's login.
 func (p *Provider) ContinueLogin(ctx context.Context, req operations.ContinueRequest) (*operations.LoginResult, error) {
+	reportRequestID(ctx)
 	return p.sb.continueLogin(ctx, p.integration, req)
 }
 
 // Execute runs one operation in a session.
 func (p *Provider) Execute(ctx context.Context, req operations.ExecuteRequest) (json.RawMessage, error) {
+	reportRequestID(ctx)
 	return p.sb.execute(ctx, p.integration, req)
+}
+
+// reportRequestID gives each call a request id, as a real provider's API
+// would, for debug links' traces.
+func reportRequestID(ctx context.Context) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	operations.ReportRequestID(ctx, "sbx_"+hex.EncodeToString(b))
 }
 
 // Close ends a session; closing an unknown or closed session does nothing.

@@ -7,7 +7,7 @@
 -- already ended is left alone ('done'). The link's index entries go when its
 -- retention ends (retention schedule).
 -- KEYS: 1 link, 2 lease, 3 password, 4 input, 5 outbox, 6 outbox messages,
---       7 expiring set, 8 retention schedule, 9 event record
+--       7 expiring set, 8 retention schedule, 9 event record, 10 debug trace
 -- ARGV: 1 fence kind, 2 fence value, 3 now ms, 4 link id, 5 retention ms,
 --       6 event id, 7 event type, 8 webhook url, 9 event body,
 --       10 event record ttl ms, 11 the event's message, 12 connection intent
@@ -27,6 +27,7 @@ redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMe
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[10], ARGV[5])
 redis.call('ZADD', KEYS[8], tonumber(ARGV[3]) + tonumber(ARGV[5]),
   ARGV[4] .. '\0' .. (v[3] or '') .. '\0' .. (v[4] or '') .. '\0' .. (v[5] or ''))
 redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9])

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/linkflow/linkflow/admin"
+	"github.com/linkflow/linkflow/client"
+	"github.com/linkflow/linkflow/internal/embedded"
+)
+
+// runListen is `linkflow listen` (admin.Listen): dev's events unless told
+// another API.
+func runListen(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	apiURL := fs.String("api-url", "", "the linkflow API (default: that of the dev of --data-dir)")
+	apiKey := fs.String("api-key", "", "an API key with links:read (default: that of the dev of --data-dir)")
+	dataDir := fs.String("data-dir", ".linkflow", "the data directory of a linkflow dev, whose API and key to use")
+	cfg := admin.ListenConfig{Out: os.Stdout, Err: os.Stderr}
+	fs.BoolVar(&cfg.All, "all", false, "print the events already in the log first")
+	fs.BoolVar(&cfg.JSON, "json", false, "print each event's whole body too, as its webhook carries it")
+	fs.DurationVar(&cfg.Every, "every", 500*time.Millisecond, "how often to ask for new events")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *apiURL == "" || *apiKey == "" {
+		st, err := embedded.ReadDevState(*dataDir)
+		if err != nil {
+			return fmt.Errorf("give --api-url and --api-key, or run it where linkflow dev keeps its data: %w", err)
+		}
+		*apiURL, *apiKey = cmp.Or(*apiURL, st.APIURL), cmp.Or(*apiKey, st.APIKey)
+	}
+	var err error
+	if cfg.Client, err = client.New(client.Config{BaseURL: *apiURL, APIKey: *apiKey}); err != nil {
+		return err
+	}
+	return admin.Listen(ctx, cfg)
+}

@@ -25,7 +25,7 @@ var queryParams = map[string][]string{
 	// The hosted page is where end users land from messages and apps, which
 	// append parameters of their own (utm_source, fbclid): it ignores
 	// what it does not know rather than show an end user an error.
-	"GET /link/{linkId}": {"code", "sent"},
+	"GET /link/{linkId}": {"code", "sent", "origin"},
 }
 
 // lenientQuery are routes that ignore unknown query parameters.

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/sdk"
 )
 
@@ -325,14 +326,14 @@ func TestDropInInChromium(t *testing.T) {
 		frame := frameTarget(t, ctx, "iframe", linkPage+l.str("linkId"))
 		if err := chromedp.Do(frame,
 			chromedp.WaitVisible(chromedp.ID("login-form")),
-			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
-			chromedp.SendKeys(chromedp.ID("password"), "not-the-password"),
+			chromedp.SendKeys(chromedp.ID("username"), sandbox.UserLocked),
+			chromedp.SendKeys(chromedp.ID("password"), sandbox.PasswordGood),
 			chromedp.Click(chromedp.ID("login")),
 			chromedp.WaitVisible(chromedp.ID("close")),
 		); err != nil {
 			t.Fatal(err)
 		}
-		if title := text(t, frame, "outcome"); title != "Wrong username or password" {
+		if title := text(t, frame, "outcome"); title != "Your account is locked" {
 			t.Fatalf("outcome %q", title)
 		}
 		_ = chromedp.Do(frame, chromedp.Click(chromedp.ID("close"))) // the frame goes with the click

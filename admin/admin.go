@@ -6,6 +6,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -147,4 +149,59 @@ func (a *Admin) RevokeUserTokens(ctx context.Context, email string) error {
 // GenerateKey shows a new encryption key for LINKFLOW_ENCRYPTION_KEYS.
 func (a *Admin) GenerateKey() {
 	fmt.Fprintln(a.Out, store.GenerateKey("k"+linkflow.NewLeaseToken()[:6]))
+}
+
+// OpenConfig says where an admin command's deployment keeps its state.
+type OpenConfig struct {
+	// RedisURL, RedisCluster and RedisPrefix: store.DialRedis and
+	// store.Config.Prefix.
+	RedisURL     string
+	RedisCluster bool
+	RedisPrefix  string
+	// EncryptionKeys open and seal secrets (store.ParseKeyring).
+	EncryptionKeys string
+	// DataDir, when set, is a linkflow dev's data directory: its Redis
+	// (unless RedisURLGiven) and encryption key (unless EncryptionKeys).
+	DataDir       string
+	RedisURLGiven bool
+	// Out receives what the commands print.
+	Out io.Writer
+}
+
+// Open connects to the deployment's Redis (administration needs no NATS)
+// and returns an Admin of it, and what closes the connection.
+func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
+	if c.DataDir != "" {
+		st, err := embedded.ReadDevState(c.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !c.RedisURLGiven {
+			c.RedisURL = st.RedisURL
+		}
+		c.EncryptionKeys = cmp.Or(c.EncryptionKeys, st.EncryptionKey)
+	}
+	if c.EncryptionKeys == "" {
+		return nil, nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required; against linkflow dev, give its --data-dir (LINKFLOW_DATA_DIR) instead")
+	}
+	kr, err := store.ParseKeyring(c.EncryptionKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := store.DialRedis(c.RedisURL, c.RedisCluster)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: c.RedisPrefix})
+	if err == nil {
+		err = st.Ping(ctx)
+		if err != nil {
+			err = fmt.Errorf("redis at %s: %w", store.RedactURLs(c.RedisURL), err)
+		}
+	}
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	return &Admin{Store: st, Out: c.Out}, func() { _ = rdb.Close() }, nil
 }

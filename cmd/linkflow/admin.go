@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow/admin"
-	"github.com/linkflow/linkflow/internal/embedded"
-	"github.com/linkflow/linkflow/store"
 )
 
 // adminCmd is one admin command: what it does, its own flags, and what it
@@ -154,38 +151,15 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 			return fmt.Errorf("--%s is required (see linkflow %s -h)", n, cmd.name)
 		}
 	}
-	a := &admin.Admin{Out: os.Stdout}
 	if cmd.offline {
-		return run(ctx, a)
+		return run(ctx, &admin.Admin{Out: os.Stdout})
 	}
-	if dataDir != "" {
-		st, err := embedded.ReadDevState(dataDir)
-		if err != nil {
-			return err
-		}
-		if !explicit(fs, "redis-url") {
-			c.redisURL = st.RedisURL
-		}
-		c.encryptionKeys = cmp.Or(c.encryptionKeys, st.EncryptionKey)
-	}
-	if c.encryptionKeys == "" {
-		return errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required; against linkflow dev, give its --data-dir (LINKFLOW_DATA_DIR) instead")
-	}
-	kr, err := store.ParseKeyring(c.encryptionKeys)
+	a, closeFn, err := admin.Open(ctx, admin.OpenConfig{RedisURL: c.redisURL, RedisURLGiven: explicit(fs, "redis-url"),
+		RedisCluster: c.redisCluster, RedisPrefix: c.redisPrefix, EncryptionKeys: c.encryptionKeys, DataDir: dataDir, Out: os.Stdout})
 	if err != nil {
 		return err
 	}
-	rdb, err := store.DialRedis(c.redisURL, c.redisCluster)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	if a.Store, err = store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: c.redisPrefix}); err != nil {
-		return err
-	}
-	if err := a.Store.Ping(ctx); err != nil {
-		return fmt.Errorf("redis at %s: %w", store.RedactURLs(c.redisURL), err)
-	}
+	defer closeFn()
 	return run(ctx, a)
 }
 

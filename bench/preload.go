@@ -76,7 +76,7 @@ func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 	stopProgress := progress(cfg.Progress, func() string {
 		return fmt.Sprintf("bench: %d/%d links done, %d in flight", done.Load(), cfg.Links, peakInFlight.Load())
 	})
-	poll(ctx, 25*time.Millisecond, func() bool {
+	poll(ctx, 100*time.Millisecond, func() bool {
 		if d, f, err := b.finished(ctx); err == nil {
 			done.Store(int64(d))
 			failed.Store(int64(f))

@@ -37,15 +37,16 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	org, id := l.OrgID, l.ID
 	shard := shardOf(id)
 	now := s.now()
-	intent := ""
+	intent, pending := "", (*connIntent)(nil)
 	if conn != nil {
 		connID := conn.ID
 		if connID == "" {
 			connID = connectionID(org, conn.IntegrationID, conn.Username)
 		}
 		l.ConnectionID = connID
-		b, err := s.connectionIntent(org, connID, conn, now.UnixMilli(), id)
-		if err != nil {
+		var b []byte
+		var err error
+		if pending, b, err = s.connectionIntent(org, connID, conn, now.UnixMilli(), id); err != nil {
 			return nil, err
 		}
 		intent = string(b)
@@ -84,8 +85,8 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	if intent != "" {
-		if err := s.applyIntent(ctx, id, intent); err != nil || s.deferApply {
+	if pending != nil {
+		if err := s.applyIntent(ctx, id, pending); err != nil || s.deferApply {
 			// The link ended; its connection is written, and its event
 			// published, by the relay (DueOutbox).
 			fin.Event = linkflow.Message{}
@@ -94,9 +95,9 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	return fin, nil
 }
 
-// intent is a finished link's connection write, kept in the link until it
-// is applied to the connection.
-type intent struct {
+// connIntent is a finished link's connection write, kept in the link until
+// it is applied to the connection.
+type connIntent struct {
 	ConnectionID string `json:"c"`
 	OrgID        string `json:"o"`
 	At           int64  `json:"t"`
@@ -104,25 +105,33 @@ type intent struct {
 	Once         []any  `json:"n"`
 }
 
-func (s *Store) connectionIntent(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) ([]byte, error) {
+func (s *Store) connectionIntent(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) (*connIntent, []byte, error) {
 	pairs, once, err := s.connectionPairs(org, connID, c, now, linkID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return json.Marshal(intent{ConnectionID: connID, OrgID: org, At: now, Pairs: pairs, Once: once})
+	in := &connIntent{ConnectionID: connID, OrgID: org, At: now, Pairs: pairs, Once: once}
+	b, err := json.Marshal(in)
+	return in, b, err
+}
+
+// applyStoredIntent applies the intent a link keeps (the relay's way, after
+// a process stopped between the two steps).
+func (s *Store) applyStoredIntent(ctx context.Context, linkID, raw string) error {
+	var in connIntent
+	if err := json.Unmarshal([]byte(raw), &in); err != nil {
+		return fmt.Errorf("connection intent of %s: %w", linkID, err)
+	}
+	return s.applyIntent(ctx, linkID, &in)
 }
 
 // applyIntent writes a finished link's connection (conn_apply.lua, in the
 // connection's shard; applying twice changes nothing, and a link older than
 // the connection's last one changes nothing), then forgets the intent, which
 // shows the link as ended.
-func (s *Store) applyIntent(ctx context.Context, linkID, raw string) error {
+func (s *Store) applyIntent(ctx context.Context, linkID string, in *connIntent) error {
 	if s.deferApply {
 		return errors.New("connection writes deferred (a test)")
-	}
-	var in intent
-	if err := json.Unmarshal([]byte(raw), &in); err != nil {
-		return fmt.Errorf("connection intent of %s: %w", linkID, err)
 	}
 	argv := []any{linkID, in.At, len(in.Pairs) / 2, len(in.Once) / 2, ConnectionLinkIDs}
 	argv = append(argv, in.Pairs...)

@@ -5,12 +5,23 @@ import "strconv"
 // Every Redis key linkflow uses is built here, and the layout is described
 // in doc.go. A keyspace is a Store's keys under its prefix ("lf:" unless
 // Config.Prefix says otherwise).
-type keyspace struct{ p string }
+type keyspace struct {
+	p      string
+	shards []string // shard's prefixes, made once
+}
+
+func newKeyspace(prefix string) keyspace {
+	k := keyspace{p: prefix, shards: make([]string, Shards)}
+	for s := range Shards {
+		k.shards[s] = prefix + "{" + shardTags[s] + "}:"
+	}
+	return k
+}
 
 // shard is the part every key of one shard starts with: the prefix and the
 // shard's hash tag, so that one atomic step (a Lua script) touches keys of
 // one slot.
-func (k keyspace) shard(s int) string { return k.p + "{" + shardTags[s] + "}:" }
+func (k keyspace) shard(s int) string { return k.shards[s] }
 
 // orgIn is an organization's part of a shard.
 func (k keyspace) orgIn(s int, org string) string { return k.shard(s) + "o:" + org + ":" }

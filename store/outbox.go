@@ -107,7 +107,7 @@ func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) []li
 	for i, m := range msgs {
 		if c := intents[i]; c != nil && c.Val() != "" {
 			link, _ := linkOfEvent(m.ID)
-			if err := s.applyIntent(ctx, link, c.Val()); err != nil {
+			if err := s.applyStoredIntent(ctx, link, c.Val()); err != nil {
 				continue
 			}
 		}

@@ -127,7 +127,7 @@ func (s *Store) eachKey(ctx context.Context, fn func(c *redis.Client, key string
 		}
 		return iter.Err()
 	}
-	switch c := s.rdb.(type) {
+	switch c := s.direct.(type) {
 	case *redis.ClusterClient:
 		return c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(c) })
 	case *redis.Client:

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -38,15 +39,23 @@ type Config struct {
 	// Prefix starts every key, so that several deployments (or tests) can
 	// share one Redis. It may not hold braces. Default "lf:".
 	Prefix string
+	// NoAutoPipeline sends each call on its own round trip. By default the
+	// store batches the commands of concurrent callers into shared round
+	// trips (go-redis's AutoPipeliner): a lone call goes at once, and under
+	// load many sessions' steps share one write and one read.
+	NoAutoPipeline bool
 }
 
 // Store is linkflow's Redis state.
 type Store struct {
-	k    keyspace
-	rdb  redis.UniversalClient
-	keys *Keyring
-	now  func() time.Time
-	cfg  Config
+	k   keyspace
+	rdb redis.UniversalClient // the auto-pipeliner, or direct
+	// direct is the client itself, for what a pipeliner does not do
+	// (scanning every master).
+	direct redis.UniversalClient
+	keys   *Keyring
+	now    func() time.Time
+	cfg    Config
 	// deferApply leaves links' connection writes to the relay, as a process
 	// that stops between the two steps does (tests).
 	deferApply bool
@@ -73,7 +82,15 @@ func New(cfg Config) (*Store, error) {
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, errors.New("store: Prefix may not hold braces")
 	}
-	return &Store{k: keyspace{p: cfg.Prefix}, rdb: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}, nil
+	s := &Store{k: newKeyspace(cfg.Prefix), rdb: cfg.Redis, direct: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}
+	if !cfg.NoAutoPipeline {
+		ap, err := cfg.Redis.AutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		s.rdb = ap
+	}
+	return s, nil
 }
 
 // Ping checks that Redis answers.

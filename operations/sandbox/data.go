@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -114,8 +115,32 @@ var (
 	}
 )
 
-// profile returns the account holder. Carriers add an account number and plan.
+// profile returns the account holder. Carriers add an account number and
+// plan. It is made once per account (profiles).
 func (a account) profile() Profile {
+	profiles.mu.Lock()
+	p, ok := profiles.m[a.seed]
+	profiles.mu.Unlock()
+	if ok {
+		return p
+	}
+	p = a.makeProfile()
+	profiles.mu.Lock()
+	if len(profiles.m) >= memoMax {
+		profiles.m = map[uint64]Profile{}
+	}
+	profiles.m[a.seed] = p
+	profiles.mu.Unlock()
+	return p
+}
+
+// profiles are the profiles made so far, by account seed.
+var profiles = struct {
+	mu sync.Mutex
+	m  map[uint64]Profile
+}{m: map[uint64]Profile{}}
+
+func (a account) makeProfile() Profile {
 	r := a.rng(saltProfile)
 	first, last := pick(r, firstNames), pick(r, lastNames)
 	c := pick(r, cities)

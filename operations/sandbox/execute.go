@@ -57,12 +57,13 @@ func (s *Sandbox) execute(ctx context.Context, integration string, req operation
 		if months < 1 || months > 24 {
 			return nil, operations.Rejected("months must be between 1 and 24")
 		}
-		return json.Marshal(a.statements(now, months))
+		return generated.json(memoKey{seed: a.seed, what: "statements", day: now.UTC().Format("2006-01-02"), n: months},
+			func() any { return a.statements(now, months) })
 	case ResourceAccountProfile + "." + ActionRead:
 		if err := decodeArgs(req.Arguments, &struct{}{}); err != nil {
 			return nil, err
 		}
-		return json.Marshal(a.profile())
+		return generated.json(memoKey{seed: a.seed, what: "profile"}, func() any { return a.profile() })
 	case ResourceOrderHistory + "." + ActionRead:
 		var args struct {
 			Since string `json:"since"`

@@ -76,13 +76,17 @@ func replyStrings(v any) ([]string, error) {
 	return out, nil
 }
 
-// scriptPipe is a pipeline that runs scripts too. Exec sends everything in
-// one round trip; a script call Redis answered NOSCRIPT then runs again
-// alone with its source. Only those calls run again: every other command
-// already took effect, so running the whole pipeline again could do some
-// twice (on Cluster, one node may have lost its cache and not the others).
+// scriptPipe is a pipeline that runs scripts too. On a store that
+// auto-pipelines, its commands go straight into the shared batches (the
+// auto-pipeliner answers later, in order); otherwise into a pipeline of its
+// own that Exec sends in one round trip. Either way, a script call Redis
+// answered NOSCRIPT then runs again alone with its source. Only those calls
+// run again: every other command already took effect, so running the whole
+// pipeline again could do some twice (on Cluster, one node may have lost its
+// cache and not the others).
 type scriptPipe struct {
-	redis.Pipeliner
+	redis.Cmdable
+	pipe  redis.Pipeliner // nil when auto-pipelining
 	rdb   redis.UniversalClient
 	calls []scriptCall
 }
@@ -95,27 +99,38 @@ type scriptCall struct {
 }
 
 func (s *Store) pipeline() *scriptPipe {
-	return &scriptPipe{Pipeliner: s.rdb.Pipeline(), rdb: s.rdb}
+	if s.auto {
+		return &scriptPipe{Cmdable: s.rdb, rdb: s.rdb}
+	}
+	pipe := s.rdb.Pipeline()
+	return &scriptPipe{Cmdable: pipe, pipe: pipe, rdb: s.rdb}
 }
 
 // Script queues a script call; its reply is in the returned command after
 // Exec.
 func (p *scriptPipe) Script(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
-	cmd := sc.EvalSha(ctx, p.Pipeliner, keys, args...)
+	cmd := sc.EvalSha(ctx, p.Cmdable, keys, args...)
 	p.calls = append(p.calls, scriptCall{script: sc, cmd: cmd, keys: keys, args: args})
 	return cmd
 }
 
-// Exec runs the pipeline, then each script call that found no script again
-// alone. It returns the first command's error other than redis.Nil; each
-// command keeps its own.
+// Exec runs the pipeline (or waits for the script calls' answers), then
+// each script call that found no script again alone. It returns the first
+// error other than redis.Nil of a script call, or of any command of its own
+// pipeline; each command keeps its own.
 func (p *scriptPipe) Exec(ctx context.Context) error {
-	cmds, _ := p.Pipeliner.Exec(ctx)
+	var cmds []redis.Cmder
+	if p.pipe != nil {
+		cmds, _ = p.pipe.Exec(ctx)
+	}
 	for _, c := range p.calls {
 		if isNoScript(c.cmd.Err()) {
 			again := c.script.Run(ctx, p.rdb, c.keys, c.args...)
 			c.cmd.SetVal(again.Val())
 			c.cmd.SetErr(again.Err())
+		}
+		if p.pipe == nil {
+			cmds = append(cmds, c.cmd)
 		}
 	}
 	for _, c := range cmds {

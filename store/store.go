@@ -53,6 +53,7 @@ type Store struct {
 	// direct is the client itself, for what a pipeliner does not do
 	// (scanning every master).
 	direct redis.UniversalClient
+	auto   bool // rdb auto-pipelines (and answers asynchronously)
 	keys   *Keyring
 	now    func() time.Time
 	cfg    Config
@@ -84,11 +85,11 @@ func New(cfg Config) (*Store, error) {
 	}
 	s := &Store{k: newKeyspace(cfg.Prefix), rdb: cfg.Redis, direct: cfg.Redis, keys: cfg.Keyring, now: cfg.Now, cfg: cfg}
 	if !cfg.NoAutoPipeline {
-		ap, err := cfg.Redis.AutoPipeline()
+		ap, err := cfg.Redis.AsyncAutoPipeline()
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		s.rdb = ap
+		s.rdb, s.auto = ap, true
 	}
 	return s, nil
 }

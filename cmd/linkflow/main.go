@@ -30,6 +30,8 @@ Usage:
   linkflow keys rotate-data    re-seal secrets with the first encryption key
   linkflow users create --email E --password-stdin --org ORG   (again: changes the user; its tokens stop working)
   linkflow users revoke-tokens --email E
+  linkflow status [--probe api=HOST:PORT,...] [--json]   backlog, dead letters, failures, readiness
+  linkflow dlq list | replay (--seq N | --all)           the dead letters
   linkflow bench               load generator (see linkflow bench -h)
   linkflow sandbox-provider    the sandbox served over the remote provider protocol
 
@@ -69,6 +71,8 @@ func run(args []string) error {
 		return runKeys(ctx, rest)
 	case "users":
 		return runUsers(ctx, rest)
+	case "status", "dlq":
+		return runOps(ctx, cmd, rest)
 	case "bench":
 		return runBench(ctx, rest)
 	case "sandbox-provider":

@@ -60,6 +60,8 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 		ss.Add("worker", w)
 		ss.Add("sweeper", sw)
 		ss.Add("outbox relay", relay)
+		// Workers export the deployment's backlog (every worker the same).
+		d.Metrics.MustRegister(d.monitor.Collector())
 	}
 	if p.Dispatcher != nil {
 		cfg := *p.Dispatcher

@@ -91,6 +91,7 @@ func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
 	cfg.Messages = outbox.Messenger{Publisher: d.Publisher, Notifier: d.Notifier}
 	cfg.Ready = d.readyChecks()
 	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: d.Store, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
+	cfg.Operator = d.monitor
 	if cfg.Dev && d.Sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
 			return d.Sandbox.Account(ctx, org, integration, username)

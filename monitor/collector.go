@@ -39,6 +39,9 @@ func (m *Monitor) Collector() prometheus.Collector {
 	}
 }
 
+// collectWait is how long a scrape waits for the backlog.
+const collectWait = 2 * time.Second
+
 type collector struct {
 	m *Monitor
 
@@ -62,11 +65,28 @@ func (c *collector) all() []prometheus.Collector {
 // Collect exports the parts of the backlog that could be read; a part that
 // could not is left out of the scrape rather than reported as zero.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	b, err := c.m.Backlog(ctx)
-	if err != nil {
-		c.m.log.Warn("backlog metrics", zap.Error(err))
+	// A scrape waits for the backlog a short while only: the process's
+	// other metrics must not wait for a Redis or NATS that does not answer.
+	// A reading that takes longer goes on, and the next scrape gets it.
+	type result struct {
+		b   *Backlog
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := c.m.Backlog(context.Background())
+		done <- result{b, err}
+	}()
+	var b *Backlog
+	select {
+	case r := <-done:
+		if r.err != nil {
+			c.m.log.Warn("backlog metrics", zap.Error(r.err))
+			return
+		}
+		b = r.b
+	case <-time.After(collectWait):
+		c.m.log.Warn("backlog metrics: reading Redis and JetStream takes too long; this scrape goes without them")
 		return
 	}
 	c.mu.Lock()

@@ -35,7 +35,7 @@ type Config struct {
 	// CacheFor is how long a computed Backlog or Status is reused. Default
 	// 5s.
 	CacheFor time.Duration
-	// Timeout bounds one computation. Default 10s.
+	// Timeout bounds one computation. Default 5s.
 	Timeout time.Duration
 	// Windows are the periods links finished are counted over, the first
 	// also the one recent failures are read from. Default 1h and 24h.
@@ -56,7 +56,7 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	c.CacheFor = cmp.Or(c.CacheFor, 5*time.Second)
-	c.Timeout = cmp.Or(c.Timeout, 10*time.Second)
+	c.Timeout = cmp.Or(c.Timeout, 5*time.Second)
 	if len(c.Windows) == 0 {
 		c.Windows = []time.Duration{time.Hour, 24 * time.Hour}
 	}

@@ -254,3 +254,38 @@ func (brokenStore) RetryingDeliveries(context.Context, int) ([]*linkflow.Deliver
 func (brokenStore) EventRecords(context.Context, []string) (map[string]linkflow.StoredEvent, error) {
 	return nil, errDown
 }
+
+// A scrape does not wait long for a Redis that does not answer: the
+// process's other metrics go out without the backlog.
+func TestCollectorDoesNotWaitLong(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.NATS(t)
+	if err := outbox.EnsureStreams(context.Background(), js, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(monitor.Config{Store: hangingStore{}, JetStream: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	other := prometheus.NewGauge(prometheus.GaugeOpts{Name: "other", Help: "another metric of the process"})
+	reg.MustRegister(m.Collector(), other)
+	start := time.Now()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("the scrape took %s", took)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "other" {
+		t.Fatalf("gathered %v", mfs)
+	}
+}
+
+type hangingStore struct{ monitor.Store }
+
+func (hangingStore) Backlog(ctx context.Context) (*linkflow.Backlog, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}

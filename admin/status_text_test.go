@@ -17,7 +17,7 @@ func TestWriteStatusWithUnreadableParts(t *testing.T) {
 	st := &monitor.Status{Backlog: monitor.Backlog{At: at,
 		Consumers:   []monitor.Consumer{{Name: "worker-tmobile", Stream: "LINKFLOW_LINKS", Pending: 7, AckPending: 3}},
 		DeadLetters: &monitor.DeadLetters{}, Retries: &monitor.Retries{Scheduled: 4, NextDue: &due, OverdueSeconds: 90},
-		Errors:      []string{"redis: dial tcp 127.0.0.1:6379: connect: connection refused"}}}
+		Errors: []string{"redis: dial tcp 127.0.0.1:6379: connect: connection refused"}}}
 	var b strings.Builder
 	writeStatus(&b, monitor.Report{Status: st, Probes: []monitor.Probe{{Role: "worker", Addr: "127.0.0.1:9091", Error: "connection refused"}}})
 	out := strings.Join(strings.Fields(b.String()), " ")

@@ -1,8 +1,10 @@
 // Package admin is what an operator does to a linkflow deployment besides
 // running it: organizations and their API keys, users, the encryption keys
-// that seal secrets at rest; and watching its events as they happen
-// (Listen). cmd/linkflow parses the flags; each function here does the work
-// and writes what the operator needs to see to Out, secrets once.
+// that seal secrets at rest; watching its events as they happen (Listen);
+// and watching and repairing it: its status (package monitor computes it)
+// and its dead letters (ops.go). cmd/linkflow parses the flags; each
+// function here does the work and writes what the operator needs to see to
+// Out, secrets once.
 package admin
 
 import (

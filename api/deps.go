@@ -6,6 +6,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/monitor"
 )
 
 // Store is what the API needs from the store.
@@ -53,4 +54,9 @@ type Connections interface {
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) error
+}
+
+// OperatorView is what the operator's page shows (monitor.Monitor is one).
+type OperatorView interface {
+	Status(ctx context.Context) (*monitor.Status, error)
 }

@@ -99,6 +99,15 @@ type Config struct {
 	// redirects to the link's return URL; a failure stays until the end
 	// user chooses Continue. Default 2 seconds.
 	RedirectDelay time.Duration
+	// OperatorKey, when set (at least 16 characters), serves the
+	// operator's read-only page GET /ops and its JSON GET /ops/status to
+	// whoever presents it (operator.go); without it they do not exist.
+	// Operator computes what they show, and is required with it.
+	// OperatorRefresh is how often the page refreshes its numbers. Default
+	// 10 seconds.
+	OperatorKey     string
+	Operator        OperatorView
+	OperatorRefresh time.Duration
 }
 
 // Server is the HTTP ingress.
@@ -135,12 +144,16 @@ func New(cfg Config) (*Server, error) {
 	cfg.AuthFailureLimit = cfg.AuthFailureLimit.orDefault(Limit{Rate: 10.0 / 60, Burst: 20})
 	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, time.Hour)
 	cfg.RedirectDelay = cmp.Or(cfg.RedirectDelay, 2*time.Second)
+	cfg.OperatorRefresh = cmp.Or(cfg.OperatorRefresh, 10*time.Second)
 	proxies, err := parseCIDRs(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("api: TrustedProxies: %w", err)
 	}
 	if _, err := url.Parse(cfg.PublicURL); err != nil {
 		return nil, fmt.Errorf("api: PublicURL: %w", err)
+	}
+	if err := checkOperator(cfg); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), mux: http.NewServeMux(), trustedProxies: proxies}
 	s.registerRoutes()
@@ -207,6 +220,9 @@ func (s *Server) registerRoutes() {
 	}
 	if s.cfg.Webhooks != nil {
 		s.registerWebhookRoutes()
+	}
+	if s.cfg.OperatorKey != "" {
+		s.registerOperatorRoutes()
 	}
 	s.mux.HandleFunc("/", s.notFound)
 }

@@ -93,6 +93,12 @@ var adminCmds = []adminCmd{
 				return a.CreateUser(ctx, *email, splitList(*orgs), strings.TrimRight(line, "\r\n"))
 			}
 		}},
+	{name: "status", help: "backlog, dead letters, failures, failing webhook hosts, and each probed process's /readyz",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error { return opsFlags(fs, "status") }},
+	{name: "dlq list", help: "the dead letters, newest first",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error { return opsFlags(fs, "dlq list") }},
+	{name: "dlq replay", help: "send dead letters back to their workers (--seq N or --all) and drop them from the DLQ",
+		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error { return opsFlags(fs, "dlq replay") }},
 	{name: "users revoke-tokens", required: "email", help: "make every access token of a user stop working",
 		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
 			email := fs.String("email", "", "the user's email (required)")
@@ -106,7 +112,10 @@ var adminCmds = []adminCmd{
 func runAdmin(ctx context.Context, group string, args []string) error {
 	var cmd *adminCmd
 	for i := range adminCmds {
-		if len(args) > 0 && adminCmds[i].name == group+" "+args[0] {
+		switch {
+		case adminCmds[i].name == group: // a command without subcommands
+			cmd, args = &adminCmds[i], append([]string{group}, args...)
+		case len(args) > 0 && adminCmds[i].name == group+" "+args[0]:
 			cmd = &adminCmds[i]
 		}
 	}

@@ -25,6 +25,8 @@ Usage:
   linkflow orgs <command>      create, update, rotate-webhook-secret
   linkflow keys <command>      create, revoke, generate (an encryption key), rotate-data
   linkflow users <command>     create, revoke-tokens
+  linkflow status              backlog, dead letters, failures, readiness (--probe api=HOST:PORT,... --json)
+  linkflow dlq <command>       list, replay (--seq N | --all): the dead letters
   linkflow bench               load generator
   linkflow sandbox-provider    the sandbox served over the remote provider protocol
 
@@ -57,7 +59,7 @@ func run(args []string) error {
 		return runWorker(ctx, rest)
 	case "dispatcher":
 		return runDispatcher(ctx, rest)
-	case "orgs", "keys", "users":
+	case "orgs", "keys", "users", "status", "dlq":
 		return runAdmin(ctx, cmd, rest)
 	case "listen":
 		return runListen(ctx, rest)

@@ -20,8 +20,8 @@ import (
 
 // apiFlags configure the HTTP API role.
 type apiFlags struct {
-	httpAddr, publicURL, trustedProxies string
-	tokenTTL, redirectDelay             time.Duration
+	httpAddr, publicURL, trustedProxies, operatorKey string
+	tokenTTL, redirectDelay                          time.Duration
 	// The rate limits.
 	key, client, claimGuess, loginFail, userLoginFail, addrLoginFail, authFail limitFlag
 }
@@ -39,6 +39,7 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
 	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows a success before it redirects to the return URL (a failure waits for the end user's Continue)")
+	fs.StringVar(&f.operatorKey, "operator-key", "", "key of the read-only operator page /ops and /ops/status (at least 16 characters; empty: no page)")
 }
 
 // limitFlag is one rate limit: --<name>-limit per unit (0: no limit) and
@@ -183,7 +184,7 @@ func (r role) parts() (app.Parts, error) {
 			KeyLimit: af.key.limit(), ClientLimit: af.client.limit(), ClaimGuessLimit: af.claimGuess.limit(),
 			LoginFailureLimit: af.loginFail.limit(), UserLoginFailureLimit: af.userLoginFail.limit(),
 			AddressLoginFailureLimit: af.addrLoginFail.limit(), AuthFailureLimit: af.authFail.limit(),
-			TrustedProxies: splitList(af.trustedProxies), TokenTTL: af.tokenTTL, RedirectDelay: af.redirectDelay,
+			TrustedProxies: splitList(af.trustedProxies), TokenTTL: af.tokenTTL, RedirectDelay: af.redirectDelay, OperatorKey: af.operatorKey,
 		}, af.httpAddr
 	}
 	return p, nil

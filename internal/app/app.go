@@ -22,6 +22,7 @@ import (
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/internal/startstop"
+	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
 	"github.com/linkflow/linkflow/operations/sandbox"
@@ -80,6 +81,9 @@ type Process struct {
 
 	ops     *startstop.HTTPServer
 	startup *api.Readiness
+	// monitor is the operator's view: the API's page and the workers'
+	// backlog metrics share it, and its cache.
+	monitor *monitor.Monitor
 }
 
 // Connect connects a process and builds its shared parts. When it fails,
@@ -152,6 +156,9 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 		return nil, err
 	}
 	d.Notifier = outbox.NewNotifier(d.NC, log)
+	if d.monitor, err = monitor.New(monitor.Config{Store: d.Store, JetStream: d.JS, Logger: log}); err != nil {
+		return nil, err
+	}
 	d.startup.Ready(d.readyChecks())
 	return d, nil
 }
@@ -265,4 +272,5 @@ var (
 	_ workflow.SweepStore    = (*store.Store)(nil)
 	_ webhooks.DispatchStore = (*store.Store)(nil)
 	_ webhooks.ServiceStore  = (*store.Store)(nil)
+	_ monitor.Store          = (*store.Store)(nil)
 )

@@ -60,6 +60,8 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 		ss.Add("worker", w)
 		ss.Add("sweeper", sw)
 		ss.Add("outbox relay", relay)
+		// Workers export the deployment's backlog (every worker the same).
+		d.Metrics.MustRegister(d.monitor.Collector())
 	}
 	if p.Dispatcher != nil {
 		cfg := *p.Dispatcher
@@ -89,6 +91,7 @@ func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
 	cfg.Messages = outbox.Messenger{Publisher: d.Publisher, Notifier: d.Notifier}
 	cfg.Ready = d.readyChecks()
 	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: d.Store, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
+	cfg.Operator = d.monitor
 	if cfg.Dev && d.Sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
 			return d.Sandbox.Account(ctx, org, integration, username)

@@ -1,0 +1,75 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The operator signs in in a browser: a wrong key gets the form again and
+// nothing else; the right one the numbers, with no script error or CSP
+// violation.
+func TestOperatorPageInChromium(t *testing.T) {
+	t.Parallel()
+	s, host := operatorStack(t)
+	browser := newBrowser(t)
+	ctx, problems := newTab(t, browser)
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/ops"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("key"), "not-the-operator-key"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("form-error")),
+	)
+	if err != nil {
+		t.Fatalf("%v (problems: %v)", err, problems())
+	}
+	html, err := chromedp.Run(ctx, chromedp.OuterHTML("html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, `id="status"`) || strings.Contains(html, "INVALID_CREDENTIALS") || strings.Contains(html, host) {
+		t.Fatalf("a wrong key shows the numbers:\n%s", html)
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("key"), operatorKey),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("status")),
+	); err != nil {
+		t.Fatalf("%v (problems: %v)", err, problems())
+	}
+	finished, codes, hosts := text(t, ctx, "finished"), text(t, ctx, "failure-codes"), text(t, ctx, "failing-hosts")
+	// ended in the last 1h: succeeded 1, failed 1, canceled 0, expired 0
+	if !strings.Contains(strings.Join(strings.Fields(finished), " "), "last 1h 1 1 0 0") {
+		t.Fatalf("links ended as shown: %q", finished)
+	}
+	if !strings.Contains(codes, "INVALID_CREDENTIALS") || !strings.Contains(hosts, host) || !strings.Contains(hosts, "500") {
+		t.Fatalf("failures %q, failing hosts %q", codes, hosts)
+	}
+	if got := text(t, ctx, "links-pending"); got != "1" {
+		t.Fatalf("pending links: %q", got)
+	}
+	// The page refreshes itself: another link waits.
+	newLink(t, s, s.APIKey, nil)
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.getElementById("links-pending").textContent === "2"`)); err != nil {
+		t.Fatalf("the page did not refresh to 2 pending links: %v (problems: %v)", err, problems())
+	}
+	// The session cookie is not readable by scripts.
+	cookies, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cookies, "linkflow_ops") {
+		t.Fatalf("document.cookie shows the session: %q", cookies)
+	}
+	// Sign out: the form again.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-form"))); err != nil {
+		t.Fatal(err)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("script errors or CSP violations: %v", p)
+	}
+}

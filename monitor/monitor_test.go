@@ -1,0 +1,291 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/internal/teststack"
+	"github.com/linkflow/linkflow/monitor"
+	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/webhooks"
+)
+
+// bundle is a running linkflow whose webhooks all fail (500), retried only
+// an hour later, with links that succeeded, failed, were canceled and wait.
+type bundle struct {
+	s       *teststack.Stack
+	m       *monitor.Monitor
+	webhook string // the failing receiver's host
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	var hits atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(recv.Close)
+	s := teststack.NewStack(t, teststack.StackOptions{Dispatcher: func(c *webhooks.Config) {
+		c.Schedule = []time.Duration{0, time.Hour}
+	}})
+	m, err := monitor.New(monitor.Config{Store: s.Store, JetStream: s.JS, CacheFor: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{s: s, m: m, webhook: strings.TrimPrefix(recv.URL, "http://")}
+	hook := recv.URL + "/hook"
+	ok, bad := b.link(t, hook), b.link(t, hook)
+	canceled := b.link(t, hook)
+	b.link(t, hook) // waits for its end user
+	b.claim(t, ok, "pass_good")
+	b.claim(t, bad, "wrong")
+	if r := s.Do(t, http.MethodPost, "/v1/links/"+canceled[0]+"/cancel", s.APIKey, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.StatusCode, r.Body)
+	}
+	b.wait(t, ok[0], "succeeded")
+	b.wait(t, bad[0], "failed")
+	testenv.Eventually(t, 10*time.Second, "three webhooks to fail once", func() bool { return hits.Load() >= 3 })
+	return b
+}
+
+// link creates a tmobile link and returns its id and claim code.
+func (b *bundle) link(t *testing.T, hook string) [2]string {
+	t.Helper()
+	r := b.s.Do(t, http.MethodPost, "/v1/links", b.s.APIKey, map[string]any{"integrationId": "tmobile",
+		"operations": []any{map[string]any{"resource": "paymentMethod", "action": "read"}}, "webhookUrl": hook})
+	var l struct{ LinkID, ClaimCode string }
+	r.JSON(t, &l)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
+	}
+	return [2]string{l.LinkID, l.ClaimCode}
+}
+
+func (b *bundle) claim(t *testing.T, l [2]string, password string) {
+	t.Helper()
+	r := b.s.Do(t, http.MethodPost, "/v1/links/"+l[0]+"/claim", "",
+		map[string]any{"claimCode": l[1], "credentials": map[string]string{"username": "user_good", "password": password}})
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("claim: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+func (b *bundle) wait(t *testing.T, id, status string) {
+	t.Helper()
+	testenv.Eventually(t, 15*time.Second, "link "+id+" to be "+status, func() bool {
+		var l struct{ Status string }
+		b.s.Do(t, http.MethodGet, "/v1/links/"+id, b.s.APIKey, nil).JSON(t, &l)
+		return l.Status == status
+	})
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var st *monitor.Status
+	testenv.Eventually(t, 10*time.Second, "the status to show every outcome and the failing host", func() bool {
+		var err error
+		if st, err = b.m.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		hosts := st.FailingHosts
+		return len(st.Finished) == 2 && st.Finished[0].Counts["canceled"] == 1 && st.Finished[0].Counts["failed"] == 1 &&
+			st.Finished[0].Counts["succeeded"] == 1 && hosts != nil && len(hosts.Hosts) == 1 && hosts.Hosts[0].Deliveries == 3 &&
+			st.Outbox != nil && st.Outbox.Entries == 0
+	})
+	if len(st.Errors) > 0 {
+		t.Fatalf("errors: %v", st.Errors)
+	}
+	if f := st.Finished[1]; f.Seconds != 24*3600 || f.Counts["succeeded"] != 1 || f.Counts["expired"] != 0 {
+		t.Fatalf("last 24h: %+v", f)
+	}
+	if f := st.Failures; f == nil || f.Total != 1 || f.Read != 1 || len(f.Codes) != 1 ||
+		f.Codes[0] != (monitor.CodeCount{Code: string(linkflow.FailureInvalidCredentials), Count: 1}) {
+		t.Fatalf("failures %+v", st.Failures)
+	}
+	h := st.FailingHosts.Hosts[0]
+	if h.Host != b.webhook || h.LastStatusCode != 500 || h.LastAttemptAt.IsZero() || h.Since.IsZero() {
+		t.Fatalf("failing host %+v, want %s answering 500", h, b.webhook)
+	}
+	if l := st.Links; l == nil || l.Pending != 1 || l.Queued != 0 || l.InFlight != 0 || l.Kept != 4 {
+		t.Fatalf("links %+v", st.Links)
+	}
+	if r := st.Retries; r == nil || r.Scheduled != 3 || r.NextDue == nil || r.OverdueSeconds != 0 {
+		t.Fatalf("retries %+v", st.Retries)
+	}
+	if d := st.DeadLetters; d == nil || d.Count != 0 || d.Newest != nil {
+		t.Fatalf("dead letters %+v", st.DeadLetters)
+	}
+	names := map[string]monitor.Consumer{}
+	for _, c := range st.Consumers {
+		names[c.Name] = c
+	}
+	if c, ok := names[outbox.WorkerConsumer("tmobile")]; !ok || c.Stream != outbox.StreamLinks || c.Pending != 0 || c.AckPending != 0 {
+		t.Fatalf("consumers %+v", st.Consumers)
+	}
+	if c, ok := names[outbox.DispatcherConsumer]; !ok || c.Stream != outbox.StreamEvents {
+		t.Fatalf("consumers %+v", st.Consumers)
+	}
+
+	// A dead letter shows at once (another monitor: no cache).
+	msg := &nats.Msg{Subject: outbox.SubjectDeadLetterLinks, Data: []byte(`{}`), Header: nats.Header{}}
+	msg.Header.Set(outbox.HeaderReason, "test")
+	if _, err := b.s.JS.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := monitor.New(monitor.Config{Store: b.s.Store, JetStream: b.s.JS})
+	bl, err := m2.Backlog(ctx)
+	if err != nil || bl.DeadLetters == nil || bl.DeadLetters.Count != 1 || bl.DeadLetters.Newest == nil {
+		t.Fatalf("backlog %+v %v", bl, err)
+	}
+
+	// The counting consumers are gone.
+	events, err := b.s.JS.Stream(ctx, outbox.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := events.CachedInfo().State.Consumers; n != 1 {
+		t.Fatalf("the events stream has %d consumers, want the dispatcher's only", n)
+	}
+}
+
+// The collector exports the backlog; a part that cannot be read is left
+// out of the scrape and named in the status's errors.
+func TestCollectorAndUnreadableParts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.m.Collector())
+	gauge := func(name string, labels ...string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		metrics:
+			for _, m := range mf.GetMetric() {
+				for i := 0; i+1 < len(labels); i += 2 {
+					found := false
+					for _, l := range m.GetLabel() {
+						found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+					}
+					if !found {
+						continue metrics
+					}
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	if n := gauge("linkflow_links_pending"); n != 1 {
+		t.Fatalf("linkflow_links_pending %v", n)
+	}
+	if n := gauge("linkflow_consumer_pending", "consumer", "worker-tmobile"); n != 0 {
+		t.Fatalf("linkflow_consumer_pending{worker-tmobile} %v", n)
+	}
+	if n := gauge("linkflow_consumer_ack_pending", "consumer", "dispatcher"); n != 0 {
+		t.Fatalf("linkflow_consumer_ack_pending{dispatcher} %v", n)
+	}
+	for _, name := range []string{"linkflow_outbox_entries", "linkflow_outbox_oldest_seconds", "linkflow_dead_letters",
+		"linkflow_webhook_retry_overdue_seconds", "linkflow_consumer_redelivered"} {
+		if gauge(name, "consumer", "dispatcher") < 0 && gauge(name) < 0 {
+			t.Errorf("%s is not exported", name)
+		}
+	}
+
+	// Redis cannot be read: JetStream's parts still are.
+	m, err := monitor.New(monitor.Config{Store: brokenStore{b.s.Store}, JetStream: b.s.JS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Outbox != nil || st.Retries != nil || st.Links != nil || st.FailingHosts != nil || st.Failures != nil ||
+		st.Consumers == nil || st.DeadLetters == nil || st.Finished == nil {
+		t.Fatalf("status with Redis down: %+v", st)
+	}
+	if !strings.Contains(strings.Join(st.Errors, "\n"), "redis: redis is down") {
+		t.Fatalf("errors %v", st.Errors)
+	}
+	reg2 := prometheus.NewRegistry()
+	reg2.MustRegister(m.Collector())
+	mfs, err := reg2.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, mf := range mfs {
+		exported[mf.GetName()] = true
+	}
+	if exported["linkflow_outbox_entries"] || exported["linkflow_links_pending"] || !exported["linkflow_dead_letters"] ||
+		!exported["linkflow_consumer_pending"] {
+		t.Fatalf("with Redis down, exported %v", exported)
+	}
+}
+
+var errDown = errors.New("redis is down")
+
+type brokenStore struct{ monitor.Store }
+
+func (brokenStore) Backlog(context.Context) (*linkflow.Backlog, error) { return nil, errDown }
+func (brokenStore) RetryingDeliveries(context.Context, int) ([]*linkflow.Delivery, error) {
+	return nil, errDown
+}
+func (brokenStore) EventRecords(context.Context, []string) (map[string]linkflow.StoredEvent, error) {
+	return nil, errDown
+}
+
+// A scrape does not wait long for a Redis that does not answer: the
+// process's other metrics go out without the backlog.
+func TestCollectorDoesNotWaitLong(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.NATS(t)
+	if err := outbox.EnsureStreams(context.Background(), js, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(monitor.Config{Store: hangingStore{}, JetStream: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	other := prometheus.NewGauge(prometheus.GaugeOpts{Name: "other", Help: "another metric of the process"})
+	reg.MustRegister(m.Collector(), other)
+	start := time.Now()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("the scrape took %s", took)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "other" {
+		t.Fatalf("gathered %v", mfs)
+	}
+}
+
+type hangingStore struct{ monitor.Store }
+
+func (hangingStore) Backlog(ctx context.Context) (*linkflow.Backlog, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}

@@ -30,7 +30,7 @@ func TestOperatorPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(html, `id="status"`) || strings.Contains(html, "INVALID_CREDENTIALS") || strings.Contains(html, host) {
+	if strings.Contains(html, `id="status"`) || strings.Contains(html, "ACCOUNT_LOCKED") || strings.Contains(html, host) {
 		t.Fatalf("a wrong key shows the numbers:\n%s", html)
 	}
 
@@ -46,7 +46,7 @@ func TestOperatorPageInChromium(t *testing.T) {
 	if !strings.Contains(strings.Join(strings.Fields(finished), " "), "last 1h 1 1 0 0") {
 		t.Fatalf("links ended as shown: %q", finished)
 	}
-	if !strings.Contains(codes, "INVALID_CREDENTIALS") || !strings.Contains(hosts, host) || !strings.Contains(hosts, "500") {
+	if !strings.Contains(codes, "ACCOUNT_LOCKED") || !strings.Contains(hosts, host) || !strings.Contains(hosts, "500") {
 		t.Fatalf("failures %q, failing hosts %q", codes, hosts)
 	}
 	if got := text(t, ctx, "links-pending"); got != "1" {

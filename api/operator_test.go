@@ -60,7 +60,7 @@ func operatorStack(t *testing.T) (*teststack.Stack, string) {
 	hook := map[string]any{"webhookUrl": recv.URL + "/hook"}
 	ok, bad := newLink(t, s, s.APIKey, hook), newLink(t, s, s.APIKey, hook)
 	wantStatus(t, claimLink(t, s, ok.str("linkId"), ok.str("claimCode"), "user_good", "pass_good"), http.StatusAccepted)
-	wantStatus(t, claimLink(t, s, bad.str("linkId"), bad.str("claimCode"), "user_good", "wrong"), http.StatusAccepted)
+	wantStatus(t, claimLink(t, s, bad.str("linkId"), bad.str("claimCode"), "user_locked", "pass_good"), http.StatusAccepted)
 	newLink(t, s, s.APIKey, nil) // waits for its end user
 	waitLink(t, s, s.APIKey, ok.str("linkId"), "succeeded")
 	waitLink(t, s, s.APIKey, bad.str("linkId"), "failed")
@@ -118,7 +118,7 @@ func TestOperatorPage(t *testing.T) {
 			rep.FailingHosts != nil && len(rep.FailingHosts.Hosts) == 1
 	})
 	if rep.FailingHosts.Hosts[0].Host != host || rep.Failures == nil || len(rep.Failures.Codes) != 1 ||
-		rep.Failures.Codes[0].Code != "INVALID_CREDENTIALS" || rep.Links == nil || rep.Links.Pending != 1 {
+		rep.Failures.Codes[0].Code != "ACCOUNT_LOCKED" || rep.Links == nil || rep.Links.Pending != 1 {
 		t.Fatalf("report %+v", rep.Status)
 	}
 	if len(rep.Probes) != 1 || rep.Probes[0].Role != "api" || !rep.Probes[0].Ready || rep.Probes[0].Checks["redis"] != "ok" {
@@ -136,7 +136,7 @@ func TestOperatorPage(t *testing.T) {
 	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
 	wrong := opsRequest(t, http.MethodPost, s.URL+"/ops/login", url.Values{"key": {"not-the-operator-key"}}, same)
 	if wrong.status != http.StatusOK || wrong.header.Get("Set-Cookie") != "" || !strings.Contains(wrong.body, "That is not the operator key") ||
-		strings.Contains(wrong.body, "INVALID_CREDENTIALS") {
+		strings.Contains(wrong.body, "ACCOUNT_LOCKED") {
 		t.Fatalf("wrong key: %d %v\n%s", wrong.status, wrong.header, wrong.body)
 	}
 	if r := opsRequest(t, http.MethodPost, s.URL+"/ops/login", url.Values{"key": {operatorKey}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); r.status != http.StatusForbidden ||
@@ -152,7 +152,7 @@ func TestOperatorPage(t *testing.T) {
 	}
 	session := strings.SplitN(cookie, ";", 2)[0]
 	page := opsRequest(t, http.MethodGet, s.URL+"/ops", nil, map[string]string{"Cookie": session})
-	for _, want := range []string{`id="status"`, "INVALID_CREDENTIALS", host, "worker-tmobile", `id="links-pending">1<`} {
+	for _, want := range []string{`id="status"`, "ACCOUNT_LOCKED", host, "worker-tmobile", `id="links-pending">1<`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the page lacks %q", want)
 		}
@@ -163,7 +163,7 @@ func TestOperatorPage(t *testing.T) {
 	}
 	frag := opsRequest(t, http.MethodGet, s.URL+"/ops?part=status", nil, map[string]string{"Cookie": session})
 	if !strings.HasPrefix(frag.body, `<main id="status"`) || strings.Contains(frag.body, "<style") || strings.Contains(frag.body, "<script") ||
-		!strings.Contains(frag.body, "INVALID_CREDENTIALS") {
+		!strings.Contains(frag.body, "ACCOUNT_LOCKED") {
 		t.Fatalf("the page's refresh fragment:\n%s", frag.body)
 	}
 	// The cookie works with the key that signed it, unaltered, only.

@@ -40,7 +40,7 @@ func (m *Monitor) Collector() prometheus.Collector {
 }
 
 // collectWait is how long a scrape waits for the backlog.
-const collectWait = 2 * time.Second
+const collectWait = 500 * time.Millisecond
 
 type collector struct {
 	m *Monitor

@@ -49,8 +49,8 @@ func setup(t *testing.T) *bundle {
 	ok, bad := b.link(t, hook), b.link(t, hook)
 	canceled := b.link(t, hook)
 	b.link(t, hook) // waits for its end user
-	b.claim(t, ok, "pass_good")
-	b.claim(t, bad, "wrong")
+	b.claim(t, ok, "user_good")
+	b.claim(t, bad, "user_locked") // fails at login: ACCOUNT_LOCKED
 	if r := s.Do(t, http.MethodPost, "/v1/links/"+canceled[0]+"/cancel", s.APIKey, nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("cancel: %d %s", r.StatusCode, r.Body)
 	}
@@ -73,10 +73,10 @@ func (b *bundle) link(t *testing.T, hook string) [2]string {
 	return [2]string{l.LinkID, l.ClaimCode}
 }
 
-func (b *bundle) claim(t *testing.T, l [2]string, password string) {
+func (b *bundle) claim(t *testing.T, l [2]string, username string) {
 	t.Helper()
 	r := b.s.Do(t, http.MethodPost, "/v1/links/"+l[0]+"/claim", "",
-		map[string]any{"claimCode": l[1], "credentials": map[string]string{"username": "user_good", "password": password}})
+		map[string]any{"claimCode": l[1], "credentials": map[string]string{"username": username, "password": "pass_good"}})
 	if r.StatusCode != http.StatusAccepted {
 		t.Fatalf("claim: %d %s", r.StatusCode, r.Body)
 	}
@@ -113,7 +113,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("last 24h: %+v", f)
 	}
 	if f := st.Failures; f == nil || f.Total != 1 || f.Read != 1 || len(f.Codes) != 1 ||
-		f.Codes[0] != (monitor.CodeCount{Code: string(linkflow.FailureInvalidCredentials), Count: 1}) {
+		f.Codes[0] != (monitor.CodeCount{Code: string(linkflow.FailureAccountLocked), Count: 1}) {
 		t.Fatalf("failures %+v", st.Failures)
 	}
 	h := st.FailingHosts.Hosts[0]

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-var httpClient = &http.Client{Timeout: 2 * time.Second}
+var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // Scrape reads the metric name, summed over its labels, from
 // http://addr/metrics. It fails when the process does not answer or serves no

@@ -23,4 +23,9 @@ type Backlog struct {
 	// link is in the retention schedule from its creation until its
 	// retention ends.
 	KeptLinks int64
+	// Retrying is a sample of the retry schedule when one was asked for:
+	// the delivery states of its soonest entries in each shard, each with
+	// NextAt set to when the schedule has it due. An operator sees from it
+	// which receivers fail.
+	Retrying []*Delivery
 }

@@ -25,9 +25,12 @@ type Org struct {
 // OrgUpdate is a change to an organization's settings; fields left zero
 // (nil) stay as they are.
 type OrgUpdate struct {
-	// WebhookSecret replaces the webhook secret outright, without a rotation
-	// period (dev start-up with a chosen secret).
-	WebhookSecret string
+	// WebhookSecret replaces the webhook secret: outright (dev start-up with
+	// a chosen secret), or with PreviousSecretFor, rotated: the old secret
+	// keeps signing too (a second signature) for that long, so receivers can
+	// switch without missing a webhook.
+	WebhookSecret     string
+	PreviousSecretFor time.Duration
 	// AppSchemes replaces the custom URL schemes its links may return to.
 	AppSchemes *[]string
 	// AllowedOrigins replaces the origins that may embed its hosted pages

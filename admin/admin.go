@@ -84,8 +84,8 @@ func (a *Admin) SetAllowedOrigins(ctx context.Context, org string, origins []str
 // RotateWebhookSecret gives an organization a new webhook secret; the old
 // one keeps signing too for overlap.
 func (a *Admin) RotateWebhookSecret(ctx context.Context, org string, overlap time.Duration) error {
-	secret, err := a.Store.RotateWebhookSecret(ctx, org, overlap)
-	if err != nil {
+	secret := store.NewWebhookSecret()
+	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{WebhookSecret: secret, PreviousSecretFor: max(overlap, time.Millisecond)}); err != nil {
 		return fmt.Errorf("rotate the webhook secret of %s: %w", org, err)
 	}
 	fmt.Fprintf(a.Out, "webhook secret %s\n\nWithin seconds webhooks are signed with this secret and, for %s, also with the old one.\n", secret, overlap)
@@ -114,8 +114,11 @@ func (a *Admin) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 
 // RotateData re-seals every secret with the first encryption key.
 func (a *Admin) RotateData(ctx context.Context) error {
-	n, err := a.Store.RotateData(ctx)
-	fmt.Fprintf(a.Out, "re-sealed %d values with the first key\n", n)
+	sealed, err := a.Store.RotateData(ctx, true)
+	fmt.Fprintf(a.Out, "re-sealed %d values with the first key\n", sealed.Resealed)
+	for id, n := range sealed.ByKey {
+		fmt.Fprintf(a.Out, "key %s seals %d values\n", id, n)
+	}
 	if err != nil {
 		return fmt.Errorf("some values could not be re-sealed (run it again after fixing the keys): %w", err)
 	}

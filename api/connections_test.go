@@ -548,11 +548,11 @@ func TestKeyRotation(t *testing.T) {
 	}
 	r.JSON(t, &pending)
 	sealedWith := func() map[string]int {
-		counts, err := s.Store.SealedBy(ctx)
+		sealed, err := s.Store.RotateData(ctx, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return counts
+		return sealed.ByKey
 	}
 	if got := sealedWith(); got["old"] < 4 || len(got) != 1 { // credentials, claim code, arguments, webhook secret
 		t.Fatalf("sealed with %v before rotation", got)
@@ -590,9 +590,9 @@ func TestKeyRotation(t *testing.T) {
 	}
 	both, viaBoth := serve(newSpec + "," + oldSpec)
 	readsAll(both, viaBoth, "new key added")
-	n, err := both.RotateData(ctx)
-	if err != nil || n < 4 { // credentials, claim code, arguments, webhook secret
-		t.Fatalf("rotate-data re-sealed %d: %v", n, err)
+	sealed, err := both.RotateData(ctx, true)
+	if err != nil || sealed.Resealed < 4 || sealed.ByKey["new"] < 4 || len(sealed.ByKey) != 1 { // credentials, claim code, arguments, webhook secret
+		t.Fatalf("rotate-data: %+v %v", sealed, err)
 	}
 	if got := sealedWith(); got["new"] < 4 || len(got) != 1 {
 		t.Fatalf("sealed with %v after rotation", got)

@@ -18,8 +18,7 @@ import (
 
 // Store is what the monitor reads from Redis (store.Store is one).
 type Store interface {
-	Backlog(ctx context.Context) (*linkflow.Backlog, error)
-	RetryingDeliveries(ctx context.Context, perShard int) ([]*linkflow.Delivery, error)
+	Backlog(ctx context.Context, sample int) (*linkflow.Backlog, error)
 	EventRecords(ctx context.Context, ids []string) (map[string]linkflow.StoredEvent, error)
 }
 
@@ -217,7 +216,7 @@ func (m *Monitor) computeBacklog(ctx context.Context) (*Backlog, error) {
 	var rb *linkflow.Backlog
 	wg.Go(func() { b.Consumers, consErr = m.consumers(ctx) })
 	wg.Go(func() { b.DeadLetters, dlqErr = m.deadLetters(ctx) })
-	wg.Go(func() { rb, redisErr = m.cfg.Store.Backlog(ctx) })
+	wg.Go(func() { rb, redisErr = m.cfg.Store.Backlog(ctx, 0) })
 	wg.Wait()
 	b.addError("consumers", consErr)
 	b.addError("dead letters", dlqErr)

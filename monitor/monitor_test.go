@@ -247,10 +247,7 @@ var errDown = errors.New("redis is down")
 
 type brokenStore struct{ monitor.Store }
 
-func (brokenStore) Backlog(context.Context) (*linkflow.Backlog, error) { return nil, errDown }
-func (brokenStore) RetryingDeliveries(context.Context, int) ([]*linkflow.Delivery, error) {
-	return nil, errDown
-}
+func (brokenStore) Backlog(context.Context, int) (*linkflow.Backlog, error) { return nil, errDown }
 func (brokenStore) EventRecords(context.Context, []string) (map[string]linkflow.StoredEvent, error) {
 	return nil, errDown
 }
@@ -285,7 +282,7 @@ func TestCollectorDoesNotWaitLong(t *testing.T) {
 
 type hangingStore struct{ monitor.Store }
 
-func (hangingStore) Backlog(ctx context.Context) (*linkflow.Backlog, error) {
+func (hangingStore) Backlog(ctx context.Context, _ int) (*linkflow.Backlog, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }

@@ -225,10 +225,11 @@ func (m *Monitor) failures(ctx context.Context, now time.Time, total uint64) (*F
 // failingHosts groups the failing deliveries of a sample of the retry
 // schedule by host.
 func (m *Monitor) failingHosts(ctx context.Context) (*FailingHosts, error) {
-	ds, err := m.cfg.Store.RetryingDeliveries(ctx, m.cfg.HostSample)
+	b, err := m.cfg.Store.Backlog(ctx, m.cfg.HostSample)
 	if err != nil {
 		return nil, err
 	}
+	ds := b.Retrying
 	out := &FailingHosts{Sampled: len(ds), Hosts: []FailingHost{}}
 	byHost := map[string]*FailingHost{}
 	for _, d := range ds {

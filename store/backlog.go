@@ -13,8 +13,10 @@ import (
 
 // Backlog sums the work waiting in every shard: the outbox, the webhook
 // retry schedule, the expiry and retention schedules. One pipeline of
-// counts and first entries, cheap enough for a metrics scrape.
-func (s *Store) Backlog(ctx context.Context) (*linkflow.Backlog, error) {
+// counts and first entries, cheap enough for a metrics scrape. With a
+// sample above zero it also reads the delivery states of up to sample
+// entries of each shard's part of the retry schedule (two more pipelines).
+func (s *Store) Backlog(ctx context.Context, sample int) (*linkflow.Backlog, error) {
 	pipe := s.rdb.Pipeline()
 	type shardCmds struct {
 		outbox, retries, pending, kept *redis.IntCmd
@@ -51,35 +53,40 @@ func (s *Store) Backlog(ctx context.Context) (*linkflow.Backlog, error) {
 		earliest(&b.OutboxOldest, c.outboxFirst.Val())
 		earliest(&b.RetryNextDue, c.retryFirst.Val())
 	}
+	if b.RetryScheduled > 0 && sample > 0 {
+		var err error
+		if b.Retrying, err = s.retrying(ctx, sample); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
-// RetryingDeliveries returns the delivery states of up to perShard entries
-// of each shard's part of the retry schedule, the soonest due first: a
-// sample of the deliveries in flight or waiting for a retry, from which an
-// operator sees which receivers fail. Two pipelines.
-func (s *Store) RetryingDeliveries(ctx context.Context, perShard int) ([]*linkflow.Delivery, error) {
-	if perShard <= 0 {
-		return nil, nil
-	}
+// retrying returns the delivery states of up to perShard entries of each
+// shard's part of the retry schedule, the soonest due first, each with
+// NextAt set to when the schedule has it due.
+func (s *Store) retrying(ctx context.Context, perShard int) ([]*linkflow.Delivery, error) {
 	pipe := s.rdb.Pipeline()
-	entries := make([]*redis.StringSliceCmd, Shards)
+	entries := make([]*redis.ZSliceCmd, Shards)
 	for sh := range Shards {
-		entries[sh] = pipe.ZRange(ctx, s.k.retrySchedule(sh), 0, int64(perShard-1))
+		entries[sh] = pipe.ZRangeWithScores(ctx, s.k.retrySchedule(sh), 0, int64(perShard-1))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("retrying deliveries: %w", err)
 	}
 	var refs []linkflow.DeliveryRef
+	var due []time.Time
 	states := s.rdb.Pipeline()
 	var cmds []*redis.MapStringStringCmd
 	for _, c := range entries {
-		for _, m := range c.Val() {
+		for _, z := range c.Val() {
+			m, _ := z.Member.(string)
 			ref, ok := parseDeliveryRef(m)
 			if !ok || !validID(ref.EventID) {
 				continue
 			}
 			refs = append(refs, ref)
+			due = append(due, time.UnixMilli(int64(z.Score)))
 			cmds = append(cmds, states.HGetAll(ctx, s.k.delivery(ref.EventID)))
 		}
 	}
@@ -92,7 +99,9 @@ func (s *Store) RetryingDeliveries(ctx context.Context, perShard int) ([]*linkfl
 	out := make([]*linkflow.Delivery, 0, len(refs))
 	for i, ref := range refs {
 		if m := cmds[i].Val(); len(m) > 0 {
-			out = append(out, parseDelivery(ref.OrgID, ref.EventID, m))
+			d := parseDelivery(ref.OrgID, ref.EventID, m)
+			d.NextAt = due[i]
+			out = append(out, d)
 		}
 	}
 	return out, nil

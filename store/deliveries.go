@@ -142,23 +142,6 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int
 	return refs, next, nil
 }
 
-// DeliveryRetryCount is the size of the retry schedule (every shard).
-func (s *Store) DeliveryRetryCount(ctx context.Context) (int64, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, Shards)
-	for sh := range Shards {
-		cmds[sh] = pipe.ZCard(ctx, s.k.retrySchedule(sh))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, err
-	}
-	var n int64
-	for _, c := range cmds {
-		n += c.Val()
-	}
-	return n, nil
-}
-
 // RecordAttempt logs an attempt and applies its decision in one step, and
 // with a linkflow.Claim settles the delivery's retry schedule entry in the same round
 // trip. It returns the attempt's number, and linkflow.ErrFenced (with the number)
@@ -374,16 +357,3 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 
 // refMember is a delivery's member in the retry schedule.
 func refMember(r linkflow.DeliveryRef) string { return r.OrgID + "|" + r.EventID }
-
-// ScheduledAt returns when a delivery is due in the retry schedule, or
-// ErrNotFound when it is not there.
-func (s *Store) ScheduledAt(ctx context.Context, ref linkflow.DeliveryRef) (time.Time, error) {
-	f, err := s.rdb.ZScore(ctx, s.k.retrySchedule(shardOf(ref.EventID)), refMember(ref)).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, linkflow.ErrNotFound
-	}
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.UnixMilli(int64(f)), nil
-}

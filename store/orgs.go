@@ -66,22 +66,6 @@ func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (
 	return s.Org(ctx, id)
 }
 
-// RotateWebhookSecret gives an organization a new webhook secret. The old one
-// keeps signing too (a second signature) for overlap, so receivers can switch
-// without missing a webhook.
-func (s *Store) RotateWebhookSecret(ctx context.Context, org string, overlap time.Duration) (string, error) {
-	o, err := s.Org(ctx, org)
-	if err != nil {
-		return "", err
-	}
-	secret := NewWebhookSecret()
-	err = s.rdb.HSet(ctx, s.k.org(org),
-		"webhookSecret", s.keys.Seal([]byte(secret), webhookSecretAAD(org)),
-		"prevWebhookSecret", s.keys.Seal([]byte(o.WebhookSecrets[0]), webhookSecretAAD(org)),
-		"prevSecretUntil", ms(s.now().Add(overlap))).Err()
-	return secret, err
-}
-
 // UpdateOrg changes an organization's settings: each field of u that is set
 // replaces what was there.
 func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate) error {
@@ -91,6 +75,16 @@ func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate)
 			return errors.New("webhook secret must be whsec_ followed by base64")
 		}
 		fields = append(fields, "webhookSecret", s.keys.Seal([]byte(u.WebhookSecret), webhookSecretAAD(org)))
+		if u.PreviousSecretFor > 0 {
+			o, err := s.Org(ctx, org)
+			if err != nil {
+				return err
+			}
+			fields = append(fields, "prevWebhookSecret", s.keys.Seal([]byte(o.WebhookSecrets[0]), webhookSecretAAD(org)),
+				"prevSecretUntil", ms(s.now().Add(u.PreviousSecretFor)))
+		} else {
+			fields = append(fields, "prevSecretUntil", 0) // an earlier rotation's overlap ends
+		}
 	}
 	if u.AppSchemes != nil {
 		schemes := *u.AppSchemes
@@ -149,8 +143,8 @@ func (s *Store) Org(ctx context.Context, id string) (*linkflow.Org, error) {
 	return o, nil
 }
 
-// Orgs returns the ids of every organization.
-func (s *Store) Orgs(ctx context.Context) ([]string, error) {
+// orgIDs returns the ids of every organization.
+func (s *Store) orgIDs(ctx context.Context) ([]string, error) {
 	return s.rdb.SMembers(ctx, s.k.orgs()).Result()
 }
 
@@ -208,7 +202,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, org, name, key string, scopes 
 // looked for then.
 func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 	if org == "" {
-		orgs, err := s.Orgs(ctx)
+		orgs, err := s.orgIDs(ctx)
 		if err != nil {
 			return err
 		}

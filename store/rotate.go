@@ -40,31 +40,53 @@ func (k keyspace) sealedPlaces(key string) []sealedPlace {
 	return nil
 }
 
-// RotateData re-seals every secret that was not sealed with the primary key,
-// so old keys can be retired. It scans the keyspace in the background of a
-// running deployment: values that change meanwhile are left to their new
-// writer (which seals with the primary key anyway). It returns how many
-// values it re-sealed.
-func (s *Store) RotateData(ctx context.Context) (int, error) {
-	n := 0
+// Sealed is what RotateData found: how many values it re-sealed, and how
+// many values each key (by id) seals after it. A key that seals nothing any
+// more can be retired.
+type Sealed struct {
+	Resealed int
+	ByKey    map[string]int
+}
+
+// RotateData counts the sealed values in Redis by the key that sealed them
+// and, with reseal, first re-seals every one that was not sealed with the
+// primary key, so old keys can be retired. It scans the keyspace in the
+// background of a running deployment: values that change meanwhile are left
+// to their new writer (which seals with the primary key anyway).
+func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
+	out := &Sealed{ByKey: map[string]int{}}
 	var errs []error
-	err := s.eachKey(ctx, func(_ *redis.Client, key string) error {
+	err := s.eachKey(ctx, func(c *redis.Client, key string) error {
 		for _, p := range s.k.sealedPlaces(key) {
-			done, err := s.reseal(ctx, p)
-			if err != nil {
-				errs = append(errs, err)
+			if reseal {
+				done, err := s.reseal(ctx, p)
+				if err != nil {
+					errs = append(errs, err)
+				} else if done {
+					out.Resealed++
+				}
+			}
+			var v string
+			var err error
+			if p.field == "" {
+				v, err = c.Get(ctx, p.key).Result()
+			} else {
+				v, err = c.HGet(ctx, p.key, p.field).Result()
+			}
+			if errors.Is(err, redis.Nil) || v == "" {
 				continue
 			}
-			if done {
-				n++
+			if err != nil {
+				return err
 			}
+			out.ByKey[SealedWith(v)]++
 		}
 		return nil
 	})
 	if err != nil {
 		errs = append(errs, err)
 	}
-	return n, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
@@ -87,32 +109,6 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	}
 	ok, err := resealScript.Run(ctx, s.rdb, []string{p.key}, p.field, old, s.keys.Seal(pt, p.aad)).Int()
 	return ok == 1, err
-}
-
-// SealedBy counts the sealed values in Redis by the id of the key that
-// sealed them: a key that seals nothing any more can be retired.
-func (s *Store) SealedBy(ctx context.Context) (map[string]int, error) {
-	counts := map[string]int{}
-	err := s.eachKey(ctx, func(c *redis.Client, key string) error {
-		for _, p := range s.k.sealedPlaces(key) {
-			var v string
-			var err error
-			if p.field == "" {
-				v, err = c.Get(ctx, p.key).Result()
-			} else {
-				v, err = c.HGet(ctx, p.key, p.field).Result()
-			}
-			if errors.Is(err, redis.Nil) || v == "" {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			counts[SealedWith(v)]++
-		}
-		return nil
-	})
-	return counts, err
 }
 
 // eachKey calls fn for every key of linkflow's (with a hash tag), on every

@@ -114,12 +114,20 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 
 // SetChallenge records, under the run's lease, that the link waits for the
 // end user to answer c, or with c nil that it runs again after its
-// challenge was answered.
-func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge) error {
+// challenge was answered. A password (with c nil) is one the end user
+// entered again after a wrong one and the provider took: it is kept,
+// sealed, instead of the one the link was claimed with, so a later session
+// attempt (after a transient failure) logs in with it.
+func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge, password string) error {
 	if c != nil {
 		return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
 			set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
 		})
+	}
+	if password != "" {
+		if err := s.replacePassword(ctx, id, token, password); err != nil {
+			return err
+		}
 	}
 	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
 		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge},
@@ -147,11 +155,8 @@ func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, c
 	return s.finish(ctx, l, fence{token: token}, conn)
 }
 
-// ReplacePassword keeps password, sealed, as the link's password instead of
-// the one it was claimed with, under the run's lease: the end user entered
-// it again after a wrong one and the provider took it, so a later session
-// attempt (after a transient failure) logs in with it.
-func (s *Store) ReplacePassword(ctx context.Context, id, token, password string) error {
+// replacePassword seals password as the link's, under the run's lease.
+func (s *Store) replacePassword(ctx context.Context, id, token, password string) error {
 	out, err := replacePwdScript.Run(ctx, s.rdb, []string{s.k.linkLease(id), s.k.linkCred(id)},
 		token, s.keys.Seal([]byte(password), passwordAAD(id))).Text()
 	switch {

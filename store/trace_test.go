@@ -12,7 +12,7 @@ import (
 
 // A password the end user entered again replaces the claimed one, under the
 // run's lease, so that a later attempt logs in with it.
-func TestReplacePassword(t *testing.T) {
+func TestAnsweredChallengeReplacesPassword(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
@@ -24,10 +24,10 @@ func TestReplacePassword(t *testing.T) {
 	if err != nil || run.Password != "typo" {
 		t.Fatalf("begin: %v %+v", err, run)
 	}
-	if err := b.st.ReplacePassword(ctx, l.ID, "not-the-lease", "right"); !errors.Is(err, linkflow.ErrFenced) {
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "not-the-lease", nil, "right"); !errors.Is(err, linkflow.ErrFenced) {
 		t.Fatalf("without the lease: %v", err)
 	}
-	if err := b.st.ReplacePassword(ctx, l.ID, "tok1", "right"); err != nil {
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok1", nil, "right"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.st.ReleaseRun(ctx, b.org, l.ID, "tok1", "PROVIDER_UNAVAILABLE: later", false); err != nil {

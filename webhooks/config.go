@@ -23,7 +23,7 @@ type DispatchStore interface {
 	Org(ctx context.Context, id string) (*linkflow.Org, error)
 	SettleDeliveryRetry(ctx context.Context, ref linkflow.DeliveryRef, claim, now, next time.Time) (bool, error)
 	ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]linkflow.DeliveryRef, time.Time, error)
-	DeliveryRetryCount(ctx context.Context) (int64, error)
+	Backlog(ctx context.Context, sample int) (*linkflow.Backlog, error)
 	RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (int, error)
 }
 

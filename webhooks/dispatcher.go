@@ -337,8 +337,8 @@ func (d *Dispatcher) pollOnce() time.Duration {
 	}
 	if time.Since(d.lastGauge) > 5*time.Second && d.metrics != nil {
 		d.lastGauge = time.Now()
-		if n, err := d.store.DeliveryRetryCount(ctx); err == nil {
-			d.metrics.scheduleSize(n)
+		if b, err := d.store.Backlog(ctx, 0); err == nil {
+			d.metrics.scheduleSize(b.RetryScheduled)
 		}
 	}
 	if len(refs) == limit {

@@ -126,8 +126,8 @@ func TestRotatedSecretSignsTwice(t *testing.T) {
 	rc := newReceiver(t, answer(http.StatusNoContent))
 	b.dispatcher(b.config())
 	old := b.secret
-	next, err := b.store.RotateWebhookSecret(b.ctx, b.org, 24*time.Hour)
-	if err != nil {
+	next := store.NewWebhookSecret()
+	if err := b.store.UpdateOrg(b.ctx, b.org, linkflow.OrgUpdate{WebhookSecret: next, PreviousSecretFor: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	_, eventID := b.finish(rc.url())
@@ -175,8 +175,8 @@ func TestRotationReachesSignaturesWithinTheCacheTTL(t *testing.T) {
 
 	old := b.secret
 	first := deliver()
-	next, err := b.store.RotateWebhookSecret(b.ctx, b.org, 0) // no overlap: one signature
-	if err != nil {
+	next := store.NewWebhookSecret() // no overlap: one signature
+	if err := b.store.UpdateOrg(b.ctx, b.org, linkflow.OrgUpdate{WebhookSecret: next}); err != nil {
 		t.Fatal(err)
 	}
 	cached := deliver()

@@ -185,10 +185,7 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 		s.trace(e)
 		if err == nil {
 			if retried {
-				if err := s.w.cfg.Store.ReplacePassword(s.ctx, l.ID, s.r.Token, password); err != nil {
-					return lr, s.storeErr(err)
-				}
-				if err := s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil); err != nil {
+				if err := s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password); err != nil {
 					return lr, s.storeErr(err)
 				}
 			}
@@ -214,7 +211,7 @@ func (s *session) askPassword(left int) (string, error) {
 	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
 		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: left,
 		LastError: "Wrong username or password."}
-	if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
+	if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, ""); err != nil {
 		return "", s.storeErr(err)
 	}
 	password, err := s.waitInput(ch, expires)
@@ -249,7 +246,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		}
 		ch := &linkflow.Challenge{ID: c.ID, Type: c.Type, Message: c.Message, ExpiresAt: expires,
 			AttemptsLeft: tries, LastError: lastErr}
-		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch); err != nil {
+		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, ""); err != nil {
 			return nil, s.storeErr(err)
 		}
 		resp, err := s.waitInput(ch, expires)
@@ -283,7 +280,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 			next.SessionID = lr.SessionID
 		}
 		lr = next
-		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil); err != nil {
+		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil, ""); err != nil {
 			return nil, s.storeErr(err)
 		}
 	}

@@ -30,12 +30,11 @@ type Publisher interface {
 type RunStore interface {
 	BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error)
 	Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots []linkflow.SlotRef, ttl time.Duration) ([]linkflow.LeaseState, error)
-	SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge) error
+	SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge, password string) error
 	ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error
 	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error)
 	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error)
 	TakeInput(ctx context.Context, id string) (challengeID, response string, err error)
-	ReplacePassword(ctx context.Context, id, token, password string) error
 	AppendTrace(ctx context.Context, id string, expiresAt time.Time, entries ...linkflow.TraceEntry) error
 	AcquireSlot(ctx context.Context, integration, holder string, limit int, ttl time.Duration) (bool, error)
 	ReleaseSlot(ctx context.Context, integration, holder string) error

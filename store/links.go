@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -356,102 +355,4 @@ func cutNUL(s string) (string, string, bool) {
 		}
 	}
 	return s, "", false
-}
-
-// SweepLinks does one round of link upkeep in every shard, up to limit
-// links of each kind per shard: pending links whose expiry passed end as
-// expired, with a link.expired event each (returned, to publish), and the
-// link indexes lose the entries of links whose retention ended.
-func (s *Store) SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, error) {
-	expired, err := s.expireDue(ctx, limit)
-	if err != nil {
-		return &linkflow.Sweep{Expired: expired}, err
-	}
-	pruned, err := s.pruneLinkIndexes(ctx, limit)
-	return &linkflow.Sweep{Expired: expired, Pruned: pruned}, err
-}
-
-// dueIn reads, from one sorted set per shard, up to limit members each whose
-// score is at most max, in one pipeline.
-func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.Time, limit int) ([][]string, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, Shards)
-	for sh := range Shards {
-		cmds[sh] = pipe.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key(sh), Start: "-inf",
-			Stop: strconv.FormatInt(ms(max), 10), ByScore: true, Count: int64(limit)})
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	out := make([][]string, Shards)
-	for sh, c := range cmds {
-		out[sh] = c.Val()
-	}
-	return out, nil
-}
-
-// expireDue ends the pending links whose expiry has passed.
-func (s *Store) expireDue(ctx context.Context, limit int) ([]*linkflow.Finished, error) {
-	now := s.now()
-	due, err := s.dueIn(ctx, s.k.expiring, now, limit)
-	if err != nil {
-		return nil, err
-	}
-	var n []*linkflow.Finished
-	for sh, ids := range due {
-		for _, id := range ids {
-			l, err := s.loadLink(ctx, id)
-			if errors.Is(err, linkflow.ErrNotFound) {
-				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
-				continue
-			}
-			if err != nil {
-				return n, err
-			}
-			if l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
-				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
-				continue
-			}
-			l.Status = linkflow.StatusExpired
-			l.CompletedAt = l.ExpiresAt
-			l.ClaimCode = ""
-			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
-				continue
-			}
-			if err != nil {
-				return n, err
-			}
-			n = append(n, fin)
-		}
-	}
-	return n, nil
-}
-
-// FailLink fails a link that is not running under a live lease any more (its
-// message was dead-lettered), unless it already finished. It returns nil
-// Finished when there was nothing to do.
-func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error) {
-	for range 5 {
-		l, err := s.Link(ctx, org, id)
-		if err != nil {
-			return nil, err
-		}
-		if l.EffectiveStatus(s.now()).Terminal() {
-			return nil, nil
-		}
-		l.Status = linkflow.StatusFailed
-		l.CompletedAt = time.UnixMilli(s.now().UnixMilli())
-		l.Error = &le
-		l.ClaimCode = ""
-		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-		switch {
-		case errors.Is(err, linkflow.ErrFenced):
-			continue
-		case errors.As(err, new(*linkflow.StateError)):
-			return nil, nil // it ended meanwhile
-		}
-		return fin, err
-	}
-	return nil, linkflow.ErrFenced
 }

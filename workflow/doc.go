@@ -12,10 +12,12 @@
 // One heartbeat loop per process renews every lease and fleet slot in one
 // pipeline and keeps JetStream's ack deadlines alive (heartbeat.go). MFA
 // challenges wait for the end user's answer with the process slot freed
-// (session.go); so does a password the provider refused, which the session
-// asks for again (a credentials challenge) up to Config.PasswordTries before
-// it fails the link. A debug link's session records a trace of its steps
-// (times, attempts, codes, provider request ids; never a secret). A message that cannot be processed goes to the dead-letter
-// stream with why (deadletter.go). The Sweeper ends links whose expiry
+// (session_login.go); so does a password the provider refused, which the
+// session asks for again (a credentials challenge) up to
+// Config.PasswordTries before it fails the link (config.go has every
+// setting and its default). A debug link's session records a trace of its
+// steps (times, attempts, codes, provider request ids; never a secret). A
+// message that cannot be processed goes to the dead-letter stream with why
+// (deadletter.go). The Sweeper ends links whose expiry
 // passed and prunes the link indexes (sweeper.go).
 package workflow

@@ -1,0 +1,171 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/operations"
+	"go.uber.org/zap"
+)
+
+// login logs in with the end user's password. When the provider refuses it
+// (INVALID_CREDENTIALS), the session asks the end user for the password
+// again (a credentials challenge), up to PasswordTries passwords in all, the
+// claim's included, and keeps the one that worked for later attempts. No
+// operation runs before a login succeeded.
+func (s *session) login(p operations.Provider) (*operations.LoginResult, error) {
+	l := s.link
+	password, retried := s.r.Password, false
+	for try := 1; ; try++ {
+		start := s.w.cfg.Clock.Now()
+		ctx, ids := operations.WithRequestIDs(s.ctx)
+		lr, err := p.Login(ctx, operations.LoginRequest{
+			Integration: l.IntegrationID, OrgID: l.OrgID, LinkID: l.ID, Attempt: l.Attempts,
+			Username: l.Username, Password: password,
+		})
+		e := s.step(linkflow.TraceLogin, start, ids, err)
+		if err == nil && lr.Challenge != nil {
+			e.Outcome = "challenge"
+		}
+		s.trace(e)
+		if err == nil {
+			if retried {
+				if err := s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password); err != nil {
+					return lr, s.storeErr(err)
+				}
+			}
+			return lr, nil
+		}
+		if operations.AsError(err).Code != linkflow.FailureInvalidCredentials || try >= s.w.cfg.PasswordTries {
+			return lr, err
+		}
+		if lr != nil && lr.SessionID != "" {
+			s.closeSession(p, lr.SessionID)
+		}
+		if password, err = s.askPassword(s.w.cfg.PasswordTries - try); err != nil {
+			return nil, err
+		}
+		retried = true
+	}
+}
+
+// askPassword asks the end user for the password again after the provider
+// refused one; left passwords may still be tried.
+func (s *session) askPassword(left int) (string, error) {
+	expires := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
+	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
+		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: left,
+		LastError: "Wrong username or password."}
+	if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, ""); err != nil {
+		return "", s.storeErr(err)
+	}
+	password, err := s.waitInput(ch, expires)
+	var le *linkflow.LinkError
+	if errors.As(err, &le) && le.Code == linkflow.FailureChallengeTimeout {
+		return "", &linkflow.LinkError{Code: linkflow.FailureInvalidCredentials,
+			Message: "The password was refused and not entered again in time."}
+	}
+	return password, err
+}
+
+func (s *session) closeSession(p operations.Provider, sessionID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx, sessionID); err != nil {
+		s.log.Debug("close provider session", zap.Error(err))
+	}
+}
+
+// answerChallenges waits for the end user's answers until the login
+// completes, a challenge fails too often, times out, or the link is
+// canceled. It holds no goroutine besides this session's own and frees the
+// process slot while it waits.
+func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginResult) (*operations.LoginResult, error) {
+	tries := s.w.cfg.ChallengeTries
+	lastErr := ""
+	for lr.Challenge != nil {
+		c := lr.Challenge
+		expires := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
+		if !c.ExpiresAt.IsZero() && c.ExpiresAt.Before(expires) {
+			expires = c.ExpiresAt
+		}
+		ch := &linkflow.Challenge{ID: c.ID, Type: c.Type, Message: c.Message, ExpiresAt: expires,
+			AttemptsLeft: tries, LastError: lastErr}
+		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, ""); err != nil {
+			return nil, s.storeErr(err)
+		}
+		resp, err := s.waitInput(ch, expires)
+		if err != nil {
+			return nil, err
+		}
+		start := s.w.cfg.Clock.Now()
+		ctx, ids := operations.WithRequestIDs(s.ctx)
+		next, err := p.ContinueLogin(ctx, operations.ContinueRequest{
+			Integration: s.link.IntegrationID, SessionID: lr.SessionID, ChallengeID: c.ID, Response: resp,
+		})
+		e := s.step(linkflow.TraceAnswer, start, ids, err)
+		e.ChallengeType = c.Type
+		if err != nil {
+			pe := operations.AsError(err)
+			if pe.Code == linkflow.FailureChallengeFailed && tries > 1 {
+				e.Outcome = "wrong"
+				s.trace(e)
+				tries--
+				lastErr = "That code was not accepted. Try again."
+				continue
+			}
+			s.trace(e)
+			return nil, err
+		}
+		if next.Challenge != nil {
+			e.Outcome = "challenge"
+		}
+		s.trace(e)
+		if next.SessionID == "" {
+			next.SessionID = lr.SessionID
+		}
+		lr = next
+		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil, ""); err != nil {
+			return nil, s.storeErr(err)
+		}
+	}
+	return lr, nil
+}
+
+// waitInput waits for the answer to challenge ch.
+func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp string, err error) {
+	start := s.w.cfg.Clock.Now()
+	defer func() {
+		e := s.step(linkflow.TraceChallenge, start, nil, err)
+		e.ChallengeType = ch.Type
+		if err == nil {
+			e.Outcome = "answered"
+		}
+		s.trace(e)
+	}()
+	timer := s.w.cfg.Clock.NewTimer(expires.Sub(s.w.cfg.Clock.Now()))
+	defer timer.Stop()
+	// The process slot is free while the end user types.
+	<-s.w.slots
+	defer func() { s.w.slots <- struct{}{} }()
+	for {
+		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID)
+		if err != nil {
+			return "", s.storeErr(err)
+		}
+		if cid == ch.ID {
+			return resp, nil
+		}
+		select {
+		case <-s.inputCh:
+		case <-timer.Chan():
+			return "", &linkflow.LinkError{Code: linkflow.FailureChallengeTimeout, Message: "The challenge was not answered in time."}
+		case <-s.cancelCh:
+			return "", &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: "The link was canceled while waiting for input."}
+		case <-s.ctx.Done():
+			return "", s.ctx.Err()
+		}
+	}
+}

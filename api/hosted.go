@@ -123,17 +123,8 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 
 // hostedMFA is POST /link/{linkId}/mfa: the answer to a challenge.
 func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
-	if !s.sameOriginForm(w, r) {
-		return
-	}
-	guess, lerr := s.codeLimits(w, r)
-	if lerr != nil {
-		s.renderProblem(w, r, lerr)
-		return
-	}
-	form, err := s.readForm(w, r)
-	if err != nil {
-		s.renderProblem(w, r, err)
+	guess, form, ok := s.hostedForm(w, r)
+	if !ok {
 		return
 	}
 	linkID, code := r.PathValue("linkId"), form.Get("code")
@@ -143,7 +134,7 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := ""
 	if answer != "" && challengeID != "" {
-		_, err = s.submitInput(r.Context(), linkID, code, challengeID, answer)
+		_, err := s.submitInput(r.Context(), linkID, code, challengeID, answer)
 		s.wrongCode(r, guess, err)
 		switch codeOf(err) {
 		case linkflow.ENotFound:
@@ -168,17 +159,8 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 // does. The end user then goes back to the return URL with the status,
 // at once: they chose to leave.
 func (s *Server) hostedDecline(w http.ResponseWriter, r *http.Request) {
-	if !s.sameOriginForm(w, r) {
-		return
-	}
-	guess, lerr := s.codeLimits(w, r)
-	if lerr != nil {
-		s.renderProblem(w, r, lerr)
-		return
-	}
-	form, err := s.readForm(w, r)
-	if err != nil {
-		s.renderProblem(w, r, err)
+	guess, form, ok := s.hostedForm(w, r)
+	if !ok {
 		return
 	}
 	linkID, code := r.PathValue("linkId"), form.Get("code")
@@ -208,6 +190,25 @@ func (s *Server) hostedDecline(w http.ResponseWriter, r *http.Request) {
 // site. The claim code in the form is the real capability; this is defence
 // in depth. Browsers send Sec-Fetch-Site; older ones an Origin, which is
 // "null" under Referrer-Policy no-referrer.
+// hostedForm reads a form the hosted page posted (from the page itself,
+// within the end user's limits); false means the answer went out already.
+func (s *Server) hostedForm(w http.ResponseWriter, r *http.Request) (linkflow.RateLimitRequest, url.Values, bool) {
+	if !s.sameOriginForm(w, r) {
+		return linkflow.RateLimitRequest{}, nil, false
+	}
+	guess, lerr := s.codeLimits(w, r)
+	if lerr != nil {
+		s.renderProblem(w, r, lerr)
+		return guess, nil, false
+	}
+	form, err := s.readForm(w, r)
+	if err != nil {
+		s.renderProblem(w, r, err)
+		return guess, nil, false
+	}
+	return guess, form, true
+}
+
 func (s *Server) sameOriginForm(w http.ResponseWriter, r *http.Request) bool {
 	ok := true
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {

@@ -5,8 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/linkflow/linkflow/internal/luascript"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -19,13 +19,7 @@ import (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-func script(name string) *redis.Script {
-	src, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	return redis.NewScript(string(src))
-}
+func script(name string) *redis.Script { return luascript.Load(luaFS, name) }
 
 var (
 	createLinkScript  = script("create_link")
@@ -38,10 +32,6 @@ var (
 	traceAppendScript = script("trace_append")
 	replacePwdScript  = script("replace_password")
 )
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
-}
 
 // runStrings runs a script alone and flattens its array reply into strings;
 // what names the step in errors.
@@ -124,7 +114,7 @@ func (p *scriptPipe) Exec(ctx context.Context) error {
 		cmds, _ = p.pipe.Exec(ctx)
 	}
 	for _, c := range p.calls {
-		if isNoScript(c.cmd.Err()) {
+		if luascript.IsNoScript(c.cmd.Err()) {
 			again := c.script.Run(ctx, p.rdb, c.keys, c.args...)
 			c.cmd.SetVal(again.Val())
 			c.cmd.SetErr(again.Err())

@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/linkflow/linkflow/internal/luascript"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,13 +42,7 @@ const (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-func script(name string) *redis.Script {
-	src, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	return redis.NewScript(string(src))
-}
+func script(name string) *redis.Script { return luascript.Load(luaFS, name) }
 
 var (
 	writeScript         = script("write")
@@ -161,7 +155,7 @@ func (s *RedisStore) StartSandboxSession(ctx context.Context, st SessionStart) (
 		return err
 	}
 	err := run()
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+	if luascript.IsNoScript(err) {
 		// Running it all again is safe: the script did nothing, and saving
 		// the same grant twice stores the same fields.
 		if err = openSessionScript.Load(ctx, s.rdb).Err(); err == nil {

@@ -38,6 +38,14 @@ type Config struct {
 	// Concurrency is how many sessions one process runs at once. Provider
 	// calls are I/O, so this can be high. Default 256.
 	Concurrency int
+	// Commits is how many sessions of one process build and commit their
+	// outcome at once; the others wait with only what the provider
+	// returned. Redis commits a batch of them per round trip, so a few
+	// dozen keep it busy; a session that built its commit and waits for
+	// Redis holds its result, event and connection, several KiB, which at
+	// thousands of sessions waiting on a saturated Redis is most of the
+	// process's memory. Default 128.
+	Commits int
 	// IntegrationLimits caps concurrent sessions per integration across the
 	// whole fleet (enforced in Redis); integrations not listed are unlimited.
 	IntegrationLimits map[string]int
@@ -82,6 +90,7 @@ func (c *Config) validate() error {
 		c.Integrations = c.Registry.IDs()
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 256)
+	c.Commits = cmp.Or(c.Commits, 128)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, 30*time.Second)
 	c.Heartbeat = cmp.Or(c.Heartbeat, c.LeaseTTL/3)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 5)

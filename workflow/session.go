@@ -208,6 +208,8 @@ func (s *session) storeErr(err error) error {
 // succeed commits the results, the connection and the completion event in
 // one fenced step, publishes the event and acknowledges the message.
 func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult) {
+	s.w.commits <- struct{}{}
+	defer func() { <-s.w.commits }()
 	l := s.link
 	result, err := buildResult(s.w.cfg.Registry, l.IntegrationID, l.Operations, results)
 	if err != nil {

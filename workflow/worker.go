@@ -43,7 +43,8 @@ type Worker struct {
 	cfg Config
 	log *zap.Logger
 
-	slots chan struct{}
+	slots   chan struct{}
+	commits chan struct{} // Config.Commits
 
 	mu       sync.Mutex
 	sessions map[string]*session // by link id
@@ -79,6 +80,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.Named("worker"),
 		slots:    make(chan struct{}, cfg.Concurrency),
+		commits:  make(chan struct{}, cfg.Commits),
 		sessions: map[string]*session{},
 		bgStop:   make(chan struct{}),
 

@@ -83,7 +83,7 @@ func TestFaultRedisDownUnderLoad(t *testing.T) {
 	if refused < 10 {
 		t.Errorf("only %d answers while redis was down", refused)
 	}
-	f.checkAnswers(3 * time.Second)
+	f.checkAnswers(10 * time.Second)
 	o.check(t)
 }
 
@@ -195,7 +195,7 @@ func TestFaultRepeatedKills(t *testing.T) {
 	if kills["worker"] == 0 || kills["dispatcher"] == 0 {
 		t.Errorf("kills %v: the load ended before both were killed", kills)
 	}
-	f.checkAnswers(3 * time.Second)
+	f.checkAnswers(10 * time.Second)
 	o.check(t)
 }
 

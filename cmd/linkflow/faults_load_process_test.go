@@ -160,7 +160,7 @@ func (f *faultFleet) load(n, accounts int, rate float64) (*loadResult, <-chan st
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n && !f.t.Failed(); i = int(next.Add(1)) - 1 {
+			for i := int(next.Add(1)) - 1; i < n && !f.t.Failed() && !f.closed.Load(); i = int(next.Add(1)) - 1 {
 				<-tick.C
 				if id := f.createAndClaim(res, i, accounts); id != "" {
 					res.mu.Lock()
@@ -176,6 +176,12 @@ func (f *faultFleet) load(n, accounts int, rate float64) (*loadResult, <-chan st
 		tick.Stop()
 		close(done)
 	}()
+	// A test that ends early (it failed) stops the load before it goes:
+	// nothing may report to it afterwards.
+	f.t.Cleanup(func() {
+		f.closed.Store(true)
+		<-done
+	})
 	return res, done
 }
 
@@ -189,13 +195,13 @@ func (f *faultFleet) createAndClaim(res *loadResult, i, accounts int) string {
 		a := f.call("create", "POST", "/v1/links", f.apiKey, body, idem)
 		if a.status == http.StatusCreated {
 			if err := json.Unmarshal(a.body, &link); err != nil {
-				f.t.Errorf("create %d: %v", i, err)
+				f.failLoad("create %d: %v", i, err)
 				return ""
 			}
 			break
 		}
 		if !f.retryLater(res, a) {
-			f.t.Errorf("create %d: %d %v %s", i, a.status, a.err, a.body)
+			f.failLoad("create %d: %d %v %s", i, a.status, a.err, a.body)
 			return ""
 		}
 	}
@@ -210,22 +216,30 @@ func (f *faultFleet) createAndClaim(res *loadResult, i, accounts int) string {
 			// An earlier try went through though its answer was a 503.
 			return link.LinkID
 		case !f.retryLater(res, a):
-			f.t.Errorf("claim %d (%s): %d %v %s", i, link.LinkID, a.status, a.err, a.body)
+			f.failLoad("claim %d (%s): %d %v %s", i, link.LinkID, a.status, a.err, a.body)
 			return ""
 		}
+	}
+}
+
+// failLoad fails the test from the load's goroutines, unless the test is
+// over.
+func (f *faultFleet) failLoad(format string, args ...any) {
+	if !f.closed.Load() {
+		f.t.Errorf(format, args...)
 	}
 }
 
 // retryLater waits out a 503's Retry-After and says so; any other answer
 // is not to be retried.
 func (f *faultFleet) retryLater(res *loadResult, a answer) bool {
-	if a.status != http.StatusServiceUnavailable || f.t.Failed() {
+	if a.status != http.StatusServiceUnavailable || f.t.Failed() || f.closed.Load() {
 		return false
 	}
 	res.refused.Add(1)
 	secs, err := strconv.Atoi(a.retryAfter)
 	if err != nil || secs < 1 || secs > 10 {
-		f.t.Errorf("a 503 with Retry-After %q", a.retryAfter)
+		f.failLoad("a 503 with Retry-After %q", a.retryAfter)
 		return false
 	}
 	time.Sleep(time.Duration(secs) * time.Second) // what the answer asked for

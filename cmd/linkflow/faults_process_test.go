@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,8 @@ type faultFleet struct {
 
 	mu      sync.Mutex
 	answers []answer
+	// closed is set when the test is over: the load stops.
+	closed atomic.Bool
 }
 
 // newFaultFleet starts a fleet's servers and makes its organization.
@@ -212,6 +215,9 @@ func (f *faultFleet) sample(stop <-chan struct{}, interval time.Duration, l prob
 		case <-stop:
 			return
 		case <-time.After(interval):
+		}
+		if f.closed.Load() {
+			return
 		}
 	}
 }

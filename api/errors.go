@@ -60,6 +60,10 @@ func apiError(err error) *linkflow.Error {
 	switch {
 	case errors.As(err, &le):
 		return le
+	case isUnavailable(err):
+		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The service is temporarily unavailable. Retry in a few seconds.")
+		e.RetryAfter = retryUnavailable
+		return e
 	case errors.Is(err, linkflow.ErrNotFound):
 		return linkflow.Errorf(linkflow.ENotFound, "Not found.")
 	case errors.Is(err, linkflow.ErrBadCursor):
@@ -84,6 +88,21 @@ func apiError(err error) *linkflow.Error {
 		return linkflow.Errorf(linkflow.EConflict, "The link's event has not reached the webhook dispatcher yet; it will be delivered shortly.")
 	}
 	return nil
+}
+
+// unavailable is what the error of a dependency that cannot serve for now
+// says of itself (store.ErrUnavailable: Redis unreachable, not answering in
+// time, loading its data, failing over): the same request may succeed in a
+// moment.
+type unavailable interface{ Unavailable() bool }
+
+// retryUnavailable is the Retry-After (seconds) of an answer refused because
+// a dependency is unavailable.
+const retryUnavailable = 2
+
+func isUnavailable(err error) bool {
+	var u unavailable
+	return errors.As(err, &u) && u.Unavailable()
 }
 
 // stateMessage words a link status that refused an action.
@@ -120,6 +139,9 @@ func codeOf(err error) string {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	le := apiError(err)
 	switch {
+	case le != nil && isUnavailable(err):
+		// Warn, not Error: the outage is the news, not this request.
+		reqLog(r).Warn("request refused: a dependency is unavailable", zap.Error(err))
 	case le != nil:
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		le = linkflow.Errorf(linkflow.EBadRequest, "The request was canceled.")

@@ -255,6 +255,10 @@ func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error
 		p.OutcomeTitle = "Too many requests"
 		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(le.RetryAfter))
 		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
+	case linkflow.EServiceUnavailable:
+		p.OutcomeTitle = "Temporarily unavailable"
+		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(max(le.RetryAfter, 1)))
+		w.Header().Set("Retry-After", strconv.Itoa(max(le.RetryAfter, 1)))
 	case linkflow.EForbidden, linkflow.EBadRequest, linkflow.EPayloadTooLarge, linkflow.EUnsupportedMedia:
 		p.OutcomeTitle, p.OutcomeDetail = "This request was not accepted", le.Message
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,12 +68,12 @@ func TestOneOrganizationSpreadsOverTheCluster(t *testing.T) {
 		}
 		scheduleSlots[slot] = true
 	}
-	masters := 0
-	if err := cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { masters++; return nil }); err != nil {
+	var masters atomic.Int32 // ForEachMaster calls fn on every master at once
+	if err := cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { masters.Add(1); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if masters != 3 || len(perMaster) != 3 {
-		t.Fatalf("links on %d of %d masters: %v", len(perMaster), masters, perMaster)
+	if masters.Load() != 3 || len(perMaster) != 3 {
+		t.Fatalf("links on %d of %d masters: %v", len(perMaster), masters.Load(), perMaster)
 	}
 	for addr, c := range perMaster {
 		if c < n/5 {

@@ -21,7 +21,10 @@ import (
 //     to all). A URL with a comma is always a cluster.
 //
 // A host:port without a scheme is read as redis://host:port. The pool holds
-// at least 256 connections unless the URL asks for another size.
+// at least 256 connections unless the URL asks for another size. A call's
+// context bounds its reads and writes (go-redis's ContextTimeoutEnabled):
+// without it, a Redis that hangs holds a call for go-redis's own timeouts
+// whatever deadline its caller set.
 func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 	seeds := strings.Split(url, ",")
 	for i, s := range seeds {
@@ -39,6 +42,7 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 		if !strings.Contains(url, "pool_size=") {
 			opt.PoolSize = max(opt.PoolSize, 256)
 		}
+		opt.ContextTimeoutEnabled = true
 		return redis.NewClient(opt), nil
 	}
 	opt, err := redis.ParseClusterURL(seeds[0])
@@ -55,6 +59,7 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 	if !strings.Contains(url, "pool_size=") {
 		opt.PoolSize = max(opt.PoolSize, 256)
 	}
+	opt.ContextTimeoutEnabled = true
 	return redis.NewClusterClient(opt), nil
 }
 

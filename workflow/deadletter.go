@@ -26,6 +26,20 @@ func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) {
 	w.publishDeadLetter(msg.Subject(), msg.Data(), reason, linkID, deliveries)
 }
 
+// redeliveryBackoff is how long a message waits before it comes back when
+// its link could not even begin (Redis is down): the worker's backoff at
+// the message's delivery count. Every delivery counts against the
+// consumer's MaxDeliver (20), past which the message is dead-lettered; a
+// flat second spent them in a 20-second outage and stranded the links, a
+// growing pause spends them in about 14 minutes.
+func (w *Worker) redeliveryBackoff(msg jetstream.Msg) time.Duration {
+	n := 1
+	if md, err := msg.Metadata(); err == nil {
+		n = int(min(md.NumDelivered, 64))
+	}
+	return w.backoff(max(n, 1))
+}
+
 func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, deliveries string) {
 	out := &nats.Msg{Subject: outbox.SubjectDeadLetterLinks, Data: data, Header: nats.Header{}}
 	out.Header.Set(outbox.HeaderReason, reason)

@@ -236,7 +236,7 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 	run, err := w.cfg.Store.BeginRun(ctx, m.OrgID, m.LinkID, token, w.cfg.LeaseTTL)
 	if err != nil {
 		log.Warn("begin run", zap.Error(err))
-		_ = msg.NakWithDelay(w.backoff(1))
+		_ = msg.NakWithDelay(w.redeliveryBackoff(msg))
 		return
 	}
 	switch run.Verdict {

@@ -116,6 +116,9 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	if d.RDB, err = store.DialRedis(c.RedisURL, c.RedisCluster); err != nil {
 		return nil, fmt.Errorf("%w: fix %s", err, c.Flag("RedisURL"))
 	}
+	// Errors of a Redis that cannot serve for now are marked, for the API
+	// to answer 503 rather than 500.
+	d.RDB.AddHook(store.UnavailableHook{})
 	if d.Store, err = store.New(store.Config{Redis: d.RDB, Keyring: c.Keyring, Prefix: c.RedisPrefix}); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,6 +14,7 @@ import (
 	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
 )
@@ -82,7 +84,16 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 	return ss, nil
 }
 
+// apiRedisTimeout bounds each Redis call of a process that serves the API
+// (retries, dials and the wait for a pooled connection included): while
+// Redis is down or hangs, a request is answered 503 within it, not after
+// go-redis's own timeouts and retries (5 s dials, 3 s reads, 3 retries).
+// A call takes a few milliseconds otherwise. (In dev, one process runs
+// every role: its workers' calls are bounded too.)
+const apiRedisTimeout = 2 * time.Second
+
 func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
+	d.RDB.AddHook(store.UnavailableHook{Timeout: apiRedisTimeout})
 	conns, err := connections.New(connections.Config{Store: d.Store, Providers: d.Registry, Logger: d.Log})
 	if err != nil {
 		return nil, err

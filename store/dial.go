@@ -24,7 +24,11 @@ import (
 // at least 256 connections unless the URL asks for another size. A call's
 // context bounds its reads and writes (go-redis's ContextTimeoutEnabled):
 // without it, a Redis that hangs holds a call for go-redis's own timeouts
-// whatever deadline its caller set.
+// whatever deadline its caller set. A failed dial is not retried within a
+// call (go-redis's DialerRetries, 5 tries 100 ms apart by default): the
+// call's own retries try again, and a Redis that refuses connections is
+// then known in tens of milliseconds, not seconds, so the API answers 503
+// at once and the worker's and dispatcher's own backoffs take over.
 func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 	seeds := strings.Split(url, ",")
 	for i, s := range seeds {
@@ -43,6 +47,7 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 			opt.PoolSize = max(opt.PoolSize, 256)
 		}
 		opt.ContextTimeoutEnabled = true
+		opt.DialerRetries = 1
 		return redis.NewClient(opt), nil
 	}
 	opt, err := redis.ParseClusterURL(seeds[0])
@@ -60,6 +65,7 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 		opt.PoolSize = max(opt.PoolSize, 256)
 	}
 	opt.ContextTimeoutEnabled = true
+	opt.DialerRetries = 1
 	return redis.NewClusterClient(opt), nil
 }
 

@@ -62,6 +62,23 @@ func StartNATSCluster(opts NATSClusterOptions) (_ *NATSCluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The route ports are picked free before the servers bind them, so
+	// another process may take one meanwhile (a busy test suite does): the
+	// server that lost it never gets ready. Start again on other ports, in
+	// fresh store directories.
+	for try := 1; ; try++ {
+		c, err := startNATSCluster(opts, filepath.Join(dir, "try"+strconv.Itoa(try)))
+		if err == nil || !errors.Is(err, errNotListening) || try == 3 {
+			return c, err
+		}
+	}
+}
+
+// errNotListening is a server of the cluster that did not get ready to
+// take connections: a port it was given was taken.
+var errNotListening = errors.New("not ready (a port taken?)")
+
+func startNATSCluster(opts NATSClusterOptions, dir string) (_ *NATSCluster, err error) {
 	// Every server routes to every other, as deploy/nats-cluster.conf does:
 	// the route ports must be known before any server starts.
 	routePorts := make([]int, opts.Servers)
@@ -99,8 +116,8 @@ func StartNATSCluster(opts NATSClusterOptions) (_ *NATSCluster, err error) {
 		c.servers = append(c.servers, s)
 	}
 	for i, s := range c.servers {
-		if !s.ReadyForConnections(opts.Timeout) {
-			return nil, fmt.Errorf("nats cluster: %s not ready (a port taken?)", s.Name())
+		if !s.ReadyForConnections(min(opts.Timeout, 15*time.Second)) {
+			return nil, fmt.Errorf("nats cluster: %s %w", s.Name(), errNotListening)
 		}
 		urls[i] = s.ClientURL()
 	}

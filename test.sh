@@ -17,7 +17,7 @@ fi
 echo "== go test $race" >&2
 go test $race -count=1 -timeout 15m "$@" ./...
 echo "== fuzz targets, briefly (./fuzz.sh runs them longer)" >&2
-./fuzz.sh 1s
+./fuzz.sh 2000x
 echo "== benchmarks compile and run once" >&2
 go test -count=1 -run '^$' -bench . -benchtime 1x ./... >/dev/null
 # The same tests on a Redis Cluster: every test binary shares one 3-master

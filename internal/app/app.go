@@ -79,10 +79,13 @@ type Process struct {
 	Notifier  *outbox.Notifier
 	Metrics   *prometheus.Registry
 
+	cfg Config
+	// apiRDB is the API's own Redis client (apiServer); nil without one.
+	apiRDB  redis.UniversalClient
 	ops     *startstop.HTTPServer
 	startup *api.Readiness
-	// monitor is the operator's view: the API's page and the workers'
-	// backlog metrics share it, and its cache.
+	// monitor is the operator's view behind the workers' backlog metrics
+	// (the API's page has one on the API's store).
 	monitor *monitor.Monitor
 }
 
@@ -106,7 +109,7 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 		c.StartupTimeout = 2 * time.Minute
 	}
 	log := c.Logger
-	d := &Process{Log: log, Metrics: prometheus.NewRegistry(), startup: api.NewReadiness("redis", "nats", "streams")}
+	d := &Process{Log: log, Metrics: prometheus.NewRegistry(), cfg: c, startup: api.NewReadiness("redis", "nats", "streams")}
 	d.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
@@ -116,9 +119,10 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	if d.RDB, err = store.DialRedis(c.RedisURL, c.RedisCluster); err != nil {
 		return nil, fmt.Errorf("%w: fix %s", err, c.Flag("RedisURL"))
 	}
-	// Errors of a Redis that cannot serve for now are marked, for the API
-	// to answer 503 rather than 500.
-	d.RDB.AddHook(store.UnavailableHook{})
+	// This client carries no go-redis hook: with one, the store's
+	// auto-pipeliner reads the goroutine id of every call that waits for
+	// its batch (runtime.Stack, under a process-wide lock), about a third
+	// of a worker's CPU. The API has a client of its own that does (apiServer).
 	if d.Store, err = store.New(store.Config{Redis: d.RDB, Keyring: c.Keyring, Prefix: c.RedisPrefix}); err != nil {
 		return nil, err
 	}
@@ -214,6 +218,9 @@ func (d *Process) Close() {
 	}
 	if d.RDB != nil {
 		_ = d.RDB.Close()
+	}
+	if d.apiRDB != nil {
+		_ = d.apiRDB.Close()
 	}
 	if d.ops != nil {
 		d.ops.Stop()

@@ -13,6 +13,7 @@ import (
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/internal/startstop"
+	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
@@ -84,25 +85,45 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 	return ss, nil
 }
 
-// apiRedisTimeout bounds each Redis call of a process that serves the API
-// (retries, dials and the wait for a pooled connection included): while
-// Redis is down or hangs, a request is answered 503 within it, not after
-// go-redis's own timeouts and retries (5 s dials, 3 s reads, 3 retries).
-// A call takes a few milliseconds otherwise. (In dev, one process runs
-// every role: its workers' calls are bounded too.)
+// apiRedisTimeout bounds each Redis call of the API (retries, dials and the
+// wait for a pooled connection included): while Redis is down or hangs, a
+// request is answered 503 within it, not after go-redis's own timeouts and
+// retries (5 s dials, 3 s reads, 3 retries). A call takes a few
+// milliseconds otherwise.
 const apiRedisTimeout = 2 * time.Second
 
-func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
-	d.RDB.AddHook(store.UnavailableHook{Timeout: apiRedisTimeout})
-	conns, err := connections.New(connections.Config{Store: d.Store, Providers: d.Registry, Logger: d.Log})
+// apiStore is the API's own store, on a Redis client of its own whose
+// calls store.UnavailableHook bounds and marks (for 503 rather than 500).
+// The roles that do not answer requests keep their client free of hooks:
+// a hook costs every call of the client's auto-pipeliner (see Connect).
+func (d *Process) apiStore() (*store.Store, error) {
+	rdb, err := store.DialRedis(d.cfg.RedisURL, d.cfg.RedisCluster)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Store, cfg.Registry, cfg.Connections, cfg.Logger = d.Store, d.Registry, conns, d.Log
+	d.apiRDB = rdb
+	rdb.AddHook(store.UnavailableHook{Timeout: apiRedisTimeout})
+	return store.New(store.Config{Redis: rdb, Keyring: d.cfg.Keyring, Prefix: d.cfg.RedisPrefix})
+}
+
+func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
+	st, err := d.apiStore()
+	if err != nil {
+		return nil, err
+	}
+	conns, err := connections.New(connections.Config{Store: st, Providers: d.Registry, Logger: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	operator, err := monitor.New(monitor.Config{Store: st, JetStream: d.JS, Logger: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Store, cfg.Registry, cfg.Connections, cfg.Logger = st, d.Registry, conns, d.Log
 	cfg.Messages = outbox.Messenger{Publisher: d.Publisher, Notifier: d.Notifier}
 	cfg.Ready = d.readyChecks()
-	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: d.Store, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
-	cfg.Operator = d.monitor
+	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: st, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
+	cfg.Operator = operator
 	if cfg.Dev && d.Sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
 			return d.Sandbox.Account(ctx, org, integration, username)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/redis/go-redis/v9"
 )
 
 // fence guards a write: by the worker's lease token, or else by the version
@@ -67,9 +68,29 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 		ev.ID, ev.Type, l.WebhookURL, string(body), s.cfg.EventRetention.Milliseconds(),
 		encodeMessage(msg), intent}
 	argv = append(argv, linkPairs...)
-	out, err := s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...)
-	if err != nil {
-		return nil, err
+	var out []string
+	var settled *redis.Cmd
+	if pending != nil && s.single && !s.deferApply {
+		// On a single Redis the connection's write goes in the same round
+		// trip, behind the commit, in a script that applies it only if the
+		// commit recorded it (applyIntent is the way when it did not run).
+		p := s.pipeline()
+		done := p.Script(ctx, finishLinkScript, keys, argv...)
+		ckeys, cargv := s.intentCall(id, pending)
+		settled = p.Script(ctx, connApplyScript, append(ckeys, s.k.link(id)), cargv...)
+		_ = p.Exec(ctx)
+		res, err := done.Result()
+		if err == nil {
+			out, err = replyStrings(res)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finish link %s: %w", id, err)
+		}
+	} else {
+		var err error
+		if out, err = s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...); err != nil {
+			return nil, err
+		}
 	}
 	switch out[0] {
 	case "ok":
@@ -85,7 +106,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	if pending != nil {
+	if pending != nil && !appliedWith(settled) {
 		if err := s.applyIntent(ctx, id, pending); err != nil || s.deferApply {
 			// The link ended; its connection is written, and its event
 			// published, by the relay (DueOutbox).
@@ -133,10 +154,7 @@ func (s *Store) applyIntent(ctx context.Context, linkID string, in *connIntent) 
 	if s.deferApply {
 		return errors.New("connection writes deferred (a test)")
 	}
-	argv := []any{linkID, in.At, len(in.Pairs) / 2, len(in.Once) / 2, ConnectionLinkIDs}
-	argv = append(argv, in.Pairs...)
-	argv = append(argv, in.Once...)
-	keys := []string{s.k.conn(in.ConnectionID), s.k.connLinks(in.ConnectionID), s.k.connIndex(shardOf(in.ConnectionID), in.OrgID)}
+	keys, argv := s.intentCall(linkID, in)
 	if err := connApplyScript.Run(ctx, s.rdb, keys, argv...).Err(); err != nil {
 		return fmt.Errorf("apply the connection of %s: %w", linkID, err)
 	}
@@ -144,6 +162,24 @@ func (s *Store) applyIntent(ctx context.Context, linkID string, in *connIntent) 
 		return fmt.Errorf("settle %s: %w", linkID, err)
 	}
 	return nil
+}
+
+// intentCall is conn_apply.lua's keys and arguments for in.
+func (s *Store) intentCall(linkID string, in *connIntent) ([]string, []any) {
+	argv := []any{linkID, in.At, len(in.Pairs) / 2, len(in.Once) / 2, ConnectionLinkIDs}
+	argv = append(argv, in.Pairs...)
+	argv = append(argv, in.Once...)
+	return []string{s.k.conn(in.ConnectionID), s.k.connLinks(in.ConnectionID), s.k.connIndex(shardOf(in.ConnectionID), in.OrgID)}, argv
+}
+
+// appliedWith reports whether conn_apply.lua, given the link's key, wrote
+// the connection and forgot the link's intent (or found it written).
+func appliedWith(c *redis.Cmd) bool {
+	if c == nil {
+		return false
+	}
+	r, err := c.Text()
+	return err == nil && (r == "ok" || r == "applied" || r == "stale")
 }
 
 // connectionPairs are the connection hash fields a successful link sets

@@ -39,7 +39,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	c := newClock()
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Now: c.Now, Prefix: renv.Prefix})
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Now: c.Now, Prefix: renv.Prefix, FullDuplex: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,11 @@ func TestRunFencing(t *testing.T) {
 	r1.Link.Status = linkflow.StatusSucceeded
 	r1.Link.CompletedAt = b.clock.Now()
 	r1.Link.Result = json.RawMessage(`{"x":1}`)
-	if _, err := b.st.FinishRun(ctx, r1.Link, "tok1", nil); !errors.Is(err, linkflow.ErrFenced) {
+	// The stale commit carries a connection write: fenced, it writes none
+	// (on a single Redis the write rides in the commit's round trip, and a
+	// connection this link wrote once is not written again).
+	if _, err := b.st.FinishRun(ctx, r1.Link, "tok1", &linkflow.ConnectionWrite{IntegrationID: "tmobile", Username: "user_good",
+		Credentials: &linkflow.Credentials{AccessToken: "at_stale"}}); !errors.Is(err, linkflow.ErrFenced) {
 		t.Fatalf("stale worker's commit: %v", err)
 	}
 	fin, err := b.st.FinishRun(ctx, r1.Link, "tok2", &linkflow.ConnectionWrite{IntegrationID: "tmobile", Username: "user_good",

@@ -54,7 +54,7 @@ func setup(t testing.TB) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix, FullDuplex: true})
 	if err != nil {
 		t.Fatal(err)
 	}

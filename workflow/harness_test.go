@@ -49,7 +49,7 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.st, err = store.New(store.Config{Redis: h.rdb, Keyring: kr, Prefix: h.prefix}); err != nil {
+	if h.st, err = store.New(store.Config{Redis: h.rdb, Keyring: kr, Prefix: h.prefix, FullDuplex: true}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

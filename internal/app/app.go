@@ -123,7 +123,7 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	// auto-pipeliner reads the goroutine id of every call that waits for
 	// its batch (runtime.Stack, under a process-wide lock), about a third
 	// of a worker's CPU. The API has a client of its own that does (apiServer).
-	if d.Store, err = store.New(store.Config{Redis: d.RDB, Keyring: c.Keyring, Prefix: c.RedisPrefix}); err != nil {
+	if d.Store, err = store.New(store.Config{Redis: d.RDB, Keyring: c.Keyring, Prefix: c.RedisPrefix, FullDuplex: true}); err != nil {
 		return nil, err
 	}
 	if c.MetricsAddr != "" {

@@ -51,7 +51,11 @@
 //     two steps leaves the intent; the relay applies it before it publishes
 //     the event (DueOutbox). The guarantee that no partial outcome is ever
 //     visible holds: the link, its result and its connection appear
-//     together.
+//     together. On a single Redis (not a Cluster), where a script may
+//     touch keys of any shard, the next step is sent in the commit's round
+//     trip, right behind it: conn_apply.lua is given the link's key too,
+//     applies the write only while the link keeps the intent (a fenced
+//     commit recorded none) and forgets the intent in the same step.
 //   - Organizations, API keys, users and tokens, rate-limit buckets, fleet
 //     slots per integration and the sweepers' lock are small and keyed by
 //     their own names.

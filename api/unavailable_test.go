@@ -44,7 +44,7 @@ func TestRedisUnavailableAnswers503(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
+			st, err := store.New(store.Config{Redis: rdb, Keyring: kr, NoAutoPipeline: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -115,8 +115,10 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Ping checks that Redis answers.
-func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+// Ping checks that Redis answers, within ctx's deadline: it goes on the
+// client itself, not through the auto-pipeliner, which does not honour a
+// command's context once it is queued.
+func (s *Store) Ping(ctx context.Context) error { return s.direct.Ping(ctx).Err() }
 
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))

@@ -120,3 +120,38 @@ func TestUnavailableHookOnAStoppedRedis(t *testing.T) {
 		}
 	}
 }
+
+// Ping answers within its caller's deadline even on a store whose
+// auto-pipeliner runs full duplex (as the workers' does), so /readyz says
+// "redis" at once while Redis hangs.
+func TestPingHonoursItsDeadlineWhileRedisHangs(t *testing.T) {
+	t.Parallel()
+	_, srv := testenv.RedisSingle(t)
+	rdb, err := store.DialRedis(srv.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, FullDuplex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(srv.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(srv.Pid(), syscall.SIGCONT) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = st.Ping(ctx)
+	if took := time.Since(start); err == nil || took > 1500*time.Millisecond {
+		t.Fatalf("Ping while Redis hangs: %v after %s", err, took)
+	}
+}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 )
@@ -82,19 +83,7 @@ type DeclineRequest struct {
 // challenge), and after three the link fails with INVALID_CREDENTIALS (see
 // GetSession).
 func (c *Client) ClaimLink(ctx context.Context, linkID string, req ClaimRequest) (*Claimed, error) {
-	if linkID == "" {
-		return nil, errors.New("client: ClaimLink needs a link id")
-	}
-	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/claim", req)
-	if err != nil {
-		return nil, err
-	}
-	r.auth = false
-	var out Claimed
-	if _, err := c.do(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return endUserPost[Claimed](ctx, c, "ClaimLink", linkID, "claim", req)
 }
 
 // GetSession returns the link as the end user's client sees it (GET
@@ -116,33 +105,28 @@ func (c *Client) GetSession(ctx context.Context, linkID, claimCode string) (*Ses
 // /v1/links/{linkId}/input). A wrong answer brings the same challenge back
 // with one attempt fewer and LastError.
 func (c *Client) SubmitInput(ctx context.Context, linkID string, req InputRequest) (*Session, error) {
-	if linkID == "" {
-		return nil, errors.New("client: SubmitInput needs a link id")
-	}
-	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/input", req)
-	if err != nil {
-		return nil, err
-	}
-	r.auth = false
-	var out Session
-	if _, err := c.do(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return endUserPost[Session](ctx, c, "SubmitInput", linkID, "input", req)
 }
 
 // DeclineLink is the end user's Cancel (POST /v1/links/{linkId}/decline): a
 // pending or claimed link ends canceled, a running one fails CANCELED.
 func (c *Client) DeclineLink(ctx context.Context, linkID string, req DeclineRequest) (*Session, error) {
+	return endUserPost[Session](ctx, c, "DeclineLink", linkID, "decline", req)
+}
+
+// endUserPost posts body to one of the end user's actions on a link (no API
+// key: the body carries the claim code) and decodes the answer; op names
+// the method in errors.
+func endUserPost[T any](ctx context.Context, c *Client, op, linkID, action string, body any) (*T, error) {
 	if linkID == "" {
-		return nil, errors.New("client: DeclineLink needs a link id")
+		return nil, fmt.Errorf("client: %s needs a link id", op)
 	}
-	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/decline", req)
+	r, err := jsonRequest(http.MethodPost, "/v1/links/"+url.PathEscape(linkID)+"/"+action, body)
 	if err != nil {
 		return nil, err
 	}
 	r.auth = false
-	var out Session
+	var out T
 	if _, err := c.do(ctx, r, &out); err != nil {
 		return nil, err
 	}

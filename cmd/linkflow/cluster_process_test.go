@@ -145,15 +145,7 @@ func TestClusterFleetStartsBeforeItsServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	org, err := st.CreateOrg(ctx, "", "fleet", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiKey := store.NewAPIKey()
-	if _, _, err := st.CreateAPIKey(ctx, org.ID, "fleet", apiKey, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, apiKey := seedOrg(t, st, "fleet")
 
 	created := testenv.Do(t, "POST", base+"/v1/links", apiKey, map[string]any{"integrationId": "tmobile",
 		"operations": []map[string]any{{"resource": "paymentMethod", "action": "read"}}, "webhookUrl": receiver.URL})
@@ -248,14 +240,7 @@ func TestClusterFleetSurvivesStreamLeaderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	org, err := st.CreateOrg(ctx, "", "fleet", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiKey := store.NewAPIKey()
-	if _, _, err := st.CreateAPIKey(ctx, org.ID, "fleet", apiKey, nil); err != nil {
-		t.Fatal(err)
-	}
+	org, apiKey := seedOrg(t, st, "fleet")
 	v, err := verify.New(org.WebhookSecrets[0])
 	if err != nil {
 		t.Fatal(err)

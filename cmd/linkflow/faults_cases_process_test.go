@@ -36,23 +36,8 @@ func TestFaultRedisDownUnderLoad(t *testing.T) {
 	go func() { f.sample(stopSampling, 200*time.Millisecond, probe); close(sampled) }()
 
 	before := res.links()
-	f.redis.Stop()
-	down := time.Now()
-	t.Logf("redis stopped after %d claims", len(before))
-	for _, p := range []*proc{api, worker, disp} {
-		testenv.Eventually(t, 8*time.Second, p.name+"'s /readyz to name redis", func() bool {
-			code, body := p.get("/readyz")
-			return code == http.StatusServiceUnavailable && strings.Contains(body, "redis: ")
-		})
-	}
-	time.Sleep(time.Until(down.Add(outage))) // the outage's length, not a wait for an event
-	waitAlive(t, api, worker, disp)
-	restart := time.Now()
-	f.startRedis()
-	up := time.Now()
-	for _, p := range []*proc{api, worker, disp} {
-		p.waitReady(30 * time.Second)
-	}
+	t.Logf("redis stops after %d claims", len(before))
+	down, restart, up := f.outage("redis", outage, f.redis.Stop, f.startRedis, api, worker, disp)
 	t.Logf("redis was down %s; started again in %s, the fleet was ready %s after", restart.Sub(down).Round(time.Millisecond),
 		up.Sub(restart).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 	ended, delivered := f.waitEnded(before, 2*time.Minute)
@@ -101,23 +86,8 @@ func TestFaultNATSRestartUnderLoad(t *testing.T) {
 	n := faultLinks(300)
 	res, done := f.load(n, accounts, float64(n)/9)
 	testenv.Eventually(t, 60*time.Second, "a third of the links claimed", func() bool { return int(res.claimed.Load()) >= n/3 })
-	f.stopNATS()
-	down := time.Now()
-	t.Logf("nats stopped after %d claims", res.claimed.Load())
-	for _, p := range []*proc{api, worker, disp} {
-		testenv.Eventually(t, 8*time.Second, p.name+"'s /readyz to name nats", func() bool {
-			code, body := p.get("/readyz")
-			return code == http.StatusServiceUnavailable && strings.Contains(body, "nats: ")
-		})
-	}
-	time.Sleep(time.Until(down.Add(outage))) // the outage's length, not a wait for an event
-	waitAlive(t, api, worker, disp)
-	restart := time.Now()
-	f.startNATS()
-	up := time.Now()
-	for _, p := range []*proc{api, worker, disp} {
-		p.waitReady(30 * time.Second)
-	}
+	t.Logf("nats stops after %d claims", res.claimed.Load())
+	down, restart, up := f.outage("nats", outage, f.stopNATS, f.startNATS, api, worker, disp)
 	t.Logf("nats was down %s; the fleet was ready %s after it started again", restart.Sub(down).Round(time.Millisecond),
 		time.Since(up).Round(time.Millisecond))
 	select {

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -105,15 +106,8 @@ func (f *faultFleet) setUp() {
 	if f.st, err = store.New(store.Config{Redis: f.rdb, Keyring: kr}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	org, err := f.st.CreateOrg(ctx, "", "faults", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.org, f.apiKey = org.ID, store.NewAPIKey()
-	if _, _, err := f.st.CreateAPIKey(ctx, org.ID, "faults", f.apiKey, nil); err != nil {
-		t.Fatal(err)
-	}
+	org, apiKey := seedOrg(t, f.st, "faults")
+	f.org, f.apiKey = org.ID, apiKey
 	if f.hooks, err = newHookLog(t, org.WebhookSecrets[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +217,34 @@ func (f *faultFleet) sample(stop <-chan struct{}, interval time.Duration, l prob
 }
 
 // waitAlive fails the test when a process exited.
+// outage takes a dependency (dep, as /readyz names it) away with stop: it
+// waits until every process's /readyz names it, keeps it away until outage
+// has passed since it went, checks that every process lived through it,
+// and brings it back with start, waiting until every process is ready
+// again. It returns when the dependency went, was started again and was
+// up.
+func (f *faultFleet) outage(dep string, outage time.Duration, stop, start func(), procs ...*proc) (down, restart, up time.Time) {
+	t := f.t
+	t.Helper()
+	stop()
+	down = time.Now()
+	for _, p := range procs {
+		testenv.Eventually(t, 8*time.Second, p.name+"'s /readyz to name "+dep, func() bool {
+			code, body := p.get("/readyz")
+			return code == http.StatusServiceUnavailable && strings.Contains(body, dep+": ")
+		})
+	}
+	time.Sleep(time.Until(down.Add(outage))) // the outage's length, not a wait for an event
+	waitAlive(t, procs...)
+	restart = time.Now()
+	start()
+	up = time.Now()
+	for _, p := range procs {
+		p.waitReady(30 * time.Second)
+	}
+	return down, restart, up
+}
+
 func waitAlive(t *testing.T, procs ...*proc) {
 	t.Helper()
 	for _, p := range procs {

@@ -341,3 +341,19 @@ func (p *proc) get(path string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// seedOrg writes an organization and an API key straight to Redis, for a
+// fleet whose API the test then drives.
+func seedOrg(t *testing.T, st *store.Store, name string) (*linkflow.Org, string) {
+	t.Helper()
+	ctx := context.Background()
+	org, err := st.CreateOrg(ctx, "", name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := store.NewAPIKey()
+	if _, _, err := st.CreateAPIKey(ctx, org.ID, name, key, nil); err != nil {
+		t.Fatal(err)
+	}
+	return org, key
+}

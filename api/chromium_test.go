@@ -135,12 +135,7 @@ func TestHostedPageInChromium(t *testing.T) {
 		if strings.Contains(body, "INTERNAL-NOTE") {
 			t.Fatal("the page shows the link's internal description")
 		}
-		var q url.Values
-		select {
-		case q = <-returned:
-		case <-ctx.Done():
-			t.Fatalf("the browser never reached the return URL: %v", problems())
-		}
+		q := returnedTo(t, ctx, returned, problems, "the link")
 		got := fetchLink(t, s, s.APIKey, l.str("linkId"))
 		if got.str("status") != "succeeded" || q.Get("linkId") != l.str("linkId") || q.Get("status") != "succeeded" || q.Get("verifier") != got.str("verifier") {
 			t.Fatalf("return URL query %v, link %v", q, got)
@@ -155,9 +150,7 @@ func TestHostedPageInChromium(t *testing.T) {
 		if !strings.HasPrefix(loc, app.URL+"/done?") {
 			t.Fatalf("browser at %s", loc)
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("a wrong password, the form again, then the right one", func(t *testing.T) {
@@ -191,18 +184,11 @@ func TestHostedPageInChromium(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("password"), "pass_good"), chromedp.Click(chromedp.ID("login"))); err != nil {
 			t.Fatal(err)
 		}
-		var q url.Values
-		select {
-		case q = <-returned:
-		case <-ctx.Done():
-			t.Fatalf("the browser never reached the return URL: %v", problems())
-		}
+		q := returnedTo(t, ctx, returned, problems, "the link")
 		if q.Get("status") != "succeeded" {
 			t.Fatalf("return URL query %v", q)
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("three wrong passwords: the failure stays until Continue", func(t *testing.T) {
@@ -239,17 +225,10 @@ func TestHostedPageInChromium(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("return"))); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case q := <-returned:
-			if q.Get("status") != "failed" {
-				t.Fatalf("Continue: %v", q)
-			}
-		case <-ctx.Done():
-			t.Fatal("Continue did not go back")
+		if q := returnedTo(t, ctx, returned, problems, "Continue"); q.Get("status") != "failed" {
+			t.Fatalf("Continue: %v", q)
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("Cancel goes back with status canceled", func(t *testing.T) {
@@ -262,13 +241,8 @@ func TestHostedPageInChromium(t *testing.T) {
 			chromedp.Click(chromedp.ID("decline"))); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case q := <-returned:
-			if q.Get("status") != "canceled" || q.Get("linkId") != l.str("linkId") {
-				t.Fatalf("return URL query %v", q)
-			}
-		case <-ctx.Done():
-			t.Fatalf("Cancel did not go back: %v", problems())
+		if q := returnedTo(t, ctx, returned, problems, "Cancel"); q.Get("status") != "canceled" || q.Get("linkId") != l.str("linkId") {
+			t.Fatalf("return URL query %v", q)
 		}
 		if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "canceled" {
 			t.Fatalf("link status %v", got["status"])
@@ -303,6 +277,28 @@ func TestHostedPageInChromium(t *testing.T) {
 
 // appServer is the customer's app the hosted page returns to; each visit
 // of /done sends its query to returned.
+// returnedTo waits for the tab to reach the app's return URL and returns
+// its query; what names the step in the failure.
+func returnedTo(t *testing.T, ctx context.Context, returned <-chan url.Values, problems func() []string, what string) url.Values {
+	t.Helper()
+	select {
+	case q := <-returned:
+		return q
+	case <-ctx.Done():
+		t.Fatalf("%s: the browser never reached the return URL: %v", what, problems())
+		return nil
+	}
+}
+
+// noProblems fails the test if the tab saw a script error or a CSP
+// violation.
+func noProblems(t *testing.T, problems func() []string) {
+	t.Helper()
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("script errors or CSP violations: %v", p)
+	}
+}
+
 func appServer(t *testing.T, returned chan<- url.Values) *httptest.Server {
 	t.Helper()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

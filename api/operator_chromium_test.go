@@ -69,7 +69,5 @@ func TestOperatorPageInChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-form"))); err != nil {
 		t.Fatal(err)
 	}
-	if p := problems(); len(p) > 0 {
-		t.Fatalf("script errors or CSP violations: %v", p)
-	}
+	noProblems(t, problems)
 }

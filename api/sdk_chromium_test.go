@@ -229,14 +229,7 @@ func TestDropInInChromium(t *testing.T) {
 		ctx, problems := start(t)
 		openDropIn(t, ctx, customer, l, "modal")
 		frame := frameTarget(t, ctx, "iframe", linkPage+l.str("linkId"))
-		if err := chromedp.Do(frame,
-			chromedp.WaitVisible(chromedp.ID("login-form")),
-			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
-			chromedp.SendKeys(chromedp.ID("password"), "pass_good"),
-			chromedp.Click(chromedp.ID("login")),
-		); err != nil {
-			t.Fatal(err)
-		}
+		logIn(t, frame)
 		calls := waitCall(t, ctx, "success", problems)
 		last := calls[len(calls)-1]
 		if last.CB != "success" || last.E.LinkID != l.str("linkId") || last.E.Status == nil || *last.E.Status != "succeeded" {
@@ -269,9 +262,7 @@ func TestDropInInChromium(t *testing.T) {
 		if n := checkMessages(t, ctx, s.URL, l.str("claimCode")); n < 4 { // opened, submitted, [working,] finished, success
 			t.Fatalf("%d messages", n)
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("close the modal: the X, then Escape inside the page", func(t *testing.T) {
@@ -313,9 +304,7 @@ func TestDropInInChromium(t *testing.T) {
 		if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "pending" {
 			t.Fatalf("closing the drop-in changed the link: %s", got.str("status"))
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("a failed link stays open until the page's Close button", func(t *testing.T) {
@@ -341,9 +330,7 @@ func TestDropInInChromium(t *testing.T) {
 		if got := fmt.Sprint(calls[len(calls)-2:]); got != "[event:finished/failed exit:closed/failed]" {
 			t.Fatalf("calls %v", calls)
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("an origin the organization did not allow", func(t *testing.T) {
@@ -410,9 +397,7 @@ func TestDropInInChromium(t *testing.T) {
 		if err != nil || width != 390 {
 			t.Fatalf("the page inside is %v wide: %v", width, err)
 		}
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("popup", func(t *testing.T) {
@@ -426,22 +411,13 @@ func TestDropInInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		win := frameTarget(t, ctx, "page", linkPage+l.str("linkId"))
-		if err := chromedp.Do(win,
-			chromedp.WaitVisible(chromedp.ID("login-form")),
-			chromedp.SendKeys(chromedp.ID("username"), "user_good"),
-			chromedp.SendKeys(chromedp.ID("password"), "pass_good"),
-			chromedp.Click(chromedp.ID("login")),
-		); err != nil {
-			t.Fatal(err)
-		}
+		logIn(t, win)
 		calls := waitCall(t, ctx, "success", problems)
 		if last := calls[len(calls)-1]; last.E.LinkID != l.str("linkId") {
 			t.Fatalf("calls %v", calls)
 		}
 		checkMessages(t, ctx, s.URL, l.str("claimCode"))
-		if p := problems(); len(p) > 0 {
-			t.Fatalf("script errors or CSP violations: %v", p)
-		}
+		noProblems(t, problems)
 	})
 
 	t.Run("the ES module", func(t *testing.T) {
@@ -455,4 +431,18 @@ func TestDropInInChromium(t *testing.T) {
 			t.Fatalf("link.mjs as a module: %q, %v (%v)", v, err, problems())
 		}
 	})
+}
+
+// logIn logs in with the sandbox's good account on the hosted page open in
+// target.
+func logIn(t *testing.T, target context.Context) {
+	t.Helper()
+	if err := chromedp.Do(target,
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("username"), "user_good"),
+		chromedp.SendKeys(chromedp.ID("password"), "pass_good"),
+		chromedp.Click(chromedp.ID("login")),
+	); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -20,20 +20,7 @@ func NATS(t testing.TB) (string, *nats.Conn, jetstream.JetStream) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		s.Shutdown()
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
+	nc, js := connect(t, s.ClientURL(), func() { s.Shutdown(); s.WaitForShutdown() })
 	return s.ClientURL(), nc, js
 }
 
@@ -62,18 +49,24 @@ func NATSCluster(t testing.TB) (*embedded.NATSCluster, *nats.Conn, jetstream.Jet
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(c.URL, nats.MaxReconnects(-1))
+	nc, js := connect(t, c.URL, c.Shutdown, nats.MaxReconnects(-1))
+	return c, nc, js
+}
+
+// connect connects a JetStream client to url for the test. When the test
+// ends the client closes, then shutdown stops the servers (at once if the
+// client cannot connect).
+func connect(t testing.TB, url string, shutdown func(), opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	t.Cleanup(shutdown) // cleanups run last first: after the client's
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		c.Shutdown()
 		t.Fatal(err)
 	}
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		nc.Close()
-		c.Shutdown()
-	})
-	return c, nc, js
+	return nc, js
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/sdk"
 )
@@ -130,24 +131,23 @@ func recordedCalls(t *testing.T, ctx context.Context) []dropInCall {
 // it.
 func frameTarget(t *testing.T, ctx context.Context, typ, urlPrefix string, skip ...target.ID) context.Context {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var found target.ID
+	testenv.Eventually(t, 15*time.Second, "a "+typ+" target at "+urlPrefix, func() bool {
 		infos, err := chromedp.Targets(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, info := range infos {
 			if info.Type == typ && strings.HasPrefix(info.URL, urlPrefix) && !slices.Contains(skip, info.TargetID) {
-				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				return fctx
+				found = info.TargetID
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s target at %s: %v", typ, urlPrefix, infos)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
+	fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(found))
+	t.Cleanup(cancel)
+	return fctx
 }
 
 // targets lists the ids of the browser's targets of type typ.

@@ -84,9 +84,6 @@ type Process struct {
 	apiRDB  redis.UniversalClient
 	ops     *startstop.HTTPServer
 	startup *api.Readiness
-	// monitor is the operator's view behind the workers' backlog metrics
-	// (the API's page has one on the API's store).
-	monitor *monitor.Monitor
 }
 
 // Connect connects a process and builds its shared parts. When it fails,
@@ -163,9 +160,6 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 		return nil, err
 	}
 	d.Notifier = outbox.NewNotifier(d.NC, log)
-	if d.monitor, err = monitor.New(monitor.Config{Store: d.Store, JetStream: d.JS, Logger: log}); err != nil {
-		return nil, err
-	}
 	d.startup.Ready(d.readyChecks())
 	return d, nil
 }

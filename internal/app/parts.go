@@ -64,7 +64,11 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 		ss.Add("sweeper", sw)
 		ss.Add("outbox relay", relay)
 		// Workers export the deployment's backlog (every worker the same).
-		d.Metrics.MustRegister(d.monitor.Collector())
+		backlog, err := monitor.New(monitor.Config{Store: d.Store, JetStream: d.JS, Logger: d.Log})
+		if err != nil {
+			return nil, err
+		}
+		d.Metrics.MustRegister(backlog.Collector())
 	}
 	if p.Dispatcher != nil {
 		cfg := *p.Dispatcher

@@ -9,7 +9,6 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
-	"github.com/redis/go-redis/v9"
 )
 
 // fence guards a write: by the worker's lease token, or else by the version
@@ -30,67 +29,60 @@ func credentialsAAD(connID string) string { return "conn:" + connID + ":credenti
 
 // finish ends link l (already carrying its final status, completion time and
 // result or error) in one atomic step in the link's shard, with its event
-// and, when conn is given, the write of its connection, which lives in its
-// account's shard: the step records that write in the link (connIntent),
-// and applyConnection makes it (applyIntent) before the event may go out.
-// Until then, readers see the link still running.
+// and, when conn is given, the write of its connection. On a single Redis
+// the same step writes the connection. On a Cluster the connection lives in
+// its account's shard: the step records the write in the link (connIntent),
+// and applyIntent makes it before the event may go out; until then, readers
+// see the link still running.
 func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error) {
 	org, id := l.OrgID, l.ID
 	shard := shardOf(id)
 	now := s.now()
-	intent, pending := "", (*connIntent)(nil)
+	var pending *connIntent
 	if conn != nil {
 		connID := conn.ID
 		if connID == "" {
 			connID = connectionID(org, conn.IntegrationID, conn.Username)
 		}
 		l.ConnectionID = connID
-		var b []byte
 		var err error
-		if pending, b, err = s.connectionIntent(org, connID, conn, now.UnixMilli(), id); err != nil {
+		if pending, err = s.connectionWrite(org, connID, conn, now.UnixMilli(), id); err != nil {
 			return nil, err
 		}
-		intent = string(b)
 	}
+	inline := pending != nil && s.single && !s.deferApply
 	ev, body, err := linkflow.NewLinkEvent(l.View("", now), ms(now))
 	if err != nil {
 		return nil, err
 	}
 	linkPairs := finalFields(l)
-	kind, val := f.args()
-	keys := []string{
-		s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id),
-		s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard),
-		s.k.event(ev.ID), s.k.linkTrace(id),
-	}
-	msg := outbox.EventMessage(org, ev.ID, ev.Type)
-	argv := []any{kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
-		ev.ID, ev.Type, l.WebhookURL, string(body), s.cfg.EventRetention.Milliseconds(),
-		encodeMessage(msg), intent}
-	argv = append(argv, linkPairs...)
-	var out []string
-	var settled *redis.Cmd
-	if pending != nil && s.single && !s.deferApply {
-		// On a single Redis the connection's write goes in the same round
-		// trip, behind the commit, in a script that applies it only if the
-		// commit recorded it (applyIntent is the way when it did not run).
-		p := s.pipeline()
-		done := p.Script(ctx, finishLinkScript, keys, argv...)
-		ckeys, cargv := s.intentCall(id, pending)
-		settled = p.Script(ctx, connApplyScript, append(ckeys, s.k.link(id)), cargv...)
-		_ = p.Exec(ctx)
-		res, err := done.Result()
-		if err == nil {
-			out, err = replyStrings(res)
-		}
+	if pending != nil && !inline {
+		b, err := json.Marshal(pending)
 		if err != nil {
-			return nil, fmt.Errorf("finish link %s: %w", id, err)
-		}
-	} else {
-		var err error
-		if out, err = s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...); err != nil {
 			return nil, err
 		}
+		linkPairs = append(linkPairs, fConnIntent, string(b))
+	}
+	kind, val := f.args()
+	keys := make([]string, 10, 13)
+	keys[0], keys[1], keys[2], keys[3] = s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id)
+	keys[4], keys[5], keys[6], keys[7] = s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard)
+	keys[8], keys[9] = s.k.event(ev.ID), s.k.linkTrace(id)
+	msg := outbox.EventMessage(org, ev.ID, ev.Type)
+	argv := make([]any, 0, 32+len(linkPairs))
+	argv = append(argv, kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
+		ev.ID, ev.Type, l.WebhookURL, string(body), s.cfg.EventRetention.Milliseconds(),
+		encodeMessage(msg), len(linkPairs)/2)
+	argv = append(argv, linkPairs...)
+	if inline {
+		// On a single Redis the connection's write goes in the same step.
+		ckeys, cargv := s.intentCall(id, pending)
+		keys = append(keys, ckeys...)
+		argv = append(argv, cargv...)
+	}
+	out, err := s.runStrings(ctx, finishLinkScript, "finish link "+id, keys, argv...)
+	if err != nil {
+		return nil, err
 	}
 	switch out[0] {
 	case "ok":
@@ -106,7 +98,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	if pending != nil && !appliedWith(settled) {
+	if pending != nil && !inline {
 		if err := s.applyIntent(ctx, id, pending); err != nil || s.deferApply {
 			// The link ended; its connection is written, and its event
 			// published, by the relay (DueOutbox).
@@ -117,7 +109,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 }
 
 // connIntent is a finished link's connection write, kept in the link until
-// it is applied to the connection.
+// it is applied to the connection (on a Cluster, or for the relay).
 type connIntent struct {
 	ConnectionID string `json:"c"`
 	OrgID        string `json:"o"`
@@ -126,14 +118,12 @@ type connIntent struct {
 	Once         []any  `json:"n"`
 }
 
-func (s *Store) connectionIntent(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) (*connIntent, []byte, error) {
+func (s *Store) connectionWrite(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) (*connIntent, error) {
 	pairs, once, err := s.connectionPairs(org, connID, c, now, linkID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	in := &connIntent{ConnectionID: connID, OrgID: org, At: now, Pairs: pairs, Once: once}
-	b, err := json.Marshal(in)
-	return in, b, err
+	return &connIntent{ConnectionID: connID, OrgID: org, At: now, Pairs: pairs, Once: once}, nil
 }
 
 // applyStoredIntent applies the intent a link keeps (the relay's way, after
@@ -166,20 +156,11 @@ func (s *Store) applyIntent(ctx context.Context, linkID string, in *connIntent) 
 
 // intentCall is conn_apply.lua's keys and arguments for in.
 func (s *Store) intentCall(linkID string, in *connIntent) ([]string, []any) {
-	argv := []any{linkID, in.At, len(in.Pairs) / 2, len(in.Once) / 2, ConnectionLinkIDs}
+	argv := make([]any, 0, 6+len(in.Pairs)+len(in.Once))
+	argv = append(argv, linkID, in.ConnectionID, in.At, len(in.Pairs)/2, len(in.Once)/2, ConnectionLinkIDs)
 	argv = append(argv, in.Pairs...)
 	argv = append(argv, in.Once...)
 	return []string{s.k.conn(in.ConnectionID), s.k.connLinks(in.ConnectionID), s.k.connIndex(shardOf(in.ConnectionID), in.OrgID)}, argv
-}
-
-// appliedWith reports whether conn_apply.lua, given the link's key, wrote
-// the connection and forgot the link's intent (or found it written).
-func appliedWith(c *redis.Cmd) bool {
-	if c == nil {
-		return false
-	}
-	r, err := c.Text()
-	return err == nil && (r == "ok" || r == "applied" || r == "stale")
 }
 
 // connectionPairs are the connection hash fields a successful link sets

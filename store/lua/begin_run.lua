@@ -6,7 +6,8 @@
 -- ARGV: 1 lease token, 2 lease ttl ms, 3 now ms, 4 claimed message id
 -- Returns {verdict, ...}: 'gone' | 'done' status | 'not_claimed' |
 -- 'busy' pttl | 'ok' fields password
-local st = redis.call('HGET', KEYS[1], 'status')
+local c = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'version')
+local st = c[1]
 if not st then return {'gone'} end
 redis.call('ZREM', KEYS[4], ARGV[4])
 redis.call('HDEL', KEYS[5], ARGV[4])
@@ -17,13 +18,12 @@ if st == 'pending' then return {'not_claimed'} end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {'busy', tostring(redis.call('PTTL', KEYS[2]))} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+local attempts, version = (tonumber(c[2]) or 0) + 1, (tonumber(c[3]) or 0) + 1
 if st == 'claimed' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[3])
-elseif st == 'awaiting_input' then
-  redis.call('HSET', KEYS[1], 'status', 'running')
-  redis.call('HDEL', KEYS[1], 'challenge')
+  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[3], 'attempts', attempts, 'version', version)
+else
+  redis.call('HSET', KEYS[1], 'status', 'running', 'attempts', attempts, 'version', version)
+  if st == 'awaiting_input' then redis.call('HDEL', KEYS[1], 'challenge') end
 end
 local fields = redis.call('HGETALL', KEYS[1])
 return {'ok', fields, redis.call('GET', KEYS[3]) or ''}

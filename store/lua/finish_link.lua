@@ -1,17 +1,23 @@
 -- Ends a link in one atomic step in its shard: its final fields, the
 -- completion event (its record and its message in the shard's outbox), and
--- for a successful link the write of its connection (the intent, applied
--- to the connection's own shard next; readers see the link running until
--- then). Secrets the link held are deleted. Fenced by the worker's lease
--- token ('lease') or the version the caller read ('version'); a link that
--- already ended is left alone ('done'). The link's index entries go when its
--- retention ends (retention schedule).
+-- for a successful link the write of its connection. On a single Redis the
+-- write is made here (KEYS 11-13 given: a script there may touch keys of
+-- any shard); on a Cluster the connection lives in its account's shard, so
+-- the link keeps the write as an intent (a 'connIntent' pair among its
+-- fields), applied to that shard next, and readers see the link running
+-- until then. Secrets the link held are deleted. Fenced by the worker's
+-- lease token ('lease') or the version the caller read ('version'); a link
+-- that already ended is left alone ('done'). The link's index entries go
+-- when its retention ends (retention schedule).
 -- KEYS: 1 link, 2 lease, 3 password, 4 input, 5 outbox, 6 outbox messages,
---       7 expiring set, 8 retention schedule, 9 event record, 10 debug trace
+--       7 expiring set, 8 retention schedule, 9 event record, 10 debug trace,
+--       11-13 (optional) the connection's keys as conn_write takes them
 -- ARGV: 1 fence kind, 2 fence value, 3 now ms, 4 link id, 5 retention ms,
 --       6 event id, 7 event type, 8 webhook url, 9 event body,
---       10 event record ttl ms, 11 the event's message, 12 connection intent
---       ('' for none), 13.. link field/value pairs
+--       10 event record ttl ms, 11 the event's message, 12 n link pairs,
+--       13.. link field/value pairs, then (with KEYS 11-13) the connection
+--       write's arguments as conn_write takes them
+--#include conn_write
 local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration', 'externalUserId')
 if not v[2] then return {'fenced'} end
 if v[2] == 'succeeded' or v[2] == 'failed' or v[2] == 'canceled' or v[2] == 'expired' then return {'done', v[2]} end
@@ -20,9 +26,8 @@ if ARGV[1] == 'lease' then
 elseif v[1] ~= ARGV[2] then
   return {'fenced'}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 13))
-if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'connIntent', ARGV[12]) end
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+local last = 12 + 2 * tonumber(ARGV[12])
+redis.call('HSET', KEYS[1], 'version', (tonumber(v[1]) or 0) + 1, unpack(ARGV, 13, last))
 redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
@@ -34,4 +39,5 @@ redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4],
 redis.call('PEXPIRE', KEYS[9], ARGV[10])
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[6])
 redis.call('HSET', KEYS[6], ARGV[6], ARGV[11])
+if KEYS[11] then conn_write(KEYS[11], KEYS[12], KEYS[13], ARGV, last + 1) end
 return {'ok'}

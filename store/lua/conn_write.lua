@@ -1,0 +1,28 @@
+-- conn_write writes a finished link's connection, once: a write already
+-- applied (the connection's last link is this one), or older than the
+-- connection's last (a later link renewed it first), changes nothing.
+-- ck1 connection, ck2 the connection's links, ck3 the organization's
+-- connections index (its part in the connection's shard); a[i..]: link id,
+-- connection id, finished at ms, n pairs, n set-once pairs, how many link
+-- ids the connection lists, the pairs, then the set-once pairs.
+-- Returns 'ok', 'applied' or 'stale'.
+local function conn_write(ck1, ck2, ck3, a, i)
+  local link, id, at = a[i], a[i + 1], a[i + 2]
+  local np, no, keep = tonumber(a[i + 3]), tonumber(a[i + 4]), tonumber(a[i + 5])
+  local c = redis.call('HMGET', ck1, 'lastLinkId', 'lastFinishedAt', 'firstLinkId')
+  if c[1] == link then return 'applied' end
+  if c[2] and tonumber(c[2]) > tonumber(at) then return 'stale' end
+  local first, last = i + 6, i + 5 + 2 * np
+  if c[3] then
+    redis.call('HSET', ck1, unpack(a, first, last))
+    redis.call('HINCRBY', ck1, 'version', 1)
+  else
+    -- A new connection: its set-once fields too, and listed in the order of
+    -- the links that made them.
+    redis.call('HSET', ck1, 'firstLinkId', link, 'version', 1, unpack(a, first, last + 2 * no))
+    redis.call('ZADD', ck3, 0, link .. ':' .. id)
+  end
+  redis.call('RPUSH', ck2, link)
+  redis.call('LTRIM', ck2, -keep, -1)
+  return 'ok'
+end

@@ -63,29 +63,38 @@ func NewLinkEvent(v LinkView, timestampMs int64) (Event, []byte, error) {
 		}
 		result = nil
 	}
-	data := head
+	// The body is built in one buffer; Data is its "data" part.
+	b := make([]byte, 0, envelope+len(ev.Type)+len(head)+len(`,"result":`)+len(result))
+	b = ev.appendHead(b)
+	start := len(b)
 	if len(result) > 0 {
-		data = make([]byte, 0, len(head)+len(`,"result":`)+len(result))
-		data = append(data, head[:len(head)-1]...)
-		data = append(data, `,"result":`...)
-		data = append(data, result...)
-		data = append(data, '}')
+		b = append(b, head[:len(head)-1]...)
+		b = append(b, `,"result":`...)
+		b = append(b, result...)
+		b = append(b, '}')
+	} else {
+		b = append(b, head...)
 	}
-	ev.Data = data
-	return ev, ev.AppendJSON(make([]byte, 0, len(data)+envelope+len(ev.Type))), nil
+	ev.Data = b[start:len(b):len(b)]
+	return ev, append(b, '}'), nil
 }
 
 // AppendJSON appends the event's webhook body, {"type", "timestamp",
 // "data"}, with Data as it is.
 func (e Event) AppendJSON(b []byte) []byte {
+	b = e.appendHead(b)
+	b = append(b, e.Data...)
+	return append(b, '}')
+}
+
+// appendHead appends the body up to its "data" value.
+func (e Event) appendHead(b []byte) []byte {
 	typ, _ := json.Marshal(e.Type)
 	b = append(b, `{"type":`...)
 	b = append(b, typ...)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, e.Timestamp, 10)
-	b = append(b, `,"data":`...)
-	b = append(b, e.Data...)
-	return append(b, '}')
+	return append(b, `,"data":`...)
 }
 
 // Message is a message for NATS JetStream: its subject, the id JetStream

@@ -71,7 +71,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	msg := outbox.EventMessage(org, ev.ID, ev.Type)
 	argv := make([]any, 0, 32+len(linkPairs))
 	argv = append(argv, kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
-		ev.ID, ev.Type, l.WebhookURL, string(body), s.cfg.EventRetention.Milliseconds(),
+		ev.ID, ev.Type, l.WebhookURL, body, s.cfg.EventRetention.Milliseconds(),
 		encodeMessage(msg), len(linkPairs)/2)
 	argv = append(argv, linkPairs...)
 	if inline {

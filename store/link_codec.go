@@ -138,7 +138,7 @@ func decodeLink(m map[string]string) (*linkflow.Link, error) {
 func finalFields(l *linkflow.Link) []any {
 	f := []any{fStatus, string(l.Status), fCompletedAt, ms(l.CompletedAt)}
 	if len(l.Result) > 0 {
-		f = append(f, fResult, string(l.Result))
+		f = append(f, fResult, []byte(l.Result)) // written as it is, not copied
 	}
 	if l.Error != nil {
 		b, _ := json.Marshal(l.Error)

@@ -230,7 +230,7 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 		_ = msg.Term()
 		return
 	}
-	log := w.log.With(zap.String("link_id", m.LinkID), zap.String("org_id", m.OrgID))
+	log := w.log.WithLazy(zap.String("link_id", m.LinkID), zap.String("org_id", m.OrgID)) // encoded only if the session logs
 	ctx := w.runCtx
 	token := linkflow.NewLeaseToken()
 	run, err := w.cfg.Store.BeginRun(ctx, m.OrgID, m.LinkID, token, w.cfg.LeaseTTL)

@@ -44,7 +44,7 @@ func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkf
 		return nil, fmt.Errorf("accept event %s: ClaimUntil must be after Now", a.EventID)
 	}
 	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
-	keys := []string{s.k.event(a.EventID), s.k.delivery(a.EventID)}
+	keys := []string{s.k.event(a.EventID), s.k.delivery(a.EventID), s.k.eventLink(a.EventID)}
 	args := []any{ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt), a.OrgID}
 	claimAtOnce := !a.FirstAt.After(a.Now)
 	var res *redis.Cmd
@@ -135,7 +135,7 @@ func (s *Store) LoadDelivery(ctx context.Context, org, eventID string) (*linkflo
 	if !validID(org) || !validID(eventID) {
 		return nil, nil, linkflow.ErrNotFound
 	}
-	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{s.k.delivery(eventID), s.k.event(eventID)}, org).Result()
+	v, err := deliveryLoadScript.Run(ctx, s.rdb, []string{s.k.delivery(eventID), s.k.event(eventID), s.k.eventLink(eventID)}, org).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("load delivery %s: %w", eventID, err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -21,26 +22,32 @@ func (s *Store) EventRecords(ctx context.Context, ids []string) (map[string]link
 	if len(ids) == 0 {
 		return out, nil
 	}
-	pipe := s.rdb.Pipeline()
-	recs := make([]*redis.MapStringStringCmd, len(ids))
+	pipe := s.pipeline()
+	recs := make([]*redis.Cmd, len(ids))
 	for i, id := range ids {
 		if validID(id) {
-			recs[i] = pipe.HGetAll(ctx, s.k.event(id))
+			recs[i] = pipe.Script(ctx, eventReadScript, []string{s.k.event(id), s.k.eventLink(id)})
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	for i, id := range ids {
 		if recs[i] == nil {
 			continue
 		}
-		if r := recs[i].Val(); len(r) > 0 {
+		v, err := recs[i].Result()
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", id, err)
+		}
+		if r := pairsToMap(v); len(r) > 0 {
 			out[id] = storedEvent(id, r)
 		}
 	}
 	return out, nil
 }
+
+var eventReadScript = script("event_read")
 
 func storedEvent(id string, r map[string]string) linkflow.StoredEvent {
 	seq, _ := strconv.ParseUint(r["seq"], 10, 64)

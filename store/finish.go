@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,10 +69,11 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	keys[0], keys[1], keys[2], keys[3] = s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id)
 	keys[4], keys[5], keys[6], keys[7] = s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard)
 	keys[8], keys[9] = s.k.event(ev.ID), s.k.linkTrace(id)
+	head, tail := s.eventParts(body, l.Result)
 	msg := outbox.EventMessage(org, ev.ID, ev.Type)
 	argv := make([]any, 0, 32+len(linkPairs))
 	argv = append(argv, kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
-		ev.ID, ev.Type, l.WebhookURL, body, s.cfg.EventRetention.Milliseconds(),
+		ev.ID, ev.Type, l.WebhookURL, head, tail, s.cfg.EventRetention.Milliseconds(),
 		encodeMessage(msg), len(linkPairs)/2)
 	argv = append(argv, linkPairs...)
 	if inline {
@@ -106,6 +108,24 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 		}
 	}
 	return fin, nil
+}
+
+// eventParts splits a link's event body around the link's result, which
+// the link keeps: the event record stores the parts, and event_body.lua
+// puts the result between them when the event is read, so the result is
+// stored once. The body stays whole when it does not hold the result as it
+// is (a failure, a result left out for size), or when links are kept for
+// less time than events, so the link might go first.
+func (s *Store) eventParts(body []byte, result json.RawMessage) (head, tail []byte) {
+	if len(result) == 0 || s.cfg.Retention < s.cfg.EventRetention {
+		return body, nil
+	}
+	const closing = "}}" // of "data", then of the body (linkflow.NewLinkEvent)
+	rest, ok := bytes.CutSuffix(body, []byte(closing))
+	if !ok || !bytes.HasSuffix(rest, result) {
+		return body, nil
+	}
+	return rest[:len(rest)-len(result)], body[len(rest):]
 }
 
 // connIntent is a finished link's connection write, kept in the link until

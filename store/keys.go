@@ -1,6 +1,9 @@
 package store
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Every Redis key linkflow uses is built here, and the layout is described
 // in doc.go. A keyspace is a Store's keys under its prefix ("lf:" unless
@@ -79,7 +82,16 @@ func (k keyspace) idempotency(s int, org, hash string) string {
 // An event's record (its webhook body), in the shard of the record it is
 // about (its id ends as that record's does), and a shard's outbox: due
 // times, and the messages by id.
-func (k keyspace) event(id string) string      { return k.shard(shardOf(id)) + "evt:" + id }
+func (k keyspace) event(id string) string { return k.shard(shardOf(id)) + "evt:" + id }
+
+// eventLink is the record of the link whose completion event is id, built
+// in the event's shard (where that link lives; for an event of something
+// else, a key that is not there): event_body.lua reads the link's result
+// from it.
+func (k keyspace) eventLink(id string) string {
+	return k.shard(shardOf(id)) + "link:link_" + strings.TrimPrefix(id, "evt_")
+}
+
 func (k keyspace) outbox(s int) string         { return k.shard(s) + "outbox" }
 func (k keyspace) outboxMessages(s int) string { return k.shard(s) + "outbox:msgs" }
 func outboxName(s int) string                  { return strconv.Itoa(s) }

@@ -31,7 +31,10 @@ type bundle struct {
 	org   string
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { t.Helper(); return setupWith(t, nil) }
+
+// setupWith is setup with mod applied to the store's configuration.
+func setupWith(t *testing.T, mod func(*store.Config)) *bundle {
 	t.Helper()
 	rdb, renv := testenv.Redis(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
@@ -39,7 +42,11 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	c := newClock()
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Now: c.Now, Prefix: renv.Prefix, FullDuplex: true})
+	cfg := store.Config{Redis: rdb, Keyring: kr, Now: c.Now, Prefix: renv.Prefix, FullDuplex: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	st, err := store.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,9 @@
 -- Returns {'missing'} when no event is recorded under that id, else
 -- {'created' or 'exists', state pairs, event field pairs}; the event only
 -- while the delivery is pending.
--- KEYS: 1 event record, 2 delivery state
+-- KEYS: 1 event record, 2 delivery state, 3 the link's record (event_body)
 -- ARGV: 1 now ms, 2 ttl ms, 3 first attempt at ms, 4 organization
+--#include event_body
 local ev = redis.call('HGETALL', KEYS[1])
 if #ev == 0 then return {'missing'} end
 local f = {}
@@ -24,4 +25,4 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 local state = redis.call('HGETALL', KEYS[2])
 if redis.call('HGET', KEYS[2], 'status') ~= 'pending' then return {outcome, state} end
-return {outcome, state, ev}
+return {outcome, state, event_body(ev, KEYS[3])}

@@ -13,10 +13,12 @@
 --       7 expiring set, 8 retention schedule, 9 event record, 10 debug trace,
 --       11-13 (optional) the connection's keys as conn_write takes them
 -- ARGV: 1 fence kind, 2 fence value, 3 now ms, 4 link id, 5 retention ms,
---       6 event id, 7 event type, 8 webhook url, 9 event body,
---       10 event record ttl ms, 11 the event's message, 12 n link pairs,
---       13.. link field/value pairs, then (with KEYS 11-13) the connection
---       write's arguments as conn_write takes them
+--       6 event id, 7 event type, 8 webhook url, 9 event body, or its part
+--       before the link's result, 10 '' or the part after the result (the
+--       record then keeps the parts, and event_body.lua puts the link's
+--       result between them), 11 event record ttl ms, 12 the event's
+--       message, 13 n link pairs, 14.. link field/value pairs, then (with
+--       KEYS 11-13) the connection write's arguments as conn_write takes them
 --#include conn_write
 local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration', 'externalUserId')
 if not v[2] then return {'fenced'} end
@@ -26,8 +28,8 @@ if ARGV[1] == 'lease' then
 elseif v[1] ~= ARGV[2] then
   return {'fenced'}
 end
-local last = 12 + 2 * tonumber(ARGV[12])
-redis.call('HSET', KEYS[1], 'version', (tonumber(v[1]) or 0) + 1, unpack(ARGV, 13, last))
+local last = 13 + 2 * tonumber(ARGV[13])
+redis.call('HSET', KEYS[1], 'version', (tonumber(v[1]) or 0) + 1, unpack(ARGV, 14, last))
 redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
@@ -35,9 +37,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[10], ARGV[5])
 redis.call('ZADD', KEYS[8], tonumber(ARGV[3]) + tonumber(ARGV[5]),
   ARGV[4] .. '\0' .. (v[3] or '') .. '\0' .. (v[4] or '') .. '\0' .. (v[5] or ''))
-redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9])
-redis.call('PEXPIRE', KEYS[9], ARGV[10])
+if ARGV[10] == '' then
+  redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9])
+else
+  redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8],
+    'head', ARGV[9], 'tail', ARGV[10])
+end
+redis.call('PEXPIRE', KEYS[9], ARGV[11])
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[6])
-redis.call('HSET', KEYS[6], ARGV[6], ARGV[11])
+redis.call('HSET', KEYS[6], ARGV[6], ARGV[12])
 if KEYS[11] then conn_write(KEYS[11], KEYS[12], KEYS[13], ARGV, last + 1) end
 return {'ok'}

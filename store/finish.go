@@ -71,7 +71,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	keys[8], keys[9] = s.k.event(ev.ID), s.k.linkTrace(id)
 	head, tail := s.eventParts(body, l.Result)
 	msg := outbox.EventMessage(org, ev.ID, ev.Type)
-	argv := make([]any, 0, 32+len(linkPairs))
+	argv := make([]any, 0, 13+len(linkPairs)+connArgs(pending))
 	argv = append(argv, kind, val, ms(now), id, s.cfg.Retention.Milliseconds(),
 		ev.ID, ev.Type, l.WebhookURL, head, tail, s.cfg.EventRetention.Milliseconds(),
 		encodeMessage(msg), len(linkPairs)/2)
@@ -238,4 +238,12 @@ func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkU
 		return linkflow.ErrFenced
 	}
 	return nil
+}
+
+// connArgs is how many arguments the connection's write adds to a commit.
+func connArgs(in *connIntent) int {
+	if in == nil {
+		return 0
+	}
+	return 6 + len(in.Pairs) + len(in.Once)
 }

@@ -132,7 +132,7 @@ func (s *Sandbox) login(ctx context.Context, integration string, req operations.
 	if !knownIntegration(integration) {
 		return nil, operations.Rejected(fmt.Sprintf("unknown integration %q", integration))
 	}
-	log := s.log.With(zap.String("integration", integration), zap.String("username", req.Username), zap.Int("attempt", req.Attempt))
+	log := s.log.WithLazy(zap.String("integration", integration), zap.String("username", req.Username), zap.Int("attempt", req.Attempt))
 	switch {
 	case req.Username == UserLocked:
 		log.Debug("login: account locked")

@@ -1,46 +1,72 @@
 #!/usr/bin/env bash
 # Runs linkflow's worker-only benchmark and the Asynq peer (a Go + Redis task
 # queue draining tasks that do a link's Redis work) alternately, each against
-# its own redis-server with the same settings (append-only file, fsync every
-# second), and prints every run and the medians' ratio.
+# a redis-server of its own started here the same way (append-only file,
+# fsync every second, no snapshots), and prints every run, the bytes each
+# side appended to its AOF per link or task, and the medians' ratio.
 #
 #   scripts/bench-peer.sh [runs] [links]      (default 3 runs of 20000)
 #
+# REDIS_ARGS adds settings to both servers, e.g.
+# REDIS_ARGS="--auto-aof-rewrite-percentage 0" to see what AOF rewrites cost.
 # The peer's source is in ../shared/peers/asynq-drain (PEER_DIR to change it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 links=${2:-20000}
 peer_dir=${PEER_DIR:-../shared/peers/asynq-drain}
+read -r -a redis_args <<<"${REDIS_ARGS:-}"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+port=""
+trap 'if [ -n "$port" ]; then redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; fi; rm -rf "$work"' EXIT
 echo "building linkflow and the peer ($peer_dir)" >&2
 go build -o "$work/linkflow" ./cmd/linkflow
 (cd "$peer_dir" && go build -o "$work/asynq-drain" .)
 
-peer_run() {
-  local dir port
+# redis_start starts a fresh server in its own directory; sets port and dir.
+redis_start() {
   dir=$(mktemp -d -p "$work")
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   redis-server --port "$port" --dir "$dir" --appendonly yes --appendfsync everysec --save '' --daemonize yes \
-    --logfile "$dir/log" >/dev/null
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-  "$work/asynq-drain" -redis "127.0.0.1:$port" -n "$links" -concurrency 256 | sed -E 's/.*: ([0-9]+) tasks\/s.*/\1/'
+    --logfile "$dir/log" "${redis_args[@]}" >/dev/null
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "redis-server did not start: $(cat "$dir/log")" >&2; exit 1
+}
+
+# redis_stop prints how many AOF rewrites the server ran and, when it ran
+# none, the AOF bytes appended per item; then stops the server.
+redis_stop() {
+  local info rewrites size
+  info=$(redis-cli -p "$port" info persistence | tr -d '\r')
+  rewrites=$(awk -F: '/^aof_rewrites:/ {print $2}' <<<"$info")
+  size=$(awk -F: '/^aof_current_size:/ {print $2}' <<<"$info")
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  port=""
+  if [ "$rewrites" = 0 ]; then echo "0 rewrites, $((size / links)) AOF bytes each"; else echo "$rewrites AOF rewrites"; fi
+}
+
+peer_run() {
+  redis_start
+  local r
+  r=$("$work/asynq-drain" -redis "127.0.0.1:$port" -n "$links" -concurrency 256 | sed -E 's/.*: ([0-9]+) tasks\/s.*/\1/')
+  echo "$r $(redis_stop)"
 }
 
 linkflow_run() {
-  "$work/linkflow" bench --worker-only --links "$links" --json 2>/dev/null |
-    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["linksPerSecond"]))'
+  redis_start
+  local r
+  r=$("$work/linkflow" bench --worker-only --links "$links" --redis-url "redis://127.0.0.1:$port" --json 2>/dev/null |
+    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["linksPerSecond"]))')
+  echo "$r $(redis_stop)"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 : >"$work/lf"; : >"$work/peer"
 for i in $(seq "$runs"); do
-  l=$(linkflow_run); p=$(peer_run)
+  read -r l lb <<<"$(linkflow_run)"; read -r p pb <<<"$(peer_run)"
   echo "$l" >>"$work/lf"; echo "$p" >>"$work/peer"
-  echo "run $i: linkflow worker-only $l links/s, asynq $p tasks/s"
+  echo "run $i: linkflow worker-only $l links/s ($lb), asynq $p tasks/s ($pb)"
 done
 lm=$(median <"$work/lf"); pm=$(median <"$work/peer")
 python3 -c "print(f'medians: linkflow {$lm:.0f} links/s, asynq {$pm:.0f} tasks/s, ratio {$lm/$pm:.2f}x')"

@@ -28,7 +28,12 @@
 //     live in the shard of the record it is about: a link event's id is
 //     derived from the link's, a connection event's ends as the
 //     connection's. So a link's commit writes its status, result, event
-//     record and outbox entry in one step, as before.
+//     record and outbox entry in one step, as before. A successful link's
+//     result is stored once, in the link: its event's record keeps the
+//     body's parts before and after it, and every reader puts the three
+//     together in the same script (event_body.lua). A record keeps the
+//     body whole for a failure, a result left out for size, or when links
+//     are kept for less time than events.
 //   - Per shard: the outbox (message ids by due time, messages by id), the
 //     expiry schedule of pending links, the retention schedule of finished
 //     ones, and the webhook retry schedule. Sweepers, relays and
@@ -52,10 +57,10 @@
 //     the event (DueOutbox). The guarantee that no partial outcome is ever
 //     visible holds: the link, its result and its connection appear
 //     together. On a single Redis (not a Cluster), where a script may
-//     touch keys of any shard, the next step is sent in the commit's round
-//     trip, right behind it: conn_apply.lua is given the link's key too,
-//     applies the write only while the link keeps the intent (a fenced
-//     commit recorded none) and forgets the intent in the same step.
+//     touch keys of any shard, there is no intent and no next step: the
+//     commit writes the connection itself (finish_link.lua and
+//     conn_apply.lua share conn_write.lua, through an --#include line the
+//     luascript package expands).
 //   - Organizations, API keys, users and tokens, rate-limit buckets, fleet
 //     slots per integration and the sweepers' lock are small and keyed by
 //     their own names.

@@ -153,7 +153,12 @@ func finalFields(l *linkflow.Link) []any {
 	return f
 }
 
+// atoi reads a number field; an absent (empty) field is 0, without the
+// error strconv would allocate for it.
 func atoi(s string) int64 {
+	if s == "" {
+		return 0
+	}
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }

@@ -46,7 +46,7 @@ type Attempt struct {
 // end (it gives it up while it queues for a busy host).
 func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	holdsSlot = true
-	log := d.log.With(zap.String("org_id", j.ref.OrgID), zap.String("event_id", j.ref.EventID))
+	log := d.log.WithLazy(zap.String("org_id", j.ref.OrgID), zap.String("event_id", j.ref.EventID))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	del, ev := j.del, j.ev

@@ -231,7 +231,7 @@ func (d *Dispatcher) accept(msg jetstream.Msg) (job, bool) {
 		_ = msg.Term()
 		return job{}, false
 	}
-	log := d.log.With(zap.String("org_id", m.OrgID), zap.String("event_id", m.EventID))
+	log := d.log.WithLazy(zap.String("org_id", m.OrgID), zap.String("event_id", m.EventID))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := d.cfg.Now()

@@ -67,7 +67,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("connectionId")
-	log := reqLog(r).With(zap.String("connection_id", id))
+	log := reqLog(r).WithLazy(zap.String("connection_id", id))
 	read, err := s.cfg.Connections.Read(r.Context(), p.OrgID, id, policy, func() { log.Debug("waiting for a refresh in flight") })
 	if err != nil {
 		s.writeError(w, r, connectionError(err))

@@ -84,7 +84,7 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 			id = "req_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 		}
 		w.Header().Set("X-Request-Id", id)
-		log := s.log.With(zap.String("request_id", id))
+		log := s.log.WithLazy(zap.String("request_id", id))
 		ctx := context.WithValue(r.Context(), ctxRequestID, id)
 		ctx = context.WithValue(ctx, ctxLogger, log)
 		r = r.WithContext(ctx)
@@ -192,7 +192,7 @@ func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFun
 			return
 		}
 		ctx := context.WithValue(r.Context(), ctxPrincipal, p)
-		ctx = context.WithValue(ctx, ctxLogger, reqLog(r).With(zap.String("org_id", p.OrgID)))
+		ctx = context.WithValue(ctx, ctxLogger, reqLog(r).WithLazy(zap.String("org_id", p.OrgID)))
 		h(w, r.WithContext(ctx))
 	}
 }

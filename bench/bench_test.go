@@ -66,6 +66,9 @@ func TestWorkerOnly(t *testing.T) {
 	if len(rep.CPU) != 3 || rep.CPU[2].Name != "worker-1" {
 		t.Fatalf("cpu %+v: want redis, bench+nats, worker-1", rep.CPU)
 	}
+	if rep.AOF == nil || rep.AOF.Rewrites != 0 || rep.AOF.BytesPerLink <= 0 {
+		t.Fatalf("aof %+v: want the bytes 20 links appended", rep.AOF)
+	}
 }
 
 // Worker only on a Redis Cluster bench starts (one run can put 1 and 3
@@ -75,8 +78,8 @@ func TestWorkerOnlyOnClusters(t *testing.T) {
 	cfg := config(20)
 	cfg.WorkerOnly, cfg.RedisMasters = true, 3
 	rep := run(t, cfg)
-	if rep.Completed != 20 || len(rep.Errors) != 0 || len(rep.CPU) != 5 {
-		t.Fatalf("on 3 masters: completed %d of 20, errors %v, cpu %+v", rep.Completed, rep.Errors, rep.CPU)
+	if rep.Completed != 20 || len(rep.Errors) != 0 || len(rep.CPU) != 5 || rep.AOF == nil || rep.AOF.BytesPerLink <= 0 {
+		t.Fatalf("on 3 masters: completed %d of 20, errors %v, cpu %+v, aof %+v", rep.Completed, rep.Errors, rep.CPU, rep.AOF)
 	}
 	_, renv := testenv.Redis(t)
 	natsURL, _, _ := testenv.NATS(t)
@@ -93,6 +96,9 @@ func TestDispatcherOnly(t *testing.T) {
 	rep := run(t, cfg)
 	if rep.Completed != 10 || rep.BadSignatures != 0 || rep.DeliveriesPerSecond <= 0 {
 		t.Fatalf("completed %d of 10, bad signatures %d, deliveries/s %v", rep.Completed, rep.BadSignatures, rep.DeliveriesPerSecond)
+	}
+	if rep.AOF == nil || rep.AOF.BytesPerLink <= 0 {
+		t.Fatalf("aof %+v: want the bytes 10 deliveries appended", rep.AOF)
 	}
 }
 

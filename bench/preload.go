@@ -48,6 +48,7 @@ func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 			w.stop()
 		}
 	}()
+	aof := startAOFMeter(ctx, b.rdb) // before the measured processes start
 	begin := time.Now()
 	for i := range cfg.Workers {
 		addr, err := freeAddr()
@@ -91,6 +92,7 @@ func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 	profiles.Wait()
 	rep.Completed = int(done.Load())
 	rep.CPU = cpu.stop(rep.Completed)
+	rep.AOF = aof.stop(ctx, rep.Completed)
 	rep.DurationSec = elapsed.Seconds()
 	rep.LinksPerSecond = float64(rep.Completed) / rep.DurationSec
 	rep.PeakInFlight = int(peakInFlight.Load())
@@ -141,6 +143,7 @@ func runDispatcherOnly(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	aof := startAOFMeter(ctx, b.rdb) // before the measured processes start
 	begin := time.Now()
 	args := append([]string{"dispatcher"}, b.serverArgs(addr)...)
 	args = append(args, "--webhook-allow-private")
@@ -162,6 +165,7 @@ func runDispatcherOnly(ctx context.Context, cfg Config) (*Report, error) {
 	stopProgress()
 	rep.Completed = rcv.count()
 	rep.CPU = cpu.stop(rep.Completed)
+	rep.AOF = aof.stop(ctx, rep.Completed)
 	rep.DurationSec = time.Since(begin).Seconds()
 	rep.DeliveriesPerSecond = float64(rep.Completed) / rep.DurationSec
 	rep.LinksPerSecond = rep.DeliveriesPerSecond

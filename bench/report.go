@@ -43,6 +43,10 @@ type Report struct {
 	// session at that peak.
 	PeakInFlight    int     `json:"peakInFlight,omitempty"`
 	BytesPerSession float64 `json:"bytesPerInFlightSession,omitempty"`
+	// AOF is what the append-only file of the Redis bench runs against did
+	// during the measured span (worker and dispatcher only; the whole
+	// server's, so on a Redis shared with others theirs too).
+	AOF *AOF `json:"aof,omitempty"`
 }
 
 // Percentiles of one measured span, in milliseconds.
@@ -131,5 +135,12 @@ func (r *Report) Print(w io.Writer) {
 	}
 	if r.PeakInFlight > 0 {
 		fmt.Fprintf(w, "in flight       peak %d sessions, %.1f KiB per session\n", r.PeakInFlight, r.BytesPerSession/1024)
+	}
+	if a := r.AOF; a != nil {
+		if a.Rewrites > 0 {
+			fmt.Fprintf(w, "redis AOF       %d rewrites during the span\n", a.Rewrites)
+		} else {
+			fmt.Fprintf(w, "redis AOF       no rewrite, %.0f bytes appended per link\n", a.BytesPerLink)
+		}
 	}
 }

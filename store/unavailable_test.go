@@ -36,6 +36,7 @@ func TestUnavailableHookClassifies(t *testing.T) {
 		{replyError("TRYAGAIN Multiple keys request during rehashing of slot"), true},
 		{replyError("READONLY You can't write against a read only replica."), true},
 		{replyError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk."), true},
+		{replyError("OOM command not allowed when used memory > 'maxmemory'."), true},
 		{fmt.Errorf("claim link: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
 		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, true},
 		{io.EOF, true},

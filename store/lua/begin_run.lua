@@ -21,9 +21,11 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 local attempts, version = (tonumber(c[2]) or 0) + 1, (tonumber(c[3]) or 0) + 1
 if st == 'claimed' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[3], 'attempts', attempts, 'version', version)
-else
+elseif st == 'awaiting_input' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'attempts', attempts, 'version', version)
-  if st == 'awaiting_input' then redis.call('HDEL', KEYS[1], 'challenge') end
+  redis.call('HDEL', KEYS[1], 'challenge')
+else
+  redis.call('HSET', KEYS[1], 'attempts', attempts, 'version', version)
 end
 local fields = redis.call('HGETALL', KEYS[1])
 return {'ok', fields, redis.call('GET', KEYS[3]) or ''}

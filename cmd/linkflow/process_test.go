@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -193,13 +194,39 @@ func (p *proc) kill() {
 // /metrics.
 func (p *proc) metric(name string) (float64, error) { return promtext.Scrape(p.metrics, name) }
 
+// freeTCPPort returns a port that is free now and that the kernel does not
+// hand out by itself: it lies below the ephemeral range, so no outgoing
+// connection (a process dialing a server that is not up yet) and no server
+// listening on port 0 can take it in the seconds before the process the
+// test chose it for binds it.
 func freeTCPPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	low := ephemeralLow()
+	for range 200 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in 10000-%d", low-1)
+	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default, 32768, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var low, high int
+	if n, _ := fmt.Sscan(string(b), &low, &high); n != 2 || low <= 11000 {
+		return 32768
+	}
+	return low
 }
 
 // fleet is the shared Redis and JetStream worker processes connect to, and

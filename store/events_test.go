@@ -175,8 +175,14 @@ func TestCommitWritesTheConnection(t *testing.T) {
 		}
 		return l, fin
 	}
+	identity := func(c *linkflow.Connection, id string) bool {
+		return c != nil && c.ID == id && c.OrgID == b.org && c.IntegrationID == "tmobile" && c.Username == "user_good"
+	}
 	first, fin := run("tok1")
 	c, err := b.st.Connection(ctx, b.org, fin.ConnectionID)
+	if !identity(c, fin.ConnectionID) {
+		t.Fatalf("new connection's identity: %+v %v", c, err)
+	}
 	if err != nil || c.Version != 1 || !slices.Equal(c.LinkIDs, []string{first.ID}) || c.LastLinkID != first.ID || c.Disabled ||
 		string(c.Metadata) != "{}" || c.CreatedAt.IsZero() || c.Credentials.AccessToken != "at_tok1" {
 		t.Fatalf("new connection: %+v %v", c, err)
@@ -189,6 +195,9 @@ func TestCommitWritesTheConnection(t *testing.T) {
 	b.clock.Add(time.Second)
 	second, fin2 := run("tok2")
 	c2, err := b.st.Connection(ctx, b.org, fin2.ConnectionID)
+	if !identity(c2, fin.ConnectionID) {
+		t.Fatalf("renewed connection's identity: %+v %v", c2, err)
+	}
 	if err != nil || fin2.ConnectionID != fin.ConnectionID || c2.Version != 3 || !slices.Equal(c2.LinkIDs, []string{first.ID, second.ID}) ||
 		c2.LastLinkID != second.ID || !c2.Disabled || string(c2.Metadata) != string(meta) ||
 		!c2.CreatedAt.Equal(c.CreatedAt) || c2.Credentials.AccessToken != "at_tok2" {

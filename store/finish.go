@@ -187,7 +187,7 @@ func (s *Store) intentCall(linkID string, in *connIntent) ([]string, []any) {
 // (pairs) and sets only when the connection is new (once).
 func (s *Store) connectionPairs(org, connID string, c *linkflow.ConnectionWrite, now int64, linkID string) (pairs, once []any, err error) {
 	pairs = []any{
-		cID, connID, cOrg, org, cIntegration, c.IntegrationID, cUsername, c.Username,
+		cUsername, c.Username,
 		cStatus, string(linkflow.ConnHealthy), cStatusMessage, "", cUpdatedAt, now, cLastRefreshedAt, now,
 		cLastLinkID, linkID, cLastFinishedAt, now,
 	}
@@ -207,7 +207,9 @@ func (s *Store) connectionPairs(org, connID string, c *linkflow.ConnectionWrite,
 		}
 		pairs = append(pairs, cCredentials, s.keys.Seal(b, credentialsAAD(connID)))
 	}
-	once = []any{cCreatedAt, now, cDisabled, "0", cMetadata, "{}"}
+	// The connection's identity never changes (its id derives from it), so
+	// only a new connection's write carries it.
+	once = []any{cID, connID, cOrg, org, cIntegration, c.IntegrationID, cCreatedAt, now, cDisabled, "0", cMetadata, "{}"}
 	return pairs, once, nil
 }
 

@@ -65,10 +65,11 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 		linkPairs = append(linkPairs, fConnIntent, string(b))
 	}
 	kind, val := f.args()
-	keys := make([]string, 10, 13)
-	keys[0], keys[1], keys[2], keys[3] = s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id)
-	keys[4], keys[5], keys[6], keys[7] = s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard)
-	keys[8], keys[9] = s.k.event(ev.ID), s.k.linkTrace(id)
+	keys := []string{
+		s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id),
+		s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard),
+		s.k.event(ev.ID), s.k.linkTrace(id),
+	}
 	head, tail := s.eventParts(body, l.Result)
 	msg := outbox.EventMessage(org, ev.ID, ev.Type)
 	argv := make([]any, 0, 13+len(linkPairs)+connArgs(pending))

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // Every Redis key linkflow uses is built here, and the layout is described
 // in doc.go. A keyspace is a Store's keys under its prefix ("lf:" unless
@@ -84,12 +81,13 @@ func (k keyspace) idempotency(s int, org, hash string) string {
 // times, and the messages by id.
 func (k keyspace) event(id string) string { return k.shard(shardOf(id)) + "evt:" + id }
 
-// eventLink is the record of the link whose completion event is id, built
-// in the event's shard (where that link lives; for an event of something
-// else, a key that is not there): event_body.lua reads the link's result
-// from it.
+// eventLink is the record of the link whose completion event is id
+// (linkOfEvent), built in the event's shard, where that link lives; for an
+// event of something else, a key that is not there. event_body.lua reads
+// the link's result from it.
 func (k keyspace) eventLink(id string) string {
-	return k.shard(shardOf(id)) + "link:link_" + strings.TrimPrefix(id, "evt_")
+	link, _ := linkOfEvent(id)
+	return k.shard(shardOf(id)) + "link:" + link
 }
 
 func (k keyspace) outbox(s int) string         { return k.shard(s) + "outbox" }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,11 +66,11 @@ func aofRead(ctx context.Context, rdb redis.UniversalClient) (aofState, bool) {
 	var mu sync.Mutex
 	var sum aofState
 	read := func(ctx context.Context, c *redis.Client) error {
-		info, err := c.Info(ctx, "persistence").Result()
+		info, err := c.InfoMap(ctx, "persistence").Result()
 		if err != nil {
 			return err
 		}
-		s := parseAOF(info)
+		s := aofOf(info["Persistence"])
 		mu.Lock()
 		sum.rewrites += s.rewrites
 		sum.size += s.size
@@ -91,23 +90,11 @@ func aofRead(ctx context.Context, rdb redis.UniversalClient) (aofState, bool) {
 	return sum, err == nil
 }
 
-// parseAOF reads the AOF counters of an INFO persistence reply.
-func parseAOF(info string) aofState {
-	var s aofState
-	for line := range strings.Lines(info) {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		switch k {
-		case "aof_enabled":
-			s.on = n == 1
-		case "aof_rewrites":
-			s.rewrites = n
-		case "aof_current_size", "aof_buffer_length":
-			s.size += n
-		}
+// aofOf reads the AOF counters of INFO's persistence section.
+func aofOf(p map[string]string) aofState {
+	n := func(k string) int64 {
+		v, _ := strconv.ParseInt(p[k], 10, 64)
+		return v
 	}
-	return s
+	return aofState{rewrites: n("aof_rewrites"), size: n("aof_current_size") + n("aof_buffer_length"), on: p["aof_enabled"] == "1"}
 }

@@ -2,12 +2,13 @@ package bench
 
 import "testing"
 
-func TestParseAOF(t *testing.T) {
-	info := "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_rewrites:3\r\naof_rewrites_consecutive_failures:0\r\naof_current_size:123456\r\naof_base_size:100\r\naof_buffer_length:44\r\n"
-	if got := parseAOF(info); got != (aofState{rewrites: 3, size: 123500, on: true}) {
-		t.Fatalf("parseAOF = %+v", got)
+func TestAOFOf(t *testing.T) {
+	p := map[string]string{"loading": "0", "aof_enabled": "1", "aof_rewrites": "3", "aof_rewrites_consecutive_failures": "0",
+		"aof_current_size": "123456", "aof_base_size": "100", "aof_buffer_length": "44"}
+	if got := aofOf(p); got != (aofState{rewrites: 3, size: 123500, on: true}) {
+		t.Fatalf("aofOf = %+v", got)
 	}
-	if got := parseAOF("# Persistence\r\naof_enabled:0\r\n"); got != (aofState{}) {
+	if got := aofOf(map[string]string{"aof_enabled": "0"}); got != (aofState{}) {
 		t.Fatalf("without the AOF: %+v", got)
 	}
 }

@@ -92,10 +92,14 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	ok, wait, reason := d.gate.acquire(host)
 	if !ok && reason == deferHostBusy {
 		// A busy host: queue for its next slot without holding a global one,
-		// so other hosts' deliveries go on meanwhile.
-		d.freeSlot()
-		ok = d.gate.await(host, d.cfg.HostQueue, d.cfg.HostQueueWait, d.stopCh)
-		if holdsSlot = d.takeSlot(); !holdsSlot {
+		// so other hosts' deliveries go on meanwhile (hostGate.await).
+		var queued bool
+		ok, queued = d.gate.await(host, d.freeSlot, d.stopCh)
+		if queued {
+			holdsSlot = d.takeSlot()
+		}
+		if !holdsSlot || (!ok && d.stopping.Load()) {
+			// Stopping: hand it back for another dispatcher.
 			if ok {
 				d.gate.release(host, false, false)
 			}

@@ -93,6 +93,13 @@ type Config struct {
 	// found the queue full) goes back to the schedule for HostRetryDelay.
 	// Default 5s; it must be well under Visibility.
 	HostQueueWait time.Duration
+	// HostOverflowWait bounds how long a delivery that finds its host's queue
+	// full waits for room in it, holding its global slot meanwhile. That
+	// paces this process to a host that drains quickly (a backlog for one
+	// busy receiver goes out at the receiver's pace, not round the schedule
+	// once a second), and costs other hosts at most this long a wait for a
+	// global slot while a slow host's queue overflows. Default 50ms.
+	HostOverflowWait time.Duration
 	// HostRetryDelay is how soon a delivery deferred because its host was
 	// saturated is tried again. It is not counted as an attempt. Default 1s.
 	HostRetryDelay time.Duration
@@ -169,6 +176,7 @@ func (c *Config) validate() error {
 	c.HostRetryDelay = cmp.Or(c.HostRetryDelay, time.Second)
 	c.HostQueue = cmp.Or(c.HostQueue, 1024)
 	c.HostQueueWait = cmp.Or(c.HostQueueWait, 5*time.Second)
+	c.HostOverflowWait = cmp.Or(c.HostOverflowWait, 50*time.Millisecond)
 	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)
 	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, 5*time.Second)
 	if c.Resolver == nil {

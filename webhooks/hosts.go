@@ -9,16 +9,22 @@ import (
 // the attempts in flight to each host and keeps a circuit breaker per host.
 // acquire never blocks: a delivery that cannot go now is told how long to
 // wait. A delivery for a busy but healthy host may queue for the host's next
-// free slot (await), holding no global slot meanwhile; past a bounded queue
-// or wait it goes back to the schedule. Either way one slow or dead receiver
+// free slot (await), holding no global slot meanwhile; behind a full queue it
+// waits a moment for room holding its global slot, and past that or the
+// queue's own bounded wait it goes back to the schedule. Either way one slow or dead receiver
 // holds at most its own slots.
 type hostGate struct {
 	perHost   int
 	threshold int
 	cooldown  time.Duration
 	busyDelay time.Duration
-	now       func() time.Time
-	onOpen    func(host string, reopened bool)
+	// maxQueue, queueWait and overflowWait are Config.HostQueue,
+	// HostQueueWait and HostOverflowWait.
+	maxQueue     int
+	queueWait    time.Duration
+	overflowWait time.Duration
+	now          func() time.Time
+	onOpen       func(host string, reopened bool)
 
 	mu    sync.Mutex
 	hosts map[string]*hostState
@@ -38,11 +44,14 @@ type hostState struct {
 type hostWaiter struct {
 	done    chan struct{}
 	granted bool
+	inQueue bool          // within the first maxQueue waiters
+	entered chan struct{} // closed when a waiter behind a full queue enters it
 }
 
 func newHostGate(c *Config, onOpen func(host string, reopened bool)) *hostGate {
 	return &hostGate{perHost: c.PerHostConcurrency, threshold: c.BreakerThreshold, cooldown: c.BreakerCooldown,
-		busyDelay: c.HostRetryDelay, now: time.Now, onOpen: onOpen, hosts: map[string]*hostState{}}
+		busyDelay: c.HostRetryDelay, maxQueue: c.HostQueue, queueWait: c.HostQueueWait, overflowWait: c.HostOverflowWait,
+		now: time.Now, onOpen: onOpen, hosts: map[string]*hostState{}}
 }
 
 // Deferral reasons.
@@ -116,6 +125,7 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 		h.queue = h.queue[1:]
 		w.granted = true
 		close(w.done)
+		g.admit(h)
 	default:
 		h.inFlight--
 		if !h.openUntil.IsZero() {
@@ -130,27 +140,65 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 	}
 }
 
-// await queues for host's next free slot, for at most maxWait, behind at
-// most maxQueue others. It reports whether it got one (then the caller must
-// release it); stop ends the wait early.
-func (g *hostGate) await(host string, maxQueue int, maxWait time.Duration, stop <-chan struct{}) bool {
+// await queues for host's next free slot and reports whether it got one
+// (then the caller must release it). The first HostQueue waiters are in the
+// queue proper: a waiter calls queued (which gives up the caller's global
+// slot) as it enters, then waits at most HostQueueWait. A waiter behind a
+// full queue keeps the caller's global slot and waits at most
+// HostOverflowWait for room: that paces the caller to a host that drains
+// quickly, instead of sending every delivery beyond the queue back to the
+// schedule, while a slow host's overflow still goes back within that bound.
+// inQueue reports whether queued was called; stop ends the wait early.
+func (g *hostGate) await(host string, queued func(), stop <-chan struct{}) (ok, inQueue bool) {
 	g.mu.Lock()
 	h := g.hosts[host]
-	if h == nil || len(h.queue) >= maxQueue || !h.openUntil.IsZero() {
-		g.mu.Unlock()
-		return false
+	if h == nil {
+		h = &hostState{}
+		g.hosts[host] = h
 	}
-	w := &hostWaiter{done: make(chan struct{})}
+	if !h.openUntil.IsZero() {
+		g.mu.Unlock()
+		return false, false
+	}
+	if h.inFlight < g.perHost && len(h.queue) == 0 {
+		// A slot came free since acquire.
+		h.inFlight++
+		g.mu.Unlock()
+		return true, false
+	}
+	w := &hostWaiter{done: make(chan struct{}), entered: make(chan struct{})}
+	w.inQueue = len(h.queue) < g.maxQueue
+	entered := w.inQueue // w.inQueue is the gate's to change, under its lock
 	h.queue = append(h.queue, w)
 	g.mu.Unlock()
 
-	timer := time.NewTimer(maxWait)
+	if !entered {
+		timer := time.NewTimer(g.overflowWait)
+		defer timer.Stop()
+		select {
+		case <-w.entered:
+		case <-w.done:
+			return g.leave(h, w), false
+		case <-timer.C:
+			return g.leave(h, w), false
+		case <-stop:
+			return g.leave(h, w), false
+		}
+	}
+	queued()
+	timer := time.NewTimer(g.queueWait)
 	defer timer.Stop()
 	select {
 	case <-w.done:
 	case <-timer.C:
 	case <-stop:
 	}
+	return g.leave(h, w), true
+}
+
+// leave ends w's wait: true when it was granted a slot, else it leaves the
+// queue, letting the first waiter behind a full queue in.
+func (g *hostGate) leave(h *hostState, w *hostWaiter) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if w.granted {
@@ -159,10 +207,23 @@ func (g *hostGate) await(host string, maxQueue int, maxWait time.Duration, stop 
 	for i, q := range h.queue {
 		if q == w {
 			h.queue = append(h.queue[:i], h.queue[i+1:]...)
+			g.admit(h)
 			break
 		}
 	}
 	return false
+}
+
+// admit lets the first waiter behind a full queue into it once the queue
+// has room (one waiter at most: it is called after each departure).
+func (g *hostGate) admit(h *hostState) {
+	if len(h.queue) < g.maxQueue {
+		return
+	}
+	if w := h.queue[g.maxQueue-1]; !w.inQueue {
+		w.inQueue = true
+		close(w.entered)
+	}
 }
 
 // open reports whether host's breaker is open (tests, metrics).

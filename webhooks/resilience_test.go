@@ -195,7 +195,9 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 	cfg.Timeout = time.Minute
 	cfg.Visibility = 2 * time.Minute
 	cfg.HostRetryDelay = 50 * time.Millisecond
+	cfg.HostQueue = 3                          // the rest overflow, holding global slots for a moment
 	cfg.HostQueueWait = 100 * time.Millisecond // then the queued ones are deferred too
+	cfg.HostOverflowWait = 50 * time.Millisecond
 	cfg.ShutdownGrace = 5 * time.Second
 	b.dispatcher(cfg)
 
@@ -279,6 +281,37 @@ func TestBusyHostQueuesInsteadOfDeferring(t *testing.T) {
 	}
 	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
 		t.Errorf("%v deliveries went back to the schedule although their host was only busy", deferred)
+	}
+}
+
+// A busy host whose queue is full: the deliveries beyond it wait for room
+// and go out at the host's pace, instead of going back to the schedule.
+func TestBusyHostOverflowWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.PerHostConcurrency = 2
+	cfg.HostQueue = 2
+	cfg.HostOverflowWait = time.Minute // room comes every few ms: a deferral would be the bug
+	cfg.HostRetryDelay = time.Minute   // and would fail the test's deadline
+	b.dispatcher(cfg)
+	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
+		select {
+		case <-time.After(10 * time.Millisecond): // a receiver that takes its time, not a wait for an event
+		case <-r.Context().Done():
+		}
+		return http.StatusNoContent
+	})
+	var ids []string
+	for range 30 {
+		_, id := b.finish(slow.url())
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
+	}
+	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
+		t.Errorf("%v deliveries went back to the schedule although their host's queue had room within HostOverflowWait", deferred)
 	}
 }
 

@@ -1,0 +1,102 @@
+package webhooks
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow/internal/testenv"
+)
+
+type awaited struct{ ok, inQueue bool }
+
+// startAwait runs await in the background; queued counts its calls.
+func startAwait(g *hostGate, host string, queued *atomic.Int32, stop chan struct{}) <-chan awaited {
+	out := make(chan awaited, 1)
+	go func() {
+		ok, in := g.await(host, func() { queued.Add(1) }, stop)
+		out <- awaited{ok, in}
+	}()
+	return out
+}
+
+func (g *hostGate) queueLen(host string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if h := g.hosts[host]; h != nil {
+		return len(h.queue)
+	}
+	return 0
+}
+
+func receive(t *testing.T, ch <-chan awaited, what string) awaited {
+	t.Helper()
+	select {
+	case a := <-ch:
+		return a
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: await did not return", what)
+		return awaited{}
+	}
+}
+
+// A waiter behind a full queue keeps its caller's global slot (queued is
+// not called) until the queue has room, then queues like the others; one
+// that finds no room in HostOverflowWait leaves without a slot.
+func TestHostGateOverflowWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	g := newHostGate(&Config{PerHostConcurrency: 1, BreakerThreshold: 3, BreakerCooldown: time.Minute,
+		HostRetryDelay: time.Second, HostQueue: 1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute}, nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	if ok, _, _ := g.acquire("a"); !ok {
+		t.Fatal("first acquire refused")
+	}
+
+	var queuedA, queuedB atomic.Int32
+	a := startAwait(g, "a", &queuedA, stop)
+	testenv.Eventually(t, 10*time.Second, "the first waiter queued", func() bool { return queuedA.Load() == 1 })
+	b := startAwait(g, "a", &queuedB, stop)
+	testenv.Eventually(t, 10*time.Second, "the second waiter behind the full queue", func() bool { return g.queueLen("a") == 2 })
+	if queuedB.Load() != 0 {
+		t.Fatal("a waiter behind a full queue gave up its global slot")
+	}
+
+	g.release("a", true, false) // to the first waiter; the second enters the queue
+	if got := receive(t, a, "first waiter"); !got.ok || !got.inQueue {
+		t.Fatalf("first waiter: %+v, want a slot after queueing", got)
+	}
+	testenv.Eventually(t, 10*time.Second, "the second waiter entering the queue", func() bool { return queuedB.Load() == 1 })
+	g.release("a", true, false)
+	if got := receive(t, b, "second waiter"); !got.ok || !got.inQueue {
+		t.Fatalf("second waiter: %+v, want a slot after queueing", got)
+	}
+
+	// No room within HostOverflowWait: back without a slot, and out of the
+	// queue. The queue's own waiter is unaffected.
+	g.overflowWait = 20 * time.Millisecond
+	var queuedC, queuedD atomic.Int32
+	c := startAwait(g, "a", &queuedC, stop)
+	testenv.Eventually(t, 10*time.Second, "a waiter queued", func() bool { return queuedC.Load() == 1 })
+	if got := receive(t, startAwait(g, "a", &queuedD, stop), "overflowing waiter"); got.ok || got.inQueue || queuedD.Load() != 0 {
+		t.Fatalf("overflowing waiter: %+v, queued %d; want no slot and its global slot kept", got, queuedD.Load())
+	}
+	if n := g.queueLen("a"); n != 1 {
+		t.Fatalf("queue holds %d waiters, want 1", n)
+	}
+	g.release("a", true, false)
+	if got := receive(t, c, "queued waiter"); !got.ok {
+		t.Fatalf("queued waiter: %+v", got)
+	}
+	g.release("a", true, false)
+
+	// A slot that came free between acquire and await is taken at once.
+	var queuedE atomic.Int32
+	if got := receive(t, startAwait(g, "a", &queuedE, stop), "free host"); !got.ok || got.inQueue || queuedE.Load() != 0 {
+		t.Fatalf("free host: %+v, queued %d", got, queuedE.Load())
+	}
+	g.release("a", true, false)
+	if len(g.hosts) != 0 {
+		t.Errorf("idle healthy hosts kept: %d", len(g.hosts))
+	}
+}

@@ -125,6 +125,17 @@ func (b *testBundle) finish(url string) (linkID, eventID string) {
 	return c.Link.ID, res.Finished.EventID
 }
 
+// finishN finishes n links whose webhooks go to url; it returns their
+// events' ids.
+func (b *testBundle) finishN(url string, n int) []string {
+	b.t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		_, ids[i] = b.finish(url)
+	}
+	return ids
+}
+
 func (b *testBundle) delivery(eventID string) *linkflow.Delivery {
 	b.t.Helper()
 	d, _, err := b.store.LoadDelivery(b.ctx, b.org, eventID)

@@ -11,8 +11,8 @@ import (
 // wait. A delivery for a busy but healthy host may queue for the host's next
 // free slot (await), holding no global slot meanwhile; behind a full queue it
 // waits a moment for room holding its global slot, and past that or the
-// queue's own bounded wait it goes back to the schedule. Either way one slow or dead receiver
-// holds at most its own slots.
+// queue's own bounded wait it goes back to the schedule. Either way one slow
+// or dead receiver holds at most its own slots.
 type hostGate struct {
 	perHost   int
 	threshold int

@@ -221,18 +221,9 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // before the receiver and the dispatcher stop
 	healthy := newReceiver(t, answer(http.StatusNoContent))
 
-	var stuck []string
-	for range 10 {
-		_, id := b.finish(hanging.url())
-		stuck = append(stuck, id)
-	}
+	stuck := b.finishN(hanging.url(), 10)
 	testenv.Eventually(t, 10*time.Second, "the hanging receiver holding requests", func() bool { return inFlight.Load() == 2 })
-	var fine []string
-	for range 20 {
-		_, id := b.finish(healthy.url())
-		fine = append(fine, id)
-	}
-	for _, id := range fine {
+	for _, id := range b.finishN(healthy.url(), 20) {
 		b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
 	}
 	// Everything healthy went through while the hanging receiver still held
@@ -257,61 +248,40 @@ func TestHangingReceiverDoesNotDelayOthers(t *testing.T) {
 
 // A busy but healthy host: deliveries beyond its slots queue for the next
 // free one in order, instead of going back to the schedule for a second.
+// Those behind a full queue wait for room in it (HostOverflowWait) and go out
+// at the host's pace too.
 func TestBusyHostQueuesInsteadOfDeferring(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	cfg := b.config()
-	cfg.PerHostConcurrency = 2
-	cfg.HostRetryDelay = time.Minute // a deferral would fail the test's deadline
-	b.dispatcher(cfg)
-	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
-		select {
-		case <-time.After(20 * time.Millisecond): // a receiver that takes its time, not a wait for an event
-		case <-r.Context().Done():
-		}
-		return http.StatusNoContent
-	})
-	var ids []string
-	for range 20 {
-		_, id := b.finish(slow.url())
-		ids = append(ids, id)
-	}
-	for _, id := range ids {
-		b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
-	}
-	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
-		t.Errorf("%v deliveries went back to the schedule although their host was only busy", deferred)
-	}
-}
-
-// A busy host whose queue is full: the deliveries beyond it wait for room
-// and go out at the host's pace, instead of going back to the schedule.
-func TestBusyHostOverflowWaitsForRoom(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	cfg := b.config()
-	cfg.PerHostConcurrency = 2
-	cfg.HostQueue = 2
-	cfg.HostOverflowWait = time.Minute // room comes every few ms: a deferral would be the bug
-	cfg.HostRetryDelay = time.Minute   // and would fail the test's deadline
-	b.dispatcher(cfg)
-	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
-		select {
-		case <-time.After(10 * time.Millisecond): // a receiver that takes its time, not a wait for an event
-		case <-r.Context().Done():
-		}
-		return http.StatusNoContent
-	})
-	var ids []string
-	for range 30 {
-		_, id := b.finish(slow.url())
-		ids = append(ids, id)
-	}
-	for _, id := range ids {
-		b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
-	}
-	if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
-		t.Errorf("%v deliveries went back to the schedule although their host's queue had room within HostOverflowWait", deferred)
+	for _, tc := range []struct {
+		name  string
+		queue int // HostQueue; 0 for the default (1024)
+	}{
+		{"room in the queue", 0},
+		{"a full queue", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			cfg := b.config()
+			cfg.PerHostConcurrency = 2
+			cfg.HostQueue = tc.queue
+			cfg.HostOverflowWait = time.Minute // room comes every few ms: a deferral would be the bug
+			cfg.HostRetryDelay = time.Minute   // and would fail the test's deadline
+			b.dispatcher(cfg)
+			slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
+				select {
+				case <-time.After(10 * time.Millisecond): // a receiver that takes its time, not a wait for an event
+				case <-r.Context().Done():
+				}
+				return http.StatusNoContent
+			})
+			for _, id := range b.finishN(slow.url(), 30) {
+				b.waitStatus(id, linkflow.DeliverySucceeded, 20*time.Second)
+			}
+			if deferred := counterValue(t, b, "linkflow_webhook_deferred_total", "host_busy"); deferred != 0 {
+				t.Errorf("%v deliveries went back to the schedule although their host was only busy", deferred)
+			}
+		})
 	}
 }
 

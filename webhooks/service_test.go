@@ -108,11 +108,7 @@ func TestFailedListAndReplay(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return http.StatusInternalServerError
 	})
-	var ids []string
-	for range 3 {
-		_, id := b.finish(rc.url())
-		ids = append(ids, id)
-	}
+	ids := b.finishN(rc.url(), 3)
 	for _, id := range ids {
 		b.waitStatus(id, linkflow.DeliveryFailed, 10*time.Second)
 	}

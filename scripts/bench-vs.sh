@@ -8,7 +8,10 @@
 #   scripts/bench-vs.sh 8149814 3 -- --dispatcher-only --links 40000
 #
 # The earlier binary is built from a temporary git worktree of COMMIT. The
-# figure compared is linksPerSecond of `bench --json`.
+# figures compared are linksPerSecond of `bench --json` and the CPU time per
+# link of every process bench started, summed (cpu[].cpuMicrosPerLink): where
+# a run is bound by latency rather than by the cores, the second shows what
+# the first cannot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 commit=${1:?usage: scripts/bench-vs.sh COMMIT [runs] -- BENCH_FLAGS...}
@@ -25,16 +28,17 @@ git worktree add --detach "$work/tree" "$commit" >/dev/null 2>&1
 
 one() {
   "$1" bench "${@:2}" --json 2>/dev/null |
-    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["linksPerSecond"]))'
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["linksPerSecond"]), round(sum(c["cpuMicrosPerLink"] for c in d.get("cpu", []))))'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-: >"$work/o"; : >"$work/n"
+: >"$work/o"; : >"$work/n"; : >"$work/oc"; : >"$work/nc"
 for i in $(seq "$runs"); do
-  o=$(one "$work/old" "$@"); n=$(one "$work/new" "$@")
-  echo "$o" >>"$work/o"; echo "$n" >>"$work/n"
-  echo "run $i: $commit $o links/s, this tree $n links/s"
+  read -r o oc < <(one "$work/old" "$@"); read -r n nc < <(one "$work/new" "$@")
+  echo "$o" >>"$work/o"; echo "$n" >>"$work/n"; echo "$oc" >>"$work/oc"; echo "$nc" >>"$work/nc"
+  echo "run $i: $commit $o links/s ($oc µs CPU per link), this tree $n links/s ($nc µs)"
 done
-om=$(median <"$work/o"); nm=$(median <"$work/n")
+om=$(median <"$work/o"); nm=$(median <"$work/n"); ocm=$(median <"$work/oc"); ncm=$(median <"$work/nc")
 python3 -c "print(f'medians: $commit {$om:.0f} links/s, this tree {$nm:.0f} links/s, ratio {$nm/$om:.2f}x')"
+python3 -c "print(f'CPU per link, all processes: $commit {$ocm:.0f} µs, this tree {$ncm:.0f} µs, ratio {$ncm/$ocm:.2f}x')"

@@ -68,3 +68,23 @@ func TestDispatcherKilledMidRetryStillDelivers(t *testing.T) {
 	})
 	t.Logf("%d failed attempts before the kill, %d requests in all", before, requests.Load())
 }
+
+// A dispatcher process collects garbage at GOGC 400 unless GOGC says
+// otherwise (dispatcherGCPercent).
+func TestDispatcherGCTarget(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	args := append([]string{"dispatcher", "--nats-url", f.natsURL, "--encryption-keys", f.keys,
+		"--log-level", "warn"}, redisArgs(f.renv)...)
+	for _, tt := range []struct {
+		gogc string
+		want float64
+	}{{"", dispatcherGCPercent}, {"150", 150}} {
+		p := startProc(t, "dispatcher-gogc-"+tt.gogc, []string{"GOGC=" + tt.gogc}, args...)
+		got, err := p.metric("go_gc_gogc_percent")
+		if err != nil || got != tt.want {
+			t.Errorf("GOGC=%q: go_gc_gogc_percent %v (%v), want %v", tt.gogc, got, err, tt.want)
+		}
+		p.stop()
+	}
+}

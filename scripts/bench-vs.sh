@@ -35,7 +35,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 : >"$work/o"; : >"$work/n"; : >"$work/oc"; : >"$work/nc"
 for i in $(seq "$runs"); do
-  read -r o oc < <(one "$work/old" "$@"); read -r n nc < <(one "$work/new" "$@")
+  r=$(one "$work/old" "$@"); read -r o oc <<<"$r"
+  r=$(one "$work/new" "$@"); read -r n nc <<<"$r"
   echo "$o" >>"$work/o"; echo "$n" >>"$work/n"; echo "$oc" >>"$work/oc"; echo "$nc" >>"$work/nc"
   echo "run $i: $commit $o links/s ($oc µs CPU per link), this tree $n links/s ($nc µs)"
 done

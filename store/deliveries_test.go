@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -324,5 +325,96 @@ func TestLoadDelivery(t *testing.T) {
 	}
 	if _, _, err := b.st.LoadDelivery(ctx, b.org, "evt_none"); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Errorf("no state: %v", err)
+	}
+}
+
+// Every field a recorded attempt writes: the attempt itself always, the
+// decision only from the current version, which it then moves on, so a
+// second decision from the same version is fenced.
+func TestRecordAttemptWritesTheState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	fin := b.finished(t, "https://hooks.example.com/a")
+	acc := b.accept(t, fin, 0, time.Minute)
+	if d := acc.Delivery; d.Version != 1 || d.Attempts != 0 || d.Status != linkflow.DeliveryPending || d.LinkID == "" {
+		t.Fatalf("accepted: %+v", d)
+	}
+	ms := func(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()) }
+	rec := func(version int64, code int, errText string, delivered bool, status string, next time.Time) error {
+		t.Helper()
+		b.clock.Add(time.Second)
+		_, err := b.st.RecordAttempt(ctx, linkflow.AttemptRecord{OrgID: b.org, EventID: fin.EventID,
+			LinkID: acc.Delivery.LinkID, Version: version, At: b.clock.Now(),
+			Entry: []byte(linkflow.AttemptEntryPrefix + `"x":1}`), StatusCode: code, Error: errText,
+			Delivered: delivered, Status: status, Step: 1, NextAt: next, Trigger: linkflow.TriggerRetry,
+			FailedRetention: time.Hour})
+		return err
+	}
+	load := func() *linkflow.Delivery {
+		t.Helper()
+		d, _, err := b.st.LoadDelivery(ctx, b.org, fin.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	// The state accept answers with is the state it wrote.
+	if d := load(); !reflect.DeepEqual(d, acc.Delivery) {
+		t.Fatalf("accept answered %+v, wrote %+v", acc.Delivery, d)
+	}
+
+	next := b.clock.Now().Add(time.Hour)
+	if err := rec(1, 500, "status 500", false, linkflow.DeliveryPending, next); err != nil {
+		t.Fatal(err)
+	}
+	d := load()
+	if d.Attempts != 1 || d.Version != 2 || d.Status != linkflow.DeliveryPending || d.Step != 1 ||
+		!d.NextAt.Equal(ms(next)) || d.Trigger != linkflow.TriggerRetry || !d.LastAttemptAt.Equal(ms(b.clock.Now())) ||
+		d.LastStatusCode != 500 || d.LastError != "status 500" || !d.DeliveredAt.IsZero() || !d.FailedAt.IsZero() {
+		t.Fatalf("after a retry decision: %+v", d)
+	}
+
+	// The same version again: the attempt counts and is logged as
+	// superseded, the decision is dropped.
+	if err := rec(1, 0, "timeout", false, linkflow.DeliveryFailed, time.Time{}); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("a second decision from version 1: %v, want fenced", err)
+	}
+	d = load()
+	if d.Attempts != 2 || d.Version != 2 || d.Status != linkflow.DeliveryPending || d.LastError != "timeout" || !d.FailedAt.IsZero() {
+		t.Fatalf("after a fenced attempt: %+v", d)
+	}
+	log, err := b.st.DeliveryAttempts(ctx, b.org, acc.Delivery.LinkID)
+	if err != nil || len(log) != 2 || string(log[0]) != `{"attempt":1,"x":1}` || string(log[1]) != `{"attempt":2,"superseded":true,"x":1}` {
+		t.Fatalf("attempt log %q (%v)", log, err)
+	}
+
+	if err := rec(2, 204, "", true, linkflow.DeliverySucceeded, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	d = load()
+	if d.Attempts != 3 || d.Version != 3 || d.Status != linkflow.DeliverySucceeded || !d.DeliveredAt.Equal(ms(b.clock.Now())) ||
+		d.LastStatusCode != 204 || d.LastError != "" || !d.FailedAt.IsZero() {
+		t.Fatalf("after delivering: %+v", d)
+	}
+
+	// A failure for good is listed as failed.
+	fin2 := b.finished(t, "https://hooks.example.com/b")
+	acc2 := b.accept(t, fin2, 0, time.Minute)
+	b.clock.Add(time.Second)
+	if _, err := b.st.RecordAttempt(ctx, linkflow.AttemptRecord{OrgID: b.org, EventID: fin2.EventID,
+		LinkID: acc2.Delivery.LinkID, Version: 1, At: b.clock.Now(), Entry: []byte(linkflow.AttemptEntryPrefix + `"x":1}`),
+		StatusCode: 500, Error: "status 500", Status: linkflow.DeliveryFailed, Step: 1, Trigger: linkflow.TriggerRetry,
+		FailedRetention: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	d2, _, err := b.st.LoadDelivery(ctx, b.org, fin2.EventID)
+	if err != nil || d2.Status != linkflow.DeliveryFailed || d2.Version != 2 || !d2.FailedAt.Equal(ms(b.clock.Now())) {
+		t.Fatalf("after failing for good: %+v (%v)", d2, err)
+	}
+	failed, _, err := b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour))
+	if err != nil || len(failed) != 1 || failed[0].EventID != fin2.EventID {
+		t.Fatalf("failed deliveries: %+v (%v)", failed, err)
 	}
 }

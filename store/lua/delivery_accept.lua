@@ -12,17 +12,22 @@ if #ev == 0 then return {'missing'} end
 local f = {}
 for i = 1, #ev, 2 do f[ev[i]] = ev[i + 1] end
 if f['org'] ~= ARGV[4] then return {'missing'} end
-local outcome = 'exists'
+local outcome, state, status = 'exists', nil, nil
 if redis.call('EXISTS', KEYS[2]) == 0 then
   outcome = 'created'
   local url = f['url'] or ''
-  local status, first = 'pending', ARGV[3]
-  if url == '' then status, first = 'no_target', 0 end
-  redis.call('HSET', KEYS[2], 'status', status, 'attempts', 0, 'step', 0, 'version', 1,
-    'trigger', 'initial', 'nextAt', first, 'createdAt', ARGV[1], 'org', ARGV[4],
-    'type', f['type'] or '', 'link', f['link'] or '', 'url', url)
+  local first = ARGV[3]
+  status = 'pending'
+  if url == '' then status, first = 'no_target', '0' end
+  state = {'status', status, 'attempts', '0', 'step', '0', 'version', '1', 'trigger', 'initial', 'nextAt', first,
+    'createdAt', ARGV[1], 'org', ARGV[4], 'type', f['type'] or '', 'link', f['link'] or '', 'url', url}
+  redis.call('HSET', KEYS[2], unpack(state))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
+else
+  state = redis.call('HGETALL', KEYS[2])
+  for i = 1, #state, 2 do
+    if state[i] == 'status' then status = state[i + 1] end
+  end
 end
-local state = redis.call('HGETALL', KEYS[2])
-if redis.call('HGET', KEYS[2], 'status') ~= 'pending' then return {outcome, state} end
+if status ~= 'pending' then return {outcome, state} end
 return {outcome, state, event_body(ev, KEYS[3])}

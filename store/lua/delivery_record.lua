@@ -10,8 +10,9 @@
 --       11 'ok' when this attempt delivered, 12 status code, 13 error,
 --       14 event id, 15 failed set MINSCORE ms
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-local current = redis.call('HGET', KEYS[1], 'version') == ARGV[1]
+local cur = redis.call('HMGET', KEYS[1], 'version', 'attempts')
+local n = (tonumber(cur[2]) or 0) + 1
+local current = cur[1] == ARGV[1]
 if ARGV[6] == '1' then
   local head = '{"attempt":' .. n .. ','
   if not current then head = head .. '"superseded":true,' end
@@ -19,16 +20,19 @@ if ARGV[6] == '1' then
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-redis.call('HSET', KEYS[1], 'lastAt', ARGV[2], 'lastCode', ARGV[12], 'lastError', ARGV[13])
+-- One HSET for the attempt and, when current, the decision.
+local f = {'attempts', n, 'lastAt', ARGV[2], 'lastCode', ARGV[12], 'lastError', ARGV[13]}
+local status = ARGV[7]
+if current then
+  for _, x in ipairs({'status', status, 'step', ARGV[8], 'nextAt', ARGV[9], 'trigger', ARGV[10],
+      'once', '', 'onceFrom', '', 'version', (tonumber(cur[1]) or 0) + 1}) do f[#f + 1] = x end
+  if ARGV[11] == 'ok' then f[#f + 1] = 'deliveredAt'; f[#f + 1] = ARGV[2] end
+  if status == 'failed' then f[#f + 1] = 'failedAt'; f[#f + 1] = ARGV[2] end
+end
+redis.call('HSET', KEYS[1], unpack(f))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if not current then return {'fenced', n} end
-local status = ARGV[7]
-redis.call('HSET', KEYS[1], 'status', status, 'step', ARGV[8], 'nextAt', ARGV[9], 'trigger', ARGV[10],
-  'once', '', 'onceFrom', '')
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-if ARGV[11] == 'ok' then redis.call('HSET', KEYS[1], 'deliveredAt', ARGV[2]) end
 if status == 'failed' then
-  redis.call('HSET', KEYS[1], 'failedAt', ARGV[2])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[14])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[15])
 else

@@ -87,7 +87,7 @@ type Config struct {
 	BreakerCooldown time.Duration
 	// HostQueue is how many deliveries may queue in this process for a busy
 	// host's next free slot; they hold no global slot while they wait.
-	// Default 1024.
+	// Default 1024; negative: none queue (all wait as overflow, below).
 	HostQueue int
 	// HostQueueWait bounds that wait. A delivery that still has no slot (or
 	// found the queue full) goes back to the schedule for HostRetryDelay.
@@ -98,7 +98,10 @@ type Config struct {
 	// paces this process to a host that drains quickly (a backlog for one
 	// busy receiver goes out at the receiver's pace, not round the schedule
 	// once a second), and costs other hosts at most this long a wait for a
-	// global slot while a slow host's queue overflows. Default 50ms.
+	// global slot while a slow host's queue overflows. Default 50ms. Keep it
+	// well under HostQueueWait: a slot freed by a waiter entering the queue
+	// may go to another delivery, so a host's deliveries can stall each
+	// other for up to this long.
 	HostOverflowWait time.Duration
 	// HostRetryDelay is how soon a delivery deferred because its host was
 	// saturated is tried again. It is not counted as an attempt. Default 1s.
@@ -174,7 +177,7 @@ func (c *Config) validate() error {
 	c.BreakerThreshold = cmp.Or(c.BreakerThreshold, 5)
 	c.BreakerCooldown = cmp.Or(c.BreakerCooldown, 30*time.Second)
 	c.HostRetryDelay = cmp.Or(c.HostRetryDelay, time.Second)
-	c.HostQueue = cmp.Or(c.HostQueue, 1024)
+	c.HostQueue = max(cmp.Or(c.HostQueue, 1024), 0)
 	c.HostQueueWait = cmp.Or(c.HostQueueWait, 5*time.Second)
 	c.HostOverflowWait = cmp.Or(c.HostOverflowWait, 50*time.Millisecond)
 	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)

@@ -217,7 +217,7 @@ func (g *hostGate) leave(h *hostState, w *hostWaiter) bool {
 // admit lets the first waiter behind a full queue into it once the queue
 // has room (one waiter at most: it is called after each departure).
 func (g *hostGate) admit(h *hostState) {
-	if len(h.queue) < g.maxQueue {
+	if g.maxQueue < 1 || len(h.queue) < g.maxQueue {
 		return
 	}
 	if w := h.queue[g.maxQueue-1]; !w.inQueue {

@@ -100,3 +100,26 @@ func TestHostGateOverflowWaitsForRoom(t *testing.T) {
 		t.Errorf("idle healthy hosts kept: %d", len(g.hosts))
 	}
 }
+
+// A negative HostQueue queues nobody: every waiter waits as overflow, and a
+// release hands the slot to the first of them.
+func TestHostGateWithoutQueue(t *testing.T) {
+	t.Parallel()
+	c := &Config{PerHostConcurrency: 1, BreakerThreshold: 3, BreakerCooldown: time.Minute,
+		HostRetryDelay: time.Second, HostQueue: -1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute}
+	c.HostQueue = max(c.HostQueue, 0) // as validate leaves it
+	g := newHostGate(c, nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	if ok, _, _ := g.acquire("a"); !ok {
+		t.Fatal("first acquire refused")
+	}
+	var queued atomic.Int32
+	w := startAwait(g, "a", &queued, stop)
+	testenv.Eventually(t, 10*time.Second, "the waiter waiting", func() bool { return g.queueLen("a") == 1 })
+	g.release("a", true, false)
+	if got := receive(t, w, "waiter"); !got.ok || got.inQueue || queued.Load() != 0 {
+		t.Fatalf("waiter: %+v, queued %d; want the slot with its global slot kept", got, queued.Load())
+	}
+	g.release("a", true, false)
+}

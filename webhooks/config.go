@@ -177,7 +177,7 @@ func (c *Config) validate() error {
 	c.BreakerThreshold = cmp.Or(c.BreakerThreshold, 5)
 	c.BreakerCooldown = cmp.Or(c.BreakerCooldown, 30*time.Second)
 	c.HostRetryDelay = cmp.Or(c.HostRetryDelay, time.Second)
-	c.HostQueue = max(cmp.Or(c.HostQueue, 1024), 0)
+	c.HostQueue = cmp.Or(c.HostQueue, 1024)
 	c.HostQueueWait = cmp.Or(c.HostQueueWait, 5*time.Second)
 	c.HostOverflowWait = cmp.Or(c.HostOverflowWait, 50*time.Millisecond)
 	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)

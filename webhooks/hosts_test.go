@@ -105,10 +105,8 @@ func TestHostGateOverflowWaitsForRoom(t *testing.T) {
 // release hands the slot to the first of them.
 func TestHostGateWithoutQueue(t *testing.T) {
 	t.Parallel()
-	c := &Config{PerHostConcurrency: 1, BreakerThreshold: 3, BreakerCooldown: time.Minute,
-		HostRetryDelay: time.Second, HostQueue: -1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute}
-	c.HostQueue = max(c.HostQueue, 0) // as validate leaves it
-	g := newHostGate(c, nil)
+	g := newHostGate(&Config{PerHostConcurrency: 1, BreakerThreshold: 3, BreakerCooldown: time.Minute,
+		HostRetryDelay: time.Second, HostQueue: -1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute}, nil)
 	stop := make(chan struct{})
 	defer close(stop)
 	if ok, _, _ := g.acquire("a"); !ok {

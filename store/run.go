@@ -25,10 +25,12 @@ func (s *Store) BeginRun(ctx context.Context, org, id, token string, leaseTTL ti
 	if !ok || len(arr) == 0 {
 		return nil, fmt.Errorf("begin run %s: unexpected reply %v", id, res)
 	}
-	r := &linkflow.Run{Verdict: linkflow.RunVerdict(fmt.Sprint(arr[0])), Token: token}
+	verdict, _ := arr[0].(string)
+	r := &linkflow.Run{Verdict: linkflow.RunVerdict(verdict), Token: token}
 	switch r.Verdict {
 	case linkflow.RunBusy:
-		r.BusyFor = time.Duration(atoi(fmt.Sprint(arr[1]))) * time.Millisecond
+		pttl, _ := arr[1].(string)
+		r.BusyFor = time.Duration(atoi(pttl)) * time.Millisecond
 		return r, nil
 	case linkflow.RunStart:
 	default:

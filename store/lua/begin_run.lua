@@ -18,7 +18,8 @@ if st == 'pending' then return {'not_claimed'} end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {'busy', tostring(redis.call('PTTL', KEYS[2]))} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-local attempts, version = (tonumber(c[2]) or 0) + 1, (tonumber(c[3]) or 0) + 1
+local attempts = string.format('%d', (tonumber(c[2]) or 0) + 1)
+local version = string.format('%d', (tonumber(c[3]) or 0) + 1)
 if st == 'claimed' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[3], 'attempts', attempts, 'version', version)
 elseif st == 'awaiting_input' then

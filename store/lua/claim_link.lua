@@ -25,10 +25,11 @@ if l[2] == 'pending' and now >= exp then return {'expired'} end
 if l[2] ~= 'pending' then return {'conflict', l[2]} end
 if l[4] and l[4] ~= '' and l[4] ~= ARGV[4] then return {'username_mismatch'} end
 if exp - now < tonumber(ARGV[5]) then exp = now + tonumber(ARGV[5]) end
-redis.call('HSET', KEYS[1], 'status', 'claimed', 'claimedAt', now, 'username', ARGV[4],
-  'expiresAt', exp, 'version', tonumber(l[6]) + 1)
-redis.call('SET', KEYS[2], ARGV[3], 'PX', exp - now)
-redis.call('ZADD', KEYS[3], now, ARGV[9])
+local f = string.format
+redis.call('HSET', KEYS[1], 'status', 'claimed', 'claimedAt', ARGV[2], 'username', ARGV[4],
+  'expiresAt', f('%d', exp), 'version', f('%d', tonumber(l[6]) + 1))
+redis.call('SET', KEYS[2], ARGV[3], 'PX', f('%d', exp - now))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')
 redis.call('ZREM', KEYS[5], ARGV[8])
 return {'claimed', l[5], tostring(exp), l[7] or '', l[8] or ''}

@@ -23,8 +23,8 @@ if ARGV[3] == 'ok' then
 else
   redis.call('HSET', KEYS[1], 'status', next, 'statusMessage', ARGV[5], 'updatedAt', ARGV[4])
 end
-redis.call('HINCRBY', KEYS[1], 'refreshes', 1)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HINCRBY', KEYS[1], 'refreshes', '1')
+redis.call('HINCRBY', KEYS[1], 'version', '1')
 local event = '0'
 if prev ~= next and (prev == 'error' or next == 'error') then
   event = '1'

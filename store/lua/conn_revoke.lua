@@ -14,5 +14,5 @@ if (redis.call('HGET', KEYS[1], 'lastLinkId') or '') ~= ARGV[5] then return 'sup
 redis.call('HDEL', KEYS[1], 'credentials')
 redis.call('HSET', KEYS[1], 'status', 'revoked', 'statusMessage', ARGV[4], 'revokedAt', ARGV[2],
   'revokedAtProvider', ARGV[3], 'updatedAt', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HINCRBY', KEYS[1], 'version', '1')
 return 'ok'

@@ -8,6 +8,6 @@ if not st or c[2] ~= ARGV[2] then return 'missing' end
 if st == 'revoked' then return 'revoked' end
 if #ARGV > 2 then
   redis.call('HSET', KEYS[1], 'updatedAt', ARGV[1], unpack(ARGV, 3))
-  redis.call('HINCRBY', KEYS[1], 'version', 1)
+  redis.call('HINCRBY', KEYS[1], 'version', '1')
 end
 return 'ok'

@@ -8,20 +8,20 @@
 -- Returns 'ok', 'applied' or 'stale'.
 local function conn_write(ck1, ck2, ck3, a, i)
   local link, id, at = a[i], a[i + 1], a[i + 2]
-  local np, no, keep = tonumber(a[i + 3]), tonumber(a[i + 4]), tonumber(a[i + 5])
+  local np, no = tonumber(a[i + 3]), tonumber(a[i + 4])
   local c = redis.call('HMGET', ck1, 'lastLinkId', 'lastFinishedAt', 'firstLinkId', 'version')
   if c[1] == link then return 'applied' end
   if c[2] and tonumber(c[2]) > tonumber(at) then return 'stale' end
   local first, last = i + 6, i + 5 + 2 * np
   if c[3] then
-    redis.call('HSET', ck1, 'version', (tonumber(c[4]) or 0) + 1, unpack(a, first, last))
+    redis.call('HSET', ck1, 'version', string.format('%d', (tonumber(c[4]) or 0) + 1), unpack(a, first, last))
   else
     -- A new connection: its set-once fields too, and listed in the order of
     -- the links that made them.
-    redis.call('HSET', ck1, 'firstLinkId', link, 'version', 1, unpack(a, first, last + 2 * no))
-    redis.call('ZADD', ck3, 0, link .. ':' .. id)
+    redis.call('HSET', ck1, 'firstLinkId', link, 'version', '1', unpack(a, first, last + 2 * no))
+    redis.call('ZADD', ck3, '0', link .. ':' .. id)
   end
   redis.call('RPUSH', ck2, link)
-  redis.call('LTRIM', ck2, -keep, -1)
+  redis.call('LTRIM', ck2, '-' .. a[i + 5], '-1')
   return 'ok'
 end

@@ -18,9 +18,9 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
-redis.call('ZADD', KEYS[2], 0, ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[4])
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[4], 0, ARGV[4]) end
+redis.call('ZADD', KEYS[2], '0', ARGV[4])
+redis.call('ZADD', KEYS[3], '0', ARGV[4])
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[4], '0', ARGV[4]) end
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
 redis.call('ZADD', KEYS[7], ARGV[7], ARGV[8])
 if ARGV[1] ~= '' then

@@ -12,20 +12,21 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local cur = redis.call('HMGET', KEYS[1], 'version', 'attempts')
 local n = (tonumber(cur[2]) or 0) + 1
+local ns = string.format('%d', n)
 local current = cur[1] == ARGV[1]
 if ARGV[6] == '1' then
-  local head = '{"attempt":' .. n .. ','
+  local head = '{"attempt":' .. ns .. ','
   if not current then head = head .. '"superseded":true,' end
   redis.call('RPUSH', KEYS[2], head .. ARGV[3])
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+  redis.call('LTRIM', KEYS[2], '-' .. ARGV[4], '-1')
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 -- One HSET for the attempt and, when current, the decision.
-local f = {'attempts', n, 'lastAt', ARGV[2], 'lastCode', ARGV[12], 'lastError', ARGV[13]}
+local f = {'attempts', ns, 'lastAt', ARGV[2], 'lastCode', ARGV[12], 'lastError', ARGV[13]}
 local status = ARGV[7]
 if current then
   for _, x in ipairs({'status', status, 'step', ARGV[8], 'nextAt', ARGV[9], 'trigger', ARGV[10],
-      'once', '', 'onceFrom', '', 'version', (tonumber(cur[1]) or 0) + 1}) do f[#f + 1] = x end
+      'once', '', 'onceFrom', '', 'version', string.format('%d', (tonumber(cur[1]) or 0) + 1)}) do f[#f + 1] = x end
   if ARGV[11] == 'ok' then f[#f + 1] = 'deliveredAt'; f[#f + 1] = ARGV[2] end
   if status == 'failed' then f[#f + 1] = 'failedAt'; f[#f + 1] = ARGV[2] end
 end

@@ -15,6 +15,6 @@ if st ~= 'pending' then
   redis.call('ZREM', KEYS[2], ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'trigger', ARGV[1], 'nextAt', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HINCRBY', KEYS[1], 'version', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'ok', redis.call('HGETALL', KEYS[1])}

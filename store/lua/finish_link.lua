@@ -29,13 +29,13 @@ elseif v[1] ~= ARGV[2] then
   return {'fenced'}
 end
 local last = 13 + 2 * tonumber(ARGV[13])
-redis.call('HSET', KEYS[1], 'version', (tonumber(v[1]) or 0) + 1, unpack(ARGV, 14, last))
+redis.call('HSET', KEYS[1], 'version', string.format('%d', (tonumber(v[1]) or 0) + 1), unpack(ARGV, 14, last))
 redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[10], ARGV[5])
-redis.call('ZADD', KEYS[8], tonumber(ARGV[3]) + tonumber(ARGV[5]),
+redis.call('ZADD', KEYS[8], string.format('%d', tonumber(ARGV[3]) + tonumber(ARGV[5])),
   ARGV[4] .. '\0' .. (v[3] or '') .. '\0' .. (v[4] or '') .. '\0' .. (v[5] or ''))
 if ARGV[10] == '' then
   redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9])

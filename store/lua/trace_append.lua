@@ -4,6 +4,6 @@
 -- KEYS: 1 trace
 -- ARGV: 1 entries kept, 2 ttl ms, 3.. entries (JSON)
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+redis.call('LTRIM', KEYS[1], '-' .. ARGV[1], '-1')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 'ok'

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs linkflow's worker-only benchmark and the Asynq peer (a Go + Redis task
-# queue draining tasks that do a link's Redis work) alternately, each against
+# queue draining tasks that do a link's Redis work) alternately (ABBA: the
+# side that goes first alternates), each against
 # a redis-server of its own started here the same way (append-only file,
 # fsync every second, no snapshots), and prints every run, the bytes each
 # side appended to its AOF per link or task, and the medians' ratio.
@@ -64,7 +65,13 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 : >"$work/lf"; : >"$work/peer"
 for i in $(seq "$runs"); do
-  read -r l lb <<<"$(linkflow_run)"; read -r p pb <<<"$(peer_run)"
+  # ABBA order: which side goes first alternates, so a machine that speeds
+  # up or slows down during the run favours neither.
+  if ((i % 2)); then
+    read -r l lb <<<"$(linkflow_run)"; read -r p pb <<<"$(peer_run)"
+  else
+    read -r p pb <<<"$(peer_run)"; read -r l lb <<<"$(linkflow_run)"
+  fi
   echo "$l" >>"$work/lf"; echo "$p" >>"$work/peer"
   echo "run $i: linkflow worker-only $l links/s ($lb), asynq $p tasks/s ($pb)"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs one `linkflow bench` mode alternately with this tree's binary and with
-# the binary of an earlier commit, on the same machine in the same run, and
+# Runs one `linkflow bench` mode alternately (ABBA: the binary that goes
+# first alternates) with this tree's binary and with the binary of an earlier
+# commit, on the same machine in the same run, and
 # prints every run, the medians and their ratio.
 #
 #   scripts/bench-vs.sh COMMIT [runs] -- BENCH_FLAGS...
@@ -35,8 +36,15 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 : >"$work/o"; : >"$work/n"; : >"$work/oc"; : >"$work/nc"
 for i in $(seq "$runs"); do
-  r=$(one "$work/old" "$@"); read -r o oc <<<"$r"
-  r=$(one "$work/new" "$@"); read -r n nc <<<"$r"
+  # ABBA order: which binary goes first alternates, so a machine that speeds
+  # up or slows down during the run favours neither.
+  if ((i % 2)); then
+    r=$(one "$work/old" "$@"); read -r o oc <<<"$r"
+    r=$(one "$work/new" "$@"); read -r n nc <<<"$r"
+  else
+    r=$(one "$work/new" "$@"); read -r n nc <<<"$r"
+    r=$(one "$work/old" "$@"); read -r o oc <<<"$r"
+  fi
   echo "$o" >>"$work/o"; echo "$n" >>"$work/n"; echo "$oc" >>"$work/oc"; echo "$nc" >>"$work/nc"
   echo "run $i: $commit $o links/s ($oc µs CPU per link), this tree $n links/s ($nc µs)"
 done

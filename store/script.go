@@ -19,7 +19,9 @@ import (
 // A script hands Redis strings, never Lua numbers: Redis 7.0 renders every
 // number argument of redis.call with snprintf("%.17g"), which cost about half
 // a microsecond each, as much as a small command. Integers a script computes
-// go through string.format('%d', n), and constants are written as strings.
+// go through string.format('%d', n), and constants are written as strings
+// (delivery_failed_page.lua, a page of an operator's list, still computes
+// its range in Lua numbers).
 
 //go:embed lua/*.lua
 var luaFS embed.FS

@@ -148,19 +148,19 @@ func (w *Worker) start(ctx context.Context) error {
 	return nil
 }
 
-// fetch takes messages of one integration as long as there are free slots.
+// fetch takes messages of one integration and runs each in a free slot.
+// It waits for a message before it takes a slot: an integration with
+// nothing to run holds none of the process's concurrency (a worker serves
+// every integration, and with one slot an idle one would hold it forever).
+// A message waiting here for a slot is not renewed: past the ack wait,
+// JetStream hands it to a worker with room, and the lease settles which
+// one runs it.
 func (w *Worker) fetch(ctx context.Context, integ string, it jetstream.MessagesContext) {
 	defer w.fetchWG.Done()
 	limit := w.cfg.IntegrationLimits[integ]
 	for {
-		select {
-		case w.slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
 		msg, err := it.Next()
 		if err != nil {
-			<-w.slots
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return
 			}
@@ -169,6 +169,16 @@ func (w *Worker) fetch(ctx context.Context, integ string, it jetstream.MessagesC
 		}
 		if w.stopping.Load() {
 			// Buffered before Stop: hand it back for immediate redelivery.
+			_ = msg.Nak()
+			continue
+		}
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			_ = msg.Nak()
+			return
+		}
+		if w.stopping.Load() {
 			_ = msg.Nak()
 			<-w.slots
 			continue

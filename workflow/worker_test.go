@@ -186,6 +186,26 @@ func TestIntegrationLimitHoldsAcrossWorkers(t *testing.T) {
 	}
 }
 
+// A worker's concurrency is for sessions: an integration with nothing to
+// run holds none of it. A worker with one slot serving every integration
+// (four in the sandbox) runs links of two of them, twice over; it once
+// lost a slot to each idle integration's wait for a message, and with one
+// slot it stopped for good once an idle one took it.
+func TestIdleIntegrationsHoldNoSlots(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(func(c *workflow.Config) { c.Concurrency = 1 })
+	for round := range 2 {
+		a := h.run("verizon", "user_good", "pass_good", readPM)
+		b := h.run("tmobile", "user_good", "pass_good", readPM)
+		for _, l := range []*linkflow.Link{a, b} {
+			if got := h.wait(l.ID, 15*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded {
+				t.Fatalf("round %d: %s link %s: %+v", round, l.IntegrationID, got.Status, got.Error)
+			}
+		}
+	}
+}
+
 func TestCancelNotificationStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })

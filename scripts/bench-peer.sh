@@ -11,7 +11,17 @@
 # REDIS_ARGS adds settings to both servers, e.g.
 # REDIS_ARGS="--auto-aof-rewrite-percentage 0" to see what AOF rewrites cost.
 # The peer's source is in ../shared/peers/asynq-drain (PEER_DIR to change it).
+#
+# PEER_RESULT=FILE adds a third side: the same peer built from a copy whose
+# handler stores FILE's bytes as the link's result instead of its own
+# 230-byte one. scripts/testdata/sandbox-result.json is a result linkflow's
+# sandbox returns for the benchmark's two reads (2,052 bytes), so
+#   PEER_RESULT=scripts/testdata/sandbox-result.json scripts/bench-peer.sh 5
+# compares the two sides storing results of the same size. The three sides
+# then run in an order rotated each round.
 set -euo pipefail
+peer_result=${PEER_RESULT:+$(realpath "$PEER_RESULT")}
+if [ -n "$peer_result" ] && [ ! -f "$peer_result" ]; then echo "PEER_RESULT: no file $PEER_RESULT" >&2; exit 1; fi
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 links=${2:-20000}
@@ -23,6 +33,16 @@ trap 'if [ -n "$port" ]; then redis-cli -p "$port" shutdown nosave >/dev/null 2>
 echo "building linkflow and the peer ($peer_dir)" >&2
 go build -o "$work/linkflow" ./cmd/linkflow
 (cd "$peer_dir" && go build -o "$work/asynq-drain" .)
+if [ -n "$peer_result" ]; then
+  # The copy keeps the handler's own json.Marshal (its CPU), and stores the
+  # file's bytes in its place.
+  cp -r "$peer_dir" "$work/peer-src"
+  cp "$peer_result" "$work/peer-src/result.json"
+  printf 'package main\n\nimport _ "embed"\n\n//go:embed result.json\nvar peerResult []byte\n' >"$work/peer-src/result.go"
+  sed -i 's/"result", res)/"result", append(res[:0:0], peerResult...))/' "$work/peer-src/main.go"
+  grep -q 'peerResult\.\.\.' "$work/peer-src/main.go" || { echo "the peer's handler changed: cannot set its result" >&2; exit 1; }
+  (cd "$work/peer-src" && go build -o "$work/asynq-drain-result" .)
+fi
 
 # redis_start starts a fresh server in its own directory; sets port and dir.
 redis_start() {
@@ -49,7 +69,7 @@ redis_stop() {
 peer_run() {
   redis_start
   local r
-  r=$("$work/asynq-drain" -redis "127.0.0.1:$port" -n "$links" -concurrency 256 | sed -E 's/.*: ([0-9]+) tasks\/s.*/\1/')
+  r=$("$work/${1:-asynq-drain}" -redis "127.0.0.1:$port" -n "$links" -concurrency 256 | sed -E 's/.*: ([0-9]+) tasks\/s.*/\1/')
   echo "$r $(redis_stop)"
 }
 
@@ -62,6 +82,26 @@ linkflow_run() {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+if [ -n "$peer_result" ]; then
+  : >"$work/lf"; : >"$work/peer"; : >"$work/peer2"
+  sides=(linkflow peer peer2)
+  for i in $(seq "$runs"); do
+    # The first side rotates each round, so drift favours none of the three.
+    for j in 0 1 2; do
+      case ${sides[$(((i + j) % 3))]} in
+      linkflow) read -r l lb <<<"$(linkflow_run)" ;;
+      peer) read -r p pb <<<"$(peer_run)" ;;
+      peer2) read -r q qb <<<"$(peer_run asynq-drain-result)" ;;
+      esac
+    done
+    echo "$l" >>"$work/lf"; echo "$p" >>"$work/peer"; echo "$q" >>"$work/peer2"
+    echo "run $i: linkflow worker-only $l links/s ($lb), asynq $p tasks/s ($pb), asynq storing $(basename "$peer_result") $q tasks/s ($qb)"
+  done
+  lm=$(median <"$work/lf"); pm=$(median <"$work/peer"); qm=$(median <"$work/peer2")
+  python3 -c "print(f'medians: linkflow {$lm:.0f} links/s, asynq {$pm:.0f} tasks/s (ratio {$lm/$pm:.2f}x), asynq storing the same result as linkflow {$qm:.0f} tasks/s (ratio {$lm/$qm:.2f}x)')"
+  exit 0
+fi
 
 : >"$work/lf"; : >"$work/peer"
 for i in $(seq "$runs"); do

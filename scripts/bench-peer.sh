@@ -83,37 +83,28 @@ linkflow_run() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-if [ -n "$peer_result" ]; then
-  : >"$work/lf"; : >"$work/peer"; : >"$work/peer2"
-  sides=(linkflow peer peer2)
-  for i in $(seq "$runs"); do
-    # The first side rotates each round, so drift favours none of the three.
-    for j in 0 1 2; do
-      case ${sides[$(((i + j) % 3))]} in
-      linkflow) read -r l lb <<<"$(linkflow_run)" ;;
-      peer) read -r p pb <<<"$(peer_run)" ;;
-      peer2) read -r q qb <<<"$(peer_run asynq-drain-result)" ;;
-      esac
-    done
-    echo "$l" >>"$work/lf"; echo "$p" >>"$work/peer"; echo "$q" >>"$work/peer2"
-    echo "run $i: linkflow worker-only $l links/s ($lb), asynq $p tasks/s ($pb), asynq storing $(basename "$peer_result") $q tasks/s ($qb)"
-  done
-  lm=$(median <"$work/lf"); pm=$(median <"$work/peer"); qm=$(median <"$work/peer2")
-  python3 -c "print(f'medians: linkflow {$lm:.0f} links/s, asynq {$pm:.0f} tasks/s (ratio {$lm/$pm:.2f}x), asynq storing the same result as linkflow {$qm:.0f} tasks/s (ratio {$lm/$qm:.2f}x)')"
-  exit 0
-fi
-
-: >"$work/lf"; : >"$work/peer"
+# Each round the first side moves on by one: with two sides that is ABBA
+# order, and with three a rotation, so a machine that speeds up or slows
+# down during the run favours none.
+sides=(linkflow peer)
+[ -n "$peer_result" ] && sides+=(peer2)
+: >"$work/lf"; : >"$work/peer"; : >"$work/peer2"
 for i in $(seq "$runs"); do
-  # ABBA order: which side goes first alternates, so a machine that speeds
-  # up or slows down during the run favours neither.
-  if ((i % 2)); then
-    read -r l lb <<<"$(linkflow_run)"; read -r p pb <<<"$(peer_run)"
-  else
-    read -r p pb <<<"$(peer_run)"; read -r l lb <<<"$(linkflow_run)"
-  fi
-  echo "$l" >>"$work/lf"; echo "$p" >>"$work/peer"
-  echo "run $i: linkflow worker-only $l links/s ($lb), asynq $p tasks/s ($pb)"
+  for j in "${!sides[@]}"; do
+    case ${sides[$(((i + j) % ${#sides[@]}))]} in
+    linkflow) read -r l lb <<<"$(linkflow_run)"; echo "$l" >>"$work/lf" ;;
+    peer) read -r p pb <<<"$(peer_run)"; echo "$p" >>"$work/peer" ;;
+    peer2) read -r q qb <<<"$(peer_run asynq-drain-result)"; echo "$q" >>"$work/peer2" ;;
+    esac
+  done
+  line="run $i: linkflow worker-only $l links/s ($lb), asynq $p tasks/s ($pb)"
+  [ -n "$peer_result" ] && line+=", asynq storing $(basename "$peer_result") $q tasks/s ($qb)"
+  echo "$line"
 done
-lm=$(median <"$work/lf"); pm=$(median <"$work/peer")
-python3 -c "print(f'medians: linkflow {$lm:.0f} links/s, asynq {$pm:.0f} tasks/s, ratio {$lm/$pm:.2f}x')"
+lm=$(median <"$work/lf" | xargs printf "%.0f"); pm=$(median <"$work/peer" | xargs printf "%.0f")
+line="medians: linkflow $lm links/s, asynq $pm tasks/s, ratio $(python3 -c "print(f'{$lm/$pm:.2f}')")x"
+if [ -n "$peer_result" ]; then
+  qm=$(median <"$work/peer2" | xargs printf "%.0f")
+  line+="; asynq storing the same result as linkflow $qm tasks/s, ratio $(python3 -c "print(f'{$lm/$qm:.2f}')")x"
+fi
+echo "$line"

@@ -7,7 +7,7 @@
 if redis.call('HGET', KEYS[1], 'org') ~= ARGV[3] then return {'missing'} end
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl ~= -2 then return {'busy', redis.call('HGET', KEYS[1], 'refreshes') or '0'} end
-local token = redis.call('HINCRBY', KEYS[1], 'lockFence', '1')
-redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[1])
-return {'ok', tostring(token), redis.call('HGETALL', KEYS[1]),
+local token = string.format('%d', redis.call('HINCRBY', KEYS[1], 'lockFence', '1'))
+redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
+return {'ok', token, redis.call('HGETALL', KEYS[1]),
   redis.call('LRANGE', KEYS[3], '-' .. ARGV[2], '-1')}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type Dispatcher struct {
 	slotFree chan struct{}
 	wake     chan struct{}
 	nextPoll atomic.Int64 // unix ms the poller will next look
+	wanted   atomic.Int64 // unix ms of the earliest wakeAt since the poller last looked
 
 	started    atomic.Bool
 	stopping   atomic.Bool
@@ -80,6 +82,7 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 			d.log.Warn("circuit breaker opened", zap.String("host", host), zap.Duration("cooldown", cfg.BreakerCooldown))
 		}
 	})
+	d.wanted.Store(math.MaxInt64)
 	d.attemptCtx, d.cancel = context.WithCancel(context.Background())
 	return d, nil
 }
@@ -269,28 +272,43 @@ func (d *Dispatcher) nakLater(msg jetstream.Msg, log *zap.Logger, what string, e
 	_ = msg.NakWithDelay(delay)
 }
 
-// kick wakes the poller now.
-func (d *Dispatcher) kick() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+// kick has the poller look now (a redelivery is due).
+func (d *Dispatcher) kick() { d.wakeAt(d.cfg.Now()) }
+
+// wakeAt has the poller look at t when something this process (or a
+// redelivery) put in the schedule is due before the poller would look
+// anyway. The poller looks at t, not at once: a look costs a round trip over
+// every shard of the schedule.
+func (d *Dispatcher) wakeAt(t time.Time) {
+	at := t.UnixMilli()
+	d.want(at)
+	if at < d.nextPoll.Load() {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// wakeAt wakes the poller when something this process scheduled is due
-// before the poller would look anyway.
-func (d *Dispatcher) wakeAt(t time.Time) {
-	if t.UnixMilli() < d.nextPoll.Load() {
-		d.kick()
+// want lowers wanted to at.
+func (d *Dispatcher) want(at int64) {
+	for {
+		w := d.wanted.Load()
+		if at >= w || d.wanted.CompareAndSwap(w, at) {
+			return
+		}
 	}
 }
 
 // poll claims due retries, as many as there are free slots, and attempts
-// them. It sleeps until the earliest due retry, PollInterval at most.
+// them. It looks when the earliest entry it knows of is due: the earliest
+// its last look saw, or one announced by wakeAt since, and every
+// PollInterval at most (for what other processes schedule).
 func (d *Dispatcher) poll() {
 	defer d.loops.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var due time.Time // when to look next; zero: at once
 	for {
 		select {
 		case <-d.stopCh:
@@ -298,8 +316,23 @@ func (d *Dispatcher) poll() {
 		case <-timer.C:
 		case <-d.wake:
 		}
+		now := d.cfg.Now()
+		// What was announced until now is due by then or is in the schedule
+		// for this look to see; what is announced from now on waits in
+		// wanted for the next one.
+		if w := d.wanted.Swap(math.MaxInt64); w < due.UnixMilli() {
+			due = time.UnixMilli(w)
+		}
+		if due.After(now) {
+			// Woken for something due later: look then.
+			d.want(due.UnixMilli())
+			d.nextPoll.Store(due.UnixMilli())
+			timer.Reset(due.Sub(now))
+			continue
+		}
 		wait := d.pollOnce()
-		d.nextPoll.Store(time.Now().Add(wait).UnixMilli())
+		due = now.Add(wait)
+		d.nextPoll.Store(due.UnixMilli())
 		timer.Reset(wait)
 	}
 }

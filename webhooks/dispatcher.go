@@ -35,7 +35,6 @@ type Dispatcher struct {
 	slots    chan struct{} // global in-flight attempts
 	slotFree chan struct{}
 	wake     chan struct{}
-	nextPoll atomic.Int64 // unix ms the poller will next look
 	wanted   atomic.Int64 // unix ms of the earliest wakeAt since the poller last looked
 
 	started    atomic.Bool
@@ -276,13 +275,10 @@ func (d *Dispatcher) nakLater(msg jetstream.Msg, log *zap.Logger, what string, e
 func (d *Dispatcher) kick() { d.wakeAt(d.cfg.Now()) }
 
 // wakeAt has the poller look at t when something this process (or a
-// redelivery) put in the schedule is due before the poller would look
-// anyway. The poller looks at t, not at once: a look costs a round trip over
-// every shard of the schedule.
+// redelivery) put in the schedule is due then. The poller looks at t, not at
+// once: a look costs a round trip over every shard of the schedule.
 func (d *Dispatcher) wakeAt(t time.Time) {
-	at := t.UnixMilli()
-	d.want(at)
-	if at < d.nextPoll.Load() {
+	if d.want(t.UnixMilli()) {
 		select {
 		case d.wake <- struct{}{}:
 		default:
@@ -290,12 +286,15 @@ func (d *Dispatcher) wakeAt(t time.Time) {
 	}
 }
 
-// want lowers wanted to at.
-func (d *Dispatcher) want(at int64) {
+// want lowers wanted to at; it reports whether it did.
+func (d *Dispatcher) want(at int64) bool {
 	for {
 		w := d.wanted.Load()
-		if at >= w || d.wanted.CompareAndSwap(w, at) {
-			return
+		if at >= w {
+			return false
+		}
+		if d.wanted.CompareAndSwap(w, at) {
+			return true
 		}
 	}
 }
@@ -324,15 +323,14 @@ func (d *Dispatcher) poll() {
 			due = time.UnixMilli(w)
 		}
 		if due.After(now) {
-			// Woken for something due later: look then.
+			// Woken for something due later: look then. (Kept in wanted
+			// too, so that only an earlier time wakes the poller again.)
 			d.want(due.UnixMilli())
-			d.nextPoll.Store(due.UnixMilli())
 			timer.Reset(due.Sub(now))
 			continue
 		}
 		wait := d.pollOnce()
 		due = now.Add(wait)
-		d.nextPoll.Store(due.UnixMilli())
 		timer.Reset(wait)
 	}
 }

@@ -142,9 +142,9 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int
 	return refs, next, nil
 }
 
-// RecordAttempt logs an attempt and applies its decision in one step, and
-// with a linkflow.Claim settles the delivery's retry schedule entry in the same round
-// trip. It returns the attempt's number, and linkflow.ErrFenced (with the number)
+// RecordAttempt logs an attempt and applies its decision in one step, which
+// with a linkflow.Claim also settles the delivery's retry schedule entry. It
+// returns the attempt's number, and linkflow.ErrFenced (with the number)
 // when the state changed since the attempt began, in which case the attempt
 // is logged as superseded and the decision dropped.
 func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (int, error) {
@@ -163,38 +163,28 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 	if a.Delivered {
 		delivered = "ok"
 	}
-	keys := []string{s.k.delivery(a.EventID), linkLog, s.k.failedDeliveries(shardOf(a.EventID), a.OrgID)}
+	keys := []string{s.k.delivery(a.EventID), linkLog, s.k.failedDeliveries(shardOf(a.EventID), a.OrgID),
+		s.k.retrySchedule(shardOf(a.EventID))}
+	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
+	settle := []any{"", "", "", ""}
+	if !a.Claim.IsZero() {
+		next := a.NextAt
+		if a.Status != linkflow.DeliveryPending {
+			next = time.Time{}
+		}
+		settle = settleArgs(ref, a.Claim, a.Now, next)
+	}
 	args := []any{a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
 		a.Status, a.Step, ms(a.NextAt), a.Trigger, delivered, a.StatusCode, a.Error, a.EventID,
-		ms(a.At.Add(-a.FailedRetention))}
-	if a.Claim.IsZero() {
-		return parseRecorded(a, deliveryRecordScript.Run(ctx, s.rdb, keys, args...))
-	}
-
-	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
-	next := a.NextAt
-	if a.Status != linkflow.DeliveryPending {
-		next = time.Time{}
-	}
-	sargs := settleArgs(ref, a.Claim, a.Now, next)
-	pipe := s.pipeline()
-	rec := pipe.Script(ctx, deliveryRecordScript, keys, args...)
-	settle := pipe.Script(ctx, deliverySettleScript, []string{s.k.retrySchedule(shardOf(a.EventID))}, sargs...)
-	_ = pipe.Exec(ctx) // each command's error is looked at below
-	n, err := parseRecorded(a, rec)
-	settled, settleErr := settle.Int()
-	moved := settleErr != nil || settled == 1 // unknown counts as moved
-	ctx, cancel := repairContext(ctx)
-	defer cancel()
-	switch {
-	case errors.Is(err, linkflow.ErrFenced) && moved:
-		// A redelivery changed the state during the attempt. It brings the
-		// entry forward itself, but may not have yet, or may have failed
-		// to: make sure the entry is there.
-		_ = s.rdb.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(a.Now)), Member: refMember(ref)}).Err()
-	case err != nil && !errors.Is(err, linkflow.ErrFenced) && !errors.Is(err, linkflow.ErrNotFound) && moved:
-		// The attempt may not be recorded: put the claim back, so that the
-		// delivery comes back when it expires.
+		ms(a.At.Add(-a.FailedRetention)), settle[0], settle[1], settle[2], settle[3]}
+	n, err := parseRecorded(a, deliveryRecordScript.Run(ctx, s.rdb, keys, args...))
+	if err != nil && !a.Claim.IsZero() && !errors.Is(err, linkflow.ErrFenced) && !errors.Is(err, linkflow.ErrNotFound) {
+		// No answer: the step may have settled the entry without the
+		// attempt being known to be recorded. Put the claim back (unless
+		// the entry is there), so that the delivery comes back when it
+		// expires and is looked at again.
+		ctx, cancel := repairContext(ctx)
+		defer cancel()
 		_ = s.rdb.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(a.Claim)), Member: refMember(ref)}).Err()
 	}
 	return n, err

@@ -418,3 +418,48 @@ func TestRecordAttemptWritesTheState(t *testing.T) {
 		t.Fatalf("failed deliveries: %+v (%v)", failed, err)
 	}
 }
+
+// The attempt log keeps the last LogCap attempts; recording an attempt of a
+// delivery with no state writes nothing and says so.
+func TestRecordAttemptKeepsTheLastAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	fin := b.finished(t, "https://hooks.example.com/a")
+	acc := b.accept(t, fin, 0, time.Minute)
+	for range 5 {
+		b.clock.Add(time.Second)
+		_, err := b.st.RecordAttempt(ctx, linkflow.AttemptRecord{OrgID: b.org, EventID: fin.EventID,
+			LinkID: acc.Delivery.LinkID, Version: 0, At: b.clock.Now(), LogCap: 3,
+			Entry: []byte(linkflow.AttemptEntryPrefix + `"x":1}`), StatusCode: 500, Status: linkflow.DeliveryPending,
+			Step: 1, NextAt: b.clock.Now().Add(time.Hour), Trigger: linkflow.TriggerRetry, FailedRetention: time.Hour})
+		if !errors.Is(err, linkflow.ErrFenced) {
+			t.Fatalf("record from version 0: %v, want fenced", err)
+		}
+	}
+	log, err := b.st.DeliveryAttempts(ctx, b.org, acc.Delivery.LinkID)
+	want := []string{`{"attempt":3,"superseded":true,"x":1}`, `{"attempt":4,"superseded":true,"x":1}`, `{"attempt":5,"superseded":true,"x":1}`}
+	if err != nil || len(log) != len(want) {
+		t.Fatalf("attempt log %q (%v), want %q", log, err, want)
+	}
+	for i := range want {
+		if string(log[i]) != want[i] {
+			t.Errorf("attempt log[%d] = %s, want %s", i, log[i], want[i])
+		}
+	}
+
+	if err := b.st.Redis().Del(ctx, b.st.KeyDelivery(fin.EventID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.RecordAttempt(ctx, linkflow.AttemptRecord{OrgID: b.org, EventID: fin.EventID,
+		LinkID: acc.Delivery.LinkID, Version: 1, At: b.clock.Now(), Entry: []byte(linkflow.AttemptEntryPrefix + `"x":1}`),
+		Status: linkflow.DeliverySucceeded, FailedRetention: time.Hour}); !errors.Is(err, linkflow.ErrNotFound) {
+		t.Fatalf("record without state: %v, want not found", err)
+	}
+	if log, _ := b.st.DeliveryAttempts(ctx, b.org, acc.Delivery.LinkID); len(log) != len(want) {
+		t.Errorf("recording without state logged it: %q", log)
+	}
+	if n, _ := b.st.Redis().Exists(ctx, b.st.KeyDelivery(fin.EventID)).Result(); n != 0 {
+		t.Error("recording without state created one")
+	}
+}

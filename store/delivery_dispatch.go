@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,18 +11,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The dispatcher's round trips. Accepting an event is one: the state script
-// on the organization's slot and the claim in the retry schedule go in one
-// pipeline. Recording an attempt is one: the record script and the settling
-// of the schedule entry go in one pipeline (RecordAttempt with a linkflow.Claim).
-//
-// The two slots may be on two Redis Cluster nodes, where a pipeline runs
-// each node's part in parallel: neither step relies on the other having run
-// first. A claim is hidden from pollers until it expires, by which time the
-// state exists or the claim was taken back; a schedule entry is settled only
-// while the caller's claim on it holds, so a redelivery that moved it since
-// is never undone, and when the state step fails or loses its fence the
-// entry is put back.
+// The dispatcher's steps. A delivery's state and its entry in the retry
+// schedule are in its event's shard, so each step is one script on one
+// slot: accepting an event creates the state and claims the first attempt
+// (delivery_accept.lua); recording an attempt logs it, applies its decision
+// and settles the entry (delivery_record.lua with a linkflow.Claim). A claim
+// is hidden from pollers until it expires; an entry is settled only while the
+// caller's claim on it holds, so a redelivery that moved it since is never
+// undone. Where a step's answer is lost, the claim is taken back (accept) or
+// put back (record), so that nothing depends on a reply that never came.
 
 var (
 	deliveryAcceptScript = script("delivery_accept")
@@ -29,13 +27,12 @@ var (
 	deliverySettleScript = script("delivery_settle")
 )
 
-// AcceptEvent creates the delivery state of an event, read from the
-// organization's event log, unless it exists (a redelivered message never
-// restarts a schedule), and puts a pending delivery in the retry schedule
-// unless it is there already; when it returns without error the delivery
-// no longer depends on the caller's message. With the first attempt due at
-// once, all of it is one round trip. It returns linkflow.ErrNotFound when the log
-// holds no event EventID at StreamID.
+// AcceptEvent creates the delivery state of an event, read from its record,
+// unless it exists (a redelivered message never restarts a schedule), and
+// puts a pending delivery in the retry schedule unless it is there already;
+// when it returns without error the delivery no longer depends on the
+// caller's message. All of it is one step. It returns linkflow.ErrNotFound
+// when no event EventID of OrgID is recorded.
 func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkflow.Accepted, error) {
 	if !validID(a.OrgID) || !validID(a.EventID) {
 		return nil, linkflow.ErrNotFound
@@ -44,63 +41,19 @@ func (s *Store) AcceptEvent(ctx context.Context, a linkflow.EventAccept) (*linkf
 		return nil, fmt.Errorf("accept event %s: ClaimUntil must be after Now", a.EventID)
 	}
 	ref := linkflow.DeliveryRef{OrgID: a.OrgID, EventID: a.EventID}
-	keys := []string{s.k.event(a.EventID), s.k.delivery(a.EventID), s.k.eventLink(a.EventID)}
-	args := []any{ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt), a.OrgID}
-	claimAtOnce := !a.FirstAt.After(a.Now)
-	var res *redis.Cmd
-	var add *redis.IntCmd
-	if claimAtOnce {
-		pipe := s.pipeline()
-		res = pipe.Script(ctx, deliveryAcceptScript, keys, args...)
-		add = pipe.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(a.ClaimUntil)), Member: refMember(ref)})
-		_ = pipe.Exec(ctx) // each command's error is looked at below
-	} else {
-		res = deliveryAcceptScript.Run(ctx, s.rdb, keys, args...)
+	keys := []string{s.k.event(a.EventID), s.k.delivery(a.EventID), s.k.eventLink(a.EventID),
+		s.k.retrySchedule(shardOf(ref.EventID))}
+	args := []any{ms(a.Now), s.deliveryTTL(0).Milliseconds(), ms(a.FirstAt), a.OrgID, ms(a.ClaimUntil), refMember(ref)}
+	acc, err := parseAccepted(a, deliveryAcceptScript.Run(ctx, s.rdb, keys, args...))
+	if err != nil && !errors.Is(err, linkflow.ErrNotFound) {
+		// No answer: the step may have claimed the delivery. Take the claim
+		// back now (when it is still ours) rather than leave it to a poller
+		// once it expires.
+		rctx, cancel := repairContext(ctx)
+		_, _ = s.SettleDeliveryRetry(rctx, ref, a.ClaimUntil, a.Now, time.Time{})
+		cancel()
 	}
-	claimed := add != nil && add.Err() == nil && add.Val() == 1
-	acc, err := parseAccepted(a, res)
-	if err == nil && add != nil && add.Err() != nil {
-		err = fmt.Errorf("accept event %s: claim: %w", a.EventID, add.Err())
-	}
-	if err != nil {
-		if add != nil && (claimed || add.Err() != nil) {
-			// The state may not exist: take the claim back now rather than
-			// leave it to a poller once it expires.
-			rctx, cancel := repairContext(ctx)
-			_, _ = s.SettleDeliveryRetry(rctx, ref, a.ClaimUntil, a.Now, time.Time{})
-			cancel()
-		}
-		return nil, err
-	}
-	d := acc.Delivery
-	switch {
-	case claimAtOnce && claimed:
-		switch {
-		case d.Terminal():
-			// A redelivered message of a finished delivery.
-			_, _ = s.SettleDeliveryRetry(ctx, ref, a.ClaimUntil, a.Now, time.Time{})
-		case d.NextAt.After(a.Now):
-			// A redelivered message of a delivery whose entry went missing
-			// (a crash between its steps): back at its own time. Should this
-			// fail, the claim brings it back when it expires.
-			_, _ = s.SettleDeliveryRetry(ctx, ref, a.ClaimUntil, a.Now, d.NextAt)
-		default:
-			acc.Owned = true
-		}
-	case claimAtOnce:
-		// Someone put it in the schedule already, and owns it.
-	case !d.Terminal():
-		at, own := d.NextAt, false
-		if !at.After(a.Now) {
-			at, own = a.ClaimUntil, true
-		}
-		added, err := s.rdb.ZAddNX(ctx, s.k.retrySchedule(shardOf(ref.EventID)), redis.Z{Score: float64(ms(at)), Member: refMember(ref)}).Result()
-		if err != nil {
-			return nil, fmt.Errorf("accept event %s: schedule: %w", a.EventID, err)
-		}
-		acc.Owned = own && added == 1
-	}
-	return acc, nil
+	return acc, err
 }
 
 func parseAccepted(a linkflow.EventAccept, res *redis.Cmd) (*linkflow.Accepted, error) {
@@ -112,12 +65,13 @@ func parseAccepted(a linkflow.EventAccept, res *redis.Cmd) (*linkflow.Accepted, 
 	if ok && len(arr) == 1 && arr[0] == "missing" {
 		return nil, linkflow.ErrNotFound
 	}
-	if !ok || len(arr) < 2 {
+	if !ok || len(arr) < 3 {
 		return nil, fmt.Errorf("accept event %s: unexpected reply %v", a.EventID, v)
 	}
-	acc := &linkflow.Accepted{Delivery: parseDelivery(a.OrgID, a.EventID, pairsToMap(arr[1])), Created: arr[0] == "created"}
-	if len(arr) > 2 {
-		acc.Event = parseEventRecord(a.EventID, arr[2])
+	acc := &linkflow.Accepted{Delivery: parseDelivery(a.OrgID, a.EventID, pairsToMap(arr[2])),
+		Created: arr[0] == "created", Owned: arr[1] == "1"}
+	if len(arr) > 3 {
+		acc.Event = parseEventRecord(a.EventID, arr[3])
 	}
 	return acc, nil
 }

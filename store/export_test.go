@@ -18,6 +18,7 @@ func (s *Store) KeyEvent(id string) string        { return s.k.event(id) }
 // KeyRetrySchedule is the part of the retry schedule an event's delivery
 // waits in.
 func (s *Store) KeyRetrySchedule(eventID string) string { return s.k.retrySchedule(shardOf(eventID)) }
+func (s *Store) KeyDelivery(eventID string) string      { return s.k.delivery(eventID) }
 
 var MemberOf = refMember
 

@@ -9,16 +9,26 @@
 --       8 new step, 9 next attempt at ms, 10 trigger of the next attempt,
 --       11 'ok' when this attempt delivered, 12 status code, 13 error,
 --       14 event id, 15 failed set MINSCORE ms
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+-- With a claim on the delivery's entry in the retry schedule (the same
+-- shard's), it settles that entry too (settle_claim), whatever the record's
+-- outcome: KEYS 4 retry schedule; ARGV 16 member ('' without a claim),
+-- 17 claimed until ms, 18 now ms, 19 new due time ms or '' to remove.
+-- Returns {outcome, attempt number, settled: 1, 0, or '' without a claim}.
+--#include settle_claim
+local settled = ''
+if ARGV[16] ~= '' then settled = settle_claim(KEYS[4], ARGV[16], ARGV[17], ARGV[18], ARGV[19]) end
+-- A state always has both fields: neither means there is none.
 local cur = redis.call('HMGET', KEYS[1], 'version', 'attempts')
+if not cur[1] and not cur[2] then return {'missing', '', settled} end
 local n = (tonumber(cur[2]) or 0) + 1
 local ns = string.format('%d', n)
 local current = cur[1] == ARGV[1]
 if ARGV[6] == '1' then
   local head = '{"attempt":' .. ns .. ','
   if not current then head = head .. '"superseded":true,' end
-  redis.call('RPUSH', KEYS[2], head .. ARGV[3])
-  redis.call('LTRIM', KEYS[2], '-' .. ARGV[4], '-1')
+  if redis.call('RPUSH', KEYS[2], head .. ARGV[3]) > tonumber(ARGV[4]) then
+    redis.call('LTRIM', KEYS[2], '-' .. ARGV[4], '-1')
+  end
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 -- One HSET for the attempt and, when current, the decision.
@@ -32,11 +42,16 @@ if current then
 end
 redis.call('HSET', KEYS[1], unpack(f))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if not current then return {'fenced', n} end
+if not current then
+  -- A redelivery changed the state during the attempt. It brings the entry
+  -- forward itself, but may not have yet: make sure the entry is there.
+  if settled == 1 then redis.call('ZADD', KEYS[4], 'NX', ARGV[18], ARGV[16]) end
+  return {'fenced', n, settled}
+end
 if status == 'failed' then
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[14])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[15])
 else
   redis.call('ZREM', KEYS[3], ARGV[14])
 end
-return {'ok', n}
+return {'ok', n, settled}

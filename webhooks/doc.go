@@ -11,26 +11,29 @@
 // retry schedule, and only then acks the message; from there on the delivery
 // lives in Redis, never only in memory:
 //
-//   - the state hash lf:{org}:wh:<eventId> (status, attempts, next attempt,
-//     version), changed only by Lua scripts on the organization's slot;
-//   - the retry schedule lf:{wh}:retry, one sorted set for every
-//     organization, scored by due time. Pollers in every dispatcher claim due
-//     entries by moving them forward by a visibility timeout, so an entry
-//     whose dispatcher died comes back by itself;
+//   - the state hash (status, attempts, next attempt, version) in the
+//     event's shard (store/doc.go), changed only by Lua scripts there;
+//   - the retry schedule, one sorted set per shard scored by due time.
+//     Pollers in every dispatcher claim due entries by moving them forward
+//     by a visibility timeout, so an entry whose dispatcher died comes back
+//     by itself. A poller looks at every shard in one round trip, when the
+//     earliest entry it knows of is due (what its own process scheduled
+//     wakes it for then) and every PollInterval for what others scheduled;
 //   - the attempt log next to the link, and the organization's failed set
-//     (deliveries that exhausted the schedule, replayable for 14 days).
+//     in each shard (deliveries that exhausted the schedule, replayable for
+//     14 days).
 //
-// A delivered event costs two Redis round trips: accepting it (one pipeline:
-// the state script, which reads the event itself, and the claim) and
-// recording its attempt (one pipeline: the record script and the settling of
-// the schedule entry). The state and the schedule are on two slots, which a
-// Redis Cluster runs in parallel, so neither step relies on their order: a
-// claim stays hidden from pollers until it expires, a schedule entry is
-// moved only while its claim holds (a redelivery that moved it first keeps
-// it), and what a failed half leaves is put right at once or by the next
-// claimer (store/delivery_dispatch.go). The organization's webhook secrets
-// are kept in the process for a few seconds (Config.SecretCacheTTL) instead
-// of being read and decrypted for every attempt.
+// A delivered event costs two Redis commands, each one script on the
+// event's shard: accepting it (delivery_accept.lua reads the event, creates
+// the state and claims the first attempt) and recording its attempt
+// (delivery_record.lua logs it, applies the decision and settles the
+// schedule entry). A claim stays hidden from pollers until it expires, a
+// schedule entry is moved only while its claim holds (a redelivery that
+// moved it first keeps it), and where a step's answer is lost the claim is
+// taken back or put back (store/delivery_dispatch.go). The organization's
+// webhook secrets are kept in the process for a few seconds
+// (Config.SecretCacheTTL) instead of being read and decrypted for every
+// attempt.
 //
 // One attempt signs the stored body byte for byte with the official Standard
 // Webhooks library (webhook-id is the event id, stable across retries;
@@ -42,9 +45,11 @@
 //
 // Receivers are isolated from each other: each target host has a bounded
 // number of attempts in flight and a circuit breaker. A delivery that meets
-// a saturated host or an open breaker goes back to the schedule a little
-// later without counting as an attempt, so a hanging receiver holds its own
-// slots and nobody else's.
+// a saturated host queues for its next slot without holding a global one
+// (Config.HostQueue), or waits briefly for room behind a full queue
+// (Config.HostOverflowWait); beyond that, or at an open breaker, it goes
+// back to the schedule a little later without counting as an attempt, so a
+// hanging receiver holds its own slots and nobody else's.
 //
 // The Service is the API side: a link's deliveries, redelivery, failed
 // deliveries and their replay, and the event log for receivers that catch up

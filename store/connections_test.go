@@ -177,3 +177,25 @@ func (b *connBundle) revoke(t *testing.T, id string) {
 		t.Fatalf("after the revocation: %v", err)
 	}
 }
+
+// A connection lists its last ConnectionLinkIDs links, and keeps no more.
+func TestConnectionListsItsLastLinks(t *testing.T) {
+	t.Parallel()
+	b := newConnBundle(t)
+	ctx := context.Background()
+	var id string
+	for i := range store.ConnectionLinkIDs + 2 {
+		b.advance(time.Second)
+		id = b.connect(t, "tmobile", "alice", "", tokens(i, b.clock().Add(time.Hour)))
+	}
+	if n, err := b.st.Redis().LLen(ctx, b.st.KeyConnLinks(id)).Result(); err != nil || n != store.ConnectionLinkIDs {
+		t.Fatalf("the connection's links list holds %d (%v), want %d", n, err, store.ConnectionLinkIDs)
+	}
+	c, err := b.st.Connection(ctx, b.org, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.LinkIDs) != store.ConnectionLinkIDs {
+		t.Errorf("the connection lists %d links, want %d", len(c.LinkIDs), store.ConnectionLinkIDs)
+	}
+}

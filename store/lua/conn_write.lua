@@ -21,7 +21,8 @@ local function conn_write(ck1, ck2, ck3, a, i)
     redis.call('HSET', ck1, 'firstLinkId', link, 'version', '1', unpack(a, first, last + 2 * no))
     redis.call('ZADD', ck3, '0', link .. ':' .. id)
   end
-  redis.call('RPUSH', ck2, link)
-  redis.call('LTRIM', ck2, '-' .. a[i + 5], '-1')
+  if redis.call('RPUSH', ck2, link) > tonumber(a[i + 5]) then
+    redis.call('LTRIM', ck2, '-' .. a[i + 5], '-1')
+  end
   return 'ok'
 end

@@ -137,8 +137,10 @@ type Config struct {
 	// dispatchers; a dispatcher that dies holding it lets it come back then.
 	// Must exceed Timeout. Default 60s.
 	Visibility time.Duration
-	// PollInterval is the longest the retry poller sleeps; it wakes earlier
-	// for the earliest due retry. Default 1s.
+	// PollInterval is the longest the retry poller sleeps, which bounds how
+	// late it sees retries other processes schedule; it wakes earlier for
+	// the earliest due retry it knows of (its last look's, or one this
+	// process scheduled since). Default 1s.
 	PollInterval time.Duration
 	// ClaimBatch bounds the retries claimed at once. Default 100.
 	ClaimBatch int

@@ -158,8 +158,8 @@ func TestAcceptEventRepairsTheSchedule(t *testing.T) {
 	}
 }
 
-// Recording an attempt settles its schedule entry in the same round trip,
-// never undoing a redelivery that raced it, in any order.
+// Recording an attempt settles its schedule entry in the same step, never
+// undoing a redelivery that raced it.
 func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -242,22 +242,29 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 		resend(t, x, linkflow.TriggerReplay, true)
 		dueNow(t, x)
 	})
-	t.Run("redelivery whose schedule write is late or lost", func(t *testing.T) {
-		t.Parallel()
-		// The state changed, the schedule not (yet): on Redis Cluster the
-		// settle may even run first. The entry must not disappear.
-		x := start(t)
-		resend(t, x, linkflow.TriggerManual, false)
-		if err := x.b.st.Redis().ZAdd(ctx, x.b.st.KeyRetrySchedule(x.fin.EventID), redis.Z{Score: float64(x.claim.UnixMilli()),
-			Member: store.MemberOf(linkflow.DeliveryRef{OrgID: x.b.org, EventID: x.fin.EventID})}).Err(); err != nil {
-			t.Fatal(err)
-		}
-		err := x.b.record(t, x.fin, x.del.Version, linkflow.DeliveryFailed, time.Time{}, x.claim)
-		if !errors.Is(err, linkflow.ErrFenced) {
-			t.Fatalf("record: %v, want fenced", err)
-		}
-		dueNow(t, x)
-	})
+	for _, decision := range []string{linkflow.DeliveryFailed, linkflow.DeliveryPending} {
+		t.Run("redelivery whose schedule write is late or lost, decision "+decision, func(t *testing.T) {
+			t.Parallel()
+			// The state changed, the schedule not (yet): the entry is still
+			// at the claim. The dropped decision must neither take it out nor
+			// put it at its own time: the redelivery is due now.
+			x := start(t)
+			resend(t, x, linkflow.TriggerManual, false)
+			if err := x.b.st.Redis().ZAdd(ctx, x.b.st.KeyRetrySchedule(x.fin.EventID), redis.Z{Score: float64(x.claim.UnixMilli()),
+				Member: store.MemberOf(linkflow.DeliveryRef{OrgID: x.b.org, EventID: x.fin.EventID})}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			var next time.Time
+			if decision == linkflow.DeliveryPending {
+				next = x.b.clock.Now().Add(time.Hour)
+			}
+			err := x.b.record(t, x.fin, x.del.Version, decision, next, x.claim)
+			if !errors.Is(err, linkflow.ErrFenced) {
+				t.Fatalf("record: %v, want fenced", err)
+			}
+			dueNow(t, x)
+		})
+	}
 	t.Run("expired claim", func(t *testing.T) {
 		t.Parallel()
 		// Past its claim the entry may be someone else's: it is left for the

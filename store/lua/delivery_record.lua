@@ -11,15 +11,18 @@
 --       14 event id, 15 failed set MINSCORE ms
 -- With a claim on the delivery's entry in the retry schedule (the same
 -- shard's), it settles that entry too (settle_claim), whatever the record's
--- outcome: KEYS 4 retry schedule; ARGV 16 member ('' without a claim),
--- 17 claimed until ms, 18 now ms, 19 new due time ms or '' to remove.
+-- outcome: to the decision's due time (ARGV 19), or to now when the attempt
+-- was superseded. KEYS 4 retry schedule; ARGV 16 member ('' without a
+-- claim), 17 claimed until ms, 18 now ms, 19 new due time ms or '' to remove.
 -- Returns {outcome, attempt number, settled: 1, 0, or '' without a claim}.
 --#include settle_claim
-local settled = ''
-if ARGV[16] ~= '' then settled = settle_claim(KEYS[4], ARGV[16], ARGV[17], ARGV[18], ARGV[19]) end
+local function settle(due)
+  if ARGV[16] == '' then return '' end
+  return settle_claim(KEYS[4], ARGV[16], ARGV[17], ARGV[18], due)
+end
 -- A state always has both fields: neither means there is none.
 local cur = redis.call('HMGET', KEYS[1], 'version', 'attempts')
-if not cur[1] and not cur[2] then return {'missing', '', settled} end
+if not cur[1] and not cur[2] then return {'missing', '', settle(ARGV[19])} end
 local n = (tonumber(cur[2]) or 0) + 1
 local ns = string.format('%d', n)
 local current = cur[1] == ARGV[1]
@@ -43,10 +46,10 @@ end
 redis.call('HSET', KEYS[1], unpack(f))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if not current then
-  -- A redelivery changed the state during the attempt. It brings the entry
-  -- forward itself, but may not have yet: make sure the entry is there.
-  if settled == 1 then redis.call('ZADD', KEYS[4], 'NX', ARGV[18], ARGV[16]) end
-  return {'fenced', n, settled}
+  -- A redelivery changed the state during the attempt: the delivery is due
+  -- now. The redelivery brings the entry forward itself, but may not have
+  -- yet (then the claim still holds, and the entry goes to now here).
+  return {'fenced', n, settle(ARGV[18])}
 end
 if status == 'failed' then
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[14])
@@ -54,4 +57,4 @@ if status == 'failed' then
 else
   redis.call('ZREM', KEYS[3], ARGV[14])
 end
-return {'ok', n, settled}
+return {'ok', n, settle(ARGV[19])}

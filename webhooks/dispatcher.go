@@ -35,7 +35,9 @@ type Dispatcher struct {
 	slots    chan struct{} // global in-flight attempts
 	slotFree chan struct{}
 	wake     chan struct{}
-	wanted   atomic.Int64 // unix ms of the earliest wakeAt since the poller last looked
+	// wanted is the earliest time (unix ms) announced to the poller since
+	// it last woke (wakeAt), or the look it planned then; MaxInt64 for none.
+	wanted atomic.Int64
 
 	started    atomic.Bool
 	stopping   atomic.Bool
@@ -330,7 +332,7 @@ func (d *Dispatcher) poll() {
 			continue
 		}
 		wait := d.pollOnce()
-		due = now.Add(wait)
+		due = d.cfg.Now().Add(wait) // wait counts from the look's end
 		timer.Reset(wait)
 	}
 }

@@ -16,9 +16,10 @@
 //   - the retry schedule, one sorted set per shard scored by due time.
 //     Pollers in every dispatcher claim due entries by moving them forward
 //     by a visibility timeout, so an entry whose dispatcher died comes back
-//     by itself. A poller looks at every shard in one round trip, when the
-//     earliest entry it knows of is due (what its own process scheduled
-//     wakes it for then) and every PollInterval for what others scheduled;
+//     by itself. A poller reads every shard in one round trip (and claims
+//     what is due in a second) when the earliest entry it knows of is due
+//     (what its own process scheduled wakes it for then), and every
+//     PollInterval for what others scheduled;
 //   - the attempt log next to the link, and the organization's failed set
 //     in each shard (deliveries that exhausted the schedule, replayable for
 //     14 days).

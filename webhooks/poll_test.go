@@ -8,19 +8,27 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
 // lookCounter is the real store, counting the poller's looks at the retry
-// schedule (each a round trip over all of its shards).
+// schedule (each reads all of its shards). hold, when set, runs after a look
+// has read the schedule and before it answers: the test decides when the
+// look ends.
 type lookCounter struct {
 	webhooks.DispatchStore
 	looks atomic.Int64
+	hold  func(look int64)
 }
 
 func (c *lookCounter) ClaimDueDeliveries(ctx context.Context, now time.Time, limit int, visibility time.Duration) ([]linkflow.DeliveryRef, time.Time, error) {
-	c.looks.Add(1)
-	return c.DispatchStore.ClaimDueDeliveries(ctx, now, limit, visibility)
+	n := c.looks.Add(1)
+	refs, next, err := c.DispatchStore.ClaimDueDeliveries(ctx, now, limit, visibility)
+	if c.hold != nil {
+		c.hold(n)
+	}
+	return refs, next, err
 }
 
 // A retry this process schedules has the poller look when it is due, not at
@@ -55,5 +63,42 @@ func TestPollerLooksWhenARetryIsDue(t *testing.T) {
 	// scheduled would make it 11.
 	if n := counter.looks.Load(); n > events+1 {
 		t.Errorf("the poller looked at the schedule %d times for %d retries; want at most %d", n, events, events+1)
+	}
+}
+
+// A retry scheduled while the poller is looking (after the look read the
+// schedule) is looked at when it is due, not a PollInterval later.
+func TestRetryScheduledDuringALook(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	inLook, release := make(chan struct{}), make(chan struct{})
+	counter := &lookCounter{DispatchStore: b.store, hold: func(look int64) {
+		if look == 1 {
+			close(inLook)
+			<-release
+		}
+	}}
+	cfg := b.config()
+	cfg.Store = counter
+	cfg.Schedule = []time.Duration{0, 300 * time.Millisecond, 300 * time.Millisecond}
+	cfg.PollInterval = time.Minute
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) int {
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	b.dispatcher(cfg)
+	<-inLook // the first look has read an empty schedule
+	_, eventID := b.finish(rc.url())
+	testenv.Eventually(t, 10*time.Second, "the first attempt recorded, its retry scheduled", func() bool {
+		d := b.delivery(eventID)
+		return d != nil && d.Attempts == 1
+	})
+	close(release)
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
+	if n := counter.looks.Load(); n != 2 {
+		t.Errorf("the poller looked %d times, want 2: the held one and the one when the retry was due", n)
 	}
 }

@@ -20,6 +20,8 @@ type connBundle struct {
 	now   atomic.Int64 // unix ms
 	org   string
 	links atomic.Int64
+	// linkIDs are the links connect ran, in order.
+	linkIDs []string
 }
 
 func newConnBundle(t *testing.T) *connBundle {
@@ -71,6 +73,7 @@ func (b *connBundle) connect(t *testing.T, integration, username, externalUser s
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.linkIDs = append(b.linkIDs, c.Link.ID)
 	return fin.ConnectionID
 }
 
@@ -195,7 +198,9 @@ func TestConnectionListsItsLastLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.LinkIDs) != store.ConnectionLinkIDs {
-		t.Errorf("the connection lists %d links, want %d", len(c.LinkIDs), store.ConnectionLinkIDs)
+	last := b.linkIDs[len(b.linkIDs)-store.ConnectionLinkIDs:]
+	if len(c.LinkIDs) != len(last) || c.LinkIDs[0] != last[0] || c.LinkIDs[len(last)-1] != last[len(last)-1] {
+		t.Errorf("the connection lists %d links from %v to %v, want its last %d", len(c.LinkIDs),
+			c.LinkIDs[:1], c.LinkIDs[len(c.LinkIDs)-1:], store.ConnectionLinkIDs)
 	}
 }

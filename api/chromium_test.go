@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -199,10 +200,13 @@ func TestHostedPageInChromium(t *testing.T) {
 		ctx, problems := newTab(t, browser)
 		steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(l.str("appClipUrl")), chromedp.WaitVisible(chromedp.ID("login-form")),
 			chromedp.SendKeys(chromedp.ID("username"), "user_good")}
+		// Each wrong password leads to a new page: wait for the one that
+		// counts it, not for the page it was typed into (whose nodes go).
+		left := []string{"2 tries left.", "Last try."}
 		for i := range 3 {
 			steps = append(steps, chromedp.SendKeys(chromedp.ID("password"), "not-the-password"), chromedp.Click(chromedp.ID("login")))
 			if i < 2 {
-				steps = append(steps, chromedp.WaitVisible(chromedp.ID("tries-left")))
+				steps = append(steps, chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//p[@id="tries-left"][normalize-space()=%q]`, left[i]))))
 			}
 		}
 		steps = append(steps, chromedp.WaitVisible(chromedp.ID("outcome")))

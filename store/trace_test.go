@@ -64,4 +64,17 @@ func TestTrace(t *testing.T) {
 	if _, _, err := b.st.Trace(ctx, b.org, fmt.Sprintf("link_%032d", 0)); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("an unknown link: %v", err)
 	}
+
+	// Finishing the link gives its trace the link's retention.
+	if _, err := b.st.CancelLink(ctx, b.org, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	linkTTL, err1 := b.st.Redis().PTTL(ctx, b.st.KeyLink(l.ID)).Result()
+	traceTTL, err2 := b.st.Redis().PTTL(ctx, b.st.KeyTrace(l.ID)).Result()
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	if linkTTL <= 0 || traceTTL <= 0 || (linkTTL-traceTTL).Abs() > time.Second {
+		t.Errorf("after the link finished: the link expires in %s, its trace in %s", linkTTL, traceTTL)
+	}
 }

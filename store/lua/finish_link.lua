@@ -20,7 +20,7 @@
 --       message, 13 n link pairs, 14.. link field/value pairs, then (with
 --       KEYS 11-13) the connection write's arguments as conn_write takes them
 --#include conn_write
-local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration', 'externalUserId')
+local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration', 'externalUserId', 'debug')
 if not v[2] then return {'fenced'} end
 if v[2] == 'succeeded' or v[2] == 'failed' or v[2] == 'canceled' or v[2] == 'expired' then return {'done', v[2]} end
 if ARGV[1] == 'lease' then
@@ -34,7 +34,8 @@ redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMe
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[10], ARGV[5])
+-- Only a debug link has a trace.
+if v[6] == '1' then redis.call('PEXPIRE', KEYS[10], ARGV[5]) end
 redis.call('ZADD', KEYS[8], string.format('%d', tonumber(ARGV[3]) + tonumber(ARGV[5])),
   ARGV[4] .. '\0' .. (v[3] or '') .. '\0' .. (v[4] or '') .. '\0' .. (v[5] or ''))
 if ARGV[10] == '' then

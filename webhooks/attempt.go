@@ -154,9 +154,11 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *linkflow.Delivery, r *r
 	})
 	switch {
 	case errors.Is(err, linkflow.ErrFenced):
-		// A redelivery or another dispatcher changed the delivery meanwhile;
-		// the schedule entry is theirs.
+		// A redelivery or another dispatcher changed the delivery meanwhile:
+		// the decision is dropped. Where this process's claim still held,
+		// the entry is due now (the redelivery's own wake-up may not come).
 		log.Info("attempt superseded", zap.String("result", r.class))
+		d.kick()
 		return
 	case errors.Is(err, linkflow.ErrNotFound):
 		// No state (expired): whatever is left in the schedule is dropped by

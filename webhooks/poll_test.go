@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,13 +91,21 @@ func TestRetryScheduledDuringALook(t *testing.T) {
 		return http.StatusOK
 	})
 	b.dispatcher(cfg)
-	<-inLook // the first look has read an empty schedule
+	// Whatever happens, the held look ends before the dispatcher stops
+	// (cleanups run last first).
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free)
+	select {
+	case <-inLook: // the first look has read an empty schedule
+	case <-time.After(10 * time.Second):
+		t.Fatal("the poller did not look at start")
+	}
 	_, eventID := b.finish(rc.url())
 	testenv.Eventually(t, 10*time.Second, "the first attempt recorded, its retry scheduled", func() bool {
 		d := b.delivery(eventID)
 		return d != nil && d.Attempts == 1
 	})
-	close(release)
+	free()
 	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
 	if n := counter.looks.Load(); n != 2 {
 		t.Errorf("the poller looked %d times, want 2: the held one and the one when the retry was due", n)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/linkflow/linkflow/internal/testenv"
 )
 
 // chromiumPath finds Debian's chromium. A missing browser fails the test:
@@ -268,7 +270,16 @@ func TestHostedPageInChromium(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v (problems: %v)", err, problems())
 		}
-		msg := text(t, ctx, "page")
+		// The working page replaces itself at each stage: read a whole
+		// working page's text in one evaluation, again while a reload makes
+		// it fail.
+		var msg string
+		testenv.Eventually(t, 10*time.Second, "a working page's text", func() bool {
+			s, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+				`document.getElementById("progress") ? document.getElementById("page").innerText : ""`))
+			msg = s
+			return err == nil && msg != ""
+		})
 		connecting, working := strings.Contains(msg, "Connecting to T-Mobile…"), strings.Contains(msg, "Logging in to T-Mobile and doing what you allowed…")
 		if connecting == working || strings.Contains(msg, "Logged in") {
 			t.Fatalf("the working page says: %q", msg)

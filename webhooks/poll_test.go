@@ -32,6 +32,15 @@ func (c *lookCounter) ClaimDueDeliveries(ctx context.Context, now time.Time, lim
 	return refs, next, err
 }
 
+// busyOnce answers each webhook's first attempt 503, the next ones 200.
+func busyOnce(w http.ResponseWriter, _ *http.Request, n int) int {
+	if n == 1 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusOK
+}
+
 // A retry this process schedules has the poller look when it is due, not at
 // once as well: a look before anything is due finds nothing and costs a
 // round trip over every shard of the schedule.
@@ -43,13 +52,7 @@ func TestPollerLooksWhenARetryIsDue(t *testing.T) {
 	cfg.Store = counter
 	cfg.Schedule = []time.Duration{0, 300 * time.Millisecond, 300 * time.Millisecond}
 	cfg.PollInterval = time.Minute // only the retries make it look
-	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) int {
-		if n == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	rc := newReceiver(t, busyOnce)
 	b.dispatcher(cfg)
 	const events = 5
 	for range events {
@@ -83,13 +86,7 @@ func TestRetryScheduledDuringALook(t *testing.T) {
 	cfg.Store = counter
 	cfg.Schedule = []time.Duration{0, 300 * time.Millisecond, 300 * time.Millisecond}
 	cfg.PollInterval = time.Minute
-	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) int {
-		if n == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	rc := newReceiver(t, busyOnce)
 	b.dispatcher(cfg)
 	// Whatever happens, the held look ends before the dispatcher stops
 	// (cleanups run last first).

@@ -174,9 +174,9 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 		}
 		settle = settleArgs(ref, a.Claim, a.Now, next)
 	}
-	args := []any{a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
+	args := append([]any{a.Version, ms(a.At), tail, a.LogCap, s.deliveryTTL(a.FailedRetention).Milliseconds(), writeLog,
 		a.Status, a.Step, ms(a.NextAt), a.Trigger, delivered, a.StatusCode, a.Error, a.EventID,
-		ms(a.At.Add(-a.FailedRetention)), settle[0], settle[1], settle[2], settle[3]}
+		ms(a.At.Add(-a.FailedRetention))}, settle...)
 	n, err := parseRecorded(a, deliveryRecordScript.Run(ctx, s.rdb, keys, args...))
 	if err != nil && !a.Claim.IsZero() && !errors.Is(err, linkflow.ErrFenced) && !errors.Is(err, linkflow.ErrNotFound) {
 		// No answer: the step may have settled the entry without the

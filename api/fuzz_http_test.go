@@ -96,7 +96,7 @@ func FuzzCreateLink(f *testing.F) {
 		if resp.StatusCode != http.StatusCreated {
 			return
 		}
-		if bytes.Contains(out, []byte(fuzzCard)) || bytes.Contains(out, []byte(`"arguments"`)) {
+		if showsArguments(t, body, out) {
 			t.Fatalf("the 201 shows arguments: %s", out)
 		}
 		var created struct{ LinkID string }
@@ -104,10 +104,46 @@ func FuzzCreateLink(f *testing.F) {
 			t.Fatalf("201 body %s", out)
 		}
 		status, got := send(t, http.MethodGet, s.URL+"/v1/links/"+created.LinkID, s.APIKey, "", nil)
-		if status != http.StatusOK || bytes.Contains(got, []byte(fuzzCard)) || bytes.Contains(got, []byte(`"arguments"`)) {
+		if status != http.StatusOK || showsArguments(t, body, got) {
 			t.Fatalf("read: %d %s", status, got)
 		}
 	})
+}
+
+// showsArguments reports whether a link as the API shows it shows an
+// operation's arguments: an operation with an "arguments" member, or the
+// card number where the request that created the link held it only in
+// arguments (a description or a URL that holds it is the customer's own).
+func showsArguments(t *testing.T, request, shown []byte) bool {
+	t.Helper()
+	var link struct {
+		Operations []map[string]json.RawMessage `json:"operations"`
+	}
+	if err := json.Unmarshal(shown, &link); err != nil {
+		t.Fatalf("the link: %v: %s", err, shown)
+	}
+	for _, op := range link.Operations {
+		if _, ok := op["arguments"]; ok {
+			return true
+		}
+	}
+	if !bytes.Contains(shown, []byte(fuzzCard)) {
+		return false
+	}
+	var req map[string]any
+	dec := json.NewDecoder(bytes.NewReader(request))
+	dec.UseNumber()
+	if dec.Decode(&req) != nil {
+		return true
+	}
+	ops, _ := req["operations"].([]any)
+	for _, op := range ops {
+		if m, ok := op.(map[string]any); ok {
+			delete(m, "arguments")
+		}
+	}
+	rest, _ := json.Marshal(req)
+	return !bytes.Contains(rest, []byte(fuzzCard))
 }
 
 // FuzzHostedForm posts arbitrary forms to the hosted page's login and MFA

@@ -139,18 +139,39 @@ func procStatus(pid int, field string) int64 {
 
 // cpuSeconds is the CPU time (user + system) process pid has used so far.
 func cpuSeconds(pid int) float64 {
+	self, _ := cpuTimes(pid)
+	return self
+}
+
+// treeCPUSeconds is the CPU time of pid and of its children so far: those it
+// has waited for and those still running. A Redis server rewrites its
+// append-only file in a child it forks, so its own time leaves the rewrites
+// out.
+func treeCPUSeconds(pid int) float64 {
+	self, waited := cpuTimes(pid)
+	for _, c := range childPids(pid) {
+		self += treeCPUSeconds(c)
+	}
+	return self + waited
+}
+
+// cpuTimes reads /proc/<pid>/stat: the CPU time (user + system) of the
+// process, and that of the children it has waited for.
+func cpuTimes(pid int) (self, waited float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// Fields after the command name (which may hold spaces) start at ')'.
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
+	if len(f) < 15 {
+		return 0, 0
 	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // clock ticks; 100 per second on Linux
+	var ticks [4]float64 // utime, stime, cutime, cstime
+	for i := range ticks {
+		ticks[i], _ = strconv.ParseFloat(f[11+i], 64)
+	}
+	return (ticks[0] + ticks[1]) / 100, (ticks[2] + ticks[3]) / 100 // clock ticks; 100 per second on Linux
 }
 
 // childPids lists the child processes of pid (Linux).
@@ -176,19 +197,34 @@ func childPids(pid int) []int {
 type cpuMeter struct {
 	names []string
 	pids  []int
+	trees []bool
 	start []float64
 }
 
-func (m *cpuMeter) add(name string, pid int) {
-	m.names, m.pids = append(m.names, name), append(m.pids, pid)
-	m.start = append(m.start, cpuSeconds(pid))
+// add measures process pid alone.
+func (m *cpuMeter) add(name string, pid int) { m.addProcess(name, pid, false) }
+
+// addTree measures process pid with its children (a Redis server and the
+// children that rewrite its append-only file).
+func (m *cpuMeter) addTree(name string, pid int) { m.addProcess(name, pid, true) }
+
+func (m *cpuMeter) addProcess(name string, pid int, tree bool) {
+	m.names, m.pids, m.trees = append(m.names, name), append(m.pids, pid), append(m.trees, tree)
+	m.start = append(m.start, m.seconds(len(m.pids)-1))
+}
+
+func (m *cpuMeter) seconds(i int) float64 {
+	if m.trees[i] {
+		return treeCPUSeconds(m.pids[i])
+	}
+	return cpuSeconds(m.pids[i])
 }
 
 // stop returns each process's CPU seconds since add, per completed unit.
 func (m *cpuMeter) stop(units int) []ProcessCPU {
 	out := make([]ProcessCPU, len(m.pids))
-	for i, pid := range m.pids {
-		sec := cpuSeconds(pid) - m.start[i]
+	for i := range m.pids {
+		sec := m.seconds(i) - m.start[i]
 		out[i] = ProcessCPU{Name: m.names[i], CPUSeconds: sec}
 		if units > 0 {
 			out[i].MicrosPerUnit = sec / float64(units) * 1e6

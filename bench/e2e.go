@@ -141,7 +141,7 @@ func runEndToEnd(ctx context.Context, cfg Config) (*Report, error) {
 		profiles = profileChildren(cfg.Progress, cfg.ProfileDir, cfg.ProfileSeconds, dep.dev)
 		cpu.add("dev", dep.dev.pid())
 		for _, pid := range childPids(dep.dev.pid()) {
-			cpu.addTree("redis", pid) // dev's only child process
+			cpu.addWithChildren("redis", pid) // dev's only child process
 		}
 	}
 	cpu.add("bench", os.Getpid())

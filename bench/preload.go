@@ -66,7 +66,7 @@ func runWorkerOnly(ctx context.Context, cfg Config) (*Report, error) {
 	baseline := workers[0].rss()
 	var cpu cpuMeter
 	for i, pid := range b.redisPids() {
-		cpu.addTree(fmt.Sprintf("redis-%d", i+1), pid)
+		cpu.addWithChildren(fmt.Sprintf("redis-%d", i+1), pid)
 	}
 	cpu.add("bench+nats", os.Getpid())
 	for _, w := range workers {
@@ -156,7 +156,7 @@ func runDispatcherOnly(ctx context.Context, cfg Config) (*Report, error) {
 	defer profiles.Wait()
 	var cpu cpuMeter
 	for i, pid := range b.redisPids() {
-		cpu.addTree(fmt.Sprintf("redis-%d", i+1), pid)
+		cpu.addWithChildren(fmt.Sprintf("redis-%d", i+1), pid)
 	}
 	cpu.add("bench+nats+receiver", os.Getpid())
 	cpu.add("dispatcher", disp.pid())

@@ -143,16 +143,18 @@ func cpuSeconds(pid int) float64 {
 	return self
 }
 
-// treeCPUSeconds is the CPU time of pid and of its children so far: those it
-// has waited for and those still running. A Redis server rewrites its
-// append-only file in a child it forks, so its own time leaves the rewrites
-// out.
-func treeCPUSeconds(pid int) float64 {
-	self, waited := cpuTimes(pid)
+// childCPUSeconds is the CPU time process pid's children have used so far:
+// those it has waited for and those still running (with their own
+// children). A Redis server rewrites its append-only file in a child it
+// forks, so its own time leaves the rewrites out. A child reaped between the
+// two reads here can be counted twice or not at all; that needs a reap
+// within microseconds of a measurement, rare enough for a benchmark.
+func childCPUSeconds(pid int) float64 {
+	_, waited := cpuTimes(pid)
 	for _, c := range childPids(pid) {
-		self += treeCPUSeconds(c)
+		waited += cpuSeconds(c) + childCPUSeconds(c)
 	}
-	return self + waited
+	return waited
 }
 
 // cpuTimes reads /proc/<pid>/stat: the CPU time (user + system) of the
@@ -195,40 +197,43 @@ func childPids(pid int) []int {
 
 // cpuMeter measures the CPU time processes spend during a measured span.
 type cpuMeter struct {
-	names []string
-	pids  []int
-	trees []bool
-	start []float64
+	names    []string
+	pids     []int
+	children []bool
+	start    []float64 // own CPU seconds at add
+	cstart   []float64 // the children's, where they count
 }
 
-// add measures process pid alone.
+// add measures process pid's own CPU time.
 func (m *cpuMeter) add(name string, pid int) { m.addProcess(name, pid, false) }
 
-// addTree measures process pid with its children (a Redis server and the
-// children that rewrite its append-only file).
-func (m *cpuMeter) addTree(name string, pid int) { m.addProcess(name, pid, true) }
+// addWithChildren measures process pid's own CPU time and, apart, its
+// children's (a Redis server's, which rewrite its append-only file).
+func (m *cpuMeter) addWithChildren(name string, pid int) { m.addProcess(name, pid, true) }
 
-func (m *cpuMeter) addProcess(name string, pid int, tree bool) {
-	m.names, m.pids, m.trees = append(m.names, name), append(m.pids, pid), append(m.trees, tree)
-	m.start = append(m.start, m.seconds(len(m.pids)-1))
-}
-
-func (m *cpuMeter) seconds(i int) float64 {
-	if m.trees[i] {
-		return treeCPUSeconds(m.pids[i])
+func (m *cpuMeter) addProcess(name string, pid int, children bool) {
+	m.names, m.pids, m.children = append(m.names, name), append(m.pids, pid), append(m.children, children)
+	m.start = append(m.start, cpuSeconds(pid))
+	c := 0.0
+	if children {
+		c = childCPUSeconds(pid)
 	}
-	return cpuSeconds(m.pids[i])
+	m.cstart = append(m.cstart, c)
 }
 
 // stop returns each process's CPU seconds since add, per completed unit.
 func (m *cpuMeter) stop(units int) []ProcessCPU {
 	out := make([]ProcessCPU, len(m.pids))
-	for i := range m.pids {
-		sec := m.seconds(i) - m.start[i]
-		out[i] = ProcessCPU{Name: m.names[i], CPUSeconds: sec}
-		if units > 0 {
-			out[i].MicrosPerUnit = sec / float64(units) * 1e6
+	for i, pid := range m.pids {
+		p := ProcessCPU{Name: m.names[i], CPUSeconds: cpuSeconds(pid) - m.start[i]}
+		if m.children[i] {
+			p.ChildSeconds = childCPUSeconds(pid) - m.cstart[i]
 		}
+		if units > 0 {
+			p.MicrosPerUnit = p.CPUSeconds / float64(units) * 1e6
+			p.ChildMicrosPerUnit = p.ChildSeconds / float64(units) * 1e6
+		}
+		out[i] = p
 	}
 	return out
 }

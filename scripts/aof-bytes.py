@@ -17,23 +17,48 @@ import re
 import sys
 
 
+class Truncated(Exception):
+    pass
+
+
 def commands(data):
-    """Yields (args, size) for each RESP array of bulk strings in data."""
+    """Yields (args, size) for each RESP array of bulk strings in data.
+
+    Skips the timestamp annotations of aof-timestamp-enabled ("#TS:...").
+    Stops, with a warning, at a last command the file holds only part of
+    (Redis ignores such a command when it loads the file)."""
+
+    def line(i):
+        j = data.find(b"\r\n", i)
+        if j < 0:
+            raise Truncated()
+        return data[i:j], j + 2
+
     i = 0
     while i < len(data):
-        if data[i:i + 1] != b"*":
-            raise ValueError(f"offset {i}: not a RESP array")
         start = i
-        j = data.index(b"\r\n", i)
-        n = int(data[i + 1:j])
-        i = j + 2
-        args = []
-        for _ in range(n):
-            j = data.index(b"\r\n", i)
-            size = int(data[i + 1:j])
-            i = j + 2
-            args.append(data[i:i + size])
-            i += size + 2
+        try:
+            head, i = line(i)
+            if head.startswith(b"#"):
+                continue
+            if not head.startswith(b"*"):
+                raise ValueError(f"offset {start}: not a RESP array")
+            args = []
+            for _ in range(int(head[1:])):
+                at = i
+                head, i = line(i)
+                if not head.startswith(b"$"):
+                    raise ValueError(f"offset {at}: not a bulk string")
+                size = int(head[1:])
+                if i + size + 2 > len(data):
+                    raise Truncated()
+                if data[i + size:i + size + 2] != b"\r\n":
+                    raise ValueError(f"offset {i + size}: a bulk string does not end where its length says")
+                args.append(data[i:i + size])
+                i += size + 2
+        except Truncated:
+            print(f"aof-bytes: ignoring the last command, cut off at offset {start}", file=sys.stderr)
+            return
         yield args, i - start
 
 

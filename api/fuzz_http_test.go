@@ -263,29 +263,19 @@ func htmlEscaped(s string) []byte {
 // every length check decides alike) that shares none of its other
 // characters.
 func unlike(pw string) string {
+	// By UTF-8 length: a character to write, and one for where pw has it.
+	subs := [5][2]rune{1: {'Z', 'Q'}, 2: {'Ж', 'Ю'}, 3: {'語', '話'}, 4: {'𝒵', '𝒬'}}
 	var b strings.Builder
 	for len(pw) > 0 {
-		r, n := utf8.DecodeRuneInString(pw)
+		r, n := utf8.DecodeRuneInString(pw) // an invalid byte: n is 1
 		pw = pw[n:]
-		switch {
+		switch sub := subs[n]; {
 		case n == 1 && unicode.IsSpace(r):
 			b.WriteRune(r)
-		case n == 1 && r == 'Z':
-			b.WriteByte('Q')
-		case n == 1:
-			b.WriteByte('Z')
-		case n == 2 && r == 'Ж':
-			b.WriteRune('Ю')
-		case n == 2:
-			b.WriteRune('Ж')
-		case n == 3 && r == '語':
-			b.WriteRune('話')
-		case n == 3:
-			b.WriteRune('語')
-		case r == '𝒵':
-			b.WriteRune('𝒬')
+		case r == sub[0]:
+			b.WriteRune(sub[1])
 		default:
-			b.WriteRune('𝒵')
+			b.WriteRune(sub[0])
 		}
 	}
 	return b.String()

@@ -152,9 +152,18 @@ func cpuSeconds(pid int) float64 {
 func childCPUSeconds(pid int) float64 {
 	_, waited := cpuTimes(pid)
 	for _, c := range childPids(pid) {
-		waited += cpuSeconds(c) + childCPUSeconds(c)
+		waited += treeCPUSeconds(c)
 	}
 	return waited
+}
+
+// treeCPUSeconds is the CPU time of process pid and of all its children.
+func treeCPUSeconds(pid int) float64 {
+	self, waited := cpuTimes(pid)
+	for _, c := range childPids(pid) {
+		self += treeCPUSeconds(c)
+	}
+	return self + waited
 }
 
 // cpuTimes reads /proc/<pid>/stat: the CPU time (user + system) of the
@@ -196,38 +205,35 @@ func childPids(pid int) []int {
 }
 
 // cpuMeter measures the CPU time processes spend during a measured span.
-type cpuMeter struct {
-	names    []string
-	pids     []int
-	children []bool
-	start    []float64 // own CPU seconds at add
-	cstart   []float64 // the children's, where they count
+type cpuMeter struct{ procs []metered }
+
+// metered is one process a cpuMeter measures, and its CPU seconds at the
+// start of the span: its own, and its children's where they count.
+type metered struct {
+	name          string
+	pid           int
+	children      bool
+	start, cstart float64
 }
 
 // add measures process pid's own CPU time.
-func (m *cpuMeter) add(name string, pid int) { m.addProcess(name, pid, false) }
+func (m *cpuMeter) add(name string, pid int) {
+	m.procs = append(m.procs, metered{name: name, pid: pid, start: cpuSeconds(pid)})
+}
 
 // addWithChildren measures process pid's own CPU time and, apart, its
 // children's (a Redis server's, which rewrite its append-only file).
-func (m *cpuMeter) addWithChildren(name string, pid int) { m.addProcess(name, pid, true) }
-
-func (m *cpuMeter) addProcess(name string, pid int, children bool) {
-	m.names, m.pids, m.children = append(m.names, name), append(m.pids, pid), append(m.children, children)
-	m.start = append(m.start, cpuSeconds(pid))
-	c := 0.0
-	if children {
-		c = childCPUSeconds(pid)
-	}
-	m.cstart = append(m.cstart, c)
+func (m *cpuMeter) addWithChildren(name string, pid int) {
+	m.procs = append(m.procs, metered{name: name, pid: pid, children: true, start: cpuSeconds(pid), cstart: childCPUSeconds(pid)})
 }
 
 // stop returns each process's CPU seconds since add, per completed unit.
 func (m *cpuMeter) stop(units int) []ProcessCPU {
-	out := make([]ProcessCPU, len(m.pids))
-	for i, pid := range m.pids {
-		p := ProcessCPU{Name: m.names[i], CPUSeconds: cpuSeconds(pid) - m.start[i]}
-		if m.children[i] {
-			p.ChildSeconds = childCPUSeconds(pid) - m.cstart[i]
+	out := make([]ProcessCPU, len(m.procs))
+	for i, mp := range m.procs {
+		p := ProcessCPU{Name: mp.name, CPUSeconds: cpuSeconds(mp.pid) - mp.start}
+		if mp.children {
+			p.ChildSeconds = childCPUSeconds(mp.pid) - mp.cstart
 		}
 		if units > 0 {
 			p.MicrosPerUnit = p.CPUSeconds / float64(units) * 1e6

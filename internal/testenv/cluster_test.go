@@ -120,9 +120,20 @@ func TestNATSClusterSurvivesStreamLeaderLoss(t *testing.T) {
 	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, outbox.SubjectEvents+"test", []byte("one")); err != nil {
-		t.Fatal(err)
+	// The stream's create answer can come before every server has heard of
+	// its subjects, and a publish through the server that has not yet is
+	// answered "no response from stream": the first publish waits as the
+	// outbox's relay does, by trying again, under a message id so that a
+	// try whose answer was lost is not stored twice.
+	publish := func(body string) func() bool {
+		return func() bool {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, err := js.Publish(pctx, outbox.SubjectEvents+"test", []byte(body), jetstream.WithMsgID(body))
+			return err == nil
+		}
 	}
+	testenv.Eventually(t, 30*time.Second, "a publish to the new 3-replica stream", publish("one"))
 	info := streamInfo(ctx, t, js)
 	if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
 		t.Fatalf("stream: replicas %d, cluster %+v", info.Config.Replicas, info.Cluster)
@@ -131,12 +142,7 @@ func TestNATSClusterSurvivesStreamLeaderLoss(t *testing.T) {
 	if err := nc.StopServer(leader); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 30*time.Second, "a publish after the stream leader "+leader+" stopped", func() bool {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		_, err := js.Publish(pctx, outbox.SubjectEvents+"test", []byte("two"))
-		return err == nil
-	})
+	testenv.Eventually(t, 30*time.Second, "a publish after the stream leader "+leader+" stopped", publish("two"))
 	info = streamInfo(ctx, t, js)
 	if info.Cluster.Leader == leader || info.Cluster.Leader == "" || info.State.Msgs != 2 {
 		t.Fatalf("after losing %s: leader %q, %d messages", leader, info.Cluster.Leader, info.State.Msgs)

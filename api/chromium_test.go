@@ -74,7 +74,7 @@ func newTab(t *testing.T, browser context.Context) (context.Context, func() []st
 			}
 			if m.IsException() || m.Type == chromedp.ConsoleError {
 				mu.Lock()
-				problems = append(problems, string(m.Type)+": "+m.Text)
+				problems = append(problems, fmt.Sprintf("%s: %s (at %s:%d, source %q)", m.Type, m.Text, m.URL, m.Line, m.Source))
 				mu.Unlock()
 			}
 		}

@@ -93,11 +93,22 @@ func (s *Server) opsStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// opsHome is GET /ops: the numbers, or the sign-in form.
+// opsHome is GET /ops: the numbers, or the sign-in form. With
+// ?part=status (the page's own refresh) it answers the numbers alone, never
+// a whole page: without a session that is a 401 in the error envelope, on
+// which the page's script reloads to show the sign-in form.
 func (s *Server) opsHome(w http.ResponseWriter, r *http.Request) {
+	fragment := r.URL.Query().Get("part") == "status"
 	switch ok, err := s.operatorAuth(w, r); {
+	case err != nil && fragment:
+		s.writeError(w, r, err)
+		return
 	case err != nil:
 		s.writeOpsPage(w, r, http.StatusTooManyRequests, &opsView{FormError: err.Message})
+		return
+	case !ok && fragment:
+		w.Header().Set("Cache-Control", "no-store")
+		s.writeError(w, r, linkflow.Errorf(linkflow.EUnauthorized, "The operator session has ended: sign in again."))
 		return
 	case !ok:
 		s.writeOpsPage(w, r, http.StatusOK, &opsView{})
@@ -106,11 +117,12 @@ func (s *Server) opsHome(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.operatorReport(r.Context())
 	if err != nil {
 		reqLog(r).Warn("operator status", zap.Error(err))
-		s.writeOpsPage(w, r, http.StatusServiceUnavailable, &opsView{SignedIn: true, Problem: "The status could not be read: " + err.Error()})
+		s.writeOpsPage(w, r, http.StatusServiceUnavailable, &opsView{SignedIn: true, Fragment: fragment,
+			Problem: "The status could not be read: " + err.Error()})
 		return
 	}
 	v := newOpsView(rep)
-	v.Fragment = r.URL.Query().Get("part") == "status" // the page's own refresh
+	v.Fragment = fragment
 	s.writeOpsPage(w, r, http.StatusOK, v)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
 	"github.com/linkflow/linkflow/internal/testenv"
@@ -165,6 +166,17 @@ func TestOperatorPage(t *testing.T) {
 	if !strings.HasPrefix(frag.body, `<main id="status"`) || strings.Contains(frag.body, "<style") || strings.Contains(frag.body, "<script") ||
 		!strings.Contains(frag.body, "ACCOUNT_LOCKED") {
 		t.Fatalf("the page's refresh fragment:\n%s", frag.body)
+	}
+	// Without a session the refresh gets no page (its style would break the
+	// signed-in page's policy) but a 401 in the error envelope, and the
+	// page's script reloads to the sign-in form.
+	ended := opsRequest(t, http.MethodGet, s.URL+"/ops?part=status", nil, nil)
+	var env struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if ended.status != http.StatusUnauthorized || json.Unmarshal([]byte(ended.body), &env) != nil || env.Error.Code != linkflow.EUnauthorized ||
+		ended.header.Get("Cache-Control") != "no-store" || strings.Contains(ended.body, "<") {
+		t.Fatalf("the refresh fragment without a session: %d %v\n%s", ended.status, ended.header, ended.body)
 	}
 	// The cookie works with the key that signed it, unaltered, only.
 	value := strings.TrimPrefix(session, "linkflow_ops=")

@@ -138,8 +138,12 @@ func (v *Verifier) VerifyBody(body []byte, headers http.Header) (*Event, error) 
 		return nil, ErrMissingHeaders
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: unreadable webhook-timestamp", ErrTimestamp)
+	if err != nil || strconv.FormatInt(sec, 10) != ts {
+		// Only plain decimal, as linkflow sends it: the signature covers the
+		// header as sent, and the library checks it over the number
+		// written back, so "01700000000" or "+1700000000" would pass with
+		// the signature of "1700000000".
+		return nil, fmt.Errorf("%w: webhook-timestamp is not unix seconds in plain decimal", ErrTimestamp)
 	}
 	now := v.Now()
 	if d := now.Sub(time.Unix(sec, 0)); d > v.Tolerance || d < -v.Tolerance {

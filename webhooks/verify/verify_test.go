@@ -103,6 +103,10 @@ func TestVerify(t *testing.T) {
 		{"too old", request(body, "evt_1", ts, good), now.Add(301 * time.Second), verify.ErrTimestamp},
 		{"too new", request(body, "evt_1", ts, good), now.Add(-301 * time.Second), verify.ErrTimestamp},
 		{"unreadable timestamp", request(body, "evt_1", "yesterday", good), now, verify.ErrTimestamp},
+		// The same second written otherwise is not the header that was
+		// signed ("{id}.{timestamp}.{body}" signs the header as sent).
+		{"leading zero", request(body, "evt_1", "0"+ts, good), now, verify.ErrTimestamp},
+		{"plus sign", request(body, "evt_1", "+"+ts, good), now, verify.ErrTimestamp},
 		{"missing signature", request(body, "evt_1", ts, ""), now, verify.ErrMissingHeaders},
 		{"other id", request(body, "evt_2", ts, good), now, verify.ErrSignature},
 		{"only the new secret's signature", request(body, "evt_1", ts, sign(t, newSecret, "evt_1", now, body)), now, verify.ErrSignature},

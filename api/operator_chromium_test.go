@@ -37,13 +37,17 @@ func TestOperatorPageInChromium(t *testing.T) {
 		t.Fatalf("a wrong key shows the numbers:\n%s", html)
 	}
 
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("key"), operatorKey),
-		chromedp.Click(chromedp.ID("login")),
-		chromedp.WaitVisible(chromedp.ID("status")),
-	); err != nil {
-		t.Fatalf("%v (problems: %v)", err, problems())
+	signIn := func() {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.ID("key"), operatorKey),
+			chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("status")),
+		); err != nil {
+			t.Fatalf("%v (problems: %v)", err, problems())
+		}
 	}
+	signIn()
 	// One read of all the numbers: the page replaces them every 300 ms.
 	shown := texts(t, ctx, "finished", "failure-codes", "failing-hosts", "links-pending")
 	finished, codes, hosts := shown["finished"], shown["failure-codes"], shown["failing-hosts"]
@@ -79,13 +83,7 @@ func TestOperatorPageInChromium(t *testing.T) {
 	// The session ends behind the page's back: its next refresh brings the
 	// sign-in form, with no CSP violation on the way (a refresh answered
 	// with a whole page used to break the page's style policy).
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("key"), operatorKey),
-		chromedp.Click(chromedp.ID("login")),
-		chromedp.WaitVisible(chromedp.ID("status")),
-	); err != nil {
-		t.Fatalf("%v (problems: %v)", err, problems())
-	}
+	signIn()
 	if _, err := chromedp.Call(ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: "linkflow_ops", URL: s.URL + "/ops"}); err != nil {
 		t.Fatal(err)
 	}

@@ -143,18 +143,18 @@ func cpuSeconds(pid int) float64 {
 	return self
 }
 
-// childCPUSeconds is the CPU time process pid's children have used so far:
-// those it has waited for and those still running (with their own
-// children). A Redis server rewrites its append-only file in a child it
-// forks, so its own time leaves the rewrites out. A child reaped between the
-// two reads here can be counted twice or not at all; that needs a reap
-// within microseconds of a measurement, rare enough for a benchmark.
-func childCPUSeconds(pid int) float64 {
-	_, waited := cpuTimes(pid)
+// cpuSplit is the CPU time process pid has used so far, and apart, that of
+// its children: those it has waited for and those still running (with
+// their own children). A Redis server rewrites its append-only file in a
+// child it forks, so its own time leaves the rewrites out. A child reaped
+// between the reads here can be counted twice or not at all; that needs a
+// reap within microseconds of a measurement, rare enough for a benchmark.
+func cpuSplit(pid int) (own, children float64) {
+	own, children = cpuTimes(pid)
 	for _, c := range childPids(pid) {
-		waited += treeCPUSeconds(c)
+		children += treeCPUSeconds(c)
 	}
-	return waited
+	return own, children
 }
 
 // treeCPUSeconds is the CPU time of process pid and of all its children.
@@ -224,16 +224,20 @@ func (m *cpuMeter) add(name string, pid int) {
 // addWithChildren measures process pid's own CPU time and, apart, its
 // children's (a Redis server's, which rewrite its append-only file).
 func (m *cpuMeter) addWithChildren(name string, pid int) {
-	m.procs = append(m.procs, metered{name: name, pid: pid, children: true, start: cpuSeconds(pid), cstart: childCPUSeconds(pid)})
+	own, children := cpuSplit(pid)
+	m.procs = append(m.procs, metered{name: name, pid: pid, children: true, start: own, cstart: children})
 }
 
 // stop returns each process's CPU seconds since add, per completed unit.
 func (m *cpuMeter) stop(units int) []ProcessCPU {
 	out := make([]ProcessCPU, len(m.procs))
 	for i, mp := range m.procs {
-		p := ProcessCPU{Name: mp.name, CPUSeconds: cpuSeconds(mp.pid) - mp.start}
+		p := ProcessCPU{Name: mp.name}
 		if mp.children {
-			p.ChildSeconds = childCPUSeconds(mp.pid) - mp.cstart
+			own, children := cpuSplit(mp.pid)
+			p.CPUSeconds, p.ChildSeconds = own-mp.start, children-mp.cstart
+		} else {
+			p.CPUSeconds = cpuSeconds(mp.pid) - mp.start
 		}
 		if units > 0 {
 			p.MicrosPerUnit = p.CPUSeconds / float64(units) * 1e6

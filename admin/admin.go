@@ -20,6 +20,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -201,7 +202,7 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 	if err == nil {
 		err = st.Ping(ctx)
 		if err != nil {
-			err = fmt.Errorf("redis at %s: %w", store.RedactURLs(c.RedisURL), err)
+			err = fmt.Errorf("redis at %s: %w", redact.URLs(c.RedisURL), err)
 		}
 	}
 	if err != nil {

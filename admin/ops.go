@@ -8,7 +8,7 @@ import (
 
 	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/outbox"
-	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/internal/redact"
 )
 
 // OpsCommand is linkflow status, linkflow dlq list or linkflow dlq replay
@@ -41,7 +41,7 @@ func (a *Admin) RunOps(ctx context.Context, c OpsCommand) error {
 	}
 	nc, js, err := outbox.Dial(c.NATS)
 	if err != nil {
-		return fmt.Errorf("nats at %s: %w", store.RedactURLs(c.NATS.URL), err)
+		return fmt.Errorf("nats at %s: %w", redact.URLs(c.NATS.URL), err)
 	}
 	defer nc.Close()
 	switch c.Name {

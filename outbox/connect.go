@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"go.uber.org/zap"
+
+	"github.com/linkflow/linkflow/internal/redact"
 )
 
 // ConnectConfig configures Connect. Zero fields take the documented
@@ -278,13 +280,13 @@ func checkURLs(list string) error {
 	}
 	for _, s := range strings.Split(list, ",") {
 		s = strings.TrimSpace(s)
-		raw := s
+		raw := redact.URLs(s) // errors name the server, never its password
 		if !strings.Contains(s, "://") {
 			s = "nats://" + s
 		}
 		u, err := url.Parse(s)
 		if err != nil {
-			return fmt.Errorf("%q is not a URL: %w", raw, err)
+			return fmt.Errorf("%q is not a URL: %w", raw, redact.ParseError(err))
 		}
 		switch u.Scheme {
 		case "nats", "tls", "ws", "wss":

@@ -117,6 +117,9 @@ func TestConnectConfigErrors(t *testing.T) {
 		{"http scheme", outbox.ConnectConfig{URL: "http://127.0.0.1:4222"}, "URL"},
 		{"bad port", outbox.ConnectConfig{URL: "nats://127.0.0.1:4222,127.0.0.1:99999"}, "URL"},
 		{"no host", outbox.ConnectConfig{URL: "nats://:4222"}, "URL"},
+		{"password, bad port", outbox.ConnectConfig{URL: "nats://u:s3cret@127.0.0.1:99999"}, "URL"},
+		{"password, bad scheme", outbox.ConnectConfig{URL: "https://u:s3cret@127.0.0.1:4222"}, "URL"},
+		{"password, bad escape", outbox.ConnectConfig{URL: "nats://u:s3%zzcret@127.0.0.1:4222"}, "URL"},
 		{"missing creds", outbox.ConnectConfig{URL: "127.0.0.1:1", CredsFile: filepath.Join(dir, "none.creds")}, "CredsFile"},
 		{"garbage creds", outbox.ConnectConfig{URL: "127.0.0.1:1", CredsFile: garbage}, "CredsFile"},
 		{"missing CA", outbox.ConnectConfig{URL: "127.0.0.1:1", CAFile: filepath.Join(dir, "none.pem")}, "CAFile"},
@@ -134,6 +137,9 @@ func TestConnectConfigErrors(t *testing.T) {
 			var ce *outbox.ConfigError
 			if !errors.As(err, &ce) || ce.Field != tt.field {
 				t.Fatalf("got %v, want a ConfigError of %s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), "s3") {
+				t.Fatalf("the error shows a password: %v", err)
 			}
 		})
 	}

@@ -2,10 +2,11 @@ package store
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/linkflow/linkflow/internal/redact"
 )
 
 // DialRedis returns a client of the Redis that url names (it does not
@@ -41,7 +42,7 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 	if !cluster && len(seeds) == 1 {
 		opt, err := redis.ParseURL(seeds[0])
 		if err != nil {
-			return nil, fmt.Errorf("redis url: %w", err)
+			return nil, fmt.Errorf("redis url %s: %w", redact.URLs(seeds[0]), redact.ParseError(err))
 		}
 		if !strings.Contains(url, "pool_size=") {
 			opt.PoolSize = max(opt.PoolSize, 256)
@@ -52,12 +53,12 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 	}
 	opt, err := redis.ParseClusterURL(seeds[0])
 	if err != nil {
-		return nil, fmt.Errorf("redis cluster url: %w", err)
+		return nil, fmt.Errorf("redis cluster url %s: %w", redact.URLs(seeds[0]), redact.ParseError(err))
 	}
 	for _, s := range seeds[1:] {
 		more, err := redis.ParseClusterURL(s)
 		if err != nil {
-			return nil, fmt.Errorf("redis cluster url: %w", err)
+			return nil, fmt.Errorf("redis cluster url %s: %w", redact.URLs(s), redact.ParseError(err))
 		}
 		opt.Addrs = append(opt.Addrs, more.Addrs...)
 	}
@@ -67,28 +68,4 @@ func DialRedis(url string, cluster bool) (redis.UniversalClient, error) {
 	opt.ContextTimeoutEnabled = true
 	opt.DialerRetries = 1
 	return redis.NewClusterClient(opt), nil
-}
-
-// RedactURLs hides the passwords of a URL or a comma-separated list of
-// URLs (Redis's, NATS's), for errors and logs.
-func RedactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		raw, scheme := p, strings.Contains(p, "://")
-		if !scheme {
-			raw = "x://" + p
-		}
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil && strings.Contains(p, "@"):
-			parts[i] = "(a URL that does not parse)"
-		case err == nil && u.User != nil:
-			parts[i] = u.Redacted()
-			if !scheme {
-				parts[i] = strings.TrimPrefix(parts[i], "x://")
-			}
-		}
-	}
-	return strings.Join(parts, ",")
 }

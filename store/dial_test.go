@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -50,5 +51,21 @@ func TestDialRedisURLs(t *testing.T) {
 	}
 	if _, err := store.DialRedis("redis://h:6379?no_such_option=1", false); err == nil {
 		t.Fatal("an unknown option must fail")
+	}
+	// Go's URL errors quote the URL, password and all: DialRedis's do not.
+	for _, tt := range []struct {
+		url     string
+		cluster bool
+	}{
+		{"redis://:s3cret@h:bad", false},
+		{"redis://u:s3%zzcret@h:6379", false},
+		{"redis://u:s3cret", false},
+		{"redis://:s3cret@h:bad", true},
+		{"redis://n1:7000,redis://:s3cret@h:bad", true},
+	} {
+		_, err := store.DialRedis(tt.url, tt.cluster)
+		if err == nil || strings.Contains(err.Error(), "s3") {
+			t.Errorf("DialRedis(%q, %v): %v", tt.url, tt.cluster, err)
+		}
 	}
 }

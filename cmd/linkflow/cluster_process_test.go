@@ -195,6 +195,12 @@ func TestStartupConfigErrorsExitAtOnce(t *testing.T) {
 		{"bad nats url", []string{"worker", "--nats-url", "nats://exa mple:4222", "--redis-url", "redis://" + nowhere()}, "--nats-url"},
 		{"nats url scheme", []string{"dispatcher", "--nats-url", "http://" + nowhere(), "--redis-url", "redis://" + nowhere()}, "--nats-url"},
 		{"unknown redis option", []string{"api", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere() + "?no_such_option=1"}, "--redis-url"},
+		// A URL that does not parse is quoted by Go's errors, password and
+		// all; linkflow's message must name the flag and hide the password.
+		{"redis url with a password and a bad port", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://:s3cret@127.0.0.1:bad"}, "--redis-url"},
+		{"redis cluster url with a password and a bad port", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere() + ",redis://:s3cret@127.0.0.1:bad"}, "--redis-url"},
+		{"nats url with a password and a bad scheme", []string{"api", "--nats-url", "https://u:s3cret@" + nowhere(), "--redis-url", "redis://" + nowhere()}, "--nats-url"},
+		{"nats url with a password and a bad port", []string{"dispatcher", "--nats-url", "nats://u:s3cret@127.0.0.1:99999", "--redis-url", "redis://" + nowhere()}, "--nats-url"},
 		{"missing creds", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(),
 			"--nats-creds", "/nonexistent/linkflow.creds"}, "--nats-creds"},
 		{"missing CA", []string{"api", "--nats-url", "tls://" + nowhere(), "--redis-url", "redis://" + nowhere(),
@@ -216,6 +222,9 @@ func TestStartupConfigErrorsExitAtOnce(t *testing.T) {
 			}
 			if !strings.Contains(string(out), tt.flag) {
 				t.Fatalf("the message names no %s:\n%s", tt.flag, out)
+			}
+			if strings.Contains(string(out), "s3cret") {
+				t.Fatalf("the output shows a password:\n%s", out)
 			}
 		})
 	}

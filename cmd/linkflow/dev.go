@@ -15,6 +15,7 @@ import (
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/app"
 	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -98,7 +99,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err := state.Save(*dataDir); err != nil {
 		return err
 	}
-	log.Info("dev servers", zap.String("nats", c.natsURL), zap.String("redis", c.redisURL))
+	log.Info("dev servers", zap.String("nats", redact.URLs(c.natsURL)), zap.String("redis", redact.URLs(c.redisURL)))
 
 	abs, _ := filepath.Abs(*dataDir)
 	return runProcess(ctx, &c, log, kr, role{api: &af, worker: &wf, dispatcher: &df, dev: true},

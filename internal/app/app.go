@@ -21,6 +21,7 @@ import (
 
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/operations"
@@ -182,14 +183,14 @@ func startupError(ctx context.Context, c Config, redisErr, natsErr error) error 
 		if errors.Is(redisErr, store.ErrRedisConfig) {
 			redisErr = fmt.Errorf("%w: fix %s", redisErr, c.Flag("RedisURL"))
 		}
-		errs = append(errs, fmt.Errorf("redis at %s: %w", store.RedactURLs(c.RedisURL), redisErr))
+		errs = append(errs, fmt.Errorf("redis at %s: %w", redact.URLs(c.RedisURL), redisErr))
 	}
 	if natsErr != nil {
 		var ce *outbox.ConfigError
 		if errors.As(natsErr, &ce) {
 			natsErr = fmt.Errorf("%w: fix %s", ce.Err, c.Flag("NATS."+ce.Field))
 		}
-		errs = append(errs, fmt.Errorf("nats at %s: %w", store.RedactURLs(c.NATS.URL), natsErr))
+		errs = append(errs, fmt.Errorf("nats at %s: %w", redact.URLs(c.NATS.URL), natsErr))
 	}
 	err := errors.Join(errs...)
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/remote"
@@ -41,7 +42,7 @@ func ServeSandboxProvider(ctx context.Context, c SandboxProvider) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		return errors.New("sandbox-provider: redis is not reachable at " + store.RedactURLs(c.RedisURL))
+		return errors.New("sandbox-provider: redis is not reachable at " + redact.URLs(c.RedisURL))
 	}
 	c.Sandbox.Store, c.Sandbox.Logger = sandbox.NewRedisStore(rdb), c.Logger
 	sb, err := sandbox.New(c.Sandbox)

@@ -75,6 +75,31 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 			t.Errorf("JSON Schema's words in: %s", body)
 		}
 	})
+	t.Run("a format's issue never repeats the value", func(t *testing.T) {
+		t.Parallel()
+		card := goodCard()
+		card["cardNumber"], card["expirationDate"] = "4111111111111112", "13/29"
+		body := create(t, map[string]any{"integrationId": "tmobile", "operations": []any{writeOp(card)}})
+		eats := create(t, map[string]any{"integrationId": "ubereats", "operations": []any{
+			map[string]any{"resource": "orderHistory", "action": "read", "arguments": map[string]any{"since": "2026-02-31T42"}}}})
+		for _, tt := range []struct {
+			body       []byte
+			path, want string
+		}{
+			{body, "operations[0].arguments.cardNumber", "fails the Luhn check"},
+			{body, "operations[0].arguments.expirationDate", "must be MM/YY"},
+			{eats, "operations[0].arguments.since", "must be a valid date"},
+		} {
+			if got := issue(t, tt.body, tt.path); got != tt.want {
+				t.Errorf("%s: %q, want %q", tt.path, got, tt.want)
+			}
+		}
+		for _, v := range []string{"4111111111111112", "13/29", "2026-02-31T42"} {
+			if strings.Contains(string(body)+string(eats), v) {
+				t.Errorf("the answer repeats %q: %s %s", v, body, eats)
+			}
+		}
+	})
 	t.Run("a key without Bearer", func(t *testing.T) {
 		t.Parallel()
 		for header, want := range map[string]string{

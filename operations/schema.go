@@ -21,6 +21,12 @@ import (
 
 var printer = message.NewPrinter(language.English)
 
+// plainError is a custom format's reason, in plain words and without the
+// value: the only format errors an issue repeats.
+type plainError string
+
+func (e plainError) Error() string { return string(e) }
+
 // Custom formats the catalog's schemas use beyond JSON Schema's own:
 //   - "luhn": a string of digits whose Luhn checksum is valid (card numbers);
 //   - "card-expiry": MM/YY, not before the current month.
@@ -32,7 +38,7 @@ func (r *Registry) formats() []*jsonschema.Format {
 				return nil
 			}
 			if !LuhnValid(s) {
-				return errors.New("fails the Luhn check")
+				return plainError("fails the Luhn check")
 			}
 			return nil
 		}},
@@ -41,7 +47,10 @@ func (r *Registry) formats() []*jsonschema.Format {
 			if !ok {
 				return nil
 			}
-			return CheckCardExpiry(s, r.now())
+			if err := CheckCardExpiry(s, r.now()); err != nil {
+				return plainError(err.Error())
+			}
+			return nil
 		}},
 	}
 }
@@ -164,8 +173,11 @@ func plainWords(k jsonschema.ErrorKind) string {
 	case *kind.Pattern:
 		return "is not in the expected format (the pattern " + k.Want + ")"
 	case *kind.Format:
-		if k.Err != nil {
-			return k.Err.Error()
+		// JSON Schema's own formats' errors quote the value ("date":
+		// parsing time "<value>" as ...); linkflow's own say why in words.
+		var plain plainError
+		if errors.As(k.Err, &plain) {
+			return plain.Error()
 		}
 		return "must be a valid " + k.Want
 	}

@@ -99,7 +99,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 			log.Info("connection secrets read", zap.String("subject", p.Subject))
 		}
 	}
-	writeJSON(w, http.StatusOK, expandedConnection{c.View(withSecrets), x.of(s.cfg.Registry, c.IntegrationID)})
+	writeJSON(w, r, http.StatusOK, expandedConnection{c.View(withSecrets), x.of(s.cfg.Registry, c.IntegrationID)})
 }
 
 func addrString(s *Server, r *http.Request) string {
@@ -172,7 +172,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		out.NextCursor = &next
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, r, http.StatusOK, out)
 }
 
 // patchConnection is PATCH /v1/connections/{connectionId}: metadata
@@ -201,7 +201,7 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "Connection not found."))
 		return
 	}
-	writeJSON(w, http.StatusOK, c.View(false))
+	writeJSON(w, r, http.StatusOK, c.View(false))
 }
 
 var patchFields = []string{"metadata", "displayName", "disabled"}
@@ -280,7 +280,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 		}
 		reqLog(r).Info("connection revoked", fields...)
 	}
-	writeJSON(w, http.StatusOK, rev.Conn.View(false))
+	writeJSON(w, r, http.StatusOK, rev.Conn.View(false))
 }
 
 // secretReadView is one entry of GET /v1/connections/{id}/secret-reads.
@@ -313,5 +313,5 @@ func (s *Server) connectionSecretReads(w http.ResponseWriter, r *http.Request) {
 	for i, rd := range reads {
 		out.Data[i] = secretReadView{At: rd.At.UnixMilli(), Subject: rd.Subject, KeyID: rd.KeyID, Address: rd.Address, RequestID: rd.RequestID}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, r, http.StatusOK, out)
 }

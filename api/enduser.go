@@ -117,7 +117,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	writeJSON(w, r, http.StatusAccepted, res)
 }
 
 // codeLimits applies the per-address limit to a request that carries a claim
@@ -220,7 +220,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.sessionOf(l))
+	writeJSON(w, r, http.StatusOK, s.sessionOf(l))
 }
 
 // input is POST /v1/links/{linkId}/input: the answer to a challenge.
@@ -248,7 +248,7 @@ func (s *Server) input(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, s.sessionOf(l))
+	writeJSON(w, r, http.StatusAccepted, s.sessionOf(l))
 }
 
 func (s *Server) submitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
@@ -285,7 +285,7 @@ func (s *Server) declineLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionOf(l))
+	writeJSON(w, r, http.StatusOK, s.sessionOf(l))
 }
 
 // decline cancels the link the claim code opens, for its end user; the JSON

@@ -156,15 +156,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if le.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
 	}
-	writeJSON(w, status, envelope{Meta: meta{RequestID: requestID(r)},
+	writeJSON(w, r, status, envelope{Meta: meta{RequestID: requestID(r)},
 		Error: errorBody{Code: le.Code, Message: le.Message, Detail: le.Detail, Issues: le.Issues}})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers v as JSON. A v that does not encode (a stored
+// json.RawMessage gone bad) is logged and answered as an internal error in
+// the envelope.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":{"code":"INTERNAL_SERVER_ERROR","message":"encoding failed"}}`, http.StatusInternalServerError)
-		return
+		reqLog(r).Error("response did not encode", zap.Error(err))
+		b, _ = json.Marshal(envelope{Meta: meta{RequestID: requestID(r)},
+			Error: errorBody{Code: linkflow.EInternal, Message: "An unexpected error occurred."}})
+		status = http.StatusInternalServerError
 	}
 	writeRawJSON(w, status, b)
 }

@@ -11,7 +11,7 @@ import (
 
 // healthz says the process is alive.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz says whether each of the configured checks passes (Redis answers,
@@ -36,7 +36,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	writeJSON(w, r, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
 
 // Health serves GET /healthz and GET /readyz alone, with the API's answers,

@@ -79,7 +79,7 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
-	writeJSON(w, http.StatusOK, expandedLink{s.linkView(r, l, s.now()), x.of(s.cfg.Registry, l.IntegrationID)})
+	writeJSON(w, r, http.StatusOK, expandedLink{s.linkView(r, l, s.now()), x.of(s.cfg.Registry, l.IntegrationID)})
 }
 
 // linkView is a link as the caller may see it. The claim code (and the
@@ -132,7 +132,7 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		out.NextCursor = &next
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, r, http.StatusOK, out)
 }
 
 // cancelLink is POST /v1/links/{linkId}/cancel.
@@ -155,7 +155,7 @@ func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 		s.cfg.Messages.Cancel(p.OrgID, res.Link.ID)
 	}
-	writeJSON(w, status, s.linkView(r, res.Link, s.now()))
+	writeJSON(w, r, status, s.linkView(r, res.Link, s.now()))
 }
 
 // publish publishes messages a state change recorded in the outbox; when
@@ -220,5 +220,5 @@ func (s *Server) linkTrace(w http.ResponseWriter, r *http.Request) {
 			`This link was created without "debug": true, so its session is not traced. Create links with "debug": true to trace them.`))
 		return
 	}
-	writeJSON(w, http.StatusOK, traceBody{LinkID: l.ID, Status: l.EffectiveStatus(s.now()), Data: entries})
+	writeJSON(w, r, http.StatusOK, traceBody{LinkID: l.ID, Status: l.EffectiveStatus(s.now()), Data: entries})
 }

@@ -90,7 +90,7 @@ func (s *Server) opsStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, r, http.StatusOK, rep)
 }
 
 // opsHome is GET /ops: the numbers, or the sign-in form. With

@@ -9,7 +9,7 @@ import (
 // providers is GET /v1/providers: the catalog, from the same registry that
 // validates links and that workers execute.
 func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"data": s.cfg.Registry.Integrations()})
+	writeJSON(w, r, http.StatusOK, map[string]any{"data": s.cfg.Registry.Integrations()})
 }
 
 // sandboxAccount is GET /v1/sandbox/accounts/{integrationId}/{username}
@@ -26,5 +26,5 @@ func (s *Server) sandboxAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "No such sandbox account."))
 		return
 	}
-	writeJSON(w, http.StatusOK, acct)
+	writeJSON(w, r, http.StatusOK, acct)
 }

@@ -109,7 +109,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.TokenType = "bearer"
 	resp.ExpiresIn = int64(s.cfg.TokenTTL.Seconds())
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, r, http.StatusOK, resp)
 }
 
 func (s *Server) clientCredentials(r *http.Request, clientID, secret string, requested []string) (*tokenResponse, error) {

@@ -26,7 +26,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, r, http.StatusOK, out)
 }
 
 // redeliver is POST /v1/links/{linkId}/deliveries/redeliver: send the link's
@@ -42,7 +42,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, v)
+	writeJSON(w, r, http.StatusAccepted, v)
 }
 
 // listFailedWebhooks is GET /v1/webhooks/failed: deliveries that exhausted
@@ -69,7 +69,7 @@ func (s *Server) listFailedWebhooks(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		out.NextCursor = &next
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, r, http.StatusOK, out)
 }
 
 // replayRequest is the optional body of POST /v1/webhooks/failed/replay.
@@ -142,7 +142,7 @@ func (s *Server) replayFailedWebhooks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	writeJSON(w, r, http.StatusAccepted, res)
 }
 
 // listEvents is GET /v1/events?after=&limit=: the organization's events in
@@ -159,5 +159,5 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, r, http.StatusOK, page)
 }

@@ -18,11 +18,14 @@ const (
 // cors adds the CORS response headers to an end-user endpoint.
 func cors(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Access-Control-Allow-Origin", "*")
-		hd.Set("Access-Control-Expose-Headers", corsExpose)
+		setCORS(w.Header())
 		h(w, r)
 	}
+}
+
+func setCORS(hd http.Header) {
+	hd.Set("Access-Control-Allow-Origin", "*")
+	hd.Set("Access-Control-Expose-Headers", corsExpose)
 }
 
 // preflight answers a CORS preflight of an end-user endpoint.

@@ -197,6 +197,28 @@ func TestCORS(t *testing.T) {
 	if r.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("a 404 claim has no CORS header")
 	}
+	// A query string refused before routing (too long) too; its preflight
+	// is answered, so that the browser sends the request and reads why.
+	long := "/v1/links/" + l.str("linkId") + "/session?code=" + strings.Repeat("x", 1100)
+	r = s.Do(t, http.MethodGet, long, "", nil)
+	wantError(t, r, http.StatusBadRequest, "BAD_REQUEST")
+	if r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("a refused query string has no CORS header: %v", r.Header)
+	}
+	req, _ := http.NewRequest(http.MethodOptions, s.URL+long, nil)
+	req.Header.Set("Origin", "https://shop.example.com")
+	req.Header.Set("Access-Control-Request-Method", "GET")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("preflight with a long query: %d %v", resp.StatusCode, resp.Header)
+	}
+	if r := s.Do(t, http.MethodGet, "/v1/links?status="+strings.Repeat("x", 1100), s.APIKey, nil); r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("an API-key endpoint's refused query string has CORS headers")
+	}
 	// Never on the API-key endpoints.
 	for _, p := range []string{"/v1/links", "/v1/links/" + l.str("linkId"), "/v1/providers"} {
 		req, _ := http.NewRequest(http.MethodOptions, s.URL+p, nil)

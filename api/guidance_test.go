@@ -151,6 +151,9 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		if p := getPage(t, s, "/link/"+l.str("linkId")+"?code="+l.str("claimCode")+"&utm_source=sms&fbclid=x"); p.status != http.StatusOK {
 			t.Errorf("hosted page with tracking parameters: %d", p.status)
 		}
+		if p := getPage(t, s, "/link/"+l.str("linkId")+"?code="+l.str("claimCode")+"&fbclid="+strings.Repeat("x", 1100)); p.status != http.StatusOK {
+			t.Errorf("hosted page with a tracking parameter longer than the API takes: %d", p.status)
+		}
 	})
 	t.Run("unknown body fields are refused everywhere", func(t *testing.T) {
 		t.Parallel()

@@ -104,6 +104,22 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 				zap.Int("status", rec.status), zap.Duration("took", time.Since(start)))
 		}()
 		if err := checkQuery(r); err != nil {
+			_, pattern := s.mux.Handler(r)
+			switch {
+			case lenientQuery[pattern]:
+				// The hosted page ignores what it does not read, however
+				// long (an end user's browser gets the page, not JSON).
+				next.ServeHTTP(rec, r)
+				return
+			case s.corsRoutes[pattern] && r.Method == http.MethodOptions:
+				// A preflight only carries the query of the request it
+				// asks for: answered, so that the request gets the refusal.
+				preflight(rec, r)
+				return
+			case s.corsRoutes[pattern]:
+				// With CORS headers, or a browser could not read why.
+				setCORS(rec.Header())
+			}
 			s.writeError(rec, r, err)
 			return
 		}

@@ -117,6 +117,8 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []string
+	// corsRoutes are the end user's endpoints and their preflights.
+	corsRoutes map[string]bool
 
 	trustedProxies []netip.Prefix
 }
@@ -155,7 +157,8 @@ func New(cfg Config) (*Server, error) {
 	if err := checkOperator(cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), mux: http.NewServeMux(), trustedProxies: proxies}
+	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), mux: http.NewServeMux(), trustedProxies: proxies,
+		corsRoutes: map[string]bool{}}
 	s.registerRoutes()
 	s.handler = s.withRequest(s.mux)
 	return s, nil
@@ -172,11 +175,14 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, s.checkParams(pattern, h))
 }
 
-// handleCORS registers an end user's endpoint: CORS on every answer, the
-// refusal of an unknown query parameter included.
+// handleCORS registers an end user's endpoint and its CORS preflight: CORS
+// on every answer, the refusal of an unknown query parameter included.
 func (s *Server) handleCORS(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, cors(s.checkParams(pattern, h)))
+	_, path, _ := strings.Cut(pattern, " ")
+	s.handle(http.MethodOptions+" "+path, preflight)
+	s.corsRoutes[pattern], s.corsRoutes[http.MethodOptions+" "+path] = true, true
 }
 
 func (s *Server) registerRoutes() {
@@ -200,10 +206,6 @@ func (s *Server) registerRoutes() {
 	s.handleCORS("GET /v1/links/{linkId}/session", s.session)
 	s.handleCORS("POST /v1/links/{linkId}/input", s.input)
 	s.handleCORS("POST /v1/links/{linkId}/decline", s.declineLink)
-	s.handle("OPTIONS /v1/links/{linkId}/claim", preflight)
-	s.handle("OPTIONS /v1/links/{linkId}/session", preflight)
-	s.handle("OPTIONS /v1/links/{linkId}/input", preflight)
-	s.handle("OPTIONS /v1/links/{linkId}/decline", preflight)
 
 	// The hosted page.
 	s.handle("GET /link/{linkId}", s.hostedPage)

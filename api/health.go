@@ -15,7 +15,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz says whether each of the configured checks passes (Redis answers,
-// NATS is connected, the streams exist), naming the one that fails.
+// NATS is connected, the streams exist), naming the one that fails. Why it
+// fails (an error naming internal addresses) is said on the metrics
+// address only (Health): the API's own address faces the internet.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -23,8 +25,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	for _, c := range s.cfg.Ready {
 		if err := c.Check(ctx); err != nil {
-			checks[c.Name] = err.Error()
-			errs = append(errs, errors.New(c.Name+": "+err.Error()))
+			why := "failing"
+			if s.readyDetail {
+				why = err.Error()
+			}
+			checks[c.Name] = why
+			errs = append(errs, errors.New(c.Name+": "+why))
 			continue
 		}
 		checks[c.Name] = "ok"
@@ -43,7 +49,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // for a process that serves no API (a worker, a dispatcher) to be probed on
 // its metrics address.
 func Health(checks []ReadyCheck) http.Handler {
-	s := &Server{cfg: Config{Ready: checks}}
+	s := &Server{cfg: Config{Ready: checks}, readyDetail: true}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

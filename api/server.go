@@ -119,6 +119,9 @@ type Server struct {
 	routes  []string
 	// corsRoutes are the end user's endpoints and their preflights.
 	corsRoutes map[string]bool
+	// readyDetail has /readyz say why a check fails (Health's, on the
+	// metrics address).
+	readyDetail bool
 
 	trustedProxies []netip.Prefix
 }

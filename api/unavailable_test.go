@@ -61,9 +61,9 @@ func TestRedisUnavailableAnswers503(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ready := []api.ReadyCheck{{Name: "redis", Check: st.Ping}}
 			srvAPI, err := api.New(api.Config{Store: st, Registry: operations.NewRegistry(nil), Messages: nopMessages{},
-				Connections: nopConnections{}, Logger: zaptest.NewLogger(t),
-				Ready: []api.ReadyCheck{{Name: "redis", Check: st.Ping}}})
+				Connections: nopConnections{}, Logger: zaptest.NewLogger(t), Ready: ready})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,8 +122,20 @@ func TestRedisUnavailableAnswers503(t *testing.T) {
 				}
 			}
 			r := testenv.Do(t, "GET", hs.URL+"/readyz", "", nil)
-			if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "redis: ") {
+			if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "redis: failing") {
 				t.Errorf("/readyz: %d %s", r.StatusCode, r.Body)
+			}
+			// The API's address faces the internet: it names the check, not
+			// the error (an internal address); the metrics address says why.
+			if strings.Contains(string(r.Body), "127.0.0.1") {
+				t.Errorf("/readyz on the API's address shows the error: %s", r.Body)
+			}
+			m := httptest.NewServer(api.Health(ready))
+			defer m.Close()
+			r = testenv.Do(t, "GET", m.URL+"/readyz", "", nil)
+			if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "redis: ") ||
+				strings.Contains(string(r.Body), "redis: failing") {
+				t.Errorf("/readyz on the metrics address: %d %s", r.StatusCode, r.Body)
 			}
 		})
 	}

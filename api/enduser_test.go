@@ -169,15 +169,7 @@ func TestCORS(t *testing.T) {
 	s := newAPIStack(t, nil)
 	l := newLink(t, s, s.APIKey, nil)
 	for _, path := range []string{"/claim", "/session", "/input"} {
-		req, _ := http.NewRequest(http.MethodOptions, s.URL+"/v1/links/"+l.str("linkId")+path, nil)
-		req.Header.Set("Origin", "https://shop.example.com")
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "content-type")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := sendPreflight(t, s.URL+"/v1/links/"+l.str("linkId")+path, "POST")
 		h := resp.Header
 		if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
 			!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
@@ -205,15 +197,7 @@ func TestCORS(t *testing.T) {
 	if r.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("a refused query string has no CORS header: %v", r.Header)
 	}
-	req, _ := http.NewRequest(http.MethodOptions, s.URL+long, nil)
-	req.Header.Set("Origin", "https://shop.example.com")
-	req.Header.Set("Access-Control-Request-Method", "GET")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+	if resp := sendPreflight(t, s.URL+long, "GET"); resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("preflight with a long query: %d %v", resp.StatusCode, resp.Header)
 	}
 	if r := s.Do(t, http.MethodGet, "/v1/links?status="+strings.Repeat("x", 1100), s.APIKey, nil); r.Header.Get("Access-Control-Allow-Origin") != "" {
@@ -221,15 +205,7 @@ func TestCORS(t *testing.T) {
 	}
 	// Never on the API-key endpoints.
 	for _, p := range []string{"/v1/links", "/v1/links/" + l.str("linkId"), "/v1/providers"} {
-		req, _ := http.NewRequest(http.MethodOptions, s.URL+p, nil)
-		req.Header.Set("Origin", "https://shop.example.com")
-		req.Header.Set("Access-Control-Request-Method", "GET")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.StatusCode < 400 {
+		if resp := sendPreflight(t, s.URL+p, "GET"); resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.StatusCode < 400 {
 			t.Fatalf("preflight of %s: %d %v", p, resp.StatusCode, resp.Header)
 		}
 		r := s.Do(t, http.MethodGet, p, s.APIKey, nil)
@@ -237,6 +213,22 @@ func TestCORS(t *testing.T) {
 			t.Fatalf("%s has CORS headers", p)
 		}
 	}
+}
+
+// sendPreflight sends what a browser does before it calls url with method
+// from another origin.
+func sendPreflight(t *testing.T, url, method string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, url, nil)
+	req.Header.Set("Origin", "https://shop.example.com")
+	req.Header.Set("Access-Control-Request-Method", method)
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 func TestProviders(t *testing.T) {

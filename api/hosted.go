@@ -68,6 +68,13 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	guess, limited := s.codeLimits(w, r)
+	if limited != nil {
+		// Refused before the code is read: the form again (for a right
+		// code) against a missing link (for a wrong one) would tell a
+		// guesser over its limit which it sent.
+		s.renderProblem(w, r, limited)
+		return
+	}
 	form, err := s.readForm(w, r)
 	if err != nil {
 		s.renderProblem(w, r, err)
@@ -76,8 +83,6 @@ func (s *Server) hostedLogin(w http.ResponseWriter, r *http.Request) {
 	linkID, code, origin := r.PathValue("linkId"), form.Get("code"), form.Get("origin")
 	username, password := strings.TrimSpace(form.Get("username")), form.Get("password")
 	switch {
-	case limited != nil:
-		err = limited
 	case username == "" || password == "":
 		err = linkflow.Errorf(linkflow.EBadRequest, "Enter your username and password.")
 	case tooLong(username, maxUsername):

@@ -158,6 +158,17 @@ func TestClaimGuessLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("hosted login after guessing: %d", resp.StatusCode)
 	}
+	// With a wrong code too: over the limit, the form tells no code from
+	// another.
+	form.Set("code", "clm_guess")
+	resp, err = http.PostForm(s.URL+"/link/"+b.str("linkId")+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("hosted login with a wrong code after guessing: %d", resp.StatusCode)
+	}
 }
 
 func TestRateLimitsOff(t *testing.T) {

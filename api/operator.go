@@ -148,7 +148,7 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	exp := s.now().Add(opsSessionTTL)
 	http.SetCookie(w, &http.Cookie{Name: opsCookie, Value: s.opsSession(exp), Path: "/ops", Expires: exp,
-		MaxAge: int(opsSessionTTL / time.Second), HttpOnly: true, Secure: s.overTLS(r), SameSite: http.SameSiteStrictMode})
+		MaxAge: int(opsSessionTTL / time.Second), HttpOnly: true, Secure: s.secureCookie(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ops", http.StatusSeeOther)
 }
 
@@ -159,7 +159,7 @@ func (s *Server) opsLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: opsCookie, Value: "", Path: "/ops", MaxAge: -1, HttpOnly: true,
-		Secure: s.overTLS(r), SameSite: http.SameSiteStrictMode})
+		Secure: s.secureCookie(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ops", http.StatusSeeOther)
 }
 
@@ -220,6 +220,14 @@ func (s *Server) validSession(v string) bool {
 		return false
 	}
 	return hmac.Equal([]byte(mac), []byte(s.opsMAC(e)))
+}
+
+// secureCookie says whether a cookie set in answer to r is sent back over
+// TLS only: always when the public URL is https (the proxy in front of
+// linkflow may not be a trusted one, so r alone cannot tell), and when r
+// came over TLS.
+func (s *Server) secureCookie(r *http.Request) bool {
+	return strings.HasPrefix(s.cfg.PublicURL, "https://") || s.overTLS(r)
 }
 
 // overTLS says whether the client reached linkflow over TLS, directly or

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/connections"
@@ -192,6 +195,20 @@ func TestOperatorPage(t *testing.T) {
 	t.Cleanup(other.Close)
 	if r := opsRequest(t, http.MethodGet, other.URL+"/ops", nil, map[string]string{"Cookie": session}); !strings.Contains(r.body, `id="login-form"`) {
 		t.Fatal("a session of another key was taken")
+	}
+	// Behind an https public URL the cookie goes back over TLS only, even
+	// when the proxy in front is not a trusted one (which linkflow warns of).
+	obs, logs := observer.New(zap.WarnLevel)
+	tlsFront := httptest.NewServer(s.NewAPI(t, nil, func(c *api.Config) {
+		c.OperatorKey, c.Operator, c.PublicURL, c.Logger = operatorKey, &lateView{}, "https://link.example.com", zap.New(obs)
+	}))
+	t.Cleanup(tlsFront.Close)
+	if r := opsRequest(t, http.MethodPost, tlsFront.URL+"/ops/login", url.Values{"key": {operatorKey}}, same); r.status != http.StatusSeeOther ||
+		!strings.Contains(r.header.Get("Set-Cookie"), "Secure") {
+		t.Fatalf("sign-in behind an https public URL: %d %v", r.status, r.header)
+	}
+	if logs.FilterMessageSnippet("no trusted proxy").Len() != 1 {
+		t.Fatalf("no warning of an https public URL without a trusted proxy: %v", logs.All())
 	}
 	out := opsRequest(t, http.MethodPost, s.URL+"/ops/logout", url.Values{}, same)
 	if out.status != http.StatusSeeOther || !strings.Contains(out.header.Get("Set-Cookie"), "Max-Age=0") {

@@ -162,6 +162,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), mux: http.NewServeMux(), trustedProxies: proxies,
 		corsRoutes: map[string]bool{}}
+	if strings.HasPrefix(cfg.PublicURL, "https://") && len(proxies) == 0 {
+		// linkflow serves plain HTTP: an https public URL means a proxy.
+		s.log.Warn("the public URL is https, but no trusted proxy is set: every client counts as the proxy's " +
+			"address in the per-address rate limits, so one abuser's limit is everyone's; set the trusted proxies")
+	}
 	s.registerRoutes()
 	s.handler = s.withRequest(s.mux)
 	return s, nil

@@ -211,15 +211,20 @@ func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, .
 	return ops, malformed
 }
 
-// checkReturnURL allows https, http only in dev, and the custom app schemes
-// the organization registered (appSchemes, read only when the URL uses
-// another scheme); nothing else.
+// checkReturnURL allows https, http only in dev (neither with a user name
+// or password, a way to dress one host as another), and the custom app
+// schemes the organization registered (appSchemes, read only when the URL
+// uses another scheme); nothing else.
 func (s *Server) checkReturnURL(raw string, appSchemes func() []string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || !schemeRE.MatchString(u.Scheme) {
 		return "must be a valid URL or app scheme (https://... or myapp://...)"
 	}
 	scheme := strings.ToLower(u.Scheme)
+	if (scheme == "https" || scheme == "http") && u.User != nil {
+		// https://good.example@evil.example goes to evil.example.
+		return "must not hold a user name or password: https://a@b/ goes to b"
+	}
 	switch {
 	case scheme == "https":
 		if u.Host == "" {

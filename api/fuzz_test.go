@@ -151,11 +151,12 @@ func depth(v any) int {
 
 // FuzzReturnURL checks arbitrary return URLs and the redirect the hosted page
 // would then make. Properties: no panic; an accepted URL is https, http only
-// in dev, or a registered app scheme; its redirect (with linkId, status and
+// in dev (neither with a user name), or a registered app scheme; its redirect (with linkId, status and
 // verifier added) keeps that scheme and is one the page will follow.
 func FuzzReturnURL(f *testing.F) {
 	for _, u := range []string{"https://app.example.com/done?x=1", "myapp://callback", "intent://x#Intent;end",
-		"javascript:alert(1)", "HTTPS://A", "http://localhost:3000", "feed:javascript:x", "com.example.app:/oauth", "//x"} {
+		"javascript:alert(1)", "HTTPS://A", "http://localhost:3000", "feed:javascript:x", "com.example.app:/oauth", "//x",
+		"https://app.example.com@evil.example/"} {
 		f.Add(u, false)
 	}
 	schemes := func() []string { return []string{"myapp", "com.example.app"} }
@@ -171,6 +172,9 @@ func FuzzReturnURL(f *testing.F) {
 		scheme := strings.ToLower(u.Scheme)
 		if !(scheme == "https" || (dev && scheme == "http") || slices.Contains(schemes(), scheme)) {
 			t.Fatalf("accepted %q (scheme %q, dev %v)", raw, scheme, dev)
+		}
+		if (scheme == "https" || scheme == "http") && u.User != nil {
+			t.Fatalf("accepted %q, whose host is not the one it seems", raw)
 		}
 		l := &linkflow.Link{ID: "link_1", ReturnURL: raw, Verifier: "v"}
 		red := redirectURL(l, linkflow.StatusSucceeded)

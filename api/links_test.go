@@ -58,6 +58,7 @@ func TestCreateLinkValidation(t *testing.T) {
 		{"returnUrl javascript", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "javascript:alert(1)"}, []string{"returnUrl"}},
 		{"returnUrl data", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "data:text/html,<b>x</b>"}, []string{"returnUrl"}},
 		{"returnUrl relative", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "/done"}, []string{"returnUrl"}},
+		{"returnUrl with a user name", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "https://app.example.com@evil.example/done"}, []string{"returnUrl"}},
 		{"returnUrl unregistered app scheme", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "returnUrl": "otherapp://callback"}, []string{"returnUrl"}},
 		{"expiresIn zero", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "expiresIn": 0}, []string{"expiresIn"}},
 		{"expiresIn negative", map[string]any{"integrationId": "tmobile", "operations": []any{readOp()}, "expiresIn": -5}, []string{"expiresIn"}},

@@ -491,7 +491,11 @@ func TestConnectionRefresh(t *testing.T) {
 	tokens := make([]string, n)
 	for i := range n {
 		wg.Go(func() {
-			r := testenv.Do(t, http.MethodGet, s.URL+"/v1/connections/"+id+"?refresh_policy=force&include_secrets=true", s.APIKey, nil)
+			r, err := testenv.Send(http.MethodGet, s.URL+"/v1/connections/"+id+"?refresh_policy=force&include_secrets=true", s.APIKey, nil)
+			if err != nil {
+				t.Errorf("concurrent read: %v", err)
+				return
+			}
 			var c connView
 			if err := json.Unmarshal(r.Body, &c); err != nil || r.StatusCode != http.StatusOK {
 				t.Errorf("concurrent read: %d %s", r.StatusCode, r.Body)

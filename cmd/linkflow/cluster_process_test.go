@@ -302,20 +302,24 @@ func TestClusterFleetSurvivesStreamLeaderLoss(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				created := testenv.Do(t, "POST", base+"/v1/links", apiKey, map[string]any{"integrationId": "tmobile",
+				// Send, not Do: t.Fatal does not end the test from here.
+				created, err := testenv.Send("POST", base+"/v1/links", apiKey, map[string]any{"integrationId": "tmobile",
 					"operations": []map[string]any{{"resource": "paymentMethod", "action": "write", "arguments": card}},
 					"webhookUrl": receiver.URL})
-				if created.StatusCode != http.StatusCreated {
-					t.Errorf("create %d: %d %s", i, created.StatusCode, created.Body)
+				if err != nil || created.StatusCode != http.StatusCreated {
+					t.Errorf("create %d: %v %v", i, err, created)
 					return
 				}
 				var link struct{ LinkID, ClaimCode string }
-				created.JSON(t, &link)
+				if err := json.Unmarshal(created.Body, &link); err != nil {
+					t.Errorf("create %d: %v %s", i, err, created.Body)
+					return
+				}
 				ids[i] = link.LinkID
-				c := testenv.Do(t, "POST", base+"/v1/links/"+link.LinkID+"/claim", "", map[string]any{"claimCode": link.ClaimCode,
+				c, err := testenv.Send("POST", base+"/v1/links/"+link.LinkID+"/claim", "", map[string]any{"claimCode": link.ClaimCode,
 					"credentials": map[string]string{"username": fmt.Sprintf("acct%d", i%accounts), "password": "pass_good"}})
-				if c.StatusCode != http.StatusAccepted {
-					t.Errorf("claim %d: %d %s", i, c.StatusCode, c.Body)
+				if err != nil || c.StatusCode != http.StatusAccepted {
+					t.Errorf("claim %d: %v %v", i, err, c)
 					return
 				}
 				claimed.Add(1)

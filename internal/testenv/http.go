@@ -14,6 +14,14 @@ type Response struct {
 	Body []byte
 }
 
+// String is the status and the body, for a test's failure message.
+func (r *Response) String() string {
+	if r == nil {
+		return "no response"
+	}
+	return r.Status + " " + string(r.Body)
+}
+
 // JSON decodes the body into v, failing the test when it cannot.
 func (r *Response) JSON(t testing.TB, v any) {
 	t.Helper()
@@ -22,9 +30,20 @@ func (r *Response) JSON(t testing.TB, v any) {
 	}
 }
 
-// Do sends a request and reads the response.
+// Do sends a request and reads the response, failing the test when it
+// cannot. It calls t.Fatal: from a goroutine of the test's own, use Send.
 func Do(t testing.TB, method, url, key string, body any) *Response {
 	t.Helper()
+	r, err := Send(method, url, key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Send sends a request (body JSON-encoded unless it is a string or bytes,
+// key as a bearer token) and reads the response.
+func Send(method, url, key string, body any) (*Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -35,13 +54,13 @@ func Do(t testing.TB, method, url, key string, body any) *Response {
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		rd = bytes.NewBuffer(buf)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -51,12 +70,12 @@ func Do(t testing.TB, method, url, key string, body any) *Response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &Response{Response: resp, Body: b}
+	return &Response{Response: resp, Body: b}, nil
 }

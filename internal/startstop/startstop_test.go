@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -82,39 +83,47 @@ func TestOnce(t *testing.T) {
 	}
 }
 
+// TestEvery runs in a synctest bubble: its clock is fake, and
+// synctest.Wait returns once every goroutine of the test is blocked, so
+// "stop has not returned" and "no round came after" are checked when
+// nothing else can happen, not after a guess at how long to wait.
 func TestEvery(t *testing.T) {
 	t.Parallel()
-	inRound, release := make(chan struct{}), make(chan struct{})
-	var rounds atomic.Int32
-	stop := Every(time.Millisecond, time.Second, func(ctx context.Context) {
-		if _, ok := ctx.Deadline(); !ok {
-			t.Error("a round without a deadline")
+	synctest.Test(t, func(t *testing.T) {
+		inRound, release := make(chan struct{}), make(chan struct{})
+		var rounds atomic.Int32
+		stop := Every(time.Millisecond, time.Second, func(ctx context.Context) {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("a round without a deadline")
+			}
+			if rounds.Add(1) == 3 {
+				close(inRound)
+				<-release
+			}
+		})
+		<-inRound // a loop that stopped ticking leaves the bubble deadlocked: the test fails
+		// Ticks come due while the round runs, so when it returns both a
+		// tick and stop are ready: stopping must win.
+		time.Sleep(10 * time.Millisecond)
+		stopped := make(chan struct{})
+		go func() { stop(); close(stopped) }()
+		synctest.Wait()
+		select {
+		case <-stopped:
+			t.Fatal("stop returned while a round was in progress")
+		default:
 		}
-		if rounds.Add(1) == 3 {
-			close(inRound)
-			<-release
+		close(release)
+		<-stopped
+		// stop had asked before the third round returned: no fourth, although
+		// a tick was waiting too.
+		if n := rounds.Load(); n != 3 {
+			t.Fatalf("%d rounds", n)
+		}
+		time.Sleep(time.Second) // the bubble's clock: a thousand intervals, at once
+		synctest.Wait()
+		if n := rounds.Load(); n != 3 {
+			t.Fatalf("a round after stop returned: %d rounds", n)
 		}
 	})
-	select {
-	case <-inRound:
-	case <-time.After(10 * time.Second):
-		t.Fatal("fewer than three rounds")
-	}
-	stopped := make(chan struct{})
-	go func() { stop(); close(stopped) }()
-	select {
-	case <-stopped:
-		t.Fatal("stop returned while a round was in progress")
-	default:
-	}
-	close(release)
-	<-stopped
-	// Stop returned: the loop is gone, so the count stays.
-	n := rounds.Load()
-	if n < 3 || n > 4 { // a fourth may start if stop came after the third returned
-		t.Fatalf("%d rounds", n)
-	}
-	if again := rounds.Load(); again != n {
-		t.Fatalf("a round after stop returned: %d, then %d", n, again)
-	}
 }

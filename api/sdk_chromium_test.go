@@ -280,8 +280,8 @@ func TestDropInInChromium(t *testing.T) {
 		if got := fmt.Sprint(calls); got != "[event:opened/pending exit:closed/pending]" {
 			t.Fatalf("calls %s", got)
 		}
-		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("[data-linkflow]").length`)); n != 0 {
-			t.Fatal("the modal is still there")
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("[data-linkflow]").length`)); err != nil || n != 0 {
+			t.Fatalf("the modal is still there: %d (%v)", n, err)
 		}
 		// Again, and Escape pressed inside the hosted page (focus is in the
 		// iframe, so the page tells the drop-in).

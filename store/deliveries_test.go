@@ -308,8 +308,8 @@ func TestSettleDeliveryRetry(t *testing.T) {
 		t.Errorf("due %s, want %s", due, next)
 	}
 	// Moved, the claim is gone with it.
-	if ok, _ := b.st.SettleDeliveryRetry(ctx, ref, claim, now, time.Time{}); ok {
-		t.Error("settled twice")
+	if ok, err := b.st.SettleDeliveryRetry(ctx, ref, claim, now, time.Time{}); err != nil || ok {
+		t.Errorf("settled twice: %v (%v)", ok, err)
 	}
 }
 
@@ -466,7 +466,7 @@ func TestRecordAttemptKeepsTheLastAttempts(t *testing.T) {
 	if log, _ := b.st.DeliveryAttempts(ctx, b.org, acc.Delivery.LinkID); len(log) != len(want) {
 		t.Errorf("recording without state logged it: %q", log)
 	}
-	if n, _ := b.st.Redis().Exists(ctx, b.st.KeyDelivery(fin.EventID)).Result(); n != 0 {
-		t.Error("recording without state created one")
+	if n, err := b.st.Redis().Exists(ctx, b.st.KeyDelivery(fin.EventID)).Result(); err != nil || n != 0 {
+		t.Errorf("recording without state created one: %d (%v)", n, err)
 	}
 }

@@ -157,8 +157,8 @@ func TestFailedListAndReplay(t *testing.T) {
 		}
 	}
 	// Nothing failed now: a second replay does nothing.
-	if res, _ := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: ids}); res.Replayed != 0 {
-		t.Errorf("second replay = %+v", res)
+	if res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: ids}); err != nil || res.Replayed != 0 {
+		t.Errorf("second replay = %+v (%v)", res, err)
 	}
 }
 

@@ -168,8 +168,8 @@ func TestClientForManyIntegrations(t *testing.T) {
 		if err := c.Close(ctx, res.SessionID); err != nil {
 			t.Fatal(err)
 		}
-		if n, _ := b.sb.LiveSessions(ctx, id); n != 0 {
-			t.Fatalf("%s: %d live sessions after close", id, n)
+		if n, err := b.sb.LiveSessions(ctx, id); err != nil || n != 0 {
+			t.Fatalf("%s: %d live sessions after close (%v)", id, n, err)
 		}
 	}
 }

@@ -46,8 +46,8 @@ func (b *lockedBuffer) String() string {
 // refreshes its connection and reads its secrets once, then looks for every
 // secret in every log line (debug level, every component), every NATS
 // message (core subscription to ">" and the contents of every JetStream
-// stream), every webhook and every API response but the one explicit secret
-// read.
+// stream), every webhook, every API response but the one explicit secret
+// read, and everything in Redis.
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
 	logs := &lockedBuffer{}
@@ -180,10 +180,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"webhook bodies":    strings.Join(hookBodies, "\n"),
 		"API responses":     strings.Join(responses, "\n"),
 	}
+	// At rest: sealed, or hashed (API keys), never as given.
+	var rest []string
+	for _, text := range testenv.RedisContents(ctx, t, s.Redis, s.RedisEnv.Prefix+"*") {
+		rest = append(rest, text)
+	}
+	places["Redis"] = strings.Join(rest, "\n")
 	// The links stream drops what was acknowledged, so the streams
 	// may hold little; the core subscription saw every publish.
 	if !strings.Contains(places["logs"], l.LinkID) || !strings.Contains(core, outbox.SubjectClaimed) ||
-		!strings.Contains(core, outbox.EventSubject(s.OrgID, linkflow.EventLinkSucceeded)) || len(hookBodies) < 1 {
+		!strings.Contains(core, outbox.EventSubject(s.OrgID, linkflow.EventLinkSucceeded)) || len(hookBodies) < 1 ||
+		!strings.Contains(places["Redis"], l.LinkID) {
 		t.Fatal("the capture saw nothing: the scan would prove nothing")
 	}
 	for where, text := range places {

@@ -262,8 +262,8 @@ func TestRunFencing(t *testing.T) {
 	if r, _ := b.st.BeginRun(ctx, b.org, l.ID, "tok3", time.Minute); r.Verdict != linkflow.RunDone {
 		t.Fatalf("redelivery after the end: %s", r.Verdict)
 	}
-	if n, _ := b.st.Redis().Exists(ctx, b.st.KeyLinkPassword(l.ID)).Result(); n != 0 {
-		t.Fatal("the password outlived the link")
+	if n, err := b.st.Redis().Exists(ctx, b.st.KeyLinkPassword(l.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("the password outlived the link: %d (%v)", n, err)
 	}
 }
 
@@ -333,8 +333,8 @@ func TestLinkIndexesPrunedAfterRetention(t *testing.T) {
 	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || sw.Pruned != 1 {
 		t.Fatalf("prune after the open link's latest end: %+v, %v", sw, err)
 	}
-	if n, _ := b.st.IndexedLinks(ctx, b.org); n != 0 {
-		t.Fatalf("indexed links %d, want none", n)
+	if n, err := b.st.IndexedLinks(ctx, b.org); err != nil || n != 0 {
+		t.Fatalf("indexed links %d, want none (%v)", n, err)
 	}
 }
 
@@ -355,20 +355,9 @@ func TestAPIKeysKeptHashed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No key, and no 8-character piece of one, anywhere in Redis.
-	rdb := b.st.Redis()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		dump := k
-		if typ, _ := rdb.Type(ctx, k).Result(); typ == "hash" {
-			m, _ := rdb.HGetAll(ctx, k).Result()
-			for f, v := range m {
-				dump += " " + f + " " + v
-			}
-		}
+	// No key, and no 8-character piece of one, anywhere in Redis: in any
+	// key's name or value, of any type, on any master.
+	for k, dump := range testenv.RedisContents(ctx, t, b.st.Redis(), "*") {
 		for _, secret := range []string{chosen, generated} {
 			for i := 0; i+8 <= len(secret); i++ {
 				if strings.Contains(dump, secret[i:i+8]) {

@@ -186,7 +186,14 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	p.signal(syscall.SIGTERM)
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop on SIGTERM")
+	}
+	if p.err != nil {
+		t.Fatalf("dev exited with %v\n%s", p.err, p.output())
+	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "redis")); err != nil {
 		t.Fatalf("redis data not under the relative data dir: %v", err)
 	}

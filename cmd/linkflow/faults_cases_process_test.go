@@ -105,6 +105,9 @@ func TestFaultNATSRestartUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("claims sent while nats was down: %s", latencies(claims))
+	if len(claims) < 10 {
+		t.Errorf("only %d claims while nats was down: the outage was not under load", len(claims))
+	}
 	for _, a := range claims {
 		if a.status != http.StatusAccepted && a.status != http.StatusServiceUnavailable {
 			t.Errorf("a claim while nats was down: %d %s", a.status, a.body)
@@ -201,7 +204,11 @@ func TestFaultFleetStartsBeforeItsServers(t *testing.T) {
 
 	f.setUp()
 	res, done := f.load(1, 1, 10)
-	<-done
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("one link's load did not finish: %d claimed, %d refused", res.claimed.Load(), res.refused.Load())
+	}
 	o := f.settle(res.links(), 1, 30*time.Second)
 	t.Logf("%s, %s after the servers started", o, time.Since(start).Round(time.Millisecond))
 	o.check(t)

@@ -551,6 +551,15 @@ func TestKeyRotation(t *testing.T) {
 		ClaimCode string `json:"claimCode"`
 	}
 	r.JSON(t, &pending)
+	// An idempotency record holds a sealed response (with a claim code).
+	idem := linkflow.NewLink{OrgID: s.OrgID, IntegrationID: sandbox.TMobile, ExpiresIn: time.Hour,
+		Operations:     []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}},
+		IdempotencyKey: "rotation-1", RequestHash: "h1",
+		Response: func(l *linkflow.Link) ([]byte, error) { return []byte(`{"linkId":"` + l.ID + `"}`), nil }}
+	first, err := s.Store.CreateLink(ctx, idem)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sealedWith := func() map[string]int {
 		sealed, err := s.Store.RotateData(ctx, false)
 		if err != nil {
@@ -558,7 +567,7 @@ func TestKeyRotation(t *testing.T) {
 		}
 		return sealed.ByKey
 	}
-	if got := sealedWith(); got["old"] < 4 || len(got) != 1 { // credentials, claim code, arguments, webhook secret
+	if got := sealedWith(); got["old"] < 5 || len(got) != 1 { // credentials, claim code, arguments, webhook secret, idempotency record
 		t.Fatalf("sealed with %v before rotation", got)
 	}
 
@@ -591,14 +600,17 @@ func TestKeyRotation(t *testing.T) {
 		if err != nil || org.WebhookSecrets[0] != s.WebhookSecret {
 			t.Fatalf("%s: webhook secret: %v", phase, err)
 		}
+		if again, err := st.CreateLink(ctx, idem); err != nil || !again.Replayed || string(again.Response) != string(first.Response) {
+			t.Fatalf("%s: idempotent replay: %+v %v", phase, again, err)
+		}
 	}
 	both, viaBoth := serve(newSpec + "," + oldSpec)
 	readsAll(both, viaBoth, "new key added")
 	sealed, err := both.RotateData(ctx, true)
-	if err != nil || sealed.Resealed < 4 || sealed.ByKey["new"] < 4 || len(sealed.ByKey) != 1 { // credentials, claim code, arguments, webhook secret
+	if err != nil || sealed.Resealed < 5 || sealed.ByKey["new"] < 5 || len(sealed.ByKey) != 1 { // as above
 		t.Fatalf("rotate-data: %+v %v", sealed, err)
 	}
-	if got := sealedWith(); got["new"] < 4 || len(got) != 1 {
+	if got := sealedWith(); got["new"] < 5 || len(got) != 1 {
 		t.Fatalf("sealed with %v after rotation", got)
 	}
 	onlyNew, viaNew := serve(newSpec)

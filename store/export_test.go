@@ -22,6 +22,11 @@ func (s *Store) KeyDelivery(eventID string) string      { return s.k.delivery(ev
 func (s *Store) KeyTrace(id string) string              { return s.k.linkTrace(id) }
 func (s *Store) KeyConnLinks(id string) string          { return s.k.connLinks(id) }
 
+// KeyIdempotency is the record of an organization's Idempotency-Key.
+func (s *Store) KeyIdempotency(org, key string) string {
+	return s.k.idempotency(shardFor(org, key), org, hashHex(key))
+}
+
 var MemberOf = refMember
 
 // IndexedLinks is how many links an organization's main index lists (every

@@ -54,6 +54,10 @@ func passwordAAD(linkID string) string  { return "link:" + linkID + ":password" 
 func claimCodeAAD(linkID string) string { return "link:" + linkID + ":claimCode" }
 func inputAAD(linkID string) string     { return "link:" + linkID + ":input" }
 
+// idemAAD names an idempotency record's stored response (it holds the
+// claim code): the organization and the hash of the key.
+func idemAAD(org, keyHash string) string { return "idem:" + org + ":" + keyHash }
+
 // challengeRecord is how a challenge is kept in the link hash.
 type challengeRecord struct {
 	ID           string `json:"id"`

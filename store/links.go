@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,9 +98,12 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 		}
 		fields = append(fields, fConsent, string(b))
 	}
-	idem, reqHash := s.k.idempotency(shard, in.OrgID, "-"), ""
+	// The record keeps the response sealed: it holds the claim code.
+	idem, reqHash, sealedResp, aad := s.k.idempotency(shard, in.OrgID, "-"), "", "", ""
 	if in.IdempotencyKey != "" {
-		idem, reqHash = s.k.idempotency(shard, in.OrgID, hashHex(in.IdempotencyKey)), in.RequestHash
+		keyHash := hashHex(in.IdempotencyKey)
+		idem, reqHash, aad = s.k.idempotency(shard, in.OrgID, keyHash), in.RequestHash, idemAAD(in.OrgID, keyHash)
+		sealedResp = s.keys.Seal(resp, aad)
 	}
 	userIdx, hasUser := s.k.linksByUser(shard, in.OrgID, in.ExternalUserID), "0"
 	if in.ExternalUserID != "" {
@@ -110,7 +114,7 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	// The latest the link can be gone: its expiry, the session a late claim
 	// still gets, and the retention after it finishes.
 	lifetime := in.ExpiresIn + s.cfg.MinSessionTime + s.cfg.Retention
-	argv := append([]any{reqHash, string(resp), s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser,
+	argv := append([]any{reqHash, sealedResp, s.cfg.IdempotencyTTL.Milliseconds(), l.ID, ms(l.ExpiresAt), hasUser,
 		ms(now.Add(lifetime)), retentionMember(l.OrgID, l.ID, l.IntegrationID, l.ExternalUserID), lifetime.Milliseconds()}, fields...)
 	out, err := s.runStrings(ctx, createLinkScript, "create link", keys, argv...)
 	if err != nil {
@@ -120,7 +124,16 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	case "created":
 		return &linkflow.Created{Link: l, Response: resp}, nil
 	case "replay":
-		return &linkflow.Created{Response: []byte(out[1]), Replayed: true}, nil
+		if !strings.HasPrefix(out[1], sealedPrefix) {
+			// Stored by a release that kept it as it was; such records
+			// are gone a day (IdempotencyTTL) after the upgrade.
+			return &linkflow.Created{Response: []byte(out[1]), Replayed: true}, nil
+		}
+		resp, err := s.keys.Open(out[1], aad)
+		if err != nil {
+			return nil, fmt.Errorf("create link: the idempotency record: %w", err)
+		}
+		return &linkflow.Created{Response: resp, Replayed: true}, nil
 	case "conflict":
 		return nil, linkflow.ErrIdempotencyConflict
 	default:

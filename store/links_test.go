@@ -124,7 +124,9 @@ func TestIdempotentCreate(t *testing.T) {
 		return linkflow.NewLink{OrgID: b.org, IntegrationID: "tmobile", ExpiresIn: time.Hour,
 			Operations:     []linkflow.Operation{{Resource: "paymentMethod", Action: "read"}},
 			IdempotencyKey: "key-1", RequestHash: hash,
-			Response: func(l *linkflow.Link) ([]byte, error) { return json.Marshal(map[string]string{"linkId": l.ID}) }}
+			Response: func(l *linkflow.Link) ([]byte, error) {
+				return json.Marshal(map[string]string{"linkId": l.ID, "claimCode": "clm_response-marker"})
+			}}
 	}
 	// Concurrent duplicates: exactly one link, every response the same.
 	var wg sync.WaitGroup
@@ -154,6 +156,24 @@ func TestIdempotentCreate(t *testing.T) {
 	_, err := b.st.CreateLink(ctx, mk("h2"))
 	if !errors.Is(err, linkflow.ErrIdempotencyConflict) {
 		t.Fatalf("same key, other body: %v", err)
+	}
+	// The record keeps the response (and its claim code) sealed.
+	if !strings.Contains(responses[0], "clm_response-marker") {
+		t.Fatalf("replayed response %s", responses[0])
+	}
+	for k, text := range testenv.RedisContents(ctx, t, b.st.Redis(), "*") {
+		if strings.Contains(text, "clm_response-marker") {
+			t.Fatalf("Redis key %s holds the response as it was: %s", k, text)
+		}
+	}
+	// A record an earlier release stored as it was is replayed as it is.
+	legacy := mk("h3")
+	legacy.IdempotencyKey = "key-legacy"
+	if err := b.st.Redis().HSet(ctx, b.st.KeyIdempotency(b.org, "key-legacy"), "hash", "h3", "response", `{"legacy":true}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := b.st.CreateLink(ctx, legacy); err != nil || !c.Replayed || string(c.Response) != `{"legacy":true}` {
+		t.Fatalf("a record of an earlier release: %+v %v", c, err)
 	}
 }
 

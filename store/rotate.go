@@ -36,6 +36,8 @@ func (k keyspace) sealedPlaces(key string) []sealedPlace {
 		return []sealedPlace{{key, "", inputAAD(parts[1])}}
 	case len(parts) == 2 && parts[0] == "conn":
 		return []sealedPlace{{key, cCredentials, credentialsAAD(parts[1])}}
+	case len(parts) == 4 && parts[0] == "o" && parts[2] == "idem":
+		return []sealedPlace{{key, "response", idemAAD(parts[1], parts[3])}}
 	}
 	return nil
 }
@@ -79,6 +81,9 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 			if err != nil {
 				return err
 			}
+			if !strings.HasPrefix(v, sealedPrefix) {
+				continue // an idempotency record of an earlier release, kept as it was
+			}
 			out.ByKey[SealedWith(v)]++
 		}
 		return nil
@@ -97,7 +102,7 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	} else {
 		old, err = s.rdb.HGet(ctx, p.key, p.field).Result()
 	}
-	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) {
+	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) || !strings.HasPrefix(old, sealedPrefix) {
 		return false, nil
 	}
 	if err != nil {

@@ -104,17 +104,20 @@ func GenerateKey(id string) string {
 // PrimaryID is the id of the key that seals.
 func (k *Keyring) PrimaryID() string { return k.primary.id }
 
+// sealedPrefix begins every sealed value.
+const sealedPrefix = "v1."
+
 // Seal encrypts plaintext for the place named by aad.
 func (k *Keyring) Seal(plaintext []byte, aad string) string {
 	nonce := make([]byte, k.primary.aead.NonceSize(), k.primary.aead.NonceSize()+len(plaintext)+k.primary.aead.Overhead())
 	_, _ = rand.Read(nonce)
 	ct := k.primary.aead.Seal(nonce, nonce, plaintext, []byte(aad))
-	return "v1." + k.primary.id + "." + base64.RawURLEncoding.EncodeToString(ct)
+	return sealedPrefix + k.primary.id + "." + base64.RawURLEncoding.EncodeToString(ct)
 }
 
 // Open decrypts a value sealed for the place named by aad.
 func (k *Keyring) Open(sealed, aad string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(sealed, "v1.")
+	rest, ok := strings.CutPrefix(sealed, sealedPrefix)
 	if !ok {
 		return nil, ErrUnsealable
 	}
@@ -139,7 +142,7 @@ func (k *Keyring) Open(sealed, aad string) ([]byte, error) {
 
 // SealedWith returns the id of the key a value was sealed with.
 func SealedWith(sealed string) string {
-	rest, _ := strings.CutPrefix(sealed, "v1.")
+	rest, _ := strings.CutPrefix(sealed, sealedPrefix)
 	id, _, _ := strings.Cut(rest, ".")
 	return id
 }

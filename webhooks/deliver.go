@@ -11,8 +11,11 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
 )
@@ -125,7 +128,7 @@ func (d *Dispatcher) send(ctx context.Context, target *url.URL, ev *linkflow.Sto
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		r := d.classifyError(ctx, err)
+		r := d.classifyError(ctx, err, remote)
 		r.duration = time.Since(start)
 		return r
 	}
@@ -166,9 +169,13 @@ func (d *Dispatcher) send(ctx context.Context, target *url.URL, ev *linkflow.Sto
 	return r
 }
 
-// classifyError turns a transport error into a result. Messages never carry
-// the URL: it may hold the customer's secrets.
-func (d *Dispatcher) classifyError(ctx context.Context, err error) result {
+// classifyError turns a transport error into a result. The message goes to
+// the organization's delivery log, so it never carries the URL (it may hold
+// the customer's secrets), an address a name resolved to or the resolver's
+// (the log would map an internal network), or what a server that is not
+// public sent (remote: where the request went, if it got that far); the
+// whole error goes to the dispatcher's debug log.
+func (d *Dispatcher) classifyError(ctx context.Context, err error, remote net.Addr) result {
 	if ctx.Err() != nil && d.attemptCtx.Err() != nil {
 		return result{class: resultCanceled, err: "canceled: the dispatcher stopped"}
 	}
@@ -177,17 +184,48 @@ func (d *Dispatcher) classifyError(ctx context.Context, err error) result {
 	if errors.As(err, &ue) {
 		inner = ue.Err
 	}
+	d.log.Debug("webhook attempt failed", zap.Error(inner))
 	var blockedErr *BlockedAddressError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &blockedErr):
-		return result{class: resultBlocked, err: blockedErr.Error()}
+		return result{class: resultBlocked, err: "refused to connect: the host is a " + blockedErr.Reason +
+			" address (only public addresses are allowed)"}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return result{class: resultTimeout, err: "timeout: " + inner.Error()}
+		return result{class: resultTimeout, err: "timeout: " + d.describe(inner, remote)}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return result{class: resultRefused, err: "connection refused"}
 	}
-	return result{class: resultNetwork, err: inner.Error()}
+	return result{class: resultNetwork, err: d.describe(inner, remote)}
+}
+
+// maxErrorText bounds a transport error's words in the delivery log.
+const maxErrorText = 300
+
+// describe words a transport error for the delivery log (see classifyError).
+func (d *Dispatcher) describe(err error, remote net.Addr) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		switch {
+		case dnsErr.IsNotFound:
+			return "DNS lookup failed: no such host"
+		case dnsErr.IsTimeout:
+			return "DNS lookup failed: timeout"
+		}
+		return "DNS lookup failed"
+	case remote != nil && !d.cfg.AllowPrivate && !public(remote):
+		// An allowlisted internal host: any organization may target it.
+		return "a network error (what the host sent is not shown: its address is not public)"
+	case errors.As(err, &opErr) && opErr.Err != nil:
+		err = fmt.Errorf("%s: %w", opErr.Op, opErr.Err) // without the addresses
+	}
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "..."
+	}
+	return msg
 }
 
 // parseRetryAfter reads a Retry-After header (seconds or an HTTP date),

@@ -342,6 +342,13 @@ func TestSSRFGuard(t *testing.T) {
 				!strings.Contains(att[0].Error, tt.reason) {
 				t.Errorf("attempt = %s, want refused as %s", mustJSON(t, att), tt.reason)
 			}
+			// The log names no address a name resolved to: it would map
+			// the network the dispatcher is in.
+			for _, addr := range []string{"127.0.0.1", "169.254.169.254", "10.1.2.3", "100.64.1.1", "fd12::1", "7f00:1"} {
+				if len(att) == 1 && strings.Contains(att[0].Error, addr) {
+					t.Errorf("attempt = %s names %s", mustJSON(t, att), addr)
+				}
+			}
 			if rc.count(eventID) != 0 {
 				t.Errorf("the refused target received the webhook")
 			}
@@ -359,6 +366,45 @@ func TestSSRFGuard(t *testing.T) {
 		att := b.attempts(linkID)
 		if len(att) != 1 || att[0].StatusCode == nil || *att[0].StatusCode != http.StatusOK || att[0].ResponseBody != "" {
 			t.Errorf("attempt = %s, want 200 without the response body", mustJSON(t, att))
+		}
+	})
+	t.Run("allowlisted host that does not speak HTTP", func(t *testing.T) {
+		t.Parallel()
+		// What it sends is not shown either, even as an error's words.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6 internal banner\r\n"))
+				c.Close()
+			}
+		}()
+		_, raw, _ := net.SplitHostPort(l.Addr().String())
+		linkID, eventID := b.finish("http://hooks.allowed.test:" + raw + "/hook")
+		b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
+		att := b.attempts(linkID)
+		if len(att) != 1 || att[0].Error == "" {
+			t.Fatalf("attempt = %s, want a network error", mustJSON(t, att))
+		}
+		for _, word := range strings.Fields("SSH-2.0-OpenSSH_9.6 internal banner") {
+			if strings.Contains(att[0].Error, word) {
+				t.Errorf("attempt = %s, shows %q of what the host sent", mustJSON(t, att), word)
+			}
+		}
+	})
+	t.Run("a name that does not resolve", func(t *testing.T) {
+		t.Parallel()
+		linkID, eventID := b.finish("http://nowhere.example.com/hook")
+		b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
+		if att := b.attempts(linkID); len(att) != 1 || att[0].Error != "DNS lookup failed: no such host" {
+			t.Errorf("attempt = %s, want the DNS failure without the resolver", mustJSON(t, att))
 		}
 	})
 }

@@ -244,8 +244,9 @@ func buildRegistry(ctx context.Context, c Config, rdb redis.UniversalClient) (*o
 		}
 	}
 	for _, u := range c.RemoteProviders {
-		if _, err := remote.Register(ctx, reg, remote.RegisterConfig{Config: remote.Config{BaseURL: u, Secret: c.RemoteToken}}); err != nil {
-			return nil, nil, fmt.Errorf("remote provider %s: %w", u, err)
+		if _, err := remote.Register(ctx, reg, remote.RegisterConfig{Config: remote.Config{BaseURL: u, Secret: c.RemoteToken,
+			Logger: c.Logger.Named("remote")}}); err != nil {
+			return nil, nil, fmt.Errorf("remote provider %s: %w", redact.URLs(u), err)
 		}
 	}
 	return reg, sb, nil

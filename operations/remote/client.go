@@ -16,8 +16,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/linkflow/linkflow"
+	"go.uber.org/zap"
 
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/operations"
 )
 
@@ -38,6 +40,11 @@ type Config struct {
 	// Timeout bounds each call; a call that runs out reports a timeout.
 	// Default 30s.
 	Timeout time.Duration
+	// Logger gets why the provider could not be reached: the error a call
+	// returns names only the path, since it reaches the customer (the
+	// link's error) and the provider's address may be an internal one.
+	// Default: none.
+	Logger *zap.Logger
 }
 
 func (c *Config) validate() error {
@@ -46,7 +53,7 @@ func (c *Config) validate() error {
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("remote: Config.BaseURL %q is not an http(s) URL", c.BaseURL)
+		return fmt.Errorf("remote: Config.BaseURL %q is not an http(s) URL", redact.URLs(c.BaseURL))
 	}
 	if c.Timeout < 0 {
 		return errors.New("remote: Config.Timeout must not be negative")
@@ -60,7 +67,13 @@ func (c *Config) setDefaults() {
 	if c.HTTPClient == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
-		c.HTTPClient = &http.Client{Transport: t}
+		// A redirect is an answer, not a place to send a password to.
+		c.HTTPClient = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
 	}
 }
 
@@ -241,7 +254,8 @@ func (c *Client) transportError(ctx context.Context, path string, err error) err
 	case ctx.Err() != nil:
 		return fmt.Errorf("remote %s: %w", path, ctx.Err())
 	}
-	return operations.Unavailable(fmt.Sprintf("remote provider unreachable at %s: %v", path, err))
+	c.cfg.Logger.Warn("remote provider unreachable", zap.String("path", path), zap.Error(err))
+	return operations.Unavailable("remote provider unreachable (" + path + ")")
 }
 
 // answerError types a failed answer from its body when it has the

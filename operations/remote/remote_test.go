@@ -9,11 +9,13 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
@@ -313,10 +315,38 @@ func TestClientTransportFailures(t *testing.T) {
 	gone := httptest.NewServer(http.NotFoundHandler())
 	url := gone.URL
 	gone.Close()
-	c, _ = remote.NewClient(remote.Config{BaseURL: url, Integration: "x"})
+	obs, logs := observer.New(zap.WarnLevel)
+	c, _ = remote.NewClient(remote.Config{BaseURL: url, Integration: "x", Logger: zap.New(obs)})
 	_, err = c.Login(context.Background(), operations.LoginRequest{})
 	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable || !pe.Transient {
 		t.Fatalf("unreachable provider: %v", err)
+	}
+	// The error reaches the customer (the link's error): it names the path,
+	// not the provider's address, which the log gets.
+	host := strings.TrimPrefix(url, "http://")
+	if strings.Contains(err.Error(), host) || logs.FilterMessage("remote provider unreachable").Len() != 1 ||
+		!strings.Contains(fmt.Sprint(logs.All()[0].ContextMap()["error"]), host) {
+		t.Fatalf("unreachable provider: %v; log %v", err, logs.All())
+	}
+}
+
+// A redirect is not followed: the login's password goes nowhere else.
+func TestClientFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	c, err := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Login(context.Background(), operations.LoginRequest{Username: "u", Password: "p"})
+	if err == nil || elsewhere.Load() != 0 {
+		t.Fatalf("a redirected login: %v, %d requests elsewhere", err, elsewhere.Load())
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -152,15 +151,7 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 		t.Fatal("the card number leaked into logs or the webhook")
 	}
 
-	dev.signal(syscall.SIGTERM)
-	select {
-	case <-dev.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not stop on SIGTERM")
-	}
-	if dev.err != nil {
-		t.Fatalf("dev exited with %v\n%s", dev.err, dev.output())
-	}
+	dev.stopCleanly(30 * time.Second)
 	// Redis wrote its append-only file and stopped with dev.
 	if _, err := os.Stat(filepath.Join(dataDir, "redis")); err != nil {
 		t.Fatal(err)
@@ -185,15 +176,7 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	p.signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not stop on SIGTERM")
-	}
-	if p.err != nil {
-		t.Fatalf("dev exited with %v\n%s", p.err, p.output())
-	}
+	p.stopCleanly(30 * time.Second)
 	if _, err := os.Stat(filepath.Join(dir, "data", "redis")); err != nil {
 		t.Fatalf("redis data not under the relative data dir: %v", err)
 	}

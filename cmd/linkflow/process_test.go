@@ -180,6 +180,21 @@ func (p *proc) stop() {
 	}
 }
 
+// stopCleanly ends the process with SIGTERM and fails the test unless it
+// exits within timeout, with status 0.
+func (p *proc) stopCleanly(timeout time.Duration) {
+	p.t.Helper()
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("%s did not stop on SIGTERM within %s", p.name, timeout)
+	}
+	if p.err != nil {
+		p.t.Fatalf("%s exited with %v\n%s", p.name, p.err, p.output())
+	}
+}
+
 func (p *proc) kill() {
 	select {
 	case <-p.done:

@@ -224,11 +224,14 @@ type Claim struct {
 }
 
 // Sweep is what one round of a store's link upkeep did: the links that
-// expired (their events to publish) and how many index entries of links past
-// their retention it removed.
+// expired (their events to publish), how many index entries of links past
+// their retention it removed, and the links it could not read (corrupt, or
+// sealed with a key that is gone), which it took off the expiry schedule so
+// that they do not stop it; each with why.
 type Sweep struct {
-	Expired []*Finished
-	Pruned  int
+	Expired    []*Finished
+	Pruned     int
+	Unreadable map[string]error
 }
 
 // CancelResult says what a cancel did: Canceled when the link ended at once

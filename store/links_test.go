@@ -426,3 +426,29 @@ func TestPipelinedScriptsAfterScriptFlush(t *testing.T) {
 		t.Fatalf("heartbeat after SCRIPT FLUSH: %+v %v", states, err)
 	}
 }
+
+// A pending link that cannot be read (corrupt, or sealed with a key that is
+// gone) does not stop expiry: it leaves the schedule, reported once, and the
+// links due after it expire.
+func TestSweepSkipsAnUnreadableLink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	bad := b.create(t, nil)
+	if err := b.st.Redis().HSet(ctx, b.st.KeyLink(bad.ID), "ops", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(time.Minute) // due after the corrupt one, in whatever shard
+	var good []string
+	for range 40 {
+		good = append(good, b.create(t, nil).ID)
+	}
+	b.clock.Add(2 * time.Hour)
+	sw, err := b.st.SweepLinks(ctx, 100)
+	if err != nil || len(sw.Expired) != len(good) || len(sw.Unreadable) != 1 || sw.Unreadable[bad.ID] == nil {
+		t.Fatalf("sweep: %+v, %v", sw, err)
+	}
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Expired) != 0 || len(sw.Unreadable) != 0 {
+		t.Fatalf("second sweep: %+v, %v", sw, err)
+	}
+}

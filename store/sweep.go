@@ -18,12 +18,13 @@ import (
 // expired, with a link.expired event each (returned, to publish), and the
 // link indexes lose the entries of links whose retention ended.
 func (s *Store) SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, error) {
-	expired, err := s.expireDue(ctx, limit)
-	if err != nil {
-		return &linkflow.Sweep{Expired: expired}, err
+	sw := &linkflow.Sweep{Unreadable: map[string]error{}}
+	var err error
+	if sw.Expired, err = s.expireDue(ctx, limit, sw.Unreadable); err != nil {
+		return sw, err
 	}
-	pruned, err := s.pruneLinkIndexes(ctx, limit)
-	return &linkflow.Sweep{Expired: expired, Pruned: pruned}, err
+	sw.Pruned, err = s.pruneLinkIndexes(ctx, limit)
+	return sw, err
 }
 
 // dueIn reads, from one sorted set per shard, up to limit members each whose
@@ -45,8 +46,10 @@ func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.
 	return out, nil
 }
 
-// expireDue ends the pending links whose expiry has passed.
-func (s *Store) expireDue(ctx context.Context, limit int) ([]*linkflow.Finished, error) {
+// expireDue ends the pending links whose expiry has passed. A link it
+// cannot read leaves the schedule, into unreadable: the next round would
+// stop at it again, before every link due after it.
+func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
 	now := s.now()
 	due, err := s.dueIn(ctx, s.k.expiring, now, limit)
 	if err != nil {
@@ -55,13 +58,22 @@ func (s *Store) expireDue(ctx context.Context, limit int) ([]*linkflow.Finished,
 	var n []*linkflow.Finished
 	for sh, ids := range due {
 		for _, id := range ids {
-			l, err := s.loadLink(ctx, id)
+			var l *linkflow.Link
+			m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
+			if err != nil {
+				return n, err
+			}
+			l, err = s.linkFromHash(m)
 			if errors.Is(err, linkflow.ErrNotFound) {
 				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
 				continue
 			}
 			if err != nil {
-				return n, err
+				if err := s.rdb.ZRem(ctx, s.k.expiring(sh), id).Err(); err != nil {
+					return n, err
+				}
+				unreadable[id] = err
+				continue
 			}
 			if l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
 				s.rdb.ZRem(ctx, s.k.expiring(sh), id)

@@ -78,6 +78,10 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 	}
 	sw, err := s.cfg.Store.SweepLinks(ctx, s.cfg.Batch)
 	errs := []error{err}
+	for id, why := range sw.Unreadable {
+		s.log.Error("a pending link could not be read, so it will not expire by itself; it is off the expiry schedule",
+			zap.String("link_id", id), zap.Error(why))
+	}
 	for _, fin := range sw.Expired {
 		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 	}

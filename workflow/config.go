@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -78,6 +80,10 @@ type Config struct {
 	Consumer outbox.ConsumerConfig
 }
 
+// ErrUnknownIntegration is a worker configured for an integration the
+// registry does not have: its consumer would wait for links that never come.
+var ErrUnknownIntegration = errors.New("workflow: no such integration")
+
 func (c *Config) validate() error {
 	if c.Store == nil || c.Registry == nil || c.JetStream == nil || c.NATS == nil || c.Publisher == nil {
 		return errors.New("workflow: Store, Registry, JetStream, NATS and Publisher are required")
@@ -86,8 +92,19 @@ func (c *Config) validate() error {
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
 	}
+	known := c.Registry.IDs()
 	if len(c.Integrations) == 0 {
-		c.Integrations = c.Registry.IDs()
+		c.Integrations = known
+	}
+	for _, id := range c.Integrations {
+		if !slices.Contains(known, id) {
+			return fmt.Errorf("%w: Integrations names %q; the integrations are %s", ErrUnknownIntegration, id, strings.Join(known, ", "))
+		}
+	}
+	for id := range c.IntegrationLimits {
+		if !slices.Contains(known, id) {
+			return fmt.Errorf("%w: IntegrationLimits names %q; the integrations are %s", ErrUnknownIntegration, id, strings.Join(known, ", "))
+		}
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 256)
 	c.Commits = cmp.Or(c.Commits, 128)

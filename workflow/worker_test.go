@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -226,14 +227,38 @@ func TestCancelNotificationStopsAtOnce(t *testing.T) {
 	}
 }
 
+// A worker for an integration the registry does not have is refused: its
+// consumer would wait for links that never come.
+func TestUnknownIntegrationRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for _, mod := range []func(*workflow.Config){
+		func(c *workflow.Config) { c.Integrations = []string{sandbox.TMobile, "tmobil"} },
+		func(c *workflow.Config) { c.IntegrationLimits = map[string]int{"tmobil": 5} },
+	} {
+		if _, err := workflow.NewWorker(h.config(mod)); !errors.Is(err, workflow.ErrUnknownIntegration) ||
+			!strings.Contains(err.Error(), `"tmobil"`) || !strings.Contains(err.Error(), sandbox.TMobile) {
+			t.Errorf("NewWorker: %v", err)
+		}
+	}
+}
+
 // A start that fails half way leaves nothing running: the subscriptions and
 // fetch loops of the steps before it are stopped.
 func TestFailedStartCleansUp(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
+	// An integration the registry has, whose id JetStream refuses as a
+	// consumer's name.
+	in, _ := h.reg.Integration(sandbox.TMobile)
+	odd := *in
+	odd.ID = "no.dots.in.consumer.names"
+	if err := h.reg.Register(odd); err != nil {
+		t.Fatal(err)
+	}
 	before := h.nc.NumSubscriptions()
 	w, err := workflow.NewWorker(h.config(func(c *workflow.Config) {
-		c.Integrations = []string{sandbox.TMobile, "no.dots.in.consumer.names"}
+		c.Integrations = []string{sandbox.TMobile, odd.ID}
 	}))
 	if err != nil {
 		t.Fatal(err)

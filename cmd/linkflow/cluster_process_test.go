@@ -201,6 +201,12 @@ func TestStartupConfigErrorsExitAtOnce(t *testing.T) {
 		{"redis cluster url with a password and a bad port", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere() + ",redis://:s3cret@127.0.0.1:bad"}, "--redis-url"},
 		{"nats url with a password and a bad scheme", []string{"api", "--nats-url", "https://u:s3cret@" + nowhere(), "--redis-url", "redis://" + nowhere()}, "--nats-url"},
 		{"nats url with a password and a bad port", []string{"dispatcher", "--nats-url", "nats://u:s3cret@127.0.0.1:99999", "--redis-url", "redis://" + nowhere()}, "--nats-url"},
+		// Left to the worker or dispatcher, 0 would silently be the default
+		// and a negative value fail every link or webhook.
+		{"negative concurrency", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--concurrency", "-1"}, "--concurrency (LINKFLOW_CONCURRENCY)"},
+		{"no attempts", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--max-attempts", "0"}, "--max-attempts"},
+		{"negative challenge timeout", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--challenge-timeout", "-5m"}, "--challenge-timeout"},
+		{"negative webhook timeout", []string{"dispatcher", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--webhook-timeout", "-1s"}, "--webhook-timeout"},
 		{"missing creds", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(),
 			"--nats-creds", "/nonexistent/linkflow.creds"}, "--nats-creds"},
 		{"missing CA", []string{"api", "--nats-url", "tls://" + nowhere(), "--redis-url", "redis://" + nowhere(),

@@ -64,6 +64,7 @@ var settingFlags = map[string]string{
 	"RedisURL": "redis-url", "MetricsAddr": "metrics-addr", "StartupTimeout": "startup-timeout",
 	"NATS.URL": "nats-url", "NATS.CredsFile": "nats-creds", "NATS.CAFile": "nats-ca", "NATS.CertFile": "nats-cert",
 	"NATS.KeyFile": "nats-key", "NATS.Streams.Replicas": "stream-replicas",
+	"Worker.Integrations": "integrations", "Worker.IntegrationLimits": "integration-limits",
 }
 
 // flagRef names a flag and its environment variable.

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -91,6 +92,11 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 
 // config is the worker's settings (app fills in its dependencies).
 func (f *workerFlags) config() (*workflow.Config, error) {
+	if err := errors.Join(positive("concurrency", f.concurrency), positive("max-attempts", f.maxAttempts),
+		positive("lease-ttl", f.leaseTTL), positive("ack-wait", f.ackWait), positive("shutdown-grace", f.shutdownGrace),
+		positive("challenge-timeout", f.challengeTimeout)); err != nil {
+		return nil, err
+	}
 	limits, err := parseLimits(f.limits)
 	if err != nil {
 		return nil, err
@@ -141,8 +147,22 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (negative: read them for every attempt)")
 }
 
+// positive refuses a flag's value that is 0 or less, naming the flag and
+// its environment variable: left to the component, 0 would silently be the
+// default and a negative value would fail every link or webhook.
+func positive[T int | time.Duration](name string, v T) error {
+	if v > 0 {
+		return nil
+	}
+	return fmt.Errorf("--%s (%s) must be more than 0, not %v", name, envName(name), v)
+}
+
 // config is the dispatcher's settings (app fills in its dependencies).
 func (f *dispatcherFlags) config() (*webhooks.Config, error) {
+	if err := errors.Join(positive("webhook-concurrency", f.concurrency), positive("webhook-per-host", f.perHost),
+		positive("webhook-timeout", f.timeout), positive("webhook-visibility", f.visibility)); err != nil {
+		return nil, err
+	}
 	var sched []time.Duration
 	for _, s := range splitList(f.schedule) {
 		dur, err := time.ParseDuration(s)

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -49,6 +51,9 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 		cfg.Store, cfg.Registry, cfg.JetStream, cfg.NATS, cfg.Publisher = d.Store, d.Registry, d.JS, d.NC, d.Publisher
 		cfg.Logger, cfg.Metrics = d.Log, workflow.NewMetrics(d.Metrics)
 		w, err := workflow.NewWorker(cfg)
+		if errors.Is(err, workflow.ErrUnknownIntegration) {
+			return nil, fmt.Errorf("%w: fix %s or %s", err, d.cfg.Flag("Worker.Integrations"), d.cfg.Flag("Worker.IntegrationLimits"))
+		}
 		if err != nil {
 			return nil, err
 		}

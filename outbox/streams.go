@@ -101,14 +101,38 @@ type ConsumerConfig struct {
 	// MaxAckPending bounds messages in flight per integration across all
 	// workers. Default 20000.
 	MaxAckPending int
+	// PullExpiry is how long one pull request waits for messages (see
+	// MessagesOptions). Default 30s; at least 1s.
+	PullExpiry time.Duration
 }
 
 // WithDefaults returns c with its zero fields set to the documented defaults.
 func (c ConsumerConfig) WithDefaults() ConsumerConfig {
+	c.PullExpiry = max(cmp.Or(c.PullExpiry, jetstream.DefaultExpires), time.Second)
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxDeliver = cmp.Or(c.MaxDeliver, 20)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 20000)
 	return c
+}
+
+// MessagesOptions are the options of a consumer's message iterator: batch
+// messages at a time, pull requests that last expiry, and Next reporting
+// jetstream.ErrNoHeartbeat when two of the heartbeats JetStream sends at
+// half of expiry did not come. A consumer deleted under a running
+// iterator is one cause; without that report the iterator would pull from
+// it in silence forever (see ConsumerGone).
+func MessagesOptions(batch int, expiry time.Duration) []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(max(1, batch)),
+		jetstream.PullExpiry(max(expiry, time.Second)), jetstream.WithMessagesErrOnMissingHeartbeat(true)}
+}
+
+// ConsumerGone says whether the durable consumer name of stream does not
+// exist: after missed heartbeats, whether to create it again (which a
+// running iterator then pulls from; one that JetStream ended must be made
+// again too).
+func ConsumerGone(ctx context.Context, js jetstream.JetStream, stream, name string) bool {
+	_, err := js.Consumer(ctx, stream, name)
+	return errors.Is(err, jetstream.ErrConsumerNotFound)
 }
 
 // EnsureWorkerConsumer creates or updates the durable consumer of one

@@ -150,6 +150,9 @@ type Config struct {
 	// still running are then canceled and handed back to the schedule.
 	// Default 10s.
 	ShutdownGrace time.Duration
+	// PullExpiry is how long one pull request for events waits (see
+	// outbox.MessagesOptions). Default 30s; at least 1s.
+	PullExpiry time.Duration
 	// AckWait and MaxAckPending configure the durable JetStream consumer.
 	// Defaults 30s and 1000.
 	AckWait       time.Duration
@@ -194,6 +197,7 @@ func (c *Config) validate() error {
 	c.ClaimBatch = cmp.Or(c.ClaimBatch, 100)
 	c.AttemptLogSize = cmp.Or(c.AttemptLogSize, 100)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 10*time.Second)
+	c.PullExpiry = max(cmp.Or(c.PullExpiry, 30*time.Second), time.Second)
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 1000)
 	for i, d := range c.Schedule {

@@ -47,6 +47,7 @@ type Dispatcher struct {
 	cancel     context.CancelFunc
 	loops      sync.WaitGroup
 	attempts   sync.WaitGroup
+	iterMu     sync.Mutex // iter, replaced when JetStream ends it
 	iter       jetstream.MessagesContext
 	sub        *nats.Subscription
 	lastGauge  time.Time
@@ -94,14 +95,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if !d.started.CompareAndSwap(false, true) {
 		return errors.New("webhooks: dispatcher already started")
 	}
-	cons, err := outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
-		outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending})
+	it, err := d.messages(ctx)
 	if err != nil {
-		return fmt.Errorf("webhooks: %w", err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(d.cfg.Concurrency, 256)))
-	if err != nil {
-		return fmt.Errorf("webhooks: consume: %w", err)
+		return err
 	}
 	d.iter = it
 	if nc := d.cfg.JetStream.Conn(); nc != nil {
@@ -119,6 +115,71 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
+// messages creates the durable consumer of events and an iterator of its
+// messages.
+func (d *Dispatcher) messages(ctx context.Context) (jetstream.MessagesContext, error) {
+	cons, err := outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
+		outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	it, err := cons.Messages(outbox.MessagesOptions(min(d.cfg.Concurrency, 256), d.cfg.PullExpiry)...)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: consume: %w", err)
+	}
+	return it, nil
+}
+
+// recreateIfGone creates the events consumer again if it does not exist:
+// the iterator, which JetStream did not end (it may not have been pulling
+// when the consumer went), then pulls from the new one.
+func (d *Dispatcher) recreateIfGone() {
+	ctx, cancel := context.WithTimeout(d.attemptCtx, 10*time.Second)
+	defer cancel()
+	if !outbox.ConsumerGone(ctx, d.cfg.JetStream, outbox.StreamEvents, outbox.DispatcherConsumer) {
+		return
+	}
+	if _, err := outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
+		outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending}); err != nil {
+		d.log.Warn("create the events consumer again", zap.Error(err))
+		return
+	}
+	d.log.Error("the events consumer was gone (was it deleted?): created it again")
+}
+
+// reopen creates the consumer and its iterator again after JetStream ended
+// them, retrying with backoff; nil when the dispatcher stops first.
+func (d *Dispatcher) reopen(why error) jetstream.MessagesContext {
+	d.log.Error("the events consumer's messages ended (was it deleted?): creating it again", zap.Error(why))
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-d.stopCh:
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+		ctx, cancel := context.WithTimeout(d.attemptCtx, 10*time.Second)
+		it, err := d.messages(ctx)
+		cancel()
+		if err != nil {
+			d.log.Warn("create the events consumer again", zap.Int("attempt", attempt), zap.Error(err))
+			continue
+		}
+		// Stop drains the iterator it finds under this lock, after it set
+		// stopping: one made later is stopped here.
+		d.iterMu.Lock()
+		defer d.iterMu.Unlock()
+		if d.stopping.Load() {
+			it.Stop()
+			return nil
+		}
+		d.iter = it
+		d.log.Info("consuming events again")
+		return it
+	}
+}
+
 // Stop stops consuming and polling, lets in-flight attempts finish for
 // ShutdownGrace, then cancels the rest and hands them back to the retry
 // schedule (a delivery this process could not hand back returns after the
@@ -130,9 +191,11 @@ func (d *Dispatcher) Stop() {
 		if d.sub != nil {
 			_ = d.sub.Unsubscribe()
 		}
+		d.iterMu.Lock()
 		if d.iter != nil {
 			d.iter.Drain()
 		}
+		d.iterMu.Unlock()
 		d.loops.Wait()
 		done := make(chan struct{})
 		go func() { d.attempts.Wait(); close(done) }()
@@ -195,10 +258,21 @@ func (d *Dispatcher) consume(it jetstream.MessagesContext) {
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				d.log.Warn("fetch events", zap.Error(err))
+				if errors.Is(err, jetstream.ErrNoHeartbeat) {
+					d.recreateIfGone()
+				}
+				continue
+			}
+			if d.stopping.Load() {
 				return
 			}
-			d.log.Warn("fetch events", zap.Error(err))
+			// Not Stop: JetStream ended the iterator (its consumer was
+			// deleted). Without a new one no new event would be delivered.
+			if it = d.reopen(err); it == nil {
+				return
+			}
 			continue
 		}
 		if d.stopping.Load() {

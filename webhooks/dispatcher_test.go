@@ -400,3 +400,19 @@ func TestRedeliveredMessageDoesNotRestartSchedule(t *testing.T) {
 		t.Errorf("schedule restarted: before %+v, after %+v, receiver %d", first, again, rc.count(eventID))
 	}
 }
+
+// An events consumer deleted under a running dispatcher is created again:
+// the next event is delivered.
+func TestDispatcherRecreatesADeletedConsumer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rc := newReceiver(t, answer(http.StatusOK))
+	cfg := b.config()
+	cfg.PullExpiry = time.Second // heartbeats every 500ms: a quiet deletion is noticed within seconds
+	b.dispatcher(cfg)
+	if err := b.js.DeleteConsumer(b.ctx, outbox.StreamEvents, outbox.DispatcherConsumer); err != nil {
+		t.Fatal(err)
+	}
+	_, eventID := b.finish(rc.url())
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 20*time.Second)
+}

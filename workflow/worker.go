@@ -127,11 +127,7 @@ func (w *Worker) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		batch := w.cfg.Concurrency
-		if lim := w.cfg.IntegrationLimits[integ]; lim > 0 {
-			batch = min(batch, lim)
-		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(max(1, batch)))
+		it, err := cons.Messages(outbox.MessagesOptions(w.batch(integ), w.cfg.Consumer.PullExpiry)...)
 		if err != nil {
 			return fmt.Errorf("consume %s: %w", integ, err)
 		}
@@ -161,10 +157,22 @@ func (w *Worker) fetch(ctx context.Context, integ string, it jetstream.MessagesC
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				w.log.Warn("fetch", zap.String("integration", integ), zap.Error(err))
+				if errors.Is(err, jetstream.ErrNoHeartbeat) {
+					w.recreateIfGone(ctx, integ)
+				}
+				continue
+			}
+			if w.stopping.Load() {
 				return
 			}
-			w.log.Warn("fetch", zap.String("integration", integ), zap.Error(err))
+			// Not Stop: JetStream ended the iterator (its consumer was
+			// deleted). Without a new one, this integration's links would
+			// wait for another worker while this one looks healthy.
+			if it = w.reopen(ctx, integ, err); it == nil {
+				return
+			}
 			continue
 		}
 		if w.stopping.Load() {
@@ -355,6 +363,63 @@ func (w *Worker) Stop() {
 		w.hardStop(errShutdown)
 		w.log.Info("worker stopped")
 	})
+}
+
+// batch is how many messages of integ the worker asks JetStream for at once.
+func (w *Worker) batch(integ string) int {
+	batch := w.cfg.Concurrency
+	if lim := w.cfg.IntegrationLimits[integ]; lim > 0 {
+		batch = min(batch, lim)
+	}
+	return max(1, batch)
+}
+
+// recreateIfGone creates integ's consumer again if it does not exist: the
+// iterator, which JetStream did not end (it may not have been pulling when
+// the consumer went), then pulls from the new one.
+func (w *Worker) recreateIfGone(ctx context.Context, integ string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if !outbox.ConsumerGone(ctx, w.cfg.JetStream, outbox.StreamLinks, outbox.WorkerConsumer(integ)) {
+		return
+	}
+	if _, err := outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer); err != nil {
+		w.log.Warn("create the consumer again", zap.String("integration", integ), zap.Error(err))
+		return
+	}
+	w.log.Error("the consumer was gone (was it deleted?): created it again", zap.String("integration", integ))
+}
+
+// reopen creates integ's consumer and iterator again after JetStream ended
+// them, retrying with backoff; nil when the worker stops first.
+func (w *Worker) reopen(ctx context.Context, integ string, why error) jetstream.MessagesContext {
+	w.log.Error("the consumer's messages ended (was it deleted?): creating it again", zap.String("integration", integ),
+		zap.Error(why))
+	for attempt := 1; ; attempt++ {
+		if !w.pause(ctx, w.backoff(attempt)) {
+			return nil
+		}
+		cons, err := outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
+		var it jetstream.MessagesContext
+		if err == nil {
+			it, err = cons.Messages(outbox.MessagesOptions(w.batch(integ), w.cfg.Consumer.PullExpiry)...)
+		}
+		if err != nil {
+			w.log.Warn("create the consumer again", zap.String("integration", integ), zap.Int("attempt", attempt), zap.Error(err))
+			continue
+		}
+		// Stop drains the iterators it finds under this lock, after it
+		// set stopping: one added later is stopped here.
+		w.itersMu.Lock()
+		defer w.itersMu.Unlock()
+		if w.stopping.Load() {
+			it.Stop()
+			return nil
+		}
+		w.iters = append(w.iters, it)
+		w.log.Info("consuming again", zap.String("integration", integ))
+		return it
+	}
 }
 
 // pause waits d on the clock; false when ctx ended first.

@@ -277,3 +277,24 @@ func TestFailedStartCleansUp(t *testing.T) {
 	w.Stop()
 	w.Stop()
 }
+
+// A consumer deleted under a running worker (an operator's mistake, a
+// stream rebuilt) is created again: the worker goes on running links
+// instead of looking healthy while it takes none.
+func TestWorkerRecreatesADeletedConsumer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	// Pull requests of 1s: heartbeats every 500ms, so a consumer deleted
+	// while none was waiting is noticed within a second or two.
+	h.startWorker(func(c *workflow.Config) {
+		c.RetryBase, c.RetryMax, c.Consumer.PullExpiry = 10*time.Millisecond, 100*time.Millisecond, time.Second
+	})
+	ctx := context.Background()
+	if err := h.js.DeleteConsumer(ctx, outbox.StreamLinks, outbox.WorkerConsumer(sandbox.TMobile)); err != nil {
+		t.Fatal(err)
+	}
+	l := h.run(sandbox.TMobile, "user_good", "pass_good", readPM)
+	if got := h.wait(l.ID, 20*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("a link after the consumer was deleted: %s %+v", got.Status, got.Error)
+	}
+}

@@ -335,6 +335,9 @@ func (w *Worker) InFlight() int {
 // period, then hands the rest back to JetStream for immediate redelivery.
 // It is safe to call twice.
 func (w *Worker) Stop() {
+	if !w.started.Load() {
+		return // before Start: nothing runs yet
+	}
 	w.stopOnce.Do(func() {
 		w.stopping.Store(true)
 		w.log.Info("worker stopping", zap.Int("in_flight", w.InFlight()))

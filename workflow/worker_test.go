@@ -298,3 +298,15 @@ func TestWorkerRecreatesADeletedConsumer(t *testing.T) {
 		t.Fatalf("a link after the consumer was deleted: %s %+v", got.Status, got.Error)
 	}
 }
+
+// Stop before Start is a no-op, as the house rule for every component has it.
+func TestWorkerStopBeforeStart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	w, err := workflow.NewWorker(h.config(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	w.Stop()
+}

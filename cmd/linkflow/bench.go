@@ -43,7 +43,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.RedisMasters, "redis-masters", 0, "without --redis-url: start a Redis Cluster of this many masters (at least 3) instead of one server")
 	fs.IntVar(&cfg.StreamReplicas, "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
 	fs.BoolVar(&cfg.SandboxInRedis, "sandbox-in-redis", false, "keep the sandbox's accounts in Redis as a deployment does (default: in the processes, so the figures measure linkflow alone)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, "redis-url", "nats-url"); err != nil {
 		return err
 	}
 	exe, err := os.Executable()

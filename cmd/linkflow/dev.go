@@ -46,7 +46,7 @@ func runDev(ctx context.Context, args []string) error {
 	devKey := fs.String("dev-api-key", "", "API key of the development organization (at least 16 characters; default: generated once and kept in the data dir)")
 	devSecret := fs.String("dev-webhook-secret", "", "webhook signing secret of the development organization (whsec_...; default: generated once)")
 	devOrigins := fs.String("dev-allowed-origins", "", "comma-separated origins (http://localhost:3000) whose pages may embed the development organization's hosted pages with the web drop-in")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, "redis-url", "nats-url"); err != nil {
 		return err
 	}
 	af.publicURL = cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr))

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -16,7 +17,12 @@ func envName(flagName string) string {
 
 // parseFlags parses args, then fills every flag not given on the command
 // line from its LINKFLOW_* environment variable. The command line wins.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// The flags named in commandLineOnly are never read from the environment:
+// dev's and bench's --redis-url and --nats-url, empty by default so that
+// they start servers of their own, would otherwise join the deployment a
+// host's LINKFLOW_REDIS_URL names (with dev's known API key and webhooks
+// to private addresses, or bench's test streams).
+func parseFlags(fs *flag.FlagSet, args []string, commandLineOnly ...string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: linkflow %s [flags]\n\nEvery flag can also be set with its environment variable, e.g. --redis-url as LINKFLOW_REDIS_URL.\n\n", fs.Name())
 		fs.PrintDefaults()
@@ -28,7 +34,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if given[f.Name] || err != nil || slices.Contains(commandLineOnly, f.Name) {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {

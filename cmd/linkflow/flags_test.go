@@ -42,3 +42,23 @@ func TestSafeDefaults(t *testing.T) {
 		}
 	}
 }
+
+// dev's and bench's --redis-url and --nats-url (empty: servers of their own)
+// are never read from the environment: a host's LINKFLOW_REDIS_URL is its
+// deployment's.
+func TestCommandLineOnlyFlags(t *testing.T) {
+	t.Setenv("LINKFLOW_REDIS_URL", "redis://production:6379")
+	t.Setenv("LINKFLOW_LOG_LEVEL", "debug")
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	redisURL := fs.String("redis-url", "", "")
+	logLevel := fs.String("log-level", "info", "")
+	if err := parseFlags(fs, nil, "redis-url", "nats-url"); err != nil {
+		t.Fatal(err)
+	}
+	if *redisURL != "" || *logLevel != "debug" {
+		t.Fatalf("redis-url %q (want none), log-level %q (want the environment's)", *redisURL, *logLevel)
+	}
+	if err := parseFlags(fs, []string{"--redis-url", "redis://mine:6379"}, "redis-url"); err != nil || *redisURL != "redis://mine:6379" {
+		t.Fatalf("given on the command line: %q %v", *redisURL, err)
+	}
+}

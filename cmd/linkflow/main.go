@@ -49,6 +49,13 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful stop, which may wait for sessions
+	// (--shutdown-grace); from then on the signals are Go's again, so a
+	// second one ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -166,3 +167,31 @@ func TestWorkersShareTheLoad(t *testing.T) {
 }
 
 var readBil = linkflow.Operation{Resource: "mobileBillingStatement", Action: "read"}
+
+// A second SIGTERM (or Ctrl-C) ends a process at once, while the first
+// one's graceful stop still waits for a session.
+func TestSecondSignalEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	w := f.worker("worker-stubborn", nil, "--sandbox-slow-ms", "120000", "--shutdown-grace", "1h", "--log-level", "info")
+	f.claimLinks(1, "att", "user_slow", readPM)
+	testenv.Eventually(t, 20*time.Second, "a session in flight", func() bool {
+		n, _ := w.metric("linkflow_worker_sessions_in_flight")
+		return n == 1
+	})
+	w.signal(syscall.SIGTERM)
+	testenv.Eventually(t, 10*time.Second, "the worker to begin stopping", func() bool {
+		return strings.Contains(w.output(), "worker stopping")
+	})
+	select {
+	case <-w.done:
+		t.Fatalf("the worker did not wait for its session (grace 1h): %v", w.err)
+	default:
+	}
+	w.signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGTERM did not end the worker")
+	}
+}

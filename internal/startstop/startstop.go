@@ -103,10 +103,13 @@ func (g *Group) stopFrom(i int) {
 }
 
 // Every calls round every interval in the background, each call bounded by
-// timeout, until the returned stop is called; stop waits for a call in
-// progress to end. A background service's Start hands it to Once.Start.
+// timeout, until the returned stop is called; stop cancels a call in
+// progress (its context) and waits for it to end. A background service's Start hands it to Once.Start.
 func Every(interval, timeout time.Duration, round func(ctx context.Context)) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
+	// Stop cancels a round in progress: it need not wait out a round that
+	// hangs on a server that does not answer.
+	base, cancelRounds := context.WithCancel(context.Background())
 	go func() {
 		defer close(done)
 		t := time.NewTicker(interval)
@@ -121,11 +124,11 @@ func Every(interval, timeout time.Duration, round func(ctx context.Context)) (st
 					return
 				default:
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				ctx, cancel := context.WithTimeout(base, timeout)
 				round(ctx)
 				cancel()
 			}
 		}
 	}()
-	return func() { close(quit); <-done }
+	return func() { close(quit); cancelRounds(); <-done }
 }

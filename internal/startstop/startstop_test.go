@@ -127,3 +127,22 @@ func TestEvery(t *testing.T) {
 		}
 	})
 }
+
+// Stop cancels a round in progress, which need not run out its timeout (a
+// round that waits for a server that does not answer).
+func TestEveryStopCancelsARound(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		inRound := make(chan struct{})
+		start := time.Now()
+		stop := Every(time.Millisecond, time.Hour, func(ctx context.Context) {
+			close(inRound)
+			<-ctx.Done()
+		})
+		<-inRound
+		stop()
+		if took := time.Since(start); took > time.Second { // the bubble's clock: the hour would show
+			t.Fatalf("stop waited %s for the round", took)
+		}
+	})
+}

@@ -17,6 +17,9 @@ import (
 // ListDeadLetters shows the newest dead letters (limit, default 100),
 // oldest first.
 func (a *Admin) ListDeadLetters(ctx context.Context, js jetstream.JetStream, limit int, asJSON bool) error {
+	if limit < 0 {
+		return fmt.Errorf("--limit %d: want a number of dead letters, or 0 for the default (100)", limit)
+	}
 	limit = cmp.Or(limit, 100)
 	dls, total, err := outbox.DeadLetters(ctx, js, limit)
 	if err != nil {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/outbox"
-	"github.com/linkflow/linkflow/internal/redact"
 )
 
 // OpsCommand is linkflow status, linkflow dlq list or linkflow dlq replay

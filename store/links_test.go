@@ -452,3 +452,27 @@ func TestSweepSkipsAnUnreadableLink(t *testing.T) {
 		t.Fatalf("second sweep: %+v, %v", sw, err)
 	}
 }
+
+// A link hash without the fields an earlier release may not have written
+// (version, expiresAt) is claimed, or found expired: never a script error.
+func TestClaimToleratesMissingFields(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if err := b.st.Redis().HDel(ctx, b.st.KeyLink(l.ID), "version").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
+		t.Fatalf("claim without a version: %v", err)
+	}
+	l = b.create(t, nil)
+	if err := b.st.Redis().HDel(ctx, b.st.KeyLink(l.ID), "expiresAt").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var se *linkflow.StateError
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err == nil ||
+		(!errors.As(err, &se) && !errors.Is(err, linkflow.ErrNotFound)) || strings.Contains(err.Error(), "script") {
+		t.Fatalf("claim without an expiry: %v", err)
+	}
+}

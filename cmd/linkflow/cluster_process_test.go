@@ -207,6 +207,7 @@ func TestStartupConfigErrorsExitAtOnce(t *testing.T) {
 		{"no attempts", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--max-attempts", "0"}, "--max-attempts"},
 		{"negative challenge timeout", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--challenge-timeout", "-5m"}, "--challenge-timeout"},
 		{"negative webhook timeout", []string{"dispatcher", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--webhook-timeout", "-1s"}, "--webhook-timeout"},
+		{"log format", []string{"api", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--log-format", "text"}, "--log-format"},
 		{"missing creds", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(),
 			"--nats-creds", "/nonexistent/linkflow.creds"}, "--nats-creds"},
 		{"missing CA", []string{"api", "--nats-url", "tls://" + nowhere(), "--redis-url", "redis://" + nowhere(),

@@ -21,9 +21,13 @@ func newLogger(level, format string) (*zap.Logger, error) {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
 	cfg := zap.NewProductionConfig()
-	if format == "console" {
+	switch format {
+	case "json":
+	case "console":
 		cfg = zap.NewDevelopmentConfig()
 		cfg.DisableStacktrace = true
+	default:
+		return nil, fmt.Errorf("--log-format (LINKFLOW_LOG_FORMAT) %q: want json or console", format)
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.Sampling = nil

@@ -45,6 +45,9 @@ func TestOpsCommands(t *testing.T) {
 	if out := mustRun("dlq", "list"); !strings.Contains(out, "no dead letters") {
 		t.Fatalf("dlq list, empty:\n%s", out)
 	}
+	if out, err := run("dlq", "list", "--limit", "-5"); err == nil || !strings.Contains(out, "--limit -5") {
+		t.Fatalf("dlq list --limit -5: %v\n%s", err, out)
+	}
 	// The message of a link not claimed yet: the worker gives up on it.
 	c, err := f.st.CreateLink(ctx, linkflow.NewLink{OrgID: f.org, IntegrationID: "tmobile", Operations: []linkflow.Operation{readPM}, ExpiresIn: time.Hour})
 	if err != nil {

@@ -20,14 +20,14 @@ if l[1] ~= ARGV[1] then
   return {'not_found'}
 end
 local now = tonumber(ARGV[2])
-local exp = tonumber(l[3])
+local exp = tonumber(l[3]) or 0
 if l[2] == 'pending' and now >= exp then return {'expired'} end
 if l[2] ~= 'pending' then return {'conflict', l[2]} end
 if l[4] and l[4] ~= '' and l[4] ~= ARGV[4] then return {'username_mismatch'} end
 if exp - now < tonumber(ARGV[5]) then exp = now + tonumber(ARGV[5]) end
 local f = string.format
 redis.call('HSET', KEYS[1], 'status', 'claimed', 'claimedAt', ARGV[2], 'username', ARGV[4],
-  'expiresAt', f('%d', exp), 'version', f('%d', tonumber(l[6]) + 1))
+  'expiresAt', f('%d', exp), 'version', f('%d', (tonumber(l[6]) or 0) + 1))
 redis.call('SET', KEYS[2], ARGV[3], 'PX', f('%d', exp - now))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')

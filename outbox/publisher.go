@@ -21,7 +21,8 @@ import (
 type Store interface {
 	// DueOutbox returns up to limit messages recorded at least age ago and
 	// not confirmed, and pushes them back by age, so that concurrent relays
-	// do not all publish the same ones.
+	// do not all publish the same ones. Its error may come with messages:
+	// then it says why the others must wait.
 	DueOutbox(ctx context.Context, age time.Duration, limit int) ([]linkflow.Message, error)
 	// AckOutbox forgets messages JetStream confirmed.
 	AckOutbox(ctx context.Context, msgs ...linkflow.Message) error

@@ -67,12 +67,13 @@ func (r *Relay) Stop() { r.once.Stop() }
 
 // Round publishes the due entries once and reports how many it published.
 func (r *Relay) Round(ctx context.Context) (int, error) {
+	// An error may come with messages: the entries that must wait say why.
 	msgs, err := r.cfg.Store.DueOutbox(ctx, r.cfg.Age, r.cfg.Batch)
-	if err != nil || len(msgs) == 0 {
+	if len(msgs) == 0 {
 		return 0, err
 	}
 	for _, m := range msgs {
 		r.log.Info("publishing again", zap.String("message_id", m.ID), zap.String("subject", m.Subject))
 	}
-	return len(msgs), r.cfg.Publisher.Publish(ctx, msgs...)
+	return len(msgs), errors.Join(err, r.cfg.Publisher.Publish(ctx, msgs...))
 }

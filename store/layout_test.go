@@ -62,8 +62,8 @@ func TestConnectionWriteLeftToTheRelay(t *testing.T) {
 		t.Fatal("the connection exists before its write")
 	}
 	due, err := b.st.DueOutbox(ctx, -time.Hour, 100)
-	if err != nil || len(due) != 0 {
-		t.Fatalf("the event went out while its connection could not be written: %+v %v", due, err)
+	if len(due) != 0 || err == nil || !strings.Contains(err.Error(), fin.EventID) {
+		t.Fatalf("the event went out while its connection could not be written, or nothing said why: %+v %v", due, err)
 	}
 
 	b.st.DeferConnectionWrites(false)
@@ -79,8 +79,26 @@ func TestConnectionWriteLeftToTheRelay(t *testing.T) {
 	if err != nil || c.Credentials.AccessToken != "at_1" || c.LastLinkID != r.Link.ID {
 		t.Fatalf("connection after the relay: %+v %v", c, err)
 	}
+	// An intent that does not decode (a corrupted Redis) holds its event
+	// back, and says so every round, rather than waiting in silence.
+	r2 := b.runToSuccess(t, "bob")
+	b.st.DeferConnectionWrites(true)
+	fin2 := b.finishRun(t, r2, "at_2")
+	b.st.DeferConnectionWrites(false)
+	if err := b.st.Redis().HSet(ctx, b.st.KeyLink(r2.Link.ID), "connIntent", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	due, err = b.st.DueOutbox(ctx, -time.Hour, 100)
+	if err == nil || !strings.Contains(err.Error(), fin2.EventID) || !strings.Contains(err.Error(), "connection intent") {
+		t.Fatalf("a corrupt intent: %+v %v", due, err)
+	}
+	for _, m := range due {
+		if m.ID == fin2.EventID {
+			t.Fatalf("the event of a corrupt intent went out: %+v", m)
+		}
+	}
 	// A second round (another relay) writes nothing twice.
-	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil && !strings.Contains(err.Error(), fin2.EventID) {
 		t.Fatal(err)
 	}
 	if c, _ := b.st.Connection(ctx, b.org, fin.ConnectionID); len(c.LinkIDs) != 1 {

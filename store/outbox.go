@@ -35,7 +35,10 @@ func decodeMessage(shard int, id, v string) (linkflow.Message, bool) {
 // relays do not all publish the same ones. The event of a link whose
 // connection is not written yet (the process that ended it stopped
 // between the two steps) has its connection written first; one that cannot
-// be written yet stays for the next round.
+// be written yet stays for the next round, and why is the error returned
+// with the others (a Redis failure, or an intent that does not decode,
+// which only a corrupted Redis holds and which would otherwise wait in
+// silence forever).
 func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]linkflow.Message, error) {
 	now := s.now()
 	due, err := s.dueIn(ctx, s.k.outbox, now.Add(-age), limit)
@@ -86,13 +89,13 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 	if len(orphans) > 0 {
 		_ = s.AckOutbox(ctx, orphans...)
 	}
-	return s.settleIntents(ctx, out), nil
+	return s.settleIntents(ctx, out)
 }
 
 // settleIntents writes the pending connections of the links whose events
 // are in msgs, and leaves out the events whose connection cannot be written
-// now.
-func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) []linkflow.Message {
+// now, saying why in the error.
+func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) ([]linkflow.Message, error) {
 	pipe := s.rdb.Pipeline()
 	intents := make([]*redis.StringCmd, len(msgs))
 	for i, m := range msgs {
@@ -101,19 +104,21 @@ func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) []li
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil
+		return nil, err
 	}
 	out := msgs[:0]
+	var left []error
 	for i, m := range msgs {
 		if c := intents[i]; c != nil && c.Val() != "" {
 			link, _ := linkOfEvent(m.ID)
 			if err := s.applyStoredIntent(ctx, link, c.Val()); err != nil {
+				left = append(left, fmt.Errorf("event %s waits: %w", m.ID, err))
 				continue
 			}
 		}
 		out = append(out, m)
 	}
-	return out
+	return out, errors.Join(left...)
 }
 
 // linkOfEvent is the link a link event's id names (LinkEventID).

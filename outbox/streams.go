@@ -108,7 +108,7 @@ type ConsumerConfig struct {
 
 // WithDefaults returns c with its zero fields set to the documented defaults.
 func (c ConsumerConfig) WithDefaults() ConsumerConfig {
-	c.PullExpiry = max(cmp.Or(c.PullExpiry, jetstream.DefaultExpires), time.Second)
+	c.PullExpiry = cmp.Or(c.PullExpiry, jetstream.DefaultExpires)
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxDeliver = cmp.Or(c.MaxDeliver, 20)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 20000)

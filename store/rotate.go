@@ -14,7 +14,13 @@ var resealScript = script("reseal")
 // sealedPlace says where a sealed value lives and what it was sealed for.
 type sealedPlace struct {
 	key, field, aad string
+	// maybePlain: a release before 2026-12-01 stored this value as it was
+	// (idempotency records, gone a day after the upgrade); any other place
+	// is always sealed.
+	maybePlain bool
 }
+
+func place(key, field, aad string) sealedPlace { return sealedPlace{key: key, field: field, aad: aad} }
 
 // sealedPlaces returns the sealed values a key may hold, from its name (the
 // layout of keys.go).
@@ -27,17 +33,17 @@ func (k keyspace) sealedPlaces(key string) []sealedPlace {
 	parts := strings.Split(rest, ":")
 	switch {
 	case len(parts) == 1 && parts[0] == "org":
-		return []sealedPlace{{key, "webhookSecret", webhookSecretAAD(org)}, {key, "prevWebhookSecret", webhookSecretAAD(org)}}
+		return []sealedPlace{place(key, "webhookSecret", webhookSecretAAD(org)), place(key, "prevWebhookSecret", webhookSecretAAD(org))}
 	case len(parts) == 2 && parts[0] == "link":
-		return []sealedPlace{{key, fArgs, argsAAD(parts[1])}, {key, fClaimCode, claimCodeAAD(parts[1])}}
+		return []sealedPlace{place(key, fArgs, argsAAD(parts[1])), place(key, fClaimCode, claimCodeAAD(parts[1]))}
 	case len(parts) == 3 && parts[0] == "link" && parts[2] == "cred":
-		return []sealedPlace{{key, "", passwordAAD(parts[1])}}
+		return []sealedPlace{place(key, "", passwordAAD(parts[1]))}
 	case len(parts) == 3 && parts[0] == "link" && parts[2] == "input":
-		return []sealedPlace{{key, "", inputAAD(parts[1])}}
+		return []sealedPlace{place(key, "", inputAAD(parts[1]))}
 	case len(parts) == 2 && parts[0] == "conn":
-		return []sealedPlace{{key, cCredentials, credentialsAAD(parts[1])}}
+		return []sealedPlace{place(key, cCredentials, credentialsAAD(parts[1]))}
 	case len(parts) == 4 && parts[0] == "o" && parts[2] == "idem":
-		return []sealedPlace{{key, "response", idemAAD(parts[1], parts[3])}}
+		return []sealedPlace{{key: key, field: "response", aad: idemAAD(parts[1], parts[3]), maybePlain: true}}
 	}
 	return nil
 }
@@ -81,7 +87,7 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 			if err != nil {
 				return err
 			}
-			if !strings.HasPrefix(v, sealedPrefix) {
+			if p.maybePlain && !strings.HasPrefix(v, sealedPrefix) {
 				continue // an idempotency record of an earlier release, kept as it was
 			}
 			out.ByKey[SealedWith(v)]++
@@ -102,7 +108,7 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	} else {
 		old, err = s.rdb.HGet(ctx, p.key, p.field).Result()
 	}
-	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) || !strings.HasPrefix(old, sealedPrefix) {
+	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) || (p.maybePlain && !strings.HasPrefix(old, sealedPrefix)) {
 		return false, nil
 	}
 	if err != nil {

@@ -58,12 +58,13 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 	var n []*linkflow.Finished
 	for sh, ids := range due {
 		for _, id := range ids {
-			var l *linkflow.Link
+			// Not loadLink: a Redis error ends the round, a link that does
+			// not decode leaves the schedule.
 			m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
 			if err != nil {
 				return n, err
 			}
-			l, err = s.linkFromHash(m)
+			l, err := s.linkFromHash(m)
 			if errors.Is(err, linkflow.ErrNotFound) {
 				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
 				continue

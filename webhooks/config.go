@@ -197,7 +197,7 @@ func (c *Config) validate() error {
 	c.ClaimBatch = cmp.Or(c.ClaimBatch, 100)
 	c.AttemptLogSize = cmp.Or(c.AttemptLogSize, 100)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 10*time.Second)
-	c.PullExpiry = max(cmp.Or(c.PullExpiry, 30*time.Second), time.Second)
+	c.PullExpiry = cmp.Or(c.PullExpiry, jetstream.DefaultExpires)
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 1000)
 	for i, d := range c.Schedule {

@@ -192,7 +192,11 @@ func (d *Dispatcher) classifyError(ctx context.Context, err error, remote net.Ad
 		return result{class: resultBlocked, err: "refused to connect: the host is a " + blockedErr.Reason +
 			" address (only public addresses are allowed)"}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return result{class: resultTimeout, err: "timeout: " + d.describe(inner, remote)}
+		msg := d.describe(inner, remote)
+		if !strings.HasPrefix(msg, "DNS lookup failed") {
+			msg = "timeout: " + msg
+		}
+		return result{class: resultTimeout, err: msg}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return result{class: resultRefused, err: "connection refused"}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -92,18 +93,13 @@ func (c *Config) validate() error {
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
 	}
-	known := c.Registry.IDs()
 	if len(c.Integrations) == 0 {
-		c.Integrations = known
+		c.Integrations = c.Registry.IDs()
 	}
-	for _, id := range c.Integrations {
-		if !slices.Contains(known, id) {
-			return fmt.Errorf("%w: Integrations names %q; the integrations are %s", ErrUnknownIntegration, id, strings.Join(known, ", "))
-		}
-	}
-	for id := range c.IntegrationLimits {
-		if !slices.Contains(known, id) {
-			return fmt.Errorf("%w: IntegrationLimits names %q; the integrations are %s", ErrUnknownIntegration, id, strings.Join(known, ", "))
+	for _, id := range slices.Concat(c.Integrations, slices.Collect(maps.Keys(c.IntegrationLimits))) {
+		if _, ok := c.Registry.Integration(id); !ok {
+			return fmt.Errorf("%w: %q (in Integrations or IntegrationLimits); the integrations are %s",
+				ErrUnknownIntegration, id, strings.Join(c.Registry.IDs(), ", "))
 		}
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 256)

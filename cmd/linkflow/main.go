@@ -52,10 +52,7 @@ func run(args []string) error {
 	// The first signal starts a graceful stop, which may wait for sessions
 	// (--shutdown-grace); from then on the signals are Go's again, so a
 	// second one ends the process at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	context.AfterFunc(ctx, stop)
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":

@@ -26,7 +26,7 @@ func URLs(list string) string {
 		switch {
 		case err != nil:
 			parts[i] = "(a URL that does not parse)"
-		case err == nil && u.User != nil:
+		case u.User != nil:
 			parts[i] = u.Redacted()
 			if !scheme {
 				parts[i] = strings.TrimPrefix(parts[i], "x://")

@@ -25,9 +25,12 @@ func RedisContents(ctx context.Context, t testing.TB, rdb redis.UniversalClient,
 		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
 			k := iter.Val()
-			text, err := readKey(ctx, rdb, k)
+			text, err := readKey(ctx, node, k)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
+			}
+			if text == "" {
+				continue // gone meanwhile
 			}
 			mu.Lock()
 			out[k] = text
@@ -47,7 +50,8 @@ func RedisContents(ctx context.Context, t testing.TB, rdb redis.UniversalClient,
 	return out
 }
 
-func readKey(ctx context.Context, rdb redis.UniversalClient, k string) (string, error) {
+// readKey is k's name and contents as text, "" when k is gone.
+func readKey(ctx context.Context, rdb redis.Cmdable, k string) (string, error) {
 	typ, err := rdb.Type(ctx, k).Result()
 	if err != nil {
 		return "", err

@@ -47,8 +47,7 @@ type Dispatcher struct {
 	cancel     context.CancelFunc
 	loops      sync.WaitGroup
 	attempts   sync.WaitGroup
-	iterMu     sync.Mutex // iter, replaced when JetStream ends it
-	iter       jetstream.MessagesContext
+	pull       *outbox.Pull
 	sub        *nats.Subscription
 	lastGauge  time.Time
 }
@@ -95,89 +94,31 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if !d.started.CompareAndSwap(false, true) {
 		return errors.New("webhooks: dispatcher already started")
 	}
-	it, err := d.messages(ctx)
+	pull, err := outbox.StartPull(ctx, outbox.PullConfig{
+		JetStream: d.cfg.JetStream, Stream: outbox.StreamEvents, Consumer: outbox.DispatcherConsumer,
+		Ensure: func(ctx context.Context) (jetstream.Consumer, error) {
+			return outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
+				outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending})
+		},
+		Batch: min(d.cfg.Concurrency, 256), Expiry: d.cfg.PullExpiry, Logger: d.log,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("webhooks: consume: %w", err)
 	}
-	d.iter = it
+	d.pull = pull
 	if nc := d.cfg.JetStream.Conn(); nc != nil {
 		if d.sub, err = nc.Subscribe(outbox.SubjectWake, func(*nats.Msg) { d.kick() }); err != nil {
-			it.Stop()
+			pull.Drain()
 			return fmt.Errorf("webhooks: subscribe %s: %w", outbox.SubjectWake, err)
 		}
 	}
 	d.loops.Add(2)
-	go d.consume(it)
+	go d.consume()
 	go d.poll()
 	d.log.Info("dispatcher started", zap.Int("concurrency", d.cfg.Concurrency),
 		zap.Int("per_host", d.cfg.PerHostConcurrency), zap.Int("attempts", len(d.cfg.Schedule)),
 		zap.Bool("allow_private", d.cfg.AllowPrivate))
 	return nil
-}
-
-// messages creates the durable consumer of events and an iterator of its
-// messages.
-func (d *Dispatcher) messages(ctx context.Context) (jetstream.MessagesContext, error) {
-	cons, err := outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
-		outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending})
-	if err != nil {
-		return nil, fmt.Errorf("webhooks: %w", err)
-	}
-	it, err := cons.Messages(outbox.MessagesOptions(min(d.cfg.Concurrency, 256), d.cfg.PullExpiry)...)
-	if err != nil {
-		return nil, fmt.Errorf("webhooks: consume: %w", err)
-	}
-	return it, nil
-}
-
-// recreateIfGone creates the events consumer again if it does not exist:
-// the iterator, which JetStream did not end (it may not have been pulling
-// when the consumer went), then pulls from the new one.
-func (d *Dispatcher) recreateIfGone() {
-	ctx, cancel := context.WithTimeout(d.attemptCtx, 10*time.Second)
-	defer cancel()
-	if !outbox.ConsumerGone(ctx, d.cfg.JetStream, outbox.StreamEvents, outbox.DispatcherConsumer) {
-		return
-	}
-	if _, err := outbox.EnsureDispatcherConsumer(ctx, d.cfg.JetStream,
-		outbox.DispatcherConsumerConfig{AckWait: d.cfg.AckWait, MaxAckPending: d.cfg.MaxAckPending}); err != nil {
-		d.log.Warn("create the events consumer again", zap.Error(err))
-		return
-	}
-	d.log.Error("the events consumer was gone (was it deleted?): created it again")
-}
-
-// reopen creates the consumer and its iterator again after JetStream ended
-// them, retrying with backoff; nil when the dispatcher stops first.
-func (d *Dispatcher) reopen(why error) jetstream.MessagesContext {
-	d.log.Error("the events consumer's messages ended (was it deleted?): creating it again", zap.Error(why))
-	wait := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		select {
-		case <-d.stopCh:
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 30*time.Second)
-		ctx, cancel := context.WithTimeout(d.attemptCtx, 10*time.Second)
-		it, err := d.messages(ctx)
-		cancel()
-		if err != nil {
-			d.log.Warn("create the events consumer again", zap.Int("attempt", attempt), zap.Error(err))
-			continue
-		}
-		// Stop drains the iterator it finds under this lock, after it set
-		// stopping: one made later is stopped here.
-		d.iterMu.Lock()
-		defer d.iterMu.Unlock()
-		if d.stopping.Load() {
-			it.Stop()
-			return nil
-		}
-		d.iter = it
-		d.log.Info("consuming events again")
-		return it
-	}
 }
 
 // Stop stops consuming and polling, lets in-flight attempts finish for
@@ -191,11 +132,9 @@ func (d *Dispatcher) Stop() {
 		if d.sub != nil {
 			_ = d.sub.Unsubscribe()
 		}
-		d.iterMu.Lock()
-		if d.iter != nil {
-			d.iter.Drain()
+		if d.pull != nil {
+			d.pull.Drain()
 		}
-		d.iterMu.Unlock()
 		d.loops.Wait()
 		done := make(chan struct{})
 		go func() { d.attempts.Wait(); close(done) }()
@@ -253,27 +192,12 @@ func (d *Dispatcher) launch(j job) {
 // state (unless a redelivered message finds it), claims the first attempt in
 // the retry schedule and only then acks, so the event is never only in
 // memory; the attempt itself runs in the background.
-func (d *Dispatcher) consume(it jetstream.MessagesContext) {
+func (d *Dispatcher) consume() {
 	defer d.loops.Done()
 	for {
-		msg, err := it.Next()
+		msg, err := d.pull.Next(d.attemptCtx)
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				d.log.Warn("fetch events", zap.Error(err))
-				if errors.Is(err, jetstream.ErrNoHeartbeat) {
-					d.recreateIfGone()
-				}
-				continue
-			}
-			if d.stopping.Load() {
-				return
-			}
-			// Not Stop: JetStream ended the iterator (its consumer was
-			// deleted). Without a new one no new event would be delivered.
-			if it = d.reopen(err); it == nil {
-				return
-			}
-			continue
+			return // Stop drained it
 		}
 		if d.stopping.Load() {
 			_ = msg.Nak() // buffered before Stop: another dispatcher takes it now

@@ -60,8 +60,7 @@ type Worker struct {
 	sessWG    sync.WaitGroup
 	bgWG      sync.WaitGroup
 	subs      []*nats.Subscription
-	iters     []jetstream.MessagesContext
-	itersMu   sync.Mutex
+	pulls     []*outbox.Pull
 	started   atomic.Bool
 	stopOnce  sync.Once
 	bgStop    chan struct{}
@@ -123,19 +122,20 @@ func (w *Worker) start(ctx context.Context) error {
 	w.subs = append(w.subs, sub)
 
 	for _, integ := range w.cfg.Integrations {
-		cons, err := outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
-		if err != nil {
-			return err
-		}
-		it, err := cons.Messages(outbox.MessagesOptions(w.batch(integ), w.cfg.Consumer.PullExpiry)...)
+		pull, err := outbox.StartPull(ctx, outbox.PullConfig{
+			JetStream: w.cfg.JetStream, Stream: outbox.StreamLinks, Consumer: outbox.WorkerConsumer(integ),
+			Ensure: func(ctx context.Context) (jetstream.Consumer, error) {
+				return outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
+			},
+			Batch: w.batch(integ), Expiry: w.cfg.Consumer.PullExpiry,
+			Backoff: w.backoff, Clock: w.cfg.Clock, Logger: w.log.With(zap.String("integration", integ)),
+		})
 		if err != nil {
 			return fmt.Errorf("consume %s: %w", integ, err)
 		}
-		w.itersMu.Lock()
-		w.iters = append(w.iters, it)
-		w.itersMu.Unlock()
+		w.pulls = append(w.pulls, pull)
 		w.fetchWG.Add(1)
-		go w.fetch(fetchCtx, integ, it)
+		go w.fetch(fetchCtx, integ, pull)
 	}
 	w.bgWG.Add(1)
 	go w.heartbeat()
@@ -151,29 +151,13 @@ func (w *Worker) start(ctx context.Context) error {
 // A message waiting here for a slot is not renewed: past the ack wait,
 // JetStream hands it to a worker with room, and the lease settles which
 // one runs it.
-func (w *Worker) fetch(ctx context.Context, integ string, it jetstream.MessagesContext) {
+func (w *Worker) fetch(ctx context.Context, integ string, pull *outbox.Pull) {
 	defer w.fetchWG.Done()
 	limit := w.cfg.IntegrationLimits[integ]
 	for {
-		msg, err := it.Next()
+		msg, err := pull.Next(ctx)
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				w.log.Warn("fetch", zap.String("integration", integ), zap.Error(err))
-				if errors.Is(err, jetstream.ErrNoHeartbeat) {
-					w.recreateIfGone(ctx, integ)
-				}
-				continue
-			}
-			if w.stopping.Load() {
-				return
-			}
-			// Not Stop: JetStream ended the iterator (its consumer was
-			// deleted). Without a new one, this integration's links would
-			// wait for another worker while this one looks healthy.
-			if it = w.reopen(ctx, integ, err); it == nil {
-				return
-			}
-			continue
+			return // Stop drained it
 		}
 		if w.stopping.Load() {
 			// Buffered before Stop: hand it back for immediate redelivery.
@@ -341,11 +325,9 @@ func (w *Worker) Stop() {
 	w.stopOnce.Do(func() {
 		w.stopping.Store(true)
 		w.log.Info("worker stopping", zap.Int("in_flight", w.InFlight()))
-		w.itersMu.Lock()
-		for _, it := range w.iters {
-			it.Drain()
+		for _, p := range w.pulls {
+			p.Drain()
 		}
-		w.itersMu.Unlock()
 		w.fetchStop()
 		w.fetchWG.Wait()
 
@@ -375,54 +357,6 @@ func (w *Worker) batch(integ string) int {
 		batch = min(batch, lim)
 	}
 	return max(1, batch)
-}
-
-// recreateIfGone creates integ's consumer again if it does not exist: the
-// iterator, which JetStream did not end (it may not have been pulling when
-// the consumer went), then pulls from the new one.
-func (w *Worker) recreateIfGone(ctx context.Context, integ string) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if !outbox.ConsumerGone(ctx, w.cfg.JetStream, outbox.StreamLinks, outbox.WorkerConsumer(integ)) {
-		return
-	}
-	if _, err := outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer); err != nil {
-		w.log.Warn("create the consumer again", zap.String("integration", integ), zap.Error(err))
-		return
-	}
-	w.log.Error("the consumer was gone (was it deleted?): created it again", zap.String("integration", integ))
-}
-
-// reopen creates integ's consumer and iterator again after JetStream ended
-// them, retrying with backoff; nil when the worker stops first.
-func (w *Worker) reopen(ctx context.Context, integ string, why error) jetstream.MessagesContext {
-	w.log.Error("the consumer's messages ended (was it deleted?): creating it again", zap.String("integration", integ),
-		zap.Error(why))
-	for attempt := 1; ; attempt++ {
-		if !w.pause(ctx, w.backoff(attempt)) {
-			return nil
-		}
-		cons, err := outbox.EnsureWorkerConsumer(ctx, w.cfg.JetStream, integ, w.cfg.Consumer)
-		var it jetstream.MessagesContext
-		if err == nil {
-			it, err = cons.Messages(outbox.MessagesOptions(w.batch(integ), w.cfg.Consumer.PullExpiry)...)
-		}
-		if err != nil {
-			w.log.Warn("create the consumer again", zap.String("integration", integ), zap.Int("attempt", attempt), zap.Error(err))
-			continue
-		}
-		// Stop drains the iterators it finds under this lock, after it
-		// set stopping: one added later is stopped here.
-		w.itersMu.Lock()
-		defer w.itersMu.Unlock()
-		if w.stopping.Load() {
-			it.Stop()
-			return nil
-		}
-		w.iters = append(w.iters, it)
-		w.log.Info("consuming again", zap.String("integration", integ))
-		return it
-	}
 }
 
 // pause waits d on the clock; false when ctx ended first.

@@ -211,7 +211,7 @@ func parseRecorded(a linkflow.AttemptRecord, cmd *redis.Cmd) (int, error) {
 }
 
 // ResendDelivery asks for one more attempt of a delivery at now (see
-// delivery_resend.lua) and puts it first in the retry schedule. With
+// delivery_resend.lua) and puts it first in the retry schedule, in one step. With
 // onlyFailed, a delivery that is not failed is left alone (linkflow.ErrNotFailed).
 // It returns linkflow.ErrNotFound without state and linkflow.ErrNoTarget without a URL.
 func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error) {
@@ -222,8 +222,10 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 	if onlyFailed {
 		only = "1"
 	}
-	res, err := deliveryResendScript.Run(ctx, s.rdb, []string{s.k.delivery(eventID), s.k.failedDeliveries(shardOf(eventID), org)},
-		trigger, ms(now), s.deliveryTTL(failedRetention).Milliseconds(), eventID, only, org).Result()
+	ref := linkflow.DeliveryRef{OrgID: org, EventID: eventID}
+	res, err := deliveryResendScript.Run(ctx, s.rdb,
+		[]string{s.k.delivery(eventID), s.k.failedDeliveries(shardOf(eventID), org), s.k.retrySchedule(shardOf(eventID))},
+		trigger, ms(now), s.deliveryTTL(failedRetention).Milliseconds(), eventID, only, org, refMember(ref)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("resend delivery %s: %w", eventID, err)
 	}
@@ -242,12 +244,7 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 	default:
 		return nil, fmt.Errorf("resend delivery %s: unexpected reply %v", eventID, arr[0])
 	}
-	d := parseDelivery(org, eventID, pairsToMap(arr[1]))
-	ref := linkflow.DeliveryRef{OrgID: org, EventID: eventID}
-	if err := s.rdb.ZAddLT(ctx, s.k.retrySchedule(shardOf(eventID)), redis.Z{Score: float64(ms(now)), Member: refMember(ref)}).Err(); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return parseDelivery(org, eventID, pairsToMap(arr[1])), nil
 }
 
 // DeliveryAttempts returns the attempt log of a link's event, oldest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,6 +279,67 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 			t.Errorf("due %s, want the expired claim %s left alone", due, x.claim)
 		}
 	})
+}
+
+// A resend puts the delivery in the retry schedule in the step that makes
+// it pending: no later command can fail (a lost connection, a canceled
+// request) and leave a pending delivery that no dispatcher finds and no
+// replay takes, as it is no longer failed.
+func TestResendSchedulesInOneStep(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	refuse := &refuseCommand{name: "zadd"}
+	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(refuse) })
+	fin := b.finished(t, "https://hooks.example.com/a")
+	acc := b.accept(t, fin, 0, time.Minute)
+	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryFailed, time.Time{}, acc.Delivery.NextAt.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	refuse.on.Store(true)
+	d, err := b.st.ResendDelivery(ctx, b.org, fin.EventID, linkflow.TriggerReplay, true, b.clock.Now(), time.Hour)
+	refuse.on.Store(false)
+	if err != nil {
+		t.Fatalf("replay with every separate ZADD refused: %v", err)
+	}
+	if d.Status != linkflow.DeliveryPending {
+		t.Fatalf("replayed: %+v", d)
+	}
+	if due := b.due(t, fin.EventID); due.IsZero() || due.After(b.clock.Now()) {
+		t.Fatalf("a replayed delivery is due %s, want by %s", due, b.clock.Now())
+	}
+}
+
+// refuseCommand fails every command named name, alone or in a pipeline,
+// while on: a connection lost at that command.
+type refuseCommand struct {
+	name string
+	on   atomic.Bool
+}
+
+func (r *refuseCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *refuseCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if r.on.Load() && cmd.Name() == r.name {
+			err := errors.New("refused for the test")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (r *refuseCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if r.on.Load() && cmd.Name() == r.name {
+				err := errors.New("refused for the test")
+				cmd.SetErr(err)
+				return err
+			}
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // Only the holder of a claim settles it.

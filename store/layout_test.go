@@ -136,3 +136,53 @@ func TestLateConnectionWriteLosesToNewer(t *testing.T) {
 		t.Fatalf("the early link reads %s once its (stale) write was settled", got.Status)
 	}
 }
+
+// A delete that took the connection's lock while a finished link's write
+// was still on its way (a Cluster, a process stopped between the two
+// steps) revoked credentials that write does not hold: the write, applied
+// late, must not bring the deleted connection back with credentials
+// nobody revoked at the provider. A link that finishes after the delete
+// connects the account again.
+func TestLateConnectionWriteLosesToARevocation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.finishRun(t, b.runToSuccess(t, "bob"), "at_0")
+	b.clock.Add(time.Second)
+	late := b.runToSuccess(t, "bob")
+	b.st.DeferConnectionWrites(true)
+	b.finishRun(t, late, "at_late")
+	b.st.DeferConnectionWrites(false)
+
+	b.clock.Add(time.Second)
+	lock, err := b.st.LockConnection(ctx, b.org, late.ConnectionID, time.Minute)
+	if err != nil || lock.Token == "" || lock.Conn.LastLinkID == late.Link.ID {
+		t.Fatalf("lock: %+v %v", lock, err)
+	}
+	if err := b.st.CommitRevoke(ctx, b.org, late.ConnectionID, linkflow.RevokeCommit{Token: lock.Token,
+		LastLinkID: lock.Conn.LastLinkID, At: b.clock.Now(), AtProvider: true, StatusMessage: "deleted"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.st.Connection(ctx, b.org, late.ConnectionID)
+	if err != nil || c.Status != linkflow.ConnRevoked || c.Credentials != nil {
+		t.Fatalf("a deleted connection after a late write: %+v %v, want revoked without credentials", c, err)
+	}
+	if got, _ := b.st.Link(ctx, b.org, late.Link.ID); got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("the late link reads %s once its (stale) write was settled", got.Status)
+	}
+
+	b.clock.Add(time.Second)
+	again := b.runToSuccess(t, "bob")
+	again.Link.CompletedAt = b.clock.Now()
+	b.finishRun(t, again, "at_again")
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	c, err = b.st.Connection(ctx, b.org, late.ConnectionID)
+	if err != nil || c.Status == linkflow.ConnRevoked || c.Credentials == nil || c.Credentials.AccessToken != "at_again" {
+		t.Fatalf("reconnected after the delete: %+v %v", c, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
 )
 
 // runToSuccess creates, claims and begins a link for username and returns
@@ -184,5 +185,48 @@ func TestLateConnectionWriteLosesToARevocation(t *testing.T) {
 	c, err = b.st.Connection(ctx, b.org, late.ConnectionID)
 	if err != nil || c.Status == linkflow.ConnRevoked || c.Credentials == nil || c.Credentials.AccessToken != "at_again" {
 		t.Fatalf("reconnected after the delete: %+v %v", c, err)
+	}
+}
+
+// A connection write still waiting for the relay holds sealed credentials:
+// rotate-data re-seals them with the rest, so the old key can be retired
+// and the relay, with the new key alone, still writes the connection.
+func TestKeyRotationResealsAWaitingConnectionWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	keyring := func(spec string) *store.Keyring {
+		kr, err := store.ParseKeyring(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
+	}
+	oldSpec, newSpec := store.GenerateKey("old"), store.GenerateKey("new")
+	var cfg store.Config
+	b := setupWith(t, func(c *store.Config) { c.Keyring = keyring(oldSpec); cfg = *c })
+	with := func(spec string) *store.Store {
+		c := cfg
+		c.Keyring = keyring(spec)
+		st, err := store.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	r := b.runToSuccess(t, "carol")
+	b.st.DeferConnectionWrites(true)
+	fin := b.finishRun(t, r, "at_rotated")
+
+	sealed, err := with(newSpec+","+oldSpec).RotateData(ctx, true)
+	if err != nil || sealed.Resealed == 0 || len(sealed.ByKey) != 1 || sealed.ByKey["new"] == 0 {
+		t.Fatalf("rotate-data: %+v %v, want everything sealed with the new key", sealed, err)
+	}
+	onlyNew := with(newSpec)
+	if due, err := onlyNew.DueOutbox(ctx, -time.Hour, 100); err != nil || len(due) != 1 || due[0].ID != fin.EventID {
+		t.Fatalf("relay with the new key alone: %+v %v", due, err)
+	}
+	c, err := onlyNew.Connection(ctx, b.org, fin.ConnectionID)
+	if err != nil || c.Credentials == nil || c.Credentials.AccessToken != "at_rotated" {
+		t.Fatalf("connection written after the rotation: %+v %v", c, err)
 	}
 }

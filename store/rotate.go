@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -18,6 +20,9 @@ type sealedPlace struct {
 	// (idempotency records, gone a day after the upgrade); any other place
 	// is always sealed.
 	maybePlain bool
+	// intent: the value is a connection intent, whose credentials are
+	// sealed (aad is then the intent's own: see intentCredentials).
+	intent bool
 }
 
 func place(key, field, aad string) sealedPlace { return sealedPlace{key: key, field: field, aad: aad} }
@@ -35,7 +40,8 @@ func (k keyspace) sealedPlaces(key string) []sealedPlace {
 	case len(parts) == 1 && parts[0] == "org":
 		return []sealedPlace{place(key, "webhookSecret", webhookSecretAAD(org)), place(key, "prevWebhookSecret", webhookSecretAAD(org))}
 	case len(parts) == 2 && parts[0] == "link":
-		return []sealedPlace{place(key, fArgs, argsAAD(parts[1])), place(key, fClaimCode, claimCodeAAD(parts[1]))}
+		return []sealedPlace{place(key, fArgs, argsAAD(parts[1])), place(key, fClaimCode, claimCodeAAD(parts[1])),
+			{key: key, field: fConnIntent, intent: true}}
 	case len(parts) == 3 && parts[0] == "link" && parts[2] == "cred":
 		return []sealedPlace{place(key, "", passwordAAD(parts[1]))}
 	case len(parts) == 3 && parts[0] == "link" && parts[2] == "input":
@@ -87,6 +93,15 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 			if err != nil {
 				return err
 			}
+			if p.intent {
+				if v, _, _, err = intentCredentials(v); err != nil {
+					errs = append(errs, fmt.Errorf("%s %s: %w", p.key, p.field, err))
+					continue
+				}
+				if v == "" {
+					continue // a write without credentials
+				}
+			}
 			if p.maybePlain && !strings.HasPrefix(v, sealedPrefix) {
 				continue // an idempotency record of an earlier release, kept as it was
 			}
@@ -108,6 +123,9 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	} else {
 		old, err = s.rdb.HGet(ctx, p.key, p.field).Result()
 	}
+	if err == nil && old != "" && p.intent {
+		return s.resealIntent(ctx, p, old)
+	}
 	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) || (p.maybePlain && !strings.HasPrefix(old, sealedPrefix)) {
 		return false, nil
 	}
@@ -120,6 +138,64 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	}
 	ok, err := resealScript.Run(ctx, s.rdb, []string{p.key}, p.field, old, s.keys.Seal(pt, p.aad)).Int()
 	return ok == 1, err
+}
+
+// resealIntent re-seals the credentials in a connection intent, raw.
+func (s *Store) resealIntent(ctx context.Context, p sealedPlace, raw string) (bool, error) {
+	sealed, aad, with, err := intentCredentials(raw)
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", p.key, p.field, err)
+	}
+	if sealed == "" || s.keys.IsCurrent(sealed) {
+		return false, nil
+	}
+	pt, err := s.keys.Open(sealed, aad)
+	if err != nil {
+		return false, fmt.Errorf("open %s %s: %w", p.key, p.field, err)
+	}
+	updated, err := with(s.keys.Seal(pt, aad))
+	if err != nil {
+		return false, err
+	}
+	ok, err := resealScript.Run(ctx, s.rdb, []string{p.key}, p.field, raw, updated).Int()
+	return ok == 1, err
+}
+
+// intentCredentials finds the sealed credentials in a connection intent
+// (the JSON a link keeps until its connection is written): the sealed value
+// ("" for a write without credentials), what it was sealed for, and a
+// function that returns the intent with another sealed value in its place
+// and the rest as it was.
+func intentCredentials(raw string) (sealed, aad string, with func(string) (string, error), err error) {
+	var whole map[string]json.RawMessage
+	var in struct {
+		ConnectionID string            `json:"c"`
+		Pairs        []json.RawMessage `json:"p"`
+	}
+	if err := json.Unmarshal([]byte(raw), &whole); err != nil {
+		return "", "", nil, fmt.Errorf("connection intent: %w", err)
+	}
+	if err := json.Unmarshal([]byte(raw), &in); err != nil {
+		return "", "", nil, fmt.Errorf("connection intent: %w", err)
+	}
+	for i := 0; i+1 < len(in.Pairs); i += 2 {
+		var field string
+		if json.Unmarshal(in.Pairs[i], &field) != nil || field != cCredentials {
+			continue
+		}
+		if err := json.Unmarshal(in.Pairs[i+1], &sealed); err != nil {
+			return "", "", nil, fmt.Errorf("connection intent's credentials: %w", err)
+		}
+		with = func(v string) (string, error) {
+			pairs := slices.Clone(in.Pairs)
+			pairs[i+1], _ = json.Marshal(v)
+			whole["p"], _ = json.Marshal(pairs)
+			b, err := json.Marshal(whole)
+			return string(b), err
+		}
+		return sealed, credentialsAAD(in.ConnectionID), with, nil
+	}
+	return "", "", nil, nil
 }
 
 // eachKey calls fn for every key of linkflow's (with a hash tag), on every

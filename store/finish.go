@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
@@ -237,10 +238,13 @@ func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkU
 	if err != nil {
 		return fmt.Errorf("update link %s: %w", id, err)
 	}
-	if res != "ok" {
-		return linkflow.ErrFenced
+	switch r, _ := res.(string); {
+	case r == "ok":
+		return nil
+	case strings.HasPrefix(r, "ended "):
+		return &linkflow.StateError{Status: linkflow.Status(strings.TrimPrefix(r, "ended "))}
 	}
-	return nil
+	return linkflow.ErrFenced
 }
 
 // connArgs is how many arguments the connection's write adds to a commit.

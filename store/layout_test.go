@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,32 @@ func TestKeyRotationResealsAWaitingConnectionWrite(t *testing.T) {
 	c, err := onlyNew.Connection(ctx, b.org, fin.ConnectionID)
 	if err != nil || c.Credentials == nil || c.Credentials.AccessToken != "at_rotated" {
 		t.Fatalf("connection written after the rotation: %+v %v", c, err)
+	}
+}
+
+// A link whose connection's write waits reads as running, but it ended: a
+// cancel is refused with its real status, and changes nothing.
+func TestCancelRefusedWhileTheConnectionWriteWaits(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r := b.runToSuccess(t, "dave")
+	b.st.DeferConnectionWrites(true)
+	b.finishRun(t, r, "at_1")
+	b.st.DeferConnectionWrites(false)
+	if got, err := b.st.Link(ctx, b.org, r.Link.ID); err != nil || got.Status != linkflow.StatusRunning {
+		t.Fatalf("before the write: %+v %v, want it read as running", got, err)
+	}
+	res, err := b.st.CancelLink(ctx, b.org, r.Link.ID)
+	var ended *linkflow.StateError
+	if !errors.As(err, &ended) || ended.Status != linkflow.StatusSucceeded || ended.Action != linkflow.ActionCancel {
+		t.Fatalf("cancel: %+v %v, want refused as succeeded", res, err)
+	}
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.st.Link(ctx, b.org, r.Link.ID)
+	if err != nil || got.Status != linkflow.StatusSucceeded || got.CancelRequested {
+		t.Fatalf("after the write: %+v %v", got, err)
 	}
 }

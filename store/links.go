@@ -301,10 +301,16 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.Cance
 				return &linkflow.CancelResult{Link: l, Requested: true}, nil
 			}
 			err := s.updateLink(ctx, org, id, fence{version: l.Version}, linkUpdate{set: []any{fCancel, "1"}})
-			if errors.Is(err, linkflow.ErrFenced) {
+			var ended *linkflow.StateError
+			switch {
+			case errors.Is(err, linkflow.ErrFenced):
 				continue
-			}
-			if err != nil {
+			case errors.As(err, &ended):
+				// It ended, and reads as running only while its
+				// connection's write waits.
+				ended.Action = linkflow.ActionCancel
+				return nil, ended
+			case err != nil:
 				return nil, err
 			}
 			l.CancelRequested = true

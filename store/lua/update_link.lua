@@ -1,5 +1,8 @@
 -- Updates a link under a fence: the caller's lease token ('lease') or the
--- version it read ('version'). Optionally releases the lease.
+-- version it read ('version'). Optionally releases the lease. A link that
+-- ended is not updated by version ('ended <status>'): it may read as
+-- running while its connection's write waits (a Cluster), and a reader of
+-- that view must not change it.
 -- KEYS: 1 link, 2 lease
 -- ARGV: 1 fence kind, 2 fence value, 3 '1' to release the lease,
 --       4 attempts delta, 5 number of field/value pairs n, 6.. n pairs,
@@ -7,7 +10,10 @@
 if ARGV[1] == 'lease' then
   if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 'fenced' end
 else
-  if redis.call('HGET', KEYS[1], 'version') ~= ARGV[2] then return 'fenced' end
+  local cur = redis.call('HMGET', KEYS[1], 'version', 'status')
+  if cur[1] ~= ARGV[2] then return 'fenced' end
+  local st = cur[2]
+  if st == 'succeeded' or st == 'failed' or st == 'expired' or st == 'canceled' then return 'ended ' .. st end
 end
 local n = tonumber(ARGV[5])
 if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n)) end

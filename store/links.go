@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
@@ -349,17 +348,27 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 	return l, nil
 }
 
-// TakeInput takes (and deletes) the pending answer to a link's challenge. It
-// returns "" and no error when there is none.
-func (s *Store) TakeInput(ctx context.Context, linkID string) (challengeID, response string, err error) {
-	sealed, err := s.rdb.GetDel(ctx, s.k.linkInput(linkID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", "", nil
-	}
+var takeInputScript = script("take_input")
+
+// TakeInput takes (and deletes) the pending answer to a link's challenge,
+// fenced by the lease token (linkflow.ErrFenced when another holds the
+// link). It returns "" and no error when there is none.
+func (s *Store) TakeInput(ctx context.Context, linkID, token string) (challengeID, response string, err error) {
+	out, err := s.runStrings(ctx, takeInputScript, "take the answer of "+linkID,
+		[]string{s.k.linkInput(linkID), s.k.linkLease(linkID)}, token)
 	if err != nil {
 		return "", "", err
 	}
-	pt, err := s.keys.Open(sealed, inputAAD(linkID))
+	switch out[0] {
+	case "none":
+		return "", "", nil
+	case "fenced":
+		return "", "", linkflow.ErrFenced
+	case "ok":
+	default:
+		return "", "", fmt.Errorf("take the answer of %s: unexpected reply %q", linkID, out[0])
+	}
+	pt, err := s.keys.Open(out[1], inputAAD(linkID))
 	if err != nil {
 		return "", "", err
 	}

@@ -476,3 +476,36 @@ func TestClaimToleratesMissingFields(t *testing.T) {
 		t.Fatalf("claim without an expiry: %v", err)
 	}
 }
+
+// Only the holder of a link's lease takes the answer to its challenge: a
+// worker that lost the lease and has not noticed yet would take the answer
+// meant for the new holder's challenge and throw it away.
+func TestTakeInputIsFencedByTheLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "erin", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok-holder", time.Minute)
+	if err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin: %+v %v", r, err)
+	}
+	ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: 3}
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); err != nil {
+		t.Fatal(err)
+	}
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-lost"); !errors.Is(err, linkflow.ErrFenced) || id != "" || resp != "" {
+		t.Fatalf("taken without the lease: %q %q %v", id, resp, err)
+	}
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "chl_1" || resp != "123456" {
+		t.Fatalf("the holder takes: %q %q %v", id, resp, err)
+	}
+	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "" {
+		t.Fatalf("taken twice: %q %v", id, err)
+	}
+}

@@ -151,7 +151,7 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 	<-s.w.slots
 	defer func() { s.w.slots <- struct{}{} }()
 	for {
-		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID)
+		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
 		if err != nil {
 			return "", s.storeErr(err)
 		}

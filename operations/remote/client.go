@@ -273,6 +273,12 @@ func answerError(status int, h http.Header, body []byte) error {
 		switch {
 		case knownCodes[linkflow.FailureCode(e.Code)]:
 			pe = operations.NewError(linkflow.FailureCode(e.Code), e.Message)
+		case e.Code == CodeUnauthorized:
+			// linkflow's own configuration (the shared secret), which a
+			// deployment mends: worth trying again, whatever the body says.
+			pe = operations.Unavailable(e.Code + ": " + e.Message)
+		case e.Code == CodeNotSupported:
+			pe = operations.Rejected(e.Code + ": " + e.Message)
 		case e.Transient:
 			pe = operations.Unavailable(e.Code + ": " + e.Message)
 		default:

@@ -250,6 +250,8 @@ func TestClientErrors(t *testing.T) {
 		{"rate limited body", answer{429, nil, `{"error":{"code":"RATE_LIMITED","message":"slow","transient":true,"retryAfterMs":1500}}`}, linkflow.FailureRateLimited, true, 1500 * time.Millisecond},
 		{"rate limited header", answer{429, map[string]string{"Retry-After": "2"}, ``}, linkflow.FailureRateLimited, true, 2 * time.Second},
 		{"unknown transient code", answer{503, nil, `{"error":{"code":"MAINTENANCE","message":"later","transient":true}}`}, linkflow.FailureProviderUnavailable, true, 0},
+		{"UNAUTHORIZED without transient", answer{401, nil, `{"error":{"code":"UNAUTHORIZED","message":"wrong secret"}}`}, linkflow.FailureProviderUnavailable, true, 0},
+		{"NOT_SUPPORTED said transient", answer{501, nil, `{"error":{"code":"NOT_SUPPORTED","message":"no","transient":true}}`}, linkflow.FailureRejected, false, 0},
 		{"unknown permanent code", answer{400, nil, `{"error":{"code":"BAD_THING","message":"no"}}`}, linkflow.FailureRejected, false, 0},
 		{"bare 503", answer{503, map[string]string{"Retry-After": "3"}, `oops`}, linkflow.FailureProviderUnavailable, true, 3 * time.Second},
 		{"bare 502", answer{502, nil, ``}, linkflow.FailureProviderUnavailable, true, 0},

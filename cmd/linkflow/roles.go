@@ -137,7 +137,7 @@ type dispatcherFlags struct {
 }
 
 func (f *dispatcherFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.schedule, "webhook-schedule", "", "webhook retry schedule, comma-separated delays from the first attempt (default: 0,5s,5m,30m,2h,5h,10h,14h,20h,24h)")
+	fs.StringVar(&f.schedule, "webhook-schedule", "", "webhook retry schedule, comma-separated delays, each from the attempt before (default: 0,5s,5m,30m,2h,5h,10h,14h,20h,24h)")
 	fs.StringVar(&f.allowlist, "webhook-allowlist", "", "comma-separated CIDRs (or addresses) webhook targets may reach despite the SSRF guard; host names listed too restrict those CIDRs to targets of these names (a name alone lets nothing through); responses from these addresses are not kept")
 	fs.BoolVar(&f.allowPrivate, "webhook-allow-private", false, "allow webhook targets on loopback and private networks (dev only)")
 	fs.IntVar(&f.concurrency, "webhook-concurrency", 256, "webhook deliveries in flight per dispatcher process")

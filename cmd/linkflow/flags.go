@@ -24,7 +24,11 @@ func envName(flagName string) string {
 // to private addresses, or bench's test streams).
 func parseFlags(fs *flag.FlagSet, args []string, commandLineOnly ...string) error {
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: linkflow %s [flags]\n\nEvery flag can also be set with its environment variable, e.g. --redis-url as LINKFLOW_REDIS_URL.\n\n", fs.Name())
+		env := "Every flag can also be set with its environment variable: LINKFLOW_ and its name in capitals, - as _\n(--redis-url as LINKFLOW_REDIS_URL)."
+		if len(commandLineOnly) > 0 {
+			env += " But only the command line sets --" + strings.Join(commandLineOnly, " and --") + "."
+		}
+		fmt.Fprintf(fs.Output(), "Usage: linkflow %s [flags]\n\n%s\n\n", fs.Name(), env)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

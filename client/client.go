@@ -74,7 +74,7 @@ type Client struct {
 // is not valid.
 func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects}
 	}
 	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
 	cfg.MaxRetryWait = cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait)
@@ -84,6 +84,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), sleep: sleepCtx}, nil
 }
+
+// noRedirects keeps a redirect as the answer: linkflow's API never
+// redirects, so one comes from a BaseURL that names the wrong place (http
+// for https, a missing path), and following it would turn a POST into a GET
+// without its body.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithAPIKey returns a copy of c that sends key instead, such as an access
 // token from IssueToken.

@@ -19,6 +19,7 @@ type Page[T any] struct {
 // pages iterates over every item of a cursor-paginated list from cursor on.
 func pages[T any](ctx context.Context, cursor string, fetch func(ctx context.Context, cursor string) (*Page[T], error)) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
+		cursor := cursor // each range starts where the iterator was made
 		for {
 			p, err := fetch(ctx, cursor)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -176,6 +177,12 @@ func (c *Client) once(ctx context.Context, r *request, out any) (http.Header, er
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.apiError(r, resp)
 	}
+	if resp.Request != nil && resp.Request.Method != r.method {
+		// An HTTPClient of the caller's followed a redirect that dropped
+		// the request's method and body: its answer is not this call's.
+		return nil, fmt.Errorf("client: the answer came from a redirect to %s %s (is BaseURL right?)",
+			resp.Request.Method, resp.Request.URL.Redacted())
+	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -208,6 +215,9 @@ func (c *Client) apiError(r *request, resp *http.Response) *Error {
 		if s := string(bytes.TrimSpace(b)); s != "" {
 			e.Detail = truncate(s, 200)
 		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+			e.Detail = truncate("redirected to "+loc+": linkflow's API never redirects; is BaseURL right?", 300)
+		}
 	}
 	if e.RequestID == "" {
 		e.RequestID = resp.Header.Get("X-Request-Id")
@@ -232,7 +242,9 @@ func parseRetryAfter(v string) time.Duration {
 		if n < 0 {
 			return 0
 		}
-		return time.Duration(n) * time.Second
+		// Longer than any wait a client takes (MaxRetryWait): kept
+		// longest, not let overflow into a short one.
+		return time.Duration(min(int64(n), int64(math.MaxInt64/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)

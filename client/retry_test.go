@@ -225,6 +225,7 @@ func TestRetryRules(t *testing.T) {
 		{"attempts are bounded", get, []answer{{status: 429, retryAfter: "1", body: limited}, {status: 429, retryAfter: "1", body: limited}, {status: 429, retryAfter: "1", body: limited}, ok200}, client.Config{}, 3, 429, nil},
 		{"MaxAttempts 1 turns retries off", get, []answer{{status: 429, retryAfter: "1", body: limited}}, client.Config{MaxAttempts: 1}, 1, 429, nil},
 		{"Retry-After over MaxRetryWait is not waited for", get, []answer{{status: 429, retryAfter: "120", body: limited}}, client.Config{}, 1, 429, nil},
+		{"Retry-After too long to count is not waited for", get, []answer{{status: 429, retryAfter: "10000000000", body: limited}, ok200}, client.Config{}, 1, 429, nil},
 		{"MaxRetryWait raised", get, []answer{{status: 429, retryAfter: "120", body: limited}, ok200}, client.Config{MaxRetryWait: 5 * time.Minute}, 2, 0, []time.Duration{2 * time.Minute}},
 	}
 	for _, tt := range tests {
@@ -419,5 +420,86 @@ func TestTimeAndResults(t *testing.T) {
 	}
 	if res, err := (&client.Link{}).OperationResults(); res != nil || err != nil {
 		t.Errorf("no result: %v %v", res, err)
+	}
+}
+
+// linkflow's API never redirects: a redirect (BaseURL with http for https,
+// say) is an error naming it, never a POST turned into a GET whose answer
+// is decoded as the call's. A caller's own HTTPClient that follows it gets
+// an error too.
+func TestRedirectIsAnError(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var methods []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods = append(methods, r.Method)
+		mu.Unlock()
+		if r.Method == http.MethodPost {
+			http.Redirect(w, r, "/v1/links/", http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"data":[],"nextCursor":null}`)
+	}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		name  string
+		http  *http.Client
+		tries int
+	}{
+		{"default HTTPClient", nil, 1},
+		{"a caller's HTTPClient that follows redirects", &http.Client{}, 2},
+	} {
+		mu.Lock()
+		methods = nil
+		mu.Unlock()
+		c, err := client.New(client.Config{BaseURL: srv.URL, APIKey: "lfk_test", HTTPClient: tt.http, MaxAttempts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.CreateLink(context.Background(), createReq)
+		if err == nil {
+			t.Fatalf("%s: created %+v from a redirect", tt.name, l)
+		}
+		if !strings.Contains(err.Error(), "BaseURL") {
+			t.Errorf("%s: error %q does not say to check BaseURL", tt.name, err)
+		}
+		mu.Lock()
+		if len(methods) != tt.tries {
+			t.Errorf("%s: requests %v", tt.name, methods)
+		}
+		mu.Unlock()
+	}
+}
+
+// A list iterator ranged twice yields the whole list twice.
+func TestIteratorRangedTwice(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("cursor") == "" {
+			_, _ = io.WriteString(w, `{"data":[{"linkId":"link_2"}],"nextCursor":"c1"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"data":[{"linkId":"link_1"}],"nextCursor":null}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, APIKey: "lfk_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := c.Links(context.Background(), client.ListLinksParams{})
+	for round := range 2 {
+		var got []string
+		for l, err := range links {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, l.LinkID)
+		}
+		if strings.Join(got, ",") != "link_2,link_1" {
+			t.Fatalf("round %d: %v", round, got)
+		}
 	}
 }

@@ -17,6 +17,7 @@
 package verify
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Verifier struct {
 	hooks []*standardwebhooks.Webhook
 }
 
+// MinSecretBytes is the shortest webhook secret New takes, decoded.
+const MinSecretBytes = 16
+
 // New returns a verifier for the organization's webhook secret ("whsec_..."),
 // and optionally more secrets accepted too (while you rotate yours).
 func New(secret string, more ...string) (*Verifier, error) {
@@ -70,6 +74,11 @@ func New(secret string, more ...string) (*Verifier, error) {
 		if err != nil {
 			return nil, errors.New("verify: the webhook secret is not whsec_ followed by base64")
 		}
+		// "whsec_" and an unset variable would be an empty HMAC key, which
+		// anyone can sign with.
+		if key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_")); err != nil || len(key) < MinSecretBytes {
+			return nil, fmt.Errorf("verify: the webhook secret is too short (at least %d bytes; linkflow's have 24)", MinSecretBytes)
+		}
 		v.hooks = append(v.hooks, wh)
 	}
 	return v, nil
@@ -80,7 +89,9 @@ type Event struct {
 	// ID is the webhook-id: the same for every retry and redelivery of one
 	// event, so receivers use it to drop duplicates.
 	ID string `json:"-"`
-	// Type is link.succeeded, link.failed, link.expired or link.canceled.
+	// Type is link.succeeded, link.failed, link.expired or link.canceled,
+	// or connection.error or connection.healthy (whose data is a connection,
+	// not a link: see the types' documentation).
 	Type string `json:"type"`
 	// Timestamp is when the event happened (epoch milliseconds).
 	Timestamp int64 `json:"timestamp"`
@@ -109,7 +120,8 @@ type Link struct {
 	} `json:"error,omitempty"`
 }
 
-// Link decodes the event's data as a link.
+// Link decodes the event's data as a link: for link.* events (a connection.*
+// event's data is a connection, which decodes into Link's fields poorly).
 func (e *Event) Link() (*Link, error) {
 	var l Link
 	if err := json.Unmarshal(e.Data, &l); err != nil {

@@ -129,6 +129,11 @@ func TestVerify(t *testing.T) {
 	if _, err := both.Verify(request(body, "evt_1", ts, good)); err != nil {
 		t.Errorf("two secrets: %v", err)
 	}
+	for _, short := range []string{"whsec_", "whsec_c2hvcnQ="} { // empty, and 5 bytes
+		if _, err := verify.New(short); err == nil {
+			t.Errorf("the secret %q was accepted: anyone could sign with it", short)
+		}
+	}
 	if _, err := verify.New("not-a-secret"); err == nil {
 		t.Error("a secret without whsec_ was accepted")
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -339,6 +340,14 @@ type probe struct {
 		Path string      `yaml:"path"`
 		Port intOrString `yaml:"port"`
 	} `yaml:"httpGet"`
+	PeriodSeconds    int `yaml:"periodSeconds"`
+	FailureThreshold int `yaml:"failureThreshold"`
+}
+
+// patience is how long a probe lets fail before it acts (Kubernetes'
+// defaults: every 10s, 3 times).
+func (p *probe) patience() time.Duration {
+	return time.Duration(cmp.Or(p.PeriodSeconds, 10)*cmp.Or(p.FailureThreshold, 3)) * time.Second
 }
 
 type container struct {
@@ -694,10 +703,17 @@ func TestDeployKubernetes(t *testing.T) {
 				Selector       labelSelector `yaml:"selector"`
 				MinAvailable   *intOrString  `yaml:"minAvailable"`
 				MaxUnavailable *intOrString  `yaml:"maxUnavailable"`
+				Unhealthy      string        `yaml:"unhealthyPodEvictionPolicy"`
 			}
 			decodeSpec(t, o, &s)
 			if (s.MinAvailable == nil) == (s.MaxUnavailable == nil) {
 				t.Errorf("%s: PodDisruptionBudget %s: want one of minAvailable and maxUnavailable", o.file, o.Metadata.Name)
+			}
+			// During an outage of Redis or NATS every pod is not ready: a
+			// budget that counts them would refuse every eviction, and
+			// block node drains and rollouts until the outage ends.
+			if s.Unhealthy != "AlwaysAllow" {
+				t.Errorf("%s: PodDisruptionBudget %s: unhealthyPodEvictionPolicy %q, want AlwaysAllow", o.file, o.Metadata.Name, s.Unhealthy)
 			}
 			pdbs = append(pdbs, s.Selector)
 		case "NetworkPolicy":
@@ -744,14 +760,21 @@ func TestDeployKubernetes(t *testing.T) {
 		}
 
 		// Probes: liveness /healthz, readiness /readyz, on the port that
-		// serves them.
+		// serves them. The api's readiness is /healthz: an outage of Redis
+		// or NATS fails every api's /readyz at once, and the Service would
+		// have no endpoint left to answer linkflow's 503 with Retry-After
+		// (docs/operations.md).
+		ready := "/readyz"
+		if d.proc.role == "api" {
+			ready = "/healthz"
+		}
 		for _, pr := range []struct {
 			kind, path string
 			p          *probe
 			required   bool
 		}{
 			{"livenessProbe", "/healthz", d.c.LivenessProbe, true},
-			{"readinessProbe", "/readyz", d.c.ReadinessProbe, true},
+			{"readinessProbe", ready, d.c.ReadinessProbe, true},
 			{"startupProbe", "/healthz", d.c.StartupProbe, false},
 		} {
 			if pr.p == nil || pr.p.HTTPGet == nil {
@@ -765,6 +788,19 @@ func TestDeployKubernetes(t *testing.T) {
 			}
 			if got, ok := d.resolve(pr.p.HTTPGet.Port); !ok || got != healthPort {
 				t.Errorf("%s: %s on port %q (%d), want %d", where, pr.kind, pr.p.HTTPGet.Port, got, healthPort)
+			}
+		}
+
+		// Starting: the api listens only once Redis and NATS answer, which
+		// it waits for up to --startup-timeout; a startup probe that gives
+		// up first restarts it in a loop.
+		if d.proc.role == "api" {
+			wait, err := time.ParseDuration(d.proc.value(t, "startup-timeout"))
+			if err != nil {
+				t.Fatalf("%s: --startup-timeout: %v", where, err)
+			}
+			if d.c.StartupProbe == nil || d.c.StartupProbe.patience() <= wait {
+				t.Errorf("%s: a startup probe that gives up before --startup-timeout (%v)", where, wait)
 			}
 		}
 

@@ -18,6 +18,7 @@ type Store interface {
 	RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest) ([]linkflow.RateLimitResult, error)
 
 	CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.Created, error)
+	Replay(ctx context.Context, org, key, requestHash string) (*linkflow.Created, error)
 	Link(ctx context.Context, org, id string) (*linkflow.Link, error)
 	ListLinks(ctx context.Context, org string, f linkflow.LinkFilter, cursor string, limit int) ([]*linkflow.Link, string, error)
 	CancelLink(ctx context.Context, org, id string) (*linkflow.CancelResult, error)

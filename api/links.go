@@ -30,6 +30,17 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "Idempotency-Key must be at most 255 characters."))
 		return
 	}
+	var reqHash string
+	if idemKey != "" {
+		sum := sha256.Sum256(compactJSON(body))
+		reqHash = hex.EncodeToString(sum[:])
+		// A retry gets the first answer, even when what validation reads
+		// (the organization's settings, the integrations) changed since.
+		if prev, err := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); err != nil || prev != nil {
+			s.answerCreate(w, r, prev, err)
+			return
+		}
+	}
 	in, issues := s.parseCreate(r.Context(), p.OrgID, body)
 	if len(issues) > 0 {
 		s.writeError(w, r, validation(issues))
@@ -39,11 +50,13 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		in.OwnerUserID, in.OwnerEmail = linkflow.UserID(email), email
 	}
 	in.Response = s.createdResponse
-	if idemKey != "" {
-		sum := sha256.Sum256(compactJSON(body))
-		in.IdempotencyKey, in.RequestHash = idemKey, hex.EncodeToString(sum[:])
-	}
+	in.IdempotencyKey, in.RequestHash = idemKey, reqHash
 	created, err := s.cfg.Store.CreateLink(r.Context(), *in)
+	s.answerCreate(w, r, created, err)
+}
+
+// answerCreate answers a create: the link made, or the first answer again.
+func (s *Server) answerCreate(w http.ResponseWriter, r *http.Request, created *linkflow.Created, err error) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -259,6 +259,24 @@ func TestIdempotencyKey(t *testing.T) {
 	if a.str("linkId") == f.str("linkId") || b.str("linkId") == f.str("linkId") {
 		t.Fatal("a request without the key replayed")
 	}
+	// A retry replays even when what validation reads changed since: here
+	// the return URL's app scheme, no longer allowed. (The key says the link
+	// exists; refusing the retry would tell the client it does not.)
+	if err := s.Store.UpdateOrg(context.Background(), s.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{"myapp"}}); err != nil {
+		t.Fatal(err)
+	}
+	withScheme := `{"integrationId":"tmobile","operations":[{"resource":"paymentMethod","action":"read"}],"returnUrl":"myapp://done"}`
+	made := post("k3", withScheme)
+	wantStatus(t, made, http.StatusCreated)
+	if err := s.Store.UpdateOrg(context.Background(), s.OrgID, linkflow.OrgUpdate{AppSchemes: &[]string{"otherapp"}}); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, post("k4", withScheme), http.StatusBadRequest, "BAD_REQUEST")
+	retried := post("k3", withScheme)
+	wantStatus(t, retried, http.StatusCreated)
+	if !bytes.Equal(made.Body, retried.Body) || retried.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry after the scheme was dropped: %d %s, want the first answer %s", retried.StatusCode, retried.Body, made.Body)
+	}
 	// Keys belong to the organization: another's same key makes its own link.
 	_, otherKey, _ := s.NewOrg(t, "other")
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/links", strings.NewReader(body))
@@ -303,8 +321,8 @@ func TestIdempotencyKey(t *testing.T) {
 		Data []linkJSON `json:"data"`
 	}
 	s.Do(t, http.MethodGet, "/v1/links?limit=100", s.APIKey, nil).JSON(t, &list)
-	if len(list.Data) != 4 {
-		t.Fatalf("%d links listed, want 4 (k1, none, k2, concurrent)", len(list.Data))
+	if len(list.Data) != 5 {
+		t.Fatalf("%d links listed, want 5 (k1, none, k2, k3, concurrent)", len(list.Data))
 	}
 }
 

@@ -123,21 +123,52 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 	case "created":
 		return &linkflow.Created{Link: l, Response: resp}, nil
 	case "replay":
-		if !strings.HasPrefix(out[1], sealedPrefix) {
-			// Stored by a release that kept it as it was; such records
-			// are gone a day (IdempotencyTTL) after the upgrade.
-			return &linkflow.Created{Response: []byte(out[1]), Replayed: true}, nil
-		}
-		resp, err := s.keys.Open(out[1], aad)
-		if err != nil {
-			return nil, fmt.Errorf("create link: the idempotency record: %w", err)
-		}
-		return &linkflow.Created{Response: resp, Replayed: true}, nil
+		return s.replay(out[1], aad)
 	case "conflict":
 		return nil, linkflow.ErrIdempotencyConflict
 	default:
 		return nil, fmt.Errorf("create link: unexpected reply %q", out[0])
 	}
+}
+
+// Replay returns the first response of a create with an organization's
+// Idempotency-Key: nil when the key was not used (or its record expired),
+// linkflow.ErrIdempotencyConflict when it was used with another request.
+// The API asks before it validates a request, so a retry gets the first
+// answer even when what validation reads (the organization's settings, the
+// integrations) changed since; CreateLink asks again in its own step.
+func (s *Store) Replay(ctx context.Context, org, key, requestHash string) (*linkflow.Created, error) {
+	if !validID(org) || key == "" {
+		return nil, nil
+	}
+	keyHash := hashHex(key)
+	prev, err := s.rdb.HMGet(ctx, s.k.idempotency(shardFor(org, key), org, keyHash), "hash", "response").Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the idempotency record: %w", err)
+	}
+	hash, _ := prev[0].(string)
+	resp, _ := prev[1].(string)
+	switch {
+	case hash == "":
+		return nil, nil
+	case hash != requestHash:
+		return nil, linkflow.ErrIdempotencyConflict
+	}
+	return s.replay(resp, idemAAD(org, keyHash))
+}
+
+// replay opens a stored response.
+func (s *Store) replay(stored, aad string) (*linkflow.Created, error) {
+	if !strings.HasPrefix(stored, sealedPrefix) {
+		// Stored by a release that kept it as it was; such records are
+		// gone a day (IdempotencyTTL) after the upgrade.
+		return &linkflow.Created{Response: []byte(stored), Replayed: true}, nil
+	}
+	resp, err := s.keys.Open(stored, aad)
+	if err != nil {
+		return nil, fmt.Errorf("create link: the idempotency record: %w", err)
+	}
+	return &linkflow.Created{Response: resp, Replayed: true}, nil
 }
 
 // Link returns an organization's link, with its claim code opened while the

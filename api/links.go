@@ -61,11 +61,22 @@ func (s *Server) answerCreate(w http.ResponseWriter, r *http.Request, created *l
 		s.writeError(w, r, err)
 		return
 	}
+	id := ""
 	if created.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
+		var first struct {
+			LinkID string `json:"linkId"`
+		}
+		if json.Unmarshal(created.Response, &first) == nil {
+			id = first.LinkID
+		}
 	} else {
+		id = created.Link.ID
 		reqLog(r).Info("link created", zap.String("link_id", created.Link.ID),
 			zap.String("integration", created.Link.IntegrationID), zap.Int("operations", len(created.Link.Operations)))
+	}
+	if id != "" {
+		w.Header().Set("Location", "/v1/links/"+id)
 	}
 	writeRawJSON(w, http.StatusCreated, created.Response)
 }

@@ -134,8 +134,8 @@ func TestCreateLinkBodyErrors(t *testing.T) {
 	// Wrong methods are 405 with Allow; unknown paths 404; both enveloped.
 	r := s.Do(t, http.MethodDelete, "/v1/links", s.APIKey, nil)
 	wantError(t, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
-	if allow := r.Header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
-		t.Fatalf("Allow %q, want GET and POST", allow)
+	if allow := r.Header.Get("Allow"); allow != "GET, HEAD, POST" {
+		t.Fatalf("Allow %q, want GET, HEAD, POST", allow)
 	}
 	wantError(t, s.Do(t, http.MethodGet, "/v1/nothing", s.APIKey, nil), http.StatusNotFound, "NOT_FOUND")
 
@@ -156,6 +156,9 @@ func TestCreateLinkResponse(t *testing.T) {
 	wantStatus(t, r, http.StatusCreated)
 	var l linkJSON
 	r.JSON(t, &l)
+	if loc := r.Header.Get("Location"); loc != "/v1/links/"+l.str("linkId") {
+		t.Errorf("Location %q, want the link's path", loc)
+	}
 	// Seed 001's 201 body, field for field.
 	want := []string{"linkId", "claimCode", "integrationId", "operations", "status", "appClipUrl", "returnUrl", "expiresAt", "createdAt"}
 	if got := keys(l); len(got) != len(want) {
@@ -247,6 +250,9 @@ func TestIdempotencyKey(t *testing.T) {
 	wantStatus(t, again, http.StatusCreated)
 	if !bytes.Equal(first.Body, again.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay %s, want %s", again.Body, first.Body)
+	}
+	if loc := again.Header.Get("Location"); loc == "" || loc != first.Header.Get("Location") {
+		t.Fatalf("replay's Location %q, want the first's %q", loc, first.Header.Get("Location"))
 	}
 	// The same key with another body is a conflict.
 	wantError(t, post("k1", `{"integrationId":"att","operations":[{"resource":"paymentMethod","action":"read"}]}`), http.StatusConflict, "CONFLICT_ERROR")

@@ -247,6 +247,9 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		}
 		if _, pattern := s.mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host}); pattern != "" && pattern != "/" {
 			allow = append(allow, m)
+			if m == http.MethodGet && r.Method != http.MethodHead {
+				allow = append(allow, http.MethodHead) // net/http serves HEAD wherever GET is
+			}
 		}
 	}
 	if len(allow) > 0 {

@@ -289,8 +289,9 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 	pipe := s.pipeline()
 	pages := make([]*redis.Cmd, Shards)
 	for sh := range Shards {
+		// One more than the page: whether anything follows is then known.
 		pages[sh] = pipe.Script(ctx, deliveryFailedPageScript, []string{s.k.failedDeliveries(sh, org)},
-			curScore, curMember, limit, ms(since))
+			curScore, curMember, limit+1, ms(since))
 	}
 	if err := pipe.Exec(ctx); err != nil {
 		return nil, "", fmt.Errorf("failed deliveries: %w", err)
@@ -335,7 +336,7 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 		out = append(out, parseDelivery(org, e.id, m))
 	}
 	next := ""
-	if more || (len(entries) == limit && limit > 0) {
+	if more && len(entries) > 0 {
 		last := entries[len(entries)-1]
 		next = strconv.FormatInt(last.score, 10) + "|" + last.id
 	}

@@ -482,9 +482,14 @@ func TestRecordAttemptWritesTheState(t *testing.T) {
 	if err != nil || d2.Status != linkflow.DeliveryFailed || d2.Version != 2 || !d2.FailedAt.Equal(ms(b.clock.Now())) {
 		t.Fatalf("after failing for good: %+v (%v)", d2, err)
 	}
-	failed, _, err := b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour))
-	if err != nil || len(failed) != 1 || failed[0].EventID != fin2.EventID {
-		t.Fatalf("failed deliveries: %+v (%v)", failed, err)
+	failed, cursor, err := b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour))
+	if err != nil || len(failed) != 1 || failed[0].EventID != fin2.EventID || cursor != "" {
+		t.Fatalf("failed deliveries: %+v %q (%v)", failed, cursor, err)
+	}
+	// A page exactly full with nothing after it is the last: no cursor to
+	// an empty page.
+	if failed, cursor, err = b.st.FailedDeliveries(ctx, b.org, "", 1, b.clock.Now().Add(-time.Hour)); err != nil || len(failed) != 1 || cursor != "" {
+		t.Fatalf("a full last page: %+v, cursor %q (%v), want none", failed, cursor, err)
 	}
 }
 

@@ -76,6 +76,10 @@ var ErrUsernameMismatch = errors.New("the link must be used with a different use
 // link's current one.
 var ErrWrongChallenge = errors.New("not the link's current challenge")
 
+// ErrAlreadyAnswered is returned for a second answer to a challenge before
+// the worker asked again: the first is being checked.
+var ErrAlreadyAnswered = errors.New("the challenge was already answered")
+
 // Actions on a link that its status may refuse (StateError.Action).
 const (
 	ActionClaim  = "claim"

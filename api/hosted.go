@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -146,7 +147,12 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 			s.renderLinkError(w, r, linkflow.ErrNotFound)
 			return
 		case linkflow.EConflict:
-			// No longer waiting for this answer: the page shows why.
+			// No longer waiting for this answer: the page shows why. A
+			// second send of the form while the first answer is checked
+			// shows that it was sent.
+			if errors.Is(err, linkflow.ErrAlreadyAnswered) {
+				sent = challengeID + "." + form.Get("attemptsLeft")
+			}
 		default:
 			if err != nil {
 				s.renderProblem(w, r, err)

@@ -39,11 +39,14 @@ const (
 	fResult           = "result"
 	fError            = "error"
 	fChallenge        = "challenge"
-	fCancel           = "cancel"
-	fAttempts         = "attempts"
-	fVersion          = "version"
-	fLastError        = "lastError"
-	fClaimMessage     = "claimMessage"
+	// fAnswered is the challenge an answer was submitted to, until the
+	// worker asks again or moves on (submit_input.lua).
+	fAnswered     = "answered"
+	fCancel       = "cancel"
+	fAttempts     = "attempts"
+	fVersion      = "version"
+	fLastError    = "lastError"
+	fClaimMessage = "claimMessage"
 	// fConnIntent holds a succeeded link's connection write until it is
 	// applied (finish.go); the link reads as running meanwhile.
 	fConnIntent = "connIntent"

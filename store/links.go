@@ -353,7 +353,9 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.Cance
 }
 
 // SubmitInput stores the end user's answer to the link's current challenge,
-// sealed, for the worker to take. It checks the claim code and challenge id.
+// sealed, for the worker to take. It checks the claim code and challenge id;
+// a second answer to a challenge before the worker asks again is
+// linkflow.ErrAlreadyAnswered.
 func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
 	l, err := s.LinkByCode(ctx, linkID, code)
 	if err != nil {
@@ -373,11 +375,25 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 		ttl = time.Minute
 	}
 	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
-	if err := s.rdb.Set(ctx, s.k.linkInput(linkID), sealed, ttl).Err(); err != nil {
+	out, err := s.runStrings(ctx, submitInputScript, "answer the challenge of "+linkID,
+		[]string{s.k.link(linkID), s.k.linkInput(linkID)}, challengeID, sealed, max(ttl.Milliseconds(), 1))
+	if err != nil {
 		return nil, err
 	}
-	return l, nil
+	switch out[0] {
+	case "ok":
+		return l, nil
+	case "answered":
+		return nil, linkflow.ErrAlreadyAnswered
+	case "wrong":
+		return nil, linkflow.ErrWrongChallenge
+	case "state":
+		return nil, &linkflow.StateError{Action: linkflow.ActionInput, Status: linkflow.Status(out[1])}
+	}
+	return nil, fmt.Errorf("answer the challenge of %s: unexpected reply %q", linkID, out[0])
 }
+
+var submitInputScript = script("submit_input")
 
 var takeInputScript = script("take_input")
 

@@ -509,3 +509,46 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 		t.Fatalf("taken twice: %q %v", id, err)
 	}
 }
+
+// A challenge takes one answer until the worker asks again: a second one,
+// while the first waits or is being checked, would be dropped, so it is
+// refused. Asked again (a wrong code), it is answered again.
+func TestSubmitInputOncePerAsking(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "frank", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok", time.Minute); err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin: %+v %v", r, err)
+	}
+	ask := func(left int) {
+		t.Helper()
+		ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: left}
+		if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok", ch, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask(3)
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "111111"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "222222"); !errors.Is(err, linkflow.ErrAlreadyAnswered) {
+		t.Fatalf("a second answer while the first waits: %v", err)
+	}
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "chl_1" || resp != "111111" {
+		t.Fatalf("taken: %q %q %v, want the first answer", id, resp, err)
+	}
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "333333"); !errors.Is(err, linkflow.ErrAlreadyAnswered) {
+		t.Fatalf("an answer while the first is checked: %v", err)
+	}
+	ask(2) // the code was wrong: asked again
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "444444"); err != nil {
+		t.Fatalf("answer after being asked again: %v", err)
+	}
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_other", "555555"); !errors.Is(err, linkflow.ErrWrongChallenge) {
+		t.Fatalf("another challenge's answer: %v", err)
+	}
+}

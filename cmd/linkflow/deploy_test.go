@@ -1419,6 +1419,16 @@ func TestDeploySystemd(t *testing.T) {
 		where := "systemd/" + filepath.Base(u)
 		var execStart []string
 		stop := 90 * time.Second // systemd's default
+		// Hardening every unit keeps: an unprivileged user, no
+		// capabilities, the host's file system read-only, only the
+		// network's address families and the system calls of a service.
+		for _, want := range []string{"DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
+			"CapabilityBoundingSet=\n", "PrivateDevices=yes", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+			"SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s: no %s", where, strings.TrimSpace(want))
+			}
+		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
 				execStart = strings.Fields(strings.ReplaceAll(v, "%i", "9191")) // an instance name

@@ -33,8 +33,8 @@
 //
 //   - 429 Too Many Requests, for every call: linkflow refuses before it does
 //     anything.
-//   - 503 Service Unavailable and transport errors (no answer, a broken
-//     connection), only for idempotent calls: GET, PATCH and DELETE, and
+//   - 503 Service Unavailable, a proxy's 502 or 504, and transport errors (no
+//     answer, a broken connection), only for idempotent calls: GET, PATCH and DELETE, and
 //     CreateLink, which always sends an Idempotency-Key (its own random one,
 //     from crypto/rand, unless the request names one) and sends the same key
 //     and the same body on every try, so linkflow answers a repeat with the

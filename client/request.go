@@ -89,6 +89,9 @@ func (c *Client) retryAfter(ctx context.Context, r *request, err error, attempt 
 		switch {
 		case apiErr.StatusCode == http.StatusTooManyRequests:
 		case apiErr.StatusCode == http.StatusServiceUnavailable && r.idempotent:
+		case (apiErr.StatusCode == http.StatusBadGateway || apiErr.StatusCode == http.StatusGatewayTimeout) && r.idempotent:
+			// A proxy's or load balancer's (linkflow sends neither): it may
+			// have passed the request on, so idempotent calls only.
 		default:
 			return 0, false
 		}

@@ -217,6 +217,9 @@ func TestRetryRules(t *testing.T) {
 		{"create after a transport error (same key)", create, []answer{{hangUp: true}, {status: 201, body: created}}, client.Config{}, 2, 0, nil},
 		{"create after 503", create, []answer{{status: 503, body: unavailable}, {status: 201, body: created}}, client.Config{}, 2, 0, nil},
 		{"cancel after 429", cancel, []answer{{status: 429, retryAfter: "1", body: limited}, ok200}, client.Config{}, 2, 0, []time.Duration{time.Second}},
+		{"GET after a proxy's 502", get, []answer{{status: 502, body: `<html>Bad Gateway</html>`}, ok200}, client.Config{}, 2, 0, nil},
+		{"GET after a proxy's 504", get, []answer{{status: 504, body: ``}, ok200}, client.Config{}, 2, 0, nil},
+		{"cancel not after a proxy's 502", cancel, []answer{{status: 502, body: ``}}, client.Config{}, 1, 502, nil},
 		{"cancel not after 503", cancel, []answer{{status: 503, body: unavailable}}, client.Config{}, 1, 503, nil},
 		{"cancel not after a transport error", cancel, []answer{{hangUp: true}}, client.Config{}, 1, -1, nil},
 		{"claim not after a transport error", claim, []answer{{hangUp: true}}, client.Config{}, 1, -1, nil},
@@ -336,7 +339,7 @@ func TestErrorAnswers(t *testing.T) {
 		t.Errorf("message %q", s)
 	}
 
-	_, err = c.GetLink(ctx, "link_1")
+	_, err = c.CancelLink(ctx, "link_1") // not retried after a 502
 	if !errors.As(err, &e) || e.StatusCode != 502 || e.Code != "" || e.RequestID != "req_from_header" || !strings.Contains(e.Detail, "bad gateway") {
 		t.Fatalf("502 from a proxy: %#v", err)
 	}

@@ -1517,7 +1517,8 @@ func linkflowMetrics(t *testing.T) map[string]bool {
 func collectorMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -1591,6 +1592,16 @@ func TestDeployDashboard(t *testing.T) {
 	}
 	if dash.Title == "" || dash.UID == "" || len(dash.Panels) == 0 {
 		t.Fatal("grafana/linkflow.json: want a title, a uid and panels")
+	}
+	// linkflow's processes are picked out of their jobs by go_build_info,
+	// whose path is the main module's.
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(string(gomod), "\n", 2)[0], "module"))
+	if want := `go_build_info{path=\"` + module + `\"}`; strings.Count(string(b), want) < 7 {
+		t.Errorf("grafana/linkflow.json: the job variable and the process panels do not all select %s", want)
 	}
 	dsVar := ""
 	var exprs []string

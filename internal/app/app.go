@@ -108,7 +108,10 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	}
 	log := c.Logger
 	d := &Process{Log: log, Metrics: prometheus.NewRegistry(), cfg: c, startup: api.NewReadiness("redis", "nats", "streams")}
-	d.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_build_info names the module and its version: dashboards pick
+	// linkflow's processes out of a job that scrapes others too.
+	d.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
 	defer func() {
 		if err != nil {
 			d.Close()

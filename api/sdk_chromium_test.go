@@ -265,6 +265,59 @@ func TestDropInInChromium(t *testing.T) {
 		noProblems(t, problems)
 	})
 
+	t.Run("a callback that throws, and a second copy of the drop-in", func(t *testing.T) {
+		t.Parallel()
+		l1, l2, l3 := newLink(t, s, s.APIKey, nil), newLink(t, s, s.APIKey, nil), newLink(t, s, s.APIKey, nil)
+		ctx, problems := start(t)
+		modals := func() int {
+			t.Helper()
+			n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-linkflow="modal"]').length`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// An onExit that throws runs inside the next open (which closes the
+		// flow first): the next flow still opens, and the error is thrown
+		// again on its own.
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`Linkflow.open({ url: %q,
+			onExit: function () { throw new Error("the customer's bug"); } }).linkId`, l1.str("appClipUrl"))))
+		if err != nil || id != l1.str("linkId") {
+			t.Fatalf("first open: %q %v", id, err)
+		}
+		openDropIn(t, ctx, customer, l2, "modal")
+		if n := modals(); n != 1 {
+			t.Fatalf("%d modals after the second open", n)
+		}
+		testenv.Eventually(t, 10*time.Second, "the callback's error reported", func() bool {
+			return strings.Contains(fmt.Sprint(problems()), "the customer's bug")
+		})
+		// A second copy of the drop-in (a bundle and a script tag): opening
+		// from it closes the first copy's flow, and once it closes the page
+		// scrolls again.
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__first = Linkflow;
+			var sc = document.createElement("script"); sc.src = "`+s.URL+`/sdk/link.js"; document.head.appendChild(sc); true`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.Linkflow !== window.__first`,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			t.Fatalf("the second copy did not load: %v (%v)", err, problems())
+		}
+		if id, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`Linkflow.open({ url: %q }).linkId`, l3.str("appClipUrl")))); err != nil || id != l3.str("linkId") {
+			t.Fatalf("open from the second copy: %q %v", id, err)
+		}
+		if n := modals(); n != 1 {
+			t.Fatalf("%d modals once the second copy opened one", n)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-linkflow="close"]`))); err != nil {
+			t.Fatal(err)
+		}
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll('[data-linkflow="modal"]').length === 0 && document.documentElement.style.overflow === ""`))
+		if err != nil || !ok {
+			t.Fatalf("after closing, a modal is left or the page does not scroll: %v", err)
+		}
+	})
+
 	t.Run("close the modal: the X, then Escape inside the page", func(t *testing.T) {
 		t.Parallel()
 		l := newLink(t, s, s.APIKey, nil)

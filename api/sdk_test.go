@@ -48,7 +48,16 @@ func TestSDKScript(t *testing.T) {
 			t.Fatalf("GET %s with its ETag: %d", path, again.StatusCode)
 		}
 	}
-	for _, path := range []string{"/sdk/v0.9.0/link.js", "/sdk/v2/link.js", "/sdk/latest/link.js", "/sdk/v1/other.js"} {
+	// A version served before stays served as it was: pages pin it with
+	// its hash (1.0.0's, published in its docs).
+	const v100 = "sha384-GHiwONpebOqNAxpDdQuM/0tKkdrCLICrMI9PxSHuYCbYRi/FCChNOYz87Jvem4Vl"
+	resp, body := get("/sdk/v1.0.0/link.js", nil)
+	sum := sha512.Sum384(body)
+	if got := "sha384-" + base64.StdEncoding.EncodeToString(sum[:]); resp.StatusCode != http.StatusOK || got != v100 ||
+		resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || resp.Header.Get("ETag") != `"`+v100[len("sha384-"):]+`"` {
+		t.Fatalf("GET /sdk/v1.0.0/link.js: %d %s %v, want 1.0.0 as released", resp.StatusCode, got, resp.Header)
+	}
+	for _, path := range []string{"/sdk/v0.9.0/link.js", "/sdk/v2/link.js", "/sdk/latest/link.js", "/sdk/v1/other.js", "/sdk/v1.0/link.js", "/sdk/v..%2Flink/link.js"} {
 		if resp, _ := get(path, nil); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET %s: %d, want 404", path, resp.StatusCode)
 		}

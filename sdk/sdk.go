@@ -6,26 +6,57 @@
 // js/link.js is the source; js/link.mjs (the same code as an ES module) and
 // js/INTEGRITY (its Subresource Integrity hash) are made from it by
 // `go test ./sdk -update`, and the tests fail when they are out of date.
+//
+// Every version ever served stays served, unchanged, at
+// /sdk/v<version>/link.js (customers pin one with its integrity hash):
+// js/released/link-<version>.js is its file and js/RELEASED its hash. A
+// change to js/link.js needs a new Version; -update then adds it to both.
 package sdk
 
 import (
 	"crypto/sha512"
-	_ "embed"
+	"embed"
 	"encoding/base64"
+	"regexp"
 	"strings"
 )
 
 // Version is the drop-in's version; js/package.json and js/link.js say the
 // same (a test checks).
-const Version = "1.0.0"
+const Version = "1.0.1"
 
 //go:embed js/link.js
 var linkJS string
 
-var integrity = func() string {
-	h := sha512.Sum384([]byte(linkJS))
+//go:embed js/released/*.js
+var released embed.FS
+
+var integrity = IntegrityOf(linkJS)
+
+// IntegrityOf is the Subresource Integrity value of a script ("sha384-...").
+func IntegrityOf(script string) string {
+	h := sha512.Sum384([]byte(script))
 	return "sha384-" + base64.StdEncoding.EncodeToString(h[:])
-}()
+}
+
+var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// Script returns the drop-in of a version ("1.0.0"): this one's, or one
+// released before (which never changes); false for a version never
+// released.
+func Script(version string) (string, bool) {
+	if version == Version {
+		return linkJS, true
+	}
+	if !versionRE.MatchString(version) {
+		return "", false
+	}
+	b, err := released.ReadFile("js/released/link-" + version + ".js")
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
 
 // LinkJS returns the drop-in's script, js/link.js.
 func LinkJS() string { return linkJS }

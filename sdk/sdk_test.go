@@ -118,3 +118,65 @@ func TestVersionsAgree(t *testing.T) {
 		t.Fatalf("Major() = %s", sdk.Major())
 	}
 }
+
+// Every version ever served stays as it was: js/RELEASED lists each with
+// its hash, js/released holds its file, and the current version is one of
+// them, the same as js/link.js. A change to js/link.js without a new
+// Version fails here (pinned pages would refuse it); with a new Version,
+// -update adds the release.
+func TestReleasedVersionsNeverChange(t *testing.T) {
+	b, err := os.ReadFile("js/RELEASED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes := map[string]string{}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		lines = append(lines, line)
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, h, ok := strings.Cut(line, " ")
+		if !ok || hashes[v] != "" {
+			t.Fatalf("js/RELEASED: %q", line)
+		}
+		hashes[v] = h
+	}
+	current := sdk.IntegrityOf(sdk.LinkJS())
+	switch h, ok := hashes[sdk.Version]; {
+	case ok && h != current:
+		t.Fatalf("js/link.js changed, but version %s was released (as %s): give it a new Version", sdk.Version, h)
+	case !ok && *update:
+		lines = append(lines, sdk.Version+" "+current)
+		hashes[sdk.Version] = current
+		if err := os.WriteFile("js/released/link-"+sdk.Version+".js", []byte(sdk.LinkJS()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile("js/RELEASED", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	case !ok:
+		t.Fatalf("version %s is not in js/RELEASED: run go test ./sdk -update", sdk.Version)
+	}
+	files, err := os.ReadDir("js/released")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(hashes) {
+		t.Errorf("js/released has %d files, js/RELEASED %d versions", len(files), len(hashes))
+	}
+	for v, h := range hashes {
+		disk, err := os.ReadFile("js/released/link-" + v + ".js")
+		if err != nil || sdk.IntegrityOf(string(disk)) != h {
+			t.Errorf("js/released/link-%s.js is not the version released as %s (%v)", v, h, err)
+		}
+		if s, ok := sdk.Script(v); !ok || sdk.IntegrityOf(s) != h {
+			t.Errorf("Script(%q) does not serve the version released", v)
+		}
+	}
+	for _, v := range []string{"0.0.9", "1.0", "../link", ""} {
+		if _, ok := sdk.Script(v); ok {
+			t.Errorf("Script(%q) serves a version never released", v)
+		}
+	}
+}

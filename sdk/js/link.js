@@ -1,4 +1,4 @@
-/*! @linkflow/link 1.0.0: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
+/*! @linkflow/link 1.0.1: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
 (function (root, factory) {
   "use strict";
   var Linkflow = factory();
@@ -13,7 +13,7 @@
   // -- library: link.mjs is this part, made by `go test ./sdk -update` --
   "use strict";
 
-  var VERSION = "1.0.0";
+  var VERSION = "1.0.1";
   var STAGES = ["opened", "submitted", "challenge", "working", "finished"];
   // How long a document loaded in the frame has to say hello before the
   // drop-in concludes that the browser refused to show it (frame-ancestors)
@@ -21,7 +21,19 @@
   var HELLO_MS = 4000;
   var PHONE = "(max-width: 600px)";
 
-  var current = null; // the one flow open at a time
+  // The one flow open at a time, shared by every copy of the drop-in the
+  // page loaded (a bundle and a script tag, two versions): each closes the
+  // other's flow before it opens one, so two never hold the page together.
+  var shared = (function () {
+    var g = typeof window !== "undefined" ? window : {};
+    var key = "__linkflowDropIn";
+    if (!g[key] || typeof g[key] !== "object") {
+      try {
+        Object.defineProperty(g, key, { value: { current: null }, configurable: false, enumerable: false, writable: false });
+      } catch (e) { g[key] = { current: null }; }
+    }
+    return g[key];
+  })();
 
   // linkOf reads a link's hosted page URL (its appClipUrl): linkflow's
   // origin, the link id, and the URL to open, which tells the page the
@@ -160,8 +172,12 @@
     };
   }
 
+  // call runs a callback of the page's. One that throws must not stop the
+  // drop-in (open would not show the next flow): its error is thrown again
+  // on its own, where the page's error reporting sees it.
   function call(fn, arg) {
-    if (typeof fn === "function") { fn(arg); }
+    if (typeof fn !== "function") { return; }
+    try { fn(arg); } catch (e) { setTimeout(function () { throw e; }, 0); }
   }
 
   /**
@@ -177,7 +193,7 @@
       throw new TypeError("Linkflow.open: options.mode must be \"modal\" or \"popup\"");
     }
     var link = linkOf(options.url);
-    if (current) { current.close(); }
+    if (shared.current) { shared.current.close(); }
 
     var st = { status: null, stage: null, done: false, loads: 0, hellos: 0 };
     var ui = null;
@@ -190,7 +206,7 @@
       st.done = true;
       window.removeEventListener("message", onMessage);
       if (ui) { ui.remove(); }
-      if (current === handle) { current = null; }
+      if (shared.current === handle) { shared.current = null; }
     }
     function end(reason, error) {
       if (st.done) { return; }
@@ -237,7 +253,7 @@
     }
 
     window.addEventListener("message", onMessage);
-    current = handle;
+    shared.current = handle;
     if (mode === "popup") {
       ui = popup(link.url, options, function () { end("closed"); });
       if (!ui) {

@@ -1,9 +1,9 @@
-/*! @linkflow/link 1.0.0: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
+/*! @linkflow/link 1.0.1: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
 // Made from link.js by `go test ./sdk -update`; edit link.js.
 const Linkflow = (function () {
   "use strict";
 
-  var VERSION = "1.0.0";
+  var VERSION = "1.0.1";
   var STAGES = ["opened", "submitted", "challenge", "working", "finished"];
   // How long a document loaded in the frame has to say hello before the
   // drop-in concludes that the browser refused to show it (frame-ancestors)
@@ -11,7 +11,19 @@ const Linkflow = (function () {
   var HELLO_MS = 4000;
   var PHONE = "(max-width: 600px)";
 
-  var current = null; // the one flow open at a time
+  // The one flow open at a time, shared by every copy of the drop-in the
+  // page loaded (a bundle and a script tag, two versions): each closes the
+  // other's flow before it opens one, so two never hold the page together.
+  var shared = (function () {
+    var g = typeof window !== "undefined" ? window : {};
+    var key = "__linkflowDropIn";
+    if (!g[key] || typeof g[key] !== "object") {
+      try {
+        Object.defineProperty(g, key, { value: { current: null }, configurable: false, enumerable: false, writable: false });
+      } catch (e) { g[key] = { current: null }; }
+    }
+    return g[key];
+  })();
 
   // linkOf reads a link's hosted page URL (its appClipUrl): linkflow's
   // origin, the link id, and the URL to open, which tells the page the
@@ -150,8 +162,12 @@ const Linkflow = (function () {
     };
   }
 
+  // call runs a callback of the page's. One that throws must not stop the
+  // drop-in (open would not show the next flow): its error is thrown again
+  // on its own, where the page's error reporting sees it.
   function call(fn, arg) {
-    if (typeof fn === "function") { fn(arg); }
+    if (typeof fn !== "function") { return; }
+    try { fn(arg); } catch (e) { setTimeout(function () { throw e; }, 0); }
   }
 
   /**
@@ -167,7 +183,7 @@ const Linkflow = (function () {
       throw new TypeError("Linkflow.open: options.mode must be \"modal\" or \"popup\"");
     }
     var link = linkOf(options.url);
-    if (current) { current.close(); }
+    if (shared.current) { shared.current.close(); }
 
     var st = { status: null, stage: null, done: false, loads: 0, hellos: 0 };
     var ui = null;
@@ -180,7 +196,7 @@ const Linkflow = (function () {
       st.done = true;
       window.removeEventListener("message", onMessage);
       if (ui) { ui.remove(); }
-      if (current === handle) { current = null; }
+      if (shared.current === handle) { shared.current = null; }
     }
     function end(reason, error) {
       if (st.done) { return; }
@@ -227,7 +243,7 @@ const Linkflow = (function () {
     }
 
     window.addEventListener("message", onMessage);
-    current = handle;
+    shared.current = handle;
     if (mode === "popup") {
       ui = popup(link.url, options, function () { end("closed"); });
       if (!ui) {

@@ -81,6 +81,8 @@ type pageScript struct {
 	Redirect        string            `json:"redirect,omitempty"`
 	RedirectDelayMs int64             `json:"redirectDelayMs,omitempty"`
 	Progress        map[string]string `json:"progress,omitempty"`
+	// Error is why the page shows no link, for the drop-in (embedError).
+	Error string `json:"error,omitempty"`
 }
 
 // progress is the one message of each stage of a link at work: truthful
@@ -236,7 +238,9 @@ func (s *Server) integrationName(id string) string {
 // an unknown link and a wrong code.
 func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, linkflow.ErrNotFound) || codeOf(err) == linkflow.ENotFound {
-		s.writePage(w, r, http.StatusNotFound, &page{State: "notfound", Title: "Link not found"})
+		p := &page{State: "notfound", Title: "Link not found"}
+		s.embedError(r, p, "The link was not found: check its URL (the appClipUrl linkflow answered, with its code).")
+		s.writePage(w, r, http.StatusNotFound, p)
 		return
 	}
 	s.renderProblem(w, r, err)
@@ -263,11 +267,30 @@ func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error
 		p.OutcomeTitle, p.OutcomeDetail = "This request was not accepted", le.Message
 	}
 	p.Title = p.OutcomeTitle
+	s.embedError(r, p, p.OutcomeTitle+": "+p.OutcomeDetail)
 	status, ok := statusOf[le.Code]
 	if !ok {
 		status = http.StatusBadRequest
 	}
 	s.writePage(w, r, status, p)
+}
+
+// embedError lets the web drop-in hear why the page shows no link. Such a
+// page names no organization, so no allowed origins would let it be framed,
+// and the drop-in would see a frame that never spoke and blame the
+// embedding origin. It shows nothing of anyone's, so the origin the drop-in
+// named (its ?origin=, or the form's) may frame it and is told the error.
+func (s *Server) embedError(r *http.Request, p *page, why string) {
+	named := r.URL.Query().Get("origin")
+	if named == "" && r.PostForm != nil {
+		named = r.PostForm.Get("origin")
+	}
+	o, err := linkflow.ParseOrigin(named)
+	if named == "" || err != nil || (!s.cfg.Dev && linkflow.DevOrigin(o)) {
+		return
+	}
+	p.FrameAncestors, p.Embed = []string{o}, o
+	p.Script = pageScript{Embed: o, LinkID: r.PathValue("linkId"), Error: why}
 }
 
 // writePage renders p with the page's security headers.

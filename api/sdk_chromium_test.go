@@ -386,6 +386,28 @@ func TestDropInInChromium(t *testing.T) {
 		noProblems(t, problems)
 	})
 
+	t.Run("a link the page cannot show says why", func(t *testing.T) {
+		t.Parallel()
+		l := newLink(t, s, s.APIKey, nil)
+		wrong := strings.Replace(l.str("appClipUrl"), "code="+l.str("claimCode"), "code=clm_wrong", 1)
+		if wrong == l.str("appClipUrl") {
+			t.Fatalf("no code in %s", wrong)
+		}
+		ctx, problems := start(t)
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`openLink(%q, "modal")`, wrong))); err != nil {
+			t.Fatal(err)
+		}
+		calls := waitCall(t, ctx, "exit", problems)
+		if len(calls) != 1 || calls[0].E.Reason != "error" || !strings.Contains(calls[0].E.Error, "not found") ||
+			strings.Contains(calls[0].E.Error, "allowed origins") {
+			t.Fatalf("calls %+v, want an error saying the link was not found", calls)
+		}
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-linkflow="modal"]').length`)); err != nil || n != 0 {
+			t.Fatalf("the modal is still there: %d (%v)", n, err)
+		}
+		noProblems(t, problems)
+	})
+
 	t.Run("an origin the organization did not allow", func(t *testing.T) {
 		t.Parallel()
 		org, key, _ := s.NewOrg(t, "Elsewhere")

@@ -23,7 +23,7 @@ import (
 
 // Version is the drop-in's version; js/package.json and js/link.js say the
 // same (a test checks).
-const Version = "1.0.1"
+const Version = "1.0.2"
 
 //go:embed js/link.js
 var linkJS string

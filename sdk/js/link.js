@@ -1,4 +1,4 @@
-/*! @linkflow/link 1.0.1: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
+/*! @linkflow/link 1.0.2: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
 (function (root, factory) {
   "use strict";
   var Linkflow = factory();
@@ -13,7 +13,7 @@
   // -- library: link.mjs is this part, made by `go test ./sdk -update` --
   "use strict";
 
-  var VERSION = "1.0.1";
+  var VERSION = "1.0.2";
   var STAGES = ["opened", "submitted", "challenge", "working", "finished"];
   // How long a document loaded in the frame has to say hello before the
   // drop-in concludes that the browser refused to show it (frame-ancestors)
@@ -248,6 +248,11 @@
           return;
         case "canceled":
           end("canceled");
+          return;
+        case "error":
+          // The page shows no link (not found, a wrong code, too many
+          // tries, linkflow unavailable) and says why.
+          end("error", typeof d.error === "string" && d.error !== "" ? d.error.slice(0, 300) : "The linkflow page could not show the link.");
           return;
       }
     }

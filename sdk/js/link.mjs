@@ -1,9 +1,9 @@
-/*! @linkflow/link 1.0.1: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
+/*! @linkflow/link 1.0.2: linkflow's web drop-in. Docs: docs/sdk.md in the linkflow repository. */
 // Made from link.js by `go test ./sdk -update`; edit link.js.
 const Linkflow = (function () {
   "use strict";
 
-  var VERSION = "1.0.1";
+  var VERSION = "1.0.2";
   var STAGES = ["opened", "submitted", "challenge", "working", "finished"];
   // How long a document loaded in the frame has to say hello before the
   // drop-in concludes that the browser refused to show it (frame-ancestors)
@@ -238,6 +238,11 @@ const Linkflow = (function () {
           return;
         case "canceled":
           end("canceled");
+          return;
+        case "error":
+          // The page shows no link (not found, a wrong code, too many
+          // tries, linkflow unavailable) and says why.
+          end("error", typeof d.error === "string" && d.error !== "" ? d.error.slice(0, 300) : "The linkflow page could not show the link.");
           return;
       }
     }

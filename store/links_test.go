@@ -477,6 +477,21 @@ func TestClaimToleratesMissingFields(t *testing.T) {
 	}
 }
 
+// running creates, claims and begins a link for username under the lease
+// token.
+func (b *bundle) running(t *testing.T, username, token string) *linkflow.Link {
+	t.Helper()
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, username, "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.st.BeginRun(ctx, b.org, l.ID, token, time.Minute); err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin: %+v %v", r, err)
+	}
+	return l
+}
+
 // Only the holder of a link's lease takes the answer to its challenge: a
 // worker that lost the lease and has not noticed yet would take the answer
 // meant for the new holder's challenge and throw it away.
@@ -484,14 +499,7 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	l := b.create(t, nil)
-	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "erin", "pass_good"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok-holder", time.Minute)
-	if err != nil || r.Verdict != linkflow.RunStart {
-		t.Fatalf("begin: %+v %v", r, err)
-	}
+	l := b.running(t, "erin", "tok-holder")
 	ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: 3}
 	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
 		t.Fatal(err)
@@ -517,13 +525,7 @@ func TestSubmitInputOncePerAsking(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	l := b.create(t, nil)
-	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "frank", "pass_good"); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok", time.Minute); err != nil || r.Verdict != linkflow.RunStart {
-		t.Fatalf("begin: %+v %v", r, err)
-	}
+	l := b.running(t, "frank", "tok")
 	ask := func(left int) {
 		t.Helper()
 		ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: left}

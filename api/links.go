@@ -34,15 +34,19 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 	if idemKey != "" {
 		sum := sha256.Sum256(compactJSON(body))
 		reqHash = hex.EncodeToString(sum[:])
-		// A retry gets the first answer, even when what validation reads
-		// (the organization's settings, the integrations) changed since.
-		if prev, err := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); err != nil || prev != nil {
-			s.answerCreate(w, r, prev, err)
-			return
-		}
 	}
 	in, issues := s.parseCreate(r.Context(), p.OrgID, body)
 	if len(issues) > 0 {
+		// A retry gets the first answer even when what validation reads
+		// (the organization's settings, the integrations) changed since it
+		// was made. Asked only here: a request that validates gets its
+		// replay from CreateLink's own step, with no round trip more.
+		if idemKey != "" {
+			if prev, err := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); err != nil || prev != nil {
+				s.answerCreate(w, r, prev, err)
+				return
+			}
+		}
 		s.writeError(w, r, validation(issues))
 		return
 	}

@@ -134,9 +134,10 @@ func (s *Store) CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.
 // Replay returns the first response of a create with an organization's
 // Idempotency-Key: nil when the key was not used (or its record expired),
 // linkflow.ErrIdempotencyConflict when it was used with another request.
-// The API asks before it validates a request, so a retry gets the first
-// answer even when what validation reads (the organization's settings, the
-// integrations) changed since; CreateLink asks again in its own step.
+// The API asks when a request with a key does not validate, so a retry gets
+// the first answer even when what validation reads (the organization's
+// settings, the integrations) changed since; CreateLink replays in its own
+// step otherwise.
 func (s *Store) Replay(ctx context.Context, org, key, requestHash string) (*linkflow.Created, error) {
 	if !validID(org) || key == "" {
 		return nil, nil

@@ -343,5 +343,19 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 	return out, next, nil
 }
 
+// ScheduledAt returns when a delivery is due in the retry schedule (while
+// a dispatcher attempts it, when its claim ends), or linkflow.ErrNotFound
+// when it is not there.
+func (s *Store) ScheduledAt(ctx context.Context, ref linkflow.DeliveryRef) (time.Time, error) {
+	f, err := s.rdb.ZScore(ctx, s.k.retrySchedule(shardOf(ref.EventID)), refMember(ref)).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, linkflow.ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(int64(f)), nil
+}
+
 // refMember is a delivery's member in the retry schedule.
 func refMember(r linkflow.DeliveryRef) string { return r.OrgID + "|" + r.EventID }

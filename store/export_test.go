@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
-	"time"
 
-	"github.com/linkflow/linkflow"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -50,16 +47,3 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 // to DueOutbox (on), as a process that stopped between the two steps does,
 // or write them again (off).
 func (s *Store) DeferConnectionWrites(on bool) { s.deferApply = on }
-
-// ScheduledAt returns when a delivery is due in the retry schedule, or
-// ErrNotFound when it is not there.
-func (s *Store) ScheduledAt(ctx context.Context, ref linkflow.DeliveryRef) (time.Time, error) {
-	f, err := s.rdb.ZScore(ctx, s.k.retrySchedule(shardOf(ref.EventID)), refMember(ref)).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, linkflow.ErrNotFound
-	}
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.UnixMilli(int64(f)), nil
-}

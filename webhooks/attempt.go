@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -110,7 +111,27 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	}
 	if !ok {
 		d.metrics.deferral(reason)
-		d.settle(log, j, now.Add(jitter(wait, 0.2)))
+		if reason == deferBreakerOpen && now.Sub(del.NextAt) > d.cfg.BreakerGiveUp {
+			d.record(log, j, del, &result{class: resultHostDown, err: "not sent: the host kept failing, and its circuit " +
+				"breaker held this delivery back longer than the retry schedule lasts"}, now)
+			return
+		}
+		// Later, never sooner: one sent back before the breaker lets a
+		// probe through would only come round again. But back by the time
+		// it gives up.
+		wait += time.Duration(rand.Int64N(int64(wait)/5 + 1))
+		if reason == deferBreakerOpen {
+			wait = min(wait, del.NextAt.Add(d.cfg.BreakerGiveUp+time.Millisecond).Sub(now))
+		}
+		d.settle(log, j, now.Add(wait))
+		return
+	}
+	if claimLeft := j.claim.Sub(d.cfg.Now()); !j.claim.IsZero() && claimLeft < d.cfg.Timeout+time.Second {
+		// The wait for the host used up the claim: past it another
+		// dispatcher may take the delivery and send it too. Hand it back.
+		d.metrics.deferral(deferClaimShort)
+		d.gate.release(host, false, false)
+		d.settle(log, j, now)
 		return
 	}
 	r := d.send(d.attemptCtx, target, ev, secrets, now)

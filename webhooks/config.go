@@ -85,6 +85,12 @@ type Config struct {
 	// BreakerCooldown is how long an open breaker defers deliveries to its
 	// host before one probe is let through. Default 30s.
 	BreakerCooldown time.Duration
+	// BreakerGiveUp is how long an open breaker may hold back a delivery
+	// that is due before the delivery fails (its host kept failing): a
+	// deferral uses up no attempt, so without it a dead host's deliveries
+	// would wait until their state expired. Default: the schedule's span
+	// (every delay at its longest with Jitter), and at least an hour.
+	BreakerGiveUp time.Duration
 	// HostQueue is how many deliveries may queue in this process for a busy
 	// host's next free slot; they hold no global slot while they wait.
 	// Default 1024; negative: none queue (all wait as overflow, below).
@@ -181,6 +187,13 @@ func (c *Config) validate() error {
 	c.PerHostConcurrency = cmp.Or(c.PerHostConcurrency, 16)
 	c.BreakerThreshold = cmp.Or(c.BreakerThreshold, 5)
 	c.BreakerCooldown = cmp.Or(c.BreakerCooldown, 30*time.Second)
+	if c.BreakerGiveUp == 0 {
+		var span time.Duration
+		for _, d := range c.Schedule {
+			span += time.Duration(float64(d) * (1 + c.Jitter))
+		}
+		c.BreakerGiveUp = max(span, time.Hour)
+	}
 	c.HostRetryDelay = cmp.Or(c.HostRetryDelay, time.Second)
 	c.HostQueue = cmp.Or(c.HostQueue, 1024)
 	c.HostQueueWait = cmp.Or(c.HostQueueWait, 5*time.Second)

@@ -46,6 +46,8 @@ const (
 	resultNoEvent   = "event_missing"
 	resultCanceled  = "canceled"
 	resultSignError = "sign_error"
+	// resultHostDown: not sent, its host's breaker held it back too long.
+	resultHostDown = "host_down"
 )
 
 // result is the outcome of one attempt.
@@ -63,7 +65,7 @@ func (r *result) delivered() bool { return r.class == result2xx }
 
 // permanent results end the delivery without retries.
 func (r *result) permanent() bool {
-	return r.class == resultGone || r.class == resultInvalid || r.class == resultNoEvent
+	return r.class == resultGone || r.class == resultInvalid || r.class == resultNoEvent || r.class == resultHostDown
 }
 
 // hostFailure reports whether the result says the host is unhealthy, which

@@ -58,6 +58,9 @@ func newHostGate(c *Config, onOpen func(host string, reopened bool)) *hostGate {
 const (
 	deferHostBusy    = "host_busy"
 	deferBreakerOpen = "breaker_open"
+	// deferClaimShort: the wait for the host left too little of the claim
+	// for an attempt (Visibility is tight for the host waits).
+	deferClaimShort = "claim_short"
 )
 
 // acquire takes a slot for host. When it cannot, it returns how long to wait

@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"status"})),
 		deferred: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linkflow_webhook_deferred_total",
-			Help: "Deliveries put back without an attempt because their host was saturated or its breaker open."},
+			Help: "Deliveries put back without an attempt: their host was saturated (host_busy) or its breaker open (breaker_open), or the wait for it used up the claim (claim_short)."},
 			[]string{"reason"})),
 		attemptSeconds: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "linkflow_webhook_attempt_seconds", Help: "Duration of webhook attempts.",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -527,5 +528,67 @@ func TestRedeliveryRacingTheDispatcher(t *testing.T) {
 	}
 	if d := b.delivery(eventID); d.Status != linkflow.DeliveryPending || !d.Once || d.Trigger != linkflow.TriggerReplay {
 		t.Errorf("state after replay: %+v", d)
+	}
+}
+
+// A host that keeps failing opens its breaker, and deferrals use up no
+// attempt; but a delivery the breaker holds back longer than BreakerGiveUp
+// fails (replayable), rather than waiting until its state expires.
+func TestBreakerGivesUpOnADeadHost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0, 20 * time.Millisecond, time.Hour}
+	cfg.BreakerThreshold, cfg.BreakerCooldown, cfg.BreakerGiveUp = 1, time.Hour, 300*time.Millisecond
+	b.dispatcher(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/hook"
+	_ = ln.Close() // connections refused from now on
+	linkID, eventID := b.finish(dead)
+	d := b.waitStatus(eventID, linkflow.DeliveryFailed, 20*time.Second)
+	if d.Attempts != 2 || d.LastStatusCode != 0 || !strings.Contains(d.LastError, "circuit breaker") {
+		t.Fatalf("delivery %+v, want one attempt sent, then one recorded unsent for the breaker", d)
+	}
+	if att := b.attempts(linkID); len(att) != 2 || att[1].StatusCode != nil || att[1].Outcome != linkflow.DeliveryFailed {
+		t.Fatalf("attempt log %s", mustJSON(t, att))
+	}
+}
+
+// An attempt whose wait for a busy host used up its claim hands the delivery
+// back rather than sending it while another dispatcher may claim it too; it
+// is then sent on a fresh claim.
+func TestAttemptHandsBackAShortClaim(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config() // Timeout 5s, Visibility 10s: a claim has 10s, an attempt needs 6s of it
+	cfg.PerHostConcurrency, cfg.HostQueueWait = 1, 9*time.Second
+	cfg.Schedule = []time.Duration{0, time.Hour}
+	b.dispatcher(cfg)
+	hang := make(chan struct{})
+	var first atomic.Bool
+	var arrived atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		if first.CompareAndSwap(false, true) {
+			<-hang // the first attempt holds the host's one slot until its 5s timeout
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hang) }) // before srv.Close, which waits for the handler
+	_, holder := b.finish(srv.URL + "/hook")
+	testenv.Eventually(t, 10*time.Second, "the first delivery holds the host", func() bool { return arrived.Load() == 1 })
+	_, queued := b.finish(srv.URL + "/hook")
+	// The second waits for the host about 5s, leaving 5s of its claim: less
+	// than an attempt may take.
+	b.waitStatus(queued, linkflow.DeliverySucceeded, 30*time.Second)
+	if d := b.delivery(holder); d == nil || d.Status != linkflow.DeliveryPending || !strings.Contains(d.LastError, "timeout") {
+		t.Fatalf("the first delivery %+v, want timed out and pending", d)
+	}
+	if n := counterValue(t, b, "linkflow_webhook_deferred_total", "claim_short"); n < 1 {
+		t.Fatalf("claim_short deferrals %v: the delivery was sent on a claim about to expire", n)
 	}
 }

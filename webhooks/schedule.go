@@ -28,6 +28,9 @@ func (d *Dispatcher) decide(del *linkflow.Delivery, r *result, now time.Time) de
 		return decision{status: linkflow.DeliverySucceeded, step: del.Step}
 	case r.class == resultGone:
 		return decision{status: linkflow.DeliveryGone, step: del.Step}
+	case r.class == resultHostDown && del.Once:
+		// A redelivery the host never took: back to where it was.
+		return decision{status: cmpStatus(del.OnceFrom), step: del.Step}
 	case r.permanent():
 		return decision{status: linkflow.DeliveryFailed, step: del.Step}
 	case del.Once:
@@ -42,9 +45,9 @@ func (d *Dispatcher) decide(del *linkflow.Delivery, r *result, now time.Time) de
 		return decision{status: linkflow.DeliveryFailed, step: step}
 	}
 	delay := jitter(d.cfg.Schedule[step], d.cfg.Jitter)
-	if r.retryAfter > 0 {
-		delay = r.retryAfter
-	}
+	// Retry-After lengthens the wait, never shortens it: a receiver that
+	// asks for a second would otherwise use up the schedule in seconds.
+	delay = max(delay, r.retryAfter)
 	trigger := linkflow.TriggerRetry
 	if step == 0 {
 		trigger = linkflow.TriggerInitial

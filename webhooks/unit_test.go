@@ -246,8 +246,16 @@ func TestDecide(t *testing.T) {
 		{"second failure", linkflow.Delivery{Step: 1, Trigger: "retry"}, fail,
 			decision{status: "pending", step: 2, nextAt: now.Add(time.Hour), trigger: "retry"}},
 		{"exhausted", linkflow.Delivery{Step: 2, Trigger: "retry"}, fail, decision{status: "failed", step: 3}},
-		{"retry-after wins", linkflow.Delivery{Step: 0, Trigger: "initial"}, &result{class: result429, retryAfter: 7 * time.Second},
-			decision{status: "pending", step: 1, nextAt: now.Add(7 * time.Second), trigger: "retry"}},
+		{"a longer retry-after wins", linkflow.Delivery{Step: 0, Trigger: "initial"}, &result{class: result429, retryAfter: 2 * time.Minute},
+			decision{status: "pending", step: 1, nextAt: now.Add(2 * time.Minute), trigger: "retry"}},
+		// A receiver asking for a second would otherwise use up the
+		// schedule in seconds.
+		{"a shorter retry-after does not", linkflow.Delivery{Step: 0, Trigger: "initial"}, &result{class: result429, retryAfter: time.Second},
+			decision{status: "pending", step: 1, nextAt: now.Add(time.Minute), trigger: "retry"}},
+		{"held back by the breaker too long", linkflow.Delivery{Step: 1, Trigger: "retry"}, &result{class: resultHostDown},
+			decision{status: "failed", step: 1}},
+		{"a redelivery held back too long", linkflow.Delivery{Step: 3, Trigger: "manual", Once: true, OnceFrom: "succeeded"},
+			&result{class: resultHostDown}, decision{status: "succeeded", step: 3}},
 		{"manual while retrying keeps its step", linkflow.Delivery{Step: 1, Trigger: "manual"}, fail,
 			decision{status: "pending", step: 1, nextAt: now.Add(time.Minute), trigger: "retry"}},
 		{"replay of a failed one fails again", linkflow.Delivery{Step: 3, Trigger: "replay", Once: true, OnceFrom: "failed"}, fail,

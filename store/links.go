@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
 )

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,4 +158,51 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	if err := outbox.CheckStreams(ctx, h.js); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rotatingProvider answers a login with a challenge in session s1, and the
+// challenge's answer with a session of its own, s2; it records what it was
+// asked to close.
+type rotatingProvider struct {
+	mu     sync.Mutex
+	closed []string
+}
+
+func (*rotatingProvider) Login(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
+	return &operations.LoginResult{SessionID: "s1", Challenge: &operations.Challenge{ID: "c1", Type: "otp", Message: "Code?"}}, nil
+}
+func (*rotatingProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
+	return &operations.LoginResult{SessionID: "s2"}, nil
+}
+func (*rotatingProvider) Execute(context.Context, operations.ExecuteRequest) (json.RawMessage, error) {
+	return json.RawMessage(`{}`), nil
+}
+func (p *rotatingProvider) Close(_ context.Context, id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = append(p.closed, id)
+	return nil
+}
+
+// A provider that answers a challenge with a new session has both closed
+// at the session's end, not only the first.
+func TestEveryProviderSessionIsClosed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := &rotatingProvider{}
+	if err := h.reg.Register(operations.Integration{ID: "rotating", DisplayName: "rotating", Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(nil)
+	l := h.run("rotating", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
+	h.answer(l, l.ClaimCode, "123456")
+	if got := h.wait(l.ID, 15*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("link %s %+v", got.Status, got.Error)
+	}
+	testenv.Eventually(t, 10*time.Second, "both provider sessions closed", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return slices.Contains(p.closed, "s1") && slices.Contains(p.closed, "s2")
+	})
 }

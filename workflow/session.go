@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,17 @@ type session struct {
 	inputCh  chan struct{}
 
 	lastProgress atomic.Int64 // unix nanos of the last ack-deadline extension
+
+	// opened are the provider sessions this attempt has, closed at its
+	// end: a provider may answer a challenge with a session of its own.
+	opened []string
+}
+
+// opens notes the provider session of lr, to close it at the attempt's end.
+func (s *session) opens(lr *operations.LoginResult) {
+	if lr != nil && lr.SessionID != "" && !slices.Contains(s.opened, lr.SessionID) {
+		s.opened = append(s.opened, lr.SessionID)
+	}
 }
 
 // errLeaseLost is the cause of a session's context being canceled because
@@ -124,10 +136,13 @@ func (s *session) run() {
 // was not in an operation.
 func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations.LoginResult, *int, error) {
 	l := s.link
+	defer func() {
+		for _, id := range s.opened {
+			s.closeSession(p, id)
+		}
+	}()
 	lr, err := s.login(p)
-	if lr != nil && lr.SessionID != "" {
-		defer s.closeSession(p, lr.SessionID)
-	}
+	s.opens(lr)
 	if err != nil {
 		return nil, nil, nil, err
 	}

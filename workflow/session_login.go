@@ -126,6 +126,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		if next.SessionID == "" {
 			next.SessionID = lr.SessionID
 		}
+		s.opens(next)
 		lr = next
 		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil, ""); err != nil {
 			return nil, s.storeErr(err)

@@ -117,5 +117,17 @@ func (c *Config) validate() error {
 	if c.Heartbeat >= c.LeaseTTL {
 		return fmt.Errorf("workflow: Heartbeat (%s) must be shorter than LeaseTTL (%s)", c.Heartbeat, c.LeaseTTL)
 	}
+	// A running session's message is kept by in-progress acks sent with
+	// the heartbeat: two must fit in the ack wait, or JetStream redelivers
+	// it during every long session, each time a delivery towards MaxDeliver.
+	if c.Heartbeat > c.Consumer.AckWait/2 {
+		return fmt.Errorf("workflow: the heartbeat (%s, a third of the lease TTL) must be at most half the ack wait (%s): "+
+			"raise the ack wait or shorten the lease TTL", c.Heartbeat, c.Consumer.AckWait)
+	}
+	// Each attempt takes at least one delivery: with as many attempts as
+	// deliveries, the message would be dead-lettered before the last one.
+	if c.MaxAttempts >= c.Consumer.MaxDeliver {
+		return fmt.Errorf("workflow: MaxAttempts (%d) must be below the consumer's MaxDeliver (%d)", c.MaxAttempts, c.Consumer.MaxDeliver)
+	}
 	return nil
 }

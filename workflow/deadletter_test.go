@@ -118,7 +118,7 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 	}
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = keyless
-		c.Consumer = outbox.ConsumerConfig{MaxDeliver: 3}
+		c.Consumer, c.MaxAttempts = outbox.ConsumerConfig{MaxDeliver: 3}, 2
 	})
 	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)

@@ -211,7 +211,9 @@ func TestCancelNotificationStopsAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })
 	// The heartbeat is far off: only the NATS notification can stop it.
-	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Minute, 20*time.Second })
+	h.startWorker(func(c *workflow.Config) {
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Minute, 20*time.Second, time.Minute
+	})
 	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM, readPM, readPM)
 	h.wait(l.ID, 10*time.Second, linkflow.StatusRunning)
 	if _, err := h.st.CancelLink(context.Background(), h.org, l.ID); err != nil {
@@ -296,6 +298,30 @@ func TestWorkerRecreatesADeletedConsumer(t *testing.T) {
 	l := h.run(sandbox.TMobile, "user_good", "pass_good", readPM)
 	if got := h.wait(l.ID, 20*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded {
 		t.Fatalf("a link after the consumer was deleted: %s %+v", got.Status, got.Error)
+	}
+}
+
+// A configuration whose in-progress acks cannot keep a session's message
+// (a heartbeat over half the ack wait), or whose attempts outnumber the
+// deliveries, is refused.
+func TestWorkerConfigRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for _, tt := range []struct {
+		name string
+		mod  func(*workflow.Config)
+		want string
+	}{
+		{"heartbeat over half the ack wait", func(c *workflow.Config) { c.LeaseTTL, c.Consumer.AckWait = 90*time.Second, 30*time.Second }, "ack wait"},
+		{"attempts as many as deliveries", func(c *workflow.Config) { c.MaxAttempts, c.Consumer.MaxDeliver = 20, 20 }, "MaxDeliver"},
+	} {
+		_, err := workflow.NewWorker(h.config(tt.mod))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	if _, err := workflow.NewWorker(h.config(nil)); err != nil {
+		t.Fatalf("the defaults: %v", err)
 	}
 }
 

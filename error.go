@@ -76,6 +76,10 @@ var ErrUsernameMismatch = errors.New("the link must be used with a different use
 // link's current one.
 var ErrWrongChallenge = errors.New("not the link's current challenge")
 
+// ErrLeaseHeld is returned for a change a session holding the link's lease
+// must make itself.
+var ErrLeaseHeld = errors.New("a session holds the link")
+
 // ErrAlreadyAnswered is returned for a second answer to a challenge before
 // the worker asked again: the first is being checked.
 var ErrAlreadyAnswered = errors.New("the challenge was already answered")

@@ -554,3 +554,26 @@ func TestSubmitInputOncePerAsking(t *testing.T) {
 		t.Fatalf("another challenge's answer: %v", err)
 	}
 }
+
+// A dead-lettered link is failed only when no session holds it: a session
+// that does ends it itself (failing it under the session would fence its
+// commit and orphan its provider writes).
+func TestFailLinkLeavesAHeldLink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.running(t, "gina", "tok")
+	le := linkflow.LinkError{Code: linkflow.FailureAttemptsExhausted, Message: "dead-lettered"}
+	if fin, err := b.st.FailLink(ctx, b.org, l.ID, le); !errors.Is(err, linkflow.ErrLeaseHeld) || fin != nil {
+		t.Fatalf("fail under a held lease: %+v %v", fin, err)
+	}
+	if err := b.st.ReleaseRun(ctx, b.org, l.ID, "tok", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if fin, err := b.st.FailLink(ctx, b.org, l.ID, le); err != nil || fin == nil {
+		t.Fatalf("fail once released: %+v %v", fin, err)
+	}
+	if got, _ := b.st.Link(ctx, b.org, l.ID); got.Status != linkflow.StatusFailed {
+		t.Fatalf("link %s", got.Status)
+	}
+}

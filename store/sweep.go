@@ -98,7 +98,9 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 
 // FailLink fails a link that is not running under a live lease any more (its
 // message was dead-lettered), unless it already finished. It returns nil
-// Finished when there was nothing to do.
+// Finished when there was nothing to do, and linkflow.ErrLeaseHeld while a
+// session holds the link (that session ends it; a session that begins
+// meanwhile changes the version, which fences this change).
 func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error) {
 	for range 5 {
 		l, err := s.Link(ctx, org, id)
@@ -107,6 +109,13 @@ func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkEr
 		}
 		if l.EffectiveStatus(s.now()).Terminal() {
 			return nil, nil
+		}
+		// A session that holds the link will end it itself (its commit
+		// would be fenced by this one, and its provider writes orphaned).
+		if n, err := s.rdb.Exists(ctx, s.k.linkLease(id)).Result(); err != nil {
+			return nil, err
+		} else if n > 0 {
+			return nil, linkflow.ErrLeaseHeld
 		}
 		l.Status = linkflow.StatusFailed
 		l.CompletedAt = time.UnixMilli(s.now().UnixMilli())

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -60,6 +61,37 @@ func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, 
 	w.log.Warn("dead-lettered", zap.String("link_id", linkID), zap.String("reason", reason))
 }
 
+// failDeadLettered fails the link of a dead-lettered message, unless it
+// ended. Its deliveries may have run out because Redis was down all along,
+// and no other message will come for the link: so it tries until Redis
+// answers (or a session that still holds the link ends it), and reports
+// false only when the worker stops first. It runs on the advisories'
+// subscription, which has nothing else to do meanwhile.
+func (w *Worker) failDeadLettered(cm outbox.Claimed) bool {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		fin, err := w.cfg.Store.FailLink(ctx, cm.OrgID, cm.LinkID, linkflow.LinkError{
+			Code: linkflow.FailureAttemptsExhausted, Message: "The link could not be processed: its message was delivered too many times.",
+		})
+		if fin != nil {
+			_ = w.cfg.Publisher.Publish(ctx, fin.Event)
+		}
+		cancel()
+		if err == nil || errors.Is(err, linkflow.ErrNotFound) {
+			return true
+		}
+		w.log.Warn("max deliveries: fail link; trying again", zap.String("link_id", cm.LinkID),
+			zap.Int("attempt", attempt), zap.Error(err))
+		t := w.cfg.Clock.NewTimer(w.backoff(attempt))
+		select {
+		case <-w.bgStop:
+			t.Stop()
+			return false
+		case <-t.Chan():
+		}
+	}
+}
+
 // maxDeliveriesAdvisory is the part of JetStream's advisory linkflow reads.
 type maxDeliveriesAdvisory struct {
 	Stream     string `json:"stream"`
@@ -93,15 +125,8 @@ func (w *Worker) onMaxDeliveries(m *nats.Msg) {
 	cm, _ := outbox.ParseClaimed(raw.Data)
 	w.publishDeadLetter(raw.Subject, raw.Data, fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries),
 		cm.LinkID, strconv.FormatUint(adv.Deliveries, 10))
-	if cm.LinkID != "" && cm.OrgID != "" {
-		fin, err := w.cfg.Store.FailLink(ctx, cm.OrgID, cm.LinkID, linkflow.LinkError{
-			Code: linkflow.FailureAttemptsExhausted, Message: "The link could not be processed: its message was delivered too many times.",
-		})
-		if err != nil {
-			w.log.Warn("max deliveries: fail link", zap.String("link_id", cm.LinkID), zap.Error(err))
-		} else if fin != nil {
-			_ = w.cfg.Publisher.Publish(ctx, fin.Event)
-		}
+	if cm.LinkID != "" && cm.OrgID != "" && !w.failDeadLettered(cm) {
+		return // stopping: the message stays, and so does its dead letter
 	}
 	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err != nil {
 		w.log.Debug("max deliveries: delete message", zap.Error(err))

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
@@ -205,4 +207,78 @@ func TestEveryProviderSessionIsClosed(t *testing.T) {
 		defer p.mu.Unlock()
 		return slices.Contains(p.closed, "s1") && slices.Contains(p.closed, "s2")
 	})
+}
+
+// refuseScripts fails every Lua script call while on: Redis as the worker
+// sees it while it cannot run its steps.
+type refuseScripts struct{ on atomic.Bool }
+
+func (r *refuseScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *refuseScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); r.on.Load() && (n == "evalsha" || n == "eval") {
+			cmd.SetErr(errors.New("refused for the test"))
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (r *refuseScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if r.on.Load() {
+			for _, cmd := range cmds {
+				if n := cmd.Name(); n == "evalsha" || n == "eval" {
+					cmd.SetErr(errors.New("refused for the test"))
+					return cmd.Err()
+				}
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A link whose deliveries ran out while the worker could not reach Redis
+// is failed once Redis answers: not left claimed for ever, its message
+// deleted while it could not be failed.
+func TestDeadLetteredLinkFailedOnceRedisAnswers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	refuse := &refuseScripts{}
+	refuse.on.Store(true)
+	rdb.AddHook(refuse)
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: h.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(func(c *workflow.Config) {
+		c.Store = down
+		c.Consumer, c.MaxAttempts = outbox.ConsumerConfig{MaxDeliver: 3}, 2
+	})
+	l := h.run("tmobile", "user_good", "pass_good", readPM)
+	testenv.Eventually(t, 30*time.Second, "the dead letter", func() bool {
+		for _, m := range h.deadLetters() {
+			if m.Header.Get(outbox.HeaderLinkID) == l.ID {
+				return true
+			}
+		}
+		return false
+	})
+	if got := h.link(l.ID); got.Status.Terminal() {
+		t.Fatalf("the link ended while Redis refused: %s", got.Status)
+	}
+	refuse.on.Store(false)
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
+		t.Fatalf("link: %s %+v", got.Status, got.Error)
+	}
+	testenv.Eventually(t, 10*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
 }

@@ -28,6 +28,7 @@ type harness struct {
 	t      *testing.T
 	log    *zap.Logger
 	rdb    redis.UniversalClient
+	renv   *testenv.RedisEnv
 	prefix string
 	st     *store.Store
 	nc     *nats.Conn
@@ -43,7 +44,7 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	h := &harness{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 	var renv *testenv.RedisEnv
 	h.rdb, renv = testenv.Redis(t)
-	h.prefix = renv.Prefix
+	h.renv, h.prefix = renv, renv.Prefix
 	_, h.nc, h.js = testenv.NATS(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
 	if err != nil {

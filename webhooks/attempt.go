@@ -126,7 +126,7 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		d.settle(log, j, now.Add(wait))
 		return
 	}
-	if claimLeft := j.claim.Sub(d.cfg.Now()); !j.claim.IsZero() && claimLeft < d.cfg.Timeout+time.Second {
+	if claimLeft := j.claim.Sub(d.cfg.Now()); !j.claim.IsZero() && claimLeft < d.cfg.Timeout+d.claimSlack() {
 		// The wait for the host used up the claim: past it another
 		// dispatcher may take the delivery and send it too. Hand it back.
 		d.metrics.deferral(deferClaimShort)
@@ -146,6 +146,13 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	d.metrics.attempt(&r)
 	d.record(log, j, del, &r, now)
 	return
+}
+
+// claimSlack is what an attempt needs of its claim beyond Timeout, to
+// record its outcome: a second, or a quarter of what Visibility leaves over
+// Timeout when that is less.
+func (d *Dispatcher) claimSlack() time.Duration {
+	return min(time.Second, (d.cfg.Visibility-d.cfg.Timeout)/4)
 }
 
 // record logs an attempt, applies its decision and settles the schedule

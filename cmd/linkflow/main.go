@@ -47,12 +47,29 @@ func run(args []string) error {
 		fmt.Fprint(os.Stderr, usage)
 		return errors.New("no command given")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	// The first signal starts a graceful stop, which may wait for sessions
-	// (--shutdown-grace); from then on the signals are Go's again, so a
-	// second one ends the process at once.
-	context.AfterFunc(ctx, stop)
+	// (--shutdown-grace); a second one ends the process at once, with the
+	// status a shell gives a process the signal killed. Both are caught
+	// here, in order: a second signal can never find the first one's
+	// handling half done.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		cancel()
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "linkflow: a second %s: stopping at once\n", sig)
+		code := 128 + 15 // SIGTERM
+		if sig == os.Interrupt {
+			code = 128 + 2
+		}
+		os.Exit(code)
+	}()
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":

@@ -218,8 +218,14 @@ func (c *Client) apiError(r *request, resp *http.Response) *Error {
 		if s := string(bytes.TrimSpace(b)); s != "" {
 			e.Detail = truncate(s, 200)
 		}
-		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
-			e.Detail = truncate("redirected to "+loc+": linkflow's API never redirects; is BaseURL right?", 300)
+		if resp.StatusCode/100 == 3 {
+			// The Location (and a body naming it) holds the request's query,
+			// which may hold a claim code: only its path goes in the error.
+			e.Detail = "linkflow's API never redirects; is BaseURL right?"
+			if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.String() != "" {
+				loc.RawQuery, loc.Fragment, loc.User = "", "", nil
+				e.Detail = truncate("redirected to "+loc.String()+": "+e.Detail, 300)
+			}
 		}
 	}
 	if e.RequestID == "" {

@@ -442,6 +442,10 @@ func TestRedirectIsAnError(t *testing.T) {
 			http.Redirect(w, r, "/v1/links/", http.StatusFound)
 			return
 		}
+		if r.URL.Query().Has("code") {
+			http.Redirect(w, r, "/moved"+r.URL.Path+"?"+r.URL.RawQuery, http.StatusMovedPermanently)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"data":[],"nextCursor":null}`)
 	}))
@@ -473,6 +477,16 @@ func TestRedirectIsAnError(t *testing.T) {
 			t.Errorf("%s: requests %v", tt.name, methods)
 		}
 		mu.Unlock()
+	}
+	// A redirect's error names where it went, but not the query it
+	// carried: the end user's calls hold the claim code there.
+	c, err := client.New(client.Config{BaseURL: srv.URL, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetSession(context.Background(), "link_1", "clm_secret_code")
+	if err == nil || strings.Contains(err.Error(), "clm_secret_code") || !strings.Contains(err.Error(), "/moved/") {
+		t.Fatalf("a redirected GetSession: %v, want the path without the claim code", err)
 	}
 }
 

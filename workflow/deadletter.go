@@ -61,13 +61,17 @@ func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, 
 	w.log.Warn("dead-lettered", zap.String("link_id", linkID), zap.String("reason", reason))
 }
 
+// deadLetterPatience is how long failDeadLettered tries: longer than any
+// Redis outage that should find the link still waiting.
+const deadLetterPatience = time.Hour
+
 // failDeadLettered fails the link of a dead-lettered message, unless it
 // ended. Its deliveries may have run out because Redis was down all along,
 // and no other message will come for the link: so it tries until Redis
-// answers (or a session that still holds the link ends it), and reports
-// false only when the worker stops first. It runs on the advisories'
-// subscription, which has nothing else to do meanwhile.
+// answers (or a session that still holds the link ends it), for up to
+// deadLetterPatience. It reports false when the worker stops first.
 func (w *Worker) failDeadLettered(cm outbox.Claimed) bool {
+	give := w.cfg.Clock.Now().Add(deadLetterPatience)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		fin, err := w.cfg.Store.FailLink(ctx, cm.OrgID, cm.LinkID, linkflow.LinkError{
@@ -78,6 +82,11 @@ func (w *Worker) failDeadLettered(cm outbox.Claimed) bool {
 		}
 		cancel()
 		if err == nil || errors.Is(err, linkflow.ErrNotFound) {
+			return true
+		}
+		if w.cfg.Clock.Now().After(give) {
+			w.log.Error("max deliveries: the link could not be failed; it stays open (its dead letter can be replayed)",
+				zap.String("link_id", cm.LinkID), zap.Error(err))
 			return true
 		}
 		w.log.Warn("max deliveries: fail link; trying again", zap.String("link_id", cm.LinkID),
@@ -103,8 +112,22 @@ type maxDeliveriesAdvisory struct {
 // onMaxDeliveries handles JetStream's advisory that a claimed message was
 // delivered MaxDeliver times without an ack: it copies the message to the
 // dead-letter stream, fails its link (unless it finished) and removes it.
-// One worker of the fleet gets each advisory (queue subscription).
+// One worker of the fleet gets each advisory (queue subscription); each is
+// handled on a goroutine of its own, as failing its link may wait for Redis.
 func (w *Worker) onMaxDeliveries(m *nats.Msg) {
+	w.dlMu.Lock()
+	defer w.dlMu.Unlock()
+	if w.dlClosed {
+		return // stopping: JetStream keeps the message
+	}
+	w.bgWG.Add(1)
+	go func() {
+		defer w.bgWG.Done()
+		w.maxDeliveries(m)
+	}()
+}
+
+func (w *Worker) maxDeliveries(m *nats.Msg) {
 	var adv maxDeliveriesAdvisory
 	if err := json.Unmarshal(m.Data, &adv); err != nil {
 		w.log.Warn("bad max deliveries advisory", zap.Error(err))
@@ -128,7 +151,9 @@ func (w *Worker) onMaxDeliveries(m *nats.Msg) {
 	if cm.LinkID != "" && cm.OrgID != "" && !w.failDeadLettered(cm) {
 		return // stopping: the message stays, and so does its dead letter
 	}
-	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err != nil {
-		w.log.Debug("max deliveries: delete message", zap.Error(err))
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second) // ctx may be long gone
+	defer dcancel()
+	if err := stream.DeleteMsg(dctx, adv.StreamSeq); err != nil {
+		w.log.Warn("max deliveries: delete message", zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
 	}
 }

@@ -61,9 +61,13 @@ type Worker struct {
 	bgWG      sync.WaitGroup
 	subs      []*nats.Subscription
 	pulls     []*outbox.Pull
-	started   atomic.Bool
-	stopOnce  sync.Once
-	bgStop    chan struct{}
+	// dlMu guards dlClosed, set before Stop waits for bgWG: an advisory
+	// handled later starts no goroutine (bgWG.Add after Wait is a bug).
+	dlMu     sync.Mutex
+	dlClosed bool
+	started  atomic.Bool
+	stopOnce sync.Once
+	bgStop   chan struct{}
 }
 
 // errShutdown is the cause of a session's context being canceled because the
@@ -343,6 +347,9 @@ func (w *Worker) Stop() {
 		for _, sub := range w.subs {
 			_ = sub.Unsubscribe()
 		}
+		w.dlMu.Lock()
+		w.dlClosed = true
+		w.dlMu.Unlock()
 		close(w.bgStop)
 		w.bgWG.Wait()
 		w.hardStop(errShutdown)

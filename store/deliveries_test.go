@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/store"
 
 	"github.com/redis/go-redis/v9"
@@ -288,16 +288,16 @@ func TestRecordAttemptSettlesTheSchedule(t *testing.T) {
 func TestResendSchedulesInOneStep(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	refuse := &refuseCommand{name: "zadd"}
+	refuse := &testenv.Refuse{Commands: []string{"zadd"}}
 	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(refuse) })
 	fin := b.finished(t, "https://hooks.example.com/a")
 	acc := b.accept(t, fin, 0, time.Minute)
 	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryFailed, time.Time{}, acc.Delivery.NextAt.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	refuse.on.Store(true)
+	refuse.On.Store(true)
 	d, err := b.st.ResendDelivery(ctx, b.org, fin.EventID, linkflow.TriggerReplay, true, b.clock.Now(), time.Hour)
-	refuse.on.Store(false)
+	refuse.On.Store(false)
 	if err != nil {
 		t.Fatalf("replay with every separate ZADD refused: %v", err)
 	}
@@ -306,39 +306,6 @@ func TestResendSchedulesInOneStep(t *testing.T) {
 	}
 	if due := b.due(t, fin.EventID); due.IsZero() || due.After(b.clock.Now()) {
 		t.Fatalf("a replayed delivery is due %s, want by %s", due, b.clock.Now())
-	}
-}
-
-// refuseCommand fails every command named name, alone or in a pipeline,
-// while on: a connection lost at that command.
-type refuseCommand struct {
-	name string
-	on   atomic.Bool
-}
-
-func (r *refuseCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *refuseCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if r.on.Load() && cmd.Name() == r.name {
-			err := errors.New("refused for the test")
-			cmd.SetErr(err)
-			return err
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (r *refuseCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			if r.on.Load() && cmd.Name() == r.name {
-				err := errors.New("refused for the test")
-				cmd.SetErr(err)
-				return err
-			}
-		}
-		return next(ctx, cmds)
 	}
 }
 

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
@@ -209,34 +207,6 @@ func TestEveryProviderSessionIsClosed(t *testing.T) {
 	})
 }
 
-// refuseScripts fails every Lua script call while on: Redis as the worker
-// sees it while it cannot run its steps.
-type refuseScripts struct{ on atomic.Bool }
-
-func (r *refuseScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *refuseScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if n := cmd.Name(); r.on.Load() && (n == "evalsha" || n == "eval") {
-			cmd.SetErr(errors.New("refused for the test"))
-			return cmd.Err()
-		}
-		return next(ctx, cmd)
-	}
-}
-func (r *refuseScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if r.on.Load() {
-			for _, cmd := range cmds {
-				if n := cmd.Name(); n == "evalsha" || n == "eval" {
-					cmd.SetErr(errors.New("refused for the test"))
-					return cmd.Err()
-				}
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // A link whose deliveries ran out while the worker could not reach Redis
 // is failed once Redis answers: not left claimed for ever, its message
 // deleted while it could not be failed.
@@ -248,8 +218,8 @@ func TestDeadLetteredLinkFailedOnceRedisAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	refuse := &refuseScripts{}
-	refuse.on.Store(true)
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
+	refuse.On.Store(true)
 	rdb.AddHook(refuse)
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
 	if err != nil {
@@ -275,7 +245,7 @@ func TestDeadLetteredLinkFailedOnceRedisAnswers(t *testing.T) {
 	if got := h.link(l.ID); got.Status.Terminal() {
 		t.Fatalf("the link ended while Redis refused: %s", got.Status)
 	}
-	refuse.on.Store(false)
+	refuse.On.Store(false)
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
 	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
 		t.Fatalf("link: %s %+v", got.Status, got.Error)

@@ -221,6 +221,9 @@ type linkUpdate struct {
 	del           []string
 	release       bool
 	attemptsDelta int
+	// dropInput drops the end user's pending answer: the worker asks
+	// again, moves on or hands the link back.
+	dropInput bool
 }
 
 func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkUpdate) error {
@@ -234,7 +237,11 @@ func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkU
 	for _, d := range u.del {
 		argv = append(argv, d)
 	}
-	res, err := updateLinkScript.Run(ctx, s.rdb, []string{s.k.link(id), s.k.linkLease(id)}, argv...).Result()
+	keys := []string{s.k.link(id), s.k.linkLease(id)}
+	if u.dropInput {
+		keys = append(keys, s.k.linkInput(id))
+	}
+	res, err := updateLinkScript.Run(ctx, s.rdb, keys, argv...).Result()
 	if err != nil {
 		return fmt.Errorf("update link %s: %w", id, err)
 	}

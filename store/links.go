@@ -397,9 +397,10 @@ var submitInputScript = script("submit_input")
 
 var takeInputScript = script("take_input")
 
-// TakeInput takes (and deletes) the pending answer to a link's challenge,
-// fenced by the lease token (linkflow.ErrFenced when another holds the
-// link). It returns "" and no error when there is none.
+// TakeInput reads the pending answer to a link's challenge, fenced by the
+// lease token (linkflow.ErrFenced when another holds the link). It returns
+// "" and no error when there is none. The answer stays until SetChallenge
+// or ReleaseRun drops it, so a read whose reply was lost can be repeated.
 func (s *Store) TakeInput(ctx context.Context, linkID, token string) (challengeID, response string, err error) {
 	out, err := s.runStrings(ctx, takeInputScript, "take the answer of "+linkID,
 		[]string{s.k.linkInput(linkID), s.k.linkLease(linkID)}, token)

@@ -513,9 +513,43 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "chl_1" || resp != "123456" {
 		t.Fatalf("the holder takes: %q %q %v", id, resp, err)
 	}
-	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "" {
-		t.Fatalf("taken twice: %q %v", id, err)
+	// A read whose reply was lost is read again: the answer stays until
+	// the worker asks again or moves on.
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "chl_1" || resp != "123456" {
+		t.Fatalf("read again: %q %q %v", id, resp, err)
 	}
+	none := func(token, after string) {
+		t.Helper()
+		if id, _, err := b.st.TakeInput(ctx, l.ID, token); err != nil || id != "" {
+			t.Fatalf("the answer outlived %s: %q %v", after, id, err)
+		}
+	}
+	answer := func() {
+		t.Helper()
+		if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	none("tok-holder", "its asking")
+	answer()
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	none("tok-holder", "the login")
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	answer()
+	if err := b.st.ReleaseRun(ctx, b.org, l.ID, "tok-holder", "", true); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok-next", time.Minute); err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin again: %+v %v", r, err)
+	}
+	none("tok-next", "its attempt")
 }
 
 // A challenge takes one answer until the worker asks again: a second one,

@@ -31,6 +31,7 @@ type harness struct {
 	renv   *testenv.RedisEnv
 	prefix string
 	st     *store.Store
+	kr     *store.Keyring
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	reg    *operations.Registry
@@ -50,6 +51,7 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.kr = kr
 	if h.st, err = store.New(store.Config{Redis: h.rdb, Keyring: kr, Prefix: h.prefix, FullDuplex: true}); err != nil {
 		t.Fatal(err)
 	}

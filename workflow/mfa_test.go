@@ -8,8 +8,10 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/workflow"
 )
 
@@ -121,5 +123,42 @@ func TestMFATimeout(t *testing.T) {
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
 	if got.Error == nil || got.Error.Code != linkflow.FailureChallengeTimeout {
 		t.Fatalf("unanswered challenge: %s %+v", got.Status, got.Error)
+	}
+}
+
+// A Redis that stops answering while the end user types does not cost them
+// the login: the worker asks for the answer again and takes it once Redis
+// is back, in the same attempt. The store runs in full duplex, so the
+// refused read has run in Redis and only its reply is lost: the answer must
+// still be there to read again.
+func TestMFAAnswerTakenAfterRedisBlip(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
+	rdb.AddHook(refuse)
+	blinking, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, FullDuplex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(func(c *workflow.Config) {
+		c.Store = blinking
+		// No heartbeat inside the test: only the wait for the answer meets
+		// the refusals.
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
+	})
+	l, code := h.runMFA()
+	h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	refuse.On.Store(true)
+	h.answer(l, code, sandbox.OTPCode) // through the test's own store
+	testenv.Eventually(t, 10*time.Second, "the worker to meet the refusal", func() bool { return refuse.Refused.Load() > 0 })
+	refuse.On.Store(false)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("after the blip: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/operations"
-	"go.uber.org/zap"
 )
 
 // login logs in with the end user's password. When the provider refuses it
@@ -151,17 +153,45 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 	// The process slot is free while the end user types.
 	<-s.w.slots
 	defer func() { s.w.slots <- struct{}{} }()
-	for {
-		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
-		if err != nil {
-			return "", s.storeErr(err)
+	// A Redis that does not answer for a while must not cost the end user
+	// the login: the answer is asked for again, more slowly each time,
+	// until the challenge expires.
+	var lastErr error
+	var retry clockwork.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
 		}
-		if cid == ch.ID {
+	}()
+	for fails := 0; ; {
+		var again <-chan time.Time
+		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
+		switch {
+		case errors.Is(err, linkflow.ErrFenced) || (err != nil && s.ctx.Err() != nil):
+			return "", s.storeErr(err)
+		case err != nil:
+			if fails++; fails == 1 {
+				s.log.Warn("take the challenge's answer; asking again", zap.Error(err))
+			}
+			lastErr = err
+			if retry != nil {
+				retry.Stop()
+			}
+			retry = s.w.cfg.Clock.NewTimer(min(50*time.Millisecond<<min(fails, 5), time.Second))
+			again = retry.Chan()
+		case cid == ch.ID:
 			return resp, nil
+		default:
+			fails, lastErr = 0, nil
 		}
 		select {
 		case <-s.inputCh:
+		case <-again:
 		case <-timer.Chan():
+			if lastErr != nil {
+				// Whether the end user answered is unknown: not their fault.
+				return "", lastErr
+			}
 			return "", &linkflow.LinkError{Code: linkflow.FailureChallengeTimeout, Message: "The challenge was not answered in time."}
 		case <-s.cancelCh:
 			return "", &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: "The link was canceled while waiting for input."}

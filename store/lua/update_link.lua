@@ -3,7 +3,7 @@
 -- ended is not updated by version ('ended <status>'): it may read as
 -- running while its connection's write waits (a Cluster), and a reader of
 -- that view must not change it.
--- KEYS: 1 link, 2 lease
+-- KEYS: 1 link, 2 lease, 3 (optional) the end user's answer, dropped
 -- ARGV: 1 fence kind, 2 fence value, 3 '1' to release the lease,
 --       4 attempts delta, 5 number of field/value pairs n, 6.. n pairs,
 --       then names of fields to delete
@@ -20,5 +20,6 @@ if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n)) end
 if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n)) end
 if ARGV[4] ~= '0' then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[4]) end
 redis.call('HINCRBY', KEYS[1], 'version', '1')
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
 if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
 return 'ok'

@@ -589,6 +589,67 @@ func TestSubmitInputOncePerAsking(t *testing.T) {
 	}
 }
 
+// A lease that lapsed while Redis did not answer is taken back by the
+// heartbeat of the session that held it, as long as no other session began
+// and the link did not end; never once another began, after a release, or
+// after the link was failed.
+func TestLapsedLeaseTakenBackOnlyByItsHolder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	rdb := b.st.Redis()
+	beat := func(id, token string) bool {
+		t.Helper()
+		states, err := b.st.Heartbeat(ctx, []linkflow.LeaseRef{{OrgID: b.org, LinkID: id, Token: token}}, nil, time.Minute)
+		if err != nil || len(states) != 1 {
+			t.Fatalf("heartbeat: %+v %v", states, err)
+		}
+		return !states[0].Lost
+	}
+	lapse := func(id string) {
+		t.Helper()
+		if err := rdb.Del(ctx, b.st.KeyLinkLease(id)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := b.running(t, "hana", "tok-a")
+	before, _ := b.st.Link(ctx, b.org, l.ID)
+	lapse(l.ID)
+	if !beat(l.ID, "tok-a") {
+		t.Fatal("a lapsed lease nobody took was not taken back")
+	}
+	if got, err := rdb.Get(ctx, b.st.KeyLinkLease(l.ID)).Result(); err != nil || got != "tok-a" {
+		t.Fatalf("lease after taking it back: %q %v", got, err)
+	}
+	if after, _ := b.st.Link(ctx, b.org, l.ID); after.Version <= before.Version {
+		t.Fatalf("taking the lease back kept version %d", after.Version)
+	}
+	if beat(l.ID, "tok-other") {
+		t.Fatal("another token renewed the lease")
+	}
+	lapse(l.ID)
+	if r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok-b", time.Minute); err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin again: %+v %v", r, err)
+	}
+	if beat(l.ID, "tok-a") {
+		t.Fatal("the lease was taken back from the session that began after it lapsed")
+	}
+	if err := b.st.ReleaseRun(ctx, b.org, l.ID, "tok-b", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if beat(l.ID, "tok-b") {
+		t.Fatal("a released lease was taken back")
+	}
+	failed := b.running(t, "ivan", "tok-c")
+	lapse(failed.ID)
+	if fin, err := b.st.FailLink(ctx, b.org, failed.ID, linkflow.LinkError{Code: linkflow.FailureAttemptsExhausted, Message: "x"}); err != nil || fin == nil {
+		t.Fatalf("fail: %+v %v", fin, err)
+	}
+	if beat(failed.ID, "tok-c") {
+		t.Fatal("the lease of a failed link was taken back")
+	}
+}
+
 // A dead-lettered link is failed only when no session holds it: a session
 // that does ends it itself (failing it under the session would fence its
 // commit and orphan its provider writes).

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,4 +164,44 @@ func writePM(card string) linkflow.Operation {
 
 func storeLink(org string, ops ...linkflow.Operation) linkflow.NewLink {
 	return linkflow.NewLink{OrgID: org, IntegrationID: "tmobile", Operations: ops, ExpiresIn: time.Hour}
+}
+
+// leaseKeys are the keys of link id's lease, found wherever the store put
+// them (on every master of a Cluster): none while nobody holds it.
+func (h *harness) leaseKeys(id string) []string {
+	h.t.Helper()
+	var mu sync.Mutex
+	var found []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		keys, err := c.Keys(ctx, h.prefix+"*link:"+id+":lease").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		found = append(found, keys...)
+		return err
+	}
+	ctx := context.Background()
+	var err error
+	if cc, ok := h.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, scan)
+	} else {
+		err = scan(ctx, h.rdb.(*redis.Client))
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return found
+}
+
+func (h *harness) leaseHeld(id string) bool { return len(h.leaseKeys(id)) > 0 }
+
+// lapseLease deletes link id's lease, as its expiry in an outage would.
+func (h *harness) lapseLease(id string) {
+	h.t.Helper()
+	keys := h.leaseKeys(id)
+	if len(keys) != 1 {
+		h.t.Fatalf("lease keys of %s: %v", id, keys)
+	}
+	if err := h.rdb.Del(context.Background(), keys[0]).Err(); err != nil {
+		h.t.Fatal(err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
@@ -160,5 +161,97 @@ func TestMFAAnswerTakenAfterRedisBlip(t *testing.T) {
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
 	if got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
 		t.Fatalf("after the blip: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
+	}
+}
+
+// A Redis that does not answer for longer than the lease TTL does not end
+// the sessions it could not renew: once it answers, the heartbeat takes each
+// lapsed lease back (nobody began the link meanwhile) and the session goes
+// on in the same attempt, here an end user's MFA wait.
+func TestLapsedLeaseTakenBackAfterRedisStall(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
+	rdb.AddHook(refuse)
+	stalling, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix}) // half duplex: refused is not sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(func(c *workflow.Config) {
+		c.Store = stalling
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Second, 200*time.Millisecond, 2*time.Second
+	})
+	l, code := h.runMFA()
+	h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	refuse.On.Store(true)
+	testenv.Eventually(t, 10*time.Second, "the lease to lapse", func() bool { return !h.leaseHeld(l.ID) })
+	refuse.On.Store(false)
+	testenv.Eventually(t, 10*time.Second, "the lease to be held again", func() bool { return h.leaseHeld(l.ID) })
+	h.answer(l, code, sandbox.OTPCode)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("after the stall: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
+	}
+}
+
+// gatedProvider logs in at once and holds its one operation until the test
+// lets it go.
+type gatedProvider struct{ entered, release chan struct{} }
+
+func (*gatedProvider) Login(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
+	return &operations.LoginResult{SessionID: "s1"}, nil
+}
+func (*gatedProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
+	return nil, operations.Unavailable("no challenge here")
+}
+func (p *gatedProvider) Execute(ctx context.Context, _ operations.ExecuteRequest) (json.RawMessage, error) {
+	p.entered <- struct{}{}
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return json.RawMessage(`{}`), nil
+}
+func (*gatedProvider) Close(context.Context, string) error { return nil }
+
+// A fenced write finds out whether the lease only lapsed (no heartbeat in
+// these tests took it back first): the commit of a finished session, and
+// the read of an MFA answer, take it back and go on in the same attempt.
+func TestFencedWriteTakesALapsedLeaseBack(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(func(c *workflow.Config) {
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
+	})
+
+	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
+	select {
+	case <-p.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the operation did not start")
+	}
+	h.lapseLease(l.ID)
+	close(p.release)
+	if got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("commit after the lease lapsed: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
+	}
+
+	m, code := h.runMFA()
+	h.wait(m.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	h.lapseLease(m.ID)
+	h.answer(m, code, sandbox.OTPCode)
+	if got := h.wait(m.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("answer after the lease lapsed: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
 	}
 }

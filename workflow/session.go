@@ -220,6 +220,31 @@ func (s *session) storeErr(err error) error {
 	return err
 }
 
+// underLease runs a write fenced by the session's lease. Fenced, it asks
+// whether the lease only lapsed while Redis did not answer (holdsLease
+// takes it back then) and writes once more before the session ends.
+func (s *session) underLease(write func() error) error {
+	err := write()
+	if errors.Is(err, linkflow.ErrFenced) && s.holdsLease() {
+		err = write()
+	}
+	return s.storeErr(err)
+}
+
+// holdsLease renews this session's lease alone, taking it back when it
+// lapsed while Redis did not answer and no other session began since (the
+// heartbeat does the same for every session at its next beat).
+func (s *session) holdsLease() bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	st, err := s.w.cfg.Store.Heartbeat(ctx, []linkflow.LeaseRef{{OrgID: s.link.OrgID, LinkID: s.link.ID, Token: s.r.Token}},
+		nil, s.w.cfg.LeaseTTL)
+	if err != nil {
+		s.log.Warn("renew the lease after a fenced write", zap.Error(err))
+	}
+	return err == nil && len(st) == 1 && !st[0].Lost
+}
+
 // succeed commits the results, the connection and the completion event in
 // one fenced step, publishes the event and acknowledges the message.
 func (s *session) succeed(results []json.RawMessage, lr *operations.LoginResult) {
@@ -265,10 +290,19 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 	ctx := context.WithoutCancel(s.ctx)
 	var fin *linkflow.Finished
 	var err error
+	retook := false
 	for attempt := 1; attempt <= 5; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		fin, err = finish(cctx)
 		cancel()
+		if errors.Is(err, linkflow.ErrFenced) && !retook {
+			// The lease may only have lapsed in an outage: take it back and
+			// commit again, unless another session began meanwhile.
+			if retook = true; s.holdsLease() {
+				attempt--
+				continue
+			}
+		}
 		if err == nil || errors.Is(err, linkflow.ErrFenced) {
 			break
 		}

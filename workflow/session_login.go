@@ -34,8 +34,10 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 		s.trace(e)
 		if err == nil {
 			if retried {
-				if err := s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password); err != nil {
-					return lr, s.storeErr(err)
+				if err := s.underLease(func() error {
+					return s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password)
+				}); err != nil {
+					return lr, err
 				}
 			}
 			return lr, nil
@@ -60,8 +62,10 @@ func (s *session) askPassword(left int) (string, error) {
 	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
 		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: left,
 		LastError: "Wrong username or password."}
-	if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, ""); err != nil {
-		return "", s.storeErr(err)
+	if err := s.underLease(func() error {
+		return s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, "")
+	}); err != nil {
+		return "", err
 	}
 	password, err := s.waitInput(ch, expires)
 	var le *linkflow.LinkError
@@ -95,8 +99,10 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		}
 		ch := &linkflow.Challenge{ID: c.ID, Type: c.Type, Message: c.Message, ExpiresAt: expires,
 			AttemptsLeft: tries, LastError: lastErr}
-		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, ""); err != nil {
-			return nil, s.storeErr(err)
+		if err := s.underLease(func() error {
+			return s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, "")
+		}); err != nil {
+			return nil, err
 		}
 		resp, err := s.waitInput(ch, expires)
 		if err != nil {
@@ -130,8 +136,10 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		}
 		s.opens(next)
 		lr = next
-		if err := s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil, ""); err != nil {
-			return nil, s.storeErr(err)
+		if err := s.underLease(func() error {
+			return s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, nil, "")
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return lr, nil
@@ -165,10 +173,14 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 	}()
 	for fails := 0; ; {
 		var again <-chan time.Time
-		cid, resp, err := s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
+		var cid, resp string
+		err := s.underLease(func() (err error) {
+			cid, resp, err = s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
+			return err
+		})
 		switch {
 		case errors.Is(err, linkflow.ErrFenced) || (err != nil && s.ctx.Err() != nil):
-			return "", s.storeErr(err)
+			return "", err
 		case err != nil:
 			if fails++; fails == 1 {
 				s.log.Warn("take the challenge's answer; asking again", zap.Error(err))

@@ -30,7 +30,7 @@ elseif v[1] ~= ARGV[2] then
 end
 local last = 13 + 2 * tonumber(ARGV[13])
 redis.call('HSET', KEYS[1], 'version', string.format('%d', (tonumber(v[1]) or 0) + 1), unpack(ARGV, 14, last))
-redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage')
+redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage', 'holder')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])

@@ -1,5 +1,6 @@
 -- Updates a link under a fence: the caller's lease token ('lease') or the
--- version it read ('version'). Optionally releases the lease. A link that
+-- version it read ('version'). Optionally releases the lease (and the
+-- link's holder with it). A link that
 -- ended is not updated by version ('ended <status>'): it may read as
 -- running while its connection's write waits (a Cluster), and a reader of
 -- that view must not change it.
@@ -21,5 +22,8 @@ if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n)) e
 if ARGV[4] ~= '0' then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[4]) end
 redis.call('HINCRBY', KEYS[1], 'version', '1')
 if KEYS[3] then redis.call('DEL', KEYS[3]) end
-if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[2])
+  redis.call('HDEL', KEYS[1], 'holder') -- released: not to be taken back
+end
 return 'ok'

@@ -289,7 +289,7 @@ func TestResendSchedulesInOneStep(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	refuse := &testenv.Refuse{Commands: []string{"zadd"}}
-	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(refuse) })
+	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(refuse); c.NoAutoPipeline = true })
 	fin := b.finished(t, "https://hooks.example.com/a")
 	acc := b.accept(t, fin, 0, time.Minute)
 	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryFailed, time.Time{}, acc.Delivery.NextAt.Add(time.Minute)); err != nil {

@@ -225,7 +225,7 @@ func TestDeadLetteredLinkFailedOnceRedisAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	down, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: h.prefix})
+	down, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: h.prefix, NoAutoPipeline: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,9 +129,8 @@ func TestMFATimeout(t *testing.T) {
 
 // A Redis that stops answering while the end user types does not cost them
 // the login: the worker asks for the answer again and takes it once Redis
-// is back, in the same attempt. The store runs in full duplex, so the
-// refused read has run in Redis and only its reply is lost: the answer must
-// still be there to read again.
+// is back, in the same attempt. The refused read has run in Redis and only
+// its reply is lost: the answer must still be there to read again.
 func TestMFAAnswerTakenAfterRedisBlip(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
@@ -140,9 +139,9 @@ func TestMFAAnswerTakenAfterRedisBlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true} // every script
 	rdb.AddHook(refuse)
-	blinking, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, FullDuplex: true})
+	blinking, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +177,7 @@ func TestLapsedLeaseTakenBackAfterRedisStall(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
 	rdb.AddHook(refuse)
-	stalling, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix}) // half duplex: refused is not sent
+	stalling, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
 	if err != nil {
 		t.Fatal(err)
 	}

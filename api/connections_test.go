@@ -24,6 +24,7 @@ import (
 	"github.com/linkflow/linkflow/operations"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/store"
+	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/webhooks/verify"
 )
 
@@ -452,6 +453,25 @@ func TestConnectionRefresh(t *testing.T) {
 	if err := json.Unmarshal(evErr.Data, &data); err != nil || data.ID != id || data.Status != linkflow.ConnError ||
 		!data.Credentials.Redacted || strings.Contains(string(evErr.Body), "sbx_") || strings.Contains(evErr.ID, ".") {
 		t.Fatalf("connection.error event %s: %s", evErr.ID, evErr.Body)
+	}
+	// Its delivery and attempts are listed by the event's id (a
+	// connection's events have no link to list them under).
+	var evDel struct {
+		EventID  string                 `json:"eventId"`
+		Delivery *webhooks.DeliveryView `json:"delivery"`
+		Data     []webhooks.Attempt     `json:"data"`
+	}
+	testenv.Eventually(t, 10*time.Second, "the connection.error attempt logged", func() bool {
+		r := s.Do(t, http.MethodGet, "/v1/events/"+evErr.ID+"/deliveries", s.APIKey, nil)
+		if r.StatusCode == http.StatusNotFound {
+			return false
+		}
+		r.JSON(t, &evDel)
+		return len(evDel.Data) == 1 && evDel.Delivery.Status == linkflow.DeliverySucceeded
+	})
+	if evDel.EventID != evErr.ID || evDel.Delivery.Type != string(linkflow.EventConnectionError) || evDel.Delivery.LinkID != "" ||
+		evDel.Data[0].WebhookID != evErr.ID || evDel.Data[0].StatusCode == nil || evDel.Data[0].Trigger != "initial" {
+		t.Fatalf("connection.error deliveries: %+v", evDel)
 	}
 	// A good refresh afterwards: healthy, a connection.healthy webhook.
 	gate.fail.Store(false)

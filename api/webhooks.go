@@ -16,6 +16,18 @@ func (s *Server) registerWebhookRoutes() {
 	s.handle("GET /v1/webhooks/failed", s.authenticated(linkflow.ScopeLinksRead, s.listFailedWebhooks))
 	s.handle("POST /v1/webhooks/failed/replay", s.authenticated(linkflow.ScopeLinksWrite, s.replayFailedWebhooks))
 	s.handle("GET /v1/events", s.authenticated(linkflow.ScopeLinksRead, s.listEvents))
+	s.handle("GET /v1/events/{eventId}/deliveries", s.authenticated(linkflow.ScopeLinksRead, s.listEventDeliveries))
+}
+
+// listEventDeliveries is GET /v1/events/{eventId}/deliveries: the delivery
+// and attempts of any event, a connection's included.
+func (s *Server) listEventDeliveries(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Webhooks.EventDeliveries(r.Context(), principal(r).OrgID, r.PathValue("eventId"))
+	if err != nil {
+		s.writeError(w, r, notFound(err, "No delivery of this event: it has not reached a dispatcher yet, or its record expired."))
+		return
+	}
+	writeJSON(w, r, http.StatusOK, out)
 }
 
 // listDeliveries is GET /v1/links/{linkId}/deliveries: the link's webhook

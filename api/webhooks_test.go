@@ -118,6 +118,23 @@ func TestLinkDeliveriesAndRedeliver(t *testing.T) {
 	if ids := rc.received(); len(ids) != 2 || ids[0] != ids[1] {
 		t.Errorf("receiver got webhook-ids %v", ids)
 	}
+	// The same log by the event's id.
+	var byEvent struct {
+		EventID  string                 `json:"eventId"`
+		Delivery *webhooks.DeliveryView `json:"delivery"`
+		Data     []webhooks.Attempt     `json:"data"`
+	}
+	if resp := s.Do(t, http.MethodGet, "/v1/events/"+d.Delivery.EventID+"/deliveries", s.APIKey, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("deliveries by event: %d %s", resp.StatusCode, resp.Body)
+	} else {
+		resp.JSON(t, &byEvent)
+	}
+	if byEvent.EventID != d.Delivery.EventID || byEvent.Delivery.LinkID != linkID || len(byEvent.Data) != 2 || byEvent.Data[1].Trigger != "manual" {
+		t.Errorf("deliveries by event = %+v", byEvent)
+	}
+	if resp := s.Do(t, http.MethodGet, "/v1/events/evt_00000000000000000000000000000000/deliveries", s.APIKey, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("deliveries of an unknown event: %d", resp.StatusCode)
+	}
 
 	// Another organization sees nothing; a read-only key cannot redeliver.
 	_, otherKey, _ := s.NewOrg(t, "Other")

@@ -115,6 +115,10 @@ var mapped = map[string]mapping{
 		return ok(c.ListLinkDeliveries(ctx, "link_1"))
 	}, nil, map[string]reflect.Type{"200": typeOf[LinkDeliveries]()}},
 
+	"listEventDeliveries": {"GET", "/v1/events/{eventId}/deliveries", []string{"ListEventDeliveries"}, func(ctx context.Context, c *Client) error {
+		return ok(c.ListEventDeliveries(ctx, "evt_1"))
+	}, nil, map[string]reflect.Type{"200": typeOf[EventDeliveries]()}},
+
 	"redeliverLinkEvent": {"POST", "/v1/links/{linkId}/deliveries/redeliver", []string{"RedeliverLinkEvent"}, func(ctx context.Context, c *Client) error {
 		return ok(c.RedeliverLinkEvent(ctx, "link_1"))
 	}, nil, map[string]reflect.Type{"202": typeOf[Delivery]()}},

@@ -72,6 +72,29 @@ func (c *Client) ListLinkDeliveries(ctx context.Context, linkID string) (*LinkDe
 	return &out, nil
 }
 
+// EventDeliveries is one event's webhook delivery and its attempts.
+type EventDeliveries struct {
+	EventID  string    `json:"eventId"`
+	Delivery *Delivery `json:"delivery"`
+	// Data lists the attempts, oldest first.
+	Data []Attempt `json:"data"`
+}
+
+// ListEventDeliveries returns the delivery and every attempt of any event,
+// a link's or a connection's, by its id (the webhook-id)
+// (GET /v1/events/{eventId}/deliveries). 404 until the event reaches a
+// dispatcher and once its delivery record expired.
+func (c *Client) ListEventDeliveries(ctx context.Context, eventID string) (*EventDeliveries, error) {
+	if eventID == "" {
+		return nil, errors.New("client: ListEventDeliveries needs an event id")
+	}
+	var out EventDeliveries
+	if _, err := c.do(ctx, c.get("/v1/events/"+url.PathEscape(eventID)+"/deliveries", nil), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // RedeliverLinkEvent sends a finished link's event again now, with the same
 // webhook-id (POST /v1/links/{linkId}/deliveries/redeliver). 409 when the
 // link has not ended, has no webhook URL, or its event has not reached a

@@ -155,9 +155,11 @@ func (s *Store) RecordAttempt(ctx context.Context, a linkflow.AttemptRecord) (in
 	if a.LogCap <= 0 {
 		a.LogCap = 100
 	}
+	// A link's attempts are logged with the link, any other event's (a
+	// connection's) with its delivery.
 	writeLog, linkLog := "1", s.k.linkDeliveries(a.LinkID)
 	if a.LinkID == "" {
-		writeLog, linkLog = "0", s.k.delivery(a.EventID)+":log"
+		linkLog = s.k.deliveryLog(a.EventID)
 	}
 	delivered := ""
 	if a.Delivered {
@@ -245,6 +247,29 @@ func (s *Store) ResendDelivery(ctx context.Context, org, eventID, trigger string
 		return nil, fmt.Errorf("resend delivery %s: unexpected reply %v", eventID, arr[0])
 	}
 	return parseDelivery(org, eventID, pairsToMap(arr[1])), nil
+}
+
+// EventAttempts returns the attempt log of an event that is not a link's
+// (a connection's), oldest first; linkflow.ErrNotFound when the
+// organization has no delivery of it (none yet, or it expired).
+func (s *Store) EventAttempts(ctx context.Context, org, eventID string) ([]json.RawMessage, error) {
+	if !validID(org) || !validID(eventID) {
+		return nil, linkflow.ErrNotFound
+	}
+	pipe := s.rdb.Pipeline()
+	owner := pipe.HGet(ctx, s.k.delivery(eventID), "org")
+	log := pipe.LRange(ctx, s.k.deliveryLog(eventID), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	if owner.Val() != org {
+		return nil, linkflow.ErrNotFound
+	}
+	out := make([]json.RawMessage, len(log.Val()))
+	for i, it := range log.Val() {
+		out[i] = json.RawMessage(it)
+	}
+	return out, nil
 }
 
 // DeliveryAttempts returns the attempt log of a link's event, oldest first.

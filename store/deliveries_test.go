@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,34 @@ func (b *bundle) record(t *testing.T, fin *linkflow.Finished, version int64, sta
 		Status: status, Step: 1, NextAt: next, Trigger: linkflow.TriggerRetry, FailedRetention: time.Hour,
 		Claim: claim, Now: now})
 	return err
+}
+
+// The attempts of an event recorded without a link (a connection's) are
+// logged with its delivery, for as long as it is kept, and read by its
+// organization only.
+func TestEventAttemptsLogged(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	fin := b.finished(t, "https://hooks.example.com/a")
+	acc := b.accept(t, fin, 0, time.Minute)
+	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryPending, b.clock.Now().Add(time.Minute), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.record(t, fin, acc.Delivery.Version, linkflow.DeliveryPending, b.clock.Now().Add(time.Minute), time.Time{}); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("a stale attempt: %v", err)
+	}
+	got, err := b.st.EventAttempts(ctx, b.org, fin.EventID)
+	if err != nil || len(got) != 2 || !strings.HasPrefix(string(got[0]), `{"attempt":1,"x":1`) ||
+		!strings.HasPrefix(string(got[1]), `{"attempt":2,"superseded":true,`) {
+		t.Fatalf("attempts: %s %v", got, err)
+	}
+	if ttl := b.st.Redis().PTTL(ctx, b.st.KeyDeliveryLog(fin.EventID)).Val(); ttl <= 0 {
+		t.Fatalf("the log is kept for ever: %s", ttl)
+	}
+	if _, err := b.st.EventAttempts(ctx, "org_other", fin.EventID); !errors.Is(err, linkflow.ErrNotFound) {
+		t.Fatalf("another organization read the log: %v", err)
+	}
 }
 
 // Accepting an event creates its delivery and claims its first attempt; a

@@ -17,6 +17,7 @@ func (s *Store) KeyEvent(id string) string        { return s.k.event(id) }
 // waits in.
 func (s *Store) KeyRetrySchedule(eventID string) string { return s.k.retrySchedule(shardOf(eventID)) }
 func (s *Store) KeyDelivery(eventID string) string      { return s.k.delivery(eventID) }
+func (s *Store) KeyDeliveryLog(eventID string) string   { return s.k.deliveryLog(eventID) }
 func (s *Store) KeyTrace(id string) string              { return s.k.linkTrace(id) }
 func (s *Store) KeyConnLinks(id string) string          { return s.k.connLinks(id) }
 

@@ -106,6 +106,10 @@ func (k keyspace) connIndex(s int, org string) string { return k.orgIn(s, org) +
 // Webhook delivery state, in its event's shard; an organization's failed
 // deliveries and the retry schedule, per shard.
 func (k keyspace) delivery(eventID string) string { return k.shard(shardOf(eventID)) + "wh:" + eventID }
+
+// deliveryLog is the attempt log of an event that is not a link's (a
+// connection's): a link's attempts are logged with the link.
+func (k keyspace) deliveryLog(eventID string) string { return k.delivery(eventID) + ":log" }
 func (k keyspace) failedDeliveries(s int, org string) string {
 	return k.orgIn(s, org) + "wh:failed"
 }

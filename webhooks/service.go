@@ -19,6 +19,7 @@ type ServiceStore interface {
 	Link(ctx context.Context, org, id string) (*linkflow.Link, error)
 	LoadDelivery(ctx context.Context, org, eventID string) (*linkflow.Delivery, *linkflow.StoredEvent, error)
 	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
+	EventAttempts(ctx context.Context, org, eventID string) ([]json.RawMessage, error)
 	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error)
 	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
 	EventRecords(ctx context.Context, ids []string) (map[string]linkflow.StoredEvent, error)
@@ -138,15 +139,50 @@ func (s *Service) Deliveries(ctx context.Context, org, linkID string) (*LinkDeli
 	if err != nil {
 		return nil, err
 	}
+	out.Data = s.attempts(raw, linkflow.LinkEventID(linkID))
+	return out, nil
+}
+
+// EventDeliveries is an event's webhook delivery and its attempts.
+type EventDeliveries struct {
+	EventID  string        `json:"eventId"`
+	Delivery *DeliveryView `json:"delivery"`
+	// Data lists the attempts, oldest first.
+	Data []Attempt `json:"data"`
+}
+
+// EventDeliveries returns the delivery and attempts of any event of the
+// organization, a link's or a connection's; linkflow.ErrNotFound when it has
+// no delivery of that event (not dispatched yet, or expired).
+func (s *Service) EventDeliveries(ctx context.Context, org, eventID string) (*EventDeliveries, error) {
+	del, _, err := s.cfg.Store.LoadDelivery(ctx, org, eventID)
+	if err != nil {
+		return nil, err
+	}
+	var raw []json.RawMessage
+	if del.LinkID != "" {
+		raw, err = s.cfg.Store.DeliveryAttempts(ctx, org, del.LinkID)
+	} else {
+		raw, err = s.cfg.Store.EventAttempts(ctx, org, eventID)
+	}
+	if err != nil && !errors.Is(err, linkflow.ErrNotFound) {
+		return nil, err
+	}
+	return &EventDeliveries{EventID: eventID, Delivery: viewOf(del), Data: s.attempts(raw, eventID)}, nil
+}
+
+// attempts decodes an attempt log, skipping entries it cannot read.
+func (s *Service) attempts(raw []json.RawMessage, eventID string) []Attempt {
+	out := make([]Attempt, 0, len(raw))
 	for _, r := range raw {
 		var a Attempt
 		if err := json.Unmarshal(r, &a); err != nil {
-			s.log.Warn("unreadable attempt log entry", zap.String("link_id", linkID), zap.Error(err))
+			s.log.Warn("unreadable attempt log entry", zap.String("event_id", eventID), zap.Error(err))
 			continue
 		}
-		out.Data = append(out.Data, a)
+		out = append(out, a)
 	}
-	return out, nil
+	return out
 }
 
 // ErrNotDispatched is Redeliver's answer for an ended link whose event the

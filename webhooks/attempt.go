@@ -89,7 +89,10 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		return
 	}
 
-	host := strings.ToLower(target.Host)
+	// Each organization's deliveries to a host have their own slots and
+	// breaker: a tenant whose endpoint on a shared host (hooks.zapier.com)
+	// fails or hangs does not hold back another tenant's.
+	host := gateKey(j.ref.OrgID, strings.ToLower(target.Host))
 	ok, wait, reason := d.gate.acquire(host)
 	if !ok && reason == deferHostBusy {
 		// A busy host: queue for its next slot without holding a global one,

@@ -75,12 +75,14 @@ type Config struct {
 	// Concurrency bounds the HTTP attempts in flight in this process.
 	// Default 256.
 	Concurrency int
-	// PerHostConcurrency bounds attempts in flight to one target host
-	// (host:port) in this process. Default 16.
+	// PerHostConcurrency bounds one organization's attempts in flight to
+	// one target host (host:port) in this process. Default 16. Tenants
+	// sharing a host (hooks.zapier.com) each have their own share, and
+	// their own breaker below.
 	PerHostConcurrency int
 	// BreakerThreshold is how many consecutive host failures (timeouts,
-	// connection errors, 429, 502, 503, 504) open a host's circuit breaker.
-	// Default 5.
+	// connection errors, 429, 502, 503, 504) of one organization's
+	// deliveries open its circuit breaker for that host. Default 5.
 	BreakerThreshold int
 	// BreakerCooldown is how long an open breaker defers deliveries to its
 	// host before one probe is let through. Default 30s.

@@ -75,12 +75,14 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 		wake:     make(chan struct{}, 1),
 		stopCh:   make(chan struct{}),
 	}
-	d.gate = newHostGate(&cfg, func(host string, reopened bool) {
+	d.gate = newHostGate(&cfg, func(key string, reopened bool) {
 		d.metrics.breakerOpened()
+		org, host := splitGateKey(key)
 		if reopened {
-			d.log.Debug("circuit breaker probe failed", zap.String("host", host))
+			d.log.Debug("circuit breaker probe failed", zap.String("org_id", org), zap.String("host", host))
 		} else {
-			d.log.Warn("circuit breaker opened", zap.String("host", host), zap.Duration("cooldown", cfg.BreakerCooldown))
+			d.log.Warn("circuit breaker opened", zap.String("org_id", org), zap.String("host", host),
+				zap.Duration("cooldown", cfg.BreakerCooldown))
 		}
 	})
 	d.wanted.Store(math.MaxInt64)

@@ -110,12 +110,18 @@ func (b *testBundle) dispatcher(cfg webhooks.Config) *webhooks.Dispatcher {
 // publishes its completion event, as the API does.
 func (b *testBundle) finish(url string) (linkID, eventID string) {
 	b.t.Helper()
-	c, err := b.store.CreateLink(b.ctx, linkflow.NewLink{OrgID: b.org, IntegrationID: "sandbox",
+	return b.finishFor(b.org, url)
+}
+
+// finishFor is finish for organization org's link.
+func (b *testBundle) finishFor(org, url string) (linkID, eventID string) {
+	b.t.Helper()
+	c, err := b.store.CreateLink(b.ctx, linkflow.NewLink{OrgID: org, IntegrationID: "sandbox",
 		WebhookURL: url, ExpiresIn: time.Hour})
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	res, err := b.store.CancelLink(b.ctx, b.org, c.Link.ID)
+	res, err := b.store.CancelLink(b.ctx, org, c.Link.ID)
 	if err != nil {
 		b.t.Fatal(err)
 	}

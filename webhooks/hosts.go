@@ -1,12 +1,15 @@
 package webhooks
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
 
 // hostGate isolates target hosts from each other in this process: it bounds
 // the attempts in flight to each host and keeps a circuit breaker per host.
+// A "host" here is one organization's part of a target host (gateKey), so
+// tenants sharing a receiver's host are isolated from each other too.
 // acquire never blocks: a delivery that cannot go now is told how long to
 // wait. A delivery for a busy but healthy host may queue for the host's next
 // free slot (await), holding no global slot meanwhile; behind a full queue it
@@ -28,6 +31,15 @@ type hostGate struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostState
+}
+
+// gateKey is the gate's name for org's deliveries to host.
+func gateKey(org, host string) string { return org + " " + host }
+
+// splitGateKey is gateKey's parts.
+func splitGateKey(key string) (org, host string) {
+	org, host, _ = strings.Cut(key, " ")
+	return org, host
 }
 
 type hostState struct {

@@ -602,3 +602,59 @@ func TestAttemptHandsBackAShortClaim(t *testing.T) {
 		t.Fatalf("claim_short deferrals %v: the delivery was sent on a claim about to expire", n)
 	}
 }
+
+// Tenants whose endpoints share a host do not hold each other back: one
+// organization's endpoint that fails (opening its breaker for an hour) and
+// another's that hangs (holding its only slot) leave a third organization's
+// webhooks to the same host going out at once.
+func TestTenantsOnOneHostIsolated(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.PerHostConcurrency = 1
+	cfg.BreakerThreshold = 1
+	cfg.BreakerCooldown = time.Hour
+	cfg.Timeout = time.Minute
+	cfg.Visibility = 2 * time.Minute
+	cfg.ShutdownGrace = 5 * time.Second
+	b.dispatcher(cfg)
+
+	release := make(chan struct{})
+	var hanging atomic.Int32
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
+		switch r.URL.Path {
+		case "/fails":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable
+		case "/hangs":
+			hanging.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent
+	})
+	t.Cleanup(func() { close(release) }) // before the receiver and the dispatcher stop
+	org := func(name string) string {
+		o, err := b.store.CreateOrg(b.ctx, "", name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.ID
+	}
+	failing, slow, healthy := b.org, org("Hangs"), org("Healthy")
+
+	_, failed := b.finishFor(failing, rc.srv.URL+"/fails")
+	testenv.Eventually(t, 10*time.Second, "the failing tenant's attempt (its breaker opens before it is recorded)", func() bool {
+		d := b.delivery(failed)
+		return d != nil && d.Attempts == 1
+	})
+	b.finishFor(slow, rc.srv.URL+"/hangs")
+	testenv.Eventually(t, 10*time.Second, "the slow tenant's request to hang", func() bool { return hanging.Load() == 1 })
+	for range 3 {
+		_, id := b.finishFor(healthy, rc.srv.URL+"/ok")
+		testenv.Eventually(t, 10*time.Second, "the healthy tenant's webhook", func() bool { return rc.count(id) == 1 })
+	}
+}

@@ -141,7 +141,7 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.allowlist, "webhook-allowlist", "", "comma-separated CIDRs (or addresses) webhook targets may reach despite the SSRF guard; host names listed too restrict those CIDRs to targets of these names (a name alone lets nothing through); responses from these addresses are not kept")
 	fs.BoolVar(&f.allowPrivate, "webhook-allow-private", false, "allow webhook targets on loopback and private networks (dev only)")
 	fs.IntVar(&f.concurrency, "webhook-concurrency", 256, "webhook deliveries in flight per dispatcher process")
-	fs.IntVar(&f.perHost, "webhook-per-host", 16, "webhook deliveries in flight per target host")
+	fs.IntVar(&f.perHost, "webhook-per-host", 16, "webhook deliveries in flight per organization and target host")
 	fs.DurationVar(&f.timeout, "webhook-timeout", 15*time.Second, "one webhook attempt's time limit, connecting included")
 	fs.DurationVar(&f.visibility, "webhook-visibility", 60*time.Second, "how long a claimed attempt stays hidden from other dispatchers; a dispatcher that dies mid-attempt hands it back after this (must exceed --webhook-timeout)")
 	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (negative: read them for every attempt)")

@@ -171,6 +171,7 @@ func (s *Service) needsRefresh(c *linkflow.Connection, policy linkflow.RefreshPo
 func (s *Service) refresh(ctx context.Context, org, id string, seen int64, policy linkflow.RefreshPolicy, onWait func()) (*Read, error) {
 	w := s.newWait()
 	for {
+		until := s.lockedUntil()
 		lock, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
 		if err != nil {
 			return nil, err
@@ -185,7 +186,7 @@ func (s *Service) refresh(ctx context.Context, org, id string, seen int64, polic
 				s.unlock(ctx, org, id, lock.Token)
 				return &Read{Conn: lock.Conn}, err
 			}
-			return s.refreshLocked(ctx, org, id, lock.Token, lock.Conn)
+			return s.refreshLocked(ctx, org, id, lock.Token, until, lock.Conn)
 		case lock.Refreshes != seen:
 			// The holder committed a refresh while this read waited.
 			c, err := s.cfg.Store.Connection(ctx, org, id)
@@ -234,6 +235,30 @@ func (w *wait) pause(ctx context.Context) error {
 	return nil
 }
 
+// lockedUntil is when a lock taken now expires, less a second for the
+// commit's own round trip. It is on the real clock, as Redis's TTL is.
+func (s *Service) lockedUntil() time.Time {
+	return time.Now().Add(s.cfg.ProviderTimeout + lockMargin - time.Second)
+}
+
+// commitLocked runs the commit that follows a provider call nobody can take
+// back (a rotated refresh token, a revocation). A Redis that does not
+// answer is asked again, 100 ms apart slowing to a second, while the lock
+// holds: past until, another holder may begin with what this one replaced.
+func (s *Service) commitLocked(until time.Time, commit func() error) error {
+	pause := 100 * time.Millisecond
+	for {
+		err := commit()
+		if err == nil || errors.Is(err, linkflow.ErrFenced) || errors.Is(err, linkflow.ErrNotFound) ||
+			!time.Now().Add(pause).Before(until) {
+			return err
+		}
+		s.log.Warn("commit under the connection's lock; asking Redis again", zap.Error(err))
+		time.Sleep(pause) // pacing retries against Redis, not waiting for an event
+		pause = min(pause*2, time.Second)
+	}
+}
+
 func (s *Service) unlock(ctx context.Context, org, id, token string) {
 	// Best effort: a lock not released expires with its TTL.
 	if err := s.cfg.Store.UnlockConnection(context.WithoutCancel(ctx), org, id, token); err != nil {
@@ -244,7 +269,7 @@ func (s *Service) unlock(ctx context.Context, org, id, token string) {
 // refreshLocked calls the provider while holding the lock and commits the
 // outcome. The provider call and the commit do not stop when the caller
 // goes away: a refresh token the provider already rotated must be kept.
-func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *linkflow.Connection) (*Read, error) {
+func (s *Service) refreshLocked(ctx context.Context, org, id, token string, until time.Time, c *linkflow.Connection) (*Read, error) {
 	ctx = context.WithoutCancel(ctx)
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
 	next, perr := s.refresher(c.IntegrationID).Refresh(pctx, *c.Credentials)
@@ -274,7 +299,11 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *l
 	}
 	commit.EventID, commit.EventType, commit.EventBody = ev.ID, ev.Type, body
 	commit.Message = outbox.EventMessage(org, ev.ID, ev.Type)
-	msg, err := s.cfg.Store.CommitRefresh(ctx, org, id, commit)
+	var msg *linkflow.Message
+	err = s.commitLocked(until, func() (err error) {
+		msg, err = s.cfg.Store.CommitRefresh(ctx, org, id, commit)
+		return err
+	})
 	switch {
 	case errors.Is(err, linkflow.ErrFenced):
 		// The lock expired, a link renewed the connection or it was revoked
@@ -287,7 +316,10 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, c *l
 		}
 		return &Read{Conn: kept}, nil
 	case err != nil:
-		// The outcome is unknown; the lock expires on its own.
+		// Redis did not answer until the lock was about to expire: the
+		// outcome is unknown, and the lock expires on its own.
+		s.log.Error("commit refresh: Redis did not answer while the lock held; a token the provider rotated may be lost",
+			zap.String("connection_id", id), zap.Error(err))
 		return nil, err
 	}
 	fresh, err := s.cfg.Store.Connection(ctx, org, id)
@@ -318,6 +350,7 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 	w := s.newWait()
 	ctx = context.WithoutCancel(ctx)
 	for fenced := 0; fenced < 3; {
+		until := s.lockedUntil()
 		lock, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
 		if err != nil {
 			return nil, err
@@ -353,8 +386,9 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 				msg = clip("Deleted through the API; the provider did not confirm the revocation: "+rev.ProviderErr.Error(), maxStatusMessage)
 			}
 		}
-		err = s.cfg.Store.CommitRevoke(ctx, org, id, linkflow.RevokeCommit{Token: token, LastLinkID: c.LastLinkID,
-			At: s.cfg.Clock.Now(), AtProvider: rev.AtProvider, StatusMessage: msg})
+		commit := linkflow.RevokeCommit{Token: token, LastLinkID: c.LastLinkID, At: s.cfg.Clock.Now(),
+			AtProvider: rev.AtProvider, StatusMessage: msg}
+		err = s.commitLocked(until, func() error { return s.cfg.Store.CommitRevoke(ctx, org, id, commit) })
 		if errors.Is(err, linkflow.ErrFenced) {
 			// The lock expired during a slow provider call, or a link renewed
 			// the connection meanwhile: do it again under a new lock (revoking

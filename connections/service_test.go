@@ -32,7 +32,10 @@ type bundle struct {
 	locks    *lockSpy
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { t.Helper(); return setupWith(t, nil) }
+
+// setupWith is setup with mod applied to the store's configuration.
+func setupWith(t *testing.T, mod func(*store.Config)) *bundle {
 	t.Helper()
 	rdb, renv := testenv.Redis(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("k1"))
@@ -40,7 +43,11 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b := &bundle{clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
-	if b.st, err = store.New(store.Config{Redis: rdb, Keyring: kr, Now: b.clock.Now, Prefix: renv.Prefix}); err != nil {
+	cfg := store.Config{Redis: rdb, Keyring: kr, Now: b.clock.Now, Prefix: renv.Prefix}
+	if mod != nil {
+		mod(&cfg)
+	}
+	if b.st, err = store.New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	org, err := b.st.CreateOrg(context.Background(), "", "acme", "")
@@ -445,5 +452,51 @@ func TestDeleteSupersededByReconnect(t *testing.T) {
 	}
 	if got := fp.revokedTokens(); len(got) != 2 || got[0] != "at_1" || got[1] != "at_2" {
 		t.Fatalf("revoked %v, want both links' tokens", got)
+	}
+}
+
+// A Redis that does not answer when a refresh or a delete commits, after
+// the provider rotated or revoked the tokens, is asked again while the lock
+// holds: the rotated refresh token is kept, the revocation recorded.
+func TestCommitRidesOutARedisBlip(t *testing.T) {
+	t.Parallel()
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
+	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(refuse); c.NoAutoPipeline = true })
+	ctx := context.Background()
+	id := b.connect(t, "blip", tokens(1, b.clock.Now().Add(time.Hour)))
+	fp := &fakeProvider{during: func() { refuse.On.Store(true) }}
+	svc := b.service(t, fp, nil)
+	blip := func(what string, op func() error) {
+		t.Helper()
+		refuse.Refused.Store(0)
+		done := make(chan error, 1)
+		go func() { done <- op() }()
+		testenv.Eventually(t, 10*time.Second, what+" to meet the refusal", func() bool { return refuse.Refused.Load() > 0 })
+		refuse.On.Store(false)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not end", what)
+		}
+	}
+	var read *connections.Read
+	blip("the refresh", func() (err error) {
+		read, err = svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+		return err
+	})
+	got, err := b.st.Connection(ctx, b.org, id)
+	if err != nil || !read.Refreshed || got.Credentials.RefreshToken != "rt_101" || got.Status != linkflow.ConnHealthy {
+		t.Fatalf("after the refresh: read %+v, stored %+v %v", read, got, err)
+	}
+	var rev *connections.Revocation
+	blip("the delete", func() (err error) {
+		rev, err = svc.Delete(ctx, b.org, id)
+		return err
+	})
+	if got, err := b.st.Connection(ctx, b.org, id); err != nil || got.Status != linkflow.ConnRevoked || !rev.AtProvider || got.Credentials != nil {
+		t.Fatalf("after the delete: %+v %v", got, err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 // Connection hash fields kept by the lock and commit scripts.
 const (
 	cRefreshes         = "refreshes" // refresh outcomes committed, the generation waiters watch
-	cLockFence         = "lockFence" // the last fencing token handed out
 	cRevokedAt         = "revokedAt"
 	cRevokedAtProvider = "revokedAtProvider"
 )
@@ -38,7 +37,7 @@ func (s *Store) LockConnection(ctx context.Context, org, id string, ttl time.Dur
 		return nil, linkflow.ErrNotFound
 	}
 	res, err := connLockScript.Run(ctx, s.rdb, []string{s.k.conn(id), s.k.connLock(id), s.k.connLinks(id)},
-		ttl.Milliseconds(), ConnectionLinkIDs, org).Result()
+		ttl.Milliseconds(), ConnectionLinkIDs, org, linkflow.NewLeaseToken()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("lock connection %s: %w", id, err)
 	}

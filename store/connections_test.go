@@ -181,6 +181,40 @@ func (b *connBundle) revoke(t *testing.T, id string) {
 	}
 }
 
+// A connection's lock hands out a token no other holder can have had, even
+// when Redis lost the lock and the connection's last writes (a failover, a
+// restart within appendfsync's second): the first holder's commit is fenced
+// and the lock stays with the second.
+func TestConnectionLockTokensNeverRepeat(t *testing.T) {
+	t.Parallel()
+	b := newConnBundle(t)
+	ctx := context.Background()
+	rdb := b.st.Redis()
+	id := b.connect(t, "tmobile", "lena", "", tokens(1, b.clock().Add(time.Hour)))
+	first, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || first.Token == "" {
+		t.Fatalf("lock: %+v %v", first, err)
+	}
+	// What a failover to a replica that missed the lock's step leaves.
+	if err := rdb.Del(ctx, b.st.KeyConnLock(id)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HIncrBy(ctx, b.st.KeyConn(id), "lockFence", -1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || second.Token == "" || second.Token == first.Token {
+		t.Fatalf("second lock %+v %v, first token %q", second, err, first.Token)
+	}
+	err = b.st.CommitRevoke(ctx, b.org, id, linkflow.RevokeCommit{Token: first.Token, LastLinkID: first.Conn.LastLinkID, At: b.clock()})
+	if !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("the first holder's commit: %v", err)
+	}
+	if again, err := b.st.LockConnection(ctx, b.org, id, time.Minute); err != nil || again.Token != "" {
+		t.Fatalf("the lock left the second holder: %+v %v", again, err)
+	}
+}
+
 // A connection lists its last ConnectionLinkIDs links, and keeps no more.
 func TestConnectionListsItsLastLinks(t *testing.T) {
 	t.Parallel()

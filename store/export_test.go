@@ -20,6 +20,8 @@ func (s *Store) KeyDelivery(eventID string) string      { return s.k.delivery(ev
 func (s *Store) KeyDeliveryLog(eventID string) string   { return s.k.deliveryLog(eventID) }
 func (s *Store) KeyTrace(id string) string              { return s.k.linkTrace(id) }
 func (s *Store) KeyConnLinks(id string) string          { return s.k.connLinks(id) }
+func (s *Store) KeyConn(id string) string               { return s.k.conn(id) }
+func (s *Store) KeyConnLock(id string) string           { return s.k.connLock(id) }
 
 // KeyIdempotency is the record of an organization's Idempotency-Key.
 func (s *Store) KeyIdempotency(org, key string) string {

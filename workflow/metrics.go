@@ -15,6 +15,7 @@ type Metrics struct {
 	retries         prometheus.Counter
 	fencedCommits   prometheus.Counter
 	deadLetters     prometheus.Counter
+	ackExtensions   prometheus.Counter
 	sessionsActive  prometheus.Gauge
 	sessionSeconds  prometheus.Histogram
 }
@@ -33,6 +34,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "linkflow_worker_fenced_total", Help: "Commits or updates rejected because the lease was no longer this worker's."}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "linkflow_worker_dead_letters_total", Help: "Messages copied to the dead-letter stream."}),
+		ackExtensions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linkflow_worker_ack_extensions_total", Help: "In-progress acks sent to JetStream for sessions longer than a third of the ack wait."}),
 		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "linkflow_worker_sessions_in_flight", Help: "Sessions running in this process."}),
 		sessionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -40,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 	}
 	reg.MustRegister(m.sessionsStarted, m.linksFinished, m.retries, m.fencedCommits, m.deadLetters,
-		m.sessionsActive, m.sessionSeconds)
+		m.ackExtensions, m.sessionsActive, m.sessionSeconds)
 	return m
 }
 
@@ -77,6 +80,12 @@ func (m *Metrics) fenced() {
 func (m *Metrics) deadLettered() {
 	if m != nil {
 		m.deadLetters.Inc()
+	}
+}
+
+func (m *Metrics) ackExtended() {
+	if m != nil {
+		m.ackExtensions.Inc()
 	}
 }
 

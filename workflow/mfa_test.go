@@ -3,6 +3,9 @@ package workflow_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/prometheus/client_golang/prometheus"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,4 +256,88 @@ func TestFencedWriteTakesALapsedLeaseBack(t *testing.T) {
 	if got := h.wait(m.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
 		t.Fatalf("answer after the lease lapsed: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
 	}
+}
+
+// stallingStore is the real store whose lease renewals hang while stall is
+// set, as they do behind a Redis master that stopped answering.
+type stallingStore struct {
+	*store.Store
+	stall   atomic.Bool
+	stalled atomic.Int32
+	release chan struct{}
+}
+
+func (s *stallingStore) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots []linkflow.SlotRef, ttl time.Duration) ([]linkflow.LeaseState, error) {
+	if s.stall.Load() {
+		s.stalled.Add(1)
+		<-s.release
+	}
+	return s.Store.Heartbeat(ctx, leases, slots, ttl)
+}
+
+// A lease renewal that hangs (a Redis master gone silent, before its
+// failover) does not stop the ack deadlines' extensions: JetStream does not
+// hand the running session to another worker meanwhile, and the session
+// ends in its one attempt.
+func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	st := &stallingStore{Store: h.st, release: make(chan struct{})}
+	var once sync.Once
+	unstall := func() { once.Do(func() { st.stall.Store(false); close(st.release); close(p.release) }) }
+	reg := prometheus.NewRegistry()
+	h.startWorker(func(c *workflow.Config) {
+		c.Store, c.Metrics = st, workflow.NewMetrics(reg)
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 100*time.Millisecond, time.Second
+	})
+	t.Cleanup(unstall) // before the worker stops (cleanups run last first), also when the test fails
+	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
+	select {
+	case <-p.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the operation did not start")
+	}
+	st.stall.Store(true)
+	testenv.Eventually(t, 10*time.Second, "a renewal to hang", func() bool { return st.stalled.Load() > 0 })
+	base := counter(t, reg, "linkflow_worker_ack_extensions_total")
+	// Four extensions a third of the ack wait apart: longer than the ack
+	// wait, all while the renewal hangs.
+	testenv.Eventually(t, 10*time.Second, "ack deadlines extended while the renewal hangs", func() bool {
+		return counter(t, reg, "linkflow_worker_ack_extensions_total") >= base+4
+	})
+	c, err := h.js.Consumer(context.Background(), outbox.StreamLinks, outbox.WorkerConsumer("gated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Info(context.Background()); err != nil || info.NumRedelivered != 0 {
+		t.Fatalf("redelivered while the renewal hung: %+v %v", info, err)
+	}
+	unstall()
+	if got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("after the stall: %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
+	}
+}
+
+// counter is the value of the counter named name in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			total := 0.0
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+			return total
+		}
+	}
+	return 0
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/store"
@@ -256,5 +260,68 @@ func TestCancelRefusedWhileTheConnectionWriteWaits(t *testing.T) {
 	got, err := b.st.Link(ctx, b.org, r.Link.ID)
 	if err != nil || got.Status != linkflow.StatusSucceeded || got.CancelRequested {
 		t.Fatalf("after the write: %+v %v", got, err)
+	}
+}
+
+// failHGet fails the HGET of one key in a pipeline, after the pipeline ran,
+// and answers with the error go-redis gives when another read that found
+// nothing came first: redis.Nil.
+type failHGet struct {
+	key atomic.Value // string
+}
+
+func (f *failHGet) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (f *failHGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f *failHGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		key, _ := f.key.Load().(string)
+		hit, none := false, false
+		for _, c := range cmds {
+			if c.Name() == "hget" && len(c.Args()) > 1 && c.Args()[1] == key {
+				c.SetErr(errors.New("LOADING Redis is loading the dataset in memory"))
+				hit = true
+			} else if errors.Is(c.Err(), redis.Nil) {
+				none = true
+			}
+		}
+		if hit && none {
+			return redis.Nil
+		}
+		return err
+	}
+}
+
+// A relay round hands an event out only once it read its link's pending
+// connection write: a read that failed, in a pipeline whose first error is
+// another link's "none" (redis.Nil), holds the event back instead of
+// publishing it before its connection exists.
+func TestDueOutboxHoldsAnEventWhoseWriteCouldNotBeRead(t *testing.T) {
+	t.Parallel()
+	hook := &failHGet{}
+	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(hook); c.NoAutoPipeline = true })
+	ctx := context.Background()
+	b.finished(t, "https://hooks.example.com/a") // an event without a connection to write
+	r := b.runToSuccess(t, "carol")
+	b.st.DeferConnectionWrites(true)
+	fin := b.finishRun(t, r, "at_1")
+	b.st.DeferConnectionWrites(false)
+	hook.key.Store(b.st.KeyLink(r.Link.ID))
+	due, err := b.st.DueOutbox(ctx, -time.Hour, 100)
+	for _, m := range due {
+		if m.ID == fin.EventID {
+			t.Fatalf("the event went out while its connection write could not be read (err %v)", err)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), fin.EventID) {
+		t.Fatalf("nothing said why the event waits: %v", err)
+	}
+	hook.key.Store("")
+	due, err = b.st.DueOutbox(ctx, -time.Hour, 100)
+	if err != nil || !slices.ContainsFunc(due, func(m linkflow.Message) bool { return m.ID == fin.EventID }) {
+		t.Fatalf("next round: %+v %v", due, err)
+	}
+	if got, err := b.st.Link(ctx, b.org, r.Link.ID); err != nil || got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("link after the relay: %+v %v", got, err)
 	}
 }

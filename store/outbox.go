@@ -103,13 +103,18 @@ func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) ([]l
 			intents[i] = pipe.HGet(ctx, s.k.link(link), fConnIntent)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
+	// Exec's error is the first command's that failed, and redis.Nil (no
+	// intent) is most links' answer: each read's own error decides.
+	_, _ = pipe.Exec(ctx)
 	out := msgs[:0]
 	var left []error
 	for i, m := range msgs {
-		if c := intents[i]; c != nil && c.Val() != "" {
+		c := intents[i]
+		if c != nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+			left = append(left, fmt.Errorf("event %s waits: read its link's connection write: %w", m.ID, c.Err()))
+			continue
+		}
+		if c != nil && c.Val() != "" {
 			link, _ := linkOfEvent(m.ID)
 			if err := s.applyStoredIntent(ctx, link, c.Val()); err != nil {
 				left = append(left, fmt.Errorf("event %s waits: %w", m.ID, err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,14 +34,27 @@ func (f *Feed) Read(ctx context.Context, org string, after uint64, limit int) ([
 	if after == math.MaxUint64 {
 		return nil, false, nil // nothing can follow
 	}
-	cons, err := f.js.OrderedConsumer(ctx, StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{EventsOf(org)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    after + 1,
+	// One plain ephemeral consumer per page, deleted after it: an ordered
+	// consumer resets itself on its first fetch, leaving a second consumer
+	// behind for its inactive threshold (minutes, for a feed polled every
+	// second). The threshold here only covers a process that dies between.
+	cons, err := f.js.CreateConsumer(ctx, StreamEvents, jetstream.ConsumerConfig{
+		FilterSubjects:    []string{EventsOf(org)},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       after + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 10 * time.Second,
+		MemoryStorage:     true,
+		Replicas:          1,
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("read events: %w", err)
 	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = f.js.DeleteConsumer(dctx, StreamEvents, cons.CachedInfo().Name)
+	}()
 	batch, err := cons.FetchNoWait(limit)
 	if err != nil {
 		return nil, false, fmt.Errorf("read events: %w", err)

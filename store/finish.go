@@ -93,6 +93,10 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	case "fenced":
 		return nil, linkflow.ErrFenced
 	case "done":
+		if f.token != "" && len(out) > 2 && out[2] == "mine" {
+			// This caller ended it and lost the reply: the same outcome.
+			break
+		}
 		if f.token != "" {
 			return nil, linkflow.ErrFenced
 		}

@@ -325,3 +325,27 @@ func TestDueOutboxHoldsAnEventWhoseWriteCouldNotBeRead(t *testing.T) {
 		t.Fatalf("link after the relay: %+v %v", got, err)
 	}
 }
+
+// A session that asks again after its commit's reply was lost gets its own
+// commit back, not "fenced": it publishes the event and acknowledges the
+// message instead of leaving both to the relay and the ack wait. Another
+// lease token is still fenced.
+func TestFinishAskedAgainByItsSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r := b.runToSuccess(t, "dora")
+	first := b.finishRun(t, r, "at_1")
+	again, err := b.st.FinishRun(ctx, r.Link, r.Token, &linkflow.ConnectionWrite{
+		ID: r.ConnectionID, IntegrationID: r.Link.IntegrationID, Username: r.Link.Username,
+		Credentials: &linkflow.Credentials{AccessToken: "at_1"}})
+	if err != nil || again.EventID != first.EventID || again.ConnectionID != first.ConnectionID {
+		t.Fatalf("asked again: %+v %v, first %+v", again, err, first)
+	}
+	if _, err := b.st.FinishRun(ctx, r.Link, "tok-other", nil); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("another token: %v", err)
+	}
+	if c, err := b.st.Connection(ctx, b.org, first.ConnectionID); err != nil || len(c.LinkIDs) != 1 {
+		t.Fatalf("connection after asking again: %+v %v", c, err)
+	}
+}

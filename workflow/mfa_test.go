@@ -341,3 +341,56 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// A commit whose reply is lost (it ran in Redis) is asked again and found
+// to be this session's own: the session publishes the event and
+// acknowledges the message, not "fenced, another worker owns this link".
+func TestCommitWhoseReplyWasLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true}
+	rdb.AddHook(refuse)
+	lossy, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	h.startWorker(func(c *workflow.Config) {
+		c.Store, c.Metrics = lossy, workflow.NewMetrics(reg)
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour // nothing else runs a script
+	})
+	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
+	select {
+	case <-p.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the operation did not start")
+	}
+	refuse.On.Store(true)
+	close(p.release)
+	testenv.Eventually(t, 10*time.Second, "the commit to lose its reply", func() bool { return refuse.Refused.Load() > 0 })
+	refuse.On.Store(false)
+	if got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
+		t.Fatalf("link %s %+v (attempts %d)", got.Status, got.Error, got.Attempts)
+	}
+	c, err := h.js.Consumer(context.Background(), outbox.StreamLinks, outbox.WorkerConsumer("gated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the message acknowledged", func() bool {
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	if n := counter(t, reg, "linkflow_worker_fenced_total"); n != 0 {
+		t.Fatalf("counted %v fenced commits", n)
+	}
+}

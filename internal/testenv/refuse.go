@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -43,7 +44,9 @@ func (r *Refuse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		if r.LoseReply {
-			_ = next(ctx, cmd)
+			if err := next(ctx, cmd); noScript(err) {
+				return err // it did not run: go-redis runs it again with EVAL
+			}
 		}
 		r.Refused.Add(1)
 		cmd.SetErr(ErrRefused)
@@ -57,7 +60,9 @@ func (r *Refuse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 			return next(ctx, cmds)
 		}
 		if r.LoseReply {
-			_ = next(ctx, cmds)
+			if err := next(ctx, cmds); noScript(err) {
+				return err
+			}
 		}
 		r.Refused.Add(1)
 		for _, cmd := range cmds {
@@ -66,3 +71,5 @@ func (r *Refuse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 		return ErrRefused
 	}
 }
+
+func noScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }

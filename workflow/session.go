@@ -335,7 +335,7 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.w.cfg.Publisher.Publish(pctx, fin.Event); err != nil {
-		s.log.Warn("publish completion event; the sweeper will retry", zap.Error(err))
+		s.log.Warn("publish completion event; the outbox relay will retry", zap.Error(err))
 	}
 	_ = s.msg.Ack()
 }

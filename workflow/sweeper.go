@@ -27,7 +27,7 @@ type SweeperConfig struct {
 	// Interval between sweeps. Default 1s. One process of the fleet sweeps
 	// each round (a lock in Redis).
 	Interval time.Duration
-	// Batch bounds the links handled per organization and round. Default
+	// Batch bounds the links handled per shard and round. Default
 	// 500.
 	Batch int
 }

@@ -95,9 +95,10 @@ func markUnavailable(err error) error {
 // serverBusy are the error replies of a Redis that cannot serve for now:
 // loading its data, running a script too long, a cluster without a
 // majority or between owners of a slot, a replica without its master or
-// one written to during a failover, writes refused while it cannot persist
-// or while it is full (maxmemory reached under noeviction).
-var serverBusy = []string{"LOADING ", "BUSY ", "CLUSTERDOWN ", "MASTERDOWN ", "TRYAGAIN ", "READONLY ", "MISCONF ", "OOM "}
+// one written to during a failover, writes refused while it cannot persist,
+// while it is full (maxmemory reached under noeviction) or while too few
+// replicas are connected (min-replicas-to-write).
+var serverBusy = []string{"LOADING ", "BUSY ", "CLUSTERDOWN ", "MASTERDOWN ", "TRYAGAIN ", "READONLY ", "MISCONF ", "OOM ", "NOREPLICAS "}
 
 // unavailable reports whether err, from a go-redis call, says that Redis
 // could not serve it for now. A missing key, a script's own error, a

@@ -37,6 +37,7 @@ func TestUnavailableHookClassifies(t *testing.T) {
 		{replyError("READONLY You can't write against a read only replica."), true},
 		{replyError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk."), true},
 		{replyError("OOM command not allowed when used memory > 'maxmemory'."), true},
+		{replyError("NOREPLICAS Not enough good replicas to write."), true},
 		{fmt.Errorf("claim link: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
 		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, true},
 		{io.EOF, true},

@@ -88,13 +88,18 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	if err != nil {
 		return nil, err
 	}
+	mine := false
 	switch out[0] {
 	case "ok":
 	case "fenced":
 		return nil, linkflow.ErrFenced
 	case "done":
 		if f.token != "" && len(out) > 2 && out[2] == "mine" {
-			// This caller ended it and lost the reply: the same outcome.
+			// This caller ended it and lost the reply. Its connection's
+			// write, if one waits in the link, is the relay's to apply: the
+			// stored one carries the first commit's time, this call's a
+			// later one that could outrun a delete or a newer link's write.
+			mine = true
 			break
 		}
 		if f.token != "" {
@@ -106,6 +111,10 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
+	if mine && pending != nil && !inline {
+		fin.Event = linkflow.Message{}
+		return fin, nil
+	}
 	if pending != nil && !inline {
 		if err := s.applyIntent(ctx, id, pending); err != nil || s.deferApply {
 			// The link ended; its connection is written, and its event

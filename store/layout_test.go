@@ -348,4 +348,53 @@ func TestFinishAskedAgainByItsSession(t *testing.T) {
 	if c, err := b.st.Connection(ctx, b.org, first.ConnectionID); err != nil || len(c.LinkIDs) != 1 {
 		t.Fatalf("connection after asking again: %+v %v", c, err)
 	}
+	// A link another step ended (failed by version while its session's
+	// lease had lapsed) is not that session's own.
+	r2 := b.runToSuccess(t, "eve")
+	if err := b.st.Redis().Del(ctx, b.st.KeyLinkLease(r2.Link.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if fin, err := b.st.FailLink(ctx, b.org, r2.Link.ID, linkflow.LinkError{Code: linkflow.FailureAttemptsExhausted, Message: "x"}); err != nil || fin == nil {
+		t.Fatalf("fail: %+v %v", fin, err)
+	}
+	if _, err := b.st.FinishRun(ctx, r2.Link, r2.Token, nil); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("the lapsed session's commit after the link was failed: %v", err)
+	}
+}
+
+// On a Cluster, a session that asks again after its commit's reply was lost
+// leaves the connection's write waiting in the link to the relay: that one
+// carries the first commit's time, and a write made now would carry a later
+// one, able to outrun a delete or a newer link's write.
+func TestFinishAskedAgainLeavesTheWriteToTheRelay(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r := b.runToSuccess(t, "fay")
+	b.st.DeferConnectionWrites(true) // the first commit's write waits in the link, as on a Cluster
+	first := b.finishRun(t, r, "at_1")
+	b.st.DeferConnectionWrites(false)
+	b.clock.Add(time.Minute)
+	again, err := b.st.FinishRun(ctx, r.Link, r.Token, &linkflow.ConnectionWrite{
+		ID: r.ConnectionID, IntegrationID: r.Link.IntegrationID, Username: r.Link.Username,
+		Credentials: &linkflow.Credentials{AccessToken: "at_1"}})
+	if err != nil || again.EventID != first.EventID {
+		t.Fatalf("asked again: %+v %v", again, err)
+	}
+	if b.st.Single() {
+		return // a single Redis writes the connection in the commit itself
+	}
+	if again.Event.ID != "" {
+		t.Fatalf("an event to publish before the relay wrote its connection: %+v", again.Event)
+	}
+	if _, err := b.st.Connection(ctx, b.org, first.ConnectionID); !errors.Is(err, linkflow.ErrNotFound) {
+		t.Fatalf("the connection was written by the retry, not the relay: %v", err)
+	}
+	if _, err := b.st.DueOutbox(ctx, -time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.st.Connection(ctx, b.org, first.ConnectionID)
+	if err != nil || c.LastLinkID != r.Link.ID || c.UpdatedAt.After(b.clock.Now().Add(-time.Minute)) {
+		t.Fatalf("the relay's write: %+v %v", c, err)
+	}
 }

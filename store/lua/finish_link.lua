@@ -7,8 +7,8 @@
 -- fields), applied to that shard next, and readers see the link running
 -- until then. Secrets the link held are deleted. Fenced by the worker's
 -- lease token ('lease') or the version the caller read ('version'); a link
--- that already ended is left alone ('done'). The link keeps naming the
--- session that ended it ('holder'). The link's index entries go
+-- that already ended is left alone ('done'). A session's finish names it
+-- ('endedBy'), for its own retry after a lost reply. The link's index entries go
 -- when its retention ends (retention schedule).
 -- KEYS: 1 link, 2 lease, 3 password, 4 input, 5 outbox, 6 outbox messages,
 --       7 expiring set, 8 retention schedule, 9 event record, 10 debug trace,
@@ -25,8 +25,8 @@ local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration'
 if not v[2] then return {'fenced'} end
 if v[2] == 'succeeded' or v[2] == 'failed' or v[2] == 'canceled' or v[2] == 'expired' then
   -- Ended by this very caller ('mine': its reply was lost and it asks
-  -- again), when the link still names it as its holder.
-  if ARGV[1] == 'lease' and redis.call('HGET', KEYS[1], 'holder') == ARGV[2] then return {'done', v[2], 'mine'} end
+  -- again): the session whose lease ended it, named by 'endedBy'.
+  if ARGV[1] == 'lease' and redis.call('HGET', KEYS[1], 'endedBy') == ARGV[2] then return {'done', v[2], 'mine'} end
   return {'done', v[2]}
 end
 if ARGV[1] == 'lease' then
@@ -35,8 +35,11 @@ elseif v[1] ~= ARGV[2] then
   return {'fenced'}
 end
 local last = 13 + 2 * tonumber(ARGV[13])
-redis.call('HSET', KEYS[1], 'version', string.format('%d', (tonumber(v[1]) or 0) + 1), unpack(ARGV, 14, last))
-redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage')
+local endedBy = ''
+if ARGV[1] == 'lease' then endedBy = ARGV[2] end
+redis.call('HSET', KEYS[1], 'version', string.format('%d', (tonumber(v[1]) or 0) + 1), 'endedBy', endedBy,
+  unpack(ARGV, 14, last))
+redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage', 'holder')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])

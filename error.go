@@ -80,6 +80,10 @@ var ErrWrongChallenge = errors.New("not the link's current challenge")
 // must make itself.
 var ErrLeaseHeld = errors.New("a session holds the link")
 
+// ErrUnreadable is returned for a stored value linkflow cannot read: sealed
+// with a key this process lacks, or corrupt. Asking again does not help.
+var ErrUnreadable = errors.New("a stored value cannot be read")
+
 // ErrAlreadyAnswered is returned for a second answer to a challenge before
 // the worker asked again: the first is being checked.
 var ErrAlreadyAnswered = errors.New("the challenge was already answered")

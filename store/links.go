@@ -414,11 +414,11 @@ func (s *Store) TakeInput(ctx context.Context, linkID, token string) (challengeI
 		return "", "", linkflow.ErrFenced
 	case "ok":
 	default:
-		return "", "", fmt.Errorf("take the answer of %s: unexpected reply %q", linkID, out[0])
+		return "", "", fmt.Errorf("%w: take the answer of %s: unexpected reply %q", linkflow.ErrUnreadable, linkID, out[0])
 	}
 	pt, err := s.keys.Open(out[1], inputAAD(linkID))
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("%w: the answer to %s: %v", linkflow.ErrUnreadable, linkID, err)
 	}
 	id, resp, _ := cutNUL(string(pt))
 	return id, resp, nil

@@ -33,6 +33,7 @@ type harness struct {
 	prefix string
 	st     *store.Store
 	kr     *store.Keyring
+	keys   string // kr's LINKFLOW_ENCRYPTION_KEYS
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	reg    *operations.Registry
@@ -48,7 +49,8 @@ func newHarness(t *testing.T, sbMod func(*sandbox.Config)) *harness {
 	h.rdb, renv = testenv.Redis(t)
 	h.renv, h.prefix = renv, renv.Prefix
 	_, h.nc, h.js = testenv.NATS(t)
-	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	h.keys = store.GenerateKey("t")
+	kr, err := store.ParseKeyring(h.keys)
 	if err != nil {
 		t.Fatal(err)
 	}

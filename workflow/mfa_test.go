@@ -293,7 +293,7 @@ func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h.startWorker(func(c *workflow.Config) {
 		c.Store, c.Metrics = st, workflow.NewMetrics(reg)
-		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 100*time.Millisecond, time.Second
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 100*time.Millisecond, 3*time.Second
 	})
 	t.Cleanup(unstall) // before the worker stops (cleanups run last first), also when the test fails
 	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
@@ -306,7 +306,8 @@ func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "a renewal to hang", func() bool { return st.stalled.Load() > 0 })
 	base := counter(t, reg, "linkflow_worker_ack_extensions_total")
 	// Four extensions a third of the ack wait apart: longer than the ack
-	// wait, all while the renewal hangs.
+	// wait, all while the renewal hangs (a 3 s ack wait leaves a loaded
+	// machine 2 s of slack for each).
 	testenv.Eventually(t, 10*time.Second, "ack deadlines extended while the renewal hangs", func() bool {
 		return counter(t, reg, "linkflow_worker_ack_extensions_total") >= base+4
 	})
@@ -393,4 +394,32 @@ func TestCommitWhoseReplyWasLost(t *testing.T) {
 	if n := counter(t, reg, "linkflow_worker_fenced_total"); n != 0 {
 		t.Fatalf("counted %v fenced commits", n)
 	}
+}
+
+// An answer this worker cannot read (sealed with a key it lacks: a key
+// rotated in on the API before the workers) is not asked for again until
+// the challenge expires: the attempt is handed back at once, for a worker
+// that has the key.
+func TestUnreadableAnswerHandsTheAttemptBack(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	newer, err := store.ParseKeyring(store.GenerateKey("newer") + "," + h.keys) // seals with "newer"
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := store.New(store.Config{Redis: h.rdb, Keyring: newer, Prefix: h.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, code := h.runMFA()
+	cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	if _, err := api.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, sandbox.OTPCode); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(outbox.Control{LinkID: l.ID, OrgID: h.org})
+	if err := h.nc.Publish(outbox.SubjectInput, b); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the attempt handed back", func() bool { return h.link(l.ID).Attempts >= 2 })
 }

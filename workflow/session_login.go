@@ -179,7 +179,7 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 			return err
 		})
 		switch {
-		case errors.Is(err, linkflow.ErrFenced) || (err != nil && s.ctx.Err() != nil):
+		case errors.Is(err, linkflow.ErrFenced) || errors.Is(err, linkflow.ErrUnreadable) || (err != nil && s.ctx.Err() != nil):
 			return "", err
 		case err != nil:
 			if fails++; fails == 1 {

@@ -10,5 +10,6 @@ if redis.call('HGET', KEYS[1], 'org') ~= ARGV[3] then return {'missing'} end
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl ~= -2 then return {'busy', redis.call('HGET', KEYS[1], 'refreshes') or '0'} end
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[1])
+redis.call('HDEL', KEYS[1], 'lockFence') -- the counter earlier releases kept
 return {'ok', ARGV[4], redis.call('HGETALL', KEYS[1]),
   redis.call('LRANGE', KEYS[3], '-' .. ARGV[2], '-1')}

@@ -88,18 +88,19 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	if err != nil {
 		return nil, err
 	}
-	mine := false
+	mine, stored := false, ""
 	switch out[0] {
 	case "ok":
 	case "fenced":
 		return nil, linkflow.ErrFenced
 	case "done":
-		if f.token != "" && len(out) > 2 && out[2] == "mine" {
-			// This caller ended it and lost the reply. Its connection's
-			// write, if one waits in the link, is the relay's to apply: the
-			// stored one carries the first commit's time, this call's a
-			// later one that could outrun a delete or a newer link's write.
-			mine = true
+		if f.token != "" && len(out) > 3 && out[2] == "mine" {
+			// This caller ended it and lost the reply. The connection's
+			// write still waiting in the link (a Cluster) is the one to
+			// apply: it carries the first commit's time, where this call's
+			// would carry a later one, able to outrun a delete or a newer
+			// link's write.
+			mine, stored = true, out[3]
 			break
 		}
 		if f.token != "" {
@@ -111,8 +112,12 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	if mine && pending != nil && !inline {
-		fin.Event = linkflow.Message{}
+	if mine {
+		if stored != "" {
+			if err := s.applyStoredIntent(ctx, id, stored); err != nil || s.deferApply {
+				fin.Event = linkflow.Message{} // the relay's, as below
+			}
+		}
 		return fin, nil
 	}
 	if pending != nil && !inline {

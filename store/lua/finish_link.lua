@@ -25,8 +25,11 @@ local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration'
 if not v[2] then return {'fenced'} end
 if v[2] == 'succeeded' or v[2] == 'failed' or v[2] == 'canceled' or v[2] == 'expired' then
   -- Ended by this very caller ('mine': its reply was lost and it asks
-  -- again): the session whose lease ended it, named by 'endedBy'.
-  if ARGV[1] == 'lease' and redis.call('HGET', KEYS[1], 'endedBy') == ARGV[2] then return {'done', v[2], 'mine'} end
+  -- again): the session whose lease ended it, named by 'endedBy'; with
+  -- the connection's write still waiting in the link (a Cluster), if any.
+  if ARGV[1] == 'lease' and redis.call('HGET', KEYS[1], 'endedBy') == ARGV[2] then
+    return {'done', v[2], 'mine', redis.call('HGET', KEYS[1], 'connIntent') or ''}
+  end
   return {'done', v[2]}
 end
 if ARGV[1] == 'lease' then

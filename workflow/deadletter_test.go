@@ -213,22 +213,9 @@ func TestEveryProviderSessionIsClosed(t *testing.T) {
 func TestDeadLetteredLinkFailedOnceRedisAnswers(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
 	refuse.On.Store(true)
-	rdb.AddHook(refuse)
-	kr, err := store.ParseKeyring(store.GenerateKey("t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	down, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: h.prefix, NoAutoPipeline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	down := h.refusingStore(refuse)
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = down
 		c.Consumer, c.MaxAttempts = outbox.ConsumerConfig{MaxDeliver: 3}, 2

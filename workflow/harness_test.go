@@ -207,3 +207,21 @@ func (h *harness) lapseLease(id string) {
 		h.t.Fatal(err)
 	}
 }
+
+// refusingStore is a store on a client of its own whose commands refuse
+// fails while it is on (testenv.Refuse; no auto-pipeliner, whose own
+// answers would race with the hook's).
+func (h *harness) refusingStore(refuse *testenv.Refuse) *store.Store {
+	h.t.Helper()
+	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = rdb.Close() })
+	rdb.AddHook(refuse)
+	st, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}

@@ -137,17 +137,8 @@ func TestMFATimeout(t *testing.T) {
 func TestMFAAnswerTakenAfterRedisBlip(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true} // every script
-	rdb.AddHook(refuse)
-	blinking, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	blinking := h.refusingStore(refuse)
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = blinking
 		// No heartbeat inside the test: only the wait for the answer meets
@@ -173,17 +164,8 @@ func TestMFAAnswerTakenAfterRedisBlip(t *testing.T) {
 func TestLapsedLeaseTakenBackAfterRedisStall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
-	rdb.AddHook(refuse)
-	stalling, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stalling := h.refusingStore(refuse)
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = stalling
 		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Second, 200*time.Millisecond, 2*time.Second
@@ -204,6 +186,18 @@ func TestLapsedLeaseTakenBackAfterRedisStall(t *testing.T) {
 // gatedProvider logs in at once and holds its one operation until the test
 // lets it go.
 type gatedProvider struct{ entered, release chan struct{} }
+
+// gated registers integration "gated", whose provider is a new
+// gatedProvider, and returns the provider.
+func (h *harness) gated() *gatedProvider {
+	h.t.Helper()
+	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
 
 func (*gatedProvider) Login(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
 	return &operations.LoginResult{SessionID: "s1"}, nil
@@ -228,11 +222,7 @@ func (*gatedProvider) Close(context.Context, string) error { return nil }
 func TestFencedWriteTakesALapsedLeaseBack(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
+	p := h.gated()
 	h.startWorker(func(c *workflow.Config) {
 		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
 	})
@@ -282,11 +272,7 @@ func (s *stallingStore) Heartbeat(ctx context.Context, leases []linkflow.LeaseRe
 func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
+	p := h.gated()
 	st := &stallingStore{Store: h.st, release: make(chan struct{})}
 	var once sync.Once
 	unstall := func() { once.Do(func() { st.stall.Store(false); close(st.release); close(p.release) }) }
@@ -349,22 +335,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestCommitWhoseReplyWasLost(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := store.DialRedis(h.renv.URL, h.renv.Cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
+	p := h.gated()
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true}
-	rdb.AddHook(refuse)
-	lossy, err := store.New(store.Config{Redis: rdb, Keyring: h.kr, Prefix: h.prefix, NoAutoPipeline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lossy := h.refusingStore(refuse)
 	reg := prometheus.NewRegistry()
 	h.startWorker(func(c *workflow.Config) {
 		c.Store, c.Metrics = lossy, workflow.NewMetrics(reg)

@@ -256,20 +256,7 @@ func (s *Store) EventAttempts(ctx context.Context, org, eventID string) ([]json.
 	if !validID(org) || !validID(eventID) {
 		return nil, linkflow.ErrNotFound
 	}
-	pipe := s.rdb.Pipeline()
-	owner := pipe.HGet(ctx, s.k.delivery(eventID), "org")
-	log := pipe.LRange(ctx, s.k.deliveryLog(eventID), 0, -1)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	if owner.Val() != org {
-		return nil, linkflow.ErrNotFound
-	}
-	out := make([]json.RawMessage, len(log.Val()))
-	for i, it := range log.Val() {
-		out[i] = json.RawMessage(it)
-	}
-	return out, nil
+	return s.attemptLog(ctx, org, s.k.delivery(eventID), s.k.deliveryLog(eventID))
 }
 
 // DeliveryAttempts returns the attempt log of a link's event, oldest first.
@@ -277,18 +264,27 @@ func (s *Store) DeliveryAttempts(ctx context.Context, org, linkID string) ([]jso
 	if !validID(org) || !validID(linkID) {
 		return nil, linkflow.ErrNotFound
 	}
+	return s.attemptLog(ctx, org, s.k.link(linkID), s.k.linkDeliveries(linkID))
+}
+
+// attemptLog reads the attempt log at logKey when the record at ownerKey
+// (a link, or a delivery) is org's, in one round trip.
+func (s *Store) attemptLog(ctx context.Context, org, ownerKey, logKey string) ([]json.RawMessage, error) {
 	pipe := s.rdb.Pipeline()
-	owner := pipe.HGet(ctx, s.k.link(linkID), fOrg)
-	log := pipe.LRange(ctx, s.k.linkDeliveries(linkID), 0, -1)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	owner := pipe.HGet(ctx, ownerKey, "org") // fOrg, in both records
+	log := pipe.LRange(ctx, logKey, 0, -1)
+	_, _ = pipe.Exec(ctx) // each command's own error below: a missing owner (redis.Nil) comes first
+	if err := owner.Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	if owner.Val() != org {
 		return nil, linkflow.ErrNotFound
 	}
-	items := log.Val()
-	out := make([]json.RawMessage, len(items))
-	for i, it := range items {
+	if err := log.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, len(log.Val()))
+	for i, it := range log.Val() {
 		out[i] = json.RawMessage(it)
 	}
 	return out, nil

@@ -112,20 +112,17 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	if mine {
-		if stored != "" {
-			if err := s.applyStoredIntent(ctx, id, stored); err != nil || s.deferApply {
-				fin.Event = linkflow.Message{} // the relay's, as below
-			}
-		}
-		return fin, nil
+	apply := func() error { return s.applyIntent(ctx, id, pending) }
+	switch {
+	case mine && stored != "":
+		apply = func() error { return s.applyStoredIntent(ctx, id, stored) }
+	case mine || pending == nil || inline:
+		return fin, nil // no write waits in the link
 	}
-	if pending != nil && !inline {
-		if err := s.applyIntent(ctx, id, pending); err != nil || s.deferApply {
-			// The link ended; its connection is written, and its event
-			// published, by the relay (DueOutbox).
-			fin.Event = linkflow.Message{}
-		}
+	if err := apply(); err != nil || s.deferApply {
+		// The link ended; its connection is written, and its event
+		// published, by the relay (DueOutbox).
+		fin.Event = linkflow.Message{}
 	}
 	return fin, nil
 }
@@ -239,9 +236,6 @@ type linkUpdate struct {
 	del           []string
 	release       bool
 	attemptsDelta int
-	// dropInput drops the end user's pending answer: the worker asks
-	// again, moves on or hands the link back.
-	dropInput bool
 }
 
 func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkUpdate) error {
@@ -256,7 +250,9 @@ func (s *Store) updateLink(ctx context.Context, org, id string, f fence, u linkU
 		argv = append(argv, d)
 	}
 	keys := []string{s.k.link(id), s.k.linkLease(id)}
-	if u.dropInput {
+	if f.token != "" {
+		// A session's update (it asks again, moves on or hands the link
+		// back) spends the end user's answer to its last asking.
 		keys = append(keys, s.k.linkInput(id))
 	}
 	res, err := updateLinkScript.Run(ctx, s.rdb, keys, argv...).Result()

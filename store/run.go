@@ -123,9 +123,8 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge, password string) error {
 	if c != nil {
 		return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
-			set:       []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
-			del:       []string{fAnswered}, // asked (again): it may be answered
-			dropInput: true,                // and an answer to the last asking is spent
+			set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
+			del: []string{fAnswered}, // asked (again): it may be answered
 		})
 	}
 	if password != "" {
@@ -134,7 +133,7 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 		}
 	}
 	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
-		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered}, dropInput: true,
+		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered},
 	})
 }
 
@@ -142,7 +141,7 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 // transient failure (lastError says which; the attempt counts) or at shutdown
 // (refund the attempt, which did not really happen).
 func (s *Store) ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error {
-	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered}, dropInput: true}
+	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered}}
 	if lastError != "" {
 		u.set = append(u.set, fLastError, lastError)
 	}

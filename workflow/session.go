@@ -290,19 +290,15 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 	ctx := context.WithoutCancel(s.ctx)
 	var fin *linkflow.Finished
 	var err error
-	retook := false
 	for attempt := 1; attempt <= 5; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		fin, err = finish(cctx)
-		cancel()
-		if errors.Is(err, linkflow.ErrFenced) && !retook {
-			// The lease may only have lapsed in an outage: take it back and
-			// commit again, unless another session began meanwhile.
-			if retook = true; s.holdsLease() {
-				attempt--
-				continue
-			}
-		}
+		// Fenced, the lease may only have lapsed in an outage (underLease).
+		err = s.underLease(func() error {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			var err error
+			fin, err = finish(cctx)
+			return err
+		})
 		if err == nil || errors.Is(err, linkflow.ErrFenced) {
 			break
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
 	"github.com/linkflow/linkflow"
@@ -165,12 +164,6 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 	// the login: the answer is asked for again, more slowly each time,
 	// until the challenge expires.
 	var lastErr error
-	var retry clockwork.Timer
-	defer func() {
-		if retry != nil {
-			retry.Stop()
-		}
-	}()
 	for fails := 0; ; {
 		var again <-chan time.Time
 		var cid, resp string
@@ -186,11 +179,7 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 				s.log.Warn("take the challenge's answer; asking again", zap.Error(err))
 			}
 			lastErr = err
-			if retry != nil {
-				retry.Stop()
-			}
-			retry = s.w.cfg.Clock.NewTimer(min(50*time.Millisecond<<min(fails, 5), time.Second))
-			again = retry.Chan()
+			again = s.w.cfg.Clock.After(min(50*time.Millisecond<<min(fails, 5), time.Second))
 		case cid == ch.ID:
 			return resp, nil
 		default:

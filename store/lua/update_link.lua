@@ -4,7 +4,8 @@
 -- ended is not updated by version ('ended <status>'): it may read as
 -- running while its connection's write waits (a Cluster), and a reader of
 -- that view must not change it.
--- KEYS: 1 link, 2 lease, 3 (optional) the end user's answer, dropped
+-- KEYS: 1 link, 2 lease, 3 (a session's update, fenced by its lease) the end
+--       user's answer to its last asking, spent
 -- ARGV: 1 fence kind, 2 fence value, 3 '1' to release the lease,
 --       4 attempts delta, 5 number of field/value pairs n, 6.. n pairs,
 --       then names of fields to delete

@@ -115,10 +115,18 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Ping checks that Redis answers, within ctx's deadline: it goes on the
-// client itself, not through the auto-pipeliner, which does not honour a
-// command's context once it is queued.
-func (s *Store) Ping(ctx context.Context) error { return s.direct.Ping(ctx).Err() }
+// Ping checks that Redis serves keys, within ctx's deadline: a single
+// server answers PING; on a Redis Cluster every master says
+// cluster_state:ok (a cluster that lost a shard still answers PING, but
+// refuses every key with CLUSTERDOWN). It goes on the client itself, not
+// through the auto-pipeliner, which does not honour a command's context
+// once it is queued.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.single {
+		return s.direct.Ping(ctx).Err()
+	}
+	return redisReady(ctx, s.direct)
+}
 
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))

@@ -1,0 +1,55 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
+)
+
+// A Redis Cluster that lost the owner of a slot still answers PING on every
+// node, but refuses keys with CLUSTERDOWN: the store's Ping (GET /readyz's
+// "redis" check) says it is not ready, naming the node, and ready again once
+// the slot is served.
+func TestPingSaysClusterDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cc, _ := testenv.RedisCluster(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: cc, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ping(ctx); err != nil {
+		t.Fatalf("a healthy cluster: %v", err)
+	}
+	m, err := cc.MasterForKey(ctx, "{x}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := cc.ClusterKeySlot(ctx, "{x}").Val()
+	if err := m.ClusterDelSlots(ctx, int(slot)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the node says CLUSTERDOWN", func() bool {
+		err := m.Get(ctx, "{x}").Err()
+		return err != nil && strings.HasPrefix(err.Error(), "CLUSTERDOWN")
+	})
+	if err := m.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the node should still answer PING: %v", err)
+	}
+	err = st.Ping(ctx)
+	if err == nil || !strings.Contains(err.Error(), m.Options().Addr) {
+		t.Fatalf("Ping on a cluster that refuses a slot = %v, want an error naming %s", err, m.Options().Addr)
+	}
+	if err := m.ClusterAddSlots(ctx, int(slot)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "ready again", func() bool { return st.Ping(ctx) == nil })
+}

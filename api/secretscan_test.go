@@ -137,7 +137,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored []string
-	for _, name := range []string{outbox.StreamLinks, outbox.StreamEvents, outbox.StreamDLQ} {
+	for _, name := range []string{outbox.StreamLinks, outbox.StreamEvents, outbox.StreamDLQ, outbox.StreamAdvisories} {
 		st, err := s.JS.Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)

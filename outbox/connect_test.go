@@ -88,7 +88,7 @@ func TestConnectWaitsForAClusterStartedLater(t *testing.T) {
 	if err := outbox.CheckStreams(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{outbox.StreamLinks, outbox.StreamEvents, outbox.StreamDLQ} {
+	for _, name := range []string{outbox.StreamLinks, outbox.StreamEvents, outbox.StreamDLQ, outbox.StreamAdvisories} {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)

@@ -49,6 +49,8 @@ func (c StreamConfig) withDefaults() StreamConfig {
 //   - LINKFLOW_LINKS (work queue): linkflow.links.claimed.<integration>
 //   - LINKFLOW_EVENTS (limits, EventsMaxAge): linkflow.events.<org>.<type>
 //   - LINKFLOW_DLQ (limits): linkflow.dlq.>
+//   - LINKFLOW_ADVISORIES (work queue, LinksMaxAge): JetStream's
+//     MAX_DELIVERIES advisories of LINKFLOW_LINKS
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) error {
 	c = c.withDefaults()
 	storage := jetstream.FileStorage
@@ -67,6 +69,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		{
 			Name: StreamDLQ, Subjects: []string{"linkflow.dlq.>"},
 			Retention: jetstream.LimitsPolicy, MaxAge: c.DLQMaxAge,
+		},
+		{
+			Name: StreamAdvisories, Subjects: []string{SubjectMaxDeliveries},
+			Retention: jetstream.WorkQueuePolicy, MaxAge: c.LinksMaxAge,
 		},
 	}
 	for _, sc := range streams {
@@ -154,6 +160,27 @@ func EnsureWorkerConsumer(ctx context.Context, js jetstream.JetStream, integrati
 	return cons, nil
 }
 
+// AdvisoryAckWait is how long a worker holds a max-deliveries advisory
+// before JetStream hands it to another: the worker reports progress while
+// it waits for Redis (at most every 30 seconds).
+const AdvisoryAckWait = 2 * time.Minute
+
+// EnsureAdvisoryConsumer creates or updates the workers' durable consumer of
+// max-deliveries advisories (StreamAdvisories).
+func EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, StreamAdvisories, jetstream.ConsumerConfig{
+		Durable:       AdvisoryConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       AdvisoryAckWait,
+		MaxAckPending: 100,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure the advisories' consumer: %w", err)
+	}
+	return cons, nil
+}
+
 // DispatcherConsumerConfig configures the dispatchers' durable consumer.
 type DispatcherConsumerConfig struct {
 	// AckWait is how long JetStream waits for a dispatcher to accept an
@@ -184,7 +211,7 @@ func EnsureDispatcherConsumer(ctx context.Context, js jetstream.JetStream, c Dis
 // CheckStreams reports whether linkflow's streams exist (readiness).
 func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 	var errs []error
-	for _, name := range []string{StreamLinks, StreamEvents, StreamDLQ} {
+	for _, name := range []string{StreamLinks, StreamEvents, StreamDLQ, StreamAdvisories} {
 		if _, err := js.Stream(ctx, name); err != nil {
 			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
 		}

@@ -17,6 +17,16 @@ const (
 	StreamDLQ = "LINKFLOW_DLQ"
 	// SubjectDeadLetterLinks is where dead-lettered claimed messages go.
 	SubjectDeadLetterLinks = "linkflow.dlq.links"
+
+	// StreamAdvisories keeps JetStream's advisories that a claimed message
+	// was delivered MaxDeliver times (SubjectMaxDeliveries) until a worker
+	// has handled each: an advisory is a core NATS message, lost when no
+	// worker listens at that moment (all of them restarting, say, after a
+	// message that makes the worker crash). AdvisoryConsumer is the workers'
+	// shared durable consumer of it.
+	StreamAdvisories     = "LINKFLOW_ADVISORIES"
+	SubjectMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamLinks + ".*"
+	AdvisoryConsumer     = "deadletter"
 )
 
 // Core NATS subjects (not persisted) that wake a process at once; each

@@ -20,11 +20,11 @@ import (
 // stream, with why, so an operator can inspect it (nats stream view
 // LINKFLOW_DLQ). The copy carries the original's data: ids only.
 func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) {
-	deliveries := ""
+	n, seq := "", uint64(0)
 	if md, err := msg.Metadata(); err == nil {
-		deliveries = strconv.FormatUint(md.NumDelivered, 10)
+		n, seq = strconv.FormatUint(md.NumDelivered, 10), md.Sequence.Stream
 	}
-	w.publishDeadLetter(msg.Subject(), msg.Data(), reason, linkID, deliveries)
+	_ = w.publishDeadLetter(msg.Subject(), seq, msg.Data(), reason, linkID, n)
 }
 
 // redeliveryBackoff is how long a message waits before it comes back when
@@ -34,14 +34,22 @@ func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) {
 // flat second spent them in a 20-second outage and stranded the links, a
 // growing pause spends them in about 14 minutes.
 func (w *Worker) redeliveryBackoff(msg jetstream.Msg) time.Duration {
-	n := 1
-	if md, err := msg.Metadata(); err == nil {
-		n = int(min(md.NumDelivered, 64))
-	}
-	return w.backoff(max(n, 1))
+	return w.backoff(deliveries(msg))
 }
 
-func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, deliveries string) {
+// deliveries is how many times m was delivered (1 when unknown).
+func deliveries(m jetstream.Msg) int {
+	if md, err := m.Metadata(); err == nil {
+		return int(min(max(md.NumDelivered, 1), 64))
+	}
+	return 1
+}
+
+// publishDeadLetter copies the message seq of the work queue (0: unknown)
+// to the dead-letter stream. The copy's message id names seq, so a copy
+// made twice within the duplicate window (an advisory handled again after
+// its acknowledgement was lost) is kept once.
+func (w *Worker) publishDeadLetter(subject string, seq uint64, data []byte, reason, linkID, deliveries string) error {
 	out := &nats.Msg{Subject: outbox.SubjectDeadLetterLinks, Data: data, Header: nats.Header{}}
 	out.Header.Set(outbox.HeaderReason, reason)
 	out.Header.Set(outbox.HeaderOriginalSubject, subject)
@@ -51,14 +59,22 @@ func (w *Worker) publishDeadLetter(subject string, data []byte, reason, linkID, 
 	if deliveries != "" {
 		out.Header.Set(outbox.HeaderDeliveries, deliveries)
 	}
+	if seq != 0 {
+		out.Header.Set(jetstream.MsgIDHeader, "dead-"+outbox.StreamLinks+"-"+strconv.FormatUint(seq, 10))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := w.cfg.JetStream.PublishMsg(ctx, out); err != nil {
+	ack, err := w.cfg.JetStream.PublishMsg(ctx, out)
+	if err != nil {
 		w.log.Error("dead-letter", zap.String("link_id", linkID), zap.String("reason", reason), zap.Error(err))
-		return
+		return err
+	}
+	if ack.Duplicate {
+		return nil
 	}
 	w.cfg.Metrics.deadLettered()
 	w.log.Warn("dead-lettered", zap.String("link_id", linkID), zap.String("reason", reason))
+	return nil
 }
 
 // deadLetterPatience is how long failDeadLettered tries: longer than any
@@ -70,7 +86,8 @@ const deadLetterPatience = time.Hour
 // and no other message will come for the link: so it tries until Redis
 // answers (or a session that still holds the link ends it), for up to
 // deadLetterPatience. It reports false when the worker stops first.
-func (w *Worker) failDeadLettered(cm outbox.Claimed) bool {
+// progress is called before each wait, which is at most 30 seconds.
+func (w *Worker) failDeadLettered(cm outbox.Claimed, progress func()) bool {
 	give := w.cfg.Clock.Now().Add(deadLetterPatience)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -91,7 +108,8 @@ func (w *Worker) failDeadLettered(cm outbox.Claimed) bool {
 		}
 		w.log.Warn("max deliveries: fail link; trying again", zap.String("link_id", cm.LinkID),
 			zap.Int("attempt", attempt), zap.Error(err))
-		t := w.cfg.Clock.NewTimer(w.backoff(attempt))
+		progress()
+		t := w.cfg.Clock.NewTimer(min(w.backoff(attempt), 30*time.Second))
 		select {
 		case <-w.bgStop:
 			t.Stop()
@@ -109,51 +127,83 @@ type maxDeliveriesAdvisory struct {
 	Deliveries uint64 `json:"deliveries"`
 }
 
-// onMaxDeliveries handles JetStream's advisory that a claimed message was
-// delivered MaxDeliver times without an ack: it copies the message to the
-// dead-letter stream, fails its link (unless it finished) and removes it.
-// One worker of the fleet gets each advisory (queue subscription); each is
-// handled on a goroutine of its own, as failing its link may wait for Redis.
-func (w *Worker) onMaxDeliveries(m *nats.Msg) {
-	w.dlMu.Lock()
-	defer w.dlMu.Unlock()
-	if w.dlClosed {
-		return // stopping: JetStream keeps the message
+// takeAdvisories takes JetStream's advisories that a claimed message was
+// delivered MaxDeliver times without an ack, from the stream that keeps
+// them (outbox.StreamAdvisories) until one worker of the fleet has handled
+// each. Each is handled on a goroutine of its own, as failing its link may
+// wait for Redis.
+func (w *Worker) takeAdvisories(ctx context.Context, pull *outbox.Pull) {
+	defer w.fetchWG.Done()
+	for {
+		msg, err := pull.Next(ctx)
+		if err != nil {
+			return // Stop drained it
+		}
+		if w.stopping.Load() {
+			_ = msg.Nak() // another worker handles it
+			continue
+		}
+		w.bgWG.Add(1) // Stop waits for this loop before it waits for bgWG
+		go func() {
+			defer w.bgWG.Done()
+			w.maxDeliveries(msg)
+		}()
 	}
-	w.bgWG.Add(1)
-	go func() {
-		defer w.bgWG.Done()
-		w.maxDeliveries(m)
-	}()
 }
 
-func (w *Worker) maxDeliveries(m *nats.Msg) {
+// maxDeliveries handles one max-deliveries advisory: it copies the message
+// to the dead-letter stream, fails its link (unless it ended) and removes
+// the message from the work queue, then acknowledges the advisory. What
+// fails on the way leaves the advisory to come back (each step is
+// idempotent: the copy carries a message id, a link fails once); an
+// advisory whose message is gone (handled, or aged out) is done.
+func (w *Worker) maxDeliveries(m jetstream.Msg) {
 	var adv maxDeliveriesAdvisory
-	if err := json.Unmarshal(m.Data, &adv); err != nil {
-		w.log.Warn("bad max deliveries advisory", zap.Error(err))
+	if err := json.Unmarshal(m.Data(), &adv); err != nil || adv.Stream == "" || adv.StreamSeq == 0 {
+		w.log.Warn("bad max deliveries advisory", zap.ByteString("advisory", m.Data()), zap.Error(err))
+		_ = m.Term()
 		return
+	}
+	again := func(what string, err error) {
+		w.log.Warn("max deliveries: "+what+"; the advisory comes back", zap.String("stream", adv.Stream),
+			zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
+		_ = m.NakWithDelay(w.backoff(deliveries(m)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := w.cfg.JetStream.Stream(ctx, adv.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_ = m.Ack()
+		return
+	}
 	if err != nil {
-		w.log.Warn("max deliveries: stream", zap.Error(err))
+		again("stream", err)
 		return
 	}
 	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		_ = m.Ack() // handled already, replayed, or aged out
+		return
+	}
 	if err != nil {
-		w.log.Warn("max deliveries: get message", zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
+		again("get message", err)
 		return
 	}
 	cm, _ := outbox.ParseClaimed(raw.Data)
-	w.publishDeadLetter(raw.Subject, raw.Data, fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries),
-		cm.LinkID, strconv.FormatUint(adv.Deliveries, 10))
-	if cm.LinkID != "" && cm.OrgID != "" && !w.failDeadLettered(cm) {
-		return // stopping: the message stays, and so does its dead letter
+	if err := w.publishDeadLetter(raw.Subject, raw.Sequence, raw.Data, fmt.Sprintf("max deliveries (%d) reached", adv.Deliveries),
+		cm.LinkID, strconv.FormatUint(adv.Deliveries, 10)); err != nil {
+		again("dead-letter", err)
+		return
+	}
+	if cm.LinkID != "" && cm.OrgID != "" && !w.failDeadLettered(cm, func() { _ = m.InProgress() }) {
+		_ = m.Nak() // stopping: another worker handles it
+		return
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second) // ctx may be long gone
 	defer dcancel()
-	if err := stream.DeleteMsg(dctx, adv.StreamSeq); err != nil {
-		w.log.Warn("max deliveries: delete message", zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
+	if err := stream.DeleteMsg(dctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		again("delete message", err)
+		return
 	}
+	_ = m.Ack()
 }

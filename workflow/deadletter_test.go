@@ -136,6 +136,135 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
 }
 
+// The advisory is a core NATS message: JetStream raises it once (when a
+// pull request, here one a dead worker left, looks for the next message),
+// whether a worker listens or not. One raised while every worker was down
+// (a message that crashes the worker each time it runs, say) is kept in
+// LINKFLOW_ADVISORIES, and a worker that starts later handles it: the link
+// fails, the message is dead-lettered once and leaves the work queue.
+func TestMaxDeliveriesAdvisoryRaisedWhileNoWorkerRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, nil)
+	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
+	advisories := h.exhaustDeliveries()
+	if got := h.link(l.ID); got.Status != linkflow.StatusClaimed {
+		t.Fatalf("before any worker runs the link is %s", got.Status)
+	}
+
+	h.startDeadLetterWorker(nil)
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
+		t.Fatalf("link: %s %+v", got.Status, got.Error)
+	}
+	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the advisory to be done", func() bool {
+		info, err := advisories.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+	var dl []jetstream.RawStreamMsg
+	for _, m := range h.deadLetters() {
+		if m.Header.Get(outbox.HeaderLinkID) == l.ID {
+			dl = append(dl, m)
+		}
+	}
+	if len(dl) != 1 || dl[0].Header.Get(outbox.HeaderDeliveries) != "2" {
+		t.Fatalf("dead letters of the link: %d (%v), want one after 2 deliveries", len(dl), dl)
+	}
+}
+
+// exhaustDeliveries gives both deliveries (MaxDeliver 2) of the one claimed
+// tmobile message to a worker that dies without an ack, and so does its last
+// pull request, then waits for JetStream's advisory, kept in
+// LINKFLOW_ADVISORIES, which it returns.
+func (h *harness) exhaustDeliveries() jetstream.Stream {
+	t := h.t
+	t.Helper()
+	ctx := context.Background()
+	cons, err := outbox.EnsureWorkerConsumer(ctx, h.js, "tmobile", outbox.ConsumerConfig{MaxDeliver: 2, AckWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull := func(wait time.Duration) int {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range b.Messages() {
+			n++
+		}
+		return n
+	}
+	for i := range 2 {
+		if n := pull(5 * time.Second); n != 1 {
+			t.Fatalf("delivery %d: fetched %d messages, want 1", i+1, n)
+		}
+	}
+	if n := pull(time.Second); n != 0 {
+		t.Fatalf("a third delivery (MaxDeliver 2): %d messages", n)
+	}
+	advisories, err := h.js.Stream(ctx, outbox.StreamAdvisories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the advisory, kept", func() bool {
+		info, err := advisories.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	return advisories
+}
+
+// startDeadLetterWorker starts a worker with the consumer exhaustDeliveries
+// made (MaxDeliver 2) and st (nil: the harness's store).
+func (h *harness) startDeadLetterWorker(st *store.Store) *workflow.Worker {
+	return h.startWorker(func(c *workflow.Config) {
+		c.Consumer, c.LeaseTTL, c.MaxAttempts = outbox.ConsumerConfig{MaxDeliver: 2, AckWait: 2 * time.Second}, time.Second, 1
+		if st != nil {
+			c.Store = st
+		}
+	})
+}
+
+// A worker that stops while it waits for Redis to fail the link of an
+// advisory hands the advisory back: the next worker fails the link.
+// (Before the advisories were kept in a stream, the stopping worker dropped
+// it, and the link stayed claimed for good.)
+func TestMaxDeliveriesAdvisoryOutlivesAStoppingWorker(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
+	advisories := h.exhaustDeliveries()
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}}
+	refuse.On.Store(true)
+	first := h.startDeadLetterWorker(h.refusingStore(refuse))
+	testenv.Eventually(t, 10*time.Second, "the first worker to try failing the link", func() bool { return refuse.Refused.Load() >= 2 })
+	first.Stop()
+	if got := h.link(l.ID); got.Status != linkflow.StatusClaimed {
+		t.Fatalf("the link is %s while Redis refused", got.Status)
+	}
+
+	h.startDeadLetterWorker(nil)
+	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
+		t.Fatalf("link: %s %+v", got.Status, got.Error)
+	}
+	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the advisory to be done", func() bool {
+		info, err := advisories.Info(context.Background())
+		return err == nil && info.State.Msgs == 0
+	})
+	n := 0
+	for _, m := range h.deadLetters() {
+		if m.Header.Get(outbox.HeaderLinkID) == l.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d dead letters of the link, want 1 (both workers made one: the second is a duplicate)", n)
+	}
+}
+
 func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)

@@ -61,13 +61,9 @@ type Worker struct {
 	bgWG      sync.WaitGroup
 	subs      []*nats.Subscription
 	pulls     []*outbox.Pull
-	// dlMu guards dlClosed, set before Stop waits for bgWG: an advisory
-	// handled later starts no goroutine (bgWG.Add after Wait is a bug).
-	dlMu     sync.Mutex
-	dlClosed bool
-	started  atomic.Bool
-	stopOnce sync.Once
-	bgStop   chan struct{}
+	started   atomic.Bool
+	stopOnce  sync.Once
+	bgStop    chan struct{}
 }
 
 // errShutdown is the cause of a session's context being canceled because the
@@ -118,12 +114,19 @@ func (w *Worker) start(ctx context.Context) error {
 		}
 		w.subs = append(w.subs, sub)
 	}
-	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + outbox.StreamLinks + ".*"
-	sub, err := w.cfg.NATS.QueueSubscribe(advisory, "linkflow-deadletter", w.onMaxDeliveries)
+	advisories, err := outbox.StartPull(ctx, outbox.PullConfig{
+		JetStream: w.cfg.JetStream, Stream: outbox.StreamAdvisories, Consumer: outbox.AdvisoryConsumer,
+		Ensure: func(ctx context.Context) (jetstream.Consumer, error) {
+			return outbox.EnsureAdvisoryConsumer(ctx, w.cfg.JetStream)
+		},
+		Batch: 10, Expiry: w.cfg.Consumer.PullExpiry, Backoff: w.backoff, Clock: w.cfg.Clock, Logger: w.log,
+	})
 	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", advisory, err)
+		return fmt.Errorf("consume %s: %w", outbox.StreamAdvisories, err)
 	}
-	w.subs = append(w.subs, sub)
+	w.pulls = append(w.pulls, advisories)
+	w.fetchWG.Add(1)
+	go w.takeAdvisories(fetchCtx, advisories)
 
 	for _, integ := range w.cfg.Integrations {
 		pull, err := outbox.StartPull(ctx, outbox.PullConfig{
@@ -347,9 +350,6 @@ func (w *Worker) Stop() {
 		for _, sub := range w.subs {
 			_ = sub.Unsubscribe()
 		}
-		w.dlMu.Lock()
-		w.dlClosed = true
-		w.dlMu.Unlock()
 		close(w.bgStop)
 		w.bgWG.Wait()
 		w.hardStop(errShutdown)

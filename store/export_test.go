@@ -23,6 +23,16 @@ func (s *Store) KeyConnLinks(id string) string          { return s.k.connLinks(i
 func (s *Store) KeyConn(id string) string               { return s.k.conn(id) }
 func (s *Store) KeyConnLock(id string) string           { return s.k.connLock(id) }
 
+// KeyAPIKey is the record of an API key.
+func (s *Store) KeyAPIKey(secret string) string { return s.k.apiKey(hashHex(secret)) }
+
+// KeyOutboxMessages is the hash of messages of the outbox named name
+// (linkflow.Message.Outbox).
+func (s *Store) KeyOutboxMessages(name string) string {
+	sh, _ := outboxShard(name)
+	return s.k.outboxMessages(sh)
+}
+
 // KeyIdempotency is the record of an organization's Idempotency-Key.
 func (s *Store) KeyIdempotency(org, key string) string {
 	return s.k.idempotency(shardFor(org, key), org, hashHex(key))

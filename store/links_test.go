@@ -672,3 +672,66 @@ func TestFailLinkLeavesAHeldLink(t *testing.T) {
 		t.Fatalf("link %s", got.Status)
 	}
 }
+
+// A read of an API key that Redis answers with an error is that error, not
+// "no such key": a Redis in trouble (a master of the Cluster down, a timeout)
+// must answer 503, not 401, and must not count as a wrong key against the
+// caller's address. The read fails here for real: its key holds a string.
+// The auto-pipeliner (the store's default, and the full-duplex one the
+// processes use) answers each command on its own, where a pipeline judged
+// every command of its own.
+func TestAuthenticateReadErrorIsNotAnUnknownKey(t *testing.T) {
+	t.Parallel()
+	for name, mod := range map[string]func(*store.Config){
+		"full duplex":      nil,
+		"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
+		"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupWith(t, mod)
+			ctx := context.Background()
+			secret, _, err := b.st.CreateAPIKey(ctx, b.org, "k", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.st.Redis().Set(ctx, b.st.KeyAPIKey(secret), "not a hash", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, gate := range []*linkflow.RateLimitRequest{nil, {Name: "auth:test", Rate: 1, Burst: 10, Peek: true}} {
+				p, _, err := b.st.Authenticate(ctx, secret, gate)
+				if err == nil || errors.Is(err, linkflow.ErrNotFound) || !strings.Contains(err.Error(), "WRONGTYPE") {
+					t.Fatalf("gate %v: a failed read answered %+v, %v; want its WRONGTYPE error", gate != nil, p, err)
+				}
+			}
+		})
+	}
+}
+
+// The outbox's confirmations report a delete Redis refused (the entry then
+// stays for the relay), on every kind of client.
+func TestAckOutboxReportsAFailedDelete(t *testing.T) {
+	t.Parallel()
+	for name, mod := range map[string]func(*store.Config){
+		"full duplex":      nil,
+		"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
+		"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupWith(t, mod)
+			ctx := context.Background()
+			l := b.create(t, nil)
+			fin, err := b.st.FailLink(ctx, b.org, l.ID, linkflow.LinkError{Code: linkflow.FailureDeclined, Message: "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.st.Redis().Set(ctx, b.st.KeyOutboxMessages(fin.Event.Outbox), "not a hash", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.st.AckOutbox(ctx, fin.Event); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+				t.Fatalf("AckOutbox with a delete refused: %v, want its WRONGTYPE error", err)
+			}
+		})
+	}
+}

@@ -152,8 +152,7 @@ func (s *Store) AckOutbox(ctx context.Context, msgs ...linkflow.Message) error {
 		if !ok {
 			continue
 		}
-		pipe.ZRem(ctx, s.k.outbox(sh), m.ID)
-		pipe.HDel(ctx, s.k.outboxMessages(sh), m.ID)
+		pipe.track(pipe.ZRem(ctx, s.k.outbox(sh), m.ID), pipe.HDel(ctx, s.k.outboxMessages(sh), m.ID))
 		if m.Relayed && m.Seq > 0 && strings.HasPrefix(m.ID, "evt_") {
 			pipe.Script(ctx, recordSeqScript, []string{s.k.event(m.ID)}, m.Seq)
 		}

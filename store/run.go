@@ -79,7 +79,9 @@ func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, passwor
 
 // Heartbeat extends, in one pipeline, a process's leases and the fleet-wide
 // slots it holds, and reports for each lease whether it was lost, and a
-// cancel request or a challenge's answer waiting for it.
+// cancel request or a challenge's answer waiting for it. When a command
+// failed it returns the first error with what the others answered (a lease
+// whose renewal failed reads as neither lost nor asked for anything).
 func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots []linkflow.SlotRef, ttl time.Duration) ([]linkflow.LeaseState, error) {
 	if len(leases) == 0 && len(slots) == 0 {
 		return nil, nil
@@ -93,10 +95,11 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 	}
 	exp := float64(ms(s.now().Add(ttl)))
 	for _, r := range slots {
-		pipe.ZAddXX(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder})
+		pipe.track(pipe.ZAddXX(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder}))
 	}
-	if err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("heartbeat: %w", err)
+	err := pipe.Exec(ctx)
+	if err != nil {
+		err = fmt.Errorf("heartbeat: %w", err)
 	}
 	out := make([]linkflow.LeaseState, len(leases))
 	for i, c := range cmds {
@@ -111,7 +114,7 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 		out[i].CancelRequested = v[1] == "1"
 		out[i].InputReady = v[2] == "1"
 	}
-	return out, nil
+	return out, err
 }
 
 // SetChallenge records, under the run's lease, that the link waits for the

@@ -86,6 +86,9 @@ type scriptPipe struct {
 	pipe  redis.Pipeliner // nil when auto-pipelining
 	rdb   redis.UniversalClient
 	calls []scriptCall
+	// own are the commands queued on Cmdable while auto-pipelining, whose
+	// errors Exec judges too (track).
+	own []redis.Cmder
 }
 
 type scriptCall struct {
@@ -111,12 +114,22 @@ func (p *scriptPipe) Script(ctx context.Context, sc *redis.Script, keys []string
 	return cmd
 }
 
+// track has Exec judge cmds, commands queued on the pipe's Cmdable. A
+// pipeline judges its commands by itself; an auto-pipeliner answers each
+// command on its own, and a command's error nobody reads (an HGETALL's,
+// whose value then reads as empty) would pass for an answer.
+func (p *scriptPipe) track(cmds ...redis.Cmder) {
+	if p.pipe == nil {
+		p.own = append(p.own, cmds...)
+	}
+}
+
 // Exec runs the pipeline (or waits for the script calls' answers), then
 // each script call that found no script again alone. It returns the first
-// error other than redis.Nil of a script call, or of any command of its own
-// pipeline; each command keeps its own.
+// error other than redis.Nil of a script call, or of any other command
+// (queued on a pipeline, or tracked); each command keeps its own.
 func (p *scriptPipe) Exec(ctx context.Context) error {
-	var cmds []redis.Cmder
+	cmds := p.own
 	if p.pipe != nil {
 		cmds, _ = p.pipe.Exec(ctx)
 	}

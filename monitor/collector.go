@@ -11,7 +11,8 @@ import (
 
 // Collector returns the Prometheus collector of the backlog: on each
 // scrape it reads Backlog (at most once every CacheFor, whoever scrapes)
-// and exports what it could read. Every process that registers it exports
+// and exports what it could read, or the latest reading when this one
+// takes too long (linkflow_backlog_age_seconds says how old). Every process that registers it exports
 // the same deployment-wide numbers: aggregate them with max, not sum.
 // (The size of the webhook retry schedule is the dispatchers' own
 // linkflow_webhook_retry_schedule_size.)
@@ -36,11 +37,18 @@ func (m *Monitor) Collector() prometheus.Collector {
 			Help: "Messages in the dead-letter stream LINKFLOW_DLQ (linkflow dlq list)."}),
 		linksPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "linkflow_links_pending",
 			Help: "Links created and not claimed yet (nor expired)."}),
+		age: prometheus.NewGauge(prometheus.GaugeOpts{Name: "linkflow_backlog_age_seconds",
+			Help: "How long ago the backlog gauges were read from JetStream and Redis (a scrape that cannot wait for a fresh reading exports the latest one)."}),
 	}
 }
 
-// collectWait is how long a scrape waits for the backlog.
-const collectWait = 500 * time.Millisecond
+// collectWait is how long a scrape waits for the backlog; past it, the
+// scrape exports the latest backlog read, if it is at most staleBacklog
+// old.
+const (
+	collectWait  = 500 * time.Millisecond
+	staleBacklog = 5 * time.Minute
+)
 
 type collector struct {
 	m *Monitor
@@ -49,6 +57,7 @@ type collector struct {
 	pending, ackPending, redelivered        *prometheus.GaugeVec
 	outboxEntries, outboxOldest             prometheus.Gauge
 	retryOverdue, deadLetters, linksPending prometheus.Gauge
+	age                                     prometheus.Gauge
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -59,34 +68,14 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) all() []prometheus.Collector {
 	return []prometheus.Collector{c.pending, c.ackPending, c.redelivered, c.outboxEntries, c.outboxOldest,
-		c.retryOverdue, c.deadLetters, c.linksPending}
+		c.retryOverdue, c.deadLetters, c.linksPending, c.age}
 }
 
 // Collect exports the parts of the backlog that could be read; a part that
 // could not is left out of the scrape rather than reported as zero.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	// A scrape waits for the backlog a short while only: the process's
-	// other metrics must not wait for a Redis or NATS that does not answer.
-	// A reading that takes longer goes on, and the next scrape gets it.
-	type result struct {
-		b   *Backlog
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		b, err := c.m.Backlog(context.Background())
-		done <- result{b, err}
-	}()
-	var b *Backlog
-	select {
-	case r := <-done:
-		if r.err != nil {
-			c.m.log.Warn("backlog metrics", zap.Error(r.err))
-			return
-		}
-		b = r.b
-	case <-time.After(collectWait):
-		c.m.log.Warn("backlog metrics: reading Redis and JetStream takes too long; this scrape goes without them")
+	b := c.backlog()
+	if b == nil {
 		return
 	}
 	c.mu.Lock()
@@ -122,4 +111,42 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.linksPending.Set(float64(b.Links.Pending))
 		c.linksPending.Collect(ch)
 	}
+	c.age.Set(max(0, c.m.cfg.Now().Sub(b.At).Seconds()))
+	c.age.Collect(ch)
+}
+
+// backlog is the backlog a scrape exports, or nil. A scrape waits for it a
+// short while only: the process's other metrics must not wait for a Redis
+// or NATS that does not answer. A reading that takes longer goes on (and
+// the next scrapes get it), and this scrape exports the latest one read
+// instead: a Redis that hangs would otherwise take every gauge, JetStream's
+// too, out of every scrape, and the alerts on them would fall silent.
+func (c *collector) backlog() *Backlog {
+	type result struct {
+		b   *Backlog
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := c.m.Backlog(context.Background())
+		done <- result{b, err}
+	}()
+	var why string
+	select {
+	case r := <-done:
+		if r.err == nil {
+			return r.b
+		}
+		why = r.err.Error()
+	case <-time.After(collectWait):
+		why = "reading Redis and JetStream takes too long"
+	}
+	last, at, ok := c.m.backlog.latest()
+	if !ok || c.m.cfg.Now().Sub(at) > staleBacklog {
+		c.m.log.Warn("backlog metrics: this scrape goes without them", zap.String("why", why))
+		return nil
+	}
+	c.m.log.Warn("backlog metrics: this scrape exports the latest reading", zap.String("why", why),
+		zap.Duration("age", c.m.cfg.Now().Sub(at).Round(time.Millisecond)))
+	return last
 }

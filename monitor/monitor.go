@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -112,6 +113,25 @@ type cache[T any] struct {
 	mu  sync.Mutex
 	at  time.Time
 	val T
+	// last is the latest value computed, readable while the next one is
+	// (latest).
+	last atomic.Pointer[computed[T]]
+}
+
+type computed[T any] struct {
+	at  time.Time
+	val T
+}
+
+// latest returns the latest value computed and when, without waiting for
+// a computation under way; false before the first.
+func (c *cache[T]) latest() (T, time.Time, bool) {
+	l := c.last.Load()
+	if l == nil {
+		var zero T
+		return zero, time.Time{}, false
+	}
+	return l.val, l.at, true
 }
 
 func (c *cache[T]) get(ctx context.Context, cfg Config, compute func(context.Context) (T, error)) (T, error) {
@@ -130,6 +150,7 @@ func (c *cache[T]) get(ctx context.Context, cfg Config, compute func(context.Con
 		return zero, err
 	}
 	c.at, c.val = cfg.Now(), v
+	c.last.Store(&computed[T]{at: c.at, val: v})
 	return v, nil
 }
 

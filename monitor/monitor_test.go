@@ -286,3 +286,39 @@ func (hangingStore) Backlog(ctx context.Context, _ int) (*linkflow.Backlog, erro
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
+
+// While Redis hangs, every reading of the backlog takes the whole Timeout,
+// longer than a scrape waits: the scrapes export the latest reading (its
+// JetStream parts, and how old it is), so alerts on them do not fall silent.
+func TestCollectorExportsTheLatestReadingWhileRedisHangs(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.NATS(t)
+	if err := outbox.EnsureStreams(context.Background(), js, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(monitor.Config{Store: hangingStore{}, JetStream: js, Timeout: time.Second, CacheFor: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collector())
+	gathered := func() map[string]bool {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, mf := range mfs {
+			out[mf.GetName()] = true
+		}
+		return out
+	}
+	testenv.Eventually(t, 10*time.Second, "a scrape with the dead letters", func() bool { return gathered()["linkflow_dead_letters"] })
+	// Each scrape from now on starts a reading that hangs for a second.
+	for range 3 {
+		got := gathered()
+		if !got["linkflow_dead_letters"] || !got["linkflow_backlog_age_seconds"] || got["linkflow_outbox_entries"] {
+			t.Fatalf("a scrape while Redis hangs exported %v", got)
+		}
+	}
+}

@@ -28,6 +28,9 @@ import (
 type Admin struct {
 	Store *store.Store
 	Out   io.Writer
+	// DevNATSURL is the NATS of the linkflow dev whose data directory Open
+	// was given, if any.
+	DevNATSURL string
 }
 
 // MinPasswordLength is the least a user's password may have.
@@ -170,6 +173,11 @@ type OpenConfig struct {
 	// (unless RedisURLGiven) and encryption key (unless EncryptionKeys).
 	DataDir       string
 	RedisURLGiven bool
+	// Reading is for the commands that read what they can and say what
+	// they could not (status, dlq): a Redis that does not answer is not an
+	// error here, and the encryption keys are optional (those commands
+	// open no secret).
+	Reading bool
 	// Out receives what the commands print.
 	Out io.Writer
 }
@@ -177,6 +185,7 @@ type OpenConfig struct {
 // Open connects to the deployment's Redis (administration needs no NATS)
 // and returns an Admin of it, and what closes the connection.
 func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
+	devNATS := ""
 	if c.DataDir != "" {
 		st, err := embedded.ReadDevState(c.DataDir)
 		if err != nil {
@@ -186,6 +195,10 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 			c.RedisURL = st.RedisURL
 		}
 		c.EncryptionKeys = cmp.Or(c.EncryptionKeys, st.EncryptionKey)
+		devNATS = st.NATSURL
+	}
+	if c.EncryptionKeys == "" && c.Reading {
+		c.EncryptionKeys = store.GenerateKey("unused") // opens nothing stored
 	}
 	if c.EncryptionKeys == "" {
 		return nil, nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required; against linkflow dev, give its --data-dir (LINKFLOW_DATA_DIR) instead")
@@ -199,7 +212,7 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 		return nil, nil, err
 	}
 	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: c.RedisPrefix})
-	if err == nil {
+	if err == nil && !c.Reading {
 		err = st.Ping(ctx)
 		if err != nil {
 			err = fmt.Errorf("redis at %s: %w", redact.URLs(c.RedisURL), err)
@@ -209,5 +222,5 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 		_ = rdb.Close()
 		return nil, nil, err
 	}
-	return &Admin{Store: st, Out: c.Out}, func() { _ = rdb.Close() }, nil
+	return &Admin{Store: st, Out: c.Out, DevNATSURL: devNATS}, func() { _ = rdb.Close() }, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/linkflow/linkflow/internal/redact"
@@ -28,6 +29,9 @@ type OpsCommand struct {
 	// Seq is the dead letter to replay; All replays every one.
 	Seq uint64
 	All bool
+	// NATSURLGiven says NATS.URL was given: otherwise the NATS of the
+	// linkflow dev whose data directory the Admin was opened with, if any.
+	NATSURLGiven bool
 }
 
 // RunOps connects to NATS (Redis is the Admin's) and runs c.
@@ -38,6 +42,9 @@ func (a *Admin) RunOps(ctx context.Context, c OpsCommand) error {
 	}
 	if c.Name == "dlq replay" && (c.Seq == 0) == !c.All {
 		return fmt.Errorf("dlq replay: give --seq N or --all")
+	}
+	if !c.NATSURLGiven && a.DevNATSURL != "" {
+		c.NATS.URL = a.DevNATSURL
 	}
 	nc, js, err := outbox.Dial(c.NATS)
 	if err != nil {
@@ -60,8 +67,8 @@ func (a *Admin) RunOps(ctx context.Context, c OpsCommand) error {
 }
 
 // Status shows the deployment's status and asks each target's /readyz. It
-// fails when a probed process is not ready (after showing everything), so
-// that scripts can branch on it.
+// fails when a probed process is not ready, or a part of the status could
+// not be read (after showing everything), so that scripts can branch on it.
 func (a *Admin) Status(ctx context.Context, m *monitor.Monitor, targets []monitor.ProbeTarget, asJSON bool) error {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -84,7 +91,13 @@ func (a *Admin) Status(ctx context.Context, m *monitor.Monitor, targets []monito
 	} else {
 		writeStatus(a.Out, r)
 	}
-	return monitor.NotReady(r.Probes)
+	if err := monitor.NotReady(r.Probes); err != nil {
+		return err
+	}
+	if len(st.Errors) > 0 {
+		return fmt.Errorf("%d part(s) of the status could not be read: %s", len(st.Errors), strings.Join(st.Errors, "; "))
+	}
+	return nil
 }
 
 func seconds(s float64) string { return monitor.Words(time.Duration(s * float64(time.Second))) }

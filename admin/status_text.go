@@ -24,7 +24,7 @@ func writeStatus(out io.Writer, r monitor.Report) {
 	if l := r.Links; l != nil {
 		fmt.Fprintf(w, "  pending (not claimed)\t%d\n", l.Pending)
 		fmt.Fprintf(w, "  queued (claimed, waiting for a worker)\t%d\n", l.Queued)
-		fmt.Fprintf(w, "  in flight (running, or waiting for MFA)\t%d\n", l.InFlight)
+		fmt.Fprintf(w, "  in flight (running, MFA, or retrying)\t%d\n", l.InFlight)
 		fmt.Fprintf(w, "  kept (any status, within retention)\t%d\n", l.Kept)
 	} else {
 		fmt.Fprintf(w, "  %s\n", unread)

@@ -196,8 +196,9 @@ type Links struct {
 	// Queued links were claimed and wait for a worker (the workers'
 	// consumers' pending messages).
 	Queued uint64 `json:"queued"`
-	// InFlight links are being run by a worker, or wait for an MFA answer
-	// (the workers' consumers' ack-pending messages).
+	// InFlight links were delivered to a worker and not acknowledged: being
+	// run, waiting for an MFA answer, or waiting to be tried again after a
+	// transient failure (the workers' consumers' ack-pending messages).
 	InFlight int `json:"inFlight"`
 	// Kept are all the links Redis keeps, whatever their status (until
 	// their retention ends).

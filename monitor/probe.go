@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/linkflow/linkflow/internal/redact"
 )
 
 // Report is a status with the readiness of processes: what linkflow status
@@ -76,14 +78,14 @@ func ProbeReady(ctx context.Context, client *http.Client, t ProbeTarget) Probe {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	p := Probe{Role: t.Role, Addr: t.Addr}
+	p := Probe{Role: t.Role, Addr: redact.URLs(t.Addr)} // shown and printed: no password
 	u := strings.TrimRight(t.Addr, "/")
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/readyz", nil)
 	if err != nil {
-		p.Error = err.Error()
+		p.Error = redact.ParseError(err).Error()
 		return p
 	}
 	resp, err := client.Do(req)

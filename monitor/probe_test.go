@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/linkflow/linkflow/api"
@@ -58,5 +59,24 @@ func TestProbeReady(t *testing.T) {
 	}
 	if monitor.NotReady(ps[:1]) != nil {
 		t.Fatal("a ready process is not ready")
+	}
+}
+
+// A probe address may carry a password (https://user:pw@host): the probe's
+// address, its error and the not-ready message show it redacted.
+func TestProbeHidesAPassword(t *testing.T) {
+	t.Parallel()
+	gone := httptest.NewServer(nil)
+	gone.Close()
+	addr := "http://ops:s3cret-pw@" + gone.Listener.Addr().String()
+	ps := monitor.ProbeAll(context.Background(), nil, []monitor.ProbeTarget{{Role: "api", Addr: addr}})
+	err := monitor.NotReady(ps)
+	for _, shown := range []string{ps[0].Addr, ps[0].Error, err.Error()} {
+		if strings.Contains(shown, "s3cret-pw") {
+			t.Fatalf("the probe shows the password: %q", shown)
+		}
+	}
+	if !strings.Contains(ps[0].Addr, gone.Listener.Addr().String()) {
+		t.Fatalf("the probe's address %q does not name the host", ps[0].Addr)
 	}
 }

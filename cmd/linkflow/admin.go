@@ -22,6 +22,10 @@ type adminCmd struct {
 	required   string // comma-separated flags that must be given
 	flags      func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error
 	offline    bool // needs no Redis
+	// reading commands read what they can and say what they could not: a
+	// Redis that does not answer is no error, the encryption keys optional
+	// (admin.OpenConfig.Reading).
+	reading bool
 }
 
 var adminCmds = []adminCmd{
@@ -93,11 +97,11 @@ var adminCmds = []adminCmd{
 				return a.CreateUser(ctx, *email, splitList(*orgs), strings.TrimRight(line, "\r\n"))
 			}
 		}},
-	{name: "status", help: "backlog, dead letters, failures, failing webhook hosts, and each probed process's /readyz",
+	{name: "status", reading: true, help: "backlog, dead letters, failures, failing webhook hosts, and each probed process's /readyz",
 		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error { return opsFlags(fs, "status") }},
-	{name: "dlq list", help: "the dead letters, newest first",
+	{name: "dlq list", reading: true, help: "the newest dead letters (--limit), oldest of them first",
 		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error { return opsFlags(fs, "dlq list") }},
-	{name: "dlq replay", help: "send dead letters back to their workers (--seq N or --all) and drop them from the DLQ",
+	{name: "dlq replay", reading: true, help: "send dead letters back to their workers (--seq N or --all) and drop them from the DLQ",
 		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error { return opsFlags(fs, "dlq replay") }},
 	{name: "users revoke-tokens", required: "email", help: "make every access token of a user stop working",
 		flags: func(fs *flag.FlagSet) func(context.Context, *admin.Admin) error {
@@ -142,11 +146,17 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 	var c common
 	dataDir := ""
 	if !cmd.offline {
-		fs.StringVar(&dataDir, "data-dir", "", "a linkflow dev data directory: use that dev's Redis and encryption key (unless given)")
+		dirHelp := "a linkflow dev data directory: use that dev's Redis and encryption key (unless given)"
+		keysHelp := "AES-256 keys sealing secrets at rest: id:base64key,... (required, unless --data-dir)"
+		if cmd.reading {
+			dirHelp = "a linkflow dev data directory: use that dev's Redis and NATS (unless given)"
+			keysHelp = "AES-256 keys sealing secrets at rest: id:base64key,... (not needed: this command opens no secret)"
+		}
+		fs.StringVar(&dataDir, "data-dir", "", dirHelp)
 		fs.StringVar(&c.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
 		fs.BoolVar(&c.redisCluster, "redis-cluster", false, "--redis-url names a Redis Cluster (its seed nodes)")
 		fs.StringVar(&c.redisPrefix, "redis-prefix", "lf:", "prefix of every Redis key")
-		fs.StringVar(&c.encryptionKeys, "encryption-keys", "", "AES-256 keys sealing secrets at rest: id:base64key,... (required, unless --data-dir)")
+		fs.StringVar(&c.encryptionKeys, "encryption-keys", "", keysHelp)
 	}
 	run := cmd.flags(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -164,7 +174,8 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 		return run(ctx, &admin.Admin{Out: os.Stdout})
 	}
 	a, closeFn, err := admin.Open(ctx, admin.OpenConfig{RedisURL: c.redisURL, RedisURLGiven: explicit(fs, "redis-url"),
-		RedisCluster: c.redisCluster, RedisPrefix: c.redisPrefix, EncryptionKeys: c.encryptionKeys, DataDir: dataDir, Out: os.Stdout})
+		RedisCluster: c.redisCluster, RedisPrefix: c.redisPrefix, EncryptionKeys: c.encryptionKeys, DataDir: dataDir,
+		Reading: cmd.reading, Out: os.Stdout})
 	if err != nil {
 		return err
 	}

@@ -27,5 +27,8 @@ func opsFlags(fs *flag.FlagSet, name string) func(context.Context, *admin.Admin)
 		fs.Uint64Var(&c.Seq, "seq", 0, "the dead letter's sequence (see dlq list)")
 		fs.BoolVar(&c.All, "all", false, "every dead letter")
 	}
-	return func(ctx context.Context, a *admin.Admin) error { return a.RunOps(ctx, c) }
+	return func(ctx context.Context, a *admin.Admin) error {
+		c.NATSURLGiven = explicit(fs, "nats-url")
+		return a.RunOps(ctx, c)
+	}
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 )
 
 // An operator's day with a dead letter: a claimed message that came before
@@ -151,5 +153,40 @@ func TestOpsCommands(t *testing.T) {
 	}
 	if out := mustRun("dlq", "replay", "--all"); !strings.Contains(out, "replayed 0 dead letters") {
 		t.Fatalf("dlq replay --all, none:\n%s", out)
+	}
+}
+
+// With Redis down, linkflow status still shows what JetStream holds, names
+// Redis under its errors and exits 1; linkflow dlq list needs no Redis and
+// no encryption keys; both take dev's NATS from --data-dir.
+func TestOpsCommandsWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	natsURL, _, js := testenv.NATS(t)
+	if err := outbox.EnsureStreams(context.Background(), js, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	const deadRedis = "redis://127.0.0.1:1/0" // nothing listens on port 1
+	run := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(linkflowBin, args...)
+		cmd.Env = append(cleanEnv(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(nil, "status", "--nats-url", natsURL, "--redis-url", deadRedis)
+	if err == nil || !strings.Contains(out, "DEAD LETTERS") || !strings.Contains(out, "redis:") ||
+		!strings.Contains(out, "could not be read") {
+		t.Fatalf("status with Redis down: %v\n%s", err, out)
+	}
+	if out, err := run(nil, "dlq", "list", "--nats-url", natsURL, "--redis-url", deadRedis); err != nil || !strings.Contains(out, "no dead letters") {
+		t.Fatalf("dlq list with Redis down and no encryption keys: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	st := &embedded.DevState{EncryptionKey: store.GenerateKey("dev1"), APIKey: "unused-dev-api-key", WebhookSecret: store.NewWebhookSecret(),
+		RedisURL: deadRedis, NATSURL: natsURL, APIURL: "http://unused"}
+	if err := st.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run([]string{"LINKFLOW_DATA_DIR=" + dir}, "dlq", "list"); err != nil || !strings.Contains(out, "no dead letters") {
+		t.Fatalf("dlq list with dev's --data-dir: %v\n%s", err, out)
 	}
 }

@@ -55,31 +55,28 @@ func (a *Admin) CreateOrg(ctx context.Context, name string) error {
 	return nil
 }
 
-// SetAppSchemes sets the custom URL schemes an organization's return URLs
-// may use besides https (none clears them).
-func (a *Admin) SetAppSchemes(ctx context.Context, org string, schemes []string) error {
-	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AppSchemes: &schemes}); err != nil {
-		return fmt.Errorf("update %s: %w", org, err)
-	}
-	fmt.Fprintf(a.Out, "organization %s: app schemes %q\n", org, schemes)
-	return nil
-}
-
-// SetAllowedOrigins sets the web origins ("https://app.example.com") that
-// may embed an organization's hosted pages with the web drop-in and receive
-// its messages (none clears them: the pages cannot be framed).
-func (a *Admin) SetAllowedOrigins(ctx context.Context, org string, origins []string) error {
-	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AllowedOrigins: &origins}); err != nil {
+// UpdateOrg changes, in one step, the custom URL schemes ("myapp") an
+// organization's return URLs may use besides https, and the web origins
+// ("https://app.example.com") that may embed its hosted pages with the web
+// drop-in and receive its messages; nil leaves one as it is, an empty list
+// clears it. A value refused leaves both as they were.
+func (a *Admin) UpdateOrg(ctx context.Context, org string, schemes, origins *[]string) error {
+	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AppSchemes: schemes, AllowedOrigins: origins}); err != nil {
 		return fmt.Errorf("update %s: %w", org, err)
 	}
 	o, err := a.Store.Org(ctx, org)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Out, "organization %s: allowed origins %q\n", org, o.AllowedOrigins)
-	for _, origin := range o.AllowedOrigins {
-		if linkflow.DevOrigin(origin) {
-			fmt.Fprintf(a.Out, "note: %s is honoured only by an API running in dev mode\n", origin)
+	if schemes != nil {
+		fmt.Fprintf(a.Out, "organization %s: app schemes %q\n", org, o.AppSchemes)
+	}
+	if origins != nil {
+		fmt.Fprintf(a.Out, "organization %s: allowed origins %q\n", org, o.AllowedOrigins)
+		for _, origin := range o.AllowedOrigins {
+			if linkflow.DevOrigin(origin) {
+				fmt.Fprintf(a.Out, "note: %s is honoured only by an API running in dev mode\n", origin)
+			}
 		}
 	}
 	return nil
@@ -135,6 +132,21 @@ func (a *Admin) CreateUser(ctx context.Context, email string, orgs []string, pas
 	if len(password) < MinPasswordLength {
 		return fmt.Errorf("the password must have at least %d characters", MinPasswordLength)
 	}
+	if len(orgs) == 0 {
+		return errors.New("a user acts for at least one organization: give --org")
+	}
+	for _, org := range orgs {
+		if _, err := a.Store.Org(ctx, org); err != nil {
+			if errors.Is(err, linkflow.ErrNotFound) {
+				return fmt.Errorf("organization %s does not exist (nothing changed)", org)
+			}
+			return err
+		}
+	}
+	before, err := a.Store.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, linkflow.ErrNotFound) {
+		return err
+	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {
 		return err
@@ -142,7 +154,12 @@ func (a *Admin) CreateUser(ctx context.Context, email string, orgs []string, pas
 	if err := a.Store.CreateUser(ctx, linkflow.User{Email: email, PasswordHash: string(hash), OrgIDs: orgs}); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Out, "user %s created\n", email)
+	if before == nil {
+		fmt.Fprintf(a.Out, "user %s created, of %s\n", email, strings.Join(orgs, ", "))
+		return nil
+	}
+	fmt.Fprintf(a.Out, "user %s changed: a new password; of %s (was %s); the access tokens issued before stop working\n",
+		email, strings.Join(orgs, ", "), strings.Join(before.OrgIDs, ", "))
 	return nil
 }
 

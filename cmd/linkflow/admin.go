@@ -43,15 +43,16 @@ var adminCmds = []adminCmd{
 				if !explicit(fs, "app-schemes") && !explicit(fs, "allowed-origins") {
 					return errors.New("nothing to update: give --app-schemes or --allowed-origins")
 				}
+				var s, o *[]string
 				if explicit(fs, "app-schemes") {
-					if err := a.SetAppSchemes(ctx, *org, splitList(*schemes)); err != nil {
-						return err
-					}
+					list := splitList(*schemes)
+					s = &list
 				}
 				if explicit(fs, "allowed-origins") {
-					return a.SetAllowedOrigins(ctx, *org, splitList(*origins))
+					list := splitList(*origins)
+					o = &list
 				}
-				return nil
+				return a.UpdateOrg(ctx, *org, s, o)
 			}
 		}},
 	{name: "orgs rotate-webhook-secret", required: "org", help: "give an organization a new webhook secret; the old one signs too for --overlap",

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,7 +17,7 @@ import (
 // narrower key, revoke it, rotate the webhook secret.
 func TestAdminCommands(t *testing.T) {
 	t.Parallel()
-	_, rs := testenv.Redis(t)
+	rdb, rs := testenv.Redis(t)
 	keys := store.GenerateKey("adm")
 	stdin := ""
 	runErr := func(args ...string) (string, error) {
@@ -42,6 +44,14 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("no %q in:\n%s", name, out)
 		return ""
 	}
+	kr, err := store.ParseKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr}) // the commands' default prefix
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := run("orgs", "create", "--name", "Acme")
 	org, secret := field(out, "organization"), field(out, "webhook secret")
 	if !strings.HasPrefix(org, "org_") || !strings.Contains(out, "api key       lfk_") || !store.ValidWebhookSecret(secret) {
@@ -63,8 +73,27 @@ func TestAdminCommands(t *testing.T) {
 	if out, err := runErr("orgs", "update", "--org", org, "--allowed-origins", "https://acme.test/app"); err == nil || !strings.Contains(out, "path") {
 		t.Fatalf("orgs update with an origin that has a path: %v\n%s", err, out)
 	}
+	// Both changes or neither: a refused origin leaves the schemes as they were.
+	if out, err := runErr("orgs", "update", "--org", org, "--app-schemes", "other", "--allowed-origins", "https://acme.test/app"); err == nil || !strings.Contains(out, "path") {
+		t.Fatalf("orgs update with a refused origin: %v\n%s", err, out)
+	}
+	if o, err := st.Org(context.Background(), org); err != nil || !slices.Equal(o.AppSchemes, []string{"myapp", "com.acme.app"}) {
+		t.Fatalf("after a refused orgs update the app schemes are %v (%v)", o.AppSchemes, err)
+	}
 	stdin = "a long enough password\n"
-	run("users", "create", "--email", "ops@acme.test", "--org", org, "--password-stdin")
+	if out, err := runErr("users", "create", "--email", "ops@acme.test", "--org", "org_doesnotexist", "--password-stdin"); err == nil || !strings.Contains(out, "org_doesnotexist does not exist") {
+		t.Fatalf("users create of an unknown organization: %v\n%s", err, out)
+	}
+	if out, err := runErr("users", "revoke-tokens", "--email", "ops@acme.test"); err == nil {
+		t.Fatalf("the refused users create made the user:\n%s", out)
+	}
+	if out := run("users", "create", "--email", "ops@acme.test", "--org", org, "--password-stdin"); !strings.Contains(out, "user ops@acme.test created, of "+org) {
+		t.Fatalf("users create:\n%s", out)
+	}
+	if out := run("users", "create", "--email", "ops@acme.test", "--org", org, "--password-stdin"); !strings.Contains(out, "user ops@acme.test changed") ||
+		!strings.Contains(out, "(was "+org+")") {
+		t.Fatalf("users create of an existing user:\n%s", out)
+	}
 	if out := run("users", "revoke-tokens", "--email", "ops@acme.test"); !strings.Contains(out, "revoked every access token of ops@acme.test") {
 		t.Fatalf("users revoke-tokens:\n%s", out)
 	}

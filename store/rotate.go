@@ -60,6 +60,10 @@ func (k keyspace) sealedPlaces(key string) []sealedPlace {
 type Sealed struct {
 	Resealed int
 	ByKey    map[string]int
+	// Complete says the scan read every sealed value: without it ByKey
+	// counts only those read before it stopped, and a key it does not
+	// list may still seal values.
+	Complete bool
 }
 
 // RotateData counts the sealed values in Redis by the key that sealed them
@@ -87,11 +91,14 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 			} else {
 				v, err = c.HGet(ctx, p.key, p.field).Result()
 			}
-			if errors.Is(err, redis.Nil) || v == "" {
+			if errors.Is(err, redis.Nil) {
 				continue
 			}
 			if err != nil {
 				return err
+			}
+			if v == "" {
+				continue
 			}
 			if p.intent {
 				if v, _, _, err = intentCredentials(v); err != nil {
@@ -110,8 +117,9 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("the scan stopped: %w", err))
 	}
+	out.Complete = err == nil
 	return out, errors.Join(errs...)
 }
 
@@ -123,14 +131,14 @@ func (s *Store) reseal(ctx context.Context, p sealedPlace) (bool, error) {
 	} else {
 		old, err = s.rdb.HGet(ctx, p.key, p.field).Result()
 	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("%s %s: %w", p.key, p.field, err)
+	}
 	if err == nil && old != "" && p.intent {
 		return s.resealIntent(ctx, p, old)
 	}
 	if errors.Is(err, redis.Nil) || old == "" || s.keys.IsCurrent(old) || (p.maybePlain && !strings.HasPrefix(old, sealedPrefix)) {
 		return false, nil
-	}
-	if err != nil {
-		return false, err
 	}
 	pt, err := s.keys.Open(old, p.aad)
 	if err != nil {

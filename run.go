@@ -30,6 +30,22 @@ type Finished struct {
 	ConnectionID string
 	// Event is the event's message, recorded in the outbox, to publish.
 	Event Message
+	// ConnectionEvent is, when the link made an 'error' connection healthy
+	// again, its connection.healthy event's message, recorded in the
+	// outbox, to publish.
+	ConnectionEvent Message
+}
+
+// Messages are the messages to publish: Event and ConnectionEvent, those
+// that are set.
+func (f *Finished) Messages() []Message {
+	out := make([]Message, 0, 2)
+	for _, m := range []Message{f.Event, f.ConnectionEvent} {
+		if m.ID != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // RunVerdict is what beginning a session attempt found.

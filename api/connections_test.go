@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -408,6 +409,53 @@ func (h *hookLog) find(typ string) *verify.Event {
 		}
 	}
 	return nil
+}
+
+// A link that makes an 'error' connection healthy again (the end user
+// logged in anew after a refresh failed) sends connection.healthy, beside
+// its link.succeeded; the event log lists it.
+func TestLinkRepairingAConnectionSendsConnectionHealthy(t *testing.T) {
+	t.Parallel()
+	gate := &refreshGate{}
+	s := teststack.NewStack(t, connStackOptions(gate, teststack.StackOptions{}))
+	hooks, hookURL := newHookLog(t, s.WebhookSecret)
+	_, id := connect(t, s, map[string]any{"webhookUrl": hookURL}, sandbox.UserGood)
+	gate.fail.Store(true)
+	if failed, raw := getConn(t, s, s.APIKey, id, "refresh_policy=force", http.StatusOK); failed.Status != linkflow.ConnError {
+		t.Fatalf("after a failed refresh: %s", raw.Body)
+	}
+	gate.fail.Store(false)
+	link, again := connect(t, s, map[string]any{"webhookUrl": hookURL}, sandbox.UserGood)
+	if again != id {
+		t.Fatalf("the second link made connection %s, want %s", again, id)
+	}
+	var ev *verify.Event
+	testenv.Eventually(t, 10*time.Second, "a connection.healthy webhook", func() bool {
+		ev = hooks.find(linkflow.EventConnectionHealthy)
+		return ev != nil
+	})
+	var data connView
+	if err := json.Unmarshal(ev.Data, &data); err != nil || data.ID != id || data.Status != linkflow.ConnHealthy ||
+		!data.Credentials.Redacted || strings.Contains(string(ev.Body), "sbx_") || !slices.Contains(data.LinkIDs, link) {
+		t.Fatalf("connection.healthy event: %s", ev.Body)
+	}
+	var events struct {
+		Data []struct {
+			Type string `json:"type"`
+		} `json:"data"`
+	}
+	testenv.Eventually(t, 10*time.Second, "four events in the log", func() bool {
+		s.Do(t, http.MethodGet, "/v1/events", s.APIKey, nil).JSON(t, &events)
+		return len(events.Data) >= 4
+	})
+	var types []string
+	for _, e := range events.Data {
+		types = append(types, e.Type)
+	}
+	slices.Sort(types)
+	if got := strings.Join(types, " "); got != "connection.error connection.healthy link.succeeded link.succeeded" {
+		t.Fatalf("event log: %s", got)
+	}
 }
 
 func TestConnectionRefresh(t *testing.T) {

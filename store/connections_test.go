@@ -11,6 +11,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -48,9 +49,21 @@ func (b *connBundle) clock() time.Time { return time.UnixMilli(b.now.Load()) }
 
 func (b *connBundle) advance(d time.Duration) { b.now.Add(d.Milliseconds()) }
 
+// connectFin is connect for a link without an external user id, returning
+// what its commit answered.
+func (b *connBundle) connectFin(t *testing.T, integration, username string, creds *linkflow.Credentials) *linkflow.Finished {
+	t.Helper()
+	return b.run(t, integration, username, "", creds)
+}
+
 // connect runs a link for username to success through the store's own
 // steps (create, claim, begin, finish) and returns the connection id.
 func (b *connBundle) connect(t *testing.T, integration, username, externalUser string, creds *linkflow.Credentials) string {
+	t.Helper()
+	return b.run(t, integration, username, externalUser, creds).ConnectionID
+}
+
+func (b *connBundle) run(t *testing.T, integration, username, externalUser string, creds *linkflow.Credentials) *linkflow.Finished {
 	t.Helper()
 	ctx := context.Background()
 	c, err := b.st.CreateLink(ctx, linkflow.NewLink{OrgID: b.org, IntegrationID: integration, ExpiresIn: time.Hour,
@@ -74,7 +87,7 @@ func (b *connBundle) connect(t *testing.T, integration, username, externalUser s
 		t.Fatal(err)
 	}
 	b.linkIDs = append(b.linkIDs, c.Link.ID)
-	return fin.ConnectionID
+	return fin
 }
 
 func tokens(n int, expires time.Time) *linkflow.Credentials {
@@ -237,4 +250,109 @@ func TestConnectionListsItsLastLinks(t *testing.T) {
 		t.Errorf("the connection lists %d links from %v to %v, want its last %d", len(c.LinkIDs),
 			c.LinkIDs[:1], c.LinkIDs[len(c.LinkIDs)-1:], store.ConnectionLinkIDs)
 	}
+}
+
+// failRefresh commits a failed refresh of connection id: it is 'error'.
+func (b *connBundle) failRefresh(t *testing.T, id string) {
+	t.Helper()
+	ctx := context.Background()
+	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || lock.Token == "" {
+		t.Fatalf("lock: %+v %v", lock, err)
+	}
+	evID := outbox.NewEventIDFor(id)
+	if _, err := b.st.CommitRefresh(ctx, b.org, id, linkflow.RefreshCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID,
+		At: b.clock(), StatusMessage: "refresh failed", EventID: evID, EventType: linkflow.EventConnectionError,
+		EventBody: []byte(`{}`), Message: outbox.EventMessage(b.org, evID, linkflow.EventConnectionError)}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := b.st.Connection(ctx, b.org, id); err != nil || c.Status != linkflow.ConnError {
+		t.Fatalf("after a failed refresh: %+v %v", c, err)
+	}
+}
+
+// healthyEvent checks that m is a recorded connection.healthy event of
+// connection id, showing it healthy.
+func (b *connBundle) healthyEvent(t *testing.T, m linkflow.Message, id string) {
+	t.Helper()
+	recs, err := b.st.EventRecords(context.Background(), []string{m.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := recs[m.ID]
+	var body struct {
+		Type string `json:"type"`
+		Data struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"data"`
+	}
+	if !ok || json.Unmarshal(rec.Body, &body) != nil || body.Type != linkflow.EventConnectionHealthy ||
+		body.Data.ID != id || body.Data.Status != string(linkflow.ConnHealthy) || rec.WebhookURL != "https://hooks.example.com/x" ||
+		m.Subject != outbox.EventSubject(b.org, linkflow.EventConnectionHealthy) || m.Outbox == "" {
+		t.Fatalf("connection.healthy event %+v: record %+v (%s)", m, rec, rec.Body)
+	}
+}
+
+// A link that makes an 'error' connection healthy again records its
+// connection.healthy event with its commit's next step, for the worker to
+// publish; a link that renews a healthy connection records none. When the
+// process stops after the write, the relay records it before it publishes
+// the link's own event, once.
+func TestLinkThatRepairsAConnectionAnnouncesIt(t *testing.T) {
+	t.Parallel()
+	b := newConnBundle(t)
+	ctx := context.Background()
+	id := b.connect(t, "tmobile", "u1", "", tokens(1, b.clock().Add(time.Hour)))
+	b.failRefresh(t, id)
+	fin := b.connectFin(t, "tmobile", "u1", tokens(2, b.clock().Add(time.Hour)))
+	if fin.ConnectionEvent.ID == "" || fin.Event.ID == "" || len(fin.Messages()) != 2 {
+		t.Fatalf("a repairing link's commit: %+v", fin)
+	}
+	b.healthyEvent(t, fin.ConnectionEvent, id)
+	if again := b.connectFin(t, "tmobile", "u1", tokens(3, b.clock().Add(time.Hour))); again.ConnectionEvent.ID != "" {
+		t.Fatalf("a link renewing a healthy connection announced it: %+v", again.ConnectionEvent)
+	}
+	if err := b.st.AckOutbox(ctx, b.due(t)...); err != nil {
+		t.Fatal(err)
+	}
+
+	// The process stops after the write: the relay announces it.
+	b.failRefresh(t, id)
+	b.st.DeferAnnouncements(true)
+	fin = b.connectFin(t, "tmobile", "u1", tokens(4, b.clock().Add(time.Hour)))
+	b.st.DeferAnnouncements(false)
+	if fin.Event.ID != "" || fin.ConnectionEvent.ID != "" {
+		t.Fatalf("a commit that stopped after the write: %+v", fin)
+	}
+	due := b.due(t)
+	var healthy []linkflow.Message
+	linkEvent := false
+	for _, m := range due {
+		if m.Subject == outbox.EventSubject(b.org, linkflow.EventConnectionHealthy) {
+			healthy = append(healthy, m)
+		}
+		linkEvent = linkEvent || m.ID == fin.EventID
+	}
+	if len(healthy) != 1 || !linkEvent {
+		t.Fatalf("the relay's messages %+v: want the link's event and one connection.healthy", due)
+	}
+	b.healthyEvent(t, healthy[0], id)
+	if err := b.st.AckOutbox(ctx, due...); err != nil {
+		t.Fatal(err)
+	}
+	if more := b.due(t); len(more) != 0 {
+		t.Fatalf("the relay again: %+v", more)
+	}
+}
+
+// due is what the relay takes now.
+func (b *connBundle) due(t *testing.T) []linkflow.Message {
+	t.Helper()
+	b.advance(time.Minute)
+	msgs, err := b.st.DueOutbox(context.Background(), time.Second, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }

@@ -65,3 +65,8 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 // to DueOutbox (on), as a process that stopped between the two steps does,
 // or write them again (off).
 func (s *Store) DeferConnectionWrites(on bool) { s.deferApply = on }
+
+// DeferAnnouncements makes finished links that repaired their connection
+// leave its connection.healthy event (and their own) to DueOutbox (on), as
+// a process that stopped after the write does.
+func (s *Store) DeferAnnouncements(on bool) { s.deferAnnounce = on }

@@ -88,9 +88,10 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	if err != nil {
 		return nil, err
 	}
-	mine, stored := false, ""
+	mine, stored, repaired := false, "", false
 	switch out[0] {
 	case "ok":
+		repaired = len(out) > 1 && out[1] == connRepaired
 	case "fenced":
 		return nil, linkflow.ErrFenced
 	case "done":
@@ -112,19 +113,48 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	apply := func() error { return s.applyIntent(ctx, id, pending) }
+	apply := func() (bool, error) { return s.applyIntent(ctx, id, pending) }
 	switch {
 	case mine && stored != "":
-		apply = func() error { return s.applyStoredIntent(ctx, id, stored) }
+		apply = func() (bool, error) { return s.applyStoredIntent(ctx, id, stored) }
 	case mine || pending == nil || inline:
-		return fin, nil // no write waits in the link
+		// No write waits in the link. The first commit of a caller that
+		// asks again may have repaired the connection.
+		if conn != nil && (repaired || mine) {
+			s.announceOrLeave(ctx, fin, id)
+		}
+		return fin, nil
 	}
-	if err := apply(); err != nil || s.deferApply {
+	repaired, err = apply()
+	if err != nil || s.deferApply {
 		// The link ended; its connection is written, and its event
 		// published, by the relay (DueOutbox).
 		fin.Event = linkflow.Message{}
+		return fin, nil
+	}
+	if repaired {
+		s.announceOrLeave(ctx, fin, id)
 	}
 	return fin, nil
+}
+
+// announceOrLeave records the connection.healthy event of the connection
+// link fin's link repaired, for the caller to publish; or, when that
+// fails, leaves the link's own event to the relay, which records it first
+// (settleIntents).
+func (s *Store) announceOrLeave(ctx context.Context, fin *linkflow.Finished, linkID string) {
+	if s.deferAnnounce {
+		fin.Event = linkflow.Message{}
+		return
+	}
+	m, err := s.announceRepair(ctx, linkID, fin.ConnectionID)
+	if err != nil {
+		fin.Event = linkflow.Message{}
+		return
+	}
+	if m != nil {
+		fin.ConnectionEvent = *m
+	}
 }
 
 // eventParts splits a link's event body around the link's result, which
@@ -165,30 +195,37 @@ func (s *Store) connectionWrite(org, connID string, c *linkflow.ConnectionWrite,
 
 // applyStoredIntent applies the intent a link keeps (the relay's way, after
 // a process stopped between the two steps).
-func (s *Store) applyStoredIntent(ctx context.Context, linkID, raw string) error {
+func (s *Store) applyStoredIntent(ctx context.Context, linkID, raw string) (bool, error) {
 	var in connIntent
 	if err := json.Unmarshal([]byte(raw), &in); err != nil {
-		return fmt.Errorf("connection intent of %s: %w", linkID, err)
+		return false, fmt.Errorf("connection intent of %s: %w", linkID, err)
 	}
 	return s.applyIntent(ctx, linkID, &in)
 }
 
+// connRepaired is conn_write.lua's answer for a write that made an 'error'
+// connection healthy again, whose connection.healthy event is not recorded
+// yet (announceRepair).
+const connRepaired = "repaired"
+
 // applyIntent writes a finished link's connection (conn_apply.lua, in the
 // connection's shard; applying twice changes nothing, and a link older than
 // the connection's last one changes nothing), then forgets the intent, which
-// shows the link as ended.
-func (s *Store) applyIntent(ctx context.Context, linkID string, in *connIntent) error {
+// shows the link as ended. It reports whether the write repaired the
+// connection (connRepaired).
+func (s *Store) applyIntent(ctx context.Context, linkID string, in *connIntent) (bool, error) {
 	if s.deferApply {
-		return errors.New("connection writes deferred (a test)")
+		return false, errors.New("connection writes deferred (a test)")
 	}
 	keys, argv := s.intentCall(linkID, in)
-	if err := connApplyScript.Run(ctx, s.rdb, keys, argv...).Err(); err != nil {
-		return fmt.Errorf("apply the connection of %s: %w", linkID, err)
+	res, err := connApplyScript.Run(ctx, s.rdb, keys, argv...).Text()
+	if err != nil {
+		return false, fmt.Errorf("apply the connection of %s: %w", linkID, err)
 	}
 	if err := s.rdb.HDel(ctx, s.k.link(linkID), fConnIntent).Err(); err != nil {
-		return fmt.Errorf("settle %s: %w", linkID, err)
+		return false, fmt.Errorf("settle %s: %w", linkID, err)
 	}
-	return nil
+	return res == connRepaired, nil
 }
 
 // intentCall is conn_apply.lua's keys and arguments for in.

@@ -263,7 +263,7 @@ func TestCancelRefusedWhileTheConnectionWriteWaits(t *testing.T) {
 	}
 }
 
-// failHGet fails the HGET of one key in a pipeline, after the pipeline ran,
+// failHGet fails the HGET (or HMGET) of one key in a pipeline, after the pipeline ran,
 // and answers with the error go-redis gives when another read that found
 // nothing came first: redis.Nil.
 type failHGet struct {
@@ -278,7 +278,7 @@ func (f *failHGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		key, _ := f.key.Load().(string)
 		hit, none := false, false
 		for _, c := range cmds {
-			if c.Name() == "hget" && len(c.Args()) > 1 && c.Args()[1] == key {
+			if (c.Name() == "hget" || c.Name() == "hmget") && len(c.Args()) > 1 && c.Args()[1] == key {
 				c.SetErr(errors.New("LOADING Redis is loading the dataset in memory"))
 				hit = true
 			} else if errors.Is(c.Err(), redis.Nil) {

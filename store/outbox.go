@@ -93,37 +93,87 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 }
 
 // settleIntents writes the pending connections of the links whose events
-// are in msgs, and leaves out the events whose connection cannot be written
-// now, saying why in the error.
+// are in msgs, and records the connection.healthy event of each connection
+// one of those links repaired (announceRepair), and leaves out the events
+// whose connection cannot be written or announced now, saying why in the
+// error. The connection events it records are added to the messages.
 func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) ([]linkflow.Message, error) {
 	pipe := s.rdb.Pipeline()
-	intents := make([]*redis.StringCmd, len(msgs))
+	reads := make([]*redis.SliceCmd, len(msgs))
 	for i, m := range msgs {
 		if link, ok := linkOfEvent(m.ID); ok {
-			intents[i] = pipe.HGet(ctx, s.k.link(link), fConnIntent)
+			reads[i] = pipe.HMGet(ctx, s.k.link(link), fConnIntent, fConnectionID)
 		}
 	}
-	// Exec's error is the first command's that failed, and redis.Nil (no
-	// intent) is most links' answer: each read's own error decides.
+	// Exec's error is the first command's that failed: each read's own
+	// error decides.
 	_, _ = pipe.Exec(ctx)
 	out := msgs[:0]
 	var left []error
+	var announce []int // of out: link events whose connection to check
+	var conns []string
 	for i, m := range msgs {
-		c := intents[i]
-		if c != nil && c.Err() != nil && !errors.Is(c.Err(), redis.Nil) {
+		c := reads[i]
+		if c != nil && c.Err() != nil {
 			left = append(left, fmt.Errorf("event %s waits: read its link's connection write: %w", m.ID, c.Err()))
 			continue
 		}
-		if c != nil && c.Val() != "" {
+		if c != nil {
 			link, _ := linkOfEvent(m.ID)
-			if err := s.applyStoredIntent(ctx, link, c.Val()); err != nil {
-				left = append(left, fmt.Errorf("event %s waits: %w", m.ID, err))
-				continue
+			v := c.Val()
+			intent, _ := v[0].(string)
+			connID, _ := v[1].(string)
+			if intent != "" {
+				if _, err := s.applyStoredIntent(ctx, link, intent); err != nil {
+					left = append(left, fmt.Errorf("event %s waits: %w", m.ID, err))
+					continue
+				}
+			}
+			if connID != "" {
+				announce, conns = append(announce, len(out)), append(conns, connID)
 			}
 		}
 		out = append(out, m)
 	}
-	return out, errors.Join(left...)
+	if len(announce) == 0 {
+		return out, errors.Join(left...)
+	}
+	// Which of those connections a link repaired and did not announce yet.
+	pipe = s.rdb.Pipeline()
+	by := make([]*redis.StringCmd, len(announce))
+	for j, c := range conns {
+		by[j] = pipe.HGet(ctx, s.k.conn(c), fRepairedBy)
+	}
+	_, _ = pipe.Exec(ctx)
+	held := map[int]bool{}
+	var events []linkflow.Message
+	for j, i := range announce {
+		m := out[i]
+		link, _ := linkOfEvent(m.ID)
+		if err := by[j].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			left, held[i] = append(left, fmt.Errorf("event %s waits: read its connection: %w", m.ID, err)), true
+			continue
+		}
+		if by[j].Val() != link {
+			continue
+		}
+		ev, err := s.announceRepair(ctx, link, conns[j])
+		if err != nil {
+			left, held[i] = append(left, fmt.Errorf("event %s waits: %w", m.ID, err)), true
+			continue
+		}
+		if ev != nil {
+			ev.Relayed = true
+			events = append(events, *ev)
+		}
+	}
+	kept := out[:0]
+	for i, m := range out {
+		if !held[i] {
+			kept = append(kept, m)
+		}
+	}
+	return append(kept, events...), errors.Join(left...)
 }
 
 // linkOfEvent is the link a link event's id names (LinkEventID).

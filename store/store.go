@@ -73,6 +73,9 @@ type Store struct {
 	// deferApply leaves links' connection writes to the relay, as a process
 	// that stops between the two steps does (tests).
 	deferApply bool
+	// deferAnnounce leaves a repaired connection's connection.healthy event
+	// to the relay, as a process that stops after the write does (tests).
+	deferAnnounce bool
 }
 
 // New returns a Store with cfg's defaults filled in.

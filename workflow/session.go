@@ -330,7 +330,7 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 		zap.Int("attempt", s.link.Attempts), zap.Duration("took", s.w.cfg.Clock.Now().Sub(s.start)))
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := s.w.cfg.Publisher.Publish(pctx, fin.Event); err != nil {
+	if err := s.w.cfg.Publisher.Publish(pctx, fin.Messages()...); err != nil {
 		s.log.Warn("publish completion event; the outbox relay will retry", zap.Error(err))
 	}
 	_ = s.msg.Ack()

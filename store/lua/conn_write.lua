@@ -8,17 +8,30 @@
 -- connections index (its part in the connection's shard); a[i..]: link id,
 -- connection id, finished at ms, n pairs, n set-once pairs, how many link
 -- ids the connection lists, the pairs, then the set-once pairs.
--- Returns 'ok', 'applied' or 'stale'.
+-- A write that makes an 'error' connection healthy again names its link in
+-- 'repairedBy', until the connection.healthy event is recorded
+-- (conn_announce.lua), and answers 'repaired'; so does a write already
+-- applied whose event is not recorded yet.
+-- Returns 'ok', 'repaired', 'applied' or 'stale'.
 local function conn_write(ck1, ck2, ck3, a, i)
   local link, id, at = a[i], a[i + 1], a[i + 2]
   local np, no = tonumber(a[i + 3]), tonumber(a[i + 4])
-  local c = redis.call('HMGET', ck1, 'lastLinkId', 'lastFinishedAt', 'firstLinkId', 'version', 'status', 'revokedAt')
-  if c[1] == link then return 'applied' end
+  local c = redis.call('HMGET', ck1, 'lastLinkId', 'lastFinishedAt', 'firstLinkId', 'version', 'status', 'revokedAt',
+    'repairedBy')
+  if c[1] == link then
+    if c[7] == link then return 'repaired' end
+    return 'applied'
+  end
   if c[2] and tonumber(c[2]) > tonumber(at) then return 'stale' end
   if c[5] == 'revoked' and c[6] and tonumber(c[6]) >= tonumber(at) then return 'stale' end
   local first, last = i + 6, i + 5 + 2 * np
+  local out = 'ok'
   if c[3] then
     redis.call('HSET', ck1, 'version', string.format('%d', (tonumber(c[4]) or 0) + 1), unpack(a, first, last))
+    if c[5] == 'error' then
+      redis.call('HSET', ck1, 'repairedBy', link)
+      out = 'repaired'
+    end
   else
     -- A new connection: its set-once fields too, and listed in the order of
     -- the links that made them.
@@ -28,5 +41,5 @@ local function conn_write(ck1, ck2, ck3, a, i)
   if redis.call('RPUSH', ck2, link) > tonumber(a[i + 5]) then
     redis.call('LTRIM', ck2, '-' .. a[i + 5], '-1')
   end
-  return 'ok'
+  return out
 end

@@ -9,7 +9,8 @@
 -- lease token ('lease') or the version the caller read ('version'); a link
 -- that already ended is left alone ('done'). A session's finish names it
 -- ('endedBy'), for its own retry after a lost reply. The link's index entries go
--- when its retention ends (retention schedule).
+-- when its retention ends (retention schedule). Returns {'ok'}, with the
+-- connection write's answer second when it was made here.
 -- KEYS: 1 link, 2 lease, 3 password, 4 input, 5 outbox, 6 outbox messages,
 --       7 expiring set, 8 retention schedule, 9 event record, 10 debug trace,
 --       11-13 (optional) the connection's keys as conn_write takes them
@@ -59,5 +60,5 @@ end
 redis.call('PEXPIRE', KEYS[9], ARGV[11])
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[6])
 redis.call('HSET', KEYS[6], ARGV[6], ARGV[12])
-if KEYS[11] then conn_write(KEYS[11], KEYS[12], KEYS[13], ARGV, last + 1) end
+if KEYS[11] then return {'ok', conn_write(KEYS[11], KEYS[12], KEYS[13], ARGV, last + 1)} end
 return {'ok'}

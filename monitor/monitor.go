@@ -158,8 +158,8 @@ func (c *cache[T]) get(ctx context.Context, cfg Config, compute func(context.Con
 // nil, and Errors says why.
 type Backlog struct {
 	At time.Time `json:"at"`
-	// Consumers are the workers' consumers (one per integration) and the
-	// dispatchers'.
+	// Consumers are the workers' consumers (one per integration, and
+	// deadletter: max-deliveries advisories) and the dispatchers'.
 	Consumers []Consumer `json:"consumers"`
 	// Links are the links not finished, by where they wait.
 	Links *Links `json:"links"`
@@ -276,7 +276,8 @@ func (b *Backlog) addError(part string, err error) {
 	}
 }
 
-// consumers reads the workers' consumers and the dispatchers'.
+// consumers reads the workers' consumers (of claimed links, and of
+// max-deliveries advisories) and the dispatchers'.
 func (m *Monitor) consumers(ctx context.Context) ([]Consumer, error) {
 	js := m.cfg.JetStream
 	links, err := js.Stream(ctx, outbox.StreamLinks)
@@ -293,14 +294,18 @@ func (m *Monitor) consumers(ctx context.Context) ([]Consumer, error) {
 	if err := lister.Err(); err != nil {
 		return nil, fmt.Errorf("consumers of %s: %w", outbox.StreamLinks, err)
 	}
-	disp, err := js.Consumer(ctx, outbox.StreamEvents, outbox.DispatcherConsumer)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		// No dispatcher has started yet.
-	case err != nil:
-		return nil, fmt.Errorf("consumer %s: %w", outbox.DispatcherConsumer, err)
-	default:
-		out = append(out, consumerOf(disp.CachedInfo()))
+	// The dispatchers' consumer, and the workers' one of max-deliveries
+	// advisories (advisories waiting there are links not yet failed).
+	for _, c := range [][2]string{{outbox.StreamEvents, outbox.DispatcherConsumer}, {outbox.StreamAdvisories, outbox.AdvisoryConsumer}} {
+		cons, err := js.Consumer(ctx, c[0], c[1])
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+			// No dispatcher (or worker) has started yet.
+		case err != nil:
+			return nil, fmt.Errorf("consumer %s: %w", c[1], err)
+		default:
+			out = append(out, consumerOf(cons.CachedInfo()))
+		}
 	}
 	return out, nil
 }

@@ -139,6 +139,9 @@ func TestStatus(t *testing.T) {
 	if c, ok := names[outbox.DispatcherConsumer]; !ok || c.Stream != outbox.StreamEvents {
 		t.Fatalf("consumers %+v", st.Consumers)
 	}
+	if c, ok := names[outbox.AdvisoryConsumer]; !ok || c.Stream != outbox.StreamAdvisories || c.Pending != 0 {
+		t.Fatalf("consumers %+v: want the workers' consumer of max-deliveries advisories", st.Consumers)
+	}
 
 	// A dead letter shows at once (another monitor: no cache).
 	msg := &nats.Msg{Subject: outbox.SubjectDeadLetterLinks, Data: []byte(`{}`), Header: nats.Header{}}

@@ -226,6 +226,10 @@ func definitiveStreamError(err error) error {
 		return &ConfigError{Field: "Streams.Replicas", Err: err}
 	case 10052: // invalid stream configuration
 		return err
+	case 10065: // subjects overlap with an existing stream
+		return &ConfigError{Field: "Streams", Err: fmt.Errorf("%w: another stream of this NATS account already takes "+
+			"these subjects (a stream capturing $JS.EVENT.ADVISORY.> for auditing takes LINKFLOW_ADVISORIES'); "+
+			"narrow or remove that stream, or give linkflow an account of its own", err)}
 	}
 	return nil
 }

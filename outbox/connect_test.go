@@ -230,3 +230,22 @@ func TestEnsureStreamsRefusesAnOldEventsStream(t *testing.T) {
 		t.Fatalf("ensure over an old events stream: %v", err)
 	}
 }
+
+// A stream of the account that already takes the subjects of one of
+// linkflow's (one that keeps every JetStream advisory for auditing takes
+// LINKFLOW_ADVISORIES') is a configuration no wait heals: Connect says so
+// at once instead of waiting for JetStream forever.
+func TestConnectRefusesAStreamOverlappingLinkflows(t *testing.T) {
+	t.Parallel()
+	url, _, js := testenv.NATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "AUDIT", Subjects: []string{"$JS.EVENT.ADVISORY.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := outbox.Connect(ctx, outbox.ConnectConfig{URL: url})
+	var ce *outbox.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "another stream") || ctx.Err() != nil {
+		t.Fatalf("connect beside an overlapping stream: %v", err)
+	}
+}

@@ -43,6 +43,11 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	return c
 }
 
+// DeadLetterDuplicateWindow is how long the dead-letter stream recognises a
+// copy made again (a message's copy carries an id from the message's
+// sequence): longer than a worker tries to fail the message's link.
+const DeadLetterDuplicateWindow = 6 * time.Hour
+
 // EnsureStreams creates or updates linkflow's streams. It is idempotent;
 // every process runs it at start.
 //
@@ -79,6 +84,13 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		sc.Storage = storage
 		sc.Replicas = c.Replicas
 		sc.Duplicates = c.DuplicateWindow
+		if sc.Name == StreamDLQ {
+			// A worker copies a message the workers gave up on before it
+			// fails its link, which may wait for Redis for up to an hour;
+			// a worker that takes the advisory over after that copies it
+			// again, with the same message id. Dead letters are few.
+			sc.Duplicates = max(c.DuplicateWindow, DeadLetterDuplicateWindow)
+		}
 		sc.Discard = jetstream.DiscardOld
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			if old, serr := js.Stream(ctx, sc.Name); serr == nil && old.CachedInfo().Config.Retention != sc.Retention {

@@ -108,3 +108,29 @@ func TestOneOrganizationSpreadsOverTheCluster(t *testing.T) {
 		t.Fatalf("listed %d links, want %d", seen, n)
 	}
 }
+
+// rotate-data scans a Cluster's masters side by side and counts every
+// sealed value of all of them (its counts decide which keys may retire).
+func TestRotateDataCountsEveryMaster(t *testing.T) {
+	t.Parallel()
+	cc, _ := testenv.RedisCluster(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: cc, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const n = 150 // organizations, each with a sealed webhook secret, over the 3 masters
+	for range n {
+		if _, err := st.CreateOrg(ctx, "", "acme", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sealed, err := st.RotateData(ctx, false)
+	if err != nil || !sealed.Complete || sealed.ByKey["t"] != n {
+		t.Fatalf("rotate-data: %+v %v, want %d values sealed with t", sealed, err, n)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/outbox"
@@ -355,4 +357,44 @@ func (b *connBundle) due(t *testing.T) []linkflow.Message {
 		t.Fatal(err)
 	}
 	return msgs
+}
+
+// A refresh that changes the status of a connection a link repaired, before
+// the repair's event was recorded, records its own event and drops the
+// repair's: the relay then records no connection.healthy after the
+// connection.error (out of order), nor a second one after a later good
+// refresh.
+func TestRefreshAfterAnUnannouncedRepairDropsIt(t *testing.T) {
+	t.Parallel()
+	b := newConnBundle(t)
+	ctx := context.Background()
+	id := b.connect(t, "tmobile", "u1", "", tokens(1, b.clock().Add(time.Hour)))
+	b.failRefresh(t, id)
+	b.st.DeferAnnouncements(true)
+	b.connectFin(t, "tmobile", "u1", tokens(2, b.clock().Add(time.Hour)))
+	b.st.DeferAnnouncements(false)
+	b.failRefresh(t, id)
+	if err := b.st.Redis().HGet(ctx, b.st.KeyConn(id), "repairedBy").Err(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("the repair's mark after the refresh: %v", err)
+	}
+	// A good refresh records its own connection.healthy: the only one.
+	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
+	if err != nil || lock.Token == "" {
+		t.Fatalf("lock: %+v %v", lock, err)
+	}
+	evID := outbox.NewEventIDFor(id)
+	if _, err := b.st.CommitRefresh(ctx, b.org, id, linkflow.RefreshCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID,
+		At: b.clock(), Credentials: tokens(3, b.clock().Add(time.Hour)), EventID: evID, EventType: linkflow.EventConnectionHealthy,
+		EventBody: []byte(`{}`), Message: outbox.EventMessage(b.org, evID, linkflow.EventConnectionHealthy)}); err != nil {
+		t.Fatal(err)
+	}
+	var healthy []string
+	for _, m := range b.due(t) {
+		if m.Subject == outbox.EventSubject(b.org, linkflow.EventConnectionHealthy) {
+			healthy = append(healthy, m.ID)
+		}
+	}
+	if len(healthy) != 1 || healthy[0] != evID {
+		t.Fatalf("connection.healthy events %v, want the refresh's %s alone", healthy, evID)
+	}
 }

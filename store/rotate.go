@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -209,10 +210,16 @@ func intentCredentials(raw string) (sealed, aad string, with func(string) (strin
 // eachKey calls fn for every key of linkflow's (with a hash tag), on every
 // master.
 func (s *Store) eachKey(ctx context.Context, fn func(c *redis.Client, key string) error) error {
+	// A Cluster's masters are scanned side by side (ForEachMaster); fn is
+	// called one key at a time all the same, as it keeps counts.
+	var mu sync.Mutex
 	scan := func(c *redis.Client) error {
 		iter := c.Scan(ctx, 0, s.k.p+"{*", 1000).Iterator()
 		for iter.Next(ctx) {
-			if err := fn(c, iter.Val()); err != nil {
+			mu.Lock()
+			err := fn(c, iter.Val())
+			mu.Unlock()
+			if err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,6 +77,12 @@ type Store struct {
 	// deferAnnounce leaves a repaired connection's connection.healthy event
 	// to the relay, as a process that stops after the write does (tests).
 	deferAnnounce bool
+	// ready is Ping's latest answer on a Cluster, and when.
+	ready struct {
+		mu  sync.Mutex
+		at  time.Time
+		err error
+	}
 }
 
 // New returns a Store with cfg's defaults filled in.
@@ -128,7 +135,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.single {
 		return s.direct.Ping(ctx).Err()
 	}
-	return redisReady(ctx, s.direct)
+	// Asking every master reloads the client's view of the cluster: at
+	// most once a second, whoever asks (GET /readyz is public), and the
+	// callers meanwhile share the answer. Real time, as for a TTL.
+	s.ready.mu.Lock()
+	defer s.ready.mu.Unlock()
+	if !s.ready.at.IsZero() && time.Since(s.ready.at) < time.Second {
+		return s.ready.err
+	}
+	err := redisReady(ctx, s.direct)
+	s.ready.at, s.ready.err = time.Now(), err
+	return err
 }
 
 func hashHex(s string) string {

@@ -279,6 +279,12 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	if info.Config.Duplicates != 5*time.Minute || info.Config.Retention != jetstream.WorkQueuePolicy {
 		t.Fatalf("updated config: %+v", info.Config)
 	}
+	// The dead letters' window outlasts a worker's tries to fail a link
+	// (deadLetterPatience, an hour): a copy made again after them is one.
+	dlq, _ := h.js.Stream(ctx, outbox.StreamDLQ)
+	if info, _ := dlq.Info(ctx); info.Config.Duplicates != outbox.DeadLetterDuplicateWindow || outbox.DeadLetterDuplicateWindow < 2*time.Hour {
+		t.Fatalf("dead letters' duplicate window: %s", info.Config.Duplicates)
+	}
 	for range 2 {
 		if _, err := outbox.EnsureWorkerConsumer(ctx, h.js, "tmobile", outbox.ConsumerConfig{AckWait: time.Minute}); err != nil {
 			t.Fatal(err)

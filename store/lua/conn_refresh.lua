@@ -28,6 +28,9 @@ redis.call('HINCRBY', KEYS[1], 'version', '1')
 local event = '0'
 if prev ~= next and (prev == 'error' or next == 'error') then
   event = '1'
+  -- This change's event follows any a link's repair has not recorded yet:
+  -- that one would come after it, out of order, or twice.
+  redis.call('HDEL', KEYS[1], 'repairedBy')
   redis.call('HSET', KEYS[5], 'org', c[5] or '', 'type', ARGV[7], 'link', '', 'url', c[4] or '', 'body', ARGV[8])
   redis.call('PEXPIRE', KEYS[5], ARGV[9])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])

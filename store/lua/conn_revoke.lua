@@ -11,7 +11,7 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
 if (redis.call('HGET', KEYS[1], 'lastLinkId') or '') ~= ARGV[5] then return 'superseded' end
-redis.call('HDEL', KEYS[1], 'credentials')
+redis.call('HDEL', KEYS[1], 'credentials', 'repairedBy')
 redis.call('HSET', KEYS[1], 'status', 'revoked', 'statusMessage', ARGV[4], 'revokedAt', ARGV[2],
   'revokedAtProvider', ARGV[3], 'updatedAt', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'version', '1')

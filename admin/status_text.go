@@ -42,6 +42,10 @@ func writeStatus(out io.Writer, r monitor.Report) {
 		fmt.Fprintf(w, "  %s\n", unread)
 	}
 	for _, c := range r.Consumers {
+		if c.Missing {
+			fmt.Fprintf(w, "%s\t%s\t%d\t-\t-\t- (no worker serves this integration)\n", c.Name, c.Stream, c.Pending)
+			continue
+		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", c.Name, c.Stream, c.Pending, c.AckPending, c.Redelivered, c.Waiting)
 	}
 	fmt.Fprintln(w)

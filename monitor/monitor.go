@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,6 +188,9 @@ type Consumer struct {
 	Redelivered int `json:"redelivered"`
 	// Waiting are pull requests waiting: workers or dispatchers idle.
 	Waiting int `json:"waiting"`
+	// Missing is set for an integration with claimed links whose consumer
+	// does not exist: no worker serves it (Pending is its messages).
+	Missing bool `json:"missing,omitempty"`
 }
 
 // Links are the links not finished, by where they wait.
@@ -294,6 +298,24 @@ func (m *Monitor) consumers(ctx context.Context) ([]Consumer, error) {
 	if err := lister.Err(); err != nil {
 		return nil, fmt.Errorf("consumers of %s: %w", outbox.StreamLinks, err)
 	}
+	// Claimed links of an integration no worker serves (its consumer is
+	// made by the first worker that does) wait where no consumer counts
+	// them.
+	info, err := links.Info(ctx, jetstream.WithSubjectFilter(outbox.SubjectClaimed+">"))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", outbox.StreamLinks, err)
+	}
+	served := map[string]bool{}
+	for _, c := range out {
+		served[c.Name] = true
+	}
+	for subject, n := range info.State.Subjects {
+		name := outbox.WorkerConsumer(strings.TrimPrefix(subject, outbox.SubjectClaimed))
+		if !served[name] && n > 0 {
+			out = append(out, Consumer{Name: name, Stream: outbox.StreamLinks, Pending: n, Missing: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b Consumer) int { return strings.Compare(a.Name, b.Name) })
 	// The dispatchers' consumer, and the workers' one of max-deliveries
 	// advisories (advisories waiting there are links not yet failed).
 	for _, c := range [][2]string{{outbox.StreamEvents, outbox.DispatcherConsumer}, {outbox.StreamAdvisories, outbox.AdvisoryConsumer}} {

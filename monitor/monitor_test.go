@@ -325,3 +325,41 @@ func TestCollectorExportsTheLatestReadingWhileRedisHangs(t *testing.T) {
 		}
 	}
 }
+
+// Claimed links of an integration no worker serves (its consumer is made by
+// the first worker that serves it) are counted under that consumer's name,
+// marked missing, so the pending alert and the status see them.
+func TestBacklogCountsLinksNoWorkerServes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, _, js := testenv.NATS(t)
+	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := outbox.EnsureWorkerConsumer(ctx, js, "tmobile", outbox.ConsumerConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, integ := range []string{"tmobile", "att", "att"} {
+		if _, err := js.Publish(ctx, outbox.SubjectClaimed+integ, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := monitor.New(monitor.Config{Store: brokenStore{}, JetStream: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Backlog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]monitor.Consumer{}
+	for _, c := range b.Consumers {
+		got[c.Name] = c
+	}
+	if c := got[outbox.WorkerConsumer("att")]; !c.Missing || c.Pending != 2 || c.Stream != outbox.StreamLinks {
+		t.Fatalf("consumers %+v: want worker-att missing with 2 pending", b.Consumers)
+	}
+	if c := got[outbox.WorkerConsumer("tmobile")]; c.Missing || c.Pending != 1 {
+		t.Fatalf("consumers %+v: want worker-tmobile with 1 pending", b.Consumers)
+	}
+}

@@ -13,11 +13,10 @@ import (
 	"github.com/linkflow/linkflow/store"
 )
 
-// One organization on a 3-master Redis Cluster: its links, and its webhook
-// retries, spread over every master. (Before the sharded layout, all of
-// them sat on one.)
-func TestOneOrganizationSpreadsOverTheCluster(t *testing.T) {
-	t.Parallel()
+// clusterStore is a store on a 3-master Redis Cluster of the test's own
+// (its keys sealed with key "t").
+func clusterStore(t *testing.T) (*redis.ClusterClient, *store.Store) {
+	t.Helper()
 	cc, _ := testenv.RedisCluster(t)
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
 	if err != nil {
@@ -27,6 +26,15 @@ func TestOneOrganizationSpreadsOverTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cc, st
+}
+
+// One organization on a 3-master Redis Cluster: its links, and its webhook
+// retries, spread over every master. (Before the sharded layout, all of
+// them sat on one.)
+func TestOneOrganizationSpreadsOverTheCluster(t *testing.T) {
+	t.Parallel()
+	cc, st := clusterStore(t)
 	ctx := context.Background()
 	org, err := st.CreateOrg(ctx, "", "one", "")
 	if err != nil {
@@ -113,15 +121,7 @@ func TestOneOrganizationSpreadsOverTheCluster(t *testing.T) {
 // sealed value of all of them (its counts decide which keys may retire).
 func TestRotateDataCountsEveryMaster(t *testing.T) {
 	t.Parallel()
-	cc, _ := testenv.RedisCluster(t)
-	kr, err := store.ParseKeyring(store.GenerateKey("t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: cc, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := clusterStore(t)
 	ctx := context.Background()
 	const n = 150 // organizations, each with a sealed webhook secret, over the 3 masters
 	for range n {

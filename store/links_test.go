@@ -673,6 +673,14 @@ func TestFailLinkLeavesAHeldLink(t *testing.T) {
 	}
 }
 
+// clientKinds are the store's ways to talk to Redis: the full-duplex
+// auto-pipeliner the processes use, the plain one, and none.
+var clientKinds = map[string]func(*store.Config){
+	"full duplex":      nil,
+	"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
+	"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
+}
+
 // A read of an API key that Redis answers with an error is that error, not
 // "no such key": a Redis in trouble (a master of the Cluster down, a timeout)
 // must answer 503, not 401, and must not count as a wrong key against the
@@ -682,11 +690,7 @@ func TestFailLinkLeavesAHeldLink(t *testing.T) {
 // every command of its own.
 func TestAuthenticateReadErrorIsNotAnUnknownKey(t *testing.T) {
 	t.Parallel()
-	for name, mod := range map[string]func(*store.Config){
-		"full duplex":      nil,
-		"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
-		"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
-	} {
+	for name, mod := range clientKinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := setupWith(t, mod)
@@ -712,11 +716,7 @@ func TestAuthenticateReadErrorIsNotAnUnknownKey(t *testing.T) {
 // stays for the relay), on every kind of client.
 func TestAckOutboxReportsAFailedDelete(t *testing.T) {
 	t.Parallel()
-	for name, mod := range map[string]func(*store.Config){
-		"full duplex":      nil,
-		"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
-		"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
-	} {
+	for name, mod := range clientKinds {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := setupWith(t, mod)

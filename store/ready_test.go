@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow/internal/testenv"
-	"github.com/linkflow/linkflow/store"
 )
 
 // A Redis Cluster that lost the owner of a slot still answers PING on every
@@ -18,15 +17,7 @@ import (
 func TestPingSaysClusterDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cc, _ := testenv.RedisCluster(t)
-	kr, err := store.ParseKeyring(store.GenerateKey("t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: cc, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc, st := clusterStore(t)
 	if err := st.Ping(ctx); err != nil {
 		t.Fatalf("a healthy cluster: %v", err)
 	}

@@ -144,7 +144,6 @@ func TestMaxDeliveriesAdvisoryDeadLettersAndFails(t *testing.T) {
 // fails, the message is dead-lettered once and leaves the work queue.
 func TestMaxDeliveriesAdvisoryRaisedWhileNoWorkerRuns(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	h := newHarness(t, nil)
 	l := h.run("tmobile", "user_good", "pass_good", writePM("4111111111111111"))
 	advisories := h.exhaustDeliveries()
@@ -153,21 +152,7 @@ func TestMaxDeliveriesAdvisoryRaisedWhileNoWorkerRuns(t *testing.T) {
 	}
 
 	h.startDeadLetterWorker(nil)
-	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
-		t.Fatalf("link: %s %+v", got.Status, got.Error)
-	}
-	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
-	testenv.Eventually(t, 5*time.Second, "the advisory to be done", func() bool {
-		info, err := advisories.Info(ctx)
-		return err == nil && info.State.Msgs == 0
-	})
-	var dl []jetstream.RawStreamMsg
-	for _, m := range h.deadLetters() {
-		if m.Header.Get(outbox.HeaderLinkID) == l.ID {
-			dl = append(dl, m)
-		}
-	}
+	dl := h.advisoryHandled(l.ID, advisories)
 	if len(dl) != 1 || dl[0].Header.Get(outbox.HeaderDeliveries) != "2" {
 		t.Fatalf("dead letters of the link: %d (%v), want one after 2 deliveries", len(dl), dl)
 	}
@@ -215,6 +200,30 @@ func (h *harness) exhaustDeliveries() jetstream.Stream {
 	return advisories
 }
 
+// advisoryHandled waits for the max-deliveries advisory of link id to be
+// handled: the link failed with attempts exhausted, its message out of the
+// work queue, the advisory done. It returns the link's dead letters.
+func (h *harness) advisoryHandled(id string, advisories jetstream.Stream) []jetstream.RawStreamMsg {
+	t := h.t
+	t.Helper()
+	got := h.wait(id, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
+		t.Fatalf("link: %s %+v", got.Status, got.Error)
+	}
+	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the advisory to be done", func() bool {
+		info, err := advisories.Info(context.Background())
+		return err == nil && info.State.Msgs == 0
+	})
+	var dl []jetstream.RawStreamMsg
+	for _, m := range h.deadLetters() {
+		if m.Header.Get(outbox.HeaderLinkID) == id {
+			dl = append(dl, m)
+		}
+	}
+	return dl
+}
+
 // startDeadLetterWorker starts a worker with the consumer exhaustDeliveries
 // made (MaxDeliver 2) and st (nil: the harness's store).
 func (h *harness) startDeadLetterWorker(st *store.Store) *workflow.Worker {
@@ -245,22 +254,7 @@ func TestMaxDeliveriesAdvisoryOutlivesAStoppingWorker(t *testing.T) {
 	}
 
 	h.startDeadLetterWorker(nil)
-	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.FailureAttemptsExhausted {
-		t.Fatalf("link: %s %+v", got.Status, got.Error)
-	}
-	testenv.Eventually(t, 5*time.Second, "the message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
-	testenv.Eventually(t, 5*time.Second, "the advisory to be done", func() bool {
-		info, err := advisories.Info(context.Background())
-		return err == nil && info.State.Msgs == 0
-	})
-	n := 0
-	for _, m := range h.deadLetters() {
-		if m.Header.Get(outbox.HeaderLinkID) == l.ID {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := len(h.advisoryHandled(l.ID, advisories)); n != 1 {
 		t.Fatalf("%d dead letters of the link, want 1 (both workers made one: the second is a duplicate)", n)
 	}
 }

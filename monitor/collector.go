@@ -86,6 +86,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.redelivered.Reset()
 		for _, cons := range b.Consumers {
 			c.pending.WithLabelValues(cons.Name).Set(float64(cons.Pending))
+			if cons.Missing {
+				continue // only its messages: no consumer delivers them
+			}
 			c.ackPending.WithLabelValues(cons.Name).Set(float64(cons.AckPending))
 			c.redelivered.WithLabelValues(cons.Name).Set(float64(cons.Redelivered))
 		}

@@ -362,4 +362,26 @@ func TestBacklogCountsLinksNoWorkerServes(t *testing.T) {
 	if c := got[outbox.WorkerConsumer("tmobile")]; c.Missing || c.Pending != 1 {
 		t.Fatalf("consumers %+v: want worker-tmobile with 1 pending", b.Consumers)
 	}
+	// Exported: its pending messages, and no ack-pending series (which the
+	// "links nobody serves" alert tells it by).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]bool{}
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == "consumer" {
+					series[mf.GetName()+"{"+l.GetValue()+"}"] = true
+				}
+			}
+		}
+	}
+	if !series["linkflow_consumer_pending{worker-att}"] || series["linkflow_consumer_ack_pending{worker-att}"] ||
+		!series["linkflow_consumer_ack_pending{worker-tmobile}"] {
+		t.Fatalf("exported series %v", series)
+	}
 }

@@ -161,6 +161,14 @@ func TestOperatorPage(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	// Claimed links of an integration no worker serves show, marked.
+	if _, err := s.JS.Publish(context.Background(), outbox.SubjectClaimed+"nobodyserves", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, "the page to show the integration no worker serves", func() bool {
+		p := opsRequest(t, http.MethodGet, s.URL+"/ops", nil, map[string]string{"Cookie": session})
+		return strings.Contains(p.body, "worker-nobodyserves") && strings.Contains(p.body, "no worker serves this integration")
+	})
 	nonce := strings.TrimSuffix(strings.SplitN(strings.SplitN(page.header.Get("Content-Security-Policy"), "'nonce-", 2)[1], "'", 2)[0], "'")
 	if strings.Count(page.body, `nonce="`+nonce+`"`) != 2 || strings.Contains(page.body, "<script>") || strings.Contains(page.body, "style=") {
 		t.Fatalf("every script and style must carry the nonce %s:\n%s", nonce, page.body)

@@ -249,3 +249,52 @@ func TestConnectRefusesAStreamOverlappingLinkflows(t *testing.T) {
 		t.Fatalf("connect beside an overlapping stream: %v", err)
 	}
 }
+
+// The dead letters' duplicate window (6 hours) fits where it can: capped at
+// their max age, and the common window on a NATS whose max_duplicate_window
+// is shorter (the server refuses a longer one), rather than no start.
+func TestDeadLetterDuplicateWindowFits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	window := func(js jetstream.JetStream) time.Duration {
+		t.Helper()
+		s, err := js.Stream(ctx, outbox.StreamDLQ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.Duplicates
+	}
+	_, _, js := testenv.NATS(t)
+	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{Memory: true, DLQMaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if w := window(js); w != time.Hour {
+		t.Fatalf("with dead letters kept an hour, their duplicate window is %s", w)
+	}
+
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		JetStreamLimits: server.JSLimitOpts{Duplicates: 10 * time.Minute}, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	limited, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.EnsureStreams(ctx, limited, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatalf("ensure the streams on a NATS with max_duplicate_window 10m: %v", err)
+	}
+	if w := window(limited); w != 2*time.Minute {
+		t.Fatalf("on a NATS with max_duplicate_window 10m, the dead letters' window is %s", w)
+	}
+}

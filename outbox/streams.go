@@ -45,7 +45,9 @@ func (c StreamConfig) withDefaults() StreamConfig {
 
 // DeadLetterDuplicateWindow is how long the dead-letter stream recognises a
 // copy made again (a message's copy carries an id from the message's
-// sequence): longer than a worker tries to fail the message's link.
+// sequence and link): longer than a worker tries to fail the message's
+// link. It is capped at DLQMaxAge, and a NATS whose max_duplicate_window is
+// shorter gets DuplicateWindow instead.
 const DeadLetterDuplicateWindow = 6 * time.Hour
 
 // EnsureStreams creates or updates linkflow's streams. It is idempotent;
@@ -89,10 +91,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 			// fails its link, which may wait for Redis for up to an hour;
 			// a worker that takes the advisory over after that copies it
 			// again, with the same message id. Dead letters are few.
-			sc.Duplicates = max(c.DuplicateWindow, DeadLetterDuplicateWindow)
+			sc.Duplicates = min(max(c.DuplicateWindow, DeadLetterDuplicateWindow), c.DLQMaxAge)
 		}
 		sc.Discard = jetstream.DiscardOld
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		_, err := js.CreateOrUpdateStream(ctx, sc)
+		var api *jetstream.APIError
+		if sc.Name == StreamDLQ && sc.Duplicates > c.DuplicateWindow && errors.As(err, &api) && api.ErrorCode == 10052 {
+			// A server or account whose max_duplicate_window is shorter:
+			// the common window, rather than no start at all.
+			sc.Duplicates = c.DuplicateWindow
+			_, err = js.CreateOrUpdateStream(ctx, sc)
+		}
+		if err != nil {
 			if old, serr := js.Stream(ctx, sc.Name); serr == nil && old.CachedInfo().Config.Retention != sc.Retention {
 				// JetStream cannot change a stream's retention: a stream
 				// an older linkflow made stays as it is (README, Upgrading).

@@ -138,15 +138,23 @@ func (s *Store) Ping(ctx context.Context) error {
 	// Asking every master reloads the client's view of the cluster: at
 	// most once a second, whoever asks (GET /readyz is public), and the
 	// callers meanwhile share the answer. Real time, as for a TTL.
+	// The look runs on its own deadline, not the caller's: a caller that
+	// gives up (a probe's timeout, a dropped connection) must not leave its
+	// cancellation as everyone's answer.
 	s.ready.mu.Lock()
 	defer s.ready.mu.Unlock()
 	if !s.ready.at.IsZero() && time.Since(s.ready.at) < time.Second {
 		return s.ready.err
 	}
-	err := redisReady(ctx, s.direct)
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+	defer cancel()
+	err := redisReady(lctx, s.direct)
 	s.ready.at, s.ready.err = time.Now(), err
 	return err
 }
+
+// pingTimeout bounds Ping's look at a Cluster's masters.
+const pingTimeout = 2 * time.Second
 
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))

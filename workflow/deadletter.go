@@ -46,9 +46,9 @@ func deliveries(m jetstream.Msg) int {
 }
 
 // publishDeadLetter copies the message seq of the work queue (0: unknown)
-// to the dead-letter stream. The copy's message id names seq, so a copy
-// made twice within the duplicate window (an advisory handled again after
-// its acknowledgement was lost) is kept once.
+// to the dead-letter stream. The copy's message id names seq and the link,
+// so a copy made twice within the duplicate window (an advisory handled
+// again after its acknowledgement was lost) is kept once.
 func (w *Worker) publishDeadLetter(subject string, seq uint64, data []byte, reason, linkID, deliveries string) error {
 	out := &nats.Msg{Subject: outbox.SubjectDeadLetterLinks, Data: data, Header: nats.Header{}}
 	out.Header.Set(outbox.HeaderReason, reason)
@@ -60,7 +60,9 @@ func (w *Worker) publishDeadLetter(subject string, seq uint64, data []byte, reas
 		out.Header.Set(outbox.HeaderDeliveries, deliveries)
 	}
 	if seq != 0 {
-		out.Header.Set(jetstream.MsgIDHeader, "dead-"+outbox.StreamLinks+"-"+strconv.FormatUint(seq, 10))
+		// The link too: a sequence number comes back if the stream is
+		// made again, within the dead letters' duplicate window.
+		out.Header.Set(jetstream.MsgIDHeader, "dead-"+outbox.StreamLinks+"-"+strconv.FormatUint(seq, 10)+"-"+linkID)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

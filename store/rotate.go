@@ -75,14 +75,22 @@ type Sealed struct {
 func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 	out := &Sealed{ByKey: map[string]int{}}
 	var errs []error
+	var mu sync.Mutex // out and errs: a Cluster's masters are scanned side by side
+	failed := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
 	err := s.eachKey(ctx, func(c *redis.Client, key string) error {
 		for _, p := range s.k.sealedPlaces(key) {
 			if reseal {
 				done, err := s.reseal(ctx, p)
 				if err != nil {
-					errs = append(errs, err)
+					failed(err)
 				} else if done {
+					mu.Lock()
 					out.Resealed++
+					mu.Unlock()
 				}
 			}
 			var v string
@@ -103,7 +111,7 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 			}
 			if p.intent {
 				if v, _, _, err = intentCredentials(v); err != nil {
-					errs = append(errs, fmt.Errorf("%s %s: %w", p.key, p.field, err))
+					failed(fmt.Errorf("%s %s: %w", p.key, p.field, err))
 					continue
 				}
 				if v == "" {
@@ -113,7 +121,9 @@ func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 			if p.maybePlain && !strings.HasPrefix(v, sealedPrefix) {
 				continue // an idempotency record of an earlier release, kept as it was
 			}
+			mu.Lock()
 			out.ByKey[SealedWith(v)]++
+			mu.Unlock()
 		}
 		return nil
 	})
@@ -208,18 +218,13 @@ func intentCredentials(raw string) (sealed, aad string, with func(string) (strin
 }
 
 // eachKey calls fn for every key of linkflow's (with a hash tag), on every
-// master.
+// master: a Cluster's masters side by side (ForEachMaster), so fn must be
+// safe for concurrent use.
 func (s *Store) eachKey(ctx context.Context, fn func(c *redis.Client, key string) error) error {
-	// A Cluster's masters are scanned side by side (ForEachMaster); fn is
-	// called one key at a time all the same, as it keeps counts.
-	var mu sync.Mutex
 	scan := func(c *redis.Client) error {
 		iter := c.Scan(ctx, 0, s.k.p+"{*", 1000).Iterator()
 		for iter.Next(ctx) {
-			mu.Lock()
-			err := fn(c, iter.Val())
-			mu.Unlock()
-			if err != nil {
+			if err := fn(c, iter.Val()); err != nil {
 				return err
 			}
 		}

@@ -184,10 +184,7 @@ func TestUpdateAndDeleteConnection(t *testing.T) {
 func (b *connBundle) revoke(t *testing.T, id string) {
 	t.Helper()
 	ctx := context.Background()
-	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
-	if err != nil || lock.Token == "" {
-		t.Fatalf("lock: %+v %v", lock, err)
-	}
+	lock := b.lock(t, id)
 	if err := b.st.CommitRevoke(ctx, b.org, id, linkflow.RevokeCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID, At: b.clock()}); err != nil {
 		t.Fatal(err)
 	}
@@ -254,20 +251,39 @@ func TestConnectionListsItsLastLinks(t *testing.T) {
 	}
 }
 
+// lock takes connection id's lock.
+func (b *connBundle) lock(t *testing.T, id string) *linkflow.ConnectionLock {
+	t.Helper()
+	lock, err := b.st.LockConnection(context.Background(), b.org, id, time.Minute)
+	if err != nil || lock.Token == "" {
+		t.Fatalf("lock: %+v %v", lock, err)
+	}
+	return lock
+}
+
+// refresh commits a refresh of connection id under its lock: a good one
+// with creds, a failed one without; with its connection event (recorded
+// when the status changes), whose id it returns.
+func (b *connBundle) refresh(t *testing.T, id string, creds *linkflow.Credentials) string {
+	t.Helper()
+	lock := b.lock(t, id)
+	evID, typ := outbox.NewEventIDFor(id), linkflow.EventConnectionHealthy
+	c := linkflow.RefreshCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID, At: b.clock(), Credentials: creds}
+	if creds == nil {
+		c.StatusMessage, typ = "refresh failed", linkflow.EventConnectionError
+	}
+	c.EventID, c.EventType, c.EventBody, c.Message = evID, typ, []byte(`{}`), outbox.EventMessage(b.org, evID, typ)
+	if _, err := b.st.CommitRefresh(context.Background(), b.org, id, c); err != nil {
+		t.Fatal(err)
+	}
+	return evID
+}
+
 // failRefresh commits a failed refresh of connection id: it is 'error'.
 func (b *connBundle) failRefresh(t *testing.T, id string) {
 	t.Helper()
 	ctx := context.Background()
-	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
-	if err != nil || lock.Token == "" {
-		t.Fatalf("lock: %+v %v", lock, err)
-	}
-	evID := outbox.NewEventIDFor(id)
-	if _, err := b.st.CommitRefresh(ctx, b.org, id, linkflow.RefreshCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID,
-		At: b.clock(), StatusMessage: "refresh failed", EventID: evID, EventType: linkflow.EventConnectionError,
-		EventBody: []byte(`{}`), Message: outbox.EventMessage(b.org, evID, linkflow.EventConnectionError)}); err != nil {
-		t.Fatal(err)
-	}
+	b.refresh(t, id, nil)
 	if c, err := b.st.Connection(ctx, b.org, id); err != nil || c.Status != linkflow.ConnError {
 		t.Fatalf("after a failed refresh: %+v %v", c, err)
 	}
@@ -378,16 +394,7 @@ func TestRefreshAfterAnUnannouncedRepairDropsIt(t *testing.T) {
 		t.Fatalf("the repair's mark after the refresh: %v", err)
 	}
 	// A good refresh records its own connection.healthy: the only one.
-	lock, err := b.st.LockConnection(ctx, b.org, id, time.Minute)
-	if err != nil || lock.Token == "" {
-		t.Fatalf("lock: %+v %v", lock, err)
-	}
-	evID := outbox.NewEventIDFor(id)
-	if _, err := b.st.CommitRefresh(ctx, b.org, id, linkflow.RefreshCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID,
-		At: b.clock(), Credentials: tokens(3, b.clock().Add(time.Hour)), EventID: evID, EventType: linkflow.EventConnectionHealthy,
-		EventBody: []byte(`{}`), Message: outbox.EventMessage(b.org, evID, linkflow.EventConnectionHealthy)}); err != nil {
-		t.Fatal(err)
-	}
+	evID := b.refresh(t, id, tokens(3, b.clock().Add(time.Hour)))
 	var healthy []string
 	for _, m := range b.due(t) {
 		if m.Subject == outbox.EventSubject(b.org, linkflow.EventConnectionHealthy) {

@@ -673,12 +673,20 @@ func TestFailLinkLeavesAHeldLink(t *testing.T) {
 	}
 }
 
-// clientKinds are the store's ways to talk to Redis: the full-duplex
-// auto-pipeliner the processes use, the plain one, and none.
-var clientKinds = map[string]func(*store.Config){
-	"full duplex":      nil,
-	"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
-	"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
+// onEachClientKind runs f, in parallel subtests, on a store of each of the
+// store's ways to talk to Redis: the full-duplex auto-pipeliner the
+// processes use, the plain one, and none.
+func onEachClientKind(t *testing.T, f func(t *testing.T, b *bundle)) {
+	for name, mod := range map[string]func(*store.Config){
+		"full duplex":      nil,
+		"auto-pipeliner":   func(c *store.Config) { c.FullDuplex = false },
+		"no auto-pipeline": func(c *store.Config) { c.NoAutoPipeline = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f(t, setupWith(t, mod))
+		})
+	}
 }
 
 // A read of an API key that Redis answers with an error is that error, not
@@ -690,48 +698,40 @@ var clientKinds = map[string]func(*store.Config){
 // every command of its own.
 func TestAuthenticateReadErrorIsNotAnUnknownKey(t *testing.T) {
 	t.Parallel()
-	for name, mod := range clientKinds {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			b := setupWith(t, mod)
-			ctx := context.Background()
-			secret, _, err := b.st.CreateAPIKey(ctx, b.org, "k", "", nil)
-			if err != nil {
-				t.Fatal(err)
+	onEachClientKind(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		secret, _, err := b.st.CreateAPIKey(ctx, b.org, "k", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.Redis().Set(ctx, b.st.KeyAPIKey(secret), "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, gate := range []*linkflow.RateLimitRequest{nil, {Name: "auth:test", Rate: 1, Burst: 10, Peek: true}} {
+			p, _, err := b.st.Authenticate(ctx, secret, gate)
+			if err == nil || errors.Is(err, linkflow.ErrNotFound) || !strings.Contains(err.Error(), "WRONGTYPE") {
+				t.Fatalf("gate %v: a failed read answered %+v, %v; want its WRONGTYPE error", gate != nil, p, err)
 			}
-			if err := b.st.Redis().Set(ctx, b.st.KeyAPIKey(secret), "not a hash", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-			for _, gate := range []*linkflow.RateLimitRequest{nil, {Name: "auth:test", Rate: 1, Burst: 10, Peek: true}} {
-				p, _, err := b.st.Authenticate(ctx, secret, gate)
-				if err == nil || errors.Is(err, linkflow.ErrNotFound) || !strings.Contains(err.Error(), "WRONGTYPE") {
-					t.Fatalf("gate %v: a failed read answered %+v, %v; want its WRONGTYPE error", gate != nil, p, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // The outbox's confirmations report a delete Redis refused (the entry then
 // stays for the relay), on every kind of client.
 func TestAckOutboxReportsAFailedDelete(t *testing.T) {
 	t.Parallel()
-	for name, mod := range clientKinds {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			b := setupWith(t, mod)
-			ctx := context.Background()
-			l := b.create(t, nil)
-			fin, err := b.st.FailLink(ctx, b.org, l.ID, linkflow.LinkError{Code: linkflow.FailureDeclined, Message: "x"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.st.Redis().Set(ctx, b.st.KeyOutboxMessages(fin.Event.Outbox), "not a hash", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.st.AckOutbox(ctx, fin.Event); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
-				t.Fatalf("AckOutbox with a delete refused: %v, want its WRONGTYPE error", err)
-			}
-		})
-	}
+	onEachClientKind(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		l := b.create(t, nil)
+		fin, err := b.st.FailLink(ctx, b.org, l.ID, linkflow.LinkError{Code: linkflow.FailureDeclined, Message: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.Redis().Set(ctx, b.st.KeyOutboxMessages(fin.Event.Outbox), "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.AckOutbox(ctx, fin.Event); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Fatalf("AckOutbox with a delete refused: %v, want its WRONGTYPE error", err)
+		}
+	})
 }

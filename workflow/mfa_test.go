@@ -199,6 +199,16 @@ func (h *harness) gated() *gatedProvider {
 	return p
 }
 
+// waitEntered waits for the operation to start.
+func (p *gatedProvider) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the operation did not start")
+	}
+}
+
 func (*gatedProvider) Login(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
 	return &operations.LoginResult{SessionID: "s1"}, nil
 }
@@ -228,11 +238,7 @@ func TestFencedWriteTakesALapsedLeaseBack(t *testing.T) {
 	})
 
 	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
-	select {
-	case <-p.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the operation did not start")
-	}
+	p.waitEntered(t)
 	h.lapseLease(l.ID)
 	close(p.release)
 	if got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded || got.Attempts != 1 {
@@ -283,11 +289,7 @@ func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
 	})
 	t.Cleanup(unstall) // before the worker stops (cleanups run last first), also when the test fails
 	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
-	select {
-	case <-p.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the operation did not start")
-	}
+	p.waitEntered(t)
 	st.stall.Store(true)
 	testenv.Eventually(t, 10*time.Second, "a renewal to hang", func() bool { return st.stalled.Load() > 0 })
 	base := counter(t, reg, "linkflow_worker_ack_extensions_total")
@@ -344,11 +346,7 @@ func TestCommitWhoseReplyWasLost(t *testing.T) {
 		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour // nothing else runs a script
 	})
 	l := h.run("gated", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
-	select {
-	case <-p.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the operation did not start")
-	}
+	p.waitEntered(t)
 	refuse.On.Store(true)
 	close(p.release)
 	testenv.Eventually(t, 10*time.Second, "the commit to lose its reply", func() bool { return refuse.Refused.Load() > 0 })

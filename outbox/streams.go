@@ -76,6 +76,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		{
 			Name: StreamDLQ, Subjects: []string{"linkflow.dlq.>"},
 			Retention: jetstream.LimitsPolicy, MaxAge: c.DLQMaxAge,
+			// A worker copies a message the workers gave up on before it
+			// fails its link, which may wait for Redis for up to an hour;
+			// a worker that takes the advisory over after that copies it
+			// again, with the same message id. Dead letters are few.
+			Duplicates: min(max(c.DuplicateWindow, DeadLetterDuplicateWindow), c.DLQMaxAge),
 		},
 		{
 			Name: StreamAdvisories, Subjects: []string{SubjectMaxDeliveries},
@@ -85,20 +90,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 	for _, sc := range streams {
 		sc.Storage = storage
 		sc.Replicas = c.Replicas
-		sc.Duplicates = c.DuplicateWindow
-		if sc.Name == StreamDLQ {
-			// A worker copies a message the workers gave up on before it
-			// fails its link, which may wait for Redis for up to an hour;
-			// a worker that takes the advisory over after that copies it
-			// again, with the same message id. Dead letters are few.
-			sc.Duplicates = min(max(c.DuplicateWindow, DeadLetterDuplicateWindow), c.DLQMaxAge)
-		}
+		sc.Duplicates = cmp.Or(sc.Duplicates, c.DuplicateWindow)
 		sc.Discard = jetstream.DiscardOld
 		_, err := js.CreateOrUpdateStream(ctx, sc)
 		var api *jetstream.APIError
-		if sc.Name == StreamDLQ && sc.Duplicates > c.DuplicateWindow && errors.As(err, &api) && api.ErrorCode == 10052 {
-			// A server or account whose max_duplicate_window is shorter:
-			// the common window, rather than no start at all.
+		if sc.Duplicates > c.DuplicateWindow && errors.As(err, &api) && api.ErrorCode == 10052 {
+			// A longer window than the common one, on a server or account
+			// whose max_duplicate_window is shorter: the common window,
+			// rather than no start at all.
 			sc.Duplicates = c.DuplicateWindow
 			_, err = js.CreateOrUpdateStream(ctx, sc)
 		}

@@ -25,18 +25,15 @@ const fRepairedBy = "repairedBy"
 // read again.
 func (s *Store) announceRepair(ctx context.Context, linkID, connID string) (*linkflow.Message, error) {
 	for range 3 {
-		pipe := s.rdb.Pipeline()
-		hc := pipe.HGetAll(ctx, s.k.conn(connID))
-		lc := pipe.LRange(ctx, s.k.connLinks(connID), -ConnectionLinkIDs, -1)
-		if _, err := pipe.Exec(ctx); err != nil {
+		h, links, err := s.readConnection(ctx, connID)
+		if err != nil {
 			return nil, fmt.Errorf("announce the repair of %s: %w", connID, err)
 		}
-		h := hc.Val()
 		if h[fRepairedBy] != linkID {
 			return nil, nil
 		}
 		c := decodeConnection(h)
-		c.LinkIDs = lc.Val()
+		c.LinkIDs = links
 		if sealed := h[cCredentials]; sealed != "" {
 			// Only the credentials' non-secret parts are shown; ones this
 			// process cannot open are left out rather than holding the

@@ -44,16 +44,26 @@ func (s *Store) Connection(ctx context.Context, org, id string) (*linkflow.Conne
 	if !validID(id) || !validID(org) {
 		return nil, linkflow.ErrNotFound
 	}
+	h, links, err := s.readConnection(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if h[cOrg] != org {
+		return nil, linkflow.ErrNotFound
+	}
+	return s.connectionFromHash(id, h, links)
+}
+
+// readConnection reads connection id's hash and its recent link ids, in one
+// round trip (both are in the connection's shard).
+func (s *Store) readConnection(ctx context.Context, id string) (map[string]string, []string, error) {
 	pipe := s.rdb.Pipeline()
 	h := pipe.HGetAll(ctx, s.k.conn(id))
 	links := pipe.LRange(ctx, s.k.connLinks(id), -ConnectionLinkIDs, -1)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		return nil, nil, err
 	}
-	if h.Val()[cOrg] != org {
-		return nil, linkflow.ErrNotFound
-	}
-	return s.connectionFromHash(id, h.Val(), links.Val())
+	return h.Val(), links.Val(), nil
 }
 
 func (s *Store) connectionFromHash(id string, m map[string]string, links []string) (*linkflow.Connection, error) {

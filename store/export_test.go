@@ -54,9 +54,6 @@ func (s *Store) IndexedLinks(ctx context.Context, org string) (int64, error) {
 	return n, nil
 }
 
-// Single says whether the store runs on a single Redis (a finished link's
-// connection is written in its commit) rather than a Cluster.
-func (s *Store) Single() bool { return s.single }
 
 // Redis returns the store's client, for tests that look under the hood.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }

@@ -113,10 +113,9 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	}
 	msg.Outbox = outboxName(shard)
 	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
-	apply := func() (bool, error) { return s.applyIntent(ctx, id, pending) }
 	switch {
 	case mine && stored != "":
-		apply = func() (bool, error) { return s.applyStoredIntent(ctx, id, stored) }
+		repaired, err = s.applyStoredIntent(ctx, id, stored)
 	case mine || pending == nil || inline:
 		// No write waits in the link. The first commit of a caller that
 		// asks again may have repaired the connection.
@@ -124,8 +123,9 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 			s.announceOrLeave(ctx, fin, id)
 		}
 		return fin, nil
+	default:
+		repaired, err = s.applyIntent(ctx, id, pending)
 	}
-	repaired, err = apply()
 	if err != nil || s.deferApply {
 		// The link ended; its connection is written, and its event
 		// published, by the relay (DueOutbox).

@@ -9,13 +9,11 @@
 -- ARGV: 1 link id, 2 version read, 3 now ms, 4 event id, 5 event type,
 --       6 event body, 7 event record ttl ms, 8 the event's message
 -- Returns 'ok', 'changed' or 'done'.
+--#include conn_event
 local c = redis.call('HMGET', KEYS[1], 'repairedBy', 'version', 'status', 'webhookUrl', 'org')
 if c[1] ~= ARGV[1] then return 'done' end
 if c[2] ~= ARGV[2] then return 'changed' end
 redis.call('HDEL', KEYS[1], 'repairedBy')
 if c[3] ~= 'healthy' then return 'done' end
-redis.call('HSET', KEYS[4], 'org', c[5] or '', 'type', ARGV[5], 'link', '', 'url', c[4] or '', 'body', ARGV[6])
-redis.call('PEXPIRE', KEYS[4], ARGV[7])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[8])
+conn_event(KEYS[4], KEYS[2], KEYS[3], c[5], c[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[3], ARGV[8])
 return 'ok'

@@ -9,6 +9,7 @@
 --       'error'), 4 now ms, 5 sealed credentials ('ok') or status message
 --       ('error'), 6 event id, 7 event type, 8 event body,
 --       9 event record ttl ms, 10 the event's message
+--#include conn_event
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'fenced'} end
 redis.call('DEL', KEYS[2])
 local c = redis.call('HMGET', KEYS[1], 'id', 'status', 'lastLinkId', 'webhookUrl', 'org')
@@ -31,9 +32,6 @@ if prev ~= next and (prev == 'error' or next == 'error') then
   -- This change's event follows any a link's repair has not recorded yet:
   -- that one would come after it, out of order, or twice.
   redis.call('HDEL', KEYS[1], 'repairedBy')
-  redis.call('HSET', KEYS[5], 'org', c[5] or '', 'type', ARGV[7], 'link', '', 'url', c[4] or '', 'body', ARGV[8])
-  redis.call('PEXPIRE', KEYS[5], ARGV[9])
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
-  redis.call('HSET', KEYS[4], ARGV[6], ARGV[10])
+  conn_event(KEYS[5], KEYS[3], KEYS[4], c[5], c[4], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[4], ARGV[10])
 end
 return {'ok', event}

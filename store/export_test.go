@@ -54,7 +54,6 @@ func (s *Store) IndexedLinks(ctx context.Context, org string) (int64, error) {
 	return n, nil
 }
 
-
 // Redis returns the store's client, for tests that look under the hood.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 

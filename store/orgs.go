@@ -252,7 +252,6 @@ func (s *Store) Authenticate(ctx context.Context, secret string, gate *linkflow.
 	}
 	key := pipe.HGetAll(ctx, s.k.apiKey(h))
 	tok := pipe.HGetAll(ctx, s.k.accessToken(h))
-	pipe.track(key, tok)
 	if err := pipe.Exec(ctx); err != nil {
 		return nil, nil, err
 	}

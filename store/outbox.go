@@ -202,7 +202,8 @@ func (s *Store) AckOutbox(ctx context.Context, msgs ...linkflow.Message) error {
 		if !ok {
 			continue
 		}
-		pipe.track(pipe.ZRem(ctx, s.k.outbox(sh), m.ID), pipe.HDel(ctx, s.k.outboxMessages(sh), m.ID))
+		pipe.ZRem(ctx, s.k.outbox(sh), m.ID)
+		pipe.HDel(ctx, s.k.outboxMessages(sh), m.ID)
 		if m.Relayed && m.Seq > 0 && strings.HasPrefix(m.ID, "evt_") {
 			pipe.Script(ctx, recordSeqScript, []string{s.k.event(m.ID)}, m.Seq)
 		}

@@ -95,7 +95,7 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 	}
 	exp := float64(ms(s.now().Add(ttl)))
 	for _, r := range slots {
-		pipe.track(pipe.ZAddXX(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder}))
+		pipe.ZAddXX(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder})
 	}
 	err := pipe.Exec(ctx)
 	if err != nil {

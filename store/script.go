@@ -81,13 +81,18 @@ func replyStrings(v any) ([]string, error) {
 // run again: every other command already took effect, so running the whole
 // pipeline again could do some twice (on Cluster, one node may have lost its
 // cache and not the others).
+//
+// It offers only the commands its callers need, each of them judged by
+// Exec: an auto-pipeliner answers each command on its own, and an error
+// nobody reads (an HGETALL's, whose value then reads as empty) would pass
+// for an answer.
 type scriptPipe struct {
-	redis.Cmdable
+	c     redis.Cmdable   // the pipeline, or the auto-pipeliner
 	pipe  redis.Pipeliner // nil when auto-pipelining
 	rdb   redis.UniversalClient
 	calls []scriptCall
-	// own are the commands queued on Cmdable while auto-pipelining, whose
-	// errors Exec judges too (track).
+	// own are the commands queued while auto-pipelining, which Exec judges
+	// too (a pipeline judges its own).
 	own []redis.Cmder
 }
 
@@ -100,34 +105,45 @@ type scriptCall struct {
 
 func (s *Store) pipeline() *scriptPipe {
 	if s.auto {
-		return &scriptPipe{Cmdable: s.rdb, rdb: s.rdb}
+		return &scriptPipe{c: s.rdb, rdb: s.rdb}
 	}
 	pipe := s.rdb.Pipeline()
-	return &scriptPipe{Cmdable: pipe, pipe: pipe, rdb: s.rdb}
+	return &scriptPipe{c: pipe, pipe: pipe, rdb: s.rdb}
 }
 
 // Script queues a script call; its reply is in the returned command after
 // Exec.
 func (p *scriptPipe) Script(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
-	cmd := sc.EvalSha(ctx, p.Cmdable, keys, args...)
+	cmd := sc.EvalSha(ctx, p.c, keys, args...)
 	p.calls = append(p.calls, scriptCall{script: sc, cmd: cmd, keys: keys, args: args})
 	return cmd
 }
 
-// track has Exec judge cmds, commands queued on the pipe's Cmdable. A
-// pipeline judges its commands by itself; an auto-pipeliner answers each
-// command on its own, and a command's error nobody reads (an HGETALL's,
-// whose value then reads as empty) would pass for an answer.
-func (p *scriptPipe) track(cmds ...redis.Cmder) {
+// HGetAll, ZAddXX, ZRem and HDel queue their command.
+func (p *scriptPipe) HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd {
+	return queued(p, p.c.HGetAll(ctx, key))
+}
+func (p *scriptPipe) ZAddXX(ctx context.Context, key string, members ...redis.Z) *redis.IntCmd {
+	return queued(p, p.c.ZAddXX(ctx, key, members...))
+}
+func (p *scriptPipe) ZRem(ctx context.Context, key string, members ...any) *redis.IntCmd {
+	return queued(p, p.c.ZRem(ctx, key, members...))
+}
+func (p *scriptPipe) HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd {
+	return queued(p, p.c.HDel(ctx, key, fields...))
+}
+
+// queued has Exec judge cmd when auto-pipelining.
+func queued[C redis.Cmder](p *scriptPipe, cmd C) C {
 	if p.pipe == nil {
-		p.own = append(p.own, cmds...)
+		p.own = append(p.own, cmd)
 	}
+	return cmd
 }
 
 // Exec runs the pipeline (or waits for the script calls' answers), then
 // each script call that found no script again alone. It returns the first
-// error other than redis.Nil of a script call, or of any other command
-// (queued on a pipeline, or tracked); each command keeps its own.
+// error other than redis.Nil of any command; each command keeps its own.
 func (p *scriptPipe) Exec(ctx context.Context) error {
 	cmds := p.own
 	if p.pipe != nil {

@@ -85,7 +85,9 @@ type Config struct {
 	// deliveries open its circuit breaker for that host. Default 5.
 	BreakerThreshold int
 	// BreakerCooldown is how long an open breaker defers deliveries to its
-	// host before one probe is let through. Default 30s.
+	// host before one probe is let through. Default 30s. A host's failures
+	// and breaker are forgotten after 5 minutes (or the cooldown, if
+	// longer) without an attempt to it.
 	BreakerCooldown time.Duration
 	// BreakerGiveUp is how long an open breaker may hold back a delivery
 	// that is due before the delivery fails (its host kept failing): a

@@ -26,12 +26,19 @@ type hostGate struct {
 	maxQueue     int
 	queueWait    time.Duration
 	overflowWait time.Duration
-	now          func() time.Time
-	onOpen       func(host string, reopened bool)
+	// forgetAfter is how long an idle host's state is kept (forget).
+	forgetAfter time.Duration
+	now         func() time.Time
+	onOpen      func(host string, reopened bool)
 
-	mu    sync.Mutex
-	hosts map[string]*hostState
+	mu         sync.Mutex
+	hosts      map[string]*hostState
+	nextForget time.Time
 }
+
+// hostForgetAfter is the least time a host's failures and breaker are kept
+// after the last attempt to it; a gate keeps them at least its cooldown.
+const hostForgetAfter = 5 * time.Minute
 
 // gateKey is the gate's name for org's deliveries to host.
 func gateKey(org, host string) string { return org + " " + host }
@@ -48,6 +55,7 @@ type hostState struct {
 	openUntil time.Time // zero: closed
 	probing   bool      // half-open: one probe is in flight
 	queue     []*hostWaiter
+	lastUsed  time.Time // the latest acquire or release
 }
 
 // hostWaiter is a delivery queued for a host's next free slot. A release
@@ -63,7 +71,8 @@ type hostWaiter struct {
 func newHostGate(c *Config, onOpen func(host string, reopened bool)) *hostGate {
 	return &hostGate{perHost: c.PerHostConcurrency, threshold: c.BreakerThreshold, cooldown: c.BreakerCooldown,
 		busyDelay: c.HostRetryDelay, maxQueue: c.HostQueue, queueWait: c.HostQueueWait, overflowWait: c.HostOverflowWait,
-		now: time.Now, onOpen: onOpen, hosts: map[string]*hostState{}}
+		forgetAfter: max(c.BreakerCooldown, hostForgetAfter),
+		now:         time.Now, onOpen: onOpen, hosts: map[string]*hostState{}}
 }
 
 // Deferral reasons.
@@ -80,12 +89,14 @@ const (
 func (g *hostGate) acquire(host string) (ok bool, wait time.Duration, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	now := g.now()
+	g.forget(now)
 	h := g.hosts[host]
 	if h == nil {
 		h = &hostState{}
 		g.hosts[host] = h
 	}
-	now := g.now()
+	h.lastUsed = now
 	if !h.openUntil.IsZero() {
 		if now.Before(h.openUntil) {
 			return false, h.openUntil.Sub(now), deferBreakerOpen
@@ -115,6 +126,7 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 	if h == nil {
 		return
 	}
+	h.lastUsed = g.now()
 	wasProbe := h.probing && !h.openUntil.IsZero()
 	if wasProbe {
 		h.probing = false
@@ -152,6 +164,24 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 	}
 	if h.inFlight == 0 && h.failures == 0 && h.openUntil.IsZero() && len(h.queue) == 0 {
 		delete(g.hosts, host)
+	}
+}
+
+// forget drops, at most once a minute, the state of hosts nothing has gone to
+// for forgetAfter: nothing in flight or queued, any breaker's cooldown over.
+// A host that keeps failing stays known while deliveries keep coming; one
+// that failed and was then left (an endpoint a tenant abandoned, a made-up
+// name that fails at once) would otherwise be kept for the process's life.
+func (g *hostGate) forget(now time.Time) {
+	if now.Before(g.nextForget) {
+		return
+	}
+	g.nextForget = now.Add(time.Minute)
+	for key, h := range g.hosts {
+		if h.inFlight == 0 && len(h.queue) == 0 && now.Sub(h.lastUsed) >= g.forgetAfter &&
+			(h.openUntil.IsZero() || !now.Before(h.openUntil)) {
+			delete(g.hosts, key)
+		}
 	}
 }
 

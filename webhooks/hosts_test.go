@@ -121,3 +121,50 @@ func TestHostGateWithoutQueue(t *testing.T) {
 	}
 	g.release("a", true, false)
 }
+
+// A host whose attempts failed and that nothing goes to any more (an
+// endpoint its tenant abandoned, a made-up name that fails at once) is
+// forgotten once idle for the gate's forgetAfter and past any cooldown; a
+// host with an attempt in flight, or whose breaker is open, is kept.
+func TestHostGateForgetsIdleFailingHosts(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	g := newHostGate(&Config{PerHostConcurrency: 2, BreakerThreshold: 2, BreakerCooldown: 10 * time.Minute,
+		HostRetryDelay: time.Second, HostQueue: 1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute}, nil)
+	g.now = func() time.Time { return now }
+	fail := func(host string) {
+		t.Helper()
+		if ok, _, _ := g.acquire(host); !ok {
+			t.Fatalf("acquire %s refused", host)
+		}
+		g.release(host, false, true)
+	}
+	known := func(host string) bool { _, ok := g.hosts[host]; return ok }
+
+	fail("failed-once") // one failure: under the threshold
+	fail("opened")      // two: the breaker opens for 10 minutes
+	fail("opened")      //
+	g.acquire("busy")   // in flight throughout
+	if !g.open("opened") {
+		t.Fatal("breaker not open after two failures")
+	}
+
+	now = now.Add(9 * time.Minute)
+	g.acquire("other")
+	g.release("other", true, false)
+	for _, h := range []string{"failed-once", "opened", "busy"} {
+		if !known(h) {
+			t.Fatalf("%s forgotten after 9 minutes (forgetAfter %s)", h, g.forgetAfter)
+		}
+	}
+
+	now = now.Add(2 * time.Minute)
+	g.acquire("other")
+	g.release("other", true, false)
+	if known("failed-once") || known("opened") {
+		t.Fatalf("idle failing hosts kept: %d hosts known", len(g.hosts))
+	}
+	if !known("busy") {
+		t.Fatal("a host with an attempt in flight was forgotten")
+	}
+}

@@ -91,8 +91,12 @@ func NewDispatcher(cfg Config) (*Dispatcher, error) {
 }
 
 // Start creates the durable consumer and begins consuming events and
-// polling the retry schedule. It returns once both run; Stop ends them.
+// polling the retry schedule. It returns once both run; Stop ends them. A
+// dispatcher starts once, and not after Stop.
 func (d *Dispatcher) Start(ctx context.Context) error {
+	if d.stopping.Load() {
+		return errors.New("webhooks: dispatcher stopped")
+	}
 	if !d.started.CompareAndSwap(false, true) {
 		return errors.New("webhooks: dispatcher already started")
 	}

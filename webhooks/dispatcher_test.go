@@ -416,3 +416,20 @@ func TestDispatcherRecreatesADeletedConsumer(t *testing.T) {
 	_, eventID := b.finish(rc.url())
 	b.waitStatus(eventID, linkflow.DeliverySucceeded, 20*time.Second)
 }
+
+// A dispatcher stopped before it started does not start: it would consume
+// events only to hand each one back at once, with nothing left to stop it.
+func TestDispatcherStoppedBeforeStartDoesNotStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	d, err := webhooks.NewDispatcher(b.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Stop()
+	if err := d.Start(b.ctx); err == nil {
+		d.Stop()
+		t.Fatal("a stopped dispatcher started")
+	}
+	d.Stop()
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -62,6 +63,51 @@ const maxStatusMessage = 500
 type Service struct {
 	cfg Config
 	log *zap.Logger
+
+	// held counts the provider calls under a connection's lock and their
+	// commits; stopped, under mu, refuses new ones once Stop began.
+	mu      sync.RWMutex
+	stopped bool
+	held    sync.WaitGroup
+}
+
+// ErrStopping: the process is stopping and takes no new provider call.
+var ErrStopping error = stoppingError{}
+
+type stoppingError struct{}
+
+func (stoppingError) Error() string     { return "connections: the process is stopping" }
+func (stoppingError) Unavailable() bool { return true }
+
+// Start does nothing: the service runs in its callers' requests. It is there
+// for Stop, which a process must run after its API stopped taking requests
+// and before it closes Redis.
+func (s *Service) Start(context.Context) error { return nil }
+
+// Stop waits for the provider calls under a connection's lock and their
+// commits, and refuses new ones (ErrStopping). A refresh token the provider
+// already rotated, or a revocation it already made, is so recorded before
+// the process closes Redis, even when the request that asked for it was cut
+// off. It waits at most ProviderTimeout + 10s (the lock's lifetime, which
+// bounds each commit's retries). It is safe to call twice, and before Start.
+func (s *Service) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.held.Wait()
+}
+
+// hold counts a provider call about to be made under a connection's lock,
+// unless the service is stopping. Its caller calls s.held.Done when the
+// commit that follows has run.
+func (s *Service) hold() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.stopped {
+		return false
+	}
+	s.held.Add(1)
+	return true
 }
 
 // New returns a service with cfg's defaults filled in.
@@ -186,6 +232,11 @@ func (s *Service) refresh(ctx context.Context, org, id string, seen int64, polic
 				s.unlock(ctx, org, id, lock.Token)
 				return &Read{Conn: lock.Conn}, err
 			}
+			if !s.hold() {
+				s.unlock(ctx, org, id, lock.Token)
+				return nil, ErrStopping
+			}
+			defer s.held.Done()
 			return s.refreshLocked(ctx, org, id, lock.Token, until, lock.Conn)
 		case lock.Refreshes != seen:
 			// The holder committed a refresh while this read waited.
@@ -366,6 +417,10 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 			s.unlock(ctx, org, id, token)
 			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: true}, nil
 		}
+		if !s.hold() {
+			s.unlock(ctx, org, id, token)
+			return nil, ErrStopping
+		}
 		rev := &Revocation{}
 		msg := "Deleted through the API."
 		var rv operations.Revoker
@@ -389,6 +444,7 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		commit := linkflow.RevokeCommit{Token: token, LastLinkID: c.LastLinkID, At: s.cfg.Clock.Now(),
 			AtProvider: rev.AtProvider, StatusMessage: msg}
 		err = s.commitLocked(until, func() error { return s.cfg.Store.CommitRevoke(ctx, org, id, commit) })
+		s.held.Done()
 		if errors.Is(err, linkflow.ErrFenced) {
 			// The lock expired during a slow provider call, or a link renewed
 			// the connection meanwhile: do it again under a new lock (revoking

@@ -500,3 +500,69 @@ func TestCommitRidesOutARedisBlip(t *testing.T) {
 		t.Fatalf("after the delete: %+v %v", got, err)
 	}
 }
+
+// Stop waits for a refresh and a revocation that are at the provider, and
+// for their commits: the token the provider rotated, and its revocation,
+// are recorded before the process goes on to close Redis, even when the
+// requests that asked for them were cut off. New ones are refused at once.
+func TestStopWaitsForProviderCallsUnderTheLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	refreshed := b.connect(t, "fay", tokens(1, b.clock.Now().Add(time.Hour)))
+	revoked := b.connect(t, "gus", tokens(2, b.clock.Now().Add(time.Hour)))
+	other := b.connect(t, "hal", tokens(3, b.clock.Now().Add(time.Hour)))
+	release := make(chan struct{})
+	var atProvider atomic.Int64
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour), during: func() { atProvider.Add(1); <-release }}
+	svc := b.service(t, fp, nil)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := svc.Read(ctx, b.org, refreshed, linkflow.RefreshForce, nil); err != nil {
+			t.Errorf("refresh: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if _, err := svc.Delete(ctx, b.org, revoked); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	testenv.Eventually(t, 10*time.Second, "both calls at the provider", func() bool { return atProvider.Load() == 2 })
+
+	stopped := make(chan struct{})
+	go func() { svc.Stop(); close(stopped) }()
+	testenv.Eventually(t, 10*time.Second, "new provider calls refused", func() bool {
+		_, err := svc.Read(ctx, b.org, other, linkflow.RefreshForce, nil)
+		return errors.Is(err, connections.ErrStopping)
+	})
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while two provider calls were in flight")
+	default:
+	}
+	if atProvider.Load() != 2 {
+		t.Fatalf("%d provider calls, want 2: a call began after Stop", atProvider.Load())
+	}
+	close(release)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return after the provider answered")
+	}
+	c, err := b.st.Connection(ctx, b.org, refreshed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Credentials == nil || c.Credentials.RefreshToken != "rt_101" {
+		t.Fatalf("after Stop the connection holds %+v, want the rotated rt_101", c.Credentials)
+	}
+	if c, err = b.st.Connection(ctx, b.org, revoked); err != nil || c.Status != linkflow.ConnRevoked {
+		t.Fatalf("after Stop the deleted connection is %+v (%v), want revoked", c, err)
+	}
+	wg.Wait()
+	svc.Stop()
+	if _, err := svc.Delete(ctx, b.org, other); !errors.Is(err, connections.ErrStopping) {
+		t.Fatalf("delete after Stop: %v, want ErrStopping", err)
+	}
+}

@@ -85,10 +85,13 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 		ss.Add("dispatcher", disp)
 	}
 	if p.API != nil {
-		srv, err := d.apiServer(*p.API)
+		srv, conns, err := d.apiServer(*p.API)
 		if err != nil {
 			return nil, err
 		}
+		// Stopped after the API: a refresh or revocation the provider made
+		// for a request that was cut off is still recorded in Redis.
+		ss.Add("connections", conns)
 		ss.Add("http api", startstop.NewHTTPServer("http api", p.APIAddr, "choose another address with --http-addr", srv, d.Log))
 	}
 	return ss, nil
@@ -118,18 +121,18 @@ func (d *Process) apiStore() (*store.Store, error) {
 	return store.New(store.Config{Redis: rdb, Keyring: d.cfg.Keyring, Prefix: d.cfg.RedisPrefix, NoAutoPipeline: true})
 }
 
-func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
+func (d *Process) apiServer(cfg api.Config) (*api.Server, *connections.Service, error) {
 	st, err := d.apiStore()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conns, err := connections.New(connections.Config{Store: st, Providers: d.Registry, Logger: d.Log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	operator, err := monitor.New(monitor.Config{Store: st, JetStream: d.JS, Logger: d.Log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg.Store, cfg.Registry, cfg.Connections, cfg.Logger = st, d.Registry, conns, d.Log
 	cfg.Messages = outbox.Messenger{Publisher: d.Publisher, Notifier: d.Notifier}
@@ -141,7 +144,8 @@ func (d *Process) apiServer(cfg api.Config) (*api.Server, error) {
 			return d.Sandbox.Account(ctx, org, integration, username)
 		}
 	}
-	return api.New(cfg)
+	srv, err := api.New(cfg)
+	return srv, conns, err
 }
 
 // opsHandler is what a process serves on its metrics address, never on the

@@ -407,3 +407,23 @@ func TestClusterFleetSurvivesStreamLeaderLoss(t *testing.T) {
 		t.Errorf("%d provider writes for %d links", writes, n)
 	}
 }
+
+// A process asked to stop while it waits for Redis and NATS at start (a
+// rollout that replaces a pod still starting, systemd stopping a unit) exits
+// 0 at once: a requested stop is not a crash.
+func TestSIGTERMWhileStartingExitsZero(t *testing.T) {
+	t.Parallel()
+	nowhere := func() string { return fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)) }
+	for _, role := range []string{"api", "worker", "dispatcher"} {
+		t.Run(role, func(t *testing.T) {
+			t.Parallel()
+			p := launchProc(t, role, nil, role, "--nats-url", "nats://"+nowhere(), "--redis-url", "redis://"+nowhere(),
+				"--encryption-keys", store.GenerateKey("stop"), "--startup-timeout", "2m")
+			// The probes answer while it waits: alive, not ready.
+			testenv.Eventually(t, 30*time.Second, role+" waiting for Redis and NATS", func() bool {
+				return p.probe("/healthz") == http.StatusOK && p.probe("/readyz") == http.StatusServiceUnavailable
+			})
+			p.stopCleanly(10 * time.Second)
+		})
+	}
+}

@@ -272,17 +272,29 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	}
 	p, err := app.Connect(ctx, cfg)
 	if err != nil {
-		return err
+		return stoppedWhileStarting(ctx, log, err)
 	}
 	defer p.Close()
 	if prepare != nil {
 		if err := prepare(ctx, p); err != nil {
-			return err
+			return stoppedWhileStarting(ctx, log, err)
 		}
 	}
 	g, err := p.Assemble(parts)
 	if err != nil {
 		return err
 	}
-	return g.Run(ctx, started)
+	return stoppedWhileStarting(ctx, log, g.Run(ctx, started))
+}
+
+// stoppedWhileStarting is nil for a start that failed because the process
+// was asked to stop (SIGTERM while it waited for Redis or NATS, or while its
+// services started): a requested stop is not a failure, and exits 0.
+// Whatever it had started is stopped by then.
+func stoppedWhileStarting(ctx context.Context, log *zap.Logger, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		log.Info("stopped while starting")
+		return nil
+	}
+	return err
 }

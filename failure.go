@@ -24,6 +24,7 @@ const (
 	FailureCanceled          FailureCode = "CANCELED"
 	FailureLinkExpired       FailureCode = "LINK_EXPIRED"
 	FailureUnprocessableLink FailureCode = "UNPROCESSABLE_LINK"
+	FailureResultTooLarge    FailureCode = "RESULT_TOO_LARGE"
 	FailureInternal          FailureCode = "INTERNAL_ERROR"
 )
 

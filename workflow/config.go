@@ -74,6 +74,12 @@ type Config struct {
 	// (INVALID_CREDENTIALS) is asked for again until then, and only then
 	// fails the link. Default 3.
 	PasswordTries int
+	// MaxResultBytes bounds what a link's operations may return in all
+	// (their data as the providers answered it): past it the link fails
+	// with RESULT_TOO_LARGE and its later operations do not run. A result
+	// is kept in Redis with its link and read whole by the API. Default
+	// 1 MiB.
+	MaxResultBytes int
 	// ShutdownGrace is how long Stop lets in-flight sessions finish before
 	// handing them back for immediate redelivery. Default 20s.
 	ShutdownGrace time.Duration
@@ -112,6 +118,7 @@ func (c *Config) validate() error {
 	c.ChallengeTimeout = cmp.Or(c.ChallengeTimeout, 5*time.Minute)
 	c.ChallengeTries = cmp.Or(c.ChallengeTries, 3)
 	c.PasswordTries = cmp.Or(c.PasswordTries, 3)
+	c.MaxResultBytes = cmp.Or(c.MaxResultBytes, 1<<20)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	c.Consumer = c.Consumer.WithDefaults()
 	if c.Heartbeat >= c.LeaseTTL {

@@ -152,6 +152,7 @@ func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations
 		}
 	}
 	results := make([]json.RawMessage, len(l.Operations))
+	size := 0
 	for i, op := range l.Operations {
 		if s.canceled.Load() {
 			return nil, nil, intPtr(i), &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: fmt.Sprintf("The link was canceled before operation %d.", i)}
@@ -172,6 +173,10 @@ func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations
 		s.trace(e)
 		if err != nil {
 			return nil, nil, intPtr(i), err
+		}
+		if size += len(data); size > s.w.cfg.MaxResultBytes {
+			return nil, nil, intPtr(i), &linkflow.LinkError{Code: linkflow.FailureResultTooLarge, Message: fmt.Sprintf(
+				"The operations' results came to %d bytes by operation %d, over the %d a link may hold.", size, i, s.w.cfg.MaxResultBytes)}
 		}
 		results[i] = data
 	}

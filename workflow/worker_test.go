@@ -336,3 +336,23 @@ func TestWorkerStopBeforeStart(t *testing.T) {
 	w.Stop()
 	w.Stop()
 }
+
+// A link whose operations return more than MaxResultBytes in all fails with
+// RESULT_TOO_LARGE at the operation that crossed it; the operations after it
+// do not run, and no result is kept.
+func TestResultOverTheLimitFailsTheLink(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(func(c *workflow.Config) { c.MaxResultBytes = 16 })
+	l := h.run("tmobile", "user_good", "pass_good", readPM, readBil)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.FailureResultTooLarge {
+		t.Fatalf("want failed RESULT_TOO_LARGE, got %s %+v", got.Status, got.Error)
+	}
+	if got.Error.OperationIndex == nil || *got.Error.OperationIndex != 0 {
+		t.Fatalf("operationIndex %v, want 0", got.Error.OperationIndex)
+	}
+	if got.Result != nil || got.ConnectionID != "" {
+		t.Fatalf("a failed link kept a result or connection: %s %s", got.Result, got.ConnectionID)
+	}
+}

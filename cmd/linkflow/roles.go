@@ -77,6 +77,7 @@ type workerFlags struct {
 	integrations     string
 	limits           string
 	ackWait          time.Duration
+	maxResultBytes   int
 }
 
 func (f *workerFlags) register(fs *flag.FlagSet) {
@@ -84,6 +85,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxAttempts, "max-attempts", 5, "session attempts per link before it fails")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "lease of a running session, renewed every third of it")
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "JetStream ack wait of the workers' consumers")
+	fs.IntVar(&f.maxResultBytes, "max-result-bytes", 1<<20, "most bytes a link's operations may return in all; past it the link fails with RESULT_TOO_LARGE")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "on SIGTERM, how long in-flight sessions may finish before they are handed back")
 	fs.DurationVar(&f.challengeTimeout, "challenge-timeout", 5*time.Minute, "how long a session waits for the answer to an MFA challenge")
 	fs.StringVar(&f.integrations, "integrations", "", "comma-separated integrations this worker consumes (default: all)")
@@ -93,6 +95,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 // config is the worker's settings (app fills in its dependencies).
 func (f *workerFlags) config() (*workflow.Config, error) {
 	if err := errors.Join(positive("concurrency", f.concurrency), positive("max-attempts", f.maxAttempts),
+		positive("max-result-bytes", f.maxResultBytes),
 		positive("lease-ttl", f.leaseTTL), positive("ack-wait", f.ackWait), positive("shutdown-grace", f.shutdownGrace),
 		positive("challenge-timeout", f.challengeTimeout)); err != nil {
 		return nil, err
@@ -104,7 +107,7 @@ func (f *workerFlags) config() (*workflow.Config, error) {
 	return &workflow.Config{
 		Integrations: splitList(f.integrations), Concurrency: f.concurrency, IntegrationLimits: limits,
 		LeaseTTL: f.leaseTTL, MaxAttempts: f.maxAttempts, ChallengeTimeout: f.challengeTimeout,
-		ShutdownGrace: f.shutdownGrace, Consumer: outbox.ConsumerConfig{AckWait: f.ackWait},
+		ShutdownGrace: f.shutdownGrace, Consumer: outbox.ConsumerConfig{AckWait: f.ackWait}, MaxResultBytes: f.maxResultBytes,
 	}, nil
 }
 

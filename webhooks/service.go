@@ -50,6 +50,11 @@ type ServiceConfig struct {
 	// FailedRetention is how long failed deliveries stay listed; keep it
 	// equal to the dispatcher's. Default 14 days.
 	FailedRetention time.Duration
+	// MaxPageBytes bounds the bodies of one page of Events: a page ends
+	// before the event that would pass it (it holds one event at least), so
+	// a thousand events of large results are not read and answered at once.
+	// Default 4 MiB.
+	MaxPageBytes int
 }
 
 // Service answers the API's webhook questions: a link's deliveries, failed
@@ -71,6 +76,7 @@ func NewService(cfg ServiceConfig) *Service {
 		cfg.Now = time.Now
 	}
 	cfg.FailedRetention = cmp.Or(cfg.FailedRetention, 14*24*time.Hour)
+	cfg.MaxPageBytes = cmp.Or(cfg.MaxPageBytes, 4<<20)
 	return &Service{cfg: cfg, log: cfg.Logger.Named("webhooks")}
 }
 
@@ -331,7 +337,8 @@ type EventPage struct {
 // events' records; an event whose record is gone (past its retention) is
 // left out, and so is a copy of an event at another sequence than the one
 // its record names (a message published again after JetStream's duplicate
-// window), so each event is listed once.
+// window), so each event is listed once. The records are read in batches,
+// and a page ends early (HasMore) once its bodies would pass MaxPageBytes.
 func (s *Service) Events(ctx context.Context, org, after string, limit int) (*EventPage, error) {
 	if s.cfg.Feed == nil {
 		return nil, errors.New("webhooks: no event feed")
@@ -344,21 +351,32 @@ func (s *Service) Events(ctx context.Context, org, after string, limit int) (*Ev
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.EventID
-	}
-	recs, err := s.cfg.Store.EventRecords(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
 	page := &EventPage{Data: make([]json.RawMessage, 0, len(entries)), HasMore: more}
-	for _, e := range entries {
-		rec, ok := recs[e.EventID]
-		if !ok || (rec.Seq != 0 && rec.Seq != e.Seq) {
-			continue
+	size := 0
+batches:
+	for start := 0; start < len(entries); start += eventRecordBatch {
+		batch := entries[start:min(start+eventRecordBatch, len(entries))]
+		ids := make([]string, len(batch))
+		for i, e := range batch {
+			ids[i] = e.EventID
 		}
-		page.Data = append(page.Data, withID(e.EventID, rec.Body))
+		recs, err := s.cfg.Store.EventRecords(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range batch {
+			rec, ok := recs[e.EventID]
+			if !ok || (rec.Seq != 0 && rec.Seq != e.Seq) {
+				continue
+			}
+			if len(page.Data) > 0 && size+len(rec.Body) > s.cfg.MaxPageBytes {
+				// The page ends before e: the cursor resumes at it.
+				entries, page.HasMore = entries[:start+i], true
+				break batches
+			}
+			size += len(rec.Body)
+			page.Data = append(page.Data, withID(e.EventID, rec.Body))
+		}
 	}
 	switch {
 	case len(entries) > 0:
@@ -369,6 +387,9 @@ func (s *Service) Events(ctx context.Context, org, after string, limit int) (*Ev
 	}
 	return page, nil
 }
+
+// eventRecordBatch is how many event records Events reads per round trip.
+const eventRecordBatch = 100
 
 // withID puts "id" first into a JSON object body without re-encoding it.
 func withID(id string, body []byte) json.RawMessage {

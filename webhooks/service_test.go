@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -236,5 +238,52 @@ func TestEventsCatchUp(t *testing.T) {
 	}
 	if _, err := b.svc.Events(b.ctx, b.org, "nope", 2); !errors.Is(err, linkflow.ErrBadCursor) {
 		t.Errorf("bad cursor: %v", err)
+	}
+}
+
+// A page of events ends before the event whose body would take it past
+// MaxPageBytes (one event at least), and its cursor resumes at that event:
+// every event is listed once, in order.
+func TestEventsPageBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var links []string
+	for range 5 {
+		l, _ := b.finish("")
+		links = append(links, l)
+	}
+	one := len(b.storedEvent(links[0]).Body)
+	for _, tc := range []struct {
+		max   int
+		pages []int
+	}{
+		{max: 2*one + one/2, pages: []int{2, 2, 1}},
+		{max: 1, pages: []int{1, 1, 1, 1, 1}},
+	} {
+		svc := webhooks.NewService(webhooks.ServiceConfig{Store: b.store, Feed: outbox.NewFeed(b.js), MaxPageBytes: tc.max})
+		var got []string
+		cursor := ""
+		for i, want := range tc.pages {
+			p, err := svc.Events(b.ctx, b.org, cursor, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Data) != want || p.HasMore != (i < len(tc.pages)-1) || p.NextCursor == nil {
+				t.Fatalf("max %d bytes (a body is %d), page %d: %d events, hasMore %v; want %d", tc.max, one, i, len(p.Data), p.HasMore, want)
+			}
+			for _, raw := range p.Data {
+				var ev struct {
+					Data struct{ LinkID string } `json:"data"`
+				}
+				if err := json.Unmarshal(raw, &ev); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ev.Data.LinkID)
+			}
+			cursor = *p.NextCursor
+		}
+		if !slices.Equal(got, links) {
+			t.Fatalf("max %d bytes: listed %v, want %v", tc.max, got, links)
+		}
 	}
 }

@@ -229,7 +229,10 @@ type Claim struct {
 // sealed with a key that is gone), which it took off the expiry schedule so
 // that they do not stop it; each with why.
 type Sweep struct {
-	Expired    []*Finished
+	Expired []*Finished
+	// Overdue are claimed links that failed because no session ended them
+	// by their deadline (with their link.failed events, to publish).
+	Overdue    []*Finished
 	Pruned     int
 	Unreadable map[string]error
 }

@@ -35,8 +35,9 @@
 //     body whole for a failure, a result left out for size, or when links
 //     are kept for less time than events.
 //   - Per shard: the outbox (message ids by due time, messages by id), the
-//     expiry schedule of pending links, the retention schedule of finished
-//     ones, and the webhook retry schedule. Sweepers, relays and
+//     expiry schedule of pending links, the deadlines of claimed ones (until
+//     they end), the retention schedule of finished ones, and the webhook
+//     retry schedule. Sweepers, relays and
 //     dispatchers read every shard's part in one pipeline.
 //   - Per organization and shard: the link indexes (all, by integration, by
 //     external user), the connections index and the failed deliveries. A

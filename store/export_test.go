@@ -66,3 +66,17 @@ func (s *Store) DeferConnectionWrites(on bool) { s.deferApply = on }
 // leave its connection.healthy event (and their own) to DueOutbox (on), as
 // a process that stopped after the write does.
 func (s *Store) DeferAnnouncements(on bool) { s.deferAnnounce = on }
+
+// Deadlines is how many claimed links the deadlines schedule holds (every
+// shard's part).
+func (s *Store) Deadlines(ctx context.Context) (int64, error) {
+	var n int64
+	for sh := range Shards {
+		c, err := s.rdb.ZCard(ctx, s.k.deadlines(sh)).Result()
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return n, nil
+}

@@ -11,16 +11,28 @@ import (
 )
 
 // Links that end without a worker: the sweeper expires pending links whose
-// deadline passed and prunes the indexes; a dead-lettered link fails.
+// deadline passed, fails claimed links no session ended by their deadline,
+// and prunes the indexes; a dead-lettered link fails.
+
+// OverdueGrace is how long after its deadline a claimed link that no
+// session holds is failed by the sweeper. A session stops at the deadline
+// and records its failure within seconds; the grace covers that and the
+// clocks of different machines.
+const OverdueGrace = 5 * time.Minute
 
 // SweepLinks does one round of link upkeep in every shard, up to limit
 // links of each kind per shard: pending links whose expiry passed end as
-// expired, with a link.expired event each (returned, to publish), and the
-// link indexes lose the entries of links whose retention ended.
+// expired, with a link.expired event each (returned, to publish); claimed
+// links whose deadline passed OverdueGrace ago and that no session holds
+// fail (LINK_EXPIRED, with a link.failed event each); and the link indexes
+// lose the entries of links whose retention ended.
 func (s *Store) SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, error) {
 	sw := &linkflow.Sweep{Unreadable: map[string]error{}}
 	var err error
 	if sw.Expired, err = s.expireDue(ctx, limit, sw.Unreadable); err != nil {
+		return sw, err
+	}
+	if sw.Overdue, err = s.failOverdue(ctx, limit, sw.Unreadable); err != nil {
 		return sw, err
 	}
 	sw.Pruned, err = s.pruneLinkIndexes(ctx, limit)
@@ -86,6 +98,64 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
 				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			n = append(n, fin)
+		}
+	}
+	return n, nil
+}
+
+// failOverdue fails the claimed links whose deadline passed OverdueGrace ago
+// and that no session holds. No session can end them any more: one that
+// begins now fails them at once (LINK_EXPIRED), and one that ran stopped at
+// the deadline. They are links whose message was lost or acknowledged
+// without a recorded outcome (a Redis failover that lost a confirmed
+// commit, a dead letter whose link could not be failed), or that no worker
+// serves. A link a session still holds is looked at again after the grace.
+func (s *Store) failOverdue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
+	now := s.now()
+	due, err := s.dueIn(ctx, s.k.deadlines, now.Add(-OverdueGrace), limit)
+	if err != nil {
+		return nil, err
+	}
+	var n []*linkflow.Finished
+	for sh, ids := range due {
+		for _, id := range ids {
+			m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
+			if err != nil {
+				return n, err
+			}
+			l, lerr := s.linkFromHash(m)
+			if lerr != nil || l.EffectiveStatus(now).Terminal() {
+				// Ended, gone with its retention, or unreadable: off the
+				// deadlines, which would stop at it every round.
+				if err := s.rdb.ZRem(ctx, s.k.deadlines(sh), id).Err(); err != nil {
+					return n, err
+				}
+				if lerr != nil && !errors.Is(lerr, linkflow.ErrNotFound) {
+					unreadable[id] = lerr
+				}
+				continue
+			}
+			if held, err := s.rdb.Exists(ctx, s.k.linkLease(id)).Result(); err != nil {
+				return n, err
+			} else if held > 0 {
+				if err := s.rdb.ZAddXX(ctx, s.k.deadlines(sh), redis.Z{Score: float64(ms(now)), Member: id}).Err(); err != nil {
+					return n, err
+				}
+				continue
+			}
+			l.Status = linkflow.StatusFailed
+			l.CompletedAt = time.UnixMilli(ms(now))
+			l.Error = &linkflow.LinkError{Code: linkflow.FailureLinkExpired,
+				Message: "The link's deadline passed and no session recorded its outcome."}
+			l.ClaimCode = ""
+			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
+			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
+				continue // changed meanwhile: the next round looks again
 			}
 			if err != nil {
 				return n, err

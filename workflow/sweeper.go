@@ -79,10 +79,15 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 	sw, err := s.cfg.Store.SweepLinks(ctx, s.cfg.Batch)
 	errs := []error{err}
 	for id, why := range sw.Unreadable {
-		s.log.Error("a pending link could not be read, so it will not expire by itself; it is off the expiry schedule",
+		s.log.Error("a link could not be read, so it will not expire or fail by itself; it is off the sweeper's schedules",
 			zap.String("link_id", id), zap.Error(why))
 	}
 	for _, fin := range sw.Expired {
+		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
+	}
+	for _, fin := range sw.Overdue {
+		s.log.Warn("a claimed link failed: no session recorded its outcome by its deadline (no worker serves its integration, or its message or commit was lost)",
+			zap.String("org_id", fin.OrgID), zap.String("event_id", fin.EventID))
 		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 	}
 	return errors.Join(errs...)

@@ -2,8 +2,10 @@
 -- wrong guesses), status, expiry and required username; stores the sealed
 -- password until the link's deadline; records the claimed message (kept in
 -- the link since its creation) in the outbox.
+-- The link leaves the expiry schedule for the deadlines (score: its
+-- deadline), which it leaves when it ends (finish_link.lua).
 -- KEYS: 1 link, 2 password, 3 outbox, 4 outbox messages, 5 expiring set,
---       6 wrong-code counter
+--       6 wrong-code counter, 7 deadlines
 -- ARGV: 1 claim code hash, 2 now ms, 3 sealed password, 4 username,
 --       5 minimum session time ms, 6 wrong-code limit, 7 wrong-code window ms,
 --       8 link id, 9 claimed message id
@@ -32,4 +34,5 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', f('%d', exp - now))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')
 redis.call('ZREM', KEYS[5], ARGV[8])
+redis.call('ZADD', KEYS[7], f('%d', exp), ARGV[8])
 return {'claimed', l[5], tostring(exp), l[7] or '', l[8] or ''}

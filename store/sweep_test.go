@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/store"
+)
+
+// A claimed link that no session ended by its deadline fails once the
+// deadline is OverdueGrace behind (LINK_EXPIRED, with its link.failed event):
+// its message was lost, its commit lost in a failover, or no worker serves
+// its integration. One a session still holds is left to it, and failed once
+// no session holds it; one that ended leaves the schedule as it ends.
+func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	unserved := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, unserved.ID, unserved.ClaimCode, "ann", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	held := b.running(t, "bob", "tok-held")
+	done := b.running(t, "cat", "tok-done")
+	l, err := b.st.Link(ctx, b.org, done.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Status, l.CompletedAt, l.Result = linkflow.StatusSucceeded, b.clock.Now(), []byte("{}")
+	if _, err := b.st.FinishRun(ctx, l, "tok-done", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.st.Deadlines(ctx); err != nil || n != 2 {
+		t.Fatalf("deadlines hold %d links (%v), want the two that did not end", n, err)
+	}
+
+	// The deadline is the link's expiry (an hour); the grace not over yet.
+	b.clock.Add(time.Hour + store.OverdueGrace - time.Minute)
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 {
+		t.Fatalf("sweep within the grace: %+v, %v", sw, err)
+	}
+
+	b.clock.Add(2 * time.Minute)
+	sw, err := b.st.SweepLinks(ctx, 100)
+	if err != nil || len(sw.Overdue) != 1 || sw.Overdue[0].EventType != linkflow.EventLinkFailed ||
+		sw.Overdue[0].Event.ID == "" {
+		t.Fatalf("sweep past the grace: %+v, %v", sw, err)
+	}
+	got, err := b.st.Link(ctx, b.org, unserved.ID)
+	if err != nil || got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.FailureLinkExpired {
+		t.Fatalf("the unserved link: %+v, %v", got, err)
+	}
+	if got, err := b.st.Link(ctx, b.org, held.ID); err != nil || got.Status != linkflow.StatusRunning {
+		t.Fatalf("the held link: %+v, %v", got, err)
+	}
+
+	// The session's lease lapses: the held link fails one grace later.
+	if err := b.st.Redis().Del(ctx, b.st.KeyLinkLease(held.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 {
+		t.Fatalf("sweep right after the lease lapsed: %+v, %v", sw, err)
+	}
+	b.clock.Add(store.OverdueGrace + time.Second)
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 1 {
+		t.Fatalf("sweep a grace after the lease lapsed: %+v, %v", sw, err)
+	}
+	if got, err := b.st.Link(ctx, b.org, held.ID); err != nil || got.Status != linkflow.StatusFailed {
+		t.Fatalf("the formerly held link: %+v, %v", got, err)
+	}
+	if n, err := b.st.Deadlines(ctx); err != nil || n != 0 {
+		t.Fatalf("deadlines hold %d links (%v), want none", n, err)
+	}
+}

@@ -394,3 +394,36 @@ func TestUnreadableAnswerHandsTheAttemptBack(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "the attempt handed back", func() bool { return h.link(l.ID).Attempts >= 2 })
 }
+
+// A session whose end user answers its challenge takes its process slot back
+// while it holds its integration's fleet slot. A worker with one process
+// slot that meanwhile took the next link of that integration, and waits for
+// the fleet slot, must not hold the process slot while it waits: the two
+// would wait for each other for good.
+func TestAnsweredSessionGetsItsSlotBackUnderAnIntegrationLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.startWorker(func(c *workflow.Config) {
+		c.Concurrency = 1
+		c.IntegrationLimits = map[string]int{sandbox.TMobile: 1}
+	})
+	l, code := h.runMFA()
+	h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	next := h.run(sandbox.TMobile, "user_good", "pass_good", readPM)
+	// Both delivered: the MFA session's and the next link's, which waits for
+	// the fleet slot the MFA session holds.
+	testenv.Eventually(t, 10*time.Second, "the next link delivered to the worker", func() bool {
+		c, err := h.js.Consumer(context.Background(), outbox.StreamLinks, outbox.WorkerConsumer(sandbox.TMobile))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumAckPending == 2
+	})
+	h.answer(l, code, sandbox.OTPCode)
+	for _, id := range []string{l.ID, next.ID} {
+		if got := h.wait(id, 20*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded {
+			t.Fatalf("link %s: %s %+v", id, got.Status, got.Error)
+		}
+	}
+}

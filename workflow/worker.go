@@ -186,8 +186,7 @@ func (w *Worker) fetch(ctx context.Context, integ string, pull *outbox.Pull) {
 		if limit > 0 {
 			holder = linkflow.NewLeaseToken()
 			if !w.waitFleetSlot(ctx, integ, holder, limit, msg) {
-				_ = msg.Nak()
-				<-w.slots
+				_ = msg.Nak() // the process slot is given back already
 				continue
 			}
 		}
@@ -208,7 +207,11 @@ func (w *Worker) fetch(ctx context.Context, integ string, pull *outbox.Pull) {
 }
 
 // waitFleetSlot waits for one of the integration's fleet-wide slots, keeping
-// the message's ack deadline alive meanwhile. It reports false on shutdown.
+// the message's ack deadline alive meanwhile. Its caller holds a process
+// slot; between tries it is given back: a session whose end user answered
+// a challenge takes its process slot back while it holds its fleet slot,
+// and with the two waiting for each other neither would go on. It reports
+// true with the process slot held again, false on shutdown without it.
 func (w *Worker) waitFleetSlot(ctx context.Context, integ, holder string, limit int, msg jetstream.Msg) bool {
 	wait := 20 * time.Millisecond
 	lastProgress := time.Now()
@@ -224,7 +227,13 @@ func (w *Worker) waitFleetSlot(ctx context.Context, integ, holder string, limit 
 			_ = msg.InProgress()
 			lastProgress = time.Now()
 		}
+		<-w.slots
 		if !w.pause(ctx, wait) {
+			return false
+		}
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
 			return false
 		}
 		wait = min(wait*2, 500*time.Millisecond)

@@ -70,8 +70,7 @@ func (w *Worker) extendAcks(sessions []*session) {
 	progressEvery := (w.cfg.Consumer.AckWait / 3).Nanoseconds()
 	now := time.Now().UnixNano()
 	for _, s := range sessions {
-		if now-s.lastProgress.Load() >= progressEvery {
-			_ = s.msg.InProgress()
+		if now-s.lastProgress.Load() >= progressEvery && s.inProgress() {
 			s.lastProgress.Store(now)
 			w.cfg.Metrics.ackExtended()
 		}

@@ -39,6 +39,12 @@ type session struct {
 	inputCh  chan struct{}
 
 	lastProgress atomic.Int64 // unix nanos of the last ack-deadline extension
+	// ackMu orders the heartbeat's in-progress acks and the ack, nak or
+	// delayed nak that settles the message: an in-progress ack that reached
+	// JetStream after a delayed nak would reset the redelivery to the ack
+	// wait. settled: the message is settled, no in-progress ack follows.
+	ackMu   sync.Mutex
+	settled bool
 
 	// opened are the provider sessions this attempt has, closed at its
 	// end: a provider may answer a challenge with a session of its own.
@@ -321,7 +327,7 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 		// Redis is gone for now: let JetStream redeliver; the next attempt
 		// runs again from login and idempotency keys keep writes single.
 		s.log.Error("commit failed; handing the link back", zap.Error(err))
-		_ = s.msg.NakWithDelay(s.w.backoff(1))
+		s.settle(func() error { return s.msg.NakWithDelay(s.w.backoff(1)) })
 		return
 	}
 	fe := linkflow.TraceEntry{At: s.w.cfg.Clock.Now().UnixMilli(), Step: linkflow.TraceFinish, Outcome: string(s.link.Status),
@@ -338,7 +344,7 @@ func (s *session) commit(finish func(context.Context) (*linkflow.Finished, error
 	if err := s.w.cfg.Publisher.Publish(pctx, fin.Messages()...); err != nil {
 		s.log.Warn("publish completion event; the outbox relay will retry", zap.Error(err))
 	}
-	_ = s.msg.Ack()
+	s.settle(s.msg.Ack)
 }
 
 // settleError decides the fate of a failed attempt from the error alone:
@@ -359,7 +365,7 @@ func (s *session) settleError(err error, opIndex *int) {
 		if rerr := s.w.cfg.Store.ReleaseRun(ctx, l.OrgID, l.ID, s.r.Token, "", true); rerr != nil {
 			s.log.Warn("release at shutdown", zap.Error(rerr))
 		}
-		_ = s.msg.Nak()
+		s.settle(s.msg.Nak)
 		return
 	case errors.Is(cause, context.DeadlineExceeded) || (cause == nil && errors.Is(err, context.DeadlineExceeded) && !s.link.ExpiresAt.After(s.w.cfg.Clock.Now())):
 		s.failLink(linkflow.FailureLinkExpired, "The link's deadline passed before it could finish.", opIndex)
@@ -399,7 +405,28 @@ func (s *session) settleError(err error, opIndex *int) {
 		Code: pe.Code, OperationIndex: opIndex, RetryInMs: delay.Milliseconds()})
 	s.log.Info("transient failure: retrying later", zap.String("code", string(pe.Code)),
 		zap.Int("attempt", l.Attempts), zap.Duration("delay", delay))
-	_ = s.msg.NakWithDelay(delay)
+	s.settle(func() error { return s.msg.NakWithDelay(delay) })
+}
+
+// settle settles the message with f (its ack, nak or delayed nak); the
+// heartbeat sends no in-progress ack after it.
+func (s *session) settle(f func() error) {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	s.settled = true
+	_ = f()
+}
+
+// inProgress extends the message's ack deadline unless it was settled, and
+// reports whether it did.
+func (s *session) inProgress() bool {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	if s.settled {
+		return false
+	}
+	_ = s.msg.InProgress()
+	return true
 }
 
 func intPtr(i int) *int { return &i }

@@ -22,7 +22,8 @@ type ConnectionWrite struct {
 
 // Finished is the outcome of ending a link.
 type Finished struct {
-	OrgID string
+	OrgID  string
+	LinkID string
 	// EventID and EventType name the completion event.
 	EventID   string
 	EventType string

@@ -112,7 +112,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 		return nil, fmt.Errorf("finish link %s: unexpected reply %q", id, out[0])
 	}
 	msg.Outbox = outboxName(shard)
-	fin := &linkflow.Finished{OrgID: org, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
+	fin := &linkflow.Finished{OrgID: org, LinkID: id, EventID: ev.ID, EventType: ev.Type, ConnectionID: l.ConnectionID, Event: msg}
 	switch {
 	case mine && stored != "":
 		repaired, err = s.applyStoredIntent(ctx, id, stored)

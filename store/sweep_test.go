@@ -46,7 +46,7 @@ func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
 	b.clock.Add(2 * time.Minute)
 	sw, err := b.st.SweepLinks(ctx, 100)
 	if err != nil || len(sw.Overdue) != 1 || sw.Overdue[0].EventType != linkflow.EventLinkFailed ||
-		sw.Overdue[0].Event.ID == "" {
+		sw.Overdue[0].Event.ID == "" || sw.Overdue[0].LinkID != unserved.ID {
 		t.Fatalf("sweep past the grace: %+v, %v", sw, err)
 	}
 	got, err := b.st.Link(ctx, b.org, unserved.ID)

@@ -87,7 +87,7 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 	}
 	for _, fin := range sw.Overdue {
 		s.log.Warn("a claimed link failed: no session recorded its outcome by its deadline (no worker serves its integration, or its message or commit was lost)",
-			zap.String("org_id", fin.OrgID), zap.String("event_id", fin.EventID))
+			zap.String("org_id", fin.OrgID), zap.String("link_id", fin.LinkID))
 		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 	}
 	return errors.Join(errs...)

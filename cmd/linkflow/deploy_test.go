@@ -210,13 +210,15 @@ func (p *process) port(t *testing.T, name string) int {
 
 // stopNeeds is how long the process may take to stop after SIGTERM: a
 // worker's --shutdown-grace, the 10s the api's HTTP server and the
-// dispatcher wait for requests and attempts in flight (not flags), or the
-// 25s from its start an api waits for a connection's refresh or deletion at
-// the provider to be recorded, plus 5s of flushing acks and hand-backs.
+// dispatcher wait for requests and attempts in flight (not flags), and
+// for an api then up to 26s more for a connection's refresh or deletion at
+// the provider to be recorded (a request may take the connection's lock at
+// the end of the 10s: the provider's 15s and the commit's retries under the
+// lock, plus one Redis call), plus 5s of flushing acks and hand-backs.
 func (p *process) stopNeeds(t *testing.T) time.Duration {
 	grace := 10 * time.Second
 	if p.role == "api" {
-		grace = 25 * time.Second
+		grace += 26 * time.Second
 	}
 	if p.has(t, "shutdown-grace") {
 		d, err := time.ParseDuration(p.value(t, "shutdown-grace"))

@@ -58,17 +58,22 @@ func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.
 	return out, nil
 }
 
-// expireDue ends the pending links whose expiry has passed. A link it
-// cannot read leaves the schedule, into unreadable: the next round would
-// stop at it again, before every link due after it.
-func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
-	now := s.now()
-	due, err := s.dueIn(ctx, s.k.expiring, now, limit)
+// sweepDue goes through the links due in a schedule (key's parts, scores up
+// to max, up to limit per shard). A link that is gone, does not decode (into
+// unreadable: the next round would stop at it again, before every link due
+// after it) or for which due says false leaves the schedule; otherwise
+// change says whether to end it as it changed it, under the version it was
+// read at (a link that changed meanwhile is left for the next round). A
+// Redis error ends the round. It returns the links it ended.
+func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max time.Time, limit int,
+	unreadable map[string]error, due func(*linkflow.Link) bool,
+	change func(shard int, id string, l *linkflow.Link) (bool, error)) ([]*linkflow.Finished, error) {
+	ids, err := s.dueIn(ctx, key, max, limit)
 	if err != nil {
 		return nil, err
 	}
 	var n []*linkflow.Finished
-	for sh, ids := range due {
+	for sh, ids := range ids {
 		for _, id := range ids {
 			// Not loadLink: a Redis error ends the round, a link that does
 			// not decode leaves the schedule.
@@ -76,25 +81,22 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 			if err != nil {
 				return n, err
 			}
-			l, err := s.linkFromHash(m)
-			if errors.Is(err, linkflow.ErrNotFound) {
-				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
-				continue
-			}
-			if err != nil {
-				if err := s.rdb.ZRem(ctx, s.k.expiring(sh), id).Err(); err != nil {
+			l, lerr := s.linkFromHash(m)
+			if lerr != nil || !due(l) {
+				if err := s.rdb.ZRem(ctx, key(sh), id).Err(); err != nil {
 					return n, err
 				}
-				unreadable[id] = err
+				if lerr != nil && !errors.Is(lerr, linkflow.ErrNotFound) {
+					unreadable[id] = lerr
+				}
 				continue
 			}
-			if l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
-				s.rdb.ZRem(ctx, s.k.expiring(sh), id)
+			if end, err := change(sh, id, l); err != nil || !end {
+				if err != nil {
+					return n, err
+				}
 				continue
 			}
-			l.Status = linkflow.StatusExpired
-			l.CompletedAt = l.ExpiresAt
-			l.ClaimCode = ""
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
 				continue
@@ -108,6 +110,19 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 	return n, nil
 }
 
+// expireDue ends the pending links whose expiry has passed.
+func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
+	now := s.now()
+	return s.sweepDue(ctx, s.k.expiring, now, limit, unreadable, func(l *linkflow.Link) bool {
+		return l.Status == linkflow.StatusPending && l.EffectiveStatus(now) == linkflow.StatusExpired
+	}, func(_ int, _ string, l *linkflow.Link) (bool, error) {
+		l.Status = linkflow.StatusExpired
+		l.CompletedAt = l.ExpiresAt
+		l.ClaimCode = ""
+		return true, nil
+	})
+}
+
 // failOverdue fails the claimed links whose deadline passed OverdueGrace ago
 // and that no session holds. No session can end them any more: one that
 // begins now fails them at once (LINK_EXPIRED), and one that ran stopped at
@@ -117,53 +132,22 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 // serves. A link a session still holds is looked at again after the grace.
 func (s *Store) failOverdue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
 	now := s.now()
-	due, err := s.dueIn(ctx, s.k.deadlines, now.Add(-OverdueGrace), limit)
-	if err != nil {
-		return nil, err
-	}
-	var n []*linkflow.Finished
-	for sh, ids := range due {
-		for _, id := range ids {
-			m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
+	return s.sweepDue(ctx, s.k.deadlines, now.Add(-OverdueGrace), limit, unreadable, func(l *linkflow.Link) bool {
+		return !l.EffectiveStatus(now).Terminal()
+	}, func(sh int, id string, l *linkflow.Link) (bool, error) {
+		if held, err := s.rdb.Exists(ctx, s.k.linkLease(id)).Result(); err != nil || held > 0 {
 			if err != nil {
-				return n, err
+				return false, err
 			}
-			l, lerr := s.linkFromHash(m)
-			if lerr != nil || l.EffectiveStatus(now).Terminal() {
-				// Ended, gone with its retention, or unreadable: off the
-				// deadlines, which would stop at it every round.
-				if err := s.rdb.ZRem(ctx, s.k.deadlines(sh), id).Err(); err != nil {
-					return n, err
-				}
-				if lerr != nil && !errors.Is(lerr, linkflow.ErrNotFound) {
-					unreadable[id] = lerr
-				}
-				continue
-			}
-			if held, err := s.rdb.Exists(ctx, s.k.linkLease(id)).Result(); err != nil {
-				return n, err
-			} else if held > 0 {
-				if err := s.rdb.ZAddXX(ctx, s.k.deadlines(sh), redis.Z{Score: float64(ms(now)), Member: id}).Err(); err != nil {
-					return n, err
-				}
-				continue
-			}
-			l.Status = linkflow.StatusFailed
-			l.CompletedAt = time.UnixMilli(ms(now))
-			l.Error = &linkflow.LinkError{Code: linkflow.FailureLinkExpired,
-				Message: "The link's deadline passed and no session recorded its outcome."}
-			l.ClaimCode = ""
-			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
-			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
-				continue // changed meanwhile: the next round looks again
-			}
-			if err != nil {
-				return n, err
-			}
-			n = append(n, fin)
+			return false, s.rdb.ZAddXX(ctx, s.k.deadlines(sh), redis.Z{Score: float64(ms(now)), Member: id}).Err()
 		}
-	}
-	return n, nil
+		l.Status = linkflow.StatusFailed
+		l.CompletedAt = time.UnixMilli(ms(now))
+		l.Error = &linkflow.LinkError{Code: linkflow.FailureLinkExpired,
+			Message: "The link's deadline passed and no session recorded its outcome."}
+		l.ClaimCode = ""
+		return true, nil
+	})
 }
 
 // FailLink fails a link that is not running under a live lease any more (its

@@ -163,10 +163,7 @@ func (s *session) execute(p operations.Provider) ([]json.RawMessage, *operations
 		if s.canceled.Load() {
 			return nil, nil, intPtr(i), &linkflow.LinkError{Code: linkflow.FailureCanceled, Message: fmt.Sprintf("The link was canceled before operation %d.", i)}
 		}
-		var args json.RawMessage
-		if i < len(s.r.Arguments) {
-			args = s.r.Arguments[i]
-		}
+		args := operationArgs(s.r.Arguments, i)
 		start := s.w.cfg.Clock.Now()
 		ctx, ids := operations.WithRequestIDs(s.ctx)
 		data, err := p.Execute(ctx, operations.ExecuteRequest{
@@ -427,6 +424,15 @@ func (s *session) inProgress() bool {
 	}
 	_ = s.msg.InProgress()
 	return true
+}
+
+// operationArgs is operation i's arguments, nil for one without any (stored
+// as null beside one with some): the provider protocol has them absent.
+func operationArgs(args []json.RawMessage, i int) json.RawMessage {
+	if i >= len(args) || string(args[i]) == "null" {
+		return nil
+	}
+	return args[i]
 }
 
 func intPtr(i int) *int { return &i }

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"encoding/json"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,5 +30,20 @@ func TestNoInProgressAfterTheMessageIsSettled(t *testing.T) {
 	s.settle(func() error { return m.NakWithDelay(time.Second) })
 	if s.inProgress() || m.inProgress.Load() != 1 {
 		t.Fatalf("an in-progress ack followed the settling nak (%d sent)", m.inProgress.Load())
+	}
+}
+
+// An operation without arguments beside one with some (stored as null)
+// sends none, as the provider protocol has them absent, not null.
+func TestOperationWithoutArgumentsSendsNone(t *testing.T) {
+	stored := []json.RawMessage{json.RawMessage(`{"cardNumber":"4111111111111111"}`), json.RawMessage(`null`)}
+	if got := operationArgs(stored, 0); string(got) != string(stored[0]) {
+		t.Fatalf("operation 0: %s", got)
+	}
+	if got := operationArgs(stored, 1); got != nil {
+		t.Fatalf("operation 1 without arguments sends %s", got)
+	}
+	if got := operationArgs(nil, 0); got != nil {
+		t.Fatalf("a link without arguments sends %s", got)
 	}
 }

@@ -191,8 +191,10 @@ func (s *suite) testClose(t *testing.T) {
 	if err == nil {
 		t.Fatal("an operation ran in a closed session")
 	}
-	if operations.AsError(err).Code == "" {
-		t.Fatalf("untyped error %v", err)
+	// The protocol's answer for an unknown or closed session: transient,
+	// so linkflow logs in again rather than failing the link.
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable {
+		t.Fatalf("an operation in a closed session failed with %s (%v), want PROVIDER_UNAVAILABLE", pe.Code, err)
 	}
 }
 

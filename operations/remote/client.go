@@ -121,6 +121,9 @@ func (c *Client) Login(ctx context.Context, req operations.LoginRequest) (*opera
 	if err := c.call(ctx, http.MethodPost, PathLogin, req, &res); err != nil {
 		return nil, err
 	}
+	if err := checkLogin(PathLogin, &res); err != nil {
+		return nil, err
+	}
 	if c.cfg.Integration == "" && res.SessionID != "" {
 		c.sessions.Store(res.SessionID, req.Integration)
 	}
@@ -135,7 +138,27 @@ func (c *Client) ContinueLogin(ctx context.Context, req operations.ContinueReque
 		return nil, err
 	}
 	res.SessionID = cmp.Or(res.SessionID, req.SessionID)
+	if err := checkLogin(PathContinueLogin, &res); err != nil {
+		return nil, err
+	}
 	return &res, nil
+}
+
+// checkLogin refuses a login answer linkflow cannot go on with: logged in
+// without a session, or with credentials that hold no access token (an
+// answer in another shape, {"access_token": ...}, decodes to that), which
+// would be kept on the connection as if they were good. Like an answer that
+// is not JSON, it is the provider's fault and may be passing.
+func checkLogin(path string, res *operations.LoginResult) error {
+	switch {
+	case res.Challenge != nil:
+		return nil
+	case res.SessionID == "":
+		return operations.Unavailable(fmt.Sprintf("remote provider answered %s without a sessionId or a challenge", path))
+	case res.Credentials != nil && res.Credentials.AccessToken == "":
+		return operations.Unavailable(fmt.Sprintf("remote provider answered %s with credentials without an accessToken", path))
+	}
+	return nil
 }
 
 // Execute runs one operation.
@@ -144,6 +167,11 @@ func (c *Client) Execute(ctx context.Context, req operations.ExecuteRequest) (js
 	var res ExecuteResponse
 	if err := c.call(ctx, http.MethodPost, PathExecute, req, &res); err != nil {
 		return nil, err
+	}
+	if res.Result == nil {
+		// {"error": ...} with a 200, or the result not under "result": not
+		// an outcome to report as a success.
+		return nil, operations.Unavailable("remote provider answered " + PathExecute + " without a result")
 	}
 	return res.Result, nil
 }
@@ -267,7 +295,7 @@ func answerError(status int, h http.Header, body []byte) error {
 		e := env.Error
 		e.Code, e.Message = clip(e.Code), clip(e.Message)
 		if e.RetryAfterMs > 0 {
-			retry = time.Duration(e.RetryAfterMs) * time.Millisecond
+			retry = time.Duration(min(e.RetryAfterMs, maxRetryAfter.Milliseconds())) * time.Millisecond
 		}
 		var pe *operations.Error
 		switch {
@@ -301,6 +329,11 @@ func answerError(status int, h http.Header, body []byte) error {
 	return operations.Rejected(msg)
 }
 
+// maxRetryAfter bounds a provider's Retry-After, so no figure overflows a
+// duration; the worker's own backoff and the link's deadline bound it
+// further.
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter reads a Retry-After header: seconds, or an HTTP date.
 func retryAfter(h http.Header) time.Duration {
 	v := h.Get("Retry-After")
@@ -308,7 +341,7 @@ func retryAfter(h http.Header) time.Duration {
 		return 0
 	}
 	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+		return time.Duration(min(int64(s), int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)

@@ -136,6 +136,9 @@ func (h *Handler) continueLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := p.ContinueLogin(r.Context(), req)
+	if err == nil && res == nil {
+		err = errors.New("the provider's ContinueLogin returned no result")
+	}
 	if err == nil && res.SessionID == "" {
 		res.SessionID = req.SessionID
 	}
@@ -233,10 +236,20 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, v any, err erro
 		return
 	}
 	var typed *operations.Error
-	if !errors.As(err, &typed) && !errors.Is(err, context.Canceled) {
-		h.log.Warn("provider failed without a typed error", zap.String("path", r.URL.Path), zap.Error(err))
+	pe := typed
+	switch {
+	case errors.As(err, &typed):
+		pe = typed
+	case errors.Is(err, context.DeadlineExceeded):
+		pe = operations.Timeout("the provider did not answer in time")
+	default:
+		// Its text (an internal address, a query string) goes no further
+		// than this log: linkflow shows the message to its customer.
+		if !errors.Is(err, context.Canceled) {
+			h.log.Warn("provider failed without a typed error", zap.String("path", r.URL.Path), zap.Error(err))
+		}
+		pe = operations.Unavailable("the provider failed")
 	}
-	pe := operations.AsError(err)
 	body := &ErrorBody{Code: string(pe.Code), Message: pe.Message, Transient: pe.Transient}
 	if pe.RetryAfter > 0 {
 		body.RetryAfterMs = max(pe.RetryAfter.Milliseconds(), 1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/operations"
 )
 
@@ -40,10 +41,10 @@ func Register(ctx context.Context, reg *operations.Registry, cfg RegisterConfig)
 	}
 	cat, err := c.Catalog(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("remote catalog at %s: %w", base.BaseURL, err)
+		return nil, fmt.Errorf("remote catalog at %s: %w", redact.URLs(base.BaseURL), err)
 	}
 	if cat.ProtocolVersion != ProtocolVersion {
-		return nil, fmt.Errorf("remote catalog at %s: protocol version %d, want %d", base.BaseURL, cat.ProtocolVersion, ProtocolVersion)
+		return nil, fmt.Errorf("remote catalog at %s: protocol version %d, want %d", redact.URLs(base.BaseURL), cat.ProtocolVersion, ProtocolVersion)
 	}
 	var staged []operations.Integration
 	for _, ci := range cat.Integrations {
@@ -61,7 +62,7 @@ func Register(ctx context.Context, reg *operations.Registry, cfg RegisterConfig)
 		// A remote integration must not silently take the place of one
 		// already there (the sandbox's tmobile, say).
 		if _, taken := reg.Integration(in.ID); taken {
-			return nil, fmt.Errorf("remote catalog at %s: integration %s is already registered; map it to another id", base.BaseURL, in.ID)
+			return nil, fmt.Errorf("remote catalog at %s: integration %s is already registered; map it to another id", redact.URLs(base.BaseURL), in.ID)
 		}
 		staged = append(staged, in)
 	}
@@ -69,7 +70,7 @@ func Register(ctx context.Context, reg *operations.Registry, cfg RegisterConfig)
 	scratch := operations.NewRegistry(nil)
 	for _, in := range staged {
 		if err := scratch.Register(in); err != nil {
-			return nil, fmt.Errorf("remote catalog at %s: %w", base.BaseURL, err)
+			return nil, fmt.Errorf("remote catalog at %s: %w", redact.URLs(base.BaseURL), err)
 		}
 	}
 	ids := make([]string, 0, len(staged))

@@ -258,6 +258,12 @@ func TestClientErrors(t *testing.T) {
 		{"bare 504", answer{504, nil, ``}, linkflow.FailureProviderTimeout, true, 0},
 		{"bare 404", answer{404, nil, `not found`}, linkflow.FailureRejected, false, 0},
 		{"200 with bad JSON", answer{200, nil, `{"result":`}, linkflow.FailureProviderUnavailable, true, 0},
+		// A 200 is a success only with a result: an error body, or the
+		// result not under "result", is no outcome to report.
+		{"200 with an error body", answer{200, nil, `{"error":{"code":"DECLINED","message":"no"}}`}, linkflow.FailureProviderUnavailable, true, 0},
+		{"200 without result", answer{200, nil, `{"paymentMethods":[]}`}, linkflow.FailureProviderUnavailable, true, 0},
+		{"huge Retry-After", answer{503, map[string]string{"Retry-After": "99999999999"}, ``}, linkflow.FailureProviderUnavailable, true, 24 * time.Hour},
+		{"huge retryAfterMs", answer{429, nil, `{"error":{"code":"RATE_LIMITED","message":"slow","transient":true,"retryAfterMs":9223372036854775807}}`}, linkflow.FailureRateLimited, true, 24 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,5 +417,42 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := remote.NewHandler(remote.HandlerConfig{}); err == nil {
 		t.Error("handler without registry: no error")
+	}
+}
+
+// A logged-in answer linkflow cannot go on with (no session; credentials
+// without an access token, as OAuth's snake_case spelling decodes) is a
+// failed call, not credentials to keep; a challenge, or a session with or
+// without credentials, is an answer.
+func TestClientChecksLoginAnswers(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"empty", `{}`, false},
+		{"snake_case credentials", `{"sessionId":"s","credentials":{"access_token":"at"}}`, false},
+		{"credentials", `{"sessionId":"s","credentials":{"accessToken":"at"}}`, true},
+		{"no credentials", `{"sessionId":"s"}`, true},
+		{"challenge", `{"sessionId":"s","challenge":{"id":"c","type":"otp","message":"code?"}}`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, tt.body) }))
+			defer srv.Close()
+			c, err := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Login(context.Background(), operations.LoginRequest{Username: "u", Password: "p"})
+			if pe := operations.AsError(err); tt.ok != (err == nil) || (err != nil && pe.Code != linkflow.FailureProviderUnavailable) {
+				t.Errorf("login answered %s: %v, want ok %v (else PROVIDER_UNAVAILABLE)", tt.body, err, tt.ok)
+			}
+			// /continue-login answers for the session it was asked about.
+			_, err = c.ContinueLogin(context.Background(), operations.ContinueRequest{SessionID: "s", ChallengeID: "c"})
+			if ok := tt.ok || tt.name == "empty"; ok != (err == nil) {
+				t.Errorf("continue-login answered %s: %v, want ok %v", tt.body, err, ok)
+			}
+		})
 	}
 }

@@ -93,8 +93,8 @@ type LeaseState struct {
 	InputReady      bool
 }
 
-// SlotRef names a held slot.
-type SlotRef struct{ Integration, Holder string }
+// SlotRef names a held slot, and the link whose session holds it.
+type SlotRef struct{ Integration, Holder, LinkID string }
 
 // NewLeaseToken returns a new lease token: 96 random bits in hex, unique to
 // one holder of a link's lease or a fleet slot.

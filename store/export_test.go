@@ -80,3 +80,8 @@ func (s *Store) Deadlines(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// SlotHolders are the holders of an integration's fleet-wide slots.
+func (s *Store) SlotHolders(ctx context.Context, integration string) ([]string, error) {
+	return s.rdb.ZRange(ctx, s.k.semaphore(integration), 0, -1).Result()
+}

@@ -94,14 +94,16 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 			r.Token, ttl.Milliseconds())
 	}
 	exp := float64(ms(s.now().Add(ttl)))
-	for _, r := range slots {
-		pipe.ZAddXX(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder})
+	renewed := make([]*redis.IntCmd, len(slots))
+	for i, r := range slots {
+		renewed[i] = pipe.ZAddXXCh(ctx, s.k.semaphore(r.Integration), redis.Z{Score: exp, Member: r.Holder})
 	}
 	err := pipe.Exec(ctx)
 	if err != nil {
 		err = fmt.Errorf("heartbeat: %w", err)
 	}
 	out := make([]linkflow.LeaseState, len(leases))
+	held := make(map[string]bool, len(leases)) // links whose lease was renewed
 	for i, c := range cmds {
 		v, err := replyStrings(c.Val())
 		if err != nil || len(v) == 0 {
@@ -113,6 +115,20 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 		}
 		out[i].CancelRequested = v[1] == "1"
 		out[i].InputReady = v[2] == "1"
+		held[leases[i].LinkID] = true
+	}
+	// A hold that is gone was dropped as expired by another process's
+	// acquire (a renewal that came too late: a Redis stall, clocks apart):
+	// while its session runs on, with its lease renewed just now, it is held
+	// again, or the fleet would run more sessions than the limit, uncounted,
+	// until this one ends. A session that ended meanwhile has no lease and
+	// released its hold: not taken again.
+	for i, c := range renewed {
+		if c.Err() == nil && c.Val() == 0 && held[slots[i].LinkID] {
+			if rerr := s.rdb.ZAdd(ctx, s.k.semaphore(slots[i].Integration), redis.Z{Score: exp, Member: slots[i].Holder}).Err(); rerr != nil && err == nil {
+				err = fmt.Errorf("heartbeat: hold a slot again: %w", rerr)
+			}
+		}
 	}
 	return out, err
 }

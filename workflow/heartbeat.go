@@ -68,7 +68,7 @@ func (w *Worker) snapshot() []*session {
 // third of the ack wait.
 func (w *Worker) extendAcks(sessions []*session) {
 	progressEvery := (w.cfg.Consumer.AckWait / 3).Nanoseconds()
-	now := time.Now().UnixNano()
+	now := w.sinceStart()
 	for _, s := range sessions {
 		if now-s.lastProgress.Load() >= progressEvery && s.inProgress() {
 			s.lastProgress.Store(now)
@@ -87,7 +87,7 @@ func (w *Worker) renew(sessions []*session) {
 	for i, s := range sessions {
 		refs[i] = linkflow.LeaseRef{OrgID: s.link.OrgID, LinkID: s.link.ID, Token: s.r.Token}
 		if s.holder != "" {
-			slots = append(slots, linkflow.SlotRef{Integration: s.integ, Holder: s.holder})
+			slots = append(slots, linkflow.SlotRef{Integration: s.integ, Holder: s.holder, LinkID: s.link.ID})
 		}
 	}
 	states, err := w.cfg.Store.Heartbeat(ctx, refs, slots, w.cfg.LeaseTTL)

@@ -38,7 +38,7 @@ type session struct {
 	cancelMu sync.Once
 	inputCh  chan struct{}
 
-	lastProgress atomic.Int64 // unix nanos of the last ack-deadline extension
+	lastProgress atomic.Int64 // the last ack-deadline extension, w.sinceStart
 	// ackMu orders the heartbeat's in-progress acks and the ack, nak or
 	// delayed nak that settles the message: an in-progress ack that reached
 	// JetStream after a delayed nak would reset the redelivery to the ack
@@ -68,7 +68,7 @@ func newSession(w *Worker, msg jetstream.Msg, run *linkflow.Run, integ, holder s
 		log: log, start: w.cfg.Clock.Now(),
 		cancelCh: make(chan struct{}), inputCh: make(chan struct{}, 1),
 	}
-	s.lastProgress.Store(time.Now().UnixNano())
+	s.lastProgress.Store(w.sinceStart())
 	var ctx context.Context = w.runCtx
 	if !s.link.ExpiresAt.IsZero() {
 		var cancel context.CancelFunc

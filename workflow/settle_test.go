@@ -47,3 +47,16 @@ func TestOperationWithoutArgumentsSendsNone(t *testing.T) {
 		t.Fatalf("a link without arguments sends %s", got)
 	}
 }
+
+// The backoff after a transient failure never passes RetryMax, its jitter
+// included.
+func TestBackoffStaysWithinRetryMax(t *testing.T) {
+	w := &Worker{cfg: Config{RetryBase: time.Second, RetryMax: time.Minute}}
+	for attempt := 1; attempt < 40; attempt++ {
+		for range 50 {
+			if d := w.backoff(attempt); d > time.Minute || d <= 0 {
+				t.Fatalf("attempt %d: backoff %s, RetryMax 1m", attempt, d)
+			}
+		}
+	}
+}

@@ -46,6 +46,8 @@ type Worker struct {
 	slots   chan struct{}
 	commits chan struct{} // Config.Commits
 
+	born time.Time // NewWorker's time, with its monotonic reading
+
 	mu       sync.Mutex
 	sessions map[string]*session // by link id
 	// earlyCancels remembers cancel notices for links whose session is not
@@ -84,8 +86,14 @@ func NewWorker(cfg Config) (*Worker, error) {
 		bgStop:   make(chan struct{}),
 
 		earlyCancels: map[string]time.Time{},
+		born:         time.Now(),
 	}, nil
 }
+
+// sinceStart is the time since NewWorker on the monotonic clock, for the
+// pacing of in-progress acks: a wall clock stepped back must not hold them
+// back (JetStream would redeliver running sessions).
+func (w *Worker) sinceStart() int64 { return int64(time.Since(w.born)) }
 
 // Start creates the consumers and begins fetching. It returns once fetching
 // has started; Stop ends it. When a step fails, what started before it
@@ -394,5 +402,5 @@ func (w *Worker) backoff(attempt int) time.Duration {
 	if d <= 0 || d > w.cfg.RetryMax {
 		d = w.cfg.RetryMax
 	}
-	return jitter(d, 0.2)
+	return min(jitter(d, 0.2), w.cfg.RetryMax)
 }

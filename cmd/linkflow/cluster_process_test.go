@@ -205,6 +205,10 @@ func TestStartupConfigErrorsExitAtOnce(t *testing.T) {
 		// and a negative value fail every link or webhook.
 		{"negative concurrency", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--concurrency", "-1"}, "--concurrency (LINKFLOW_CONCURRENCY)"},
 		{"no attempts", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--max-attempts", "0"}, "--max-attempts"},
+		// Redis keeps TTLs in whole milliseconds: PX 0 is an error on every
+		// run, a negative PEXPIRE deletes the token it was to keep.
+		{"sub-second lease", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--lease-ttl", "500us"}, "--lease-ttl"},
+		{"negative token ttl", []string{"api", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--token-ttl", "-1h"}, "--token-ttl"},
 		{"negative challenge timeout", []string{"worker", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--challenge-timeout", "-5m"}, "--challenge-timeout"},
 		{"negative webhook timeout", []string{"dispatcher", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--webhook-timeout", "-1s"}, "--webhook-timeout"},
 		{"log format", []string{"api", "--nats-url", "nats://" + nowhere(), "--redis-url", "redis://" + nowhere(), "--log-format", "text"}, "--log-format"},

@@ -96,7 +96,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 func (f *workerFlags) config() (*workflow.Config, error) {
 	if err := errors.Join(positive("concurrency", f.concurrency), positive("max-attempts", f.maxAttempts),
 		positive("max-result-bytes", f.maxResultBytes),
-		positive("lease-ttl", f.leaseTTL), positive("ack-wait", f.ackWait), positive("shutdown-grace", f.shutdownGrace),
+		atLeast("lease-ttl", f.leaseTTL, time.Second), positive("ack-wait", f.ackWait), positive("shutdown-grace", f.shutdownGrace),
 		positive("challenge-timeout", f.challengeTimeout)); err != nil {
 		return nil, err
 	}
@@ -160,6 +160,16 @@ func positive[T int | time.Duration](name string, v T) error {
 	return fmt.Errorf("--%s (%s) must be more than 0, not %v", name, envName(name), v)
 }
 
+// atLeast refuses a duration below least: Redis keeps its TTLs in whole
+// milliseconds, and a lease or token that lapses as it is made is no
+// setting anyone means.
+func atLeast(name string, v, least time.Duration) error {
+	if v >= least {
+		return nil
+	}
+	return fmt.Errorf("--%s (%s) must be at least %v, not %v", name, envName(name), least, v)
+}
+
 // config is the dispatcher's settings (app fills in its dependencies).
 func (f *dispatcherFlags) config() (*webhooks.Config, error) {
 	if err := errors.Join(positive("webhook-concurrency", f.concurrency), positive("webhook-per-host", f.perHost),
@@ -204,6 +214,9 @@ func (r role) parts() (app.Parts, error) {
 		}
 	}
 	if af := r.api; af != nil {
+		if err := atLeast("token-ttl", af.tokenTTL, time.Second); err != nil {
+			return p, err
+		}
 		p.API, p.APIAddr = &api.Config{
 			PublicURL: cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr)), Dev: r.dev,
 			KeyLimit: af.key.limit(), ClientLimit: af.client.limit(), ClaimGuessLimit: af.claimGuess.limit(),

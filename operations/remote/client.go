@@ -235,6 +235,11 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	}
 	defer resp.Body.Close()
 	operations.ReportRequestID(ctx, resp.Header.Get("X-Request-Id"))
+	if v := resp.Header.Get(HeaderProtocol); v != "" && v != strconv.Itoa(ProtocolVersion) {
+		// The provider was upgraded since linkflow read its catalog: its
+		// answers may not mean what linkflow reads. A deployment mends it.
+		return operations.Unavailable(fmt.Sprintf("remote provider answered %s in protocol version %s; linkflow speaks %d", path, v, ProtocolVersion))
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return c.transportError(ctx, path, err)

@@ -75,6 +75,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set(HeaderProtocol, strconv.Itoa(ProtocolVersion))
+	if v := r.Header.Get(HeaderProtocol); v != "" && v != strconv.Itoa(ProtocolVersion) {
+		// A caller of another version (curl sends none) would read answers
+		// it does not understand.
+		writeError(w, &ErrorBody{Code: CodeNotSupported,
+			Message: fmt.Sprintf("protocol version %s; this provider speaks %d", v, ProtocolVersion)})
+		return
+	}
 	// Every answer names itself, so a caller's trace can point at it.
 	w.Header().Set("X-Request-Id", newRequestID())
 	h.mux.ServeHTTP(w, r)

@@ -456,3 +456,38 @@ func TestClientChecksLoginAnswers(t *testing.T) {
 		})
 	}
 }
+
+// Both sides refuse a call of another protocol version: the handler a
+// request that names one, the client an answer that does (a provider
+// upgraded since its catalog was read).
+func TestProtocolVersionMismatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0)
+	req, _ := http.NewRequest(http.MethodPost, b.server.URL+remote.PathLogin, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set(remote.HeaderProtocol, "2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e remote.ErrorResponse
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if e.Error.Code != remote.CodeNotSupported {
+		t.Fatalf("a version 2 request: %d %+v", resp.StatusCode, e.Error)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(remote.HeaderProtocol, "2")
+		fmt.Fprint(w, `{"result":{}}`)
+	}))
+	defer srv.Close()
+	c, err := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Execute(context.Background(), operations.ExecuteRequest{SessionID: "s"})
+	if pe := operations.AsError(err); err == nil || pe.Code != linkflow.FailureProviderUnavailable {
+		t.Fatalf("an answer in version 2: %v", err)
+	}
+}

@@ -105,7 +105,7 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		if !holdsSlot || (!ok && d.stopping.Load()) {
 			// Stopping: hand it back for another dispatcher.
 			if ok {
-				d.gate.release(host, false, false)
+				d.gate.release(host, reason == grantProbe, false, false)
 			}
 			d.settle(log, j, now)
 			return
@@ -133,14 +133,14 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		// The wait for the host used up the claim: past it another
 		// dispatcher may take the delivery and send it too. Hand it back.
 		d.metrics.deferral(deferClaimShort)
-		d.gate.release(host, false, false)
+		d.gate.release(host, reason == grantProbe, false, false)
 		d.settle(log, j, now)
 		return
 	}
 	r := d.send(d.attemptCtx, target, ev, secrets, now)
 	// The host's part is over: its slot goes to the next delivery while this
 	// one is recorded.
-	d.gate.release(host, r.delivered() || (r.statusCode > 0 && !r.hostFailure()), r.hostFailure())
+	d.gate.release(host, reason == grantProbe, r.delivered() || (r.statusCode > 0 && !r.hostFailure()), r.hostFailure())
 	if r.class == resultCanceled {
 		// Stopping: hand it back for another dispatcher, unrecorded.
 		d.settle(log, j, now)

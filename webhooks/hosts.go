@@ -82,10 +82,13 @@ const (
 	// deferClaimShort: the wait for the host left too little of the claim
 	// for an attempt (Visibility is tight for the host waits).
 	deferClaimShort = "claim_short"
+	// grantProbe is acquire's reason when it grants a half-open breaker's
+	// probe: its release says so, and decides the breaker.
+	grantProbe = "probe"
 )
 
 // acquire takes a slot for host. When it cannot, it returns how long to wait
-// and why.
+// and why; a slot that is a half-open breaker's probe comes with grantProbe.
 func (g *hostGate) acquire(host string) (ok bool, wait time.Duration, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -107,7 +110,7 @@ func (g *hostGate) acquire(host string) (ok bool, wait time.Duration, reason str
 		}
 		h.probing = true
 		h.inFlight++
-		return true, 0, ""
+		return true, 0, grantProbe
 	}
 	if h.inFlight >= g.perHost {
 		return false, g.busyDelay, deferHostBusy
@@ -119,7 +122,10 @@ func (g *hostGate) acquire(host string) (ok bool, wait time.Duration, reason str
 // release gives a slot back with the attempt's verdict on the host's health:
 // failed counts towards opening the breaker, healthy closes it, neither
 // (e.g. a 4xx, a refused address, a canceled attempt) leaves it as it is.
-func (g *hostGate) release(host string, healthy, failed bool) {
+// probe says the slot was the probe acquire granted: only its verdict opens a
+// half-open breaker again (an attempt that began before the breaker opened
+// may end while the probe is out).
+func (g *hostGate) release(host string, probe, healthy, failed bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h := g.hosts[host]
@@ -127,7 +133,7 @@ func (g *hostGate) release(host string, healthy, failed bool) {
 		return
 	}
 	h.lastUsed = g.now()
-	wasProbe := h.probing && !h.openUntil.IsZero()
+	wasProbe := probe && h.probing
 	if wasProbe {
 		h.probing = false
 	}

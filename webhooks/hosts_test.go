@@ -62,12 +62,12 @@ func TestHostGateOverflowWaitsForRoom(t *testing.T) {
 		t.Fatal("a waiter behind a full queue gave up its global slot")
 	}
 
-	g.release("a", true, false) // to the first waiter; the second enters the queue
+	g.release("a", false, true, false) // to the first waiter; the second enters the queue
 	if got := receive(t, a, "first waiter"); !got.ok || !got.inQueue {
 		t.Fatalf("first waiter: %+v, want a slot after queueing", got)
 	}
 	testenv.Eventually(t, 10*time.Second, "the second waiter entering the queue", func() bool { return queuedB.Load() == 1 })
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 	if got := receive(t, b, "second waiter"); !got.ok || !got.inQueue {
 		t.Fatalf("second waiter: %+v, want a slot after queueing", got)
 	}
@@ -84,18 +84,18 @@ func TestHostGateOverflowWaitsForRoom(t *testing.T) {
 	if n := g.queueLen("a"); n != 1 {
 		t.Fatalf("queue holds %d waiters, want 1", n)
 	}
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 	if got := receive(t, c, "queued waiter"); !got.ok {
 		t.Fatalf("queued waiter: %+v", got)
 	}
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 
 	// A slot that came free between acquire and await is taken at once.
 	var queuedE atomic.Int32
 	if got := receive(t, startAwait(g, "a", &queuedE, stop), "free host"); !got.ok || got.inQueue || queuedE.Load() != 0 {
 		t.Fatalf("free host: %+v, queued %d", got, queuedE.Load())
 	}
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 	if len(g.hosts) != 0 {
 		t.Errorf("idle healthy hosts kept: %d", len(g.hosts))
 	}
@@ -115,11 +115,11 @@ func TestHostGateWithoutQueue(t *testing.T) {
 	var queued atomic.Int32
 	w := startAwait(g, "a", &queued, stop)
 	testenv.Eventually(t, 10*time.Second, "the waiter waiting", func() bool { return g.queueLen("a") == 1 })
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 	if got := receive(t, w, "waiter"); !got.ok || got.inQueue || queued.Load() != 0 {
 		t.Fatalf("waiter: %+v, queued %d; want the slot with its global slot kept", got, queued.Load())
 	}
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 }
 
 // A host whose attempts failed and that nothing goes to any more (an
@@ -137,7 +137,7 @@ func TestHostGateForgetsIdleFailingHosts(t *testing.T) {
 		if ok, _, _ := g.acquire(host); !ok {
 			t.Fatalf("acquire %s refused", host)
 		}
-		g.release(host, false, true)
+		g.release(host, false, false, true)
 	}
 	known := func(host string) bool { _, ok := g.hosts[host]; return ok }
 
@@ -151,7 +151,7 @@ func TestHostGateForgetsIdleFailingHosts(t *testing.T) {
 
 	now = now.Add(9 * time.Minute)
 	g.acquire("other")
-	g.release("other", true, false)
+	g.release("other", false, true, false)
 	for _, h := range []string{"failed-once", "opened", "busy"} {
 		if !known(h) {
 			t.Fatalf("%s forgotten after 9 minutes (forgetAfter %s)", h, g.forgetAfter)
@@ -160,11 +160,46 @@ func TestHostGateForgetsIdleFailingHosts(t *testing.T) {
 
 	now = now.Add(2 * time.Minute)
 	g.acquire("other")
-	g.release("other", true, false)
+	g.release("other", false, true, false)
 	if known("failed-once") || known("opened") {
 		t.Fatalf("idle failing hosts kept: %d hosts known", len(g.hosts))
 	}
 	if !known("busy") {
 		t.Fatal("a host with an attempt in flight was forgotten")
+	}
+}
+
+// Only the probe's verdict decides a half-open breaker: an attempt that
+// began before the breaker opened and ends while the probe is out neither
+// lets a second probe through nor opens the breaker again.
+func TestHostGateHalfOpenHearsOnlyItsProbe(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	opened := 0
+	g := newHostGate(&Config{PerHostConcurrency: 4, BreakerThreshold: 1, BreakerCooldown: 10 * time.Second,
+		HostRetryDelay: time.Second, HostQueue: 1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute},
+		func(string, bool) { opened++ })
+	g.now = func() time.Time { return now }
+	if ok, _, _ := g.acquire("h"); !ok { // the attempt that outlives the opening
+		t.Fatal("acquire refused")
+	}
+	if ok, _, _ := g.acquire("h"); !ok {
+		t.Fatal("acquire refused")
+	}
+	g.release("h", false, false, true) // opens the breaker
+	now = now.Add(10 * time.Second)
+	if ok, _, reason := g.acquire("h"); !ok || reason != grantProbe {
+		t.Fatalf("no probe after the cooldown: %v %s", ok, reason)
+	}
+	g.release("h", false, false, true) // the old attempt fails meanwhile
+	if opened != 1 {
+		t.Fatalf("the old attempt's failure opened the breaker again (%d opens)", opened)
+	}
+	if ok, _, reason := g.acquire("h"); ok || reason != deferBreakerOpen {
+		t.Fatalf("a second probe went while the first is out: %v %s", ok, reason)
+	}
+	g.release("h", true, false, true) // the probe fails: open again
+	if opened != 2 || !g.open("h") {
+		t.Fatalf("the failed probe did not open the breaker again (%d opens)", opened)
 	}
 }

@@ -157,16 +157,16 @@ func TestHostGate(t *testing.T) {
 	if !ok1 || !ok2 || ok3 || reason != deferHostBusy || wait != time.Second || !okB {
 		t.Fatalf("acquire: %v %v %v(%s %s) b:%v", ok1, ok2, ok3, reason, wait, okB)
 	}
-	g.release("a", true, false)
-	g.release("a", true, false)
-	g.release("b", true, false)
+	g.release("a", false, true, false)
+	g.release("a", false, true, false)
+	g.release("b", false, true, false)
 
 	// Three consecutive failures open the breaker.
 	for range 3 {
 		if ok, _, _ := g.acquire("a"); !ok {
 			t.Fatal("closed breaker refused")
 		}
-		g.release("a", false, true)
+		g.release("a", false, false, true)
 	}
 	if !g.open("a") || opened != 1 {
 		t.Fatalf("breaker open %v, opened %d", g.open("a"), opened)
@@ -176,14 +176,14 @@ func TestHostGate(t *testing.T) {
 	}
 	// After the cooldown one probe goes; others wait for it.
 	now = now.Add(10 * time.Second)
-	if ok, _, _ := g.acquire("a"); !ok {
-		t.Fatal("half-open breaker refused the probe")
+	if ok, _, reason := g.acquire("a"); !ok || reason != grantProbe {
+		t.Fatalf("half-open breaker refused the probe (%v %s)", ok, reason)
 	}
 	if ok, _, reason := g.acquire("a"); ok || reason != deferBreakerOpen {
 		t.Fatal("half-open breaker let a second request through")
 	}
 	// A failed probe opens it again; a successful one closes it.
-	g.release("a", false, true)
+	g.release("a", true, false, true)
 	if !g.open("a") || opened != 2 {
 		t.Fatal("failed probe did not reopen the breaker")
 	}
@@ -191,14 +191,14 @@ func TestHostGate(t *testing.T) {
 	if ok, _, _ := g.acquire("a"); !ok {
 		t.Fatal("probe refused")
 	}
-	g.release("a", true, false)
+	g.release("a", true, true, false)
 	if g.open("a") {
 		t.Fatal("successful probe did not close the breaker")
 	}
 	if ok1, _, _ := g.acquire("a"); !ok1 {
 		t.Fatal("closed breaker refused")
 	}
-	g.release("a", true, false)
+	g.release("a", false, true, false)
 	if len(g.hosts) != 0 {
 		t.Errorf("idle healthy hosts kept: %d", len(g.hosts))
 	}

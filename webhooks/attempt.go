@@ -205,8 +205,11 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *linkflow.Delivery, r *r
 		d.wakeAt(dec.nextAt)
 		return
 	}
+	// From the delivery's acceptance to its success, through retries; a
+	// redelivery or replay asked for later is no measure of it.
 	var latency time.Duration
-	if dec.status == linkflow.DeliverySucceeded && !del.CreatedAt.IsZero() {
+	if t := cmpTrigger(del.Trigger); dec.status == linkflow.DeliverySucceeded && !del.CreatedAt.IsZero() &&
+		(t == linkflow.TriggerInitial || t == linkflow.TriggerRetry) {
 		latency = now.Sub(del.CreatedAt)
 	}
 	d.metrics.finish(dec.status, latency)

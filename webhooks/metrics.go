@@ -41,8 +41,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10)})),
 		latency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "linkflow_webhook_delivery_latency_seconds",
-			Help:    "Time from an event's dispatch to its successful delivery.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12)})),
+			Help:    "Time from a dispatcher's acceptance of an event to its successful delivery, retries included (not redeliveries or replays).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600}})),
 		scheduled: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "linkflow_webhook_retry_schedule_size", Help: "Deliveries waiting in the retry schedule (all organizations)."})),
 		breakerOpens: register(reg, prometheus.NewCounter(prometheus.CounterOpts{

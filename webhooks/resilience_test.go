@@ -454,6 +454,25 @@ func counterValue(t testing.TB, b *testBundle, name, label string) float64 {
 	return total
 }
 
+// histogramCount is how many observations histogram name holds.
+func histogramCount(t testing.TB, b *testBundle, name string) uint64 {
+	t.Helper()
+	mfs, err := b.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var n uint64
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+			return n
+		}
+	}
+	return 0
+}
+
 func hasLabel(m *dto.Metric, value string) bool {
 	for _, l := range m.GetLabel() {
 		if l.GetValue() == value {

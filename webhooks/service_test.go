@@ -42,6 +42,11 @@ func TestRedeliver(t *testing.T) {
 	if len(att) != 2 || att[1].Trigger != "manual" || att[1].Outcome != "succeeded" || d.Attempts != 2 {
 		t.Errorf("attempt log = %s", mustJSON(t, att))
 	}
+	// The delivery latency measures the first delivery, not one asked for
+	// later (it would count from the event's acceptance).
+	if n := histogramCount(t, b, "linkflow_webhook_delivery_latency_seconds"); n != 1 {
+		t.Errorf("delivery latency observed %d times, want the first delivery's only", n)
+	}
 
 	// Another organization's link is not found; an open link has nothing to
 	// redeliver.

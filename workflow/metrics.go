@@ -40,7 +40,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "linkflow_worker_sessions_in_flight", Help: "Sessions running in this process."}),
 		sessionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "linkflow_worker_session_seconds", Help: "Duration of committed session attempts.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+			// Up to a challenge's 5 minutes and more, in steps a p99 can use.
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800}}),
 	}
 	reg.MustRegister(m.sessionsStarted, m.linksFinished, m.retries, m.fencedCommits, m.deadLetters,
 		m.ackExtensions, m.sessionsActive, m.sessionSeconds)

@@ -415,15 +415,14 @@ func (s *session) settle(f func() error) {
 }
 
 // inProgress extends the message's ack deadline unless it was settled, and
-// reports whether it did.
+// reports whether it did (a failed publish is tried again at the next beat).
 func (s *session) inProgress() bool {
 	s.ackMu.Lock()
 	defer s.ackMu.Unlock()
 	if s.settled {
 		return false
 	}
-	_ = s.msg.InProgress()
-	return true
+	return s.msg.InProgress() == nil
 }
 
 // operationArgs is operation i's arguments, nil for one without any (stored

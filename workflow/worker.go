@@ -206,7 +206,10 @@ func (w *Worker) fetch(ctx context.Context, integ string, pull *outbox.Pull) {
 				defer func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
-					_ = w.cfg.Store.ReleaseSlot(ctx, integ, holder)
+					if err := w.cfg.Store.ReleaseSlot(ctx, integ, holder); err != nil {
+						// Held until its TTL: the integration runs a session short meanwhile.
+						w.log.Warn("release integration slot", zap.String("integration", integ), zap.Error(err))
+					}
 				}()
 			}
 			w.handle(msg, integ, holder)

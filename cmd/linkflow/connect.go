@@ -31,7 +31,40 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.Sampling = nil
-	return cfg.Build()
+	return cfg.Build(zap.WrapCore(sampleWarnings))
+}
+
+// sampleWarnings samples warnings and errors, not the rest: of the lines of
+// one level and message, each second, the first 20 are written and then one
+// in 100. A Redis or NATS outage makes every request, message and retry warn
+// with the same words, and the log pipeline would saturate just when it is
+// needed; info lines (a link finished, a worker started) are one per thing
+// and all kept.
+func sampleWarnings(c zapcore.Core) zapcore.Core {
+	return zapcore.NewTee(
+		levels{c, func(l zapcore.Level) bool { return l < zapcore.WarnLevel }},
+		zapcore.NewSamplerWithOptions(levels{c, func(l zapcore.Level) bool { return l >= zapcore.WarnLevel }},
+			time.Second, 20, 100),
+	)
+}
+
+// levels is a core that takes only the levels in takes.
+type levels struct {
+	zapcore.Core
+	takes func(zapcore.Level) bool
+}
+
+func (l levels) Enabled(lvl zapcore.Level) bool { return l.takes(lvl) && l.Core.Enabled(lvl) }
+
+func (l levels) With(fields []zapcore.Field) zapcore.Core {
+	return levels{l.Core.With(fields), l.takes}
+}
+
+func (l levels) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !l.takes(e.Level) {
+		return ce
+	}
+	return l.Core.Check(e, ce)
 }
 
 // appConfig is the process configuration of the common flags. keyring may

@@ -97,6 +97,7 @@ func (w *Worker) failDeadLettered(cm outbox.Claimed, progress func()) bool {
 			Code: linkflow.FailureAttemptsExhausted, Message: "The link could not be processed: its message was delivered too many times.",
 		})
 		if fin != nil {
+			w.cfg.Metrics.ended(linkflow.StatusFailed, linkflow.FailureAttemptsExhausted)
 			_ = w.cfg.Publisher.Publish(ctx, fin.Event)
 		}
 		cancel()

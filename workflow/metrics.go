@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sessionsStarted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "linkflow_worker_sessions_started_total", Help: "Session attempts begun."}),
 		linksFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "linkflow_worker_links_finished_total", Help: "Links the worker committed, by status and error code."},
+			Name: "linkflow_worker_links_finished_total", Help: "Links a worker process ended, by status and error code: its sessions' outcomes, and the links its sweeper expired or failed past their deadline and its dead-letter path failed."},
 			[]string{"status", "code"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "linkflow_worker_retries_total", Help: "Session attempts handed back for a retry after a transient error."}),
@@ -64,6 +64,14 @@ func (m *Metrics) finished(l *linkflow.Link, took time.Duration) {
 	}
 	m.linksFinished.WithLabelValues(string(l.Status), code).Inc()
 	m.sessionSeconds.Observe(took.Seconds())
+}
+
+// ended counts a link ended without a session of this process: by the
+// sweeper or the dead-letter path.
+func (m *Metrics) ended(status linkflow.Status, code linkflow.FailureCode) {
+	if m != nil {
+		m.linksFinished.WithLabelValues(string(status), string(code)).Inc()
+	}
 }
 
 func (m *Metrics) retried() {

@@ -30,6 +30,8 @@ type SweeperConfig struct {
 	// Batch bounds the links handled per shard and round. Default
 	// 500.
 	Batch int
+	// Metrics, when set, counts the links the sweeper ends (the worker's).
+	Metrics *Metrics
 }
 
 // Sweeper enforces link expiry on the server's clock (pending links past
@@ -83,11 +85,13 @@ func (s *Sweeper) Sweep(ctx context.Context, lock bool) error {
 			zap.String("link_id", id), zap.Error(why))
 	}
 	for _, fin := range sw.Expired {
+		s.cfg.Metrics.ended(linkflow.StatusExpired, "")
 		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 	}
 	for _, fin := range sw.Overdue {
 		s.log.Warn("a claimed link failed: no session recorded its outcome by its deadline (no worker serves its integration, or its message or commit was lost)",
 			zap.String("org_id", fin.OrgID), zap.String("link_id", fin.LinkID))
+		s.cfg.Metrics.ended(linkflow.StatusFailed, linkflow.FailureLinkExpired)
 		errs = append(errs, s.cfg.Publisher.Publish(ctx, fin.Event))
 	}
 	return errors.Join(errs...)

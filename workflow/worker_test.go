@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/operations/sandbox"
@@ -355,4 +357,54 @@ func TestResultOverTheLimitFailsTheLink(t *testing.T) {
 	if got.Result != nil || got.ConnectionID != "" {
 		t.Fatalf("a failed link kept a result or connection: %s %s", got.Result, got.ConnectionID)
 	}
+}
+
+// Links the sweeper ends count with the worker's links, by status and code,
+// so a dashboard of failures by code sees them.
+func TestSweeperCountsTheLinksItEnds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	reg := prometheus.NewRegistry()
+	sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: h.st, Publisher: h.pub, Metrics: workflow.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.st.CreateLink(context.Background(), linkflow.NewLink{OrgID: h.org, IntegrationID: "tmobile",
+		Operations: []linkflow.Operation{readPM}, ExpiresIn: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the sweeper to expire the link", func() bool {
+		if err := sw.Sweep(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		return h.link(c.Link.ID).Status == linkflow.StatusExpired
+	})
+	if got := finishedCount(t, reg, "expired"); got != 1 {
+		t.Fatalf("expired links counted %v, want 1", got)
+	}
+}
+
+// finishedCount is linkflow_worker_links_finished_total of status, every
+// code together.
+func finishedCount(t *testing.T, reg *prometheus.Registry, status string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "linkflow_worker_links_finished_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "status" && l.GetValue() == status {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }

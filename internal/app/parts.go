@@ -49,7 +49,8 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 	if p.Worker != nil {
 		cfg := *p.Worker
 		cfg.Store, cfg.Registry, cfg.JetStream, cfg.NATS, cfg.Publisher = d.Store, d.Registry, d.JS, d.NC, d.Publisher
-		cfg.Logger, cfg.Metrics = d.Log, workflow.NewMetrics(d.Metrics)
+		metrics := workflow.NewMetrics(d.Metrics)
+		cfg.Logger, cfg.Metrics = d.Log, metrics
 		w, err := workflow.NewWorker(cfg)
 		if errors.Is(err, workflow.ErrUnknownIntegration) {
 			return nil, fmt.Errorf("%w: fix %s or %s", err, d.cfg.Flag("Worker.Integrations"), d.cfg.Flag("Worker.IntegrationLimits"))
@@ -57,7 +58,7 @@ func (d *Process) Assemble(p Parts) (*startstop.Group, error) {
 		if err != nil {
 			return nil, err
 		}
-		sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.Store, Publisher: d.Publisher, Logger: d.Log})
+		sw, err := workflow.NewSweeper(workflow.SweeperConfig{Store: d.Store, Publisher: d.Publisher, Logger: d.Log, Metrics: metrics})
 		if err != nil {
 			return nil, err
 		}

@@ -24,15 +24,7 @@ func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := b.running(t, "bob", "tok-held")
-	done := b.running(t, "cat", "tok-done")
-	l, err := b.st.Link(ctx, b.org, done.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Status, l.CompletedAt, l.Result = linkflow.StatusSucceeded, b.clock.Now(), []byte("{}")
-	if _, err := b.st.FinishRun(ctx, l, "tok-done", nil); err != nil {
-		t.Fatal(err)
-	}
+	b.succeed(t, b.running(t, "cat", "tok-done").ID, "tok-done")
 	if n, err := b.st.Deadlines(ctx); err != nil || n != 2 {
 		t.Fatalf("deadlines hold %d links (%v), want the two that did not end", n, err)
 	}
@@ -73,5 +65,18 @@ func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
 	}
 	if n, err := b.st.Deadlines(ctx); err != nil || n != 0 {
 		t.Fatalf("deadlines hold %d links (%v), want none", n, err)
+	}
+}
+
+// succeed ends the running link id as its session under token does.
+func (b *bundle) succeed(t *testing.T, id, token string) {
+	t.Helper()
+	l, err := b.st.Link(context.Background(), b.org, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Status, l.CompletedAt, l.Result = linkflow.StatusSucceeded, b.clock.Now(), []byte("{}")
+	if _, err := b.st.FinishRun(context.Background(), l, token, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -138,7 +138,9 @@ func (g *hostGate) release(host string, probe, healthy, failed bool) {
 		h.probing = false
 	}
 	switch {
-	case healthy:
+	case healthy && (wasProbe || h.openUntil.IsZero()):
+		// An attempt that began before the breaker opened does not close
+		// it: its probe decides.
 		h.failures, h.openUntil = 0, time.Time{}
 	case failed:
 		h.failures++

@@ -180,18 +180,24 @@ func TestHostGateHalfOpenHearsOnlyItsProbe(t *testing.T) {
 		HostRetryDelay: time.Second, HostQueue: 1, HostQueueWait: time.Minute, HostOverflowWait: time.Minute},
 		func(string, bool) { opened++ })
 	g.now = func() time.Time { return now }
-	if ok, _, _ := g.acquire("h"); !ok { // the attempt that outlives the opening
-		t.Fatal("acquire refused")
-	}
-	if ok, _, _ := g.acquire("h"); !ok {
-		t.Fatal("acquire refused")
+	for range 3 { // two attempts outlive the opening, one opens it
+		if ok, _, _ := g.acquire("h"); !ok {
+			t.Fatal("acquire refused")
+		}
 	}
 	g.release("h", false, false, true) // opens the breaker
 	now = now.Add(10 * time.Second)
 	if ok, _, reason := g.acquire("h"); !ok || reason != grantProbe {
 		t.Fatalf("no probe after the cooldown: %v %s", ok, reason)
 	}
-	g.release("h", false, false, true) // the old attempt fails meanwhile
+	if ok, _, _ := g.acquire("h"); ok {
+		t.Fatal("a second probe went while the first is out")
+	}
+	g.release("h", false, true, false) // an old attempt answers well meanwhile
+	if g.hosts["h"].openUntil.IsZero() {
+		t.Fatal("an attempt from before the breaker opened closed it")
+	}
+	g.release("h", false, false, true) // another old one fails meanwhile
 	if opened != 1 {
 		t.Fatalf("the old attempt's failure opened the breaker again (%d opens)", opened)
 	}

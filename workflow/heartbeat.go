@@ -90,7 +90,9 @@ func (w *Worker) renew(sessions []*session) {
 			slots = append(slots, linkflow.SlotRef{Integration: s.integ, Holder: s.holder, LinkID: s.link.ID})
 		}
 	}
+	w.renewing.Lock()
 	states, err := w.cfg.Store.Heartbeat(ctx, refs, slots, w.cfg.LeaseTTL)
+	w.renewing.Unlock()
 	if err != nil {
 		w.log.Warn("renew leases and slots", zap.Int("sessions", len(refs)), zap.Error(err))
 	}

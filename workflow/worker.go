@@ -47,6 +47,9 @@ type Worker struct {
 	commits chan struct{} // Config.Commits
 
 	born time.Time // NewWorker's time, with its monotonic reading
+	// renewing is held by the heartbeat's renewal and, shared, by each
+	// release of a fleet slot, which so comes after a renewal in flight.
+	renewing sync.RWMutex
 
 	mu       sync.Mutex
 	sessions map[string]*session // by link id
@@ -206,6 +209,10 @@ func (w *Worker) fetch(ctx context.Context, integ string, pull *outbox.Pull) {
 				defer func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
+					// After a renewal in flight: it may hold the slot again
+					// (a lost hold of a session it saw running).
+					w.renewing.RLock()
+					defer w.renewing.RUnlock()
 					if err := w.cfg.Store.ReleaseSlot(ctx, integ, holder); err != nil {
 						// Held until its TTL: the integration runs a session short meanwhile.
 						w.log.Warn("release integration slot", zap.String("integration", integ), zap.Error(err))

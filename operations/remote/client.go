@@ -237,8 +237,11 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	operations.ReportRequestID(ctx, resp.Header.Get("X-Request-Id"))
 	if v := resp.Header.Get(HeaderProtocol); v != "" && v != strconv.Itoa(ProtocolVersion) {
 		// The provider was upgraded since linkflow read its catalog: its
-		// answers may not mean what linkflow reads. A deployment mends it.
-		return operations.Unavailable(fmt.Sprintf("remote provider answered %s in protocol version %s; linkflow speaks %d", path, v, ProtocolVersion))
+		// answers may not mean what linkflow reads, and it may have done
+		// what it was asked (a write, a rotation), so the call is not tried
+		// again.
+		return operations.Rejected(fmt.Sprintf("%s: remote provider answered %s in protocol version %s; linkflow speaks %d",
+			CodeNotSupported, path, v, ProtocolVersion))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {

@@ -69,6 +69,8 @@ type Config struct {
 // Process is a connected process: its connections and the parts its roles
 // share.
 type Process struct {
+	// ready are the readiness checks, shared by every probe of the process.
+	ready     []api.ReadyCheck
 	Log       *zap.Logger
 	RDB       redis.UniversalClient
 	Store     *store.Store
@@ -164,7 +166,8 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 		return nil, err
 	}
 	d.Notifier = outbox.NewNotifier(d.NC, log)
-	d.startup.Ready(d.readyChecks())
+	d.ready = loggedChecks(d.readyChecks(), log)
+	d.startup.Ready(d.ready)
 	return d, nil
 }
 
@@ -268,6 +271,36 @@ func (d *Process) readyChecks() []api.ReadyCheck {
 		}},
 		{Name: "streams", Check: func(ctx context.Context) error { return outbox.CheckStreams(ctx, d.JS) }},
 	}
+}
+
+// loggedChecks logs each check's change between passing and failing, once per
+// process whichever probe asked (the API's /readyz, the metrics address's):
+// a warning with why it fails, and a line when it passes again. Nothing is
+// logged while a check stays as it was.
+func loggedChecks(checks []api.ReadyCheck, log *zap.Logger) []api.ReadyCheck {
+	out := make([]api.ReadyCheck, len(checks))
+	for i, c := range checks {
+		var mu sync.Mutex
+		failing := false
+		out[i] = api.ReadyCheck{Name: c.Name, Check: func(ctx context.Context) error {
+			err := c.Check(ctx)
+			if ctx.Err() != nil && err != nil {
+				return err // the probe gave up: no verdict on the dependency
+			}
+			mu.Lock()
+			was := failing
+			failing = err != nil
+			mu.Unlock()
+			switch {
+			case err != nil && !was:
+				log.Warn("readiness check failing", zap.String("check", c.Name), zap.Error(err))
+			case err == nil && was:
+				log.Info("readiness check passing again", zap.String("check", c.Name))
+			}
+			return err
+		}}
+	}
+	return out
 }
 
 // Each package that keeps state declares the small interface it needs, in

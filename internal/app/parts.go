@@ -137,7 +137,7 @@ func (d *Process) apiServer(cfg api.Config) (*api.Server, *connections.Service, 
 	}
 	cfg.Store, cfg.Registry, cfg.Connections, cfg.Logger = st, d.Registry, conns, d.Log
 	cfg.Messages = outbox.Messenger{Publisher: d.Publisher, Notifier: d.Notifier}
-	cfg.Ready = d.readyChecks()
+	cfg.Ready = d.ready
 	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: st, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
 	cfg.Operator = operator
 	if cfg.Dev && d.Sandbox != nil {

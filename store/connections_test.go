@@ -336,10 +336,7 @@ func TestLinkThatRepairsAConnectionAnnouncesIt(t *testing.T) {
 	}
 
 	// The process stops after the write: the relay announces it.
-	b.failRefresh(t, id)
-	b.st.DeferAnnouncements(true)
-	fin = b.connectFin(t, "tmobile", "u1", tokens(4, b.clock().Add(time.Hour)))
-	b.st.DeferAnnouncements(false)
+	fin = b.repairStoppedAfterWrite(t, id, 4)
 	if fin.Event.ID != "" || fin.ConnectionEvent.ID != "" {
 		t.Fatalf("a commit that stopped after the write: %+v", fin)
 	}
@@ -364,6 +361,17 @@ func TestLinkThatRepairsAConnectionAnnouncesIt(t *testing.T) {
 	}
 }
 
+// repairStoppedAfterWrite puts connection id (of u1 at tmobile) in error,
+// then has a link with tokens n repair it in a process that stops after the
+// write, before the connection.healthy event is recorded.
+func (b *connBundle) repairStoppedAfterWrite(t *testing.T, id string, n int) *linkflow.Finished {
+	t.Helper()
+	b.failRefresh(t, id)
+	b.st.DeferAnnouncements(true)
+	defer b.st.DeferAnnouncements(false)
+	return b.connectFin(t, "tmobile", "u1", tokens(n, b.clock().Add(time.Hour)))
+}
+
 // due is what the relay takes now.
 func (b *connBundle) due(t *testing.T) []linkflow.Message {
 	t.Helper()
@@ -385,10 +393,7 @@ func TestRefreshAfterAnUnannouncedRepairDropsIt(t *testing.T) {
 	b := newConnBundle(t)
 	ctx := context.Background()
 	id := b.connect(t, "tmobile", "u1", "", tokens(1, b.clock().Add(time.Hour)))
-	b.failRefresh(t, id)
-	b.st.DeferAnnouncements(true)
-	b.connectFin(t, "tmobile", "u1", tokens(2, b.clock().Add(time.Hour)))
-	b.st.DeferAnnouncements(false)
+	b.repairStoppedAfterWrite(t, id, 2)
 	b.failRefresh(t, id)
 	if err := b.st.Redis().HGet(ctx, b.st.KeyConn(id), "repairedBy").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("the repair's mark after the refresh: %v", err)

@@ -67,15 +67,22 @@ func TestAllOrNothing(t *testing.T) {
 	h := newHarness(t, nil)
 	h.startWorker(nil)
 	l := h.run("tmobile", "all_or_nothing", "pass_good", readPM, writePM("4111111111111111"), writePM(sandbox.CardDeclined), readBil)
-	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
-	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.FailureDeclined {
-		t.Fatalf("want failed DECLINED, got %s %+v", got.Status, got.Error)
+	h.wantFailedAt(l.ID, linkflow.FailureDeclined, 2)
+}
+
+// wantFailedAt waits for link id to end and fails the test unless it failed
+// with code at operation index, keeping no result and no connection.
+func (h *harness) wantFailedAt(id string, code linkflow.FailureCode, index int) {
+	h.t.Helper()
+	got := h.wait(id, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != code {
+		h.t.Fatalf("want failed %s, got %s %+v", code, got.Status, got.Error)
 	}
-	if got.Error.OperationIndex == nil || *got.Error.OperationIndex != 2 {
-		t.Fatalf("operationIndex %v, want 2", got.Error.OperationIndex)
+	if got.Error.OperationIndex == nil || *got.Error.OperationIndex != index {
+		h.t.Fatalf("operationIndex %v, want %d", got.Error.OperationIndex, index)
 	}
 	if got.Result != nil || got.ConnectionID != "" {
-		t.Fatalf("a failed link kept a result or connection: %s %s", got.Result, got.ConnectionID)
+		h.t.Fatalf("a failed link kept a result or connection: %s %s", got.Result, got.ConnectionID)
 	}
 }
 
@@ -347,16 +354,7 @@ func TestResultOverTheLimitFailsTheLink(t *testing.T) {
 	h := newHarness(t, nil)
 	h.startWorker(func(c *workflow.Config) { c.MaxResultBytes = 16 })
 	l := h.run("tmobile", "user_good", "pass_good", readPM, readBil)
-	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
-	if got.Status != linkflow.StatusFailed || got.Error == nil || got.Error.Code != linkflow.FailureResultTooLarge {
-		t.Fatalf("want failed RESULT_TOO_LARGE, got %s %+v", got.Status, got.Error)
-	}
-	if got.Error.OperationIndex == nil || *got.Error.OperationIndex != 0 {
-		t.Fatalf("operationIndex %v, want 0", got.Error.OperationIndex)
-	}
-	if got.Result != nil || got.ConnectionID != "" {
-		t.Fatalf("a failed link kept a result or connection: %s %s", got.Result, got.ConnectionID)
-	}
+	h.wantFailedAt(l.ID, linkflow.FailureResultTooLarge, 0)
 }
 
 // Links the sweeper ends count with the worker's links, by status and code,

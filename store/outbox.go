@@ -145,7 +145,7 @@ func (s *Store) settleIntents(ctx context.Context, msgs []linkflow.Message) ([]l
 		by[j] = pipe.HGet(ctx, s.k.conn(c), fRepairedBy)
 	}
 	_, _ = pipe.Exec(ctx)
-	held := map[int]bool{}
+	held := make([]bool, len(out))
 	var events []linkflow.Message
 	for j, i := range announce {
 		m := out[i]

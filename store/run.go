@@ -123,11 +123,15 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 	// again, or the fleet would run more sessions than the limit, uncounted,
 	// until this one ends. A session that ended meanwhile has no lease and
 	// released its hold: not taken again.
+	again := s.rdb.Pipeline()
 	for i, c := range renewed {
 		if c.Err() == nil && c.Val() == 0 && held[slots[i].LinkID] {
-			if rerr := s.rdb.ZAdd(ctx, s.k.semaphore(slots[i].Integration), redis.Z{Score: exp, Member: slots[i].Holder}).Err(); rerr != nil && err == nil {
-				err = fmt.Errorf("heartbeat: hold a slot again: %w", rerr)
-			}
+			again.ZAdd(ctx, s.k.semaphore(slots[i].Integration), redis.Z{Score: exp, Member: slots[i].Holder})
+		}
+	}
+	if again.Len() > 0 {
+		if _, rerr := again.Exec(ctx); rerr != nil && err == nil {
+			err = fmt.Errorf("heartbeat: hold a slot again: %w", rerr)
 		}
 	}
 	return out, err

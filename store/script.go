@@ -119,15 +119,13 @@ func (p *scriptPipe) Script(ctx context.Context, sc *redis.Script, keys []string
 	return cmd
 }
 
-// HGetAll, ZAddXX, ZAddXXCh, ZRem and HDel queue their command.
+// HGetAll, ZAddXXCh, ZRem and HDel queue their command.
 func (p *scriptPipe) HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd {
 	return queued(p, p.c.HGetAll(ctx, key))
 }
-func (p *scriptPipe) ZAddXX(ctx context.Context, key string, members ...redis.Z) *redis.IntCmd {
-	return queued(p, p.c.ZAddXX(ctx, key, members...))
-}
 
-// ZAddXXCh is ZAddXX answering how many members it changed (renewed).
+// ZAddXXCh updates existing members only (ZADD XX) and answers how many it
+// changed (renewed).
 func (p *scriptPipe) ZAddXXCh(ctx context.Context, key string, members ...redis.Z) *redis.IntCmd {
 	return queued(p, p.c.ZAddArgs(ctx, key, redis.ZAddArgs{XX: true, Ch: true, Members: members}))
 }

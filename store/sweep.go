@@ -67,7 +67,7 @@ func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.
 // Redis error ends the round. It returns the links it ended.
 func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max time.Time, limit int,
 	unreadable map[string]error, due func(*linkflow.Link) bool,
-	change func(shard int, id string, l *linkflow.Link) (bool, error)) ([]*linkflow.Finished, error) {
+	change func(*linkflow.Link) (bool, error)) ([]*linkflow.Finished, error) {
 	ids, err := s.dueIn(ctx, key, max, limit)
 	if err != nil {
 		return nil, err
@@ -91,10 +91,11 @@ func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max ti
 				}
 				continue
 			}
-			if end, err := change(sh, id, l); err != nil || !end {
-				if err != nil {
-					return n, err
-				}
+			end, err := change(l)
+			if err != nil {
+				return n, err
+			}
+			if !end {
 				continue
 			}
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
@@ -115,7 +116,7 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 	now := s.now()
 	return s.sweepDue(ctx, s.k.expiring, now, limit, unreadable, func(l *linkflow.Link) bool {
 		return l.Status == linkflow.StatusPending && l.EffectiveStatus(now) == linkflow.StatusExpired
-	}, func(_ int, _ string, l *linkflow.Link) (bool, error) {
+	}, func(l *linkflow.Link) (bool, error) {
 		l.Status = linkflow.StatusExpired
 		l.CompletedAt = l.ExpiresAt
 		l.ClaimCode = ""
@@ -134,20 +135,28 @@ func (s *Store) failOverdue(ctx context.Context, limit int, unreadable map[strin
 	now := s.now()
 	return s.sweepDue(ctx, s.k.deadlines, now.Add(-OverdueGrace), limit, unreadable, func(l *linkflow.Link) bool {
 		return !l.EffectiveStatus(now).Terminal()
-	}, func(sh int, id string, l *linkflow.Link) (bool, error) {
-		if held, err := s.rdb.Exists(ctx, s.k.linkLease(id)).Result(); err != nil || held > 0 {
-			if err != nil {
-				return false, err
-			}
-			return false, s.rdb.ZAddXX(ctx, s.k.deadlines(sh), redis.Z{Score: float64(ms(now)), Member: id}).Err()
+	}, func(l *linkflow.Link) (bool, error) {
+		held, err := s.failUnheld(ctx, l, linkflow.LinkError{Code: linkflow.FailureLinkExpired,
+			Message: "The link's deadline passed and no session recorded its outcome."})
+		if err != nil || !held {
+			return err == nil, err
 		}
-		l.Status = linkflow.StatusFailed
-		l.CompletedAt = time.UnixMilli(ms(now))
-		l.Error = &linkflow.LinkError{Code: linkflow.FailureLinkExpired,
-			Message: "The link's deadline passed and no session recorded its outcome."}
-		l.ClaimCode = ""
-		return true, nil
+		return false, s.rdb.ZAddXX(ctx, s.k.deadlines(shardOf(l.ID)), redis.Z{Score: float64(ms(now)), Member: l.ID}).Err()
 	})
+}
+
+// failUnheld makes l failed with le, for finish, unless a session holds its
+// lease (held).
+func (s *Store) failUnheld(ctx context.Context, l *linkflow.Link, le linkflow.LinkError) (held bool, err error) {
+	n, err := s.rdb.Exists(ctx, s.k.linkLease(l.ID)).Result()
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	l.Status = linkflow.StatusFailed
+	l.CompletedAt = time.UnixMilli(s.now().UnixMilli())
+	l.Error = &le
+	l.ClaimCode = ""
+	return false, nil
 }
 
 // FailLink fails a link that is not running under a live lease any more (its
@@ -166,15 +175,11 @@ func (s *Store) FailLink(ctx context.Context, org, id string, le linkflow.LinkEr
 		}
 		// A session that holds the link will end it itself (its commit
 		// would be fenced by this one, and its provider writes orphaned).
-		if n, err := s.rdb.Exists(ctx, s.k.linkLease(id)).Result(); err != nil {
+		if held, err := s.failUnheld(ctx, l, le); err != nil {
 			return nil, err
-		} else if n > 0 {
+		} else if held {
 			return nil, linkflow.ErrLeaseHeld
 		}
-		l.Status = linkflow.StatusFailed
-		l.CompletedAt = time.UnixMilli(s.now().UnixMilli())
-		l.Error = &le
-		l.ClaimCode = ""
 		fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 		switch {
 		case errors.Is(err, linkflow.ErrFenced):

@@ -133,7 +133,8 @@ func (g *hostGate) release(host string, probe, healthy, failed bool) {
 		return
 	}
 	h.lastUsed = g.now()
-	wasProbe := probe && h.probing
+	// acquire set probing with the probe; nothing else clears it.
+	wasProbe := probe
 	if wasProbe {
 		h.probing = false
 	}

@@ -58,11 +58,11 @@ func (m *Metrics) finished(l *linkflow.Link, took time.Duration) {
 	if m == nil {
 		return
 	}
-	code := ""
+	var code linkflow.FailureCode
 	if l.Error != nil {
-		code = string(l.Error.Code)
+		code = l.Error.Code
 	}
-	m.linksFinished.WithLabelValues(string(l.Status), code).Inc()
+	m.ended(l.Status, code)
 	m.sessionSeconds.Observe(took.Seconds())
 }
 

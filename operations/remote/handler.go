@@ -242,11 +242,9 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, v any, err erro
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	var typed *operations.Error
-	pe := typed
+	var pe *operations.Error
 	switch {
-	case errors.As(err, &typed):
-		pe = typed
+	case errors.As(err, &pe):
 	case errors.Is(err, context.DeadlineExceeded):
 		pe = operations.Timeout("the provider did not answer in time")
 	default:

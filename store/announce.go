@@ -32,16 +32,10 @@ func (s *Store) announceRepair(ctx context.Context, linkID, connID string) (*lin
 		if h[fRepairedBy] != linkID {
 			return nil, nil
 		}
-		c := decodeConnection(h)
-		c.LinkIDs = links
-		if sealed := h[cCredentials]; sealed != "" {
-			// Only the credentials' non-secret parts are shown; ones this
-			// process cannot open are left out rather than holding the
-			// event (and the link's) back.
-			if creds, err := s.openCredentials(connID, sealed); err == nil {
-				c.Credentials = creds
-			}
-		}
+		// Only the credentials' non-secret parts are shown; ones this
+		// process cannot open are left out rather than holding the event
+		// (and the link's) back.
+		c, _ := s.decodeWithCredentials(connID, h, links)
 		now := s.now()
 		ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventIDFor(connID), c, now)
 		if err != nil {

@@ -70,12 +70,23 @@ func (s *Store) connectionFromHash(id string, m map[string]string, links []strin
 	if m[cID] == "" {
 		return nil, linkflow.ErrNotFound
 	}
+	c, err := s.decodeWithCredentials(id, m, links)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeWithCredentials decodes a connection's hash and opens its
+// credentials; when they cannot be opened, the connection comes back without
+// them, with the error.
+func (s *Store) decodeWithCredentials(id string, m map[string]string, links []string) (*linkflow.Connection, error) {
 	c := decodeConnection(m)
 	c.LinkIDs = links
 	if sealed := m[cCredentials]; sealed != "" {
 		creds, err := s.openCredentials(id, sealed)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		c.Credentials = creds
 	}

@@ -35,8 +35,10 @@
 //     body whole for a failure, a result left out for size, or when links
 //     are kept for less time than events.
 //   - Per shard: the outbox (message ids by due time, messages by id), the
-//     expiry schedule of pending links, the deadlines of claimed ones (until
-//     they end), the retention schedule of finished ones, and the webhook
+//     expiry schedule of pending links, the retention schedule of every
+//     link (where its index entries go; a claimed link's entry is at its
+//     deadline plus a grace until it ends, so the sweeper finds the claimed
+//     links nothing ended without a schedule of their own), and the webhook
 //     retry schedule. Sweepers, relays and
 //     dispatchers read every shard's part in one pipeline.
 //   - Per organization and shard: the link indexes (all, by integration, by

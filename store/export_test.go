@@ -67,20 +67,6 @@ func (s *Store) DeferConnectionWrites(on bool) { s.deferApply = on }
 // a process that stopped after the write does.
 func (s *Store) DeferAnnouncements(on bool) { s.deferAnnounce = on }
 
-// Deadlines is how many claimed links the deadlines schedule holds (every
-// shard's part).
-func (s *Store) Deadlines(ctx context.Context) (int64, error) {
-	var n int64
-	for sh := range Shards {
-		c, err := s.rdb.ZCard(ctx, s.k.deadlines(sh)).Result()
-		if err != nil {
-			return 0, err
-		}
-		n += c
-	}
-	return n, nil
-}
-
 // SlotHolders are the holders of an integration's fleet-wide slots.
 func (s *Store) SlotHolders(ctx context.Context, integration string) ([]string, error) {
 	return s.rdb.ZRange(ctx, s.k.semaphore(integration), 0, -1).Result()

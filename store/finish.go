@@ -69,7 +69,7 @@ func (s *Store) finish(ctx context.Context, l *linkflow.Link, f fence, conn *lin
 	keys := []string{
 		s.k.link(id), s.k.linkLease(id), s.k.linkCred(id), s.k.linkInput(id),
 		s.k.outbox(shard), s.k.outboxMessages(shard), s.k.expiring(shard), s.k.retention(shard),
-		s.k.event(ev.ID), s.k.linkTrace(id), s.k.deadlines(shard),
+		s.k.event(ev.ID), s.k.linkTrace(id),
 	}
 	head, tail := s.eventParts(body, l.Result)
 	msg := outbox.EventMessage(org, ev.ID, ev.Type)

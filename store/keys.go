@@ -59,11 +59,10 @@ func (k keyspace) linksByUser(s int, org, u string) string {
 	return k.orgIn(s, org) + "links:user:" + u
 }
 
-// A shard's schedules: pending links by expiry, claimed links that have not
-// ended by their deadline, finished links by the end of their retention
-// (with what their index entries need, retentionMember).
+// A shard's schedules: pending links by expiry, and every link by the end
+// of its retention (with what its index entries need, retentionMember),
+// where a claimed link is at its deadline plus OverdueGrace until it ends.
 func (k keyspace) expiring(s int) string  { return k.shard(s) + "expiring" }
-func (k keyspace) deadlines(s int) string { return k.shard(s) + "deadlines" }
 func (k keyspace) retention(s int) string { return k.shard(s) + "retention" }
 
 // retentionMember names a link in its shard's retention schedule, with what

@@ -270,11 +270,11 @@ func (s *Store) ClaimLink(ctx context.Context, linkID, code, username, password 
 	now := s.now()
 	shard := shardOf(linkID)
 	keys := []string{s.k.link(linkID), s.k.linkCred(linkID), s.k.outbox(shard), s.k.outboxMessages(shard),
-		s.k.expiring(shard), s.k.linkBadCode(linkID), s.k.deadlines(shard)}
+		s.k.expiring(shard), s.k.linkBadCode(linkID), s.k.retention(shard)}
 	out, err := s.runStrings(ctx, claimLinkScript, "claim link "+linkID, keys, hashHex(code), ms(now),
 		s.keys.Seal([]byte(password), passwordAAD(linkID)), username,
 		s.cfg.MinSessionTime.Milliseconds(), s.cfg.ClaimGuessLimit, s.cfg.ClaimGuessWindow.Milliseconds(), linkID,
-		outbox.ClaimedID(linkID))
+		outbox.ClaimedID(linkID), OverdueGrace.Milliseconds())
 	if err != nil {
 		return nil, err
 	}

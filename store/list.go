@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -134,36 +133,18 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// pruneLinkIndexes removes from the organizations' link indexes (every
-// link, by integration, by user) the entries of links whose retention ended
-// by now, up to limit of them per shard, and reports how many, so the
-// indexes do not outgrow the links they list.
-func (s *Store) pruneLinkIndexes(ctx context.Context, limit int) (int, error) {
-	due, err := s.dueIn(ctx, s.k.retention, s.now(), limit)
-	if err != nil {
-		return 0, err
-	}
-	pipe := s.rdb.Pipeline()
-	n := 0
-	for sh, members := range due {
-		for _, m := range members {
-			if p := strings.SplitN(m, "\x00", 4); len(p) == 4 {
-				id, org, integ, user := p[0], p[1], p[2], p[3]
-				pipe.ZRem(ctx, s.k.linksIndex(sh, org), id)
-				pipe.ZRem(ctx, s.k.linksByIntegration(sh, org, integ), id)
-				if user != "" {
-					pipe.ZRem(ctx, s.k.linksByUser(sh, org, user), id)
-				}
-			}
-			pipe.ZRem(ctx, s.k.retention(sh), m)
-			n++
+// pruneLink queues in pipe the removal of the link that retention schedule
+// member m (of shard sh) names from its organization's link indexes (every
+// link, by integration, by user), and of m, so the indexes do not outgrow
+// the links they list.
+func (s *Store) pruneLink(ctx context.Context, pipe redis.Pipeliner, sh int, m string) {
+	if p := strings.SplitN(m, "\x00", 4); len(p) == 4 {
+		id, org, integ, user := p[0], p[1], p[2], p[3]
+		pipe.ZRem(ctx, s.k.linksIndex(sh, org), id)
+		pipe.ZRem(ctx, s.k.linksByIntegration(sh, org, integ), id)
+		if user != "" {
+			pipe.ZRem(ctx, s.k.linksByUser(sh, org, user), id)
 		}
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("prune link indexes: %w", err)
-	}
-	return n, nil
+	pipe.ZRem(ctx, s.k.retention(sh), m)
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/linkflow/linkflow"
@@ -32,10 +34,7 @@ func (s *Store) SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, err
 	if sw.Expired, err = s.expireDue(ctx, limit, sw.Unreadable); err != nil {
 		return sw, err
 	}
-	if sw.Overdue, err = s.failOverdue(ctx, limit, sw.Unreadable); err != nil {
-		return sw, err
-	}
-	sw.Pruned, err = s.pruneLinkIndexes(ctx, limit)
+	sw.Overdue, sw.Pruned, err = s.sweepRetention(ctx, limit, sw.Unreadable)
 	return sw, err
 }
 
@@ -58,17 +57,15 @@ func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.
 	return out, nil
 }
 
-// sweepDue goes through the links due in a schedule (key's parts, scores up
-// to max, up to limit per shard). A link that is gone, does not decode (into
-// unreadable: the next round would stop at it again, before every link due
-// after it) or for which due says false leaves the schedule; otherwise
-// change says whether to end it as it changed it, under the version it was
-// read at (a link that changed meanwhile is left for the next round). A
-// Redis error ends the round. It returns the links it ended.
-func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max time.Time, limit int,
-	unreadable map[string]error, due func(*linkflow.Link) bool,
-	change func(*linkflow.Link) (bool, error)) ([]*linkflow.Finished, error) {
-	ids, err := s.dueIn(ctx, key, max, limit)
+// expireDue ends the pending links whose expiry has passed, up to limit
+// per shard, and returns them. A link that is gone, not pending, or does
+// not decode (into unreadable: the next round would stop at it again,
+// before every link due after it) leaves the expiry schedule; one that
+// changed meanwhile is left for the next round. A Redis error ends the
+// round.
+func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
+	now := s.now()
+	ids, err := s.dueIn(ctx, s.k.expiring, now, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +79,8 @@ func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max ti
 				return n, err
 			}
 			l, lerr := s.linkFromHash(m)
-			if lerr != nil || !due(l) {
-				if err := s.rdb.ZRem(ctx, key(sh), id).Err(); err != nil {
+			if lerr != nil || l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
+				if err := s.rdb.ZRem(ctx, s.k.expiring(sh), id).Err(); err != nil {
 					return n, err
 				}
 				if lerr != nil && !errors.Is(lerr, linkflow.ErrNotFound) {
@@ -91,13 +88,9 @@ func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max ti
 				}
 				continue
 			}
-			end, err := change(l)
-			if err != nil {
-				return n, err
-			}
-			if !end {
-				continue
-			}
+			l.Status = linkflow.StatusExpired
+			l.CompletedAt = l.ExpiresAt
+			l.ClaimCode = ""
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
 				continue
@@ -111,38 +104,107 @@ func (s *Store) sweepDue(ctx context.Context, key func(shard int) string, max ti
 	return n, nil
 }
 
-// expireDue ends the pending links whose expiry has passed.
-func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
-	now := s.now()
-	return s.sweepDue(ctx, s.k.expiring, now, limit, unreadable, func(l *linkflow.Link) bool {
-		return l.Status == linkflow.StatusPending && l.EffectiveStatus(now) == linkflow.StatusExpired
-	}, func(l *linkflow.Link) (bool, error) {
-		l.Status = linkflow.StatusExpired
-		l.CompletedAt = l.ExpiresAt
-		l.ClaimCode = ""
-		return true, nil
-	})
-}
-
-// failOverdue fails the claimed links whose deadline passed OverdueGrace ago
-// and that no session holds. No session can end them any more: one that
-// begins now fails them at once (LINK_EXPIRED), and one that ran stopped at
-// the deadline. They are links whose message was lost or acknowledged
+// sweepRetention goes through the links due in the retention schedule, up
+// to limit per shard. A link that is gone, ended or never claimed loses its
+// index entries and its entry (pruned). A claimed link is there at its
+// deadline plus OverdueGrace (its claim moved it, its end would have moved
+// it to the end of its retention): no session can end it any more (one
+// that begins now fails it at once, LINK_EXPIRED, and one that ran stopped
+// at the deadline). It is a link whose message was lost or acknowledged
 // without a recorded outcome (a Redis failover that lost a confirmed
 // commit, a dead letter whose link could not be failed), or that no worker
-// serves. A link a session still holds is looked at again after the grace.
-func (s *Store) failOverdue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
+// serves: it fails (overdue), unless a session still holds it, when it is
+// looked at again a grace later.
+func (s *Store) sweepRetention(ctx context.Context, limit int, unreadable map[string]error) (overdue []*linkflow.Finished, pruned int, err error) {
 	now := s.now()
-	return s.sweepDue(ctx, s.k.deadlines, now.Add(-OverdueGrace), limit, unreadable, func(l *linkflow.Link) bool {
-		return !l.EffectiveStatus(now).Terminal()
-	}, func(l *linkflow.Link) (bool, error) {
-		held, err := s.failUnheld(ctx, l, linkflow.LinkError{Code: linkflow.FailureLinkExpired,
-			Message: "The link's deadline passed and no session recorded its outcome."})
-		if err != nil || !held {
-			return err == nil, err
+	due, err := s.dueIn(ctx, s.k.retention, now, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Every due link's status, in one pipeline.
+	pipe := s.rdb.Pipeline()
+	status := make([][]*redis.StringCmd, Shards)
+	for sh, members := range due {
+		for _, m := range members {
+			status[sh] = append(status[sh], pipe.HGet(ctx, s.k.link(memberID(m)), fStatus))
 		}
-		return false, s.rdb.ZAddXX(ctx, s.k.deadlines(shardOf(l.ID)), redis.Z{Score: float64(ms(now)), Member: l.ID}).Err()
-	})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, err
+	}
+	prune := s.rdb.Pipeline()
+	for sh, members := range due {
+		for i, m := range members {
+			st := linkflow.Status(status[sh][i].Val())
+			if st != "" && st != linkflow.StatusPending && !st.Terminal() {
+				fin, open, err := s.failOverdue(ctx, sh, m, now, unreadable)
+				if err != nil {
+					return overdue, pruned, err
+				}
+				if fin != nil {
+					overdue = append(overdue, fin)
+				}
+				if open {
+					continue
+				}
+			}
+			s.pruneLink(ctx, prune, sh, m)
+			pruned++
+		}
+	}
+	if pruned > 0 {
+		if _, err := prune.Exec(ctx); err != nil {
+			return overdue, 0, fmt.Errorf("prune link indexes: %w", err)
+		}
+	}
+	return overdue, pruned, nil
+}
+
+// failOverdue fails the claimed link whose retention schedule entry m came
+// due, unless a session holds it (its entry then moves a grace later). It
+// reports whether the entry stays (open: the link has not ended, or its end
+// moved the entry); the entry of a link that is gone, or does not decode
+// (reported unreadable, so the rounds do not stop at it), is pruned.
+func (s *Store) failOverdue(ctx context.Context, sh int, m string, now time.Time, unreadable map[string]error) (fin *linkflow.Finished, open bool, err error) {
+	id := memberID(m)
+	// Not loadLink: a Redis error ends the round.
+	h, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
+	if err != nil {
+		return nil, true, err
+	}
+	l, err := s.linkFromHash(h)
+	if errors.Is(err, linkflow.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		unreadable[id] = err
+		return nil, false, nil
+	}
+	if l.Status.Terminal() {
+		// It ended since its status was read: its end moved its entry.
+		return nil, true, nil
+	}
+	held, err := s.failUnheld(ctx, l, linkflow.LinkError{Code: linkflow.FailureLinkExpired,
+		Message: "The link's deadline passed and no session recorded its outcome."})
+	if err != nil {
+		return nil, true, err
+	}
+	if held {
+		return nil, true, s.rdb.ZAddXX(ctx, s.k.retention(sh),
+			redis.Z{Score: float64(ms(now.Add(OverdueGrace))), Member: m}).Err()
+	}
+	fin, err = s.finish(ctx, l, fence{version: l.Version}, nil)
+	if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
+		// It changed meanwhile: the next round reads it again.
+		return nil, true, nil
+	}
+	return fin, true, err
+}
+
+// memberID is the link id a retention schedule member names.
+func memberID(m string) string {
+	id, _, _ := strings.Cut(m, "\x00")
+	return id
 }
 
 // failUnheld makes l failed with le, for finish, unless a session holds its

@@ -13,20 +13,24 @@ import (
 // deadline is OverdueGrace behind (LINK_EXPIRED, with its link.failed event):
 // its message was lost, its commit lost in a failover, or no worker serves
 // its integration. One a session still holds is left to it, and failed once
-// no session holds it; one that ended leaves the schedule as it ends.
+// no session holds it; one that ended is left alone. All three stay listed
+// until their retention ends.
 func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 
-	unserved := b.create(t, nil)
+	unserved := b.create(t, func(in *linkflow.NewLink) { in.ExternalUserID = "u-ann" })
 	if _, err := b.st.ClaimLink(ctx, unserved.ID, unserved.ClaimCode, "ann", "pw"); err != nil {
 		t.Fatal(err)
 	}
 	held := b.running(t, "bob", "tok-held")
 	b.succeed(t, b.running(t, "cat", "tok-done").ID, "tok-done")
-	if n, err := b.st.Deadlines(ctx); err != nil || n != 2 {
-		t.Fatalf("deadlines hold %d links (%v), want the two that did not end", n, err)
+	listed := func(when string) {
+		t.Helper()
+		if n, err := b.st.IndexedLinks(ctx, b.org); err != nil || n != 3 {
+			t.Fatalf("%s: %d links indexed (%v), want all three", when, n, err)
+		}
 	}
 
 	// The deadline is the link's expiry (an hour); the grace not over yet.
@@ -48,6 +52,7 @@ func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
 	if got, err := b.st.Link(ctx, b.org, held.ID); err != nil || got.Status != linkflow.StatusRunning {
 		t.Fatalf("the held link: %+v, %v", got, err)
 	}
+	listed("past the grace")
 
 	// The session's lease lapses: the held link fails one grace later.
 	if err := b.st.Redis().Del(ctx, b.st.KeyLinkLease(held.ID)).Err(); err != nil {
@@ -63,8 +68,18 @@ func TestSweepFailsClaimedLinksPastTheirDeadline(t *testing.T) {
 	if got, err := b.st.Link(ctx, b.org, held.ID); err != nil || got.Status != linkflow.StatusFailed {
 		t.Fatalf("the formerly held link: %+v, %v", got, err)
 	}
-	if n, err := b.st.Deadlines(ctx); err != nil || n != 0 {
-		t.Fatalf("deadlines hold %d links (%v), want none", n, err)
+	listed("once both failed")
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 || sw.Pruned != 0 {
+		t.Fatalf("sweep once both failed: %+v, %v", sw, err)
+	}
+
+	// Their retention (the default, 30 days) ends: their index entries go.
+	b.clock.Add(30 * 24 * time.Hour)
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 || sw.Pruned != 3 {
+		t.Fatalf("sweep after the retention: %+v, %v", sw, err)
+	}
+	if n, err := b.st.IndexedLinks(ctx, b.org); err != nil || n != 0 {
+		t.Fatalf("%d links indexed after their retention (%v)", n, err)
 	}
 }
 

@@ -2,16 +2,18 @@
 -- wrong guesses), status, expiry and required username; stores the sealed
 -- password until the link's deadline; records the claimed message (kept in
 -- the link since its creation) in the outbox.
--- The link leaves the expiry schedule for the deadlines (score: its
--- deadline), which it leaves when it ends (finish_link.lua).
+-- The link leaves the expiry schedule, and its entry in the retention
+-- schedule moves to its deadline plus the grace: the sweeper fails it
+-- there if it has not ended, and its end moves the entry to the end of its
+-- retention (finish_link.lua).
 -- KEYS: 1 link, 2 password, 3 outbox, 4 outbox messages, 5 expiring set,
---       6 wrong-code counter, 7 deadlines
+--       6 wrong-code counter, 7 retention schedule
 -- ARGV: 1 claim code hash, 2 now ms, 3 sealed password, 4 username,
 --       5 minimum session time ms, 6 wrong-code limit, 7 wrong-code window ms,
---       8 link id, 9 claimed message id
+--       8 link id, 9 claimed message id, 10 grace after the deadline ms
 -- Returns {'claimed', integration, expiresAt, claimed message, organization}
 -- or a refusal.
-local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version', 'claimMessage', 'org')
+local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version', 'claimMessage', 'org', 'externalUserId')
 if not l[1] then return {'not_found'} end
 -- Wrong guesses are limited per link; the right code always gets through, so
 -- someone who knows only the link id cannot lock its end user out.
@@ -34,5 +36,7 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', f('%d', exp - now))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')
 redis.call('ZREM', KEYS[5], ARGV[8])
-redis.call('ZADD', KEYS[7], f('%d', exp), ARGV[8])
+-- The same member as the link's creation and end give it.
+redis.call('ZADD', KEYS[7], f('%d', exp + tonumber(ARGV[10])),
+  ARGV[8] .. '\0' .. (l[8] or '') .. '\0' .. (l[5] or '') .. '\0' .. (l[9] or ''))
 return {'claimed', l[5], tostring(exp), l[7] or '', l[8] or ''}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"time"
 
+	"github.com/linkflow/linkflow"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -66,6 +68,17 @@ func (s *Store) DeferConnectionWrites(on bool) { s.deferApply = on }
 // leave its connection.healthy event (and their own) to DueOutbox (on), as
 // a process that stopped after the write does.
 func (s *Store) DeferAnnouncements(on bool) { s.deferAnnounce = on }
+
+// OnSweepStep has f called as the sweeper's retention round reaches a step
+// ("due", "held"), where a test lets a session act.
+func (s *Store) OnSweepStep(f func(step string)) { s.sweepStep = f }
+
+// SetRetentionDue moves l's entry in the retention schedule to at, where an
+// earlier release's claim left it (its creation's place).
+func (s *Store) SetRetentionDue(ctx context.Context, l *linkflow.Link, at time.Time) error {
+	return s.rdb.ZAddXX(ctx, s.k.retention(shardOf(l.ID)), redis.Z{Score: float64(ms(at)),
+		Member: retentionMember(l.OrgID, l.ID, l.IntegrationID, l.ExternalUserID)}).Err()
+}
 
 // SlotHolders are the holders of an integration's fleet-wide slots.
 func (s *Store) SlotHolders(ctx context.Context, integration string) ([]string, error) {

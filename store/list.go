@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -135,16 +136,19 @@ func toAny(ss []string) []any {
 
 // pruneLink queues in pipe the removal of the link that retention schedule
 // member m (of shard sh) names from its organization's link indexes (every
-// link, by integration, by user), and of m, so the indexes do not outgrow
-// the links they list.
-func (s *Store) pruneLink(ctx context.Context, pipe redis.Pipeliner, sh int, m string) {
+// link, by integration, by user), and of m, if m is still due at now
+// (prune_link.lua), so the indexes do not outgrow the links they list. Its
+// reply is 1 when it pruned.
+func (s *Store) pruneLink(ctx context.Context, pipe *scriptPipe, sh int, m string, now time.Time) *redis.Cmd {
+	keys := []string{s.k.retention(sh)}
+	id := m
 	if p := strings.SplitN(m, "\x00", 4); len(p) == 4 {
-		id, org, integ, user := p[0], p[1], p[2], p[3]
-		pipe.ZRem(ctx, s.k.linksIndex(sh, org), id)
-		pipe.ZRem(ctx, s.k.linksByIntegration(sh, org, integ), id)
+		var org, integ, user string
+		id, org, integ, user = p[0], p[1], p[2], p[3]
+		keys = append(keys, s.k.linksIndex(sh, org), s.k.linksByIntegration(sh, org, integ))
 		if user != "" {
-			pipe.ZRem(ctx, s.k.linksByUser(sh, org, user), id)
+			keys = append(keys, s.k.linksByUser(sh, org, user))
 		}
 	}
-	pipe.ZRem(ctx, s.k.retention(sh), m)
+	return pipe.Script(ctx, pruneLinkScript, keys, m, ms(now), id)
 }

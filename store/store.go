@@ -77,6 +77,10 @@ type Store struct {
 	// deferAnnounce leaves a repaired connection's connection.healthy event
 	// to the relay, as a process that stops after the write does (tests).
 	deferAnnounce bool
+	// sweepStep, when set, is called as the sweeper's retention round
+	// reaches a step ("due": it read the due entries; "held": it found a
+	// session holding an overdue link), where a test lets a session act.
+	sweepStep func(step string)
 	// ready is Ping's latest answer on a Cluster, and when.
 	ready struct {
 		mu  sync.Mutex

@@ -22,12 +22,13 @@ import (
 // clocks of different machines.
 const OverdueGrace = 5 * time.Minute
 
-// SweepLinks does one round of link upkeep in every shard, up to limit
-// links of each kind per shard: pending links whose expiry passed end as
-// expired, with a link.expired event each (returned, to publish); claimed
-// links whose deadline passed OverdueGrace ago and that no session holds
-// fail (LINK_EXPIRED, with a link.failed event each); and the link indexes
-// lose the entries of links whose retention ended.
+// SweepLinks does one round of link upkeep in every shard: up to limit
+// pending links per shard whose expiry passed end as expired, with a
+// link.expired event each (returned, to publish); and of up to limit links
+// per shard due in the retention schedule, claimed links whose deadline
+// passed OverdueGrace ago and that no session holds fail (LINK_EXPIRED,
+// with a link.failed event each), and the link indexes lose the entries of
+// links whose retention ended.
 func (s *Store) SweepLinks(ctx context.Context, limit int) (*linkflow.Sweep, error) {
 	sw := &linkflow.Sweep{Unreadable: map[string]error{}}
 	var err error
@@ -121,25 +122,28 @@ func (s *Store) sweepRetention(ctx context.Context, limit int, unreadable map[st
 	if err != nil {
 		return nil, 0, err
 	}
-	// Every due link's status, in one pipeline.
+	s.atSweepStep("due")
+	// Every due link's status and deadline, in one pipeline (HMGET: a
+	// link that is gone answers nils, not redis.Nil, so Exec's error is a
+	// real one).
 	pipe := s.rdb.Pipeline()
-	status := make([][]*redis.StringCmd, Shards)
+	read := make([][]*redis.SliceCmd, Shards)
 	for sh, members := range due {
 		for _, m := range members {
-			status[sh] = append(status[sh], pipe.HGet(ctx, s.k.link(memberID(m)), fStatus))
+			read[sh] = append(read[sh], pipe.HMGet(ctx, s.k.link(memberID(m)), fStatus, fExpiresAt))
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, 0, err
 	}
-	prune := s.rdb.Pipeline()
+	prune := s.pipeline()
+	var pruning []*redis.Cmd
 	for sh, members := range due {
 		for i, m := range members {
-			st := linkflow.Status(status[sh][i].Val())
-			if st != "" && st != linkflow.StatusPending && !st.Terminal() {
+			if s.claimedInRetention(read[sh][i].Val(), now) {
 				fin, open, err := s.failOverdue(ctx, sh, m, now, unreadable)
 				if err != nil {
-					return overdue, pruned, err
+					return overdue, 0, err
 				}
 				if fin != nil {
 					overdue = append(overdue, fin)
@@ -148,16 +152,37 @@ func (s *Store) sweepRetention(ctx context.Context, limit int, unreadable map[st
 					continue
 				}
 			}
-			s.pruneLink(ctx, prune, sh, m)
+			pruning = append(pruning, s.pruneLink(ctx, prune, sh, m, now))
+		}
+	}
+	if len(pruning) == 0 {
+		return overdue, 0, nil
+	}
+	if err := prune.Exec(ctx); err != nil {
+		return overdue, 0, fmt.Errorf("prune link indexes: %w", err)
+	}
+	for _, c := range pruning {
+		if n, _ := c.Int(); n == 1 {
 			pruned++
 		}
 	}
-	if pruned > 0 {
-		if _, err := prune.Exec(ctx); err != nil {
-			return overdue, 0, fmt.Errorf("prune link indexes: %w", err)
-		}
-	}
 	return overdue, pruned, nil
+}
+
+// claimedInRetention says whether a link whose status and deadline are
+// f (nil when it is gone), with its retention entry due at now, is a
+// claimed one the sweeper should fail: it has not ended, and its entry is
+// the one its claim moved to its deadline plus OverdueGrace. A link an
+// earlier release claimed is still at its entry's place from its creation,
+// at least the retention past its deadline, and is pruned as it was.
+func (s *Store) claimedInRetention(f []any, now time.Time) bool {
+	st, _ := f[0].(string)
+	exp, _ := f[1].(string)
+	switch linkflow.Status(st) {
+	case linkflow.StatusClaimed, linkflow.StatusRunning, linkflow.StatusAwaitingInput:
+		return now.Before(time.UnixMilli(atoi(exp)).Add(s.cfg.Retention))
+	}
+	return false
 }
 
 // failOverdue fails the claimed link whose retention schedule entry m came
@@ -190,8 +215,10 @@ func (s *Store) failOverdue(ctx context.Context, sh int, m string, now time.Time
 		return nil, true, err
 	}
 	if held {
-		return nil, true, s.rdb.ZAddXX(ctx, s.k.retention(sh),
-			redis.Z{Score: float64(ms(now.Add(OverdueGrace))), Member: m}).Err()
+		s.atSweepStep("held")
+		// GT: not back from where the session's end just moved it.
+		return nil, true, s.rdb.ZAddArgs(ctx, s.k.retention(sh), redis.ZAddArgs{XX: true, GT: true,
+			Members: []redis.Z{{Score: float64(ms(now.Add(OverdueGrace))), Member: m}}}).Err()
 	}
 	fin, err = s.finish(ctx, l, fence{version: l.Version}, nil)
 	if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
@@ -199,6 +226,12 @@ func (s *Store) failOverdue(ctx context.Context, sh int, m string, now time.Time
 		return nil, true, nil
 	}
 	return fin, true, err
+}
+
+func (s *Store) atSweepStep(step string) {
+	if s.sweepStep != nil {
+		s.sweepStep(step)
+	}
 }
 
 // memberID is the link id a retention schedule member names.

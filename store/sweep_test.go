@@ -95,3 +95,67 @@ func (b *bundle) succeed(t *testing.T, id, token string) {
 		t.Fatal(err)
 	}
 }
+
+// A link that ends while the sweeper's retention round looks at it stays
+// listed: its end moved its retention entry, and neither the round's prune
+// (it read the entry as due before the end: "due") nor its move of a held
+// link's entry (it found the session's lease before the end: "held") undoes
+// that.
+func TestSweepLeavesALinkThatEndsMeanwhileListed(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"due", "held"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			l := b.running(t, "ann", "tok")
+			b.clock.Add(time.Hour + store.OverdueGrace + time.Second)
+			ended := false
+			b.st.OnSweepStep(func(s string) {
+				if s == step && !ended {
+					ended = true
+					b.succeed(t, l.ID, "tok")
+				}
+			})
+			if sw, err := b.st.SweepLinks(ctx, 100); err != nil || !ended || len(sw.Overdue) != 0 || sw.Pruned != 0 {
+				t.Fatalf("the round the link ended in (ended %v): %+v, %v", ended, sw, err)
+			}
+			b.clock.Add(store.OverdueGrace + time.Second)
+			if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 || sw.Pruned != 0 {
+				t.Fatalf("the round a grace later: %+v, %v", sw, err)
+			}
+			if n, err := b.st.IndexedLinks(ctx, b.org); err != nil || n != 1 {
+				t.Fatalf("%d links indexed (%v), want the one that ended", n, err)
+			}
+		})
+	}
+}
+
+// A link an earlier release claimed is still at its creation's place in the
+// retention schedule, the retention past its latest deadline. When that
+// comes due, its index entries go, as that release's sweeper had it; it is
+// not failed a retention late.
+func TestSweepPrunesALinkAnEarlierReleaseClaimed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "ann", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	// Its expiry (an hour), the minimum session time, the retention.
+	if err := b.st.SetRetentionDue(ctx, l, b.clock.Now().Add(time.Hour+10*time.Minute+30*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(time.Hour + store.OverdueGrace + time.Minute)
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 || sw.Pruned != 0 {
+		t.Fatalf("sweep past its deadline: %+v, %v", sw, err)
+	}
+	b.clock.Add(30*24*time.Hour + 5*time.Minute)
+	if sw, err := b.st.SweepLinks(ctx, 100); err != nil || len(sw.Overdue) != 0 || sw.Pruned != 1 {
+		t.Fatalf("sweep past its retention: %+v, %v", sw, err)
+	}
+	if got, err := b.st.Link(ctx, b.org, l.ID); err != nil || got.Status != linkflow.StatusClaimed {
+		t.Fatalf("the link: %+v, %v", got, err)
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -75,7 +76,8 @@ func (s *statusRecorder) Flush() {
 
 // withRequest gives every request an id (the caller's X-Request-Id when it
 // looks sane, else a new one), echoed in X-Request-Id; a logger that carries
-// it; an access log line; and recovery from panics. The query string is not
+// it; an access log line and the request metrics (by route, the pattern
+// the request matched); and recovery from panics. The query string is not
 // logged: it may hold a claim code.
 func (s *Server) withRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +92,15 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		start := time.Now()
+		route := "" // the mux sets r.Pattern when it routes r
+		s.cfg.Metrics.begin()
+		// Apart from the recovery below, which panics again to abort.
+		defer func() {
+			if route = cmp.Or(route, r.Pattern); route == unmatched {
+				route = ""
+			}
+			s.cfg.Metrics.end(route, rec.status, time.Since(start))
+		}()
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -105,6 +116,7 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		}()
 		if err := checkQuery(r); err != nil {
 			_, pattern := s.mux.Handler(r)
+			route = pattern
 			switch {
 			case lenientQuery[pattern]:
 				// The hosted page ignores what it does not read, however

@@ -108,6 +108,8 @@ type Config struct {
 	OperatorKey     string
 	Operator        OperatorView
 	OperatorRefresh time.Duration
+	// Metrics, when set, records every request (NewMetrics).
+	Metrics *Metrics
 }
 
 // Server is the HTTP ingress.
@@ -234,8 +236,11 @@ func (s *Server) registerRoutes() {
 	if s.cfg.OperatorKey != "" {
 		s.registerOperatorRoutes()
 	}
-	s.mux.HandleFunc("/", s.notFound)
+	s.mux.HandleFunc(unmatched, s.notFound)
 }
+
+// unmatched is the pattern of what no route serves (notFound).
+const unmatched = "/"
 
 // notFound answers what no route matched: 405 with Allow when the path
 // exists with other methods, 404 otherwise.

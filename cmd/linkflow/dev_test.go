@@ -150,6 +150,10 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 	if strings.Contains(dev.output(), "4111111111111111") || strings.Contains(string(body), "4111111111111111") {
 		t.Fatal("the card number leaked into logs or the webhook")
 	}
+	// The API's requests above are counted on the metrics address.
+	if n, err := dev.metric("linkflow_api_requests_total"); err != nil || n < 3 {
+		t.Fatalf("linkflow_api_requests_total: %v, %v", n, err)
+	}
 
 	dev.stopCleanly(30 * time.Second)
 	// Redis wrote its append-only file and stopped with dev.

@@ -140,6 +140,7 @@ func (d *Process) apiServer(cfg api.Config) (*api.Server, *connections.Service, 
 	cfg.Ready = d.ready
 	cfg.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Store: st, Feed: outbox.NewFeed(d.JS), Logger: d.Log, Notifier: d.Notifier})
 	cfg.Operator = operator
+	cfg.Metrics = api.NewMetrics(d.Metrics)
 	if cfg.Dev && d.Sandbox != nil {
 		cfg.SandboxAccount = func(ctx context.Context, org, integration, username string) (any, error) {
 			return d.Sandbox.Account(ctx, org, integration, username)

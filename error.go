@@ -84,6 +84,10 @@ var ErrLeaseHeld = errors.New("a session holds the link")
 // with a key this process lacks, or corrupt. Asking again does not help.
 var ErrUnreadable = errors.New("a stored value cannot be read")
 
+// ErrChallengeExpired is returned for an answer to a challenge past its
+// expiry: the session no longer waits for it.
+var ErrChallengeExpired = errors.New("the challenge expired")
+
 // ErrAlreadyAnswered is returned for a second answer to a challenge before
 // the worker asked again: the first is being checked.
 var ErrAlreadyAnswered = errors.New("the challenge was already answered")

@@ -80,6 +80,8 @@ func apiError(err error) *linkflow.Error {
 		return linkflow.Errorf(linkflow.EUnprocessable, "This link must be used with a different username.")
 	case errors.Is(err, linkflow.ErrWrongChallenge):
 		return linkflow.Errorf(linkflow.EConflict, "This is not the current challenge.")
+	case errors.Is(err, linkflow.ErrChallengeExpired):
+		return linkflow.Errorf(linkflow.EConflict, "This challenge expired, and the session no longer waits for its answer.")
 	case errors.Is(err, linkflow.ErrAlreadyAnswered):
 		return linkflow.Errorf(linkflow.EConflict, "This challenge was already answered, and the answer is being checked. Wait for the session to ask again.")
 	case errors.Is(err, linkflow.ErrFenced):

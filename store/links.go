@@ -355,7 +355,8 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.Cance
 // SubmitInput stores the end user's answer to the link's current challenge,
 // sealed, for the worker to take. It checks the claim code and challenge id;
 // a second answer to a challenge before the worker asks again is
-// linkflow.ErrAlreadyAnswered.
+// linkflow.ErrAlreadyAnswered, one past the challenge's expiry
+// linkflow.ErrChallengeExpired.
 func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, response string) (*linkflow.Link, error) {
 	l, err := s.LinkByCode(ctx, linkID, code)
 	if err != nil {
@@ -367,12 +368,13 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 	if l.Challenge.ID != challengeID {
 		return nil, linkflow.ErrWrongChallenge
 	}
-	var ttl time.Duration
+	// The answer is kept until the challenge expires; the session stops
+	// waiting for it then.
+	ttl := time.Minute
 	if !l.Challenge.ExpiresAt.IsZero() {
-		ttl = l.Challenge.ExpiresAt.Sub(s.now())
-	}
-	if ttl <= 0 {
-		ttl = time.Minute
+		if ttl = l.Challenge.ExpiresAt.Sub(s.now()); ttl <= 0 {
+			return nil, linkflow.ErrChallengeExpired
+		}
 	}
 	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
 	out, err := s.runStrings(ctx, submitInputScript, "answer the challenge of "+linkID,

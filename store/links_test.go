@@ -555,6 +555,26 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 // A challenge takes one answer until the worker asks again: a second one,
 // while the first waits or is being checked, would be dropped, so it is
 // refused. Asked again (a wrong code), it is answered again.
+// An answer past its challenge's expiry is refused: the session stopped
+// waiting for it (and fails the link), so an accepted answer would be lost.
+func TestSubmitInputRefusedPastTheChallengesExpiry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.running(t, "erin", "tok")
+	ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: 3}
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok", ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(time.Minute)
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); !errors.Is(err, linkflow.ErrChallengeExpired) {
+		t.Fatalf("an answer at the expiry: %v", err)
+	}
+	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "" {
+		t.Fatalf("an answer was kept: %q %v", id, err)
+	}
+}
+
 func TestSubmitInputOncePerAsking(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

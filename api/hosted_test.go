@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
 )
@@ -322,4 +324,27 @@ func TestHostedPageMFAAndFailures(t *testing.T) {
 			t.Fatalf("login to an expired link: %d", p.status)
 		}
 	})
+}
+
+// Past its challenge's expiry the page offers no form (an answer would be
+// refused): it waits for the outcome, the session failing the link.
+func TestHostedPageAfterTheChallengeExpired(t *testing.T) {
+	t.Parallel()
+	var ahead atomic.Int64 // how far the API's clock is ahead
+	s := newAPIStack(t, func(c *api.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	})
+	l := newLink(t, s, s.APIKey, nil)
+	id, code := l.str("linkId"), l.str("claimCode")
+	path := "/link/" + id + "?code=" + url.QueryEscape(code)
+	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	if p := postPage(t, s, "/link/"+id+"/login", url.Values{"code": {code}, "username": {"user_mfa"}, "password": {"pass_good"}}, same); p.status != http.StatusSeeOther {
+		t.Fatalf("login: %d", p.status)
+	}
+	testenv.Eventually(t, 10*time.Second, "the MFA prompt", func() bool { return pageState(getPage(t, s, path)) == "mfa" })
+	ahead.Store(int64(10 * time.Minute)) // past the challenge's 5 minutes
+	p := getPage(t, s, path)
+	if pageState(p) != "working" || strings.Contains(p.body, `name="challengeId"`) || !strings.Contains(p.body, "The time to answer ran out") {
+		t.Fatalf("the page past the challenge's expiry:\n%s", p.body)
+	}
 }

@@ -552,9 +552,6 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 	none("tok-next", "its attempt")
 }
 
-// A challenge takes one answer until the worker asks again: a second one,
-// while the first waits or is being checked, would be dropped, so it is
-// refused. Asked again (a wrong code), it is answered again.
 // An answer past its challenge's expiry is refused: the session stopped
 // waiting for it (and fails the link), so an accepted answer would be lost.
 func TestSubmitInputRefusedPastTheChallengesExpiry(t *testing.T) {
@@ -575,6 +572,9 @@ func TestSubmitInputRefusedPastTheChallengesExpiry(t *testing.T) {
 	}
 }
 
+// A challenge takes one answer until the worker asks again: a second one,
+// while the first waits or is being checked, would be dropped, so it is
+// refused. Asked again (a wrong code), it is answered again.
 func TestSubmitInputOncePerAsking(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -130,6 +130,26 @@ func TestMFATimeout(t *testing.T) {
 	}
 }
 
+// An answer that came just before the challenge's timeout, its notice not
+// read yet (here: never sent), is still taken when the timeout fires: it
+// was accepted in time.
+func TestMFAAnswerTakenAtTheTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	clock := clockwork.NewFakeClock()
+	h.startWorker(func(c *workflow.Config) { c.Clock = clock })
+	l, code := h.runMFA()
+	cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	if _, err := h.st.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, sandbox.OTPCode); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute) // the default timeout
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Status != linkflow.StatusSucceeded {
+		t.Fatalf("an answer in time: %s %+v", got.Status, got.Error)
+	}
+}
+
 // A Redis that stops answering while the end user types does not cost them
 // the login: the worker asks for the answer again and takes it once Redis
 // is back, in the same attempt. The refused read has run in Redis and only

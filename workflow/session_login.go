@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -189,7 +190,16 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 		case <-s.inputCh:
 		case <-again:
 		case <-timer.Chan():
-			if lastErr != nil {
+			// An answer that came just in time, its notice not read yet
+			// (or lost), is still taken.
+			err := s.underLease(func() (err error) {
+				cid, resp, err = s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
+				return err
+			})
+			if err == nil && cid == ch.ID {
+				return resp, nil
+			}
+			if lastErr = cmp.Or(err, lastErr); lastErr != nil {
 				// Whether the end user answered is unknown: not their fault.
 				return "", lastErr
 			}

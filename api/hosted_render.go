@@ -131,19 +131,20 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 		switch {
 		case p.Challenge == nil: // between the status and the challenge write
 			p.State, p.Progress, p.Refresh = "working", progress(p.Integration)[string(linkflow.StatusRunning)], 2
-		case l.Challenge != nil && !l.Challenge.ExpiresAt.IsZero() && !s.now().Before(l.Challenge.ExpiresAt):
-			// The session no longer waits for an answer (it would be
-			// refused): the page waits for the outcome.
-			p.State, p.Title, p.Challenge = "working", p.Integration, nil
-			p.Progress, p.Refresh = "The time to answer ran out…", 2
 		case p.Challenge.Type == linkflow.ChallengeCredentials && checking:
 			p.State, p.Title, p.Progress, p.Refresh = "working", p.Integration, "Checking your password…", 2
+		case checking:
+			p.Checking, p.Refresh = true, 2
+		case l.Challenge != nil && !l.Challenge.ExpiresAt.IsZero() && !s.now().Before(l.Challenge.ExpiresAt):
+			// The session no longer waits for an answer (it would be
+			// refused): the page waits for the outcome. (An answer this
+			// page sent in time is being checked, above.)
+			p.State, p.Title, p.Challenge = "working", p.Integration, nil
+			p.Progress, p.Refresh = "The time to answer ran out…", 2
 		case p.Challenge.Type == linkflow.ChallengeCredentials:
 			// The password was wrong: the login form again, saying so.
 			p.State, p.Title, p.Retry, p.Challenge = "login", "Log in to "+p.Integration, p.Challenge, nil
 			p.Username, p.FormError = l.Username, p.Retry.LastError
-		case checking:
-			p.Checking, p.Refresh = true, 2
 		}
 		p.Script = pageScript{Poll: poll, Page: self, Fingerprint: fingerprint}
 	default:

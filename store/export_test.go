@@ -13,6 +13,7 @@ import (
 func (s *Store) KeyLink(id string) string         { return s.k.link(id) }
 func (s *Store) KeyLinkPassword(id string) string { return s.k.linkCred(id) }
 func (s *Store) KeyLinkLease(id string) string    { return s.k.linkLease(id) }
+func (s *Store) KeyLinkInput(id string) string    { return s.k.linkInput(id) }
 func (s *Store) KeyEvent(id string) string        { return s.k.event(id) }
 
 // KeyRetrySchedule is the part of the retry schedule an event's delivery

@@ -368,13 +368,16 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 	if l.Challenge.ID != challengeID {
 		return nil, linkflow.ErrWrongChallenge
 	}
-	// The answer is kept until the challenge expires; the session stops
-	// waiting for it then.
+	// The session stops waiting at the challenge's expiry, and reads the
+	// answer once more then: it is kept a while past it, so that read
+	// finds an answer given in time (the next challenge, the session's end
+	// or its hand-back drop it anyway).
 	ttl := time.Minute
 	if !l.Challenge.ExpiresAt.IsZero() {
 		if ttl = l.Challenge.ExpiresAt.Sub(s.now()); ttl <= 0 {
 			return nil, linkflow.ErrChallengeExpired
 		}
+		ttl += answerGrace
 	}
 	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
 	out, err := s.runStrings(ctx, submitInputScript, "answer the challenge of "+linkID,
@@ -394,6 +397,9 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 	}
 	return nil, fmt.Errorf("answer the challenge of %s: unexpected reply %q", linkID, out[0])
 }
+
+// answerGrace is how long an answer is kept past its challenge's expiry.
+const answerGrace = time.Minute
 
 var submitInputScript = script("submit_input")
 

@@ -563,7 +563,19 @@ func TestSubmitInputRefusedPastTheChallengesExpiry(t *testing.T) {
 	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok", ch, ""); err != nil {
 		t.Fatal(err)
 	}
-	b.clock.Add(time.Minute)
+	// An answer in time outlives the challenge's expiry a while: the
+	// session reads it once more then.
+	b.clock.Add(time.Minute - time.Second)
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := b.st.Redis().PTTL(ctx, b.st.KeyLinkInput(l.ID)).Result(); err != nil || ttl < 30*time.Second {
+		t.Fatalf("an answer a second before the expiry is kept %v (%v)", ttl, err)
+	}
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok", ch, ""); err != nil { // asked again
+		t.Fatal(err)
+	}
+	b.clock.Add(time.Second)
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); !errors.Is(err, linkflow.ErrChallengeExpired) {
 		t.Fatalf("an answer at the expiry: %v", err)
 	}

@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -164,14 +163,16 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 	// A Redis that does not answer for a while must not cost the end user
 	// the login: the answer is asked for again, more slowly each time,
 	// until the challenge expires.
-	var lastErr error
-	for fails := 0; ; {
-		var again <-chan time.Time
-		var cid, resp string
-		err := s.underLease(func() (err error) {
+	take := func() (cid, resp string, err error) {
+		err = s.underLease(func() (err error) {
 			cid, resp, err = s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
 			return err
 		})
+		return cid, resp, err
+	}
+	for fails := 0; ; {
+		var again <-chan time.Time
+		cid, resp, err := take()
 		switch {
 		case errors.Is(err, linkflow.ErrFenced) || errors.Is(err, linkflow.ErrUnreadable) || (err != nil && s.ctx.Err() != nil):
 			return "", err
@@ -179,12 +180,11 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 			if fails++; fails == 1 {
 				s.log.Warn("take the challenge's answer; asking again", zap.Error(err))
 			}
-			lastErr = err
 			again = s.w.cfg.Clock.After(min(50*time.Millisecond<<min(fails, 5), time.Second))
 		case cid == ch.ID:
 			return resp, nil
 		default:
-			fails, lastErr = 0, nil
+			fails = 0
 		}
 		select {
 		case <-s.inputCh:
@@ -192,16 +192,13 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 		case <-timer.Chan():
 			// An answer that came just in time, its notice not read yet
 			// (or lost), is still taken.
-			err := s.underLease(func() (err error) {
-				cid, resp, err = s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
-				return err
-			})
-			if err == nil && cid == ch.ID {
-				return resp, nil
-			}
-			if lastErr = cmp.Or(err, lastErr); lastErr != nil {
+			cid, resp, err := take()
+			switch {
+			case err != nil:
 				// Whether the end user answered is unknown: not their fault.
-				return "", lastErr
+				return "", err
+			case cid == ch.ID:
+				return resp, nil
 			}
 			return "", &linkflow.LinkError{Code: linkflow.FailureChallengeTimeout, Message: "The challenge was not answered in time."}
 		case <-s.cancelCh:

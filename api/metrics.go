@@ -40,16 +40,13 @@ func (m *Metrics) begin() {
 	}
 }
 
-// end records a request that matched route ("" for none) and was answered
+// end records a request that matched route and was answered
 // with status (0: the handler wrote nothing, which net/http answers 200).
 func (m *Metrics) end(route string, status int, took time.Duration) {
 	if m == nil {
 		return
 	}
 	m.inFlight.Dec()
-	if route == "" {
-		route = "unmatched"
-	}
 	if status == 0 {
 		status = 200
 	}

@@ -96,8 +96,8 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		s.cfg.Metrics.begin()
 		// Apart from the recovery below, which panics again to abort.
 		defer func() {
-			if route = cmp.Or(route, r.Pattern); route == unmatched {
-				route = ""
+			if route = cmp.Or(route, r.Pattern); route == "" || route == unmatched {
+				route = "unmatched" // the catch-all (notFound)
 			}
 			s.cfg.Metrics.end(route, rec.status, time.Since(start))
 		}()

@@ -381,7 +381,7 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 	}
 	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
 	out, err := s.runStrings(ctx, submitInputScript, "answer the challenge of "+linkID,
-		[]string{s.k.link(linkID), s.k.linkInput(linkID)}, challengeID, sealed, max(ttl.Milliseconds(), 1))
+		[]string{s.k.link(linkID), s.k.linkInput(linkID)}, challengeID, sealed, ttl.Milliseconds())
 	if err != nil {
 		return nil, err
 	}

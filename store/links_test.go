@@ -492,6 +492,17 @@ func (b *bundle) running(t *testing.T, username, token string) *linkflow.Link {
 	return l
 }
 
+// ask has the session under token show the running link id the challenge
+// chl_1 (an OTP, expiring in a minute) with left attempts, and returns it.
+func (b *bundle) ask(t *testing.T, id, token string, left int) *linkflow.Challenge {
+	t.Helper()
+	ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: left}
+	if err := b.st.SetChallenge(context.Background(), b.org, id, token, ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // Only the holder of a link's lease takes the answer to its challenge: a
 // worker that lost the lease and has not noticed yet would take the answer
 // meant for the new holder's challenge and throw it away.
@@ -500,10 +511,7 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	l := b.running(t, "erin", "tok-holder")
-	ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: 3}
-	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
-		t.Fatal(err)
-	}
+	b.ask(t, l.ID, "tok-holder", 3)
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); err != nil {
 		t.Fatal(err)
 	}
@@ -530,18 +538,14 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
-		t.Fatal(err)
-	}
+	b.ask(t, l.ID, "tok-holder", 3)
 	none("tok-holder", "its asking")
 	answer()
 	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	none("tok-holder", "the login")
-	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok-holder", ch, ""); err != nil {
-		t.Fatal(err)
-	}
+	b.ask(t, l.ID, "tok-holder", 3)
 	answer()
 	if err := b.st.ReleaseRun(ctx, b.org, l.ID, "tok-holder", "", true); err != nil {
 		t.Fatal(err)
@@ -559,10 +563,7 @@ func TestSubmitInputRefusedPastTheChallengesExpiry(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	l := b.running(t, "erin", "tok")
-	ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: 3}
-	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok", ch, ""); err != nil {
-		t.Fatal(err)
-	}
+	ch := b.ask(t, l.ID, "tok", 3)
 	// An answer in time outlives the challenge's expiry a while: the
 	// session reads it once more then.
 	b.clock.Add(time.Minute - time.Second)
@@ -592,13 +593,7 @@ func TestSubmitInputOncePerAsking(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	l := b.running(t, "frank", "tok")
-	ask := func(left int) {
-		t.Helper()
-		ch := &linkflow.Challenge{ID: "chl_1", Type: "otp", Message: "Code?", ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: left}
-		if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok", ch, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ask := func(left int) { t.Helper(); b.ask(t, l.ID, "tok", left) }
 	ask(3)
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "111111"); err != nil {
 		t.Fatal(err)

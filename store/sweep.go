@@ -123,14 +123,14 @@ func (s *Store) sweepRetention(ctx context.Context, limit int, unreadable map[st
 		return nil, 0, err
 	}
 	s.atSweepStep("due")
-	// Every due link's status and deadline, in one pipeline (HMGET: a
-	// link that is gone answers nils, not redis.Nil, so Exec's error is a
-	// real one).
+	// Every due link, in one pipeline (mostly gone: their retention
+	// ended; a gone link answers an empty hash, not redis.Nil, so Exec's
+	// error is a real one).
 	pipe := s.rdb.Pipeline()
-	read := make([][]*redis.SliceCmd, Shards)
+	read := make([][]*redis.MapStringStringCmd, Shards)
 	for sh, members := range due {
 		for _, m := range members {
-			read[sh] = append(read[sh], pipe.HMGet(ctx, s.k.link(memberID(m)), fStatus, fExpiresAt))
+			read[sh] = append(read[sh], pipe.HGetAll(ctx, s.k.link(memberID(m))))
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -140,8 +140,8 @@ func (s *Store) sweepRetention(ctx context.Context, limit int, unreadable map[st
 	var pruning []*redis.Cmd
 	for sh, members := range due {
 		for i, m := range members {
-			if s.claimedInRetention(read[sh][i].Val(), now) {
-				fin, open, err := s.failOverdue(ctx, sh, m, now, unreadable)
+			if h := read[sh][i].Val(); s.claimedInRetention(h, now) {
+				fin, open, err := s.failOverdue(ctx, sh, m, h, now, unreadable)
 				if err != nil {
 					return overdue, 0, err
 				}
@@ -169,34 +169,27 @@ func (s *Store) sweepRetention(ctx context.Context, limit int, unreadable map[st
 	return overdue, pruned, nil
 }
 
-// claimedInRetention says whether a link whose status and deadline are
-// f (nil when it is gone), with its retention entry due at now, is a
+// claimedInRetention says whether a link whose hash is h (empty when it is
+// gone), with its retention entry due at now, is a
 // claimed one the sweeper should fail: it has not ended, and its entry is
 // the one its claim moved to its deadline plus OverdueGrace. A link an
 // earlier release claimed is still at its entry's place from its creation,
 // at least the retention past its deadline, and is pruned as it was.
-func (s *Store) claimedInRetention(f []any, now time.Time) bool {
-	st, _ := f[0].(string)
-	exp, _ := f[1].(string)
-	switch linkflow.Status(st) {
+func (s *Store) claimedInRetention(h map[string]string, now time.Time) bool {
+	switch linkflow.Status(h[fStatus]) {
 	case linkflow.StatusClaimed, linkflow.StatusRunning, linkflow.StatusAwaitingInput:
-		return now.Before(time.UnixMilli(atoi(exp)).Add(s.cfg.Retention))
+		return now.Before(time.UnixMilli(atoi(h[fExpiresAt])).Add(s.cfg.Retention))
 	}
 	return false
 }
 
-// failOverdue fails the claimed link whose retention schedule entry m came
-// due, unless a session holds it (its entry then moves a grace later). It
+// failOverdue fails the claimed link (its hash h) whose retention schedule
+// entry m came due, unless a session holds it (its entry then moves a grace later). It
 // reports whether the entry stays (open: the link has not ended, or its end
 // moved the entry); the entry of a link that is gone, or does not decode
 // (reported unreadable, so the rounds do not stop at it), is pruned.
-func (s *Store) failOverdue(ctx context.Context, sh int, m string, now time.Time, unreadable map[string]error) (fin *linkflow.Finished, open bool, err error) {
+func (s *Store) failOverdue(ctx context.Context, sh int, m string, h map[string]string, now time.Time, unreadable map[string]error) (fin *linkflow.Finished, open bool, err error) {
 	id := memberID(m)
-	// Not loadLink: a Redis error ends the round.
-	h, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
-	if err != nil {
-		return nil, true, err
-	}
 	l, err := s.linkFromHash(h)
 	if errors.Is(err, linkflow.ErrNotFound) {
 		return nil, false, nil
@@ -204,10 +197,6 @@ func (s *Store) failOverdue(ctx context.Context, sh int, m string, now time.Time
 	if err != nil {
 		unreadable[id] = err
 		return nil, false, nil
-	}
-	if l.Status.Terminal() {
-		// It ended since its status was read: its end moved its entry.
-		return nil, true, nil
 	}
 	held, err := s.failUnheld(ctx, l, linkflow.LinkError{Code: linkflow.FailureLinkExpired,
 		Message: "The link's deadline passed and no session recorded its outcome."})

@@ -94,6 +94,7 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	// fails or hangs does not hold back another tenant's.
 	host := gateKey(j.ref.OrgID, strings.ToLower(target.Host))
 	ok, wait, reason := d.gate.acquire(host)
+	probe := reason == grantProbe // a busy host's queued slot is never a probe
 	if !ok && reason == deferHostBusy {
 		// A busy host: queue for its next slot without holding a global one,
 		// so other hosts' deliveries go on meanwhile (hostGate.await).
@@ -105,7 +106,7 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		if !holdsSlot || (!ok && d.stopping.Load()) {
 			// Stopping: hand it back for another dispatcher.
 			if ok {
-				d.gate.release(host, reason == grantProbe, false, false)
+				d.gate.release(host, probe, false, false)
 			}
 			d.settle(log, j, now)
 			return
@@ -133,14 +134,14 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 		// The wait for the host used up the claim: past it another
 		// dispatcher may take the delivery and send it too. Hand it back.
 		d.metrics.deferral(deferClaimShort)
-		d.gate.release(host, reason == grantProbe, false, false)
+		d.gate.release(host, probe, false, false)
 		d.settle(log, j, now)
 		return
 	}
 	r := d.send(d.attemptCtx, target, ev, secrets, now)
 	// The host's part is over: its slot goes to the next delivery while this
 	// one is recorded.
-	d.gate.release(host, reason == grantProbe, r.delivered() || (r.statusCode > 0 && !r.hostFailure()), r.hostFailure())
+	d.gate.release(host, probe, r.delivered() || (r.statusCode > 0 && !r.hostFailure()), r.hostFailure())
 	if r.class == resultCanceled {
 		// Stopping: hand it back for another dispatcher, unrecorded.
 		d.settle(log, j, now)
@@ -208,8 +209,7 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *linkflow.Delivery, r *r
 	// From the delivery's acceptance to its success, through retries; a
 	// redelivery or replay asked for later is no measure of it.
 	var latency time.Duration
-	if t := cmpTrigger(del.Trigger); dec.status == linkflow.DeliverySucceeded && !del.CreatedAt.IsZero() &&
-		(t == linkflow.TriggerInitial || t == linkflow.TriggerRetry) {
+	if dec.status == linkflow.DeliverySucceeded && !del.CreatedAt.IsZero() && scheduled(del.Trigger) {
 		latency = now.Sub(del.CreatedAt)
 	}
 	d.metrics.finish(dec.status, latency)

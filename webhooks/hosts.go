@@ -134,24 +134,23 @@ func (g *hostGate) release(host string, probe, healthy, failed bool) {
 	}
 	h.lastUsed = g.now()
 	// acquire set probing with the probe; nothing else clears it.
-	wasProbe := probe
-	if wasProbe {
+	if probe {
 		h.probing = false
 	}
 	switch {
-	case healthy && (wasProbe || h.openUntil.IsZero()):
+	case healthy && (probe || h.openUntil.IsZero()):
 		// An attempt that began before the breaker opened does not close
 		// it: its probe decides.
 		h.failures, h.openUntil = 0, time.Time{}
 	case failed:
 		h.failures++
-		if wasProbe || (h.openUntil.IsZero() && h.failures >= g.threshold) {
+		if probe || (h.openUntil.IsZero() && h.failures >= g.threshold) {
 			h.openUntil = g.now().Add(g.cooldown)
 			if g.onOpen != nil {
-				g.onOpen(host, wasProbe)
+				g.onOpen(host, probe)
 			}
 		}
-	case wasProbe:
+	case probe:
 		// An inconclusive probe: let the next one decide.
 	}
 	switch {

@@ -332,23 +332,34 @@ func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
 	}
 }
 
-// counter is the value of the counter named name in reg.
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// counter is the value of the counter named name in reg, summed over its
+// series with the given label pairs (all of them when none are given).
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	total := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			total := 0.0
-			for _, m := range mf.GetMetric() {
-				total += m.GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
 			}
-			return total
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue metrics
+				}
+			}
+			total += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return total
 }
 
 // A commit whose reply is lost (it ran in Redis) is asked again and found

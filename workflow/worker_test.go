@@ -378,31 +378,7 @@ func TestSweeperCountsTheLinksItEnds(t *testing.T) {
 		}
 		return h.link(c.Link.ID).Status == linkflow.StatusExpired
 	})
-	if got := finishedCount(t, reg, "expired"); got != 1 {
+	if got := counter(t, reg, "linkflow_worker_links_finished_total", "status", "expired"); got != 1 {
 		t.Fatalf("expired links counted %v, want 1", got)
 	}
-}
-
-// finishedCount is linkflow_worker_links_finished_total of status, every
-// code together.
-func finishedCount(t *testing.T, reg *prometheus.Registry, status string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != "linkflow_worker_links_finished_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "status" && l.GetValue() == status {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return n
 }

@@ -66,24 +66,29 @@ func (s *Store) dueIn(ctx context.Context, key func(shard int) string, max time.
 // round.
 func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]error) ([]*linkflow.Finished, error) {
 	now := s.now()
-	ids, err := s.dueIn(ctx, s.k.expiring, now, limit)
+	due, err := s.dueIn(ctx, s.k.expiring, now, limit)
 	if err != nil {
 		return nil, err
 	}
-	var n []*linkflow.Finished
-	for sh, ids := range ids {
+	// Every due link, in one pipeline (not loadLink: a Redis error ends
+	// the round, a link that does not decode leaves the schedule).
+	pipe := s.rdb.Pipeline()
+	read := make([][]*redis.MapStringStringCmd, Shards)
+	for sh, ids := range due {
 		for _, id := range ids {
-			// Not loadLink: a Redis error ends the round, a link that does
-			// not decode leaves the schedule.
-			m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
-			if err != nil {
-				return n, err
-			}
-			l, lerr := s.linkFromHash(m)
+			read[sh] = append(read[sh], pipe.HGetAll(ctx, s.k.link(id)))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	var n []*linkflow.Finished
+	leave := s.rdb.Pipeline()
+	for sh, ids := range due {
+		for i, id := range ids {
+			l, lerr := s.linkFromHash(read[sh][i].Val())
 			if lerr != nil || l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
-				if err := s.rdb.ZRem(ctx, s.k.expiring(sh), id).Err(); err != nil {
-					return n, err
-				}
+				leave.ZRem(ctx, s.k.expiring(sh), id)
 				if lerr != nil && !errors.Is(lerr, linkflow.ErrNotFound) {
 					unreadable[id] = lerr
 				}
@@ -101,6 +106,9 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 			}
 			n = append(n, fin)
 		}
+	}
+	if _, err := leave.Exec(ctx); err != nil {
+		return n, err
 	}
 	return n, nil
 }

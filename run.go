@@ -75,6 +75,11 @@ type Run struct {
 	Link      *Link
 	Arguments []json.RawMessage
 	Password  string
+	// PasswordsRefused is how many passwords in a row the provider refused
+	// in earlier attempts, Password the last of them: the session asks for
+	// the password again before it logs in. 0 when Password worked or was
+	// not tried.
+	PasswordsRefused int
 	// ConnectionID is the connection this link will renew: the one it names,
 	// or the existing one for the same integration and username.
 	ConnectionID string

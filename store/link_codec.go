@@ -50,6 +50,11 @@ const (
 	// fConnIntent holds a succeeded link's connection write until it is
 	// applied (finish.go); the link reads as running meanwhile.
 	fConnIntent = "connIntent"
+	// fPasswordsRefused counts the passwords the provider refused in a row,
+	// the link's stored one the last, until one works (replace_password.lua
+	// drops it): a later session attempt asks for the password again
+	// rather than log in with one refused already.
+	fPasswordsRefused = "passwordsRefused"
 )
 
 func argsAAD(linkID string) string      { return "link:" + linkID + ":args" }

@@ -70,6 +70,7 @@ func (s *Store) openRun(r *linkflow.Run, id string, m map[string]string, passwor
 		}
 		r.Password = string(pt)
 	}
+	r.PasswordsRefused = int(atoi(m[fPasswordsRefused]))
 	r.ConnectionID = r.Link.RequestedConnectionID
 	if r.ConnectionID == "" {
 		r.ConnectionID = connectionID(r.Link.OrgID, r.Link.IntegrationID, r.Link.Username)
@@ -160,6 +161,19 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 	})
 }
 
+// AskPassword records, under the run's lease, that the link waits for the
+// end user to enter the password again (c, a credentials challenge) after
+// the provider refused refused passwords in a row: every later session
+// attempt asks for one before it logs in, so none replays a refused
+// password at the provider, and the passwords tried stay counted across
+// attempts.
+func (s *Store) AskPassword(ctx context.Context, org, id, token string, c *linkflow.Challenge, refused int) error {
+	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
+		set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c), fPasswordsRefused, refused},
+		del: []string{fAnswered},
+	})
+}
+
 // ReleaseRun gives the lease back so the link can be redelivered: after a
 // transient failure (lastError says which; the attempt counts) or at shutdown
 // (refund the attempt, which did not really happen).
@@ -183,8 +197,8 @@ func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, c
 
 // replacePassword seals password as the link's, under the run's lease.
 func (s *Store) replacePassword(ctx context.Context, id, token, password string) error {
-	out, err := replacePwdScript.Run(ctx, s.rdb, []string{s.k.linkLease(id), s.k.linkCred(id)},
-		token, s.keys.Seal([]byte(password), passwordAAD(id))).Text()
+	out, err := replacePwdScript.Run(ctx, s.rdb, []string{s.k.linkLease(id), s.k.linkCred(id), s.k.link(id)},
+		token, s.keys.Seal([]byte(password), passwordAAD(id)), fPasswordsRefused).Text()
 	switch {
 	case err != nil:
 		return fmt.Errorf("replace the password of %s: %w", id, err)

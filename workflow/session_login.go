@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,12 +15,25 @@ import (
 // login logs in with the end user's password. When the provider refuses it
 // (INVALID_CREDENTIALS), the session asks the end user for the password
 // again (a credentials challenge), up to PasswordTries passwords in all, the
-// claim's included, and keeps the one that worked for later attempts. No
+// claim's included, and keeps the one that worked for later attempts. A
+// refused password is never tried again: an attempt after one that was
+// handed back while it asked (a shutdown, a Redis outage) asks before it
+// logs in, and the passwords tried are counted across attempts. No
 // operation runs before a login succeeded.
 func (s *session) login(p operations.Provider) (*operations.LoginResult, error) {
-	l := s.link
-	password, retried := s.r.Password, false
-	for try := 1; ; try++ {
+	l, tries := s.link, s.w.cfg.PasswordTries
+	password, refused := s.r.Password, s.r.PasswordsRefused
+	if refused > 0 {
+		if refused >= tries {
+			return nil, &linkflow.LinkError{Code: linkflow.FailureInvalidCredentials,
+				Message: fmt.Sprintf("The provider refused %d passwords.", refused)}
+		}
+		var err error
+		if password, err = s.askPassword(refused); err != nil {
+			return nil, err
+		}
+	}
+	for try := refused + 1; ; try++ {
 		start := s.w.cfg.Clock.Now()
 		ctx, ids := operations.WithRequestIDs(s.ctx)
 		lr, err := p.Login(ctx, operations.LoginRequest{
@@ -32,7 +46,7 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 		}
 		s.trace(e)
 		if err == nil {
-			if retried {
+			if try > 1 { // entered again: kept for later attempts
 				if err := s.underLease(func() error {
 					return s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password)
 				}); err != nil {
@@ -41,28 +55,27 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 			}
 			return lr, nil
 		}
-		if operations.AsError(err).Code != linkflow.FailureInvalidCredentials || try >= s.w.cfg.PasswordTries {
+		if operations.AsError(err).Code != linkflow.FailureInvalidCredentials || try >= tries {
 			return lr, err
 		}
 		if lr != nil && lr.SessionID != "" {
 			s.closeSession(p, lr.SessionID)
 		}
-		if password, err = s.askPassword(s.w.cfg.PasswordTries - try); err != nil {
+		if password, err = s.askPassword(try); err != nil {
 			return nil, err
 		}
-		retried = true
 	}
 }
 
 // askPassword asks the end user for the password again after the provider
-// refused one; left passwords may still be tried.
-func (s *session) askPassword(left int) (string, error) {
+// refused refused passwords; PasswordTries-refused may still be tried.
+func (s *session) askPassword(refused int) (string, error) {
 	expires := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
 	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
-		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: left,
+		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: s.w.cfg.PasswordTries - refused,
 		LastError: "Wrong username or password."}
 	if err := s.underLease(func() error {
-		return s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, "")
+		return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
 	}); err != nil {
 		return "", err
 	}

@@ -28,6 +28,7 @@ type RunStore interface {
 	BeginRun(ctx context.Context, org, id, token string, leaseTTL time.Duration) (*linkflow.Run, error)
 	Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots []linkflow.SlotRef, ttl time.Duration) ([]linkflow.LeaseState, error)
 	SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge, password string) error
+	AskPassword(ctx context.Context, org, id, token string, c *linkflow.Challenge, refused int) error
 	ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error
 	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error)
 	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error)

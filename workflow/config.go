@@ -69,10 +69,10 @@ type Config struct {
 	ChallengeTimeout time.Duration
 	// ChallengeTries is how many answers a challenge accepts. Default 3.
 	ChallengeTries int
-	// PasswordTries is how many passwords the end user may try on one
-	// session attempt, the claim's included: a password the provider refuses
-	// (INVALID_CREDENTIALS) is asked for again until then, and only then
-	// fails the link. Default 3.
+	// PasswordTries is how many passwords the end user may try for a link,
+	// the claim's included, counted across its session attempts: a password
+	// the provider refuses (INVALID_CREDENTIALS) is asked for again until
+	// then, and only then fails the link. Default 3.
 	PasswordTries int
 	// MaxResultBytes bounds what a link's operations may return in all
 	// (their data as the providers answered it): past it the link fails

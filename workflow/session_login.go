@@ -28,8 +28,12 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 			return nil, &linkflow.LinkError{Code: linkflow.FailureInvalidCredentials,
 				Message: fmt.Sprintf("The provider refused %d passwords.", refused)}
 		}
-		var err error
-		if password, err = s.askPassword(refused); err != nil {
+		// Whether the end user entered one more meanwhile is not known.
+		ch, err := s.askPassword(refused, "The login was interrupted. Enter your password again.")
+		if err != nil {
+			return nil, err
+		}
+		if password, err = s.waitPassword(ch); err != nil {
 			return nil, err
 		}
 	}
@@ -41,45 +45,70 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 			Username: l.Username, Password: password,
 		})
 		e := s.step(linkflow.TraceLogin, start, ids, err)
+		if err != nil && operations.AsError(err).Code == linkflow.FailureInvalidCredentials && try < tries {
+			// The refusal is recorded before anything else.
+			ch, err := s.askPassword(try, "Wrong username or password.")
+			s.trace(e)
+			if lr != nil && lr.SessionID != "" {
+				s.closeSession(p, lr.SessionID)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if password, err = s.waitPassword(ch); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err == nil && lr.Challenge != nil {
 			e.Outcome = "challenge"
 		}
 		s.trace(e)
-		if err == nil {
-			if try > 1 { // entered again: kept for later attempts
-				if err := s.underLease(func() error {
-					return s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password)
-				}); err != nil {
-					return lr, err
-				}
-			}
-			return lr, nil
-		}
-		if operations.AsError(err).Code != linkflow.FailureInvalidCredentials || try >= tries {
+		if err != nil {
 			return lr, err
 		}
-		if lr != nil && lr.SessionID != "" {
-			s.closeSession(p, lr.SessionID)
+		if try > 1 { // entered again: kept for later attempts
+			if err := s.underLease(func() error {
+				return s.w.cfg.Store.SetChallenge(s.ctx, l.OrgID, l.ID, s.r.Token, nil, password)
+			}); err != nil {
+				return lr, err
+			}
 		}
-		if password, err = s.askPassword(try); err != nil {
-			return nil, err
+		return lr, nil
+	}
+}
+
+// askPassword records that the provider refused refused passwords in a row,
+// and asks the end user for the password again (PasswordTries-refused may
+// still be tried). A Redis that does not answer is asked again, more slowly
+// each time, until the session ends: a refusal the store does not hear of
+// would have a later attempt send the refused password again.
+func (s *session) askPassword(refused int, lastError string) (*linkflow.Challenge, error) {
+	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
+		Message: "Enter your password again.", AttemptsLeft: s.w.cfg.PasswordTries - refused, LastError: lastError}
+	for fails := 0; ; fails++ {
+		ch.ExpiresAt = s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
+		err := s.underLease(func() error {
+			return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
+		})
+		var ended *linkflow.StateError
+		if err == nil || errors.Is(err, linkflow.ErrFenced) || errors.As(err, &ended) || s.ctx.Err() != nil {
+			return ch, err
+		}
+		if fails == 0 {
+			s.log.Warn("record a refused password; asking again", zap.Error(err))
+		}
+		select {
+		case <-s.w.cfg.Clock.After(min(50*time.Millisecond<<min(fails, 5), time.Second)):
+		case <-s.ctx.Done():
+			return ch, err
 		}
 	}
 }
 
-// askPassword asks the end user for the password again after the provider
-// refused refused passwords; PasswordTries-refused may still be tried.
-func (s *session) askPassword(refused int) (string, error) {
-	expires := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
-	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
-		Message: "Enter your password again.", ExpiresAt: expires, AttemptsLeft: s.w.cfg.PasswordTries - refused,
-		LastError: "Wrong username or password."}
-	if err := s.underLease(func() error {
-		return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
-	}); err != nil {
-		return "", err
-	}
-	password, err := s.waitInput(ch, expires)
+// waitPassword waits for the answer to ch, a credentials challenge.
+func (s *session) waitPassword(ch *linkflow.Challenge) (string, error) {
+	password, err := s.waitInput(ch, ch.ExpiresAt)
 	var le *linkflow.LinkError
 	if errors.As(err, &le) && le.Code == linkflow.FailureChallengeTimeout {
 		return "", &linkflow.LinkError{Code: linkflow.FailureInvalidCredentials,

@@ -762,3 +762,51 @@ func TestAckOutboxReportsAFailedDelete(t *testing.T) {
 		}
 	})
 }
+
+// A refused password is recorded with its credentials challenge and handed
+// to the next attempt; the write sent again (its reply lost) keeps an
+// answer that came meanwhile; a password that works drops the count.
+func TestAskPasswordCountsRefusals(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.running(t, "gina", "tok")
+	ch := &linkflow.Challenge{ID: "cred_1", Type: linkflow.ChallengeCredentials, Message: "Again.",
+		ExpiresAt: b.clock.Now().Add(time.Minute), AttemptsLeft: 2}
+	if err := b.st.AskPassword(ctx, b.org, l.ID, "tok-lost", ch, 1); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("without the lease: %v", err)
+	}
+	if err := b.st.AskPassword(ctx, b.org, l.ID, "tok", ch, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "cred_1", "typed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.AskPassword(ctx, b.org, l.ID, "tok", ch, 1); err != nil { // sent again
+		t.Fatal(err)
+	}
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "cred_1" || resp != "typed" {
+		t.Fatalf("the answer after the write sent again: %q %q %v", id, resp, err)
+	}
+	// next hands the attempt under from back and begins one under to.
+	next := func(from, to string) *linkflow.Run {
+		t.Helper()
+		if err := b.st.ReleaseRun(ctx, b.org, l.ID, from, "", true); err != nil {
+			t.Fatal(err)
+		}
+		r, err := b.st.BeginRun(ctx, b.org, l.ID, to, time.Minute)
+		if err != nil || r.Verdict != linkflow.RunStart {
+			t.Fatalf("begin: %+v %v", r, err)
+		}
+		return r
+	}
+	if r := next("tok", "tok2"); r.PasswordsRefused != 1 || r.Password != "pass_good" {
+		t.Fatalf("the next attempt: %d refused, password %q", r.PasswordsRefused, r.Password)
+	}
+	if err := b.st.SetChallenge(ctx, b.org, l.ID, "tok2", nil, "typed"); err != nil { // it worked
+		t.Fatal(err)
+	}
+	if r := next("tok2", "tok3"); r.PasswordsRefused != 0 || r.Password != "typed" {
+		t.Fatalf("after a password that worked: %d refused, password %q", r.PasswordsRefused, r.Password)
+	}
+}

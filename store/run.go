@@ -166,12 +166,18 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 // the provider refused refused passwords in a row: every later session
 // attempt asks for one before it logs in, so none replays a refused
 // password at the provider, and the passwords tried stay counted across
-// attempts.
+// attempts. It may be called again with the same c after an error (its
+// reply lost): an answer to c that came meanwhile stays.
 func (s *Store) AskPassword(ctx context.Context, org, id, token string, c *linkflow.Challenge, refused int) error {
-	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
-		set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c), fPasswordsRefused, refused},
-		del: []string{fAnswered},
-	})
+	out, err := askPwdScript.Run(ctx, s.rdb, []string{s.k.link(id), s.k.linkLease(id), s.k.linkInput(id)},
+		token, encodeChallenge(c), refused).Text()
+	switch {
+	case err != nil:
+		return fmt.Errorf("ask for the password of %s again: %w", id, err)
+	case out == "fenced":
+		return linkflow.ErrFenced
+	}
+	return nil
 }
 
 // ReleaseRun gives the lease back so the link can be redelivered: after a

@@ -38,6 +38,7 @@ var (
 	badCodeScript     = script("bad_code")
 	traceAppendScript = script("trace_append")
 	replacePwdScript  = script("replace_password")
+	askPwdScript      = script("ask_password")
 	pruneLinkScript   = script("prune_link")
 )
 

@@ -81,18 +81,18 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 // askPassword records that the provider refused refused passwords in a row,
 // and asks the end user for the password again (PasswordTries-refused may
 // still be tried). A Redis that does not answer is asked again, more slowly
-// each time, until the session ends: a refusal the store does not hear of
-// would have a later attempt send the refused password again.
+// each time, until the challenge would expire: a refusal the store does not
+// hear of would have a later attempt send the refused password again.
 func (s *session) askPassword(refused int, lastError string) (*linkflow.Challenge, error) {
 	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
-		Message: "Enter your password again.", AttemptsLeft: s.w.cfg.PasswordTries - refused, LastError: lastError}
+		Message: "Enter your password again.", ExpiresAt: s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout),
+		AttemptsLeft: s.w.cfg.PasswordTries - refused, LastError: lastError}
 	for fails := 0; ; fails++ {
-		ch.ExpiresAt = s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
 		err := s.underLease(func() error {
 			return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
 		})
-		var ended *linkflow.StateError
-		if err == nil || errors.Is(err, linkflow.ErrFenced) || errors.As(err, &ended) || s.ctx.Err() != nil {
+		if err == nil || errors.Is(err, linkflow.ErrFenced) || s.ctx.Err() != nil ||
+			!s.w.cfg.Clock.Now().Before(ch.ExpiresAt) {
 			return ch, err
 		}
 		if fails == 0 {

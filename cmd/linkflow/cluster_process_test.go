@@ -61,7 +61,9 @@ func TestClusterFleetStartsBeforeItsServers(t *testing.T) {
 	defer receiver.Close()
 
 	// The servers stop after the processes (cleanups run last first): a
-	// process that loses them while it stops waits out its timeouts.
+	// process that loses them while it stops waits out its timeouts. Their
+	// directories go after them: made before the servers' cleanup.
+	natsDir, redisDir := t.TempDir(), t.TempDir()
 	var natsCluster *embedded.NATSCluster
 	var redisCluster *embedded.RedisCluster
 	var redisServer *embedded.Redis
@@ -107,7 +109,6 @@ func TestClusterFleetStartsBeforeItsServers(t *testing.T) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	var natsErr, redisErr error
-	natsDir, redisDir := t.TempDir(), t.TempDir()
 	wg.Go(func() {
 		natsCluster, natsErr = embedded.StartNATSCluster(embedded.NATSClusterOptions{Dir: natsDir, Ports: natsPorts})
 	})

@@ -764,8 +764,9 @@ func TestAckOutboxReportsAFailedDelete(t *testing.T) {
 }
 
 // A refused password is recorded with its credentials challenge and handed
-// to the next attempt; the write sent again (its reply lost) keeps an
-// answer that came meanwhile; a password that works drops the count.
+// to the next attempt; the write sent again (its reply lost) moves the
+// challenge's expiry on and keeps an answer that came meanwhile; a password
+// that works drops the count.
 func TestAskPasswordCountsRefusals(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -782,11 +783,15 @@ func TestAskPasswordCountsRefusals(t *testing.T) {
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "cred_1", "typed"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.st.AskPassword(ctx, b.org, l.ID, "tok", ch, 1); err != nil { // sent again
+	ch.ExpiresAt = ch.ExpiresAt.Add(time.Minute)
+	if err := b.st.AskPassword(ctx, b.org, l.ID, "tok", ch, 1); err != nil { // sent again, later
 		t.Fatal(err)
 	}
 	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "cred_1" || resp != "typed" {
 		t.Fatalf("the answer after the write sent again: %q %q %v", id, resp, err)
+	}
+	if got, err := b.st.Link(ctx, b.org, l.ID); err != nil || !got.Challenge.ExpiresAt.Equal(ch.ExpiresAt) {
+		t.Fatalf("the challenge after the write sent again: %+v %v", got.Challenge, err)
 	}
 	// next hands the attempt under from back and begins one under to.
 	next := func(from, to string) *linkflow.Run {

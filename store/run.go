@@ -166,11 +166,12 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 // the provider refused refused passwords in a row: every later session
 // attempt asks for one before it logs in, so none replays a refused
 // password at the provider, and the passwords tried stay counted across
-// attempts. It may be called again with the same c after an error (its
-// reply lost): an answer to c that came meanwhile stays.
+// attempts. It may be called again with c (its id) after an error, its
+// reply lost: c's expiry moves on, and an answer to c that came meanwhile
+// stays.
 func (s *Store) AskPassword(ctx context.Context, org, id, token string, c *linkflow.Challenge, refused int) error {
 	out, err := askPwdScript.Run(ctx, s.rdb, []string{s.k.link(id), s.k.linkLease(id), s.k.linkInput(id)},
-		token, encodeChallenge(c), refused).Text()
+		token, encodeChallenge(c), c.ID, refused).Text()
 	switch {
 	case err != nil:
 		return fmt.Errorf("ask for the password of %s again: %w", id, err)

@@ -81,18 +81,21 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 // askPassword records that the provider refused refused passwords in a row,
 // and asks the end user for the password again (PasswordTries-refused may
 // still be tried). A Redis that does not answer is asked again, more slowly
-// each time, until the challenge would expire: a refusal the store does not
-// hear of would have a later attempt send the refused password again.
+// each time, for as long as the challenge's timeout: a refusal the store
+// does not hear of would have a later attempt send the refused password
+// again.
 func (s *session) askPassword(refused int, lastError string) (*linkflow.Challenge, error) {
 	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
-		Message: "Enter your password again.", ExpiresAt: s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout),
-		AttemptsLeft: s.w.cfg.PasswordTries - refused, LastError: lastError}
+		Message: "Enter your password again.", AttemptsLeft: s.w.cfg.PasswordTries - refused, LastError: lastError}
+	giveUp := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
 	for fails := 0; ; fails++ {
+		// The end user has the whole timeout from the moment they are asked.
+		ch.ExpiresAt = s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
 		err := s.underLease(func() error {
 			return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
 		})
 		if err == nil || errors.Is(err, linkflow.ErrFenced) || s.ctx.Err() != nil ||
-			!s.w.cfg.Clock.Now().Before(ch.ExpiresAt) {
+			!s.w.cfg.Clock.Now().Before(giveUp) {
 			return ch, err
 		}
 		if fails == 0 {

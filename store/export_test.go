@@ -81,6 +81,18 @@ func (s *Store) SetRetentionDue(ctx context.Context, l *linkflow.Link, at time.T
 		Member: retentionMember(l.OrgID, l.ID, l.IntegrationID, l.ExternalUserID)}).Err()
 }
 
+// RetentionEntries are the members of l's shard's retention schedule that
+// name l, and the one its creation gave it.
+func (s *Store) RetentionEntries(ctx context.Context, l *linkflow.Link) (got []string, want string, err error) {
+	all, err := s.rdb.ZRange(ctx, s.k.retention(shardOf(l.ID)), 0, -1).Result()
+	for _, m := range all {
+		if memberID(m) == l.ID {
+			got = append(got, m)
+		}
+	}
+	return got, retentionMember(l.OrgID, l.ID, l.IntegrationID, l.ExternalUserID), err
+}
+
 // SlotHolders are the holders of an integration's fleet-wide slots.
 func (s *Store) SlotHolders(ctx context.Context, integration string) ([]string, error) {
 	return s.rdb.ZRange(ctx, s.k.semaphore(integration), 0, -1).Result()

@@ -1,6 +1,9 @@
 package store
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Every Redis key linkflow uses is built here, and the layout is described
 // in doc.go. A keyspace is a Store's keys under its prefix ("lf:" unless
@@ -66,9 +69,20 @@ func (k keyspace) expiring(s int) string  { return k.shard(s) + "expiring" }
 func (k keyspace) retention(s int) string { return k.shard(s) + "retention" }
 
 // retentionMember names a link in its shard's retention schedule, with what
-// its index entries need to be found again once the link is gone.
+// its index entries need to be found again once the link is gone. The
+// claim and the end give the same member (lua/retention_member.lua).
 func retentionMember(org, id, integration, externalUserID string) string {
 	return id + "\x00" + org + "\x00" + integration + "\x00" + externalUserID
+}
+
+// parseRetentionMember is what retention schedule member m names; ok is
+// false, and id m, for a member of another form (the link's id alone).
+func parseRetentionMember(m string) (id, org, integration, externalUserID string, ok bool) {
+	p := strings.SplitN(m, "\x00", 4)
+	if len(p) != 4 {
+		return m, "", "", "", false
+	}
+	return p[0], p[1], p[2], p[3], true
 }
 
 // An Idempotency-Key's record, in the shard its key hashes to: the link it

@@ -141,10 +141,8 @@ func toAny(ss []string) []any {
 // reply is 1 when it pruned.
 func (s *Store) pruneLink(ctx context.Context, pipe *scriptPipe, sh int, m string, now time.Time) *redis.Cmd {
 	keys := []string{s.k.retention(sh)}
-	id := m
-	if p := strings.SplitN(m, "\x00", 4); len(p) == 4 {
-		var org, integ, user string
-		id, org, integ, user = p[0], p[1], p[2], p[3]
+	id, org, integ, user, ok := parseRetentionMember(m)
+	if ok {
 		keys = append(keys, s.k.linksIndex(sh, org), s.k.linksByIntegration(sh, org, integ))
 		if user != "" {
 			keys = append(keys, s.k.linksByUser(sh, org, user))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/linkflow/linkflow"
@@ -233,7 +232,7 @@ func (s *Store) atSweepStep(step string) {
 
 // memberID is the link id a retention schedule member names.
 func memberID(m string) string {
-	id, _, _ := strings.Cut(m, "\x00")
+	id, _, _, _, _ := parseRetentionMember(m)
 	return id
 }
 

@@ -159,3 +159,30 @@ func TestSweepPrunesALinkAnEarlierReleaseClaimed(t *testing.T) {
 		t.Fatalf("the link: %+v, %v", got, err)
 	}
 }
+
+// A link has one entry in its shard's retention schedule all its life: its
+// creation (built in Go), its claim and its end (built in Lua) give it the
+// same member, and move it.
+func TestRetentionEntryIsOneThroughALinksLife(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.create(t, func(in *linkflow.NewLink) { in.ExternalUserID = "u-dan" })
+	one := func(when string) {
+		t.Helper()
+		got, want, err := b.st.RetentionEntries(ctx, l)
+		if err != nil || len(got) != 1 || got[0] != want {
+			t.Fatalf("%s: entries %q (%v), want only %q", when, got, err, want)
+		}
+	}
+	one("created")
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "dan", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	one("claimed")
+	if r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok", time.Minute); err != nil || r.Verdict != linkflow.RunStart {
+		t.Fatalf("begin: %+v %v", r, err)
+	}
+	b.succeed(t, l.ID, "tok")
+	one("ended")
+}

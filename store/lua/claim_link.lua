@@ -13,6 +13,7 @@
 --       8 link id, 9 claimed message id, 10 grace after the deadline ms
 -- Returns {'claimed', integration, expiresAt, claimed message, organization}
 -- or a refusal.
+--#include retention_member
 local l = redis.call('HMGET', KEYS[1], 'claimHash', 'status', 'expiresAt', 'requiredUsername', 'integration', 'version', 'claimMessage', 'org', 'externalUserId')
 if not l[1] then return {'not_found'} end
 -- Wrong guesses are limited per link; the right code always gets through, so
@@ -36,7 +37,5 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', f('%d', exp - now))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[9], l[7] or '')
 redis.call('ZREM', KEYS[5], ARGV[8])
--- The same member as the link's creation and end give it.
-redis.call('ZADD', KEYS[7], f('%d', exp + tonumber(ARGV[10])),
-  ARGV[8] .. '\0' .. (l[8] or '') .. '\0' .. (l[5] or '') .. '\0' .. (l[9] or ''))
+redis.call('ZADD', KEYS[7], f('%d', exp + tonumber(ARGV[10])), retention_member(ARGV[8], l[8], l[5], l[9]))
 return {'claimed', l[5], tostring(exp), l[7] or '', l[8] or ''}

@@ -23,6 +23,7 @@
 --       message, 13 n link pairs, 14.. link field/value pairs, then (with
 --       KEYS 11-13) the connection write's arguments as conn_write takes them
 --#include conn_write
+--#include retention_member
 local v = redis.call('HMGET', KEYS[1], 'version', 'status', 'org', 'integration', 'externalUserId', 'debug')
 if not v[2] then return {'fenced'} end
 if v[2] == 'succeeded' or v[2] == 'failed' or v[2] == 'canceled' or v[2] == 'expired' then
@@ -51,7 +52,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 -- Only a debug link has a trace.
 if v[6] == '1' then redis.call('PEXPIRE', KEYS[10], ARGV[5]) end
 redis.call('ZADD', KEYS[8], string.format('%d', tonumber(ARGV[3]) + tonumber(ARGV[5])),
-  ARGV[4] .. '\0' .. (v[3] or '') .. '\0' .. (v[4] or '') .. '\0' .. (v[5] or ''))
+  retention_member(ARGV[4], v[3], v[4], v[5]))
 if ARGV[10] == '' then
   redis.call('HSET', KEYS[9], 'org', v[3] or '', 'type', ARGV[7], 'link', ARGV[4], 'url', ARGV[8], 'body', ARGV[9])
 else

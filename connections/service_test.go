@@ -138,7 +138,7 @@ type fakeProvider struct {
 	base                int // tokens are at_<base+100+n>
 	calls               atomic.Int64
 	fail                atomic.Bool
-	during              func() // runs inside Refresh and Revoke, before they answer
+	during              func(linkflow.Credentials) // runs inside Refresh and Revoke, before they answer
 	expires             time.Time
 
 	mu      sync.Mutex
@@ -148,7 +148,7 @@ type fakeProvider struct {
 func (f *fakeProvider) Refresh(ctx context.Context, c linkflow.Credentials) (*linkflow.Credentials, error) {
 	n := f.calls.Add(1)
 	if f.during != nil {
-		f.during()
+		f.during(c)
 	}
 	if f.fail.Load() {
 		return nil, errors.New("PROVIDER_UNAVAILABLE: down for maintenance")
@@ -161,7 +161,7 @@ func (f *fakeProvider) Revoke(ctx context.Context, c linkflow.Credentials) error
 	f.revoked = append(f.revoked, c.AccessToken)
 	f.mu.Unlock()
 	if f.during != nil {
-		f.during()
+		f.during(c)
 	}
 	return nil
 }
@@ -308,7 +308,7 @@ func TestRefreshFencedAfterLockExpiry(t *testing.T) {
 	first := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
 	svc := b.service(t, first, nil)
 	var secondRead *connections.Read
-	first.during = func() {
+	first.during = func(linkflow.Credentials) {
 		// The lock expires (as if the provider call outlived it); another
 		// read takes it and commits.
 		if err := b.st.UnlockConnection(ctx, b.org, id, b.locks.last()); err != nil {
@@ -354,7 +354,7 @@ func TestRefreshSupersededByReconnect(t *testing.T) {
 	ctx := context.Background()
 	id := b.connect(t, "dave", tokens(1, b.clock.Now().Add(time.Hour)))
 	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
-	fp.during = func() {
+	fp.during = func(linkflow.Credentials) {
 		if again := b.connect(t, "dave", tokens(7, b.clock.Now().Add(time.Hour))); again != id {
 			t.Errorf("reconnect made %s, want %s", again, id)
 		}
@@ -378,7 +378,7 @@ func TestConcurrentRefreshOneProviderCall(t *testing.T) {
 	ctx := context.Background()
 	id := b.connect(t, "erin", tokens(1, b.clock.Now().Add(time.Hour)))
 	release := make(chan struct{})
-	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour), during: func() { <-release }}
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour), during: func(linkflow.Credentials) { <-release }}
 	svc := b.service(t, fp, clockwork.NewRealClock()) // the waiting reads poll on real timers
 	const n = 10
 	var waiting atomic.Int64
@@ -445,7 +445,9 @@ func TestDeleteSupersededByReconnect(t *testing.T) {
 	id := b.connect(t, "gina", tokens(1, b.clock.Now().Add(time.Hour)))
 	var once sync.Once
 	fp := &fakeProvider{}
-	fp.during = func() { once.Do(func() { b.connect(t, "gina", tokens(2, b.clock.Now().Add(time.Hour))) }) }
+	fp.during = func(linkflow.Credentials) {
+		once.Do(func() { b.connect(t, "gina", tokens(2, b.clock.Now().Add(time.Hour))) })
+	}
 	rev, err := b.service(t, fp, nil).Delete(ctx, b.org, id)
 	if err != nil || rev.Conn.Status != linkflow.ConnRevoked || rev.Conn.Credentials != nil || len(rev.Conn.LinkIDs) != 2 {
 		t.Fatalf("delete: %+v %v", rev, err)
@@ -464,7 +466,7 @@ func TestCommitRidesOutARedisBlip(t *testing.T) {
 	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(refuse); c.NoAutoPipeline = true })
 	ctx := context.Background()
 	id := b.connect(t, "blip", tokens(1, b.clock.Now().Add(time.Hour)))
-	fp := &fakeProvider{during: func() { refuse.On.Store(true) }}
+	fp := &fakeProvider{during: func(linkflow.Credentials) { refuse.On.Store(true) }}
 	svc := b.service(t, fp, nil)
 	blip := func(what string, op func() error) {
 		t.Helper()
@@ -501,32 +503,6 @@ func TestCommitRidesOutARedisBlip(t *testing.T) {
 	}
 }
 
-// gatedProvider is fp whose calls for the access tokens in gate wait for
-// release; entered counts those calls.
-type gatedProvider struct {
-	*fakeProvider
-	gate    map[string]bool
-	release chan struct{}
-	entered atomic.Int64
-}
-
-func (g *gatedProvider) wait(c linkflow.Credentials) {
-	if g.gate[c.AccessToken] {
-		g.entered.Add(1)
-		<-g.release
-	}
-}
-
-func (g *gatedProvider) Refresh(ctx context.Context, c linkflow.Credentials) (*linkflow.Credentials, error) {
-	g.wait(c)
-	return g.fakeProvider.Refresh(ctx, c)
-}
-
-func (g *gatedProvider) Revoke(ctx context.Context, c linkflow.Credentials) error {
-	g.wait(c)
-	return g.fakeProvider.Revoke(ctx, c)
-}
-
 // Stop waits for a refresh and a revocation that are at the provider, and
 // for their commits: the token the provider rotated, and its revocation,
 // are recorded before the process goes on to close Redis, even when the
@@ -538,9 +514,16 @@ func TestStopWaitsForProviderCallsUnderTheLock(t *testing.T) {
 	refreshed := b.connect(t, "fay", tokens(1, b.clock.Now().Add(time.Hour)))
 	revoked := b.connect(t, "gus", tokens(2, b.clock.Now().Add(time.Hour)))
 	other := b.connect(t, "hal", tokens(3, b.clock.Now().Add(time.Hour)))
-	gp := &gatedProvider{fakeProvider: &fakeProvider{expires: b.clock.Now().Add(time.Hour)},
-		gate: map[string]bool{"at_1": true, "at_2": true}, release: make(chan struct{})}
-	svc := b.service(t, gp, nil)
+	// The provider's calls for the first two wait for release.
+	release := make(chan struct{})
+	var entered atomic.Int64
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour), during: func(c linkflow.Credentials) {
+		if c.AccessToken == "at_1" || c.AccessToken == "at_2" {
+			entered.Add(1)
+			<-release
+		}
+	}}
+	svc := b.service(t, fp, nil)
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -553,7 +536,7 @@ func TestStopWaitsForProviderCallsUnderTheLock(t *testing.T) {
 			t.Errorf("delete: %v", err)
 		}
 	})
-	testenv.Eventually(t, 10*time.Second, "both calls at the provider", func() bool { return gp.entered.Load() == 2 })
+	testenv.Eventually(t, 10*time.Second, "both calls at the provider", func() bool { return entered.Load() == 2 })
 
 	stopped := make(chan struct{})
 	go func() { svc.Stop(); close(stopped) }()
@@ -568,7 +551,7 @@ func TestStopWaitsForProviderCallsUnderTheLock(t *testing.T) {
 		t.Fatal("Stop returned while two provider calls were in flight")
 	default:
 	}
-	close(gp.release)
+	close(release)
 	select {
 	case <-stopped:
 	case <-time.After(10 * time.Second):

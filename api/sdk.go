@@ -11,7 +11,7 @@ import (
 
 // The web drop-in's script (package sdk), for customers' pages:
 //
-//   - GET /sdk/v1.0.1/link.js is that exact version, which never changes:
+//   - GET /sdk/v1.0.2/link.js (say) is that exact version, which never changes:
 //     cached for a year, and the URL to pin with an integrity attribute;
 //     every version served before stays served (package sdk);
 //   - GET /sdk/v1/link.js and GET /sdk/link.js are the newest of the major

@@ -20,7 +20,7 @@ type Config struct {
 	// APIKey is sent as "Authorization: Bearer <APIKey>" to the customer
 	// API: an API key (lfk_...) or an access token (lft_...) from
 	// IssueToken. Default none: then only the end user's endpoints
-	// (ClaimLink, GetSession, SubmitInput) and IssueToken work. It is never
+	// (ClaimLink, GetSession, SubmitInput, DeclineLink) and IssueToken work. It is never
 	// sent to those.
 	APIKey string
 	// HTTPClient sends the requests. Default: an http.Client over

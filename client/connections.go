@@ -7,6 +7,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 )
 
@@ -157,7 +158,8 @@ func (c *Client) Connections(ctx context.Context, p ListConnectionsParams) iter.
 type ConnectionPatch struct {
 	// Metadata replaces the whole metadata object: a map, or a struct that
 	// marshals to an object (at most 16 KiB of JSON). An empty map clears
-	// it.
+	// it; a nil one (a nil map, slice or pointer in the interface too)
+	// leaves it as it is.
 	Metadata any `json:"metadata,omitzero"`
 	// DisplayName sets the display name; a pointer to "" clears it.
 	DisplayName *string `json:"displayName,omitempty"`
@@ -171,6 +173,12 @@ type ConnectionPatch struct {
 func (c *Client) UpdateConnection(ctx context.Context, connectionID string, patch ConnectionPatch) (*Connection, error) {
 	if connectionID == "" {
 		return nil, errors.New("client: UpdateConnection needs a connection id")
+	}
+	if v := reflect.ValueOf(patch.Metadata); patch.Metadata != nil &&
+		(v.Kind() == reflect.Map || v.Kind() == reflect.Slice || v.Kind() == reflect.Pointer) && v.IsNil() {
+		// A typed nil in the interface would marshal to null, which
+		// clears the metadata.
+		patch.Metadata = nil
 	}
 	r, err := jsonRequest(http.MethodPatch, "/v1/connections/"+url.PathEscape(connectionID), patch)
 	if err != nil {

@@ -92,6 +92,11 @@ func TestConnections(t *testing.T) {
 	if err := json.Unmarshal(c.Metadata, &meta); err != nil || meta["plan"] != "gold" || c.DisplayName != name || !c.Disabled {
 		t.Fatalf("patched %+v", c)
 	}
+	// A nil map, typed in the interface, changes nothing.
+	var none map[string]string
+	if c, err = b.lf.UpdateConnection(ctx, id, client.ConnectionPatch{Metadata: none}); err != nil || !strings.Contains(string(c.Metadata), "gold") {
+		t.Fatalf("a nil map: %+v %v", c, err)
+	}
 	on := false
 	c, err = b.lf.UpdateConnection(ctx, id, client.ConnectionPatch{Metadata: map[string]any{}, Disabled: &on})
 	if err != nil {

@@ -102,8 +102,11 @@ func (c *Client) GetSession(ctx context.Context, linkID, claimCode string) (*Ses
 }
 
 // SubmitInput answers the session's current challenge (POST
-// /v1/links/{linkId}/input). A wrong answer brings the same challenge back
-// with one attempt fewer and LastError.
+// /v1/links/{linkId}/input). The session it returns is as the answer found
+// it: the worker checks the answer next, so poll GetSession until the
+// challenge's ID or AttemptsLeft, or the status, changes. A wrong code
+// brings the same challenge back with one attempt fewer and LastError; a
+// wrong password (ChallengeCredentials) a new challenge, another ID.
 func (c *Client) SubmitInput(ctx context.Context, linkID string, req InputRequest) (*Session, error) {
 	return endUserPost[Session](ctx, c, "SubmitInput", linkID, "input", req)
 }

@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite js/link.mjs, js/index.d.mts, js
 
 // docs name the drop-in's integrity hash and version; they must say the
 // embedded file's.
-var docs = []string{"../docs/sdk.md", "../README.md"}
+var docs = []string{"../docs/sdk.md", "../README.md", "js/README.md"}
 
 const (
 	libStart = "  // -- library: link.mjs is this part, made by `go test ./sdk -update` --\n"

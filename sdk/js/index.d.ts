@@ -14,7 +14,7 @@ export type LinkStatus =
 
 /**
  * A stage of the flow, in the order the end user meets them:
- * - `opened`: the login page is shown;
+ * - `opened`: the login page is shown (again after a wrong password, with `status` `awaiting_input`);
  * - `submitted`: the end user sent the login form (or an answer to a challenge);
  * - `challenge`: the provider asks for a code (MFA);
  * - `working`: linkflow is logging in and running the operations;
@@ -32,7 +32,9 @@ export interface SuccessEvent {
  * Why the drop-in closed without success:
  * - `closed`: the end user closed it (the close button, Escape, the popup's window, the page's own Close button),
  *   or the app called `handle.close()`; `status` says whether the link had failed or expired by then;
- * - `canceled`: the end user canceled the link in the page;
+ * - `canceled`: the end user canceled the link in the page before it ran; a Cancel while it runs (on a code or
+ *   password-again page) fails it `CANCELED`: the page shows it finished, `status` `failed`, and closing it is
+ *   `closed`;
  * - `error`: the page could not be shown (this page's origin is not among the organization's allowed origins, the
  *   network failed) or the popup was blocked; `error` says which.
  */

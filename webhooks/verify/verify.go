@@ -95,7 +95,9 @@ type Event struct {
 	Type string `json:"type"`
 	// Timestamp is when the event happened (epoch milliseconds).
 	Timestamp int64 `json:"timestamp"`
-	// Data is the link as GET /v1/links/{linkId} returns it.
+	// Data is the event's object: the link as GET /v1/links/{linkId}
+	// returns it for link.* events, the connection as GET
+	// /v1/connections/{connectionId} returns it for connection.* events.
 	Data json.RawMessage `json:"data"`
 	// Body is the request body exactly as received.
 	Body []byte `json:"-"`

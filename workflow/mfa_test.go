@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/prometheus/client_golang/prometheus"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -456,5 +457,45 @@ func TestAnsweredSessionGetsItsSlotBackUnderAnIntegrationLimit(t *testing.T) {
 		if got := h.wait(id, 20*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed); got.Status != linkflow.StatusSucceeded {
 			t.Fatalf("link %s: %s %+v", id, got.Status, got.Error)
 		}
+	}
+}
+
+// hookedProvider is a rotatingProvider that calls hook as it logs in.
+type hookedProvider struct {
+	rotatingProvider
+	hook func()
+}
+
+func (p *hookedProvider) Login(ctx context.Context, req operations.LoginRequest) (*operations.LoginResult, error) {
+	p.hook()
+	return p.rotatingProvider.Login(ctx, req)
+}
+
+// A store error in a session is the store's, not the provider's: the link
+// that fails by it (here its attempts run out) says INTERNAL_ERROR-like
+// words of its own, never the error's text (which names servers).
+func TestStoreFailureIsNotShownAsTheProviders(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
+	p := &hookedProvider{hook: func() { refuse.On.Store(true) }}
+	if err := h.reg.Register(operations.Integration{ID: "hooked", DisplayName: "hooked", Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(func(c *workflow.Config) {
+		c.Store = h.refusingStore(refuse)
+		c.MaxAttempts = 1
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
+	})
+	l := h.run("hooked", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
+	// The challenge's write is refused; the failure's commit, tried again,
+	// goes through.
+	testenv.Eventually(t, 10*time.Second, "the worker to meet the refusal", func() bool { return refuse.Refused.Load() > 0 })
+	refuse.On.Store(false)
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
+	if got.Status != linkflow.StatusFailed || got.Error.Code != linkflow.FailureAttemptsExhausted ||
+		strings.Contains(got.Error.Message, testenv.ErrRefused.Error()) || !strings.Contains(got.Error.Message, "linkflow could not") {
+		t.Fatalf("link %s %+v", got.Status, got.Error)
 	}
 }

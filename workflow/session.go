@@ -220,13 +220,27 @@ func (s *session) trace(e linkflow.TraceEntry) {
 	}
 }
 
-// storeErr turns a failed fenced write into the session's end.
+// storeErr turns a failed fenced write into the session's end, and marks
+// any other error as the store's (storeFailure).
 func (s *session) storeErr(err error) error {
-	if errors.Is(err, linkflow.ErrFenced) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, linkflow.ErrFenced):
 		s.cancel(errLeaseLost)
+		return err
 	}
-	return err
+	return &storeFailure{err}
 }
+
+// storeFailure is an error of the store (Redis) in a session: not the
+// provider's, and not to be shown to the customer or the end user as it
+// is (it names servers). The session is tried again, as after a transient
+// provider failure.
+type storeFailure struct{ err error }
+
+func (e *storeFailure) Error() string { return e.err.Error() }
+func (e *storeFailure) Unwrap() error { return e.err }
 
 // underLease runs a write fenced by the session's lease. Fenced, it asks
 // whether the lease only lapsed while Redis did not answer (holdsLease
@@ -374,6 +388,11 @@ func (s *session) settleError(err error, opIndex *int) {
 		return
 	}
 	pe := operations.AsError(err)
+	if sf := (*storeFailure)(nil); errors.As(err, &sf) {
+		s.log.Warn("store failure in the session", zap.Error(sf.err))
+		pe = &operations.Error{Code: linkflow.FailureInternal, Transient: true,
+			Message: "linkflow could not read or write the link's state."}
+	}
 	if !pe.Transient {
 		s.failLink(pe.Code, pe.Message, opIndex)
 		return

@@ -76,8 +76,8 @@ type Run struct {
 	Arguments []json.RawMessage
 	Password  string
 	// PasswordsRefused is how many passwords in a row the provider refused
-	// in earlier attempts, Password the last of them: the session asks for
-	// the password again before it logs in. 0 when Password worked or was
+	// in earlier attempts: the session asks for the password again before
+	// it logs in (Password is empty then). 0 when Password worked or was
 	// not tried.
 	PasswordsRefused int
 	// ConnectionID is the connection this link will renew: the one it names,

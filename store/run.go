@@ -166,11 +166,13 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 // the provider refused refused passwords in a row: every later session
 // attempt asks for one before it logs in, so none replays a refused
 // password at the provider, and the passwords tried stay counted across
-// attempts. It may be called again with c (its id) after an error, its
+// attempts. The stored password, refused, is emptied: a later attempt has
+// none until the end user enters one that works. It may be called again
+// with c (its id) after an error, its
 // reply lost: c's expiry moves on, and an answer to c that came meanwhile
 // stays.
 func (s *Store) AskPassword(ctx context.Context, org, id, token string, c *linkflow.Challenge, refused int) error {
-	out, err := askPwdScript.Run(ctx, s.rdb, []string{s.k.link(id), s.k.linkLease(id), s.k.linkInput(id)},
+	out, err := askPwdScript.Run(ctx, s.rdb, []string{s.k.link(id), s.k.linkLease(id), s.k.linkInput(id), s.k.linkCred(id)},
 		token, encodeChallenge(c), c.ID, refused).Text()
 	switch {
 	case err != nil:

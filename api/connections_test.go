@@ -189,10 +189,14 @@ func TestConnectionLifecycle(t *testing.T) {
 		c.Credentials.TokenType != "bearer" || c.Credentials.ExpiresAt == nil {
 		t.Fatalf("redacted credentials: %s", redacted.Body)
 	}
-	secret, _ := getConn(t, s, s.APIKey, id, "include_secrets=true", http.StatusOK)
+	secret, sr := getConn(t, s, s.APIKey, id, "include_secrets=true", http.StatusOK)
 	creds := secret.creds()
 	if secret.Credentials.Redacted || !strings.HasPrefix(creds.AccessToken, "sbx_at_") || !strings.HasPrefix(creds.RefreshToken, "sbx_rt_") {
 		t.Fatalf("secret read: %+v", secret.Credentials)
+	}
+	// No cache keeps what a key reads, tokens least of all.
+	if cc := sr.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Fatalf("a secret read's Cache-Control: %q", cc)
 	}
 	list := s.Do(t, http.MethodGet, "/v1/connections", s.APIKey, nil)
 	for _, body := range [][]byte{redacted.Body, list.Body} {

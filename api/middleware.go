@@ -173,6 +173,9 @@ func checkQuery(r *http.Request) error {
 // counts the request against the key's rate limit.
 func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// What a key reads is the organization's (a link's results, a
+		// connection's tokens): no cache keeps it.
+		w.Header().Set("Cache-Control", "no-store")
 		auth := r.Header.Get("Authorization")
 		secret, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {

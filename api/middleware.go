@@ -86,6 +86,11 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 			id = "req_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 		}
 		w.Header().Set("X-Request-Id", id)
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			// What the API answers is an organization's or an end user's
+			// (a link's results, a connection's tokens): no cache keeps it.
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		log := s.log.WithLazy(zap.String("request_id", id))
 		ctx := context.WithValue(r.Context(), ctxRequestID, id)
 		ctx = context.WithValue(ctx, ctxLogger, log)
@@ -173,9 +178,6 @@ func checkQuery(r *http.Request) error {
 // counts the request against the key's rate limit.
 func (s *Server) authenticated(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		// What a key reads is the organization's (a link's results, a
-		// connection's tokens): no cache keeps it.
-		w.Header().Set("Cache-Control", "no-store")
 		auth := r.Header.Get("Authorization")
 		secret, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {

@@ -37,8 +37,14 @@ func (h *harness) answer(l *linkflow.Link, code, response string) {
 // runMFA creates and claims a user_mfa link, returning it with its claim code.
 func (h *harness) runMFA() (*linkflow.Link, string) {
 	h.t.Helper()
+	return h.runMFAWith(storeLink(h.org, readPM))
+}
+
+// runMFAWith creates and claims in as user_mfa's link.
+func (h *harness) runMFAWith(in linkflow.NewLink) (*linkflow.Link, string) {
+	h.t.Helper()
 	ctx := context.Background()
-	c, err := h.st.CreateLink(ctx, storeLink(h.org, readPM))
+	c, err := h.st.CreateLink(ctx, in)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -415,7 +421,9 @@ func TestUnreadableAnswerHandsTheAttemptBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, code := h.runMFA()
+	in := storeLink(h.org, readPM)
+	in.Debug = true
+	l, code := h.runMFAWith(in)
 	cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
 	if _, err := api.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, sandbox.OTPCode); err != nil {
 		t.Fatal(err)
@@ -425,6 +433,20 @@ func TestUnreadableAnswerHandsTheAttemptBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the attempt handed back", func() bool { return h.link(l.ID).Attempts >= 2 })
+	// The trace names the failed wait the store's, not the provider's.
+	_, trace, err := h.st.Trace(context.Background(), h.org, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []linkflow.FailureCode
+	for _, e := range trace {
+		if e.Step == linkflow.TraceChallenge && e.Attempt == 1 {
+			codes = append(codes, e.Code)
+		}
+	}
+	if len(codes) != 1 || codes[0] != linkflow.FailureInternal {
+		t.Fatalf("the wait's trace codes: %v", codes)
+	}
 }
 
 // A session whose end user answers its challenge takes its process slot back

@@ -196,9 +196,13 @@ func (s *session) step(name string, start time.Time, ids *operations.RequestIDs,
 	}
 	if err != nil {
 		var le *linkflow.LinkError
-		if errors.As(err, &le) {
+		var sf *storeFailure
+		switch {
+		case errors.As(err, &le):
 			e.Outcome, e.Code = "failed", le.Code
-		} else {
+		case errors.As(err, &sf):
+			e.Outcome, e.Code = "failed", linkflow.FailureInternal
+		default:
 			e.Outcome, e.Code = "failed", operations.AsError(err).Code
 		}
 	}

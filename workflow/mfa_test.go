@@ -139,22 +139,41 @@ func TestMFATimeout(t *testing.T) {
 
 // An answer that came just before the challenge's timeout, its notice not
 // read yet (here: never sent), is still taken when the timeout fires: it
-// was accepted in time.
+// was accepted in time. The answer comes after the session's first read
+// found none, so only the read at the timeout can take it.
 func TestMFAAnswerTakenAtTheTimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	clock := clockwork.NewFakeClock()
-	h.startWorker(func(c *workflow.Config) { c.Clock = clock })
+	reads := &readCountingStore{Store: h.st}
+	h.startWorker(func(c *workflow.Config) {
+		c.Clock, c.Store = clock, reads
+		// No heartbeat within the test: it would report the answer.
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
+	})
 	l, code := h.runMFA()
 	cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	testenv.Eventually(t, 10*time.Second, "the session's first read", func() bool { return reads.takes.Load() > 0 })
 	if _, err := h.st.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, sandbox.OTPCode); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(5 * time.Minute) // the default timeout
 	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
-	if got.Status != linkflow.StatusSucceeded {
-		t.Fatalf("an answer in time: %s %+v", got.Status, got.Error)
+	if got.Status != linkflow.StatusSucceeded || reads.takes.Load() != 2 {
+		t.Fatalf("an answer in time: %s %+v, after %d reads", got.Status, got.Error, reads.takes.Load())
 	}
+}
+
+// readCountingStore is the real store that counts the reads of challenge
+// answers that returned.
+type readCountingStore struct {
+	*store.Store
+	takes atomic.Int64
+}
+
+func (s *readCountingStore) TakeInput(ctx context.Context, id, token string) (string, string, error) {
+	defer s.takes.Add(1)
+	return s.Store.TakeInput(ctx, id, token)
 }
 
 // A Redis that stops answering while the end user types does not cost them

@@ -194,9 +194,16 @@ func TestConnectionLifecycle(t *testing.T) {
 	if secret.Credentials.Redacted || !strings.HasPrefix(creds.AccessToken, "sbx_at_") || !strings.HasPrefix(creds.RefreshToken, "sbx_rt_") {
 		t.Fatalf("secret read: %+v", secret.Credentials)
 	}
-	// No cache keeps what a key reads, tokens least of all.
-	if cc := sr.Header.Get("Cache-Control"); cc != "no-store" {
-		t.Fatalf("a secret read's Cache-Control: %q", cc)
+	// No cache keeps what a key reads, tokens least of all; nor any other
+	// answer, a refusal before the key is looked at included.
+	refused := s.Do(t, http.MethodGet, "/v1/connections/"+id+"?nope=1", s.APIKey, nil)
+	for _, r := range []*teststack.Response{sr, refused} {
+		if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Fatalf("%d answer's Cache-Control: %q", r.StatusCode, cc)
+		}
+	}
+	if refused.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an unknown parameter: %d", refused.StatusCode)
 	}
 	list := s.Do(t, http.MethodGet, "/v1/connections", s.APIKey, nil)
 	for _, body := range [][]byte{redacted.Body, list.Body} {

@@ -219,8 +219,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, r, http.StatusOK, s.sessionOf(l))
+	writeJSON(w, r, http.StatusOK, s.sessionOf(l)) // no-store, as every /v1 answer
 }
 
 // input is POST /v1/links/{linkId}/input: the answer to a challenge.

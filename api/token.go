@@ -74,8 +74,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if !s.limit(w, r, limits...) {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Pragma", "no-cache") // and no-store, as every /v1 answer
 	requested, err := parseScopes(form.Get("scope"))
 	if err != nil {
 		s.writeError(w, r, err)

@@ -143,7 +143,8 @@ func (s *Store) Heartbeat(ctx context.Context, leases []linkflow.LeaseRef, slots
 // challenge was answered. A password (with c nil) is one the end user
 // entered again after a wrong one and the provider took: it is kept,
 // sealed, instead of the one the link was claimed with, so a later session
-// attempt (after a transient failure) logs in with it.
+// attempt (after a transient failure) logs in with it, and the count of
+// refused passwords (AskPassword) goes.
 func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *linkflow.Challenge, password string) error {
 	if c != nil {
 		return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
@@ -207,7 +208,7 @@ func (s *Store) FinishRun(ctx context.Context, l *linkflow.Link, token string, c
 // replacePassword seals password as the link's, under the run's lease.
 func (s *Store) replacePassword(ctx context.Context, id, token, password string) error {
 	out, err := replacePwdScript.Run(ctx, s.rdb, []string{s.k.linkLease(id), s.k.linkCred(id), s.k.link(id)},
-		token, s.keys.Seal([]byte(password), passwordAAD(id)), fPasswordsRefused).Text()
+		token, s.keys.Seal([]byte(password), passwordAAD(id))).Text()
 	switch {
 	case err != nil:
 		return fmt.Errorf("replace the password of %s: %w", id, err)

@@ -22,14 +22,11 @@ import (
 // stubProvider is a provider whose login is a function, for failures the
 // sandbox has no magic user for.
 type stubProvider struct {
-	login func(ctx context.Context) error
+	login func(ctx context.Context, req operations.LoginRequest) (*operations.LoginResult, error)
 }
 
-func (p stubProvider) Login(ctx context.Context, _ operations.LoginRequest) (*operations.LoginResult, error) {
-	if err := p.login(ctx); err != nil {
-		return nil, err
-	}
-	return &operations.LoginResult{SessionID: "s"}, nil
+func (p stubProvider) Login(ctx context.Context, req operations.LoginRequest) (*operations.LoginResult, error) {
+	return p.login(ctx, req)
 }
 func (stubProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
 	return nil, errors.New("no challenges")
@@ -38,15 +35,6 @@ func (stubProvider) Execute(context.Context, operations.ExecuteRequest) (json.Ra
 	return json.RawMessage(`{}`), nil
 }
 func (stubProvider) Close(context.Context, string) error { return nil }
-
-func (h *harness) registerStub(id string, login func(ctx context.Context) error) {
-	h.t.Helper()
-	err := h.reg.Register(operations.Integration{ID: id, DisplayName: id, Provider: stubProvider{login: login},
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-}
 
 // deadLetters returns the messages in the dead-letter stream.
 func (h *harness) deadLetters() []jetstream.RawStreamMsg {
@@ -73,7 +61,9 @@ func (h *harness) deadLetters() []jetstream.RawStreamMsg {
 func TestAttemptsExhaustedFailsAndDeadLetters(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.registerStub("downprovider", func(context.Context) error { return operations.Unavailable("down for maintenance") })
+	h.register("downprovider", stubProvider{login: func(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
+		return nil, operations.Unavailable("down for maintenance")
+	}})
 	h.startWorker(func(c *workflow.Config) { c.MaxAttempts = 3 })
 	l := h.run("downprovider", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
@@ -319,10 +309,7 @@ func TestEveryProviderSessionIsClosed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	p := &rotatingProvider{}
-	if err := h.reg.Register(operations.Integration{ID: "rotating", DisplayName: "rotating", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
+	h.register("rotating", p)
 	h.startWorker(nil)
 	l := h.run("rotating", "u", "p", linkflow.Operation{Resource: "thing", Action: "read"})
 	h.answer(l, l.ClaimCode, "123456")

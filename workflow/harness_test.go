@@ -124,6 +124,17 @@ func (h *harness) run(integration, username, password string, ops ...linkflow.Op
 	return c.Link
 }
 
+// register registers p as integration id, whose one operation is
+// {thing, read}.
+func (h *harness) register(id string, p operations.Provider) {
+	h.t.Helper()
+	err := h.reg.Register(operations.Integration{ID: id, DisplayName: id, Provider: p,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func (h *harness) link(id string) *linkflow.Link {
 	h.t.Helper()
 	l, err := h.st.Link(context.Background(), h.org, id)

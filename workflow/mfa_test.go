@@ -238,10 +238,7 @@ type gatedProvider struct{ entered, release chan struct{} }
 func (h *harness) gated() *gatedProvider {
 	h.t.Helper()
 	p := &gatedProvider{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	if err := h.reg.Register(operations.Integration{ID: "gated", DisplayName: "gated", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		h.t.Fatal(err)
-	}
+	h.register("gated", p)
 	return p
 }
 
@@ -501,17 +498,6 @@ func TestAnsweredSessionGetsItsSlotBackUnderAnIntegrationLimit(t *testing.T) {
 	}
 }
 
-// hookedProvider is a rotatingProvider that calls hook as it logs in.
-type hookedProvider struct {
-	rotatingProvider
-	hook func()
-}
-
-func (p *hookedProvider) Login(ctx context.Context, req operations.LoginRequest) (*operations.LoginResult, error) {
-	p.hook()
-	return p.rotatingProvider.Login(ctx, req)
-}
-
 // A store error in a session is the store's, not the provider's: the link
 // that fails by it (here its attempts run out) says INTERNAL_ERROR-like
 // words of its own, never the error's text (which names servers).
@@ -519,11 +505,11 @@ func TestStoreFailureIsNotShownAsTheProviders(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
-	p := &hookedProvider{hook: func() { refuse.On.Store(true) }}
-	if err := h.reg.Register(operations.Integration{ID: "hooked", DisplayName: "hooked", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
+	// Its login asks for a code, and turns the refusals on.
+	h.register("hooked", stubProvider{login: func(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
+		refuse.On.Store(true)
+		return &operations.LoginResult{SessionID: "s1", Challenge: &operations.Challenge{ID: "c1", Type: "otp", Message: "Code?"}}, nil
+	}})
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = h.refusingStore(refuse)
 		c.MaxAttempts = 1

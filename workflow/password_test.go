@@ -104,7 +104,7 @@ func TestRefusedPasswordRecordedAfterARedisBlip(t *testing.T) {
 	h := newHarness(t, nil)
 	refuse := &testenv.Refuse{Commands: []string{"evalsha", "eval"}} // every script
 	p := &passwordProvider{refused: func() { refuse.On.Store(true) }}
-	h.registerPasswordProvider(p)
+	h.register("pwcheck", p)
 	h.startWorker(func(c *workflow.Config) {
 		c.Store = h.refusingStore(refuse)
 		// No heartbeat inside the test: only the refusal's record meets
@@ -124,21 +124,13 @@ func TestRefusedPasswordRecordedAfterARedisBlip(t *testing.T) {
 	p.wantTried(t, "wrong-1", "right", "right")
 }
 
-func (h *harness) registerPasswordProvider(p *passwordProvider) {
-	h.t.Helper()
-	if err := h.reg.Register(operations.Integration{ID: "pwcheck", DisplayName: "pwcheck", Provider: p,
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
 // handedBackAfterTwoPasswords runs a link on a passwordProvider whose
 // provider refused two passwords, the claim's and the first one entered
 // again, and hands it back (a worker's shutdown) while it asks for a third.
 func handedBackAfterTwoPasswords(t *testing.T) (*harness, *passwordProvider, *linkflow.Link, *linkflow.Challenge) {
 	h := newHarness(t, nil)
 	p := &passwordProvider{}
-	h.registerPasswordProvider(p)
+	h.register("pwcheck", p)
 	first := h.startWorker(func(c *workflow.Config) { c.ShutdownGrace = time.Millisecond })
 	l := h.run("pwcheck", "u", "wrong-1", linkflow.Operation{Resource: "thing", Action: "read"})
 	h.answer(l, l.ClaimCode, "wrong-2")

@@ -196,14 +196,10 @@ func (s *session) step(name string, start time.Time, ids *operations.RequestIDs,
 	}
 	if err != nil {
 		var le *linkflow.LinkError
-		var sf *storeFailure
-		switch {
-		case errors.As(err, &le):
+		if errors.As(err, &le) {
 			e.Outcome, e.Code = "failed", le.Code
-		case errors.As(err, &sf):
-			e.Outcome, e.Code = "failed", linkflow.FailureInternal
-		default:
-			e.Outcome, e.Code = "failed", operations.AsError(err).Code
+		} else {
+			e.Outcome, e.Code = "failed", failureOf(err).Code
 		}
 	}
 	return e
@@ -245,6 +241,17 @@ type storeFailure struct{ err error }
 
 func (e *storeFailure) Error() string { return e.err.Error() }
 func (e *storeFailure) Unwrap() error { return e.err }
+
+// failureOf is what a session's error err, not a LinkError, means for the
+// link: a store failure is linkflow's own (transient, in words that name no
+// server), anything else the provider's (operations.AsError).
+func failureOf(err error) *operations.Error {
+	if sf := (*storeFailure)(nil); errors.As(err, &sf) {
+		return &operations.Error{Code: linkflow.FailureInternal, Transient: true,
+			Message: "linkflow could not read or write the link's state."}
+	}
+	return operations.AsError(err)
+}
 
 // underLease runs a write fenced by the session's lease. Fenced, it asks
 // whether the lease only lapsed while Redis did not answer (holdsLease
@@ -391,11 +398,9 @@ func (s *session) settleError(err error, opIndex *int) {
 		s.failLink(le.Code, le.Message, opIndex)
 		return
 	}
-	pe := operations.AsError(err)
+	pe := failureOf(err)
 	if sf := (*storeFailure)(nil); errors.As(err, &sf) {
 		s.log.Warn("store failure in the session", zap.Error(sf.err))
-		pe = &operations.Error{Code: linkflow.FailureInternal, Transient: true,
-			Message: "linkflow could not read or write the link's state."}
 	}
 	if !pe.Transient {
 		s.failLink(pe.Code, pe.Message, opIndex)

@@ -102,7 +102,7 @@ func (s *session) askPassword(refused int, lastError string) (*linkflow.Challeng
 			s.log.Warn("record a refused password; asking again", zap.Error(err))
 		}
 		select {
-		case <-s.w.cfg.Clock.After(min(50*time.Millisecond<<min(fails, 5), time.Second)):
+		case <-s.w.cfg.Clock.After(storeRetryDelay(fails)):
 		case <-s.ctx.Done():
 			return ch, err
 		}
@@ -111,7 +111,7 @@ func (s *session) askPassword(refused int, lastError string) (*linkflow.Challeng
 
 // waitPassword waits for the answer to ch, a credentials challenge.
 func (s *session) waitPassword(ch *linkflow.Challenge) (string, error) {
-	password, err := s.waitInput(ch, ch.ExpiresAt)
+	password, err := s.waitInput(ch)
 	var le *linkflow.LinkError
 	if errors.As(err, &le) && le.Code == linkflow.FailureChallengeTimeout {
 		return "", &linkflow.LinkError{Code: linkflow.FailureInvalidCredentials,
@@ -148,7 +148,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		}); err != nil {
 			return nil, err
 		}
-		resp, err := s.waitInput(ch, expires)
+		resp, err := s.waitInput(ch)
 		if err != nil {
 			return nil, err
 		}
@@ -189,8 +189,8 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 	return lr, nil
 }
 
-// waitInput waits for the answer to challenge ch.
-func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp string, err error) {
+// waitInput waits for the answer to challenge ch, until its ExpiresAt.
+func (s *session) waitInput(ch *linkflow.Challenge) (resp string, err error) {
 	start := s.w.cfg.Clock.Now()
 	defer func() {
 		e := s.step(linkflow.TraceChallenge, start, nil, err)
@@ -200,7 +200,7 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 		}
 		s.trace(e)
 	}()
-	timer := s.w.cfg.Clock.NewTimer(expires.Sub(s.w.cfg.Clock.Now()))
+	timer := s.w.cfg.Clock.NewTimer(ch.ExpiresAt.Sub(s.w.cfg.Clock.Now()))
 	defer timer.Stop()
 	// The process slot is free while the end user types.
 	<-s.w.slots
@@ -225,7 +225,7 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 			if fails++; fails == 1 {
 				s.log.Warn("take the challenge's answer; asking again", zap.Error(err))
 			}
-			again = s.w.cfg.Clock.After(min(50*time.Millisecond<<min(fails, 5), time.Second))
+			again = s.w.cfg.Clock.After(storeRetryDelay(fails))
 		case cid == ch.ID:
 			return resp, nil
 		default:
@@ -252,4 +252,11 @@ func (s *session) waitInput(ch *linkflow.Challenge, expires time.Time) (resp str
 			return "", s.ctx.Err()
 		}
 	}
+}
+
+// storeRetryDelay is the pause before a session asks a Redis that did not
+// answer once more, after fails failures in a row: 50 ms doubled fails
+// times, at most a second.
+func storeRetryDelay(fails int) time.Duration {
+	return min(50*time.Millisecond<<min(fails, 5), time.Second)
 }

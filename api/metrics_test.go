@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/linkflow/linkflow/api"
+	"github.com/linkflow/linkflow/internal/testenv"
 )
 
 // Every request is counted by the route it matched (never an id) and its
@@ -24,32 +25,13 @@ func TestRequestMetricsByRoute(t *testing.T) {
 	wantStatus(t, s.Do(t, http.MethodGet, "/nowhere/lnk_1", s.APIKey, nil), http.StatusNotFound)
 	wantStatus(t, s.Do(t, http.MethodGet, "/v1/links?"+strings.Repeat("a=1&", 40), s.APIKey, nil), http.StatusBadRequest)
 
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	find := func(name string, labels ...string) *dto.Metric {
 		t.Helper()
-		for _, f := range families {
-			if f.GetName() != name {
-				continue
-			}
-		metrics:
-			for _, m := range f.GetMetric() {
-				have := map[string]string{}
-				for _, l := range m.GetLabel() {
-					have[l.GetName()] = l.GetValue()
-				}
-				for i := 0; i < len(labels); i += 2 {
-					if have[labels[i]] != labels[i+1] {
-						continue metrics
-					}
-				}
-				return m
-			}
+		series := testenv.Series(t, reg, name, labels...)
+		if len(series) == 0 {
+			t.Fatalf("no %s%v", name, labels)
 		}
-		t.Fatalf("no %s%v among %v", name, labels, families)
-		return nil
+		return series[0]
 	}
 	for _, c := range [][2]string{
 		{"POST /v1/links", "201"},

@@ -359,28 +359,9 @@ func TestAckDeadlinesOutliveAStalledRenewal(t *testing.T) {
 // series with the given label pairs (all of them when none are given).
 func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue metrics
-				}
-			}
-			total += m.GetCounter().GetValue()
-		}
+	for _, m := range testenv.Series(t, reg, name, labels...) {
+		total += m.GetCounter().GetValue()
 	}
 	return total
 }

@@ -368,20 +368,11 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 	if l.Challenge.ID != challengeID {
 		return nil, linkflow.ErrWrongChallenge
 	}
-	// The session stops waiting at the challenge's expiry, and reads the
-	// answer once more then: it is kept a while past it, so that read
-	// finds an answer given in time (the next challenge, the session's end
-	// or its hand-back drop it anyway).
-	ttl := time.Minute
-	if !l.Challenge.ExpiresAt.IsZero() {
-		if ttl = l.Challenge.ExpiresAt.Sub(s.now()); ttl <= 0 {
-			return nil, linkflow.ErrChallengeExpired
-		}
-		ttl += answerGrace
-	}
+	// submit_input.lua judges the challenge's expiry in the same step as
+	// its id, on the challenge as it is then.
 	sealed := s.keys.Seal([]byte(challengeID+"\x00"+response), inputAAD(linkID))
 	out, err := s.runStrings(ctx, submitInputScript, "answer the challenge of "+linkID,
-		[]string{s.k.link(linkID), s.k.linkInput(linkID)}, challengeID, sealed, ttl.Milliseconds())
+		[]string{s.k.link(linkID), s.k.linkInput(linkID)}, challengeID, sealed, ms(s.now()), answerGrace.Milliseconds())
 	if err != nil {
 		return nil, err
 	}
@@ -390,6 +381,8 @@ func (s *Store) SubmitInput(ctx context.Context, linkID, code, challengeID, resp
 		return l, nil
 	case "answered":
 		return nil, linkflow.ErrAlreadyAnswered
+	case "expired":
+		return nil, linkflow.ErrChallengeExpired
 	case "wrong":
 		return nil, linkflow.ErrWrongChallenge
 	case "state":

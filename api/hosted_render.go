@@ -209,8 +209,13 @@ func (s *Server) outcome(l *linkflow.Link, sv sessionView) (title, detail, final
 		return "This link has expired", "It ran out of time before it finished.", again
 	case linkflow.FailureDeclined, linkflow.FailureRejected:
 		return "The request was declined", name + " declined it, so nothing was saved.", again
-	case linkflow.FailureProviderUnavailable, linkflow.FailureProviderTimeout, linkflow.FailureRateLimited, linkflow.FailureAttemptsExhausted:
+	case linkflow.FailureProviderUnavailable, linkflow.FailureProviderTimeout, linkflow.FailureRateLimited:
 		return name + " is not responding", name + " could not be reached just now. Nothing was saved.", again
+	case linkflow.FailureAttemptsExhausted:
+		// Tried again and again: the provider's failures, linkflow's own
+		// (its store out of reach), or a message delivered too often. The
+		// page does not know which, so it does not blame the provider.
+		return "This could not be finished", "It was tried several times and did not succeed, so nothing was saved.", again
 	}
 	return "Something went wrong", "The request could not be completed, so nothing was saved.", again
 }

@@ -191,8 +191,10 @@ type OpenConfig struct {
 	RedisPrefix  string
 	// EncryptionKeys open and seal secrets (store.ParseKeyring).
 	EncryptionKeys string
-	// DataDir, when set, is a linkflow dev's data directory: its Redis
-	// (unless RedisURLGiven) and encryption key (unless EncryptionKeys).
+	// DataDir, when set, is a linkflow dev's data directory: its Redis,
+	// encryption key (unless EncryptionKeys) and NATS. A RedisURLGiven that
+	// is not dev's takes nothing from it: the keys and NATS of dev are not
+	// another deployment's.
 	DataDir       string
 	RedisURLGiven bool
 	// Reading is for the commands that read what they can and say what
@@ -213,11 +215,13 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if !c.RedisURLGiven {
+		// A Redis other than dev's is another deployment: dev's key and
+		// NATS are not its own, so the data directory gives it nothing.
+		if !c.RedisURLGiven || c.RedisURL == st.RedisURL {
 			c.RedisURL = st.RedisURL
+			c.EncryptionKeys = cmp.Or(c.EncryptionKeys, st.EncryptionKey)
+			devNATS = st.NATSURL
 		}
-		c.EncryptionKeys = cmp.Or(c.EncryptionKeys, st.EncryptionKey)
-		devNATS = st.NATSURL
 	}
 	if c.EncryptionKeys == "" && c.Reading {
 		c.EncryptionKeys = store.GenerateKey("unused") // opens nothing stored

@@ -46,14 +46,21 @@ func (a *Admin) RunOps(ctx context.Context, c OpsCommand) error {
 	if !c.NATSURLGiven && a.DevNATSURL != "" {
 		c.NATS.URL = a.DevNATSURL
 	}
-	nc, js, err := outbox.Dial(c.NATS)
-	if err != nil {
-		return fmt.Errorf("nats at %s: %w", redact.URLs(c.NATS.URL), err)
+	nc, js, natsErr := outbox.Dial(c.NATS)
+	switch {
+	case natsErr != nil:
+		natsErr = fmt.Errorf("nats at %s: %w", redact.URLs(c.NATS.URL), natsErr)
+		if c.Name != "status" {
+			return natsErr
+		}
+		// status shows what Redis holds all the same (the outbox waiting
+		// to be published, above all), and names NATS under its errors.
+	default:
+		defer nc.Close()
 	}
-	defer nc.Close()
 	switch c.Name {
 	case "status":
-		m, err := monitor.New(monitor.Config{Store: a.Store, JetStream: js})
+		m, err := monitor.New(monitor.Config{Store: a.Store, JetStream: js, JetStreamErr: natsErr})
 		if err != nil {
 			return err
 		}

@@ -26,9 +26,13 @@ type Store interface {
 
 // Config configures a Monitor. Zero fields take the documented defaults.
 type Config struct {
-	// Store and JetStream are required.
+	// Store is required, and JetStream unless JetStreamErr is set.
 	Store     Store
 	JetStream jetstream.JetStream
+	// JetStreamErr, with no JetStream, is why NATS could not be reached
+	// (linkflow status during a NATS outage): the parts read from JetStream
+	// are reported unread with it, the rest are shown.
+	JetStreamErr error
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -68,7 +72,7 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
-	if c.Store == nil || c.JetStream == nil {
+	if c.Store == nil || (c.JetStream == nil && c.JetStreamErr == nil) {
 		return errors.New("monitor: Store and JetStream are required")
 	}
 	for _, w := range c.Windows {
@@ -280,10 +284,21 @@ func (b *Backlog) addError(part string, err error) {
 	}
 }
 
+// jetStream is the JetStream to read, or why there is none.
+func (m *Monitor) jetStream() (jetstream.JetStream, error) {
+	if m.cfg.JetStream == nil {
+		return nil, m.cfg.JetStreamErr
+	}
+	return m.cfg.JetStream, nil
+}
+
 // consumers reads the workers' consumers (of claimed links, and of
 // max-deliveries advisories) and the dispatchers'.
 func (m *Monitor) consumers(ctx context.Context) ([]Consumer, error) {
-	js := m.cfg.JetStream
+	js, err := m.jetStream()
+	if err != nil {
+		return nil, err
+	}
 	links, err := js.Stream(ctx, outbox.StreamLinks)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", outbox.StreamLinks, err)
@@ -338,7 +353,11 @@ func consumerOf(info *jetstream.ConsumerInfo) Consumer {
 }
 
 func (m *Monitor) deadLetters(ctx context.Context) (*DeadLetters, error) {
-	s, err := m.cfg.JetStream.Stream(ctx, outbox.StreamDLQ)
+	js, err := m.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	s, err := js.Stream(ctx, outbox.StreamDLQ)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", outbox.StreamDLQ, err)
 	}

@@ -138,7 +138,10 @@ func (m *Monitor) countSince(ctx context.Context, subject string, since time.Tim
 // from a time on, for one question; done deletes it (it would go by itself
 // a minute after its last use).
 func (m *Monitor) eventsFrom(ctx context.Context, subject string, since time.Time) (jetstream.Consumer, func(), error) {
-	js := m.cfg.JetStream
+	js, err := m.jetStream()
+	if err != nil {
+		return nil, nil, err
+	}
 	cons, err := js.CreateConsumer(ctx, outbox.StreamEvents, jetstream.ConsumerConfig{
 		FilterSubject: subject, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
 		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, MemoryStorage: true, Replicas: 1,

@@ -120,6 +120,15 @@ func TestAdminWithDevDataDir(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "organization  org_") {
 		t.Fatalf("orgs create with LINKFLOW_DATA_DIR: %v\n%s", err, out)
 	}
+	// Another Redis than dev's (here the same server by another name) takes
+	// neither dev's key nor its NATS: a shell that exported dev's data
+	// directory must not seal another deployment's secrets with dev's key.
+	cmd = exec.Command(linkflowBin, "orgs", "create", "--name", "Acme", "--redis-url", strings.Replace(rs.URL, "127.0.0.1", "localhost", 1))
+	cmd.Env = append(cleanEnv(), "LINKFLOW_DATA_DIR="+dir)
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required") {
+		t.Fatalf("orgs create with another Redis than the data dir's: %v\n%s", err, out)
+	}
 	// Without it, the error says what to give.
 	cmd = exec.Command(linkflowBin, "orgs", "create", "--name", "Acme")
 	cmd.Env = cleanEnv()

@@ -85,7 +85,10 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		origins = &list
 	}
-	kr, err := store.ParseKeyring(cmp.Or(c.encryptionKeys, state.EncryptionKey))
+	// Given keys are the ones dev seals with, and dev.json keeps them: the
+	// admin commands that read it (--data-dir) must seal with them too.
+	state.EncryptionKey = cmp.Or(c.encryptionKeys, state.EncryptionKey)
+	kr, err := store.ParseKeyring(state.EncryptionKey)
 	if err != nil {
 		return err
 	}
@@ -113,7 +116,7 @@ func runDev(ctx context.Context, args []string) error {
 			_, _, err := p.Store.CreateAPIKey(ctx, devOrgID, "dev", state.APIKey, nil)
 			return err
 		}, func() {
-			embedded.Banner{API: af.publicURL, Metrics: c.metricsAddr, NATS: c.natsURL, Redis: c.redisURL,
+			embedded.Banner{API: af.publicURL, Metrics: c.metricsAddr, NATS: redact.URLs(c.natsURL), Redis: redact.URLs(c.redisURL),
 				DataDir: abs, Org: devOrgID, State: state, Command: embedded.Command()}.Print(os.Stdout)
 		})
 }

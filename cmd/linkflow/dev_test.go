@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,7 +16,9 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks/verify"
 )
 
@@ -183,5 +187,38 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 	p.stopCleanly(30 * time.Second)
 	if _, err := os.Stat(filepath.Join(dir, "data", "redis")); err != nil {
 		t.Fatalf("redis data not under the relative data dir: %v", err)
+	}
+}
+
+// dev with encryption keys of its own and a Redis of its own behind a
+// password: dev.json keeps the keys dev seals with, so the admin commands
+// that read it (--data-dir) open what dev sealed; the banner does not print
+// the Redis password.
+func TestDevWithGivenKeysAndRedis(t *testing.T) {
+	t.Parallel()
+	rdb, rs := testenv.RedisSingle(t)
+	const password = "a-redis-password-of-its-own"
+	if err := rdb.ConfigSet(context.Background(), "requirepass", password).Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := store.GenerateKey("given1")
+	port := freeTCPPort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	dir := t.TempDir()
+	p := startProcIn(t, "", "dev-given", []string{"LINKFLOW_DEV_API_KEY=a-long-enough-dev-key", "LINKFLOW_ENCRYPTION_KEYS=" + keys},
+		"dev", "--data-dir", dir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
+		"--nats-port", "-1", "--redis-url", "redis://:"+password+"@"+rs.Addr, "--log-level", "warn")
+	testenv.Eventually(t, 30*time.Second, "dev's banner", func() bool { return strings.Contains(p.output(), "linkflow dev is running") })
+	if strings.Contains(p.output(), password) {
+		t.Fatalf("dev printed the Redis password:\n%s", p.output())
+	}
+	st, err := embedded.ReadDevState(dir)
+	if err != nil || st.EncryptionKey != keys {
+		t.Fatalf("dev.json keeps %q, not the keys dev seals with: %v", st.EncryptionKey, err)
+	}
+	cmd := exec.Command(linkflowBin, "keys", "create", "--org", "org_dev", "--data-dir", dir)
+	cmd.Env = cleanEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("keys create with dev's data dir: %v\n%s", err, out)
 	}
 }

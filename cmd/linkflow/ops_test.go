@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,43 @@ func TestOpsCommandsWhileRedisIsDown(t *testing.T) {
 	}
 	if out, err := run([]string{"LINKFLOW_DATA_DIR=" + dir}, "dlq", "list"); err != nil || !strings.Contains(out, "no dead letters") {
 		t.Fatalf("dlq list with dev's --data-dir: %v\n%s", err, out)
+	}
+}
+
+// With NATS down, linkflow status still shows what Redis holds (the outbox
+// waiting to be published, above all), names NATS under its errors and
+// exits 1.
+func TestStatusWhileNATSIsDown(t *testing.T) {
+	t.Parallel()
+	rdb, renv := testenv.Redis(t)
+	keys := store.GenerateKey("s1")
+	kr, err := store.ParseKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	org, err := st.CreateOrg(ctx, "", "status", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.CreateLink(ctx, linkflow.NewLink{OrgID: org.ID, IntegrationID: "tmobile", Operations: []linkflow.Operation{readPM}, ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The claim's message waits in the outbox: no relay runs here.
+	if _, err := st.ClaimLink(ctx, c.Link.ID, c.Link.ClaimCode, "user_good", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	const deadNATS = "nats://127.0.0.1:1" // nothing listens on port 1
+	cmd := exec.Command(linkflowBin, append([]string{"status", "--nats-url", deadNATS}, redisArgs(renv)...)...)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !regexp.MustCompile(`OUTBOX\s+1 entries`).Match(out) || !strings.Contains(string(out), "nats at "+deadNATS) ||
+		!strings.Contains(string(out), "could not be read") {
+		t.Fatalf("status with NATS down: %v\n%s", err, out)
 	}
 }

@@ -40,7 +40,7 @@ import (
 // style, is never framed or cached, and sends no referrer; it works
 // without JavaScript, and with it refreshes its numbers every few seconds.
 
-// MinOperatorKey is the least length of Config.OperatorKey.
+// MinOperatorKey is the least length of Config.OperatorKey; its most is 256.
 const MinOperatorKey = 16
 
 const (
@@ -54,6 +54,11 @@ func checkOperator(cfg Config) error {
 	}
 	if len(cfg.OperatorKey) < MinOperatorKey {
 		return fmt.Errorf("api: OperatorKey must have at least %d characters", MinOperatorKey)
+	}
+	if len(cfg.OperatorKey) > maxSecret {
+		// A longer one could never be given (no bearer secret is read past
+		// maxSecret): every sign-in would be refused.
+		return fmt.Errorf("api: OperatorKey must have at most %d characters", maxSecret)
 	}
 	if cfg.Operator == nil {
 		return errors.New("api: Operator is required with OperatorKey")

@@ -242,6 +242,7 @@ func TestOperatorPageOffAndLimited(t *testing.T) {
 		Messages: outbox.Messenger{Publisher: s.Publisher, Notifier: s.Notifier}}
 	for _, bad := range []func(*api.Config){
 		func(c *api.Config) { c.OperatorKey, c.Operator = "too-short", &lateView{} },
+		func(c *api.Config) { c.OperatorKey, c.Operator = strings.Repeat("k", 257), &lateView{} },
 		func(c *api.Config) { c.OperatorKey = operatorKey },
 	} {
 		c := cfg

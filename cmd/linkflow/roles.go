@@ -42,7 +42,7 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
 	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows a success before it redirects to the return URL (a failure waits for the end user's Continue)")
-	fs.StringVar(&f.operatorKey, "operator-key", "", "key of the read-only operator page /ops and /ops/status (at least 16 characters; empty: no page)")
+	fs.StringVar(&f.operatorKey, "operator-key", "", "key of the read-only operator page /ops and /ops/status (16 to 256 characters; empty: no page)")
 }
 
 // limitFlag is one rate limit: --<name>-limit per unit (0: no limit) and

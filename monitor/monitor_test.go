@@ -3,6 +3,7 @@ package monitor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkflow/linkflow"
@@ -18,6 +20,7 @@ import (
 	"github.com/linkflow/linkflow/internal/teststack"
 	"github.com/linkflow/linkflow/monitor"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -383,5 +386,61 @@ func TestBacklogCountsLinksNoWorkerServes(t *testing.T) {
 	if !series["linkflow_consumer_pending{worker-att}"] || series["linkflow_consumer_ack_pending{worker-att}"] ||
 		!series["linkflow_consumer_ack_pending{worker-tmobile}"] {
 		t.Fatalf("exported series %v", series)
+	}
+}
+
+// The newest dead letter is one that is there: a replay deletes a letter,
+// and the stream's own last time stays that of the deleted one.
+func TestNewestDeadLetterAfterAReplay(t *testing.T) {
+	t.Parallel()
+	rdb, renv := testenv.Redis(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, js := testenv.NATS(t)
+	ctx := context.Background()
+	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	var acks []*jetstream.PubAck
+	for i := range 3 {
+		ack, err := js.Publish(ctx, "linkflow.dlq.tmobile", []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, ack)
+	}
+	s, err := js.Stream(ctx, outbox.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(monitor.Config{Store: st, JetStream: js, CacheFor: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		replayed uint64 // deleted now
+		newest   uint64
+	}{{0, acks[2].Sequence}, {acks[2].Sequence, acks[1].Sequence}, {acks[0].Sequence, acks[1].Sequence}} {
+		if tc.replayed != 0 {
+			if err := s.DeleteMsg(ctx, tc.replayed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := s.GetMsg(ctx, tc.newest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The backlog is cached for a millisecond: the one read after the
+		// delete is the one judged.
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("the newest dead letter after deleting %d to be %d's", tc.replayed, tc.newest), func() bool {
+			b, err := m.Backlog(ctx)
+			return err == nil && b.DeadLetters != nil && b.DeadLetters.Newest != nil && b.DeadLetters.Newest.Equal(want.Time)
+		})
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/linkflow/linkflow/client"
@@ -31,7 +33,9 @@ type ListenConfig struct {
 // what the webhooks of linkflow dev carry, without a receiver to write
 // first. It reads GET /v1/events, so it needs links:read.
 func Listen(ctx context.Context, cfg ListenConfig) error {
-	feed := cfg.Client.EventFeed(client.ListEventsParams{})
+	// The largest pages: without All, the whole log (30 days) is paged
+	// through to find its end.
+	feed := cfg.Client.EventFeed(client.ListEventsParams{Limit: 1000})
 	for _, err := range feed.All(ctx) {
 		if err != nil {
 			return err
@@ -43,6 +47,9 @@ func Listen(ctx context.Context, cfg ListenConfig) error {
 	fmt.Fprintln(cfg.Err, "listening for events (Ctrl-C stops)")
 	for ev, err := range feed.Follow(ctx, cmp.Or(cfg.Every, 500*time.Millisecond)) {
 		if err != nil {
+			if permanent(err) {
+				return err // a revoked key, say: asking again changes nothing
+			}
 			fmt.Fprintln(cfg.Err, "linkflow listen:", err)
 			continue
 		}
@@ -63,4 +70,12 @@ func Listen(ctx context.Context, cfg ListenConfig) error {
 		}
 	}
 	return nil
+}
+
+// permanent says whether an answer will not change by asking again: a 4xx
+// other than a timeout or a rate limit.
+func permanent(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 &&
+		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
 }

@@ -129,6 +129,14 @@ func TestAdminWithDevDataDir(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required") {
 		t.Fatalf("orgs create with another Redis than the data dir's: %v\n%s", err, out)
 	}
+	// linkflow listen takes both the API and its key from dev, or neither:
+	// dev's key is not sent to another API.
+	cmd = exec.Command(linkflowBin, "listen", "--api-url", "http://127.0.0.1:1", "--data-dir", dir)
+	cmd.Env = cleanEnv()
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "give both --api-url and --api-key") {
+		t.Fatalf("listen with --api-url only: %v\n%s", err, out)
+	}
 	// Without it, the error says what to give.
 	cmd = exec.Command(linkflowBin, "orgs", "create", "--name", "Acme")
 	cmd.Env = cleanEnv()

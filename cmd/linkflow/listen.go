@@ -1,8 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,12 +27,17 @@ func runListen(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *apiURL == "" || *apiKey == "" {
+	switch {
+	case *apiURL == "" && *apiKey == "":
 		st, err := embedded.ReadDevState(*dataDir)
 		if err != nil {
 			return fmt.Errorf("give --api-url and --api-key, or run it where linkflow dev keeps its data: %w", err)
 		}
-		*apiURL, *apiKey = cmp.Or(*apiURL, st.APIURL), cmp.Or(*apiKey, st.APIKey)
+		*apiURL, *apiKey = st.APIURL, st.APIKey
+	case *apiURL == "" || *apiKey == "":
+		// One from dev and one given would send dev's key to another API,
+		// or another API's key to dev.
+		return errors.New("give both --api-url and --api-key (LINKFLOW_API_URL, LINKFLOW_API_KEY), or neither for linkflow dev's")
 	}
 	var err error
 	if cfg.Client, err = client.New(client.Config{BaseURL: *apiURL, APIKey: *apiKey}); err != nil {

@@ -303,6 +303,26 @@ func TestDeployDockerfile(t *testing.T) {
 	if m == nil || m[1] == "0" {
 		t.Error("deploy/Dockerfile: want a numeric non-root USER: Kubernetes' runAsNonRoot cannot verify a user name")
 	}
+	// The official golang images do not fetch another toolchain
+	// (GOTOOLCHAIN=local): a cached golang:1.26 older than go.mod's go line
+	// would fail the build. The build image names go.mod's version.
+	mod, err := os.ReadFile(filepath.Join(deployDir, "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if goLine == nil || !regexp.MustCompile(`(?m)^FROM golang:`+regexp.QuoteMeta(string(goLine[1]))+`\b`).MatchString(df) {
+		t.Errorf("deploy/Dockerfile: want FROM golang:%s (go.mod's go line)", goLine[1])
+	}
+	// Dev's data directory (its generated keys) stays out of the build
+	// context wherever it was made.
+	ignore, err := os.ReadFile(filepath.Join(deployDir, "Dockerfile.dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^\*\*/\.linkflow$`).Match(ignore) {
+		t.Error("deploy/Dockerfile.dockerignore: want **/.linkflow (dev's data directory, at any depth)")
+	}
 }
 
 // --- Kubernetes -------------------------------------------------------------
@@ -460,8 +480,28 @@ type scaledObjectSpec struct {
 	MinReplicaCount *int `yaml:"minReplicaCount"`
 	MaxReplicaCount *int `yaml:"maxReplicaCount"`
 	CooldownPeriod  *int `yaml:"cooldownPeriod"`
-	Triggers        []struct {
+	Advanced        struct {
+		ScalingModifiers struct {
+			Formula    string `yaml:"formula"`
+			Target     string `yaml:"target"`
+			MetricType string `yaml:"metricType"`
+		} `yaml:"scalingModifiers"`
+		HorizontalPodAutoscalerConfig struct {
+			Behavior struct {
+				ScaleDown struct {
+					StabilizationWindowSeconds *int `yaml:"stabilizationWindowSeconds"`
+					Policies                   []struct {
+						Type          string `yaml:"type"`
+						Value         int    `yaml:"value"`
+						PeriodSeconds int    `yaml:"periodSeconds"`
+					} `yaml:"policies"`
+				} `yaml:"scaleDown"`
+			} `yaml:"behavior"`
+		} `yaml:"horizontalPodAutoscalerConfig"`
+	} `yaml:"advanced"`
+	Triggers []struct {
 		Type     string            `yaml:"type"`
+		Name     string            `yaml:"name"`
 		Metadata map[string]string `yaml:"metadata"`
 	} `yaml:"triggers"`
 }
@@ -999,8 +1039,14 @@ func TestDeployKEDA(t *testing.T) {
 		if s.MaxReplicaCount == nil || s.MinReplicaCount == nil || *s.MaxReplicaCount < *s.MinReplicaCount {
 			t.Errorf("%s: maxReplicaCount must be set and at least minReplicaCount", where)
 		}
-		if s.CooldownPeriod == nil {
-			t.Errorf("%s: no cooldownPeriod", where)
+		// KEDA's cooldownPeriod applies only to scaling to zero: how fast
+		// replicas go (each worker that goes hands its sessions back) is
+		// the HPA's scaleDown behavior.
+		if s.CooldownPeriod != nil {
+			t.Errorf("%s: cooldownPeriod does nothing without scaling to zero; set advanced.horizontalPodAutoscalerConfig.behavior.scaleDown", where)
+		}
+		if down := s.Advanced.HorizontalPodAutoscalerConfig.Behavior.ScaleDown; down.StabilizationWindowSeconds == nil || len(down.Policies) == 0 {
+			t.Errorf("%s: no scaleDown behavior (stabilization window and policies): the HPA may remove every surplus replica at once", where)
 		}
 
 		var wantStream string
@@ -1068,6 +1114,29 @@ func TestDeployKEDA(t *testing.T) {
 		slices.Sort(wantConsumers)
 		if !slices.Equal(consumers, wantConsumers) {
 			t.Errorf("%s: triggers on %v, want one per consumer %v", where, consumers, wantConsumers)
+		}
+		// One worker's sessions serve every integration: its replicas follow
+		// the sum of its triggers (the HPA alone follows the largest), one
+		// per target, which is below the sessions a worker runs.
+		if d.proc.role == "worker" && len(s.Triggers) > 1 {
+			var names, terms []string
+			for _, tr := range s.Triggers {
+				names = append(names, tr.Name)
+			}
+			m := s.Advanced.ScalingModifiers
+			for _, term := range strings.Split(m.Formula, "+") {
+				terms = append(terms, strings.TrimSpace(term))
+			}
+			slices.Sort(names)
+			slices.Sort(terms)
+			if !slices.Equal(names, terms) || slices.Contains(names, "") {
+				t.Errorf("%s: scalingModifiers formula %q, want the sum of every trigger, each named (%v)", where, m.Formula, names)
+			}
+			target, err := strconv.Atoi(m.Target)
+			concurrency, cerr := strconv.Atoi(d.proc.value(t, "concurrency"))
+			if err != nil || cerr != nil || target < 1 || target > concurrency || (m.MetricType != "" && m.MetricType != "AverageValue") {
+				t.Errorf("%s: scalingModifiers target %q (%s): want an AverageValue from 1 to the worker's --concurrency %s", where, m.Target, m.MetricType, d.proc.value(t, "concurrency"))
+			}
 		}
 	}
 	for _, role := range []string{"worker", "dispatcher"} {

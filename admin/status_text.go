@@ -72,6 +72,8 @@ func writeStatus(out io.Writer, r monitor.Report) {
 		fmt.Fprintf(w, "DEAD LETTERS\t%s\n", unread)
 	case d.Count == 0:
 		fmt.Fprintln(w, "DEAD LETTERS\tnone")
+	case d.Newest == nil: // its time could not be read
+		fmt.Fprintf(w, "DEAD LETTERS\t%d (linkflow dlq list)\n", d.Count)
 	default:
 		fmt.Fprintf(w, "DEAD LETTERS\t%d, the newest at %s (linkflow dlq list)\n", d.Count, d.Newest.Format(time.RFC3339))
 	}

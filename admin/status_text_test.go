@@ -32,3 +32,15 @@ func TestWriteStatusWithUnreadableParts(t *testing.T) {
 		}
 	}
 }
+
+// Dead letters whose newest time could not be read are counted all the
+// same.
+func TestWriteStatusDeadLettersWithoutATime(t *testing.T) {
+	t.Parallel()
+	st := &monitor.Status{Backlog: monitor.Backlog{At: time.Now(), DeadLetters: &monitor.DeadLetters{Count: 2}}}
+	var b strings.Builder
+	writeStatus(&b, monitor.Report{Status: st})
+	if out := strings.Join(strings.Fields(b.String()), " "); !strings.Contains(out, "DEAD LETTERS 2 (linkflow dlq list)") {
+		t.Fatalf("no dead letters counted in:\n%s", b.String())
+	}
+}

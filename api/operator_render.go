@@ -118,6 +118,8 @@ func newOpsView(rep *monitor.Report) *opsView {
 		v.DeadLetters = unread
 	case d.Count == 0:
 		v.DeadLetters = opsLine{Text: "none"}
+	case d.Newest == nil: // its time could not be read
+		v.DeadLetters = opsLine{Text: fmt.Sprintf("%d (linkflow dlq list)", d.Count), Warn: true}
 	default:
 		v.DeadLetters = opsLine{Text: fmt.Sprintf("%d, the newest at %s (linkflow dlq list)", d.Count, d.Newest.Format(time.RFC3339)), Warn: true}
 	}

@@ -367,24 +367,14 @@ func (m *Monitor) deadLetters(ctx context.Context) (*DeadLetters, error) {
 		return d, nil
 	}
 	// The stream's LastTime stays that of its last message after a replay
-	// deleted it: the newest letter is read instead, the last sequence's
-	// at once, or (deleted) by a listing of one.
-	var t time.Time
-	switch msg, err := s.GetMsg(ctx, st.LastSeq); {
-	case err == nil:
-		t = msg.Time
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		newest, _, err := outbox.DeadLetters(ctx, js, 1)
-		if err != nil {
-			return nil, err
-		}
-		if len(newest) == 0 { // replayed meanwhile
-			return d, nil
-		}
-		t = newest[0].Time
-	default:
-		return nil, fmt.Errorf("stream %s: %w", outbox.StreamDLQ, err)
+	// deleted it: the newest letter's own time is read instead (the server
+	// skips deleted messages). Without it the count is still shown.
+	msg, err := s.GetLastMsgForSubject(ctx, outbox.SubjectsDLQ)
+	if err != nil {
+		m.log.Debug("read the newest dead letter", zap.Error(err))
+		return d, nil
 	}
+	t := msg.Time
 	t = t.UTC()
 	d.Newest = &t
 	return d, nil

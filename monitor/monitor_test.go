@@ -408,7 +408,7 @@ func TestNewestDeadLetterAfterAReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var acks []*jetstream.PubAck
-	for i := range 3 {
+	for i := range 6 {
 		ack, err := js.Publish(ctx, "linkflow.dlq.tmobile", []byte(fmt.Sprint(i)))
 		if err != nil {
 			t.Fatal(err)
@@ -424,21 +424,21 @@ func TestNewestDeadLetterAfterAReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		replayed uint64 // deleted now
-		newest   uint64
-	}{{0, acks[2].Sequence}, {acks[2].Sequence, acks[1].Sequence}, {acks[0].Sequence, acks[1].Sequence}} {
-		if tc.replayed != 0 {
-			if err := s.DeleteMsg(ctx, tc.replayed); err != nil {
+		replayed []int // deleted now
+		newest   int
+	}{{nil, 5}, {[]int{5, 4, 3}, 2}, {[]int{0}, 2}} {
+		for _, i := range tc.replayed {
+			if err := s.DeleteMsg(ctx, acks[i].Sequence); err != nil {
 				t.Fatal(err)
 			}
 		}
-		want, err := s.GetMsg(ctx, tc.newest)
+		want, err := s.GetMsg(ctx, acks[tc.newest].Sequence)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The backlog is cached for a millisecond: the one read after the
 		// delete is the one judged.
-		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("the newest dead letter after deleting %d to be %d's", tc.replayed, tc.newest), func() bool {
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("the newest dead letter after deleting %v to be %d's", tc.replayed, tc.newest), func() bool {
 			b, err := m.Backlog(ctx)
 			return err == nil && b.DeadLetters != nil && b.DeadLetters.Newest != nil && b.DeadLetters.Newest.Equal(want.Time)
 		})

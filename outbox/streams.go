@@ -74,7 +74,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 			Retention: jetstream.LimitsPolicy, MaxAge: c.EventsMaxAge,
 		},
 		{
-			Name: StreamDLQ, Subjects: []string{"linkflow.dlq.>"},
+			Name: StreamDLQ, Subjects: []string{SubjectsDLQ},
 			Retention: jetstream.LimitsPolicy, MaxAge: c.DLQMaxAge,
 			// A worker copies a message the workers gave up on before it
 			// fails its link, which may wait for Redis for up to an hour;

@@ -13,8 +13,10 @@ const (
 	StreamEvents  = "LINKFLOW_EVENTS"
 	SubjectEvents = "linkflow.events."
 
-	// StreamDLQ keeps messages that could not be processed, for operators.
-	StreamDLQ = "LINKFLOW_DLQ"
+	// StreamDLQ keeps messages that could not be processed, for operators,
+	// on the subjects SubjectsDLQ matches.
+	StreamDLQ   = "LINKFLOW_DLQ"
+	SubjectsDLQ = "linkflow.dlq.>"
 	// SubjectDeadLetterLinks is where dead-lettered claimed messages go.
 	SubjectDeadLetterLinks = "linkflow.dlq.links"
 

@@ -226,7 +226,10 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 	if c.EncryptionKeys == "" && c.Reading {
 		c.EncryptionKeys = store.GenerateKey("unused") // opens nothing stored
 	}
-	if c.EncryptionKeys == "" {
+	switch {
+	case c.EncryptionKeys == "" && c.DataDir != "":
+		return nil, nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required: --redis-url is not the Redis of the linkflow dev of --data-dir (LINKFLOW_DATA_DIR), whose key is dev's only")
+	case c.EncryptionKeys == "":
 		return nil, nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required; against linkflow dev, give its --data-dir (LINKFLOW_DATA_DIR) instead")
 	}
 	kr, err := store.ParseKeyring(c.EncryptionKeys)

@@ -72,10 +72,11 @@ func Listen(ctx context.Context, cfg ListenConfig) error {
 	return nil
 }
 
-// permanent says whether an answer will not change by asking again: a 4xx
-// other than a timeout or a rate limit.
+// permanent says whether an answer will not change by asking again:
+// linkflow's own 4xx (its error envelope: not a proxy's 404 while a
+// deployment rolls out, say) other than a timeout or a rate limit.
 func permanent(err error) bool {
 	var e *client.Error
-	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 &&
+	return errors.As(err, &e) && e.Code != "" && e.StatusCode >= 400 && e.StatusCode < 500 &&
 		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
 }

@@ -104,6 +104,9 @@ func GenerateKey(id string) string {
 // PrimaryID is the id of the key that seals.
 func (k *Keyring) PrimaryID() string { return k.primary.id }
 
+// Has says whether the keyring has a key of that id.
+func (k *Keyring) Has(id string) bool { return k.byID[id] != nil }
+
 // sealedPrefix begins every sealed value.
 const sealedPrefix = "v1."
 

@@ -147,10 +147,10 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 	var c common
 	dataDir := ""
 	if !cmd.offline {
-		dirHelp := "a linkflow dev data directory: use that dev's Redis and encryption key (unless given)"
+		dirHelp := "a linkflow dev data directory: use that dev's Redis and encryption key (the key unless given; neither with another --redis-url)"
 		keysHelp := "AES-256 keys sealing secrets at rest: id:base64key,... (required, unless --data-dir)"
 		if cmd.reading {
-			dirHelp = "a linkflow dev data directory: use that dev's Redis and NATS (unless given)"
+			dirHelp = "a linkflow dev data directory: use that dev's Redis and NATS (unless given; neither with another --redis-url)"
 			keysHelp = "AES-256 keys sealing secrets at rest: id:base64key,... (not needed: this command opens no secret)"
 		}
 		fs.StringVar(&dataDir, "data-dir", "", dirHelp)

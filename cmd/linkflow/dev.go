@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -87,7 +88,9 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	// Given keys are the ones dev seals with, and dev.json keeps them: the
 	// admin commands that read it (--data-dir) must seal with them too.
-	state.EncryptionKey = cmp.Or(c.encryptionKeys, state.EncryptionKey)
+	if state.EncryptionKey, err = devKeys(c.encryptionKeys, state.EncryptionKey); err != nil {
+		return err
+	}
 	kr, err := store.ParseKeyring(state.EncryptionKey)
 	if err != nil {
 		return err
@@ -119,6 +122,30 @@ func runDev(ctx context.Context, args []string) error {
 			embedded.Banner{API: af.publicURL, Metrics: c.metricsAddr, NATS: redact.URLs(c.natsURL), Redis: redact.URLs(c.redisURL),
 				DataDir: abs, Org: devOrgID, State: state, Command: embedded.Command()}.Print(os.Stdout)
 		})
+}
+
+// devKeys are the keys dev runs with: the given ones (the first seals),
+// then those dev.json kept that they lack, so that what dev sealed before
+// still opens; without given keys, the kept ones.
+func devKeys(given, kept string) (string, error) {
+	if given == "" {
+		return kept, nil
+	}
+	g, err := store.ParseKeyring(given)
+	if err != nil {
+		return "", err
+	}
+	keys := given
+	for part := range strings.SplitSeq(kept, ",") {
+		k, err := store.ParseKeyring(part)
+		if err != nil || strings.TrimSpace(part) == "" {
+			continue // not a key: dropped
+		}
+		if !g.Has(k.PrimaryID()) {
+			keys += "," + strings.TrimSpace(part)
+		}
+	}
+	return keys, nil
 }
 
 // setDefault changes a registered flag's default, for its help too.

@@ -192,8 +192,9 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 
 // dev with encryption keys of its own and a Redis of its own behind a
 // password: dev.json keeps the keys dev seals with, so the admin commands
-// that read it (--data-dir) open what dev sealed; the banner does not print
-// the Redis password.
+// that read it (--data-dir) open what dev sealed, and the key an earlier dev
+// sealed with, which the given ones lack; the banner does not print the
+// Redis password.
 func TestDevWithGivenKeysAndRedis(t *testing.T) {
 	t.Parallel()
 	rdb, rs := testenv.RedisSingle(t)
@@ -205,6 +206,11 @@ func TestDevWithGivenKeysAndRedis(t *testing.T) {
 	port := freeTCPPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	dir := t.TempDir()
+	// An earlier dev of this data dir sealed with a key of its own.
+	earlier := store.GenerateKey("dev1")
+	if err := (&embedded.DevState{EncryptionKey: earlier, APIKey: "a-long-enough-dev-key", WebhookSecret: store.NewWebhookSecret()}).Save(dir); err != nil {
+		t.Fatal(err)
+	}
 	p := startProcIn(t, "", "dev-given", []string{"LINKFLOW_DEV_API_KEY=a-long-enough-dev-key", "LINKFLOW_ENCRYPTION_KEYS=" + keys},
 		"dev", "--data-dir", dir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
 		"--nats-port", "-1", "--redis-url", "redis://:"+password+"@"+rs.Addr, "--log-level", "warn")
@@ -212,9 +218,10 @@ func TestDevWithGivenKeysAndRedis(t *testing.T) {
 	if strings.Contains(p.output(), password) {
 		t.Fatalf("dev printed the Redis password:\n%s", p.output())
 	}
+	// The given keys seal, and the earlier one still opens what it sealed.
 	st, err := embedded.ReadDevState(dir)
-	if err != nil || st.EncryptionKey != keys {
-		t.Fatalf("dev.json keeps %q, not the keys dev seals with: %v", st.EncryptionKey, err)
+	if err != nil || st.EncryptionKey != keys+","+earlier {
+		t.Fatalf("dev.json keeps %q, not the keys dev runs with (%s, then the earlier %s): %v", st.EncryptionKey, keys, earlier, err)
 	}
 	cmd := exec.Command(linkflowBin, "keys", "create", "--org", "org_dev", "--data-dir", dir)
 	cmd.Env = cleanEnv()

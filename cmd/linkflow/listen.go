@@ -17,8 +17,8 @@ import (
 // another API.
 func runListen(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	apiURL := fs.String("api-url", "", "the linkflow API (default: that of the dev of --data-dir)")
-	apiKey := fs.String("api-key", "", "an API key with links:read (default: that of the dev of --data-dir)")
+	apiURL := fs.String("api-url", "", "the linkflow API, with --api-key (default: both of the dev of --data-dir)")
+	apiKey := fs.String("api-key", "", "an API key with links:read, with --api-url (default: both of the dev of --data-dir)")
 	dataDir := fs.String("data-dir", ".linkflow", "the data directory of a linkflow dev, whose API and key to use")
 	cfg := admin.ListenConfig{Out: os.Stdout, Err: os.Stderr}
 	fs.BoolVar(&cfg.All, "all", false, "print the events already in the log first")

@@ -239,7 +239,8 @@ func (s *Service) Failed(ctx context.Context, org, cursor string, limit int) ([]
 type ReplayFilter struct {
 	// EventIDs, when set, names the events to replay.
 	EventIDs []string
-	// Since and Until bound when the deliveries failed; zero is unbounded.
+	// Since and Until bound when the deliveries failed; zero is unbounded
+	// (Until: the call's start, as a later one is).
 	Since time.Time
 	Until time.Time
 	// Limit bounds how many one call replays. Default and maximum 1000.
@@ -295,6 +296,12 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 	if f.Since.After(since) {
 		since = f.Since
 	}
+	// Deliveries that failed up to now, this call's start: one it replays
+	// that fails again at once is failed anew, later, and not taken twice.
+	until := now
+	if !f.Until.IsZero() && f.Until.Before(now) {
+		until = f.Until
+	}
 	cursor := ""
 	for {
 		page, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, min(200, limit-res.Replayed+1), since)
@@ -302,7 +309,7 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 			return res, err
 		}
 		for _, d := range page {
-			if !f.Until.IsZero() && d.FailedAt.After(f.Until) {
+			if d.FailedAt.After(until) {
 				return res, nil
 			}
 			if res.Replayed == limit {

@@ -185,6 +185,14 @@ func TestReplayThatFailsStaysFailed(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "the replay attempted", func() bool { return rc.count(eventID) == 2 })
 	b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
+	// A replay takes the deliveries that failed before it began: this one,
+	// failed again after a replay's start (its clock a minute behind), is
+	// not taken twice by a replay that pages on.
+	early := webhooks.NewService(webhooks.ServiceConfig{Store: b.store, Feed: outbox.NewFeed(b.js), Logger: b.log,
+		Now: func() time.Time { return time.Now().Add(-time.Minute) }})
+	if res, err := early.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{}); err != nil || res.Replayed != 0 {
+		t.Fatalf("replay begun before the failure = %+v, %v", res, err)
+	}
 	if att := b.attempts(linkID); len(att) != 2 || att[1].Trigger != "replay" || att[1].Outcome != "failed" {
 		t.Errorf("attempt log = %s", mustJSON(t, att))
 	}

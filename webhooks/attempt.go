@@ -32,7 +32,8 @@ type Attempt struct {
 	Error        string `json:"error,omitempty"`
 	ResponseBody string `json:"responseBody,omitempty"`
 	// Outcome is what the attempt led to: succeeded, retrying, failed,
-	// gone.
+	// gone. A redelivery or replay that did not deliver is failed, whatever
+	// the delivery went back to.
 	Outcome string `json:"outcome"`
 	// NextRetryAt is when the next attempt is due, when one is.
 	NextRetryAt *int64 `json:"nextRetryAt"`
@@ -165,10 +166,16 @@ func (d *Dispatcher) claimSlack() time.Duration {
 func (d *Dispatcher) record(log *zap.Logger, j job, del *linkflow.Delivery, r *result, at time.Time) {
 	now := d.cfg.Now()
 	dec := d.decide(del, r, now)
+	outcome := outcomeOf(dec.status)
+	if del.Once && !r.delivered() && dec.status != linkflow.DeliveryGone {
+		// A redelivery or replay that did not deliver failed, whatever the
+		// delivery goes back to (succeeded, say).
+		outcome = linkflow.DeliveryFailed
+	}
 	a := Attempt{
 		EventID: del.EventID, WebhookID: del.EventID, Trigger: cmpTrigger(del.Trigger),
 		Timestamp: at.UnixMilli(), DurationMs: r.duration.Milliseconds(), Error: r.err,
-		ResponseBody: r.body, Outcome: outcomeOf(dec.status), NextRetryAt: linkflow.Millis(dec.nextAt),
+		ResponseBody: r.body, Outcome: outcome, NextRetryAt: linkflow.Millis(dec.nextAt),
 	}
 	if r.statusCode > 0 {
 		a.StatusCode = &r.statusCode
@@ -204,6 +211,11 @@ func (d *Dispatcher) record(log *zap.Logger, j job, del *linkflow.Delivery, r *r
 	}
 	if dec.status == linkflow.DeliveryPending {
 		d.wakeAt(dec.nextAt)
+		return
+	}
+	if del.Once && dec.status == cmpStatus(del.OnceFrom) {
+		// A redelivery or replay left the delivery where it was: it did not
+		// finish again (counted, and warned about, once).
 		return
 	}
 	// From the delivery's acceptance to its success, through retries; a

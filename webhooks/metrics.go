@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"result"})),
 		finished: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linkflow_webhook_deliveries_finished_total",
-			Help: "Deliveries that reached a final status (succeeded, failed, gone)."},
+			Help: "Deliveries that reached a final status (succeeded, failed, gone); a redelivery or replay that leaves one where it was does not count it again."},
 			[]string{"status"})),
 		deferred: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linkflow_webhook_deferred_total",

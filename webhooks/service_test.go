@@ -72,6 +72,37 @@ func TestRedeliver(t *testing.T) {
 	}
 }
 
+// A redelivery of a delivered event that the receiver refuses is a failed
+// attempt in the log, and leaves the delivery succeeded, counted once.
+func TestRedeliveryThatFailsKeepsTheSuccess(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.dispatcher(b.config())
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) int {
+		if n == 1 {
+			return http.StatusOK
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		return http.StatusInternalServerError
+	})
+	linkID, eventID := b.finish(rc.url())
+	b.waitStatus(eventID, linkflow.DeliverySucceeded, 10*time.Second)
+	if _, err := b.svc.Redeliver(b.ctx, b.org, linkID); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the redelivery recorded", func() bool {
+		d := b.delivery(eventID)
+		return d != nil && d.Attempts == 2 && d.Status == linkflow.DeliverySucceeded
+	})
+	if att := b.attempts(linkID); len(att) != 2 || att[1].Trigger != "manual" || att[1].Outcome != "failed" || *att[1].StatusCode != 500 {
+		t.Errorf("attempt log = %s", mustJSON(t, att))
+	}
+	if s, f := counterValue(t, b, "linkflow_webhook_deliveries_finished_total", "succeeded"),
+		counterValue(t, b, "linkflow_webhook_deliveries_finished_total", "failed"); s != 1 || f != 0 {
+		t.Errorf("deliveries finished: %v succeeded, %v failed; want 1 and 0", s, f)
+	}
+}
+
 // A redelivery of a delivery still in its schedule happens now and does not
 // use up a retry.
 func TestRedeliverWhileRetrying(t *testing.T) {
@@ -198,6 +229,10 @@ func TestReplayThatFailsStaysFailed(t *testing.T) {
 	}
 	if list, _, _ := b.svc.Failed(b.ctx, b.org, "", 10); len(list) != 1 {
 		t.Errorf("failed list has %d entries", len(list))
+	}
+	// It failed once: the replay that failed too does not count it again.
+	if n := counterValue(t, b, "linkflow_webhook_deliveries_finished_total", "failed"); n != 1 {
+		t.Errorf("deliveries finished failed: %v, want 1", n)
 	}
 }
 

@@ -85,8 +85,19 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	}
 	secrets, err := d.secrets.secrets(ctx, j.ref.OrgID)
 	if err != nil {
-		log.Warn("read organization; retrying shortly", zap.Error(err))
-		d.settle(log, j, now.Add(d.cfg.HostRetryDelay))
+		// Redis out of reach, or for good: the organization gone, its secret
+		// sealed with a key no longer given. Tried again, less often the
+		// longer it lasts, and failed as a host that kept failing is
+		// (BreakerGiveUp), so that it can be replayed once mended.
+		overdue := now.Sub(del.NextAt)
+		if overdue > d.cfg.BreakerGiveUp {
+			log.Error("read organization; the delivery fails", zap.Error(err))
+			d.record(log, j, del, &result{class: resultNoSecret, err: "not sent: the organization's signing secret " +
+				"could not be read for longer than the retry schedule lasts"}, now)
+			return
+		}
+		log.Warn("read organization; retrying", zap.Error(err))
+		d.settle(log, j, now.Add(min(max(d.cfg.HostRetryDelay, overdue/8), 5*time.Minute)))
 		return
 	}
 

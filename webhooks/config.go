@@ -92,7 +92,8 @@ type Config struct {
 	// BreakerGiveUp is how long an open breaker may hold back a delivery
 	// that is due before the delivery fails (its host kept failing): a
 	// deferral uses up no attempt, so without it a dead host's deliveries
-	// would wait until their state expired. Default: the schedule's span
+	// would wait until their state expired. A delivery whose organization's
+	// signing secret cannot be read fails after as long. Default: the schedule's span
 	// (every delay at its longest with Jitter), and at least an hour.
 	BreakerGiveUp time.Duration
 	// HostQueue is how many deliveries may queue in this process for a busy

@@ -48,6 +48,9 @@ const (
 	resultSignError = "sign_error"
 	// resultHostDown: not sent, its host's breaker held it back too long.
 	resultHostDown = "host_down"
+	// resultNoSecret: not sent, the organization's signing secret could not
+	// be read for too long.
+	resultNoSecret = "no_secret"
 )
 
 // result is the outcome of one attempt.
@@ -65,7 +68,8 @@ func (r *result) delivered() bool { return r.class == result2xx }
 
 // permanent results end the delivery without retries.
 func (r *result) permanent() bool {
-	return r.class == resultGone || r.class == resultInvalid || r.class == resultNoEvent || r.class == resultHostDown
+	return r.class == resultGone || r.class == resultInvalid || r.class == resultNoEvent || r.class == resultHostDown ||
+		r.class == resultNoSecret
 }
 
 // hostFailure reports whether the result says the host is unhealthy, which

@@ -33,6 +33,7 @@ type testBundle struct {
 	t       testing.TB
 	ctx     context.Context
 	rdb     redis.UniversalClient
+	prefix  string // the stores' key prefix
 	store   *store.Store
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -73,7 +74,7 @@ func setup(t testing.TB) *testBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Stop)
-	return &testBundle{t: t, ctx: ctx, rdb: rdb, store: st, nc: nc, js: js, pub: pub, log: log,
+	return &testBundle{t: t, ctx: ctx, rdb: rdb, prefix: renv.Prefix, store: st, nc: nc, js: js, pub: pub, log: log,
 		metrics: prometheus.NewRegistry(), org: org.ID, secret: org.WebhookSecrets[0],
 		svc: webhooks.NewService(webhooks.ServiceConfig{Store: st, Feed: outbox.NewFeed(js), Logger: log, Notifier: outbox.NewNotifier(nc, log)})}
 }

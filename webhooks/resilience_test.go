@@ -16,6 +16,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -573,6 +574,34 @@ func TestBreakerGivesUpOnADeadHost(t *testing.T) {
 		t.Fatalf("delivery %+v, want one attempt sent, then one recorded unsent for the breaker", d)
 	}
 	if att := b.attempts(linkID); len(att) != 2 || att[1].StatusCode != nil || att[1].Outcome != linkflow.DeliveryFailed {
+		t.Fatalf("attempt log %s", mustJSON(t, att))
+	}
+}
+
+// A delivery whose organization's signing secret cannot be read (sealed
+// with a key the dispatcher is no longer given) is not tried every second
+// for good: past BreakerGiveUp it fails, unsent and replayable.
+func TestUnreadableSecretFailsTheDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	kr, err := store.ParseKeyring(store.GenerateKey("another1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.New(store.Config{Redis: b.rdb, Keyring: kr, Prefix: b.prefix, FullDuplex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.config()
+	cfg.Store, cfg.BreakerGiveUp, cfg.HostRetryDelay = other, 300*time.Millisecond, 50*time.Millisecond
+	b.dispatcher(cfg)
+	rc := newReceiver(t, answer(http.StatusOK))
+	linkID, eventID := b.finish(rc.url())
+	d := b.waitStatus(eventID, linkflow.DeliveryFailed, 20*time.Second)
+	if d.Attempts != 1 || d.LastStatusCode != 0 || !strings.Contains(d.LastError, "signing secret") || rc.count(eventID) != 0 {
+		t.Fatalf("delivery %+v (%d requests), want one attempt recorded unsent for the secret", d, rc.count(eventID))
+	}
+	if att := b.attempts(linkID); len(att) != 1 || att[0].StatusCode != nil || att[0].Outcome != linkflow.DeliveryFailed {
 		t.Fatalf("attempt log %s", mustJSON(t, att))
 	}
 }

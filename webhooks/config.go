@@ -64,7 +64,8 @@ type Config struct {
 	// negative disables it.
 	Jitter float64
 	// RetryAfterMin and RetryAfterMax clamp a receiver's Retry-After (on
-	// 429, 502, 503 and 504), which replaces the schedule's next delay.
+	// 429, 502, 503 and 504), which lengthens the schedule's next delay to
+	// it, never shortens it.
 	// Defaults 1s and 24h.
 	RetryAfterMin time.Duration
 	RetryAfterMax time.Duration
@@ -121,7 +122,8 @@ type Config struct {
 	// Timeout bounds one attempt, from dialling to reading the response.
 	// Default 15s.
 	Timeout time.Duration
-	// ConnectTimeout bounds resolving and connecting (TLS included).
+	// ConnectTimeout bounds resolving and connecting, and the TLS handshake
+	// after it (each: up to twice as long in all).
 	// Default 5s.
 	ConnectTimeout time.Duration
 	// AllowPrivate turns the SSRF guard off: targets may be loopback or

@@ -60,6 +60,10 @@ var ErrBadCursor = errors.New("bad cursor")
 // organization, which callers must not be able to tell apart).
 var ErrNotFound = errors.New("not found")
 
+// ErrUnsealable is returned for a value sealed at rest that cannot be
+// opened: sealed with a key the process is not given, or damaged.
+var ErrUnsealable = errors.New("sealed value cannot be opened")
+
 // ErrFenced is returned when a fenced write lost its fence: the lease token is
 // no longer current, or the record changed since it was read.
 var ErrFenced = errors.New("fenced: lease or version no longer current")

@@ -209,7 +209,7 @@ type OpenConfig struct {
 // Open connects to the deployment's Redis (administration needs no NATS)
 // and returns an Admin of it, and what closes the connection.
 func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
-	devNATS := ""
+	devNATS, otherRedis := "", false
 	if c.DataDir != "" {
 		st, err := embedded.ReadDevState(c.DataDir)
 		if err != nil {
@@ -217,7 +217,8 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 		}
 		// A Redis other than dev's is another deployment: dev's key and
 		// NATS are not its own, so the data directory gives it nothing.
-		if !c.RedisURLGiven || c.RedisURL == st.RedisURL {
+		otherRedis = c.RedisURLGiven && c.RedisURL != st.RedisURL
+		if !otherRedis {
 			c.RedisURL = st.RedisURL
 			c.EncryptionKeys = cmp.Or(c.EncryptionKeys, st.EncryptionKey)
 			devNATS = st.NATSURL
@@ -227,7 +228,7 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 		c.EncryptionKeys = store.GenerateKey("unused") // opens nothing stored
 	}
 	switch {
-	case c.EncryptionKeys == "" && c.DataDir != "":
+	case c.EncryptionKeys == "" && otherRedis:
 		return nil, nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required: --redis-url is not the Redis of the linkflow dev of --data-dir (LINKFLOW_DATA_DIR), whose key is dev's only")
 	case c.EncryptionKeys == "":
 		return nil, nil, errors.New("--encryption-keys (LINKFLOW_ENCRYPTION_KEYS) is required; against linkflow dev, give its --data-dir (LINKFLOW_DATA_DIR) instead")

@@ -371,7 +371,9 @@ func (m *Monitor) deadLetters(ctx context.Context) (*DeadLetters, error) {
 	// skips deleted messages). Without it the count is still shown.
 	msg, err := s.GetLastMsgForSubject(ctx, outbox.SubjectsDLQ)
 	if err != nil {
-		m.log.Debug("read the newest dead letter", zap.Error(err))
+		if !errors.Is(err, jetstream.ErrMsgNotFound) { // not a replay meanwhile
+			m.log.Warn("read the newest dead letter", zap.Error(err))
+		}
 		return d, nil
 	}
 	t := msg.Time

@@ -443,4 +443,10 @@ func TestNewestDeadLetterAfterAReplay(t *testing.T) {
 			return err == nil && b.DeadLetters != nil && b.DeadLetters.Newest != nil && b.DeadLetters.Newest.Equal(want.Time)
 		})
 	}
+	// One request each time: no consumer made to find it (a listing's
+	// would linger for its inactive threshold).
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Consumers != 0 {
+		t.Fatalf("the dead-letter stream has %d consumers after the reads (%v)", info.State.Consumers, err)
+	}
 }

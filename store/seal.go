@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/linkflow/linkflow"
 )
 
 // Keyring seals secrets with AES-256-GCM. The first key seals; every key
@@ -31,8 +33,8 @@ type sealKey struct {
 }
 
 // ErrUnsealable is returned when a sealed value cannot be opened: unknown key,
-// tampered bytes or the wrong place.
-var ErrUnsealable = errors.New("sealed value cannot be opened")
+// tampered bytes or the wrong place (linkflow.ErrUnsealable).
+var ErrUnsealable = linkflow.ErrUnsealable
 
 // ParseKeyring reads keys in the form of LINKFLOW_ENCRYPTION_KEYS: a
 // comma-separated list of "id:base64key" (or a bare base64 key, whose id is

@@ -85,12 +85,14 @@ func (d *Dispatcher) process(j job) (holdsSlot bool) {
 	}
 	secrets, err := d.secrets.secrets(ctx, j.ref.OrgID)
 	if err != nil {
-		// Redis out of reach, or for good: the organization gone, its secret
-		// sealed with a key no longer given. Tried again, less often the
-		// longer it lasts, and failed as a host that kept failing is
-		// (BreakerGiveUp), so that it can be replayed once mended.
+		// Tried again, less often the longer it lasts. When it will not
+		// mend by itself (the organization gone, its secret sealed with a key
+		// no longer given), failed as a host that kept failing is
+		// (BreakerGiveUp), so that it can be replayed once mended; Redis out
+		// of reach is waited out.
 		overdue := now.Sub(del.NextAt)
-		if overdue > d.cfg.BreakerGiveUp {
+		lasting := errors.Is(err, linkflow.ErrNotFound) || errors.Is(err, linkflow.ErrUnsealable)
+		if lasting && overdue > d.cfg.BreakerGiveUp {
 			log.Error("read organization; the delivery fails", zap.Error(err))
 			d.record(log, j, del, &result{class: resultNoSecret, err: "not sent: the organization's signing secret " +
 				"could not be read for longer than the retry schedule lasts"}, now)

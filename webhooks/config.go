@@ -94,7 +94,8 @@ type Config struct {
 	// that is due before the delivery fails (its host kept failing): a
 	// deferral uses up no attempt, so without it a dead host's deliveries
 	// would wait until their state expired. A delivery whose organization's
-	// signing secret cannot be read fails after as long. Default: the schedule's span
+	// signing secret cannot be opened (or whose organization is gone) fails
+	// after as long. Default: the schedule's span
 	// (every delay at its longest with Jitter), and at least an hour.
 	BreakerGiveUp time.Duration
 	// HostQueue is how many deliveries may queue in this process for a busy

@@ -28,8 +28,8 @@ func (d *Dispatcher) decide(del *linkflow.Delivery, r *result, now time.Time) de
 		return decision{status: linkflow.DeliverySucceeded, step: del.Step}
 	case r.class == resultGone:
 		return decision{status: linkflow.DeliveryGone, step: del.Step}
-	case r.class == resultHostDown && del.Once:
-		// A redelivery the host never took: back to where it was.
+	case (r.class == resultHostDown || r.class == resultNoSecret) && del.Once:
+		// A redelivery never sent: back to where it was.
 		return decision{status: cmpStatus(del.OnceFrom), step: del.Step}
 	case r.permanent():
 		return decision{status: linkflow.DeliveryFailed, step: del.Step}

@@ -302,6 +302,9 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 	if !f.Until.IsZero() && f.Until.Before(now) {
 		until = f.Until
 	}
+	// And each once, whatever the processes' clocks: one whose failure
+	// again is stamped before until by a dispatcher whose clock is behind.
+	seen := map[string]bool{}
 	cursor := ""
 	for {
 		page, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, min(200, limit-res.Replayed+1), since)
@@ -312,6 +315,10 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 			if d.FailedAt.After(until) {
 				return res, nil
 			}
+			if seen[d.EventID] {
+				continue
+			}
+			seen[d.EventID] = true
 			if res.Replayed == limit {
 				res.More = true
 				return res, nil

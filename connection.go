@@ -47,6 +47,11 @@ type Connection struct {
 	LastRefreshedAt time.Time
 	LinkIDs         []string
 	Credentials     *Credentials
+	// Unreadable says the connection holds credentials that cannot be
+	// opened (sealed with an encryption key this process is not given, or
+	// damaged): Credentials is nil. It can still be read without secrets,
+	// renewed by a link, and deleted.
+	Unreadable bool
 	// RevokedAt is when the connection was deleted (status revoked), and
 	// RevokedAtProvider whether the provider confirmed the revocation.
 	RevokedAt         time.Time

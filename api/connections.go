@@ -88,6 +88,12 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, linkflow.Errorf(linkflow.EConflict, "The connection was revoked; its credentials were deleted."))
 			return
 		}
+		if c.Unreadable {
+			log.Error("connection credentials cannot be opened: sealed with an encryption key this process is not given, or damaged")
+			s.writeError(w, r, linkflow.Errorf(linkflow.EInternal, "The connection's credentials cannot be opened "+
+				"(sealed with an encryption key this linkflow is not given). A new link with this connectionId renews them."))
+			return
+		}
 		if c.Credentials != nil {
 			err := s.cfg.Store.RecordSecretRead(r.Context(), p.OrgID, c.ID, linkflow.SecretRead{
 				At: s.now(), Subject: p.Subject, KeyID: p.KeyID, Address: addrString(s, r), RequestID: requestID(r),

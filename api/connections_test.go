@@ -694,7 +694,25 @@ func TestKeyRotation(t *testing.T) {
 	}
 	onlyNew, viaNew := serve(newSpec)
 	readsAll(onlyNew, viaNew, "old key retired")
-	if _, err := s.Store.Connection(ctx, s.OrgID, connID); err == nil {
-		t.Fatal("the old key alone still opens re-sealed credentials")
+	if c, err := s.Store.Connection(ctx, s.OrgID, connID); err != nil || !c.Unreadable || c.Credentials != nil {
+		t.Fatalf("the old key alone: %+v %v, want the connection without the credentials it cannot open", c, err)
+	}
+	// An API given the old key alone (retired everywhere, kept here by
+	// mistake): the connection is read without secrets, its secrets are a
+	// 500 that says why, a link can renew it, and it can be deleted.
+	if c, _ := getConn(t, s, s.APIKey, connID, "", http.StatusOK); c.Status != "healthy" {
+		t.Fatalf("read without secrets: %+v", c)
+	}
+	_, r = getConn(t, s, s.APIKey, connID, "include_secrets=true", http.StatusInternalServerError)
+	if wantCode(t, r, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"); !strings.Contains(string(r.Body), "cannot be opened") {
+		t.Fatalf("secrets that cannot be opened: %s", r.Body)
+	}
+	if r := s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{"integrationId": sandbox.TMobile, "connectionId": connID,
+		"operations": []any{map[string]any{"resource": "paymentMethod", "action": "read"}}}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("a link renewing it: %d %s", r.StatusCode, r.Body)
+	}
+	del := s.Do(t, http.MethodDelete, "/v1/connections/"+connID, s.APIKey, nil)
+	if del.StatusCode != http.StatusOK || !strings.Contains(string(del.Body), "could not be opened") {
+		t.Fatalf("delete: %d %s", del.StatusCode, del.Body)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -25,8 +26,9 @@ var opFields = []string{"resource", "action", "arguments"}
 var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
 // parseCreate validates a create body straight into the store's input and
-// returns every problem at once.
-func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*linkflow.NewLink, []linkflow.Issue) {
+// returns every problem at once; an error is one of reading what it checks
+// against (the connection a link renews).
+func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*linkflow.NewLink, []linkflow.Issue, error) {
 	var issues []linkflow.Issue
 	add := func(path, msg string, args ...any) {
 		issues = append(issues, linkflow.Issue{Path: path, Message: fmt.Sprintf(msg, args...)})
@@ -34,7 +36,7 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 	m, ok := decodeObject(body)
 	if !ok {
 		add("", "the body must be a JSON object")
-		return nil, issues
+		return nil, issues, nil
 	}
 	issues = append(issues, unknownFields(m, "", createFields...)...)
 	req := &linkflow.NewLink{OrgID: org}
@@ -123,12 +125,16 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 		}
 	}
 	if req.ConnectionID != "" {
-		issues = append(issues, s.checkReconnect(ctx, org, req)...)
+		more, err := s.checkReconnect(ctx, org, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		issues = append(issues, more...)
 	}
 	if len(issues) == 0 {
 		req.Consent = s.consent(req.IntegrationID, req.Operations)
 	}
-	return req, issues
+	return req, issues, nil
 }
 
 // consent words what each operation's arguments commit the end user to
@@ -250,10 +256,13 @@ func (s *Server) checkReturnURL(raw string, appSchemes func() []string) string {
 // checkReconnect checks a link that renews an existing connection: the
 // connection must be the organization's and of the same integration, and the
 // end user must log in as its username.
-func (s *Server) checkReconnect(ctx context.Context, org string, req *linkflow.NewLink) []linkflow.Issue {
+func (s *Server) checkReconnect(ctx context.Context, org string, req *linkflow.NewLink) ([]linkflow.Issue, error) {
 	c, err := s.cfg.Store.Connection(ctx, org, req.ConnectionID)
-	if err != nil {
-		return []linkflow.Issue{{Path: "connectionId", Message: "no such connection"}}
+	switch {
+	case errors.Is(err, linkflow.ErrNotFound):
+		return []linkflow.Issue{{Path: "connectionId", Message: "no such connection"}}, nil
+	case err != nil:
+		return nil, err // Redis out of reach, say: not the request's fault
 	}
 	var issues []linkflow.Issue
 	if c.IntegrationID != req.IntegrationID {
@@ -263,7 +272,7 @@ func (s *Server) checkReconnect(ctx context.Context, org string, req *linkflow.N
 		issues = append(issues, linkflow.Issue{Path: "requiredUsername", Message: "must match the connection's username"})
 	}
 	req.RequiredUsername = c.Username
-	return issues
+	return issues, nil
 }
 
 // createdBody is the 201 body of POST /v1/links, field for field seed 001's.

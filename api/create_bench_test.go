@@ -42,7 +42,7 @@ func BenchmarkCreateValidation(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, issues := s.parseCreate(ctx, "org_bench", body); len(issues) > 0 {
+		if _, issues, _ := s.parseCreate(ctx, "org_bench", body); len(issues) > 0 {
 			b.Fatal(issues)
 		}
 	}

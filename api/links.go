@@ -35,7 +35,11 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		sum := sha256.Sum256(compactJSON(body))
 		reqHash = hex.EncodeToString(sum[:])
 	}
-	in, issues := s.parseCreate(r.Context(), p.OrgID, body)
+	in, issues, err := s.parseCreate(r.Context(), p.OrgID, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if len(issues) > 0 {
 		// A retry gets the first answer even when what validation reads
 		// (the organization's settings, the integrations) changed since it

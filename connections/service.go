@@ -195,6 +195,9 @@ func (s *Service) needsRefresh(c *linkflow.Connection, policy linkflow.RefreshPo
 		why = fmt.Errorf("%w: it is disabled; enable it to refresh its credentials", ErrCannotRefresh)
 	case s.refresher(c.IntegrationID) == nil:
 		why = fmt.Errorf("%w (%s)", ErrNoRefresh, c.IntegrationID)
+	case c.Unreadable:
+		why = fmt.Errorf("%w: its credentials cannot be opened (sealed with an encryption key linkflow is not given); "+
+			"a new link with this connectionId renews them", ErrCannotRefresh)
 	case c.Credentials == nil:
 		why = fmt.Errorf("%w: it has no credentials", ErrCannotRefresh)
 	}
@@ -428,6 +431,9 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 			rv, _ = p.(operations.Revoker)
 		}
 		switch {
+		case c.Unreadable:
+			msg = "Deleted through the API; its credentials could not be opened (sealed with an encryption key linkflow " +
+				"is not given), so they were deleted here without being revoked at the provider."
 		case c.Credentials == nil:
 			msg = "Deleted through the API; it held no credentials to revoke."
 		case rv == nil:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -433,6 +434,51 @@ func TestDelete(t *testing.T) {
 	if rev, err := b.service(t, plainProvider{}, nil).Delete(ctx, b.org, other); err != nil || rev.AtProvider ||
 		rev.Conn.Status != linkflow.ConnRevoked {
 		t.Fatalf("delete without a revoker: %+v %v", rev, err)
+	}
+}
+
+// A connection whose credentials cannot be opened (sealed with a key this
+// process is not given) is still read without them, refused a forced
+// refresh saying why, and deleted: a tombstone that says its credentials
+// were not revoked at the provider.
+func TestUnreadableCredentials(t *testing.T) {
+	t.Parallel()
+	var cfg store.Config
+	b := setupWith(t, func(c *store.Config) { cfg = *c })
+	ctx := context.Background()
+	id := b.connect(t, "ursula", tokens(1, b.clock.Now().Add(time.Hour)))
+	kr, err := store.ParseKeyring(store.GenerateKey("k2")) // k1 retired too early
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keyring = kr
+	other, err := store.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := other.Connection(ctx, b.org, id)
+	if err != nil || !c.Unreadable || c.Credentials != nil || c.Status != linkflow.ConnHealthy {
+		t.Fatalf("connection with unopenable credentials: %+v %v", c, err)
+	}
+	fp := &fakeProvider{}
+	b.provider = fp
+	svc, err := connections.New(connections.Config{Store: other, Providers: b, Clock: b.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := svc.Read(ctx, b.org, id, linkflow.RefreshAuto, nil); err != nil || !r.Conn.Unreadable {
+		t.Fatalf("read: %+v %v", r, err)
+	}
+	if _, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil); !errors.Is(err, connections.ErrCannotRefresh) ||
+		!strings.Contains(err.Error(), "cannot be opened") {
+		t.Fatalf("forced refresh: %v", err)
+	}
+	rev, err := svc.Delete(ctx, b.org, id)
+	if err != nil || rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked || !strings.Contains(rev.Conn.StatusMessage, "could not be opened") {
+		t.Fatalf("delete: %+v %v", rev, err)
+	}
+	if got := fp.revokedTokens(); len(got) != 0 || fp.calls.Load() != 0 {
+		t.Fatalf("the provider was called: revoked %v, %d refreshes", got, fp.calls.Load())
 	}
 }
 

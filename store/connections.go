@@ -66,12 +66,18 @@ func (s *Store) readConnection(ctx context.Context, id string) (map[string]strin
 	return h.Val(), links.Val(), nil
 }
 
+// connectionFromHash decodes a connection with its credentials opened;
+// credentials that cannot be opened leave it Unreadable, not an error, so
+// that it can still be shown, renewed and deleted.
 func (s *Store) connectionFromHash(id string, m map[string]string, links []string) (*linkflow.Connection, error) {
 	if m[cID] == "" {
 		return nil, linkflow.ErrNotFound
 	}
 	c, err := s.decodeWithCredentials(id, m, links)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrUnsealable):
+		c.Unreadable = true
+	case err != nil:
 		return nil, err
 	}
 	return c, nil

@@ -364,6 +364,16 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, unti
 		// meanwhile: the connection keeps what it has, and what this refresh
 		// obtained is dropped, not revoked: providers that revoke a whole
 		// grant would take the kept credentials with it.
+		switch {
+		case perr == nil && time.Now().After(until):
+			// The provider took longer than the lock: if it rotated the
+			// refresh token, the one kept may no longer work.
+			s.log.Error("refresh outlived its lock: the credentials it obtained are dropped, and a refresh token the provider rotated may be lost",
+				zap.String("connection_id", id))
+		case perr == nil:
+			s.log.Info("refresh superseded (a link renewed the connection, or it was revoked): the credentials it obtained are dropped",
+				zap.String("connection_id", id))
+		}
 		kept, err := s.cfg.Store.Connection(ctx, org, id)
 		if err != nil {
 			return nil, err

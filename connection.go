@@ -48,10 +48,13 @@ type Connection struct {
 	LinkIDs         []string
 	Credentials     *Credentials
 	// Unreadable says the connection holds credentials that cannot be
-	// opened (sealed with an encryption key this process is not given, or
-	// damaged): Credentials is nil. It can still be read without secrets,
-	// renewed by a link, and deleted.
+	// opened: Credentials is nil. UnknownKey names the encryption key they
+	// were sealed with when this process is not given it (a key roll under
+	// way, or a key retired too early); empty, they are damaged. It can
+	// still be read without secrets and renewed by a link; deleted only when
+	// damaged (a process given the key could revoke them at the provider).
 	Unreadable bool
+	UnknownKey string
 	// RevokedAt is when the connection was deleted (status revoked), and
 	// RevokedAtProvider whether the provider confirmed the revocation.
 	RevokedAt         time.Time

@@ -76,6 +76,9 @@ func (c *Connection) View(withSecrets bool) ConnectionView {
 		at := c.RevokedAtProvider
 		v.RevokedAtProvider = &at
 	}
+	if c.Unreadable { // held, not shown: they cannot be opened
+		v.Credentials.Redacted = true
+	}
 	if cr := c.Credentials; cr != nil {
 		v.Credentials = CredentialsView{TokenType: cr.TokenType, Scope: cr.Scope, ExpiresAt: Millis(cr.ExpiresAt)}
 		if withSecrets {

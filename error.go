@@ -61,8 +61,14 @@ var ErrBadCursor = errors.New("bad cursor")
 var ErrNotFound = errors.New("not found")
 
 // ErrUnsealable is returned for a value sealed at rest that cannot be
-// opened: sealed with a key the process is not given, or damaged.
+// opened: sealed with a key the process is not given (then ErrUnknownKey
+// too), or damaged.
 var ErrUnsealable = errors.New("sealed value cannot be opened")
+
+// ErrUnknownKey is returned with ErrUnsealable for a value sealed with an
+// encryption key this process is not given: during a key roll, processes
+// not rolled yet; or a key retired too early.
+var ErrUnknownKey = errors.New("sealed with an encryption key this process is not given")
 
 // ErrFenced is returned when a fenced write lost its fence: the lease token is
 // no longer current, or the record changed since it was read.

@@ -70,7 +70,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 	log := reqLog(r).WithLazy(zap.String("connection_id", id))
 	read, err := s.cfg.Connections.Read(r.Context(), p.OrgID, id, policy, func() { log.Debug("waiting for a refresh in flight") })
 	if err != nil {
-		s.writeError(w, r, connectionError(err))
+		s.connectionFailed(w, r, err)
 		return
 	}
 	if read.Event != nil {
@@ -88,10 +88,14 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, linkflow.Errorf(linkflow.EConflict, "The connection was revoked; its credentials were deleted."))
 			return
 		}
+		if c.Unreadable && c.UnknownKey != "" {
+			s.connectionFailed(w, r, connections.UnknownKeyError(c))
+			return
+		}
 		if c.Unreadable {
-			log.Error("connection credentials cannot be opened: sealed with an encryption key this process is not given, or damaged")
-			s.writeError(w, r, linkflow.Errorf(linkflow.EInternal, "The connection's credentials cannot be opened "+
-				"(sealed with an encryption key this linkflow is not given). A new link with this connectionId renews them."))
+			log.Error("connection credentials cannot be opened: damaged")
+			s.writeError(w, r, linkflow.Errorf(linkflow.EInternal, "The connection's credentials are damaged and cannot be "+
+				"opened. A new link with this connectionId renews them."))
 			return
 		}
 		if c.Credentials != nil {
@@ -115,6 +119,15 @@ func addrString(s *Server, r *http.Request) string {
 	return ""
 }
 
+// connectionFailed answers what the connections service refused; a key this
+// process is not given is logged too, for the operator.
+func (s *Server) connectionFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, linkflow.ErrUnknownKey) {
+		reqLog(r).Warn("connection credentials sealed with an encryption key this process is not given", zap.Error(err))
+	}
+	s.writeError(w, r, connectionError(err))
+}
+
 // connectionError words what the connections service answered.
 func connectionError(err error) error {
 	switch {
@@ -124,6 +137,13 @@ func connectionError(err error) error {
 		return e
 	case errors.Is(err, connections.ErrNoRefresh):
 		return linkflow.Errorf(linkflow.EUnprocessable, "This integration cannot refresh credentials.")
+	case errors.Is(err, linkflow.ErrUnknownKey):
+		// During a key roll, a process given the key answers: retry.
+		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The connection's credentials are sealed with an encryption key "+
+			"this linkflow process is not given: try again (a key roll may be under way). If the key was retired, an "+
+			"operator gives it back, or a new link with this connectionId renews the credentials.")
+		e.RetryAfter = 5
+		return e
 	case errors.Is(err, connections.ErrCannotRefresh):
 		msg := err.Error() // "the connection cannot be refreshed: <why>"
 		return linkflow.Errorf(linkflow.EConflict, "%s%s.", strings.ToUpper(msg[:1]), msg[1:])
@@ -276,7 +296,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("connectionId")
 	rev, err := s.cfg.Connections.Delete(r.Context(), p.OrgID, id)
 	if err != nil {
-		s.writeError(w, r, connectionError(err))
+		s.connectionFailed(w, r, err)
 		return
 	}
 	if !rev.Already {

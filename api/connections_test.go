@@ -697,22 +697,33 @@ func TestKeyRotation(t *testing.T) {
 	if c, err := s.Store.Connection(ctx, s.OrgID, connID); err != nil || !c.Unreadable || c.Credentials != nil {
 		t.Fatalf("the old key alone: %+v %v, want the connection without the credentials it cannot open", c, err)
 	}
-	// An API given the old key alone (retired everywhere, kept here by
-	// mistake): the connection is read without secrets, its secrets are a
-	// 500 that says why, a link can renew it, and it can be deleted.
+	// The stack's own API has the old key alone (a process not rolled yet,
+	// or given a retired key): the connection is read without secrets;
+	// its secrets and its deletion answer 503, naming no secret, since a
+	// process given the key could revoke it; a link can renew it. A process
+	// with the new key deletes it, revoking it at the provider.
 	if c, _ := getConn(t, s, s.APIKey, connID, "", http.StatusOK); c.Status != "healthy" {
 		t.Fatalf("read without secrets: %+v", c)
 	}
-	_, r = getConn(t, s, s.APIKey, connID, "include_secrets=true", http.StatusInternalServerError)
-	if wantCode(t, r, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"); !strings.Contains(string(r.Body), "cannot be opened") {
-		t.Fatalf("secrets that cannot be opened: %s", r.Body)
+	_, r = getConn(t, s, s.APIKey, connID, "include_secrets=true", http.StatusServiceUnavailable)
+	if wantCode(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"); !strings.Contains(string(r.Body), "encryption key") ||
+		r.Header.Get("Retry-After") == "" {
+		t.Fatalf("secrets sealed with a key not given: %s", r.Body)
 	}
 	if r := s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{"integrationId": sandbox.TMobile, "connectionId": connID,
 		"operations": []any{map[string]any{"resource": "paymentMethod", "action": "read"}}}); r.StatusCode != http.StatusCreated {
 		t.Fatalf("a link renewing it: %d %s", r.StatusCode, r.Body)
 	}
-	del := s.Do(t, http.MethodDelete, "/v1/connections/"+connID, s.APIKey, nil)
-	if del.StatusCode != http.StatusOK || !strings.Contains(string(del.Body), "could not be opened") {
-		t.Fatalf("delete: %d %s", del.StatusCode, del.Body)
+	if del := s.Do(t, http.MethodDelete, "/v1/connections/"+connID, s.APIKey, nil); del.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("delete by a process without the key: %d %s", del.StatusCode, del.Body)
+	}
+	del := viaNew.Do(t, http.MethodDelete, "/v1/connections/"+connID, s.APIKey, nil)
+	var tomb struct {
+		Status            string `json:"status"`
+		RevokedAtProvider *bool  `json:"revokedAtProvider"`
+	}
+	del.JSON(t, &tomb)
+	if del.StatusCode != http.StatusOK || tomb.Status != "revoked" || tomb.RevokedAtProvider == nil || !*tomb.RevokedAtProvider {
+		t.Fatalf("delete by a process with the key: %d %s", del.StatusCode, del.Body)
 	}
 }

@@ -37,6 +37,13 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 	}
 	in, issues, err := s.parseCreate(r.Context(), p.OrgID, body)
 	if err != nil {
+		// A retry whose first answer is recorded gets it, as below.
+		if idemKey != "" {
+			if prev, rerr := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); rerr == nil && prev != nil {
+				s.answerCreate(w, r, prev, nil)
+				return
+			}
+		}
 		s.writeError(w, r, err)
 		return
 	}

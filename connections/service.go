@@ -195,9 +195,10 @@ func (s *Service) needsRefresh(c *linkflow.Connection, policy linkflow.RefreshPo
 		why = fmt.Errorf("%w: it is disabled; enable it to refresh its credentials", ErrCannotRefresh)
 	case s.refresher(c.IntegrationID) == nil:
 		why = fmt.Errorf("%w (%s)", ErrNoRefresh, c.IntegrationID)
+	case c.Unreadable && c.UnknownKey != "":
+		why = UnknownKeyError(c)
 	case c.Unreadable:
-		why = fmt.Errorf("%w: its credentials cannot be opened (sealed with an encryption key linkflow is not given); "+
-			"a new link with this connectionId renews them", ErrCannotRefresh)
+		why = fmt.Errorf("%w: its credentials cannot be opened (damaged); a new link with this connectionId renews them", ErrCannotRefresh)
 	case c.Credentials == nil:
 		why = fmt.Errorf("%w: it has no credentials", ErrCannotRefresh)
 	}
@@ -393,6 +394,13 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, unti
 	return &Read{Conn: fresh, Refreshed: true, RefreshErr: perr, Event: msg}, nil
 }
 
+// UnknownKeyError is why a connection whose credentials are sealed with an
+// encryption key this process is not given cannot be refreshed, shown or
+// deleted here: linkflow.ErrUnknownKey, naming the key.
+func UnknownKeyError(c *linkflow.Connection) error {
+	return fmt.Errorf("%w: the credentials of connection %s are sealed with key %q", linkflow.ErrUnknownKey, c.ID, c.UnknownKey)
+}
+
 // Revocation is the outcome of Delete.
 type Revocation struct {
 	// Conn is the tombstone: status revoked, no credentials.
@@ -430,6 +438,12 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 			s.unlock(ctx, org, id, token)
 			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: true}, nil
 		}
+		if c.Unreadable && c.UnknownKey != "" {
+			// A process given the key could revoke them at the provider:
+			// deleting them here would leave the grant live for good.
+			s.unlock(ctx, org, id, token)
+			return nil, UnknownKeyError(c)
+		}
 		if !s.hold() {
 			s.unlock(ctx, org, id, token)
 			return nil, ErrStopping
@@ -442,8 +456,8 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		}
 		switch {
 		case c.Unreadable:
-			msg = "Deleted through the API; its credentials could not be opened (sealed with an encryption key linkflow " +
-				"is not given), so they were deleted here without being revoked at the provider."
+			msg = "Deleted through the API; its credentials were damaged and could not be opened, so they were deleted " +
+				"here without being revoked at the provider."
 		case c.Credentials == nil:
 			msg = "Deleted through the API; it held no credentials to revoke."
 		case rv == nil:

@@ -437,40 +437,67 @@ func TestDelete(t *testing.T) {
 	}
 }
 
-// A connection whose credentials cannot be opened (sealed with a key this
-// process is not given) is still read without them, refused a forced
-// refresh saying why, and deleted: a tombstone that says its credentials
-// were not revoked at the provider.
+// A connection whose credentials cannot be opened is still read without
+// them. Sealed with a key this process is not given (a key roll under way, or
+// a key retired too early), it is neither refreshed nor deleted here, since a
+// process given the key could revoke them at the provider: ErrUnknownKey,
+// naming the key. Damaged, a forced refresh says so, and a delete keeps a
+// tombstone saying the credentials were not revoked at the provider.
 func TestUnreadableCredentials(t *testing.T) {
 	t.Parallel()
 	var cfg store.Config
 	b := setupWith(t, func(c *store.Config) { cfg = *c })
 	ctx := context.Background()
 	id := b.connect(t, "ursula", tokens(1, b.clock.Now().Add(time.Hour)))
-	kr, err := store.ParseKeyring(store.GenerateKey("k2")) // k1 retired too early
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Keyring = kr
-	other, err := store.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := other.Connection(ctx, b.org, id)
-	if err != nil || !c.Unreadable || c.Credentials != nil || c.Status != linkflow.ConnHealthy {
-		t.Fatalf("connection with unopenable credentials: %+v %v", c, err)
-	}
 	fp := &fakeProvider{}
 	b.provider = fp
-	svc, err := connections.New(connections.Config{Store: other, Providers: b, Clock: b.clock})
-	if err != nil {
-		t.Fatal(err)
+	serve := func(spec string) (*store.Store, *connections.Service) {
+		kr, err := store.ParseKeyring(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.Keyring = kr
+		st, err := store.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := connections.New(connections.Config{Store: st, Providers: b, Clock: b.clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, svc
+	}
+
+	// Another key: k1 is unknown to this process.
+	st, svc := serve(store.GenerateKey("k2"))
+	c, err := st.Connection(ctx, b.org, id)
+	if err != nil || !c.Unreadable || c.UnknownKey != "k1" || c.Credentials != nil || c.Status != linkflow.ConnHealthy {
+		t.Fatalf("connection sealed with a key not given: %+v %v", c, err)
+	}
+	if v := c.View(false); !v.Credentials.Redacted {
+		t.Fatalf("its view: %+v, want credentials held and not shown", v.Credentials)
 	}
 	if r, err := svc.Read(ctx, b.org, id, linkflow.RefreshAuto, nil); err != nil || !r.Conn.Unreadable {
 		t.Fatalf("read: %+v %v", r, err)
 	}
+	if _, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil); !errors.Is(err, linkflow.ErrUnknownKey) || !strings.Contains(err.Error(), `"k1"`) {
+		t.Fatalf("forced refresh: %v", err)
+	}
+	if _, err := svc.Delete(ctx, b.org, id); !errors.Is(err, linkflow.ErrUnknownKey) {
+		t.Fatalf("delete: %v", err)
+	}
+	if c, err := b.st.Connection(ctx, b.org, id); err != nil || c.Status != linkflow.ConnHealthy || c.Credentials == nil {
+		t.Fatalf("after the refused delete, with the key: %+v %v", c, err)
+	}
+
+	// The same key id, other bytes: damaged.
+	st, svc = serve(store.GenerateKey("k1"))
+	if c, err := st.Connection(ctx, b.org, id); err != nil || !c.Unreadable || c.UnknownKey != "" {
+		t.Fatalf("damaged credentials: %+v %v", c, err)
+	}
 	if _, err := svc.Read(ctx, b.org, id, linkflow.RefreshForce, nil); !errors.Is(err, connections.ErrCannotRefresh) ||
-		!strings.Contains(err.Error(), "cannot be opened") {
+		!strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("forced refresh: %v", err)
 	}
 	rev, err := svc.Delete(ctx, b.org, id)

@@ -32,7 +32,7 @@ func (s *Store) openCredentials(id, sealed string) (*linkflow.Credentials, error
 	}
 	var c linkflow.Credentials
 	if err := json.Unmarshal(pt, &c); err != nil {
-		return nil, fmt.Errorf("decode credentials of %s: %w", id, err)
+		return nil, fmt.Errorf("decode credentials of %s: %w: %w", id, ErrUnsealable, err)
 	}
 	return &c, nil
 }
@@ -75,6 +75,8 @@ func (s *Store) connectionFromHash(id string, m map[string]string, links []strin
 	}
 	c, err := s.decodeWithCredentials(id, m, links)
 	switch {
+	case errors.Is(err, linkflow.ErrUnknownKey):
+		c.Unreadable, c.UnknownKey = true, SealedWith(m[cCredentials])
 	case errors.Is(err, ErrUnsealable):
 		c.Unreadable = true
 	case err != nil:
@@ -170,9 +172,10 @@ func (s *Store) ListConnections(ctx context.Context, org string, f linkflow.Conn
 			}
 			c.LinkIDs = links[i].Val()
 			if sealed := m[cCredentials]; sealed != "" {
-				c.Credentials = &linkflow.Credentials{}
-				if creds, err := s.openCredentials(c.ID, sealed); err == nil {
-					c.Credentials = creds
+				creds, err := s.openCredentials(c.ID, sealed)
+				c.Credentials, c.Unreadable = creds, err != nil
+				if errors.Is(err, linkflow.ErrUnknownKey) {
+					c.UnknownKey = SealedWith(sealed)
 				}
 			}
 			conns = append(conns, c)

@@ -132,7 +132,7 @@ func (k *Keyring) Open(sealed, aad string) ([]byte, error) {
 	}
 	key := k.byID[id]
 	if key == nil {
-		return nil, fmt.Errorf("%w: unknown key %q", ErrUnsealable, id)
+		return nil, fmt.Errorf("%w: %w %q", ErrUnsealable, linkflow.ErrUnknownKey, id)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(b64)
 	if err != nil || len(raw) < key.aead.NonceSize() {

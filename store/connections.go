@@ -129,8 +129,8 @@ func decodeConnection(m map[string]string) *linkflow.Connection {
 // ids sort by time), so pages stay stable while connections are being made. Filters are applied while
 // scanning the index; a page that stopped after maxScan entries comes back
 // short with a cursor to go on. Credentials are opened for their non-secret
-// parts (type, scope, expiry); one that cannot be opened is left empty
-// rather than failing the page. next is "" when there is nothing more.
+// parts (type, scope, expiry); one that cannot be opened leaves its
+// connection Unreadable rather than failing the page. next is "" when there is nothing more.
 func (s *Store) ListConnections(ctx context.Context, org string, f linkflow.ConnectionFilter, cursor string, limit int) (conns []*linkflow.Connection, next string, err error) {
 	if cursor != "" && !validConnCursor(cursor) {
 		return nil, "", linkflow.ErrBadCursor

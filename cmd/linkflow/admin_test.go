@@ -44,14 +44,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("no %q in:\n%s", name, out)
 		return ""
 	}
-	kr, err := store.ParseKeyring(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr}) // the commands' default prefix
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, rdb, keys, "") // the commands' default prefix
 	out := run("orgs", "create", "--name", "Acme")
 	org, secret := field(out, "organization"), field(out, "webhook secret")
 	if !strings.HasPrefix(org, "org_") || !strings.Contains(out, "api key       lfk_") || !store.ValidWebhookSecret(secret) {

@@ -138,14 +138,7 @@ func TestClusterFleetStartsBeforeItsServers(t *testing.T) {
 	if _, ok := rdb.(*redis.ClusterClient); ok != clusterRedis {
 		t.Fatalf("%s made %T", redisURL, rdb)
 	}
-	kr, err := store.ParseKeyring(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, rdb, keys, "")
 	_, apiKey := seedOrg(t, st, "fleet")
 
 	created := testenv.Do(t, "POST", base+"/v1/links", apiKey, map[string]any{"integrationId": "tmobile",
@@ -252,14 +245,7 @@ func TestClusterFleetSurvivesStreamLeaderLoss(t *testing.T) {
 	natsCluster, _, js := testenv.NATSCluster(t)
 	rdb, renv := testenv.Redis(t)
 	keys := store.GenerateKey("ll1")
-	kr, err := store.ParseKeyring(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, rdb, keys, renv.Prefix)
 	ctx := context.Background()
 	org, apiKey := seedOrg(t, st, "fleet")
 	v, err := verify.New(org.WebhookSecrets[0])

@@ -198,15 +198,7 @@ func TestOpsCommandsWhileRedisIsDown(t *testing.T) {
 func TestStatusWhileNATSIsDown(t *testing.T) {
 	t.Parallel()
 	rdb, renv := testenv.Redis(t)
-	keys := store.GenerateKey("s1")
-	kr, err := store.ParseKeyring(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: renv.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, rdb, store.GenerateKey("s1"), renv.Prefix)
 	ctx := context.Background()
 	org, err := st.CreateOrg(ctx, "", "status", "")
 	if err != nil {

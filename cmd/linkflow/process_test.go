@@ -272,6 +272,21 @@ func redisArgs(renv *testenv.RedisEnv) []string {
 	return args
 }
 
+// openStore is a store on rdb sealing with keys, under prefix ("" is the
+// commands' default).
+func openStore(t *testing.T, rdb redis.UniversalClient, keys, prefix string) *store.Store {
+	t.Helper()
+	kr, err := store.ParseKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: rdb, Keyring: kr, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	rdb, renv := testenv.Redis(t)

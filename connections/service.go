@@ -421,6 +421,9 @@ type Revocation struct {
 func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, error) {
 	w := s.newWait()
 	ctx = context.WithoutCancel(ctx)
+	// committed is when this call's last fenced commit stamped the
+	// revocation: fenced after its reply was lost, it may have been applied.
+	var committed time.Time
 	for fenced := 0; fenced < 3; {
 		until := s.lockedUntil()
 		lock, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
@@ -436,7 +439,8 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		token, c := lock.Token, lock.Conn
 		if c.Status == linkflow.ConnRevoked {
 			s.unlock(ctx, org, id, token)
-			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: true}, nil
+			mine := !committed.IsZero() && c.RevokedAt.UnixMilli() == committed.UnixMilli()
+			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: !mine}, nil
 		}
 		if c.Unreadable && c.UnknownKey != "" {
 			// A process given the key could revoke them at the provider:
@@ -478,7 +482,9 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		if errors.Is(err, linkflow.ErrFenced) {
 			// The lock expired during a slow provider call, or a link renewed
 			// the connection meanwhile: do it again under a new lock (revoking
-			// twice is harmless).
+			// twice is harmless). Or this commit was applied and its reply
+			// lost: the next lock finds the revocation it stamped.
+			committed = commit.At
 			fenced++
 			continue
 		}

@@ -576,6 +576,36 @@ func TestCommitRidesOutARedisBlip(t *testing.T) {
 	}
 }
 
+// A delete whose commit was applied and whose reply was lost finds, on its
+// next try, the revocation it made: its own (logged as such), not one that
+// happened before it.
+func TestDeleteWhoseReplyWasLost(t *testing.T) {
+	t.Parallel()
+	lose := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true} // every script
+	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(lose); c.NoAutoPipeline = true })
+	ctx := context.Background()
+	id := b.connect(t, "lost", tokens(1, b.clock.Now().Add(time.Hour)))
+	fp := &fakeProvider{during: func(linkflow.Credentials) { lose.On.Store(true) }}
+	svc := b.service(t, fp, nil)
+	done := make(chan struct{})
+	var rev *connections.Revocation
+	var err error
+	go func() { defer close(done); rev, err = svc.Delete(ctx, b.org, id) }()
+	testenv.Eventually(t, 10*time.Second, "the commit's reply to be lost", func() bool { return lose.Refused.Load() > 0 })
+	lose.On.Store(false)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the delete did not end")
+	}
+	if err != nil || rev.Already || !rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked {
+		t.Fatalf("delete: %+v %v, want this call's revocation", rev, err)
+	}
+	if got := fp.revokedTokens(); len(got) != 1 {
+		t.Fatalf("revoked at the provider: %v", got)
+	}
+}
+
 // Stop waits for a refresh and a revocation that are at the provider, and
 // for their commits: the token the provider rotated, and its revocation,
 // are recorded before the process goes on to close Redis, even when the

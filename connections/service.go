@@ -424,6 +424,7 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 	// committed is when this call's last fenced commit stamped the
 	// revocation: fenced after its reply was lost, it may have been applied.
 	var committed time.Time
+	var providerErr error // what the provider answered that commit's revocation
 	for fenced := 0; fenced < 3; {
 		until := s.lockedUntil()
 		lock, err := s.cfg.Store.LockConnection(ctx, org, id, s.cfg.ProviderTimeout+lockMargin)
@@ -440,7 +441,11 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		if c.Status == linkflow.ConnRevoked {
 			s.unlock(ctx, org, id, token)
 			mine := !committed.IsZero() && c.RevokedAt.UnixMilli() == committed.UnixMilli()
-			return &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: !mine}, nil
+			rev := &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: !mine}
+			if mine {
+				rev.ProviderErr = providerErr
+			}
+			return rev, nil
 		}
 		if c.Unreadable && c.UnknownKey != "" {
 			// A process given the key could revoke them at the provider:
@@ -483,8 +488,9 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 			// The lock expired during a slow provider call, or a link renewed
 			// the connection meanwhile: do it again under a new lock (revoking
 			// twice is harmless). Or this commit was applied and its reply
-			// lost: the next lock finds the revocation it stamped.
-			committed = commit.At
+			// lost: the next lock finds the revocation it stamped (unless it
+			// was the third fence: ErrBusy then, though it was applied).
+			committed, providerErr = commit.At, rev.ProviderErr
 			fenced++
 			continue
 		}

@@ -73,7 +73,7 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if c.Store == nil || (c.JetStream == nil && c.JetStreamErr == nil) {
-		return errors.New("monitor: Store and JetStream are required")
+		return errors.New("monitor: Store and JetStream (or JetStreamErr) are required")
 	}
 	for _, w := range c.Windows {
 		if w <= 0 {
@@ -376,8 +376,7 @@ func (m *Monitor) deadLetters(ctx context.Context) (*DeadLetters, error) {
 		}
 		return d, nil
 	}
-	t := msg.Time
-	t = t.UTC()
+	t := msg.Time.UTC()
 	d.Newest = &t
 	return d, nil
 }

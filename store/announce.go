@@ -35,10 +35,7 @@ func (s *Store) announceRepair(ctx context.Context, linkID, connID string) (*lin
 		// Only the credentials' non-secret parts are shown; ones this
 		// process cannot open are left out rather than holding the event
 		// (and the link's) back.
-		c, err := s.decodeWithCredentials(connID, h, links)
-		if errors.Is(err, ErrUnsealable) {
-			c.Unreadable = true // shown redacted, as GET shows it
-		}
+		c := s.decodeWithCredentials(connID, h, links)
 		now := s.now()
 		ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventIDFor(connID), c, now)
 		if err != nil {

@@ -73,32 +73,24 @@ func (s *Store) connectionFromHash(id string, m map[string]string, links []strin
 	if m[cID] == "" {
 		return nil, linkflow.ErrNotFound
 	}
-	c, err := s.decodeWithCredentials(id, m, links)
-	switch {
-	case errors.Is(err, linkflow.ErrUnknownKey):
-		c.Unreadable, c.UnknownKey = true, SealedWith(m[cCredentials])
-	case errors.Is(err, ErrUnsealable):
-		c.Unreadable = true
-	case err != nil:
-		return nil, err
-	}
-	return c, nil
+	return s.decodeWithCredentials(id, m, links), nil
 }
 
 // decodeWithCredentials decodes a connection's hash and opens its
-// credentials; when they cannot be opened, the connection comes back without
-// them, with the error.
-func (s *Store) decodeWithCredentials(id string, m map[string]string, links []string) (*linkflow.Connection, error) {
+// credentials; ones that cannot be opened (openCredentials' errors are all
+// ErrUnsealable) leave it Unreadable, naming the key when it is one this
+// process is not given.
+func (s *Store) decodeWithCredentials(id string, m map[string]string, links []string) *linkflow.Connection {
 	c := decodeConnection(m)
 	c.LinkIDs = links
 	if sealed := m[cCredentials]; sealed != "" {
 		creds, err := s.openCredentials(id, sealed)
-		if err != nil {
-			return c, err
+		c.Credentials, c.Unreadable = creds, err != nil
+		if errors.Is(err, linkflow.ErrUnknownKey) {
+			c.UnknownKey = SealedWith(sealed)
 		}
-		c.Credentials = creds
 	}
-	return c, nil
+	return c
 }
 
 func decodeConnection(m map[string]string) *linkflow.Connection {
@@ -165,19 +157,11 @@ func (s *Store) ListConnections(ctx context.Context, org string, f linkflow.Conn
 			if m[cID] == "" || m[cOrg] != org {
 				continue
 			}
-			c := decodeConnection(m)
-			if (f.Status != "" && c.Status != f.Status) || (f.IntegrationID != "" && c.IntegrationID != f.IntegrationID) ||
-				(f.ExternalUserID != "" && c.ExternalUserID != f.ExternalUserID) {
+			if (f.Status != "" && linkflow.ConnStatus(m[cStatus]) != f.Status) || (f.IntegrationID != "" && m[cIntegration] != f.IntegrationID) ||
+				(f.ExternalUserID != "" && m[cExternalUserID] != f.ExternalUserID) {
 				continue
 			}
-			c.LinkIDs = links[i].Val()
-			if sealed := m[cCredentials]; sealed != "" {
-				creds, err := s.openCredentials(c.ID, sealed)
-				c.Credentials, c.Unreadable = creds, err != nil
-				if errors.Is(err, linkflow.ErrUnknownKey) {
-					c.UnknownKey = SealedWith(sealed)
-				}
-			}
+			c := s.decodeWithCredentials(m[cID], m, links[i].Val())
 			conns = append(conns, c)
 			if len(conns) == limit {
 				if i < len(members)-1 || more {

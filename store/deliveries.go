@@ -291,11 +291,11 @@ func (s *Store) attemptLog(ctx context.Context, org, ownerKey, logKey string) ([
 }
 
 // FailedDeliveries returns a page of an organization's failed deliveries,
-// oldest first, failed at or after since, and the cursor of the next page
-// ("" at the end). The failed set has one part per shard: each part gives
+// oldest first, failed at or after since and, unless until is zero, at or
+// before until, and the cursor of the next page ("" at the end). The failed set has one part per shard: each part gives
 // its page after the cursor (delivery_failed_page.lua), and the pages merge
 // by (failed at, event id).
-func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error) {
+func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since, until time.Time) ([]*linkflow.Delivery, string, error) {
 	if !validID(org) {
 		return nil, "", nil
 	}
@@ -307,12 +307,16 @@ func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit 
 		}
 		curScore, curMember = sc, m
 	}
+	upper := "+inf"
+	if !until.IsZero() {
+		upper = strconv.FormatInt(ms(until), 10)
+	}
 	pipe := s.pipeline()
 	pages := make([]*redis.Cmd, Shards)
 	for sh := range Shards {
 		// One more than the page: whether anything follows is then known.
 		pages[sh] = pipe.Script(ctx, deliveryFailedPageScript, []string{s.k.failedDeliveries(sh, org)},
-			curScore, curMember, limit+1, ms(since))
+			curScore, curMember, limit+1, ms(since), upper)
 	}
 	if err := pipe.Exec(ctx); err != nil {
 		return nil, "", fmt.Errorf("failed deliveries: %w", err)

@@ -478,14 +478,21 @@ func TestRecordAttemptWritesTheState(t *testing.T) {
 	if err != nil || d2.Status != linkflow.DeliveryFailed || d2.Version != 2 || !d2.FailedAt.Equal(ms(b.clock.Now())) {
 		t.Fatalf("after failing for good: %+v (%v)", d2, err)
 	}
-	failed, cursor, err := b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour))
+	failed, cursor, err := b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour), time.Time{})
 	if err != nil || len(failed) != 1 || failed[0].EventID != fin2.EventID || cursor != "" {
 		t.Fatalf("failed deliveries: %+v %q (%v)", failed, cursor, err)
 	}
 	// A page exactly full with nothing after it is the last: no cursor to
 	// an empty page.
-	if failed, cursor, err = b.st.FailedDeliveries(ctx, b.org, "", 1, b.clock.Now().Add(-time.Hour)); err != nil || len(failed) != 1 || cursor != "" {
+	if failed, cursor, err = b.st.FailedDeliveries(ctx, b.org, "", 1, b.clock.Now().Add(-time.Hour), time.Time{}); err != nil || len(failed) != 1 || cursor != "" {
 		t.Fatalf("a full last page: %+v, cursor %q (%v), want none", failed, cursor, err)
+	}
+	// Bounded above: failed at until is listed, failed after it is not.
+	if failed, _, err = b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour), b.clock.Now()); err != nil || len(failed) != 1 {
+		t.Fatalf("failed up to its failure: %+v (%v), want it", failed, err)
+	}
+	if failed, cursor, err = b.st.FailedDeliveries(ctx, b.org, "", 10, b.clock.Now().Add(-time.Hour), b.clock.Now().Add(-time.Millisecond)); err != nil || len(failed) != 0 || cursor != "" {
+		t.Fatalf("failed up to before its failure: %+v, cursor %q (%v), want none", failed, cursor, err)
 	}
 }
 

@@ -21,7 +21,7 @@ type ServiceStore interface {
 	DeliveryAttempts(ctx context.Context, org, linkID string) ([]json.RawMessage, error)
 	EventAttempts(ctx context.Context, org, eventID string) ([]json.RawMessage, error)
 	ResendDelivery(ctx context.Context, org, eventID, trigger string, onlyFailed bool, now time.Time, failedRetention time.Duration) (*linkflow.Delivery, error)
-	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since time.Time) ([]*linkflow.Delivery, string, error)
+	FailedDeliveries(ctx context.Context, org, cursor string, limit int, since, until time.Time) ([]*linkflow.Delivery, string, error)
 	EventRecords(ctx context.Context, ids []string) (map[string]linkflow.StoredEvent, error)
 }
 
@@ -224,7 +224,7 @@ func (s *Service) Redeliver(ctx context.Context, org, linkID string) (*DeliveryV
 // in the last FailedRetention, oldest first, with the cursor of the next
 // page ("" at the end).
 func (s *Service) Failed(ctx context.Context, org, cursor string, limit int) ([]*DeliveryView, string, error) {
-	dels, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, limit, s.cfg.Now().Add(-s.cfg.FailedRetention))
+	dels, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, limit, s.cfg.Now().Add(-s.cfg.FailedRetention), time.Time{})
 	if err != nil {
 		return nil, "", err
 	}
@@ -297,7 +297,7 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 		since = f.Since
 	}
 	// Deliveries that failed up to now, this call's start: one it replays
-	// that fails again at once is failed anew, later, and not taken twice.
+	// that fails again at once is failed anew, later, and not taken again.
 	until := now
 	if !f.Until.IsZero() && f.Until.Before(now) {
 		until = f.Until
@@ -307,15 +307,14 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 	seen := map[string]bool{}
 	cursor := ""
 	for {
-		page, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, min(200, limit-res.Replayed+1), since)
+		page, next, err := s.cfg.Store.FailedDeliveries(ctx, org, cursor, min(200, limit-res.Replayed+1), since, until)
 		if err != nil {
 			return res, err
 		}
 		for _, d := range page {
-			if d.FailedAt.After(until) {
-				return res, nil
-			}
-			if seen[d.EventID] {
+			// Listed as failed before until, and failed again since
+			// (replayed by another meanwhile): not this call's to take.
+			if seen[d.EventID] || d.FailedAt.After(until) {
 				continue
 			}
 			seen[d.EventID] = true

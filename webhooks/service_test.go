@@ -2,10 +2,12 @@ package webhooks_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 )
 
@@ -236,6 +239,67 @@ func TestReplayThatFailsStaysFailed(t *testing.T) {
 	// It failed once: the replay that failed too does not count it again.
 	if n := counterValue(t, b, "linkflow_webhook_deliveries_finished_total", "failed"); n != 1 {
 		t.Errorf("deliveries finished failed: %v, want 1", n)
+	}
+}
+
+// racingStore is the real store where, at a bulk replay's first page, the
+// page's first delivery is replayed by another caller and fails again
+// between the page's read of the failed index and its read of the
+// deliveries: listed by its first failure, read after its second.
+type racingStore struct {
+	*store.Store
+	once  sync.Once
+	again func(eventID string)
+}
+
+func (r *racingStore) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since, until time.Time) ([]*linkflow.Delivery, string, error) {
+	page, next, err := r.Store.FailedDeliveries(ctx, org, cursor, limit, since, until)
+	if err == nil && len(page) > 0 {
+		r.once.Do(func() {
+			r.again(page[0].EventID)
+			page[0], _, err = r.Store.LoadDelivery(ctx, org, page[0].EventID)
+		})
+	}
+	return page, next, err
+}
+
+// A bulk replay passes over a delivery that failed again meanwhile (another
+// replayed it) and replays the rest: it does not stop at it.
+func TestReplayPassesOneFailedAgainMeanwhile(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config()
+	cfg.Schedule = []time.Duration{0}
+	b.dispatcher(cfg)
+	rc := newReceiver(t, answer(http.StatusServiceUnavailable))
+	ids := b.finishN(rc.url(), 3)
+	for _, id := range ids {
+		b.waitStatus(id, linkflow.DeliveryFailed, 10*time.Second)
+	}
+	var raced string
+	rs := &racingStore{Store: b.store, again: func(id string) {
+		raced = id
+		first := b.delivery(id).FailedAt
+		if res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: []string{id}}); err != nil || res.Replayed != 1 {
+			t.Fatalf("the other replay = %+v, %v", res, err)
+		}
+		testenv.Eventually(t, 10*time.Second, "the other replay failed again", func() bool {
+			d := b.delivery(id)
+			return d.Status == linkflow.DeliveryFailed && d.FailedAt.After(first)
+		})
+	}}
+	svc := webhooks.NewService(webhooks.ServiceConfig{Store: rs, Logger: b.log})
+	res, err := svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{})
+	if err != nil || res.Replayed != 2 || res.More {
+		t.Fatalf("replay = %+v, %v; want the two others replayed", res, err)
+	}
+	// Each attempted twice: its first attempt, then a replay (the raced
+	// one's by the other caller).
+	for _, id := range ids {
+		testenv.Eventually(t, 10*time.Second, "replayed once: "+id, func() bool { return rc.count(id) == 2 })
+	}
+	if raced == "" {
+		t.Fatal("no race was staged")
 	}
 }
 

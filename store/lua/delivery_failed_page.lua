@@ -3,7 +3,8 @@
 -- score sort by member, as Redis orders them.
 -- KEYS: 1 failed set
 -- ARGV: 1 cursor score ('' for the first page), 2 cursor member, 3 limit,
---       4 min score (older entries are past retention and skipped)
+--       4 min score (older entries are past retention and skipped),
+--       5 max score ('+inf' for none; later entries are left out)
 local start = 0
 if ARGV[1] ~= '' then
   start = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
@@ -13,4 +14,8 @@ if ARGV[1] ~= '' then
 end
 local minCount = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[4])
 if start < minCount then start = minCount end
-return redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]) - 1, 'WITHSCORES')
+local stop = start + tonumber(ARGV[3]) - 1
+local maxCount = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[5])
+if stop > maxCount - 1 then stop = maxCount - 1 end
+if stop < start then return {} end
+return redis.call('ZRANGE', KEYS[1], start, stop, 'WITHSCORES')

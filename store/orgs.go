@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,26 +67,25 @@ func (s *Store) CreateOrg(ctx context.Context, id, name, webhookSecret string) (
 	return s.Org(ctx, id)
 }
 
-// UpdateOrg changes an organization's settings: each field of u that is set
-// replaces what was there.
+// UpdateOrg changes an organization's settings in one step (org_update.lua):
+// each field of u that is set replaces what was there. A new webhook secret
+// keeps the one it replaces signing for PreviousSecretFor, when set; two
+// rotations at once each keep the one before them.
 func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate) error {
-	var fields []any
+	if !validID(org) {
+		return linkflow.ErrNotFound
+	}
+	secret, prevUntil := "", "0"
 	if u.WebhookSecret != "" {
 		if !ValidWebhookSecret(u.WebhookSecret) {
 			return errors.New("webhook secret must be whsec_ followed by base64")
 		}
-		fields = append(fields, "webhookSecret", s.keys.Seal([]byte(u.WebhookSecret), webhookSecretAAD(org)))
+		secret = s.keys.Seal([]byte(u.WebhookSecret), webhookSecretAAD(org))
 		if u.PreviousSecretFor > 0 {
-			o, err := s.Org(ctx, org)
-			if err != nil {
-				return err
-			}
-			fields = append(fields, "prevWebhookSecret", s.keys.Seal([]byte(o.WebhookSecrets[0]), webhookSecretAAD(org)),
-				"prevSecretUntil", ms(s.now().Add(u.PreviousSecretFor)))
-		} else {
-			fields = append(fields, "prevSecretUntil", 0) // an earlier rotation's overlap ends
+			prevUntil = strconv.FormatInt(ms(s.now().Add(u.PreviousSecretFor)), 10)
 		}
 	}
+	var fields []any
 	if u.AppSchemes != nil {
 		schemes := *u.AppSchemes
 		for _, sc := range schemes {
@@ -105,13 +105,17 @@ func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate)
 		}
 		fields = append(fields, "allowedOrigins", strings.Join(origins, " "))
 	}
-	if len(fields) == 0 {
+	if secret == "" && len(fields) == 0 {
 		return nil
 	}
-	if _, err := s.Org(ctx, org); err != nil {
+	found, err := orgUpdateScript.Run(ctx, s.rdb, []string{s.k.org(org)}, append([]any{secret, prevUntil}, fields...)...).Int()
+	if err != nil {
 		return err
 	}
-	return s.rdb.HSet(ctx, s.k.org(org), fields...).Err()
+	if found == 0 {
+		return linkflow.ErrNotFound
+	}
+	return nil
 }
 
 // Org returns an organization with its webhook secrets opened.

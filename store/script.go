@@ -40,6 +40,7 @@ var (
 	replacePwdScript  = script("replace_password")
 	askPwdScript      = script("ask_password")
 	pruneLinkScript   = script("prune_link")
+	orgUpdateScript   = script("org_update")
 )
 
 // runStrings runs a script alone and flattens its array reply into strings;

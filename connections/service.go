@@ -440,12 +440,7 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		token, c := lock.Token, lock.Conn
 		if c.Status == linkflow.ConnRevoked {
 			s.unlock(ctx, org, id, token)
-			mine := !committed.IsZero() && c.RevokedAt.UnixMilli() == committed.UnixMilli()
-			rev := &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: !mine}
-			if mine {
-				rev.ProviderErr = providerErr
-			}
-			return rev, nil
+			return revoked(c, committed, providerErr), nil
 		}
 		if c.Unreadable && c.UnknownKey != "" {
 			// A process given the key could revoke them at the provider:
@@ -488,8 +483,7 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 			// The lock expired during a slow provider call, or a link renewed
 			// the connection meanwhile: do it again under a new lock (revoking
 			// twice is harmless). Or this commit was applied and its reply
-			// lost: the next lock finds the revocation it stamped (unless it
-			// was the third fence: ErrBusy then, though it was applied).
+			// lost: the next lock finds the revocation it stamped.
 			committed, providerErr = commit.At, rev.ProviderErr
 			fenced++
 			continue
@@ -502,7 +496,25 @@ func (s *Service) Delete(ctx context.Context, org, id string) (*Revocation, erro
 		}
 		return rev, nil
 	}
+	// Fenced three times: the last commit may still have been applied (its
+	// reply lost), or another delete revoked the connection meanwhile.
+	if c, err := s.cfg.Store.Connection(ctx, org, id); err == nil && c.Status == linkflow.ConnRevoked {
+		return revoked(c, committed, providerErr), nil
+	}
 	return nil, ErrBusy
+}
+
+// revoked is Delete's outcome for a connection found revoked: this call's
+// own revocation when it carries the time this call's last fenced commit
+// stamped (that commit was applied, its reply lost), with what the provider
+// answered it; else one made before (Already).
+func revoked(c *linkflow.Connection, committed time.Time, providerErr error) *Revocation {
+	mine := !committed.IsZero() && c.RevokedAt.UnixMilli() == committed.UnixMilli()
+	rev := &Revocation{Conn: c, AtProvider: c.RevokedAtProvider, Already: !mine}
+	if mine {
+		rev.ProviderErr = providerErr
+	}
+	return rev
 }
 
 // clip cuts s to at most n bytes without breaking a character.

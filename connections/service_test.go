@@ -606,6 +606,45 @@ func TestDeleteWhoseReplyWasLost(t *testing.T) {
 	}
 }
 
+// A delete fenced three times, the third time after its commit was applied
+// and the reply lost, reports its own revocation, not busy.
+func TestDeleteWhoseThirdTryWasApplied(t *testing.T) {
+	t.Parallel()
+	lose := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true} // every script
+	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(lose); c.NoAutoPipeline = true })
+	ctx := context.Background()
+	id := b.connect(t, "third", tokens(1, b.clock.Now().Add(time.Hour)))
+	var calls atomic.Int64
+	fp := &fakeProvider{during: func(linkflow.Credentials) {
+		if calls.Add(1) < 3 {
+			// The lock expires during the provider's call: fenced.
+			if err := b.st.UnlockConnection(ctx, b.org, id, b.locks.last()); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+		lose.On.Store(true)
+	}}
+	svc := b.service(t, fp, nil)
+	done := make(chan struct{})
+	var rev *connections.Revocation
+	var err error
+	go func() { defer close(done); rev, err = svc.Delete(ctx, b.org, id) }()
+	testenv.Eventually(t, 10*time.Second, "the third commit's reply to be lost", func() bool { return lose.Refused.Load() > 0 })
+	lose.On.Store(false)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the delete did not end")
+	}
+	if err != nil || rev.Already || !rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked {
+		t.Fatalf("delete: %+v %v, want this call's revocation", rev, err)
+	}
+	if got := fp.revokedTokens(); len(got) != 3 {
+		t.Fatalf("revoked at the provider %d times, want 3 (one a try)", len(got))
+	}
+}
+
 // Stop waits for a refresh and a revocation that are at the provider, and
 // for their commits: the token the provider rotated, and its revocation,
 // are recorded before the process goes on to close Redis, even when the

@@ -66,7 +66,7 @@ func (a *Admin) UpdateOrg(ctx context.Context, org string, schemes, origins *[]s
 	}
 	o, err := a.Store.Org(ctx, org)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s was updated, but reading it back failed: %w", org, err)
 	}
 	if schemes != nil {
 		fmt.Fprintf(a.Out, "organization %s: app schemes %q\n", org, o.AppSchemes)
@@ -89,7 +89,14 @@ func (a *Admin) RotateWebhookSecret(ctx context.Context, org string, overlap tim
 	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{WebhookSecret: secret, PreviousSecretFor: max(overlap, time.Millisecond)}); err != nil {
 		return fmt.Errorf("rotate the webhook secret of %s: %w", org, err)
 	}
-	fmt.Fprintf(a.Out, "webhook secret %s\n\nWithin seconds webhooks are signed with this secret and, for %s, also with the old one.\n", secret, overlap)
+	fmt.Fprintf(a.Out, "webhook secret %s\n\n", secret)
+	if o, err := a.Store.Org(ctx, org); err == nil && len(o.WebhookSecrets) < 2 {
+		// The old secret is sealed with a key this process is not given.
+		fmt.Fprintf(a.Out, "Within seconds webhooks are signed with this secret. The old one could not be opened with the "+
+			"encryption keys given, so it does not sign alongside it.\n")
+		return nil
+	}
+	fmt.Fprintf(a.Out, "Within seconds webhooks are signed with this secret and, for %s, also with the old one.\n", overlap)
 	return nil
 }
 

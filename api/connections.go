@@ -132,7 +132,7 @@ func (s *Server) connectionFailed(w http.ResponseWriter, r *http.Request, err er
 func connectionError(err error) error {
 	switch {
 	case errors.Is(err, connections.ErrBusy):
-		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The connection is busy with another refresh; try again.")
+		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The connection is busy with another refresh or change; try again.")
 		e.RetryAfter = 1
 		return e
 	case errors.Is(err, connections.ErrNoRefresh):

@@ -128,8 +128,9 @@ func New(cfg Config) (*Service, error) {
 // Errors the service answers with; the API turns them into codes.
 var (
 	// ErrBusy: the connection is busy with another refresh for longer than
-	// a read waits.
-	ErrBusy = errors.New("the connection is busy with another refresh")
+	// a read waits, or a delete was overtaken three times (its lock lapsed
+	// during the provider's call, or links renewed the connection).
+	ErrBusy = errors.New("the connection is busy with another refresh or change")
 	// ErrCannotRefresh: a forced refresh of a connection that cannot be
 	// refreshed now (revoked, disabled, without credentials).
 	ErrCannotRefresh = errors.New("the connection cannot be refreshed")

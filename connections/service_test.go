@@ -616,6 +616,7 @@ func TestDeleteWhoseThirdTryWasApplied(t *testing.T) {
 	id := b.connect(t, "third", tokens(1, b.clock.Now().Add(time.Hour)))
 	var calls atomic.Int64
 	fp := &fakeProvider{during: func(linkflow.Credentials) {
+		b.clock.Advance(time.Second) // each try stamps its own time: the third's is the one to find
 		if calls.Add(1) < 3 {
 			// The lock expires during the provider's call: fenced.
 			if err := b.st.UnlockConnection(ctx, b.org, id, b.locks.last()); err != nil {

@@ -71,7 +71,10 @@ type Sealed struct {
 // and, with reseal, first re-seals every one that was not sealed with the
 // primary key, so old keys can be retired. It scans the keyspace in the
 // background of a running deployment: values that change meanwhile are left
-// to their new writer (which seals with the primary key anyway).
+// to their new writer (which seals with the primary key; a webhook-secret
+// rotation copies the secret it replaces as it is sealed: before this scan
+// reaches the organization, the scan re-seals the copy; after, it copies a
+// value the scan already re-sealed).
 func (s *Store) RotateData(ctx context.Context, reseal bool) (*Sealed, error) {
 	out := &Sealed{ByKey: map[string]int{}}
 	var errs []error

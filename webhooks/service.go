@@ -313,7 +313,9 @@ func (s *Service) ReplayFailed(ctx context.Context, org string, f ReplayFilter) 
 		}
 		for _, d := range page {
 			// Listed as failed before until, and failed again since
-			// (replayed by another meanwhile): not this call's to take.
+			// (another caller replayed it meanwhile): left to that one. A
+			// dispatcher whose clock is behind can stamp that failure
+			// before until: this call then replays it once more.
 			if seen[d.EventID] || d.FailedAt.After(until) {
 				continue
 			}

@@ -240,3 +240,28 @@ func TestRotateDataThatStopsShowsNoCounts(t *testing.T) {
 		t.Fatalf("rotate-data whose scan stops: %v\n%s", err, out)
 	}
 }
+
+// A rotation of a webhook secret sealed with a key the admin is not given
+// (retired too early) gives the organization a new secret and says the old
+// one does not sign alongside it, rather than promising the overlap.
+func TestRotateWebhookSecretSealedWithARetiredKey(t *testing.T) {
+	t.Parallel()
+	_, srv := testenv.RedisSingle(t)
+	run := func(keys string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(linkflowBin, args...)
+		cmd.Env = append(cleanEnv(), "LINKFLOW_REDIS_URL="+srv.URL, "LINKFLOW_ENCRYPTION_KEYS="+keys)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("linkflow %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	out := run(store.GenerateKey("old"), "orgs", "create", "--name", "Acme")
+	_, rest, _ := strings.Cut(out, "organization")
+	org := strings.Fields(rest)[0]
+	out = run(store.GenerateKey("new"), "orgs", "rotate-webhook-secret", "--org", org)
+	if !strings.Contains(out, "webhook secret whsec_") || !strings.Contains(out, "could not be opened") || strings.Contains(out, "also with the old one") {
+		t.Fatalf("rotate-webhook-secret:\n%s", out)
+	}
+}

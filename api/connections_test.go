@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -725,5 +726,28 @@ func TestKeyRotation(t *testing.T) {
 	del.JSON(t, &tomb)
 	if del.StatusCode != http.StatusOK || tomb.Status != "revoked" || tomb.RevokedAtProvider == nil || !*tomb.RevokedAtProvider {
 		t.Fatalf("delete by a process with the key: %d %s", del.StatusCode, del.Body)
+	}
+
+	// The pending link's claim code is sealed with the new key now: the
+	// old-key API answers the link 503 (retry: a key roll may be under way),
+	// fails a list rather than leaving the link out of it, and still serves
+	// the end user, who holds the code.
+	r = s.Do(t, http.MethodGet, "/v1/links/"+pending.LinkID, s.APIKey, nil)
+	if wantCode(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"); r.Header.Get("Retry-After") != "5" ||
+		!strings.Contains(string(r.Body), "encryption key") || strings.Contains(string(r.Body), pending.ClaimCode) {
+		t.Fatalf("a link sealed with a key not given: %s", r.Body)
+	}
+	wantCode(t, s.Do(t, http.MethodGet, "/v1/links?limit=100", s.APIKey, nil), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+	if _, err := s.Store.CreateLink(ctx, idem); !errors.Is(err, linkflow.ErrUnknownKey) {
+		t.Fatalf("an idempotent replay sealed with a key not given: %v, want ErrUnknownKey (answered 503)", err)
+	}
+	if r := s.Do(t, http.MethodGet, "/v1/links/"+pending.LinkID+"/session?code="+pending.ClaimCode, "", nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("the end user's session read by a process without the key: %d %s", r.StatusCode, r.Body)
+	}
+	// (The link renewing the connection above was sealed with the old key:
+	// the process given both keys lists them all.)
+	if r := viaBoth.Do(t, http.MethodGet, "/v1/links?limit=100", s.APIKey, nil); r.StatusCode != http.StatusOK ||
+		!strings.Contains(string(r.Body), pending.ClaimCode) {
+		t.Fatalf("the list by a process given both keys: %d %s", r.StatusCode, r.Body)
 	}
 }

@@ -64,6 +64,12 @@ func apiError(err error) *linkflow.Error {
 		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The service is temporarily unavailable. Retry in a few seconds.")
 		e.RetryAfter = retryUnavailable
 		return e
+	case errors.Is(err, linkflow.ErrUnknownKey):
+		// During a key roll, a process given the key answers: retry.
+		e := linkflow.Errorf(linkflow.EServiceUnavailable, "A stored value is sealed with an encryption key this "+
+			"linkflow process is not given: try again (a key roll may be under way).")
+		e.RetryAfter = 5
+		return e
 	case errors.Is(err, linkflow.ErrNotFound):
 		return linkflow.Errorf(linkflow.ENotFound, "Not found.")
 	case errors.Is(err, linkflow.ErrBadCursor):
@@ -146,6 +152,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case le != nil && isUnavailable(err):
 		// Warn, not Error: the outage is the news, not this request.
 		reqLog(r).Warn("request refused: a dependency is unavailable", zap.Error(err))
+	case le != nil && errors.Is(err, linkflow.ErrUnknownKey):
+		// The error names the key's id, never a secret.
+		reqLog(r).Warn("request refused: a stored value is sealed with an encryption key this process is not given", zap.Error(err))
 	case le != nil:
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		le = linkflow.Errorf(linkflow.EBadRequest, "The request was canceled.")

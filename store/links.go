@@ -172,49 +172,50 @@ func (s *Store) replay(stored, aad string) (*linkflow.Created, error) {
 }
 
 // Link returns an organization's link, with its claim code opened while the
-// link is open. Another organization's link is linkflow.ErrNotFound.
+// link is open. Another organization's link is linkflow.ErrNotFound. A claim
+// code sealed with a key this process is not given (a key roll under way)
+// is an error wrapping linkflow.ErrUnknownKey.
 func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error) {
-	if !validID(org) {
-		return nil, linkflow.ErrNotFound
-	}
-	l, err := s.loadLink(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if l.OrgID != org {
-		return nil, linkflow.ErrNotFound
-	}
-	return l, nil
-}
-
-// loadLink reads a link, whatever its organization.
-func (s *Store) loadLink(ctx context.Context, id string) (*linkflow.Link, error) {
-	if !validID(id) {
+	if !validID(org) || !validID(id) {
 		return nil, linkflow.ErrNotFound
 	}
 	m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
 	if err != nil {
 		return nil, err
 	}
-	return s.linkFromHash(m)
-}
-
-func (s *Store) linkFromHash(m map[string]string) (*linkflow.Link, error) {
-	if len(m) == 0 || m[fID] == "" {
-		return nil, linkflow.ErrNotFound
-	}
-	l, err := decodeLink(m)
+	l, err := linkOf(m)
 	if err != nil {
 		return nil, err
 	}
+	if l.OrgID != org {
+		return nil, linkflow.ErrNotFound
+	}
+	if err := s.openClaimCode(l, m); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// linkOf decodes a link's hash without its claim code, for the steps that
+// do not show it (the sweeper's; a process without the key that sealed it
+// still expires and fails the link). An empty hash is linkflow.ErrNotFound.
+func linkOf(m map[string]string) (*linkflow.Link, error) {
+	if len(m) == 0 || m[fID] == "" {
+		return nil, linkflow.ErrNotFound
+	}
+	return decodeLink(m)
+}
+
+// openClaimCode opens the link's claim code while the link is pending.
+func (s *Store) openClaimCode(l *linkflow.Link, m map[string]string) error {
 	if sealed := m[fClaimCode]; sealed != "" && l.Status == linkflow.StatusPending {
 		code, err := s.keys.Open(sealed, claimCodeAAD(l.ID))
 		if err != nil {
-			return nil, fmt.Errorf("open claim code of %s: %w", l.ID, err)
+			return fmt.Errorf("open claim code of %s: %w", l.ID, err)
 		}
 		l.ClaimCode = string(code)
 	}
-	return l, nil
+	return nil
 }
 
 // LinkByCode returns a link for the end user, who proves access with the
@@ -238,7 +239,16 @@ func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.
 	if code == "" || subtle.ConstantTimeCompare([]byte(m[fClaimHash]), []byte(hashHex(code))) != 1 {
 		return nil, s.countBadCode(ctx, linkID)
 	}
-	return s.linkFromHash(m)
+	l, err := linkOf(m)
+	if err != nil {
+		return nil, err
+	}
+	// The caller holds the code: it need not be opened (nor the key that
+	// sealed it be given to this process).
+	if m[fClaimCode] != "" && l.Status == linkflow.StatusPending {
+		l.ClaimCode = code
+	}
+	return l, nil
 }
 
 // countBadCode counts a wrong code for a link and returns the error to

@@ -85,7 +85,7 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 	leave := s.rdb.Pipeline()
 	for sh, ids := range due {
 		for i, id := range ids {
-			l, lerr := s.linkFromHash(read[sh][i].Val())
+			l, lerr := linkOf(read[sh][i].Val())
 			if lerr != nil || l.Status != linkflow.StatusPending || l.EffectiveStatus(now) != linkflow.StatusExpired {
 				leave.ZRem(ctx, s.k.expiring(sh), id)
 				if lerr != nil && !errors.Is(lerr, linkflow.ErrNotFound) {
@@ -197,7 +197,7 @@ func (s *Store) claimedInRetention(h map[string]string, now time.Time) bool {
 // (reported unreadable, so the rounds do not stop at it), is pruned.
 func (s *Store) failOverdue(ctx context.Context, sh int, m string, h map[string]string, now time.Time, unreadable map[string]error) (fin *linkflow.Finished, open bool, err error) {
 	id := memberID(m)
-	l, err := s.linkFromHash(h)
+	l, err := linkOf(h)
 	if errors.Is(err, linkflow.ErrNotFound) {
 		return nil, false, nil
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -185,4 +186,41 @@ func TestRetentionEntryIsOneThroughALinksLife(t *testing.T) {
 	}
 	b.succeed(t, l.ID, "tok")
 	one("ended")
+}
+
+// A sweeper without the key that sealed a pending link's claim code (a key
+// roll under way) still expires the link: it does not need the code, and it
+// does not drop the link from the expiry schedule unexpired.
+func TestSweepExpiresALinkSealedWithAKeyNotGiven(t *testing.T) {
+	t.Parallel()
+	var cfg store.Config
+	b := setupWith(t, func(c *store.Config) { cfg = *c })
+	ctx := context.Background()
+	l := b.create(t, nil)
+	kr, err := store.ParseKeyring(store.GenerateKey("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keyring = kr
+	other, err := store.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Link(ctx, b.org, l.ID); !errors.Is(err, linkflow.ErrUnknownKey) {
+		t.Fatalf("read by a process without the key: %v, want ErrUnknownKey", err)
+	}
+	if _, err := other.Link(ctx, "org_another", l.ID); !errors.Is(err, linkflow.ErrNotFound) {
+		t.Fatalf("read as another organization: %v, want not found", err)
+	}
+	if got, err := other.LinkByCode(ctx, l.ID, l.ClaimCode); err != nil || got.ClaimCode != l.ClaimCode {
+		t.Fatalf("read with its code by a process without the key: %+v %v", got, err)
+	}
+	b.clock.Add(2 * time.Hour)
+	sw, err := other.SweepLinks(ctx, 100)
+	if err != nil || len(sw.Expired) != 1 || len(sw.Unreadable) != 0 {
+		t.Fatalf("sweep: %+v %v, want the link expired", sw, err)
+	}
+	if got, err := b.st.Link(ctx, b.org, l.ID); err != nil || got.Status != linkflow.StatusExpired {
+		t.Fatalf("after the sweep: %+v %v", got, err)
+	}
 }

@@ -253,4 +253,7 @@ type LinkFilter struct {
 	Status         Status
 	IntegrationID  string
 	ExternalUserID string
+	// ClaimCodes opens the claim codes of pending links, for a caller
+	// allowed to see them; without it they are left out.
+	ClaimCodes bool
 }

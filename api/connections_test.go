@@ -744,10 +744,25 @@ func TestKeyRotation(t *testing.T) {
 	if r := s.Do(t, http.MethodGet, "/v1/links/"+pending.LinkID+"/session?code="+pending.ClaimCode, "", nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("the end user's session read by a process without the key: %d %s", r.StatusCode, r.Body)
 	}
+	// A key that may only read links never sees claim codes: its reads
+	// need no key for them.
+	reader, _, err := both.CreateAPIKey(ctx, s.OrgID, "reader", "", []string{linkflow.ScopeLinksRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/links/" + pending.LinkID, "/v1/links?limit=100"} {
+		if r := s.Do(t, http.MethodGet, path, reader, nil); r.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s with links:read by a process without the key: %d %s", path, r.StatusCode, r.Body)
+		}
+	}
 	// (The link renewing the connection above was sealed with the old key:
 	// the process given both keys lists them all.)
 	if r := viaBoth.Do(t, http.MethodGet, "/v1/links?limit=100", s.APIKey, nil); r.StatusCode != http.StatusOK ||
 		!strings.Contains(string(r.Body), pending.ClaimCode) {
 		t.Fatalf("the list by a process given both keys: %d %s", r.StatusCode, r.Body)
+	}
+	// The end user declines it through the process without the key.
+	if r := s.Do(t, http.MethodPost, "/v1/links/"+pending.LinkID+"/decline", "", map[string]any{"claimCode": pending.ClaimCode}); r.StatusCode != http.StatusOK {
+		t.Fatalf("decline by a process without the key: %d %s", r.StatusCode, r.Body)
 	}
 }

@@ -20,6 +20,7 @@ type Store interface {
 	CreateLink(ctx context.Context, in linkflow.NewLink) (*linkflow.Created, error)
 	Replay(ctx context.Context, org, key, requestHash string) (*linkflow.Created, error)
 	Link(ctx context.Context, org, id string) (*linkflow.Link, error)
+	LinkWithCode(ctx context.Context, org, id string) (*linkflow.Link, error)
 	ListLinks(ctx context.Context, org string, f linkflow.LinkFilter, cursor string, limit int) ([]*linkflow.Link, string, error)
 	CancelLink(ctx context.Context, org, id string) (*linkflow.CancelResult, error)
 	LinkByCode(ctx context.Context, linkID, code string) (*linkflow.Link, error)

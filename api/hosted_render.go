@@ -260,9 +260,12 @@ func (s *Server) renderLinkError(w http.ResponseWriter, r *http.Request, err err
 // renderProblem renders an error that is not about the link's state.
 func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error) {
 	le := apiError(err)
-	if le == nil {
+	switch {
+	case le == nil:
 		reqLog(r).Error("hosted page", zap.Error(err))
 		le = linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred.")
+	case errors.Is(err, linkflow.ErrUnknownKey):
+		reqLog(r).Warn("hosted page: a stored value is sealed with an encryption key this process is not given", zap.Error(err))
 	}
 	p := &page{State: "problem", OutcomeTitle: "Something went wrong", OutcomeDetail: "Try again in a moment."}
 	switch le.Code {

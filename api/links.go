@@ -113,7 +113,11 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	l, err := s.cfg.Store.Link(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
+	read := s.cfg.Store.Link
+	if principal(r).Can(linkflow.ScopeLinksWrite) {
+		read = s.cfg.Store.LinkWithCode // it sees the claim code (linkView)
+	}
+	l, err := read(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
 	if err != nil {
 		s.writeError(w, r, notFound(err, "Link not found."))
 		return
@@ -140,6 +144,7 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 		Status:         linkflow.Status(q.Get("status")),
 		IntegrationID:  q.Get("integrationId"),
 		ExternalUserID: q.Get("externalUserId"),
+		ClaimCodes:     principal(r).Can(linkflow.ScopeLinksWrite), // it sees them (linkView)
 	}
 	if f.Status != "" && !f.Status.Valid() {
 		s.writeError(w, r, badParam("status", "is not a link status; the statuses are "+strings.Join(statusNames(linkflow.Statuses), ", ")))

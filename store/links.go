@@ -171,24 +171,22 @@ func (s *Store) replay(stored, aad string) (*linkflow.Created, error) {
 	return &linkflow.Created{Response: resp, Replayed: true}, nil
 }
 
-// Link returns an organization's link, with its claim code opened while the
-// link is open. Another organization's link is linkflow.ErrNotFound. A claim
-// code sealed with a key this process is not given (a key roll under way)
-// is an error wrapping linkflow.ErrUnknownKey.
+// Link returns an organization's link without its claim code: the steps
+// that do not show the code need no key for it. Another organization's link
+// is linkflow.ErrNotFound.
 func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error) {
-	if !validID(org) || !validID(id) {
-		return nil, linkflow.ErrNotFound
-	}
-	m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
+	l, _, err := s.readLink(ctx, org, id)
+	return l, err
+}
+
+// LinkWithCode is Link with the claim code opened while the link is
+// pending, for a caller allowed to see it. A code sealed with a key this
+// process is not given (a key roll under way) is an error wrapping
+// linkflow.ErrUnknownKey.
+func (s *Store) LinkWithCode(ctx context.Context, org, id string) (*linkflow.Link, error) {
+	l, m, err := s.readLink(ctx, org, id)
 	if err != nil {
 		return nil, err
-	}
-	l, err := linkOf(m)
-	if err != nil {
-		return nil, err
-	}
-	if l.OrgID != org {
-		return nil, linkflow.ErrNotFound
 	}
 	if err := s.openClaimCode(l, m); err != nil {
 		return nil, err
@@ -196,9 +194,28 @@ func (s *Store) Link(ctx context.Context, org, id string) (*linkflow.Link, error
 	return l, nil
 }
 
+// readLink reads an organization's link and its hash.
+func (s *Store) readLink(ctx context.Context, org, id string) (*linkflow.Link, map[string]string, error) {
+	if !validID(org) || !validID(id) {
+		return nil, nil, linkflow.ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, s.k.link(id)).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := linkOf(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.OrgID != org {
+		return nil, nil, linkflow.ErrNotFound
+	}
+	return l, m, nil
+}
+
 // linkOf decodes a link's hash without its claim code, for the steps that
-// do not show it (the sweeper's; a process without the key that sealed it
-// still expires and fails the link). An empty hash is linkflow.ErrNotFound.
+// do not show it (a process without the key that sealed it still cancels,
+// expires and fails the link). An empty hash is linkflow.ErrNotFound.
 func linkOf(m map[string]string) (*linkflow.Link, error) {
 	if len(m) == 0 || m[fID] == "" {
 		return nil, linkflow.ErrNotFound
@@ -206,9 +223,10 @@ func linkOf(m map[string]string) (*linkflow.Link, error) {
 	return decodeLink(m)
 }
 
-// openClaimCode opens the link's claim code while the link is pending.
+// openClaimCode opens the link's claim code while the link is pending (and
+// not past its expiry, when it is shown no more).
 func (s *Store) openClaimCode(l *linkflow.Link, m map[string]string) error {
-	if sealed := m[fClaimCode]; sealed != "" && l.Status == linkflow.StatusPending {
+	if sealed := m[fClaimCode]; sealed != "" && l.EffectiveStatus(s.now()) == linkflow.StatusPending {
 		code, err := s.keys.Open(sealed, claimCodeAAD(l.ID))
 		if err != nil {
 			return fmt.Errorf("open claim code of %s: %w", l.ID, err)

@@ -77,13 +77,23 @@ func TestCreateAndRead(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	l := b.create(t, nil)
-	got, err := b.st.Link(ctx, b.org, l.ID)
+	got, err := b.st.LinkWithCode(ctx, b.org, l.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Status != linkflow.StatusPending || got.ClaimCode != l.ClaimCode || len(got.Operations) != 2 {
 		t.Fatalf("read back %+v", got)
 	}
+	// Read without its code (the steps that do not show it need no key).
+	if plain, err := b.st.Link(ctx, b.org, l.ID); err != nil || plain.ClaimCode != "" || plain.Status != linkflow.StatusPending {
+		t.Fatalf("read without the code: %+v %v", plain, err)
+	}
+	// Past its expiry (not swept yet) the code is shown no more: not opened.
+	b.clock.Add(2 * time.Hour)
+	if late, err := b.st.LinkWithCode(ctx, b.org, l.ID); err != nil || late.ClaimCode != "" {
+		t.Fatalf("past its expiry: claim code %q (%v)", late.ClaimCode, err)
+	}
+	b.clock.Add(-2 * time.Hour)
 	for _, op := range got.Operations {
 		if op.Arguments != nil {
 			t.Fatalf("arguments came back: %s", op.Arguments)

@@ -206,10 +206,13 @@ func TestSweepExpiresALinkSealedWithAKeyNotGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Link(ctx, b.org, l.ID); !errors.Is(err, linkflow.ErrUnknownKey) {
-		t.Fatalf("read by a process without the key: %v, want ErrUnknownKey", err)
+	if _, err := other.LinkWithCode(ctx, b.org, l.ID); !errors.Is(err, linkflow.ErrUnknownKey) {
+		t.Fatalf("read with its code by a process without the key: %v, want ErrUnknownKey", err)
 	}
-	if _, err := other.Link(ctx, "org_another", l.ID); !errors.Is(err, linkflow.ErrNotFound) {
+	if got, err := other.Link(ctx, b.org, l.ID); err != nil || got.ClaimCode != "" {
+		t.Fatalf("read without its code by a process without the key: %+v %v", got, err)
+	}
+	if _, err := other.LinkWithCode(ctx, "org_another", l.ID); !errors.Is(err, linkflow.ErrNotFound) {
 		t.Fatalf("read as another organization: %v, want not found", err)
 	}
 	if got, err := other.LinkByCode(ctx, l.ID, l.ClaimCode); err != nil || got.ClaimCode != l.ClaimCode {

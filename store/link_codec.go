@@ -41,7 +41,10 @@ const (
 	fChallenge        = "challenge"
 	// fAnswered is the challenge an answer was submitted to, until the
 	// worker asks again or moves on (submit_input.lua).
-	fAnswered     = "answered"
+	fAnswered = "answered"
+	// fClosed is the challenge the session closed to answers with its last
+	// read at the challenge's expiry (take_input.lua), until it asks again.
+	fClosed       = "closed"
 	fCancel       = "cancel"
 	fAttempts     = "attempts"
 	fVersion      = "version"

@@ -430,9 +430,12 @@ var takeInputScript = script("take_input")
 // lease token (linkflow.ErrFenced when another holds the link). It returns
 // "" and no error when there is none. The answer stays until SetChallenge
 // or ReleaseRun drops it, so a read whose reply was lost can be repeated.
-func (s *Store) TakeInput(ctx context.Context, linkID, token string) (challengeID, response string, err error) {
+// closing, when set, is the challenge the session stops waiting for: an
+// answer to it that comes after this read is refused as expired (until a
+// SetChallenge or AskPassword asks again).
+func (s *Store) TakeInput(ctx context.Context, linkID, token, closing string) (challengeID, response string, err error) {
 	out, err := s.runStrings(ctx, takeInputScript, "take the answer of "+linkID,
-		[]string{s.k.linkInput(linkID), s.k.linkLease(linkID)}, token)
+		[]string{s.k.linkInput(linkID), s.k.linkLease(linkID), s.k.link(linkID)}, token, closing)
 	if err != nil {
 		return "", "", err
 	}

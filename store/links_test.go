@@ -513,6 +513,38 @@ func (b *bundle) ask(t *testing.T, id, token string, left int) *linkflow.Challen
 	return ch
 }
 
+// The session's last read at a challenge's expiry closes it: an answer the
+// API stores after that read (its clock behind the worker's, or its request
+// slower than the read) is refused as expired, not accepted and dropped. A
+// read without the lease closes nothing; the same challenge asked again
+// takes answers again.
+func TestLastReadClosesTheChallenge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	l := b.running(t, "fay", "tok")
+	b.ask(t, l.ID, "tok", 3)
+	if _, _, err := b.st.TakeInput(ctx, l.ID, "tok-lost", "chl_1"); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("a closing read without the lease: %v", err)
+	}
+	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok", ""); err != nil || id != "" {
+		t.Fatalf("a read: %q %v", id, err)
+	}
+	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok", "chl_1"); err != nil || id != "" {
+		t.Fatalf("the last read: %q %v", id, err)
+	}
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); !errors.Is(err, linkflow.ErrChallengeExpired) {
+		t.Fatalf("an answer after the last read, within the challenge's expiry: %v, want expired", err)
+	}
+	b.ask(t, l.ID, "tok", 2)
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "654321"); err != nil {
+		t.Fatalf("an answer once asked again: %v", err)
+	}
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok", "chl_1"); err != nil || id != "chl_1" || resp != "654321" {
+		t.Fatalf("the last read takes an answer that came in time: %q %q %v", id, resp, err)
+	}
+}
+
 // Only the holder of a link's lease takes the answer to its challenge: a
 // worker that lost the lease and has not noticed yet would take the answer
 // meant for the new holder's challenge and throw it away.
@@ -525,20 +557,20 @@ func TestTakeInputIsFencedByTheLease(t *testing.T) {
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); err != nil {
 		t.Fatal(err)
 	}
-	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-lost"); !errors.Is(err, linkflow.ErrFenced) || id != "" || resp != "" {
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-lost", ""); !errors.Is(err, linkflow.ErrFenced) || id != "" || resp != "" {
 		t.Fatalf("taken without the lease: %q %q %v", id, resp, err)
 	}
-	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "chl_1" || resp != "123456" {
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder", ""); err != nil || id != "chl_1" || resp != "123456" {
 		t.Fatalf("the holder takes: %q %q %v", id, resp, err)
 	}
 	// A read whose reply was lost is read again: the answer stays until
 	// the worker asks again or moves on.
-	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder"); err != nil || id != "chl_1" || resp != "123456" {
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok-holder", ""); err != nil || id != "chl_1" || resp != "123456" {
 		t.Fatalf("read again: %q %q %v", id, resp, err)
 	}
 	none := func(token, after string) {
 		t.Helper()
-		if id, _, err := b.st.TakeInput(ctx, l.ID, token); err != nil || id != "" {
+		if id, _, err := b.st.TakeInput(ctx, l.ID, token, ""); err != nil || id != "" {
 			t.Fatalf("the answer outlived %s: %q %v", after, id, err)
 		}
 	}
@@ -590,7 +622,7 @@ func TestSubmitInputRefusedPastTheChallengesExpiry(t *testing.T) {
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "123456"); !errors.Is(err, linkflow.ErrChallengeExpired) {
 		t.Fatalf("an answer at the expiry: %v", err)
 	}
-	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "" {
+	if id, _, err := b.st.TakeInput(ctx, l.ID, "tok", ""); err != nil || id != "" {
 		t.Fatalf("an answer was kept: %q %v", id, err)
 	}
 }
@@ -611,7 +643,7 @@ func TestSubmitInputOncePerAsking(t *testing.T) {
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "222222"); !errors.Is(err, linkflow.ErrAlreadyAnswered) {
 		t.Fatalf("a second answer while the first waits: %v", err)
 	}
-	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "chl_1" || resp != "111111" {
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok", ""); err != nil || id != "chl_1" || resp != "111111" {
 		t.Fatalf("taken: %q %q %v, want the first answer", id, resp, err)
 	}
 	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "333333"); !errors.Is(err, linkflow.ErrAlreadyAnswered) {
@@ -797,7 +829,7 @@ func TestAskPasswordCountsRefusals(t *testing.T) {
 	if err := b.st.AskPassword(ctx, b.org, l.ID, "tok", ch, 1); err != nil { // sent again, later
 		t.Fatal(err)
 	}
-	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok"); err != nil || id != "cred_1" || resp != "typed" {
+	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok", ""); err != nil || id != "cred_1" || resp != "typed" {
 		t.Fatalf("the answer after the write sent again: %q %q %v", id, resp, err)
 	}
 	if got, err := b.st.Link(ctx, b.org, l.ID); err != nil || !got.Challenge.ExpiresAt.Equal(ch.ExpiresAt) {

@@ -149,7 +149,7 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 	if c != nil {
 		return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
 			set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
-			del: []string{fAnswered}, // asked (again): it may be answered
+			del: []string{fAnswered, fClosed}, // asked (again): it may be answered
 		})
 	}
 	if password != "" {
@@ -158,7 +158,7 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 		}
 	}
 	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
-		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered},
+		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered, fClosed},
 	})
 }
 

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"github.com/prometheus/client_golang/prometheus"
 	"strings"
 	"sync"
@@ -164,6 +165,61 @@ func TestMFAAnswerTakenAtTheTimeout(t *testing.T) {
 	}
 }
 
+// An answer the API stores just after the session's last read at the
+// challenge's timeout (the API's clock behind the worker's, or its request
+// slower than the read) is refused as expired: the end user is not told it
+// was accepted while the link fails for want of it.
+func TestMFAAnswerAfterTheLastReadIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	clock := clockwork.NewFakeClock()
+	late := &lateAnswerStore{Store: h.st, answered: make(chan error, 1)}
+	h.startWorker(func(c *workflow.Config) {
+		c.Clock, c.Store = clock, late
+		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
+	})
+	l, code := h.runMFA()
+	cur := h.wait(l.ID, 10*time.Second, linkflow.StatusAwaitingInput)
+	testenv.Eventually(t, 10*time.Second, "the session's first read", func() bool { return late.takes.Load() > 0 })
+	late.answer = func() error {
+		_, err := h.st.SubmitInput(context.Background(), l.ID, code, cur.Challenge.ID, sandbox.OTPCode)
+		return err
+	}
+	clock.Advance(5 * time.Minute) // the default timeout
+	got := h.wait(l.ID, 10*time.Second, linkflow.StatusSucceeded, linkflow.StatusFailed)
+	if got.Error == nil || got.Error.Code != linkflow.FailureChallengeTimeout {
+		t.Fatalf("the link: %s %+v, want failed for the timeout", got.Status, got.Error)
+	}
+	select {
+	case err := <-late.answered:
+		if !errors.Is(err, linkflow.ErrChallengeExpired) {
+			t.Fatalf("the answer after the last read: %v, want refused as expired", err)
+		}
+	default:
+		t.Fatal("no answer came after the last read")
+	}
+}
+
+// lateAnswerStore is the real store where, once answer is set, the next
+// read of the challenge's answer (the session's last, at the timeout) is
+// followed at once by the API storing an answer; answered is what the API
+// was told.
+type lateAnswerStore struct {
+	*store.Store
+	takes    atomic.Int64
+	answer   func() error
+	answered chan error
+}
+
+func (s *lateAnswerStore) TakeInput(ctx context.Context, id, token, closing string) (string, string, error) {
+	defer s.takes.Add(1)
+	cid, resp, err := s.Store.TakeInput(ctx, id, token, closing)
+	if s.answer != nil && s.takes.Load() == 1 {
+		s.answered <- s.answer()
+	}
+	return cid, resp, err
+}
+
 // readCountingStore is the real store that counts the reads of challenge
 // answers that returned.
 type readCountingStore struct {
@@ -171,9 +227,9 @@ type readCountingStore struct {
 	takes atomic.Int64
 }
 
-func (s *readCountingStore) TakeInput(ctx context.Context, id, token string) (string, string, error) {
+func (s *readCountingStore) TakeInput(ctx context.Context, id, token, closing string) (string, string, error) {
 	defer s.takes.Add(1)
-	return s.Store.TakeInput(ctx, id, token)
+	return s.Store.TakeInput(ctx, id, token, closing)
 }
 
 // A Redis that stops answering while the end user types does not cost them

@@ -208,16 +208,16 @@ func (s *session) waitInput(ch *linkflow.Challenge) (resp string, err error) {
 	// A Redis that does not answer for a while must not cost the end user
 	// the login: the answer is asked for again, more slowly each time,
 	// until the challenge expires.
-	take := func() (cid, resp string, err error) {
+	take := func(closing string) (cid, resp string, err error) {
 		err = s.underLease(func() (err error) {
-			cid, resp, err = s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token)
+			cid, resp, err = s.w.cfg.Store.TakeInput(s.ctx, s.link.ID, s.r.Token, closing)
 			return err
 		})
 		return cid, resp, err
 	}
 	for fails := 0; ; {
 		var again <-chan time.Time
-		cid, resp, err := take()
+		cid, resp, err := take("")
 		switch {
 		case errors.Is(err, linkflow.ErrFenced) || errors.Is(err, linkflow.ErrUnreadable) || (err != nil && s.ctx.Err() != nil):
 			return "", err
@@ -236,8 +236,10 @@ func (s *session) waitInput(ch *linkflow.Challenge) (resp string, err error) {
 		case <-again:
 		case <-timer.Chan():
 			// An answer that came just in time, its notice not read yet
-			// (or lost), is still taken.
-			cid, resp, err := take()
+			// (or lost), is still taken; this read closes the challenge, so
+			// one the API stores after it is refused, not accepted and
+			// dropped.
+			cid, resp, err := take(ch.ID)
 			switch {
 			case err != nil:
 				// Whether the end user answered is unknown: not their fault.

@@ -32,7 +32,7 @@ type RunStore interface {
 	ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error
 	FinishRun(ctx context.Context, l *linkflow.Link, token string, conn *linkflow.ConnectionWrite) (*linkflow.Finished, error)
 	FailLink(ctx context.Context, org, id string, le linkflow.LinkError) (*linkflow.Finished, error)
-	TakeInput(ctx context.Context, id, token string) (challengeID, response string, err error)
+	TakeInput(ctx context.Context, id, token, closing string) (challengeID, response string, err error)
 	AppendTrace(ctx context.Context, id string, expiresAt time.Time, entries ...linkflow.TraceEntry) error
 	AcquireSlot(ctx context.Context, integration, holder string, limit int, ttl time.Duration) (bool, error)
 	ReleaseSlot(ctx context.Context, integration, holder string) error

@@ -19,7 +19,7 @@ if cur then
   end
 end
 redis.call('HSET', KEYS[1], 'status', 'awaiting_input', 'challenge', ARGV[2], 'passwordsRefused', ARGV[4])
-redis.call('HDEL', KEYS[1], 'answered')
+redis.call('HDEL', KEYS[1], 'answered', 'closed')
 redis.call('HINCRBY', KEYS[1], 'version', '1')
 redis.call('DEL', KEYS[3])
 redis.call('SET', KEYS[4], '', 'XX', 'KEEPTTL')

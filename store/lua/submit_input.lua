@@ -5,13 +5,15 @@
 -- is refused: the session no longer waits for it. The session reads the
 -- answer once more at the expiry, so an answer in time is kept a grace
 -- past it (the next challenge, the session's end or its hand-back drop it
--- anyway); a challenge without an expiry keeps it a minute.
+-- anyway); a challenge without an expiry keeps it a minute. One the session
+-- closed with its last read (take_input.lua) is refused as expired too.
 -- KEYS: 1 link, 2 answer
 -- ARGV: 1 challenge id, 2 sealed answer, 3 now ms, 4 grace ms
-local cur = redis.call('HMGET', KEYS[1], 'status', 'challenge', 'answered')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'challenge', 'answered', 'closed')
 if cur[1] ~= 'awaiting_input' or not cur[2] then return {'state', cur[1] or ''} end
 local ok, ch = pcall(cjson.decode, cur[2])
 if not ok or type(ch) ~= 'table' or ch.id ~= ARGV[1] then return {'wrong'} end
+if cur[4] == ARGV[1] then return {'expired'} end
 local ttl = 60000
 local exp = tonumber(ch.expiresAt) or 0
 if exp > 0 then

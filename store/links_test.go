@@ -543,6 +543,10 @@ func TestLastReadClosesTheChallenge(t *testing.T) {
 	if id, resp, err := b.st.TakeInput(ctx, l.ID, "tok", "chl_1"); err != nil || id != "chl_1" || resp != "654321" {
 		t.Fatalf("the last read takes an answer that came in time: %q %q %v", id, resp, err)
 	}
+	// Sent again (its 202 lost), that answer is being checked: not expired.
+	if _, err := b.st.SubmitInput(ctx, l.ID, l.ClaimCode, "chl_1", "654321"); !errors.Is(err, linkflow.ErrAlreadyAnswered) {
+		t.Fatalf("the answer sent again after the last read took it: %v, want already answered", err)
+	}
 }
 
 // Only the holder of a link's lease takes the answer to its challenge: a

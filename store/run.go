@@ -188,7 +188,7 @@ func (s *Store) AskPassword(ctx context.Context, org, id, token string, c *linkf
 // transient failure (lastError says which; the attempt counts) or at shutdown
 // (refund the attempt, which did not really happen).
 func (s *Store) ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error {
-	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered}}
+	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered, fClosed}}
 	if lastError != "" {
 		u.set = append(u.set, fLastError, lastError)
 	}

@@ -45,7 +45,7 @@ local endedBy = ''
 if ARGV[1] == 'lease' then endedBy = ARGV[2] end
 redis.call('HSET', KEYS[1], 'version', string.format('%d', (tonumber(v[1]) or 0) + 1), 'endedBy', endedBy,
   unpack(ARGV, 14, last))
-redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'cancel', 'claimMessage', 'holder')
+redis.call('HDEL', KEYS[1], 'args', 'claimCode', 'challenge', 'answered', 'closed', 'cancel', 'claimMessage', 'holder')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])

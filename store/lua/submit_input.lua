@@ -13,7 +13,6 @@ local cur = redis.call('HMGET', KEYS[1], 'status', 'challenge', 'answered', 'clo
 if cur[1] ~= 'awaiting_input' or not cur[2] then return {'state', cur[1] or ''} end
 local ok, ch = pcall(cjson.decode, cur[2])
 if not ok or type(ch) ~= 'table' or ch.id ~= ARGV[1] then return {'wrong'} end
-if cur[4] == ARGV[1] then return {'expired'} end
 local ttl = 60000
 local exp = tonumber(ch.expiresAt) or 0
 if exp > 0 then
@@ -21,6 +20,7 @@ if exp > 0 then
   ttl = exp - tonumber(ARGV[3]) + tonumber(ARGV[4])
 end
 if cur[3] == ARGV[1] then return {'answered'} end
+if cur[4] == ARGV[1] then return {'expired'} end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', string.format('%d', ttl))
 redis.call('HSET', KEYS[1], 'answered', ARGV[1])
 return {'ok'}

@@ -23,6 +23,19 @@ const MaxJSONDepth = 32
 // is larger, 415 when it says it is not JSON, 400 when it is not JSON, nests
 // deeper than MaxJSONDepth or repeats a key within an object.
 func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// readBody reads a request body that says it is JSON, or says nothing, of
+// at most MaxBodyBytes: 415 and 413 as readJSONBody.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
@@ -36,9 +49,6 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 			return nil, linkflow.Errorf(linkflow.EPayloadTooLarge, "The request body is larger than %d bytes.", s.cfg.MaxBodyBytes)
 		}
 		return nil, linkflow.Errorf(linkflow.EBadRequest, "The request body could not be read.")
-	}
-	if err := checkJSON(body); err != nil {
-		return nil, err
 	}
 	return body, nil
 }
@@ -225,13 +235,17 @@ func tooLong(s string, max int) bool {
 
 // noBody checks the body of an endpoint that takes none: nothing, or an
 // empty JSON object. Fields are refused like unknown fields anywhere, so
-// that a client that thinks it passes something learns it does not.
+// that a client that thinks it passes something learns it does not; a body
+// that is not JSON, or too large, is refused as on any endpoint (415, 413).
 func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
 	m, ok := decodeObject(body)

@@ -761,6 +761,12 @@ func TestKeyRotation(t *testing.T) {
 		!strings.Contains(string(r.Body), pending.ClaimCode) {
 		t.Fatalf("the list by a process given both keys: %d %s", r.StatusCode, r.Body)
 	}
+	// An app-scheme returnUrl is checked against the organization's record,
+	// which that process cannot open (its webhook secret is sealed with the
+	// new key): 503, not a 400 telling the caller to register the scheme.
+	r = s.Do(t, http.MethodPost, "/v1/links", s.APIKey, map[string]any{"integrationId": sandbox.TMobile, "returnUrl": "myapp://done",
+		"operations": []any{map[string]any{"resource": "paymentMethod", "action": "read"}}})
+	wantCode(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	// The end user declines it through the process without the key.
 	if r := s.Do(t, http.MethodPost, "/v1/links/"+pending.LinkID+"/decline", "", map[string]any{"claimCode": pending.ClaimCode}); r.StatusCode != http.StatusOK {
 		t.Fatalf("decline by a process without the key: %d %s", r.StatusCode, r.Body)

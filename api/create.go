@@ -75,15 +75,17 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 			add("webhookUrl", "must be a valid absolute http(s) URL")
 		}
 	}
+	var orgErr error // reading the organization's app schemes failed
 	if req.ReturnURL != "" {
 		schemes := func() []string {
 			o, err := s.cfg.Store.Org(ctx, org)
 			if err != nil {
+				orgErr = err
 				return nil
 			}
 			return o.AppSchemes
 		}
-		if msg := s.checkReturnURL(req.ReturnURL, schemes); msg != "" {
+		if msg := s.checkReturnURL(req.ReturnURL, schemes); msg != "" && orgErr == nil {
 			add("returnUrl", "%s", msg)
 		}
 	}
@@ -123,6 +125,10 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 		if _, ok := s.cfg.Registry.Integration(req.IntegrationID); !ok {
 			issues = append(issues, s.cfg.Registry.UnknownIntegration(req.IntegrationID))
 		}
+	}
+	if orgErr != nil {
+		// Not the caller's mistake (Redis did not answer): 503, not 400.
+		return nil, nil, fmt.Errorf("read the app schemes of %s: %w", org, orgErr)
 	}
 	if req.ConnectionID != "" {
 		more, err := s.checkReconnect(ctx, org, req)

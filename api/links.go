@@ -36,29 +36,22 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		reqHash = hex.EncodeToString(sum[:])
 	}
 	in, issues, err := s.parseCreate(r.Context(), p.OrgID, body)
-	if err != nil {
-		// A retry whose first answer is recorded gets it, as below.
+	if err != nil || len(issues) > 0 {
+		// A retry gets the first answer even when what validation reads
+		// (the organization's settings, the integrations, the connection
+		// it renews) changed, or cannot be read, since it was made. Asked
+		// only here: a request that validates gets its replay from
+		// CreateLink's own step, with no round trip more.
 		if idemKey != "" {
-			if prev, rerr := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); rerr == nil && prev != nil {
-				s.answerCreate(w, r, prev, nil)
+			if prev, rerr := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); rerr != nil || prev != nil {
+				s.answerCreate(w, r, prev, rerr)
 				return
 			}
+		}
+		if err == nil {
+			err = validation(issues)
 		}
 		s.writeError(w, r, err)
-		return
-	}
-	if len(issues) > 0 {
-		// A retry gets the first answer even when what validation reads
-		// (the organization's settings, the integrations) changed since it
-		// was made. Asked only here: a request that validates gets its
-		// replay from CreateLink's own step, with no round trip more.
-		if idemKey != "" {
-			if prev, err := s.cfg.Store.Replay(r.Context(), p.OrgID, idemKey, reqHash); err != nil || prev != nil {
-				s.answerCreate(w, r, prev, err)
-				return
-			}
-		}
-		s.writeError(w, r, validation(issues))
 		return
 	}
 	if email := p.UserEmail(); email != "" {

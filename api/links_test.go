@@ -130,6 +130,25 @@ func TestCreateLinkBodyErrors(t *testing.T) {
 	if resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Fatalf("text/plain body: %d, want 415", resp.StatusCode)
 	}
+	// An endpoint that takes no body refuses one too large or not JSON
+	// like any other, and does nothing.
+	l := newLink(t, s, s.APIKey, nil)
+	cancel := s.URL + "/v1/links/" + l.str("linkId") + "/cancel"
+	wantError(t, s.Do(t, http.MethodPost, "/v1/links/"+l.str("linkId")+"/cancel", s.APIKey, `{"x":"`+strings.Repeat("x", 1<<20)+`"}`),
+		http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+	req, _ = http.NewRequest(http.MethodPost, cancel, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+s.APIKey)
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("cancel with a text/plain body: %d, want 415", resp.StatusCode)
+	}
+	if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "pending" {
+		t.Fatalf("after refused cancels: %s, want pending", got.str("status"))
+	}
 
 	// Wrong methods are 405 with Allow; unknown paths 404; both enveloped.
 	r := s.Do(t, http.MethodDelete, "/v1/links", s.APIKey, nil)

@@ -87,31 +87,24 @@ func (s *session) login(p operations.Provider) (*operations.LoginResult, error) 
 func (s *session) askPassword(refused int, lastError string) (*linkflow.Challenge, error) {
 	ch := &linkflow.Challenge{ID: "cred_" + linkflow.NewLeaseToken()[:12], Type: linkflow.ChallengeCredentials,
 		Message: "Enter your password again.", AttemptsLeft: s.w.cfg.PasswordTries - refused, LastError: lastError}
-	err := s.untilWritten(s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout), "record a refused password", func() error {
+	giveUp := s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
+	for fails := 0; ; fails++ {
 		// The end user has the whole timeout from the moment they are asked.
 		ch.ExpiresAt = s.w.cfg.Clock.Now().Add(s.w.cfg.ChallengeTimeout)
-		return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
-	})
-	return ch, err
-}
-
-// untilWritten makes a write under the lease, and asks a Redis that does not
-// answer again, more slowly each time, until giveUp: a blip must not cost
-// the end user the login. It returns the last error.
-func (s *session) untilWritten(giveUp time.Time, what string, write func() error) error {
-	for fails := 0; ; fails++ {
-		err := s.underLease(write)
+		err := s.underLease(func() error {
+			return s.w.cfg.Store.AskPassword(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, refused)
+		})
 		if err == nil || errors.Is(err, linkflow.ErrFenced) || s.ctx.Err() != nil ||
 			!s.w.cfg.Clock.Now().Before(giveUp) {
-			return err
+			return ch, err
 		}
 		if fails == 0 {
-			s.log.Warn(what+"; asking again", zap.Error(err))
+			s.log.Warn("record a refused password; asking again", zap.Error(err))
 		}
 		select {
 		case <-s.w.cfg.Clock.After(storeRetryDelay(fails)):
 		case <-s.ctx.Done():
-			return err
+			return ch, err
 		}
 	}
 }
@@ -150,9 +143,7 @@ func (s *session) answerChallenges(p operations.Provider, lr *operations.LoginRe
 		}
 		ch := &linkflow.Challenge{ID: c.ID, Type: c.Type, Message: c.Message, ExpiresAt: expires,
 			AttemptsLeft: tries, LastError: lastErr}
-		// Shown again after a reply that was lost, the challenge is the same:
-		// an answer that came meanwhile is asked for once more.
-		if err := s.untilWritten(expires, "show the challenge", func() error {
+		if err := s.underLease(func() error {
 			return s.w.cfg.Store.SetChallenge(s.ctx, s.link.OrgID, s.link.ID, s.r.Token, ch, "")
 		}); err != nil {
 			return nil, err

@@ -23,6 +23,9 @@ const MaxJSONDepth = 32
 // is larger, 415 when it says it is not JSON, 400 when it is not JSON, nests
 // deeper than MaxJSONDepth or repeats a key within an object.
 func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := jsonContentType(r); err != nil {
+		return nil, err
+	}
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
@@ -33,15 +36,20 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	return body, nil
 }
 
-// readBody reads a request body that says it is JSON, or says nothing, of
-// at most MaxBodyBytes: 415 and 413 as readJSONBody.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// jsonContentType is 415 for a request that says its body is not JSON.
+func jsonContentType(r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
-			return nil, linkflow.Errorf(linkflow.EUnsupportedMedia, "Content-Type must be application/json.")
+			return linkflow.Errorf(linkflow.EUnsupportedMedia, "Content-Type must be application/json.")
 		}
 	}
+	return nil
+}
+
+// readBody reads a request body of at most MaxBodyBytes: 413 when it is
+// larger.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -236,7 +244,8 @@ func tooLong(s string, max int) bool {
 // noBody checks the body of an endpoint that takes none: nothing, or an
 // empty JSON object. Fields are refused like unknown fields anywhere, so
 // that a client that thinks it passes something learns it does not; a body
-// that is not JSON, or too large, is refused as on any endpoint (415, 413).
+// too large, or that says it is not JSON, is refused as on any endpoint
+// (413, 415). An empty one is nothing, whatever its Content-Type.
 func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength == 0 {
 		return nil
@@ -247,6 +256,9 @@ func (s *Server) noBody(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
+	}
+	if err := jsonContentType(r); err != nil {
+		return err
 	}
 	m, ok := decodeObject(body)
 	if !ok {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -148,6 +149,18 @@ func TestCreateLinkBodyErrors(t *testing.T) {
 	}
 	if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "pending" {
 		t.Fatalf("after refused cancels: %s, want pending", got.str("status"))
+	}
+	// An empty body is none, whatever it says it is (here chunked, of
+	// unknown length, as a form).
+	req, _ = http.NewRequest(http.MethodPost, cancel, io.NopCloser(strings.NewReader("")))
+	req.Header.Set("Authorization", "Bearer "+s.APIKey)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("cancel with an empty chunked form body: %d, want 200", resp.StatusCode)
 	}
 
 	// Wrong methods are 405 with Allow; unknown paths 404; both enveloped.

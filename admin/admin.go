@@ -85,15 +85,20 @@ func (a *Admin) UpdateOrg(ctx context.Context, org string, schemes, origins *[]s
 // RotateWebhookSecret gives an organization a new webhook secret; the old
 // one keeps signing too for overlap.
 func (a *Admin) RotateWebhookSecret(ctx context.Context, org string, overlap time.Duration) error {
+	// Whether this process opens the secret it replaces: one sealed with a
+	// key it is not given (or damaged) is replaced all the same.
+	_, openErr := a.Store.Org(ctx, org)
+	if openErr != nil && !errors.Is(openErr, linkflow.ErrUnsealable) {
+		return fmt.Errorf("rotate the webhook secret of %s: %w", org, openErr)
+	}
 	secret := store.NewWebhookSecret()
 	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{WebhookSecret: secret, PreviousSecretFor: max(overlap, time.Millisecond)}); err != nil {
 		return fmt.Errorf("rotate the webhook secret of %s: %w", org, err)
 	}
 	fmt.Fprintf(a.Out, "webhook secret %s\n\n", secret)
-	if o, err := a.Store.Org(ctx, org); err == nil && len(o.WebhookSecrets) < 2 {
-		// The old secret is sealed with a key this process is not given.
-		fmt.Fprintf(a.Out, "Within seconds webhooks are signed with this secret. The old one could not be opened with the "+
-			"encryption keys given, so it does not sign alongside it.\n")
+	if openErr != nil {
+		fmt.Fprintf(a.Out, "Within seconds webhooks are signed with this secret. This process could not open the old one "+
+			"(%v): dispatchers given its key sign with it alongside, for %s; others do not.\n", openErr, overlap)
 		return nil
 	}
 	fmt.Fprintf(a.Out, "Within seconds webhooks are signed with this secret and, for %s, also with the old one.\n", overlap)

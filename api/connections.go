@@ -123,7 +123,7 @@ func addrString(s *Server, r *http.Request) string {
 // process is not given is logged too, for the operator.
 func (s *Server) connectionFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, linkflow.ErrUnknownKey) {
-		reqLog(r).Warn("connection credentials sealed with an encryption key this process is not given", zap.Error(err))
+		logUnknownKey(r, err)
 	}
 	s.writeError(w, r, connectionError(err))
 }
@@ -142,7 +142,7 @@ func connectionError(err error) error {
 		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The connection's credentials are sealed with an encryption key "+
 			"this linkflow process is not given: try again (a key roll may be under way). If the key was retired, an "+
 			"operator gives it back, or a new link with this connectionId renews the credentials.")
-		e.RetryAfter = 5
+		e.RetryAfter = retryUnknownKey
 		return e
 	case errors.Is(err, connections.ErrCannotRefresh):
 		msg := err.Error() // "the connection cannot be refreshed: <why>"

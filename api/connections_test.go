@@ -739,7 +739,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	wantCode(t, s.Do(t, http.MethodGet, "/v1/links?limit=100", s.APIKey, nil), http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
 	if _, err := s.Store.CreateLink(ctx, idem); !errors.Is(err, linkflow.ErrUnknownKey) {
-		t.Fatalf("an idempotent replay sealed with a key not given: %v, want ErrUnknownKey (answered 503)", err)
+		t.Fatalf("an idempotent replay sealed with a key not given: %v, want ErrUnknownKey (apiError's 503)", err)
 	}
 	if r := s.Do(t, http.MethodGet, "/v1/links/"+pending.LinkID+"/session?code="+pending.ClaimCode, "", nil); r.StatusCode != http.StatusOK {
 		t.Fatalf("the end user's session read by a process without the key: %d %s", r.StatusCode, r.Body)

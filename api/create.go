@@ -75,17 +75,20 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 			add("webhookUrl", "must be a valid absolute http(s) URL")
 		}
 	}
-	var orgErr error // reading the organization's app schemes failed
 	if req.ReturnURL != "" {
-		schemes := func() []string {
+		schemes := func() ([]string, error) {
 			o, err := s.cfg.Store.Org(ctx, org)
 			if err != nil {
-				orgErr = err
-				return nil
+				return nil, fmt.Errorf("read the app schemes of %s: %w", org, err)
 			}
-			return o.AppSchemes
+			return o.AppSchemes, nil
 		}
-		if msg := s.checkReturnURL(req.ReturnURL, schemes); msg != "" && orgErr == nil {
+		msg, err := s.checkReturnURL(req.ReturnURL, schemes)
+		if err != nil {
+			// Not the caller's mistake (Redis, or a key roll): 503, not 400.
+			return nil, nil, err
+		}
+		if msg != "" {
 			add("returnUrl", "%s", msg)
 		}
 	}
@@ -125,10 +128,6 @@ func (s *Server) parseCreate(ctx context.Context, org string, body []byte) (*lin
 		if _, ok := s.cfg.Registry.Integration(req.IntegrationID); !ok {
 			issues = append(issues, s.cfg.Registry.UnknownIntegration(req.IntegrationID))
 		}
-	}
-	if orgErr != nil {
-		// Not the caller's mistake (Redis did not answer): 503, not 400.
-		return nil, nil, fmt.Errorf("read the app schemes of %s: %w", org, orgErr)
 	}
 	if req.ConnectionID != "" {
 		more, err := s.checkReconnect(ctx, org, req)
@@ -226,37 +225,45 @@ func (s *Server) parseOperations(raw json.RawMessage, add func(string, string, .
 // checkReturnURL allows https, http only in dev (neither with a user name
 // or password, a way to dress one host as another), and the custom app
 // schemes the organization registered (appSchemes, read only when the URL
-// uses another scheme); nothing else.
-func (s *Server) checkReturnURL(raw string, appSchemes func() []string) string {
+// uses another scheme); nothing else. An error is one of reading the
+// registered schemes, not the caller's mistake.
+func (s *Server) checkReturnURL(raw string, appSchemes func() ([]string, error)) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || !schemeRE.MatchString(u.Scheme) {
-		return "must be a valid URL or app scheme (https://... or myapp://...)"
+		return "must be a valid URL or app scheme (https://... or myapp://...)", nil
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if (scheme == "https" || scheme == "http") && u.User != nil {
 		// https://good.example@evil.example goes to evil.example.
-		return "must not hold a user name or password: https://a@b/ goes to b"
+		return "must not hold a user name or password: https://a@b/ goes to b", nil
 	}
 	switch {
 	case scheme == "https":
 		if u.Host == "" {
-			return "must be a valid URL or app scheme (https://... or myapp://...)"
+			return "must be a valid URL or app scheme (https://... or myapp://...)", nil
 		}
 	case scheme == "http":
 		if !s.cfg.Dev {
-			return "must use https (or an app scheme registered for your organization)"
+			return "must use https (or an app scheme registered for your organization)", nil
 		}
 		if u.Host == "" {
-			return "must be a valid URL"
+			return "must be a valid URL", nil
 		}
 	case !linkflow.ValidAppScheme(scheme):
-		return fmt.Sprintf("the %s: scheme is not allowed: use https or an app scheme registered for your organization", scheme)
-	case !slices.Contains(appSchemes(), scheme):
-		return fmt.Sprintf("the %s: scheme is not registered for your organization (linkflow orgs update --app-schemes)", scheme)
-	case u.Host == "" && u.Opaque == "" && u.Path == "":
-		return "must be a valid URL or app scheme (https://... or myapp://...)"
+		return fmt.Sprintf("the %s: scheme is not allowed: use https or an app scheme registered for your organization", scheme), nil
+	default:
+		registered, err := appSchemes()
+		if err != nil {
+			return "", err
+		}
+		if !slices.Contains(registered, scheme) {
+			return fmt.Sprintf("the %s: scheme is not registered for your organization (linkflow orgs update --app-schemes)", scheme), nil
+		}
+		if u.Host == "" && u.Opaque == "" && u.Path == "" {
+			return "must be a valid URL or app scheme (https://... or myapp://...)", nil
+		}
 	}
-	return ""
+	return "", nil
 }
 
 // checkReconnect checks a link that renews an existing connection: the

@@ -68,7 +68,7 @@ func apiError(err error) *linkflow.Error {
 		// During a key roll, a process given the key answers: retry.
 		e := linkflow.Errorf(linkflow.EServiceUnavailable, "A stored value is sealed with an encryption key this "+
 			"linkflow process is not given: try again (a key roll may be under way).")
-		e.RetryAfter = 5
+		e.RetryAfter = retryUnknownKey
 		return e
 	case errors.Is(err, linkflow.ErrNotFound):
 		return linkflow.Errorf(linkflow.ENotFound, "Not found.")
@@ -109,6 +109,16 @@ type unavailable interface{ Unavailable() bool }
 // retryUnavailable is the Retry-After (seconds) of an answer refused because
 // a dependency is unavailable.
 const retryUnavailable = 2
+
+// retryUnknownKey is the Retry-After (seconds) of an answer refused because
+// a value is sealed with an encryption key this process is not given.
+const retryUnknownKey = 5
+
+// logUnknownKey logs, at warn, a refusal for a value sealed with a key this
+// process is not given: the error names the key's id, never a secret.
+func logUnknownKey(r *http.Request, err error) {
+	reqLog(r).Warn("request refused: a stored value is sealed with an encryption key this process is not given", zap.Error(err))
+}
 
 func isUnavailable(err error) bool {
 	var u unavailable
@@ -153,8 +163,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// Warn, not Error: the outage is the news, not this request.
 		reqLog(r).Warn("request refused: a dependency is unavailable", zap.Error(err))
 	case le != nil && errors.Is(err, linkflow.ErrUnknownKey):
-		// The error names the key's id, never a secret.
-		reqLog(r).Warn("request refused: a stored value is sealed with an encryption key this process is not given", zap.Error(err))
+		logUnknownKey(r, err)
 	case le != nil:
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		le = linkflow.Errorf(linkflow.EBadRequest, "The request was canceled.")

@@ -265,7 +265,7 @@ func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error
 		reqLog(r).Error("hosted page", zap.Error(err))
 		le = linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred.")
 	case errors.Is(err, linkflow.ErrUnknownKey):
-		reqLog(r).Warn("hosted page: a stored value is sealed with an encryption key this process is not given", zap.Error(err))
+		logUnknownKey(r, err)
 	}
 	p := &page{State: "problem", OutcomeTitle: "Something went wrong", OutcomeDetail: "Try again in a moment."}
 	switch le.Code {

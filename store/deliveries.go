@@ -292,9 +292,10 @@ func (s *Store) attemptLog(ctx context.Context, org, ownerKey, logKey string) ([
 
 // FailedDeliveries returns a page of an organization's failed deliveries,
 // oldest first, failed at or after since and, unless until is zero, at or
-// before until, and the cursor of the next page ("" at the end). The failed set has one part per shard: each part gives
-// its page after the cursor (delivery_failed_page.lua), and the pages merge
-// by (failed at, event id).
+// before until, and the cursor of the next page ("" at the end). The
+// failed set has one part per shard: each part gives its page after the
+// cursor (delivery_failed_page.lua), and the pages merge by (failed at,
+// event id).
 func (s *Store) FailedDeliveries(ctx context.Context, org, cursor string, limit int, since, until time.Time) ([]*linkflow.Delivery, string, error) {
 	if !validID(org) {
 		return nil, "", nil

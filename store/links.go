@@ -341,7 +341,6 @@ func (s *Store) CancelLink(ctx context.Context, org, id string) (*linkflow.Cance
 		case linkflow.StatusPending, linkflow.StatusClaimed:
 			l.Status = linkflow.StatusCanceled
 			l.CompletedAt = time.UnixMilli(now.UnixMilli())
-			l.ClaimCode = ""
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 			var ended *linkflow.StateError
 			switch {
@@ -428,8 +427,9 @@ var takeInputScript = script("take_input")
 
 // TakeInput reads the pending answer to a link's challenge, fenced by the
 // lease token (linkflow.ErrFenced when another holds the link). It returns
-// "" and no error when there is none. The answer stays until SetChallenge
-// or ReleaseRun drops it, so a read whose reply was lost can be repeated.
+// "" and no error when there is none. The answer stays until SetChallenge,
+// AskPassword, ReleaseRun or the link's end drops it, so a read whose reply
+// was lost can be repeated.
 // closing, when set, is the challenge the session stops waiting for: an
 // answer to it that comes after this read is refused as expired (until a
 // SetChallenge or AskPassword asks again).

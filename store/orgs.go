@@ -110,7 +110,7 @@ func (s *Store) UpdateOrg(ctx context.Context, org string, u linkflow.OrgUpdate)
 	}
 	found, err := orgUpdateScript.Run(ctx, s.rdb, []string{s.k.org(org)}, append([]any{secret, prevUntil}, fields...)...).Int()
 	if err != nil {
-		return err
+		return fmt.Errorf("update organization %s: %w", org, err)
 	}
 	if found == 0 {
 		return linkflow.ErrNotFound

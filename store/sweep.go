@@ -95,7 +95,6 @@ func (s *Store) expireDue(ctx context.Context, limit int, unreadable map[string]
 			}
 			l.Status = linkflow.StatusExpired
 			l.CompletedAt = l.ExpiresAt
-			l.ClaimCode = ""
 			fin, err := s.finish(ctx, l, fence{version: l.Version}, nil)
 			if errors.Is(err, linkflow.ErrFenced) || errors.As(err, new(*linkflow.StateError)) {
 				continue
@@ -246,7 +245,6 @@ func (s *Store) failUnheld(ctx context.Context, l *linkflow.Link, le linkflow.Li
 	l.Status = linkflow.StatusFailed
 	l.CompletedAt = time.UnixMilli(s.now().UnixMilli())
 	l.Error = &le
-	l.ClaimCode = ""
 	return false, nil
 }
 

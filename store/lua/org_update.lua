@@ -2,8 +2,8 @@
 -- keeps the one it replaces, sealed as it is, as the previous secret until
 -- ARGV[2]: of two rotations at once, each keeps the one before it.
 -- KEYS: 1 organization hash
--- ARGV: 1 the new webhook secret, sealed ('' keeps it), 2 until when the
---       replaced secret still signs (unix ms; '0' ends any overlap),
+-- ARGV: 1 the new webhook secret, sealed ('' keeps it), 2 with a new secret,
+--       until when the replaced one still signs (unix ms; '0' ends any overlap),
 --       3.. field, value pairs of the other settings
 -- Returns 0 when the organization does not exist, else 1.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end

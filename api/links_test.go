@@ -120,16 +120,21 @@ func TestCreateLinkBodyErrors(t *testing.T) {
 	big := `{"integrationId":"tmobile","description":"` + strings.Repeat("x", 1<<20) + `"}`
 	wantError(t, s.Do(t, http.MethodPost, "/v1/links", s.APIKey, big), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/links", strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+s.APIKey)
-	req.Header.Set("Content-Type", "text/plain")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// post sends body as contentType and answers the status.
+	post := func(url, contentType string, body io.Reader) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, body)
+		req.Header.Set("Authorization", "Bearer "+s.APIKey)
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnsupportedMediaType {
-		t.Fatalf("text/plain body: %d, want 415", resp.StatusCode)
+	if code := post(s.URL+"/v1/links", "text/plain", strings.NewReader(`{}`)); code != http.StatusUnsupportedMediaType {
+		t.Fatalf("text/plain body: %d, want 415", code)
 	}
 	// An endpoint that takes no body refuses one too large or not JSON
 	// like any other, and does nothing.
@@ -137,30 +142,16 @@ func TestCreateLinkBodyErrors(t *testing.T) {
 	cancel := s.URL + "/v1/links/" + l.str("linkId") + "/cancel"
 	wantError(t, s.Do(t, http.MethodPost, "/v1/links/"+l.str("linkId")+"/cancel", s.APIKey, `{"x":"`+strings.Repeat("x", 1<<20)+`"}`),
 		http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
-	req, _ = http.NewRequest(http.MethodPost, cancel, strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+s.APIKey)
-	req.Header.Set("Content-Type", "text/plain")
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnsupportedMediaType {
-		t.Fatalf("cancel with a text/plain body: %d, want 415", resp.StatusCode)
+	if code := post(cancel, "text/plain", strings.NewReader(`{}`)); code != http.StatusUnsupportedMediaType {
+		t.Fatalf("cancel with a text/plain body: %d, want 415", code)
 	}
 	if got := fetchLink(t, s, s.APIKey, l.str("linkId")); got.str("status") != "pending" {
 		t.Fatalf("after refused cancels: %s, want pending", got.str("status"))
 	}
 	// An empty body is none, whatever it says it is (here chunked, of
 	// unknown length, as a form).
-	req, _ = http.NewRequest(http.MethodPost, cancel, io.NopCloser(strings.NewReader("")))
-	req.Header.Set("Authorization", "Bearer "+s.APIKey)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("cancel with an empty chunked form body: %d, want 200", resp.StatusCode)
+	if code := post(cancel, "application/x-www-form-urlencoded", io.NopCloser(strings.NewReader(""))); code != http.StatusOK {
+		t.Fatalf("cancel with an empty chunked form body: %d, want 200", code)
 	}
 
 	// Wrong methods are 405 with Allow; unknown paths 404; both enveloped.

@@ -583,21 +583,9 @@ func TestDeleteWhoseReplyWasLost(t *testing.T) {
 	t.Parallel()
 	lose := &testenv.Refuse{Commands: []string{"evalsha", "eval"}, LoseReply: true} // every script
 	b := setupWith(t, func(c *store.Config) { c.Redis.AddHook(lose); c.NoAutoPipeline = true })
-	ctx := context.Background()
 	id := b.connect(t, "lost", tokens(1, b.clock.Now().Add(time.Hour)))
 	fp := &fakeProvider{during: func(linkflow.Credentials) { lose.On.Store(true) }}
-	svc := b.service(t, fp, nil)
-	done := make(chan struct{})
-	var rev *connections.Revocation
-	var err error
-	go func() { defer close(done); rev, err = svc.Delete(ctx, b.org, id) }()
-	testenv.Eventually(t, 10*time.Second, "the commit's reply to be lost", func() bool { return lose.Refused.Load() > 0 })
-	lose.On.Store(false)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the delete did not end")
-	}
+	rev, err := deleteLosingAReply(t, b.service(t, fp, nil), b.org, id, lose)
 	if err != nil || rev.Already || !rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked {
 		t.Fatalf("delete: %+v %v, want this call's revocation", rev, err)
 	}
@@ -626,24 +614,32 @@ func TestDeleteWhoseThirdTryWasApplied(t *testing.T) {
 		}
 		lose.On.Store(true)
 	}}
-	svc := b.service(t, fp, nil)
-	done := make(chan struct{})
-	var rev *connections.Revocation
-	var err error
-	go func() { defer close(done); rev, err = svc.Delete(ctx, b.org, id) }()
-	testenv.Eventually(t, 10*time.Second, "the third commit's reply to be lost", func() bool { return lose.Refused.Load() > 0 })
-	lose.On.Store(false)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the delete did not end")
-	}
+	rev, err := deleteLosingAReply(t, b.service(t, fp, nil), b.org, id, lose)
 	if err != nil || rev.Already || !rev.AtProvider || rev.Conn.Status != linkflow.ConnRevoked {
 		t.Fatalf("delete: %+v %v, want this call's revocation", rev, err)
 	}
 	if got := fp.revokedTokens(); len(got) != 3 {
 		t.Fatalf("revoked at the provider %d times, want 3 (one a try)", len(got))
 	}
+}
+
+// deleteLosingAReply runs svc.Delete while the provider's call turns lose
+// on: once a reply is lost, lose is turned off and the delete's answer
+// awaited.
+func deleteLosingAReply(t *testing.T, svc *connections.Service, org, id string, lose *testenv.Refuse) (*connections.Revocation, error) {
+	t.Helper()
+	done := make(chan struct{})
+	var rev *connections.Revocation
+	var err error
+	go func() { defer close(done); rev, err = svc.Delete(context.Background(), org, id) }()
+	testenv.Eventually(t, 10*time.Second, "a commit's reply to be lost", func() bool { return lose.Refused.Load() > 0 })
+	lose.On.Store(false)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the delete did not end")
+	}
+	return rev, err
 }
 
 // Stop waits for a refresh and a revocation that are at the provider, and

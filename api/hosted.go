@@ -150,8 +150,13 @@ func (s *Server) hostedMFA(w http.ResponseWriter, r *http.Request) {
 			// No longer waiting for this answer: the page shows why. A
 			// second send of the form while the first answer is checked
 			// shows that it was sent.
-			if errors.Is(err, linkflow.ErrAlreadyAnswered) {
+			switch {
+			case errors.Is(err, linkflow.ErrAlreadyAnswered):
 				sent = challengeID + "." + form.Get("attemptsLeft")
+			case errors.Is(err, linkflow.ErrChallengeExpired):
+				// The session stopped waiting for it, though the API's
+				// clock may not say so yet: the page says the time ran out.
+				sent = sentClosed + challengeID
 			}
 		default:
 			if err != nil {
@@ -245,9 +250,14 @@ func (s *Server) publicOrigin() string {
 // on to the return URL at once.
 const sentDeclined = "declined"
 
+// sentClosed, before a challenge's id, marks the page the end user lands on
+// after an answer refused because the session stopped waiting for it.
+const sentClosed = "closed."
+
 // pagePath is the hosted page of a link; origin is the embedding page's
 // (the web drop-in's), sent marks an answer just sent, or the end user's
-// Cancel (sentDeclined).
+// Cancel (sentDeclined), or an answer refused as the session stopped
+// waiting for it (sentClosed and the challenge id).
 func pagePath(linkID, code, origin, sent string) string {
 	p := "/link/" + url.PathEscape(linkID) + "?code=" + url.QueryEscape(code)
 	if origin != "" {

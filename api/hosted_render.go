@@ -135,9 +135,10 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 			p.State, p.Title, p.Progress, p.Refresh = "working", p.Integration, "Checking your password…", 2
 		case checking:
 			p.Checking, p.Refresh = true, 2
-		case !l.Challenge.ExpiresAt.IsZero() && !s.now().Before(l.Challenge.ExpiresAt):
+		case !l.Challenge.ExpiresAt.IsZero() && !s.now().Before(l.Challenge.ExpiresAt), f.sent == sentClosed+p.Challenge.ID:
 			// The session no longer waits for an answer (it would be
-			// refused): the page waits for the outcome. (An answer this
+			// refused; or one was, the session having stopped waiting by
+			// its clock): the page waits for the outcome. (An answer this
 			// page sent in time is being checked, above.)
 			p.State, p.Title, p.Challenge = "working", p.Integration, nil
 			p.Progress, p.Refresh = "The time to answer ran out…", 2

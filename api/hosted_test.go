@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/internal/teststack"
+	"github.com/linkflow/linkflow/store"
 )
 
 // browser is a client that does not follow redirects, like a test of a
@@ -346,5 +348,47 @@ func TestHostedPageAfterTheChallengeExpired(t *testing.T) {
 	p := getPage(t, s, path)
 	if pageState(p) != "working" || strings.Contains(p.body, `name="challengeId"`) || !strings.Contains(p.body, "The time to answer ran out") {
 		t.Fatalf("the page past the challenge's expiry:\n%s", p.body)
+	}
+}
+
+// An answer refused because the session stopped waiting for it lands on a
+// page that says the time ran out, though this API's clock says the
+// challenge is still open (the worker's clock ahead of it): not on the
+// form again, empty, as if nothing had been sent.
+func TestHostedPageAfterAnAnswerRefusedAsExpired(t *testing.T) {
+	t.Parallel()
+	var ahead atomic.Int64 // how far the store's clock is ahead
+	s := teststack.NewStack(t, teststack.StackOptions{
+		Store: func(c *store.Config) { c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) } },
+		API: func(c *api.Config) {
+			c.ClientLimit, c.ClaimGuessLimit = api.NoLimit, api.NoLimit
+		}})
+	l := newLink(t, s, s.APIKey, nil)
+	id, code := l.str("linkId"), l.str("claimCode")
+	path := "/link/" + id + "?code=" + url.QueryEscape(code)
+	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	if p := postPage(t, s, "/link/"+id+"/login", url.Values{"code": {code}, "username": {"user_mfa"}, "password": {"pass_good"}}, same); p.status != http.StatusSeeOther {
+		t.Fatalf("login: %d", p.status)
+	}
+	testenv.Eventually(t, 10*time.Second, "the MFA prompt", func() bool { return pageState(getPage(t, s, path)) == "mfa" })
+	var sess struct {
+		Challenge struct {
+			ID           string `json:"id"`
+			AttemptsLeft int    `json:"attemptsLeft"`
+		} `json:"challenge"`
+	}
+	s.Do(t, http.MethodGet, "/v1/links/"+id+"/session?code="+url.QueryEscape(code), "", nil).JSON(t, &sess)
+	// Refused as expired (here by the store's clock, run ahead for the
+	// answer alone), then read back by the API on its own clock.
+	ahead.Store(int64(10 * time.Minute))
+	p := postPage(t, s, "/link/"+id+"/mfa", url.Values{"code": {code}, "challengeId": {sess.Challenge.ID},
+		"attemptsLeft": {strconv.Itoa(sess.Challenge.AttemptsLeft)}, "response": {"123456"}}, same)
+	ahead.Store(0)
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("the answer: %d", p.status)
+	}
+	p = getPage(t, s, p.header.Get("Location"))
+	if pageState(p) != "working" || strings.Contains(p.body, `name="challengeId"`) || !strings.Contains(p.body, "The time to answer ran out") {
+		t.Fatalf("the page after an answer refused as expired:\n%s", p.body)
 	}
 }

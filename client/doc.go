@@ -38,8 +38,8 @@
 //     CreateLink, which always sends an Idempotency-Key (its own random one,
 //     from crypto/rand, unless the request names one) and sends the same key
 //     and the same body on every try, so linkflow answers a repeat with the
-//     first link. Other POSTs (claim, input, cancel, redeliver, replay, the
-//     token endpoint) are never repeated after a 503 or a transport error,
+//     first link. Other POSTs (claim, input, decline, cancel, redeliver,
+//     replay, the token endpoint) are never repeated after a 503 or a transport error,
 //     where linkflow may have acted on them.
 //
 // Between tries the client waits for the answer's Retry-After (seconds), or

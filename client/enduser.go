@@ -107,6 +107,13 @@ func (c *Client) GetSession(ctx context.Context, linkID, claimCode string) (*Ses
 // challenge's ID or AttemptsLeft, or the status, changes. A wrong code
 // brings the same challenge back with one attempt fewer and LastError; a
 // wrong password (ChallengeCredentials) a new challenge, another ID.
+//
+// A CONFLICT_ERROR (409) says the session does not wait for this answer:
+// the link is not awaiting input, the challenge is not its current one, the
+// challenge expired (or the session stopped waiting for it at its expiry,
+// whatever the clocks say), or it was answered already and that answer is
+// being checked. In each case poll GetSession for what comes next (another
+// challenge, or the outcome) rather than sending the answer again.
 func (c *Client) SubmitInput(ctx context.Context, linkID string, req InputRequest) (*Session, error) {
 	return endUserPost[Session](ctx, c, "SubmitInput", linkID, "input", req)
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/internal/teststack"
 )
 
 // chromiumPath finds Debian's chromium. A missing browser fails the test:
@@ -332,4 +334,34 @@ func appServer(t *testing.T, returned chan<- url.Values) *httptest.Server {
 	}))
 	t.Cleanup(app.Close)
 	return app
+}
+
+// A page refused in passing (here by the client's rate limit, Retry-After 2)
+// loads the link's page again by itself once the wait is over.
+func TestHostedPageTriesAgainInChromium(t *testing.T) {
+	t.Parallel()
+	s := teststack.NewStack(t, teststack.StackOptions{API: func(c *api.Config) {
+		c.ClientLimit, c.ClaimGuessLimit = api.Limit{Rate: 0.5, Burst: 1}, api.NoLimit
+	}})
+	l := newLink(t, s, s.APIKey, nil)
+	ctx, problems := newTab(t, newBrowser(t))
+	if p := getPage(t, s, "/link/"+l.str("linkId")+"?code="+url.QueryEscape(l.str("claimCode"))); p.status != http.StatusOK {
+		t.Fatalf("the first page: %d", p.status) // the burst spent: the browser's first load is refused
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(l.str("appClipUrl"))); err != nil {
+		t.Fatal(err)
+	}
+	state, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("page"), "data-state"))
+	if err != nil || state.Value != "problem" {
+		t.Fatalf("the browser's first load shows %q (%v), want the refusal", state.Value, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("login-form"))); err != nil {
+		t.Fatalf("the page did not load the link again: %v", err)
+	}
+	// The browser reports the refused load itself; nothing else.
+	for _, p := range problems() {
+		if !strings.Contains(p, "status of 429") {
+			t.Errorf("script error or CSP violation: %s", p)
+		}
+	}
 }

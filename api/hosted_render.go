@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"html/template"
@@ -83,6 +84,11 @@ type pageScript struct {
 	Progress        map[string]string `json:"progress,omitempty"`
 	// Error is why the page shows no link, for the drop-in (embedError).
 	Error string `json:"error,omitempty"`
+	// Retry is the link's page to load again after RetryMs, when a passing
+	// refusal (too many requests, linkflow briefly unavailable) kept it
+	// from showing (embedRetry): the drop-in stays open.
+	Retry   string `json:"retry,omitempty"`
+	RetryMs int64  `json:"retryMs,omitempty"`
 }
 
 // progress is the one message of each stage of a link at work: truthful
@@ -269,20 +275,27 @@ func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error
 		logUnknownKey(r, err)
 	}
 	p := &page{State: "problem", OutcomeTitle: "Something went wrong", OutcomeDetail: "Try again in a moment."}
+	wait := 0 // seconds, for a passing refusal
 	switch le.Code {
 	case linkflow.ETooManyRequests:
-		p.OutcomeTitle = "Too many requests"
-		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(le.RetryAfter))
-		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
+		p.OutcomeTitle, wait = "Too many requests", le.RetryAfter
 	case linkflow.EServiceUnavailable:
-		p.OutcomeTitle = "Temporarily unavailable"
-		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(max(le.RetryAfter, 1)))
-		w.Header().Set("Retry-After", strconv.Itoa(max(le.RetryAfter, 1)))
+		p.OutcomeTitle, wait = "Temporarily unavailable", max(le.RetryAfter, 1)
 	case linkflow.EForbidden, linkflow.EBadRequest, linkflow.EPayloadTooLarge, linkflow.EUnsupportedMedia:
 		p.OutcomeTitle, p.OutcomeDetail = "This request was not accepted", le.Message
 	}
 	p.Title = p.OutcomeTitle
-	s.embedError(r, p, p.OutcomeTitle+": "+p.OutcomeDetail)
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(wait))
+		if s.embedRetry(r, p, wait) {
+			p.OutcomeDetail = fmt.Sprintf("Trying again in %s…", seconds(wait))
+		} else {
+			s.embedError(r, p, p.OutcomeTitle+": "+p.OutcomeDetail)
+		}
+	} else {
+		s.embedError(r, p, p.OutcomeTitle+": "+p.OutcomeDetail)
+	}
 	status, ok := statusOf[le.Code]
 	if !ok {
 		status = http.StatusBadRequest
@@ -306,6 +319,28 @@ func (s *Server) embedError(r *http.Request, p *page, why string) {
 	}
 	p.FrameAncestors, p.Embed = []string{o}, o
 	p.Script = pageScript{Embed: o, LinkID: r.PathValue("linkId"), Error: why}
+}
+
+// embedRetry has a page kept from showing a link by a passing refusal load
+// the link's page again after wait seconds, by itself (with JavaScript),
+// and tells the drop-in nothing: it stays open. It needs the link and its
+// code (the path's and the query's or the form's); without them it does
+// nothing and says so. Like embedError's, such a page shows nothing of
+// anyone's, so the origin the drop-in named may frame it.
+func (s *Server) embedRetry(r *http.Request, p *page, wait int) bool {
+	linkID, code := r.PathValue("linkId"), r.URL.Query().Get("code")
+	named := r.URL.Query().Get("origin")
+	if r.PostForm != nil {
+		code, named = cmp.Or(code, r.PostForm.Get("code")), cmp.Or(named, r.PostForm.Get("origin"))
+	}
+	if linkID == "" || code == "" {
+		return false
+	}
+	p.Script = pageScript{LinkID: linkID, Retry: pagePath(linkID, code, named, ""), RetryMs: int64(wait) * 1000}
+	if o, err := linkflow.ParseOrigin(named); named != "" && err == nil && (s.cfg.Dev || !linkflow.DevOrigin(o)) {
+		p.FrameAncestors, p.Embed = []string{o}, o
+	}
+	return true
 }
 
 // writePage renders p with the page's security headers.

@@ -392,3 +392,27 @@ func TestHostedPageAfterAnAnswerRefusedAsExpired(t *testing.T) {
 		t.Fatalf("the page after an answer refused as expired:\n%s", p.body)
 	}
 }
+
+// A passing refusal (here the client's rate limit) keeps the link's page
+// from showing: the page loads it again by itself after Retry-After, and
+// tells the web drop-in nothing, so it stays open (it closed, reporting an
+// error, on a 503 during a Redis blip).
+func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
+	t.Parallel()
+	s := teststack.NewStack(t, teststack.StackOptions{API: func(c *api.Config) {
+		c.ClientLimit, c.ClaimGuessLimit = api.Limit{Rate: 0.01, Burst: 1}, api.NoLimit
+	}})
+	l := newLink(t, s, s.APIKey, nil)
+	app := "https://app.example.com"
+	path := "/link/" + l.str("linkId") + "?code=" + url.QueryEscape(l.str("claimCode")) + "&origin=" + url.QueryEscape(app)
+	if p := getPage(t, s, path); p.status != http.StatusOK {
+		t.Fatalf("the first page: %d", p.status)
+	}
+	p := getPage(t, s, path)
+	cfg := scriptConfig(p)
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || pageState(p) != "problem" ||
+		!strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) || strings.Contains(cfg, `"error"`) ||
+		frameAncestors(p) != app || !strings.Contains(p.body, "Trying again in") {
+		t.Fatalf("the refused page: %d, frame-ancestors %q, config %s\n%s", p.status, frameAncestors(p), cfg, p.body)
+	}
+}

@@ -336,12 +336,12 @@ func appServer(t *testing.T, returned chan<- url.Values) *httptest.Server {
 	return app
 }
 
-// A page refused in passing (here by the client's rate limit, Retry-After 2)
+// A page refused in passing (here by the client's rate limit, Retry-After 5)
 // loads the link's page again by itself once the wait is over.
 func TestHostedPageTriesAgainInChromium(t *testing.T) {
 	t.Parallel()
 	s := teststack.NewStack(t, teststack.StackOptions{API: func(c *api.Config) {
-		c.ClientLimit, c.ClaimGuessLimit = api.Limit{Rate: 0.5, Burst: 1}, api.NoLimit
+		c.ClientLimit, c.ClaimGuessLimit = api.Limit{Rate: 0.2, Burst: 1}, api.NoLimit
 	}})
 	l := newLink(t, s, s.APIKey, nil)
 	ctx, problems := newTab(t, newBrowser(t))

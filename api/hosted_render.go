@@ -86,7 +86,7 @@ type pageScript struct {
 	Error string `json:"error,omitempty"`
 	// Retry is the link's page to load again after RetryMs, when a passing
 	// refusal (too many requests, linkflow briefly unavailable) kept it
-	// from showing (embedRetry): the drop-in stays open.
+	// from showing (embedRetry): the drop-in hears Stage and stays open.
 	Retry   string `json:"retry,omitempty"`
 	RetryMs int64  `json:"retryMs,omitempty"`
 }
@@ -322,23 +322,27 @@ func (s *Server) embedError(r *http.Request, p *page, why string) {
 }
 
 // embedRetry has a page kept from showing a link by a passing refusal load
-// the link's page again after wait seconds, by itself (with JavaScript),
-// and tells the drop-in nothing: it stays open. It needs the link and its
-// code (the path's and the query's or the form's); without them it does
+// the link's page again after wait seconds, by itself (with JavaScript).
+// The web drop-in hears the stage "working" from it: every page its frame
+// loads must say hello within seconds, or it closes the flow. It needs the
+// link and its code (the path's and the query's or the form's, a form the
+// refusal came before being read here, bounded); without them it does
 // nothing and says so. Like embedError's, such a page shows nothing of
 // anyone's, so the origin the drop-in named may frame it.
 func (s *Server) embedRetry(r *http.Request, p *page, wait int) bool {
-	linkID, code := r.PathValue("linkId"), r.URL.Query().Get("code")
-	named := r.URL.Query().Get("origin")
-	if r.PostForm != nil {
-		code, named = cmp.Or(code, r.PostForm.Get("code")), cmp.Or(named, r.PostForm.Get("origin"))
+	if r.Method == http.MethodPost && r.PostForm == nil {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+		_ = r.ParseForm()
 	}
+	linkID, code := r.PathValue("linkId"), cmp.Or(r.URL.Query().Get("code"), r.PostFormValue("code"))
+	named := cmp.Or(r.URL.Query().Get("origin"), r.PostFormValue("origin"))
 	if linkID == "" || code == "" {
 		return false
 	}
 	p.Script = pageScript{LinkID: linkID, Retry: pagePath(linkID, code, named, ""), RetryMs: int64(wait) * 1000}
 	if o, err := linkflow.ParseOrigin(named); named != "" && err == nil && (s.cfg.Dev || !linkflow.DevOrigin(o)) {
 		p.FrameAncestors, p.Embed = []string{o}, o
+		p.Script.Embed, p.Script.Stage = o, "working"
 	}
 	return true
 }

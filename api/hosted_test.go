@@ -395,8 +395,8 @@ func TestHostedPageAfterAnAnswerRefusedAsExpired(t *testing.T) {
 
 // A passing refusal (here the client's rate limit) keeps the link's page
 // from showing: the page loads it again by itself after Retry-After, and
-// tells the web drop-in nothing, so it stays open (it closed, reporting an
-// error, on a 503 during a Redis blip).
+// tells the web drop-in only the stage "working" (its hello), so it stays
+// open (it closed, reporting an error, on a 503 during a Redis blip).
 func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
 	t.Parallel()
 	s := teststack.NewStack(t, teststack.StackOptions{API: func(c *api.Config) {
@@ -411,8 +411,16 @@ func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
 	p := getPage(t, s, path)
 	cfg := scriptConfig(p)
 	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || pageState(p) != "problem" ||
-		!strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) || strings.Contains(cfg, `"error"`) ||
+		!strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) || strings.Contains(cfg, `"error"`) || !strings.Contains(cfg, `"stage":"working"`) ||
 		frameAncestors(p) != app || !strings.Contains(p.body, "Trying again in") {
 		t.Fatalf("the refused page: %d, frame-ancestors %q, config %s\n%s", p.status, frameAncestors(p), cfg, p.body)
+	}
+	// A form refused before it is read (the login, the limit checked
+	// first) goes back to the link's page all the same.
+	p = postPage(t, s, "/link/"+l.str("linkId")+"/login", url.Values{"code": {l.str("claimCode")}, "origin": {app},
+		"username": {"user_good"}, "password": {"pass_good"}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
+	if cfg = scriptConfig(p); p.status != http.StatusTooManyRequests || !strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) ||
+		frameAncestors(p) != app {
+		t.Fatalf("the refused login: %d, frame-ancestors %q, config %s", p.status, frameAncestors(p), cfg)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -18,7 +19,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/internal/teststack"
 	"github.com/linkflow/linkflow/operations/sandbox"
 	"github.com/linkflow/linkflow/sdk"
 )
@@ -519,5 +522,49 @@ func logIn(t *testing.T, target context.Context) {
 		chromedp.Click(chromedp.ID("login")),
 	); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A passing refusal (here the client's rate limit, Retry-After 5) of the
+// link's page inside the drop-in's modal does not close the flow: the page
+// says hello ("working") and loads the link's page again by itself.
+func TestDropInStaysOpenThroughAPassingRefusal(t *testing.T) {
+	t.Parallel()
+	s := teststack.NewStack(t, teststack.StackOptions{API: func(c *api.Config) {
+		c.ClientLimit, c.ClaimGuessLimit = api.Limit{Rate: 0.2, Burst: 1}, api.NoLimit
+	}})
+	customer := newCustomer(t, s.URL)
+	if err := s.Store.UpdateOrg(context.Background(), s.OrgID, linkflow.OrgUpdate{AllowedOrigins: &[]string{customer}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, problems := newTab(t, newBrowser(t))
+	if err := chromedp.Do(ctx, chromedp.Navigate(customer+"/"), chromedp.WaitVisible(chromedp.ID("connect"))); err != nil {
+		t.Fatal(err)
+	}
+	l := newLink(t, s, s.APIKey, nil)
+	if p := getPage(t, s, "/link/"+l.str("linkId")+"?code="+url.QueryEscape(l.str("claimCode"))); p.status != http.StatusOK {
+		t.Fatalf("the first page: %d", p.status) // the burst spent: the frame's first load is refused
+	}
+	openDropIn(t, ctx, customer, l, "modal")
+	frame := frameTarget(t, ctx, "iframe", s.URL+"/link/"+l.str("linkId"))
+	if err := chromedp.Do(frame, chromedp.WaitVisible(chromedp.ID("login-form"))); err != nil {
+		t.Fatalf("the link's page did not show in the frame: %v; calls %v; problems %v", err, recordedCalls(t, ctx), problems())
+	}
+	calls := recordedCalls(t, ctx)
+	var stages []string
+	for _, c := range calls {
+		if c.CB != "event" {
+			t.Fatalf("call %v: the flow did not stay open (calls %v)", c, calls)
+		}
+		stages = append(stages, c.E.Stage)
+	}
+	if len(stages) == 0 || stages[0] != "working" {
+		t.Fatalf("stages %v, want the refused page's working first", stages)
+	}
+	// The refused page's hello timer has run out (its reload came after
+	// Retry-After, past the drop-in's 4 s): the modal is still there.
+	open, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector("[data-linkflow]")`))
+	if err != nil || !open {
+		t.Fatalf("the modal is gone: %v; calls %v", err, calls)
 	}
 }

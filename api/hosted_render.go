@@ -330,12 +330,15 @@ func (s *Server) embedError(r *http.Request, p *page, why string) {
 // nothing and says so. Like embedError's, such a page shows nothing of
 // anyone's, so the origin the drop-in named may frame it.
 func (s *Server) embedRetry(r *http.Request, p *page, wait int) bool {
-	if r.Method == http.MethodPost && r.PostForm == nil {
-		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
-		_ = r.ParseForm()
+	linkID, code := r.PathValue("linkId"), r.URL.Query().Get("code")
+	named := r.URL.Query().Get("origin")
+	if r.Method == http.MethodPost {
+		if r.PostForm == nil {
+			r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+			_ = r.ParseForm() // a urlencoded form only, bounded
+		}
+		code, named = cmp.Or(code, r.PostForm.Get("code")), cmp.Or(named, r.PostForm.Get("origin"))
 	}
-	linkID, code := r.PathValue("linkId"), cmp.Or(r.URL.Query().Get("code"), r.PostFormValue("code"))
-	named := cmp.Or(r.URL.Query().Get("origin"), r.PostFormValue("origin"))
 	if linkID == "" || code == "" {
 		return false
 	}

@@ -420,7 +420,7 @@ func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
 	p = postPage(t, s, "/link/"+l.str("linkId")+"/login", url.Values{"code": {l.str("claimCode")}, "origin": {app},
 		"username": {"user_good"}, "password": {"pass_good"}}, map[string]string{"Sec-Fetch-Site": "same-origin"})
 	if cfg = scriptConfig(p); p.status != http.StatusTooManyRequests || !strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) ||
-		frameAncestors(p) != app {
+		!strings.Contains(cfg, `"stage":"working"`) || strings.Contains(cfg, `"error"`) || frameAncestors(p) != app {
 		t.Fatalf("the refused login: %d, frame-ancestors %q, config %s", p.status, frameAncestors(p), cfg)
 	}
 }

@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -422,5 +424,23 @@ func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
 	if cfg = scriptConfig(p); p.status != http.StatusTooManyRequests || !strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) ||
 		!strings.Contains(cfg, `"stage":"working"`) || strings.Contains(cfg, `"error"`) || frameAncestors(p) != app {
 		t.Fatalf("the refused login: %d, frame-ancestors %q, config %s", p.status, frameAncestors(p), cfg)
+	}
+	// A refused GET's body is not read, whatever its Content-Type says (a
+	// multipart body would be parsed into memory and files): no code, no
+	// retry.
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("code", l.str("claimCode"))
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/link/"+l.str("linkId"), &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if cfg := scriptConfig(pageResp{resp.StatusCode, resp.Header, string(b)}); resp.StatusCode != http.StatusTooManyRequests || strings.Contains(cfg, `"retry"`) {
+		t.Fatalf("a refused GET with a multipart body: %d, config %s", resp.StatusCode, cfg)
 	}
 }

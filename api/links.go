@@ -27,7 +27,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 	}
 	idemKey := r.Header.Get("Idempotency-Key")
 	if len(idemKey) > 255 {
-		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "Idempotency-Key must be at most 255 characters."))
+		s.writeError(w, r, linkflow.Errorf(linkflow.EBadRequest, "Idempotency-Key must be at most 255 bytes."))
 		return
 	}
 	var reqHash string

@@ -80,7 +80,7 @@ type CreateLinkRequest struct {
 	ConnectionID string `json:"connectionId,omitempty"`
 
 	// IdempotencyKey is sent as the Idempotency-Key header (at most 255
-	// characters): the same key and body within 24 hours answer the first
+	// bytes): the same key and body within 24 hours answer the first
 	// link again. Default: a random key per call, kept across its retries.
 	// Set your own (an order id, say) to make retries of your own safe.
 	IdempotencyKey string `json:"-"`

@@ -330,6 +330,21 @@ func TestHostedPageMFAAndFailures(t *testing.T) {
 	})
 }
 
+// atMFAPrompt logs in to a new link's hosted page as user_mfa and waits for
+// the MFA prompt; it returns the link's id, its claim code and its page.
+func atMFAPrompt(t *testing.T, s *teststack.Stack) (id, code, path string) {
+	t.Helper()
+	l := newLink(t, s, s.APIKey, nil)
+	id, code = l.str("linkId"), l.str("claimCode")
+	path = "/link/" + id + "?code=" + url.QueryEscape(code)
+	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	if p := postPage(t, s, "/link/"+id+"/login", url.Values{"code": {code}, "username": {"user_mfa"}, "password": {"pass_good"}}, same); p.status != http.StatusSeeOther {
+		t.Fatalf("login: %d", p.status)
+	}
+	testenv.Eventually(t, 10*time.Second, "the MFA prompt", func() bool { return pageState(getPage(t, s, path)) == "mfa" })
+	return id, code, path
+}
+
 // Past its challenge's expiry the page offers no form (an answer would be
 // refused): it waits for the outcome, the session failing the link.
 func TestHostedPageAfterTheChallengeExpired(t *testing.T) {
@@ -338,14 +353,7 @@ func TestHostedPageAfterTheChallengeExpired(t *testing.T) {
 	s := newAPIStack(t, func(c *api.Config) {
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 	})
-	l := newLink(t, s, s.APIKey, nil)
-	id, code := l.str("linkId"), l.str("claimCode")
-	path := "/link/" + id + "?code=" + url.QueryEscape(code)
-	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
-	if p := postPage(t, s, "/link/"+id+"/login", url.Values{"code": {code}, "username": {"user_mfa"}, "password": {"pass_good"}}, same); p.status != http.StatusSeeOther {
-		t.Fatalf("login: %d", p.status)
-	}
-	testenv.Eventually(t, 10*time.Second, "the MFA prompt", func() bool { return pageState(getPage(t, s, path)) == "mfa" })
+	_, _, path := atMFAPrompt(t, s)
 	ahead.Store(int64(10 * time.Minute)) // past the challenge's 5 minutes
 	p := getPage(t, s, path)
 	if pageState(p) != "working" || strings.Contains(p.body, `name="challengeId"`) || !strings.Contains(p.body, "The time to answer ran out") {
@@ -365,14 +373,8 @@ func TestHostedPageAfterAnAnswerRefusedAsExpired(t *testing.T) {
 		API: func(c *api.Config) {
 			c.ClientLimit, c.ClaimGuessLimit = api.NoLimit, api.NoLimit
 		}})
-	l := newLink(t, s, s.APIKey, nil)
-	id, code := l.str("linkId"), l.str("claimCode")
-	path := "/link/" + id + "?code=" + url.QueryEscape(code)
+	id, code, _ := atMFAPrompt(t, s)
 	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
-	if p := postPage(t, s, "/link/"+id+"/login", url.Values{"code": {code}, "username": {"user_mfa"}, "password": {"pass_good"}}, same); p.status != http.StatusSeeOther {
-		t.Fatalf("login: %d", p.status)
-	}
-	testenv.Eventually(t, 10*time.Second, "the MFA prompt", func() bool { return pageState(getPage(t, s, path)) == "mfa" })
 	var sess struct {
 		Challenge struct {
 			ID           string `json:"id"`

@@ -206,14 +206,21 @@ func TestFailedListAndReplay(t *testing.T) {
 	}
 }
 
-// A replay that fails again puts the delivery back among the failed ones.
-func TestReplayThatFailsStaysFailed(t *testing.T) {
-	t.Parallel()
+// failingAtOnce is a bundle whose dispatcher makes one attempt per delivery,
+// and a receiver that refuses every one (503): deliveries fail at once.
+func failingAtOnce(t *testing.T) (*testBundle, *receiver) {
+	t.Helper()
 	b := setup(t)
 	cfg := b.config()
 	cfg.Schedule = []time.Duration{0}
 	b.dispatcher(cfg)
-	rc := newReceiver(t, answer(http.StatusServiceUnavailable))
+	return b, newReceiver(t, answer(http.StatusServiceUnavailable))
+}
+
+// A replay that fails again puts the delivery back among the failed ones.
+func TestReplayThatFailsStaysFailed(t *testing.T) {
+	t.Parallel()
+	b, rc := failingAtOnce(t)
 	linkID, eventID := b.finish(rc.url())
 	b.waitStatus(eventID, linkflow.DeliveryFailed, 10*time.Second)
 	res, err := b.svc.ReplayFailed(b.ctx, b.org, webhooks.ReplayFilter{EventIDs: []string{eventID}})
@@ -267,11 +274,7 @@ func (r *racingStore) FailedDeliveries(ctx context.Context, org, cursor string, 
 // replayed it) and replays the rest: it does not stop at it.
 func TestReplayPassesOneFailedAgainMeanwhile(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	cfg := b.config()
-	cfg.Schedule = []time.Duration{0}
-	b.dispatcher(cfg)
-	rc := newReceiver(t, answer(http.StatusServiceUnavailable))
+	b, rc := failingAtOnce(t)
 	ids := b.finishN(rc.url(), 3)
 	for _, id := range ids {
 		b.waitStatus(id, linkflow.DeliveryFailed, 10*time.Second)

@@ -173,7 +173,7 @@ func TestMFAAnswerAfterTheLastReadIsRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	clock := clockwork.NewFakeClock()
-	late := &lateAnswerStore{Store: h.st, answered: make(chan error, 1)}
+	late := &lateAnswerStore{readCountingStore: readCountingStore{Store: h.st}, answered: make(chan error, 1)}
 	h.startWorker(func(c *workflow.Config) {
 		c.Clock, c.Store = clock, late
 		c.LeaseTTL, c.Heartbeat, c.Consumer.AckWait = time.Hour, 20*time.Minute, time.Hour
@@ -205,16 +205,17 @@ func TestMFAAnswerAfterTheLastReadIsRefused(t *testing.T) {
 // followed at once by the API storing an answer; answered is what the API
 // was told.
 type lateAnswerStore struct {
-	*store.Store
-	takes    atomic.Int64
+	readCountingStore
 	answer   func() error
 	answered chan error
 }
 
 func (s *lateAnswerStore) TakeInput(ctx context.Context, id, token, closing string) (string, string, error) {
-	defer s.takes.Add(1)
-	cid, resp, err := s.Store.TakeInput(ctx, id, token, closing)
-	if s.answer != nil && s.takes.Load() == 1 {
+	n := s.takes.Load() // reads before this one
+	cid, resp, err := s.readCountingStore.TakeInput(ctx, id, token, closing)
+	// answer is read at the second read only: the test sets it after the
+	// first, before the clock moves to the timeout.
+	if n == 1 && s.answer != nil {
 		s.answered <- s.answer()
 	}
 	return cid, resp, err

@@ -288,11 +288,9 @@ func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error
 	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		p.OutcomeDetail = fmt.Sprintf("Try again in %s.", seconds(wait))
-		if s.embedRetry(r, p, wait) {
-			p.OutcomeDetail = fmt.Sprintf("Trying again in %s…", seconds(wait))
-		} else {
-			s.embedError(r, p, p.OutcomeTitle+": "+p.OutcomeDetail)
-		}
+	}
+	if wait > 0 && s.embedRetry(w, r, p, wait) {
+		p.OutcomeDetail = fmt.Sprintf("Trying again in %s…", seconds(wait))
 	} else {
 		s.embedError(r, p, p.OutcomeTitle+": "+p.OutcomeDetail)
 	}
@@ -309,16 +307,22 @@ func (s *Server) renderProblem(w http.ResponseWriter, r *http.Request, err error
 // embedding origin. It shows nothing of anyone's, so the origin the drop-in
 // named (its ?origin=, or the form's) may frame it and is told the error.
 func (s *Server) embedError(r *http.Request, p *page, why string) {
-	named := r.URL.Query().Get("origin")
-	if named == "" && r.PostForm != nil {
-		named = r.PostForm.Get("origin")
+	if _, o, ok := s.namedOrigin(r); ok {
+		p.FrameAncestors, p.Embed = []string{o}, o
+		p.Script = pageScript{Embed: o, LinkID: r.PathValue("linkId"), Error: why}
 	}
+}
+
+// namedOrigin is the origin the drop-in named (the query's ?origin=, or the
+// form's) as given, and parsed when it is one this API may be framed by
+// and post to (a development origin only in dev mode).
+func (s *Server) namedOrigin(r *http.Request) (named, origin string, ok bool) {
+	named = cmp.Or(r.URL.Query().Get("origin"), r.PostForm.Get("origin"))
 	o, err := linkflow.ParseOrigin(named)
 	if named == "" || err != nil || (!s.cfg.Dev && linkflow.DevOrigin(o)) {
-		return
+		return named, "", false
 	}
-	p.FrameAncestors, p.Embed = []string{o}, o
-	p.Script = pageScript{Embed: o, LinkID: r.PathValue("linkId"), Error: why}
+	return named, o, true
 }
 
 // embedRetry has a page kept from showing a link by a passing refusal load
@@ -329,21 +333,17 @@ func (s *Server) embedError(r *http.Request, p *page, why string) {
 // refusal came before being read here, bounded); without them it does
 // nothing and says so. Like embedError's, such a page shows nothing of
 // anyone's, so the origin the drop-in named may frame it.
-func (s *Server) embedRetry(r *http.Request, p *page, wait int) bool {
-	linkID, code := r.PathValue("linkId"), r.URL.Query().Get("code")
-	named := r.URL.Query().Get("origin")
-	if r.Method == http.MethodPost {
-		if r.PostForm == nil {
-			r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
-			_ = r.ParseForm() // a urlencoded form only, bounded
-		}
-		code, named = cmp.Or(code, r.PostForm.Get("code")), cmp.Or(named, r.PostForm.Get("origin"))
+func (s *Server) embedRetry(w http.ResponseWriter, r *http.Request, p *page, wait int) bool {
+	if r.Method == http.MethodPost && r.PostForm == nil {
+		_, _ = s.readForm(w, r) // a urlencoded form only, bounded as any form
 	}
+	linkID, code := r.PathValue("linkId"), cmp.Or(r.URL.Query().Get("code"), r.PostForm.Get("code"))
 	if linkID == "" || code == "" {
 		return false
 	}
+	named, o, ok := s.namedOrigin(r)
 	p.Script = pageScript{LinkID: linkID, Retry: pagePath(linkID, code, named, ""), RetryMs: int64(wait) * 1000}
-	if o, err := linkflow.ParseOrigin(named); named != "" && err == nil && (s.cfg.Dev || !linkflow.DevOrigin(o)) {
+	if ok {
 		p.FrameAncestors, p.Embed = []string{o}, o
 		p.Script.Embed, p.Script.Stage = o, "working"
 	}

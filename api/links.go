@@ -107,8 +107,8 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	read := s.cfg.Store.Link
-	if principal(r).Can(linkflow.ScopeLinksWrite) {
-		read = s.cfg.Store.LinkWithCode // it sees the claim code (linkView)
+	if seesClaimCode(r) {
+		read = s.cfg.Store.LinkWithCode
 	}
 	l, err := read(r.Context(), principal(r).OrgID, r.PathValue("linkId"))
 	if err != nil {
@@ -124,10 +124,17 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 // callers allowed to create links (links:write) see it, never links:read.
 func (s *Server) linkView(r *http.Request, l *linkflow.Link, now time.Time) linkflow.LinkView {
 	v := l.View(s.cfg.PublicURL, now)
-	if p := principal(r); p == nil || !p.Can(linkflow.ScopeLinksWrite) {
+	if !seesClaimCode(r) {
 		v.ClaimCode, v.AppClipURL = "", ""
 	}
 	return v
+}
+
+// seesClaimCode says whether the caller may see claim codes: links:write
+// (linkView). The store opens them only for such a caller.
+func seesClaimCode(r *http.Request) bool {
+	p := principal(r)
+	return p != nil && p.Can(linkflow.ScopeLinksWrite)
 }
 
 // listLinks is GET /v1/links.
@@ -137,7 +144,7 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 		Status:         linkflow.Status(q.Get("status")),
 		IntegrationID:  q.Get("integrationId"),
 		ExternalUserID: q.Get("externalUserId"),
-		ClaimCodes:     principal(r).Can(linkflow.ScopeLinksWrite), // it sees them (linkView)
+		ClaimCodes:     seesClaimCode(r),
 	}
 	if f.Status != "" && !f.Status.Valid() {
 		s.writeError(w, r, badParam("status", "is not a link status; the statuses are "+strings.Join(statusNames(linkflow.Statuses), ", ")))

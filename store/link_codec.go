@@ -60,6 +60,12 @@ const (
 	fPasswordsRefused = "passwordsRefused"
 )
 
+// answerMarks are the fields that say what became of the answers to the
+// link's current challenge: gone when it is asked again, handed back or
+// ended. The scripts that do the same (ask_password.lua, finish_link.lua)
+// name them too.
+var answerMarks = []string{fAnswered, fClosed}
+
 func argsAAD(linkID string) string      { return "link:" + linkID + ":args" }
 func passwordAAD(linkID string) string  { return "link:" + linkID + ":password" }
 func claimCodeAAD(linkID string) string { return "link:" + linkID + ":claimCode" }

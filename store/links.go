@@ -263,7 +263,7 @@ func (s *Store) LinkByCode(ctx context.Context, linkID, code string) (*linkflow.
 	}
 	// The caller holds the code: it need not be opened (nor the key that
 	// sealed it be given to this process).
-	if m[fClaimCode] != "" && l.Status == linkflow.StatusPending {
+	if m[fClaimCode] != "" && l.EffectiveStatus(s.now()) == linkflow.StatusPending {
 		l.ClaimCode = code
 	}
 	return l, nil

@@ -149,7 +149,7 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 	if c != nil {
 		return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
 			set: []any{fStatus, string(linkflow.StatusAwaitingInput), fChallenge, encodeChallenge(c)},
-			del: []string{fAnswered, fClosed}, // asked (again): it may be answered
+			del: answerMarks, // asked (again): it may be answered
 		})
 	}
 	if password != "" {
@@ -158,7 +158,7 @@ func (s *Store) SetChallenge(ctx context.Context, org, id, token string, c *link
 		}
 	}
 	return s.updateLink(ctx, org, id, fence{token: token}, linkUpdate{
-		set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered, fClosed},
+		set: []any{fStatus, string(linkflow.StatusRunning)}, del: append([]string{fChallenge}, answerMarks...),
 	})
 }
 
@@ -188,7 +188,7 @@ func (s *Store) AskPassword(ctx context.Context, org, id, token string, c *linkf
 // transient failure (lastError says which; the attempt counts) or at shutdown
 // (refund the attempt, which did not really happen).
 func (s *Store) ReleaseRun(ctx context.Context, org, id, token, lastError string, refundAttempt bool) error {
-	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: []string{fChallenge, fAnswered, fClosed}}
+	u := linkUpdate{release: true, set: []any{fStatus, string(linkflow.StatusRunning)}, del: append([]string{fChallenge}, answerMarks...)}
 	if lastError != "" {
 		u.set = append(u.set, fLastError, lastError)
 	}

@@ -18,6 +18,12 @@ func writeStatus(out io.Writer, r monitor.Report) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	defer w.Flush()
 	fmt.Fprintf(w, "linkflow status at %s\n", r.At.Format(time.RFC3339))
+	if len(r.Warnings) > 0 {
+		fmt.Fprintln(w, "\nWARNINGS")
+		for _, e := range r.Warnings {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
 	unread := "(could not be read: see errors)"
 
 	fmt.Fprintln(w, "\nLINKS")

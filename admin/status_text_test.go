@@ -17,12 +17,13 @@ func TestWriteStatusWithUnreadableParts(t *testing.T) {
 	st := &monitor.Status{Backlog: monitor.Backlog{At: at,
 		Consumers:   []monitor.Consumer{{Name: "worker-tmobile", Stream: "LINKFLOW_LINKS", Pending: 7, AckPending: 3}},
 		DeadLetters: &monitor.DeadLetters{}, Retries: &monitor.Retries{Scheduled: 4, NextDue: &due, OverdueSeconds: 90},
-		Errors: []string{"redis: dial tcp 127.0.0.1:6379: connect: connection refused"}}}
+		Errors: []string{"redis: dial tcp 127.0.0.1:6379: connect: connection refused"}},
+		Warnings: []string{"Redis at 10.0.0.1:6379 evicts keys"}}
 	var b strings.Builder
 	writeStatus(&b, monitor.Report{Status: st, Probes: []monitor.Probe{{Role: "worker", Addr: "127.0.0.1:9091", Error: "connection refused"}}})
 	out := strings.Join(strings.Fields(b.String()), " ")
 	for _, want := range []string{
-		"LINKS (could not be read: see errors)", "worker-tmobile LINKFLOW_LINKS 7 3 0 0",
+		"WARNINGS Redis at 10.0.0.1:6379 evicts keys LINKS (could not be read: see errors)", "worker-tmobile LINKFLOW_LINKS 7 3 0 0",
 		"OUTBOX (could not be read: see errors)", "WEBHOOK RETRIES 4 scheduled, the earliest overdue by 1m30s",
 		"DEAD LETTERS none", "worker 127.0.0.1:9091 NO connection refused",
 		"ERRORS redis: dial tcp 127.0.0.1:6379: connect: connection refused",

@@ -52,6 +52,7 @@ type opsView struct {
 	HostsRead   int
 	HostsKnown  bool
 	Ready       []opsCheck
+	Warnings    []string
 	Errors      []string
 }
 
@@ -79,7 +80,7 @@ type opsCheck struct {
 func newOpsView(rep *monitor.Report) *opsView {
 	st := rep.Status
 	v := &opsView{SignedIn: true, At: st.At.Format(time.RFC3339), Links: st.Links, Consumers: st.Consumers,
-		Failures: st.Failures, Errors: st.Errors, Unread: map[string]bool{}}
+		Failures: st.Failures, Warnings: st.Warnings, Errors: st.Errors, Unread: map[string]bool{}}
 	for _, s := range monitor.FinishedStatuses {
 		v.Statuses = append(v.Statuses, string(s))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,8 +110,8 @@ func TestStatus(t *testing.T) {
 			st.Finished[0].Counts["succeeded"] == 1 && hosts != nil && len(hosts.Hosts) == 1 && hosts.Hosts[0].Deliveries == 3 &&
 			st.Outbox != nil && st.Outbox.Entries == 0
 	})
-	if len(st.Errors) > 0 {
-		t.Fatalf("errors: %v", st.Errors)
+	if len(st.Errors) > 0 || len(st.Warnings) > 0 {
+		t.Fatalf("errors: %v, warnings: %v", st.Errors, st.Warnings)
 	}
 	if f := st.Finished[1]; f.Seconds != 24*3600 || f.Counts["succeeded"] != 1 || f.Counts["expired"] != 0 {
 		t.Fatalf("last 24h: %+v", f)
@@ -156,6 +157,20 @@ func TestStatus(t *testing.T) {
 	bl, err := m2.Backlog(ctx)
 	if err != nil || bl.DeadLetters == nil || bl.DeadLetters.Count != 1 || bl.DeadLetters.Newest == nil {
 		t.Fatalf("backlog %+v %v", bl, err)
+	}
+
+	// A Redis server that evicts keys is warned of, with what to do; one
+	// whose policy cannot be read is named in the errors.
+	m3, _ := monitor.New(monitor.Config{Store: evictingStore{b.s.Store, []string{"10.0.0.1:6379 evicts keys (maxmemory-policy allkeys-lru)"}, nil}, JetStream: b.s.JS})
+	if st, err := m3.Status(ctx); err != nil || len(st.Warnings) != 1 ||
+		st.Warnings[0] != "Redis at 10.0.0.1:6379 evicts keys (maxmemory-policy allkeys-lru): "+store.EvictionAdvice {
+		t.Fatalf("an evicting Redis: %+v, %v", st, err)
+	}
+	m4, _ := monitor.New(monitor.Config{Store: evictingStore{b.s.Store, nil, errDown}, JetStream: b.s.JS})
+	if st, err := m4.Status(ctx); err != nil || len(st.Warnings) != 0 || !slices.ContainsFunc(st.Errors, func(e string) bool {
+		return strings.Contains(e, "maxmemory-policy") && strings.Contains(e, errDown.Error())
+	}) {
+		t.Fatalf("a policy that cannot be read: %+v, %v", st, err)
 	}
 
 	// The counting consumers are gone.
@@ -250,6 +265,15 @@ func TestCollectorAndUnreadableParts(t *testing.T) {
 }
 
 var errDown = errors.New("redis is down")
+
+// evictingStore answers EvictingServers with servers or err.
+type evictingStore struct {
+	monitor.Store
+	servers []string
+	err     error
+}
+
+func (s evictingStore) EvictingServers(context.Context) ([]string, error) { return s.servers, s.err }
 
 type brokenStore struct{ monitor.Store }
 

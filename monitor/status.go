@@ -16,6 +16,7 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
+	"github.com/linkflow/linkflow/store"
 )
 
 // Status is the backlog and what happened lately. A part whose source could
@@ -28,6 +29,9 @@ type Status struct {
 	Failures *Failures `json:"failures"`
 	// FailingHosts are the webhook receivers whose deliveries fail now.
 	FailingHosts *FailingHosts `json:"failingHosts"`
+	// Warnings name what puts stored data at risk: a Redis server that
+	// evicts keys when full (store.EvictionAdvice says what to do).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FinishedStatuses are the statuses a link ends with, in the order they
@@ -92,12 +96,18 @@ func (m *Monitor) computeStatus(ctx context.Context) (*Status, error) {
 	st.Errors = slices.Clone(b.Errors)
 	now := m.cfg.Now()
 	var wg sync.WaitGroup
-	var finErr, hostErr error
+	var finErr, hostErr, evictErr error
+	var evicting []string
 	wg.Go(func() { st.Finished, finErr = m.finished(ctx, now) })
 	wg.Go(func() { st.FailingHosts, hostErr = m.failingHosts(ctx) })
+	wg.Go(func() { evicting, evictErr = m.cfg.Store.EvictingServers(ctx) })
 	wg.Wait()
 	st.addError("links finished", finErr)
 	st.addError("failing hosts", hostErr)
+	st.addError("redis's maxmemory-policy", evictErr)
+	for _, e := range evicting {
+		st.Warnings = append(st.Warnings, "Redis at "+e+": "+store.EvictionAdvice)
+	}
 	if finErr == nil {
 		var failErr error
 		st.Failures, failErr = m.failures(ctx, now, st.Finished[0].Counts[string(linkflow.StatusFailed)])

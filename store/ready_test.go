@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
 )
 
 // A Redis Cluster that lost the owner of a slot still answers PING on every
@@ -50,4 +51,45 @@ func TestPingSaysClusterDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "ready again", func() bool { return st.Ping(ctx) == nil })
+}
+
+// EvictingServers names each server whose maxmemory-policy evicts keys (a
+// volatile one too: most of linkflow's keys have TTLs), and none while every
+// one refuses writes when full (noeviction, Redis's default).
+func TestEvictingServers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, s := testenv.RedisSingle(t)
+	single, err := store.New(store.Config{Redis: c, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, cluster := clusterStore(t)
+	for name, st := range map[string]*store.Store{"single": single, "cluster": cluster} {
+		if got, err := st.EvictingServers(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("%s under noeviction: %q, %v", name, got, err)
+		}
+	}
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := s.Addr + " evicts keys (maxmemory-policy allkeys-lru)"
+	if got, err := single.EvictingServers(ctx); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("single under allkeys-lru: %q, %v; want %q", got, err, want)
+	}
+	m, err := cc.MasterForKey(ctx, "{x}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ConfigSet(ctx, "maxmemory-policy", "volatile-ttl").Err(); err != nil {
+		t.Fatal(err)
+	}
+	want = m.Options().Addr + " evicts keys (maxmemory-policy volatile-ttl)"
+	if got, err := cluster.EvictingServers(ctx); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("cluster with one master under volatile-ttl: %q, %v; want %q", got, err, want)
+	}
 }

@@ -159,6 +159,7 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	if err := startupError(ctx, c, redisErr, natsErr); err != nil {
 		return nil, err
 	}
+	warnEviction(ctx, d.Store, log)
 	if d.Registry, d.Sandbox, err = buildRegistry(ctx, c, d.RDB); err != nil {
 		return nil, err
 	}
@@ -169,6 +170,22 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	d.ready = loggedChecks(d.readyChecks(), log)
 	d.startup.Ready(d.ready)
 	return d, nil
+}
+
+// warnEviction warns, at startup, of each Redis server that evicts keys
+// when full (linkflow status and the operator's page say it too). A look
+// that fails is said at info: it stops nothing.
+func warnEviction(ctx context.Context, st *store.Store, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	servers, err := st.EvictingServers(ctx)
+	if err != nil {
+		log.Info("could not check that Redis keeps its keys when full", zap.Error(err))
+		return
+	}
+	for _, s := range servers {
+		log.Warn("Redis at "+s+": "+store.EvictionAdvice, zap.String("redis", s))
+	}
 }
 
 // startupError words what stopped connect's wait: the error that is not

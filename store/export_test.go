@@ -97,3 +97,6 @@ func (s *Store) RetentionEntries(ctx context.Context, l *linkflow.Link) (got []s
 func (s *Store) SlotHolders(ctx context.Context, integration string) ([]string, error) {
 	return s.rdb.ZRange(ctx, s.k.semaphore(integration), 0, -1).Result()
 }
+
+// KeyOutboxOf is the outbox (sorted set of due entries) of a link's shard.
+func (s *Store) KeyOutboxOf(linkID string) string { return s.k.outbox(shardOf(linkID)) }

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/outbox"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -859,5 +862,77 @@ func TestAskPasswordCountsRefusals(t *testing.T) {
 	}
 	if r := next("tok2", "tok3"); r.PasswordsRefused != 0 || r.Password != "typed" {
 		t.Fatalf("after a password that worked: %d refused, password %q", r.PasswordsRefused, r.Password)
+	}
+}
+
+// A full Redis (maxmemory reached under noeviction) refuses a session's
+// start whole (the worker hands the message back): no attempt is counted and no lease taken,
+// though the start would first drop the claim's outbox entry (a delete, which
+// a full Redis allows, and after which it would let every write through).
+// Once Redis has room the attempt starts as the first.
+func TestBeginRunRefusedWholeByAFullRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	own, _ := testenv.RedisSingle(t)
+	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := own.ZCard(ctx, b.st.KeyOutboxOf(l.ID)).Result(); err != nil || n != 1 {
+		t.Fatalf("the claim's outbox entry: %d, %v", n, err)
+	}
+	if err := own.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.st.BeginRun(ctx, b.org, l.ID, "tok", time.Minute)
+	if err := own.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "OOM ") {
+		t.Fatalf("begin on a full Redis: %v, want Redis's OOM refusal", err)
+	}
+	got, err := b.st.Link(ctx, b.org, l.ID)
+	if err != nil || got.Status != linkflow.StatusClaimed || got.Attempts != 0 {
+		t.Fatalf("after the refused start: %+v, %v", got, err)
+	}
+	if n, err := own.ZCard(ctx, b.st.KeyOutboxOf(l.ID)).Result(); err != nil || n != 1 {
+		t.Fatalf("the claim's outbox entry after the refused start: %d, %v", n, err)
+	}
+	r, err := b.st.BeginRun(ctx, b.org, l.ID, "tok", time.Minute)
+	if err != nil || r.Verdict != linkflow.RunStart || r.Link.Attempts != 1 {
+		t.Fatalf("begin once Redis has room: %+v, %v", r, err)
+	}
+}
+
+// A full Redis does not stop the relay: the round reads what waits in the
+// outbox though Redis refuses its push-back (which only spreads concurrent
+// relays), and the confirmation, which frees memory, removes it.
+func TestDueOutboxOnAFullRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	own, _ := testenv.RedisSingle(t)
+	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	if err := own.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = own.ConfigSet(ctx, "maxmemory", "0").Err() })
+	if err := own.ZAddXX(ctx, b.st.KeyOutboxOf(l.ID), redis.Z{Score: 1, Member: "x"}).Err(); err == nil ||
+		!strings.Contains(err.Error(), "OOM ") {
+		t.Fatalf("a write to the full Redis: %v, want refused", err)
+	}
+	due, err := b.st.DueOutbox(ctx, -time.Hour, 100)
+	if err != nil || len(due) != 1 || due[0].ID != outbox.ClaimedID(l.ID) {
+		t.Fatalf("a relay round on a full Redis: %+v, %v", due, err)
+	}
+	if err := b.st.AckOutbox(ctx, due...); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := own.ZCard(ctx, b.st.KeyOutboxOf(l.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("the outbox after the confirmation: %d, %v", n, err)
 	}
 }

@@ -69,12 +69,20 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 	if len(batches) == 0 {
 		return nil, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("due outbox: %w", err)
-	}
+	// Exec's error is the first failed command's: each read's own decides.
+	// The push-back is best effort: a full Redis (maxmemory, noeviction)
+	// refuses it, and the relay must still publish what waits, whose
+	// confirmations free memory; a message two relays publish is kept once
+	// (JetStream's duplicate window).
+	_, _ = pipe.Exec(ctx)
 	var out []linkflow.Message
 	var orphans []linkflow.Message
+	var unread []error
 	for _, b := range batches {
+		if err := b.vals.Err(); err != nil {
+			unread = append(unread, fmt.Errorf("due outbox: %w", err))
+			continue
+		}
 		for i, v := range b.vals.Val() {
 			str, _ := v.(string)
 			m, ok := decodeMessage(b.shard, b.ids[i], str)
@@ -89,7 +97,8 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 	if len(orphans) > 0 {
 		_ = s.AckOutbox(ctx, orphans...)
 	}
-	return s.settleIntents(ctx, out)
+	out, err = s.settleIntents(ctx, out)
+	return out, errors.Join(append(unread, err)...)
 }
 
 // settleIntents writes the pending connections of the links whose events

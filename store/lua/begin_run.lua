@@ -8,18 +8,34 @@
 -- ARGV: 1 lease token, 2 lease ttl ms, 3 now ms, 4 claimed message id
 -- Returns {verdict, ...}: 'gone' | 'done' status | 'not_claimed' |
 -- 'busy' pttl | 'ok' fields password
+-- A full Redis (maxmemory under noeviction) refuses a script's first write
+-- that may grow memory, and after any first write lets every later one
+-- through: so on the path that starts an attempt the lease's SET comes
+-- first, and a full Redis refuses the whole start (the worker hands the
+-- message back as while Redis is down) rather than counting an attempt
+-- whose commit it would then refuse.
 local c = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'version')
 local st = c[1]
 if not st then return {'gone'} end
-redis.call('ZREM', KEYS[4], ARGV[4])
-redis.call('HDEL', KEYS[5], ARGV[4])
+local function dropEntry()
+  redis.call('ZREM', KEYS[4], ARGV[4])
+  redis.call('HDEL', KEYS[5], ARGV[4])
+end
 if st == 'succeeded' or st == 'failed' or st == 'expired' or st == 'canceled' then
+  dropEntry()
   return {'done', st}
 end
-if st == 'pending' then return {'not_claimed'} end
+if st == 'pending' then
+  dropEntry()
+  return {'not_claimed'}
+end
 local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return {'busy', tostring(redis.call('PTTL', KEYS[2]))} end
+if holder and holder ~= ARGV[1] then
+  dropEntry()
+  return {'busy', tostring(redis.call('PTTL', KEYS[2]))}
+end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+dropEntry()
 local attempts = string.format('%d', (tonumber(c[2]) or 0) + 1)
 local version = string.format('%d', (tonumber(c[3]) or 0) + 1)
 if st == 'claimed' then

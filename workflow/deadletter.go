@@ -18,13 +18,26 @@ import (
 
 // deadLetter copies a message the worker gives up on to the dead-letter
 // stream, with why, so an operator can inspect it (nats stream view
-// LINKFLOW_DLQ). The copy carries the original's data: ids only.
-func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) {
+// LINKFLOW_DLQ). The copy carries the original's data: ids only. The
+// error is the copy's (logged here).
+func (w *Worker) deadLetter(msg jetstream.Msg, reason, linkID string) error {
 	n, seq := "", uint64(0)
 	if md, err := msg.Metadata(); err == nil {
 		n, seq = strconv.FormatUint(md.NumDelivered, 10), md.Sequence.Stream
 	}
-	_ = w.publishDeadLetter(msg.Subject(), seq, msg.Data(), reason, linkID, n)
+	return w.publishDeadLetter(msg.Subject(), seq, msg.Data(), reason, linkID, n)
+}
+
+// termDeadLettered removes from the work queue a message nothing else
+// records once its copy is in the dead-letter stream; a copy JetStream
+// refused (its storage full, or no answer) leaves the message to come back,
+// and to be copied then, or by the max-deliveries advisory.
+func (w *Worker) termDeadLettered(msg jetstream.Msg, reason, linkID string) {
+	if err := w.deadLetter(msg, reason, linkID); err != nil {
+		_ = msg.NakWithDelay(w.redeliveryBackoff(msg))
+		return
+	}
+	_ = msg.Term()
 }
 
 // redeliveryBackoff is how long a message waits before it comes back when

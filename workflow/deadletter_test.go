@@ -92,6 +92,55 @@ func TestUnparseableMessageIsDeadLettered(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the bad message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
 }
 
+// A message nothing else records (here one that does not parse) stays in
+// the work queue while JetStream refuses its copy to the dead letters (the
+// stream full), and is copied, and removed, once it has room.
+func TestUnparseableMessageKeptWhileItsCopyIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, nil)
+	h.startWorker(nil)
+	dlq, err := h.js.Stream(ctx, outbox.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := dlq.CachedInfo().Config
+	full.MaxMsgs, full.Discard = 1, jetstream.DiscardNew
+	if _, err := h.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.Publish(ctx, outbox.SubjectDeadLetterLinks, []byte("filler")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.Publish(ctx, outbox.SubjectDeadLetterLinks, []byte("refused")); err == nil {
+		t.Fatal("the full dead-letter stream took a message")
+	}
+	if _, err := h.js.Publish(ctx, outbox.SubjectClaimed+"tmobile", []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := h.js.Consumer(ctx, outbox.StreamLinks, outbox.WorkerConsumer("tmobile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the message to come back after its copy was refused", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 2
+	})
+	if n := streamMsgs(t, h); n != 1 {
+		t.Fatalf("the work queue holds %d messages, want the one whose copy was refused", n)
+	}
+	full.MaxMsgs = -1
+	if _, err := h.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	var dl []jetstream.RawStreamMsg
+	testenv.Eventually(t, 10*time.Second, "the dead letter", func() bool { dl = h.deadLetters(); return len(dl) == 2 })
+	if string(dl[1].Data) != "not json" {
+		t.Fatalf("dead letter: %s %v", dl[1].Data, dl[1].Header)
+	}
+	testenv.Eventually(t, 5*time.Second, "the bad message to leave the work queue", func() bool { return streamMsgs(t, h) == 0 })
+}
+
 // A message JetStream gave up on (MaxDeliver reached: here every delivery
 // meets a worker that lacks the key its link's secrets were sealed with) is
 // copied to the dead-letter stream from the advisory, and its link fails.

@@ -111,7 +111,7 @@ func (s *session) run() {
 	now := s.w.cfg.Clock.Now()
 	switch {
 	case l.Attempts > s.w.cfg.MaxAttempts:
-		s.w.deadLetter(s.msg, "attempts exhausted", l.ID)
+		_ = s.w.deadLetter(s.msg, "attempts exhausted", l.ID) // the link is failed below; a copy refused is logged
 		s.failLink(linkflow.FailureAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts.", l.Attempts-1), nil)
 		return
 	case !l.ExpiresAt.IsZero() && !now.Before(l.ExpiresAt):
@@ -125,7 +125,7 @@ func (s *session) run() {
 		DurationMs: max(now.Sub(l.ClaimedAt).Milliseconds(), 0)})
 	provider, ok := s.w.cfg.Registry.Provider(l.IntegrationID)
 	if !ok {
-		s.w.deadLetter(s.msg, "unknown integration "+l.IntegrationID, l.ID)
+		_ = s.w.deadLetter(s.msg, "unknown integration "+l.IntegrationID, l.ID)
 		s.failLink(linkflow.FailureUnprocessableLink, fmt.Sprintf("Integration %q is not available.", l.IntegrationID), nil)
 		return
 	}
@@ -408,7 +408,7 @@ func (s *session) settleError(err error, opIndex *int) {
 	}
 	delay := max(s.w.backoff(l.Attempts), pe.RetryAfter)
 	if l.Attempts >= s.w.cfg.MaxAttempts {
-		s.w.deadLetter(s.msg, "attempts exhausted: "+string(pe.Code), l.ID)
+		_ = s.w.deadLetter(s.msg, "attempts exhausted: "+string(pe.Code), l.ID)
 		s.failLink(linkflow.FailureAttemptsExhausted, fmt.Sprintf("Gave up after %d attempts: %s", l.Attempts, pe.Message), opIndex)
 		return
 	}

@@ -263,8 +263,7 @@ func (w *Worker) waitFleetSlot(ctx context.Context, integ, holder string, limit 
 func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 	m, err := outbox.ParseClaimed(msg.Data())
 	if err != nil {
-		w.deadLetter(msg, "unparseable message", "")
-		_ = msg.Term()
+		w.termDeadLettered(msg, "unparseable message", "")
 		return
 	}
 	log := w.log.WithLazy(zap.String("link_id", m.LinkID), zap.String("org_id", m.OrgID)) // encoded only if the session logs
@@ -285,8 +284,7 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 		return
 	case linkflow.RunGone, linkflow.RunNotClaimed:
 		log.Warn("claimed message for a link that cannot run", zap.String("verdict", string(run.Verdict)))
-		w.deadLetter(msg, "link "+string(run.Verdict), m.LinkID)
-		_ = msg.Term()
+		w.termDeadLettered(msg, "link "+string(run.Verdict), m.LinkID)
 		return
 	}
 	s := newSession(w, msg, run, integ, holder, log)

@@ -138,8 +138,8 @@ type claimedBody struct {
 }
 
 // doClaim claims a link and publishes its claimed message. When JetStream
-// does not take the message, the claim stands: it is in the outbox, and the
-// sweeper publishes it. A wrong code or unknown link counts against the
+// does not take the message, the claim stands: it is in the outbox, whose
+// relay publishes it (once it is 15 s old). A wrong code or unknown link counts against the
 // client address's guess budget. The JSON endpoint and the hosted page's
 // login form both claim through here.
 func (s *Server) doClaim(r *http.Request, guess linkflow.RateLimitRequest, linkID, code, username, password string) (*claimedBody, error) {

@@ -46,10 +46,12 @@ type page struct {
 	// after a wrong one; the login form comes back, posting to MFAAction.
 	Retry *challengeView
 
-	Progress  string
-	Refresh   int // seconds, for a <meta refresh> without JavaScript
-	Challenge *challengeView
-	Checking  bool // an answer was sent and the worker has not taken it yet
+	Progress string
+	Refresh  int // seconds, for a <meta refresh> without JavaScript
+	// RefreshURL is where that refresh goes; empty: this page again.
+	RefreshURL string
+	Challenge  *challengeView
+	Checking   bool // an answer was sent and the worker has not taken it yet
 
 	OutcomeTitle  string
 	OutcomeDetail string
@@ -326,7 +328,8 @@ func (s *Server) namedOrigin(r *http.Request) (named, origin string, ok bool) {
 }
 
 // embedRetry has a page kept from showing a link by a passing refusal load
-// the link's page again after wait seconds, by itself (with JavaScript).
+// the link's page again after wait seconds, by itself (a script, or a
+// <meta refresh> without JavaScript).
 // The web drop-in hears the stage "working" from it: every page its frame
 // loads must say hello within seconds, or it closes the flow. It needs the
 // link and its code (the path's and the query's or the form's, a form the
@@ -343,6 +346,8 @@ func (s *Server) embedRetry(w http.ResponseWriter, r *http.Request, p *page, wai
 	}
 	named, o, ok := s.namedOrigin(r)
 	p.Script = pageScript{LinkID: linkID, Retry: pagePath(linkID, code, named, ""), RetryMs: int64(wait) * 1000}
+	// Without JavaScript too: a refused form's page must not be posted again.
+	p.Refresh, p.RefreshURL = wait, p.Script.Retry
 	if ok {
 		p.FrameAncestors, p.Embed = []string{o}, o
 		p.Script.Embed, p.Script.Stage = o, "working"

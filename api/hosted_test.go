@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -419,6 +420,13 @@ func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
 		frameAncestors(p) != app || !strings.Contains(p.body, "Trying again in") {
 		t.Fatalf("the refused page: %d, frame-ancestors %q, config %s\n%s", p.status, frameAncestors(p), cfg, p.body)
 	}
+	// Without JavaScript, a <meta refresh> loads the link's page (never
+	// the refused form's address) after Retry-After.
+	refresh := `<noscript><meta http-equiv="refresh" content="` + p.header.Get("Retry-After") + `;url=` +
+		html.EscapeString(path) + `"></noscript>`
+	if !strings.Contains(p.body, refresh) {
+		t.Fatalf("no %s in the refused page:\n%s", refresh, p.body)
+	}
 	// A form refused before it is read (the login, the limit checked
 	// first) goes back to the link's page all the same.
 	p = postPage(t, s, "/link/"+l.str("linkId")+"/login", url.Values{"code": {l.str("claimCode")}, "origin": {app},
@@ -426,6 +434,9 @@ func TestHostedPageTriesAgainAfterAPassingRefusal(t *testing.T) {
 	if cfg = scriptConfig(p); p.status != http.StatusTooManyRequests || !strings.Contains(cfg, `"retry":"/link/`+l.str("linkId")) ||
 		!strings.Contains(cfg, `"stage":"working"`) || strings.Contains(cfg, `"error"`) || frameAncestors(p) != app {
 		t.Fatalf("the refused login: %d, frame-ancestors %q, config %s", p.status, frameAncestors(p), cfg)
+	}
+	if !strings.Contains(p.body, `;url=`+html.EscapeString(path)+`"`) {
+		t.Fatalf("the refused login's page does not refresh to the link's page:\n%s", p.body)
 	}
 	// A refused GET's body is not read, whatever its Content-Type says (a
 	// multipart body would be parsed into memory and files): no code, no

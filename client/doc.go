@@ -51,7 +51,9 @@
 // # Pagination and the event feed
 //
 // The List methods return one page (a Page with its NextCursor); Links,
-// Connections and FailedWebhooks are iterators (iter.Seq2) over every page.
+// Connections and FailedWebhooks are iterators (iter.Seq2) over every page;
+// a page that cannot be read ends one with a *PageError naming the cursor
+// to resume from.
 // EventFeed reads GET /v1/events in order until nothing more is there, and
 // keeps the cursor to resume from. Cursors are opaque strings: store and pass
 // them back, never parse them.

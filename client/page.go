@@ -16,6 +16,20 @@ type Page[T any] struct {
 	NextCursor *string `json:"nextCursor"`
 }
 
+// PageError is what a list iterator (Links, Connections, FailedWebhooks)
+// yields when a page could not be read, after every item before it: Cursor
+// is that page's ("" for the first), so the list can resume there (pass it
+// as the params' Cursor) rather than from the start. Err is the request's
+// error (an *Error when the API answered one); errors.As and errors.Is see
+// through PageError to it.
+type PageError struct {
+	Cursor string
+	Err    error
+}
+
+func (e *PageError) Error() string { return e.Err.Error() }
+func (e *PageError) Unwrap() error { return e.Err }
+
 // pages iterates over every item of a cursor-paginated list from cursor on.
 func pages[T any](ctx context.Context, cursor string, fetch func(ctx context.Context, cursor string) (*Page[T], error)) iter.Seq2[*T, error] {
 	return func(yield func(*T, error) bool) {
@@ -23,7 +37,7 @@ func pages[T any](ctx context.Context, cursor string, fetch func(ctx context.Con
 		for {
 			p, err := fetch(ctx, cursor)
 			if err != nil {
-				yield(nil, err)
+				yield(nil, &PageError{Cursor: cursor, Err: err})
 				return
 			}
 			for i := range p.Data {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -518,5 +519,58 @@ func TestIteratorRangedTwice(t *testing.T) {
 		if strings.Join(got, ",") != "link_2,link_1" {
 			t.Fatalf("round %d: %v", round, got)
 		}
+	}
+}
+
+// A list iterator whose page cannot be read yields a PageError naming that
+// page's cursor, through which the API's error is seen; resumed from it,
+// the list goes on where it stopped.
+func TestIteratorResumesFromTheFailingPage(t *testing.T) {
+	t.Parallel()
+	var failed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			_, _ = io.WriteString(w, `{"data":[{"linkId":"link_3"}],"nextCursor":"c1"}`)
+		case "c1":
+			if !failed.Swap(true) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, `{"error":{"code":"SERVICE_UNAVAILABLE","message":"Redis is unavailable."}}`)
+				return
+			}
+			_, _ = io.WriteString(w, `{"data":[{"linkId":"link_2"}],"nextCursor":"c2"}`)
+		default:
+			_, _ = io.WriteString(w, `{"data":[{"linkId":"link_1"}],"nextCursor":null}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, APIKey: "lfk_test", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var pe *client.PageError
+	for l, err := range c.Links(context.Background(), client.ListLinksParams{}) {
+		if err != nil {
+			var ae *client.Error
+			if !errors.As(err, &pe) || pe.Cursor != "c1" || !errors.As(err, &ae) || ae.Code != "SERVICE_UNAVAILABLE" {
+				t.Fatalf("the failing page's error: %#v", err)
+			}
+			break
+		}
+		got = append(got, l.LinkID)
+	}
+	if pe == nil {
+		t.Fatal("no error from the failing page")
+	}
+	for l, err := range c.Links(context.Background(), client.ListLinksParams{Cursor: pe.Cursor}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l.LinkID)
+	}
+	if strings.Join(got, ",") != "link_3,link_2,link_1" {
+		t.Fatalf("resumed: %v", got)
 	}
 }

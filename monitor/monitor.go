@@ -22,8 +22,9 @@ import (
 type Store interface {
 	Backlog(ctx context.Context, sample int) (*linkflow.Backlog, error)
 	EventRecords(ctx context.Context, ids []string) (map[string]linkflow.StoredEvent, error)
-	// EvictingServers names the Redis servers that evict keys when full.
-	EvictingServers(ctx context.Context) ([]string, error)
+	// EvictionWarnings warn of the Redis servers that would evict keys
+	// when full.
+	EvictionWarnings(ctx context.Context) ([]string, error)
 }
 
 // Config configures a Monitor. Zero fields take the documented defaults.

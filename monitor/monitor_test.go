@@ -159,16 +159,16 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("backlog %+v %v", bl, err)
 	}
 
-	// A Redis server that evicts keys is warned of, with what to do; one
-	// whose policy cannot be read is named in the errors.
-	m3, _ := monitor.New(monitor.Config{Store: evictingStore{b.s.Store, []string{"10.0.0.1:6379 evicts keys (maxmemory-policy allkeys-lru)"}, nil}, JetStream: b.s.JS})
-	if st, err := m3.Status(ctx); err != nil || len(st.Warnings) != 1 ||
-		st.Warnings[0] != "Redis at 10.0.0.1:6379 evicts keys (maxmemory-policy allkeys-lru): "+store.EvictionAdvice {
+	// The store's warnings are the status's; a server whose policy cannot
+	// be read is named in the errors, with the others' warnings.
+	warn := "Redis at 10.0.0.1:6379 evicts keys when full (maxmemory-policy allkeys-lru); set maxmemory-policy noeviction"
+	m3, _ := monitor.New(monitor.Config{Store: evictingStore{b.s.Store, []string{warn}, nil}, JetStream: b.s.JS})
+	if st, err := m3.Status(ctx); err != nil || len(st.Warnings) != 1 || st.Warnings[0] != warn || len(st.Errors) > 0 {
 		t.Fatalf("an evicting Redis: %+v, %v", st, err)
 	}
-	m4, _ := monitor.New(monitor.Config{Store: evictingStore{b.s.Store, nil, errDown}, JetStream: b.s.JS})
-	if st, err := m4.Status(ctx); err != nil || len(st.Warnings) != 0 || !slices.ContainsFunc(st.Errors, func(e string) bool {
-		return strings.Contains(e, "maxmemory-policy") && strings.Contains(e, errDown.Error())
+	m4, _ := monitor.New(monitor.Config{Store: evictingStore{b.s.Store, []string{warn}, errDown}, JetStream: b.s.JS})
+	if st, err := m4.Status(ctx); err != nil || len(st.Warnings) != 1 || !slices.ContainsFunc(st.Errors, func(e string) bool {
+		return strings.HasPrefix(e, "warnings: ") && strings.Contains(e, errDown.Error())
 	}) {
 		t.Fatalf("a policy that cannot be read: %+v, %v", st, err)
 	}
@@ -266,14 +266,14 @@ func TestCollectorAndUnreadableParts(t *testing.T) {
 
 var errDown = errors.New("redis is down")
 
-// evictingStore answers EvictingServers with servers or err.
+// evictingStore answers EvictionWarnings with warnings and err.
 type evictingStore struct {
 	monitor.Store
-	servers []string
-	err     error
+	warnings []string
+	err      error
 }
 
-func (s evictingStore) EvictingServers(context.Context) ([]string, error) { return s.servers, s.err }
+func (s evictingStore) EvictionWarnings(context.Context) ([]string, error) { return s.warnings, s.err }
 
 type brokenStore struct{ monitor.Store }
 

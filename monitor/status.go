@@ -16,7 +16,6 @@ import (
 
 	"github.com/linkflow/linkflow"
 	"github.com/linkflow/linkflow/outbox"
-	"github.com/linkflow/linkflow/store"
 )
 
 // Status is the backlog and what happened lately. A part whose source could
@@ -29,8 +28,8 @@ type Status struct {
 	Failures *Failures `json:"failures"`
 	// FailingHosts are the webhook receivers whose deliveries fail now.
 	FailingHosts *FailingHosts `json:"failingHosts"`
-	// Warnings name what puts stored data at risk: a Redis server that
-	// evicts keys when full (store.EvictionAdvice says what to do).
+	// Warnings name what puts stored data at risk, and what to do: a Redis
+	// server that would evict keys when full.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -97,17 +96,13 @@ func (m *Monitor) computeStatus(ctx context.Context) (*Status, error) {
 	now := m.cfg.Now()
 	var wg sync.WaitGroup
 	var finErr, hostErr, evictErr error
-	var evicting []string
 	wg.Go(func() { st.Finished, finErr = m.finished(ctx, now) })
 	wg.Go(func() { st.FailingHosts, hostErr = m.failingHosts(ctx) })
-	wg.Go(func() { evicting, evictErr = m.cfg.Store.EvictingServers(ctx) })
+	wg.Go(func() { st.Warnings, evictErr = m.cfg.Store.EvictionWarnings(ctx) })
 	wg.Wait()
 	st.addError("links finished", finErr)
 	st.addError("failing hosts", hostErr)
-	st.addError("redis's maxmemory-policy", evictErr)
-	for _, e := range evicting {
-		st.Warnings = append(st.Warnings, "Redis at "+e+": "+store.EvictionAdvice)
-	}
+	st.addError("warnings", evictErr)
 	if finErr == nil {
 		var failErr error
 		st.Failures, failErr = m.failures(ctx, now, st.Finished[0].Counts[string(linkflow.StatusFailed)])

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,50 +12,56 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// EvictingServers names each Redis server (every master of a Redis
-// Cluster) whose maxmemory-policy evicts keys when it is full, as
-// "host:port evicts keys (maxmemory-policy allkeys-lru)"; none, when every
-// one refuses writes instead (noeviction, Redis's default).
+// EvictionWarnings warns of each Redis server (every master of a Redis
+// Cluster) that would evict keys when full: one with a maxmemory whose
+// maxmemory-policy is not noeviction (Redis's own default; managed services
+// often default to volatile-lru). A warning names the server and says what
+// to set; none, when every server refuses writes instead of evicting.
 //
 // linkflow's records refer to one another (a link's completion event takes
 // the link's result from the link; a delivery its event), so a Redis that
-// evicts drops some of them silently, a volatile-* policy included: most
-// of linkflow's keys have TTLs. The policy is read from INFO, which managed
-// Redis services answer where they refuse CONFIG.
-func (s *Store) EvictingServers(ctx context.Context) ([]string, error) {
+// evicts drops some of them silently, under a volatile-* policy too: most
+// of linkflow's keys have TTLs. The policy is read from INFO (which the
+// processes already need), answered where managed services refuse CONFIG.
+// A server that could not be asked is in the error, with the warnings of
+// those that could.
+func (s *Store) EvictionWarnings(ctx context.Context) ([]string, error) {
 	var mu sync.Mutex
 	var out []string
+	var errs []error
 	check := func(ctx context.Context, c *redis.Client) error {
+		addr := c.Options().Addr
 		info, err := c.Info(ctx, "memory").Result()
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.Options().Addr, err)
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			return nil
 		}
-		if p := infoField(info, "maxmemory_policy"); p != "" && p != "noeviction" {
-			mu.Lock()
-			out = append(out, fmt.Sprintf("%s evicts keys (maxmemory-policy %s)", c.Options().Addr, p))
-			mu.Unlock()
+		p, max := infoField(info, "maxmemory_policy"), infoField(info, "maxmemory")
+		if p != "" && p != "noeviction" && max != "" && max != "0" {
+			out = append(out, "Redis at "+addr+" evicts keys when full (maxmemory-policy "+p+"); set maxmemory-policy "+
+				"noeviction: linkflow's records refer to one another, and an evicted one is lost silently (a full Redis "+
+				"under noeviction refuses writes instead, which linkflow answers 503 or retries)")
 		}
 		return nil
 	}
-	var err error
 	switch c := s.direct.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, check)
+		if err := c.ForEachMaster(ctx, check); err != nil {
+			errs = append(errs, err)
+		}
 	case *redis.Client:
-		err = check(ctx, c)
+		_ = check(ctx, c)
 	default:
 		return nil, fmt.Errorf("store: a %T is neither a Redis server's client nor a Redis Cluster's", s.direct)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read Redis's maxmemory-policy: %w", err)
-	}
 	slices.Sort(out)
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("read maxmemory-policy: %w", err)
+	}
 	return out, nil
 }
-
-// EvictionAdvice is what an operator told of an evicting Redis should do.
-const EvictionAdvice = "set maxmemory-policy noeviction: a Redis that evicts drops linkflow's records silently when full " +
-	"(with noeviction it refuses writes instead, and linkflow retries them)"
 
 // infoField is one field of an INFO reply ("name:value" lines), or "".
 func infoField(info, name string) string {

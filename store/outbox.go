@@ -49,6 +49,7 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 	type batch struct {
 		shard int
 		ids   []string
+		push  *redis.IntCmd
 		vals  *redis.SliceCmd
 	}
 	var batches []batch
@@ -63,8 +64,8 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 		for i, id := range ids {
 			zs[i] = redis.Z{Score: float64(ms(now)), Member: id}
 		}
-		pipe.ZAddXX(ctx, s.k.outbox(sh), zs...)
-		batches = append(batches, batch{shard: sh, ids: ids, vals: pipe.HMGet(ctx, s.k.outboxMessages(sh), ids...)})
+		push := pipe.ZAddXX(ctx, s.k.outbox(sh), zs...)
+		batches = append(batches, batch{shard: sh, ids: ids, push: push, vals: pipe.HMGet(ctx, s.k.outboxMessages(sh), ids...)})
 	}
 	if len(batches) == 0 {
 		return nil, nil
@@ -82,6 +83,9 @@ func (s *Store) DueOutbox(ctx context.Context, age time.Duration, limit int) ([]
 		if err := b.vals.Err(); err != nil {
 			unread = append(unread, fmt.Errorf("due outbox: %w", err))
 			continue
+		}
+		if err := b.push.Err(); err != nil && !redis.HasErrorPrefix(err, "OOM ") {
+			unread = append(unread, fmt.Errorf("due outbox: push back: %w", err))
 		}
 		for i, v := range b.vals.Val() {
 			str, _ := v.(string)

@@ -53,10 +53,11 @@ func TestPingSaysClusterDown(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "ready again", func() bool { return st.Ping(ctx) == nil })
 }
 
-// EvictingServers names each server whose maxmemory-policy evicts keys (a
-// volatile one too: most of linkflow's keys have TTLs), and none while every
-// one refuses writes when full (noeviction, Redis's default).
-func TestEvictingServers(t *testing.T) {
+// EvictionWarnings warns of each server that would evict keys when full
+// (a maxmemory and a policy other than noeviction, a volatile one too: most
+// of linkflow's keys have TTLs), naming it, and of none while every one
+// refuses writes when full (noeviction, Redis's default) or has no maxmemory.
+func TestEvictionWarnings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	kr, err := store.ParseKeyring(store.GenerateKey("t"))
@@ -69,18 +70,24 @@ func TestEvictingServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc, cluster := clusterStore(t)
-	for name, st := range map[string]*store.Store{"single": single, "cluster": cluster} {
-		if got, err := st.EvictingServers(ctx); err != nil || len(got) != 0 {
-			t.Fatalf("%s under noeviction: %q, %v", name, got, err)
+	warns := func(st *store.Store, want string) {
+		t.Helper()
+		got, err := st.EvictionWarnings(ctx)
+		if err != nil || (want == "" && len(got) != 0) || (want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], want) ||
+			!strings.Contains(got[0], "set maxmemory-policy noeviction"))) {
+			t.Fatalf("warnings %q, %v; want one starting %q", got, err, want)
 		}
 	}
+	warns(single, "")
+	warns(cluster, "")
 	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := s.Addr + " evicts keys (maxmemory-policy allkeys-lru)"
-	if got, err := single.EvictingServers(ctx); err != nil || len(got) != 1 || got[0] != want {
-		t.Fatalf("single under allkeys-lru: %q, %v; want %q", got, err, want)
+	warns(single, "") // no maxmemory: nothing is evicted
+	if err := c.ConfigSet(ctx, "maxmemory", "1gb").Err(); err != nil {
+		t.Fatal(err)
 	}
+	warns(single, "Redis at "+s.Addr+" evicts keys when full (maxmemory-policy allkeys-lru);")
 	m, err := cc.MasterForKey(ctx, "{x}")
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +95,8 @@ func TestEvictingServers(t *testing.T) {
 	if err := m.ConfigSet(ctx, "maxmemory-policy", "volatile-ttl").Err(); err != nil {
 		t.Fatal(err)
 	}
-	want = m.Options().Addr + " evicts keys (maxmemory-policy volatile-ttl)"
-	if got, err := cluster.EvictingServers(ctx); err != nil || len(got) != 1 || got[0] != want {
-		t.Fatalf("cluster with one master under volatile-ttl: %q, %v; want %q", got, err, want)
+	if err := m.ConfigSet(ctx, "maxmemory", "1gb").Err(); err != nil {
+		t.Fatal(err)
 	}
+	warns(cluster, "Redis at "+m.Options().Addr+" evicts keys when full (maxmemory-policy volatile-ttl);")
 }

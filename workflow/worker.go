@@ -282,9 +282,16 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 	case linkflow.RunBusy:
 		_ = msg.NakWithDelay(max(run.BusyFor, 100*time.Millisecond))
 		return
-	case linkflow.RunGone, linkflow.RunNotClaimed:
+	case linkflow.RunGone:
 		log.Warn("claimed message for a link that cannot run", zap.String("verdict", string(run.Verdict)))
 		w.termDeadLettered(msg, "link "+string(run.Verdict), m.LinkID)
+		return
+	case linkflow.RunNotClaimed:
+		// Not kept for its copy: a message that ran out of deliveries would
+		// have the advisory fail the link, which waits for its end user.
+		log.Warn("claimed message for a link that cannot run", zap.String("verdict", string(run.Verdict)))
+		_ = w.deadLetter(msg, "link "+string(run.Verdict), m.LinkID)
+		_ = msg.Term()
 		return
 	}
 	s := newSession(w, msg, run, integ, holder, log)

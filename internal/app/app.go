@@ -172,19 +172,18 @@ func Connect(ctx context.Context, c Config) (_ *Process, err error) {
 	return d, nil
 }
 
-// warnEviction warns, at startup, of each Redis server that evicts keys
-// when full (linkflow status and the operator's page say it too). A look
-// that fails is said at info: it stops nothing.
+// warnEviction warns, at startup, of each Redis server that would evict
+// keys when full (linkflow status and the operator's page say it too). A
+// look that fails is said at info: it stops nothing.
 func warnEviction(ctx context.Context, st *store.Store, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	servers, err := st.EvictingServers(ctx)
+	warnings, err := st.EvictionWarnings(ctx)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if err != nil {
 		log.Info("could not check that Redis keeps its keys when full", zap.Error(err))
-		return
-	}
-	for _, s := range servers {
-		log.Warn("Redis at "+s+": "+store.EvictionAdvice, zap.String("redis", s))
 	}
 }
 

@@ -41,6 +41,9 @@ func TestStartupWarnsOfAnEvictingRedis(t *testing.T) {
 	if err := c.ConfigSet(ctx, "maxmemory-policy", "volatile-lru").Err(); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.ConfigSet(ctx, "maxmemory", "1gb").Err(); err != nil {
+		t.Fatal(err)
+	}
 	start()
 	warned := logs.FilterLevelExact(zapcore.WarnLevel).AllUntimed()
 	if len(warned) != 1 || !strings.Contains(warned[0].Message, s.Addr) ||

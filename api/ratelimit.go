@@ -47,9 +47,10 @@ func (l Limit) bucket(name string, peek bool) linkflow.RateLimitRequest {
 // sets the RateLimit-* headers of the tightest bucket this request was
 // counted in, and when a bucket refuses, writes 429 with Retry-After and
 // returns false. When Redis answers with an error the request goes through:
-// a rate limiter must not turn a Redis hiccup into an outage of its own.
-// When Redis is unavailable (store.ErrUnavailable) it is refused with 503
-// at once: it could not be served after the limit either.
+// a rate limiter must not turn a Redis hiccup into an outage of its own;
+// so too when Redis is full, which refuses the bucket's write but serves
+// reads. When Redis is otherwise unavailable (store.ErrUnavailable) it is
+// refused with 503 at once: it could not be served after the limit either.
 func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) bool {
 	if err := s.checkLimits(w, r, reqs...); err != nil {
 		s.writeError(w, r, err)
@@ -72,11 +73,13 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 	}
 	res, err := s.cfg.Store.RateLimit(r.Context(), asked...)
 	switch {
-	case err != nil && isUnavailable(err):
+	case err != nil && isUnavailable(err) && !isFull(err):
 		// Redis is down: the request could not be served after the limit
 		// either, so it is refused now rather than after another wait.
 		return apiError(err)
 	case err != nil:
+		// Redis answered with an error, or is full (it refuses the bucket's
+		// write, and still serves reads: a write is refused after).
 		reqLog(r).Warn("rate limit unavailable; request let through", zap.Error(err))
 		return nil
 	}

@@ -49,14 +49,26 @@ func (l Limit) bucket(name string, peek bool) linkflow.RateLimitRequest {
 // returns false. When Redis answers with an error the request goes through:
 // a rate limiter must not turn a Redis hiccup into an outage of its own;
 // so too when Redis is full, which refuses the bucket's write but serves
-// reads. When Redis is otherwise unavailable (store.ErrUnavailable) it is
-// refused with 503 at once: it could not be served after the limit either.
+// reads, unless a failure budget guards the request. When Redis is
+// otherwise unavailable (store.ErrUnavailable) it is refused with 503 at
+// once: it could not be served after the limit either.
 func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) bool {
 	if err := s.checkLimits(w, r, reqs...); err != nil {
 		s.writeError(w, r, err)
 		return false
 	}
 	return true
+}
+
+// guarded says whether a failure budget (a bucket only peeked at, whose
+// failures are counted afterwards) is among reqs.
+func guarded(reqs []linkflow.RateLimitRequest) bool {
+	for _, q := range reqs {
+		if q.Peek {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLimits is limit for handlers that answer in HTML: it sets the headers
@@ -73,9 +85,13 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 	}
 	res, err := s.cfg.Store.RateLimit(r.Context(), asked...)
 	switch {
-	case err != nil && isUnavailable(err) && !isFull(err):
+	case err != nil && isUnavailable(err) && !(isFull(err) && !guarded(asked)):
 		// Redis is down: the request could not be served after the limit
-		// either, so it is refused now rather than after another wait.
+		// either, so it is refused now rather than after another wait. A
+		// full Redis too, for a request a failure budget guards (a login, a
+		// claim code): its failures could not be counted, and its answers
+		// would tell a guess from a hit (a miss read, a hit refused at its
+		// write).
 		return apiError(err)
 	case err != nil:
 		// Redis answered with an error, or is full (it refuses the bucket's

@@ -26,7 +26,8 @@ import (
 // end user's endpoints and the hosted page answer at once with 503
 // SERVICE_UNAVAILABLE and Retry-After, never 500 and never after a long
 // wait, and /readyz names Redis. While Redis is full (maxmemory reached
-// under noeviction) the reads are served and the writes answer 503.
+// under noeviction) the reads are served and the writes answer 503, and so
+// do reads a failure budget guards.
 func TestRedisUnavailableAnswers503(t *testing.T) {
 	t.Parallel()
 	for _, fault := range []string{"stopped", "hanging", "full"} {
@@ -97,12 +98,19 @@ func TestRedisUnavailableAnswers503(t *testing.T) {
 				{"GET", "/v1/links", key, "", false, true},
 				{"POST", "/v1/links/" + c.Link.ID + "/claim", "", claim, false, false},
 				{"POST", "/v1/links/" + c.Link.ID + "/cancel", key, "", false, false},
-				{"GET", "/v1/links/" + c.Link.ID + "/session?code=" + url.QueryEscape(c.Link.ClaimCode), "", "", false, true},
-				{"GET", "/link/" + c.Link.ID + "?code=" + url.QueryEscape(c.Link.ClaimCode), "", "", true, true},
+				// Reads a failure budget guards (the claim code's guesses, a
+				// login's): refused while Redis is full too, since a wrong
+				// guess could not be counted.
+				{"GET", "/v1/links/" + c.Link.ID + "/session?code=" + url.QueryEscape(c.Link.ClaimCode), "", "", false, false},
+				{"GET", "/link/" + c.Link.ID + "?code=" + url.QueryEscape(c.Link.ClaimCode), "", "", true, false},
+				{"POST", "/v1/auth/token", "", "grant_type=password&username=a%40example.com&password=guess", false, false},
 			} {
 				req, _ := http.NewRequest(rq.method, hs.URL+rq.path, strings.NewReader(rq.body))
 				if rq.body != "" {
 					req.Header.Set("Content-Type", "application/json")
+				}
+				if rq.path == "/v1/auth/token" {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				}
 				if rq.key != "" {
 					req.Header.Set("Authorization", "Bearer "+rq.key)

@@ -18,8 +18,9 @@ type Page[T any] struct {
 
 // PageError is what a list iterator (Links, Connections, FailedWebhooks)
 // yields when a page could not be read, after every item before it: Cursor
-// is that page's ("" for the first), so the list can resume there (pass it
-// as the params' Cursor) rather than from the start. Err is the request's
+// is that page's (for the first page, the params' Cursor: "" from the
+// start), so the list can resume there (pass it as the params' Cursor)
+// rather than from the start. Err is the request's
 // error (an *Error when the API answered one); errors.As and errors.Is see
 // through PageError to it.
 type PageError struct {

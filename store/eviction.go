@@ -39,7 +39,7 @@ func (s *Store) EvictionWarnings(ctx context.Context) ([]string, error) {
 			return nil
 		}
 		p, max := infoField(info, "maxmemory_policy"), infoField(info, "maxmemory")
-		if p != "" && p != "noeviction" && max != "" && max != "0" {
+		if p != "" && p != "noeviction" && max != "0" { // a server that does not say its maxmemory may have one
 			out = append(out, "Redis at "+addr+" evicts keys when full (maxmemory-policy "+p+"); set maxmemory-policy "+
 				"noeviction: linkflow's records refer to one another, and an evicted one is lost silently (a full Redis "+
 				"under noeviction refuses writes instead, which linkflow answers 503 or retries)")

@@ -100,3 +100,6 @@ func (s *Store) SlotHolders(ctx context.Context, integration string) ([]string, 
 
 // KeyOutboxOf is the outbox (sorted set of due entries) of a link's shard.
 func (s *Store) KeyOutboxOf(linkID string) string { return s.k.outbox(shardOf(linkID)) }
+
+// KeyOrgAPIKeys is the index of an organization's API keys.
+func (s *Store) KeyOrgAPIKeys(org string) string { return s.k.orgAPIKeys(org) }

@@ -229,11 +229,15 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, keyID string) error {
 	if err != nil {
 		return err
 	}
-	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, s.k.apiKey(h))
-	pipe.HDel(ctx, s.k.orgAPIKeys(org), keyID)
-	_, err = pipe.Exec(ctx)
-	return err
+	// The record first, then its entry in the index, in two steps: on a
+	// Redis Cluster they live on different nodes, and an index entry gone
+	// while the record stayed (its node failing over) would leave a key
+	// that works and can no longer be revoked by its id. A revoke that
+	// fails half way is tried again from the index.
+	if err := s.rdb.Del(ctx, s.k.apiKey(h)).Err(); err != nil {
+		return err
+	}
+	return s.rdb.HDel(ctx, s.k.orgAPIKeys(org), keyID).Err()
 }
 
 // Authenticate returns the principal of an API key or access token, or

@@ -3,11 +3,17 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/embedded"
+	"github.com/linkflow/linkflow/internal/testenv"
 	"github.com/linkflow/linkflow/store"
 )
 
@@ -77,5 +83,71 @@ func TestRotationsAtOnce(t *testing.T) {
 			o.WebhookSecrets[0] == secrets[1] && o.WebhookSecrets[1] == secrets[0]) {
 			t.Fatalf("round %d: two rotations at once left %d secrets, not the two given", round, len(o.WebhookSecrets))
 		}
+	}
+}
+
+// Revoking an API key on a Redis Cluster whose node holding the key's
+// record does not answer (a failover, say) fails, and leaves the key
+// revocable by its id: its index entry, on another node, goes only after
+// the record. The revoke tried again once the node answers takes the key.
+func TestRevokeAPIKeyAfterAHalfDoneTry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc, err := embedded.StartRedisCluster(embedded.RedisClusterOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Kill)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs, ReadTimeout: 300 * time.Millisecond,
+		WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = cc.Close() })
+	kr, err := store.ParseKeyring(store.GenerateKey("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(store.Config{Redis: cc, Keyring: kr, NoAutoPipeline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.CreateOrg(ctx, "", "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(key string) *embedded.Redis {
+		t.Helper()
+		m, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(rc.Addrs, m.Options().Addr)
+		if i < 0 {
+			t.Fatalf("no node at %s", m.Options().Addr)
+		}
+		return rc.Nodes[i]
+	}
+	var secret, id string
+	for secret == "" || node(st.KeyAPIKey(secret)) == node(st.KeyOrgAPIKeys(org.ID)) {
+		s, rec, err := st.CreateAPIKey(ctx, org.ID, "k", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, id = s, rec.ID
+	}
+	held := node(st.KeyAPIKey(secret))
+	if err := syscall.Kill(held.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	err = st.RevokeAPIKey(ctx, org.ID, id)
+	if err := syscall.Kill(held.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil {
+		t.Fatal("a revoke whose record's node did not answer succeeded")
+	}
+	testenv.Eventually(t, 10*time.Second, "the revoke tried again to take the key", func() bool {
+		return st.RevokeAPIKey(ctx, org.ID, id) == nil
+	})
+	if _, _, err := st.Authenticate(ctx, secret, nil); !errors.Is(err, linkflow.ErrNotFound) {
+		t.Fatalf("the revoked key authenticates: %v", err)
 	}
 }

@@ -866,29 +866,21 @@ func TestAskPasswordCountsRefusals(t *testing.T) {
 }
 
 // A full Redis (maxmemory reached under noeviction) refuses a session's
-// start whole (the worker hands the message back): no attempt is counted and no lease taken,
-// though the start would first drop the claim's outbox entry (a delete, which
-// a full Redis allows, and after which it would let every write through).
-// Once Redis has room the attempt starts as the first.
+// start whole (the worker hands the message back): no attempt is counted
+// and no lease taken, though the start would first drop the claim's outbox
+// entry (a delete, which a full Redis allows, and after which it would let
+// every write through). Once Redis has room the attempt starts as the
+// first.
 func TestBeginRunRefusedWholeByAFullRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	own, _ := testenv.RedisSingle(t)
-	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
-	l := b.create(t, nil)
-	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
-		t.Fatal(err)
-	}
+	b, own, l := claimedOnOwnRedis(t)
 	if n, err := own.ZCard(ctx, b.st.KeyOutboxOf(l.ID)).Result(); err != nil || n != 1 {
 		t.Fatalf("the claim's outbox entry: %d, %v", n, err)
 	}
-	if err := own.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setMaxmemory(t, own, "1")
 	_, err := b.st.BeginRun(ctx, b.org, l.ID, "tok", time.Minute)
-	if err := own.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setMaxmemory(t, own, "0")
 	if err == nil || !strings.Contains(err.Error(), "OOM ") {
 		t.Fatalf("begin on a full Redis: %v, want Redis's OOM refusal", err)
 	}
@@ -911,16 +903,8 @@ func TestBeginRunRefusedWholeByAFullRedis(t *testing.T) {
 func TestDueOutboxOnAFullRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	own, _ := testenv.RedisSingle(t)
-	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
-	l := b.create(t, nil)
-	if _, err := b.st.ClaimLink(ctx, l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
-		t.Fatal(err)
-	}
-	if err := own.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = own.ConfigSet(ctx, "maxmemory", "0").Err() })
+	b, own, l := claimedOnOwnRedis(t)
+	setMaxmemory(t, own, "1")
 	if err := own.ZAddXX(ctx, b.st.KeyOutboxOf(l.ID), redis.Z{Score: 1, Member: "x"}).Err(); err == nil ||
 		!strings.Contains(err.Error(), "OOM ") {
 		t.Fatalf("a write to the full Redis: %v, want refused", err)
@@ -934,5 +918,28 @@ func TestDueOutboxOnAFullRedis(t *testing.T) {
 	}
 	if n, err := own.ZCard(ctx, b.st.KeyOutboxOf(l.ID)).Result(); err != nil || n != 0 {
 		t.Fatalf("the outbox after the confirmation: %d, %v", n, err)
+	}
+}
+
+// claimedOnOwnRedis is a bundle on a redis-server of the test's own (whose
+// settings it may change) and a link claimed there: the claim's message
+// waits in the outbox.
+func claimedOnOwnRedis(t *testing.T) (*bundle, *redis.Client, *linkflow.Link) {
+	t.Helper()
+	own, _ := testenv.RedisSingle(t)
+	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
+	l := b.create(t, nil)
+	if _, err := b.st.ClaimLink(context.Background(), l.ID, l.ClaimCode, "user_good", "pass_good"); err != nil {
+		t.Fatal(err)
+	}
+	return b, own, l
+}
+
+// setMaxmemory sets a Redis's maxmemory ("1": full at once, under
+// noeviction; "0": no limit).
+func setMaxmemory(t *testing.T, rdb *redis.Client, v string) {
+	t.Helper()
+	if err := rdb.ConfigSet(context.Background(), "maxmemory", v).Err(); err != nil {
+		t.Fatal(err)
 	}
 }

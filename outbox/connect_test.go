@@ -231,6 +231,39 @@ func TestEnsureStreamsRefusesAnOldEventsStream(t *testing.T) {
 	}
 }
 
+// Ensuring the streams again (every process's start) keeps what an
+// operator set on a stream by hand (a cap on its bytes, the discard policy,
+// a description) and sets what linkflow owns back (its age).
+func TestEnsureStreamsKeepsOperatorSettings(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.NATS(t)
+	ctx := context.Background()
+	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, outbox.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	want := cfg.MaxAge
+	cfg.MaxBytes, cfg.Discard, cfg.Description, cfg.MaxAge = 1<<30, jetstream.DiscardNew, "capped by ops", time.Hour
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = js.Stream(ctx, outbox.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	got := st.CachedInfo().Config
+	if got.MaxBytes != 1<<30 || got.Discard != jetstream.DiscardNew || got.Description != "capped by ops" || got.MaxAge != want {
+		t.Fatalf("after ensuring again: max bytes %d, discard %v, description %q, max age %s (want %s)",
+			got.MaxBytes, got.Discard, got.Description, got.MaxAge, want)
+	}
+}
+
 // A stream of the account that already takes the subjects of one of
 // linkflow's (one that keeps every JetStream advisory for auditing takes
 // LINKFLOW_ADVISORIES') is a configuration no wait heals: Connect says so

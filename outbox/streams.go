@@ -51,7 +51,10 @@ func (c StreamConfig) withDefaults() StreamConfig {
 const DeadLetterDuplicateWindow = 6 * time.Hour
 
 // EnsureStreams creates or updates linkflow's streams. It is idempotent;
-// every process runs it at start.
+// every process runs it at start. It sets what linkflow owns of each stream
+// (subjects, retention, storage, replicas, duplicate window, age) and keeps
+// what an operator gave an existing one by hand (byte, message and size
+// limits, discard policy, compression, placement, description, metadata).
 //
 //   - LINKFLOW_LINKS (work queue): linkflow.links.claimed.<integration>
 //   - LINKFLOW_EVENTS (limits, EventsMaxAge): linkflow.events.<org>.<type>
@@ -91,7 +94,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		sc.Storage = storage
 		sc.Replicas = c.Replicas
 		sc.Duplicates = cmp.Or(sc.Duplicates, c.DuplicateWindow)
-		sc.Discard = jetstream.DiscardOld
+		sc = keepOperatorSettings(ctx, js, sc)
 		_, err := js.CreateOrUpdateStream(ctx, sc)
 		var api *jetstream.APIError
 		if sc.Duplicates > c.DuplicateWindow && errors.As(err, &api) && api.ErrorCode == 10052 {
@@ -238,4 +241,20 @@ func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// keepOperatorSettings is sc laid over the stream's configuration, when the
+// stream exists: linkflow's fields replace the stream's, and the rest stays
+// as an operator set it (an update from sc alone would undo a cap on the
+// stream's bytes at every start). A stream that cannot be read is left to
+// the update to report.
+func keepOperatorSettings(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) jetstream.StreamConfig {
+	st, err := js.Stream(ctx, sc.Name)
+	if err != nil {
+		return sc
+	}
+	cur := st.CachedInfo().Config
+	cur.Subjects, cur.Retention, cur.Storage, cur.Replicas = sc.Subjects, sc.Retention, sc.Storage, sc.Replicas
+	cur.Duplicates, cur.MaxAge = sc.Duplicates, sc.MaxAge
+	return cur
 }

@@ -25,6 +25,10 @@ type PullConfig struct {
 	// Backoff is the wait before the nth attempt to create a consumer
 	// again. Default: 100ms, doubling up to 30s.
 	Backoff func(attempt int) time.Duration
+	// StartWait is how long StartPull waits out a JetStream that cannot
+	// create the consumer yet (a cluster electing a leader answers with
+	// timeouts), trying again with Backoff. Default 1 minute.
+	StartWait time.Duration
 	// Clock times those waits. Default: the real clock.
 	Clock clockwork.Clock
 	// Logger tells of a consumer found gone and created again. Default: none.
@@ -47,7 +51,9 @@ type Pull struct {
 	draining bool
 }
 
-// StartPull creates the consumer and begins pulling its messages.
+// StartPull creates the consumer and begins pulling its messages. A
+// JetStream that cannot create it yet is waited out for up to StartWait; a
+// refusal of the consumer's configuration fails at once.
 func StartPull(ctx context.Context, cfg PullConfig) (*Pull, error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = func(attempt int) time.Duration {
@@ -57,17 +63,48 @@ func StartPull(ctx context.Context, cfg PullConfig) (*Pull, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
+	if cfg.StartWait <= 0 {
+		cfg.StartWait = time.Minute
+	}
 	p := &Pull{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
 	p.log = p.log.With(zap.String("consumer", cfg.Consumer))
-	it, err := p.open(ctx)
+	it, err := p.first(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p.it = it
 	return p, nil
+}
+
+// first creates the consumer and its iterator at start, trying again with
+// backoff for up to StartWait while JetStream cannot (a timeout, no
+// responders, a cluster without a leader); a configuration it refuses (400)
+// or ctx ending stops it at once.
+func (p *Pull) first(ctx context.Context) (jetstream.MessagesContext, error) {
+	deadline := p.cfg.Clock.Now().Add(p.cfg.StartWait)
+	for attempt := 1; ; attempt++ {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		it, err := p.open(octx)
+		cancel()
+		if err == nil {
+			return it, nil
+		}
+		var api *jetstream.APIError
+		if ctx.Err() != nil || (errors.As(err, &api) && api.Code == 400) || !p.cfg.Clock.Now().Before(deadline) {
+			return nil, err
+		}
+		p.log.Warn("create the consumer; trying again", zap.Int("attempt", attempt), zap.Error(err))
+		t := p.cfg.Clock.NewTimer(p.cfg.Backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.Chan():
+		}
+	}
 }
 
 func (p *Pull) open(ctx context.Context) (jetstream.MessagesContext, error) {

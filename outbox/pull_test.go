@@ -181,3 +181,42 @@ func TestPullNextEndsWithItsContext(t *testing.T) {
 		t.Fatal("Next did not end with its context")
 	}
 }
+
+// A JetStream that cannot create the consumer yet at start (a cluster
+// electing a leader answers with timeouts) is waited out: StartPull tries
+// again and then takes messages. A configuration it refuses fails at once.
+func TestStartPullWaitsOutAJetStreamNotReady(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	js, cfg := pullSetup(t)
+	ensure := cfg.Ensure
+	var calls atomic.Int32
+	cfg.Ensure = func(ctx context.Context) (jetstream.Consumer, error) {
+		if calls.Add(1) <= 2 {
+			return nil, context.DeadlineExceeded
+		}
+		return ensure(ctx)
+	}
+	p, err := outbox.StartPull(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start after two timeouts: %v", err)
+	}
+	t.Cleanup(p.Drain)
+	if _, err := js.Publish(ctx, outbox.SubjectEvents+"org_1.link.succeeded", []byte("after the wait")); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := p.Next(ctx)
+	if err != nil || string(msg.Data()) != "after the wait" || calls.Load() != 3 {
+		t.Fatalf("next: %v, %v after %d tries", msg, err, calls.Load())
+	}
+	_ = msg.Ack()
+
+	calls.Store(0)
+	cfg.Ensure = func(context.Context) (jetstream.Consumer, error) {
+		calls.Add(1)
+		return nil, &jetstream.APIError{Code: 400, ErrorCode: 10084, Description: "consumer config invalid"}
+	}
+	if _, err := outbox.StartPull(ctx, cfg); err == nil || calls.Load() != 1 {
+		t.Fatalf("a refused configuration: %v after %d tries", err, calls.Load())
+	}
+}

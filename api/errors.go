@@ -120,16 +120,6 @@ func logUnknownKey(r *http.Request, err error) {
 	reqLog(r).Warn("request refused: a stored value is sealed with an encryption key this process is not given", zap.Error(err))
 }
 
-// full is what the error of a Redis that refused a write because it is full
-// (maxmemory reached under noeviction) says of itself: it still serves
-// reads.
-type full interface{ Full() bool }
-
-func isFull(err error) bool {
-	var f full
-	return errors.As(err, &f) && f.Full()
-}
-
 func isUnavailable(err error) bool {
 	var u unavailable
 	return errors.As(err, &u) && u.Unavailable()

@@ -142,7 +142,14 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	key := r.PostFormValue("key")
 	gate := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
 	if err := s.checkLimits(w, r, gate); err != nil {
-		s.writeOpsPage(w, r, http.StatusTooManyRequests, &opsView{FormError: err.Message})
+		status := http.StatusTooManyRequests
+		if err.Code == linkflow.EServiceUnavailable { // Redis down or full: the failures could not be counted
+			status = http.StatusServiceUnavailable
+			if err.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(err.RetryAfter))
+			}
+		}
+		s.writeOpsPage(w, r, status, &opsView{FormError: err.Message})
 		return
 	}
 	if !s.operatorKeyIs(key) {

@@ -47,28 +47,15 @@ func (l Limit) bucket(name string, peek bool) linkflow.RateLimitRequest {
 // sets the RateLimit-* headers of the tightest bucket this request was
 // counted in, and when a bucket refuses, writes 429 with Retry-After and
 // returns false. When Redis answers with an error the request goes through:
-// a rate limiter must not turn a Redis hiccup into an outage of its own;
-// so too when Redis is full, which refuses the bucket's write but serves
-// reads, unless a failure budget guards the request. When Redis is
-// otherwise unavailable (store.ErrUnavailable) it is refused with 503 at
-// once: it could not be served after the limit either.
+// a rate limiter must not turn a Redis hiccup into an outage of its own.
+// When Redis is unavailable (store.ErrUnavailable) it is refused with 503
+// at once: it could not be served after the limit either.
 func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) bool {
 	if err := s.checkLimits(w, r, reqs...); err != nil {
 		s.writeError(w, r, err)
 		return false
 	}
 	return true
-}
-
-// guarded says whether a failure budget (a bucket only peeked at, whose
-// failures are counted afterwards) is among reqs.
-func guarded(reqs []linkflow.RateLimitRequest) bool {
-	for _, q := range reqs {
-		if q.Peek {
-			return true
-		}
-	}
-	return false
 }
 
 // checkLimits is limit for handlers that answer in HTML: it sets the headers
@@ -85,17 +72,11 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 	}
 	res, err := s.cfg.Store.RateLimit(r.Context(), asked...)
 	switch {
-	case err != nil && isUnavailable(err) && !(isFull(err) && !guarded(asked)):
+	case err != nil && isUnavailable(err):
 		// Redis is down: the request could not be served after the limit
-		// either, so it is refused now rather than after another wait. A
-		// full Redis too, for a request a failure budget guards (a login, a
-		// claim code): its failures could not be counted, and its answers
-		// would tell a guess from a hit (a miss read, a hit refused at its
-		// write).
+		// either, so it is refused now rather than after another wait.
 		return apiError(err)
 	case err != nil:
-		// Redis answered with an error, or is full (it refuses the bucket's
-		// write, and still serves reads: a write is refused after).
 		reqLog(r).Warn("rate limit unavailable; request let through", zap.Error(err))
 		return nil
 	}

@@ -2,10 +2,14 @@ package store_test
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/linkflow/linkflow"
+	"github.com/linkflow/linkflow/internal/testenv"
+	"github.com/linkflow/linkflow/store"
 )
 
 func TestRateLimitGCRA(t *testing.T) {
@@ -70,5 +74,40 @@ func TestRateLimitGCRA(t *testing.T) {
 	}
 	if r := take("d", false); !r.Allowed {
 		t.Fatalf("after SCRIPT FLUSH: %+v", r)
+	}
+}
+
+// A peek changes nothing (no bucket made, none changed), and a full Redis
+// (maxmemory reached under noeviction) refuses it as it refuses a take: the
+// failures a peeked budget guards could not be counted while Redis is full.
+func TestPeekRefusedByAFullRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	own, _ := testenv.RedisSingle(t)
+	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
+	ask := func(name string, peek bool) error {
+		_, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 10, Burst: 3, Peek: peek})
+		return err
+	}
+	if err := ask("taken", false); err != nil {
+		t.Fatal(err)
+	}
+	before := testenv.RedisContents(ctx, t, own, "*rl:*")
+	if err := ask("taken", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ask("fresh", true); err != nil {
+		t.Fatal(err)
+	}
+	if after := testenv.RedisContents(ctx, t, own, "*rl:*"); !maps.Equal(before, after) {
+		t.Fatalf("peeks changed Redis:\nbefore %v\nafter  %v", before, after)
+	}
+	setMaxmemory(t, own, "1")
+	for _, name := range []string{"taken", "fresh"} {
+		for _, peek := range []bool{false, true} {
+			if err := ask(name, peek); err == nil || !strings.Contains(err.Error(), "OOM ") {
+				t.Errorf("%s (peek %v) on a full Redis: %v, want refused", name, peek, err)
+			}
+		}
 	}
 }

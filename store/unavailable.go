@@ -36,11 +36,6 @@ type marked struct{ err error }
 func (m marked) Error() string   { return m.err.Error() }
 func (m marked) Unwrap() []error { return []error{m.err, ErrUnavailable} }
 
-// Full says that Redis refused a write because it is full (maxmemory
-// reached under noeviction): it still serves reads. A package that does
-// not import store recognises it by this method.
-func (m marked) Full() bool { return redis.HasErrorPrefix(m.err, "OOM ") }
-
 // UnavailableHook is a go-redis hook (install it with AddHook) that marks
 // with ErrUnavailable the errors of calls Redis could not serve for now,
 // those of every command of a pipeline included, and, when Timeout is set,

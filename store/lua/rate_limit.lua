@@ -11,7 +11,8 @@ local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local stored = redis.call('GET', KEYS[1])
+local tat = tonumber(stored or '0')
 if tat < now then tat = now end
 local new_tat = tat + interval * cost
 local allow_at = new_tat - interval * burst
@@ -19,6 +20,12 @@ if now < allow_at then
   return {0, 0, allow_at - now, tat - now}
 end
 if ARGV[5] == '1' then
+  -- A peek changes nothing, yet a full Redis (maxmemory under noeviction)
+  -- must refuse it as it refuses a take: the failures it guards could not
+  -- be counted then, and guesses would go on unbounded. Redis refuses a
+  -- script's first command that may grow memory while it is full, whatever
+  -- the command would do: so a write that does nothing here.
+  if stored then redis.call('SETNX', KEYS[1], stored) else redis.call('SET', KEYS[1], '0', 'XX') end
   return {1, math.floor((now - tat) / interval) + burst, 0, tat - now}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -27,7 +28,8 @@ type PullConfig struct {
 	Backoff func(attempt int) time.Duration
 	// StartWait is how long StartPull waits out a JetStream that cannot
 	// create the consumer yet (a cluster electing a leader answers with
-	// timeouts), trying again with Backoff. Default 1 minute.
+	// timeouts), trying again with Backoff, on real time. Default 1
+	// minute.
 	StartWait time.Duration
 	// Clock times those waits. Default: the real clock.
 	Clock clockwork.Clock
@@ -52,8 +54,8 @@ type Pull struct {
 }
 
 // StartPull creates the consumer and begins pulling its messages. A
-// JetStream that cannot create it yet is waited out for up to StartWait; a
-// refusal of the consumer's configuration fails at once.
+// JetStream that cannot create it yet is waited out for up to StartWait;
+// any other error fails at once.
 func StartPull(ctx context.Context, cfg PullConfig) (*Pull, error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = func(attempt int) time.Duration {
@@ -80,31 +82,44 @@ func StartPull(ctx context.Context, cfg PullConfig) (*Pull, error) {
 }
 
 // first creates the consumer and its iterator at start, trying again with
-// backoff for up to StartWait while JetStream cannot (a timeout, no
-// responders, a cluster without a leader); a configuration it refuses (400)
-// or ctx ending stops it at once.
+// backoff for up to StartWait while JetStream cannot yet (waitable); any
+// other error (a configuration JetStream or the client refuses, a missing
+// stream), or ctx ending, stops it at once. Its waits are on real time: a
+// test's fake Clock must not hold a start.
 func (p *Pull) first(ctx context.Context) (jetstream.MessagesContext, error) {
-	deadline := p.cfg.Clock.Now().Add(p.cfg.StartWait)
+	deadline := time.Now().Add(p.cfg.StartWait)
 	for attempt := 1; ; attempt++ {
-		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		octx, cancel := context.WithTimeout(ctx, min(10*time.Second, max(time.Until(deadline), time.Second)))
 		it, err := p.open(octx)
 		cancel()
 		if err == nil {
 			return it, nil
 		}
-		var api *jetstream.APIError
-		if ctx.Err() != nil || (errors.As(err, &api) && api.Code == 400) || !p.cfg.Clock.Now().Before(deadline) {
+		left := time.Until(deadline)
+		if ctx.Err() != nil || !waitable(err) || left <= 0 {
 			return nil, err
 		}
 		p.log.Warn("create the consumer; trying again", zap.Int("attempt", attempt), zap.Error(err))
-		t := p.cfg.Clock.NewTimer(p.cfg.Backoff(attempt))
+		t := time.NewTimer(min(p.cfg.Backoff(attempt), left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, err
-		case <-t.Chan():
+		case <-t.C:
 		}
 	}
+}
+
+// waitable says whether JetStream may create a consumer when asked again:
+// it did not answer in time, nothing answered, or it answered that it
+// cannot serve for now (a 5xx: no leader, insufficient resources).
+func waitable(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		return api.Code >= 500
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 func (p *Pull) open(ctx context.Context) (jetstream.MessagesContext, error) {

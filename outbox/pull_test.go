@@ -211,12 +211,28 @@ func TestStartPullWaitsOutAJetStreamNotReady(t *testing.T) {
 	}
 	_ = msg.Ack()
 
+	// What no wait heals fails at once: a configuration JetStream refuses,
+	// one the client refuses (no API error in it), a missing stream.
+	for _, refusal := range []error{&jetstream.APIError{Code: 400, ErrorCode: 10084, Description: "consumer config invalid"},
+		jetstream.ErrInvalidConsumerName, jetstream.ErrStreamNotFound} {
+		calls.Store(0)
+		cfg.Ensure = func(context.Context) (jetstream.Consumer, error) {
+			calls.Add(1)
+			return nil, refusal
+		}
+		if _, err := outbox.StartPull(ctx, cfg); !errors.Is(err, refusal) || calls.Load() != 1 {
+			t.Fatalf("%v: %v after %d tries", refusal, err, calls.Load())
+		}
+	}
+	// A JetStream that cannot yet (a 503: no leader) is waited out for up to
+	// StartWait, then the error is returned.
 	calls.Store(0)
+	cfg.StartWait = 200 * time.Millisecond
 	cfg.Ensure = func(context.Context) (jetstream.Consumer, error) {
 		calls.Add(1)
-		return nil, &jetstream.APIError{Code: 400, ErrorCode: 10084, Description: "consumer config invalid"}
+		return nil, &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
 	}
-	if _, err := outbox.StartPull(ctx, cfg); err == nil || calls.Load() != 1 {
-		t.Fatalf("a refused configuration: %v after %d tries", err, calls.Load())
+	if _, err := outbox.StartPull(ctx, cfg); err == nil || calls.Load() < 2 {
+		t.Fatalf("a JetStream that stays unavailable: %v after %d tries", err, calls.Load())
 	}
 }

@@ -94,8 +94,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		sc.Storage = storage
 		sc.Replicas = c.Replicas
 		sc.Duplicates = cmp.Or(sc.Duplicates, c.DuplicateWindow)
-		sc = keepOperatorSettings(ctx, js, sc)
-		_, err := js.CreateOrUpdateStream(ctx, sc)
+		sc, err := keepOperatorSettings(ctx, js, sc)
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: read it: %w", sc.Name, err)
+		}
+		_, err = js.CreateOrUpdateStream(ctx, sc)
 		var api *jetstream.APIError
 		if sc.Duplicates > c.DuplicateWindow && errors.As(err, &api) && api.ErrorCode == 10052 {
 			// A longer window than the common one, on a server or account
@@ -246,15 +249,19 @@ func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 // keepOperatorSettings is sc laid over the stream's configuration, when the
 // stream exists: linkflow's fields replace the stream's, and the rest stays
 // as an operator set it (an update from sc alone would undo a cap on the
-// stream's bytes at every start). A stream that cannot be read is left to
-// the update to report.
-func keepOperatorSettings(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) jetstream.StreamConfig {
+// stream's bytes at every start). A stream that cannot be read (a cluster
+// electing its leader) is an error, which the caller's wait tries again:
+// an update from sc alone would succeed meanwhile and undo the cap.
+func keepOperatorSettings(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (jetstream.StreamConfig, error) {
 	st, err := js.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return sc, nil
+	}
 	if err != nil {
-		return sc
+		return sc, err
 	}
 	cur := st.CachedInfo().Config
 	cur.Subjects, cur.Retention, cur.Storage, cur.Replicas = sc.Subjects, sc.Retention, sc.Storage, sc.Replicas
 	cur.Duplicates, cur.MaxAge = sc.Duplicates, sc.MaxAge
-	return cur
+	return cur, nil
 }

@@ -137,6 +137,7 @@ func TestRevokeAPIKeyAfterAHalfDoneTry(t *testing.T) {
 	if err := syscall.Kill(held.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = syscall.Kill(held.Pid(), syscall.SIGCONT) }) // never left stopped
 	err = st.RevokeAPIKey(ctx, org.ID, id)
 	if err := syscall.Kill(held.Pid(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)

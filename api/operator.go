@@ -109,7 +109,7 @@ func (s *Server) opsHome(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	case err != nil:
-		s.writeOpsPage(w, r, http.StatusTooManyRequests, &opsView{FormError: err.Message})
+		s.writeOpsPage(w, r, s.opsRefusal(w, err), &opsView{FormError: err.Message})
 		return
 	case !ok && fragment:
 		w.Header().Set("Cache-Control", "no-store")
@@ -142,14 +142,7 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	key := r.PostFormValue("key")
 	gate := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
 	if err := s.checkLimits(w, r, gate); err != nil {
-		status := http.StatusTooManyRequests
-		if err.Code == linkflow.EServiceUnavailable { // Redis down or full: the failures could not be counted
-			status = http.StatusServiceUnavailable
-			if err.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(err.RetryAfter))
-			}
-		}
-		s.writeOpsPage(w, r, status, &opsView{FormError: err.Message})
+		s.writeOpsPage(w, r, s.opsRefusal(w, err), &opsView{FormError: err.Message})
 		return
 	}
 	if !s.operatorKeyIs(key) {
@@ -162,6 +155,19 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: opsCookie, Value: s.opsSession(exp), Path: "/ops", Expires: exp,
 		MaxAge: int(opsSessionTTL / time.Second), HttpOnly: true, Secure: s.secureCookie(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ops", http.StatusSeeOther)
+}
+
+// opsRefusal is the status of a page the gate on failed sign-ins refused
+// (429, or 503 when Redis is down or full: the failures could not be
+// counted), with its Retry-After set.
+func (s *Server) opsRefusal(w http.ResponseWriter, err *linkflow.Error) int {
+	if err.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(err.RetryAfter))
+	}
+	if status, ok := statusOf[err.Code]; ok {
+		return status
+	}
+	return http.StatusTooManyRequests
 }
 
 // opsLogout is POST /ops/logout: the cookie goes.
@@ -178,7 +184,7 @@ func (s *Server) opsLogout(w http.ResponseWriter, r *http.Request) {
 // operatorAuth says whether r presents the operator key (as a bearer
 // token) or a valid session cookie. A wrong bearer key counts as a failed
 // authentication of the client address; past its limit the error is the
-// 429 to answer.
+// 429 to answer (a 503 while Redis cannot count: down or full).
 func (s *Server) operatorAuth(w http.ResponseWriter, r *http.Request) (bool, *linkflow.Error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		secret, ok := strings.CutPrefix(auth, "Bearer ")

@@ -31,7 +31,8 @@ type PullConfig struct {
 	// timeouts), trying again with Backoff, on real time. Default 1
 	// minute.
 	StartWait time.Duration
-	// Clock times those waits. Default: the real clock.
+	// Clock times the waits to create the consumer again (not StartPull's,
+	// which are on real time). Default: the real clock.
 	Clock clockwork.Clock
 	// Logger tells of a consumer found gone and created again. Default: none.
 	Logger *zap.Logger
@@ -119,7 +120,8 @@ func waitable(err error) bool {
 		return api.Code >= 500
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrConsumerCreationResponseEmpty) || errors.Is(err, nats.ErrReconnectBufExceeded)
 }
 
 func (p *Pull) open(ctx context.Context) (jetstream.MessagesContext, error) {

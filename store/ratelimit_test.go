@@ -85,22 +85,39 @@ func TestPeekRefusedByAFullRedis(t *testing.T) {
 	ctx := context.Background()
 	own, _ := testenv.RedisSingle(t)
 	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
+	// A slow rate: the taken bucket lives 100 s, longer than the test.
 	ask := func(name string, peek bool) error {
-		_, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 10, Burst: 3, Peek: peek})
+		_, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 0.01, Burst: 3, Peek: peek})
 		return err
 	}
 	if err := ask("taken", false); err != nil {
 		t.Fatal(err)
 	}
-	before := testenv.RedisContents(ctx, t, own, "*rl:*")
+	changes := func() string { // writes since the last save: a peek adds none
+		t.Helper()
+		info, err := own.Info(ctx, "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v, _ := strings.Cut(info, "rdb_changes_since_last_save:")
+		v, _, _ = strings.Cut(v, "\r\n")
+		return v
+	}
+	before, writes := testenv.RedisContents(ctx, t, own, "*rl:*"), changes()
+	taken := own.Keys(ctx, "*rl:{taken}").Val()
+	if len(taken) != 1 {
+		t.Fatalf("the taken bucket's key: %v", taken)
+	}
+	ttl := own.PTTL(ctx, taken[0]).Val()
 	if err := ask("taken", true); err != nil {
 		t.Fatal(err)
 	}
 	if err := ask("fresh", true); err != nil {
 		t.Fatal(err)
 	}
-	if after := testenv.RedisContents(ctx, t, own, "*rl:*"); !maps.Equal(before, after) {
-		t.Fatalf("peeks changed Redis:\nbefore %v\nafter  %v", before, after)
+	if after := testenv.RedisContents(ctx, t, own, "*rl:*"); !maps.Equal(before, after) || changes() != writes ||
+		own.PTTL(ctx, taken[0]).Val() > ttl || ttl <= 0 {
+		t.Fatalf("peeks changed Redis (writes %s, then %s; ttl %s):\nbefore %v\nafter  %v", writes, changes(), ttl, before, after)
 	}
 	setMaxmemory(t, own, "1")
 	for _, name := range []string{"taken", "fresh"} {

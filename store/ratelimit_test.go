@@ -18,14 +18,16 @@ func TestRateLimitGCRA(t *testing.T) {
 	ctx := context.Background()
 	take := func(name string, peek bool) linkflow.RateLimitResult {
 		t.Helper()
-		res, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 10, Burst: 3, Peek: peek})
+		// A slow rate, so that the buckets' keys, whose TTLs run on real
+		// time while the test's clock is fake, outlive the test.
+		res, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 0.01, Burst: 3, Peek: peek})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res[0]
 	}
 	// A burst of 3 is allowed at once, counting down; the 4th is refused
-	// with the time until one request's worth (100 ms at 10/s) has leaked.
+	// with the time until one request's worth (100 s at 0.01/s) has leaked.
 	for i, want := range []int{2, 1, 0} {
 		r := take("a", false)
 		if !r.Allowed || r.Remaining != want || r.Limit != 3 {
@@ -33,8 +35,8 @@ func TestRateLimitGCRA(t *testing.T) {
 		}
 	}
 	r := take("a", false)
-	if r.Allowed || r.RetryAfter != 100*time.Millisecond || r.Reset != 300*time.Millisecond {
-		t.Fatalf("4th request: %+v, want refused, retry after 100ms, reset 300ms", r)
+	if r.Allowed || r.RetryAfter != 100*time.Second || r.Reset != 300*time.Second {
+		t.Fatalf("4th request: %+v, want refused, retry after 100s, reset 300s", r)
 	}
 	// Peeking never takes.
 	if r := take("a", true); r.Allowed {
@@ -48,13 +50,13 @@ func TestRateLimitGCRA(t *testing.T) {
 		t.Fatalf("second peek on a fresh bucket: %+v", r)
 	}
 	// Time refills the bucket.
-	b.clock.Add(150 * time.Millisecond)
+	b.clock.Add(150 * time.Second)
 	if r := take("a", false); !r.Allowed || r.Remaining != 0 {
-		t.Fatalf("after 150ms: %+v, want allowed with 0 remaining", r)
+		t.Fatalf("after 150s: %+v, want allowed with 0 remaining", r)
 	}
-	b.clock.Add(time.Second)
+	b.clock.Add(1000 * time.Second)
 	if r := take("a", true); !r.Allowed || r.Remaining != 3 {
-		t.Fatalf("after a second: %+v, want a full bucket", r)
+		t.Fatalf("after 1000s: %+v, want a full bucket", r)
 	}
 
 	// Several buckets in one call, in order; braces cannot break the key.

@@ -158,8 +158,11 @@ func streamMsgs(t *testing.T, h *harness) uint64 {
 func TestCancelStopsBeforeTheNextOperation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *sandbox.Config) { c.SlowDelay = 300 * time.Millisecond })
-	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Second, 50*time.Millisecond })
-	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM)
+	// A heartbeat whose renewals (each bounded by the heartbeat) a loaded
+	// machine still answers in time, and operations enough to outlast
+	// several of them.
+	h.startWorker(func(c *workflow.Config) { c.LeaseTTL, c.Heartbeat = time.Second, 200*time.Millisecond })
+	l := h.run("tmobile", "user_slow", "pass_good", readPM, readPM, readPM, readPM, readPM, readPM, readPM, readPM)
 	h.wait(l.ID, 10*time.Second, linkflow.StatusRunning)
 	res, err := h.st.CancelLink(context.Background(), h.org, l.ID)
 	if err != nil || !res.Requested {
@@ -167,7 +170,7 @@ func TestCancelStopsBeforeTheNextOperation(t *testing.T) {
 	}
 	// No NATS notification here: the worker's heartbeat must notice it.
 	got := h.wait(l.ID, 15*time.Second, linkflow.StatusFailed, linkflow.StatusSucceeded)
-	if got.Error == nil || got.Error.Code != linkflow.FailureCanceled || got.Error.OperationIndex == nil || *got.Error.OperationIndex >= 4 {
+	if got.Error == nil || got.Error.Code != linkflow.FailureCanceled || got.Error.OperationIndex == nil || *got.Error.OperationIndex >= 8 {
 		t.Fatalf("canceled link: %s %+v", got.Status, got.Error)
 	}
 }

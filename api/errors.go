@@ -171,15 +171,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		reqLog(r).Error("request failed", zap.Error(err))
 		le = linkflow.Errorf(linkflow.EInternal, "An unexpected error occurred.")
 	}
-	status, ok := statusOf[le.Code]
-	if !ok {
-		status = http.StatusBadRequest
-	}
+	writeJSON(w, r, errorStatus(w, le, http.StatusBadRequest), envelope{Meta: meta{RequestID: requestID(r)},
+		Error: errorBody{Code: le.Code, Message: le.Message, Detail: le.Detail, Issues: le.Issues}})
+}
+
+// errorStatus is the HTTP status of le, or fallback for a code without one
+// of its own, with le's Retry-After set on w.
+func errorStatus(w http.ResponseWriter, le *linkflow.Error, fallback int) int {
 	if le.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter))
 	}
-	writeJSON(w, r, status, envelope{Meta: meta{RequestID: requestID(r)},
-		Error: errorBody{Code: le.Code, Message: le.Message, Detail: le.Detail, Issues: le.Issues}})
+	if status, ok := statusOf[le.Code]; ok {
+		return status
+	}
+	return fallback
 }
 
 // writeJSON answers v as JSON. A v that does not encode (a stored

@@ -109,7 +109,7 @@ func (s *Server) opsHome(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	case err != nil:
-		s.writeOpsPage(w, r, s.opsRefusal(w, err), &opsView{FormError: err.Message})
+		s.writeOpsPage(w, r, errorStatus(w, err, http.StatusTooManyRequests), &opsView{FormError: err.Message})
 		return
 	case !ok && fragment:
 		w.Header().Set("Cache-Control", "no-store")
@@ -142,7 +142,7 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	key := r.PostFormValue("key")
 	gate := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
 	if err := s.checkLimits(w, r, gate); err != nil {
-		s.writeOpsPage(w, r, s.opsRefusal(w, err), &opsView{FormError: err.Message})
+		s.writeOpsPage(w, r, errorStatus(w, err, http.StatusTooManyRequests), &opsView{FormError: err.Message})
 		return
 	}
 	if !s.operatorKeyIs(key) {
@@ -155,19 +155,6 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: opsCookie, Value: s.opsSession(exp), Path: "/ops", Expires: exp,
 		MaxAge: int(opsSessionTTL / time.Second), HttpOnly: true, Secure: s.secureCookie(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ops", http.StatusSeeOther)
-}
-
-// opsRefusal is the status of a page the gate on failed sign-ins refused
-// (429, or 503 when Redis is down or full: the failures could not be
-// counted), with its Retry-After set.
-func (s *Server) opsRefusal(w http.ResponseWriter, err *linkflow.Error) int {
-	if err.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(err.RetryAfter))
-	}
-	if status, ok := statusOf[err.Code]; ok {
-		return status
-	}
-	return http.StatusTooManyRequests
 }
 
 // opsLogout is POST /ops/logout: the cookie goes.

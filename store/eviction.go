@@ -1,12 +1,10 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -31,14 +29,14 @@ func (s *Store) EvictionWarnings(ctx context.Context) ([]string, error) {
 	var errs []error
 	check := func(ctx context.Context, c *redis.Client) error {
 		addr := c.Options().Addr
-		info, err := c.Info(ctx, "memory").Result()
+		info, err := c.InfoMap(ctx, "memory").Result()
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			return nil
 		}
-		p, max := infoField(info, "maxmemory_policy"), infoField(info, "maxmemory")
+		p, max := info["Memory"]["maxmemory_policy"], info["Memory"]["maxmemory"]
 		if p != "" && p != "noeviction" && max != "0" { // a server that does not say its maxmemory may have one
 			out = append(out, "Redis at "+addr+" evicts keys when full (maxmemory-policy "+p+"); set maxmemory-policy "+
 				"noeviction: linkflow's records refer to one another, and an evicted one is lost silently (a full Redis "+
@@ -61,15 +59,4 @@ func (s *Store) EvictionWarnings(ctx context.Context) ([]string, error) {
 		return out, fmt.Errorf("read maxmemory-policy: %w", err)
 	}
 	return out, nil
-}
-
-// infoField is one field of an INFO reply ("name:value" lines), or "".
-func infoField(info, name string) string {
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), name+":"); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -97,13 +97,11 @@ func TestPeekRefusedByAFullRedis(t *testing.T) {
 	}
 	changes := func() string { // writes since the last save: a peek adds none
 		t.Helper()
-		info, err := own.Info(ctx, "persistence").Result()
+		info, err := own.InfoMap(ctx, "persistence").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, v, _ := strings.Cut(info, "rdb_changes_since_last_save:")
-		v, _, _ = strings.Cut(v, "\r\n")
-		return v
+		return info["Persistence"]["rdb_changes_since_last_save"]
 	}
 	before, writes := testenv.RedisContents(ctx, t, own, "*rl:*"), changes()
 	taken := own.Keys(ctx, "*rl:{taken}").Val()

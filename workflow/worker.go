@@ -282,14 +282,15 @@ func (w *Worker) handle(msg jetstream.Msg, integ, holder string) {
 	case linkflow.RunBusy:
 		_ = msg.NakWithDelay(max(run.BusyFor, 100*time.Millisecond))
 		return
-	case linkflow.RunGone:
+	case linkflow.RunGone, linkflow.RunNotClaimed:
 		log.Warn("claimed message for a link that cannot run", zap.String("verdict", string(run.Verdict)))
-		w.termDeadLettered(msg, "link "+string(run.Verdict), m.LinkID)
-		return
-	case linkflow.RunNotClaimed:
-		// Not kept for its copy: a message that ran out of deliveries would
-		// have the advisory fail the link, which waits for its end user.
-		log.Warn("claimed message for a link that cannot run", zap.String("verdict", string(run.Verdict)))
+		if run.Verdict == linkflow.RunGone {
+			w.termDeadLettered(msg, "link "+string(run.Verdict), m.LinkID)
+			return
+		}
+		// A link never claimed: not kept for its copy, since a message that
+		// ran out of deliveries would have the advisory fail the link, which
+		// waits for its end user.
 		_ = w.deadLetter(msg, "link "+string(run.Verdict), m.LinkID)
 		_ = msg.Term()
 		return

@@ -115,6 +115,10 @@ type RefreshCommit struct {
 	EventType string
 	EventBody []byte
 	Message   Message
+	// Version is the connection's version EventBody was built from: a
+	// connection changed since (a PATCH during the provider's call) is
+	// ErrChanged, nothing committed, when an event is due. 0 takes any.
+	Version int64
 }
 
 // RevokeCommit is the end of a connection, committed under its lock: its

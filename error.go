@@ -74,6 +74,11 @@ var ErrUnknownKey = errors.New("sealed with an encryption key this process is no
 // no longer current, or the record changed since it was read.
 var ErrFenced = errors.New("fenced: lease or version no longer current")
 
+// ErrChanged is returned for a write whose content was built from a record
+// that changed since it was read: nothing was written; build it again from
+// the record as it is now.
+var ErrChanged = errors.New("changed since it was read")
+
 // ErrIdempotencyConflict is returned when an Idempotency-Key was already used
 // with a different request.
 var ErrIdempotencyConflict = errors.New("idempotency key already used with a different request")

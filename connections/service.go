@@ -333,32 +333,41 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, unti
 	if perr == nil && (next == nil || next.AccessToken == "") {
 		perr = errors.New("the provider returned no credentials")
 	}
-	now := s.cfg.Clock.Now()
-	commit := linkflow.RefreshCommit{Token: token, LastLinkID: c.LastLinkID, At: now}
-	after := *c
-	after.UpdatedAt = now
+	commit := linkflow.RefreshCommit{Token: token, LastLinkID: c.LastLinkID, At: s.cfg.Clock.Now()}
 	if perr == nil {
 		if next.RefreshToken == "" {
 			// Providers that do not rotate refresh tokens keep the old one.
 			next.RefreshToken = c.Credentials.RefreshToken
 		}
 		commit.Credentials = next
-		after.Credentials, after.Status, after.StatusMessage, after.LastRefreshedAt = next, linkflow.ConnHealthy, "", now
 	} else {
 		commit.StatusMessage = clip("Refreshing the credentials failed: "+perr.Error(), maxStatusMessage)
-		after.Status, after.StatusMessage = linkflow.ConnError, commit.StatusMessage
 	}
-	ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventIDFor(id), &after, now)
-	if err != nil {
+	if err := describeRefresh(&commit, org, c); err != nil {
 		s.unlock(ctx, org, id, token)
 		return nil, err
 	}
-	commit.EventID, commit.EventType, commit.EventBody = ev.ID, ev.Type, body
-	commit.Message = outbox.EventMessage(org, ev.ID, ev.Type)
 	var msg *linkflow.Message
-	err = s.commitLocked(until, func() (err error) {
-		msg, err = s.cfg.Store.CommitRefresh(ctx, org, id, commit)
-		return err
+	err := s.commitLocked(until, func() error {
+		// A connection changed during the provider's call (a PATCH of its
+		// metadata, say) has its event built again from what it is now,
+		// twice at most; then from what was last read, whatever changed.
+		for changes := 0; ; changes++ {
+			var err error
+			if msg, err = s.cfg.Store.CommitRefresh(ctx, org, id, commit); !errors.Is(err, linkflow.ErrChanged) {
+				return err
+			}
+			cur, err := s.cfg.Store.Connection(ctx, org, id)
+			if err != nil {
+				return err
+			}
+			if err := describeRefresh(&commit, org, cur); err != nil {
+				return err
+			}
+			if changes == 1 {
+				commit.Version = 0
+			}
+		}
 	})
 	switch {
 	case errors.Is(err, linkflow.ErrFenced):
@@ -393,6 +402,26 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, unti
 		return nil, err
 	}
 	return &Read{Conn: fresh, Refreshed: true, RefreshErr: perr, Event: msg}, nil
+}
+
+// describeRefresh sets commit's event (recorded when the connection's status
+// changes between healthy and error): c as commit leaves it, built from c's
+// version.
+func describeRefresh(commit *linkflow.RefreshCommit, org string, c *linkflow.Connection) error {
+	after := *c
+	after.UpdatedAt = commit.At
+	if commit.Credentials != nil {
+		after.Credentials, after.Status, after.StatusMessage, after.LastRefreshedAt = commit.Credentials, linkflow.ConnHealthy, "", commit.At
+	} else {
+		after.Status, after.StatusMessage = linkflow.ConnError, commit.StatusMessage
+	}
+	ev, body, err := linkflow.NewConnectionEvent(outbox.NewEventIDFor(c.ID), &after, commit.At)
+	if err != nil {
+		return err
+	}
+	commit.EventID, commit.EventType, commit.EventBody, commit.Version = ev.ID, ev.Type, body, c.Version
+	commit.Message = outbox.EventMessage(org, ev.ID, ev.Type)
+	return nil
 }
 
 // UnknownKeyError is why a connection whose credentials are sealed with an

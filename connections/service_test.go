@@ -712,3 +712,78 @@ func TestStopWaitsForProviderCallsUnderTheLock(t *testing.T) {
 		t.Fatalf("delete after Stop: %v, want ErrStopping", err)
 	}
 }
+
+// A connection.* event shows the connection as it is when the refresh
+// commits: a PATCH made during the provider's call is in it, and a
+// connection that keeps changing does not hold the commit back.
+func TestRefreshEventShowsAChangeDuringTheCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.connect(t, "gina", tokens(1, b.clock.Now().Add(time.Hour)))
+	patches := 0
+	patch := func() {
+		patches++
+		name := fmt.Sprintf("phone %d", patches)
+		if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{
+			Metadata: json.RawMessage(fmt.Sprintf(`{"plan":"p%d"}`, patches)), DisplayName: &name}); err != nil {
+			t.Error(err)
+		}
+	}
+	shown := func(r *connections.Read) linkflow.ConnectionView {
+		t.Helper()
+		if r.Event == nil {
+			t.Fatalf("no event recorded: %+v", r)
+		}
+		evs, err := b.st.EventRecords(ctx, []string{r.Event.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Data linkflow.ConnectionView `json:"data"`
+		}
+		if err := json.Unmarshal(evs[r.Event.ID].Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		return body.Data
+	}
+
+	fp := &fakeProvider{expires: b.clock.Now().Add(time.Hour)}
+	fp.fail.Store(true)
+	fp.during = func(linkflow.Credentials) { patch() }
+	r, err := b.service(t, fp, nil).Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := shown(r); string(v.Metadata) != `{"plan":"p1"}` || v.DisplayName != "phone 1" || v.Status != linkflow.ConnError {
+		t.Fatalf("the connection.error event shows %+v, want the patch made during the call", v)
+	}
+
+	// A connection patched before every commit: the refresh builds the
+	// event twice more, then commits the last it built.
+	fp.fail.Store(false)
+	fp.during = nil
+	s, err := connections.New(connections.Config{Store: patchBeforeCommit{b.locks, patch}, Providers: b, Clock: b.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := patches
+	r, err = s.Read(ctx, b.org, id, linkflow.RefreshForce, nil)
+	if err != nil || !r.Refreshed || r.Conn.Status != linkflow.ConnHealthy {
+		t.Fatalf("a refresh over a connection that keeps changing: %+v %v", r, err)
+	}
+	if v, want := shown(r), fmt.Sprintf(`{"plan":"p%d"}`, patches-1); patches-before != 3 || string(v.Metadata) != want {
+		t.Fatalf("%d commits, the event shows %s; want 3, showing %s (read before the last)", patches-before, v.Metadata, want)
+	}
+}
+
+// patchBeforeCommit is the store, calling patch before each refresh commit.
+type patchBeforeCommit struct {
+	*lockSpy
+	patch func()
+}
+
+func (p patchBeforeCommit) CommitRefresh(ctx context.Context, org, id string, c linkflow.RefreshCommit) (*linkflow.Message, error) {
+	p.patch()
+	return p.lockSpy.CommitRefresh(ctx, org, id, c)
+}

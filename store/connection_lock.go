@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/linkflow/linkflow"
@@ -76,7 +77,9 @@ func (s *Store) UnlockConnection(ctx context.Context, org, id, token string) err
 // its event (and its message in the outbox). It returns the event's message
 // when one was recorded; linkflow.ErrFenced when the lock expired, a link
 // renewed the connection meanwhile or it was revoked (the connection keeps
-// what it has); ErrNotFound when it is gone.
+// what it has); ErrNotFound when it is gone; linkflow.ErrChanged, the lock
+// kept and nothing written, when an event is due and the connection is no
+// longer at c.Version.
 func (s *Store) CommitRefresh(ctx context.Context, org, id string, c linkflow.RefreshCommit) (*linkflow.Message, error) {
 	outcome, value := "error", c.StatusMessage
 	if c.Credentials != nil {
@@ -90,10 +93,14 @@ func (s *Store) CommitRefresh(ctx context.Context, org, id string, c linkflow.Re
 		return nil, fmt.Errorf("commit refresh of %s: event %s is not in the connection's shard", id, c.EventID)
 	}
 	shard := shardOf(id)
+	version := ""
+	if c.Version != 0 {
+		version = strconv.FormatInt(c.Version, 10)
+	}
 	out, err := s.runStrings(ctx, connRefreshScript, "commit refresh of "+id,
 		[]string{s.k.conn(id), s.k.connLock(id), s.k.outbox(shard), s.k.outboxMessages(shard), s.k.event(c.EventID)},
 		c.Token, c.LastLinkID, outcome, ms(c.At), value, c.EventID, c.EventType, string(c.EventBody),
-		s.cfg.EventRetention.Milliseconds(), encodeMessage(c.Message))
+		s.cfg.EventRetention.Milliseconds(), encodeMessage(c.Message), version)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +116,8 @@ func (s *Store) CommitRefresh(ctx context.Context, org, id string, c linkflow.Re
 		return nil, linkflow.ErrNotFound
 	case "fenced", "superseded", "revoked":
 		return nil, linkflow.ErrFenced
+	case "changed":
+		return nil, linkflow.ErrChanged
 	}
 	return nil, fmt.Errorf("commit refresh of %s: unexpected reply %q", id, out[0])
 }

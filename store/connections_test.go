@@ -410,3 +410,56 @@ func TestRefreshAfterAnUnannouncedRepairDropsIt(t *testing.T) {
 		t.Fatalf("connection.healthy events %v, want the refresh's %s alone", healthy, evID)
 	}
 }
+
+// A refresh whose event is due is not committed over a connection changed
+// since the event's body was read (a PATCH during the provider's call): the
+// lock stays with the refresher and nothing is written, so it can build the
+// body again. A refresh with no event to record commits as before.
+func TestCommitRefreshOfAChangedConnection(t *testing.T) {
+	t.Parallel()
+	b := newConnBundle(t)
+	ctx := context.Background()
+	id := b.connect(t, "tmobile", "erin", "", tokens(1, b.clock().Add(time.Hour)))
+	patch := func(plan string) {
+		t.Helper()
+		if _, err := b.st.UpdateConnection(ctx, b.org, id, linkflow.ConnectionPatch{Metadata: json.RawMessage(`{"plan":"` + plan + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(lock *linkflow.ConnectionLock, creds *linkflow.Credentials, version int64) error {
+		evID, typ := outbox.NewEventIDFor(id), linkflow.EventConnectionError
+		c := linkflow.RefreshCommit{Token: lock.Token, LastLinkID: lock.Conn.LastLinkID, At: b.clock(), Credentials: creds,
+			EventID: evID, EventType: typ, EventBody: []byte(`{}`), Message: outbox.EventMessage(b.org, evID, typ), Version: version}
+		if creds == nil {
+			c.StatusMessage = "refresh failed"
+		}
+		_, err := b.st.CommitRefresh(ctx, b.org, id, c)
+		return err
+	}
+
+	// healthy to healthy: no event, so a change does not matter.
+	lock := b.lock(t, id)
+	patch("silver")
+	if err := commit(lock, tokens(2, b.clock().Add(time.Hour)), lock.Conn.Version); err != nil {
+		t.Fatalf("a good refresh after a change: %v", err)
+	}
+	// healthy to error: the event's body would show the metadata before.
+	lock = b.lock(t, id)
+	patch("gold")
+	if err := commit(lock, nil, lock.Conn.Version); !errors.Is(err, linkflow.ErrChanged) {
+		t.Fatalf("a failed refresh over a change: %v, want ErrChanged", err)
+	}
+	c, err := b.st.Connection(ctx, b.org, id)
+	if err != nil || c.Status != linkflow.ConnHealthy || c.Refreshes != lock.Conn.Refreshes || c.Version != lock.Conn.Version+1 {
+		t.Fatalf("after ErrChanged %+v %v, want it untouched but for the patch", c, err)
+	}
+	if again, err := b.st.LockConnection(ctx, b.org, id, time.Minute); err != nil || again.Token != "" {
+		t.Fatalf("the lock after ErrChanged: %+v %v, want it still held", again, err)
+	}
+	if err := commit(lock, nil, c.Version); err != nil {
+		t.Fatalf("the commit built again: %v", err)
+	}
+	if c, err := b.st.Connection(ctx, b.org, id); err != nil || c.Status != linkflow.ConnError {
+		t.Fatalf("after the failed refresh %+v %v", c, err)
+	}
+}

@@ -70,8 +70,8 @@ var ErrUnsealable = errors.New("sealed value cannot be opened")
 // not rolled yet; or a key retired too early.
 var ErrUnknownKey = errors.New("sealed with an encryption key this process is not given")
 
-// ErrFenced is returned when a fenced write lost its fence: the lease token is
-// no longer current, or the record changed since it was read.
+// ErrFenced is returned when a fenced write lost its fence: the lease token or
+// the version it was given is no longer current.
 var ErrFenced = errors.New("fenced: lease or version no longer current")
 
 // ErrChanged is returned for a write whose content was built from a record

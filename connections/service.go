@@ -349,25 +349,20 @@ func (s *Service) refreshLocked(ctx context.Context, org, id, token string, unti
 	}
 	var msg *linkflow.Message
 	err := s.commitLocked(until, func() error {
-		// A connection changed during the provider's call (a PATCH of its
-		// metadata, say) has its event built again from what it is now,
-		// twice at most; then from what was last read, whatever changed.
-		for changes := 0; ; changes++ {
-			var err error
-			if msg, err = s.cfg.Store.CommitRefresh(ctx, org, id, commit); !errors.Is(err, linkflow.ErrChanged) {
-				return err
-			}
-			cur, err := s.cfg.Store.Connection(ctx, org, id)
-			if err != nil {
-				return err
-			}
-			if err := describeRefresh(&commit, org, cur); err != nil {
-				return err
-			}
-			if changes == 1 {
-				commit.Version = 0
-			}
+		var err error
+		if msg, err = s.cfg.Store.CommitRefresh(ctx, org, id, commit); !errors.Is(err, linkflow.ErrChanged) {
+			return err
 		}
+		// The connection changed during the provider's call (a PATCH of its
+		// metadata, say): its event is built again from what it is now,
+		// once, while the lock holds. Then it is committed whatever changed
+		// since: a body never holds back what the provider rotated.
+		if cur, err := s.cfg.Store.Connection(ctx, org, id); err == nil && time.Now().Before(until) {
+			_ = describeRefresh(&commit, org, cur) // a body that cannot be built again keeps the last one
+		}
+		commit.Version = 0
+		msg, err = s.cfg.Store.CommitRefresh(ctx, org, id, commit)
+		return err
 	})
 	switch {
 	case errors.Is(err, linkflow.ErrFenced):

@@ -71,8 +71,8 @@ func (s *Store) UnlockConnection(ctx context.Context, org, id, token string) err
 	return connUnlockScript.Run(ctx, s.rdb, []string{s.k.connLock(id)}, token).Err()
 }
 
-// CommitRefresh commits a refresh's outcome and releases the lock, fenced by
-// its token, in one step: fresh credentials put the connection back to
+// CommitRefresh commits a refresh's outcome and releases the lock (unless
+// it answers linkflow.ErrChanged), fenced by its token, in one step: fresh credentials put the connection back to
 // healthy, a failure puts it in error, and a change between the two records
 // its event (and its message in the outbox). It returns the event's message
 // when one was recorded; linkflow.ErrFenced when the lock expired, a link

@@ -444,6 +444,7 @@ func TestCommitRefreshOfAChangedConnection(t *testing.T) {
 		t.Fatalf("a good refresh after a change: %v", err)
 	}
 	// healthy to error: the event's body would show the metadata before.
+	outboxBefore := len(b.due(t))
 	lock = b.lock(t, id)
 	patch("gold")
 	if err := commit(lock, nil, lock.Conn.Version); !errors.Is(err, linkflow.ErrChanged) {
@@ -456,10 +457,26 @@ func TestCommitRefreshOfAChangedConnection(t *testing.T) {
 	if again, err := b.st.LockConnection(ctx, b.org, id, time.Minute); err != nil || again.Token != "" {
 		t.Fatalf("the lock after ErrChanged: %+v %v, want it still held", again, err)
 	}
+	if due := b.due(t); len(due) != outboxBefore {
+		t.Fatalf("ErrChanged left %d outbox entries, want %d: %+v", len(due), outboxBefore, due)
+	}
 	if err := commit(lock, nil, c.Version); err != nil {
 		t.Fatalf("the commit built again: %v", err)
 	}
 	if c, err := b.st.Connection(ctx, b.org, id); err != nil || c.Status != linkflow.ConnError {
 		t.Fatalf("after the failed refresh %+v %v", c, err)
+	}
+	// Version 0 takes any: error to healthy over a change.
+	lock = b.lock(t, id)
+	patch("platinum")
+	if err := commit(lock, tokens(3, b.clock().Add(time.Hour)), 0); err != nil {
+		t.Fatalf("a commit without a version over a change: %v", err)
+	}
+	// A link that renewed the connection wins over a change (fenced, not changed).
+	lock = b.lock(t, id)
+	patch("bronze")
+	b.connect(t, "tmobile", "erin", "", tokens(4, b.clock().Add(time.Hour)))
+	if err := commit(lock, nil, lock.Conn.Version); !errors.Is(err, linkflow.ErrFenced) {
+		t.Fatalf("a refresh over a renewal and a change: %v, want ErrFenced", err)
 	}
 }

@@ -50,7 +50,7 @@ func (a *Admin) CreateOrg(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Out, "organization  %s\napi key id    %s\napi key       %s\nwebhook secret %s\n\nThe API key and webhook secret are shown once; store them now.\n",
+	fmt.Fprintf(a.Out, "organization    %s\napi key id      %s\napi key         %s\nwebhook secret  %s\n\nThe API key and webhook secret are shown once; store them now.\n",
 		org.ID, rec.ID, key, org.WebhookSecrets[0])
 	return nil
 }
@@ -61,7 +61,9 @@ func (a *Admin) CreateOrg(ctx context.Context, name string) error {
 // drop-in and receive its messages; nil leaves one as it is, an empty list
 // clears it. A value refused leaves both as they were.
 func (a *Admin) UpdateOrg(ctx context.Context, org string, schemes, origins *[]string) error {
-	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AppSchemes: schemes, AllowedOrigins: origins}); err != nil {
+	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{AppSchemes: schemes, AllowedOrigins: origins}); errors.Is(err, linkflow.ErrNotFound) {
+		return fmt.Errorf("no organization %s", org)
+	} else if err != nil {
 		return fmt.Errorf("update %s: %w", org, err)
 	}
 	o, err := a.Store.Org(ctx, org)
@@ -95,7 +97,7 @@ func (a *Admin) RotateWebhookSecret(ctx context.Context, org string, overlap tim
 	if err := a.Store.UpdateOrg(ctx, org, linkflow.OrgUpdate{WebhookSecret: secret, PreviousSecretFor: max(overlap, time.Millisecond)}); err != nil {
 		return fmt.Errorf("rotate the webhook secret of %s: %w", org, err)
 	}
-	fmt.Fprintf(a.Out, "webhook secret %s\n\n", secret)
+	fmt.Fprintf(a.Out, "webhook secret  %s\n\n", secret)
 	if openErr != nil {
 		fmt.Fprintf(a.Out, "Within seconds webhooks are signed with this secret. This process could not open the old one "+
 			"(%v): dispatchers given its key sign with it alongside, for %s; others do not.\n", openErr, overlap)
@@ -258,6 +260,9 @@ func Open(ctx context.Context, c OpenConfig) (*Admin, func(), error) {
 		err = st.Ping(ctx)
 		if err != nil {
 			err = fmt.Errorf("redis at %s: %w", redact.URLs(c.RedisURL), err)
+			if c.DataDir != "" && !otherRedis {
+				err = fmt.Errorf("%w (is the linkflow dev of %s running?)", err, c.DataDir)
+			}
 		}
 	}
 	if err != nil {

@@ -110,9 +110,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamConfig) 
 		if err != nil {
 			if old, serr := js.Stream(ctx, sc.Name); serr == nil && old.CachedInfo().Config.Retention != sc.Retention {
 				// JetStream cannot change a stream's retention: a stream
-				// an older linkflow made stays as it is (README, Upgrading).
+				// an older linkflow made stays as it is (docs/upgrading.md).
 				return &ConfigError{Field: "Streams", Err: fmt.Errorf("stream %s was made by an older linkflow (%s retention, "+
-					"this one needs %s): see the README's note on upgrading (delete the stream once the old fleet is done)",
+					"this one needs %s): see docs/upgrading.md (delete the stream once the old fleet is done)",
 					sc.Name, old.CachedInfo().Config.Retention, sc.Retention)}
 			}
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)

@@ -47,7 +47,7 @@ func TestAdminCommands(t *testing.T) {
 	st := openStore(t, rdb, keys, "") // the commands' default prefix
 	out := run("orgs", "create", "--name", "Acme")
 	org, secret := field(out, "organization"), field(out, "webhook secret")
-	if !strings.HasPrefix(org, "org_") || !strings.Contains(out, "api key       lfk_") || !store.ValidWebhookSecret(secret) {
+	if !strings.HasPrefix(org, "org_") || !strings.Contains(out, "api key         lfk_") || !store.ValidWebhookSecret(secret) {
 		t.Fatalf("orgs create:\n%s", out)
 	}
 	out = run("keys", "create", "--org", org, "--scopes", "links:read")
@@ -110,7 +110,7 @@ func TestAdminWithDevDataDir(t *testing.T) {
 	cmd := exec.Command(linkflowBin, "orgs", "create", "--name", "Acme")
 	cmd.Env = append(cleanEnv(), "LINKFLOW_DATA_DIR="+dir)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "organization  org_") {
+	if err != nil || !strings.Contains(string(out), "organization    org_") {
 		t.Fatalf("orgs create with LINKFLOW_DATA_DIR: %v\n%s", err, out)
 	}
 	// Another Redis than dev's (here the same server by another name) takes
@@ -262,7 +262,7 @@ func TestRotateWebhookSecretSealedWithARetiredKey(t *testing.T) {
 	_, rest, _ := strings.Cut(out, "organization")
 	org := strings.Fields(rest)[0]
 	out = run(store.GenerateKey("new"), "orgs", "rotate-webhook-secret", "--org", org)
-	if !strings.Contains(out, "webhook secret whsec_") || !strings.Contains(out, "could not open the old one") ||
+	if !strings.Contains(out, "webhook secret  whsec_") || !strings.Contains(out, "could not open the old one") ||
 		!strings.Contains(out, `"old"`) || strings.Contains(out, "also with the old one") {
 		t.Fatalf("rotate-webhook-secret:\n%s", out)
 	}

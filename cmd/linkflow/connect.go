@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -121,4 +122,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// redisLogger carries go-redis's own log lines (a pool that cannot dial, a
+// connection it drops) into a process's logger: printed to stderr as they
+// come, they would break a JSON log's lines, and print noise before a
+// command's own clear error. The message is constant, so a flood is sampled.
+type redisLogger struct{ log *zap.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("go-redis", zap.String("detail", fmt.Sprintf(format, v...)))
 }

@@ -51,6 +51,11 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	af.publicURL = cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr))
+	unlock, err := embedded.LockDevDir(*dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for _, a := range [][3]string{{af.httpAddr, "the API", "--http-addr"}, {c.metricsAddr, "metrics", "--metrics-addr"}} {
 		if a[0] != "" {
 			if err := embedded.CheckFree(a[0], a[1], a[2]); err != nil {

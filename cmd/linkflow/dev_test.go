@@ -79,6 +79,22 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	// A second dev on the same data directory stops at once, before it
+	// starts servers on the first one's files or rewrites its dev.json.
+	state, err := os.ReadFile(filepath.Join(dataDir, "dev.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, linkflowBin, "dev", "--data-dir", dataDir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
+		"--nats-port", "-1", "--redis-port", "0", "--metrics-addr", "").CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "is running with the data directory") {
+		t.Fatalf("a second dev on the data directory: %v\n%s", err, out)
+	}
+	if now, err := os.ReadFile(filepath.Join(dataDir, "dev.json")); err != nil || string(now) != string(state) {
+		t.Fatalf("the second dev changed dev.json: %s %v", now, err)
+	}
 	// Metrics and pprof are on the metrics address only, never on the API's.
 	for _, path := range []string{"/metrics", "/debug/pprof/"} {
 		if r := testenv.Do(t, "GET", base+path, "", nil); r.StatusCode != http.StatusNotFound {

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 const usage = `linkflow: an event-driven link workflow service
@@ -70,6 +73,9 @@ func run(args []string) error {
 		}
 		os.Exit(code)
 	}()
+	// Commands report Redis's errors themselves; a server role gives
+	// go-redis its logger (runProcess).
+	redis.SetLogger(redisLogger{zap.NewNop()})
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":

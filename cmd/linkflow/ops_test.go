@@ -178,6 +178,9 @@ func TestOpsCommandsWhileRedisIsDown(t *testing.T) {
 		!strings.Contains(out, "could not be read") {
 		t.Fatalf("status with Redis down: %v\n%s", err, out)
 	}
+	if strings.Contains(out, "connection pool") {
+		t.Fatalf("status with Redis down prints go-redis's own log lines:\n%s", out)
+	}
 	if out, err := run(nil, "dlq", "list", "--nats-url", natsURL, "--redis-url", deadRedis); err != nil || !strings.Contains(out, "no dead letters") {
 		t.Fatalf("dlq list with Redis down and no encryption keys: %v\n%s", err, out)
 	}
@@ -189,6 +192,11 @@ func TestOpsCommandsWhileRedisIsDown(t *testing.T) {
 	}
 	if out, err := run([]string{"LINKFLOW_DATA_DIR=" + dir}, "dlq", "list"); err != nil || !strings.Contains(out, "no dead letters") {
 		t.Fatalf("dlq list with dev's --data-dir: %v\n%s", err, out)
+	}
+	// An admin command that needs dev's Redis asks whether dev runs.
+	if out, err := run([]string{"LINKFLOW_DATA_DIR=" + dir}, "orgs", "create", "--name", "x"); err == nil ||
+		!strings.Contains(out, "is the linkflow dev of "+dir+" running?") || strings.Contains(out, "connection pool") {
+		t.Fatalf("orgs create with dev's --data-dir and its Redis down: %v\n%s", err, out)
 	}
 }
 

@@ -92,7 +92,7 @@ func TestReadmeQuickStart(t *testing.T) {
 				exports = append(exports, sc.Text())
 			}
 		}
-		return len(exports) == 3
+		return len(exports) == 4
 	})
 	// The banner's addresses are the real ones.
 	api := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -164,7 +164,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	// An admin command with nothing but the exports.
 	admin := exec.Command(linkflowBin, "orgs", "create", "--name", "Acme")
 	admin.Env = env
-	if out, err := admin.CombinedOutput(); err != nil || !strings.Contains(string(out), "organization  org_") {
+	if out, err := admin.CombinedOutput(); err != nil || !strings.Contains(string(out), "organization    org_") {
 		t.Fatalf("orgs create against dev: %v\n%s", err, out)
 	}
 

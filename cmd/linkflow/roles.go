@@ -18,6 +18,7 @@ import (
 	"github.com/linkflow/linkflow/store"
 	"github.com/linkflow/linkflow/webhooks"
 	"github.com/linkflow/linkflow/workflow"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
@@ -282,6 +283,7 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	if err != nil {
 		return err
 	}
+	redis.SetLogger(redisLogger{log.Named("redis")})
 	cfg, err := c.appConfig(log, kr)
 	if err != nil {
 		return err

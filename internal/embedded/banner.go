@@ -73,11 +73,13 @@ linkflow dev is running
   data            %s
 
 In another shell, paste these lines; the README's commands, the admin commands
-(linkflow orgs create ...) and "linkflow listen" read them:
+(linkflow orgs create ...), "linkflow listen" and the README's webhook receiver
+read them:
 
 export LINKFLOW_API_URL=%s
 export LINKFLOW_API_KEY=%s
 export LINKFLOW_DATA_DIR=%s
+export LINKFLOW_WEBHOOK_SECRET=%s
 
 Try it:
   curl -s "$LINKFLOW_API_URL/v1/links" -H "Authorization: Bearer $LINKFLOW_API_KEY" -H "Content-Type: application/json" \
@@ -86,7 +88,7 @@ Watch the events (the webhooks' bodies) as links end:
   %s listen
 
 `, api, api, b.Org, b.State.APIKey, b.State.WebhookSecret, b.NATS, b.Redis, metrics, b.DataDir,
-		shellQuote(api), shellQuote(b.State.APIKey), shellQuote(b.DataDir), b.Command)
+		shellQuote(api), shellQuote(b.State.APIKey), shellQuote(b.DataDir), shellQuote(b.State.WebhookSecret), b.Command)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs quoting.

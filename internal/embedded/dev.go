@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -77,6 +80,37 @@ func (st *DevState) Save(dir string) error {
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	return os.WriteFile(filepath.Join(dir, "dev.json"), b, 0o600)
+}
+
+// LockDevDir makes dir the data directory of this process's dev alone: a
+// second dev on it would run its own Redis and JetStream on the same files
+// and rewrite dev.json under the first, whose admin commands would then
+// reach the second's servers. The lock (flock on dir/dev.lock, naming its
+// holder's pid) lasts until release, or the process's end.
+func LockDevDir(dir string) (release func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "dev.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(f.Name())
+		_ = f.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
+		}
+		holder := "another process"
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			holder = fmt.Sprintf("process %d", pid)
+		}
+		return nil, fmt.Errorf("a linkflow dev (%s) is running with the data directory %s: stop it, or give this dev a --data-dir of its own (and other ports)", holder, dir)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() { _ = f.Close() }, nil // closing the file releases the lock
 }
 
 // DevServers are the servers dev runs beside itself: an in-process NATS

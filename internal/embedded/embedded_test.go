@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,4 +49,25 @@ func TestCheckFree(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--http-addr") || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("CheckFree on a taken address: %v", err)
 	}
+}
+
+// One dev per data directory: a second would run its own servers on the
+// first one's files and rewrite its dev.json.
+func TestLockDevDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	release, err := embedded.LockDevDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = embedded.LockDevDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "process "+strconv.Itoa(os.Getpid())) || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("a second lock of the data directory: %v, want a refusal naming the holder and --data-dir", err)
+	}
+	release()
+	again, err := embedded.LockDevDir(dir)
+	if err != nil {
+		t.Fatalf("the lock after its release: %v", err)
+	}
+	again()
 }

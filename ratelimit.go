@@ -15,9 +15,20 @@ type RateLimitRequest struct {
 	// Cost is what this request takes from the bucket. Default 1.
 	Cost int
 	// Peek asks whether Cost could be taken without taking it: callers that
-	// only count failures (wrong claim codes, bad passwords) peek first and
-	// take once the request has failed.
+	// only count failures peek first and take once the request has failed.
+	// Requests in flight between the peek and the take all pass one
+	// remaining unit, so a peek only suits secrets no number of parallel
+	// guesses reaches (API keys, claim codes).
 	Peek bool
+	// Reserve takes Cost for an attempt before it is judged, as a failure:
+	// its caller gives it back (Refund) when the attempt did not fail.
+	// Parallel attempts cannot pass a bucket's last unit together, as
+	// peeks can; what guards guessable secrets (passwords, the operator
+	// key) reserves.
+	Reserve bool
+	// Refund gives Cost back to the bucket: a reservation its attempt did
+	// not spend. It is never refused.
+	Refund bool
 }
 
 // RateLimitResult is a bucket's answer.

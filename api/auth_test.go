@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,4 +262,67 @@ func TestLoginFailuresAreLimited(t *testing.T) {
 	// spends its own budget, and then client credentials wait too.
 	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {"lfk_wrong"}}), http.StatusUnauthorized, "UNAUTHORIZED")
 	wantError(t, postToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}}), http.StatusTooManyRequests, "TOO_MANY_REQUESTS")
+}
+
+// Parallel guesses cannot share a failure budget's last unit: each attempt
+// reserves its failure before the password is judged, so at most the
+// budget's burst of them are judged wrong, and the attempts refused give
+// back what their other buckets reserved.
+func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
+	t.Parallel()
+	const pairBurst, addrBurst = 3, 100
+	s := newAPIStack(t, func(c *api.Config) {
+		c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: pairBurst}
+		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: addrBurst}
+		c.UserLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 1000}
+		c.ClientLimit = api.NoLimit
+	})
+	// bcrypt's default cost: judging a password takes tens of milliseconds,
+	// the window a peek left open.
+	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.DefaultCost)
+	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "pat@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
+		t.Fatal(err)
+	}
+	const guesses = 20
+	codes := make(chan int, guesses)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range guesses {
+		wg.Go(func() {
+			<-start
+			resp, err := http.PostForm(s.URL+"/v1/auth/token", url.Values{"grant_type": {"password"},
+				"username": {"pat@example.com"}, "password": {"guess"}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	judged := 0
+	for c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			judged++
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("a guess answered %d", c)
+		}
+	}
+	if judged == 0 || judged > pairBurst {
+		t.Fatalf("%d of %d parallel guesses were judged, want 1 to %d (the budget)", judged, guesses, pairBurst)
+	}
+	// The address's budget holds only the guesses judged: the refused ones
+	// gave theirs back.
+	res, err := s.Store.RateLimit(context.Background(), linkflow.RateLimitRequest{Name: "login:127.0.0.1", Rate: 0.01, Burst: addrBurst, Peek: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Remaining != addrBurst-judged {
+		t.Fatalf("the address's failure budget has %d left, want %d (%d failures)", res[0].Remaining, addrBurst-judged, judged)
+	}
 }

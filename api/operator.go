@@ -34,7 +34,8 @@ import (
 // and Secure when the request came over TLS (directly or through a trusted
 // proxy saying X-Forwarded-Proto: https). Keys are compared in constant
 // time; wrong keys count against the client address's limit of failed
-// authentications (AuthFailureLimit), like wrong API keys.
+// authentications (AuthFailureLimit), like wrong API keys, and against a
+// ceiling for every address together (OperatorFailureLimit).
 //
 // The page, like the hosted page, runs only its own nonce'd script and
 // style, is never framed or cached, and sends no referrer; it works
@@ -139,15 +140,13 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	key := r.PostFormValue("key")
-	gate := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
-	if err := s.checkLimits(w, r, gate); err != nil {
+	ok, err := s.operatorKeyAttempt(w, r, r.PostFormValue("key"))
+	if err != nil {
 		s.writeOpsPage(w, r, errorStatus(w, err, http.StatusTooManyRequests), &opsView{FormError: err.Message})
 		return
 	}
-	if !s.operatorKeyIs(key) {
+	if !ok {
 		// The form again, as a page (200), like any sign-in form.
-		s.countFailure(r, gate)
 		s.writeOpsPage(w, r, http.StatusOK, &opsView{FormError: "That is not the operator key."})
 		return
 	}
@@ -178,18 +177,34 @@ func (s *Server) operatorAuth(w http.ResponseWriter, r *http.Request) (bool, *li
 		if !ok {
 			secret, _ = strings.CutPrefix(auth, "bearer ")
 		}
-		gate := s.cfg.AuthFailureLimit.bucket(addrBucket("auth", s.clientAddr(r)), true)
-		if err := s.checkLimits(w, r, gate); err != nil {
-			return false, err
-		}
-		if s.operatorKeyIs(strings.TrimSpace(secret)) {
-			return true, nil
-		}
-		s.countFailure(r, gate)
-		return false, nil
+		return s.operatorKeyAttempt(w, r, strings.TrimSpace(secret))
 	}
 	c, err := r.Cookie(opsCookie)
 	return err == nil && s.validSession(c.Value), nil
+}
+
+// operatorKeyAttempt judges a presented operator key under the client
+// address's request limit and two failure budgets, each reserved before the
+// key is compared and given back when it was right (so that parallel
+// guesses cannot share a budget's last unit): the address's failed
+// authentications (AuthFailureLimit, shared with wrong API keys) and wrong
+// operator keys from every address (OperatorFailureLimit). A budget's
+// refusal is the error to answer: 429, or 503 while Redis cannot count.
+func (s *Server) operatorKeyAttempt(w http.ResponseWriter, r *http.Request, key string) (bool, *linkflow.Error) {
+	addr := s.clientAddr(r)
+	budgets := []linkflow.RateLimitRequest{
+		s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false),
+		s.cfg.AuthFailureLimit.reserve(addrBucket("auth", addr)),
+		s.cfg.OperatorFailureLimit.reserve("operator-auth"),
+	}
+	if err := s.checkLimits(w, r, budgets...); err != nil {
+		return false, err
+	}
+	if !s.operatorKeyIs(key) {
+		return false, nil
+	}
+	s.refund(r, budgets...)
+	return true, nil
 }
 
 // operatorKeyIs compares in constant time (of the key's length too: both

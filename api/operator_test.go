@@ -3,11 +3,13 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,3 +270,72 @@ func TestOperatorPageOffAndLimited(t *testing.T) {
 		t.Fatalf("sign-in past the limit: %d", r.status)
 	}
 }
+
+// Wrong operator keys meet two failure budgets that parallel guesses cannot
+// share: the client address's, and a ceiling for every address together.
+// The right key does not spend them.
+func TestOperatorKeyGuessesMeetTheBudgets(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, nil)
+	srv := httptest.NewServer(s.NewAPI(t, nil, func(c *api.Config) {
+		c.OperatorKey, c.Operator = operatorKey, emptyView{}
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+		c.AuthFailureLimit = api.Limit{Rate: 1.0 / 3600, Burst: 2}
+		c.OperatorFailureLimit = api.Limit{Rate: 1.0 / 3600, Burst: 5}
+	}))
+	t.Cleanup(srv.Close)
+	status := func(from, key string) int {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ops/status", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 4 { // the right key spends nothing
+		if c := status("198.51.100.1", operatorKey); c != http.StatusOK {
+			t.Fatalf("the right key answered %d", c)
+		}
+	}
+	// Ten parallel guesses from one address: its budget of 2 is judged.
+	codes := make(chan int, 10)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { codes <- status("198.51.100.1", "wrong-key-0123456789") })
+	}
+	wg.Wait()
+	close(codes)
+	judged := 0
+	for c := range codes {
+		if c == http.StatusUnauthorized {
+			judged++
+		} else if c != http.StatusTooManyRequests {
+			t.Fatalf("a guess answered %d", c)
+		}
+	}
+	if judged == 0 || judged > 2 {
+		t.Fatalf("%d of 10 parallel guesses from one address were judged, want 1 or 2", judged)
+	}
+	// Other addresses spend the ceiling of 5 for every address together.
+	for i := range 5 - judged {
+		if c := status(fmt.Sprintf("203.0.113.%d", i+1), "wrong-key-0123456789"); c != http.StatusUnauthorized {
+			t.Fatalf("guess %d from a fresh address answered %d", i, c)
+		}
+	}
+	if c := status("192.0.2.77", "wrong-key-0123456789"); c != http.StatusTooManyRequests {
+		t.Fatalf("a guess past the ceiling answered %d, want 429", c)
+	}
+	if r := opsRequest(t, http.MethodPost, srv.URL+"/ops/login", url.Values{"key": {"wrong-key-0123456789"}},
+		map[string]string{"Sec-Fetch-Site": "same-origin", "X-Forwarded-For": "192.0.2.78"}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a sign-in past the ceiling answered %d, want 429", r.status)
+	}
+}
+
+// emptyView is a monitor that has nothing to show.
+type emptyView struct{}
+
+func (emptyView) Status(context.Context) (*monitor.Status, error) { return &monitor.Status{}, nil }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"net/netip"
@@ -38,9 +39,16 @@ func (l Limit) orDefault(def Limit) Limit {
 func (l Limit) on() bool { return l.Rate > 0 }
 
 // bucket is one rate limit to ask for: take (count this request) or peek
-// (only check; failures are taken afterwards).
+// (only check; failures are taken afterwards, with countFailure).
 func (l Limit) bucket(name string, peek bool) linkflow.RateLimitRequest {
 	return linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Peek: peek}
+}
+
+// reserve is a failure budget taken before the attempt is judged, and given
+// back (refund) unless the attempt failed: parallel guesses cannot share
+// its last unit, as they can a peek's.
+func (l Limit) reserve(name string) linkflow.RateLimitRequest {
+	return linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Reserve: true}
 }
 
 // limit asks the buckets of reqs whose limit is on, in one round trip. It
@@ -82,16 +90,26 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 	}
 	tightest := -1
 	for i, rr := range res {
+		failures := asked[i].Peek || asked[i].Reserve
 		if !rr.Allowed {
+			// What the other buckets reserved for this attempt goes back:
+			// it is not made.
+			var taken []linkflow.RateLimitRequest
+			for j := range res {
+				if res[j].Allowed {
+					taken = append(taken, asked[j])
+				}
+			}
+			s.refund(r, taken...)
 			setRateHeaders(w, rr)
 			e := linkflow.Errorf(linkflow.ETooManyRequests, "Rate limit exceeded. Retry later.")
-			if asked[i].Peek {
+			if failures {
 				e.Message = "Too many failed attempts. Retry later."
 			}
 			e.RetryAfter = ceilSeconds(rr.RetryAfter)
 			return e
 		}
-		if !asked[i].Peek && (tightest < 0 || rr.Remaining < res[tightest].Remaining) {
+		if !failures && (tightest < 0 || rr.Remaining < res[tightest].Remaining) {
 			tightest = i
 		}
 	}
@@ -116,6 +134,25 @@ func (s *Server) countFailure(r *http.Request, reqs ...linkflow.RateLimitRequest
 	}
 	if _, err := s.cfg.Store.RateLimit(r.Context(), take...); err != nil {
 		reqLog(r).Warn("count failed attempt", zap.Error(err))
+	}
+}
+
+// refund gives back what the reservations among reqs took, for an attempt
+// that did not fail (or was not made). Best effort: a refund lost leaves a
+// failure counted that was none.
+func (s *Server) refund(r *http.Request, reqs ...linkflow.RateLimitRequest) {
+	var back []linkflow.RateLimitRequest
+	for _, q := range reqs {
+		if q.Reserve && q.Rate > 0 {
+			q.Reserve, q.Refund = false, true
+			back = append(back, q)
+		}
+	}
+	if len(back) == 0 {
+		return
+	}
+	if _, err := s.cfg.Store.RateLimit(context.WithoutCancel(r.Context()), back...); err != nil {
+		reqLog(r).Warn("give back a reserved attempt", zap.Error(err))
 	}
 }
 

@@ -88,6 +88,14 @@ type Config struct {
 	// gets 429 with Retry-After before its key is even looked at. Default 10
 	// per minute, bursts of 20. NoLimit turns it off.
 	AuthFailureLimit Limit
+	// OperatorFailureLimit is the ceiling of wrong operator keys (the /ops
+	// sign-in and bearer key) from every address together, on top of each
+	// address's AuthFailureLimit, so that many addresses cannot guess the
+	// key at will. Someone spending it keeps the page closed to the
+	// operator too until it refills (linkflow status reads the same numbers
+	// without it). Default 100 per hour, bursts of 100. NoLimit turns it
+	// off.
+	OperatorFailureLimit Limit
 	// TrustedProxies are CIDRs (or addresses) of the reverse proxies in
 	// front of linkflow. Only when the connection comes from one is
 	// X-Forwarded-For believed for the client address. Default none.
@@ -149,6 +157,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.UserLoginFailureLimit = cfg.UserLoginFailureLimit.orDefault(Limit{Rate: 100.0 / 3600, Burst: 100})
 	cfg.AddressLoginFailureLimit = cfg.AddressLoginFailureLimit.orDefault(Limit{Rate: 30.0 / 60, Burst: 30})
 	cfg.AuthFailureLimit = cfg.AuthFailureLimit.orDefault(Limit{Rate: 10.0 / 60, Burst: 20})
+	cfg.OperatorFailureLimit = cfg.OperatorFailureLimit.orDefault(Limit{Rate: 100.0 / 3600, Burst: 100})
 	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, time.Hour)
 	cfg.RedirectDelay = cmp.Or(cfg.RedirectDelay, 2*time.Second)
 	cfg.OperatorRefresh = cmp.Or(cfg.OperatorRefresh, 10*time.Second)

@@ -53,7 +53,7 @@ type orgInfo struct {
 // token is POST /v1/auth/token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
-	addrFail := s.cfg.AddressLoginFailureLimit.bucket(addrBucket("login", addr), true)
+	addrFail := s.cfg.AddressLoginFailureLimit.reserve(addrBucket("login", addr))
 	form, err := s.readForm(w, r)
 	if err != nil {
 		if s.limit(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false)) {
@@ -63,17 +63,24 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failures count per address; a password grant's also per user and
 	// address, and per user across addresses under a much higher ceiling,
-	// so that nobody locks a user out for everyone else.
+	// so that nobody locks a user out for everyone else. Each attempt
+	// reserves its failure before it is judged, and gets it back unless
+	// its credentials were wrong.
 	limits := []linkflow.RateLimitRequest{s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), addrFail}
 	user := strings.ToLower(strings.TrimSpace(form.Get("username")))
-	pairFail := s.cfg.LoginFailureLimit.bucket(addrBucket("login-user:"+hashShort(user), addr), true)
-	userFail := s.cfg.UserLoginFailureLimit.bucket("login-user:"+hashShort(user), true)
 	if form.Get("grant_type") == "password" && user != "" {
-		limits = append(limits, pairFail, userFail)
+		limits = append(limits, s.cfg.LoginFailureLimit.reserve(addrBucket("login-user:"+hashShort(user), addr)),
+			s.cfg.UserLoginFailureLimit.reserve("login-user:"+hashShort(user)))
 	}
 	if !s.limit(w, r, limits...) {
 		return
 	}
+	wrong := false
+	defer func() {
+		if !wrong {
+			s.refund(r, limits...)
+		}
+	}()
 	w.Header().Set("Pragma", "no-cache") // and no-store, as every /v1 answer
 	requested, err := parseScopes(form.Get("scope"))
 	if err != nil {
@@ -84,14 +91,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	switch gt := form.Get("grant_type"); gt {
 	case "client_credentials":
 		resp, err = s.clientCredentials(r, form.Get("client_id"), form.Get("client_secret"), requested)
-		if codeOf(err) == linkflow.EUnauthorized {
-			s.countFailure(r, addrFail)
-		}
+		wrong = codeOf(err) == linkflow.EUnauthorized
 	case "password":
 		resp, err = s.passwordGrant(r, user, form.Get("password"), form.Get("client_id"), requested)
-		if codeOf(err) == linkflow.EUnauthorized {
-			s.countFailure(r, addrFail, pairFail, userFail)
-		}
+		wrong = codeOf(err) == linkflow.EUnauthorized
 	case "":
 		err = badField("grant_type", "is required (client_credentials or password)")
 	default:

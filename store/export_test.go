@@ -15,6 +15,7 @@ func (s *Store) KeyLinkPassword(id string) string { return s.k.linkCred(id) }
 func (s *Store) KeyLinkLease(id string) string    { return s.k.linkLease(id) }
 func (s *Store) KeyLinkInput(id string) string    { return s.k.linkInput(id) }
 func (s *Store) KeyEvent(id string) string        { return s.k.event(id) }
+func (s *Store) KeyRateLimit(name string) string  { return s.k.rateLimit(bucketName(name)) }
 
 // KeyRetrySchedule is the part of the retry schedule an event's delivery
 // waits in.

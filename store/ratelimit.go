@@ -49,12 +49,15 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 		return nil, fmt.Errorf("rate limit %s: rate must be positive", r.Name)
 	}
 	interval := max(int64(math.Round(1e6/r.Rate)), 1)
-	peek := "0"
-	if r.Peek {
-		peek = "1"
+	mode := "take" // a reservation too
+	switch {
+	case r.Refund:
+		mode = "refund"
+	case r.Peek:
+		mode = "peek"
 	}
 	c := pipe.Script(ctx, rateLimitScript, []string{s.k.rateLimit(bucketName(r.Name))},
-		s.now().UnixMicro(), interval, max(r.Burst, 1), max(r.Cost, 1), peek)
+		s.now().UnixMicro(), interval, max(r.Burst, 1), max(r.Cost, 1), mode)
 	return func() (*linkflow.RateLimitResult, error) {
 		v, err := c.Int64Slice()
 		if err != nil || len(v) != 4 {

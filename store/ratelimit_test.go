@@ -70,6 +70,40 @@ func TestRateLimitGCRA(t *testing.T) {
 		t.Fatalf("two takes of a 1/s bucket: %+v", res)
 	}
 
+	// A refund gives back what a reservation took, never more than a full
+	// bucket, and is never refused.
+	ask := func(q linkflow.RateLimitRequest) linkflow.RateLimitResult {
+		t.Helper()
+		q.Name, q.Rate, q.Burst = "e", 0.01, 2
+		res, err := b.st.RateLimit(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	for i, want := range []int{1, 0} {
+		if r := ask(linkflow.RateLimitRequest{Reserve: true}); !r.Allowed || r.Remaining != want {
+			t.Fatalf("reservation %d: %+v, want allowed with %d remaining", i, r, want)
+		}
+	}
+	if r := ask(linkflow.RateLimitRequest{Reserve: true}); r.Allowed {
+		t.Fatalf("a reservation past the burst: %+v", r)
+	}
+	if r := ask(linkflow.RateLimitRequest{Refund: true}); !r.Allowed || r.Remaining != 1 {
+		t.Fatalf("a refund: %+v, want one back", r)
+	}
+	if r := ask(linkflow.RateLimitRequest{Peek: true}); !r.Allowed || r.Remaining != 1 {
+		t.Fatalf("a peek after the refund: %+v, want 1 remaining", r)
+	}
+	for range 3 {
+		if r := ask(linkflow.RateLimitRequest{Refund: true}); !r.Allowed || r.Remaining != 2 {
+			t.Fatalf("a refund into a full bucket: %+v, want it full, no more", r)
+		}
+	}
+	if n, err := b.st.Redis().Exists(ctx, b.st.KeyRateLimit("e")).Result(); err != nil || n != 0 {
+		t.Fatalf("a full bucket's key is left: %d %v", n, err)
+	}
+
 	// A flushed script cache is reloaded.
 	if err := b.st.Redis().ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)

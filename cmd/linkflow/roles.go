@@ -27,7 +27,7 @@ type apiFlags struct {
 	httpAddr, publicURL, trustedProxies, operatorKey string
 	tokenTTL, redirectDelay                          time.Duration
 	// The rate limits.
-	key, client, claimGuess, loginFail, userLoginFail, addrLoginFail, authFail limitFlag
+	key, client, claimGuess, loginFail, userLoginFail, addrLoginFail, authFail, opsFail limitFlag
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
@@ -40,6 +40,7 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	f.userLoginFail.register(fs, "user-login-failure", 100, 100, time.Hour, "failed password-grant logins per hour per user, from every address together")
 	f.addrLoginFail.register(fs, "address-login-failure", 30, 30, time.Minute, "failed token-endpoint logins per minute per client address, whatever the user or key")
 	f.authFail.register(fs, "auth-failure", 10, 20, time.Minute, "requests with an invalid API key or token per minute per client address on the customer API")
+	f.opsFail.register(fs, "operator-failure", 100, 100, time.Hour, "wrong operator keys per hour, from every address together (on top of --auth-failure-limit per address)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")
 	fs.DurationVar(&f.redirectDelay, "hosted-redirect-delay", 2*time.Second, "how long the hosted page shows a success before it redirects to the return URL (a failure waits for the end user's Continue)")
@@ -223,7 +224,8 @@ func (r role) parts() (app.Parts, error) {
 			KeyLimit: af.key.limit(), ClientLimit: af.client.limit(), ClaimGuessLimit: af.claimGuess.limit(),
 			LoginFailureLimit: af.loginFail.limit(), UserLoginFailureLimit: af.userLoginFail.limit(),
 			AddressLoginFailureLimit: af.addrLoginFail.limit(), AuthFailureLimit: af.authFail.limit(),
-			TrustedProxies: splitList(af.trustedProxies), TokenTTL: af.tokenTTL, RedirectDelay: af.redirectDelay, OperatorKey: af.operatorKey,
+			OperatorFailureLimit: af.opsFail.limit(),
+			TrustedProxies:       splitList(af.trustedProxies), TokenTTL: af.tokenTTL, RedirectDelay: af.redirectDelay, OperatorKey: af.operatorKey,
 		}, af.httpAddr
 	}
 	return p, nil

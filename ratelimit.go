@@ -27,7 +27,8 @@ type RateLimitRequest struct {
 	// key) reserves.
 	Reserve bool
 	// Refund gives Cost back to the bucket: a reservation its attempt did
-	// not spend. It is never refused.
+	// not spend. The bucket never refuses it (a full Redis may: the failure
+	// then stays counted). At most one of Peek, Reserve and Refund is set.
 	Refund bool
 }
 

@@ -5,6 +5,9 @@
 # packages and the cluster process tests again on a 3-master Redis Cluster.
 set -euo pipefail
 cd "$(dirname "$0")"
+# The tests choose their own servers: a shell with dev's exports
+# (LINKFLOW_API_URL, ...) must not reach them.
+for v in $(compgen -e | grep '^LINKFLOW_' | grep -v '^LINKFLOW_TEST_'); do unset "$v"; done
 . deploy/deps.sh
 ensure_packages redis-server redis-cli:redis-tools chromium
 echo "== go vet" >&2

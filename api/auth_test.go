@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -313,16 +315,91 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 			t.Errorf("a guess answered %d", c)
 		}
 	}
+	// At most the budget; fewer when a guess whose clock reading came
+	// later reached Redis first (GCRA judges each by its own reading).
 	if judged == 0 || judged > pairBurst {
 		t.Fatalf("%d of %d parallel guesses were judged, want 1 to %d (the budget)", judged, guesses, pairBurst)
 	}
 	// The address's budget holds only the guesses judged: the refused ones
 	// gave theirs back.
-	res, err := s.Store.RateLimit(context.Background(), linkflow.RateLimitRequest{Name: "login:127.0.0.1", Rate: 0.01, Burst: addrBurst, Peek: true})
+	res, err := s.Store.RateLimit(context.Background(), linkflow.RateLimitRequest{Name: "login:" + serverAddr(t, s.URL),
+		Rate: 0.01, Burst: addrBurst, Peek: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res[0].Remaining != addrBurst-judged {
 		t.Fatalf("the address's failure budget has %d left, want %d (%d failures)", res[0].Remaining, addrBurst-judged, judged)
 	}
+	// A grant refused for another reason than its password gives back
+	// what it reserved: the address's budget is as it was (another user,
+	// whose own budgets are fresh).
+	for range 3 {
+		wantError(t, postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"sam@example.com"}, "password": {"any"},
+			"scope": {"no-such-scope"}}), http.StatusBadRequest, "BAD_REQUEST")
+	}
+	if res, err := s.Store.RateLimit(context.Background(), linkflow.RateLimitRequest{Name: "login:" + serverAddr(t, s.URL),
+		Rate: 0.01, Burst: addrBurst, Peek: true}); err != nil || res[0].Remaining != addrBurst-judged {
+		t.Fatalf("after three refused grants the address's budget has %+v %v, want %d left", res, err, addrBurst-judged)
+	}
+}
+
+// serverAddr is the client address a test's requests to u come from (the
+// server's own, on loopback), as the API names it in a bucket.
+func serverAddr(t *testing.T, u string) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddrPort(pu.Host).Addr()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// A fleet asking for tokens with its API key at once is not refused by the
+// address's failure budget: API keys are judged first and counted after.
+func TestParallelTokenRequestsOfAFleet(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, func(c *api.Config) { c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 2} })
+	codes := make(chan int, 10)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			resp, err := http.PostForm(s.URL+"/v1/auth/token", url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("a token request of the fleet answered %d", c)
+		}
+	}
+}
+
+// A password is not judged while its failure budget cannot be counted (here
+// a bucket holding a value of another type: Redis answers, with an error),
+// while an API key, judged first and counted after, still gets its token.
+func TestLoginRefusedWhileItsBudgetCannotBeCounted(t *testing.T) {
+	t.Parallel()
+	s := newAPIStack(t, func(c *api.Config) { c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 30} })
+	bucket := cmp.Or(s.RedisEnv.Prefix, "lf:") + "rl:{login:" + serverAddr(t, s.URL) + "}" // the store's key
+	if err := s.Redis.HSet(context.Background(), bucket, "not", "a bucket").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"pat@example.com"}, "password": {"guess"}})
+	wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+	if ra := r.Header.Get("Retry-After"); ra == "" {
+		t.Fatal("no Retry-After")
+	}
+	mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
 }

@@ -27,6 +27,7 @@ func newAPIStack(t *testing.T, mod func(*api.Config)) *teststack.Stack {
 	}, API: func(c *api.Config) {
 		c.KeyLimit, c.ClientLimit, c.ClaimGuessLimit, c.LoginFailureLimit = api.NoLimit, api.NoLimit, api.NoLimit, api.NoLimit
 		c.UserLoginFailureLimit, c.AddressLoginFailureLimit, c.AuthFailureLimit = api.NoLimit, api.NoLimit, api.NoLimit
+		c.OperatorFailureLimit = api.NoLimit
 		c.RedirectDelay = 100 * time.Millisecond
 		if mod != nil {
 			mod(c)

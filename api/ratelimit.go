@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,9 @@ func (l Limit) reserve(name string) linkflow.RateLimitRequest {
 // sets the RateLimit-* headers of the tightest bucket this request was
 // counted in, and when a bucket refuses, writes 429 with Retry-After and
 // returns false. When Redis answers with an error the request goes through:
-// a rate limiter must not turn a Redis hiccup into an outage of its own.
+// a rate limiter must not turn a Redis hiccup into an outage of its own;
+// but not one that reserves a failure (a guessable secret's attempt), which
+// is refused with 503.
 // When Redis is unavailable (store.ErrUnavailable) it is refused with 503
 // at once: it could not be served after the limit either.
 func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) bool {
@@ -84,6 +87,13 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 		// Redis is down: the request could not be served after the limit
 		// either, so it is refused now rather than after another wait.
 		return apiError(err)
+	case err != nil && slices.ContainsFunc(asked, func(q linkflow.RateLimitRequest) bool { return q.Reserve }):
+		// A guessable secret is not judged without its failure reserved;
+		// nothing is given back: whether it was taken is unknown.
+		reqLog(r).Warn("rate limit unavailable; the attempt is refused", zap.Error(err))
+		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The attempt cannot be counted now. Retry in a few seconds.")
+		e.RetryAfter = retryUnavailable
+		return e
 	case err != nil:
 		reqLog(r).Warn("rate limit unavailable; request let through", zap.Error(err))
 		return nil

@@ -53,7 +53,6 @@ type orgInfo struct {
 // token is POST /v1/auth/token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
-	addrFail := s.cfg.AddressLoginFailureLimit.reserve(addrBucket("login", addr))
 	form, err := s.readForm(w, r)
 	if err != nil {
 		if s.limit(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false)) {
@@ -63,12 +62,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failures count per address; a password grant's also per user and
 	// address, and per user across addresses under a much higher ceiling,
-	// so that nobody locks a user out for everyone else. Each attempt
-	// reserves its failure before it is judged, and gets it back unless
-	// its credentials were wrong.
+	// so that nobody locks a user out for everyone else. A password grant
+	// reserves its failures before the password is judged, and gets them
+	// back unless it was wrong; an API key (192 random bits, out of reach
+	// of parallel guesses) is judged first and counted after, so that a
+	// fleet asking for tokens at once is not refused.
+	password := form.Get("grant_type") == "password"
+	addrFail := s.cfg.AddressLoginFailureLimit.bucket(addrBucket("login", addr), true)
+	if password {
+		addrFail = s.cfg.AddressLoginFailureLimit.reserve(addrBucket("login", addr))
+	}
 	limits := []linkflow.RateLimitRequest{s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), addrFail}
 	user := strings.ToLower(strings.TrimSpace(form.Get("username")))
-	if form.Get("grant_type") == "password" && user != "" {
+	if password && user != "" {
 		limits = append(limits, s.cfg.LoginFailureLimit.reserve(addrBucket("login-user:"+hashShort(user), addr)),
 			s.cfg.UserLoginFailureLimit.reserve("login-user:"+hashShort(user)))
 	}
@@ -91,7 +97,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	switch gt := form.Get("grant_type"); gt {
 	case "client_credentials":
 		resp, err = s.clientCredentials(r, form.Get("client_id"), form.Get("client_secret"), requested)
-		wrong = codeOf(err) == linkflow.EUnauthorized
+		if codeOf(err) == linkflow.EUnauthorized {
+			s.countFailure(r, addrFail)
+		}
 	case "password":
 		resp, err = s.passwordGrant(r, user, form.Get("password"), form.Get("client_id"), requested)
 		wrong = codeOf(err) == linkflow.EUnauthorized

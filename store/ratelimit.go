@@ -48,6 +48,9 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 	if r.Rate <= 0 {
 		return nil, fmt.Errorf("rate limit %s: rate must be positive", r.Name)
 	}
+	if n := btoi(r.Peek) + btoi(r.Reserve) + btoi(r.Refund); n > 1 {
+		return nil, fmt.Errorf("rate limit %s: at most one of Peek, Reserve and Refund", r.Name)
+	}
 	interval := max(int64(math.Round(1e6/r.Rate)), 1)
 	mode := "take" // a reservation too
 	switch {
@@ -75,3 +78,10 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 
 // bucketName keeps a caller's name from breaking the key's hash tag.
 var bucketName = strings.NewReplacer("{", "(", "}", ")").Replace
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -16,7 +16,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var cfg bench.Config
 	var jsonOut bool
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "API of the deployment to drive (ignored with --embedded)")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "API of the deployment to drive (ignored with --embedded; default: LINKFLOW_API_URL when set, as dev exports it, with its key and webhook secret)")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key of the deployment (ignored with --embedded)")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "the organization's webhook secret, to verify every webhook (ignored with --embedded)")
 	fs.StringVar(&cfg.ReceiverAddr, "receiver-addr", "127.0.0.1:0", "address of bench's own webhook receiver")
@@ -45,6 +45,12 @@ func runBench(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.SandboxInRedis, "sandbox-in-redis", false, "keep the sandbox's accounts in Redis as a deployment does (default: in the processes, so the figures measure linkflow alone)")
 	if err := parseFlags(fs, args, "redis-url", "nats-url"); err != nil {
 		return err
+	}
+	// In a shell with dev's exports, its key and secret (LINKFLOW_API_KEY,
+	// LINKFLOW_WEBHOOK_SECRET) go to dev's API, never to another one that
+	// listens on the default address.
+	if u := os.Getenv("LINKFLOW_API_URL"); u != "" && !explicit(fs, "url") {
+		cfg.URL = u
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -51,8 +51,16 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	af.publicURL = cmp.Or(af.publicURL, api.PublicURLOf(af.httpAddr))
-	unlock, err := embedded.LockDevDir(*dataDir)
+	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
+		return err
+	}
+	unlock, err := embedded.LockDevDir(*dataDir)
+	var noLock *embedded.NoLockError
+	switch {
+	case errors.As(err, &noLock):
+		log.Warn(noLock.Error())
+	case err != nil:
 		return err
 	}
 	defer unlock()
@@ -62,10 +70,6 @@ func runDev(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-	}
-	log, err := newLogger(c.logLevel, c.logFormat)
-	if err != nil {
-		return err
 	}
 	state, err := embedded.LoadDevState(*dataDir)
 	if err != nil {

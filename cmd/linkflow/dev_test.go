@@ -87,8 +87,10 @@ func TestDevRunsSeedExampleEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, linkflowBin, "dev", "--data-dir", dataDir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
-		"--nats-port", "-1", "--redis-port", "0", "--metrics-addr", "").CombinedOutput()
+	second := exec.CommandContext(ctx, linkflowBin, "dev", "--data-dir", dataDir, "--http-addr", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
+		"--nats-port", "-1", "--redis-port", "0", "--metrics-addr", "")
+	second.Env = cleanEnv()
+	out, err := second.CombinedOutput()
 	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "is running with the data directory") {
 		t.Fatalf("a second dev on the data directory: %v\n%s", err, out)
 	}

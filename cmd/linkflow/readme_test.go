@@ -168,6 +168,17 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatalf("orgs create against dev: %v\n%s", err, out)
 	}
 
+	// linkflow bench drives dev with nothing but the exports: dev's API
+	// (LINKFLOW_API_URL, not bench's default address), its key, and its
+	// webhook secret to verify every webhook.
+	bctx2, bcancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer bcancel2()
+	drive := exec.CommandContext(bctx2, linkflowBin, "bench", "--links", "4", "--concurrency", "2")
+	drive.Env = env
+	if out, err := drive.CombinedOutput(); err != nil || !regexp.MustCompile(`completed\s+4 in(?s:.*)errors\s+none\s+bad signatures\s+0\n`).Match(out) {
+		t.Fatalf("linkflow bench against dev with the exports: %v\n%s", err, out)
+	}
+
 	// A second dev on the same ports stops at once, naming the flag.
 	for _, tt := range []struct{ flag, value string }{
 		{"--http-addr", fmt.Sprintf("127.0.0.1:%d", port)},

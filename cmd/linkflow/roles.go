@@ -39,7 +39,7 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	f.loginFail.register(fs, "login-failure", 5, 10, time.Minute, "failed password-grant logins per minute per user and client address")
 	f.userLoginFail.register(fs, "user-login-failure", 100, 100, time.Hour, "failed password-grant logins per hour per user, from every address together")
 	f.addrLoginFail.register(fs, "address-login-failure", 30, 30, time.Minute, "failed token-endpoint logins per minute per client address, whatever the user or key")
-	f.authFail.register(fs, "auth-failure", 10, 20, time.Minute, "requests with an invalid API key or token per minute per client address on the customer API")
+	f.authFail.register(fs, "auth-failure", 10, 20, time.Minute, "requests with an invalid API key or token (or a wrong operator key) per minute per client address")
 	f.opsFail.register(fs, "operator-failure", 100, 100, time.Hour, "wrong operator keys per hour, from every address together (on top of --auth-failure-limit per address)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens from POST /v1/auth/token")

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/linkflow/linkflow/internal/app"
 )
 
@@ -29,5 +31,6 @@ func runSandboxProvider(ctx context.Context, args []string) error {
 	if c.Logger, err = newLogger(*logLevel, "json"); err != nil {
 		return err
 	}
+	redis.SetLogger(redisLogger{c.Logger.Named("redis")})
 	return app.ServeSandboxProvider(ctx, c)
 }

@@ -86,7 +86,9 @@ func (st *DevState) Save(dir string) error {
 // second dev on it would run its own Redis and JetStream on the same files
 // and rewrite dev.json under the first, whose admin commands would then
 // reach the second's servers. The lock (flock on dir/dev.lock, naming its
-// holder's pid) lasts until release, or the process's end.
+// holder's pid) lasts until release, or the process's end. On a file system
+// that cannot lock it returns a *NoLockError with a release that does
+// nothing: dev goes on unguarded.
 func LockDevDir(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -99,7 +101,9 @@ func LockDevDir(dir string) (release func(), err error) {
 		b, _ := os.ReadFile(f.Name())
 		_ = f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
+			// A file system without locks (NFS mounted nolock, say): dev
+			// runs as before, unguarded.
+			return func() {}, &NoLockError{Dir: dir, Err: err}
 		}
 		holder := "another process"
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -111,6 +115,17 @@ func LockDevDir(dir string) (release func(), err error) {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() { _ = f.Close() }, nil // closing the file releases the lock
+}
+
+// NoLockError says the data directory's file system cannot lock: dev runs
+// without the guard against a second dev there.
+type NoLockError struct {
+	Dir string
+	Err error
+}
+
+func (e *NoLockError) Error() string {
+	return fmt.Sprintf("cannot lock the data directory %s (%v): a second dev on it would not be stopped", e.Dir, e.Err)
 }
 
 // DevServers are the servers dev runs beside itself: an in-process NATS

@@ -52,9 +52,10 @@ func TestCheckFree(t *testing.T) {
 }
 
 // One dev per data directory: a second would run its own servers on the
-// first one's files and rewrite its dev.json.
+// first one's files and rewrite its dev.json. Not parallel: a test starting
+// a child process meanwhile holds a copy of the lock's descriptor between
+// its fork and its exec, and the lock with it.
 func TestLockDevDir(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	release, err := embedded.LockDevDir(dir)
 	if err != nil {

@@ -365,9 +365,11 @@ func TestParallelTokenRequestsOfAFleet(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, func(c *api.Config) { c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 2} })
 	codes := make(chan int, 10)
+	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
+			<-start
 			resp, err := http.PostForm(s.URL+"/v1/auth/token", url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
 			if err != nil {
 				t.Error(err)
@@ -377,6 +379,7 @@ func TestParallelTokenRequestsOfAFleet(t *testing.T) {
 			codes <- resp.StatusCode
 		})
 	}
+	close(start)
 	wg.Wait()
 	close(codes)
 	for c := range codes {
@@ -388,18 +391,36 @@ func TestParallelTokenRequestsOfAFleet(t *testing.T) {
 
 // A password is not judged while its failure budget cannot be counted (here
 // a bucket holding a value of another type: Redis answers, with an error),
-// while an API key, judged first and counted after, still gets its token.
+// and what the other budgets reserved for it goes back; an API key, judged
+// first and counted after, still gets its token.
 func TestLoginRefusedWhileItsBudgetCannotBeCounted(t *testing.T) {
 	t.Parallel()
-	s := newAPIStack(t, func(c *api.Config) { c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 30} })
-	bucket := cmp.Or(s.RedisEnv.Prefix, "lf:") + "rl:{login:" + serverAddr(t, s.URL) + "}" // the store's key
-	if err := s.Redis.HSet(context.Background(), bucket, "not", "a bucket").Err(); err != nil {
+	s := newAPIStack(t, func(c *api.Config) {
+		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 30}
+		c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 1}
+	})
+	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
+	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "pat@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
 		t.Fatal(err)
 	}
-	r := postToken(t, s, url.Values{"grant_type": {"password"}, "username": {"pat@example.com"}, "password": {"guess"}})
-	wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
-	if ra := r.Header.Get("Retry-After"); ra == "" {
-		t.Fatal("no Retry-After")
+	ctx := context.Background()
+	bucket := cmp.Or(s.RedisEnv.Prefix, "lf:") + "rl:{login:" + serverAddr(t, s.URL) + "}" // the store's key
+	if err := s.Redis.HSet(ctx, bucket, "not", "a bucket").Err(); err != nil {
+		t.Fatal(err)
+	}
+	right := url.Values{"grant_type": {"password"}, "username": {"pat@example.com"}, "password": {"secret-pw"}}
+	for range 3 {
+		r := postToken(t, s, right)
+		wantError(t, r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		if ra := r.Header.Get("Retry-After"); ra == "" {
+			t.Fatal("no Retry-After")
+		}
 	}
 	mustToken(t, s, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
+	// Once the bucket can be read, the user's budget of one is whole: the
+	// refused attempts gave back what they had reserved.
+	if err := s.Redis.Del(ctx, bucket).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mustToken(t, s, right)
 }

@@ -82,15 +82,27 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 		return nil
 	}
 	res, err := s.cfg.Store.RateLimit(r.Context(), asked...)
+	if err != nil {
+		// What the buckets that answered reserved goes back (a Redis
+		// Cluster with one node failing over answers in part).
+		var taken []linkflow.RateLimitRequest
+		for i := range res {
+			if res[i].Allowed {
+				taken = append(taken, asked[i])
+			}
+		}
+		s.refund(r, taken...)
+	}
 	switch {
 	case err != nil && isUnavailable(err):
 		// Redis is down: the request could not be served after the limit
 		// either, so it is refused now rather than after another wait.
 		return apiError(err)
 	case err != nil && slices.ContainsFunc(asked, func(q linkflow.RateLimitRequest) bool { return q.Reserve }):
-		// A guessable secret is not judged without its failure reserved;
-		// nothing is given back: whether it was taken is unknown.
-		reqLog(r).Warn("rate limit unavailable; the attempt is refused", zap.Error(err))
+		// A guessable secret is not judged without its failure reserved.
+		if r.Context().Err() == nil { // a client that went away is no news
+			reqLog(r).Warn("rate limit unavailable; the attempt is refused", zap.Error(err))
+		}
 		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The attempt cannot be counted now. Retry in a few seconds.")
 		e.RetryAfter = retryUnavailable
 		return e

@@ -15,7 +15,10 @@ var rateLimitScript = script("rate_limit")
 
 // RateLimit asks every bucket in reqs, in one round trip (a pipeline: the
 // buckets may live in different cluster slots, so they are not one script).
-// Results are in the order of reqs.
+// Results are in the order of reqs. With an error, the results are still
+// those of the buckets that answered (the others are not Allowed): on a
+// Redis Cluster some nodes may answer while one does not, and what the
+// answering ones reserved must be given back.
 func (s *Store) RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest) ([]linkflow.RateLimitResult, error) {
 	if len(reqs) == 0 {
 		return nil, nil
@@ -28,18 +31,22 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest
 			return nil, err
 		}
 	}
+	var errs []error
 	if err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("rate limit: %w", err)
+		errs = append(errs, fmt.Errorf("rate limit: %w", err))
 	}
 	out := make([]linkflow.RateLimitResult, len(reqs))
 	for i, res := range results {
 		r, err := res()
 		if err != nil {
-			return nil, err
+			if len(errs) == 0 {
+				errs = append(errs, err)
+			}
+			continue
 		}
 		out[i] = *r
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // rateLimitIn queues one bucket's question in pipe; the returned func reads

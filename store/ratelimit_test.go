@@ -104,6 +104,17 @@ func TestRateLimitGCRA(t *testing.T) {
 		t.Fatalf("a full bucket's key is left: %d %v", n, err)
 	}
 
+	// A bucket that errors fails the call, and the others' answers are
+	// still given, so that what they reserved can go back.
+	if err := b.st.Redis().HSet(ctx, b.st.KeyRateLimit("broken"), "not", "a bucket").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: "f", Rate: 0.01, Burst: 3, Reserve: true},
+		linkflow.RateLimitRequest{Name: "broken", Rate: 0.01, Burst: 3, Reserve: true})
+	if err == nil || len(res) != 2 || !res[0].Allowed || res[0].Remaining != 2 || res[1].Allowed {
+		t.Fatalf("a call with a broken bucket: %+v %v, want an error and the other's answer", res, err)
+	}
+
 	// A flushed script cache is reloaded.
 	if err := b.st.Redis().ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)

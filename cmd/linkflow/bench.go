@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/linkflow/linkflow/bench"
+	"github.com/linkflow/linkflow/internal/redact"
 )
 
 // runBench is `linkflow bench`: flags into a bench.Config, the report to
@@ -47,10 +49,13 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	// In a shell with dev's exports, its key and secret (LINKFLOW_API_KEY,
-	// LINKFLOW_WEBHOOK_SECRET) go to dev's API, never to another one that
-	// listens on the default address.
-	if u := os.Getenv("LINKFLOW_API_URL"); u != "" && !explicit(fs, "url") {
+	// LINKFLOW_WEBHOOK_SECRET) go to dev's API, not to whatever listens on
+	// the default address; bench says which deployment it drives.
+	if u := os.Getenv("LINKFLOW_API_URL"); u != "" && !flagGiven(fs, "url") && os.Getenv("LINKFLOW_URL") == "" {
 		cfg.URL = u
+	}
+	if !cfg.Embedded && !cfg.WorkerOnly && !cfg.DispatcherOnly {
+		fmt.Fprintf(os.Stderr, "bench: driving %s\n", redact.URLs(cfg.URL))
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -286,27 +286,9 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	const guesses = 20
-	codes := make(chan int, guesses)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for range guesses {
-		wg.Go(func() {
-			<-start
-			resp, err := http.PostForm(s.URL+"/v1/auth/token", url.Values{"grant_type": {"password"},
-				"username": {"pat@example.com"}, "password": {"guess"}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(codes)
+	codes := postTokensAtOnce(t, s, guesses, url.Values{"grant_type": {"password"}, "username": {"pat@example.com"}, "password": {"guess"}})
 	judged := 0
-	for c := range codes {
+	for _, c := range codes {
 		switch c {
 		case http.StatusUnauthorized:
 			judged++
@@ -343,6 +325,35 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 	}
 }
 
+// postTokensAtOnce sends n token requests of form together and returns
+// their statuses.
+func postTokensAtOnce(t *testing.T, s *teststack.Stack, n int, form url.Values) []int {
+	t.Helper()
+	codes := make(chan int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			resp, err := http.PostForm(s.URL+"/v1/auth/token", form)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	var out []int
+	for c := range codes {
+		out = append(out, c)
+	}
+	return out
+}
+
 // serverAddr is the client address a test's requests to u come from (the
 // server's own, on loopback), as the API names it in a bucket.
 func serverAddr(t *testing.T, u string) string {
@@ -364,25 +375,8 @@ func serverAddr(t *testing.T, u string) string {
 func TestParallelTokenRequestsOfAFleet(t *testing.T) {
 	t.Parallel()
 	s := newAPIStack(t, func(c *api.Config) { c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 2} })
-	codes := make(chan int, 10)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() {
-			<-start
-			resp, err := http.PostForm(s.URL+"/v1/auth/token", url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(codes)
-	for c := range codes {
+	codes := postTokensAtOnce(t, s, 10, url.Values{"grant_type": {"client_credentials"}, "client_secret": {s.APIKey}})
+	for _, c := range codes {
 		if c != http.StatusOK {
 			t.Fatalf("a token request of the fleet answered %d", c)
 		}

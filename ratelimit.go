@@ -14,23 +14,37 @@ type RateLimitRequest struct {
 	Burst int
 	// Cost is what this request takes from the bucket. Default 1.
 	Cost int
-	// Peek asks whether Cost could be taken without taking it: callers that
-	// only count failures peek first and take once the request has failed.
-	// Requests in flight between the peek and the take all pass one
-	// remaining unit, so a peek only suits secrets no number of parallel
-	// guesses reaches (API keys, claim codes).
-	Peek bool
-	// Reserve takes Cost for an attempt before it is judged, as a failure:
-	// its caller gives it back (Refund) when the attempt did not fail.
-	// Parallel attempts cannot pass a bucket's last unit together, as
-	// peeks can; what guards guessable secrets (passwords, the operator
-	// key) reserves.
-	Reserve bool
-	// Refund gives Cost back to the bucket: a reservation its attempt did
-	// not spend. The bucket never refuses it (a full Redis may: the failure
-	// then stays counted). At most one of Peek, Reserve and Refund is set.
-	Refund bool
+	// Mode is what the request does with the bucket. Default RateLimitTake.
+	Mode RateLimitMode
 }
+
+// RateLimitMode is what a RateLimitRequest does with its bucket.
+type RateLimitMode int
+
+const (
+	// RateLimitTake takes Cost when the bucket allows it.
+	RateLimitTake RateLimitMode = iota
+	// RateLimitPeek asks whether Cost could be taken without taking it:
+	// callers that only count failures peek first and take once the request
+	// has failed. Requests in flight between the peek and the take all pass
+	// one remaining unit, so a peek only suits secrets no number of
+	// parallel guesses reaches (API keys, claim codes).
+	RateLimitPeek
+	// RateLimitReserve takes Cost for an attempt before it is judged, as a
+	// failure: its caller gives it back (RateLimitRefund) when the attempt
+	// did not fail. Parallel attempts cannot pass a bucket's last unit
+	// together, as peeks can; what guards guessable secrets (passwords, the
+	// operator key) reserves.
+	RateLimitReserve
+	// RateLimitRefund gives Cost back to the bucket: a reservation its
+	// attempt did not spend. The bucket never refuses it (a full Redis may:
+	// the failure then stays counted).
+	RateLimitRefund
+)
+
+// CountsFailures says whether a request in mode m counts failures (a peek
+// or a reservation), not requests.
+func (m RateLimitMode) CountsFailures() bool { return m == RateLimitPeek || m == RateLimitReserve }
 
 // RateLimitResult is a bucket's answer.
 type RateLimitResult struct {

@@ -305,7 +305,7 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 	// The address's budget holds only the guesses judged: the refused ones
 	// gave theirs back.
 	res, err := s.Store.RateLimit(context.Background(), linkflow.RateLimitRequest{Name: "login:" + serverAddr(t, s.URL),
-		Rate: 0.01, Burst: addrBurst, Peek: true})
+		Rate: 0.01, Burst: addrBurst, Mode: linkflow.RateLimitPeek})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 			"scope": {"no-such-scope"}}), http.StatusBadRequest, "BAD_REQUEST")
 	}
 	if res, err := s.Store.RateLimit(context.Background(), linkflow.RateLimitRequest{Name: "login:" + serverAddr(t, s.URL),
-		Rate: 0.01, Burst: addrBurst, Peek: true}); err != nil || res[0].Remaining != addrBurst-judged {
+		Rate: 0.01, Burst: addrBurst, Mode: linkflow.RateLimitPeek}); err != nil || res[0].Remaining != addrBurst-judged {
 		t.Fatalf("after three refused grants the address's budget has %+v %v, want %d left", res, err, addrBurst-judged)
 	}
 }
@@ -329,28 +329,31 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 // their statuses.
 func postTokensAtOnce(t *testing.T, s *teststack.Stack, n int, form url.Values) []int {
 	t.Helper()
-	codes := make(chan int, n)
+	return atOnce(n, func() int {
+		resp, err := http.PostForm(s.URL+"/v1/auth/token", form)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	})
+}
+
+// atOnce runs n calls of f together (each waits for all to be started) and
+// returns what they answered.
+func atOnce(n int, f func() int) []int {
+	out := make([]int, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Go(func() {
 			<-start
-			resp, err := http.PostForm(s.URL+"/v1/auth/token", form)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
+			out[i] = f()
 		})
 	}
 	close(start)
 	wg.Wait()
-	close(codes)
-	var out []int
-	for c := range codes {
-		out = append(out, c)
-	}
 	return out
 }
 

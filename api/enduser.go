@@ -128,7 +128,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
 func (s *Server) codeLimits(w http.ResponseWriter, r *http.Request) (linkflow.RateLimitRequest, *linkflow.Error) {
 	addr := s.clientAddr(r)
 	guess := s.cfg.ClaimGuessLimit.bucket(addrBucket("claim", addr), true)
-	return guess, s.checkLimits(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), guess)
+	return guess, s.checkLimits(w, r, s.clientBucket(addr), guess)
 }
 
 type claimedBody struct {

@@ -168,9 +168,9 @@ func (s *Server) opsLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // operatorAuth says whether r presents the operator key (as a bearer
-// token) or a valid session cookie. A wrong bearer key counts as a failed
-// authentication of the client address; past its limit the error is the
-// 429 to answer (a 503 while Redis cannot count: down or full).
+// token) or a valid session cookie. A bearer key is judged by
+// operatorKeyAttempt, under its limits; past one the error is the 429 to
+// answer (a 503 while Redis cannot count).
 func (s *Server) operatorAuth(w http.ResponseWriter, r *http.Request) (bool, *linkflow.Error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		secret, ok := strings.CutPrefix(auth, "Bearer ")
@@ -193,7 +193,7 @@ func (s *Server) operatorAuth(w http.ResponseWriter, r *http.Request) (bool, *li
 func (s *Server) operatorKeyAttempt(w http.ResponseWriter, r *http.Request, key string) (bool, *linkflow.Error) {
 	addr := s.clientAddr(r)
 	budgets := []linkflow.RateLimitRequest{
-		s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false),
+		s.clientBucket(addr),
 		s.cfg.AuthFailureLimit.reserve(addrBucket("auth", addr)),
 		s.cfg.OperatorFailureLimit.reserve("operator-auth"),
 	}

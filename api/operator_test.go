@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -302,15 +301,8 @@ func TestOperatorKeyGuessesMeetTheBudgets(t *testing.T) {
 		}
 	}
 	// Ten parallel guesses from one address: its budget of 2 is judged.
-	codes := make(chan int, 10)
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() { codes <- status("198.51.100.1", "wrong-key-0123456789") })
-	}
-	wg.Wait()
-	close(codes)
 	judged := 0
-	for c := range codes {
+	for _, c := range atOnce(10, func() int { return status("198.51.100.1", "wrong-key-0123456789") }) {
 		if c == http.StatusUnauthorized {
 			judged++
 		} else if c != http.StatusTooManyRequests {

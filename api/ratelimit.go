@@ -42,14 +42,18 @@ func (l Limit) on() bool { return l.Rate > 0 }
 // bucket is one rate limit to ask for: take (count this request) or peek
 // (only check; failures are taken afterwards, with countFailure).
 func (l Limit) bucket(name string, peek bool) linkflow.RateLimitRequest {
-	return linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Peek: peek}
+	q := linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst}
+	if peek {
+		q.Mode = linkflow.RateLimitPeek
+	}
+	return q
 }
 
 // reserve is a failure budget taken before the attempt is judged, and given
 // back (refund) unless the attempt failed: parallel guesses cannot share
 // its last unit, as they can a peek's.
 func (l Limit) reserve(name string) linkflow.RateLimitRequest {
-	return linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Reserve: true}
+	return linkflow.RateLimitRequest{Name: name, Rate: l.Rate, Burst: l.Burst, Mode: linkflow.RateLimitReserve}
 }
 
 // limit asks the buckets of reqs whose limit is on, in one round trip. It
@@ -69,8 +73,9 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, reqs ...linkflow.
 	return true
 }
 
-// checkLimits is limit for handlers that answer in HTML: it sets the headers
-// and returns the 429 error instead of writing it.
+// checkLimits is limit for handlers that write their own answer (HTML
+// pages, the operator's): it sets the headers and returns the error (429,
+// or 503) instead of writing it.
 func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...linkflow.RateLimitRequest) *linkflow.Error {
 	var asked []linkflow.RateLimitRequest
 	for _, q := range reqs {
@@ -81,24 +86,25 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 	if len(asked) == 0 {
 		return nil
 	}
-	res, err := s.cfg.Store.RateLimit(r.Context(), asked...)
+	reserves := slices.ContainsFunc(asked, func(q linkflow.RateLimitRequest) bool { return q.Mode == linkflow.RateLimitReserve })
+	ctx := r.Context()
+	if reserves {
+		// A reservation whose answer a client going away cut off could
+		// not be given back.
+		ctx = context.WithoutCancel(ctx)
+	}
+	res, err := s.cfg.Store.RateLimit(ctx, asked...)
 	if err != nil {
 		// What the buckets that answered reserved goes back (a Redis
 		// Cluster with one node failing over answers in part).
-		var taken []linkflow.RateLimitRequest
-		for i := range res {
-			if res[i].Allowed {
-				taken = append(taken, asked[i])
-			}
-		}
-		s.refund(r, taken...)
+		s.refundTaken(r, asked, res)
 	}
 	switch {
 	case err != nil && isUnavailable(err):
 		// Redis is down: the request could not be served after the limit
 		// either, so it is refused now rather than after another wait.
 		return apiError(err)
-	case err != nil && slices.ContainsFunc(asked, func(q linkflow.RateLimitRequest) bool { return q.Reserve }):
+	case err != nil && reserves:
 		// A guessable secret is not judged without its failure reserved.
 		if r.Context().Err() == nil { // a client that went away is no news
 			reqLog(r).Warn("rate limit unavailable; the attempt is refused", zap.Error(err))
@@ -112,17 +118,11 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 	}
 	tightest := -1
 	for i, rr := range res {
-		failures := asked[i].Peek || asked[i].Reserve
+		failures := asked[i].Mode.CountsFailures()
 		if !rr.Allowed {
 			// What the other buckets reserved for this attempt goes back:
 			// it is not made.
-			var taken []linkflow.RateLimitRequest
-			for j := range res {
-				if res[j].Allowed {
-					taken = append(taken, asked[j])
-				}
-			}
-			s.refund(r, taken...)
+			s.refundTaken(r, asked, res)
 			setRateHeaders(w, rr)
 			e := linkflow.Errorf(linkflow.ETooManyRequests, "Rate limit exceeded. Retry later.")
 			if failures {
@@ -142,12 +142,12 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 }
 
 // countFailure takes one from each bucket after a failed attempt (a wrong
-// claim code, a bad password), whose limits were peeked before.
+// claim code, API key or token), whose limits were peeked before.
 func (s *Server) countFailure(r *http.Request, reqs ...linkflow.RateLimitRequest) {
 	var take []linkflow.RateLimitRequest
 	for _, q := range reqs {
 		if q.Rate > 0 {
-			q.Peek = false
+			q.Mode = linkflow.RateLimitTake
 			take = append(take, q)
 		}
 	}
@@ -159,14 +159,26 @@ func (s *Server) countFailure(r *http.Request, reqs ...linkflow.RateLimitRequest
 	}
 }
 
+// refundTaken gives back what the reservations among asked took, by their
+// answers res (a bucket that did not answer took nothing it could give).
+func (s *Server) refundTaken(r *http.Request, asked []linkflow.RateLimitRequest, res []linkflow.RateLimitResult) {
+	var taken []linkflow.RateLimitRequest
+	for i := range res {
+		if res[i].Allowed {
+			taken = append(taken, asked[i])
+		}
+	}
+	s.refund(r, taken...)
+}
+
 // refund gives back what the reservations among reqs took, for an attempt
 // that did not fail (or was not made). Best effort: a refund lost leaves a
 // failure counted that was none.
 func (s *Server) refund(r *http.Request, reqs ...linkflow.RateLimitRequest) {
 	var back []linkflow.RateLimitRequest
 	for _, q := range reqs {
-		if q.Reserve && q.Rate > 0 {
-			q.Reserve, q.Refund = false, true
+		if q.Mode == linkflow.RateLimitReserve && q.Rate > 0 {
+			q.Mode = linkflow.RateLimitRefund
 			back = append(back, q)
 		}
 	}
@@ -284,6 +296,7 @@ func parseCIDRs(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (s *Server) clientBucket(r *http.Request) linkflow.RateLimitRequest {
-	return s.cfg.ClientLimit.bucket(addrBucket("ip", s.clientAddr(r)), false)
+// clientBucket is the request limit of client address addr.
+func (s *Server) clientBucket(addr netip.Addr) linkflow.RateLimitRequest {
+	return s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false)
 }

@@ -55,7 +55,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
 	form, err := s.readForm(w, r)
 	if err != nil {
-		if s.limit(w, r, s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false)) {
+		if s.limit(w, r, s.clientBucket(addr)) {
 			s.writeError(w, r, err)
 		}
 		return
@@ -68,11 +68,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	// of parallel guesses) is judged first and counted after, so that a
 	// fleet asking for tokens at once is not refused.
 	password := form.Get("grant_type") == "password"
-	addrFail := s.cfg.AddressLoginFailureLimit.bucket(addrBucket("login", addr), true)
+	var addrFail linkflow.RateLimitRequest
 	if password {
 		addrFail = s.cfg.AddressLoginFailureLimit.reserve(addrBucket("login", addr))
+	} else {
+		addrFail = s.cfg.AddressLoginFailureLimit.bucket(addrBucket("login", addr), true)
 	}
-	limits := []linkflow.RateLimitRequest{s.cfg.ClientLimit.bucket(addrBucket("ip", addr), false), addrFail}
+	limits := []linkflow.RateLimitRequest{s.clientBucket(addr), addrFail}
 	user := strings.ToLower(strings.TrimSpace(form.Get("username")))
 	if password && user != "" {
 		limits = append(limits, s.cfg.LoginFailureLimit.reserve(addrBucket("login-user:"+hashShort(user), addr)),

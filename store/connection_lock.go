@@ -72,9 +72,10 @@ func (s *Store) UnlockConnection(ctx context.Context, org, id, token string) err
 }
 
 // CommitRefresh commits a refresh's outcome and releases the lock (unless
-// it answers linkflow.ErrChanged), fenced by its token, in one step: fresh credentials put the connection back to
-// healthy, a failure puts it in error, and a change between the two records
-// its event (and its message in the outbox). It returns the event's message
+// it answers linkflow.ErrChanged), fenced by its token, in one step: fresh
+// credentials put the connection back to healthy, a failure puts it in
+// error, and a change between the two records its event (and its message
+// in the outbox). It returns the event's message
 // when one was recorded; linkflow.ErrFenced when the lock expired, a link
 // renewed the connection meanwhile or it was revoked (the connection keeps
 // what it has); ErrNotFound when it is gone; linkflow.ErrChanged, the lock

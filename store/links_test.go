@@ -787,7 +787,7 @@ func TestAuthenticateReadErrorIsNotAnUnknownKey(t *testing.T) {
 		if err := b.st.Redis().Set(ctx, b.st.KeyAPIKey(secret), "not a hash", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		for _, gate := range []*linkflow.RateLimitRequest{nil, {Name: "auth:test", Rate: 1, Burst: 10, Peek: true}} {
+		for _, gate := range []*linkflow.RateLimitRequest{nil, {Name: "auth:test", Rate: 1, Burst: 10, Mode: linkflow.RateLimitPeek}} {
 			p, _, err := b.st.Authenticate(ctx, secret, gate)
 			if err == nil || errors.Is(err, linkflow.ErrNotFound) || !strings.Contains(err.Error(), "WRONGTYPE") {
 				t.Fatalf("gate %v: a failed read answered %+v, %v; want its WRONGTYPE error", gate != nil, p, err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,22 +32,20 @@ func (s *Store) RateLimit(ctx context.Context, reqs ...linkflow.RateLimitRequest
 			return nil, err
 		}
 	}
-	var errs []error
+	var first error
 	if err := pipe.Exec(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("rate limit: %w", err))
+		first = fmt.Errorf("rate limit: %w", err)
 	}
 	out := make([]linkflow.RateLimitResult, len(reqs))
 	for i, res := range results {
 		r, err := res()
 		if err != nil {
-			if len(errs) == 0 {
-				errs = append(errs, err)
-			}
+			first = cmp.Or(first, err)
 			continue
 		}
 		out[i] = *r
 	}
-	return out, errors.Join(errs...)
+	return out, first
 }
 
 // rateLimitIn queues one bucket's question in pipe; the returned func reads
@@ -55,15 +54,12 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 	if r.Rate <= 0 {
 		return nil, fmt.Errorf("rate limit %s: rate must be positive", r.Name)
 	}
-	if n := btoi(r.Peek) + btoi(r.Reserve) + btoi(r.Refund); n > 1 {
-		return nil, fmt.Errorf("rate limit %s: at most one of Peek, Reserve and Refund", r.Name)
-	}
 	interval := max(int64(math.Round(1e6/r.Rate)), 1)
 	mode := "take" // a reservation too
-	switch {
-	case r.Refund:
+	switch r.Mode {
+	case linkflow.RateLimitRefund:
 		mode = "refund"
-	case r.Peek:
+	case linkflow.RateLimitPeek:
 		mode = "peek"
 	}
 	c := pipe.Script(ctx, rateLimitScript, []string{s.k.rateLimit(bucketName(r.Name))},
@@ -85,10 +81,3 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 
 // bucketName keeps a caller's name from breaking the key's hash tag.
 var bucketName = strings.NewReplacer("{", "(", "}", ")").Replace
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

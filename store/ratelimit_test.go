@@ -20,7 +20,11 @@ func TestRateLimitGCRA(t *testing.T) {
 		t.Helper()
 		// A slow rate, so that the buckets' keys, whose TTLs run on real
 		// time while the test's clock is fake, outlive the test.
-		res, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 0.01, Burst: 3, Peek: peek})
+		q := linkflow.RateLimitRequest{Name: name, Rate: 0.01, Burst: 3}
+		if peek {
+			q.Mode = linkflow.RateLimitPeek
+		}
+		res, err := b.st.RateLimit(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,21 +86,21 @@ func TestRateLimitGCRA(t *testing.T) {
 		return res[0]
 	}
 	for i, want := range []int{1, 0} {
-		if r := ask(linkflow.RateLimitRequest{Reserve: true}); !r.Allowed || r.Remaining != want {
+		if r := ask(linkflow.RateLimitRequest{Mode: linkflow.RateLimitReserve}); !r.Allowed || r.Remaining != want {
 			t.Fatalf("reservation %d: %+v, want allowed with %d remaining", i, r, want)
 		}
 	}
-	if r := ask(linkflow.RateLimitRequest{Reserve: true}); r.Allowed {
+	if r := ask(linkflow.RateLimitRequest{Mode: linkflow.RateLimitReserve}); r.Allowed {
 		t.Fatalf("a reservation past the burst: %+v", r)
 	}
-	if r := ask(linkflow.RateLimitRequest{Refund: true}); !r.Allowed || r.Remaining != 1 {
+	if r := ask(linkflow.RateLimitRequest{Mode: linkflow.RateLimitRefund}); !r.Allowed || r.Remaining != 1 {
 		t.Fatalf("a refund: %+v, want one back", r)
 	}
-	if r := ask(linkflow.RateLimitRequest{Peek: true}); !r.Allowed || r.Remaining != 1 {
+	if r := ask(linkflow.RateLimitRequest{Mode: linkflow.RateLimitPeek}); !r.Allowed || r.Remaining != 1 {
 		t.Fatalf("a peek after the refund: %+v, want 1 remaining", r)
 	}
 	for range 3 {
-		if r := ask(linkflow.RateLimitRequest{Refund: true}); !r.Allowed || r.Remaining != 2 {
+		if r := ask(linkflow.RateLimitRequest{Mode: linkflow.RateLimitRefund}); !r.Allowed || r.Remaining != 2 {
 			t.Fatalf("a refund into a full bucket: %+v, want it full, no more", r)
 		}
 	}
@@ -109,8 +113,8 @@ func TestRateLimitGCRA(t *testing.T) {
 	if err := b.st.Redis().HSet(ctx, b.st.KeyRateLimit("broken"), "not", "a bucket").Err(); err != nil {
 		t.Fatal(err)
 	}
-	res, err = b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: "f", Rate: 0.01, Burst: 3, Reserve: true},
-		linkflow.RateLimitRequest{Name: "broken", Rate: 0.01, Burst: 3, Reserve: true})
+	res, err = b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: "f", Rate: 0.01, Burst: 3, Mode: linkflow.RateLimitReserve},
+		linkflow.RateLimitRequest{Name: "broken", Rate: 0.01, Burst: 3, Mode: linkflow.RateLimitReserve})
 	if err == nil || len(res) != 2 || !res[0].Allowed || res[0].Remaining != 2 || res[1].Allowed {
 		t.Fatalf("a call with a broken bucket: %+v %v, want an error and the other's answer", res, err)
 	}
@@ -134,7 +138,11 @@ func TestPeekRefusedByAFullRedis(t *testing.T) {
 	b := setupWith(t, func(c *store.Config) { c.Redis, c.Prefix = own, "" })
 	// A slow rate: the taken bucket lives 100 s, longer than the test.
 	ask := func(name string, peek bool) error {
-		_, err := b.st.RateLimit(ctx, linkflow.RateLimitRequest{Name: name, Rate: 0.01, Burst: 3, Peek: peek})
+		q := linkflow.RateLimitRequest{Name: name, Rate: 0.01, Burst: 3}
+		if peek {
+			q.Mode = linkflow.RateLimitPeek
+		}
+		_, err := b.st.RateLimit(ctx, q)
 		return err
 	}
 	if err := ask("taken", false); err != nil {

@@ -51,7 +51,7 @@ func runBench(ctx context.Context, args []string) error {
 	// In a shell with dev's exports, its key and secret (LINKFLOW_API_KEY,
 	// LINKFLOW_WEBHOOK_SECRET) go to dev's API, not to whatever listens on
 	// the default address; bench says which deployment it drives.
-	if u := os.Getenv("LINKFLOW_API_URL"); u != "" && !flagGiven(fs, "url") && os.Getenv("LINKFLOW_URL") == "" {
+	if u := os.Getenv("LINKFLOW_API_URL"); u != "" && !explicit(fs, "url") {
 		cfg.URL = u
 	}
 	if !cfg.Embedded && !cfg.WorkerOnly && !cfg.DispatcherOnly {

@@ -59,7 +59,8 @@ func runDev(ctx context.Context, args []string) error {
 	var noLock *embedded.NoLockError
 	switch {
 	case errors.As(err, &noLock):
-		log.Warn(noLock.Error())
+		log.Warn("the data directory is not locked: a second dev on it would not be stopped", zap.Error(noLock.Err),
+			zap.String("dir", noLock.Dir))
 	case err != nil:
 		return err
 	}

@@ -73,8 +73,8 @@ func run(args []string) error {
 		}
 		os.Exit(code)
 	}()
-	// Commands report Redis's errors themselves; a server role gives
-	// go-redis its logger (runProcess).
+	// Commands report Redis's errors themselves; a server gives go-redis
+	// its logger (runProcess, runSandboxProvider).
 	redis.SetLogger(redisLogger{zap.NewNop()})
 	cmd, rest := args[0], args[1:]
 	switch cmd {

@@ -4,8 +4,9 @@
 -- or revoked meanwhile keeps what it has. A change between healthy and error
 -- records its event (its record and its message in the shard's outbox) in
 -- the same step. Its body was built from the connection at version ARGV[11]:
--- one changed since (a PATCH during the provider's call) is 'changed', the
--- lock kept and nothing written, for the caller to build the body again.
+-- when an event is due, one changed since (a PATCH during the provider's
+-- call) is 'changed', the lock kept and nothing written, for the caller to
+-- build the body again.
 -- KEYS: 1 connection, 2 lock, 3 outbox, 4 outbox messages, 5 event record
 -- ARGV: 1 fencing token, 2 lastLinkId seen under the lock, 3 outcome ('ok' or
 --       'error'), 4 now ms, 5 sealed credentials ('ok') or status message

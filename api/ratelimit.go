@@ -106,9 +106,7 @@ func (s *Server) checkLimits(w http.ResponseWriter, r *http.Request, reqs ...lin
 		return apiError(err)
 	case err != nil && reserves:
 		// A guessable secret is not judged without its failure reserved.
-		if r.Context().Err() == nil { // a client that went away is no news
-			reqLog(r).Warn("rate limit unavailable; the attempt is refused", zap.Error(err))
-		}
+		reqLog(r).Warn("rate limit unavailable; the attempt is refused", zap.Error(err))
 		e := linkflow.Errorf(linkflow.EServiceUnavailable, "The attempt cannot be counted now. Retry in a few seconds.")
 		e.RetryAfter = retryUnavailable
 		return e

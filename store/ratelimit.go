@@ -55,12 +55,16 @@ func (s *Store) rateLimitIn(ctx context.Context, pipe *scriptPipe, r linkflow.Ra
 		return nil, fmt.Errorf("rate limit %s: rate must be positive", r.Name)
 	}
 	interval := max(int64(math.Round(1e6/r.Rate)), 1)
-	mode := "take" // a reservation too
+	var mode string
 	switch r.Mode {
+	case linkflow.RateLimitTake, linkflow.RateLimitReserve:
+		mode = "take"
 	case linkflow.RateLimitRefund:
 		mode = "refund"
 	case linkflow.RateLimitPeek:
 		mode = "peek"
+	default:
+		return nil, fmt.Errorf("rate limit %s: unknown mode %d", r.Name, r.Mode)
 	}
 	c := pipe.Script(ctx, rateLimitScript, []string{s.k.rateLimit(bucketName(r.Name))},
 		s.now().UnixMicro(), interval, max(r.Burst, 1), max(r.Cost, 1), mode)

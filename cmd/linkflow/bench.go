@@ -69,8 +69,16 @@ func runBench(ctx context.Context, args []string) error {
 	if jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.Print(os.Stdout)
 	}
-	rep.Print(os.Stdout)
+	// The report is printed either way; a run in which no link completed
+	// measured nothing, and a script running bench must see that.
+	if rep.Completed == 0 {
+		return fmt.Errorf("bench: no link completed (errors: %v)", rep.Errors)
+	}
 	return nil
 }

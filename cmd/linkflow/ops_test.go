@@ -229,3 +229,16 @@ func TestStatusWhileNATSIsDown(t *testing.T) {
 		t.Fatalf("status with NATS down: %v\n%s", err, out)
 	}
 }
+
+// A bench in which no link completed still prints its report, and exits 1:
+// a script running it must see that it measured nothing.
+func TestBenchThatCompletesNothingFails(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(linkflowBin, "bench", "--url", fmt.Sprintf("http://127.0.0.1:%d", freeTCPPort(t)),
+		"--api-key", "bench-test-api-key-0123456789", "--webhook-secret", store.NewWebhookSecret(), "--links", "2", "--concurrency", "1")
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "completed       0") || !strings.Contains(string(out), "no link completed") {
+		t.Fatalf("bench against nothing: %v\n%s", err, out)
+	}
+}

@@ -76,8 +76,13 @@ peer_run() {
 linkflow_run() {
   redis_start
   local r
-  r=$("$work/linkflow" bench --worker-only --links "$links" --redis-url "redis://127.0.0.1:$port" --json 2>/dev/null |
-    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["linksPerSecond"]))')
+  if ! "$work/linkflow" bench --worker-only --links "$links" --redis-url "redis://127.0.0.1:$port" --json >"$work/json" 2>"$work/err"; then
+    echo "bench-peer: a linkflow run failed:" >&2
+    tail -n 3 "$work/err" >&2
+    redis_stop >/dev/null
+    return 1
+  fi
+  r=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["linksPerSecond"]))' <"$work/json")
   echo "$r $(redis_stop)"
 }
 
@@ -92,7 +97,9 @@ sides=(linkflow peer)
 for i in $(seq "$runs"); do
   for j in "${!sides[@]}"; do
     case ${sides[$(((i + j) % ${#sides[@]}))]} in
-    linkflow) read -r l lb <<<"$(linkflow_run)"; echo "$l" >>"$work/lf" ;;
+    linkflow)
+      out=$(linkflow_run) || exit 1
+      read -r l lb <<<"$out"; echo "$l" >>"$work/lf" ;;
     peer) read -r p pb <<<"$(peer_run)"; echo "$p" >>"$work/peer" ;;
     peer2) read -r q qb <<<"$(peer_run asynq-drain-result)"; echo "$q" >>"$work/peer2" ;;
     esac

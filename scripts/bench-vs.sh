@@ -28,8 +28,12 @@ git worktree add --detach "$work/tree" "$commit" >/dev/null 2>&1
 (cd "$work/tree" && go build -o "$work/old" ./cmd/linkflow)
 
 one() {
-  "$1" bench "${@:2}" --json 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["linksPerSecond"]), round(sum(c["cpuMicrosPerLink"] for c in d.get("cpu", []))))'
+  if ! "$1" bench "${@:2}" --json >"$work/json" 2>"$work/err"; then
+    echo "bench-vs: a run of $1 failed:" >&2
+    tail -n 3 "$work/err" >&2
+    return 1
+  fi
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["linksPerSecond"]), round(sum(c["cpuMicrosPerLink"] for c in d.get("cpu", []))))' <"$work/json"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

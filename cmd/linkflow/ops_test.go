@@ -235,7 +235,7 @@ func TestStatusWhileNATSIsDown(t *testing.T) {
 func TestBenchThatCompletesNothingFails(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(linkflowBin, "bench", "--url", fmt.Sprintf("http://127.0.0.1:%d", freeTCPPort(t)),
-		"--api-key", "bench-test-api-key-0123456789", "--webhook-secret", store.NewWebhookSecret(), "--links", "2", "--concurrency", "1")
+		"--api-key", "bench-test-api-key-0123456789", "--webhook-secret", store.NewWebhookSecret(), "--links", "2", "--concurrency", "1", "--timeout", "15s")
 	cmd.Env = cleanEnv()
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "completed       0") || !strings.Contains(string(out), "no link completed") {

@@ -243,10 +243,7 @@ func TestLoginFailuresAreLimited(t *testing.T) {
 		c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 3}
 		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 4}
 	})
-	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
-	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
-		t.Fatal(err)
-	}
+	createUser(t, s, "eve@example.com", "secret-pw", bcrypt.MinCost)
 	form := url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {"guess"}}
 	// Successes do not count.
 	for range 5 {
@@ -281,10 +278,7 @@ func TestParallelLoginGuessesMeetTheBudget(t *testing.T) {
 	})
 	// bcrypt's default cost: judging a password takes tens of milliseconds,
 	// the window a peek left open.
-	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.DefaultCost)
-	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "pat@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
-		t.Fatal(err)
-	}
+	createUser(t, s, "pat@example.com", "secret-pw", bcrypt.DefaultCost)
 	const guesses = 20
 	codes := postTokensAtOnce(t, s, guesses, url.Values{"grant_type": {"password"}, "username": {"pat@example.com"}, "password": {"guess"}})
 	judged := 0
@@ -396,10 +390,7 @@ func TestLoginRefusedWhileItsBudgetCannotBeCounted(t *testing.T) {
 		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 30}
 		c.LoginFailureLimit = api.Limit{Rate: 0.01, Burst: 1}
 	})
-	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
-	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "pat@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
-		t.Fatal(err)
-	}
+	createUser(t, s, "pat@example.com", "secret-pw", bcrypt.MinCost)
 	ctx := context.Background()
 	bucket := cmp.Or(s.RedisEnv.Prefix, "lf:") + "rl:{login:" + serverAddr(t, s.URL) + "}" // the store's key
 	if err := s.Redis.HSet(ctx, bucket, "not", "a bucket").Err(); err != nil {
@@ -420,4 +411,17 @@ func TestLoginRefusedWhileItsBudgetCannotBeCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustToken(t, s, right)
+}
+
+// createUser makes a user of the stack's organization with password pw,
+// hashed at bcrypt cost.
+func createUser(t *testing.T, s *teststack.Stack, email, pw string, cost int) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: email, PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
+		t.Fatal(err)
+	}
 }

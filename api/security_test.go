@@ -121,10 +121,7 @@ func TestLoginFailuresPerUserAndAddress(t *testing.T) {
 		c.UserLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 14}
 		c.AddressLoginFailureLimit = api.Limit{Rate: 0.01, Burst: 100}
 	})
-	hash, _ := bcrypt.GenerateFromPassword([]byte("secret-pw"), bcrypt.MinCost)
-	if err := s.Store.CreateUser(context.Background(), linkflow.User{Email: "eve@example.com", PasswordHash: string(hash), OrgIDs: []string{s.OrgID}}); err != nil {
-		t.Fatal(err)
-	}
+	createUser(t, s, "eve@example.com", "secret-pw", bcrypt.MinCost)
 	login := func(from, pw string) *teststack.Response {
 		t.Helper()
 		return postFormFrom(t, s, "/v1/auth/token", from, url.Values{"grant_type": {"password"}, "username": {"eve@example.com"}, "password": {pw}})

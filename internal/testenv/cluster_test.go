@@ -115,11 +115,17 @@ func TestNATSClusterSurvivesStreamLeaderLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	nc, _, js := testenv.NATSCluster(t)
+	nc, _, _ := testenv.NATSCluster(t)
 	t.Logf("3-server JetStream cluster ready in %s", time.Since(start).Round(time.Millisecond))
-	if err := outbox.EnsureStreams(ctx, js, outbox.StreamConfig{Replicas: 3}); err != nil {
+	// The streams are made as a linkflow process makes them, by Connect:
+	// on a fresh cluster a create request can go unanswered although the
+	// stream was made (nats-server #3677), and a single EnsureStreams call
+	// would wait for the answer until the test's deadline.
+	conn, js, err := outbox.Connect(ctx, outbox.ConnectConfig{URL: nc.URL, Streams: outbox.StreamConfig{Replicas: 3}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(conn.Close) // before the cluster stops: cleanups run last first
 	// The stream's create answer can come before every server has heard of
 	// its subjects, and a publish through the server that has not yet is
 	// answered "no response from stream": the first publish waits as the

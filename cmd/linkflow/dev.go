@@ -118,7 +118,7 @@ func runDev(ctx context.Context, args []string) error {
 	log.Info("dev servers", zap.String("nats", redact.URLs(c.natsURL)), zap.String("redis", redact.URLs(c.redisURL)))
 
 	abs, _ := filepath.Abs(*dataDir)
-	return runProcess(ctx, &c, log, kr, role{api: &af, worker: &wf, dispatcher: &df, dev: true},
+	err = runProcess(ctx, &c, log, kr, role{api: &af, worker: &wf, dispatcher: &df, dev: true},
 		func(ctx context.Context, p *app.Process) error {
 			if _, err := p.Store.CreateOrg(ctx, devOrgID, "Development", state.WebhookSecret); err != nil {
 				return err
@@ -132,6 +132,12 @@ func runDev(ctx context.Context, args []string) error {
 			embedded.Banner{API: af.publicURL, Metrics: c.metricsAddr, NATS: redact.URLs(c.natsURL), Redis: redact.URLs(c.redisURL),
 				DataDir: abs, Org: devOrgID, State: state, Command: embedded.Command()}.Print(os.Stdout)
 		})
+	if err != nil {
+		return err
+	}
+	servers.Stop()
+	log.Info("stopped; the data stays for the next start", zap.String("data_dir", abs))
+	return nil
 }
 
 // devKeys are the keys dev runs with: the given ones (the first seals),

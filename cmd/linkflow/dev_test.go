@@ -193,7 +193,7 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcIn(t, dir, "dev-relative", []string{"LINKFLOW_DEV_API_KEY=a-long-enough-dev-key"},
 		"dev", "--data-dir", "data", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base,
-		"--nats-port", "-1", "--redis-port", "0", "--log-level", "warn")
+		"--nats-port", "-1", "--redis-port", "0", "--log-level", "info")
 	testenv.Eventually(t, 30*time.Second, "dev to be ready", func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -205,6 +205,12 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 	p.stopCleanly(30 * time.Second)
 	if _, err := os.Stat(filepath.Join(dir, "data", "redis")); err != nil {
 		t.Fatalf("redis data not under the relative data dir: %v", err)
+	}
+	// Whoever pressed Ctrl-C reads that dev heard, and that it is done.
+	out := p.output()
+	stopping, stopped := strings.Index(out, "stopping: "), strings.Index(out, "stopped; the data stays")
+	if stopping < 0 || stopped < stopping {
+		t.Fatalf("dev's last lines do not say it is stopping, then stopped:\n%s", out)
 	}
 }
 

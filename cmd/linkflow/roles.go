@@ -304,7 +304,18 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	if err != nil {
 		return err
 	}
-	return stoppedWhileStarting(ctx, log, g.Run(ctx, started))
+	// An operator who stops a process sees that it heard, and when it is
+	// done: a worker may wait for its sessions up to --shutdown-grace.
+	defer context.AfterFunc(ctx, func() {
+		log.Info("stopping: what is in flight finishes first (a second signal stops at once)")
+	})()
+	if err := stoppedWhileStarting(ctx, log, g.Run(ctx, started)); err != nil {
+		return err
+	}
+	if !r.dev { // dev says it once its servers stopped too
+		log.Info("stopped")
+	}
+	return nil
 }
 
 // stoppedWhileStarting is nil for a start that failed because the process

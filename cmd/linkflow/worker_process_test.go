@@ -91,7 +91,7 @@ func TestSIGTERMHandsSessionsBack(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
 	args := []string{"--ack-wait", "60s", "--lease-ttl", "60s", "--sandbox-slow-ms", "1000", "--shutdown-grace", "200ms"}
-	first := f.worker("worker-terminated", nil, args...)
+	first := f.worker("worker-terminated", nil, append(args, "--log-level", "info")...)
 	ids := f.claimLinks(20, "att", "user_slow", readPM, readPM, readPM)
 	testenv.Eventually(t, 20*time.Second, "sessions in flight", func() bool {
 		n, _ := first.metric("linkflow_worker_sessions_in_flight")
@@ -105,6 +105,11 @@ func TestSIGTERMHandsSessionsBack(t *testing.T) {
 	}
 	if first.err != nil {
 		t.Fatalf("the worker exited with %v", first.err)
+	}
+	// The operator reads that it heard, and that it is done.
+	out := first.output()
+	if stopping, stopped := strings.Index(out, "stopping: "), strings.Index(out, `"msg":"stopped"`); stopping < 0 || stopped < stopping {
+		t.Fatalf("the worker did not say it was stopping, then stopped:\n%s", out)
 	}
 	f.worker("worker-next", nil, args...)
 	// Well under the 60 s ack wait: the sessions were handed back, not left

@@ -293,6 +293,10 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, linkflow.Errorf(linkflow.EForbidden, "This key or token lacks the %s scope.", linkflow.ScopeConnectionsRead))
 		return
 	}
+	if err := s.noBody(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	id := r.PathValue("connectionId")
 	rev, err := s.cfg.Connections.Delete(r.Context(), p.OrgID, id)
 	if err != nil {

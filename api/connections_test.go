@@ -350,6 +350,13 @@ func TestConnectionLifecycle(t *testing.T) {
 	wantCode(t, s.Do(t, http.MethodGet, "/v1/connections/"+other+"?refresh_policy=force", s.APIKey, nil), http.StatusUnprocessableEntity, linkflow.EUnprocessable)
 	getConn(t, s, s.APIKey, other, "refresh_policy=auto", http.StatusOK)
 
+	// A DELETE takes no body: a field in one is refused, and nothing is
+	// revoked.
+	wantCode(t, s.Do(t, http.MethodDelete, "/v1/connections/"+id, s.APIKey, map[string]any{"reason": "moved"}),
+		http.StatusBadRequest, linkflow.EBadRequest)
+	if c, _ := getConn(t, s, s.APIKey, id, "", http.StatusOK); c.Status == linkflow.ConnRevoked {
+		t.Fatal("a refused DELETE revoked the connection")
+	}
 	// DELETE: revoked at the provider, secrets gone, a tombstone kept.
 	r = s.Do(t, http.MethodDelete, "/v1/connections/"+id, s.APIKey, nil)
 	var tomb connView

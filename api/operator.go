@@ -139,8 +139,17 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeOpsPage(w, r, http.StatusForbidden, &opsView{FormError: "This form can only be sent from its own page."})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	ok, err := s.operatorKeyAttempt(w, r, r.PostFormValue("key"))
+	// A body that is not a form (too large, another type) is refused as
+	// such, before a key is judged: it is not a wrong key, and spends no
+	// failure budget.
+	form, ferr := s.readForm(w, r)
+	if ferr != nil {
+		le := linkflow.Errorf(linkflow.EBadRequest, "The request body is not a valid form.")
+		errors.As(ferr, &le)
+		s.writeOpsPage(w, r, errorStatus(w, le, http.StatusBadRequest), &opsView{FormError: le.Message})
+		return
+	}
+	ok, err := s.operatorKeyAttempt(w, r, form.Get("key"))
 	if err != nil {
 		s.writeOpsPage(w, r, errorStatus(w, err, http.StatusTooManyRequests), &opsView{FormError: err.Message})
 		return

@@ -257,6 +257,30 @@ func TestOperatorPageOffAndLimited(t *testing.T) {
 		c.AuthFailureLimit = api.Limit{Rate: 1.0 / 3600, Burst: 2}
 	}))
 	t.Cleanup(limited.Close)
+	// A sign-in whose body is not a form, or too large, is refused as such
+	// (a page with its status) and spends no failure budget.
+	for _, bad := range []struct {
+		ctype, body string
+		status      int
+	}{
+		{"application/json", `{"key":"wrong-key-0123456789"}`, http.StatusUnsupportedMediaType},
+		{"application/x-www-form-urlencoded", "key=" + strings.Repeat("k", 70<<10), http.StatusRequestEntityTooLarge},
+		{"application/x-www-form-urlencoded", "key=%zz", http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, limited.URL+"/ops/login", strings.NewReader(bad.body))
+		req.Header.Set("Content-Type", bad.ctype)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != bad.status || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(string(b), `id="login-form"`) || strings.Contains(string(b), "That is not the operator key") {
+			t.Fatalf("sign-in with a %s body: %d %s\n%s", bad.ctype, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+	}
 	codes := []int{}
 	for range 3 {
 		r := opsRequest(t, http.MethodGet, limited.URL+"/ops/status", nil, map[string]string{"Authorization": "Bearer wrong-key-0123456789"})

@@ -26,6 +26,10 @@ type HTTPServer struct {
 	once   Once
 }
 
+// MaxHeaderBytes bounds a request's headers (net/http's default is 1 MiB):
+// a larger request is answered 431 by net/http itself, before any handler.
+const MaxHeaderBytes = 64 << 10
+
 // NewHTTPServer returns a server of h on addr.
 func NewHTTPServer(name, addr, hint string, h http.Handler, log *zap.Logger) *HTTPServer {
 	return &HTTPServer{Name: name, Addr: addr, Hint: hint, Handler: h, Logger: log, failed: make(chan error, 1)}
@@ -39,7 +43,8 @@ func (h *HTTPServer) Start(context.Context) error {
 			return nil, fmt.Errorf("%s on %s (%s): %w", h.Name, h.Addr, h.Hint, err)
 		}
 		srv := &http.Server{Handler: h.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+			MaxHeaderBytes: MaxHeaderBytes}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				h.failed <- fmt.Errorf("%s: %w", h.Name, err)

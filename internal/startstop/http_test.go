@@ -43,13 +43,20 @@ func TestHTTPServer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- g2.Run(ctx, func() {
-			resp, err := http.Get("http://" + addr)
-			if err != nil || resp.StatusCode != http.StatusTeapot {
-				t.Errorf("while running: %v %v", resp, err)
-			} else {
+			defer cancel()
+			// Headers are bounded at MaxHeaderBytes (net/http allows 4 KiB
+			// over it for its own buffer), well under net/http's 1 MiB.
+			for _, h := range []struct{ size, status int }{{0, http.StatusTeapot},
+				{MaxHeaderBytes - 1024, http.StatusTeapot}, {MaxHeaderBytes + 8192, http.StatusRequestHeaderFieldsTooLarge}} {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+addr, nil)
+				req.Header.Set("X-Pad", strings.Repeat("p", h.size))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != h.status {
+					t.Errorf("while running, %d bytes of header: %v %v, want %d", h.size, resp, err, h.status)
+					return
+				}
 				resp.Body.Close()
 			}
-			cancel()
 		})
 	}()
 	if err := <-done; err != nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 // The sandbox's integrations are only on by default in dev: a production
@@ -60,5 +61,33 @@ func TestCommandLineOnlyFlags(t *testing.T) {
 	}
 	if err := parseFlags(fs, []string{"--redis-url", "redis://mine:6379"}, "redis-url"); err != nil || *redisURL != "redis://mine:6379" {
 		t.Fatalf("given on the command line: %q %v", *redisURL, err)
+	}
+}
+
+// --webhook-secret-cache 0 turns the cache off, as a negative value does; it
+// is not the component's zero value, which means its 5 s default.
+func TestWebhookSecretCacheZeroIsOff(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 5 * time.Second},
+		{[]string{"--webhook-secret-cache", "2s"}, 2 * time.Second},
+		{[]string{"--webhook-secret-cache", "0"}, -1},
+		{[]string{"--webhook-secret-cache", "-1s"}, -time.Second},
+	} {
+		fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+		var f dispatcherFlags
+		f.register(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := f.config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.SecretCacheTTL != tt.want {
+			t.Errorf("%v: SecretCacheTTL %v, want %v", tt.args, cfg.SecretCacheTTL, tt.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkflow/linkflow/internal/embedded"
 	"github.com/linkflow/linkflow/internal/testenv"
 )
 
@@ -63,5 +64,29 @@ func TestRemoteProviderProcess(t *testing.T) {
 	})
 	if got.Status != "succeeded" || got.Result["profile"] == nil {
 		t.Fatalf("link through the remote provider: %+v", got)
+	}
+}
+
+// sandbox-provider's /readyz follows its Redis, where every operation reads
+// or writes the sandbox accounts: a provider whose Redis is gone is taken
+// out of rotation, not sent links it would fail.
+func TestSandboxProviderReadyFollowsRedis(t *testing.T) {
+	t.Parallel()
+	rs, err := embedded.StartRedis(embedded.RedisOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Stop)
+	p := startProc(t, "sandbox-provider", nil, "sandbox-provider", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
+		"--redis-url", rs.URL, "--log-level", "warn") // ready: Redis answers
+	if _, err := p.metric("process_resident_memory_bytes"); err != nil {
+		t.Fatalf("process metrics: %v", err)
+	}
+	rs.Stop()
+	testenv.Eventually(t, 15*time.Second, "/readyz to answer 503 once Redis stopped", func() bool {
+		return p.probe("/readyz") == http.StatusServiceUnavailable
+	})
+	if code := p.probe("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d, want 200 (alive, not ready)", code)
 	}
 }

@@ -149,7 +149,7 @@ func (f *dispatcherFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.perHost, "webhook-per-host", 16, "webhook deliveries in flight per organization and target host")
 	fs.DurationVar(&f.timeout, "webhook-timeout", 15*time.Second, "one webhook attempt's time limit, connecting included")
 	fs.DurationVar(&f.visibility, "webhook-visibility", 60*time.Second, "how long a claimed attempt stays hidden from other dispatchers; a dispatcher that dies mid-attempt hands it back after this (must exceed --webhook-timeout)")
-	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (negative: read them for every attempt)")
+	fs.DurationVar(&f.secretCache, "webhook-secret-cache", 5*time.Second, "how long a dispatcher keeps an organization's webhook secrets: a rotated secret signs within that time (0 or negative: read them for every attempt)")
 }
 
 // positive refuses a flag's value that is 0 or less, naming the flag and
@@ -178,6 +178,10 @@ func (f *dispatcherFlags) config() (*webhooks.Config, error) {
 		positive("webhook-timeout", f.timeout), positive("webhook-visibility", f.visibility)); err != nil {
 		return nil, err
 	}
+	secretCache := f.secretCache
+	if secretCache == 0 {
+		secretCache = -1 // no cache: webhooks.Config reads 0 as its default
+	}
 	var sched []time.Duration
 	for _, s := range splitList(f.schedule) {
 		dur, err := time.ParseDuration(s)
@@ -187,7 +191,7 @@ func (f *dispatcherFlags) config() (*webhooks.Config, error) {
 		sched = append(sched, dur)
 	}
 	return &webhooks.Config{
-		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost, SecretCacheTTL: f.secretCache,
+		Schedule: sched, Concurrency: f.concurrency, PerHostConcurrency: f.perHost, SecretCacheTTL: secretCache,
 		Timeout: f.timeout, ConnectTimeout: min(5*time.Second, f.timeout), Visibility: f.visibility,
 		AllowPrivate: f.allowPrivate, Allowlist: splitList(f.allowlist),
 	}, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/linkflow/linkflow/api"
 	"github.com/linkflow/linkflow/internal/redact"
 	"github.com/linkflow/linkflow/internal/startstop"
 	"github.com/linkflow/linkflow/operations"
@@ -58,10 +59,13 @@ func ServeSandboxProvider(ctx context.Context, c SandboxProvider) error {
 		return err
 	}
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector())
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Ready while its Redis answers: every operation reads or writes the
+	// sandbox accounts' state there.
+	ready := []api.ReadyCheck{{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}}
 	var g startstop.Group
 	if c.MetricsAddr != "" {
-		g.Add("metrics server", OpsServer(c.MetricsAddr, metrics, nil, c.Logger))
+		g.Add("metrics server", OpsServer(c.MetricsAddr, metrics, ready, c.Logger))
 	}
 	g.Add("provider protocol", startstop.NewHTTPServer("provider protocol", c.Addr, "choose another address with --http-addr", h, c.Logger))
 	return g.Run(ctx, nil)

@@ -146,6 +146,10 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	if ferr != nil {
 		le := linkflow.Errorf(linkflow.EBadRequest, "The request body is not a valid form.")
 		errors.As(ferr, &le)
+		// Still a request of the client address's, as every sign-in is.
+		if lerr := s.checkLimits(w, r, s.clientBucket(s.clientAddr(r))); lerr != nil {
+			le = lerr
+		}
 		s.writeOpsPage(w, r, errorStatus(w, le, http.StatusBadRequest), &opsView{FormError: le.Message})
 		return
 	}

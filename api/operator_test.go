@@ -281,6 +281,26 @@ func TestOperatorPageOffAndLimited(t *testing.T) {
 			t.Fatalf("sign-in with a %s body: %d %s\n%s", bad.ctype, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 		}
 	}
+	// Each is still a request of its address's: under the client limit.
+	clientLimited := httptest.NewServer(s.NewAPI(t, nil, func(c *api.Config) {
+		c.OperatorKey, c.Operator = operatorKey, &lateView{}
+		c.ClientLimit = api.Limit{Rate: 1.0 / 3600, Burst: 1}
+		c.TrustedProxies = []string{"127.0.0.1/32"} // an address of its own: the requests above spent 127.0.0.1's
+	}))
+	t.Cleanup(clientLimited.Close)
+	for i, want := range []int{http.StatusUnsupportedMediaType, http.StatusTooManyRequests} {
+		req, _ := http.NewRequest(http.MethodPost, clientLimited.URL+"/ops/login", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "198.51.100.23")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("sign-in %d with a JSON body under a client limit of 1: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
 	codes := []int{}
 	for range 3 {
 		r := opsRequest(t, http.MethodGet, limited.URL+"/ops/status", nil, map[string]string{"Authorization": "Bearer wrong-key-0123456789"})

@@ -208,9 +208,9 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 	}
 	// Whoever pressed Ctrl-C reads that dev heard, and that it is done.
 	out := p.output()
-	stopping, stopped := strings.Index(out, "stopping: "), strings.Index(out, "stopped; the data stays")
-	if stopping < 0 || stopped < stopping {
-		t.Fatalf("dev's last lines do not say it is stopping, then stopped:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if stopping := strings.Index(out, "stopping: "); stopping < 0 || !strings.Contains(lines[len(lines)-1], "stopped; the data stays") {
+		t.Fatalf("dev's last lines do not say it is stopping, then stopped (last):\n%s", out)
 	}
 }
 

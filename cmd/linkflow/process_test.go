@@ -98,7 +98,9 @@ func launchProcIn(t *testing.T, dir, name string, env []string, args ...string) 
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -110,6 +112,7 @@ func launchProcIn(t *testing.T, dir, name string, env []string, args ...string) 
 	go func() {
 		p.err = p.cmd.Wait()
 		_ = pw.Close()
+		<-scanned // done means every line the process wrote is in out
 		close(p.done)
 	}()
 	t.Cleanup(func() {

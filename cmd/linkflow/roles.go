@@ -298,7 +298,13 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	if err != nil {
 		return stoppedWhileStarting(ctx, log, err)
 	}
-	defer p.Close()
+	stopped := false
+	defer func() {
+		p.Close() // flushes a worker's hand-backs to NATS: part of stopping
+		if stopped && !r.dev { // dev says it once its servers stopped too
+			log.Info("stopped")
+		}
+	}()
 	if prepare != nil {
 		if err := prepare(ctx, p); err != nil {
 			return stoppedWhileStarting(ctx, log, err)
@@ -310,15 +316,19 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	}
 	// An operator who stops a process sees that it heard, and when it is
 	// done: a worker may wait for its sessions up to --shutdown-grace.
-	defer context.AfterFunc(ctx, func() {
+	heard := make(chan struct{})
+	stopHearing := context.AfterFunc(ctx, func() {
 		log.Info("stopping: what is in flight finishes first (a second signal stops at once)")
-	})()
-	if err := stoppedWhileStarting(ctx, log, g.Run(ctx, started)); err != nil {
+		close(heard)
+	})
+	err = g.Run(ctx, started)
+	if !stopHearing() {
+		<-heard // the stop's first line is out before its last
+	}
+	if err := stoppedWhileStarting(ctx, log, err); err != nil {
 		return err
 	}
-	if !r.dev { // dev says it once its servers stopped too
-		log.Info("stopped")
-	}
+	stopped = true
 	return nil
 }
 

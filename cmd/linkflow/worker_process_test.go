@@ -108,8 +108,9 @@ func TestSIGTERMHandsSessionsBack(t *testing.T) {
 	}
 	// The operator reads that it heard, and that it is done.
 	out := first.output()
-	if stopping, stopped := strings.Index(out, "stopping: "), strings.Index(out, `"msg":"stopped"`); stopping < 0 || stopped < stopping {
-		t.Fatalf("the worker did not say it was stopping, then stopped:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if stopping := strings.Index(out, "stopping: "); stopping < 0 || !strings.Contains(lines[len(lines)-1], `"msg":"stopped"`) {
+		t.Fatalf("the worker did not say it was stopping, then stopped (last):\n%s", out)
 	}
 	f.worker("worker-next", nil, args...)
 	// Well under the 60 s ack wait: the sessions were handed back, not left

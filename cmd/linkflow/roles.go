@@ -300,7 +300,8 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	}
 	stopped := false
 	defer func() {
-		p.Close() // flushes a worker's hand-backs to NATS: part of stopping
+		// Closing flushes a worker's hand-backs to NATS: part of stopping.
+		p.Close()
 		if stopped && !r.dev { // dev says it once its servers stopped too
 			log.Info("stopped")
 		}

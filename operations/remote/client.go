@@ -243,9 +243,15 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return operations.Rejected(fmt.Sprintf("%s: remote provider answered %s in protocol version %s; linkflow speaks %d",
 			CodeNotSupported, path, v, ProtocolVersion))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return c.transportError(ctx, path, err)
+	}
+	if len(data) > maxAnswer {
+		// Cut short, it would read as invalid JSON, a transient failure:
+		// the whole session would run again for the same answer.
+		return operations.NewError(linkflow.FailureResultTooLarge,
+			fmt.Sprintf("remote provider answered %s with more than %d bytes", path, maxAnswer))
 	}
 	return decodeAnswer(path, resp.StatusCode, resp.Header, data, out)
 }

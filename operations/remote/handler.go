@@ -84,7 +84,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every answer names itself, so a caller's trace can point at it.
 	w.Header().Set("X-Request-Id", newRequestID())
-	h.mux.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	defer h.recoverPanic(sw, r)
+	h.mux.ServeHTTP(sw, r)
+}
+
+// recoverPanic answers a provider's panic as its untyped errors are
+// answered (the provider failed, worth another try), and logs it with its
+// stack in the handler's log; net/http would drop the connection and write
+// the stack to the standard logger.
+func (h *Handler) recoverPanic(w *statusWriter, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	h.log.Error("provider panicked", zap.String("path", r.URL.Path), zap.Any("panic", p), zap.Stack("stack"))
+	if w.wrote {
+		panic(http.ErrAbortHandler) // half an answer: the connection is dropped, not the answer taken as whole
+	}
+	writeError(w, &ErrorBody{Code: string(linkflow.FailureProviderUnavailable), Message: "the provider failed", Transient: true})
+}
+
+// statusWriter notes whether an answer was begun.
+type statusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
 }
 
 func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {

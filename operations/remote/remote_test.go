@@ -258,6 +258,9 @@ func TestClientErrors(t *testing.T) {
 		{"bare 504", answer{504, nil, ``}, linkflow.FailureProviderTimeout, true, 0},
 		{"bare 404", answer{404, nil, `not found`}, linkflow.FailureRejected, false, 0},
 		{"200 with bad JSON", answer{200, nil, `{"result":`}, linkflow.FailureProviderUnavailable, true, 0},
+		// Over the client's 16 MiB bound: too large, not a truncated body
+		// read as invalid JSON and the whole session run again for it.
+		{"200 over 16 MiB", answer{200, nil, `{"result":"` + strings.Repeat("x", 16<<20) + `"}`}, linkflow.FailureResultTooLarge, false, 0},
 		// A 200 is a success only with a result: an error body, or the
 		// result not under "result", is no outcome to report.
 		{"200 with an error body", answer{200, nil, `{"error":{"code":"DECLINED","message":"no"}}`}, linkflow.FailureProviderUnavailable, true, 0},
@@ -490,4 +493,39 @@ func TestProtocolVersionMismatch(t *testing.T) {
 	if pe := operations.AsError(err); err == nil || pe.Code != linkflow.FailureRejected || pe.Transient {
 		t.Fatalf("an answer in version 2: %v, want a permanent REJECTED (the call may have run)", err)
 	}
+}
+
+// A provider that panics is answered as one that failed without a typed
+// error (transient), and the panic is in the handler's log with its stack,
+// not a dropped connection and a stack on the standard logger.
+func TestHandlerAnswersAPanic(t *testing.T) {
+	t.Parallel()
+	providers := operations.NewRegistry(nil)
+	if err := providers.Register(operations.Integration{ID: "panics", DisplayName: "Panics", Provider: panicProvider{},
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	obs, logs := observer.New(zap.ErrorLevel)
+	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers, Logger: zap.New(obs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c, _ := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "panics"})
+	_, err = c.Execute(context.Background(), operations.ExecuteRequest{Integration: "panics", SessionID: "s", Resource: "thing", Action: "read"})
+	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable || !pe.Transient || pe.Message != "the provider failed" {
+		t.Fatalf("a panicking provider: %v", err)
+	}
+	if l := logs.FilterMessage("provider panicked").All(); len(l) != 1 || !strings.Contains(fmt.Sprint(l[0].ContextMap()["stack"]), "panicProvider") {
+		t.Fatalf("log: %v", logs.All())
+	}
+}
+
+type panicProvider struct{ plainProvider }
+
+func (panicProvider) Execute(context.Context, operations.ExecuteRequest) (json.RawMessage, error) {
+	var m map[string]int
+	m["boom"]++ // a provider's bug
+	return nil, nil
 }

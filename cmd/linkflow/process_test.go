@@ -108,6 +108,12 @@ func launchProcIn(t *testing.T, dir, name string, env []string, args ...string) 
 			p.out.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
 		}
+		if err := sc.Err(); err != nil { // a line over the buffer: say so, and keep the pipe drained
+			p.mu.Lock()
+			p.out.WriteString("--- output not read further: " + err.Error() + "\n")
+			p.mu.Unlock()
+			_, _ = io.Copy(io.Discard, pr)
+		}
 	}()
 	go func() {
 		p.err = p.cmd.Wait()

@@ -326,11 +326,8 @@ func runProcess(ctx context.Context, c *common, log *zap.Logger, kr *store.Keyri
 	if !stopHearing() {
 		<-heard // the stop's first line is out before its last
 	}
-	if err := stoppedWhileStarting(ctx, log, err); err != nil {
-		return err
-	}
-	stopped = true
-	return nil
+	stopped = err == nil // not after a stop while starting, which says so
+	return stoppedWhileStarting(ctx, log, err)
 }
 
 // stoppedWhileStarting is nil for a start that failed because the process

@@ -247,13 +247,13 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	if err != nil {
 		return c.transportError(ctx, path, err)
 	}
-	if len(data) > maxAnswer {
+	if len(data) > maxAnswer && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		// Cut short, it would read as invalid JSON, a transient failure:
 		// the whole session would run again for the same answer.
 		return operations.NewError(linkflow.FailureResultTooLarge,
 			fmt.Sprintf("remote provider answered %s with more than %d bytes", path, maxAnswer))
 	}
-	return decodeAnswer(path, resp.StatusCode, resp.Header, data, out)
+	return decodeAnswer(path, resp.StatusCode, resp.Header, data[:min(len(data), maxAnswer)], out)
 }
 
 // decodeAnswer reads a provider's answer to path into out: an error typed

@@ -84,6 +84,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every answer names itself, so a caller's trace can point at it.
 	w.Header().Set("X-Request-Id", newRequestID())
+	// Bounded on the server's own writer: past the bound, net/http closes
+	// the connection rather than read on (a wrapper cannot pass that on).
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	sw := &statusWriter{ResponseWriter: w}
 	defer h.recoverPanic(sw, r)
 	h.mux.ServeHTTP(sw, r)
@@ -124,6 +127,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {
 	c := Catalog{ProtocolVersion: ProtocolVersion, Integrations: []CatalogIntegration{}}
 	for _, in := range h.cfg.Registry.Integrations() {
@@ -139,7 +145,6 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {
 // decode reads a request body into v, answering the error itself when it
 // cannot.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
 		writeError(w, &ErrorBody{Code: string(linkflow.FailureRejected), Message: "the request body is not the expected JSON"})
 		return false

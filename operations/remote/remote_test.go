@@ -261,6 +261,7 @@ func TestClientErrors(t *testing.T) {
 		// Over the client's 16 MiB bound: too large, not a truncated body
 		// read as invalid JSON and the whole session run again for it.
 		{"200 over 16 MiB", answer{200, nil, `{"result":"` + strings.Repeat("x", 16<<20) + `"}`}, linkflow.FailureResultTooLarge, false, 0},
+		{"503 page over 16 MiB", answer{503, nil, strings.Repeat("x", 16<<20+1)}, linkflow.FailureProviderUnavailable, true, 0},
 		// A 200 is a success only with a result: an error body, or the
 		// result not under "result", is no outcome to report.
 		{"200 with an error body", answer{200, nil, `{"error":{"code":"DECLINED","message":"no"}}`}, linkflow.FailureProviderUnavailable, true, 0},

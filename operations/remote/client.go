@@ -141,6 +141,12 @@ func (c *Client) ContinueLogin(ctx context.Context, req operations.ContinueReque
 	if err := checkLogin(PathContinueLogin, &res); err != nil {
 		return nil, err
 	}
+	if c.cfg.Integration == "" && res.SessionID != req.SessionID {
+		// A provider that starts a new session once the challenge is
+		// answered: Close is given the new id.
+		c.sessions.Delete(req.SessionID)
+		c.sessions.Store(res.SessionID, req.Integration)
+	}
 	return &res, nil
 }
 

@@ -530,3 +530,55 @@ func (panicProvider) Execute(context.Context, operations.ExecuteRequest) (json.R
 	m["boom"]++ // a provider's bug
 	return nil, nil
 }
+
+// A client for many integrations closes a session whose id the provider
+// changed when its challenge was answered, at that session's integration.
+func TestClientForManyIntegrationsFollowsANewSessionID(t *testing.T) {
+	t.Parallel()
+	providers := operations.NewRegistry(nil)
+	closed := make(chan string, 1)
+	if err := providers.Register(operations.Integration{ID: "twostep", DisplayName: "Two steps", Provider: twoStepProvider{closed: closed},
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := remote.NewClient(remote.Config{BaseURL: srv.URL}) // no Integration: every one of the provider's
+	res, err := c.Login(ctx, operations.LoginRequest{Integration: "twostep", Attempt: 1, Username: "u", Password: "p"})
+	if err != nil || res.Challenge == nil {
+		t.Fatalf("login: %+v, %v", res, err)
+	}
+	res, err = c.ContinueLogin(ctx, operations.ContinueRequest{Integration: "twostep", SessionID: res.SessionID, ChallengeID: res.Challenge.ID, Response: "123456"})
+	if err != nil || res.SessionID != "after-challenge" {
+		t.Fatalf("continue: %+v, %v", res, err)
+	}
+	if err := c.Close(ctx, res.SessionID); err != nil {
+		t.Fatalf("close of the new session: %v", err)
+	}
+	if got := <-closed; got != "after-challenge" {
+		t.Fatalf("closed %q", got)
+	}
+}
+
+type twoStepProvider struct {
+	plainProvider
+	closed chan string
+}
+
+func (twoStepProvider) Login(context.Context, operations.LoginRequest) (*operations.LoginResult, error) {
+	return &operations.LoginResult{SessionID: "before-challenge", Challenge: &operations.Challenge{ID: "c1", Type: "otp", Message: "code?"}}, nil
+}
+
+func (twoStepProvider) ContinueLogin(context.Context, operations.ContinueRequest) (*operations.LoginResult, error) {
+	return &operations.LoginResult{SessionID: "after-challenge"}, nil
+}
+
+func (p twoStepProvider) Close(_ context.Context, id string) error {
+	p.closed <- id
+	return nil
+}

@@ -144,8 +144,7 @@ func (s *Server) opsLogin(w http.ResponseWriter, r *http.Request) {
 	// failure budget.
 	form, ferr := s.readForm(w, r)
 	if ferr != nil {
-		le := linkflow.Errorf(linkflow.EBadRequest, "The request body is not a valid form.")
-		errors.As(ferr, &le)
+		le := apiError(ferr) // readForm answers only *linkflow.Error
 		// Still a request of the client address's, as every sign-in is.
 		if lerr := s.checkLimits(w, r, s.clientBucket(s.clientAddr(r))); lerr != nil {
 			le = lerr

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -74,16 +75,18 @@ func operatorStack(t *testing.T) (*teststack.Stack, string) {
 
 func opsRequest(t *testing.T, method, u string, form url.Values, hdr map[string]string) pageResp {
 	t.Helper()
-	var body *strings.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	} else {
-		body = strings.NewReader("")
+	if form == nil {
+		return opsRaw(t, method, u, "", hdr)
 	}
-	req, _ := http.NewRequest(method, u, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	maps.Copy(h, hdr)
+	return opsRaw(t, method, u, form.Encode(), h)
+}
+
+// opsRaw sends body as it is, with hdr (its Content-Type included).
+func opsRaw(t *testing.T, method, u, body string, hdr map[string]string) pageResp {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -267,18 +270,10 @@ func TestOperatorPageOffAndLimited(t *testing.T) {
 		{"application/x-www-form-urlencoded", "key=" + strings.Repeat("k", 70<<10), http.StatusRequestEntityTooLarge},
 		{"application/x-www-form-urlencoded", "key=%zz", http.StatusBadRequest},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, limited.URL+"/ops/login", strings.NewReader(bad.body))
-		req.Header.Set("Content-Type", bad.ctype)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != bad.status || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") ||
-			!strings.Contains(string(b), `id="login-form"`) || strings.Contains(string(b), "That is not the operator key") {
-			t.Fatalf("sign-in with a %s body: %d %s\n%s", bad.ctype, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		r := opsRaw(t, http.MethodPost, limited.URL+"/ops/login", bad.body, map[string]string{"Content-Type": bad.ctype, "Sec-Fetch-Site": "same-origin"})
+		if r.status != bad.status || !strings.Contains(r.header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(r.body, `id="login-form"`) || strings.Contains(r.body, "That is not the operator key") {
+			t.Fatalf("sign-in with a %s body: %d %s\n%s", bad.ctype, r.status, r.header.Get("Content-Type"), r.body)
 		}
 	}
 	// Each is still a request of its address's: under the client limit.
@@ -289,16 +284,10 @@ func TestOperatorPageOffAndLimited(t *testing.T) {
 	}))
 	t.Cleanup(clientLimited.Close)
 	for i, want := range []int{http.StatusUnsupportedMediaType, http.StatusTooManyRequests} {
-		req, _ := http.NewRequest(http.MethodPost, clientLimited.URL+"/ops/login", strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Forwarded-For", "198.51.100.23")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("sign-in %d with a JSON body under a client limit of 1: %d, want %d", i+1, resp.StatusCode, want)
+		r := opsRaw(t, http.MethodPost, clientLimited.URL+"/ops/login", `{}`,
+			map[string]string{"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.23"})
+		if r.status != want {
+			t.Fatalf("sign-in %d with a JSON body under a client limit of 1: %d, want %d", i+1, r.status, want)
 		}
 	}
 	codes := []int{}

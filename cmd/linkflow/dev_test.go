@@ -207,9 +207,7 @@ func TestDevWithRelativeDataDir(t *testing.T) {
 		t.Fatalf("redis data not under the relative data dir: %v", err)
 	}
 	// Whoever pressed Ctrl-C reads that dev heard, and that it is done.
-	out := p.output()
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if stopping := strings.Index(out, "stopping: "); stopping < 0 || !strings.Contains(lines[len(lines)-1], "stopped; the data stays") {
+	if out := p.output(); !saidStopping(out, "stopped; the data stays") {
 		t.Fatalf("dev's last lines do not say it is stopping, then stopped (last):\n%s", out)
 	}
 }

@@ -172,6 +172,13 @@ func (p *proc) output() string {
 
 func (p *proc) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
 
+// saidStopping says whether a process's output has its first signal's
+// "stopping: " line and ends with a line holding last.
+func saidStopping(out, last string) bool {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return strings.Contains(out, "stopping: ") && strings.Contains(lines[len(lines)-1], last)
+}
+
 // stop ends the process gracefully (SIGTERM: it stops what it started, a
 // redis-server child included, before the test's directories go), or kills
 // it after 10 seconds.

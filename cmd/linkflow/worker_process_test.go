@@ -107,9 +107,7 @@ func TestSIGTERMHandsSessionsBack(t *testing.T) {
 		t.Fatalf("the worker exited with %v", first.err)
 	}
 	// The operator reads that it heard, and that it is done.
-	out := first.output()
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if stopping := strings.Index(out, "stopping: "); stopping < 0 || !strings.Contains(lines[len(lines)-1], `"msg":"stopped"`) {
+	if out := first.output(); !saidStopping(out, `"msg":"stopped"`) {
 		t.Fatalf("the worker did not say it was stopping, then stopped (last):\n%s", out)
 	}
 	f.worker("worker-next", nil, args...)

@@ -179,17 +179,7 @@ func TestClientForManyIntegrations(t *testing.T) {
 // A provider without refresh or revoke is registered without them.
 func TestCapabilities(t *testing.T) {
 	t.Parallel()
-	providers := operations.NewRegistry(nil)
-	if err := providers.Register(operations.Integration{ID: "plain", DisplayName: "Plain", Provider: plainProvider{},
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := serveOne(t, "plain", plainProvider{}, nil)
 	reg := operations.NewRegistry(nil)
 	if _, err := remote.Register(context.Background(), reg, remote.RegisterConfig{Config: remote.Config{BaseURL: srv.URL}}); err != nil {
 		t.Fatal(err)
@@ -501,20 +491,10 @@ func TestProtocolVersionMismatch(t *testing.T) {
 // not a dropped connection and a stack on the standard logger.
 func TestHandlerAnswersAPanic(t *testing.T) {
 	t.Parallel()
-	providers := operations.NewRegistry(nil)
-	if err := providers.Register(operations.Integration{ID: "panics", DisplayName: "Panics", Provider: panicProvider{},
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
 	obs, logs := observer.New(zap.ErrorLevel)
-	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers, Logger: zap.New(obs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := serveOne(t, "panics", panicProvider{}, zap.New(obs))
 	c, _ := remote.NewClient(remote.Config{BaseURL: srv.URL, Integration: "panics"})
-	_, err = c.Execute(context.Background(), operations.ExecuteRequest{Integration: "panics", SessionID: "s", Resource: "thing", Action: "read"})
+	_, err := c.Execute(context.Background(), operations.ExecuteRequest{Integration: "panics", SessionID: "s", Resource: "thing", Action: "read"})
 	if pe := operations.AsError(err); pe.Code != linkflow.FailureProviderUnavailable || !pe.Transient || pe.Message != "the provider failed" {
 		t.Fatalf("a panicking provider: %v", err)
 	}
@@ -535,18 +515,8 @@ func (panicProvider) Execute(context.Context, operations.ExecuteRequest) (json.R
 // changed when its challenge was answered, at that session's integration.
 func TestClientForManyIntegrationsFollowsANewSessionID(t *testing.T) {
 	t.Parallel()
-	providers := operations.NewRegistry(nil)
 	closed := make(chan string, 1)
-	if err := providers.Register(operations.Integration{ID: "twostep", DisplayName: "Two steps", Provider: twoStepProvider{closed: closed},
-		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := serveOne(t, "twostep", twoStepProvider{closed: closed}, nil)
 	ctx := context.Background()
 	c, _ := remote.NewClient(remote.Config{BaseURL: srv.URL}) // no Integration: every one of the provider's
 	res, err := c.Login(ctx, operations.LoginRequest{Integration: "twostep", Attempt: 1, Username: "u", Password: "p"})
@@ -581,4 +551,22 @@ func (twoStepProvider) ContinueLogin(context.Context, operations.ContinueRequest
 func (p twoStepProvider) Close(_ context.Context, id string) error {
 	p.closed <- id
 	return nil
+}
+
+// serveOne serves provider as the one integration id of a remote.Handler
+// (log may be nil) until the test ends.
+func serveOne(t *testing.T, id string, provider operations.Provider, log *zap.Logger) *httptest.Server {
+	t.Helper()
+	providers := operations.NewRegistry(nil)
+	if err := providers.Register(operations.Integration{ID: id, DisplayName: id, Provider: provider,
+		Resources: []operations.Resource{{Name: "thing", Actions: []operations.Action{{Name: "read", ResultKey: "thing"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := remote.NewHandler(remote.HandlerConfig{Registry: providers, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
